@@ -1,0 +1,115 @@
+"""The Backend contract: what a run backend declares and the one method it implements.
+
+A backend only *executes*. The core owns index validation, ordering,
+failure policies, events and results, so every backend behaves the same and a
+third-party backend stays small. See ``docs/plugins.md`` for a walk-through.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from curator.options import NoOptions
+from curator.outcome import Event
+from curator.requirements import missing_requirements
+from curator.work import Work
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the core and the conformance kit rely on these.
+
+    Attributes
+    ----------
+    parallel
+        Runs several items at the same time. A non-parallel backend refuses ``jobs > 1``.
+    needs_picklable_work
+        Sends the work to other processes, so the pipeline must pickle.
+    timeouts
+        Can stop an item that runs too long.
+    cancel_running
+        Can stop items that are already running when the run is cancelled
+        (otherwise it stops dispatching and waits for them).
+    """
+
+    parallel: bool = False
+    needs_picklable_work: bool = False
+    timeouts: bool = False
+    cancel_running: bool = False
+
+
+class Backend(ABC):
+    """Base class of every run backend, built-in or third-party.
+
+    Subclasses set the class attributes and implement :meth:`execute`.
+
+    Attributes
+    ----------
+    name
+        Stable short name, lowercase with dashes (``"thread-pool"``).
+    description
+        One line for ``curator backends list``.
+    requires
+        Import names that must be installed (checked without importing them).
+    capabilities
+        See :class:`Capabilities`.
+    Options
+        A dataclass of typed options (see :func:`curator.options.option`).
+
+    Parameters
+    ----------
+    options
+        An instance of :attr:`Options`, already validated by the core.
+    jobs
+        How many items may run at once (>= 1; resolved from ``-1``/``-2``).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    Options: ClassVar[type[Any]] = NoOptions
+
+    def __init__(self, options: Any, jobs: int) -> None:
+        self.options = options
+        self.jobs = jobs
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Say why the backend cannot run here (a missing requirement), or ``None``.
+
+        The check uses :func:`importlib.util.find_spec` on top-level names, so
+        listing backends never imports a heavy engine.
+        """
+        return missing_requirements(cls.requires)
+
+    @abstractmethod
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        """Run ``work`` for every index and yield records as items complete.
+
+        The contract:
+
+        - yield exactly one :class:`~curator.outcome.Outcome` per index in
+          ``indices``, in any order, as soon as each is known;
+        - optionally yield a :class:`~curator.outcome.TaskStart` before an
+          index's outcome, so reporters can show what each worker does;
+        - run at most ``self.jobs`` items at the same time;
+        - when the generator is closed early (the run stopped), stop
+          dispatching, release every worker and return promptly.
+
+        Parameters
+        ----------
+        work
+            Turns one index into an Outcome and never raises for an item. Send
+            it to each worker once, then call it per index.
+        indices
+            Distinct, valid pipeline indices; never empty.
+        """
+
+
+def normalize_name(name: str) -> str:
+    """Canonical spelling of a backend or reporter name (``process_pool`` -> ``process-pool``)."""
+    return name.strip().lower().replace("_", "-")

@@ -1,0 +1,27 @@
+"""The ``sequential`` backend: one item after another in the calling process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from curator.backend import Backend, Capabilities
+from curator.outcome import Event
+from curator.work import Work
+
+
+class SequentialBackend(Backend):
+    """Run items one after another in the calling thread.
+
+    Stateful filters and sinks keep their state in the caller's pipeline
+    object. This is also what every backend does with ``jobs=1``.
+    """
+
+    name = "sequential"
+    description = "One item after another in the calling process (no parallelism)."
+    capabilities = Capabilities(parallel=False)
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        """Run each index in turn; closing the generator stops before the next one."""
+        for index in indices:
+            yield work.start(index)
+            yield work(index)

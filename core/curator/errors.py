@@ -1,0 +1,81 @@
+"""The exceptions curator raises.
+
+Every error a user can cause derives from :class:`UsageError`, so the CLI can
+turn it into a one-line message and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from curator.outcome import Outcome
+    from curator.result import RunResult
+
+
+class CuratorError(Exception):
+    """Base class of every error raised by curator."""
+
+
+class UsageError(CuratorError, ValueError):
+    """Bad input from the user: a wrong argument, option, name or target."""
+
+
+class UnknownNameError(UsageError, LookupError):
+    """A backend or reporter name that no plugin registered."""
+
+
+class PluginError(CuratorError):
+    """A plugin failed to load or register, or the requested one is broken."""
+
+
+class BackendContractError(CuratorError):
+    """A backend broke the run contract (lost, duplicated or invented an index)."""
+
+
+class TaskFailedError(CuratorError):
+    """An item failed and the run stopped because ``on_error="raise"``.
+
+    Parameters
+    ----------
+    outcome
+        The outcome of the item that failed; its ``error`` carries the
+        exception type, message and the worker's formatted traceback.
+    result
+        What the run had finished when it stopped; nothing finished is lost.
+    """
+
+    def __init__(self, outcome: Outcome, result: RunResult) -> None:
+        self.outcome = outcome
+        self.result = result
+        error = outcome.error
+        what = f"{error.type}: {error.message}" if error else outcome.status.value
+        super().__init__(f"item {outcome.index} {outcome.status.value}: {what}")
+
+    @property
+    def index(self) -> int:
+        """The index of the item that stopped the run."""
+        return self.outcome.index
+
+    @property
+    def remote_traceback(self) -> str:
+        """The traceback formatted where the item ran (possibly another process)."""
+        return self.outcome.error.traceback if self.outcome.error else ""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.remote_traceback:
+            text += "\n\nTraceback from the worker:\n" + self.remote_traceback.rstrip()
+        return text
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; ``result`` keeps every outcome that had finished.
+
+    It is a :class:`KeyboardInterrupt`, so code that does not know curator
+    still stops as usual.
+    """
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("the run was interrupted")
+        self.result = result

@@ -1,0 +1,130 @@
+"""The hook specifications: the whole plugin API of curator.
+
+Plugins implement these with :data:`curator.hookimpl`. An implementation may
+take any subset of a hook's arguments, so new optional arguments can be added
+without breaking existing plugins. Every hook below says when it is called and
+in which process.
+
+Registration hooks are called once per plugin when curator builds its
+registry (on the first run or listing in a process). Event hooks are called
+for every run, always in the parent process, in this order per index:
+``curator_task_start`` (when the backend reports it) then
+``curator_task_finish``; all of them between ``curator_run_start`` and
+``curator_run_finish``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from curator.backend import Backend
+    from curator.outcome import Outcome, TaskStart
+    from curator.reporter import Reporter
+    from curator.result import RunInfo, RunResult
+
+PROJECT = "curator"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marker for hook implementations: ``@curator.hookimpl``."""
+
+
+# -- registration -----------------------------------------------------------
+
+
+@hookspec
+def curator_register_backends() -> list[type[Backend]]:  # type: ignore[empty-body]
+    """Return the backend classes this plugin provides.
+
+    Called once per plugin, in the process that builds the registry (the CLI,
+    or the process calling :func:`curator.run`), before any run. Keep it
+    cheap: return classes, import no heavy engine (import those inside
+    :meth:`~curator.backend.Backend.execute`). A name already registered by
+    another plugin is rejected and reported, naming both providers.
+
+    Returns
+    -------
+    list[type[Backend]]
+        Subclasses of :class:`curator.Backend`.
+    """
+
+
+@hookspec
+def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-body]
+    """Return the reporter classes this plugin provides.
+
+    Called once per plugin, in the process that builds the registry, before
+    any run. The same rules as :func:`curator_register_backends` apply.
+
+    Returns
+    -------
+    list[type[Reporter]]
+        Subclasses of :class:`curator.Reporter`.
+    """
+
+
+# -- run events ---------------------------------------------------------------
+
+
+@hookspec
+def curator_run_start(run: RunInfo) -> None:
+    """Called once when a run starts, in the parent process, before any item is dispatched.
+
+    Parameters
+    ----------
+    run
+        What the run covers: backend, jobs, indices (``run.total`` of them).
+    """
+
+
+@hookspec
+def curator_task_start(run: RunInfo, start: TaskStart) -> None:
+    """Called when a worker begins an item, in the parent process.
+
+    Backends report starts when they can (all built-in ones do), so this may
+    not be called for every index; when it is, it comes before the index's
+    :func:`curator_task_finish`. For work done in other processes the call
+    happens when the start record reaches the parent.
+
+    Parameters
+    ----------
+    run
+        The run the item belongs to.
+    start
+        Index, worker id, start time and attempt number.
+    """
+
+
+@hookspec
+def curator_task_finish(run: RunInfo, outcome: Outcome) -> None:
+    """Called exactly once per index that ran, in the parent process, as its outcome arrives.
+
+    Outcomes arrive in completion order, not index order.
+
+    Parameters
+    ----------
+    run
+        The run the item belongs to.
+    outcome
+        Status, value or error (with the worker's traceback), worker and timing.
+    """
+
+
+@hookspec
+def curator_run_finish(run: RunInfo, result: RunResult) -> None:
+    """Called once when a run ends, in the parent process, however it ends.
+
+    It is called after the last outcome, also when the run stopped early (a
+    failure with ``on_error="raise"``, or Ctrl-C, in which case
+    ``result.interrupted`` is true).
+
+    Parameters
+    ----------
+    run
+        The run that ended.
+    result
+        All outcomes (in requested order), counts and timing.
+    """

@@ -1,0 +1,269 @@
+"""The plugin host: a pluggy manager, built-in plugins and tolerant entry-point loading.
+
+Third-party plugins are found through the ``curator`` entry-point group. Each
+is loaded and registered inside its own ``try``: a plugin that fails to
+import, raises while registering, or has hooks pluggy rejects is recorded as
+*broken* (with its distribution, version and error) and everything else keeps
+working. Environment switches:
+
+``CURATOR_STRICT_PLUGINS=1``
+    Make any plugin failure fatal (raise :class:`~curator.errors.PluginError`).
+``CURATOR_DISABLE_PLUGINS=a,b``
+    Skip these plugins (entry-point or distribution names).
+``CURATOR_NO_PLUGINS=1``
+    Skip every third-party plugin; built-ins still load.
+``CURATOR_DEBUG_PLUGINS=1``
+    Trace hook calls to stderr and keep full tracebacks of broken plugins.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pluggy
+
+from curator import hookspecs
+from curator.errors import PluginError
+
+ENTRY_POINT_GROUP = "curator"
+"""The entry-point group third-party plugins register under."""
+
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("builtin-backends", "curator.backends"),
+    ("builtin-reporters", "curator.reporters"),
+)
+"""Plugin name and module of each built-in plugin, registered through the same hooks."""
+
+PluginStatus = Literal["loaded", "broken", "disabled"]
+
+log = logging.getLogger("curator")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """How plugins are loaded; :meth:`from_env` reads the ``CURATOR_*`` switches."""
+
+    strict: bool = False
+    no_plugins: bool = False
+    disabled: frozenset[str] = frozenset()
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PluginSettings:
+        """Read the settings from ``env`` (default: :data:`os.environ`)."""
+        env = os.environ if env is None else env
+        disabled = env.get("CURATOR_DISABLE_PLUGINS", "")
+        return cls(
+            strict=_flag(env, "CURATOR_STRICT_PLUGINS"),
+            no_plugins=_flag(env, "CURATOR_NO_PLUGINS"),
+            disabled=frozenset(_canonical(n) for n in disabled.split(",") if n.strip()),
+            debug=_flag(env, "CURATOR_DEBUG_PLUGINS"),
+        )
+
+    def is_disabled(self, name: str, distribution: str) -> bool:
+        """Whether a plugin is switched off by name or by distribution."""
+        return self.no_plugins or bool({_canonical(name), _canonical(distribution)} & self.disabled)
+
+
+@dataclass
+class PluginRecord:
+    """One plugin as curator saw it: where it came from and how loading went.
+
+    Attributes
+    ----------
+    name
+        The entry-point name (or the built-in plugin's name).
+    distribution, version
+        The installed distribution providing it; ``None`` for built-ins.
+    status
+        ``loaded``, ``broken`` or ``disabled``.
+    error
+        Why it is broken (one line per problem).
+    provides
+        What it registered, as ``"backend:NAME"`` / ``"reporter:NAME"``.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: PluginStatus = "loaded"
+    error: str = ""
+    provides: list[str] = field(default_factory=list)
+    traceback: str = ""
+
+    @property
+    def provided_by(self) -> str:
+        """``"builtin"`` or the distribution name."""
+        return self.distribution or "builtin"
+
+    def describe(self) -> str:
+        """``'name' (dist 1.2)`` for messages."""
+        origin = "builtin" if self.distribution is None else f"{self.distribution} {self.version}"
+        return f"plugin {self.name!r} ({origin})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape used by ``curator plugins list --json``."""
+        return {
+            "name": self.name,
+            "provided_by": self.provided_by,
+            "version": self.version,
+            "status": self.status,
+            "detail": self.error,
+            "provides": list(self.provides),
+        }
+
+
+class PluginHost:
+    """A pluggy manager with curator's hookspecs and a record of every plugin.
+
+    Parameters
+    ----------
+    settings
+        Loading switches; default from the environment.
+    builtins
+        Register the built-in backends and reporters (tests may turn this off).
+    """
+
+    def __init__(self, settings: PluginSettings | None = None, *, builtins: bool = True) -> None:
+        self.settings = settings if settings is not None else PluginSettings.from_env()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        if self.settings.debug:
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+        if builtins:
+            for name, module_name in BUILTIN_PLUGINS:
+                self.register(importlib.import_module(module_name), name)
+
+    def register(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginRecord:
+        """Register ``plugin`` under ``name``; a rejected plugin is recorded as broken."""
+        record = PluginRecord(name, distribution, version)
+        if name in self.records:
+            other = self.records[name]
+            self.records[f"{name} ({distribution})"] = record
+            self.fail(record, f"plugin name {name!r} is already taken by {other.describe()}")
+            return record
+        self.records[name] = record
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+            self.fail(record, f"invalid hooks: {exc}", exc)
+        return record
+
+    def load_entrypoints(self, path: Iterable[str] | None = None) -> None:
+        """Load every plugin of the ``curator`` entry-point group.
+
+        Parameters
+        ----------
+        path
+            Where to look for distributions (default: :data:`sys.path`). The
+            plugin modules themselves are imported normally.
+        """
+        seen: set[str] = set()
+        found = (
+            importlib.metadata.distributions()
+            if path is None
+            else importlib.metadata.distributions(path=list(path))
+        )
+        for dist in found:
+            dist_name = dist.metadata["Name"] or "unknown"
+            # The first distribution of a name on the path is the one Python imports.
+            if _canonical(dist_name) in seen:
+                continue
+            seen.add(_canonical(dist_name))
+            for ep in dist.entry_points:
+                if ep.group == ENTRY_POINT_GROUP:
+                    self._load_one(ep, dist_name, dist.version)
+        self.check_hooks()
+
+    def _load_one(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
+        if self.settings.is_disabled(ep.name, dist):
+            self.records.setdefault(
+                ep.name, PluginRecord(ep.name, dist, version, status="disabled")
+            )
+            return
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            record = PluginRecord(ep.name, dist, version)
+            self.records.setdefault(ep.name, record)
+            self.fail(record, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)
+            return
+        self.register(plugin, ep.name, distribution=dist, version=version)
+
+    def check_hooks(self) -> None:
+        """Mark plugins that implement hooks curator does not define as broken."""
+        while True:
+            try:
+                self.pm.check_pending()
+            except pluggy.PluginValidationError as exc:
+                name = self.pm.get_name(exc.plugin)
+                self.pm.unregister(plugin=exc.plugin)
+                record = self.records.get(name or "")
+                if record is None:  # pragma: no cover - registered behind our back
+                    raise
+                self.fail(record, str(exc), exc)
+            else:
+                return
+
+    def fail(self, record: PluginRecord, message: str, exc: BaseException | None = None) -> None:
+        """Record a plugin problem; raise instead in strict mode."""
+        record.status = "broken"
+        record.error = f"{record.error}; {message}" if record.error else message
+        if exc is not None:
+            record.traceback = "".join(traceback.format_exception(exc))
+        if self.settings.strict:
+            raise PluginError(f"{record.describe()}: {message}") from exc
+        hint = (
+            f"; disable it with CURATOR_DISABLE_PLUGINS={record.name}"
+            if record.distribution
+            else ""
+        )
+        log.warning("%s is broken: %s%s", record.describe(), message, hint)
+        if self.settings.debug and record.traceback:
+            log.warning("%s", record.traceback)
+
+    def plugin_record(self, plugin_name: str) -> PluginRecord:
+        """The record of a registered plugin."""
+        return self.records[plugin_name]
+
+    def event_relay(self, reporters: Iterable[object]) -> pluggy.PluginManager:
+        """A manager for one run: every loaded plugin plus this run's reporters.
+
+        Reporters are registered here rather than in the shared manager, so two
+        runs in one process (say, in two threads) never see each other's events.
+        """
+        relay = pluggy.PluginManager(hookspecs.PROJECT)
+        relay.add_hookspecs(hookspecs)
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is not None:
+                relay.register(plugin, name=name)
+        for position, reporter in enumerate(reporters):
+            relay.register(reporter, name=f"reporter:{position}:{type(reporter).__name__}")
+        return relay

@@ -1,0 +1,126 @@
+"""What a run is (:class:`RunInfo`) and what it produced (:class:`RunResult`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from curator.outcome import Outcome, Status
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run every event hook receives, so observers can tell runs apart.
+
+    Attributes
+    ----------
+    run_id
+        Unique per run within a process.
+    backend
+        The backend's canonical name.
+    jobs
+        Resolved worker count (``-1`` already turned into the CPU count).
+    indices
+        The requested indices, in the order results are returned.
+    pipeline
+        A short description of the pipeline.
+    on_error
+        ``"raise"`` or ``"continue"``.
+    """
+
+    run_id: str
+    backend: str
+    jobs: int
+    indices: tuple[int, ...]
+    pipeline: str
+    on_error: str
+
+    @property
+    def total(self) -> int:
+        """How many indices the run covers."""
+        return len(self.indices)
+
+
+@dataclass
+class RunResult:
+    """Everything a finished (or stopped) run produced.
+
+    Attributes
+    ----------
+    run
+        The run these results belong to.
+    outcomes
+        One :class:`~curator.outcome.Outcome` per requested index, in the
+        requested order. Indices that never ran because the run stopped early
+        are ``cancelled``.
+    started, finished
+        Wall-clock times of the run.
+    interrupted
+        Whether the run was stopped by Ctrl-C.
+    """
+
+    run: RunInfo
+    outcomes: list[Outcome]
+    started: float
+    finished: float
+    interrupted: bool = False
+    _counts: Counter[Status] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._counts = Counter(o.status for o in self.outcomes)
+
+    @property
+    def outputs(self) -> list[list[str] | None]:
+        """What the sink returned per requested index, in order (``None`` where it failed)."""
+        return [o.value for o in self.outcomes]
+
+    @property
+    def failures(self) -> list[Outcome]:
+        """The outcomes that failed, crashed or timed out, in requested order."""
+        return [o for o in self.outcomes if o.status.is_failure]
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the run."""
+        return self.finished - self.started
+
+    @property
+    def ok(self) -> bool:
+        """Whether every requested index succeeded (or was skipped as already done)."""
+        return all(o.status in (Status.OK, Status.SKIPPED) for o in self.outcomes)
+
+    def count(self, status: Status) -> int:
+        """How many outcomes have ``status``."""
+        return self._counts[status]
+
+    @property
+    def items_per_second(self) -> float:
+        """Finished items (any status but cancelled) per second of wall time."""
+        done = len(self.outcomes) - self._counts[Status.CANCELLED]
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: counts, timing and the failures."""
+        return {
+            "backend": self.run.backend,
+            "jobs": self.run.jobs,
+            "total": self.run.total,
+            "ok": self.count(Status.OK),
+            "failed": len(self.failures),
+            "skipped": self.count(Status.SKIPPED),
+            "cancelled": self.count(Status.CANCELLED),
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 6),
+            "items_per_second": round(self.items_per_second, 3),
+            "failures": [
+                {
+                    "index": o.index,
+                    "status": o.status.value,
+                    "error_type": o.error.type if o.error else None,
+                    "message": o.error.message if o.error else None,
+                    "worker": o.worker,
+                }
+                for o in self.failures
+            ],
+        }

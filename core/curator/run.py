@@ -1,0 +1,251 @@
+"""The run loop: validate, dispatch to a backend, apply the failure policy, report.
+
+The core owns everything but execution: index validation, ``jobs``
+resolution, option checking, ordering of results, the on-error policy, and
+calling the event hooks in the parent process. Backends only execute, so all
+backends behave the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from curator.backend import Backend, normalize_name
+from curator.backends.sequential import SequentialBackend
+from curator.errors import BackendContractError, RunInterrupted, TaskFailedError, UsageError
+from curator.options import NoOptions, build_options
+from curator.outcome import Event, Outcome, Status, TaskStart
+from curator.pipeline import Pipeline, check_runnable
+from curator.registry import Registry, default_registry
+from curator.reporter import Reporter
+from curator.result import RunInfo, RunResult
+from curator.selection import resolve_indices, resolve_jobs
+from curator.work import Work
+
+OnError = Literal["raise", "continue"]
+ReporterSpec = str | Reporter | None | Sequence[str | Reporter]
+
+_run_ids = itertools.count(1)
+
+
+def run(
+    pipeline: Pipeline[Any],
+    *,
+    backend: str = "sequential",
+    jobs: int = 1,
+    indices: Iterable[int] | None = None,
+    options: Mapping[str, Any] | None = None,
+    on_error: OnError = "raise",
+    reporter: ReporterSpec = "auto",
+    registry: Registry | None = None,
+) -> RunResult:
+    """Run ``pipeline`` over ``indices`` on a backend and return every outcome.
+
+    Parameters
+    ----------
+    pipeline
+        A pipeline with a sink (``source.filter(f).write(sink)``).
+    backend
+        A registered backend name; ``_`` and ``-`` are interchangeable.
+    jobs
+        Items at once: ``1`` runs in this process, one after another, whatever
+        the backend (stateful stages keep their state in ``pipeline``); ``N``
+        workers; ``-1`` all CPUs, ``-2`` all but one. ``0`` is an error.
+    indices
+        Which indices to run, in the order results are returned; ``None`` for all.
+    options
+        Backend options, validated against the backend's schema.
+    on_error
+        ``"raise"``: stop at the first failed item and raise
+        :class:`~curator.errors.TaskFailedError`; ``"continue"``: run every
+        item and report failures in the result.
+    reporter
+        A reporter name, a :class:`~curator.Reporter` instance, a list of
+        them, or ``None`` for no reporting. ``"auto"`` picks the default.
+    registry
+        Where to look names up (default: the installed plugins).
+
+    Returns
+    -------
+    RunResult
+        One outcome per requested index, in the requested order.
+
+    Raises
+    ------
+    UsageError
+        For bad input, before anything starts.
+    TaskFailedError
+        With ``on_error="raise"``, when an item fails; it carries the partial result.
+    RunInterrupted
+        On Ctrl-C, after the backend has shut down; it carries the partial result.
+    """
+    plan = _plan(pipeline, backend, jobs, indices, options, on_error, reporter, registry)
+    return plan.execute()
+
+
+class _Plan:
+    """A validated run, ready to execute."""
+
+    def __init__(
+        self,
+        info: RunInfo,
+        work: Work,
+        executor: Backend,
+        relay: Any,
+    ) -> None:
+        self.info = info
+        self.work = work
+        self.executor = executor
+        self.hook = relay.hook
+        self.pending = set(info.indices)
+        self.outcomes: dict[int, Outcome] = {}
+
+    def execute(self) -> RunResult:
+        info = self.info
+        started = time.time()
+        self.hook.curator_run_start(run=info)
+        failed: Outcome | None = None
+        interrupted = False
+        try:
+            if info.indices:
+                failed = self._consume(self.executor.execute(self.work, info.indices))
+        except KeyboardInterrupt:
+            interrupted = True
+        result = self._result(started, interrupted)
+        self.hook.curator_run_finish(run=info, result=result)
+        if interrupted:
+            raise RunInterrupted(result)
+        if failed is not None:
+            raise TaskFailedError(failed, result)
+        return result
+
+    def _consume(self, events: Iterator[Event]) -> Outcome | None:
+        """Feed events to the hooks; return the outcome that stops the run, if any."""
+        info, pending, outcomes = self.info, self.pending, self.outcomes
+        stop_on_failure = info.on_error == "raise"
+        task_start = self.hook.curator_task_start
+        task_finish = self.hook.curator_task_finish
+        report_starts = bool(task_start.get_hookimpls())
+        report_finishes = bool(task_finish.get_hookimpls())
+        try:
+            for event in events:
+                if type(event) is Outcome:
+                    index = event.index
+                    if index not in pending:
+                        raise BackendContractError(self._unexpected(index))
+                    pending.discard(index)
+                    outcomes[index] = event
+                    if report_finishes:
+                        task_finish(run=info, outcome=event)
+                    if stop_on_failure and event.status.is_failure:
+                        return event
+                elif type(event) is TaskStart:
+                    if report_starts:
+                        task_start(run=info, start=event)
+                else:
+                    raise BackendContractError(
+                        f"backend {info.backend!r} yielded {event!r}; "
+                        "expected curator.Outcome or curator.TaskStart records"
+                    )
+        finally:
+            # Closing the generator is how a backend learns to stop and clean up.
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        if pending:
+            missing = sorted(pending)
+            raise BackendContractError(
+                f"backend {info.backend!r} finished without an outcome for "
+                f"{len(missing)} indices: {missing[:20]}"
+            )
+        return None
+
+    def _unexpected(self, index: int) -> str:
+        if index in self.outcomes:
+            return f"backend {self.info.backend!r} reported index {index} twice"
+        return f"backend {self.info.backend!r} reported index {index}, which was not requested"
+
+    def _result(self, started: float, interrupted: bool) -> RunResult:
+        finished = time.time()
+        outcomes = [
+            self.outcomes.get(i)
+            or Outcome(i, Status.CANCELLED, started=finished, finished=finished)
+            for i in self.info.indices
+        ]
+        return RunResult(self.info, outcomes, started, finished, interrupted)
+
+
+def _plan(
+    pipeline: Pipeline[Any],
+    backend: str,
+    jobs: int,
+    indices: Iterable[int] | None,
+    options: Mapping[str, Any] | None,
+    on_error: str,
+    reporter: ReporterSpec,
+    registry: Registry | None,
+) -> _Plan:
+    runnable = check_runnable(pipeline)
+    if on_error not in ("raise", "continue"):
+        raise UsageError(f"on_error must be 'raise' or 'continue', got {on_error!r}")
+    if not isinstance(backend, str):
+        raise UsageError(f"backend must be a name, got {type(backend).__name__}")
+    n_jobs = resolve_jobs(jobs)
+    selected = resolve_indices(indices, len(runnable))
+    registry = registry if registry is not None else default_registry()
+    backend_cls = registry.backend(backend)
+    name = normalize_name(backend)
+    backend_options = build_options(backend_cls.Options, options, owner=f"backend {name!r}")
+    if n_jobs > 1 and not backend_cls.capabilities.parallel:
+        parallel = sorted(
+            n for n, e in registry.backends.items() if e.cls and e.cls.capabilities.parallel
+        )
+        raise UsageError(
+            f"backend {name!r} runs one item at a time, so jobs={jobs} needs a parallel "
+            f"backend: {', '.join(parallel)}"
+        )
+    executor: Backend
+    if n_jobs == 1:
+        executor = SequentialBackend(NoOptions(), 1)
+    else:
+        executor = backend_cls(backend_options, n_jobs)
+    reporters = resolve_reporters(reporter, registry)
+    info = RunInfo(
+        run_id=f"{os.getpid()}-{next(_run_ids)}",
+        backend=name,
+        jobs=n_jobs,
+        indices=tuple(selected),
+        pipeline=repr(runnable),
+        on_error=on_error,
+    )
+    return _Plan(info, Work(runnable), executor, registry.host.event_relay(reporters))
+
+
+DEFAULT_REPORTER = "summary"
+
+
+def resolve_reporters(spec: ReporterSpec, registry: Registry) -> list[Reporter]:
+    """Turn the ``reporter`` argument into reporter instances.
+
+    Raises
+    ------
+    UsageError
+        For an unknown name or an object that is not a :class:`~curator.Reporter`.
+    """
+    if spec is None:
+        return []
+    items = [spec] if isinstance(spec, (str, Reporter)) else list(spec)
+    reporters: list[Reporter] = []
+    for item in items:
+        if isinstance(item, Reporter):
+            reporters.append(item)
+        elif isinstance(item, str):
+            name = DEFAULT_REPORTER if normalize_name(item) == "auto" else item
+            reporters.append(registry.reporter(name)())
+        else:
+            raise UsageError(f"reporter must be a name or a curator.Reporter, got {item!r}")
+    return reporters
