@@ -31,6 +31,7 @@ from typing import Any, Literal
 import pluggy
 
 from curator import hookspecs
+from curator._version import __version__
 from curator.errors import PluginError
 
 ENTRY_POINT_GROUP = "curator"
@@ -150,7 +151,7 @@ class PluginHost:
             self.pm.enable_tracing()
         if builtins:
             for name, module_name in BUILTIN_PLUGINS:
-                self.register(importlib.import_module(module_name), name)
+                self.register(importlib.import_module(module_name), name, version=__version__)
 
     def register(
         self,

@@ -1,0 +1,1 @@
+"""The ``curator`` command line: ``curator <noun> <verb>``, rich tables or ``--json``."""

@@ -1,0 +1,107 @@
+"""Entry point of the ``curator`` command: parsing, dispatch, errors and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from curator._version import __version__
+from curator.cli import listing
+from curator.cli import run as run_cli
+from curator.cli.exitcodes import ExitCode
+from curator.cli.output import error
+from curator.errors import PluginError, UsageError
+from curator.plugins import PluginSettings
+from curator.registry import Registry
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to generate the CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog="curator",
+        description="Run data-curation pipelines on pluggable run backends.",
+    )
+    parser.add_argument("--version", action="version", version=f"curator {__version__}")
+    parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="load no third-party plugin (same as CURATOR_NO_PLUGINS=1)",
+    )
+    nouns = parser.add_subparsers(dest="noun", metavar="COMMAND", required=True)
+
+    backends = nouns.add_parser("backends", help="list and describe run backends")
+    verbs = backends.add_subparsers(dest="verb", metavar="VERB", required=True)
+    _json(verbs.add_parser("list", help="list every backend and its status")).set_defaults(
+        handler=lambda reg, args: listing.list_entries(reg, "backend", args)
+    )
+    show = verbs.add_parser("show", help="describe a backend: capabilities and options")
+    show.add_argument("name", metavar="NAME")
+    _json(show).set_defaults(handler=listing.show_backend)
+
+    reporters = nouns.add_parser("reporters", help="list progress reporters")
+    verbs = reporters.add_subparsers(dest="verb", metavar="VERB", required=True)
+    _json(verbs.add_parser("list", help="list every reporter and its status")).set_defaults(
+        handler=lambda reg, args: listing.list_entries(reg, "reporter", args)
+    )
+
+    plugins = nouns.add_parser("plugins", help="list installed plugins")
+    verbs = plugins.add_subparsers(dest="verb", metavar="VERB", required=True)
+    _json(verbs.add_parser("list", help="list every plugin, loaded or broken")).set_defaults(
+        handler=listing.list_plugins
+    )
+
+    run_cli.add_parser(nouns)
+    return parser
+
+
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    return parser
+
+
+class _WarningFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"curator: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("curator")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_WarningFormatter())
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``curator`` command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging()
+    try:
+        settings = PluginSettings.from_env()
+        if args.no_plugins:
+            settings = PluginSettings(strict=settings.strict, no_plugins=True, debug=settings.debug)
+        registry = Registry.load(settings)
+        handler: Any = args.handler
+        return int(handler(registry, args))
+    except UsageError as exc:
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
+    except PluginError as exc:
+        error(str(exc))
+        return ExitCode.PLUGIN_ERROR
+    except KeyboardInterrupt:
+        error("interrupted")
+        return ExitCode.INTERRUPTED
+    except Exception:
+        sys.stderr.write(traceback.format_exc())
+        error(
+            "internal error (the traceback is above); if a plugin is involved, "
+            "try again with --no-plugins, otherwise please report it"
+        )
+        return ExitCode.INTERNAL_ERROR

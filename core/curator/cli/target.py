@@ -1,0 +1,94 @@
+"""Loading the ``TARGET`` of ``curator run``: ``package.module:attr`` or ``path/file.py:attr``."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from curator.errors import UsageError
+from curator.pipeline import Pipeline, check_runnable
+
+FORMS = "package.module:attr or path/to/file.py:attr"
+
+
+def load_target(spec: str) -> Pipeline[Any]:
+    """Import ``spec`` and return the pipeline it names.
+
+    The attribute may be a :class:`~curator.Pipeline` or a callable that takes
+    no arguments and returns one.
+
+    Raises
+    ------
+    UsageError
+        When the module cannot be found or fails to import (with its
+        traceback), the attribute does not exist, or it is not a pipeline.
+    """
+    where, sep, attr = spec.rpartition(":")
+    if not sep or not where or not attr:
+        raise UsageError(f"invalid target {spec!r}: expected {FORMS}")
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        module = _import_file(Path(where), spec)
+    else:
+        # Like `python -m`, let the current directory provide the module.
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = _import(where, spec)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"invalid target {spec!r}: {where} has no attribute {part!r}{hint}")
+        obj = getattr(obj, part)
+    if callable(obj) and not isinstance(obj, Pipeline):
+        try:
+            obj = obj()
+        except TypeError as exc:
+            raise UsageError(
+                f"invalid target {spec!r}: calling {attr}() failed ({exc}); the target must be a "
+                "Pipeline or a callable that takes no arguments and returns one"
+            ) from None
+    try:
+        return check_runnable(obj)
+    except UsageError as exc:
+        raise UsageError(f"invalid target {spec!r}: {exc}") from None
+
+
+def _import_file(path: Path, spec: str) -> Any:
+    if not path.is_file():
+        raise UsageError(f"invalid target {spec!r}: no file {str(path)!r}")
+    path = path.resolve()
+    # Import by name from the file's folder, so worker processes can import it too.
+    name = path.stem
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module = _import(name, spec)
+    if Path(getattr(module, "__file__", "") or "").resolve() != path:
+        raise UsageError(
+            f"invalid target {spec!r}: the module name {name!r} is already taken by "
+            f"{getattr(module, '__file__', None) or 'a built-in module'}; rename the file"
+        )
+    return module
+
+
+def _import(name: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise UsageError(f"invalid target {spec!r}: no module named {exc.name!r}") from None
+        raise UsageError(_import_failed(name, spec, exc)) from None
+    except Exception as exc:
+        raise UsageError(_import_failed(name, spec, exc)) from None
+
+
+def _import_failed(name: str, spec: str, exc: BaseException) -> str:
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    return f"invalid target {spec!r}: importing {name!r} failed:\n{trace}"

@@ -1,0 +1,1 @@
+"""Example pipelines that run with the standard library only."""
