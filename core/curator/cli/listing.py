@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 from typing import Any, Literal
 
+from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import print_fields, print_json, print_table
-from curator.backend import normalize_name
 from curator.options import describe_options
 from curator.registry import Entry, Registry
 

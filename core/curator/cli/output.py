@@ -31,7 +31,6 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
 def print_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
     """Write ``name: value`` lines under a bold title."""
     from rich.console import Console
-
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))

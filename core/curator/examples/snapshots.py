@@ -86,6 +86,7 @@ class GradientMagnitude(Filter[Snapshot]):
     """Add the field's gradient magnitude (central differences) as ``derived["gradient"]``."""
 
     def __call__(self, items: Iterator[Snapshot]) -> Iterator[Snapshot]:
+        """Yield each snapshot with its gradient magnitude added."""
         for snap in items:
             n, v = snap.size, snap.values
             grad = [0.0] * (n * n)
@@ -104,6 +105,7 @@ class Statistics(Filter[Snapshot]):
     """Add min, max, mean and standard deviation of the field and every derived field."""
 
     def __call__(self, items: Iterator[Snapshot]) -> Iterator[Snapshot]:
+        """Yield each snapshot with its statistics added."""
         for snap in items:
             for name, data in {"field": snap.values, **snap.derived}.items():
                 mean = math.fsum(data) / len(data)
@@ -130,6 +132,7 @@ class SnapshotWriter(Sink[Snapshot]):
         self.output = Path(output)
 
     def __call__(self, items: Iterator[Snapshot], index: int) -> list[str]:
+        """Write the files of each snapshot and return their paths."""
         self.output.mkdir(parents=True, exist_ok=True)
         written = []
         for snap in items:
