@@ -49,7 +49,7 @@ class OptionInfo:
 
 def describe_options(schema: type[Any]) -> list[OptionInfo]:
     """List the options of ``schema`` with their type, default and help."""
-    hints = typing.get_type_hints(schema)
+    hints = _hints(schema)
     infos = []
     for field in dataclasses.fields(schema):
         if field.default is not dataclasses.MISSING:
@@ -85,7 +85,7 @@ def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner
         schema's own ``__post_init__`` rejects.
     """
     values = dict(values or {})
-    hints = typing.get_type_hints(schema)
+    hints = _hints(schema)
     fields = {f.name: f for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
     unknown = [name for name in values if name not in fields]
     if unknown:
@@ -103,6 +103,14 @@ def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner
         return schema(**converted)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid options for {owner}: {exc}") from None
+
+
+def _hints(schema: type[Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(schema)
+    except Exception as exc:
+        # A schema whose annotations name something its module does not define.
+        raise TypeError(f"cannot read the option types of {schema.__qualname__}: {exc}") from exc
 
 
 def _unknown_message(unknown: list[str], schema: type[Any], owner: str) -> str:

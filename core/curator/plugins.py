@@ -65,6 +65,10 @@ class PluginSettings:
     disabled: frozenset[str] = frozenset()
     debug: bool = False
 
+    def __post_init__(self) -> None:
+        names = frozenset(_canonical(n.strip()) for n in self.disabled if n.strip())
+        object.__setattr__(self, "disabled", names)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PluginSettings:
         """Read the settings from ``env`` (default: :data:`os.environ`)."""
@@ -73,7 +77,7 @@ class PluginSettings:
         return cls(
             strict=_flag(env, "CURATOR_STRICT_PLUGINS"),
             no_plugins=_flag(env, "CURATOR_NO_PLUGINS"),
-            disabled=frozenset(_canonical(n) for n in disabled.split(",") if n.strip()),
+            disabled=frozenset(disabled.split(",")),
             debug=_flag(env, "CURATOR_DEBUG_PLUGINS"),
         )
 

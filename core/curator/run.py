@@ -238,7 +238,7 @@ def resolve_reporters(spec: ReporterSpec, registry: Registry) -> list[Reporter]:
     """
     if spec is None:
         return []
-    items = [spec] if isinstance(spec, (str, Reporter)) else list(spec)
+    items = [spec] if isinstance(spec, (str, Reporter)) or not _iterable(spec) else list(spec)
     reporters: list[Reporter] = []
     for item in items:
         if isinstance(item, Reporter):
@@ -249,3 +249,11 @@ def resolve_reporters(spec: ReporterSpec, registry: Registry) -> list[Reporter]:
         else:
             raise UsageError(f"reporter must be a name or a curator.Reporter, got {item!r}")
     return reporters
+
+
+def _iterable(value: object) -> bool:
+    try:
+        iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        return False
+    return True

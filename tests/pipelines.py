@@ -1,0 +1,99 @@
+"""Pipelines used by the tests; module-level so they pickle and import in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+from curator import Pipeline, Sink, Source
+
+
+class Numbers(Source[int]):
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        yield index
+
+
+def double(items: Iterator[int]) -> Iterator[int]:
+    for item in items:
+        yield item * 2
+
+
+class Collect(Sink[int]):
+    """Returns the items as strings; counts its calls (state stays where it ran)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.seen: list[int] = []
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        self.calls += 1
+        self.seen.append(index)
+        return [str(item) for item in items]
+
+
+class FailAt(Sink[int]):
+    def __init__(self, bad: set[int]) -> None:
+        self.bad = bad
+        self.seen: list[int] = []
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        self.seen.append(index)
+        values = list(items)
+        if index in self.bad:
+            raise ValueError(f"bad item {index}")
+        return [str(v) for v in values]
+
+
+class Sleep(Sink[int]):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        time.sleep(self.seconds)
+        return [str(index)]
+
+
+class WhoAmI(Sink[int]):
+    """Returns the id of the sink object and the thread that ran it."""
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        return [str(id(self)), threading.current_thread().name, str(os.getpid())]
+
+
+BARRIER = threading.Barrier(2)
+
+
+class MeetAtBarrier(Sink[int]):
+    """Blocks until two items run at the same time (raises BrokenBarrierError otherwise)."""
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        BARRIER.wait(timeout=10)
+        return [str(index)]
+
+
+def numbers(count: int = 10) -> Pipeline[int]:
+    return Numbers(count).filter(double).write(Collect())
+
+
+# Targets for `curator run` tests.
+ten = numbers(10)
+fails_at_3 = Numbers(10).write(FailAt({3}))
+fails_at_3_and_7 = Numbers(10).write(FailAt({3, 7}))
+slow = Numbers(200).write(Sleep(0.05))
+source_only = Numbers(3)
+not_a_pipeline = 42
+
+
+def needs_an_argument(count: int) -> Pipeline[int]:
+    return numbers(count)

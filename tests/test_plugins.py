@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import make_distribution
+from curator import PluginError, UsageError, run
+from curator.plugins import PluginSettings
+from curator.registry import Registry
+from pipelines import numbers
+
+TOLERANT = PluginSettings(strict=False)
+
+FIXTURES = {
+    "good": ("curator-fixture-good", "curator_fixture_good"),
+    "import-error": ("curator-fixture-import-error", "curator_fixture_import_error"),
+    "raising": ("curator-fixture-raising", "curator_fixture_raising"),
+    "duplicate": ("curator-fixture-duplicate", "curator_fixture_duplicate"),
+    "bad-signature": ("curator-fixture-bad-signature", "curator_fixture_bad_signature"),
+    "unknown-hook": ("curator-fixture-unknown-hook", "curator_fixture_unknown_hook"),
+    "wrong-type": ("curator-fixture-wrong-type", "curator_fixture_wrong_type"),
+    "unavailable": ("curator-fixture-unavailable", "curator_fixture_unavailable"),
+}
+
+
+def install(site: Path, *names: str, version: str = "1.2.3") -> None:
+    for name in names:
+        dist, module = FIXTURES[name]
+        make_distribution(site, dist, version, {name: module})
+
+
+def load(site: Path, settings: PluginSettings = TOLERANT) -> Registry:
+    return Registry.load(settings, path=[str(site)])
+
+
+def test_a_good_plugin_is_found_through_its_entry_point(site: Path) -> None:
+    install(site, "good")
+    registry = load(site, PluginSettings(strict=True))
+    record = registry.host.records["good"]
+    assert (record.distribution, record.version, record.status) == (
+        "curator-fixture-good",
+        "1.2.3",
+        "loaded",
+    )
+    assert record.provides == ["backend:echo", "reporter:last-result"]
+    entry = registry.backends["echo"]
+    assert entry.to_json() == {
+        "name": "echo",
+        "provided_by": "curator-fixture-good",
+        "version": "1.2.3",
+        "status": "ok",
+        "detail": "",
+        "description": "Runs items in reverse order, in-process.",
+    }
+    # A third-party backend and reporter are used by name like built-ins.
+    from curator_fixture_good import LastResult
+
+    result = run(numbers(3), backend="echo", registry=registry, reporter="last-result")
+    assert result.outputs == [["0"], ["2"], ["4"]]
+    assert LastResult.last is result
+
+
+def test_builtins_are_registered_through_the_same_hooks(registry: Registry) -> None:
+    records = registry.host.records
+    assert records["builtin-backends"].provides == ["backend:sequential", "backend:thread-pool"]
+    assert records["builtin-reporters"].provides == ["reporter:summary", "reporter:none"]
+    assert {r.provided_by for r in records.values()} == {"builtin"}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("import-error", "failed to import 'curator_fixture_import_error': ModuleNotFoundError"),
+        ("raising", "curator_register_backends raised RuntimeError: boom while registering"),
+        (
+            "duplicate",
+            "backend name 'thread-pool' is already registered by plugin 'builtin-backends'",
+        ),
+        ("bad-signature", "invalid hooks"),
+        ("unknown-hook", "unknown hook 'curator_register_backend'"),
+        ("wrong-type", "returned 'not a backend', expected a Backend subclass"),
+    ],
+)
+def test_a_broken_plugin_is_recorded_and_the_rest_keeps_working(
+    site: Path, name: str, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    install(site, "good", name)
+    with caplog.at_level(logging.WARNING, logger="curator"):
+        registry = load(site)
+    record = registry.host.records[name]
+    assert record.status == "broken"
+    assert (record.distribution, record.version) == (FIXTURES[name][0], "1.2.3")
+    assert message in record.error
+    assert f"plugin {name!r} ({FIXTURES[name][0]} 1.2.3) is broken" in caplog.text
+    assert f"CURATOR_DISABLE_PLUGINS={name}" in caplog.text
+    # Everything else still works.
+    assert registry.host.records["good"].status == "loaded"
+    assert run(numbers(4), backend="echo", registry=registry, reporter=None).ok
+    assert run(numbers(4), backend="thread-pool", jobs=2, registry=registry, reporter=None).ok
+    assert registry.backends["thread-pool"].plugin.name == "builtin-backends"
+    rows = {row.name: row for row in registry.listing("backend")}
+    if name in rows:
+        assert rows[name].status == "broken"
+
+
+@pytest.mark.parametrize(
+    "name", ["import-error", "raising", "duplicate", "bad-signature", "unknown-hook"]
+)
+def test_strict_mode_makes_plugin_failures_fatal(site: Path, name: str) -> None:
+    install(site, name)
+    with pytest.raises(PluginError, match=f"plugin {name!r}"):
+        load(site, PluginSettings(strict=True))
+
+
+def test_strict_switch_comes_from_the_environment() -> None:
+    assert PluginSettings.from_env({"CURATOR_STRICT_PLUGINS": "1"}).strict
+    assert not PluginSettings.from_env({}).strict
+    settings = PluginSettings.from_env({"CURATOR_DISABLE_PLUGINS": "a, Curator_Fixture_Good"})
+    assert settings.disabled == {"a", "curator-fixture-good"}
+    assert PluginSettings.from_env({"CURATOR_NO_PLUGINS": "yes"}).no_plugins
+
+
+def test_asking_for_a_broken_plugin_is_a_plugin_error(site: Path) -> None:
+    install(site, "import-error")
+    registry = load(site)
+    with pytest.raises(
+        PluginError, match="backend 'import-error' would come from plugin 'import-error'"
+    ):
+        run(numbers(2), backend="import_error", registry=registry)
+
+
+@pytest.mark.parametrize("switch", ["good", "curator-fixture-good", "curator_fixture_good"])
+def test_a_plugin_can_be_disabled_by_name_or_distribution(site: Path, switch: str) -> None:
+    install(site, "good", "import-error")
+    registry = load(site, PluginSettings(strict=True, disabled=frozenset({switch, "import-error"})))
+    assert registry.host.records["good"].status == "disabled"
+    assert "echo" not in registry.backends
+    with pytest.raises(UsageError, match="unknown backend 'echo'"):
+        run(numbers(2), backend="echo", registry=registry)
+
+
+def test_all_third_party_plugins_can_be_disabled(site: Path) -> None:
+    install(site, "good", "import-error")
+    registry = load(site, PluginSettings(strict=True, no_plugins=True))
+    assert {r.status for n, r in registry.host.records.items() if r.distribution} == {"disabled"}
+    assert set(registry.backends) == {"sequential", "thread-pool"}
+
+
+def test_unavailable_backend_is_listed_with_the_reason(site: Path) -> None:
+    install(site, "unavailable")
+    registry = load(site, PluginSettings(strict=True))
+    entry = registry.backends["needs-engine"]
+    assert (entry.status, entry.detail) == ("unavailable", "missing curator_fixture_missing_engine")
+    with pytest.raises(UsageError, match="backend 'needs-engine' is unavailable: missing"):
+        run(numbers(2), backend="needs-engine", jobs=2, registry=registry)
+
+
+def test_entry_points_of_other_groups_are_ignored(site: Path) -> None:
+    make_distribution(site, "other-tool", "1.0", {"good": "curator_fixture_good"}, group="other")
+    registry = load(site, PluginSettings(strict=True))
+    assert "good" not in registry.host.records
