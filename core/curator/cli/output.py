@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+WIDE = 200
 
 
 def print_json(data: Any) -> None:
@@ -13,9 +18,18 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def _console() -> Console:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        # Piped into a file or grep: do not fold names to fit an imaginary 80 columns.
+        console.width = WIDE
+    return console
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Write a table on stdout (rich is imported only here, for people)."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", expand=False)
@@ -25,12 +39,11 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
         table.add_column(columns[position], overflow="fold", no_wrap=position == 0)
     for row in rows:
         table.add_row(*(row[i] for i in keep))
-    Console().print(table)
+    _console().print(table)
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
     """Write ``name: value`` lines under a bold title."""
-    from rich.console import Console
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
@@ -38,7 +51,7 @@ def print_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
     grid.add_column(overflow="fold")
     for name, value in fields:
         grid.add_row(name, value)
-    console = Console()
+    console = _console()
     console.print(title, style="bold underline", highlight=False)
     console.print(grid, highlight=False)
 

@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_distribution, subprocess_env
+
+ROW_KEYS = ["name", "provided_by", "version", "status", "detail", "description"]
+
+
+def curator(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curator", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_env(),
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def plugin_site(site: Path) -> Path:
+    make_distribution(site, "curator-fixture-good", "1.2.3", {"good": "curator_fixture_good"})
+    make_distribution(
+        site,
+        "curator-fixture-import-error",
+        "0.1",
+        {"import-error": "curator_fixture_import_error"},
+    )
+    make_distribution(site, "curator-fixture-lossy", "0.2", {"lossy": "curator_fixture_lossy"})
+    return site
+
+
+def test_backends_list_json_has_exactly_the_documented_keys() -> None:
+    rows = as_json(curator("backends", "list", "--json"))
+    assert [list(row) for row in rows] == [ROW_KEYS] * len(rows)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["sequential"]["provided_by"] == "builtin"
+    assert by_name["thread-pool"]["status"] == "ok"
+
+
+def test_backends_list_shows_third_party_and_broken_plugins(plugin_site: Path) -> None:
+    proc = curator("backends", "list", "--json", env=subprocess_env(plugin_site))
+    rows = {row["name"]: row for row in as_json(proc)}
+    assert rows["echo"]["provided_by"] == "curator-fixture-good"
+    assert rows["echo"]["version"] == "1.2.3"
+    assert rows["import-error"]["status"] == "broken"
+    assert "ModuleNotFoundError" in rows["import-error"]["detail"]
+    assert "plugin 'import-error' (curator-fixture-import-error 0.1) is broken" in proc.stderr
+    human = curator("backends", "list", env=subprocess_env(plugin_site))
+    assert human.returncode == 0
+    for word in ("sequential", "thread-pool", "echo", "curator-fixture-good", "broken"):
+        assert word in human.stdout
+
+
+def test_no_plugins_switch(plugin_site: Path) -> None:
+    for args, env in [
+        (["--no-plugins"], subprocess_env(plugin_site)),
+        ([], subprocess_env(plugin_site, CURATOR_NO_PLUGINS="1")),
+    ]:
+        rows = as_json(curator(*args, "backends", "list", "--json", env=env))
+        assert {row["name"] for row in rows} == {"sequential", "thread-pool"}
+
+
+def test_strict_env_switch_makes_a_broken_plugin_fatal(plugin_site: Path) -> None:
+    proc = curator("backends", "list", env=subprocess_env(plugin_site, CURATOR_STRICT_PLUGINS="1"))
+    assert proc.returncode == 4
+    assert "plugin 'import-error'" in proc.stderr
+
+
+def test_backends_show() -> None:
+    data = as_json(curator("backends", "show", "thread_pool", "--json"))
+    assert data["name"] == "thread-pool"
+    assert data["capabilities"]["parallel"] is True
+    assert data["options"] == [
+        {
+            "name": "copy_pipeline",
+            "type": "bool",
+            "default": "True",
+            "help": "give each thread its own deep copy of the pipeline; false shares one "
+            "object (only for thread-safe pipelines)",
+        }
+    ]
+    human = curator("backends", "show", "thread-pool")
+    assert human.returncode == 0
+    assert "copy_pipeline" in human.stdout
+    assert "parallel=True" in human.stdout
+    missing = curator("backends", "show", "thread-poll")
+    assert missing.returncode == 2
+    assert "did you mean 'thread-pool'?" in missing.stderr
+
+
+def test_plugins_and_reporters_list(plugin_site: Path) -> None:
+    env = subprocess_env(plugin_site)
+    plugins = {row["name"]: row for row in as_json(curator("plugins", "list", "--json", env=env))}
+    assert plugins["good"] == {
+        "name": "good",
+        "provided_by": "curator-fixture-good",
+        "version": "1.2.3",
+        "status": "loaded",
+        "detail": "",
+        "provides": ["backend:echo", "reporter:last-result"],
+    }
+    assert plugins["import-error"]["status"] == "broken"
+    assert plugins["builtin-backends"]["provided_by"] == "builtin"
+    reporters = as_json(curator("reporters", "list", "--json", env=env))
+    assert [list(r) for r in reporters] == [ROW_KEYS] * len(reporters)
+    assert {"summary", "none", "last-result"} <= {r["name"] for r in reporters}
+    assert curator("plugins", "list", env=env).returncode == 0
+
+
+def test_run_prints_a_json_summary() -> None:
+    proc = curator("run", "pipelines:ten", "--backend", "thread-pool", "-j", "2", "--json")
+    summary = as_json(proc)
+    assert summary["total"] == 10
+    assert summary["ok"] == 10
+    assert summary["failed"] == 0
+    assert summary["backend"] == "thread-pool"
+    assert summary["jobs"] == 2
+    assert summary["seconds"] >= 0
+    assert "curator: 10 items: 10 ok" in proc.stderr
+
+
+def test_run_with_indices_and_a_zero_argument_callable() -> None:
+    summary = as_json(curator("run", "pipelines:numbers", "--indices", "0:4,8", "--json"))
+    assert summary["total"] == 5
+
+
+def test_a_failed_item_exits_1_with_the_worker_traceback() -> None:
+    proc = curator("run", "pipelines:fails_at_3", "--json")
+    assert proc.returncode == 1
+    assert "item 3 failed: ValueError: bad item 3" in proc.stderr
+    assert "Traceback from the worker" in proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["stopped_at"] == 3
+    assert summary["failed"] == 1
+
+
+def test_keep_going_runs_everything_and_exits_1() -> None:
+    proc = curator(
+        "run",
+        "pipelines:fails_at_3_and_7",
+        "--keep-going",
+        "-b",
+        "thread-pool",
+        "-j",
+        "2",
+        "--json",
+    )
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert (summary["ok"], summary["failed"]) == (8, 2)
+    assert [f["index"] for f in summary["failures"]] == [3, 7]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pipelines"], "expected package.module:attr or path/to/file.py:attr"),
+        (["no_such_module_xyz:p"], "no module named 'no_such_module_xyz'"),
+        (["pipelines:tenn"], "has no attribute 'tenn'; did you mean 'ten'?"),
+        (["pipelines:not_a_pipeline"], "expected a curator Pipeline, got int"),
+        (["pipelines:source_only"], r"call .write(sink)"),
+        (["pipelines:needs_an_argument"], "takes no arguments"),
+        (["missing/file.py:p"], "no file 'missing/file.py'"),
+        (["pipelines:ten", "--backend", "thread-pol"], "did you mean 'thread-pool'?"),
+        (
+            ["pipelines:ten", "-b", "thread-pool", "-j", "2", "-o", "copy=1"],
+            "unknown option 'copy'",
+        ),
+        (["pipelines:ten", "-o", "novalue"], "expected KEY=VALUE"),
+        (["pipelines:ten", "--indices", "0:99"], "goes past the last index"),
+        (["pipelines:ten", "-j", "0"], "jobs must not be 0"),
+        (["pipelines:ten", "-j", "two"], "invalid int value"),
+        (["pipelines:ten", "--reporter", "fancy"], "unknown reporter 'fancy'"),
+    ],
+)
+def test_usage_errors_exit_2_without_a_traceback(args: list[str], message: str) -> None:
+    proc = curator("run", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback (most recent call last)" not in proc.stderr
+
+
+def test_a_broken_module_target_shows_its_own_traceback(tmp_path: Path) -> None:
+    (tmp_path / "broken_target.py").write_text("raise RuntimeError('oops in user code')\n")
+    proc = curator("run", "broken_target:p", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "importing 'broken_target' failed" in proc.stderr
+    assert "RuntimeError: oops in user code" in proc.stderr
+
+
+def test_file_targets(tmp_path: Path) -> None:
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    (folder / "my_job.py").write_text("from pipelines import numbers\npipeline = numbers(6)\n")
+    summary = as_json(curator("run", f"{folder / 'my_job.py'}:pipeline", "--json"))
+    assert summary["total"] == 6
+    relative = as_json(curator("run", "jobs/my_job.py:pipeline", "--json", cwd=tmp_path))
+    assert relative["ok"] == 6
+
+
+def test_broken_plugin_backend_exits_4(plugin_site: Path) -> None:
+    proc = curator(
+        "run", "pipelines:ten", "--backend", "import-error", env=subprocess_env(plugin_site)
+    )
+    assert proc.returncode == 4
+    assert "would come from plugin 'import-error'" in proc.stderr
+
+
+def test_a_backend_bug_is_an_internal_error(plugin_site: Path) -> None:
+    proc = curator(
+        "run", "pipelines:ten", "--backend", "lossy", "-j", "2", env=subprocess_env(plugin_site)
+    )
+    assert proc.returncode == 3
+    assert "finished without an outcome for 1 indices: [9]" in proc.stderr
+    assert "internal error" in proc.stderr
+
+
+def test_ctrl_c_exits_130_and_reports_what_finished() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "run",
+            "pipelines:slow",
+            "-b",
+            "thread-pool",
+            "-j",
+            "2",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    # Wait until the run is under way (the first items take 50 ms each).
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    summary = json.loads(out)
+    assert summary["interrupted"] is True
+    assert 0 < summary["ok"] < 200
+    assert summary["cancelled"] == 200 - summary["ok"]
+    assert "interrupted" in err
+
+
+def test_version_and_console_script() -> None:
+    from curator import __version__
+
+    assert curator("--version").stdout.strip() == f"curator {__version__}"
+    script = Path(sys.executable).parent / "curator"
+    proc = subprocess.run(
+        [str(script), "backends", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert proc.returncode == 0
+    assert {"sequential", "thread-pool"} <= {row["name"] for row in json.loads(proc.stdout)}
+
+
+def test_missing_command_is_a_usage_error() -> None:
+    proc = curator()
+    assert proc.returncode == 2
+    assert "usage: curator" in proc.stderr

@@ -1,0 +1,42 @@
+"""Loading must stay cheap: no plugin on import, no engine when listing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import subprocess_env
+
+HEAVY = ["dask", "distributed", "joblib", "loky", "numpy", "pandas", "torch", "rich"]
+
+
+def _modules_after(code: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    )
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def test_import_curator_loads_no_plugin_and_no_engine() -> None:
+    modules = _modules_after("import curator")
+    assert not modules & set(HEAVY)
+    assert "curator_fixture_good" not in modules
+    # The registry exists but has not been built.
+    code = "import curator.registry as r; assert r._default is None"
+    subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env())
+
+
+def test_listing_backends_as_json_imports_no_engine() -> None:
+    code = (
+        "import sys\n"
+        "from curator.cli.main import main\n"
+        "sys.argv = ['curator', 'backends', 'list', '--json']\n"
+        "main()\n"
+    )
+    modules = _modules_after(code)
+    assert not modules & set(HEAVY), modules & set(HEAVY)
