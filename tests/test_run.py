@@ -329,3 +329,12 @@ def test_ctrl_c_stops_the_backend_and_keeps_finished_work() -> None:
     assert [o.status for o in result.outcomes] == [Status.OK] * 3 + [Status.CANCELLED] * 3
     assert closed == [True]
     assert log.events[-1] == ("run_finish", 6)
+
+
+def test_run_finish_is_called_when_the_backend_breaks() -> None:
+    log = EventLog()
+    registry = _registry_with(Drops)
+    with pytest.raises(BackendContractError):
+        run(numbers(5), backend="drops", jobs=2, registry=registry, reporter=log)
+    assert log.events[0] == ("run_start", 5)
+    assert log.events[-1] == ("run_finish", 5)

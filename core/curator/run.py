@@ -115,6 +115,10 @@ class _Plan:
                 failed = self._consume(self.executor.execute(self.work, info.indices))
         except KeyboardInterrupt:
             interrupted = True
+        except BaseException:
+            # A backend bug or a setup error: observers still get the end of the run.
+            self.hook.curator_run_finish(run=info, result=self._result(started, False))
+            raise
         result = self._result(started, interrupted)
         self.hook.curator_run_finish(run=info, result=result)
         if interrupted:
