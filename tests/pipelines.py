@@ -40,8 +40,11 @@ class Collect(Sink[int]):
 
 
 class FailAt(Sink[int]):
-    def __init__(self, bad: set[int]) -> None:
+    """Raises for the ``bad`` indices; other items take ``seconds``."""
+
+    def __init__(self, bad: set[int], seconds: float = 0.0) -> None:
         self.bad = bad
+        self.seconds = seconds
         self.seen: list[int] = []
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
@@ -49,6 +52,8 @@ class FailAt(Sink[int]):
         values = list(items)
         if index in self.bad:
             raise ValueError(f"bad item {index}")
+        if self.seconds:
+            time.sleep(self.seconds)
         return [str(v) for v in values]
 
 
@@ -59,6 +64,22 @@ class Sleep(Sink[int]):
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
         time.sleep(self.seconds)
+        return [str(index)]
+
+
+class SleepAndMark(Sink[int]):
+    """Sleeps, then leaves a marker file per item in $CURATOR_TEST_MARKERS (if set)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        time.sleep(self.seconds)
+        folder = os.environ.get("CURATOR_TEST_MARKERS")
+        if folder:
+            with open(os.path.join(folder, str(index)), "w"):
+                pass
         return [str(index)]
 
 
@@ -90,7 +111,7 @@ def numbers(count: int = 10) -> Pipeline[int]:
 ten = numbers(10)
 fails_at_3 = Numbers(10).write(FailAt({3}))
 fails_at_3_and_7 = Numbers(10).write(FailAt({3, 7}))
-slow = Numbers(200).write(Sleep(0.05))
+slow = Numbers(200).write(SleepAndMark(0.05))
 source_only = Numbers(3)
 not_a_pipeline = 42
 

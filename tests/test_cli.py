@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import make_distribution, subprocess_env
 
+JSON = ["--json"]
 ROW_KEYS = ["name", "provided_by", "version", "status", "detail", "description"]
 
 
@@ -231,7 +232,9 @@ def test_a_backend_bug_is_an_internal_error(plugin_site: Path) -> None:
     assert "internal error" in proc.stderr
 
 
-def test_ctrl_c_exits_130_and_reports_what_finished() -> None:
+def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -243,22 +246,28 @@ def test_ctrl_c_exits_130_and_reports_what_finished() -> None:
             "thread-pool",
             "-j",
             "2",
-            "--json",
+            *JSON,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=subprocess_env(),
+        env=subprocess_env(CURATOR_TEST_MARKERS=str(markers)),
+        # A shell without job control starts background jobs with SIGINT ignored, and
+        # children inherit that; give curator the default disposition a terminal gives.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    # Wait until the run is under way (the first items take 50 ms each).
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while len(list(markers.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     summary = json.loads(out)
     assert summary["interrupted"] is True
-    assert 0 < summary["ok"] < 200
+    assert 2 <= summary["ok"] < 200
     assert summary["cancelled"] == 200 - summary["ok"]
+    # Every item reported ok really ran (left its marker).
+    assert summary["ok"] <= len(list(markers.iterdir()))
     assert "interrupted" in err
 
 

@@ -7,6 +7,7 @@ third-party backend stays small. See ``docs/plugins.md`` for a walk-through.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,21 @@ class Backend(ABC):
     def __init__(self, options: Any, jobs: int) -> None:
         self.options = options
         self.jobs = jobs
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        """Ask the running :meth:`execute` to dispatch nothing new (called by the core).
+
+        The core calls this when the run should end early but gracefully, e.g. at
+        the first failure with ``on_error="raise"``. It may be called from
+        another thread.
+        """
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether the core asked to stop dispatching; check it before each item or chunk."""
+        return self._stop.is_set()
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -97,8 +113,11 @@ class Backend(ABC):
         - optionally yield a :class:`~curator.outcome.TaskStart` before an
           index's outcome, so reporters can show what each worker does;
         - run at most ``self.jobs`` items at the same time;
-        - when the generator is closed early (the run stopped), stop
-          dispatching, release every worker and return promptly.
+        - once :attr:`stop_requested` is true, dispatch nothing new, keep
+          yielding the outcomes of items already running, then return (indices
+          never dispatched need no outcome; the core marks them cancelled);
+        - when the generator is closed (a hard stop), stop dispatching,
+          release every worker and return promptly.
 
         Parameters
         ----------

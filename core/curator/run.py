@@ -128,9 +128,15 @@ class _Plan:
         return result
 
     def _consume(self, events: Iterator[Event]) -> Outcome | None:
-        """Feed events to the hooks; return the outcome that stops the run, if any."""
+        """Feed events to the hooks; return the outcome that stopped the run, if any.
+
+        At the first failure with ``on_error="raise"`` the backend is asked to
+        stop dispatching, and the loop keeps draining it, so items that were
+        already running still have their outcomes recorded.
+        """
         info, pending, outcomes = self.info, self.pending, self.outcomes
         stop_on_failure = info.on_error == "raise"
+        stopped_by: Outcome | None = None
         task_start = self.hook.curator_task_start
         task_finish = self.hook.curator_task_finish
         report_starts = bool(task_start.get_hookimpls())
@@ -145,8 +151,9 @@ class _Plan:
                     outcomes[index] = event
                     if report_finishes:
                         task_finish(run=info, outcome=event)
-                    if stop_on_failure and event.status.is_failure:
-                        return event
+                    if stop_on_failure and stopped_by is None and event.status.is_failure:
+                        stopped_by = event
+                        self.executor.request_stop()
                 elif type(event) is TaskStart:
                     if report_starts:
                         task_start(run=info, start=event)
@@ -160,13 +167,13 @@ class _Plan:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
-        if pending:
+        if pending and stopped_by is None:
             missing = sorted(pending)
             raise BackendContractError(
                 f"backend {info.backend!r} finished without an outcome for "
                 f"{len(missing)} indices: {missing[:20]}"
             )
-        return None
+        return stopped_by
 
     def _unexpected(self, index: int) -> str:
         if index in self.outcomes:

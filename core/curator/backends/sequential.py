@@ -21,7 +21,9 @@ class SequentialBackend(Backend):
     capabilities = Capabilities(parallel=False)
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
-        """Run each index in turn; closing the generator stops before the next one."""
+        """Run each index in turn until the core asks to stop."""
         for index in indices:
+            if self.stop_requested:
+                return
             yield work.start(index)
             yield work(index)

@@ -56,7 +56,7 @@ class ThreadPoolBackend(Backend):
         for index in indices:
             todo.put(index)
         records: queue.SimpleQueue[object] = queue.SimpleQueue()
-        stop = threading.Event()
+        stop = self._stop
         threads = [
             threading.Thread(
                 target=_worker,
@@ -79,7 +79,8 @@ class ThreadPoolBackend(Backend):
                 else:
                     yield record  # type: ignore[misc]
         finally:
-            # Running items cannot be interrupted; stop dispatch and wait for them.
+            # Reached early only on a hard stop (close, Ctrl-C). Running items cannot
+            # be interrupted: stop dispatch and wait for them.
             stop.set()
             for thread in threads:
                 thread.join()
