@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from conftest import make_distribution, subprocess_env
 
-JSON = ["--json"]
 ROW_KEYS = ["name", "provided_by", "version", "status", "detail", "description"]
 
 
@@ -236,18 +235,7 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "curator",
-            "run",
-            "pipelines:slow",
-            "-b",
-            "thread-pool",
-            "-j",
-            "2",
-            *JSON,
-        ],
+        [sys.executable, "-m", "curator", *"run pipelines:slow -b thread-pool -j 2 --json".split()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
