@@ -234,8 +234,9 @@ def test_a_backend_bug_is_an_internal_error(plugin_site: Path) -> None:
 def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
+    args = ["run", "pipelines:slow", "-b", "thread-pool", "-j", "2", "--json"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "curator", *"run pipelines:slow -b thread-pool -j 2 --json".split()],
+        [sys.executable, "-m", "curator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
