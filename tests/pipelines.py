@@ -118,3 +118,7 @@ not_a_pipeline = 42
 
 def needs_an_argument(count: int) -> Pipeline[int]:
     return numbers(count)
+
+
+def raises_while_building() -> Pipeline[int]:
+    raise RuntimeError("cannot build the pipeline")

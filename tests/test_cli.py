@@ -175,7 +175,7 @@ def test_keep_going_runs_everything_and_exits_1() -> None:
         (["pipelines:tenn"], "has no attribute 'tenn'; did you mean 'ten'?"),
         (["pipelines:not_a_pipeline"], "expected a curator Pipeline, got int"),
         (["pipelines:source_only"], r"call .write(sink)"),
-        (["pipelines:needs_an_argument"], "takes no arguments"),
+        (["pipelines:needs_an_argument"], "needs arguments (missing a required argument: 'count')"),
         (["missing/file.py:p"], "no file 'missing/file.py'"),
         (["pipelines:ten", "--backend", "thread-pol"], "did you mean 'thread-pool'?"),
         (
@@ -202,6 +202,13 @@ def test_a_broken_module_target_shows_its_own_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "importing 'broken_target' failed" in proc.stderr
     assert "RuntimeError: oops in user code" in proc.stderr
+
+
+def test_a_failing_target_factory_shows_its_own_traceback() -> None:
+    proc = curator("run", "pipelines:raises_while_building")
+    assert proc.returncode == 2
+    assert "calling raises_while_building() failed" in proc.stderr
+    assert "RuntimeError: cannot build the pipeline" in proc.stderr
 
 
 def test_file_targets(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+import pluggy
+
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.errors import BackendContractError, RunInterrupted, TaskFailedError, UsageError
@@ -95,7 +97,7 @@ class _Plan:
         info: RunInfo,
         work: Work,
         executor: Backend,
-        relay: Any,
+        relay: pluggy.PluginManager,
     ) -> None:
         self.info = info
         self.work = work

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 import sys
 import traceback
@@ -47,17 +48,28 @@ def load_target(spec: str) -> Pipeline[Any]:
             raise UsageError(f"invalid target {spec!r}: {where} has no attribute {part!r}{hint}")
         obj = getattr(obj, part)
     if callable(obj) and not isinstance(obj, Pipeline):
-        try:
-            obj = obj()
-        except TypeError as exc:
-            raise UsageError(
-                f"invalid target {spec!r}: calling {attr}() failed ({exc}); the target must be a "
-                "Pipeline or a callable that takes no arguments and returns one"
-            ) from None
+        obj = _call(obj, attr, spec)
     try:
         return check_runnable(obj)
     except UsageError as exc:
         raise UsageError(f"invalid target {spec!r}: {exc}") from None
+
+
+def _call(factory: Any, attr: str, spec: str) -> Any:
+    try:
+        inspect.signature(factory).bind()
+    except TypeError as exc:
+        raise UsageError(
+            f"invalid target {spec!r}: {attr} needs arguments ({exc}); the target must be a "
+            "Pipeline or a callable that takes no arguments and returns one"
+        ) from None
+    except ValueError:  # no signature to inspect (some builtins): just call it
+        pass
+    try:
+        return factory()
+    except Exception as exc:
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        raise UsageError(f"invalid target {spec!r}: calling {attr}() failed:\n{trace}") from None
 
 
 def _import_file(path: Path, spec: str) -> Any:
