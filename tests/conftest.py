@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from curator.plugins import PluginSettings
 from curator.registry import Registry, set_default_registry
 

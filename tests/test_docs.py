@@ -12,11 +12,12 @@ import types
 from pathlib import Path
 
 import pytest
+from pipelines import numbers
+
 from curator import Registry, Work, hookspecs, run
 from curator.cli.main import build_parser
 from curator.options import build_options
 from curator.plugins import PluginSettings
-from pipelines import numbers
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"

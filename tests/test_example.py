@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 from conftest import subprocess_env
+from test_cli import curator
+
 from curator import run
 from curator.examples.snapshots import pipeline
-from test_cli import curator
 
 
 def test_the_example_writes_one_json_and_one_image_per_snapshot(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
+
 from curator import UsageError, option
 from curator.options import build_options, describe_options, type_name
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from pipelines import Collect, Numbers, double
+
 from curator import Pipeline, UsageError
 from curator.pipeline import check_runnable
-from pipelines import Collect, Numbers, double
 
 
 def test_shape_matches_the_origin() -> None:

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 from conftest import make_distribution
+from pipelines import numbers
+
 from curator import PluginError, UsageError, run
 from curator.plugins import PluginSettings
 from curator.registry import Registry
-from pipelines import numbers
 
 TOLERANT = PluginSettings(strict=False)
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from pipelines import Collect, FailAt, Numbers, double, numbers
+
 from curator import (
     Backend,
     BackendContractError,
@@ -25,7 +27,6 @@ from curator import (
 )
 from curator.outcome import Event, TaskStart
 from curator.plugins import PluginSettings
-from pipelines import Collect, FailAt, Numbers, double, numbers
 
 BACKENDS = ["sequential", "thread-pool"]
 

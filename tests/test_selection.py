@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from curator import UsageError
 from curator.selection import cpu_count, parse_indices, resolve_indices, resolve_jobs
 
@@ -26,7 +27,7 @@ def test_jobs_that_leave_no_cpu() -> None:
 
 
 def test_indices_default_to_all_and_keep_order() -> None:
-    assert resolve_indices(None, 4) == [0, 1, 2, 3]
+    assert resolve_indices(None, 4) == range(4)
     assert resolve_indices([3, 0, 2], 4) == [3, 0, 2]
     assert resolve_indices(range(1, 3), 4) == [1, 2]
     assert resolve_indices([], 4) == []

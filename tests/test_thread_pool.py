@@ -4,8 +4,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from curator import Sink, TaskFailedError, UsageError, run
 from pipelines import BARRIER, FailAt, MeetAtBarrier, Numbers, WhoAmI, numbers
+
+from curator import Sink, TaskFailedError, UsageError, run
 
 
 def test_items_really_run_at_the_same_time() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ class RunInfo:
     jobs
         Resolved worker count (``-1`` already turned into the CPU count).
     indices
-        The requested indices, in the order results are returned.
+        The requested indices, in the order results are returned (a ``range``
+        when every index was requested).
     pipeline
         A short description of the pipeline.
     on_error
@@ -32,7 +34,7 @@ class RunInfo:
     run_id: str
     backend: str
     jobs: int
-    indices: tuple[int, ...]
+    indices: Sequence[int]
     pipeline: str
     on_error: str
 

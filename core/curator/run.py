@@ -19,8 +19,9 @@ import pluggy
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.errors import BackendContractError, RunInterrupted, TaskFailedError, UsageError
+from curator.ledger import Ledger
 from curator.options import NoOptions, build_options
-from curator.outcome import Event, Outcome, Status, TaskStart
+from curator.outcome import Event, Outcome, TaskStart
 from curator.pipeline import Pipeline, check_runnable
 from curator.registry import Registry, default_registry
 from curator.reporter import Reporter
@@ -103,8 +104,7 @@ class _Plan:
         self.work = work
         self.executor = executor
         self.hook = relay.hook
-        self.pending = set(info.indices)
-        self.outcomes: dict[int, Outcome] = {}
+        self.ledger = Ledger(info.indices)
 
     def execute(self) -> RunResult:
         info = self.info
@@ -136,7 +136,7 @@ class _Plan:
         stop dispatching, and the loop keeps draining it, so items that were
         already running still have their outcomes recorded.
         """
-        info, pending, outcomes = self.info, self.pending, self.outcomes
+        info, ledger = self.info, self.ledger
         stop_on_failure = info.on_error == "raise"
         stopped_by: Outcome | None = None
         task_start = self.hook.curator_task_start
@@ -146,11 +146,9 @@ class _Plan:
         try:
             for event in events:
                 if type(event) is Outcome:
-                    index = event.index
-                    if index not in pending:
-                        raise BackendContractError(self._unexpected(index))
-                    pending.discard(index)
-                    outcomes[index] = event
+                    broken = ledger.record(event)
+                    if broken is not None:
+                        raise BackendContractError(f"backend {info.backend!r} {broken}")
                     if report_finishes:
                         task_finish(run=info, outcome=event)
                     if stop_on_failure and stopped_by is None and event.status.is_failure:
@@ -169,27 +167,17 @@ class _Plan:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
-        if pending and stopped_by is None:
-            missing = sorted(pending)
+        if ledger.open and stopped_by is None:
+            missing = list(itertools.islice(ledger.missing(), 20))
             raise BackendContractError(
                 f"backend {info.backend!r} finished without an outcome for "
-                f"{len(missing)} indices: {missing[:20]}"
+                f"{ledger.open} indices: {missing}"
             )
         return stopped_by
 
-    def _unexpected(self, index: int) -> str:
-        if index in self.outcomes:
-            return f"backend {self.info.backend!r} reported index {index} twice"
-        return f"backend {self.info.backend!r} reported index {index}, which was not requested"
-
     def _result(self, started: float, interrupted: bool) -> RunResult:
         finished = time.time()
-        outcomes = [
-            self.outcomes.get(i)
-            or Outcome(i, Status.CANCELLED, started=finished, finished=finished)
-            for i in self.info.indices
-        ]
-        return RunResult(self.info, outcomes, started, finished, interrupted)
+        return RunResult(self.info, self.ledger.outcomes(finished), started, finished, interrupted)
 
 
 def _plan(
@@ -231,7 +219,7 @@ def _plan(
         run_id=f"{os.getpid()}-{next(_run_ids)}",
         backend=name,
         jobs=n_jobs,
-        indices=tuple(selected),
+        indices=selected if isinstance(selected, range) else tuple(selected),
         pipeline=repr(runnable),
         on_error=on_error,
     )

@@ -43,10 +43,11 @@ def resolve_jobs(jobs: object) -> int:
     return resolved
 
 
-def resolve_indices(indices: Iterable[object] | None, size: int) -> list[int]:
+def resolve_indices(indices: Iterable[object] | None, size: int) -> Sequence[int]:
     """Validate the requested indices against a pipeline of ``size`` items.
 
-    ``None`` selects every index. Otherwise the result keeps the given order.
+    ``None`` selects every index (as a ``range``, which costs no memory).
+    Otherwise the result is a list in the given order.
 
     Raises
     ------
@@ -54,7 +55,7 @@ def resolve_indices(indices: Iterable[object] | None, size: int) -> list[int]:
         Naming every non-integer, negative, out-of-range or duplicate index.
     """
     if indices is None:
-        return list(range(size))
+        return range(size)
     if isinstance(indices, (str, bytes)):
         raise UsageError(f"indices must be a sequence of integers, got a string {indices!r}")
     try:
@@ -106,7 +107,7 @@ def _show(values: Sequence[object], limit: int = 10) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
-def parse_indices(spec: str, size: int) -> list[int]:
+def parse_indices(spec: str, size: int) -> Sequence[int]:
     """Parse a command-line index selection such as ``0:100``, ``3,5,9`` or ``0:100:2,200``.
 
     Parts are separated by commas; each is an integer or a ``start:stop[:step]``

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import queue
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -52,9 +53,7 @@ class ThreadPoolBackend(Backend):
         """Start the threads, stream their records, and join them when done or closed."""
         n_threads = min(self.jobs, len(indices))
         works = [self._copy(work) for _ in range(n_threads)]
-        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in indices:
-            todo.put(index)
+        todo = _Dispenser(indices)
         records: queue.SimpleQueue[object] = queue.SimpleQueue()
         stop = self._stop
         threads = [
@@ -98,18 +97,39 @@ class ThreadPoolBackend(Backend):
             ) from exc
 
 
+class _Dispenser:
+    """Hands out indices to threads, one at a time, without copying the sequence.
+
+    With the GIL, ``next()`` on a built-in iterator is atomic, and a lock would
+    only add contention (it doubled the per-item cost in the benchmark). On a
+    free-threaded build there is no such guarantee, so a lock is used there.
+    """
+
+    __slots__ = ("_iterator", "_lock")
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self._iterator = iter(indices)
+        gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+        self._lock = None if gil else threading.Lock()
+
+    def next(self) -> int | None:
+        if self._lock is None:
+            return next(self._iterator, None)
+        with self._lock:
+            return next(self._iterator, None)
+
+
 def _worker(
     work: Work,
     worker: str,
-    todo: queue.SimpleQueue[int],
+    todo: _Dispenser,
     records: queue.SimpleQueue[object],
     stop: threading.Event,
 ) -> None:
     try:
         while not stop.is_set():
-            try:
-                index = todo.get_nowait()
-            except queue.Empty:
+            index = todo.next()
+            if index is None:
                 return
             records.put(work.start(index, worker))
             records.put(work(index, worker))
