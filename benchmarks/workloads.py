@@ -1,0 +1,82 @@
+"""Pipelines and helpers shared by the benchmarks (module-level, so workers can import them)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from curator import Pipeline, Source
+
+
+class NoOpSource(Source[int]):
+    """``count`` items that do nothing; ``payload_bytes`` makes the pipeline pickle that big."""
+
+    def __init__(self, count: int, payload_bytes: int = 0) -> None:
+        self.count = count
+        self.payload = b"x" * payload_bytes
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        yield index
+
+
+def no_op_sink(items: Iterator[int], index: int) -> list[str]:
+    for _ in items:
+        pass
+    return []
+
+
+def no_op(count: int, payload_bytes: int = 0) -> Pipeline[int]:
+    return NoOpSource(count, payload_bytes).write(no_op_sink)
+
+
+def spin(loops: int) -> int:
+    """Pure-Python CPU work; holds the GIL."""
+    total = 0
+    for i in range(loops):
+        total += i * i
+    return total
+
+
+def loops_for(seconds: float) -> int:
+    """How many ``spin`` loops take about ``seconds`` on this machine."""
+    loops = 100_000
+    while True:
+        start = time.perf_counter()
+        spin(loops)
+        took = time.perf_counter() - start
+        if took > 0.05:
+            return max(1, int(loops * seconds / took))
+        loops *= 2
+
+
+class CpuSource(Source[int]):
+    """Items of pure-Python CPU work; every ``slow_every``-th item is ``slow_factor`` times longer."""
+
+    def __init__(self, count: int, loops: int, slow_every: int = 0, slow_factor: int = 1) -> None:
+        self.count = count
+        self.loops = loops
+        self.slow_every = slow_every
+        self.slow_factor = slow_factor
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        slow = self.slow_every and index % self.slow_every == 0
+        yield spin(self.loops * (self.slow_factor if slow else 1))
+
+
+def cpu(count: int, loops: int, slow_every: int = 0, slow_factor: int = 1) -> Pipeline[int]:
+    return CpuSource(count, loops, slow_every, slow_factor).write(no_op_sink)
+
+
+def run_index(pipeline: Pipeline[int], index: int) -> list[str]:
+    return pipeline[index]
+
+
+def run_index_packed(packed: tuple[Pipeline[int], int]) -> list[str]:
+    pipeline, index = packed
+    return pipeline[index]

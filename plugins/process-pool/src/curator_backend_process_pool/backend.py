@@ -1,0 +1,134 @@
+"""The ``process-pool`` backend: options, pickling check, and the run."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from curator import Backend, Capabilities, Event, UsageError, Work, option
+from curator_backend_process_pool.chunking import ChunkSizer
+
+StartMethod = Literal["spawn", "forkserver", "fork"]
+
+
+def default_start_method() -> StartMethod:
+    """``forkserver`` on Linux (safe with threads, fast to start), ``spawn`` elsewhere."""
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+@dataclass(frozen=True)
+class ProcessPoolOptions:
+    """Options of the ``process-pool`` backend."""
+
+    start_method: StartMethod | None = option(
+        None, help="how workers start: spawn, forkserver or fork (default: forkserver on Linux)"
+    )
+    chunksize: int | None = option(
+        None, help="indices per chunk (default: adaptive, ~50 ms of work per chunk)"
+    )
+    max_tasks_per_child: int | None = option(
+        None, help="replace a worker after it ran this many items (default: never)"
+    )
+    initializer: Callable[..., Any] | None = option(
+        None, help="called once in each worker before any item (module:function)"
+    )
+    initargs: tuple[Any, ...] = option((), help="arguments for the initializer")
+
+    def __post_init__(self) -> None:
+        if self.chunksize is not None and self.chunksize < 1:
+            raise ValueError("chunksize must be at least 1")
+        if self.max_tasks_per_child is not None and self.max_tasks_per_child < 1:
+            raise ValueError("max_tasks_per_child must be at least 1")
+        if self.start_method is not None and (
+            self.start_method not in multiprocessing.get_all_start_methods()
+        ):
+            raise ValueError(f"start method {self.start_method!r} is not available here")
+
+
+class ProcessPoolBackend(Backend):
+    """Run items on ``jobs`` worker processes.
+
+    The pipeline is pickled once, checked before any worker starts, and sent
+    to each worker once. Indices go out in adaptive chunks with at most two
+    chunks per worker in flight; outcomes stream back as they complete.
+    """
+
+    name = "process-pool"
+    description = "Worker processes; the pipeline ships once per worker, work goes in chunks."
+    capabilities = Capabilities(parallel=True, needs_picklable_work=True, cancel_running=True)
+    Options = ProcessPoolOptions
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        """Start the pool, dispatch every index, and stop every worker at the end."""
+        from curator_backend_process_pool.pool import Pool
+
+        options: ProcessPoolOptions = self.options
+        work_bytes = pickle_work(work)
+        context = multiprocessing.get_context(options.start_method or default_start_method())
+        if context.get_start_method() == "forkserver":
+            # Workers fork from the server with curator already imported.
+            context.set_forkserver_preload(["curator", "curator_backend_process_pool.worker"])
+        pool = Pool(
+            context,
+            size=min(self.jobs, len(indices)),
+            work_bytes=work_bytes,
+            sizer=ChunkSizer(min(self.jobs, len(indices)), fixed=options.chunksize),
+            max_tasks_per_child=options.max_tasks_per_child,
+            initializer=options.initializer,
+            initargs=options.initargs,
+            stop_requested=lambda: self.stop_requested,
+        )
+        try:
+            yield from pool.run(indices)
+        finally:
+            pool.shutdown()
+
+
+def pickle_work(work: Work) -> bytes:
+    """Pickle the work once, or say which part of the pipeline cannot be pickled."""
+    try:
+        return pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        culprit = _find_unpicklable(work)
+        raise UsageError(
+            f"process-pool needs a picklable pipeline, but {culprit} cannot be pickled "
+            f"({type(exc).__name__}: {exc}); define its classes and functions at module "
+            "level and keep open files, locks and connections out of it (open them lazily)"
+        ) from exc
+
+
+def _find_unpicklable(work: Work) -> str:
+    pipeline = work.pipeline
+    stages: list[tuple[str, object]] = [("the source", pipeline.source)]
+    stages += [(f"filter {n}", f) for n, f in enumerate(pipeline.filters, 1)]
+    stages.append(("the sink", pipeline.sink))
+    for role, stage in stages:
+        if _picklable(stage):
+            continue
+        label = f"{role} ({_name(stage)})"
+        for attr, value in getattr(stage, "__dict__", {}).items():
+            if not _picklable(value):
+                return f"attribute {attr!r} of {label}, a {type(value).__name__},"
+        return label
+    return "the pipeline"
+
+
+def _picklable(obj: object) -> bool:
+    try:
+        pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return False
+    return True
+
+
+def _name(obj: object) -> str:
+    kind = (
+        obj
+        if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__"))
+        else type(obj)
+    )
+    return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', repr(kind))}"

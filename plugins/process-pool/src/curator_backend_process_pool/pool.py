@@ -1,0 +1,306 @@
+"""The parent side of the process pool: workers, dispatch, results and crashes.
+
+One pipe per worker carries chunks of indices down and batches of records up.
+The parent waits on all pipes and all process sentinels at once, so results
+stream back as they complete and a dead worker is noticed immediately: the
+item it was running (read from shared memory) is reported ``crashed`` with
+the exit code or signal, the rest of its chunks go back to the queue, and a
+new worker takes its slot.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import pickle
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from curator import CuratorError, ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
+from curator_backend_process_pool import wire, worker
+from curator_backend_process_pool.chunking import ChunkSizer
+
+PREFETCH_BELOW_SECONDS = 0.001
+"""Queue a second chunk on a worker only when items are faster than this.
+
+For fast items the second chunk hides the round trip to the parent; for slow
+ones it would pin work to a busy worker while another one idles at the end.
+"""
+
+GRACE_SECONDS = 0.5
+"""How long a hard stop waits for workers to exit before terminating them."""
+
+MAX_START_FAILURES = 3
+
+
+@dataclass
+class _Chunk:
+    indices: list[int]
+    reported: int = 0  # workers run a chunk in order: the reported ones are a prefix
+
+
+@dataclass
+class _Worker:
+    slot: int
+    process: BaseProcess
+    conn: Connection
+    chunks: collections.OrderedDict[int, _Chunk] = field(default_factory=collections.OrderedDict)
+    budget: int | None = None
+    quitting: bool = False
+    finished_items: int = 0
+    last_start: TaskStart | None = None
+
+    @property
+    def name(self) -> str:
+        return f"process-{self.slot}"
+
+
+class _Todo:
+    """Indices waiting for dispatch: given ones first, then the rest of the request."""
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self._rest = iter(indices)
+        self._left = len(indices)
+        self._requeued: collections.deque[int] = collections.deque()
+
+    def __len__(self) -> int:
+        return self._left + len(self._requeued)
+
+    def take(self, count: int) -> list[int]:
+        chunk = [self._requeued.popleft() for _ in range(min(count, len(self._requeued)))]
+        if len(chunk) < count:
+            more = list(itertools.islice(self._rest, count - len(chunk)))
+            self._left -= len(more)
+            chunk += more
+        return chunk
+
+    def requeue(self, indices: list[int]) -> None:
+        self._requeued.extendleft(reversed(indices))
+
+
+class Pool:
+    """Worker processes for one run.
+
+    Parameters
+    ----------
+    context
+        The multiprocessing context (start method).
+    size
+        Number of worker processes.
+    work_bytes
+        The pickled :class:`curator.Work`, sent to each worker once.
+    sizer
+        Chooses chunk sizes.
+    max_tasks_per_child
+        Replace a worker after it ran this many items.
+    initializer, initargs
+        Run once in each worker before any item.
+    stop_requested
+        Returns true once the core asked the run to stop dispatching.
+    """
+
+    def __init__(
+        self,
+        context: BaseContext,
+        size: int,
+        work_bytes: bytes,
+        sizer: ChunkSizer,
+        max_tasks_per_child: int | None,
+        initializer: Callable[..., object] | None,
+        initargs: tuple[Any, ...],
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        self.context = context
+        self.size = size
+        self.work_bytes = work_bytes
+        self.sizer = sizer
+        self.max_tasks = max_tasks_per_child
+        self.initializer = initializer
+        self.initargs = initargs
+        self.stop_requested = stop_requested
+        self.current: Any = context.RawArray("q", [worker.IDLE] * size)  # type: ignore[attr-defined]
+        self.stop: Any = context.RawValue("b", 0)  # type: ignore[attr-defined]
+        self.workers: dict[int, _Worker] = {}
+        self.chunk_ids = itertools.count()
+        self.start_failures = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def _start(self, slot: int) -> None:
+        parent_end, child_end = self.context.Pipe(duplex=True)  # type: ignore[attr-defined]
+        process = self.context.Process(  # type: ignore[attr-defined]
+            target=worker.main,
+            args=(
+                slot,
+                child_end,
+                self.work_bytes,
+                self.current,
+                self.stop,
+                self.initializer,
+                self.initargs,
+            ),
+            name=f"curator-process-{slot}",
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        self.current[slot] = worker.IDLE
+        self.workers[slot] = _Worker(slot, process, parent_end, budget=self.max_tasks)
+
+    def shutdown(self) -> None:
+        """Stop every worker: ask, wait briefly, then terminate and kill. Leaves no process."""
+        self.stop.value = 1
+        for w in self.workers.values():
+            with contextlib.suppress(OSError, ValueError):
+                w.conn.send(None)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for w in self.workers.values():
+            w.process.join(max(0.0, deadline - time.monotonic()))
+        for w in self.workers.values():
+            if w.process.is_alive():
+                w.process.terminate()
+        for w in self.workers.values():
+            w.process.join(1.0)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+            w.conn.close()
+        self.workers.clear()
+
+    # -- the run ----------------------------------------------------------------
+
+    def run(self, indices: Sequence[int]) -> Iterator[Event]:
+        """Dispatch ``indices`` and yield start events and outcomes as they arrive."""
+        todo = _Todo(indices)
+        for slot in range(self.size):
+            self._start(slot)
+        stopping = False
+        while True:
+            if not stopping and self.stop_requested():
+                stopping = True
+                self.stop.value = 1
+            if not stopping:
+                self._dispatch(todo)
+            busy = [w for w in self.workers.values() if w.chunks or w.quitting]
+            if not busy and (stopping or not todo):
+                return
+            waitables: list[Any] = []
+            for w in self.workers.values():
+                waitables += [w.conn, w.process.sentinel]
+            ready = set(wait(waitables))
+            for w in list(self.workers.values()):
+                if w.conn in ready:
+                    yield from self._receive(w)
+                if w.process.sentinel in ready:
+                    yield from self._exited(w, todo, stopping)
+
+    def _dispatch(self, todo: _Todo) -> None:
+        fast = (
+            self.sizer.seconds_per_item is not None
+            and self.sizer.seconds_per_item < PREFETCH_BELOW_SECONDS
+        )
+        limit = 2 if fast else 1
+        for w in self.workers.values():
+            while not w.quitting and len(w.chunks) < limit and todo and w.budget != 0:
+                size = self.sizer.next_size(len(todo))
+                if w.budget is not None:
+                    size = min(size, w.budget)
+                    w.budget -= size
+                chunk_id = next(self.chunk_ids)
+                chunk = todo.take(size)
+                w.chunks[chunk_id] = _Chunk(chunk)
+                w.conn.send((chunk_id, chunk))
+            if w.budget == 0 and not w.chunks and not w.quitting:
+                self._retire(w)  # max_tasks_per_child reached: a fresh worker follows
+
+    def _retire(self, w: _Worker) -> None:
+        w.quitting = True
+        with contextlib.suppress(OSError, ValueError):
+            w.conn.send(None)
+
+    def _receive(self, w: _Worker) -> Iterator[Event]:
+        try:
+            while w.conn.poll():
+                message = w.conn.recv()
+                yield from self._handle(w, message)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return  # the worker died mid-message; its sentinel reports the rest
+
+    def _handle(self, w: _Worker, message: tuple[Any, ...]) -> Iterator[Event]:
+        kind = message[0]
+        if kind == "init-failed":
+            error: ErrorInfo = message[1]
+            raise UsageError(
+                f"process-pool worker {w.name} could not start: {error.type}: {error.message}\n"
+                f"{error.traceback}".rstrip()
+            )
+        _, records, done = message
+        chunks = w.chunks
+        for event in wire.decode(records, w.name):
+            if type(event) is TaskStart:
+                w.last_start = event
+            else:
+                next(iter(chunks.values())).reported += 1
+                w.finished_items += 1
+            yield event
+        if done is not None:
+            chunk_id, seconds = done
+            chunk = chunks.pop(chunk_id)
+            self.sizer.observe(chunk.reported, seconds)
+
+    def _exited(self, w: _Worker, todo: _Todo, stopping: bool) -> Iterator[Event]:
+        yield from self._receive(w)  # whatever it sent before it died
+        w.process.join()
+        w.conn.close()
+        del self.workers[w.slot]
+        unreported = [i for chunk in w.chunks.values() for i in chunk.indices[chunk.reported :]]
+        running = self.current[w.slot]
+        if not unreported and (w.quitting or stopping):
+            if not stopping and todo:
+                self._start(w.slot)  # max_tasks_per_child: a fresh worker takes the slot
+            return
+        crashed = running if unreported and unreported[0] == running else None
+        if crashed is not None:
+            unreported.remove(crashed)
+            yield self._crash_outcome(w, crashed)
+        elif w.finished_items == 0:
+            self.start_failures += 1
+            if self.start_failures >= MAX_START_FAILURES:
+                raise CuratorError(
+                    f"process-pool workers keep dying before running any item "
+                    f"({_describe_exit(w.process.exitcode)}); check the initializer "
+                    "and that the pipeline's modules import cleanly in a new process"
+                )
+        todo.requeue(unreported)
+        if not stopping and todo:
+            self._start(w.slot)
+
+    def _crash_outcome(self, w: _Worker, index: int) -> Outcome:
+        now = time.time()
+        start = w.last_start
+        started = start.started if start is not None and start.index == index else now
+        how = _describe_exit(w.process.exitcode)
+        error = ErrorInfo(
+            type="WorkerCrash",
+            message=f"worker {w.name} (pid {w.process.pid}) {how} while running item {index}",
+            exit_code=w.process.exitcode,
+        )
+        return Outcome(index, Status.CRASHED, None, error, w.name, started, now)
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "disappeared"
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
