@@ -13,26 +13,79 @@ Importing curator loads no plugin; plugins load on the first run or listing.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from curator._version import __version__
-from curator.backend import Backend, Capabilities
-from curator.errors import (
-    BackendContractError,
-    CuratorError,
-    PluginError,
-    RunInterrupted,
-    TaskFailedError,
-    UnknownNameError,
-    UsageError,
-)
-from curator.hookspecs import hookimpl
-from curator.options import NoOptions, option
-from curator.outcome import ErrorInfo, Event, Outcome, Status, TaskStart
-from curator.pipeline import Filter, Pipeline, Sink, Source
-from curator.registry import Registry, default_registry
-from curator.reporter import Reporter
-from curator.result import RunInfo, RunResult
-from curator.run import run
-from curator.work import Work
+
+if TYPE_CHECKING:
+    from curator.backend import Backend, Capabilities
+    from curator.errors import (
+        BackendContractError,
+        CuratorError,
+        PluginError,
+        RunInterrupted,
+        TaskFailedError,
+        UnknownNameError,
+        UsageError,
+    )
+    from curator.hookspecs import hookimpl
+    from curator.options import NoOptions, option
+    from curator.outcome import ErrorInfo, Event, Outcome, Status, TaskStart
+    from curator.pipeline import Filter, Pipeline, Sink, Source
+    from curator.registry import Registry, default_registry
+    from curator.reporter import Reporter
+    from curator.result import RunInfo, RunResult
+    from curator.run import run
+    from curator.work import Work
+
+# Names resolve on first use (PEP 562), so a worker process that only needs
+# ``curator.work`` does not pay for the plugin system, and the CLI's import
+# stays small.
+_HOMES = {
+    "Backend": "curator.backend",
+    "Capabilities": "curator.backend",
+    "BackendContractError": "curator.errors",
+    "CuratorError": "curator.errors",
+    "PluginError": "curator.errors",
+    "RunInterrupted": "curator.errors",
+    "TaskFailedError": "curator.errors",
+    "UnknownNameError": "curator.errors",
+    "UsageError": "curator.errors",
+    "hookimpl": "curator.hookspecs",
+    "NoOptions": "curator.options",
+    "option": "curator.options",
+    "ErrorInfo": "curator.outcome",
+    "Event": "curator.outcome",
+    "Outcome": "curator.outcome",
+    "Status": "curator.outcome",
+    "TaskStart": "curator.outcome",
+    "Filter": "curator.pipeline",
+    "Pipeline": "curator.pipeline",
+    "Sink": "curator.pipeline",
+    "Source": "curator.pipeline",
+    "Registry": "curator.registry",
+    "default_registry": "curator.registry",
+    "Reporter": "curator.reporter",
+    "RunInfo": "curator.result",
+    "RunResult": "curator.result",
+    "run": "curator.run",
+    "Work": "curator.work",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'curator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Backend",

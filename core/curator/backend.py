@@ -77,6 +77,12 @@ class Backend(ABC):
     def __init__(self, options: Any, jobs: int) -> None:
         self.options = options
         self.jobs = jobs
+        self.wants_starts = True
+        """Whether anybody listens to start events; the core sets it before :meth:`execute`.
+
+        When false, a backend may skip making :class:`~curator.outcome.TaskStart`
+        records (the core would drop them anyway).
+        """
         self._stop = threading.Event()
 
     def request_stop(self) -> None:

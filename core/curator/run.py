@@ -112,6 +112,7 @@ class _Plan:
         self.hook.curator_run_start(run=info)
         failed: Outcome | None = None
         interrupted = False
+        self.executor.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
         try:
             if info.indices:
                 failed = self._consume(self.executor.execute(self.work, info.indices))

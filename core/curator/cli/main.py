@@ -10,17 +10,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from curator._version import __version__
-from curator.cli import listing
-from curator.cli import run as run_cli
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error
-from curator.errors import PluginError, UsageError
-from curator.plugins import PluginSettings
-from curator.registry import Registry
+
+# Everything else is imported inside the functions: worker processes started
+# with spawn or forkserver re-import the `curator` script, and it should cost
+# them next to nothing.
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to generate the CLI reference)."""
+    from curator.cli import listing
+    from curator.cli import run as run_cli
+
     parser = argparse.ArgumentParser(
         prog="curator",
         description="Run data-curation pipelines on pluggable run backends.",
@@ -79,6 +81,10 @@ def _setup_logging() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``curator`` command and return its exit code."""
+    from curator.errors import PluginError, UsageError
+    from curator.plugins import PluginSettings
+    from curator.registry import Registry
+
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging()

@@ -55,6 +55,7 @@ class _Worker:
     budget: int | None = None
     quitting: bool = False
     finished_items: int = 0
+    announced: int | None = None  # running item whose start was already reported
     last_start: TaskStart | None = None
 
     @property
@@ -104,6 +105,8 @@ class Pool:
         Run once in each worker before any item.
     stop_requested
         Returns true once the core asked the run to stop dispatching.
+    report_starts
+        Whether to produce start events (false when nobody listens).
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class Pool:
         initializer: Callable[..., object] | None,
         initargs: tuple[Any, ...],
         stop_requested: Callable[[], bool],
+        report_starts: bool = True,
     ) -> None:
         self.context = context
         self.size = size
@@ -125,6 +129,7 @@ class Pool:
         self.initializer = initializer
         self.initargs = initargs
         self.stop_requested = stop_requested
+        self.report_starts = report_starts
         self.current: Any = context.RawArray("q", [worker.IDLE] * size)  # type: ignore[attr-defined]
         self.stop: Any = context.RawValue("b", 0)  # type: ignore[attr-defined]
         self.workers: dict[int, _Worker] = {}
@@ -225,15 +230,17 @@ class Pool:
         with contextlib.suppress(OSError, ValueError):
             w.conn.send(None)
 
-    def _receive(self, w: _Worker) -> Iterator[Event]:
+    def _receive(self, w: _Worker) -> list[Event]:
+        """Read every message waiting on ``w``'s pipe and decode it."""
+        events: list[Event] = []
         try:
             while w.conn.poll():
-                message = w.conn.recv()
-                yield from self._handle(w, message)
+                self._handle(w, w.conn.recv(), events)
         except (EOFError, OSError, pickle.UnpicklingError):
-            return  # the worker died mid-message; its sentinel reports the rest
+            pass  # the worker died mid-message; its sentinel reports the rest
+        return events
 
-    def _handle(self, w: _Worker, message: tuple[Any, ...]) -> Iterator[Event]:
+    def _handle(self, w: _Worker, message: tuple[Any, ...], events: list[Event]) -> None:
         kind = message[0]
         if kind == "init-failed":
             error: ErrorInfo = message[1]
@@ -241,18 +248,24 @@ class Pool:
                 f"process-pool worker {w.name} could not start: {error.type}: {error.message}\n"
                 f"{error.traceback}".rstrip()
             )
-        _, records, done = message
-        chunks = w.chunks
-        for event in wire.decode(records, w.name):
-            if type(event) is TaskStart:
-                w.last_start = event
-            else:
-                next(iter(chunks.values())).reported += 1
-                w.finished_items += 1
-            yield event
+        _, records, done, running = message
+        if records:
+            wire.decode(records, w.name, w.announced, events, self.report_starts)
+            # A message holds records of one chunk, the oldest one in flight.
+            next(iter(w.chunks.values())).reported += len(records)
+            w.finished_items += len(records)
+            if w.announced is not None and any(r[1] == w.announced for r in records):
+                w.announced = None
+        if running is not None and running[0] != w.announced:
+            index, started = running
+            if not any(r[1] == index for r in records):
+                w.announced = index
+                w.last_start = TaskStart(index, w.name, started)
+                if self.report_starts:
+                    events.append(w.last_start)
         if done is not None:
             chunk_id, seconds = done
-            chunk = chunks.pop(chunk_id)
+            chunk = w.chunks.pop(chunk_id)
             self.sizer.observe(chunk.reported, seconds)
 
     def _exited(self, w: _Worker, todo: _Todo, stopping: bool) -> Iterator[Event]:

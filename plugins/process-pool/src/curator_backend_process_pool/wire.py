@@ -3,48 +3,65 @@
 Records are plain tuples, which pickle several times faster than dataclasses;
 the parent turns them into :class:`curator.TaskStart` and :class:`curator.Outcome`.
 
-- ``(START, index, started)``: the item is running (sent only when a flush
-  happens while it runs);
-- ``(OK, index, started, finished, value, announced)``;
-- ``(FAILED, index, started, finished, error, announced)``.
+- ``(OK, index, started, finished, value)``;
+- ``(FAILED, index, started, finished, error)``.
 
-``announced`` says whether a START record was already sent for the item; if
-not, the parent emits the start event just before the outcome.
+Each message also carries the item running when it was sent, if any, so the
+parent can announce long items while they run. An item whose start was not
+announced gets its start event just before its outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, Status, TaskStart
 
-START = 0
 OK = 1
 FAILED = 2
 
 Record = tuple[Any, ...]
 
 
-def encode(outcome: Outcome, announced: bool) -> Record:
+def encode(outcome: Outcome) -> Record:
     """Turn a worker-side outcome into a record."""
     if outcome.status is Status.OK:
-        return (OK, outcome.index, outcome.started, outcome.finished, outcome.value, announced)
-    return (FAILED, outcome.index, outcome.started, outcome.finished, outcome.error, announced)
+        return (OK, outcome.index, outcome.started, outcome.finished, outcome.value)
+    return (FAILED, outcome.index, outcome.started, outcome.finished, outcome.error)
 
 
-def decode(records: list[Record], worker: str) -> Iterator[Event]:
-    """Turn records from ``worker`` into start events and outcomes, in order."""
-    for record in records:
-        tag = record[0]
-        if tag == START:
-            yield TaskStart(record[1], worker, record[2])
-            continue
-        _, index, started, finished, payload, announced = record
-        if not announced:
-            yield TaskStart(index, worker, started)
+def decode(
+    records: list[Record],
+    worker: str,
+    announced: int | None,
+    events: list[Event],
+    starts: bool,
+) -> int:
+    """Append the outcomes (and start events) in ``records`` to ``events``, in order.
+
+    Parameters
+    ----------
+    records
+        What one message from ``worker`` carried.
+    announced
+        The index whose start was already reported while it ran, if any.
+    events
+        Where the decoded events go.
+    starts
+        Whether to make start events at all (nobody may be listening).
+
+    Returns
+    -------
+    int
+        How many outcomes were appended.
+    """
+    append = events.append
+    for tag, index, started, finished, payload in records:
+        if starts and index != announced:
+            append(TaskStart(index, worker, started))
         if tag == OK:
-            yield Outcome(index, Status.OK, payload, None, worker, started, finished)
+            append(Outcome(index, Status.OK, payload, None, worker, started, finished))
         else:
             error: ErrorInfo = payload
-            yield Outcome(index, Status.FAILED, None, error, worker, started, finished)
+            append(Outcome(index, Status.FAILED, None, error, worker, started, finished))
+    return len(records)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from curator import ErrorInfo, Outcome, Work
+from curator import ErrorInfo, Work
 from curator_backend_process_pool import wire
 
 FLUSH_SECONDS = 0.05
@@ -28,44 +28,41 @@ IDLE = -1
 class Outbox:
     """Buffers records and sends them at chunk ends and every :data:`FLUSH_SECONDS`.
 
-    A background thread flushes the buffer on a timer, and announces the item
-    that is running at that moment, so the parent learns of long items at once
-    while fast items cost one message per batch rather than two per item.
+    A background thread flushes on a timer and reports the item running at
+    that moment, so the parent learns of long items at once, while fast items
+    cost one message per batch instead of two per item. The worker's loop only
+    appends to a list and assigns ``running`` (both atomic), so the hot path
+    takes no lock; ``send_lock`` keeps the two senders' messages in order.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.buffer: list[wire.Record] = []
-        self.lock = threading.Lock()  # guards buffer and the running item
-        self.send_lock = threading.Lock()  # keeps messages in order
+        self.sent = 0  # records of ``buffer`` already sent
         self.running: tuple[int, float] | None = None
-        self.announced = False
+        self.send_lock = threading.Lock()
         self.closed = threading.Event()
         self.thread = threading.Thread(target=self._flush_periodically, daemon=True)
         self.thread.start()
 
-    def begin(self, index: int, started: float) -> None:
-        """Note that ``index`` is running (announced by the next flush)."""
-        with self.lock:
-            self.running = (index, started)
-            self.announced = False
-
-    def end(self, outcome: Outcome) -> None:
-        """Buffer the outcome of the running item."""
-        with self.lock:
-            self.buffer.append(wire.encode(outcome, self.announced))
-            self.running = None
-
     def flush(self, done: tuple[int, float] | None = None) -> None:
-        """Send what is buffered (and ``done``: a finished chunk's id and seconds)."""
+        """Send new records, the running item, and ``done`` (a finished chunk's id and seconds).
+
+        ``running`` is read before the records are sliced: the worker clears it
+        before appending the item's outcome, so an item reported as running is
+        either finished in this same message or later, never earlier.
+        """
         with self.send_lock:
-            with self.lock:
-                if self.running is not None and not self.announced:
-                    self.buffer.append((wire.START, *self.running))
-                    self.announced = True
-                batch, self.buffer = self.buffer, []
-            if batch or done is not None:
-                self.conn.send(("batch", batch, done))
+            running = self.running
+            end = len(self.buffer)
+            batch = self.buffer[self.sent : end]
+            self.sent = end
+            if done is not None:
+                # Only the worker's own thread passes ``done``: nothing is appended meanwhile.
+                self.buffer.clear()
+                self.sent = 0
+            if batch or done is not None or running is not None:
+                self.conn.send(("batch", batch, done, running))
 
     def _flush_periodically(self) -> None:
         while not self.closed.wait(FLUSH_SECONDS):
@@ -128,13 +125,15 @@ def main(
                 return
             chunk_id, indices = message
             chunk_started = time.perf_counter()
+            append = outbox.buffer.append
             for index in indices:
                 if stop.value:
                     break
                 current[slot] = index
-                outbox.begin(index, time.time())
+                outbox.running = (index, time.time())
                 outcome = work(index, worker)
-                outbox.end(outcome)
+                outbox.running = None
+                append(wire.encode(outcome))
                 current[slot] = IDLE
             outbox.flush(done=(chunk_id, time.perf_counter() - chunk_started))
     except (OSError, ValueError):  # the parent closed the pipe: nothing left to report to
