@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+MAX_CHUNK = 8192
+"""Upper bound on adaptive chunks: bounds the records in flight, hence parent memory."""
+
 
 class ChunkSizer:
     """Decide how many indices the next chunk gets.
@@ -50,4 +53,4 @@ class ChunkSizer:
             return 1
         fair = math.ceil(remaining / (4 * self.workers))
         wanted = max(1, int(self.target_seconds / self.seconds_per_item))
-        return max(1, min(wanted, fair, remaining))
+        return max(1, min(wanted, fair, remaining, MAX_CHUNK))
