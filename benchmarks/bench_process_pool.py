@@ -108,7 +108,9 @@ def main() -> None:
     global REPEAT
     REPEAT = args.repeat
     only = set(args.only.split(","))
-    print(f"Python {sys.version.split()[0]}, 2 workers, best of {REPEAT} fresh processes per figure")
+    print(
+        f"Python {sys.version.split()[0]}, 2 workers, best of {REPEAT} fresh processes per figure"
+    )
 
     if "W1" in only:
         setup = "pipeline = workloads.no_op(20_000, payload_bytes=1_000_000)\n"
@@ -136,7 +138,9 @@ def main() -> None:
             ),
         ]
         if not args.skip_origin:
-            rows.append(("origin design (one future per item + pipeline)", measure(setup, ORIGIN, repeat=1)))
+            rows.append(
+                ("origin design (one future per item + pipeline)", measure(setup, ORIGIN, repeat=1))
+            )
         table("W1: 20,000 no-op items, pipeline pickles to 1 MB", rows)
         mine = rows[0][1]["seconds"]
         for label, data in rows[1:]:

@@ -130,8 +130,8 @@ class Pool:
         self.initargs = initargs
         self.stop_requested = stop_requested
         self.report_starts = report_starts
-        self.current: Any = context.RawArray("q", [worker.IDLE] * size)  # type: ignore[attr-defined]
-        self.stop: Any = context.RawValue("b", 0)  # type: ignore[attr-defined]
+        self.current: Any = context.RawArray("q", [worker.IDLE] * size)
+        self.stop: Any = context.RawValue("b", 0)
         self.workers: dict[int, _Worker] = {}
         self.chunk_ids = itertools.count()
         self.start_failures = 0
@@ -139,7 +139,7 @@ class Pool:
     # -- lifecycle ------------------------------------------------------------
 
     def _start(self, slot: int) -> None:
-        parent_end, child_end = self.context.Pipe(duplex=True)  # type: ignore[attr-defined]
+        parent_end, child_end = self.context.Pipe(duplex=True)
         process = self.context.Process(  # type: ignore[attr-defined]
             target=worker.main,
             args=(
@@ -279,7 +279,9 @@ class Pool:
             if not stopping and todo:
                 self._start(w.slot)  # max_tasks_per_child: a fresh worker takes the slot
             return
-        crashed = running if unreported and unreported[0] == running else None
+        # Items before the running one finished, but their records died with the
+        # worker: they run again. Only the running item is to blame.
+        crashed = running if running in unreported else None
         if crashed is not None:
             unreported.remove(crashed)
             yield self._crash_outcome(w, crashed)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import curator_backend_process_pool.hooks as hooks
+from curator.plugins import PluginSettings
+from curator.registry import Registry, set_default_registry
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+
+@pytest.fixture
+def registry() -> Registry:
+    """Built-ins plus this plugin's hook module, independent of what else is installed."""
+    return Registry.load(
+        PluginSettings(strict=True), entrypoints=False, plugins=[("process-pool", hooks)]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _default_registry(registry: Registry) -> Iterator[None]:
+    set_default_registry(registry)
+    yield
+    set_default_registry(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    yield
+    leftovers = multiprocessing.active_children()
+    assert leftovers == [], f"worker processes left behind: {leftovers}"
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists (a zombie counts as gone: it no longer runs)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(extra)
+    return env

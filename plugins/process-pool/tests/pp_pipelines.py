@@ -1,0 +1,100 @@
+"""Pipelines for the process-pool tests: module-level, so every start method can import them."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from curator import Pipeline, Sink, Source
+
+
+class Numbers(Source[int]):
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        yield index
+
+
+class Behaviour(Sink[int]):
+    """Per-index behaviour: fail, crash in several ways, sleep; records pid and runs."""
+
+    def __init__(
+        self,
+        fail: frozenset[int] = frozenset(),
+        exit_at: frozenset[int] = frozenset(),
+        kill_at: frozenset[int] = frozenset(),
+        segfault_at: frozenset[int] = frozenset(),
+        sleep: dict[int, float] | None = None,
+        default_sleep: float = 0.0,
+        markers: str | None = None,
+    ) -> None:
+        self.fail = fail
+        self.exit_at = exit_at
+        self.kill_at = kill_at
+        self.segfault_at = segfault_at
+        self.sleep = sleep or {}
+        self.default_sleep = default_sleep
+        self.markers = markers
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if self.markers:
+            # One file per execution, so tests can count how often each item ran.
+            marker = Path(self.markers) / f"{index}.{os.getpid()}.{time.monotonic_ns()}"
+            marker.write_text(str(os.getpid()))
+        if index in self.exit_at:
+            os._exit(3)
+        if index in self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if index in self.segfault_at:
+            ctypes.string_at(0)
+        delay = self.sleep.get(index, self.default_sleep)
+        if delay:
+            time.sleep(delay)
+        if index in self.fail:
+            raise ValueError(f"bad item {index}")
+        return [str(index), str(os.getpid())]
+
+
+def pipeline(count: int, **behaviour: object) -> Pipeline[int]:
+    return Numbers(count).write(Behaviour(**behaviour))  # type: ignore[arg-type]
+
+
+INITIALIZED: list[str] = []
+
+
+def initialize(*args: str) -> None:
+    INITIALIZED.extend(args)
+
+
+def failing_initializer() -> None:
+    raise RuntimeError("initializer exploded")
+
+
+class ReportInit(Sink[int]):
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        return list(INITIALIZED)
+
+
+class HoldsALock(Sink[int]):
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        return []
+
+
+# Targets for `curator run` in a subprocess.
+slow_marked = Numbers(400).write(
+    Behaviour(default_sleep=0.05, markers=os.environ.get("PP_TEST_MARKERS"))
+)
