@@ -40,6 +40,7 @@ class Outbox:
         self.buffer: list[wire.Record] = []
         self.sent = 0  # records of ``buffer`` already sent
         self.running: tuple[int, float] | None = None
+        self.reported_running: tuple[int, float] | None = None
         self.send_lock = threading.Lock()
         self.closed = threading.Event()
         self.thread = threading.Thread(target=self._flush_periodically, daemon=True)
@@ -61,8 +62,12 @@ class Outbox:
                 # Only the worker's own thread passes ``done``: nothing is appended meanwhile.
                 self.buffer.clear()
                 self.sent = 0
+            if running is not None and running == self.reported_running and not batch:
+                running = None  # already announced; nothing new to say about it
             if batch or done is not None or running is not None:
                 self.conn.send(("batch", batch, done, running))
+                if running is not None:
+                    self.reported_running = running
 
     def _flush_periodically(self) -> None:
         while not self.closed.wait(FLUSH_SECONDS):
