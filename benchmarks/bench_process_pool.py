@@ -16,7 +16,9 @@ W2   400 items of ~10 ms pure-Python CPU: speedup over sequential.
 W5   200 items of ~5 ms, every tenth 20x longer: speedup over sequential.
 
 Each figure is the best of ``--repeat`` fresh processes (the origin design runs
-once: it takes about 20 s); speedups divide best by best.
+once: it takes about 20 s). W2 and W5 run sequential, curator and joblib in
+interleaved rounds and report the median of the per-round speedups (robust to
+the machine's slow spells) next to best over best.
 """
 
 from __future__ import annotations
@@ -67,6 +69,27 @@ def measure(setup: str, body: str, repeat: int | None = None) -> dict[str, float
         "seconds": min(s["seconds"] for s in samples),
         "rss_mib": max(s["rss_mib"] for s in samples),
     }
+
+
+def measure_rounds(setup: str, bodies: dict[str, str]) -> dict[str, list[float]]:
+    """Run every body once per round, rounds interleaved, so all see the same machine."""
+    times: dict[str, list[float]] = {label: [] for label in bodies}
+    for _ in range(REPEAT):
+        for label, body in bodies.items():
+            times[label].append(measure(setup, body, repeat=1)["seconds"])
+    return times
+
+
+def speedup_table(title: str, times: dict[str, list[float]]) -> None:
+    print(f"\n{title}")
+    base = times["sequential"]
+    for label, samples in times.items():
+        ratios = sorted(b / t for b, t in zip(base, samples, strict=True))
+        median = ratios[len(ratios) // 2]
+        print(
+            f"  {label:32} best {min(samples):7.3f} s  speedup: median of rounds {median:5.2f}x, "
+            f"best/best {min(base) / min(samples):5.2f}x  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
 
 
 def curator_run(pipeline: str, backend: str, jobs: int, options: str = "{}") -> str:
@@ -165,29 +188,21 @@ def main() -> None:
     if "W2" in only:
         # Calibrated once here, so every process runs the very same work.
         setup = f"pipeline = workloads.cpu(400, {workloads.loops_for(0.010)})\n"
-        rows = [
-            ("sequential", measure(setup, curator_run("pipeline", "sequential", 1))),
-            ("curator process-pool", measure(setup, curator_run("pipeline", "process-pool", 2))),
-            ("joblib loky, batch_size='auto'", measure(setup, JOBLIB)),
-        ]
-        table(
-            "W2: 400 items x ~10 ms pure-Python CPU (speedup over sequential)",
-            rows,
-            base="sequential",
-        )
+        times = measure_rounds(setup, cpu_bodies())
+        speedup_table("W2: 400 items x ~10 ms pure-Python CPU", times)
 
     if "W5" in only:
         setup = f"pipeline = workloads.cpu(200, {workloads.loops_for(0.005)}, slow_every=10, slow_factor=20)\n"
-        rows = [
-            ("sequential", measure(setup, curator_run("pipeline", "sequential", 1))),
-            ("curator process-pool", measure(setup, curator_run("pipeline", "process-pool", 2))),
-            ("joblib loky, batch_size='auto'", measure(setup, JOBLIB)),
-        ]
-        table(
-            "W5: 200 items x ~5 ms, every tenth 20x longer (speedup over sequential)",
-            rows,
-            base="sequential",
-        )
+        times = measure_rounds(setup, cpu_bodies())
+        speedup_table("W5: 200 items x ~5 ms, every tenth 20x longer", times)
+
+
+def cpu_bodies() -> dict[str, str]:
+    return {
+        "sequential": curator_run("pipeline", "sequential", 1),
+        "curator process-pool": curator_run("pipeline", "process-pool", 2),
+        "joblib loky, batch_size='auto'": JOBLIB,
+    }
 
 
 if __name__ == "__main__":
