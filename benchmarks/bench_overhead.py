@@ -17,27 +17,14 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 
-from curator import Pipeline, Source, run
+from curator import Pipeline, run
 from curator.registry import default_registry
 
-
-class NoOpSource(Source[int]):
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> Iterator[int]:
-        yield index
-
-
-def no_op_sink(items: Iterator[int], index: int) -> list[str]:
-    for _ in items:
-        pass
-    return []
+sys.path.insert(0, str(Path(__file__).parent))
+from workloads import no_op
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
@@ -56,7 +43,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     n = args.items
-    pipeline: Pipeline[int] = NoOpSource(n).write(no_op_sink)
+    pipeline: Pipeline[int] = no_op(n)
     default_registry()  # plugin loading is a one-off cost, not per item
 
     def loop() -> None:
