@@ -122,3 +122,7 @@ def needs_an_argument(count: int) -> Pipeline[int]:
 
 def raises_while_building() -> Pipeline[int]:
     raise RuntimeError("cannot build the pipeline")
+
+
+# Items slow enough for the live view to show them on the worker rows.
+busy = Numbers(12).write(Sleep(0.25))

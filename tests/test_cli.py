@@ -113,7 +113,7 @@ def test_plugins_and_reporters_list(plugin_site: Path) -> None:
         "version": "1.2.3",
         "status": "loaded",
         "detail": "",
-        "provides": ["backend:echo", "reporter:last-result"],
+        "provides": ["backend:echo", "reporter:last-result", "reporter:tally"],
     }
     assert plugins["import-error"]["status"] == "broken"
     assert plugins["builtin-backends"]["provided_by"] == "builtin"

@@ -44,7 +44,7 @@ def test_a_good_plugin_is_found_through_its_entry_point(site: Path) -> None:
         "1.2.3",
         "loaded",
     )
-    assert record.provides == ["backend:echo", "reporter:last-result"]
+    assert record.provides == ["backend:echo", "reporter:last-result", "reporter:tally"]
     entry = registry.backends["echo"]
     assert entry.to_json() == {
         "name": "echo",
@@ -65,7 +65,13 @@ def test_a_good_plugin_is_found_through_its_entry_point(site: Path) -> None:
 def test_builtins_are_registered_through_the_same_hooks(registry: Registry) -> None:
     records = registry.host.records
     assert records["builtin-backends"].provides == ["backend:sequential", "backend:thread-pool"]
-    assert records["builtin-reporters"].provides == ["reporter:summary", "reporter:none"]
+    assert records["builtin-reporters"].provides == [
+        "reporter:rich",
+        "reporter:log",
+        "reporter:json",
+        "reporter:summary",
+        "reporter:none",
+    ]
     assert {r.provided_by for r in records.values()} == {"builtin"}
 
 

@@ -25,6 +25,7 @@ from curator.outcome import Event, Outcome, TaskStart
 from curator.pipeline import Pipeline, check_runnable
 from curator.registry import Registry, default_registry
 from curator.reporter import Reporter
+from curator.reporters import auto_reporter
 from curator.result import RunInfo, RunResult
 from curator.selection import resolve_indices, resolve_jobs
 from curator.work import Work
@@ -44,6 +45,7 @@ def run(
     options: Mapping[str, Any] | None = None,
     on_error: OnError = "raise",
     reporter: ReporterSpec = "auto",
+    reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Registry | None = None,
 ) -> RunResult:
     """Run ``pipeline`` over ``indices`` on a backend and return every outcome.
@@ -68,7 +70,10 @@ def run(
         item and report failures in the result.
     reporter
         A reporter name, a :class:`~curator.Reporter` instance, a list of
-        them, or ``None`` for no reporting. ``"auto"`` picks the default.
+        them, or ``None`` for no reporting. ``"auto"`` picks ``rich`` when
+        stderr is an interactive terminal (and ``CI`` is not set), else ``log``.
+    reporter_options
+        Options per reporter name, e.g. ``{"json": {"file": "events.jsonl"}}``.
     registry
         Where to look names up (default: the installed plugins).
 
@@ -86,7 +91,9 @@ def run(
     RunInterrupted
         On Ctrl-C, after the backend has shut down; it carries the partial result.
     """
-    plan = _plan(pipeline, backend, jobs, indices, options, on_error, reporter, registry)
+    plan = _plan(
+        pipeline, backend, jobs, indices, options, on_error, reporter, reporter_options, registry
+    )
     return plan.execute()
 
 
@@ -189,6 +196,7 @@ def _plan(
     options: Mapping[str, Any] | None,
     on_error: str,
     reporter: ReporterSpec,
+    reporter_options: Mapping[str, Mapping[str, Any]] | None,
     registry: Registry | None,
 ) -> _Plan:
     runnable = check_runnable(pipeline)
@@ -215,7 +223,7 @@ def _plan(
         executor = SequentialBackend(NoOptions(), 1)
     else:
         executor = backend_cls(backend_options, n_jobs)
-    reporters = resolve_reporters(reporter, registry)
+    reporters = resolve_reporters(reporter, registry, reporter_options)
     info = RunInfo(
         run_id=f"{os.getpid()}-{next(_run_ids)}",
         backend=name,
@@ -227,17 +235,33 @@ def _plan(
     return _Plan(info, Work(runnable), executor, registry.host.event_relay(reporters))
 
 
-DEFAULT_REPORTER = "summary"
-
-
-def resolve_reporters(spec: ReporterSpec, registry: Registry) -> list[Reporter]:
+def resolve_reporters(
+    spec: ReporterSpec,
+    registry: Registry,
+    reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Reporter]:
     """Turn the ``reporter`` argument into reporter instances.
+
+    Parameters
+    ----------
+    spec
+        A name (``"auto"`` picks ``rich`` on an interactive terminal, else
+        ``log``), a :class:`~curator.Reporter` instance, a list of them, or ``None``.
+    registry
+        Where names are looked up.
+    reporter_options
+        Options per reporter name, validated against each reporter's schema.
 
     Raises
     ------
     UsageError
-        For an unknown name or an object that is not a :class:`~curator.Reporter`.
+        For an unknown name, an object that is not a :class:`~curator.Reporter`,
+        or options for a reporter that is not selected or that it does not take.
     """
+    chosen = {normalize_name(i) for i in _names(spec)}
+    for name in reporter_options or {}:
+        if normalize_name(name) not in chosen:
+            raise UsageError(f"options given for reporter {name!r}, which is not selected")
     if spec is None:
         return []
     items = [spec] if isinstance(spec, (str, Reporter)) or not _iterable(spec) else list(spec)
@@ -246,11 +270,22 @@ def resolve_reporters(spec: ReporterSpec, registry: Registry) -> list[Reporter]:
         if isinstance(item, Reporter):
             reporters.append(item)
         elif isinstance(item, str):
-            name = DEFAULT_REPORTER if normalize_name(item) == "auto" else item
-            reporters.append(registry.reporter(name)())
+            name = auto_reporter() if normalize_name(item) == "auto" else item
+            cls = registry.reporter(name)
+            given = (reporter_options or {}).get(normalize_name(name), {})
+            settings = build_options(cls.Options, given, owner=f"reporter {normalize_name(name)!r}")
+            reporters.append(cls(settings))
         else:
             raise UsageError(f"reporter must be a name or a curator.Reporter, got {item!r}")
     return reporters
+
+
+def _names(spec: ReporterSpec) -> list[str]:
+    if isinstance(spec, str):
+        return [spec]
+    if spec is None or isinstance(spec, Reporter) or not _iterable(spec):
+        return []
+    return [item for item in spec if isinstance(item, str)]
 
 
 def _iterable(value: object) -> bool:

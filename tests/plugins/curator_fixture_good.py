@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,6 +29,23 @@ class LastResult(Reporter):
         type(self).last = result
 
 
+class Tally(Reporter):
+    name = "tally"
+    description = "Counts finished items and says so on stderr."
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.finished = 0
+
+    @hookimpl
+    def curator_task_finish(self) -> None:
+        self.finished += 1
+
+    @hookimpl
+    def curator_run_finish(self) -> None:
+        sys.stderr.write(f"tally: {self.finished} items finished\n")
+
+
 @hookimpl
 def curator_register_backends() -> list[Any]:
     return [EchoBackend]
@@ -35,4 +53,4 @@ def curator_register_backends() -> list[Any]:
 
 @hookimpl
 def curator_register_reporters() -> list[Any]:
-    return [LastResult]
+    return [LastResult, Tally]

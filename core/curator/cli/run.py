@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error, print_json
 from curator.cli.target import load_target
@@ -64,6 +65,13 @@ def add_parser(commands: Any) -> None:
         help="reporter name (repeatable; default: auto); see `curator reporters list`",
     )
     parser.add_argument(
+        "--reporter-option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="an option of a selected reporter (repeatable), e.g. json.file=events.jsonl",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the run summary as one JSON object on stdout"
     )
     parser.set_defaults(handler=run_command)
@@ -83,9 +91,35 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """Turn ``["json.file=x", ...]`` into ``{"json": {"file": "x"}}``."""
+    options: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        name, dot, rest = pair.partition(".")
+        if not dot or not name.strip():
+            raise UsageError(f"invalid reporter option {pair!r}: expected NAME.KEY=VALUE")
+        for key, value in parse_options([rest]).items():
+            per_reporter = options.setdefault(normalize_name(name), {})
+            if key in per_reporter:
+                raise UsageError(f"reporter option {name}.{key} is given twice")
+            per_reporter[key] = value
+    return options
+
+
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went."""
     options = parse_options(args.option)
+    reporters = args.reporter or ["auto"]
+    reporter_options = parse_reporter_options(args.reporter_option)
+    if (
+        args.json
+        and "json" in {normalize_name(r) for r in reporters}
+        and not reporter_options.get("json", {}).get("file")
+    ):
+        raise UsageError(
+            "--json and the json reporter would both write to stdout; "
+            "send the events to a file with --reporter-option json.file=PATH"
+        )
     pipeline = load_target(args.target)
     indices = None if args.indices is None else parse_indices(args.indices, len(pipeline))
     try:
@@ -96,7 +130,8 @@ def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
             indices=indices,
             options=options,
             on_error="continue" if args.keep_going else "raise",
-            reporter=args.reporter or "auto",
+            reporter=reporters,
+            reporter_options=reporter_options,
             registry=registry,
         )
     except TaskFailedError as exc:

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import os
+
 from curator.hookspecs import hookimpl
 from curator.reporter import Reporter
+from curator.reporters.jsonlines import JsonReporter
+from curator.reporters.live import RichReporter
+from curator.reporters.log import LogReporter
 from curator.reporters.summary import NoneReporter, SummaryReporter
 
-__all__ = ["NoneReporter", "SummaryReporter"]
+__all__ = [
+    "JsonReporter",
+    "LogReporter",
+    "NoneReporter",
+    "RichReporter",
+    "SummaryReporter",
+    "auto_reporter",
+]
 
 
 @hookimpl
 def curator_register_reporters() -> list[type[Reporter]]:
-    """Provide ``summary`` and ``none``."""
-    return [SummaryReporter, NoneReporter]
+    """Provide ``rich``, ``log``, ``json``, ``summary`` and ``none``."""
+    return [RichReporter, LogReporter, JsonReporter, SummaryReporter, NoneReporter]
+
+
+def auto_reporter() -> str:
+    """The reporter ``auto`` stands for: ``rich`` on an interactive terminal, else ``log``.
+
+    A set ``CI`` variable (GitHub Actions, GitLab, ...) means ``log`` even on a
+    pseudo-terminal. Whether stderr is interactive is rich's decision, so
+    ``FORCE_COLOR``, ``TTY_INTERACTIVE`` and ``TERM=dumb`` are honoured; ``NO_COLOR``
+    keeps the live view but drops colour.
+    """
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return "log"
+    from rich.console import Console
+
+    return "rich" if Console(stderr=True).is_interactive else "log"

@@ -1,0 +1,158 @@
+"""The ``rich`` reporter: a live view on stderr with one row per busy worker.
+
+Events only update a :class:`~curator.reporters.tracking.RunTracker`; rich's
+refresh thread draws it a few times per second. The cost of reporting thus
+does not grow with the item rate, and the display never runs in a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from curator.hookspecs import hookimpl
+from curator.options import option
+from curator.outcome import Outcome, Status, TaskStart
+from curator.reporter import Reporter
+from curator.reporters.tracking import RunTracker, format_duration
+from curator.result import RunInfo, RunResult
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+
+MAX_LISTED_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class RichOptions:
+    """Options of the ``rich`` reporter."""
+
+    max_rows: int = option(8, help="worker rows shown at most (then '+N more')")
+    refresh_per_second: float = option(8.0, help="how often the view is redrawn")
+    console: Any = option(None, help="a rich Console to draw on (default: one on stderr)")
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 0:
+            raise ValueError("max_rows must be >= 0")
+        if self.refresh_per_second <= 0:
+            raise ValueError("refresh_per_second must be > 0")
+
+
+class RichReporter(Reporter):
+    """An overall bar, a row per busy worker, and a summary when the run ends."""
+
+    name = "rich"
+    description = "Live view on stderr: overall bar, a row per busy worker, a final summary."
+    requires = ("rich",)
+    Options = RichOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.tracker: RunTracker | None = None
+        self.console: Console | None = None
+        self.live: Live | None = None
+
+    @hookimpl
+    def curator_run_start(self, run: RunInfo) -> None:
+        """Start the live view."""
+        from rich.console import Console
+        from rich.live import Live
+
+        self.tracker = RunTracker(run)
+        self.console = self.options.console or Console(stderr=True)
+        self.live = Live(
+            self,
+            console=self.console,
+            refresh_per_second=self.options.refresh_per_second,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self.live.start()
+
+    @hookimpl
+    def curator_task_start(self, start: TaskStart) -> None:
+        """Show the item on its worker's row."""
+        assert self.tracker is not None
+        self.tracker.start(start)
+
+    @hookimpl
+    def curator_task_finish(self, outcome: Outcome) -> None:
+        """Count the item."""
+        assert self.tracker is not None
+        self.tracker.finish(outcome)
+
+    @hookimpl
+    def curator_run_finish(self, result: RunResult) -> None:
+        """Draw the last frame, stop the view, print the summary."""
+        if self.live is not None:
+            self.live.refresh()
+            self.live.stop()
+        assert self.console is not None
+        self.console.print(self.summary(result))
+
+    def __rich__(self) -> RenderableType:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        t = self.tracker
+        assert t is not None
+        overall = Table.grid(padding=(0, 1))
+        overall.add_column(width=30)
+        overall.add_column()
+        percent = 100.0 * t.done / t.total if t.total else 100.0
+        failed = f", [red]{t.failed} failed[/red]" if t.failed else ""
+        overall.add_row(
+            ProgressBar(total=max(t.total, 1), completed=t.done, width=30),
+            Text.from_markup(
+                f"{t.done}/{t.total} {percent:3.0f}%  {t.rate:,.1f} items/s  "
+                f"elapsed {format_duration(t.elapsed)}  ETA {format_duration(t.eta)}{failed}"
+            ),
+        )
+        rows = t.busy_workers()
+        workers = Table.grid(padding=(0, 2))
+        for worker, index, seconds in rows[: self.options.max_rows]:
+            workers.add_row(f"  {worker}", f"item {index}", f"{seconds:6.1f} s")
+        if len(rows) > self.options.max_rows:
+            workers.add_row(f"  +{len(rows) - self.options.max_rows} more", "", "")
+        return Group(overall, workers)
+
+    def summary(self, result: RunResult) -> RenderableType:
+        """The end-of-run summary: counts, time, throughput, slowest and failed items."""
+        from rich.console import Group
+        from rich.text import Text
+
+        run = result.run
+        parts = [f"[green]{result.count(Status.OK)} ok[/green]"]
+        for status in (Status.FAILED, Status.CRASHED, Status.TIMED_OUT):
+            if result.count(status):
+                parts.append(f"[red]{result.count(status)} {status.value.replace('_', ' ')}[/red]")
+        for status in (Status.SKIPPED, Status.CANCELLED):
+            if result.count(status):
+                parts.append(f"{result.count(status)} {status.value}")
+        verb = "[yellow]interrupted[/yellow] after" if result.interrupted else "in"
+        lines: list[RenderableType] = [
+            Text.from_markup(
+                f"[bold]curator[/bold]: {run.total} items: {', '.join(parts)} {verb} "
+                f"{result.seconds:.2f} s ({result.items_per_second:,.1f} items/s, "
+                f"{run.backend}, jobs={run.jobs})"
+            )
+        ]
+        tracker = self.tracker
+        slowest = tracker.slowest() if tracker is not None else []
+        if slowest and run.total > 1:
+            listed = ", ".join(f"item {index} ({seconds:.2f} s)" for seconds, index in slowest)
+            lines.append(Text(f"  slowest: {listed}"))
+        failures = result.failures
+        for outcome in failures[:MAX_LISTED_FAILURES]:
+            error = outcome.error
+            what = f"{error.type}: {error.message}" if error else ""
+            lines.append(
+                Text(f"  item {outcome.index} {outcome.status.value}: {what}", style="red")
+            )
+        if len(failures) > MAX_LISTED_FAILURES:
+            lines.append(Text(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more failures"))
+        return Group(*lines)

@@ -1,0 +1,108 @@
+"""The ``log`` reporter: plain timestamped lines at a bounded rate, for CI logs and files."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from curator.hookspecs import hookimpl
+from curator.options import option
+from curator.outcome import Outcome
+from curator.reporter import Reporter
+from curator.reporters.summary import format_summary
+from curator.reporters.tracking import RunTracker, format_duration
+from curator.result import RunInfo, RunResult
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """Options of the ``log`` reporter."""
+
+    interval: float = option(10.0, help="at least this many seconds between progress lines")
+    step: float = option(0.1, help="at least this fraction of the items between progress lines")
+    stream: Any = option(None, help="a text stream to write to (default: standard error)")
+
+    def __post_init__(self) -> None:
+        if self.interval < 0:
+            raise ValueError("interval must be >= 0")
+        if not 0 < self.step <= 1:
+            raise ValueError("step must be in (0, 1]")
+
+
+class LogReporter(Reporter):
+    """One line when the run starts, progress lines, one line per failed item, a summary.
+
+    A progress line is written when both at least ``step`` of the items and at
+    least ``interval`` seconds have passed since the last one (so whichever is
+    rarer sets the pace): a fast run of a million items writes a line every
+    ten seconds, a slow one every 10%.
+    """
+
+    name = "log"
+    description = "Timestamped progress lines at a bounded rate (CI logs, files)."
+    Options = LogOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.tracker: RunTracker | None = None
+        self._next_count = 0
+        self._next_time = 0.0
+
+    @property
+    def stream(self) -> TextIO:
+        """Where lines go."""
+        stream: TextIO = self.options.stream or sys.stderr
+        return stream
+
+    def _write(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.stream.write(f"{stamp} curator: {text}\n")
+        self.stream.flush()
+
+    @hookimpl
+    def curator_run_start(self, run: RunInfo) -> None:
+        """Write the start line."""
+        self.tracker = RunTracker(run)
+        self._schedule()
+        self._write(
+            f"run started: {run.total} items on {run.backend} (jobs={run.jobs}), {run.pipeline}"
+        )
+
+    def _schedule(self) -> None:
+        assert self.tracker is not None
+        step = max(1, math.ceil(self.options.step * self.tracker.total))
+        self._next_count = self.tracker.done + step
+        self._next_time = time.monotonic() + self.options.interval
+
+    @hookimpl
+    def curator_task_finish(self, outcome: Outcome) -> None:
+        """Count the item; write its failure at once and a progress line when due."""
+        tracker = self.tracker
+        assert tracker is not None
+        tracker.finish(outcome)
+        if outcome.status.is_failure:
+            error = outcome.error
+            what = f"{error.type}: {error.message}" if error else ""
+            self._write(f"item {outcome.index} {outcome.status.value} on {outcome.worker}: {what}")
+        if tracker.done >= self._next_count and time.monotonic() >= self._next_time:
+            if tracker.done < tracker.total:
+                self._write(self.progress_line())
+            self._schedule()
+
+    def progress_line(self) -> str:
+        """``done/total (percent), rate, ETA, failures``."""
+        t = self.tracker
+        assert t is not None
+        percent = 100.0 * t.done / t.total if t.total else 100.0
+        return (
+            f"{t.done}/{t.total} ({percent:.1f}%), {t.rate:,.1f} items/s, "
+            f"ETA {format_duration(t.eta)}, {t.failed} failed"
+        )
+
+    @hookimpl
+    def curator_run_finish(self, result: RunResult) -> None:
+        """Write the summary."""
+        self._write(format_summary(result).removeprefix("curator: "))

@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pyte
+import pytest
+from conftest import make_distribution, subprocess_env
+from pipelines import FailAt, Numbers, numbers
+from test_cli import curator
+
+from curator import UsageError, run
+from curator.reporters import JsonReporter, LogReporter, RichReporter, auto_reporter
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
+STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d curator: "
+
+
+# -- log ------------------------------------------------------------------------
+
+
+def log_lines(count: int, **options: Any) -> list[str]:
+    out = io.StringIO()
+    pipeline = Numbers(count).write(FailAt({3}))
+    run(
+        pipeline,
+        on_error="continue",
+        reporter=LogReporter(LogReporter.Options(stream=out, **options)),
+    )
+    return out.getvalue().splitlines()
+
+
+def test_log_writes_start_failures_progress_every_step_and_a_summary() -> None:
+    lines = log_lines(1000, interval=0.0, step=0.1)
+    assert all(re.match(STAMP, line) or line.startswith("  ") for line in lines)
+    assert re.match(STAMP + r"run started: 1000 items on sequential \(jobs=1\)", lines[0])
+    assert re.search(r"item 3 failed on main: ValueError: bad item 3$", lines[1])
+    progress = [line for line in lines if re.search(r" \d+/1000 \(", line)]
+    # Every 10%, never at 100% (the summary says that).
+    assert [re.search(r" (\d+)/1000", line).group(1) for line in progress] == [  # type: ignore[union-attr]
+        str(n) for n in range(100, 1000, 100)
+    ]
+    assert re.search(r"100/1000 \(10\.0%\), [\d,.]+ items/s, ETA \d+:\d\d, 1 failed$", progress[0])
+    assert re.search(STAMP + "1000 items: 999 ok, 1 failed in", lines[-2])
+    assert lines[-1] == "  item 3 failed: ValueError: bad item 3"
+
+
+def test_log_rate_is_bounded_by_time_as_well() -> None:
+    # A fast run within one interval: only start, the failure, and the summary.
+    lines = log_lines(5000, interval=3600.0, step=0.1)
+    assert not [line for line in lines if "/5000 (" in line]
+    assert len(lines) == 4
+
+
+def test_log_options_are_validated() -> None:
+    with pytest.raises(UsageError, match="step must be in"):
+        run(numbers(2), reporter="log", reporter_options={"log": {"step": 2}})
+    with pytest.raises(UsageError, match="unknown option 'every' for reporter 'log'"):
+        run(numbers(2), reporter="log", reporter_options={"log": {"every": 2}})
+    with pytest.raises(
+        UsageError, match="options given for reporter 'json', which is not selected"
+    ):
+        run(numbers(2), reporter="log", reporter_options={"json": {"file": "x"}})
+
+
+# -- json -------------------------------------------------------------------------
+
+
+def test_json_events_follow_the_documented_schema(tmp_path: Path) -> None:
+    target = tmp_path / "events.jsonl"
+    run(
+        Numbers(20).write(FailAt({4})),
+        backend="thread-pool",
+        jobs=2,
+        on_error="continue",
+        reporter="json",
+        reporter_options={"json": {"file": str(target)}},
+    )
+    events = [json.loads(line) for line in target.read_text().splitlines()]
+    for event in events:
+        jsonschema.validate(event, SCHEMA)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start"
+    assert kinds[-1] == "run_finish"
+    assert kinds.count("task_start") == kinds.count("task_finish") == 20
+    assert events[0]["total"] == 20
+    for index in range(20):
+        mine = [e["event"] for e in events if e.get("index") == index]
+        assert mine == ["task_start", "task_finish"]
+    failed = next(e for e in events if e.get("index") == 4 and e["event"] == "task_finish")
+    assert failed["status"] == "failed"
+    assert failed["error"]["type"] == "ValueError"
+    assert "bad item 4" in failed["error"]["traceback"]
+    ok = next(e for e in events if e.get("index") == 5 and e["event"] == "task_finish")
+    assert ok["outputs"] == ["5"]
+    assert ok["error"] is None
+    assert events[-1]["failed"] == 1
+
+
+def test_json_goes_to_stdout_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    run(numbers(3), reporter="json")
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in events] == ["run_start"] + ["task_start", "task_finish"] * 3 + [
+        "run_finish"
+    ]
+
+
+def test_cli_refuses_json_reporter_and_json_summary_on_the_same_stdout(tmp_path: Path) -> None:
+    clash = curator("run", "pipelines:ten", "--reporter", "json", "--json")
+    assert clash.returncode == 2
+    assert "--reporter-option json.file=PATH" in clash.stderr
+    events = tmp_path / "e.jsonl"
+    fine = curator(
+        "run",
+        "pipelines:ten",
+        "--reporter",
+        "json",
+        "--reporter-option",
+        f"json.file={events}",
+        "--json",
+    )
+    assert fine.returncode == 0, fine.stderr
+    assert json.loads(fine.stdout)["ok"] == 10
+    assert len(events.read_text().splitlines()) == 22
+
+
+# -- rich -------------------------------------------------------------------------
+
+
+def test_rich_summary_lists_counts_slowest_and_failures() -> None:
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=120)
+    run(
+        Numbers(6).write(FailAt({2})),
+        on_error="continue",
+        reporter=RichReporter(RichReporter.Options(console=console)),
+    )
+    text = out.getvalue()
+    assert "6 items: 5 ok, 1 failed in" in text
+    assert "slowest: item" in text
+    assert "item 2 failed: ValueError: bad item 2" in text
+
+
+def _run_in_pty(args: list[str], env: dict[str, str]) -> tuple[int, list[str], str]:
+    """Run `curator` on a pseudo-terminal; return exit code, screen samples, final screen."""
+    screen = pyte.Screen(100, 40)
+    stream = pyte.ByteStream(screen)
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", *args],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"},
+        close_fds=True,
+    )
+    os.close(terminal)
+    samples = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not data:
+                break
+            stream.feed(data)
+            samples.append("\n".join(screen.display))
+        elif proc.poll() is not None:
+            break
+    os.close(controller)
+    code = proc.wait(timeout=30)
+    return code, samples, "\n".join(screen.display)
+
+
+def test_rich_live_view_in_a_real_terminal_shows_worker_rows_and_a_summary() -> None:
+    env = subprocess_env()
+    env.pop("CI", None)
+    code, samples, final = _run_in_pty(
+        ["run", "pipelines:busy", "-b", "thread-pool", "-j", "2"], env
+    )
+    assert code == 0, final
+    # While the run goes, a row per busy worker names the item it is on.
+    assert any(
+        re.search(r"thread-0\s+item \d+\s+\d+\.\d s", s) and re.search(r"thread-1\s+item \d+", s)
+        for s in samples
+    ), samples[-3:]
+    assert any(re.search(r"\d+/12\s+\d+%", s) for s in samples)
+    # At the end: the full bar and the summary.
+    assert "12/12 100%" in final
+    assert "curator: 12 items: 12 ok in" in final
+    assert "slowest: item" in final
+
+
+def test_auto_is_log_without_a_terminal_and_in_ci() -> None:
+    env = subprocess_env()
+    env.pop("CI", None)
+    proc = curator("run", "pipelines:ten", env=env)
+    assert re.match(STAMP + "run started: 10 items", proc.stderr), proc.stderr
+    code, _, final = _run_in_pty(["run", "pipelines:ten"], {**env, "CI": "true"})
+    assert code == 0
+    assert re.search(STAMP + "run started", final)
+
+
+def test_auto_is_rich_on_an_interactive_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert auto_reporter() == "rich"
+    monkeypatch.setenv("CI", "1")
+    assert auto_reporter() == "log"
+    monkeypatch.setenv("CI", "false")
+    assert auto_reporter() == "rich"
+    monkeypatch.setenv("TTY_INTERACTIVE", "0")
+    assert auto_reporter() == "log"
+
+
+# -- third-party --------------------------------------------------------------------
+
+
+def test_a_third_party_reporter_is_selected_by_name(site: Path) -> None:
+    make_distribution(site, "curator-fixture-good", "1.2.3", {"good": "curator_fixture_good"})
+    proc = curator("run", "pipelines:ten", "--reporter", "tally", env=subprocess_env(site))
+    assert proc.returncode == 0, proc.stderr
+    assert "tally: 10 items finished" in proc.stderr
+    both = curator(
+        "run", "pipelines:ten", "--reporter", "tally", "--reporter", "log", env=subprocess_env(site)
+    )
+    assert "tally: 10 items finished" in both.stderr
+    assert "run started: 10 items" in both.stderr
+
+
+def test_reporters_list_shows_the_builtins() -> None:
+    proc = curator("reporters", "list", "--json")
+    names = {row["name"]: row for row in json.loads(proc.stdout)}
+    assert {"rich", "log", "json", "summary", "none"} <= set(names)
+    assert names["rich"]["provided_by"] == "builtin"
+
+
+def test_reporter_instances_and_json_reporter_in_python(tmp_path: Path) -> None:
+    out = io.StringIO()
+    run(numbers(2), reporter=[JsonReporter(JsonReporter.Options(stream=out)), "none"])
+    assert len(out.getvalue().splitlines()) == 6
