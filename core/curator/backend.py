@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -107,6 +107,15 @@ class Backend(ABC):
         listing backends never imports a heavy engine.
         """
         return missing_requirements(cls.requires)
+
+    def activity(self) -> Mapping[str, tuple[int, float]] | None:
+        """What each busy worker runs now: worker id -> (index, wall-clock start).
+
+        Optional. Reporters call it a few times per second from their own
+        thread while :meth:`execute` runs, so it must be cheap and thread-safe.
+        ``None`` (the default) lets the core derive it from start events.
+        """
+        return None
 
     @abstractmethod
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:

@@ -22,6 +22,7 @@ import pluggy
 if TYPE_CHECKING:
     from curator.backend import Backend
     from curator.outcome import Outcome, TaskStart
+    from curator.progress import RunProgress
     from curator.reporter import Reporter
     from curator.result import RunInfo, RunResult
 
@@ -70,13 +71,18 @@ def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-
 
 
 @hookspec
-def curator_run_start(run: RunInfo) -> None:
+def curator_run_start(run: RunInfo, progress: RunProgress) -> None:
     """Called once when a run starts, in the parent process, before any item is dispatched.
 
     Parameters
     ----------
     run
         What the run covers: backend, jobs, indices (``run.total`` of them).
+    progress
+        Live counters the core keeps for this run (done, failures, busy workers,
+        alarms at a count of finished items). A reporter that draws at its own
+        pace can read it instead of implementing the per-item hooks, so its cost
+        does not grow with the item rate.
     """
 
 

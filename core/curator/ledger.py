@@ -8,6 +8,7 @@ costs the parent little more than the outcomes themselves.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from curator.outcome import Outcome, Status
@@ -58,6 +59,10 @@ class Ledger:
     def missing(self) -> Iterator[int]:
         """The requested indices without an outcome, in requested order."""
         return (i for i, o in zip(self.indices, self._outcomes, strict=True) if o is None)
+
+    def counts(self) -> Counter[Status]:
+        """Outcomes per status so far."""
+        return Counter(o.status for o in self._outcomes if o is not None)
 
     def outcomes(self, when: float) -> list[Outcome]:
         """Every slot in requested order; open ones become ``cancelled`` at time ``when``."""

@@ -23,6 +23,7 @@ from curator.ledger import Ledger
 from curator.options import NoOptions, build_options
 from curator.outcome import Event, Outcome, TaskStart
 from curator.pipeline import Pipeline, check_runnable
+from curator.progress import RunProgress
 from curator.registry import Registry, default_registry
 from curator.reporter import Reporter
 from curator.reporters import auto_reporter
@@ -112,11 +113,12 @@ class _Plan:
         self.executor = executor
         self.hook = relay.hook
         self.ledger = Ledger(info.indices)
+        self.progress = RunProgress(info, self.ledger, executor.activity)
 
     def execute(self) -> RunResult:
         info = self.info
         started = time.time()
-        self.hook.curator_run_start(run=info)
+        self.hook.curator_run_start(run=info, progress=self.progress)
         failed: Outcome | None = None
         interrupted = False
         self.executor.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
@@ -144,7 +146,7 @@ class _Plan:
         stop dispatching, and the loop keeps draining it, so items that were
         already running still have their outcomes recorded.
         """
-        info, ledger = self.info, self.ledger
+        info, ledger, progress = self.info, self.ledger, self.progress
         stop_on_failure = info.on_error == "raise"
         stopped_by: Outcome | None = None
         task_start = self.hook.curator_task_start
@@ -157,12 +159,20 @@ class _Plan:
                     broken = ledger.record(event)
                     if broken is not None:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
+                    if event.status.is_failure:
+                        progress.record_finish(event)
+                        if stop_on_failure and stopped_by is None:
+                            stopped_by = event
+                            self.executor.request_stop()
+                    elif progress.tracking_starts:
+                        progress.record_finish(event)
                     if report_finishes:
                         task_finish(run=info, outcome=event)
-                    if stop_on_failure and stopped_by is None and event.status.is_failure:
-                        stopped_by = event
-                        self.executor.request_stop()
+                    if ledger.open <= progress.alarm_open:
+                        progress.ring()
                 elif type(event) is TaskStart:
+                    if progress.tracking_starts:
+                        progress.record_start(event)
                     if report_starts:
                         task_start(run=info, start=event)
                 else:

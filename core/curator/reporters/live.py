@@ -1,21 +1,23 @@
 """The ``rich`` reporter: a live view on stderr with one row per busy worker.
 
-Events only update a :class:`~curator.reporters.tracking.RunTracker`; rich's
-refresh thread draws it a few times per second. The cost of reporting thus
-does not grow with the item rate, and the display never runs in a worker.
+It implements no per-item hook: rich's refresh thread reads the run's
+:class:`~curator.progress.RunProgress` a few times per second. The cost of
+reporting thus does not grow with the item rate, and nothing runs in a worker.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from curator.hookspecs import hookimpl
 from curator.options import option
-from curator.outcome import Outcome, Status, TaskStart
+from curator.outcome import Status
+from curator.progress import RunProgress
 from curator.reporter import Reporter
-from curator.reporters.tracking import RunTracker, format_duration
-from curator.result import RunInfo, RunResult
+from curator.reporters.summary import format_duration, slowest
+from curator.result import RunResult
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -28,11 +30,16 @@ MAX_LISTED_FAILURES = 10
 class RichOptions:
     """Options of the ``rich`` reporter."""
 
+    delay: float = option(
+        0.5, help="seconds before the live view appears (a shorter run prints only the summary)"
+    )
     max_rows: int = option(8, help="worker rows shown at most (then '+N more')")
     refresh_per_second: float = option(8.0, help="how often the view is redrawn")
     console: Any = option(None, help="a rich Console to draw on (default: one on stderr)")
 
     def __post_init__(self) -> None:
+        if self.delay < 0:
+            raise ValueError("delay must be >= 0")
         if self.max_rows < 0:
             raise ValueError("max_rows must be >= 0")
         if self.refresh_per_second <= 0:
@@ -49,46 +56,50 @@ class RichReporter(Reporter):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self.tracker: RunTracker | None = None
+        self.progress: RunProgress | None = None
         self.console: Console | None = None
         self.live: Live | None = None
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._finished = False
 
     @hookimpl
-    def curator_run_start(self, run: RunInfo) -> None:
-        """Start the live view."""
+    def curator_run_start(self, progress: RunProgress) -> None:
+        """Schedule the live view (it appears after ``delay`` seconds)."""
         from rich.console import Console
+
+        self.progress = progress
+        self.console = self.options.console or Console(stderr=True)
+        # Like tqdm's `delay`: no flicker, and no drawing cost, for runs that end quickly.
+        self._timer = threading.Timer(self.options.delay, self._show)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _show(self) -> None:
         from rich.live import Live
 
-        self.tracker = RunTracker(run)
-        self.console = self.options.console or Console(stderr=True)
-        self.live = Live(
-            self,
-            console=self.console,
-            refresh_per_second=self.options.refresh_per_second,
-            transient=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        self.live.start()
-
-    @hookimpl
-    def curator_task_start(self, start: TaskStart) -> None:
-        """Show the item on its worker's row."""
-        assert self.tracker is not None
-        self.tracker.start(start)
-
-    @hookimpl
-    def curator_task_finish(self, outcome: Outcome) -> None:
-        """Count the item."""
-        assert self.tracker is not None
-        self.tracker.finish(outcome)
+        with self._lock:
+            if self._finished:
+                return
+            self.live = Live(
+                self,
+                console=self.console,
+                refresh_per_second=self.options.refresh_per_second,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self.live.start(refresh=True)
 
     @hookimpl
     def curator_run_finish(self, result: RunResult) -> None:
-        """Draw the last frame, stop the view, print the summary."""
-        if self.live is not None:
-            self.live.refresh()
-            self.live.stop()
+        """Stop the live view (drawing its last frame) and print the summary."""
+        with self._lock:
+            self._finished = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self.live is not None:
+                self.live.stop()
         assert self.console is not None
         self.console.print(self.summary(result))
 
@@ -98,7 +109,7 @@ class RichReporter(Reporter):
         from rich.table import Table
         from rich.text import Text
 
-        t = self.tracker
+        t = self.progress
         assert t is not None
         overall = Table.grid(padding=(0, 1))
         overall.add_column(width=30)
@@ -112,7 +123,7 @@ class RichReporter(Reporter):
                 f"elapsed {format_duration(t.elapsed)}  ETA {format_duration(t.eta)}{failed}"
             ),
         )
-        rows = t.busy_workers()
+        rows = t.busy()
         workers = Table.grid(padding=(0, 2))
         for worker, index, seconds in rows[: self.options.max_rows]:
             workers.add_row(f"  {worker}", f"item {index}", f"{seconds:6.1f} s")
@@ -141,10 +152,9 @@ class RichReporter(Reporter):
                 f"{run.backend}, jobs={run.jobs})"
             )
         ]
-        tracker = self.tracker
-        slowest = tracker.slowest() if tracker is not None else []
-        if slowest and run.total > 1:
-            listed = ", ".join(f"item {index} ({seconds:.2f} s)" for seconds, index in slowest)
+        longest = slowest(result)
+        if longest and run.total > 1:
+            listed = ", ".join(f"item {index} ({seconds:.2f} s)" for seconds, index in longest)
             lines.append(Text(f"  slowest: {listed}"))
         failures = result.failures
         for outcome in failures[:MAX_LISTED_FAILURES]:

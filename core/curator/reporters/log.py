@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -11,9 +10,9 @@ from typing import Any, TextIO
 from curator.hookspecs import hookimpl
 from curator.options import option
 from curator.outcome import Outcome
+from curator.progress import RunProgress, steps
 from curator.reporter import Reporter
-from curator.reporters.summary import format_summary
-from curator.reporters.tracking import RunTracker, format_duration
+from curator.reporters.summary import format_duration, format_summary
 from curator.result import RunInfo, RunResult
 
 
@@ -38,7 +37,9 @@ class LogReporter(Reporter):
     A progress line is written when both at least ``step`` of the items and at
     least ``interval`` seconds have passed since the last one (so whichever is
     rarer sets the pace): a fast run of a million items writes a line every
-    ten seconds, a slow one every 10%.
+    ten seconds, a slow one every 10%. The reporter uses the run's
+    :class:`~curator.progress.RunProgress` alarms rather than a per-item hook,
+    so it costs nothing per item.
     """
 
     name = "log"
@@ -47,8 +48,7 @@ class LogReporter(Reporter):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self.tracker: RunTracker | None = None
-        self._next_count = 0
+        self.progress: RunProgress | None = None
         self._next_time = 0.0
 
     @property
@@ -63,43 +63,43 @@ class LogReporter(Reporter):
         self.stream.flush()
 
     @hookimpl
-    def curator_run_start(self, run: RunInfo) -> None:
-        """Write the start line."""
-        self.tracker = RunTracker(run)
-        self._schedule()
+    def curator_run_start(self, run: RunInfo, progress: RunProgress) -> None:
+        """Write the start line and arm the first progress alarm."""
+        self.progress = progress
+        self._next_time = time.monotonic() + self.options.interval
+        progress.on_failure(self._failed)
+        self._arm()
         self._write(
             f"run started: {run.total} items on {run.backend} (jobs={run.jobs}), {run.pipeline}"
         )
 
-    def _schedule(self) -> None:
-        assert self.tracker is not None
-        step = max(1, math.ceil(self.options.step * self.tracker.total))
-        self._next_count = self.tracker.done + step
-        self._next_time = time.monotonic() + self.options.interval
+    def _arm(self) -> None:
+        progress = self.progress
+        assert progress is not None
+        progress.call_at(progress.done + steps(progress.total, self.options.step), self._step)
 
-    @hookimpl
-    def curator_task_finish(self, outcome: Outcome) -> None:
-        """Count the item; write its failure at once and a progress line when due."""
-        tracker = self.tracker
-        assert tracker is not None
-        tracker.finish(outcome)
-        if outcome.status.is_failure:
-            error = outcome.error
-            what = f"{error.type}: {error.message}" if error else ""
-            self._write(f"item {outcome.index} {outcome.status.value} on {outcome.worker}: {what}")
-        if tracker.done >= self._next_count and time.monotonic() >= self._next_time:
-            if tracker.done < tracker.total:
-                self._write(self.progress_line())
-            self._schedule()
+    def _step(self) -> None:
+        progress = self.progress
+        assert progress is not None
+        now = time.monotonic()
+        if now >= self._next_time and progress.done < progress.total:
+            self._write(self.progress_line())
+            self._next_time = now + self.options.interval
+        self._arm()
+
+    def _failed(self, outcome: Outcome) -> None:
+        error = outcome.error
+        what = f"{error.type}: {error.message}" if error else ""
+        self._write(f"item {outcome.index} {outcome.status.value} on {outcome.worker}: {what}")
 
     def progress_line(self) -> str:
         """``done/total (percent), rate, ETA, failures``."""
-        t = self.tracker
-        assert t is not None
-        percent = 100.0 * t.done / t.total if t.total else 100.0
+        p = self.progress
+        assert p is not None
+        percent = 100.0 * p.done / p.total if p.total else 100.0
         return (
-            f"{t.done}/{t.total} ({percent:.1f}%), {t.rate:,.1f} items/s, "
-            f"ETA {format_duration(t.eta)}, {t.failed} failed"
+            f"{p.done}/{p.total} ({percent:.1f}%), {p.rate:,.1f} items/s, "
+            f"ETA {format_duration(p.eta)}, {p.failed} failed"
         )
 
     @hookimpl

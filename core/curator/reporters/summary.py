@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from curator.hookspecs import hookimpl
 from curator.options import option
-from curator.outcome import Status
+from curator.outcome import Outcome, Status
 from curator.reporter import Reporter
 from curator.result import RunInfo, RunResult
 
@@ -42,6 +43,27 @@ class NoneReporter(Reporter):
 
     name = "none"
     description = "No output."
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1:02:03`` / ``2:03`` style, or ``-:--`` when unknown."""
+    if seconds is None:
+        return "-:--"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def slowest(result: RunResult, count: int = 5) -> list[tuple[float, int]]:
+    """The ``count`` longest items that ran, as ``(seconds, index)``, slowest first."""
+    # A key function allocates only floats, which the garbage collector does not
+    # track: a list of tuples here set off full collections over every outcome.
+    longest = heapq.nlargest(count, result.outcomes, key=_duration)
+    return [(o.duration, o.index) for o in longest if o.status is not Status.CANCELLED]
+
+
+def _duration(outcome: Outcome) -> float:
+    return outcome.finished - outcome.started
 
 
 def format_summary(result: RunResult) -> str:

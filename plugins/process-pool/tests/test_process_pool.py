@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from curator import (
     hookimpl,
     run,
 )
+from curator.progress import RunProgress
 
 START_METHODS = multiprocessing.get_all_start_methods()
 
@@ -246,3 +248,40 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path: Path) -> None:
     worker_pids = {int(p.read_text()) for p in tmp_path.iterdir()}
     assert worker_pids
     assert not any(alive(pid) for pid in worker_pids)
+
+
+class BusySampler(Reporter):
+    """Samples what each worker runs, as the live view does, from its own thread."""
+
+    name = "busy-sampler"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[list[tuple[str, int, float]]] = []
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    @hookimpl
+    def curator_run_start(self, progress: RunProgress) -> None:
+        def sample() -> None:
+            while not self.stop.wait(0.02):
+                self.samples.append(progress.busy())
+
+        self.thread = threading.Thread(target=sample)
+        self.thread.start()
+
+    @hookimpl
+    def curator_run_finish(self) -> None:
+        self.stop.set()
+        assert self.thread is not None
+        self.thread.join()
+
+
+def test_busy_workers_are_read_from_shared_memory_without_start_events() -> None:
+    sampler = BusySampler()
+    result = pp(pipeline(8, default_sleep=0.2), reporter=sampler)
+    assert result.ok
+    seen = {(worker, index) for rows in sampler.samples for worker, index, _ in rows}
+    assert {worker for worker, _ in seen} == {"process-0", "process-1"}
+    assert {index for _, index in seen} <= set(range(8))
+    assert len({index for _, index in seen}) >= 4

@@ -5,12 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from curator import Backend, Capabilities, Event, UsageError, Work, option
 from curator_backend_process_pool.chunking import ChunkSizer
+
+if TYPE_CHECKING:
+    from curator_backend_process_pool.pool import Pool
 
 StartMethod = Literal["spawn", "forkserver", "fork"]
 
@@ -64,6 +67,13 @@ class ProcessPoolBackend(Backend):
     capabilities = Capabilities(parallel=True, needs_picklable_work=True, cancel_running=True)
     Options = ProcessPoolOptions
 
+    _pool: Pool | None = None
+
+    def activity(self) -> Mapping[str, tuple[int, float]] | None:
+        """What each worker runs now, from shared memory: no start events needed."""
+        pool = self._pool
+        return pool.activity() if pool is not None else {}
+
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Start the pool, dispatch every index, and stop every worker at the end."""
         from curator_backend_process_pool.pool import Pool
@@ -87,9 +97,11 @@ class ProcessPoolBackend(Backend):
             stop_requested=lambda: self.stop_requested,
             report_starts=self.wants_starts,
         )
+        self._pool = pool
         try:
             yield from pool.run(indices)
         finally:
+            self._pool = None
             pool.shutdown()
 
 

@@ -131,6 +131,7 @@ class Pool:
         self.stop_requested = stop_requested
         self.report_starts = report_starts
         self.current: Any = context.RawArray("q", [worker.IDLE] * size)
+        self.since: Any = context.RawArray("d", size)
         self.stop: Any = context.RawValue("b", 0)
         self.workers: dict[int, _Worker] = {}
         self.chunk_ids = itertools.count()
@@ -147,6 +148,7 @@ class Pool:
                 child_end,
                 self.work_bytes,
                 self.current,
+                self.since,
                 self.stop,
                 self.initializer,
                 self.initargs,
@@ -158,6 +160,15 @@ class Pool:
         child_end.close()
         self.current[slot] = worker.IDLE
         self.workers[slot] = _Worker(slot, process, parent_end, budget=self.max_tasks)
+
+    def activity(self) -> dict[str, tuple[int, float]]:
+        """What each worker runs now, read from shared memory (any thread may call it)."""
+        busy = {}
+        for slot in range(self.size):
+            index = self.current[slot]
+            if index != worker.IDLE:
+                busy[f"process-{slot}"] = (index, self.since[slot])
+        return busy
 
     def shutdown(self) -> None:
         """Stop every worker: ask, wait briefly, then terminate and kill. Leaves no process."""

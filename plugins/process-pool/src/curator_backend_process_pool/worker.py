@@ -87,6 +87,7 @@ def main(
     conn: Connection,
     work_bytes: bytes,
     current: Any,
+    since: Any,
     stop: Any,
     initializer: Callable[..., object] | None,
     initargs: tuple[Any, ...],
@@ -103,6 +104,8 @@ def main(
         The pickled :class:`curator.Work`, unpickled once here.
     current
         Shared array: ``current[slot]`` is the index running now, or -1.
+    since
+        Shared array: ``since[slot]`` is when that item started (wall clock).
     stop
         Shared flag: when set, finish the current item and skip the rest.
     initializer, initargs
@@ -134,8 +137,10 @@ def main(
             for index in indices:
                 if stop.value:
                     break
+                started = time.time()
+                since[slot] = started
                 current[slot] = index
-                outbox.running = (index, time.time())
+                outbox.running = (index, started)
                 outcome = work(index, worker)
                 outbox.running = None
                 append(wire.encode(outcome))

@@ -1,0 +1,152 @@
+"""Live progress of a run, kept by the core, read by reporters at their own pace.
+
+Per-item hooks cost a call per item; a reporter that only draws a bar or writes
+a line every few seconds does not need them. :class:`RunProgress` gives such
+reporters what they need without any per-item call: counts derived from the
+run's ledger, the failures, what each worker is running, and alarms that fire
+when the number of finished items reaches a count.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+from curator.ledger import Ledger
+from curator.outcome import Outcome, Status, TaskStart
+from curator.result import RunInfo
+
+Activity = Mapping[str, tuple[int, float]]
+"""Worker id -> (index it runs, wall-clock start)."""
+
+
+class RunProgress:
+    """Counters of one run, updated by the core in the parent process.
+
+    Reading is safe from any thread (a reporter's drawing thread, say).
+
+    Parameters
+    ----------
+    run
+        The run.
+    ledger
+        The run's outcome slots; ``done`` is derived from it at no per-item cost.
+    activity
+        The backend's view of its busy workers (``None`` if it has none).
+    """
+
+    def __init__(
+        self, run: RunInfo, ledger: Ledger, activity: Callable[[], Activity | None]
+    ) -> None:
+        self.run = run
+        self.total = run.total
+        self.started = time.monotonic()
+        self.failures: list[Outcome] = []
+        """Failed, crashed and timed-out outcomes so far, in arrival order."""
+        self._ledger = ledger
+        self._activity = activity
+        self._starts: dict[str, tuple[int, float]] | None = None
+        self._alarms: list[tuple[int, int, Callable[[], None]]] = []
+        self._alarm_ids = itertools.count()
+        self._failure_watchers: list[Callable[[Outcome], None]] = []
+        self.alarm_open = -1
+        """The core rings alarms once ``ledger.open`` drops to this (-1: none set)."""
+        self.tracking_starts = False
+        """Whether start events are recorded (from the first :meth:`busy` call on)."""
+
+    # -- reading ------------------------------------------------------------------
+
+    @property
+    def done(self) -> int:
+        """Items with an outcome so far."""
+        return self.total - self._ledger.open
+
+    @property
+    def failed(self) -> int:
+        """Items that failed, crashed or timed out so far."""
+        return len(self.failures)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Finished items per second so far."""
+        elapsed = self.elapsed
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate; ``None`` before the first item finishes."""
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    def counts(self) -> Counter[Status]:
+        """Outcomes per status so far (walks the ledger: for summaries, not per frame)."""
+        return self._ledger.counts()
+
+    def busy(self) -> list[tuple[str, int, float]]:
+        """``(worker, index, seconds running)`` per busy worker, longest first.
+
+        Taken from the backend when it can tell (the process pool reads shared
+        memory); otherwise from the start events, which the core records from
+        the first call on.
+        """
+        activity = self._activity()
+        if activity is None:
+            if self._starts is None:
+                self._starts = {}
+                self.tracking_starts = True
+            activity = self._starts
+        now = time.time()
+        rows = [(worker, index, now - since) for worker, (index, since) in list(activity.items())]
+        return sorted(rows, key=lambda row: row[2], reverse=True)
+
+    # -- subscribing --------------------------------------------------------------
+
+    def call_at(self, done: int, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (in the parent's run loop) once ``done`` items have finished."""
+        heapq.heappush(self._alarms, (done, next(self._alarm_ids), callback))
+        self.alarm_open = self.total - self._alarms[0][0]
+
+    def on_failure(self, callback: Callable[[Outcome], None]) -> None:
+        """Call ``callback(outcome)`` for every failed, crashed or timed-out item, as it arrives."""
+        self._failure_watchers.append(callback)
+
+    # -- fed by the core ----------------------------------------------------------
+
+    def record_start(self, start: TaskStart) -> None:
+        """Note a start event (only once somebody asked for :meth:`busy`)."""
+        if self._starts is not None:
+            self._starts[start.worker] = (start.index, start.started)
+
+    def record_finish(self, outcome: Outcome) -> None:
+        """Note an outcome that matters beyond the counts (a failure, a tracked worker)."""
+        starts = self._starts
+        if starts is not None:
+            running = starts.get(outcome.worker)
+            if running is not None and running[0] == outcome.index:
+                del starts[outcome.worker]
+        if outcome.status.is_failure:
+            self.failures.append(outcome)
+            for watcher in self._failure_watchers:
+                watcher(outcome)
+
+    def ring(self) -> None:
+        """Fire the alarms that are due (the core calls this when ``alarm_open`` is reached)."""
+        done = self.done
+        while self._alarms and self._alarms[0][0] <= done:
+            _, _, callback = heapq.heappop(self._alarms)
+            callback()
+        self.alarm_open = self.total - self._alarms[0][0] if self._alarms else -1
+
+
+def steps(total: int, fraction: float) -> int:
+    """Items in ``fraction`` of ``total``, at least one."""
+    return max(1, math.ceil(fraction * total))

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pipelines import FailAt, Numbers, Sleep
+
+from curator import Reporter, hookimpl, run
+from curator.progress import RunProgress
+from curator.reporters import LogReporter, RichReporter
+
+
+class Watcher(Reporter):
+    """Uses only the progress object: alarms, failures and busy workers."""
+
+    name = "watcher"
+
+    def __init__(self, every: int = 0) -> None:
+        super().__init__()
+        self.every = every
+        self.seen_done: list[int] = []
+        self.failures: list[int] = []
+        self.busy: list[list[tuple[str, int, float]]] = []
+        self.progress: RunProgress | None = None
+
+    @hookimpl
+    def curator_run_start(self, progress: RunProgress) -> None:
+        self.progress = progress
+        progress.on_failure(lambda o: self.failures.append(o.index))
+        if self.every:
+            progress.call_at(self.every, self._tick)
+
+    def _tick(self) -> None:
+        assert self.progress is not None
+        self.seen_done.append(self.progress.done)
+        self.progress.call_at(self.progress.done + self.every, self._tick)
+
+
+def test_alarms_fire_at_counts_and_failures_are_reported_once() -> None:
+    watcher = Watcher(every=25)
+    result = run(Numbers(100).write(FailAt({10, 60})), on_error="continue", reporter=watcher)
+    assert watcher.seen_done == [25, 50, 75, 100]
+    assert watcher.failures == [10, 60]
+    assert watcher.progress is not None
+    assert watcher.progress.done == 100
+    assert [o.index for o in watcher.progress.failures] == [10, 60]
+    assert watcher.progress.counts() == {
+        s: result.count(s) for s in {o.status for o in result.outcomes}
+    }
+
+
+def test_busy_workers_come_from_start_events_once_asked() -> None:
+    watcher = Watcher()
+    samples: list[Any] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            if watcher.progress is not None:
+                samples.append(watcher.progress.busy())
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        run(Numbers(8).write(Sleep(0.1)), backend="thread-pool", jobs=2, reporter=watcher)
+    finally:
+        stop.set()
+        thread.join()
+    seen = {(worker, index) for rows in samples for worker, index, _ in rows}
+    assert {worker for worker, _ in seen} == {"thread-0", "thread-1"}
+    assert all(0 <= seconds < 5 for rows in samples for *_, seconds in rows)
+    assert samples[-1] == [] or all(index >= 0 for _, index, _ in samples[-1])
+
+
+def test_rate_eta_before_and_after() -> None:
+    watcher = Watcher()
+    run(Numbers(3).write(Sleep(0.01)), reporter=watcher)
+    progress = watcher.progress
+    assert progress is not None
+    assert progress.done == 3
+    assert progress.rate > 0
+    assert progress.eta == 0
+
+
+def test_the_drawing_reporters_add_no_per_item_hook() -> None:
+    # Their cost must not grow with the item rate: they read RunProgress instead.
+    for reporter in (RichReporter, LogReporter):
+        assert not hasattr(reporter, "curator_task_start")
+        assert not hasattr(reporter, "curator_task_finish")
