@@ -153,7 +153,9 @@ def test_rich_summary_lists_counts_slowest_and_failures() -> None:
     assert "item 2 failed: ValueError: bad item 2" in text
 
 
-def _run_in_pty(args: list[str], env: dict[str, str]) -> tuple[int, list[str], str]:
+def _run_in_pty(
+    args: list[str], env: dict[str, str], raw: bytearray | None = None
+) -> tuple[int, list[str], str]:
     """Run `curator` on a pseudo-terminal; return exit code, screen samples, final screen."""
     screen = pyte.Screen(100, 40)
     stream = pyte.ByteStream(screen)
@@ -179,6 +181,8 @@ def _run_in_pty(args: list[str], env: dict[str, str]) -> tuple[int, list[str], s
             if not data:
                 break
             stream.feed(data)
+            if raw is not None:
+                raw.extend(data)
             samples.append("\n".join(screen.display))
         elif proc.poll() is not None:
             break
@@ -204,6 +208,22 @@ def test_rich_live_view_in_a_real_terminal_shows_worker_rows_and_a_summary() -> 
     assert "12/12 100%" in final
     assert "curator: 12 items: 12 ok in" in final
     assert "slowest: item" in final
+
+
+def test_no_color_keeps_the_live_view_without_colours() -> None:
+    env = subprocess_env()
+    env.pop("CI", None)
+    env.pop("FORCE_COLOR", None)
+    args = ["run", "pipelines:busy", "-b", "thread-pool", "-j", "2"]
+    coloured, plain = bytearray(), bytearray()
+    assert _run_in_pty(args, env, coloured)[0] == 0
+    code, samples, final = _run_in_pty(args, {**env, "NO_COLOR": "1"}, plain)
+    assert code == 0
+    assert any(re.search(r"thread-\d\s+item \d+", s) for s in samples)
+    assert "curator: 12 items: 12 ok in" in final
+    colour = re.compile(rb"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m")  # a foreground colour
+    assert colour.search(bytes(coloured))
+    assert not colour.search(bytes(plain))
 
 
 def test_auto_is_log_without_a_terminal_and_in_ci() -> None:
