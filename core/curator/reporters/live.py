@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.live import Live
 
 MAX_LISTED_FAILURES = 10
+BAR_WIDTH = 30
 
 
 @dataclass(frozen=True)
@@ -104,32 +105,33 @@ class RichReporter(Reporter):
         self.console.print(self.summary(result))
 
     def __rich__(self) -> RenderableType:
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
+        # Plain Text, no tables: the first frame of a run stays cheap to import and lay out.
         from rich.text import Text
 
         t = self.progress
         assert t is not None
-        overall = Table.grid(padding=(0, 1))
-        overall.add_column(width=30)
-        overall.add_column()
-        percent = 100.0 * t.done / t.total if t.total else 100.0
-        failed = f", [red]{t.failed} failed[/red]" if t.failed else ""
-        overall.add_row(
-            ProgressBar(total=max(t.total, 1), completed=t.done, width=30),
-            Text.from_markup(
-                f"{t.done}/{t.total} {percent:3.0f}%  {t.rate:,.1f} items/s  "
-                f"elapsed {format_duration(t.elapsed)}  ETA {format_duration(t.eta)}{failed}"
-            ),
+        total = max(t.total, 1)
+        filled = BAR_WIDTH * t.done // total
+        percent = 100.0 * t.done / total
+        view = Text()
+        if t.done >= t.total:
+            view.append("━" * BAR_WIDTH, style="bar.finished")
+        else:
+            view.append("━" * filled, style="bar.complete")
+            view.append("━" * (BAR_WIDTH - filled), style="bar.back")
+        view.append(
+            f" {t.done}/{t.total} {percent:3.0f}%  {t.rate:,.1f} items/s  "
+            f"elapsed {format_duration(t.elapsed)}  ETA {format_duration(t.eta)}"
         )
+        if t.failed:
+            view.append(f"  {t.failed} failed", style="red")
         rows = t.busy()
-        workers = Table.grid(padding=(0, 2))
+        width = max((len(worker) for worker, _, _ in rows), default=0)
         for worker, index, seconds in rows[: self.options.max_rows]:
-            workers.add_row(f"  {worker}", f"item {index}", f"{seconds:6.1f} s")
+            view.append(f"\n  {worker.ljust(width)}  item {index:<8} {seconds:6.1f} s")
         if len(rows) > self.options.max_rows:
-            workers.add_row(f"  +{len(rows) - self.options.max_rows} more", "", "")
-        return Group(overall, workers)
+            view.append(f"\n  +{len(rows) - self.options.max_rows} more busy")
+        return view
 
     def summary(self, result: RunResult) -> RenderableType:
         """The end-of-run summary: counts, time, throughput, slowest and failed items."""
