@@ -77,6 +77,12 @@ class Backend(ABC):
     def __init__(self, options: Any, jobs: int) -> None:
         self.options = options
         self.jobs = jobs
+        self.timeout: float | None = None
+        """Per-item time limit in seconds, set by the core before :meth:`execute`.
+
+        Only given to backends whose capabilities include ``timeouts``: such a
+        backend stops an item that runs longer and reports it ``timed_out``.
+        """
         self.wants_starts = True
         """Whether anybody listens to start events; the core sets it before :meth:`execute`.
 

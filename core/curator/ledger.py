@@ -56,6 +56,24 @@ class Ledger:
         self.open -= 1
         return None
 
+    def get(self, index: int) -> Outcome | None:
+        """The outcome recorded for ``index`` (a requested one), if any."""
+        position = self.position(index)
+        return None if position is None else self._outcomes[position]
+
+    def reopen(self, indices: Iterator[int] | Sequence[int]) -> list[Outcome]:
+        """Clear the slots of ``indices`` for another attempt; return what they held."""
+        superseded = []
+        for index in indices:
+            position = self.position(index)
+            assert position is not None
+            previous = self._outcomes[position]
+            if previous is not None:
+                superseded.append(previous)
+                self._outcomes[position] = None
+                self.open += 1
+        return superseded
+
     def missing(self) -> Iterator[int]:
         """The requested indices without an outcome, in requested order."""
         return (i for i, o in zip(self.indices, self._outcomes, strict=True) if o is None)

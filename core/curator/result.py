@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from curator.outcome import Outcome, Status
@@ -59,7 +60,14 @@ class RunResult:
     started, finished
         Wall-clock times of the run.
     interrupted
-        Whether the run was stopped by Ctrl-C.
+        Whether the run was stopped by Ctrl-C or SIGTERM.
+    retried
+        Earlier attempts of items that were tried again (their last attempt is
+        in ``outcomes``), in the order they happened.
+    checkpoint
+        Where the outcomes were recorded, or ``None``.
+    terminated
+        Whether SIGTERM stopped the run.
     """
 
     run: RunInfo
@@ -67,6 +75,9 @@ class RunResult:
     started: float
     finished: float
     interrupted: bool = False
+    retried: list[Outcome] = field(default_factory=list)
+    checkpoint: Path | None = None
+    terminated: bool = False
     _counts: Counter[Status] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +107,10 @@ class RunResult:
         """How many outcomes have ``status``."""
         return self._counts[status]
 
+    def counts(self) -> Counter[Status]:
+        """Outcomes per status."""
+        return Counter(self._counts)
+
     @property
     def items_per_second(self) -> float:
         """Finished items (any status but cancelled) per second of wall time."""
@@ -113,6 +128,8 @@ class RunResult:
             "skipped": self.count(Status.SKIPPED),
             "cancelled": self.count(Status.CANCELLED),
             "interrupted": self.interrupted,
+            "retried": len(self.retried),
+            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
             "seconds": round(self.seconds, 6),
             "items_per_second": round(self.items_per_second, 3),
             "failures": [

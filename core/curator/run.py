@@ -1,37 +1,33 @@
-"""The run loop: validate, dispatch to a backend, apply the failure policy, report.
+"""``curator.run``: validate a run completely, then hand it to the run loop.
 
 The core owns everything but execution: index validation, ``jobs``
-resolution, option checking, ordering of results, the on-error policy, and
-calling the event hooks in the parent process. Backends only execute, so all
-backends behave the same.
+resolution, option checking, policies, checkpointing, ordering of results and
+the event hooks. Backends only execute, so all backends behave the same.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
-
-import pluggy
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.errors import BackendContractError, RunInterrupted, TaskFailedError, UsageError
-from curator.ledger import Ledger
+from curator.errors import UsageError
+from curator.fingerprint import fingerprint
+from curator.loop import RunLoop
 from curator.options import NoOptions, build_options
-from curator.outcome import Event, Outcome, TaskStart
 from curator.pipeline import Pipeline, check_runnable
-from curator.progress import RunProgress
+from curator.policy import OnError, Policy
 from curator.registry import Registry, default_registry
 from curator.reporter import Reporter
 from curator.reporters import auto_reporter
 from curator.result import RunInfo, RunResult
 from curator.selection import resolve_indices, resolve_jobs
-from curator.work import Work
+from curator.store import DEFAULT_DIR, CheckpointStore, resolve_path
 
-OnError = Literal["raise", "continue"]
 ReporterSpec = str | Reporter | None | Sequence[str | Reporter]
 
 _run_ids = itertools.count(1)
@@ -45,6 +41,14 @@ def run(
     indices: Iterable[int] | None = None,
     options: Mapping[str, Any] | None = None,
     on_error: OnError = "raise",
+    max_failures: int | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
+    retry_backoff: float = 2.0,
+    timeout: float | None = None,
+    checkpoint: str | os.PathLike[str] | bool | None = None,
+    resume: bool = False,
+    grace: float = 30.0,
     reporter: ReporterSpec = "auto",
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Registry | None = None,
@@ -66,9 +70,28 @@ def run(
     options
         Backend options, validated against the backend's schema.
     on_error
-        ``"raise"``: stop at the first failed item and raise
-        :class:`~curator.errors.TaskFailedError`; ``"continue"``: run every
-        item and report failures in the result.
+        ``"raise"``: stop at the first item that fails (after its retries) and
+        raise :class:`~curator.errors.TaskFailedError`; ``"continue"``: run
+        every item and report failures in the result.
+    max_failures
+        Stop once this many items have failed (after their retries).
+    retries
+        Try failed, crashed and timed-out items again, up to this many times.
+    retry_delay, retry_backoff
+        Seconds before the first retry round, and the factor by which each
+        later round waits longer.
+    timeout
+        Seconds an item may run before it is stopped and reported ``timed_out``.
+        Only backends that declare the ``timeouts`` capability accept it.
+    checkpoint
+        Record every outcome in a checkpoint: ``True`` for
+        ``.curator/<fingerprint>.sqlite``, or a file or folder path.
+    resume
+        Skip the indices the checkpoint records as done (they are never sent
+        to a worker and come back as ``skipped`` with their outputs). Implies
+        ``checkpoint=True`` when no checkpoint is given.
+    grace
+        Seconds running items get to finish after the first Ctrl-C.
     reporter
         A reporter name, a :class:`~curator.Reporter` instance, a list of
         them, or ``None`` for no reporting. ``"auto"`` picks ``rich`` when
@@ -88,130 +111,50 @@ def run(
     UsageError
         For bad input, before anything starts.
     TaskFailedError
-        With ``on_error="raise"``, when an item fails; it carries the partial result.
+        When the failure budget is used up; it carries the partial result.
     RunInterrupted
-        On Ctrl-C, after the backend has shut down; it carries the partial result.
+        On Ctrl-C or SIGTERM, after the backend has shut down and every
+        finished outcome was recorded; it carries the partial result.
     """
-    plan = _plan(
-        pipeline, backend, jobs, indices, options, on_error, reporter, reporter_options, registry
+    policy = Policy(on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace)
+    loop = plan_run(
+        pipeline,
+        backend=backend,
+        jobs=jobs,
+        indices=indices,
+        options=options,
+        policy=policy,
+        checkpoint=checkpoint,
+        resume=resume,
+        reporter=reporter,
+        reporter_options=reporter_options,
+        registry=registry,
     )
-    return plan.execute()
+    return loop.execute()
 
 
-class _Plan:
-    """A validated run, ready to execute."""
-
-    def __init__(
-        self,
-        info: RunInfo,
-        work: Work,
-        executor: Backend,
-        relay: pluggy.PluginManager,
-    ) -> None:
-        self.info = info
-        self.work = work
-        self.executor = executor
-        self.hook = relay.hook
-        self.ledger = Ledger(info.indices)
-        self.progress = RunProgress(info, self.ledger, executor.activity)
-
-    def execute(self) -> RunResult:
-        info = self.info
-        started = time.time()
-        self.hook.curator_run_start(run=info, progress=self.progress)
-        failed: Outcome | None = None
-        interrupted = False
-        self.executor.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
-        try:
-            if info.indices:
-                failed = self._consume(self.executor.execute(self.work, info.indices))
-        except KeyboardInterrupt:
-            interrupted = True
-        except BaseException:
-            # A backend bug or a setup error: observers still get the end of the run.
-            self.hook.curator_run_finish(run=info, result=self._result(started, False))
-            raise
-        result = self._result(started, interrupted)
-        self.hook.curator_run_finish(run=info, result=result)
-        if interrupted:
-            raise RunInterrupted(result)
-        if failed is not None:
-            raise TaskFailedError(failed, result)
-        return result
-
-    def _consume(self, events: Iterator[Event]) -> Outcome | None:
-        """Feed events to the hooks; return the outcome that stopped the run, if any.
-
-        At the first failure with ``on_error="raise"`` the backend is asked to
-        stop dispatching, and the loop keeps draining it, so items that were
-        already running still have their outcomes recorded.
-        """
-        info, ledger, progress = self.info, self.ledger, self.progress
-        stop_on_failure = info.on_error == "raise"
-        stopped_by: Outcome | None = None
-        task_start = self.hook.curator_task_start
-        task_finish = self.hook.curator_task_finish
-        report_starts = bool(task_start.get_hookimpls())
-        report_finishes = bool(task_finish.get_hookimpls())
-        try:
-            for event in events:
-                if type(event) is Outcome:
-                    broken = ledger.record(event)
-                    if broken is not None:
-                        raise BackendContractError(f"backend {info.backend!r} {broken}")
-                    if event.status.is_failure:
-                        progress.record_finish(event)
-                        if stop_on_failure and stopped_by is None:
-                            stopped_by = event
-                            self.executor.request_stop()
-                    elif progress.tracking_starts:
-                        progress.record_finish(event)
-                    if report_finishes:
-                        task_finish(run=info, outcome=event)
-                    if ledger.open <= progress.alarm_open:
-                        progress.ring()
-                elif type(event) is TaskStart:
-                    if progress.tracking_starts:
-                        progress.record_start(event)
-                    if report_starts:
-                        task_start(run=info, start=event)
-                else:
-                    raise BackendContractError(
-                        f"backend {info.backend!r} yielded {event!r}; "
-                        "expected curator.Outcome or curator.TaskStart records"
-                    )
-        finally:
-            # Closing the generator is how a backend learns to stop and clean up.
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
-        if ledger.open and stopped_by is None:
-            missing = list(itertools.islice(ledger.missing(), 20))
-            raise BackendContractError(
-                f"backend {info.backend!r} finished without an outcome for "
-                f"{ledger.open} indices: {missing}"
-            )
-        return stopped_by
-
-    def _result(self, started: float, interrupted: bool) -> RunResult:
-        finished = time.time()
-        return RunResult(self.info, self.ledger.outcomes(finished), started, finished, interrupted)
-
-
-def _plan(
+def plan_run(
     pipeline: Pipeline[Any],
+    *,
     backend: str,
     jobs: int,
     indices: Iterable[int] | None,
     options: Mapping[str, Any] | None,
-    on_error: str,
+    policy: Policy,
+    checkpoint: str | os.PathLike[str] | bool | None,
+    resume: bool,
     reporter: ReporterSpec,
     reporter_options: Mapping[str, Mapping[str, Any]] | None,
     registry: Registry | None,
-) -> _Plan:
+) -> RunLoop:
+    """Validate everything about a run and return its loop, without starting anything.
+
+    Raises
+    ------
+    UsageError
+        For any bad input; nothing has started.
+    """
     runnable = check_runnable(pipeline)
-    if on_error not in ("raise", "continue"):
-        raise UsageError(f"on_error must be 'raise' or 'continue', got {on_error!r}")
     if not isinstance(backend, str):
         raise UsageError(f"backend must be a name, got {type(backend).__name__}")
     n_jobs = resolve_jobs(jobs)
@@ -220,29 +163,71 @@ def _plan(
     backend_cls = registry.backend(backend)
     name = normalize_name(backend)
     backend_options = build_options(backend_cls.Options, options, owner=f"backend {name!r}")
-    if n_jobs > 1 and not backend_cls.capabilities.parallel:
-        parallel = sorted(
-            n for n, e in registry.backends.items() if e.cls and e.cls.capabilities.parallel
-        )
+    caps = backend_cls.capabilities
+    if n_jobs > 1 and not caps.parallel:
         raise UsageError(
             f"backend {name!r} runs one item at a time, so jobs={jobs} needs a parallel "
-            f"backend: {', '.join(parallel)}"
+            f"backend: {', '.join(_able(registry, 'parallel'))}"
         )
-    executor: Backend
-    if n_jobs == 1:
-        executor = SequentialBackend(NoOptions(), 1)
-    else:
-        executor = backend_cls(backend_options, n_jobs)
+    if policy.timeout is not None and (n_jobs == 1 or not caps.timeouts):
+        # With jobs=1 items run in this process, where nothing can stop them.
+        where = "in-process (jobs=1)" if caps.timeouts else f"backend {name!r}"
+        raise UsageError(
+            f"{where} cannot stop a running item, so timeout= cannot be enforced; use a "
+            f"backend that can, with jobs > 1: {', '.join(_able(registry, 'timeouts')) or '(none)'}"
+        )
     reporters = resolve_reporters(reporter, registry, reporter_options)
+    if resume and checkpoint in (None, False):
+        checkpoint = True
+    store = open_store(runnable, checkpoint)
     info = RunInfo(
         run_id=f"{os.getpid()}-{next(_run_ids)}",
         backend=name,
         jobs=n_jobs,
         indices=selected if isinstance(selected, range) else tuple(selected),
         pipeline=repr(runnable),
-        on_error=on_error,
+        on_error=policy.on_error,
     )
-    return _Plan(info, Work(runnable), executor, registry.host.event_relay(reporters))
+
+    def make_backend() -> Backend:
+        if n_jobs == 1:
+            return SequentialBackend(NoOptions(), 1)
+        return backend_cls(backend_options, n_jobs)
+
+    return RunLoop(
+        info,
+        runnable,
+        make_backend,
+        registry.host.event_relay(reporters),
+        policy,
+        store=store,
+        resume=resume,
+    )
+
+
+def _able(registry: Registry, capability: str) -> list[str]:
+    return sorted(
+        name
+        for name, entry in registry.backends.items()
+        if entry.cls is not None and getattr(entry.cls.capabilities, capability)
+    )
+
+
+def open_store(
+    pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
+) -> CheckpointStore | None:
+    """Open (or create) the checkpoint of ``pipeline``; ``None`` when there is none."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    key = fingerprint(pipeline)
+    path = default_store_path(key) if checkpoint is True else resolve_path(checkpoint)
+    assert path is not None
+    return CheckpointStore(path, key, repr(pipeline), len(pipeline))
+
+
+def default_store_path(pipeline_fingerprint: str) -> Path:
+    """``.curator/<first 16 hex digits of the fingerprint>.sqlite`` in the working directory."""
+    return Path(DEFAULT_DIR) / f"{pipeline_fingerprint[:16]}.sqlite"
 
 
 def resolve_reporters(

@@ -20,14 +20,17 @@ class Work:
     ----------
     pipeline
         The pipeline to run; it must have a sink.
+    attempt
+        Which try this is (1 for the first); outcomes and start records carry it.
     """
 
-    __slots__ = ("pipeline",)
+    __slots__ = ("attempt", "pipeline")
 
-    def __init__(self, pipeline: Pipeline[Any]) -> None:
+    def __init__(self, pipeline: Pipeline[Any], attempt: int = 1) -> None:
         self.pipeline = pipeline
+        self.attempt = attempt
 
-    def __call__(self, index: int, worker: str = "main", attempt: int = 1) -> Outcome:
+    def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
 
         Exceptions raised by the item (including :class:`SystemExit`) become a
@@ -35,6 +38,8 @@ class Work:
         :class:`KeyboardInterrupt` and :class:`GeneratorExit` propagate: they
         stop the worker, not just the item.
         """
+        if attempt is None:
+            attempt = self.attempt
         started = time.time()
         try:
             value = self.pipeline[index]
@@ -58,13 +63,12 @@ class Work:
             attempt=attempt,
         )
 
-    @staticmethod
-    def start(index: int, worker: str = "main", attempt: int = 1) -> TaskStart:
+    def start(self, index: int, worker: str = "main") -> TaskStart:
         """Make the start record for ``index`` (stamped now)."""
-        return TaskStart(index, worker, time.time(), attempt)
+        return TaskStart(index, worker, time.time(), self.attempt)
 
-    def __getstate__(self) -> Pipeline[Any]:
-        return self.pipeline
+    def __getstate__(self) -> tuple[Pipeline[Any], int]:
+        return (self.pipeline, self.attempt)
 
-    def __setstate__(self, state: Pipeline[Any]) -> None:
-        self.pipeline = state
+    def __setstate__(self, state: tuple[Pipeline[Any], int]) -> None:
+        self.pipeline, self.attempt = state

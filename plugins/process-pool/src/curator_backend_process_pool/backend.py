@@ -64,7 +64,9 @@ class ProcessPoolBackend(Backend):
 
     name = "process-pool"
     description = "Worker processes; the pipeline ships once per worker, work goes in chunks."
-    capabilities = Capabilities(parallel=True, needs_picklable_work=True, cancel_running=True)
+    capabilities = Capabilities(
+        parallel=True, needs_picklable_work=True, timeouts=True, cancel_running=True
+    )
     Options = ProcessPoolOptions
 
     _pool: Pool | None = None
@@ -96,13 +98,18 @@ class ProcessPoolBackend(Backend):
             initargs=options.initargs,
             stop_requested=lambda: self.stop_requested,
             report_starts=self.wants_starts,
+            attempt=work.attempt,
+            timeout=self.timeout,
         )
         self._pool = pool
+        hard = True
         try:
             yield from pool.run(indices)
+            hard = False
         finally:
+            # Closed early (Ctrl-C, an error): stop running items at once.
             self._pool = None
-            pool.shutdown()
+            pool.shutdown(hard=hard)
 
 
 def pickle_work(work: Work) -> bytes:

@@ -39,6 +39,9 @@ GRACE_SECONDS = 0.5
 
 MAX_START_FAILURES = 3
 
+TIMEOUT_POLL_SECONDS = 0.25
+"""With a timeout set, the parent checks running items at least this often."""
+
 
 @dataclass
 class _Chunk:
@@ -56,6 +59,7 @@ class _Worker:
     quitting: bool = False
     finished_items: int = 0
     announced: int | None = None  # running item whose start was already reported
+    timed_out: int | None = None  # the item it was killed for
     last_start: TaskStart | None = None
 
     @property
@@ -107,6 +111,11 @@ class Pool:
         Returns true once the core asked the run to stop dispatching.
     report_starts
         Whether to produce start events (false when nobody listens).
+    attempt
+        The attempt number the work carries (for records of crashes).
+    timeout
+        Seconds an item may run before its worker is killed and the item is
+        reported ``timed_out``; ``None`` for no limit.
     """
 
     def __init__(
@@ -120,6 +129,8 @@ class Pool:
         initargs: tuple[Any, ...],
         stop_requested: Callable[[], bool],
         report_starts: bool = True,
+        attempt: int = 1,
+        timeout: float | None = None,
     ) -> None:
         self.context = context
         self.size = size
@@ -130,6 +141,8 @@ class Pool:
         self.initargs = initargs
         self.stop_requested = stop_requested
         self.report_starts = report_starts
+        self.attempt = attempt
+        self.timeout = timeout
         self.current: Any = context.RawArray("q", [worker.IDLE] * size)
         self.since: Any = context.RawArray("d", size)
         self.stop: Any = context.RawValue("b", 0)
@@ -170,13 +183,17 @@ class Pool:
                 busy[f"process-{slot}"] = (index, self.since[slot])
         return busy
 
-    def shutdown(self) -> None:
-        """Stop every worker: ask, wait briefly, then terminate and kill. Leaves no process."""
+    def shutdown(self, hard: bool = False) -> None:
+        """Stop every worker and leave no process behind.
+
+        Idle workers are asked to exit and given :data:`GRACE_SECONDS`; with
+        ``hard`` (an interrupted run) workers are terminated at once.
+        """
         self.stop.value = 1
         for w in self.workers.values():
             with contextlib.suppress(OSError, ValueError):
                 w.conn.send(None)
-        deadline = time.monotonic() + GRACE_SECONDS
+        deadline = time.monotonic() + (0.0 if hard else GRACE_SECONDS)
         for w in self.workers.values():
             w.process.join(max(0.0, deadline - time.monotonic()))
         for w in self.workers.values():
@@ -210,12 +227,39 @@ class Pool:
             waitables: list[Any] = []
             for w in self.workers.values():
                 waitables += [w.conn, w.process.sentinel]
-            ready = set(wait(waitables))
+            ready = set(wait(waitables, self._next_deadline()))
+            if self.timeout is not None:
+                self._enforce_timeout()
             for w in list(self.workers.values()):
                 if w.conn in ready:
                     yield from self._receive(w)
                 if w.process.sentinel in ready:
                     yield from self._exited(w, todo, stopping)
+
+    def _next_deadline(self) -> float | None:
+        """Seconds until the earliest running item hits the timeout (``None``: no limit)."""
+        if self.timeout is None:
+            return None
+        now = time.time()
+        soonest = TIMEOUT_POLL_SECONDS
+        for slot in self.workers:
+            if self.current[slot] != worker.IDLE:
+                soonest = min(soonest, self.since[slot] + self.timeout - now)
+        return max(0.0, soonest)
+
+    def _enforce_timeout(self) -> None:
+        """Kill the workers whose item has run past the timeout."""
+        assert self.timeout is not None
+        now = time.time()
+        for slot, w in self.workers.items():
+            index = self.current[slot]
+            if index == worker.IDLE or w.timed_out is not None:
+                continue
+            # The worker writes `since` before `current`: a fresh index never pairs
+            # with a stale start time.
+            if now - self.since[slot] > self.timeout and self.current[slot] == index:
+                w.timed_out = index
+                w.process.kill()
 
     def _dispatch(self, todo: _Todo) -> None:
         fast = (
@@ -261,7 +305,7 @@ class Pool:
             )
         _, records, done, running = message
         if records:
-            wire.decode(records, w.name, w.announced, events, self.report_starts)
+            wire.decode(records, w.name, w.announced, events, self.report_starts, self.attempt)
             # A message holds records of one chunk, the oldest one in flight.
             next(iter(w.chunks.values())).reported += len(records)
             w.finished_items += len(records)
@@ -271,7 +315,7 @@ class Pool:
             index, started = running
             if not any(r[1] == index for r in records):
                 w.announced = index
-                w.last_start = TaskStart(index, w.name, started)
+                w.last_start = TaskStart(index, w.name, started, self.attempt)
                 if self.report_starts:
                     events.append(w.last_start)
         if done is not None:
@@ -293,10 +337,12 @@ class Pool:
         # Items before the running one finished, but their records died with the
         # worker: they run again. Only the running item is to blame.
         crashed = running if running in unreported else None
+        if crashed is not None and w.timed_out is not None and crashed != w.timed_out:
+            crashed = None  # killed for an item that had just ended: the next one is innocent
         if crashed is not None:
             unreported.remove(crashed)
             yield self._crash_outcome(w, crashed)
-        elif w.finished_items == 0:
+        elif w.finished_items == 0 and w.timed_out is None:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
                 raise CuratorError(
@@ -312,13 +358,21 @@ class Pool:
         now = time.time()
         start = w.last_start
         started = start.started if start is not None and start.index == index else now
+        if w.timed_out == index:
+            error = ErrorInfo(
+                type="Timeout",
+                message=f"item {index} ran longer than {self.timeout:g} s; its worker {w.name} "
+                f"(pid {w.process.pid}) was killed and replaced",
+                exit_code=w.process.exitcode,
+            )
+            return Outcome(index, Status.TIMED_OUT, None, error, w.name, started, now, self.attempt)
         how = _describe_exit(w.process.exitcode)
         error = ErrorInfo(
             type="WorkerCrash",
             message=f"worker {w.name} (pid {w.process.pid}) {how} while running item {index}",
             exit_code=w.process.exitcode,
         )
-        return Outcome(index, Status.CRASHED, None, error, w.name, started, now)
+        return Outcome(index, Status.CRASHED, None, error, w.name, started, now, self.attempt)
 
 
 def _describe_exit(exitcode: int | None) -> str:

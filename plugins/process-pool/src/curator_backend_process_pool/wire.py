@@ -36,6 +36,7 @@ def decode(
     announced: int | None,
     events: list[Event],
     starts: bool,
+    attempt: int = 1,
 ) -> int:
     """Append the outcomes (and start events) in ``records`` to ``events``, in order.
 
@@ -49,6 +50,8 @@ def decode(
         Where the decoded events go.
     starts
         Whether to make start events at all (nobody may be listening).
+    attempt
+        The attempt number of the run's work.
 
     Returns
     -------
@@ -58,10 +61,10 @@ def decode(
     append = events.append
     for tag, index, started, finished, payload in records:
         if starts and index != announced:
-            append(TaskStart(index, worker, started))
+            append(TaskStart(index, worker, started, attempt))
         if tag == OK:
-            append(Outcome(index, Status.OK, payload, None, worker, started, finished))
+            append(Outcome(index, Status.OK, payload, None, worker, started, finished, attempt))
         else:
             error: ErrorInfo = payload
-            append(Outcome(index, Status.FAILED, None, error, worker, started, finished))
+            append(Outcome(index, Status.FAILED, None, error, worker, started, finished, attempt))
     return len(records)

@@ -1,0 +1,95 @@
+"""Two-stage Ctrl-C and SIGTERM for the duration of a run.
+
+- The first SIGINT stops dispatching and lets running items finish, for at most
+  ``grace`` seconds; everything that finishes is recorded.
+- A second SIGINT (or the end of the grace period) raises
+  :class:`KeyboardInterrupt`: the backend is closed and kills its workers.
+- SIGTERM acts like the second stage at once, and the checkpoint is still written.
+
+Handlers are installed only in the main thread, and only where the signal has
+its default disposition (a program that ignores SIGINT keeps ignoring it).
+"""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived during a run."""
+
+
+class Interrupts:
+    """Install the run's signal handlers on enter, restore the previous ones on exit.
+
+    Parameters
+    ----------
+    on_first
+        Called at the first SIGINT: ask the backend to stop dispatching.
+    grace
+        Seconds to wait for running items after the first SIGINT.
+    """
+
+    def __init__(self, on_first: Callable[[], None], grace: float) -> None:
+        self.on_first = on_first
+        self.grace = grace
+        self.requested = False
+        """The first stage happened: the run is winding down."""
+        self.terminated = False
+        """SIGTERM arrived."""
+        self._previous: dict[int, Any] = {}
+        self._timer: threading.Timer | None = None
+        self._wake = threading.Event()
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_sigint)
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._wake.set()
+        sys.stderr.write(
+            f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for running "
+            "ones (Ctrl-C again to stop them at once)\n"
+        )
+        sys.stderr.flush()
+        self.on_first()
+        # The grace period ends like a second Ctrl-C.
+        self._timer = threading.Timer(self.grace, _thread.interrupt_main)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.terminated = True
+        self._wake.set()
+        raise Terminated
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` (between retry rounds); return early, true, if a stop was asked."""
+        if seconds > 0:
+            self._wake.wait(seconds)
+        return self.requested or self.terminated

@@ -1,0 +1,242 @@
+"""The run loop: rounds of attempts on a backend, the failure policy, events, checkpoint.
+
+A run is one or more *rounds*. The first runs every requested index that is
+not already done in the checkpoint; each further round retries the items
+whose last attempt failed, crashed or timed out, after a delay, until they
+succeed or run out of retries. A round is one call of the backend's
+``execute``, so every backend gets retries without knowing about them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pluggy
+
+from curator.backend import Backend
+from curator.errors import BackendContractError, RunInterrupted, TaskFailedError
+from curator.interrupts import Interrupts
+from curator.ledger import Ledger
+from curator.outcome import Event, Outcome, TaskStart
+from curator.pipeline import Pipeline
+from curator.policy import Policy
+from curator.progress import RunProgress
+from curator.result import RunInfo, RunResult
+from curator.store import CheckpointStore
+from curator.work import Work
+
+
+class RunLoop:
+    """One validated run, ready to execute.
+
+    Parameters
+    ----------
+    info
+        What the run covers.
+    pipeline
+        The pipeline (shipped to workers inside :class:`~curator.work.Work`).
+    make_backend
+        Builds a fresh backend instance for each round.
+    relay
+        The per-run plugin manager whose hooks report events.
+    policy
+        Failure, retry, timeout and interrupt rules.
+    store
+        The checkpoint, or ``None``.
+    resume
+        Skip indices the checkpoint records as done.
+    """
+
+    def __init__(
+        self,
+        info: RunInfo,
+        pipeline: Pipeline[Any],
+        make_backend: Callable[[], Backend],
+        relay: pluggy.PluginManager,
+        policy: Policy,
+        store: CheckpointStore | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.info = info
+        self.pipeline = pipeline
+        self.make_backend = make_backend
+        self.hook = relay.hook
+        self.policy = policy
+        self.store = store
+        self.resume = resume
+        self.ledger = Ledger(info.indices)
+        self.backend: Backend | None = None
+        self.progress = RunProgress(info, self.ledger, self._activity)
+        self.superseded: list[Outcome] = []
+        self.final_failures = 0
+
+    def _activity(self) -> Any:
+        backend = self.backend
+        return backend.activity() if backend is not None else {}
+
+    def execute(self) -> RunResult:
+        """Run every round, report, record, and return (or raise) the result."""
+        info, policy = self.info, self.policy
+        started = time.time()
+        if self.store is not None:
+            self.store.start_run(info.backend, info.jobs, info.total)
+        self.hook.curator_run_start(run=info, progress=self.progress)
+        stopped_by: Outcome | None = None
+        interrupts = Interrupts(self._stop_dispatching, policy.grace)
+        hard_stop = False
+        try:
+            with interrupts:
+                to_run = self._skip_done()
+                attempt = 1
+                while to_run:
+                    final = attempt > policy.retries
+                    stopped_by = self._round(to_run, attempt, final)
+                    if stopped_by is not None or interrupts.requested:
+                        break
+                    retry = [i for i in to_run if self._failed(i)]
+                    if not retry or final:
+                        break
+                    attempt += 1
+                    if interrupts.sleep(policy.delay_before(attempt)):
+                        break
+                    self.superseded += self.ledger.reopen(retry)
+                    to_run = retry
+        except KeyboardInterrupt:
+            hard_stop = True
+        except BaseException:
+            # A backend bug or a setup error: still record and report what finished.
+            self._finish(started, interrupted=False, terminated=False)
+            raise
+        interrupted = hard_stop or interrupts.requested
+        result = self._finish(started, interrupted, interrupts.terminated)
+        if interrupted:
+            raise RunInterrupted(result)
+        if stopped_by is not None:
+            raise TaskFailedError(stopped_by, result)
+        return result
+
+    def _stop_dispatching(self) -> None:
+        if self.backend is not None:
+            self.backend.request_stop()
+
+    def _failed(self, index: int) -> bool:
+        outcome = self.ledger.get(index)
+        return outcome is not None and outcome.status.is_failure
+
+    def _skip_done(self) -> Sequence[int]:
+        """Report checkpointed items as skipped; return the indices still to run."""
+        indices = self.info.indices
+        if self.store is None or not self.resume:
+            return indices
+        stored = self.store.latest()
+        to_run = []
+        finish = self.hook.curator_task_finish
+        for index in indices:
+            record = stored.get(index)
+            if record is not None and record.done:
+                outcome = record.as_skipped()
+                self.ledger.record(outcome)
+                finish(run=self.info, outcome=outcome)
+            else:
+                to_run.append(index)
+        return to_run if len(to_run) < len(indices) else indices
+
+    def _round(self, indices: Sequence[int], attempt: int, final: bool) -> Outcome | None:
+        backend = self.make_backend()
+        backend.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
+        backend.timeout = self.policy.timeout
+        self.backend = backend
+        open_before = self.ledger.open
+        try:
+            stopped_by = self._consume(
+                backend.execute(Work(self.pipeline, attempt), indices), final
+            )
+        finally:
+            self.backend = None
+        if not backend.stop_requested and self.ledger.open > open_before - len(indices):
+            missing = [i for i in indices if self.ledger.get(i) is None]
+            raise BackendContractError(
+                f"backend {self.info.backend!r} finished without an outcome for "
+                f"{len(missing)} indices: {missing[:20]}"
+            )
+        return stopped_by
+
+    def _consume(self, events: Iterator[Event], final: bool) -> Outcome | None:
+        """Feed a round's events to the ledger, checkpoint and hooks.
+
+        Returns the outcome that used up the failure budget, if any. Failures of
+        a round that will be retried do not count. Once the budget is used up
+        the backend is asked to stop dispatching, and the loop keeps draining
+        it, so items already running still have their outcomes recorded.
+        """
+        info, ledger, progress, backend = self.info, self.ledger, self.progress, self.backend
+        assert backend is not None
+        budget = self.policy.failure_budget if final else None
+        record = self.store.record if self.store is not None else None
+        stopped_by: Outcome | None = None
+        task_start = self.hook.curator_task_start
+        task_finish = self.hook.curator_task_finish
+        report_starts = bool(task_start.get_hookimpls())
+        report_finishes = bool(task_finish.get_hookimpls())
+        try:
+            for event in events:
+                if type(event) is Outcome:
+                    broken = ledger.record(event)
+                    if broken is not None:
+                        raise BackendContractError(f"backend {info.backend!r} {broken}")
+                    if record is not None:
+                        record(event)
+                    if event.status.is_failure:
+                        progress.record_finish(event)
+                        if budget is not None:
+                            self.final_failures += 1
+                            if stopped_by is None and self.final_failures >= budget:
+                                stopped_by = event
+                                backend.request_stop()
+                    elif progress.tracking_starts:
+                        progress.record_finish(event)
+                    if report_finishes:
+                        task_finish(run=info, outcome=event)
+                    if ledger.open <= progress.alarm_open:
+                        progress.ring()
+                elif type(event) is TaskStart:
+                    if progress.tracking_starts:
+                        progress.record_start(event)
+                    if report_starts:
+                        task_start(run=info, start=event)
+                else:
+                    raise BackendContractError(
+                        f"backend {info.backend!r} yielded {event!r}; "
+                        "expected curator.Outcome or curator.TaskStart records"
+                    )
+        finally:
+            # Closing the generator is how a backend learns to stop and clean up.
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        return stopped_by
+
+    def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
+        finished = time.time()
+        result = RunResult(
+            self.info,
+            self.ledger.outcomes(finished),
+            started,
+            finished,
+            interrupted,
+            retried=self.superseded,
+            checkpoint=self.store.path if self.store is not None else None,
+            terminated=terminated,
+        )
+        try:
+            if self.store is not None:
+                counts = {status.value: n for status, n in result.counts().items()}
+                counts["failed"] = len(result.failures)
+                self.store.finish_run(counts, interrupted)
+        finally:
+            if self.store is not None:
+                self.store.close()
+            self.hook.curator_run_finish(run=self.info, result=result)
+        return result
