@@ -213,6 +213,15 @@ def _able(registry: Registry, capability: str) -> list[str]:
     )
 
 
+def checkpoint_path(
+    pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
+) -> Path | None:
+    """Where the checkpoint of ``pipeline`` lives for a ``checkpoint=`` argument."""
+    if checkpoint is True:
+        return default_store_path(fingerprint(pipeline))
+    return resolve_path(checkpoint)
+
+
 def open_store(
     pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
 ) -> CheckpointStore | None:

@@ -245,6 +245,19 @@ def load_latest(db: sqlite3.Connection) -> dict[int, StoredOutcome]:
     return {index: _stored(record) for index, record in latest.items()}
 
 
+def read_latest(path: Path) -> dict[int, StoredOutcome]:
+    """The latest outcome per index in the checkpoint at ``path`` (empty if there is none)."""
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return load_latest(db)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path} is not a curator checkpoint ({exc})") from None
+    finally:
+        db.close()
+
+
 def _stored(record: Record) -> StoredOutcome:
     index, status, outputs, error, worker, started, finished, attempt = record
     return StoredOutcome(

@@ -20,3 +20,5 @@ class ExitCode(enum.IntEnum):
     """The plugin providing what was asked for is broken."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
+    TERMINATED = 143
+    """Stopped by SIGTERM (128 + SIGTERM); finished work is still recorded."""

@@ -20,7 +20,7 @@ from curator.cli.output import error
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to generate the CLI reference)."""
-    from curator.cli import listing
+    from curator.cli import listing, status
     from curator.cli import run as run_cli
 
     parser = argparse.ArgumentParser(
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run_cli.add_parser(nouns)
+    status.add_parser(nouns)
     return parser
 
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import error, print_json
+from curator.cli.output import error, print_fields, print_json
 from curator.cli.target import load_target
 from curator.errors import RunInterrupted, TaskFailedError, UsageError
+from curator.outcome import Status
+from curator.pipeline import Pipeline
 from curator.registry import Registry
 from curator.result import RunResult
-from curator.run import run
+from curator.run import checkpoint_path, run
 from curator.selection import parse_indices
+from curator.store import plan, read_latest
 
 
 def add_parser(commands: Any) -> None:
@@ -53,10 +57,61 @@ def add_parser(commands: Any) -> None:
         metavar="KEY=VALUE",
         help="a backend option (repeatable); see `curator backends show NAME`",
     )
-    parser.add_argument(
+    policy = parser.add_argument_group("failures and retries")
+    policy.add_argument(
         "--keep-going",
         action="store_true",
         help="run every item even when some fail (default: stop at the first failure)",
+    )
+    policy.add_argument(
+        "--max-failures", type=int, metavar="N", help="stop once N items have failed"
+    )
+    policy.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="try failed, crashed and timed-out items again, up to N times",
+    )
+    policy.add_argument(
+        "--retry-delay", type=float, default=0.0, metavar="S", help="seconds before retrying"
+    )
+    policy.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=2.0,
+        metavar="F",
+        help="each retry round waits F times longer (default: 2)",
+    )
+    policy.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="stop an item after S seconds (backends that can, e.g. process-pool)",
+    )
+    policy.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="after Ctrl-C, wait up to S seconds for running items (default: 30)",
+    )
+    store = parser.add_argument_group("checkpoint and resume")
+    store.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="checkpoint file or folder (default: .curator/<pipeline fingerprint>.sqlite)",
+    )
+    store.add_argument("--no-checkpoint", action="store_true", help="record nothing on disk")
+    store.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip items the checkpoint records as done; rerun failed ones",
+    )
+    store.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would run (done, failed, pending, to run) and run nothing",
     )
     parser.add_argument(
         "--reporter",
@@ -108,6 +163,9 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went."""
+    if args.no_checkpoint and (args.checkpoint or args.resume):
+        raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
+    checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or True)
     options = parse_options(args.option)
     reporters = args.reporter or ["auto"]
     reporter_options = parse_reporter_options(args.reporter_option)
@@ -122,6 +180,8 @@ def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
         )
     pipeline = load_target(args.target)
     indices = None if args.indices is None else parse_indices(args.indices, len(pipeline))
+    if args.dry_run:
+        return dry_run(pipeline, checkpoint, indices, args)
     try:
         result = run(
             pipeline,
@@ -130,20 +190,82 @@ def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
             indices=indices,
             options=options,
             on_error="continue" if args.keep_going else "raise",
+            max_failures=args.max_failures,
+            retries=args.retries,
+            retry_delay=args.retry_delay,
+            retry_backoff=args.retry_backoff,
+            timeout=args.timeout,
+            checkpoint=checkpoint,
+            resume=args.resume,
+            grace=args.grace,
             reporter=reporters,
             reporter_options=reporter_options,
             registry=registry,
         )
     except TaskFailedError as exc:
         error(str(exc))
+        _resume_hint(args, exc.result)
         _emit(args, exc.result, stopped_at=exc.index)
         return ExitCode.TASKS_FAILED
     except RunInterrupted as exc:
-        error("interrupted")
-        _emit(args, exc.result)
-        return ExitCode.INTERRUPTED
+        result = exc.result
+        error("terminated" if result.terminated else "interrupted")
+        _resume_hint(args, result)
+        _emit(args, result)
+        return ExitCode.TERMINATED if result.terminated else ExitCode.INTERRUPTED
     _emit(args, result)
+    if not result.ok:
+        _resume_hint(args, result)
     return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
+
+
+def _resume_hint(args: argparse.Namespace, result: RunResult) -> None:
+    if result.checkpoint is None:
+        return
+    where = f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
+    done = sum(1 for o in result.outcomes if o.status in (Status.OK, Status.SKIPPED))
+    sys.stderr.write(
+        f"curator: {done} of {result.run.total} items are done and recorded in "
+        f"{result.checkpoint}; to finish the rest: curator run {args.target} --resume{where}\n"
+    )
+
+
+def dry_run(
+    pipeline: Pipeline[Any],
+    checkpoint: str | bool,
+    indices: Sequence[int] | None,
+    args: argparse.Namespace,
+) -> ExitCode:
+    """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
+    requested = indices if indices is not None else range(len(pipeline))
+    path = checkpoint_path(pipeline, checkpoint)
+    stored = read_latest(path) if args.resume and path is not None else {}
+    split = plan(stored, requested)
+    to_run = len(split["failed"]) + len(split["pending"])
+    summary: dict[str, Any] = {
+        "checkpoint": str(path) if path is not None else None,
+        "requested": len(requested),
+        "done": len(split["done"]),
+        "failed": len(split["failed"]),
+        "pending": len(split["pending"]),
+        "to_run": to_run,
+        "failed_indices": split["failed"][:100],
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print_fields(
+            "dry run: nothing was run",
+            [
+                ("checkpoint", str(path) if path is not None else "(none)"),
+                ("requested", str(summary["requested"])),
+                ("done (skipped)", str(summary["done"])),
+                ("failed (run again)", str(summary["failed"])),
+                ("pending", str(summary["pending"])),
+                ("to run", str(to_run)),
+            ],
+        )
+    return ExitCode.OK
 
 
 def _emit(args: argparse.Namespace, result: RunResult, stopped_at: int | None = None) -> None:
