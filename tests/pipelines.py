@@ -126,3 +126,40 @@ def raises_while_building() -> Pipeline[int]:
 
 # Items slow enough for the live view to show them on the worker rows.
 busy = Numbers(12).write(Sleep(0.25))
+
+
+class Flaky(Sink[int]):
+    """Fails the first ``fail_times`` attempts of each index in ``flaky``, counted in files."""
+
+    def __init__(self, folder: str, flaky: set[int], fail_times: int) -> None:
+        self.folder = folder
+        self.flaky = flaky
+        self.fail_times = fail_times
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if index in self.flaky:
+            tries = [p for p in os.listdir(self.folder) if p.startswith(f"{index}.")]
+            if len(tries) < self.fail_times:
+                open(os.path.join(self.folder, f"{index}.{len(tries)}"), "w").close()
+                raise RuntimeError(f"flaky item {index}, try {len(tries) + 1}")
+        return [str(index)]
+
+
+class Marked(Sink[int]):
+    """Leaves one marker file per execution in $CURATOR_TEST_MARKERS, then sleeps."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        folder = os.environ["CURATOR_TEST_MARKERS"]
+        with open(os.path.join(folder, f"{index}.{os.getpid()}.{time.monotonic_ns()}"), "w"):
+            pass
+        time.sleep(self.seconds)
+        return [str(index)]
+
+
+marked = Numbers(200).write(Marked(0.05))
+marked_slow = Numbers(40).write(Marked(30.0))

@@ -126,14 +126,14 @@ class CheckpointStore:
                         ("curator", __version__),
                     ],
                 )
-            elif meta.get("fingerprint") != fingerprint:
-                self._db.close()
-                raise UsageError(
-                    f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
-                    f"fingerprint {meta.get('fingerprint', '?')[:12]}); this one is {pipeline} "
-                    f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
-                    "to start over"
-                )
+        if meta and meta.get("fingerprint") != fingerprint:
+            self._db.close()
+            raise UsageError(
+                f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
+                f"fingerprint {meta.get('fingerprint', '?')[:12]}); this one is {pipeline} "
+                f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
+                "to start over"
+            )
         self._buffer: list[Record] = []
         self._run_id: int | None = None
         self._writer: threading.Thread | None = None

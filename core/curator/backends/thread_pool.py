@@ -24,6 +24,7 @@ from curator.outcome import Event
 from curator.work import Work
 
 _DONE = object()
+HARD_STOP_JOIN_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class ThreadPoolBackend(Backend):
 
     Good for I/O-bound items and for code that releases the GIL (NumPy,
     compression, file and network I/O). Each thread owns a pipeline copy.
+    A graceful stop lets running items finish; a hard stop cannot kill a
+    thread, so it abandons running items to finish (or not) in the background.
     """
 
     name = "thread-pool"
@@ -67,6 +70,7 @@ class ThreadPoolBackend(Backend):
         ]
         for thread in threads:
             thread.start()
+        finished = False
         try:
             running = n_threads
             while running:
@@ -77,12 +81,14 @@ class ThreadPoolBackend(Backend):
                     raise record
                 else:
                     yield record  # type: ignore[misc]
+            finished = True
         finally:
-            # Reached early only on a hard stop (close, Ctrl-C). Running items cannot
-            # be interrupted: stop dispatch and wait for them.
             stop.set()
+            # On a hard stop (closed early, a second Ctrl-C) do not wait for running
+            # items: threads cannot be killed. They are daemons, so they end with the
+            # process, and they take no new item.
             for thread in threads:
-                thread.join()
+                thread.join(None if finished else HARD_STOP_JOIN_SECONDS)
 
     def _copy(self, work: Work) -> Work:
         if not self.options.copy_pipeline:

@@ -1,0 +1,358 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from conftest import subprocess_env
+from pipelines import FailAt, Flaky, Numbers, numbers
+from test_cli import curator
+from test_run import EventLog, _registry_with
+
+from curator import (
+    Backend,
+    Capabilities,
+    Status,
+    TaskFailedError,
+    UsageError,
+    Work,
+    run,
+)
+from curator.fingerprint import fingerprint
+from curator.outcome import Event
+from curator.policy import Policy
+from curator.store import report
+
+BACKENDS = [("sequential", 1), ("thread-pool", 2)]
+
+
+# -- failure budget and retries -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("backend", "jobs"), BACKENDS)
+def test_max_failures_stops_at_the_nth_failure(backend: str, jobs: int) -> None:
+    sink = FailAt({2, 5, 9, 20, 30}, seconds=0.01)
+    with pytest.raises(TaskFailedError) as info:
+        run(Numbers(60).write(sink), backend=backend, jobs=jobs, max_failures=3, reporter=None)
+    result = info.value.result
+    assert info.value.index == 9
+    assert len(result.failures) == 3
+    assert result.count(Status.CANCELLED) > 10
+
+
+@pytest.mark.parametrize(("backend", "jobs"), BACKENDS)
+def test_retries_until_success_and_every_attempt_is_reported(
+    backend: str, jobs: int, tmp_path: Path
+) -> None:
+    log = EventLog()
+    pipeline = Numbers(10).write(Flaky(str(tmp_path), {2, 7}, fail_times=2))
+    result = run(pipeline, backend=backend, jobs=jobs, retries=2, reporter=log)
+    assert result.ok
+    assert result.outcomes[2].attempt == 3
+    assert result.outcomes[3].attempt == 1
+    assert sorted((o.index, o.attempt) for o in result.retried) == [(2, 1), (2, 2), (7, 1), (7, 2)]
+    assert all(o.status is Status.FAILED for o in result.retried)
+    finishes = Counter(e[1] for e in log.events if e[0] == "task_finish")
+    assert finishes[2] == finishes[7] == 3
+    assert finishes[0] == 1
+    assert result.summary()["retried"] == 4
+
+
+def test_retries_exhausted_then_raise(tmp_path: Path) -> None:
+    pipeline = Numbers(5).write(Flaky(str(tmp_path), {1}, fail_times=10))
+    with pytest.raises(TaskFailedError) as info:
+        run(pipeline, retries=2, reporter=None)
+    assert info.value.outcome.attempt == 3
+    assert "flaky item 1, try 3" in str(info.value)
+    # The other items all ran in the first round: a retried failure stops the run only
+    # once its retries are used up.
+    assert [o.status for o in info.value.result.outcomes] == [Status.OK, Status.FAILED] + [
+        Status.OK
+    ] * 3
+
+
+def test_retry_delay_and_backoff(tmp_path: Path) -> None:
+    policy = Policy(retries=3, retry_delay=0.1, retry_backoff=3.0)
+    assert [policy.delay_before(a) for a in (2, 3, 4)] == pytest.approx([0.1, 0.3, 0.9])
+    pipeline = Numbers(2).write(Flaky(str(tmp_path), {0}, fail_times=2))
+    start = time.monotonic()
+    result = run(pipeline, retries=2, retry_delay=0.1, retry_backoff=2.0, reporter=None)
+    assert result.ok
+    assert time.monotonic() - start >= 0.3  # 0.1 s, then 0.2 s
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"retries": -1}, "retries must be an integer >= 0"),
+        ({"retries": 1.5}, "retries must be an integer >= 0"),
+        ({"max_failures": 0}, "max_failures must be an integer >= 1"),
+        ({"retry_backoff": 0.5}, "retry_backoff must be a number >= 1"),
+        ({"retry_delay": -1}, "retry_delay must be a number >= 0"),
+        ({"timeout": 0}, "timeout must be > 0 seconds"),
+        ({"on_error": "ignore"}, "on_error must be 'raise' or 'continue'"),
+    ],
+)
+def test_bad_policies_are_usage_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        run(numbers(2), **kwargs)
+
+
+@pytest.mark.parametrize(("backend", "jobs"), [*BACKENDS, ("thread-pool", 1)])
+def test_a_timeout_the_backend_cannot_enforce_is_refused(backend: str, jobs: int) -> None:
+    with pytest.raises(UsageError, match="cannot stop a running item, so timeout= cannot be"):
+        run(numbers(2), backend=backend, jobs=jobs, timeout=1.0)
+
+
+# -- checkpoint and resume --------------------------------------------------------------
+
+
+class Recording(Backend):
+    """Runs in-process and remembers which indices it was given."""
+
+    name = "recording"
+    capabilities = Capabilities(parallel=True)
+    given: ClassVar[list[int]] = []
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        type(self).given += list(indices)
+        for index in indices:
+            yield work(index)
+
+
+def test_resume_never_ships_done_items_and_keeps_their_outputs(tmp_path: Path) -> None:
+    store = tmp_path / "cp.sqlite"
+    registry = _registry_with(Recording)
+    Recording.given = []
+    first = run(
+        Numbers(50).write(FailAt({4, 40})),
+        backend="recording",
+        jobs=2,
+        on_error="continue",
+        checkpoint=store,
+        registry=registry,
+        reporter=None,
+    )
+    assert len(first.failures) == 2
+    Recording.given = []
+    second = run(
+        Numbers(50).write(FailAt({40})),  # item 4 is fixed now; this pipeline differs...
+        backend="recording",
+        jobs=2,
+        on_error="continue",
+        checkpoint=tmp_path / "other.sqlite",
+        registry=registry,
+        reporter=None,
+    )
+    assert second.count(Status.SKIPPED) == 0  # ...so it has its own, empty checkpoint
+    Recording.given = []
+    resumed = run(
+        Numbers(50).write(FailAt({4, 40})),
+        backend="recording",
+        jobs=2,
+        on_error="continue",
+        checkpoint=store,
+        resume=True,
+        registry=registry,
+        reporter=None,
+    )
+    assert sorted(Recording.given) == [4, 40]  # only the failed ones were dispatched
+    assert resumed.count(Status.SKIPPED) == 48
+    assert resumed.outputs[7] == ["7"]  # outputs of skipped items come from the checkpoint
+    assert resumed.outcomes[7].status is Status.SKIPPED
+
+
+def test_a_checkpoint_of_another_pipeline_is_an_error(tmp_path: Path) -> None:
+    store = tmp_path / "cp.sqlite"
+    run(numbers(5), checkpoint=store, reporter=None)
+    with pytest.raises(UsageError, match="belongs to another pipeline"):
+        run(numbers(6), checkpoint=store, resume=True, reporter=None)
+
+
+def test_default_checkpoint_is_per_pipeline_under_dot_curator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    a = run(numbers(5), checkpoint=True, reporter=None).checkpoint
+    b = run(numbers(6), checkpoint=True, reporter=None).checkpoint
+    assert a is not None
+    assert b is not None
+    assert a.parent == b.parent == Path(".curator")
+    assert a != b
+    assert a.name == fingerprint(numbers(5))[:16] + ".sqlite"
+    # resume alone means the default checkpoint
+    assert run(numbers(5), resume=True, reporter=None).count(Status.SKIPPED) == 5
+
+
+def test_the_fingerprint_is_stable_across_processes_and_sensitive_to_configuration() -> None:
+    code = "from pipelines import numbers; from curator.fingerprint import fingerprint; "
+    code += "print(fingerprint(numbers(7)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    )
+    assert out.stdout.strip() == fingerprint(numbers(7))
+    assert fingerprint(numbers(7)) != fingerprint(numbers(8))
+    assert fingerprint(Numbers(7).write(FailAt({1}))) != fingerprint(Numbers(7).write(FailAt({2})))
+
+
+def test_every_outcome_is_in_the_checkpoint_with_attempts(tmp_path: Path) -> None:
+    store = tmp_path / "cp.sqlite"
+    pipeline = Numbers(20).write(Flaky(str(tmp_path), {3}, fail_times=1))
+    run(pipeline, backend="thread-pool", jobs=2, retries=1, checkpoint=store, reporter=None)
+    data = report(store).to_json()
+    assert data["counts"] == {"ok": 20}
+    assert data["recorded"] == 20
+    assert data["runs"] == 1
+    assert data["last_run"]["ok"] == 20
+
+
+# -- CLI: status, dry run ------------------------------------------------------------
+
+
+def test_status_and_dry_run_from_the_cli(tmp_path: Path) -> None:
+    failed = curator("run", "pipelines:fails_at_3_and_7", "--keep-going", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "--resume" in failed.stderr
+    status = json.loads(curator("status", "--json", cwd=tmp_path).stdout)
+    assert status["counts"] == {"ok": 8, "failed": 2}
+    assert [f["index"] for f in status["failures"]] == [3, 7]
+    assert status["failures"][0]["message"] == "bad item 3"
+    human = curator("status", cwd=tmp_path)
+    assert "ValueError: bad item 3" in human.stdout
+    plan = curator(
+        "run", "pipelines:fails_at_3_and_7", "--resume", "--dry-run", "--json", cwd=tmp_path
+    )
+    assert json.loads(plan.stdout) | {"checkpoint": None} == {
+        "checkpoint": None,
+        "requested": 10,
+        "done": 8,
+        "failed": 2,
+        "pending": 0,
+        "to_run": 2,
+        "failed_indices": [3, 7],
+    }
+    assert not list((tmp_path / ".curator").glob("*.sqlite-journal"))
+    nothing = curator("status", cwd=tmp_path / ".curator")
+    assert nothing.returncode == 2
+    assert "no checkpoint in .curator/" in nothing.stderr
+    off = curator("run", "pipelines:ten", "--no-checkpoint", "--resume", cwd=tmp_path)
+    assert off.returncode == 2
+
+
+# -- interrupts and crashes of the parent -------------------------------------------------
+
+
+def start(args: list[str], markers: Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=subprocess_env(CURATOR_TEST_MARKERS=str(markers)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_for_markers(markers: Path, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(list(markers.iterdir())) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def runs_per_index(markers: Path) -> Counter[int]:
+    return Counter(int(p.name.split(".")[0]) for p in markers.iterdir())
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    folder = tmp_path / "markers"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize(("backend", "jobs"), BACKENDS)
+def test_first_ctrl_c_lets_running_items_finish_and_resume_completes(
+    backend: str, jobs: int, markers: Path, tmp_path: Path
+) -> None:
+    args = ["pipelines:marked", "-b", backend, "-j", str(jobs)]
+    proc = start(args, markers, tmp_path)
+    wait_for_markers(markers, 6)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopping: no new items" in err
+    assert "--resume" in err
+    summary = json.loads(out)
+    ran = runs_per_index(markers)
+    # Everything that started finished and was recorded: nothing was lost.
+    assert summary["ok"] == len(ran)
+    assert summary["interrupted"] is True
+    resumed = start([*args, "--resume"], markers, tmp_path)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert json.loads(out)["skipped"] == summary["ok"]
+    assert runs_per_index(markers) == Counter(range(200))  # every item exactly once
+
+
+def test_second_ctrl_c_stops_at_once(markers: Path, tmp_path: Path) -> None:
+    proc = start(["pipelines:marked_slow", "-b", "thread-pool", "-j", "2"], markers, tmp_path)
+    wait_for_markers(markers, 2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    # Items take 30 s each; the thread pool cannot kill them, but the process exits.
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert json.loads(out)["ok"] == 0
+
+
+def test_sigterm_stops_and_still_writes_the_checkpoint(markers: Path, tmp_path: Path) -> None:
+    proc = start(["pipelines:marked", "-b", "thread-pool", "-j", "2"], markers, tmp_path)
+    wait_for_markers(markers, 10)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err
+    summary = json.loads(out)
+    status = json.loads(curator("status", "--json", cwd=tmp_path).stdout)
+    assert status["counts"].get("ok", 0) == summary["ok"]
+    assert status["last_run"]["interrupted"] is True
+
+
+def test_sigkill_of_the_parent_then_resume_redoes_at_most_what_was_in_flight(
+    markers: Path, tmp_path: Path
+) -> None:
+    args = ["pipelines:marked", "-b", "thread-pool", "-j", "2"]
+    proc = start(args, markers, tmp_path)
+    wait_for_markers(markers, 60)
+    proc.kill()
+    proc.communicate(timeout=30)
+    before = runs_per_index(markers)
+    status = json.loads(curator("status", "--json", cwd=tmp_path).stdout)
+    recorded_ok = status["counts"].get("ok", 0)
+    # Never reported done without having run; at most ~0.2 s of outcomes unrecorded.
+    assert recorded_ok <= len(before)
+    assert len(before) - recorded_ok <= 2 + 10
+    resumed = start([*args, "--resume"], markers, tmp_path)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert json.loads(out)["skipped"] == recorded_ok
+    after = runs_per_index(markers)
+    assert set(after) == set(range(200))
+    twice = [i for i, n in after.items() if n > 1]
+    assert len(twice) <= len(before) - recorded_ok
+    assert all(n <= 2 for n in after.values())
+    os.sync()
