@@ -36,6 +36,7 @@ class Behaviour(Sink[int]):
         sleep: dict[int, float] | None = None,
         default_sleep: float = 0.0,
         markers: str | None = None,
+        once: bool = False,
     ) -> None:
         self.fail = fail
         self.exit_at = exit_at
@@ -44,6 +45,7 @@ class Behaviour(Sink[int]):
         self.sleep = sleep or {}
         self.default_sleep = default_sleep
         self.markers = markers
+        self.once = once
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
@@ -51,7 +53,7 @@ class Behaviour(Sink[int]):
             # One file per execution, so tests can count how often each item ran.
             marker = Path(self.markers) / f"{index}.{os.getpid()}.{time.monotonic_ns()}"
             marker.write_text(str(os.getpid()))
-        if index in self.exit_at:
+        if index in self.exit_at and not (self.once and self._ran_before(index)):
             os._exit(3)
         if index in self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -63,6 +65,10 @@ class Behaviour(Sink[int]):
         if index in self.fail:
             raise ValueError(f"bad item {index}")
         return [str(index), str(os.getpid())]
+
+    def _ran_before(self, index: int) -> bool:
+        assert self.markers is not None
+        return len(list(Path(self.markers).glob(f"{index}.*"))) > 1
 
 
 def pipeline(count: int, **behaviour: object) -> Pipeline[int]:
@@ -97,4 +103,8 @@ class HoldsALock(Sink[int]):
 # Targets for `curator run` in a subprocess.
 slow_marked = Numbers(400).write(
     Behaviour(default_sleep=0.05, markers=os.environ.get("PP_TEST_MARKERS"))
+)
+
+slow_30s = Numbers(20).write(
+    Behaviour(default_sleep=30.0, markers=os.environ.get("PP_TEST_MARKERS"))
 )

@@ -1,0 +1,139 @@
+"""The core's reliability policies on real worker processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import alive, subprocess_env
+from pp_pipelines import pipeline
+
+from curator import Status, run
+
+
+def test_a_hung_item_times_out_its_worker_is_replaced_and_the_run_goes_on() -> None:
+    start = time.monotonic()
+    result = run(
+        pipeline(12, sleep={3: 60.0}),
+        backend="process-pool",
+        jobs=2,
+        timeout=1.0,
+        on_error="continue",
+        reporter=None,
+    )
+    assert time.monotonic() - start < 30
+    statuses = {o.index: o.status for o in result.outcomes}
+    assert [i for i, s in statuses.items() if s is not Status.OK] == [3]
+    hung = result.outcomes[3]
+    assert hung.status is Status.TIMED_OUT
+    assert hung.error is not None
+    assert "ran longer than 1 s" in hung.error.message
+    assert hung.duration >= 1.0
+
+
+def test_a_timed_out_item_is_retried_and_counts_as_failed_when_it_keeps_hanging() -> None:
+    result = run(
+        pipeline(4, sleep={1: 60.0}),
+        backend="process-pool",
+        jobs=2,
+        timeout=0.5,
+        retries=1,
+        on_error="continue",
+        reporter=None,
+    )
+    assert result.outcomes[1].status is Status.TIMED_OUT
+    assert result.outcomes[1].attempt == 2
+    assert [(o.index, o.status) for o in result.retried] == [(1, Status.TIMED_OUT)]
+
+
+def test_a_crash_is_quarantined_and_retried(tmp_path: Path) -> None:
+    result = run(
+        pipeline(10, exit_at=frozenset({6}), once=True, markers=str(tmp_path)),
+        backend="process-pool",
+        jobs=2,
+        retries=1,
+        options={"chunksize": 3},
+        reporter=None,
+    )
+    assert result.ok
+    assert result.outcomes[6].attempt == 2
+    assert [(o.index, o.status) for o in result.retried] == [(6, Status.CRASHED)]
+    assert result.retried[0].error is not None
+    assert result.retried[0].error.exit_code == 3
+
+
+def _start(args: list[str], markers: Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", *args, "-b", "process-pool", "-j", "2", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=subprocess_env(PP_TEST_MARKERS=str(markers)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _wait_for(markers: Path, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(list(markers.iterdir())) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _worker_pids(markers: Path) -> set[int]:
+    return {int(p.read_text()) for p in markers.iterdir()}
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    folder = tmp_path / "markers"
+    folder.mkdir()
+    return folder
+
+
+def test_two_stage_ctrl_c_on_worker_processes(markers: Path, tmp_path: Path) -> None:
+    proc = _start(["pp_pipelines:slow_marked"], markers, tmp_path)
+    _wait_for(markers, 6)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    summary = json.loads(out)
+    # Graceful: what was running finished and was recorded.
+    assert summary["ok"] == len(list(markers.iterdir()))
+    assert not any(alive(pid) for pid in _worker_pids(markers))
+
+
+def test_second_ctrl_c_kills_running_workers(markers: Path, tmp_path: Path) -> None:
+    proc = _start(["pp_pipelines:slow_30s"], markers, tmp_path)
+    _wait_for(markers, 2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)  # items take 30 s: only a kill ends this sooner
+    assert proc.returncode == 130, err
+    assert json.loads(out)["ok"] == 0
+    assert not any(alive(pid) for pid in _worker_pids(markers))
+
+
+def test_workers_do_not_outlive_a_killed_parent(markers: Path, tmp_path: Path) -> None:
+    proc = _start(["pp_pipelines:slow_marked"], markers, tmp_path)
+    _wait_for(markers, 6)
+    proc.kill()
+    proc.communicate(timeout=30)
+    pids = _worker_pids(markers)
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
+    resumed = _start(["pp_pipelines:slow_marked", "--resume"], markers, tmp_path)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["ok"] + summary["skipped"] == 400
+    ran = {int(p.name.split(".")[0]) for p in markers.iterdir()}
+    assert ran == set(range(400))
