@@ -174,7 +174,7 @@ class RunLoop:
         info, ledger, progress, backend = self.info, self.ledger, self.progress, self.backend
         assert backend is not None
         budget = self.policy.failure_budget if final else None
-        record = self.store.record if self.store is not None else None
+        record = self.store.record if self.store is not None else None  # list.append
         stopped_by: Outcome | None = None
         task_start = self.hook.curator_task_start
         task_finish = self.hook.curator_task_finish
