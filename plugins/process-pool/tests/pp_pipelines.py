@@ -62,7 +62,7 @@ class Behaviour(Sink[int]):
         delay = self.sleep.get(index, self.default_sleep)
         if delay:
             time.sleep(delay)
-        if index in self.fail:
+        if index in self.fail and not (self.once and self._ran_before(index)):
             raise ValueError(f"bad item {index}")
         return [str(index), str(os.getpid())]
 

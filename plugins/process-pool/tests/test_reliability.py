@@ -13,7 +13,7 @@ import pytest
 from conftest import alive, subprocess_env
 from pp_pipelines import pipeline
 
-from curator import Status, run
+from curator import Status, TaskFailedError, run
 
 
 def test_a_hung_item_times_out_its_worker_is_replaced_and_the_run_goes_on() -> None:
@@ -65,6 +65,32 @@ def test_a_crash_is_quarantined_and_retried(tmp_path: Path) -> None:
     assert [(o.index, o.status) for o in result.retried] == [(6, Status.CRASHED)]
     assert result.retried[0].error is not None
     assert result.retried[0].error.exit_code == 3
+
+
+def test_failure_budget_and_retries_on_worker_processes(tmp_path: Path) -> None:
+    with pytest.raises(TaskFailedError) as info:
+        run(
+            pipeline(200, fail=frozenset({5, 50, 150}), default_sleep=0.005),
+            backend="process-pool",
+            jobs=2,
+            max_failures=2,
+            reporter=None,
+        )
+    assert info.value.index == 50
+    assert info.value.result.count(Status.CANCELLED) > 0
+    result = run(
+        pipeline(30, fail=frozenset({4, 9}), once=True, markers=str(tmp_path)),
+        backend="process-pool",
+        jobs=2,
+        retries=1,
+        reporter=None,
+    )
+    assert result.ok
+    assert sorted((o.index, o.attempt, o.status) for o in result.retried) == [
+        (4, 1, Status.FAILED),
+        (9, 1, Status.FAILED),
+    ]
+    assert result.outcomes[4].attempt == 2
 
 
 def _start(args: list[str], markers: Path, cwd: Path) -> subprocess.Popen[str]:
