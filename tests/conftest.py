@@ -17,6 +17,8 @@ PLUGIN_FIXTURES = TESTS / "plugins"
 # entry points) are written per test into a temporary folder.
 sys.path.insert(0, str(PLUGIN_FIXTURES))
 
+pytest_plugins = ["curator.testing.pytest_plugin", "pytester"]
+
 
 @pytest.fixture
 def registry() -> Registry:

@@ -34,12 +34,16 @@ class Capabilities:
     cancel_running
         Can stop items that are already running when the run is cancelled
         (otherwise it stops dispatching and waits for them).
+    isolates_crashes
+        A worker that dies (segfault, ``os._exit``, OOM kill) costs only the
+        item it was running, reported ``crashed``; the run goes on.
     """
 
     parallel: bool = False
     needs_picklable_work: bool = False
     timeouts: bool = False
     cancel_running: bool = False
+    isolates_crashes: bool = False
 
 
 class Backend(ABC):

@@ -111,6 +111,8 @@ class PluginRecord:
     error: str = ""
     provides: list[str] = field(default_factory=list)
     traceback: str = ""
+    module: str = ""
+    """The module the entry point names (empty for built-ins and objects)."""
 
     @property
     def provided_by(self) -> str:
@@ -220,7 +222,8 @@ class PluginHost:
             self.records.setdefault(ep.name, record)
             self.fail(record, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)
             return
-        self.register(plugin, ep.name, distribution=dist, version=version)
+        record = self.register(plugin, ep.name, distribution=dist, version=version)
+        record.module = ep.value.split(":", 1)[0]
 
     def check_hooks(self) -> None:
         """Mark plugins that implement hooks curator does not define as broken."""

@@ -15,6 +15,8 @@ from curator.registry import Registry, set_default_registry
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+pytest_plugins = ["curator.testing.pytest_plugin"]
+
 
 @pytest.fixture
 def registry() -> Registry:

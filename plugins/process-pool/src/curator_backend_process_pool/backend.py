@@ -65,7 +65,11 @@ class ProcessPoolBackend(Backend):
     name = "process-pool"
     description = "Worker processes; the pipeline ships once per worker, work goes in chunks."
     capabilities = Capabilities(
-        parallel=True, needs_picklable_work=True, timeouts=True, cancel_running=True
+        parallel=True,
+        needs_picklable_work=True,
+        timeouts=True,
+        cancel_running=True,
+        isolates_crashes=True,
     )
     Options = ProcessPoolOptions
 

@@ -1,0 +1,336 @@
+"""``BackendConformance``: the contract tests every backend should pass.
+
+Subclass it in a pytest module and name the backend::
+
+    class TestMyBackend(BackendConformance):
+        backend = "my-backend"
+
+Class attributes to adjust it:
+
+``backend``
+    The registered name (required).
+``jobs``
+    Workers to use (default 2 for parallel backends).
+``options``
+    Backend options passed to every run.
+``plugins``
+    Extra ``(name, plugin)`` pairs to register, for a backend that is not
+    installed through an entry point (its hook module, or any object with
+    hook implementations).
+``load_entrypoints``
+    Also load installed plugins (default true).
+
+Tests that need a capability the backend does not declare are skipped with
+the reason.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from curator import (
+    Outcome,
+    Registry,
+    Reporter,
+    RunInterrupted,
+    RunResult,
+    Status,
+    TaskFailedError,
+    TaskStart,
+    UsageError,
+    hookimpl,
+    run,
+)
+from curator.backend import Backend, normalize_name
+from curator.plugins import PluginSettings
+from curator.testing.probes import executions, peak_concurrency, probe
+
+HEAVY_MODULES = frozenset(
+    {"dask", "distributed", "joblib", "loky", "numpy", "pandas", "torch", "ray", "cloudpickle"}
+)
+"""What a plugin's hook module must not import: listing backends would pay for it."""
+
+
+class _Events(Reporter):
+    name = "conformance-events"
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        super().__init__()
+        self.log: list[tuple[str, int, int, int]] = []
+        self.stop_after = stop_after
+
+    @hookimpl
+    def curator_task_start(self, start: TaskStart) -> None:
+        self.log.append(("start", start.index, os.getpid(), threading.get_ident()))
+
+    @hookimpl
+    def curator_task_finish(self, outcome: Outcome) -> None:
+        self.log.append(("finish", outcome.index, os.getpid(), threading.get_ident()))
+        finishes = sum(1 for entry in self.log if entry[0] == "finish")
+        if self.stop_after is not None and finishes >= self.stop_after:
+            raise KeyboardInterrupt  # what a second Ctrl-C does inside the run loop
+
+
+def _child_pids() -> set[int]:
+    """Processes whose parent is this one (all of them, not only multiprocessing's)."""
+    pids: set[int] = set()
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    if tasks.is_dir():
+        for task in tasks.iterdir():
+            try:
+                pids.update(int(p) for p in (task / "children").read_text().split())
+            except OSError:
+                continue
+        return {pid for pid in pids if _running(pid)}
+    return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class BackendConformance:
+    """The backend contract as tests; subclass and set ``backend``."""
+
+    backend: ClassVar[str]
+    jobs: ClassVar[int | None] = None
+    options: ClassVar[dict[str, Any]] = {}
+    plugins: ClassVar[Sequence[tuple[str, object]]] = ()
+    load_entrypoints: ClassVar[bool] = True
+
+    # -- helpers ------------------------------------------------------------------
+
+    @pytest.fixture(autouse=True)
+    def _conformance_setup(self, tmp_path: Path) -> None:
+        self.folder = tmp_path / "executions"
+        self.folder.mkdir()
+        self.registry = Registry.load(
+            PluginSettings(strict=True),
+            entrypoints=self.load_entrypoints,
+            plugins=list(self.plugins),
+        )
+        self.backend_cls: type[Backend] = self.registry.backend(self.backend)
+        self.caps = self.backend_cls.capabilities
+        self.n_jobs = self.jobs if self.jobs is not None else (2 if self.caps.parallel else 1)
+
+    def run(self, count: int, *, indices: Any = None, **kwargs: Any) -> RunResult:
+        """Run a probe pipeline of ``count`` items on the backend under test."""
+        behaviour = {
+            k: kwargs.pop(k)
+            for k in ("sleep", "fail", "flaky", "crash", "hang", "meet")
+            if k in kwargs
+        }
+        kwargs.setdefault("reporter", None)
+        kwargs.setdefault("on_error", "continue")
+        return run(
+            probe(count, self.folder, **behaviour),
+            backend=self.backend,
+            jobs=kwargs.pop("jobs", self.n_jobs),
+            options=kwargs.pop("options", self.options),
+            indices=indices,
+            registry=self.registry,
+            **kwargs,
+        )
+
+    def runs_per_index(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for execution in executions(self.folder):
+            counts[execution.index] = counts.get(execution.index, 0) + 1
+        return counts
+
+    def need(self, capability: str) -> None:
+        if not getattr(self.caps, capability):
+            pytest.skip(f"backend {self.backend!r} does not declare {capability}")
+
+    # -- results ------------------------------------------------------------------
+
+    def test_every_index_runs_exactly_once_and_results_keep_order(self) -> None:
+        result = self.run(40)
+        assert [o.index for o in result.outcomes] == list(range(40))
+        bad = [o for o in result.outcomes if o.status is not Status.OK]
+        assert not bad, f"items did not succeed: {bad[:3]}"
+        assert result.outputs == [[f"out-{i}", str(i)] for i in range(40)]
+        runs = self.runs_per_index()
+        assert runs == dict.fromkeys(range(40), 1), (
+            f"backend {self.backend!r} must run every index exactly once; "
+            f"ran {[i for i in range(40) if runs.get(i) != 1][:10]} a different number of times"
+        )
+
+    def test_subsets_keep_the_requested_order(self) -> None:
+        result = self.run(30, indices=[17, 3, 25, 0])
+        assert [o.index for o in result.outcomes] == [17, 3, 25, 0]
+        assert sorted(self.runs_per_index()) == [0, 3, 17, 25]
+
+    def test_an_empty_run_runs_nothing(self) -> None:
+        result = self.run(10, indices=[])
+        assert result.outcomes == []
+        assert self.runs_per_index() == {}
+
+    def test_unknown_options_are_refused(self) -> None:
+        with pytest.raises(UsageError, match="unknown option"):
+            self.run(2, options={**self.options, "no_such_option_xyz": 1})
+
+    # -- failures -----------------------------------------------------------------
+
+    def test_an_item_error_becomes_a_failed_outcome_with_its_traceback(self) -> None:
+        result = self.run(10, fail=frozenset({3}))
+        failed = result.outcomes[3]
+        assert failed.status is Status.FAILED, (
+            f"item 3 raised in the sink, so its outcome must be failed, not {failed.status.value}"
+        )
+        assert failed.error is not None
+        assert failed.error.type == "ValueError"
+        assert "probe: item 3 fails" in failed.error.traceback, "the worker's traceback is missing"
+        others = [o.index for o in result.outcomes if o.index != 3 and o.status is not Status.OK]
+        assert not others, f"items next to the failing one did not succeed: {others}"
+
+    def test_on_error_raise_stops_dispatching_promptly(self) -> None:
+        with pytest.raises(TaskFailedError) as info:
+            self.run(300, sleep=0.02, fail=frozenset({2}), on_error="raise")
+        assert info.value.index == 2
+        ran = sum(self.runs_per_index().values())
+        limit = 20 + 10 * self.n_jobs
+        assert ran <= limit, (
+            f"backend {self.backend!r} kept dispatching after the run was asked to stop: "
+            f"{ran} of 300 items ran (at most {limit} expected)"
+        )
+
+    # -- parallelism --------------------------------------------------------------
+
+    def test_jobs_bounds_how_many_items_run_at_once(self) -> None:
+        self.run(6 * self.n_jobs, sleep=0.1)
+        peak = peak_concurrency(executions(self.folder))
+        assert peak <= self.n_jobs, (
+            f"backend {self.backend!r} ran {peak} items at once with jobs={self.n_jobs}"
+        )
+
+    def test_a_parallel_backend_runs_items_at_the_same_time(self) -> None:
+        self.need("parallel")
+        result = self.run(4 * self.n_jobs, meet=True)
+        lonely = [o.index for o in result.outcomes if o.status is not Status.OK]
+        assert not lonely, (
+            f"backend {self.backend!r} declares parallel but never ran two items at the same "
+            f"time (items {lonely[:5]} waited alone)"
+        )
+
+    # -- events -------------------------------------------------------------------
+
+    def test_start_and_finish_events_per_index_in_order_in_the_parent(self) -> None:
+        events = _Events()
+        self.run(25, reporter=events)
+        here = (os.getpid(), threading.get_ident())
+        assert {(pid, thread) for _, _, pid, thread in events.log} == {here}, (
+            "event hooks must be called in the parent process, in the thread that runs the loop"
+        )
+        for index in range(25):
+            kinds = [kind for kind, i, _, _ in events.log if i == index]
+            assert kinds == ["start", "finish"], (
+                f"index {index}: expected one start then one finish event, got {kinds}"
+            )
+
+    # -- isolation, timeouts, cancellation ----------------------------------------------
+
+    def test_a_worker_crash_becomes_a_crashed_outcome(self) -> None:
+        self.need("isolates_crashes")
+        result = self.run(12, crash=frozenset({5}))
+        crashed = result.outcomes[5]
+        assert crashed.status is Status.CRASHED
+        assert crashed.error is not None
+        assert crashed.error.exit_code == 7
+        assert [o.index for o in result.outcomes if o.status is not Status.OK] == [5]
+
+    def test_a_hung_item_times_out(self) -> None:
+        self.need("timeouts")
+        start = time.monotonic()
+        result = self.run(6, hang=frozenset({2}), timeout=1.0)
+        assert time.monotonic() - start < 60
+        assert result.outcomes[2].status is Status.TIMED_OUT
+        assert [o.index for o in result.outcomes if o.status is not Status.OK] == [2]
+
+    def test_stopping_leaves_no_process_or_thread_behind(self) -> None:
+        threads = set(threading.enumerate())
+        children = _child_pids()
+        with pytest.raises(TaskFailedError):
+            self.run(100, sleep=0.01, fail=frozenset({10}), on_error="raise")
+        time.sleep(0.1)
+        self._assert_nothing_left(threads, children)
+
+    def test_a_hard_stop_kills_running_items_and_leaves_nothing_behind(self) -> None:
+        self.need("cancel_running")
+        threads = set(threading.enumerate())
+        children = _child_pids()
+        start = time.monotonic()
+        with pytest.raises(RunInterrupted):
+            self.run(20, hang=frozenset(range(1, 20)), reporter=_Events(stop_after=1))
+        assert time.monotonic() - start < 30, "a hard stop must not wait for running items"
+        time.sleep(0.1)
+        self._assert_nothing_left(threads, children)
+
+    def _assert_nothing_left(self, threads: set[threading.Thread], children: set[int]) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+            new_children = _child_pids() - children
+            if not new_threads and not new_children:
+                return
+            time.sleep(0.05)
+        assert not new_threads, (
+            f"backend {self.backend!r} left threads running: {[t.name for t in new_threads]}"
+        )
+        assert not new_children, (
+            f"backend {self.backend!r} left child processes running: {sorted(new_children)}"
+        )
+
+    # -- policies through the backend ----------------------------------------------------
+
+    def test_retries_run_through_the_backend(self) -> None:
+        result = self.run(10, flaky=frozenset({4}), retries=1)
+        assert result.ok, [o for o in result.outcomes if not o.ok]
+        assert result.outcomes[4].attempt == 2
+        assert [(o.index, o.attempt) for o in result.retried] == [(4, 1)]
+
+    def test_resume_runs_only_what_is_not_done(self) -> None:
+        store = self.folder.parent / "checkpoint.sqlite"
+        # Item 6 fails the first time only: the same pipeline, resumed, succeeds.
+        self.run(15, flaky=frozenset({6}), checkpoint=store)
+        before = self.runs_per_index()
+        resumed = self.run(15, flaky=frozenset({6}), checkpoint=store, resume=True)
+        after = self.runs_per_index()
+        rerun = sorted(i for i in after if after[i] != before.get(i, 0))
+        assert rerun == [6], f"resume must run only the failed item 6, it ran {rerun}"
+        assert resumed.count(Status.SKIPPED) == 14
+        assert resumed.outcomes[6].status is Status.OK
+
+    # -- packaging ------------------------------------------------------------------------
+
+    def test_the_hook_module_imports_nothing_heavy(self) -> None:
+        record = self.registry.backends[normalize_name(self.backend)].plugin
+        if not record.module:
+            pytest.skip("the backend is not provided by an entry point")
+        code = (
+            "import importlib, json, sys; "
+            f"importlib.import_module({record.module!r}); "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        heavy = sorted(HEAVY_MODULES & set(eval(out)))
+        assert not heavy, (
+            f"importing {record.module} (the plugin's hook module) imports {heavy}; "
+            "import them inside the backend's execute() instead"
+        )

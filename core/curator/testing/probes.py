@@ -1,0 +1,141 @@
+"""Pipelines the conformance kit runs: module-level, picklable, observable from outside.
+
+Every execution of an item leaves a small file in a folder, so tests can count
+executions and measure concurrency whatever the backend (threads, processes,
+other machines sharing the folder).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from curator.pipeline import Pipeline, Sink, Source
+
+MEET_SECONDS = 20.0
+
+
+class Numbers(Source[int]):
+    """``count`` items; item ``i`` is the number ``i``."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        yield index
+
+
+class Probe(Sink[int]):
+    """A sink that records every execution and misbehaves on request.
+
+    Parameters
+    ----------
+    folder
+        Where execution records go (one file per execution).
+    sleep
+        Seconds each item takes.
+    fail
+        Indices that raise ``ValueError``.
+    flaky
+        Indices that raise on their first attempt only.
+    crash
+        Indices that end their process with ``os._exit(7)``.
+    hang
+        Indices that sleep for an hour.
+    meet
+        Each item waits (up to 20 s) until another item has started too, and
+        fails if none does: proof that items run at the same time.
+    """
+
+    def __init__(
+        self,
+        folder: str,
+        *,
+        sleep: float = 0.0,
+        fail: frozenset[int] = frozenset(),
+        flaky: frozenset[int] = frozenset(),
+        crash: frozenset[int] = frozenset(),
+        hang: frozenset[int] = frozenset(),
+        meet: bool = False,
+    ) -> None:
+        self.folder = folder
+        self.sleep = sleep
+        self.fail = fail
+        self.flaky = flaky
+        self.crash = crash
+        self.hang = hang
+        self.meet = meet
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        """Run item ``index`` as configured and record the execution."""
+        values = list(items)
+        folder = Path(self.folder)
+        started = time.time()
+        where = f"{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}"
+        (folder / f"start.{index}.{where}").touch()
+        if index in self.crash:
+            os._exit(7)
+        if index in self.hang:
+            time.sleep(3600)
+        if self.meet:
+            deadline = time.monotonic() + MEET_SECONDS
+            while len(list(folder.glob("start.*"))) < 2:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no other item started while this one waited")
+                time.sleep(0.005)
+        if self.sleep:
+            time.sleep(self.sleep)
+        if index in self.flaky and not list(folder.glob(f"flaked.{index}")):
+            (folder / f"flaked.{index}").touch()
+            raise ValueError(f"probe: flaky item {index} fails on its first attempt")
+        if index in self.fail:
+            raise ValueError(f"probe: item {index} fails")
+        (folder / f"run.{index}.{where}").write_text(f"{started} {time.time()}")
+        return [f"out-{index}"] + [str(v) for v in values]
+
+
+def probe(count: int, folder: Path | str, **behaviour: object) -> Pipeline[int]:
+    """``Numbers(count)`` written into a :class:`Probe`."""
+    return Numbers(count).write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One completed execution of an item."""
+
+    index: int
+    where: str
+    started: float
+    finished: float
+
+
+def executions(folder: Path | str) -> list[Execution]:
+    """Every completed execution recorded in ``folder``."""
+    found = []
+    for path in Path(folder).glob("run.*"):
+        _, index, pid, thread, _ = path.name.split(".")
+        started, finished = (float(x) for x in path.read_text().split())
+        found.append(Execution(int(index), f"{pid}/{thread}", started, finished))
+    return found
+
+
+def started(folder: Path | str) -> list[int]:
+    """The indices whose execution started (also those that crashed or hung)."""
+    return [int(p.name.split(".")[1]) for p in Path(folder).glob("start.*")]
+
+
+def peak_concurrency(runs: list[Execution]) -> int:
+    """The largest number of executions that overlapped in time."""
+    edges = sorted([(r.started, 1) for r in runs] + [(r.finished, -1) for r in runs])
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak

@@ -1,0 +1,115 @@
+"""The conformance kit can fail: it catches deliberately broken backends with a clear message."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+BROKEN = """
+import threading, time
+from curator import Backend, Capabilities, Outcome, Status, hookimpl
+
+class _Base(Backend):
+    capabilities = Capabilities(parallel=True)
+
+class DropsOne(_Base):
+    name = "drops-one"
+    def execute(self, work, indices):
+        for index in list(indices)[:-1]:
+            yield work.start(index)
+            yield work(index)
+
+class DuplicatesOne(_Base):
+    name = "duplicates-one"
+    def execute(self, work, indices):
+        for index in [*indices, indices[0]]:
+            yield work.start(index)
+            yield work(index)
+
+class IgnoresJobs(_Base):
+    name = "ignores-jobs"
+    def execute(self, work, indices):
+        done = []
+        threads = [threading.Thread(target=lambda i=i: done.append(work(i))) for i in indices]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for outcome in done:
+            yield work.start(outcome.index)
+            yield outcome
+
+class SwallowsErrors(_Base):
+    name = "swallows-errors"
+    def execute(self, work, indices):
+        for index in indices:
+            yield work.start(index)
+            outcome = work(index)
+            if outcome.status is Status.FAILED:
+                outcome = Outcome(index, Status.OK, [], None, outcome.worker,
+                                  outcome.started, outcome.finished)
+            yield outcome
+
+class LeaksAWorker(_Base):
+    name = "leaks-a-worker"
+    def execute(self, work, indices):
+        threading.Thread(target=time.sleep, args=(60,), daemon=True, name="leaked").start()
+        for index in indices:
+            if self.stop_requested:
+                return
+            yield work.start(index)
+            yield work(index)
+
+@hookimpl
+def curator_register_backends():
+    return [DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker]
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "test", "message"),
+    [
+        ("drops-one", "test_every_index", "finished without an outcome for 1 indices"),
+        ("duplicates-one", "test_every_index", "reported index 0 twice"),
+        ("ignores-jobs", "test_jobs_bounds", "ran * items at once with jobs=2"),
+        ("swallows-errors", "test_an_item_error", "its outcome must be failed, not ok"),
+        ("leaks-a-worker", "test_stopping_leaves", "left threads running: *leaked*"),
+    ],
+)
+def test_the_kit_catches_a_broken_backend(
+    pytester: pytest.Pytester, backend: str, test: str, message: str
+) -> None:
+    pytester.makepyfile(broken_backends=BROKEN)
+    pytester.makepyfile(
+        test_broken=textwrap.dedent(
+            f"""
+            import broken_backends
+            from curator.testing import BackendConformance
+
+            class TestBroken(BackendConformance):
+                backend = {backend!r}
+                plugins = [("broken", broken_backends)]
+                load_entrypoints = False
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "curator.testing.pytest_plugin", "-k", test)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*{message}*"])
+
+
+def test_a_correct_backend_passes_the_same_checks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ok="""
+        from curator.testing import BackendConformance
+
+        class TestThreads(BackendConformance):
+            backend = "thread-pool"
+            load_entrypoints = False
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "curator.testing.pytest_plugin")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0
+    assert outcomes["passed"] >= 10
