@@ -1,0 +1,1 @@
+"""curator-backend-loky: a curator backend on joblib's loky executor."""

@@ -1,0 +1,59 @@
+"""Run curator items on joblib's loky process pool."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+
+from curator import Backend, Capabilities, Event, Outcome, TaskStart, Work, option
+
+
+@dataclass(frozen=True)
+class LokyOptions:
+    """Options of the ``loky`` backend."""
+
+    in_flight: int = option(2, help="items queued per worker, to hide the round trip")
+
+
+def _run_one(work: Work, index: int) -> Outcome:
+    return work(index, worker=f"loky-{os.getpid()}")
+
+
+class LokyBackend(Backend):
+    """One loky future per item, at most ``in_flight`` per worker queued."""
+
+    name = "loky"
+    description = "joblib's loky process pool (the tutorial's third-party backend)."
+    requires = ("joblib",)
+    capabilities = Capabilities(parallel=True, needs_picklable_work=True, cancel_running=True)
+    Options = LokyOptions
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        """Submit items as workers free up; yield each outcome as it completes."""
+        from joblib.externals.loky import ProcessPoolExecutor  # heavy: import on use
+
+        pool = ProcessPoolExecutor(max_workers=self.jobs)
+        todo = iter(indices)
+        pending: set[Future[Outcome]] = set()
+        finished = False
+        try:
+            while True:
+                while not self.stop_requested and len(pending) < self.jobs * self.options.in_flight:
+                    index = next(todo, None)
+                    if index is None:
+                        break
+                    pending.add(pool.submit(_run_one, work, index))
+                if not pending:
+                    break
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    if self.wants_starts:
+                        yield TaskStart(outcome.index, outcome.worker, outcome.started)
+                    yield outcome
+            finished = True
+        finally:
+            # A normal end waits for idle workers; a hard stop kills running items.
+            pool.shutdown(wait=True, kill_workers=not finished)
