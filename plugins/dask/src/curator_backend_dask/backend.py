@@ -1,0 +1,191 @@
+"""The ``dask`` backend: chunks of indices as futures on a distributed cluster.
+
+The pipeline reaches the cluster once (scattered to every worker); each task
+carries only a chunk of indices. At most two chunks per worker are in flight,
+chunks are sized from measured item times, and outcomes stream back as chunks
+complete. A cluster curator did not start is never shut down: on cancel its
+pending futures are cancelled and it is left running and clean.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from curator import (
+    Backend,
+    Capabilities,
+    ErrorInfo,
+    Event,
+    Outcome,
+    Status,
+    TaskStart,
+    UsageError,
+    Work,
+    option,
+)
+
+TARGET_CHUNK_SECONDS = 0.2
+"""A Dask task costs about a millisecond; chunks of this length make that negligible."""
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """Options of the ``dask`` backend."""
+
+    address: str | None = option(
+        None, help="scheduler of an existing cluster, e.g. tcp://127.0.0.1:8786"
+    )
+    scheduler_file: str | None = option(
+        None, help="scheduler file of an existing cluster (dask-jobqueue, dask scheduler)"
+    )
+    chunksize: int | None = option(None, help="indices per task (default: adaptive)")
+
+    def __post_init__(self) -> None:
+        if self.address and self.scheduler_file:
+            raise ValueError("give address or scheduler_file, not both")
+        if self.chunksize is not None and self.chunksize < 1:
+            raise ValueError("chunksize must be at least 1")
+
+
+class DaskBackend(Backend):
+    """Run items on a Dask cluster: an existing one, or a LocalCluster of ``jobs`` processes."""
+
+    name = "dask"
+    description = "A Dask distributed cluster: local by default, or an existing scheduler."
+    requires = ("dask", "distributed")
+    # A lost worker fails its task; the chunk's items are then retried one by one so
+    # that only the culprit is reported crashed. Dask does not tell how the worker
+    # process ended, so the kit's crash check (which wants the exit code) does not apply.
+    capabilities = Capabilities(parallel=True, needs_picklable_work=True, cancel_running=True)
+    Options = DaskOptions
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        """Connect (or start a LocalCluster), scatter the work, stream chunk outcomes."""
+        import dask
+        from distributed import Client, LocalCluster
+
+        options: DaskOptions = self.options
+        cluster = None
+        if options.address or options.scheduler_file:
+            client = _connect(Client, options)
+        else:
+            # A death should fail the task at once: the run loop decides about retries.
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                cluster = LocalCluster(
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+                client = Client(cluster)
+        try:
+            yield from _Dispatch(self, client, work, list(indices)).run()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _connect(client_cls: Any, options: DaskOptions) -> Any:
+    try:
+        if options.scheduler_file:
+            return client_cls(scheduler_file=options.scheduler_file, timeout="10s")
+        return client_cls(options.address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        where = options.address or options.scheduler_file
+        raise UsageError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
+
+
+class _Dispatch:
+    """One run on a connected client: bounded chunks in flight, results as they complete."""
+
+    def __init__(self, backend: DaskBackend, client: Any, work: Work, indices: list[int]) -> None:
+        self.backend = backend
+        self.client = client
+        self.work = work
+        self.todo = indices[::-1]  # popped from the end, so in order
+        self.retry_singly: list[int] = []
+        self.seconds_per_item: float | None = None
+        self.workers = max(1, len(client.scheduler_info().get("workers", {})) or backend.jobs)
+
+    def _next_chunk(self) -> list[int]:
+        if self.retry_singly:
+            return [self.retry_singly.pop()]
+        fixed = self.backend.options.chunksize
+        remaining = len(self.todo)
+        if fixed is not None:
+            size = fixed
+        elif self.seconds_per_item is None:
+            size = 1
+        else:
+            size = int(TARGET_CHUNK_SECONDS / max(self.seconds_per_item, 1e-7))
+            size = min(size, math.ceil(remaining / (4 * self.workers)), 10_000)
+        size = max(1, min(size, remaining))
+        return [self.todo.pop() for _ in range(size)]
+
+    def run(self) -> Iterator[Event]:
+        from distributed import as_completed
+
+        from curator_backend_dask.tasks import run_chunk
+
+        backend, client = self.backend, self.client
+        work = client.scatter(self.work, broadcast=True)
+        chunks: dict[Any, list[int]] = {}
+        pending = as_completed()
+        finished = False
+        try:
+            while True:
+                while (
+                    not backend.stop_requested
+                    and (self.todo or self.retry_singly)
+                    and len(chunks) < 2 * self.workers
+                ):
+                    chunk = self._next_chunk()
+                    future = client.submit(run_chunk, work, chunk, pure=False)
+                    chunks[future] = chunk
+                    pending.add(future)
+                if not chunks:
+                    break
+                future = next(pending)
+                chunk = chunks.pop(future)
+                yield from self._collect(future, chunk)
+            finished = True
+        finally:
+            if not finished and chunks:
+                client.cancel(list(chunks))
+            client.cancel([work])
+
+    def _collect(self, future: Any, chunk: list[int]) -> Iterator[Event]:
+        from distributed import KilledWorker
+
+        started = time.time()
+        try:
+            outcomes: list[Outcome] = future.result()
+        except KilledWorker as exc:
+            if len(chunk) > 1:
+                # Quarantine: run the chunk's items one by one to find the culprit.
+                self.retry_singly.extend(reversed(chunk))
+                return
+            yield self._crashed(chunk[0], started, exc)
+            return
+        busy = sum(o.finished - o.started for o in outcomes)
+        sample = busy / len(outcomes) if outcomes else 0.0
+        self.seconds_per_item = (
+            sample if self.seconds_per_item is None else 0.5 * (self.seconds_per_item + sample)
+        )
+        for outcome in outcomes:
+            if self.backend.wants_starts:
+                yield TaskStart(outcome.index, outcome.worker, outcome.started, outcome.attempt)
+            yield outcome
+
+    def _crashed(self, index: int, started: float, exc: BaseException) -> Outcome:
+        # Dask reports a lost worker, not how its process ended: no exit code here.
+        error = ErrorInfo(
+            type="WorkerCrash", message=f"the Dask worker running item {index} died ({exc})"
+        )
+        now = time.time()
+        return Outcome(index, Status.CRASHED, None, error, "dask", started, now, self.work.attempt)

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from curator import Status, TaskFailedError, UsageError, run
+from curator.testing.probes import executions, probe, started
+
+
+def dask(pipeline: object, **kwargs: object) -> object:
+    kwargs.setdefault("reporter", None)
+    kwargs.setdefault("jobs", 2)
+    return run(pipeline, backend="dask", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_local_cluster_runs_everything_in_order(tmp_path: Path) -> None:
+    result = dask(probe(50, tmp_path), on_error="continue", indices=range(49, -1, -1))
+    assert [o.index for o in result.outcomes] == list(range(49, -1, -1))  # type: ignore[attr-defined]
+    assert result.ok  # type: ignore[attr-defined]
+    workers = {o.worker for o in result.outcomes}  # type: ignore[attr-defined]
+    assert all(w.startswith("dask-") for w in workers)
+    assert f"dask-{os.getpid()}" not in workers
+    assert len(executions(tmp_path)) == 50
+
+
+def test_item_errors_are_failed_outcomes_with_tracebacks(tmp_path: Path) -> None:
+    result = dask(probe(10, tmp_path, fail=frozenset({4})), on_error="continue")
+    failed = result.outcomes[4]  # type: ignore[attr-defined]
+    assert failed.status is Status.FAILED
+    assert "probe: item 4 fails" in failed.error.traceback
+    with pytest.raises(TaskFailedError):
+        dask(probe(10, tmp_path, fail=frozenset({4})))
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(UsageError, match="give address or scheduler_file, not both"):
+        dask(probe(1, "."), options={"address": "tcp://x:1", "scheduler_file": "f"})
+    with pytest.raises(UsageError, match=re.escape("cannot reach the Dask scheduler at tcp://127")):
+        dask(probe(1, "."), options={"address": "tcp://127.0.0.1:9"})
+
+
+def test_an_existing_cluster_by_address_and_by_scheduler_file(
+    cluster: Path, tmp_path: Path
+) -> None:
+    address = json.loads(cluster.read_text())["address"]
+    by_address = dask(probe(20, tmp_path), options={"address": address})
+    assert by_address.ok  # type: ignore[attr-defined]
+    by_file = dask(probe(20, tmp_path), options={"scheduler_file": str(cluster)})
+    assert by_file.ok  # type: ignore[attr-defined]
+    with Client(scheduler_file=str(cluster), timeout="10s") as client:
+        # The user's cluster is left running, with both workers and no task of ours.
+        assert len(client.scheduler_info()["workers"]) == 2
+        deadline = time.monotonic() + 10
+        while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+            assert time.monotonic() < deadline, "tasks were left on the cluster"
+            time.sleep(0.1)
+
+
+def test_cancelling_leaves_the_users_cluster_running_and_clean(
+    cluster: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(TaskFailedError):
+        dask(
+            probe(200, tmp_path, sleep=0.05, fail=frozenset({3})),
+            options={"scheduler_file": str(cluster)},
+        )
+    with Client(scheduler_file=str(cluster), timeout="10s") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        deadline = time.monotonic() + 15
+        while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+            assert time.monotonic() < deadline, "tasks were left on the cluster"
+            time.sleep(0.1)
+    assert len(started(tmp_path)) < 150
+
+
+def test_killing_a_worker_mid_run_never_hangs_and_loses_nothing(
+    cluster: Path, tmp_path: Path
+) -> None:
+    with Client(scheduler_file=str(cluster), timeout="10s") as client:
+        pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+
+    def kill_soon() -> None:
+        deadline = time.monotonic() + 30
+        while len(started(tmp_path)) < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(victim, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    result = dask(
+        probe(40, tmp_path, sleep=0.1),
+        options={"scheduler_file": str(cluster)},
+        on_error="continue",
+        retries=1,
+    )
+    killer.join()
+    outcomes = result.outcomes  # type: ignore[attr-defined]
+    assert [o.index for o in outcomes] == list(range(40))
+    assert {o.status for o in outcomes} <= {Status.OK, Status.CRASHED}
+    assert sum(o.status is Status.OK for o in outcomes) >= 35
+    with Client(scheduler_file=str(cluster), timeout="10s") as client:
+        client.wait_for_workers(1, timeout=30)
+
+
+def test_listing_backends_never_imports_dask() -> None:
+    code = (
+        "import sys\n"
+        "from curator.cli.main import main\n"
+        "sys.argv = ['curator', 'backends', 'list', '--json']\n"
+        "main()\n"
+        "print('DASK', 'dask' in sys.modules, 'distributed' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rows = json.loads(out.stdout[: out.stdout.rindex("]") + 1])
+    assert {"name": "dask"}.items() <= next(r for r in rows if r["name"] == "dask").items()
+    assert out.stdout.strip().endswith("DASK False False")
