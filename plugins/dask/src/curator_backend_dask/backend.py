@@ -75,13 +75,13 @@ class DaskBackend(Backend):
         else:
             # A death should fail the task at once: the run loop decides about retries.
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                cluster = LocalCluster(
+                cluster = LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=self.jobs,
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
                 )
-                client = Client(cluster)
+                client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
             yield from _Dispatch(self, client, work, list(indices)).run()
         finally:
@@ -135,7 +135,7 @@ class _Dispatch:
         backend, client = self.backend, self.client
         work = client.scatter(self.work, broadcast=True)
         chunks: dict[Any, list[int]] = {}
-        pending = as_completed()
+        pending = as_completed()  # type: ignore[no-untyped-call]
         finished = False
         try:
             while True:
@@ -147,7 +147,7 @@ class _Dispatch:
                     chunk = self._next_chunk()
                     future = client.submit(run_chunk, work, chunk, pure=False)
                     chunks[future] = chunk
-                    pending.add(future)
+                    pending.add(future)  # type: ignore[no-untyped-call]
                 if not chunks:
                     break
                 future = next(pending)
