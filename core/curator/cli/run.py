@@ -16,9 +16,7 @@ from curator.outcome import Status
 from curator.pipeline import Pipeline
 from curator.registry import Registry
 from curator.result import RunResult
-from curator.run import checkpoint_path, run
 from curator.selection import parse_indices
-from curator.store import plan, read_latest
 
 
 def add_parser(commands: Any) -> None:
@@ -163,6 +161,8 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went."""
+    from curator.run import run  # the run machinery (sqlite3 and all) only when running
+
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
     checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or True)
@@ -237,6 +237,9 @@ def dry_run(
     args: argparse.Namespace,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
+    from curator.run import checkpoint_path
+    from curator.store import plan, read_latest
+
     requested = indices if indices is not None else range(len(pipeline))
     path = checkpoint_path(pipeline, checkpoint)
     stored = read_latest(path) if args.resume and path is not None else {}
