@@ -10,18 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from curator import Pipeline, Sink, Source
-
-
-class Numbers(Source[int]):
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> Iterator[int]:
-        yield index
+from curator import Pipeline, Sink
+from curator.testing.probes import Numbers
 
 
 class Behaviour(Sink[int]):
