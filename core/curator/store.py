@@ -31,8 +31,6 @@ from curator.outcome import ErrorInfo, Outcome, Status
 SCHEMA_VERSION = 1
 COMMIT_SECONDS = 0.1
 """How often the writer thread commits what has arrived."""
-COMMIT_RECORDS = 20_000
-"""Commit earlier when this many outcomes wait."""
 DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
