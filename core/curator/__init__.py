@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from curator.errors import (
         BackendContractError,
         CuratorError,
+        HardStop,
         PluginError,
         RunInterrupted,
         TaskFailedError,
@@ -47,6 +48,7 @@ _HOMES = {
     "Capabilities": "curator.backend",
     "BackendContractError": "curator.errors",
     "CuratorError": "curator.errors",
+    "HardStop": "curator.errors",
     "PluginError": "curator.errors",
     "RunInterrupted": "curator.errors",
     "TaskFailedError": "curator.errors",
@@ -95,6 +97,7 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "Filter",
+    "HardStop",
     "NoOptions",
     "Outcome",
     "Pipeline",

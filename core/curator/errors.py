@@ -69,6 +69,18 @@ class TaskFailedError(CuratorError):
         return text
 
 
+class HardStop(KeyboardInterrupt):
+    """Raised in the main thread to end a run at once.
+
+    The second Ctrl-C, the end of the grace period after the first, and
+    SIGTERM raise it.
+
+    Items never catch it: a :class:`KeyboardInterrupt` or :class:`SystemExit`
+    raised by an item's own code is that item's failure, on every backend;
+    only this exception, raised by curator's signal handling, stops the run.
+    """
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a run; ``result`` keeps every outcome that had finished.
 

@@ -2,9 +2,15 @@
 
 - The first SIGINT stops dispatching and lets running items finish, for at most
   ``grace`` seconds; everything that finishes is recorded.
-- A second SIGINT (or the end of the grace period) raises
-  :class:`KeyboardInterrupt`: the backend is closed and kills its workers.
-- SIGTERM acts like the second stage at once, and the checkpoint is still written.
+- A second SIGINT, or the end of the grace period, raises :class:`HardStop` in
+  the main thread: the backend hands over what already finished, stops its
+  workers at once, and the items still running end ``interrupted``.
+- SIGTERM is a hard stop at once (:class:`Terminated`); the checkpoint is still written.
+
+The end of the grace period is delivered as a real SIGINT to the main thread
+(``pthread_kill``), not as a flag: a flag is only seen when the main thread
+runs Python code, and a run waiting on a worker that never finishes would
+never see it.
 
 Handlers are installed only in the main thread, and only where the signal has
 its default disposition (a program that ignores SIGINT keeps ignoring it).
@@ -12,7 +18,6 @@ its default disposition (a program that ignores SIGINT keeps ignoring it).
 
 from __future__ import annotations
 
-import _thread
 import signal
 import sys
 import threading
@@ -20,8 +25,10 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+from curator.errors import HardStop
 
-class Terminated(KeyboardInterrupt):
+
+class Terminated(HardStop):
     """SIGTERM arrived during a run."""
 
 
@@ -46,6 +53,8 @@ class Interrupts:
         self._previous: dict[int, Any] = {}
         self._timer: threading.Timer | None = None
         self._wake = threading.Event()
+        self._active = threading.Lock()
+        self._installed = False
 
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():
@@ -53,6 +62,7 @@ class Interrupts:
                 self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_sigint)
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._installed = signal.SIGINT in self._previous
         return self
 
     def __exit__(
@@ -61,15 +71,17 @@ class Interrupts:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        with self._active:  # the grace timer must not signal a thread that left the run
+            self._installed = False
+            if self._timer is not None:
+                self._timer.cancel()
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
-            raise KeyboardInterrupt
+            raise HardStop
         self.requested = True
         self._wake.set()
         sys.stderr.write(
@@ -78,10 +90,19 @@ class Interrupts:
         )
         sys.stderr.flush()
         self.on_first()
-        # The grace period ends like a second Ctrl-C.
-        self._timer = threading.Timer(self.grace, _thread.interrupt_main)
+        self._timer = threading.Timer(self.grace, self._grace_over)
         self._timer.daemon = True
         self._timer.start()
+
+    def _grace_over(self) -> None:
+        with self._active:
+            if self._installed:
+                sys.stderr.write(
+                    f"curator: the grace period of {self.grace:g} s is over; "
+                    "stopping running items\n"
+                )
+                sys.stderr.flush()
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         self.terminated = True

@@ -70,6 +70,8 @@ class RunLoop:
         self.backend: Backend | None = None
         self.progress = RunProgress(info, self.ledger, self._activity)
         self.superseded: list[Outcome] = []
+        self.started: dict[int, TaskStart] = {}
+        """Reported starts without an outcome yet (kept only while hooks listen to starts)."""
         self.final_failures = 0
 
     def _activity(self) -> Any:
@@ -148,10 +150,13 @@ class RunLoop:
         backend.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
         backend.timeout = self.policy.timeout
         self.backend = backend
+        # A result that cannot be pickled must fail its own item where it is made,
+        # not break a batch on its way to the parent or into the checkpoint.
+        check_results = self.store is not None or backend.capabilities.needs_picklable_work
         open_before = self.ledger.open
         try:
             stopped_by = self._consume(
-                backend.execute(Work(self.pipeline, attempt), indices), final
+                backend.execute(Work(self.pipeline, attempt, check_results), indices), final
             )
         finally:
             self.backend = None
@@ -166,57 +171,85 @@ class RunLoop:
     def _consume(self, events: Iterator[Event], final: bool) -> Outcome | None:
         """Feed a round's events to the ledger, checkpoint and hooks.
 
-        Returns the outcome that used up the failure budget, if any. Failures of
-        a round that will be retried do not count. Once the budget is used up
-        the backend is asked to stop dispatching, and the loop keeps draining
-        it, so items already running still have their outcomes recorded.
+        Returns the outcome that used up the failure budget, if any. On a hard
+        stop (a :class:`KeyboardInterrupt` raised here or in the backend) the
+        stop is thrown into the backend's generator, which may still yield the
+        outcomes it can collect (finished items, ``interrupted`` ones) before
+        it ends; they are recorded like any other, then the stop goes on.
+        """
+        budget = self.policy.failure_budget if final else None
+        try:
+            try:
+                return self._drain(events, budget)
+            except KeyboardInterrupt as stop:
+                self._drain(_handed_over(events, stop), budget)
+                self._interrupt_started()
+                raise
+        finally:
+            # Closing the generator is how a backend learns to stop and clean up.
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    def _drain(self, events: Iterator[Event], budget: int | None) -> Outcome | None:
+        """The per-event loop (kept in one frame: it runs once per item).
+
+        Failures of a round that will be retried do not count against the
+        budget. Once the budget is used up the backend is asked to stop
+        dispatching, and the loop keeps draining it, so items already running
+        still have their outcomes recorded.
         """
         info, ledger, progress, backend = self.info, self.ledger, self.progress, self.backend
         assert backend is not None
-        budget = self.policy.failure_budget if final else None
         record = self.store.record if self.store is not None else None  # list.append
         stopped_by: Outcome | None = None
         task_start = self.hook.curator_task_start
         task_finish = self.hook.curator_task_finish
         report_starts = bool(task_start.get_hookimpls())
         report_finishes = bool(task_finish.get_hookimpls())
-        try:
-            for event in events:
-                if type(event) is Outcome:
-                    broken = ledger.record(event)
-                    if broken is not None:
-                        raise BackendContractError(f"backend {info.backend!r} {broken}")
-                    if record is not None:
-                        record(event)
-                    if event.status.is_failure:
-                        progress.record_finish(event)
-                        if budget is not None:
-                            self.final_failures += 1
-                            if stopped_by is None and self.final_failures >= budget:
-                                stopped_by = event
-                                backend.request_stop()
-                    elif progress.tracking_starts:
-                        progress.record_finish(event)
-                    if report_finishes:
-                        task_finish(run=info, outcome=event)
-                    if ledger.open <= progress.alarm_open:
-                        progress.ring()
-                elif type(event) is TaskStart:
-                    if progress.tracking_starts:
-                        progress.record_start(event)
-                    if report_starts:
-                        task_start(run=info, start=event)
-                else:
-                    raise BackendContractError(
-                        f"backend {info.backend!r} yielded {event!r}; "
-                        "expected curator.Outcome or curator.TaskStart records"
-                    )
-        finally:
-            # Closing the generator is how a backend learns to stop and clean up.
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
+        started = self.started
+        for event in events:
+            if type(event) is Outcome:
+                broken = ledger.record(event)
+                if broken is not None:
+                    raise BackendContractError(f"backend {info.backend!r} {broken}")
+                if record is not None:
+                    record(event)
+                if event.status.is_failure:
+                    progress.record_finish(event)
+                    if budget is not None:
+                        self.final_failures += 1
+                        if stopped_by is None and self.final_failures >= budget:
+                            stopped_by = event
+                            backend.request_stop()
+                elif progress.tracking_starts:
+                    progress.record_finish(event)
+                if report_starts:
+                    started.pop(event.index, None)
+                if report_finishes:
+                    task_finish(run=info, outcome=event)
+                if ledger.open <= progress.alarm_open:
+                    progress.ring()
+            elif type(event) is TaskStart:
+                if progress.tracking_starts:
+                    progress.record_start(event)
+                if report_starts:
+                    started[event.index] = event
+                    task_start(run=info, start=event)
+            else:
+                raise BackendContractError(
+                    f"backend {info.backend!r} yielded {event!r}; "
+                    "expected curator.Outcome or curator.TaskStart records"
+                )
         return stopped_by
+
+    def _interrupt_started(self) -> None:
+        """Give every reported start without an outcome its ``interrupted`` finish."""
+        leftovers = [s for s in self.started.values() if self.ledger.get(s.index) is None]
+        self.started.clear()
+        if leftovers:
+            ends = (Outcome.interrupted(s.index, s.started, s.worker, s.attempt) for s in leftovers)
+            self._drain(ends, None)
 
     def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
         finished = time.time()
@@ -240,3 +273,21 @@ class RunLoop:
                 self.store.close()
             self.hook.curator_run_finish(run=self.info, result=result)
         return result
+
+
+def _handed_over(events: Iterator[Event], stop: KeyboardInterrupt) -> Iterator[Event]:
+    """What a backend still yields once a hard stop is thrown into it.
+
+    A backend's generator that catches the stop may yield the outcomes it can
+    still collect, then re-raise; one that does not simply ends.
+    """
+    throw = getattr(events, "throw", None)
+    if throw is None:
+        return
+    try:
+        event = throw(stop)
+        while True:
+            yield event
+            event = next(events)
+    except (KeyboardInterrupt, StopIteration):
+        return

@@ -8,6 +8,7 @@ doing. Both are plain data: they cross process and machine boundaries.
 from __future__ import annotations
 
 import enum
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -26,7 +27,9 @@ class Status(str, enum.Enum):
     SKIPPED = "skipped"
     """Not run because a checkpoint already records it as done."""
     CANCELLED = "cancelled"
-    """Not run, or not finished, because the run stopped early (failure or Ctrl-C)."""
+    """Never started, because the run stopped early (failure budget, Ctrl-C)."""
+    INTERRUPTED = "interrupted"
+    """Was running when a hard stop (second Ctrl-C, end of the grace period, SIGTERM) ended it."""
 
     @property
     def is_failure(self) -> bool:
@@ -61,16 +64,25 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        """Capture ``exc`` with its formatted traceback."""
+        """Capture ``exc`` with its formatted traceback.
+
+        Never raises: an exception whose ``__str__`` raises gets a placeholder
+        message, and its traceback is formatted without the message line.
+        """
         kind = type(exc)
         name = kind.__qualname__
         if kind.__module__ not in ("builtins", "__main__"):
             name = f"{kind.__module__}.{name}"
-        return cls(
-            type=name,
-            message=str(exc),
-            traceback="".join(traceback.format_exception(kind, exc, exc.__traceback__)),
-        )
+        try:
+            message = str(exc)
+        except Exception as broken:
+            message = f"<unprintable {name}: str() raised {type(broken).__name__}>"
+        try:
+            trace = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+        except Exception:
+            stack = "".join(traceback.format_tb(exc.__traceback__))
+            trace = f"Traceback (most recent call last):\n{stack}{name}: {message}\n"
+        return cls(type=name, message=message, traceback=trace)
 
 
 @dataclass(slots=True)
@@ -113,6 +125,20 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     attempt: int = 1
+
+    @classmethod
+    def interrupted(cls, index: int, started: float, worker: str, attempt: int = 1) -> Outcome:
+        """The outcome of an item that was running when a hard stop ended the run.
+
+        Backends yield it for the items they stop at a hard stop (see
+        :meth:`curator.Backend.execute`); resume runs such items again.
+        """
+        error = ErrorInfo(
+            type="Interrupted",
+            message="the run was stopped at once (second Ctrl-C, end of the grace period or "
+            "SIGTERM) while this item ran; it runs again on --resume",
+        )
+        return cls(index, Status.INTERRUPTED, None, error, worker, started, time.time(), attempt)
 
     @property
     def ok(self) -> bool:

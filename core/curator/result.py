@@ -128,6 +128,7 @@ class RunResult:
             "skipped": self.count(Status.SKIPPED),
             "cancelled": self.count(Status.CANCELLED),
             "interrupted": self.interrupted,
+            "counts": {status.value: n for status, n in self._counts.items()},
             "retried": len(self.retried),
             "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
             "seconds": round(self.seconds, 6),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from typing import Any
 
+from curator.errors import HardStop
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
+
+UNSTORABLE = "UnpicklableResult"
+"""``ErrorInfo.type`` of an item whose result cannot be pickled (sent or stored)."""
 
 
 class Work:
@@ -22,32 +27,46 @@ class Work:
         The pipeline to run; it must have a sink.
     attempt
         Which try this is (1 for the first); outcomes and start records carry it.
+    check_results
+        Pickle each result once where it is made, so that a result that cannot
+        travel to the parent or be stored in the checkpoint fails its own item
+        (type :data:`UNSTORABLE`) instead of losing others. The core sets it
+        when results cross a process boundary or are checkpointed.
     """
 
-    __slots__ = ("attempt", "pipeline")
+    __slots__ = ("attempt", "check_results", "pipeline")
 
-    def __init__(self, pipeline: Pipeline[Any], attempt: int = 1) -> None:
+    def __init__(
+        self, pipeline: Pipeline[Any], attempt: int = 1, check_results: bool = False
+    ) -> None:
         self.pipeline = pipeline
         self.attempt = attempt
+        self.check_results = check_results
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
 
-        Exceptions raised by the item (including :class:`SystemExit`) become a
-        ``failed`` outcome carrying the formatted traceback. Only
-        :class:`KeyboardInterrupt` and :class:`GeneratorExit` propagate: they
-        stop the worker, not just the item.
+        Whatever the item raises, :class:`KeyboardInterrupt` and
+        :class:`SystemExit` included, becomes a ``failed`` outcome carrying
+        the formatted traceback, the same on every backend. Only
+        :class:`~curator.errors.HardStop`, which curator's own signal handling
+        raises in the main thread, propagates: it stops the run, not the item.
         """
         if attempt is None:
             attempt = self.attempt
         started = time.time()
         try:
             value = self.pipeline[index]
-        except (Exception, SystemExit) as exc:
+            if self.check_results:
+                _check_picklable(value)
+        except HardStop:
+            raise
+        except BaseException as exc:
+            error = _unstorable(exc) if isinstance(exc, _Unstorable) else None
             return Outcome(
                 index,
                 Status.FAILED,
-                error=ErrorInfo.from_exception(exc),
+                error=error or ErrorInfo.from_exception(exc),
                 worker=worker,
                 started=started,
                 finished=time.time(),
@@ -67,8 +86,37 @@ class Work:
         """Make the start record for ``index`` (stamped now)."""
         return TaskStart(index, worker, time.time(), self.attempt)
 
-    def __getstate__(self) -> tuple[Pipeline[Any], int]:
-        return (self.pipeline, self.attempt)
+    def interrupted(self, index: int, started: float, worker: str = "main") -> Outcome:
+        """The outcome of an item that a hard stop ended while it ran."""
+        return Outcome.interrupted(index, started, worker, self.attempt)
 
-    def __setstate__(self, state: tuple[Pipeline[Any], int]) -> None:
-        self.pipeline, self.attempt = state
+    def __getstate__(self) -> tuple[Pipeline[Any], int, bool]:
+        return (self.pipeline, self.attempt, self.check_results)
+
+    def __setstate__(self, state: tuple[Pipeline[Any], int, bool]) -> None:
+        self.pipeline, self.attempt, self.check_results = state
+
+
+class _Unstorable(Exception):
+    def __init__(self, value: object, cause: BaseException) -> None:
+        super().__init__(value, cause)
+        self.value_type = type(value).__qualname__
+        self.cause = cause
+
+
+def _check_picklable(value: object) -> None:
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise _Unstorable(value, exc) from exc
+
+
+def _unstorable(exc: _Unstorable) -> ErrorInfo:
+    cause = ErrorInfo.from_exception(exc.cause)
+    return ErrorInfo(
+        type=UNSTORABLE,
+        message=f"the result (a {exc.value_type}) cannot be pickled, so it cannot be sent "
+        f"to the parent or stored in the checkpoint: {cause.type}: {cause.message}; "
+        "return plain data from the sink (paths, strings, numbers)",
+        traceback=cause.traceback,
+    )

@@ -25,5 +25,11 @@ class SequentialBackend(Backend):
         for index in indices:
             if self.stop_requested:
                 return
-            yield work.start(index)
-            yield work(index)
+            start = work.start(index)
+            yield start
+            try:
+                outcome = work(index)
+            except KeyboardInterrupt:  # the core's hard stop (curator.errors.HardStop)
+                yield work.interrupted(index, start.started)
+                raise
+            yield outcome

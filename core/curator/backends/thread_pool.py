@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from curator.backend import Backend, Capabilities
 from curator.errors import UsageError
 from curator.options import option
-from curator.outcome import Event
+from curator.outcome import Event, Outcome, TaskStart
 from curator.work import Work
 
 _DONE = object()
@@ -71,17 +71,30 @@ class ThreadPoolBackend(Backend):
         for thread in threads:
             thread.start()
         finished = False
+        running: dict[int, TaskStart] = {}  # started, no outcome yet
         try:
-            running = n_threads
-            while running:
+            alive = n_threads
+            while alive:
                 record = records.get()
                 if record is _DONE:
-                    running -= 1
+                    alive -= 1
                 elif isinstance(record, BaseException):
                     raise record
                 else:
+                    if type(record) is TaskStart:
+                        running[record.index] = record
+                    else:
+                        running.pop(record.index, None)  # type: ignore[attr-defined]
                     yield record  # type: ignore[misc]
             finished = True
+        except KeyboardInterrupt:  # the core's hard stop (curator.errors.HardStop)
+            # Threads cannot be killed: hand over what finished, and report the
+            # items still running as interrupted (they are abandoned, see above).
+            stop.set()
+            yield from _finished_so_far(records, running)
+            for start in running.values():
+                yield work.interrupted(start.index, start.started, start.worker)
+            raise
         finally:
             stop.set()
             # On a hard stop (closed early, a second Ctrl-C) do not wait for running
@@ -125,6 +138,20 @@ class _Dispenser:
             return next(self._iterator, None)
 
 
+def _finished_so_far(
+    records: queue.SimpleQueue[object], running: dict[int, TaskStart]
+) -> Iterator[Event]:
+    """The outcomes already queued by the threads (taken without waiting)."""
+    while True:
+        try:
+            record = records.get_nowait()
+        except queue.Empty:
+            return
+        if type(record) is Outcome:
+            running.pop(record.index, None)
+            yield record
+
+
 def _worker(
     work: Work,
     worker: str,
@@ -139,7 +166,7 @@ def _worker(
                 return
             records.put(work.start(index, worker))
             records.put(work(index, worker))
-    except BaseException as exc:  # a KeyboardInterrupt or bug: hand it to the parent
+    except BaseException as exc:  # a bug (items never raise): hand it to the parent
         records.put(exc)
     finally:
         records.put(_DONE)

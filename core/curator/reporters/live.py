@@ -143,7 +143,7 @@ class RichReporter(Reporter):
         for status in (Status.FAILED, Status.CRASHED, Status.TIMED_OUT):
             if result.count(status):
                 parts.append(f"[red]{result.count(status)} {status.value.replace('_', ' ')}[/red]")
-        for status in (Status.SKIPPED, Status.CANCELLED):
+        for status in (Status.INTERRUPTED, Status.SKIPPED, Status.CANCELLED):
             if result.count(status):
                 parts.append(f"{result.count(status)} {status.value}")
         verb = "[yellow]interrupted[/yellow] after" if result.interrupted else "in"

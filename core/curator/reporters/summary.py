@@ -73,6 +73,7 @@ def format_summary(result: RunResult) -> str:
         Status.FAILED,
         Status.CRASHED,
         Status.TIMED_OUT,
+        Status.INTERRUPTED,
         Status.SKIPPED,
         Status.CANCELLED,
     ):

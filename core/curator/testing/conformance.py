@@ -28,17 +28,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from curator import (
+    HardStop,
     Outcome,
     Registry,
     Reporter,
@@ -53,6 +55,7 @@ from curator import (
 )
 from curator.backend import Backend, normalize_name
 from curator.plugins import PluginSettings
+from curator.store import report
 from curator.testing.probes import executions, peak_concurrency, probe
 
 HEAVY_MODULES = frozenset(
@@ -68,6 +71,7 @@ class _Events(Reporter):
         super().__init__()
         self.log: list[tuple[str, int, int, int]] = []
         self.stop_after = stop_after
+        self.stopped = False
 
     @hookimpl
     def curator_task_start(self, start: TaskStart) -> None:
@@ -77,8 +81,14 @@ class _Events(Reporter):
     def curator_task_finish(self, outcome: Outcome) -> None:
         self.log.append(("finish", outcome.index, os.getpid(), threading.get_ident()))
         finishes = sum(1 for entry in self.log if entry[0] == "finish")
-        if self.stop_after is not None and finishes >= self.stop_after:
-            raise KeyboardInterrupt  # what a second Ctrl-C does inside the run loop
+        if self.stop_after is not None and finishes >= self.stop_after and not self.stopped:
+            self.stopped = True
+            raise HardStop  # what a second Ctrl-C does inside the run loop
+
+    def unfinished(self) -> list[int]:
+        """Indices with a start event and no finish event."""
+        started = {i for kind, i, _, _ in self.log if kind == "start"}
+        return sorted(started - {i for kind, i, _, _ in self.log if kind == "finish"})
 
 
 def _child_pids() -> set[int]:
@@ -93,6 +103,36 @@ def _child_pids() -> set[int]:
                 continue
         return {pid for pid in pids if _running(pid)}
     return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+
+
+class _signal_later:
+    """Send ``signum`` to this process's main thread once ``after()`` is true."""
+
+    def __init__(self, signum: int, after: Callable[[], bool], deadline: float = 60.0) -> None:
+        self.signum = signum
+        self.after = after
+        self.deadline = deadline
+        self.sent = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._wait, daemon=True)
+
+    def _wait(self) -> None:
+        end = time.monotonic() + self.deadline
+        while not self.done.is_set() and time.monotonic() < end:
+            if self.after():
+                signal.pthread_kill(threading.main_thread().ident or 0, self.signum)
+                self.sent.set()
+                return
+            time.sleep(0.01)
+
+    def __enter__(self) -> _signal_later:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+        assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
 def _running(pid: int) -> bool:
@@ -131,7 +171,18 @@ class BackendConformance:
         """Run a probe pipeline of ``count`` items on the backend under test."""
         behaviour = {
             k: kwargs.pop(k)
-            for k in ("sleep", "fail", "flaky", "crash", "hang", "meet")
+            for k in (
+                "sleep",
+                "fail",
+                "flaky",
+                "crash",
+                "hang",
+                "meet",
+                "interrupt",
+                "exit",
+                "unprintable",
+                "unpicklable",
+            )
             if k in kwargs
         }
         kwargs.setdefault("reporter", None)
@@ -198,6 +249,38 @@ class BackendConformance:
         others = [o.index for o in result.outcomes if o.index != 3 and o.status is not Status.OK]
         assert not others, f"items next to the failing one did not succeed: {others}"
 
+    def test_an_item_raising_keyboard_interrupt_or_system_exit_fails_only_that_item(
+        self,
+    ) -> None:
+        result = self.run(12, interrupt=frozenset({3}), exit=frozenset({5}))
+        assert not result.interrupted, "an item's own KeyboardInterrupt must not stop the run"
+        assert [(o.index, o.status, o.error and o.error.type) for o in result.failures] == [
+            (3, Status.FAILED, "KeyboardInterrupt"),
+            (5, Status.FAILED, "SystemExit"),
+        ], f"expected items 3 and 5 to fail with their own exceptions: {result.failures}"
+        assert result.count(Status.OK) == 10
+
+    def test_an_exception_that_cannot_be_printed_fails_only_its_item(self) -> None:
+        result = self.run(8, unprintable=frozenset({2}))
+        failed = result.outcomes[2]
+        assert failed.status is Status.FAILED, failed
+        assert failed.error is not None
+        assert failed.error.type == "curator.testing.probes.Unprintable"
+        assert "str() raised RuntimeError" in failed.error.message
+        assert result.count(Status.OK) == 7
+
+    def test_an_unpicklable_result_fails_only_its_item_and_the_rest_is_recorded(self) -> None:
+        store = self.folder.parent / "unpicklable.sqlite"
+        result = self.run(60, unpicklable=frozenset({7}), checkpoint=store)
+        failed = result.outcomes[7]
+        assert failed.status is Status.FAILED, failed
+        assert failed.error is not None
+        assert failed.error.type == "UnpicklableResult"
+        assert "cannot be pickled" in failed.error.message
+        assert result.count(Status.OK) == 59
+        recorded = report(store).counts
+        assert recorded == {"ok": 59, "failed": 1}, f"the checkpoint holds {recorded}"
+
     def test_on_error_raise_stops_dispatching_promptly(self) -> None:
         with pytest.raises(TaskFailedError) as info:
             self.run(300, sleep=0.02, fail=frozenset({2}), on_error="raise")
@@ -253,6 +336,14 @@ class BackendConformance:
         assert crashed.error.exit_code == 7
         assert [o.index for o in result.outcomes if o.status is not Status.OK] == [5]
 
+    def test_crashes_among_fast_items_cost_only_the_crashed_items(self) -> None:
+        self.need("isolates_crashes")
+        crash = frozenset(range(499, 6000, 500))
+        result = self.run(6000, crash=crash)
+        crashed = [o.index for o in result.outcomes if o.status is Status.CRASHED]
+        assert crashed == sorted(crash), f"expected exactly {sorted(crash)} to crash: {crashed}"
+        assert result.count(Status.OK) == 6000 - len(crash), result.counts()
+
     def test_a_hung_item_times_out(self) -> None:
         self.need("timeouts")
         start = time.monotonic()
@@ -274,11 +365,61 @@ class BackendConformance:
         threads = set(threading.enumerate())
         children = _child_pids()
         start = time.monotonic()
-        with pytest.raises(RunInterrupted):
-            self.run(20, hang=frozenset(range(1, 20)), reporter=_Events(stop_after=1))
+        events = _Events(stop_after=1)
+        with pytest.raises(RunInterrupted) as info:
+            self.run(20, hang=frozenset(range(1, 20)), reporter=events)
         assert time.monotonic() - start < 30, "a hard stop must not wait for running items"
+        outcomes = info.value.result.outcomes
+        assert outcomes[0].status is Status.OK, "the item that finished must stay ok"
+        assert not events.unfinished(), f"started, never finished: {events.unfinished()}"
         time.sleep(0.1)
         self._assert_nothing_left(threads, children)
+
+    def test_the_end_of_the_grace_period_stops_running_items(self) -> None:
+        store = self.folder.parent / "grace.sqlite"
+        events = _Events()
+        hang = frozenset(range(2, 30))
+        start = time.monotonic()
+        with (
+            _signal_later(signal.SIGINT, after=self._when_finished(events, 2)),
+            pytest.raises(RunInterrupted) as info,
+        ):
+            self.run(30, hang=hang, grace=1.0, reporter=events, checkpoint=store)
+        elapsed = time.monotonic() - start
+        assert elapsed < 15, f"a 1 s grace period ended the run only after {elapsed:.1f} s"
+        outcomes = info.value.result.outcomes
+        assert [o.status for o in outcomes[:2]] == [Status.OK, Status.OK], outcomes[:2]
+        announced = {i for kind, i, _, _ in events.log if kind == "start"} & hang
+        wrong = {i: outcomes[i].status.value for i in announced}
+        assert set(wrong.values()) <= {"interrupted"}, (
+            f"items announced as running at the end of the grace period must end "
+            f"interrupted: {wrong}"
+        )
+        assert not events.unfinished(), f"started, never finished: {events.unfinished()}"
+        recorded = report(store).counts
+        assert recorded.get("ok") == 2, f"the finished items must be recorded: {recorded}"
+
+    def test_sigterm_stops_at_once_without_a_grace_period(self) -> None:
+        events = _Events()
+        start = time.monotonic()
+        with (
+            _signal_later(signal.SIGTERM, after=self._when_finished(events, 1)),
+            pytest.raises(RunInterrupted) as info,
+        ):
+            self.run(10, hang=frozenset(range(1, 10)), grace=60.0, reporter=events)
+        elapsed = time.monotonic() - start
+        assert info.value.result.terminated
+        assert elapsed < 15, f"SIGTERM must not wait out the 60 s grace period ({elapsed:.1f} s)"
+        assert info.value.result.outcomes[0].status is Status.OK
+
+    def _when_finished(self, events: _Events, count: int) -> Callable[[], bool]:
+        """True once ``count`` outcomes reached the parent and another item started."""
+
+        def ready() -> bool:
+            finished = sum(1 for entry in list(events.log) if entry[0] == "finish")
+            return finished >= count and len(list(self.folder.glob("start.*"))) > count
+
+        return ready
 
     def _assert_nothing_left(self, threads: set[threading.Thread], children: set[int]) -> None:
         deadline = time.monotonic() + 5

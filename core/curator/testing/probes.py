@@ -52,6 +52,12 @@ class Probe(Sink[int]):
     meet
         Each item waits (up to 20 s) until another item has started too, and
         fails if none does: proof that items run at the same time.
+    interrupt, exit
+        Indices that raise ``KeyboardInterrupt`` or ``SystemExit`` themselves.
+    unprintable
+        Indices that raise an exception whose ``str()`` raises.
+    unpicklable
+        Indices whose result holds a lock, which cannot be pickled.
     """
 
     def __init__(
@@ -64,6 +70,10 @@ class Probe(Sink[int]):
         crash: frozenset[int] = frozenset(),
         hang: frozenset[int] = frozenset(),
         meet: bool = False,
+        interrupt: frozenset[int] = frozenset(),
+        exit: frozenset[int] = frozenset(),
+        unprintable: frozenset[int] = frozenset(),
+        unpicklable: frozenset[int] = frozenset(),
     ) -> None:
         self.folder = folder
         self.sleep = sleep
@@ -72,6 +82,10 @@ class Probe(Sink[int]):
         self.crash = crash
         self.hang = hang
         self.meet = meet
+        self.interrupt = interrupt
+        self.exit = exit
+        self.unprintable = unprintable
+        self.unpicklable = unpicklable
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         """Run item ``index`` as configured and record the execution."""
@@ -97,8 +111,23 @@ class Probe(Sink[int]):
             raise ValueError(f"probe: flaky item {index} fails on its first attempt")
         if index in self.fail:
             raise ValueError(f"probe: item {index} fails")
+        if index in self.interrupt:
+            raise KeyboardInterrupt(f"probe: item {index} raises KeyboardInterrupt")
+        if index in self.exit:
+            raise SystemExit(f"probe: item {index} calls sys.exit")
+        if index in self.unprintable:
+            raise Unprintable
         (folder / f"run.{index}.{where}").write_text(f"{started} {time.time()}")
+        if index in self.unpicklable:
+            return [threading.Lock()]  # type: ignore[list-item]
         return [f"out-{index}"] + [str(v) for v in values]
+
+
+class Unprintable(Exception):
+    """An exception whose ``str()`` raises, as badly written exceptions do."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("this exception cannot be printed")
 
 
 def probe(count: int, folder: Path | str, **behaviour: object) -> Pipeline[int]:

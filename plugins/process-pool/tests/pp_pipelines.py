@@ -27,6 +27,7 @@ class Behaviour(Sink[int]):
         default_sleep: float = 0.0,
         markers: str | None = None,
         once: bool = False,
+        spin_at: frozenset[int] = frozenset(),
     ) -> None:
         self.fail = fail
         self.exit_at = exit_at
@@ -36,6 +37,7 @@ class Behaviour(Sink[int]):
         self.default_sleep = default_sleep
         self.markers = markers
         self.once = once
+        self.spin_at = spin_at
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
@@ -49,6 +51,8 @@ class Behaviour(Sink[int]):
             os.kill(os.getpid(), signal.SIGKILL)
         if index in self.segfault_at:
             ctypes.string_at(0)
+        while index in self.spin_at:
+            pass  # a busy loop that never ends: only a kill stops it
         delay = self.sleep.get(index, self.default_sleep)
         if delay:
             time.sleep(delay)
@@ -97,4 +101,8 @@ slow_marked = Numbers(400).write(
 
 slow_30s = Numbers(20).write(
     Behaviour(default_sleep=30.0, markers=os.environ.get("PP_TEST_MARKERS"))
+)
+
+spinning = Numbers(40).write(
+    Behaviour(default_sleep=0.2, spin_at=frozenset({0}), markers=os.environ.get("PP_TEST_MARKERS"))
 )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,3 +165,78 @@ def test_workers_do_not_outlive_a_killed_parent(markers: Path, tmp_path: Path) -
     assert summary["ok"] + summary["skipped"] == 400
     ran = {int(p.name.split(".")[0]) for p in markers.iterdir()}
     assert ran == set(range(400))
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (workers, fork server, resource tracker)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += children - found
+            found |= children
+    return found
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
+def test_no_process_outlives_a_killed_parent_by_two_seconds(
+    method: str, markers: Path, tmp_path: Path
+) -> None:
+    args = ["pp_pipelines:spinning", "--no-checkpoint", "-o", f"start_method={method}"]
+    proc = _start(args, markers, tmp_path)
+    _wait_for(markers, 3)  # item 0 spins forever; the other worker is past two items
+    tree = {p for p in _descendants(proc.pid) if alive(p)}
+    assert len(tree) >= 2, f"expected the run's worker processes, found {tree}"
+    proc.kill()
+    proc.communicate(timeout=30)
+    killed = time.monotonic()
+    while any(alive(p) for p in tree) and time.monotonic() - killed < 2.0:
+        time.sleep(0.02)
+    left = sorted(p for p in tree if alive(p))
+    assert not left, f"processes still running 2 s after the parent was killed: {left}"
+
+
+def test_two_workers_killed_at_once_cost_only_their_items(tmp_path: Path) -> None:
+    result = run(
+        pipeline(3000, kill_at=frozenset({1200, 1201}), default_sleep=0.0005),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        options={"chunksize": 1},
+        reporter=None,
+    )
+    crashed = [o.index for o in result.outcomes if o.status is Status.CRASHED]
+    assert crashed == [1200, 1201]
+    assert result.count(Status.OK) == 2998
+
+
+def test_a_dead_fork_server_blames_no_item(tmp_path: Path) -> None:
+    markers = tmp_path / "m"
+    markers.mkdir()
+
+    def kill_the_fork_server() -> None:
+        deadline = time.monotonic() + 30
+        while len(list(markers.iterdir())) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        from multiprocessing import forkserver
+
+        pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_fork_server)
+    killer.start()
+    result = run(
+        pipeline(40, default_sleep=0.1, markers=str(markers)),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        options={"start_method": "forkserver"},
+        reporter=None,
+    )
+    killer.join()
+    assert result.ok, [o for o in result.outcomes if not o.ok][:3]

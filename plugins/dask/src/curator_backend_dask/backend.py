@@ -154,6 +154,13 @@ class _Dispatch:
                 chunk = chunks.pop(future)
                 yield from self._collect(future, chunk)
             finished = True
+        except KeyboardInterrupt:
+            # A hard stop: hand over the chunks that finished meanwhile, then stop.
+            for future, chunk in list(chunks.items()):
+                if future.status == "finished":
+                    del chunks[future]
+                    yield from self._collect(future, chunk)
+            raise
         finally:
             if not finished and chunks:
                 client.cancel(list(chunks))

@@ -80,6 +80,13 @@ class ProcessPoolBackend(Backend):
         pool = self._pool
         return pool.activity() if pool is not None else {}
 
+    def request_stop(self) -> None:
+        """Stop dispatching, and tell the workers at once to start no other item."""
+        super().request_stop()
+        pool = self._pool
+        if pool is not None:
+            pool.stop_dispatching()
+
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Start the pool, dispatch every index, and stop every worker at the end."""
         from curator_backend_process_pool.pool import Pool

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import os
 import pickle
 import signal
 import time
@@ -35,7 +36,7 @@ ones it would pin work to a busy worker while another one idles at the end.
 """
 
 GRACE_SECONDS = 0.5
-"""How long a hard stop waits for workers to exit before terminating them."""
+"""How long a shutdown, or a hard stop, waits for workers to exit before killing them."""
 
 MAX_START_FAILURES = 3
 
@@ -61,6 +62,7 @@ class _Worker:
     announced: int | None = None  # running item whose start was already reported
     timed_out: int | None = None  # the item it was killed for
     last_start: TaskStart | None = None
+    broken: bool = False  # its pipe failed: it is dying, its sentinel will tell
 
     @property
     def name(self) -> str:
@@ -149,6 +151,7 @@ class Pool:
         self.workers: dict[int, _Worker] = {}
         self.chunk_ids = itertools.count()
         self.start_failures = 0
+        self.parent = os.getpid()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class Pool:
                 self.stop,
                 self.initializer,
                 self.initargs,
+                self.parent,
             ),
             name=f"curator-process-{slot}",
             daemon=True,
@@ -207,11 +211,27 @@ class Pool:
             w.conn.close()
         self.workers.clear()
 
+    def stop_dispatching(self) -> None:
+        """Tell the workers, through shared memory, to start no new item (any thread)."""
+        if not self.stop.value:
+            self.stop.value = worker.STOP
+
     # -- the run ----------------------------------------------------------------
 
     def run(self, indices: Sequence[int]) -> Iterator[Event]:
-        """Dispatch ``indices`` and yield start events and outcomes as they arrive."""
-        todo = _Todo(indices)
+        """Dispatch ``indices`` and yield start events and outcomes as they arrive.
+
+        A :class:`KeyboardInterrupt` (the core's hard stop, raised here or
+        thrown in at a ``yield``) ends the run at once, but first collects and
+        yields what already finished, and the running items as ``interrupted``.
+        """
+        try:
+            yield from self._loop(_Todo(indices))
+        except KeyboardInterrupt:
+            yield from self._hard_stop()
+            raise
+
+    def _loop(self, todo: _Todo) -> Iterator[Event]:
         for slot in range(self.size):
             self._start(slot)
         stopping = False
@@ -268,22 +288,34 @@ class Pool:
         )
         limit = 2 if fast else 1
         for w in self.workers.values():
-            while not w.quitting and len(w.chunks) < limit and todo and w.budget != 0:
+            while (
+                not w.quitting and not w.broken and len(w.chunks) < limit and todo and w.budget != 0
+            ):
                 size = self.sizer.next_size(len(todo))
                 if w.budget is not None:
                     size = min(size, w.budget)
                     w.budget -= size
                 chunk_id = next(self.chunk_ids)
                 chunk = todo.take(size)
+                # Recorded before sending: if the worker died meanwhile, its exit
+                # puts these indices back in the queue.
                 w.chunks[chunk_id] = _Chunk(chunk)
-                w.conn.send((chunk_id, chunk))
+                self._send(w, (chunk_id, chunk))
             if w.budget == 0 and not w.chunks and not w.quitting:
                 self._retire(w)  # max_tasks_per_child reached: a fresh worker follows
 
+    def _send(self, w: _Worker, message: object) -> None:
+        """Send to ``w``; a dead worker's broken pipe is left for its sentinel to report."""
+        if w.broken:
+            return
+        try:
+            w.conn.send(message)
+        except (OSError, ValueError):
+            w.broken = True
+
     def _retire(self, w: _Worker) -> None:
         w.quitting = True
-        with contextlib.suppress(OSError, ValueError):
-            w.conn.send(None)
+        self._send(w, None)
 
     def _receive(self, w: _Worker) -> list[Event]:
         """Read every message waiting on ``w``'s pipe and decode it."""
@@ -326,10 +358,18 @@ class Pool:
     def _exited(self, w: _Worker, todo: _Todo, stopping: bool) -> Iterator[Event]:
         yield from self._receive(w)  # whatever it sent before it died
         w.process.join()
+        forkserver = self.context.get_start_method() == "forkserver"
+        orphaned = _outlived_its_fork_server(w.process) if forkserver else None
+        if orphaned:
+            # The fork server died, not the worker: its sentinel closed. The worker's
+            # item is innocent; stop the worker and run its items elsewhere.
+            with contextlib.suppress(OSError):
+                os.kill(orphaned, signal.SIGKILL)
+            yield from self._receive(w)
         w.conn.close()
         del self.workers[w.slot]
         unreported = [i for chunk in w.chunks.values() for i in chunk.indices[chunk.reported :]]
-        running = self.current[w.slot]
+        running = self.current[w.slot] if not orphaned else worker.IDLE
         if not unreported and (w.quitting or stopping):
             if not stopping and todo:
                 self._start(w.slot)  # max_tasks_per_child: a fresh worker takes the slot
@@ -342,7 +382,7 @@ class Pool:
         if crashed is not None:
             unreported.remove(crashed)
             yield self._crash_outcome(w, crashed)
-        elif w.finished_items == 0 and w.timed_out is None:
+        elif w.finished_items == 0 and w.timed_out is None and not orphaned:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
                 raise CuratorError(
@@ -353,6 +393,40 @@ class Pool:
         todo.requeue(unreported)
         if not stopping and todo:
             self._start(w.slot)
+
+    def _hard_stop(self) -> Iterator[Event]:
+        """Collect what finished, stop every worker now, and report running items.
+
+        Workers see the flag within one flush interval, send their finished
+        records and exit, even while an item runs; the ones that do not
+        (stuck in C code) are killed after :data:`GRACE_SECONDS`.
+        """
+        self.stop.value = worker.HARD_STOP
+        deadline = time.monotonic() + GRACE_SECONDS
+        while self.workers:
+            left = deadline - time.monotonic()
+            waitables: list[Any] = []
+            for w in self.workers.values():
+                waitables += [w.conn, w.process.sentinel]
+            ready = set(wait(waitables, max(0.0, left)))
+            for w in list(self.workers.values()):
+                if w.conn in ready:
+                    yield from self._receive(w)
+                if w.process.sentinel in ready or left <= 0:
+                    yield from self._reap(w)
+
+    def _reap(self, w: _Worker) -> Iterator[Event]:
+        """Kill ``w`` if needed, read its last records, report its running item interrupted."""
+        if w.process.is_alive():
+            w.process.kill()
+        w.process.join()
+        yield from self._receive(w)
+        w.conn.close()
+        del self.workers[w.slot]
+        running = self.current[w.slot]
+        unreported = {i for chunk in w.chunks.values() for i in chunk.indices[chunk.reported :]}
+        if running != worker.IDLE and running in unreported:
+            yield Outcome.interrupted(running, self.since[w.slot], w.name, self.attempt)
 
     def _crash_outcome(self, w: _Worker, index: int) -> Outcome:
         now = time.time()
@@ -373,6 +447,23 @@ class Pool:
             exit_code=w.process.exitcode,
         )
         return Outcome(index, Status.CRASHED, None, error, w.name, started, now, self.attempt)
+
+
+def _outlived_its_fork_server(process: BaseProcess) -> int | None:
+    """The pid of a forkserver worker whose sentinel closed while it still runs, else ``None``.
+
+    A forkserver worker's sentinel is a pipe from the fork server, which
+    reports exit code 255 when the fork server itself dies.
+    """
+    pid = process.pid
+    if process.exitcode != 255 or pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            alive = stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return None
+    return pid if alive else None
 
 
 def _describe_exit(exitcode: int | None) -> str:

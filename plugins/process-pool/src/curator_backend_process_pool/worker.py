@@ -8,7 +8,9 @@ is running, so a crash blames exactly that item.
 
 from __future__ import annotations
 
+import os
 import pickle
+import select
 import signal
 import threading
 import time
@@ -24,6 +26,14 @@ FLUSH_SECONDS = 0.05
 
 IDLE = -1
 
+STOP = 1
+"""Value of the shared stop flag: finish the running item, start no other."""
+HARD_STOP = 2
+"""Value of the shared stop flag: send what finished and exit now (the parent kills stragglers)."""
+
+PARENT_POLL_SECONDS = 0.2
+"""Where the parent cannot be watched through a pidfd, how often to check it is alive."""
+
 
 class Outbox:
     """Buffers records and sends them at chunk ends and every :data:`FLUSH_SECONDS`.
@@ -35,8 +45,9 @@ class Outbox:
     takes no lock; ``send_lock`` keeps the two senders' messages in order.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, stop: Any) -> None:
         self.conn = conn
+        self.stop = stop
         self.buffer: list[wire.Record] = []
         self.sent = 0  # records of ``buffer`` already sent
         self.running: tuple[int, float] | None = None
@@ -75,11 +86,56 @@ class Outbox:
                 self.flush()
             except (OSError, ValueError):  # the parent went away
                 return
+            if self.stop.value == HARD_STOP:
+                # Whatever finished is now with the parent; the running item (if
+                # any) is abandoned, whether or not the main thread can be reached.
+                os._exit(0)
 
     def close(self) -> None:
         """Stop the flusher thread."""
         self.closed.set()
         self.thread.join()
+
+
+def watch_parent(pid: int) -> None:
+    """Exit this process as soon as the process ``pid`` (the run's parent) is gone.
+
+    With ``forkserver`` a worker's parent is the fork server, not the run, so
+    neither ``getppid`` nor a parent-death signal would notice the run dying.
+    A pidfd becomes readable the moment ``pid`` exits; where there is none,
+    the check polls. Runs in a daemon thread, so it works while the main
+    thread is busy in a Python loop (not in C code that never releases the GIL).
+    """
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(pid)
+        except AttributeError:
+            handle = None
+        except OSError:  # already gone
+            os._exit(PARENT_GONE)
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _exists(pid):
+                time.sleep(PARENT_POLL_SECONDS)
+        os._exit(PARENT_GONE)
+
+    threading.Thread(target=watch, name="curator-parent-watch", daemon=True).start()
+
+
+PARENT_GONE = 75
+"""Exit code of a worker that outlived the run's process."""
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(
@@ -91,6 +147,7 @@ def main(
     stop: Any,
     initializer: Callable[..., object] | None,
     initargs: tuple[Any, ...],
+    parent: int,
 ) -> None:
     """Run in the worker process until the parent sends ``None`` or goes away.
 
@@ -107,12 +164,16 @@ def main(
     since
         Shared array: ``since[slot]`` is when that item started (wall clock).
     stop
-        Shared flag: when set, finish the current item and skip the rest.
+        Shared flag: :data:`STOP` finishes the current item and skips the
+        rest; :data:`HARD_STOP` sends what finished and exits at once.
     initializer, initargs
         Called once before any item, like ``ProcessPoolExecutor``'s.
+    parent
+        The run's process id: the worker exits when that process is gone.
     """
     # Ctrl-C goes to the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_parent(parent)
     try:
         if initializer is not None:
             initializer(*initargs)
@@ -122,7 +183,7 @@ def main(
         return
     del work_bytes
     worker = f"process-{slot}"
-    outbox = Outbox(conn)
+    outbox = Outbox(conn, stop)
     try:
         while True:
             try:
