@@ -16,7 +16,7 @@ from typing import Any
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.errors import UsageError
-from curator.fingerprint import fingerprint
+from curator.fingerprint import check_fingerprintable, fingerprint
 from curator.loop import RunLoop
 from curator.options import NoOptions, build_options
 from curator.pipeline import Pipeline, check_runnable
@@ -89,7 +89,10 @@ def run(
     resume
         Skip the indices the checkpoint records as done (they are never sent
         to a worker and come back as ``skipped`` with their outputs). Implies
-        ``checkpoint=True`` when no checkpoint is given.
+        ``checkpoint=True`` when no checkpoint is given. The checkpoint must
+        belong to a pipeline with the same fingerprint: the same stages with
+        the same parameters (see :mod:`curator.fingerprint`; edits to the
+        stages' code are not detected).
     grace
         Seconds running items get to finish after the first Ctrl-C.
     reporter
@@ -179,6 +182,8 @@ def plan_run(
     reporters = resolve_reporters(reporter, registry, reporter_options)
     if resume and checkpoint in (None, False):
         checkpoint = True
+    if resume:
+        check_fingerprintable(runnable)
     store = open_store(runnable, checkpoint)
     info = RunInfo(
         run_id=f"{os.getpid()}-{next(_run_ids)}",

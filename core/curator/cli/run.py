@@ -182,6 +182,12 @@ def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     indices = None if args.indices is None else parse_indices(args.indices, len(pipeline))
     if args.dry_run:
         return dry_run(pipeline, checkpoint, indices, args)
+    if args.resume:
+        sys.stderr.write(
+            "curator: resuming: items the checkpoint records as done are skipped. It matches "
+            "the pipeline's stages and parameters; edits to their code are not detected "
+            "(after such an edit, start over with a new --checkpoint)\n"
+        )
     try:
         result = run(
             pipeline,

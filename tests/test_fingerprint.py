@@ -1,0 +1,164 @@
+"""The fingerprint sees every value that can change what a stage computes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import subprocess_env
+from pipelines import Numbers
+from test_cli import curator
+
+from curator import Pipeline, Sink, UsageError, run
+from curator.fingerprint import check_fingerprintable, fingerprint
+
+
+class Out(Sink[int]):
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        return [str(x) for x in items]
+
+
+def scale(items: Iterator[int], factor: int) -> Iterator[int]:
+    for x in items:
+        yield x * factor
+
+
+def scaled_by(factor: int) -> Callable[[Iterator[int]], Iterator[int]]:
+    def inner(items: Iterator[int]) -> Iterator[int]:
+        for x in items:
+            yield x * factor
+
+    return inner
+
+
+class Scale:
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def apply(self, items: Iterator[int]) -> Iterator[int]:
+        for x in items:
+            yield x * self.factor
+
+    __call__ = apply
+
+
+def with_filter(stage: Any) -> Pipeline[int]:
+    return Numbers(3).filter(stage).write(Out())
+
+
+BUILDERS: dict[str, Callable[[int], Pipeline[int]]] = {
+    "a filter's partial arguments": lambda f: with_filter(functools.partial(scale, factor=f)),
+    "a closure variable": lambda f: with_filter(scaled_by(f)),
+    "a lambda's default": lambda f: with_filter(lambda items, f=f: (x * f for x in items)),
+    "a bound method's instance": lambda f: with_filter(Scale(f).apply),
+    "a filter object's attribute": lambda f: with_filter(Scale(f)),
+}
+
+
+@pytest.mark.parametrize("what", list(BUILDERS))
+def test_changing_only_a_filter_parameter_changes_the_fingerprint(what: str) -> None:
+    build = BUILDERS[what]
+    assert fingerprint(build(2)) == fingerprint(build(2)), "the fingerprint must be stable"
+    assert fingerprint(build(2)) != fingerprint(build(3)), f"{what} is not in the fingerprint"
+
+
+def test_adding_or_swapping_a_filter_changes_the_fingerprint() -> None:
+    plain = Numbers(3).write(Out())
+    one = Numbers(3).filter(scaled_by(2)).write(Out())
+    other = Numbers(3).filter(Scale(2).apply).write(Out())
+    assert len({fingerprint(plain), fingerprint(one), fingerprint(other)}) == 3
+
+
+SCALED = """
+import os
+from curator import Source, Sink
+
+FACTOR = int(os.environ["FACTOR"])
+
+
+class Numbers(Source):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, index):
+        yield index
+
+
+def scale(items):
+    for x in items:
+        yield x * FACTOR  # a module-level value, read when the item runs
+
+
+class Out(Sink):
+    def __call__(self, items, index):
+        return [str(x) for x in items]
+
+
+pipeline = Numbers().filter(scale).write(Out())
+"""
+
+
+def test_resume_never_returns_results_of_other_parameters(tmp_path: Path) -> None:
+    (tmp_path / "scaled.py").write_text(textwrap.dedent(SCALED))
+    env = subprocess_env(FACTOR="2")
+    first = curator("run", "scaled.py:pipeline", "--json", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    resumed = curator(
+        "run",
+        "scaled.py:pipeline",
+        "--resume",
+        "--json",
+        env=subprocess_env(FACTOR="3"),
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["skipped"] == 0, "factor-2 results were reused for a factor-3 run"
+    assert summary["ok"] == 6
+    assert "edits to their code are not detected" in resumed.stderr
+    same = curator(
+        "run",
+        "scaled.py:pipeline",
+        "--resume",
+        "--json",
+        env=subprocess_env(FACTOR="3"),
+        cwd=tmp_path,
+    )
+    assert json.loads(same.stdout)["skipped"] == 6, "the same parameters must resume"
+
+
+class HoldsALock(Sink[int]):
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        return []
+
+
+def test_resume_refuses_a_pipeline_it_cannot_fingerprint(tmp_path: Path) -> None:
+    pipeline = Numbers(4).write(HoldsALock())
+    with pytest.raises(UsageError, match=r"cannot resume.*'lock' is a _thread.lock"):
+        check_fingerprintable(pipeline)
+    with pytest.raises(UsageError, match="__curator_fingerprint__"):
+        run(pipeline, checkpoint=tmp_path / "c.sqlite", resume=True, reporter=None)
+    # Without resume, the run goes ahead and records its outcomes.
+    assert run(pipeline, checkpoint=tmp_path / "c.sqlite", reporter=None).ok
+
+
+class Declared(HoldsALock):
+    def __curator_fingerprint__(self) -> dict[str, str]:
+        return {"version": "1"}
+
+
+def test_a_stage_can_declare_its_own_fingerprint(tmp_path: Path) -> None:
+    pipeline = Numbers(4).write(Declared())
+    check_fingerprintable(pipeline)
+    run(pipeline, checkpoint=tmp_path / "c.sqlite", reporter=None)
+    resumed = run(pipeline, checkpoint=tmp_path / "c.sqlite", resume=True, reporter=None)
+    assert [o.status.value for o in resumed.outcomes] == ["skipped"] * 4
