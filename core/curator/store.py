@@ -1,42 +1,45 @@
 """The checkpoint store: an SQLite journal of every outcome, for resume and status.
 
 One store holds one pipeline, identified by its fingerprint; opening it for
-another pipeline is an error, never a silent reuse. The parent process is the
-only writer: the run loop appends each outcome to a buffer (a plain
-list append) and a writer thread commits the buffer every
-:data:`COMMIT_SECONDS` as one batch of columns, in WAL mode. If the parent dies,
-at most the outcomes of the last interval are missing, and those items simply
-run again on resume: an item is never reported done unless its outcome was
-committed.
+another pipeline is an error, never a silent reuse. One run at a time writes
+it: a run holds an exclusive lock (``<checkpoint>.lock``) and a second run on
+the same checkpoint is refused. The run loop appends each outcome to a buffer
+(a plain list append) and a writer thread commits the buffer every
+:data:`COMMIT_SECONDS` as one batch of columns (see :mod:`curator.journal`),
+in WAL mode. If the parent dies, at most the outcomes of the last interval
+are missing, and those items simply run again on resume: an item is never
+reported done unless its outcome was committed. When the run ends the WAL is
+folded back into the file, so the ``.sqlite`` file alone can be copied.
 """
 
 from __future__ import annotations
 
-import array
-import operator
 import os
-import pickle
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curator import journal
 from curator._version import __version__
 from curator.errors import UsageError
 from curator.outcome import ErrorInfo, Outcome, Status
 
-SCHEMA_VERSION = 1
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
+SCHEMA_VERSION = 2
 COMMIT_SECONDS = 0.1
 """How often the writer thread commits what has arrived."""
 DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
-
-Record = tuple[Any, ...]
-# (index, status value, outputs, error tuple | None, worker, started, finished, attempt)
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,9 +49,16 @@ CREATE TABLE IF NOT EXISTS runs (
     interrupted INTEGER
 );
 CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY, run INTEGER NOT NULL, records BLOB NOT NULL
+    id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
+    started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL, info TEXT NOT NULL,
+    outputs BLOB NOT NULL, mac BLOB NOT NULL
 );
 """
+_INSERT = (
+    f"INSERT INTO journal (run, {', '.join(journal.COLUMNS)}) "
+    f"VALUES (?, {', '.join('?' * len(journal.COLUMNS))})"
+)
+_SELECT = f"SELECT {', '.join(journal.COLUMNS)} FROM journal ORDER BY id"
 
 
 def resolve_path(checkpoint: str | os.PathLike[str] | bool | None) -> Path | None:
@@ -73,7 +83,7 @@ class StoredOutcome:
 
     index: int
     status: str
-    outputs: list[str] | None
+    outputs: Any
     error: ErrorInfo | None
     worker: str
     started: float
@@ -94,7 +104,7 @@ class StoredOutcome:
 
 
 class CheckpointStore:
-    """An open checkpoint of one pipeline.
+    """An open checkpoint of one pipeline, locked for this run.
 
     Parameters
     ----------
@@ -104,40 +114,40 @@ class CheckpointStore:
         The pipeline's fingerprint; must match the stored one.
     pipeline, total
         Description and length of the pipeline, kept for ``curator status``.
+
+    Raises
+    ------
+    UsageError
+        When the file is not a curator checkpoint (another file, damaged,
+        an older schema), belongs to another pipeline, cannot be written, or
+        another run is using it.
     """
 
     def __init__(self, path: Path, fingerprint: str, pipeline: str, total: int) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = _connect(path)
-        self._lock = threading.Lock()
-        with self._lock, self._db:
-            self._db.executescript(_SCHEMA)
-            meta = dict(self._db.execute("SELECT key, value FROM meta"))
-            if not meta:
-                self._db.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
-                    [
-                        ("schema", str(SCHEMA_VERSION)),
-                        ("fingerprint", fingerprint),
-                        ("pipeline", pipeline),
-                        ("total", str(total)),
-                        ("created", str(time.time())),
-                        ("curator", __version__),
-                    ],
-                )
-        if meta and meta.get("fingerprint") != fingerprint:
-            self._db.close()
+        check_file(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
             raise UsageError(
-                f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
-                f"fingerprint {meta.get('fingerprint', '?')[:12]}); this one is {pipeline} "
-                f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
-                "to start over"
-            )
+                f"cannot create the checkpoint folder {path.parent}: {exc.strerror}; "
+                "choose another with --checkpoint PATH, or run with --no-checkpoint"
+            ) from None
+        self._lock_file = _lock(path)
+        try:
+            self._key = journal.user_key()
+            self._db = _open(path, fingerprint, pipeline, total)
+        except BaseException:
+            _unlock(self._lock_file)
+            raise
+        stat = path.stat()
+        self._identity = (stat.st_dev, stat.st_ino)
+        self._lock = threading.Lock()
         self._buffer: list[Outcome] = []
         self._run_id: int | None = None
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
+        self._closed = False
         self.error: BaseException | None = None
 
     # -- writing ------------------------------------------------------------------
@@ -179,14 +189,18 @@ class CheckpointStore:
             batch = self._buffer[:count]
             # Appends from the run loop may land meanwhile; only the copied ones go.
             del self._buffer[:count]
-            data = pickle.dumps(_columns(batch), protocol=pickle.HIGHEST_PROTOCOL)
+            row = journal.encode(batch, self._key)
             with self._db:
-                self._db.execute(
-                    "INSERT INTO journal (run, records) VALUES (?, ?)", (self._run_id, data)
-                )
+                self._db.execute(_INSERT, (self._run_id, *row))
 
     def finish_run(self, counts: dict[str, int], interrupted: bool) -> None:
-        """Stop the writer, commit the rest, and close the run record."""
+        """Stop the writer, commit the rest, and close the run record.
+
+        Raises
+        ------
+        UsageError
+            When the checkpoint file was deleted or replaced during the run.
+        """
         self._stop.set()
         if self._writer is not None:
             self._writer.join()
@@ -207,124 +221,210 @@ class CheckpointStore:
             )
         if self.error is not None:
             raise self.error
+        try:
+            stat = self.path.stat()
+            same = (stat.st_dev, stat.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise UsageError(
+                f"the checkpoint {self.path} was deleted or replaced while the run was "
+                "writing it: this run's outcomes are not recorded there (the results "
+                "printed above are all there is)"
+            )
 
     def close(self) -> None:
-        """Stop the writer if a run is still open, and close the database.
+        """Stop the writer if a run is still open, close the database, release the lock.
 
-        Everything is committed by then. Closing checkpoints the WAL into the
-        database file (a few milliseconds of I/O), so it happens in a
-        background thread; if the process exits first, SQLite finishes the
-        job when the store is next opened.
+        Everything is committed by then. Closing the last connection folds the
+        WAL back into the database file, so the file can be copied alone.
         """
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._writer is not None and self._writer.is_alive():
             self._writer.join()
-        threading.Thread(target=self._db.close, daemon=True).start()
+        try:
+            self._db.close()
+        finally:
+            _unlock(self._lock_file)
 
     # -- reading ------------------------------------------------------------------
 
     def latest(self) -> dict[int, StoredOutcome]:
-        """The latest recorded outcome of every index."""
-        return load_latest(self._db)
+        """The latest recorded outcome of every index, with outputs (verified, for resume)."""
+        return load_latest(self._db, self.path, self._key)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
-    return db
-
-
-_STATUSES = list(Status)
-_CODES = {status: code for code, status in enumerate(_STATUSES)}
-_OK_CODE = _CODES[Status.OK]
-_index = operator.attrgetter("index")
-_status = operator.attrgetter("status")
-_value = operator.attrgetter("value")
-_worker = operator.attrgetter("worker")
-_started = operator.attrgetter("started")
-_finished = operator.attrgetter("finished")
-_attempt = operator.attrgetter("attempt")
-
-
-def _columns(batch: list[Outcome]) -> tuple[Any, ...]:
-    """A batch of outcomes as columns: arrays of numbers, lists of the rest.
-
-    Column by column, every loop runs in C; the result pickles to a compact,
-    Python-version-independent blob (plain bytes, lists, strings).
-    """
-    codes = bytes(map(_CODES.__getitem__, map(_status, batch)))
-    errors = {}
-    if codes.count(_OK_CODE) != len(codes):
-        for position, outcome in enumerate(batch):
-            error = outcome.error
-            if error is not None:
-                errors[position] = (error.type, error.message, error.traceback, error.exit_code)
-    return (
-        array.array("q", map(_index, batch)).tobytes(),
-        codes,
-        list(map(_value, batch)),
-        list(map(_worker, batch)),
-        array.array("d", map(_started, batch)).tobytes(),
-        array.array("d", map(_finished, batch)).tobytes(),
-        array.array("q", map(_attempt, batch)).tobytes(),
-        errors,
-    )
-
-
-def _rows(columns: tuple[Any, ...]) -> Iterator[Record]:
-    index_bytes, codes, values, workers, started_bytes, finished_bytes, attempt_bytes, errors = (
-        columns
-    )
-    indices, started, finished, attempts = (
-        array.array("q"), array.array("d"), array.array("d"), array.array("q"),
-    )  # fmt: skip
-    indices.frombytes(index_bytes)
-    started.frombytes(started_bytes)
-    finished.frombytes(finished_bytes)
-    attempts.frombytes(attempt_bytes)
-    for position, index in enumerate(indices):
-        yield (
-            index,
-            _STATUSES[codes[position]].value,
-            values[position],
-            errors.get(position),
-            workers[position],
-            started[position],
-            finished[position],
-            attempts[position],
+def check_file(path: Path) -> None:
+    """Refuse a path that exists but is not a file SQLite could hold a checkpoint in."""
+    if path.is_dir():
+        raise UsageError(f"the checkpoint {path} is a folder")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise UsageError(
+            f"{path} is not a curator checkpoint (not an SQLite database); it was left "
+            "untouched. Name another file with --checkpoint"
         )
 
 
-def load_latest(db: sqlite3.Connection) -> dict[int, StoredOutcome]:
-    """Replay the journal: the last outcome recorded for each index wins."""
-    latest: dict[int, Record] = {}
-    for (blob,) in db.execute("SELECT records FROM journal ORDER BY id"):
-        for record in _rows(pickle.loads(blob)):
+def _open(path: Path, fingerprint: str, pipeline: str, total: int) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot open the checkpoint {path}: {exc}") from None
+    try:
+        # Look before writing anything, even the journal mode: it is not ours yet.
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if tables and "meta" not in tables:
+            raise UsageError(
+                f"{path} is an SQLite database but not a curator checkpoint; it was left "
+                "untouched. Name another file with --checkpoint"
+            )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
+        meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
+        if meta:
+            _check_meta(path, meta, fingerprint, pipeline)
+        else:
+            with db:
+                db.executescript(_SCHEMA)
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ("schema", str(SCHEMA_VERSION)),
+                        ("fingerprint", fingerprint),
+                        ("pipeline", pipeline),
+                        ("total", str(total)),
+                        ("created", str(time.time())),
+                        ("curator", __version__),
+                    ],
+                )
+    except sqlite3.Error as exc:
+        db.close()
+        raise UsageError(_sqlite_problem(path, exc)) from None
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
+    schema = meta.get("schema")
+    if schema != str(SCHEMA_VERSION):
+        raise UsageError(
+            f"{path} was written by curator {meta.get('curator', '?')} (checkpoint schema "
+            f"{schema}); this curator reads schema {SCHEMA_VERSION}. Schema 1 stored pickled "
+            "records, which cannot be read without running code from the file: delete it to "
+            "start over, or finish the run with the curator that wrote it"
+        )
+    if meta.get("fingerprint") != fingerprint:
+        raise UsageError(
+            f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
+            f"fingerprint {meta.get('fingerprint', '?')[:12]}); this one is {pipeline} "
+            f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
+            "to start over"
+        )
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return (
+            f"cannot write the checkpoint {path}: it is read-only ({text}); make it "
+            "writable, or name another with --checkpoint"
+        )
+    if "unable to open" in text:
+        return f"cannot open the checkpoint {path} ({text}); check the folder's permissions"
+    return f"{path} is not a usable curator checkpoint ({text}); name another with --checkpoint"
+
+
+def _lock(path: Path) -> Any:
+    """Take the run lock of the checkpoint at ``path``, or say who holds it."""
+    if fcntl is None:
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 (held until close)
+    except OSError as exc:
+        raise UsageError(f"cannot create the checkpoint lock {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UsageError(
+            f"the checkpoint {path} is in use by another curator run ({holder}); wait for it "
+            "to finish, or use another --checkpoint"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {time.ctime()}\n")
+    handle.flush()
+    return handle
+
+
+def _unlock(handle: Any) -> None:
+    if handle is not None:
+        handle.close()  # closing the file releases the lock
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+def load_latest(
+    db: sqlite3.Connection, path: Path, key: bytes | None = None
+) -> dict[int, StoredOutcome]:
+    """Replay the journal: the last outcome recorded for each index wins.
+
+    Without ``key`` the outputs are not read (``None``) and nothing is unpickled.
+    """
+    latest: dict[int, journal.Record] = {}
+    for row in db.execute(_SELECT):
+        for record in journal.decode(row, key, path):
             latest[record[0]] = record
-    return {index: _stored(record) for index, record in latest.items()}
+    return {index: StoredOutcome(*record) for index, record in latest.items()}
 
 
-def read_latest(path: Path) -> dict[int, StoredOutcome]:
-    """The latest outcome per index in the checkpoint at ``path`` (empty if there is none)."""
+def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredOutcome]:
+    """The latest outcome per index in the checkpoint at ``path``, without outputs.
+
+    Empty if there is none. With ``fingerprint``, a checkpoint of another
+    pipeline is an error, as it is for a run.
+    """
     if not path.exists():
         return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        return load_latest(db)
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(f"{path} is not a curator checkpoint ({exc})") from None
-    finally:
-        db.close()
+    with _read_only(path) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if fingerprint is not None:
+            _check_meta(path, meta, fingerprint, "this pipeline")
+        return load_latest(db, path)
 
 
-def _stored(record: Record) -> StoredOutcome:
-    index, status, outputs, error, worker, started, finished, attempt = record
-    return StoredOutcome(
-        index, status, outputs, None if error is None else ErrorInfo(*error), worker, started,
-        finished, attempt,
-    )  # fmt: skip
+class _read_only:
+    """A read-only connection whose SQLite errors become clear usage errors."""
+
+    def __init__(self, path: Path) -> None:
+        check_file(path)
+        self.path = path
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, kind: Any, exc: BaseException | None, trace: Any) -> None:
+        self.db.close()
+        if isinstance(exc, sqlite3.Error):
+            raise UsageError(_sqlite_problem(self.path, exc)) from None
 
 
 @dataclass(frozen=True)
@@ -367,22 +467,19 @@ class StoreReport:
 
 
 def report(path: Path) -> StoreReport:
-    """Read a checkpoint for ``curator status`` (read-only; no fingerprint needed)."""
+    """Read a checkpoint for ``curator status`` (read-only; nothing is unpickled)."""
     if not path.exists():
         raise UsageError(f"no checkpoint at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
+    with _read_only(path) as db:
         meta = dict(db.execute("SELECT key, value FROM meta"))
-        latest = load_latest(db)
+        if meta.get("schema") != str(SCHEMA_VERSION):
+            _check_meta(path, meta, meta.get("fingerprint", ""), "")
+        latest = load_latest(db, path)
         columns = ["id", "started", "finished", "backend", "jobs", "requested", "ok", "failed"]
         columns += ["skipped", "cancelled", "interrupted"]
         runs = [dict(zip(columns, row, strict=True)) for row in db.execute(
             f"SELECT {', '.join(columns)} FROM runs ORDER BY id"
         )]  # fmt: skip
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(f"{path} is not a curator checkpoint ({exc})") from None
-    finally:
-        db.close()
     for run in runs:
         run["interrupted"] = bool(run["interrupted"])
         seconds = (run["finished"] or run["started"]) - run["started"]

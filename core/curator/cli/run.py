@@ -243,12 +243,13 @@ def dry_run(
     args: argparse.Namespace,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
+    from curator.fingerprint import fingerprint
     from curator.run import checkpoint_path
     from curator.store import plan, read_latest
 
     requested = indices if indices is not None else range(len(pipeline))
     path = checkpoint_path(pipeline, checkpoint)
-    stored = read_latest(path) if args.resume and path is not None else {}
+    stored = read_latest(path, fingerprint(pipeline)) if args.resume and path is not None else {}
     split = plan(stored, requested)
     to_run = len(split["failed"]) + len(split["pending"])
     summary: dict[str, Any] = {

@@ -1,0 +1,177 @@
+"""How batches of outcomes are written into the checkpoint, and read back safely.
+
+Reading a checkpoint must never run code, whoever wrote the file. So a batch
+is stored as columns that decode without :mod:`pickle`: numbers as raw
+arrays, statuses as bytes, workers and errors as JSON. Only the sinks'
+outputs, which may be any picklable value, are pickled, in a column of their
+own, with an HMAC-SHA256 signature made with a per-user secret key
+(:func:`user_key`, a file only its owner can read). ``curator status`` and
+``--dry-run`` never touch that column; ``--resume`` unpickles it only when
+the signature proves that this user's curator wrote it. A checkpoint written
+by anyone else (another user, a crafted file) can be inspected, but its
+outputs are refused.
+"""
+
+from __future__ import annotations
+
+import array
+import hmac
+import json
+import operator
+import os
+import pickle
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from curator.errors import UsageError
+from curator.outcome import ErrorInfo, Outcome, Status
+
+KEY_ENV = "CURATOR_KEY_FILE"
+"""Environment variable naming the key file (default: ``~/.config/curator/checkpoint.key``)."""
+
+COLUMNS = ("indices", "codes", "started", "finished", "attempts", "info", "outputs", "mac")
+"""The journal table's data columns, in the order :func:`encode` returns them."""
+
+Record = tuple[int, str, Any, "ErrorInfo | None", str, float, float, int]
+"""(index, status value, outputs, error, worker, started, finished, attempt)."""
+
+_STATUSES = list(Status)
+_CODES = {status: code for code, status in enumerate(_STATUSES)}
+_OK_CODE = _CODES[Status.OK]
+_index = operator.attrgetter("index")
+_status = operator.attrgetter("status")
+_value = operator.attrgetter("value")
+_worker = operator.attrgetter("worker")
+_started = operator.attrgetter("started")
+_finished = operator.attrgetter("finished")
+_attempt = operator.attrgetter("attempt")
+
+
+def key_path() -> Path:
+    """Where this user's checkpoint key lives."""
+    given = os.environ.get(KEY_ENV)
+    if given:
+        return Path(given).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join("~", ".config")
+    return Path(config).expanduser() / "curator" / "checkpoint.key"
+
+
+def user_key() -> bytes:
+    """Return the secret signing key of this user, made (owner-readable only) on first use.
+
+    Raises
+    ------
+    UsageError
+        When the key can neither be read nor created.
+    """
+    path = key_path()
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot read the checkpoint key {path}: {exc}") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the checkpoint key {path} ({exc}); set {KEY_ENV} to a writable "
+            "path, or run with --no-checkpoint"
+        ) from None
+    key = secrets.token_bytes(32)
+    with os.fdopen(handle, "wb") as out:
+        out.write(key)
+    return key
+
+
+def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
+    """A batch of outcomes as the journal's column values (see :data:`COLUMNS`).
+
+    Column by column every loop runs in C, which keeps the writer thread cheap.
+    """
+    codes = bytes(map(_CODES.__getitem__, map(_status, batch)))
+    errors: dict[str, list[Any]] = {}
+    if codes.count(_OK_CODE) != len(codes):
+        for position, outcome in enumerate(batch):
+            error = outcome.error
+            if error is not None:
+                errors[str(position)] = [
+                    error.type, error.message, error.traceback, error.exit_code,
+                ]  # fmt: skip
+    info = json.dumps({"workers": list(map(_worker, batch)), "errors": errors})
+    outputs = pickle.dumps(list(map(_value, batch)), protocol=pickle.HIGHEST_PROTOCOL)
+    return (
+        array.array("q", map(_index, batch)).tobytes(),
+        codes,
+        array.array("d", map(_started, batch)).tobytes(),
+        array.array("d", map(_finished, batch)).tobytes(),
+        array.array("q", map(_attempt, batch)).tobytes(),
+        info,
+        outputs,
+        _sign(key, outputs),
+    )
+
+
+def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Record]:
+    """The records of one stored batch.
+
+    Parameters
+    ----------
+    row
+        The column values, in the order of :data:`COLUMNS`.
+    key
+        The user's key, to verify and unpickle the outputs; ``None`` leaves
+        them out (``None`` per record) and never unpickles anything.
+    where
+        The checkpoint, for error messages.
+
+    Raises
+    ------
+    UsageError
+        When the outputs are asked for but their signature does not match.
+    """
+    index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, info, outputs, mac = row
+    indices, started, finished, attempts = (
+        array.array("q"), array.array("d"), array.array("d"), array.array("q"),
+    )  # fmt: skip
+    try:
+        indices.frombytes(index_bytes)
+        started.frombytes(started_bytes)
+        finished.frombytes(finished_bytes)
+        attempts.frombytes(attempt_bytes)
+        details = json.loads(info)
+        workers, errors = details["workers"], details["errors"]
+        statuses = [_STATUSES[code].value for code in codes]
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
+    values: list[Any] = [None] * len(indices)
+    if key is not None:
+        if not hmac.compare_digest(_sign(key, outputs), mac or b""):
+            raise UsageError(
+                f"the outputs recorded in {where} were not written by your curator (their "
+                f"signature does not match your key {key_path()}), so they are not loaded: "
+                "unpickling them could run code. Resume from a checkpoint you wrote, or start "
+                "over with a new --checkpoint"
+            )
+        values = pickle.loads(outputs)
+    for position, index in enumerate(indices):
+        error = errors.get(str(position))
+        yield (
+            index,
+            statuses[position],
+            values[position],
+            None if error is None else ErrorInfo(*error),
+            workers[position],
+            started[position],
+            finished[position],
+            attempts[position],
+        )
+
+
+def _sign(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, "sha256").digest()

@@ -1,0 +1,232 @@
+"""A checkpoint is one run's at a time, never runs code when read, and fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import subprocess_env
+from pipelines import Numbers, numbers
+from test_cli import curator
+
+from curator import Sink, UsageError, run
+from curator.fingerprint import fingerprint
+from curator.store import CheckpointStore, _sqlite_problem, report
+
+
+def _store(path: Path, count: int = 5) -> CheckpointStore:
+    pipeline = numbers(count)
+    return CheckpointStore(path, fingerprint(pipeline), repr(pipeline), count)
+
+
+# -- (a) one run at a time ---------------------------------------------------------------
+
+
+def test_a_second_store_on_the_same_checkpoint_is_refused_until_the_first_closes(
+    tmp_path: Path,
+) -> None:
+    first = _store(tmp_path / "c.sqlite")
+    with pytest.raises(UsageError, match=rf"in use by another curator run \(pid {os.getpid()}"):
+        _store(tmp_path / "c.sqlite")
+    first.close()
+    _store(tmp_path / "c.sqlite").close()
+
+
+def test_a_second_run_on_a_busy_checkpoint_exits_2_and_runs_nothing(tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = subprocess_env(CURATOR_TEST_MARKERS=str(markers))
+    args = ["run", "pipelines:marked", "--checkpoint", "c.sqlite", "--json"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "curator", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(markers.iterdir()):
+        assert time.monotonic() < deadline, "the first run never started an item"
+        time.sleep(0.02)
+    ran_before = len(list(markers.iterdir()))
+    second = curator(*args, "--resume", env=env, cwd=tmp_path)
+    out, err = first.communicate(timeout=120)
+    assert second.returncode == 2, second.stderr
+    assert "is in use by another curator run (pid" in second.stderr
+    assert first.returncode == 0, err
+    assert json.loads(out)["ok"] == 200
+    # Every item ran exactly once: the second run started none.
+    assert len(list(markers.iterdir())) == 200 >= ran_before
+
+
+# -- (b) reading never runs code -----------------------------------------------------------
+
+
+class _Touch:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.path,))
+
+
+def _crafted(tmp_path: Path) -> tuple[Path, Path]:
+    """A real checkpoint of pipelines:ten whose outputs were replaced by a malicious pickle."""
+    path = tmp_path / "c.sqlite"
+    run(numbers(10), checkpoint=path, reporter=None)
+    marker = tmp_path / "code-ran"
+    evil = pickle.dumps([_Touch(marker)] * 10)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE journal SET outputs = ?, mac = ?", (evil, b"forged" * 5))
+    return path, marker
+
+
+def test_status_and_dry_run_never_unpickle_and_resume_refuses_forged_outputs(
+    tmp_path: Path,
+) -> None:
+    path, marker = _crafted(tmp_path)
+    status = curator("status", str(path), "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["counts"] == {"ok": 10}
+    dry = curator(
+        "run", "pipelines:ten", "--resume", "--dry-run", "--checkpoint", str(path), "--json"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["done"] == 10
+    resumed = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path))
+    assert resumed.returncode == 2
+    assert "were not written by your curator" in resumed.stderr
+    assert not marker.exists(), "reading the checkpoint ran code from it"
+
+
+def test_outputs_signed_with_another_key_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    other_key = subprocess_env(CURATOR_KEY_FILE=str(tmp_path / "someone-else.key"))
+    assert curator("run", "pipelines:ten", "--checkpoint", str(path), env=other_key).returncode == 0
+    resumed = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path))
+    assert resumed.returncode == 2
+    assert "signature does not match your key" in resumed.stderr
+    mine = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path), env=other_key)
+    assert mine.returncode == 0, mine.stderr
+
+
+# -- (c) the file alone holds everything ------------------------------------------------------
+
+
+def test_after_a_run_the_sqlite_file_alone_holds_every_outcome(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    run(numbers(300), backend="thread-pool", jobs=2, checkpoint=path, reporter=None)
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "outcomes were left in the WAL"
+    copy = tmp_path / "copy" / "c.sqlite"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    assert report(copy).counts == {"ok": 300}
+
+
+# -- (d) deleted while running -------------------------------------------------------------------
+
+
+class DeletesTheCheckpoint(Sink[int]):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if index == 5:
+            time.sleep(0.3)  # let a commit happen first
+            os.unlink(self.path)
+        return [str(index)]
+
+
+def test_a_checkpoint_deleted_during_the_run_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(UsageError, match="was deleted or replaced while the run was writing it"):
+        run(Numbers(10).write(DeletesTheCheckpoint(str(path))), checkpoint=path, reporter=None)
+
+
+# -- (e) files that are not checkpoints ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"# my notes\nnot a database\n", "is not a curator checkpoint (not an SQLite database)"),
+        (b"SQLite format 3\x00" + b"\x00" * 50, "is not a usable curator checkpoint"),
+    ],
+    ids=["garbage", "truncated"],
+)
+def test_a_file_that_is_not_a_checkpoint_is_a_clear_error_everywhere_and_stays_untouched(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "notes.sqlite"
+    path.write_bytes(content)
+    for args in (
+        ["run", "pipelines:ten", "--checkpoint", str(path)],
+        ["run", "pipelines:ten", "--checkpoint", str(path), "--resume"],
+        ["run", "pipelines:ten", "--checkpoint", str(path), "--resume", "--dry-run"],
+        ["status", str(path)],
+    ):
+        proc = curator(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert path.read_bytes() == content
+
+
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    run(numbers(2000), backend="thread-pool", jobs=2, checkpoint=path, reporter=None)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    proc = curator("status", str(path))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert str(path) in proc.stderr
+
+
+def test_another_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match="an SQLite database but not a curator checkpoint"):
+        run(numbers(3), checkpoint=path, reporter=None)
+    assert path.read_bytes() == before
+
+
+def test_a_read_only_checkpoint_is_named_read_only() -> None:
+    message = _sqlite_problem(
+        Path("c.sqlite"), sqlite3.OperationalError("attempt to write a readonly database")
+    )
+    assert message.startswith("cannot write the checkpoint c.sqlite: it is read-only")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files")
+def test_a_read_only_checkpoint_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    run(numbers(10), checkpoint=path, reporter=None)
+    path.chmod(0o444)
+    proc = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path))
+    assert proc.returncode == 2
+    assert "read-only" in proc.stderr
+
+
+# -- (f) the dry run checks the pipeline too ------------------------------------------------------
+
+
+def test_a_dry_run_refuses_another_pipelines_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    run(numbers(5), checkpoint=path, reporter=None)
+    proc = curator("run", "pipelines:ten", "--resume", "--dry-run", "--checkpoint", str(path))
+    assert proc.returncode == 2
+    assert "belongs to another pipeline" in proc.stderr
