@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from curator import Pipeline, Sink
+from curator import Pipeline, Sink, Source
 from curator.testing.probes import Numbers
 
 
@@ -153,3 +153,23 @@ class Marked(Sink[int]):
 
 marked = Numbers(200).write(Marked(0.05))
 marked_slow = Numbers(40).write(Marked(30.0))
+
+
+class Length(Source[int]):
+    """A source whose ``__len__`` returns (or raises) what it is given."""
+
+    def __init__(self, size: object) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        if isinstance(self.size, BaseException):
+            raise self.size
+        return self.size  # type: ignore[return-value]
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        yield index
+
+
+len_raises = Length(RuntimeError("cannot count the files")).write(Collect())
+len_negative = Length(-1).write(Collect())
+len_fractional = Length(2.5).write(Collect())

@@ -82,9 +82,16 @@ class RunLoop:
         """Run every round, report, record, and return (or raise) the result."""
         info, policy = self.info, self.policy
         started = time.time()
+        try:
+            self.hook.curator_run_start(run=info, progress=self.progress)
+        except BaseException:
+            # A reporter that cannot start (its file cannot be opened, ...) ends
+            # the run before it began: release the checkpoint, record no run.
+            if self.store is not None:
+                self.store.close()
+            raise
         if self.store is not None:
             self.store.start_run(info.backend, info.jobs, info.total)
-        self.hook.curator_run_start(run=info, progress=self.progress)
         stopped_by: Outcome | None = None
         interrupts = Interrupts(self._stop_dispatching, policy.grace)
         hard_stop = False

@@ -183,12 +183,17 @@ def _convert_literal(value: object, choices: tuple[Any, ...]) -> Any:
 def _convert_union(value: object, members: tuple[Any, ...]) -> Any:
     # None first, so "none" on the command line means None rather than the string.
     ordered = sorted(members, key=lambda m: m is not type(None))
+    reasons: list[str] = []
     for member in ordered:
         try:
             return convert(value, member)
-        except (TypeError, ValueError):
-            continue
-    raise TypeError(f"expected {type_name(Union[members])}")  # noqa: UP007
+        except (TypeError, ValueError) as exc:
+            if member is not type(None):
+                reasons.append(str(exc))
+    expected = type_name(Union[members])  # noqa: UP007
+    if len(reasons) == 1:  # one real candidate (X | None): its reason is the useful one
+        raise ValueError(f"{reasons[0]}; expected {expected}")
+    raise TypeError(f"expected {expected}")
 
 
 def _convert_bool(value: object) -> bool:
@@ -217,10 +222,15 @@ def _convert_number(value: object, kind: type[Any]) -> Any:
 def _convert_callable(value: object) -> Callable[..., Any]:
     if isinstance(value, str):
         module_name, _, attr = value.partition(":")
-        if not attr:
+        if not attr or not module_name:
             raise ValueError("name a callable as module:attribute")
-        target = importlib.import_module(module_name)
+        try:
+            target = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {module_name!r} ({exc})") from None
         for part in attr.split("."):
+            if not hasattr(target, part):
+                raise ValueError(f"{module_name} has no attribute {attr!r}")
             target = getattr(target, part)
         value = target
     if not callable(value):
@@ -230,7 +240,10 @@ def _convert_callable(value: object) -> Callable[..., Any]:
 
 def _convert_container(value: object, kind: type[Any]) -> Any:
     if isinstance(value, str):
-        value = ast.literal_eval(value)
+        try:
+            value = ast.literal_eval(value)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            raise ValueError(f"{value!r} is not a Python literal such as (1, 'a')") from None
     if kind is dict:
         if isinstance(value, Mapping):
             return dict(value)

@@ -157,4 +157,13 @@ def check_runnable(pipeline: object) -> Pipeline[object]:
         )
     if pipeline.sink is None:
         raise UsageError(_NO_SINK)
+    source = pipeline.source
+    try:
+        size = len(source)
+    except Exception as exc:  # len() itself rejects negative and non-integer sizes
+        raise UsageError(
+            f"the source ({type(source).__name__}) cannot say how many items it has: "
+            f"len() raised {type(exc).__name__}: {exc}"
+        ) from None
+    del size
     return pipeline

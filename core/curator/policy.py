@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,5 +76,10 @@ def _check_int(name: str, value: object, *, minimum: int, optional: bool = False
 
 
 def _check_number(name: str, value: object, *, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise UsageError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+    ):
+        raise UsageError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 from collections.abc import Iterable, Sequence
 
 from curator.errors import UsageError
+
+MAX_JOBS = 65536
+"""The most workers a run may ask for."""
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def cpu_count() -> int:
@@ -25,8 +31,8 @@ def resolve_jobs(jobs: object) -> int:
     Raises
     ------
     UsageError
-        For ``0``, a non-integer (including ``True``), or a negative value that
-        leaves no CPU (``-5`` on a 2-CPU machine).
+        For ``0``, a non-integer (including ``True``), a negative value that
+        leaves no CPU (``-5`` on a 2-CPU machine), or more than :data:`MAX_JOBS`.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int):
         raise UsageError(f"jobs must be an integer (1, 4, -1 for all CPUs), got {jobs!r}")
@@ -34,6 +40,8 @@ def resolve_jobs(jobs: object) -> int:
         raise UsageError(
             "jobs must not be 0: use 1 to run in-process, N for N workers, -1 for all CPUs"
         )
+    if jobs > MAX_JOBS:
+        raise UsageError(f"jobs={jobs} is more workers than curator starts (at most {MAX_JOBS})")
     if jobs > 0:
         return jobs
     cpus = cpu_count()
@@ -143,12 +151,15 @@ def parse_indices(spec: str, size: int) -> Sequence[int]:
                 f"invalid index selection {spec!r}: {part!r} goes past the last index "
                 f"({size - 1}; the pipeline has {size} items)"
             )
-        selected.extend(range(start, stop, step))
+        span = range(start, stop, step)
+        if not span:
+            raise UsageError(f"invalid index selection {spec!r}: {part!r} selects no index")
+        selected.extend(span)
     return resolve_indices(selected, size)
 
 
 def _parse_int(text: str, spec: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"invalid index selection {spec!r}: {text!r} is not an integer") from None
+    # int() also takes "1_0", " 7" and non-ASCII digits; a selection takes plain digits only.
+    if not _INTEGER.fullmatch(text):
+        raise UsageError(f"invalid index selection {spec!r}: {text!r} is not an integer")
+    return int(text)

@@ -67,6 +67,10 @@ def _call(factory: Any, attr: str, spec: str) -> Any:
         pass
     try:
         return factory()
+    except SystemExit as exc:
+        raise UsageError(
+            f"invalid target {spec!r}: calling {attr}() called sys.exit({exc.code!r})"
+        ) from None
     except Exception as exc:
         trace = "".join(traceback.format_exception(exc)).rstrip()
         raise UsageError(f"invalid target {spec!r}: calling {attr}() failed:\n{trace}") from None
@@ -97,6 +101,12 @@ def _import(name: str, spec: str) -> Any:
         if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise UsageError(f"invalid target {spec!r}: no module named {exc.name!r}") from None
         raise UsageError(_import_failed(name, spec, exc)) from None
+    except SystemExit as exc:
+        raise UsageError(
+            f"invalid target {spec!r}: importing {name!r} called sys.exit({exc.code!r}); "
+            'a script that runs something when executed needs an `if __name__ == "__main__":` '
+            "guard to be usable as a target"
+        ) from None
     except Exception as exc:
         raise UsageError(_import_failed(name, spec, exc)) from None
 

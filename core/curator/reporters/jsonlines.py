@@ -7,6 +7,7 @@ The schema is documented in ``docs/reporters.md`` and, machine-readable, in
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ class JsonOptions:
 
     file: str | None = option(None, help="append events to this file (default: standard output)")
     stream: Any = option(None, help="a text stream to write to instead of a file")
+
+    def __post_init__(self) -> None:
+        if self.file:
+            folder = os.path.dirname(os.path.abspath(self.file))
+            if not os.path.isdir(folder):
+                raise ValueError(f"cannot write {self.file}: the folder {folder} does not exist")
+            if os.path.isdir(self.file):
+                raise ValueError(f"cannot write {self.file}: it is a folder")
+            if not os.access(folder, os.W_OK):
+                raise ValueError(f"cannot write {self.file}: the folder {folder} is not writable")
 
 
 class JsonReporter(Reporter):

@@ -24,7 +24,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from curator import CuratorError, ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
+from curator import ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
 from curator_backend_process_pool import wire, worker
 from curator_backend_process_pool.chunking import ChunkSizer
 
@@ -385,10 +385,12 @@ class Pool:
         elif w.finished_items == 0 and w.timed_out is None and not orphaned:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
-                raise CuratorError(
+                raise UsageError(
                     f"process-pool workers keep dying before running any item "
-                    f"({_describe_exit(w.process.exitcode)}); check the initializer "
-                    "and that the pipeline's modules import cleanly in a new process"
+                    f"({_describe_exit(w.process.exitcode)}). Check the initializer "
+                    f"({_name_of(self.initializer)}), and that the pipeline's modules import "
+                    "cleanly in a new process: a script that calls curator.run() must do so "
+                    'under `if __name__ == "__main__":`, because workers import it'
                 )
         todo.requeue(unreported)
         if not stopping and todo:
@@ -464,6 +466,12 @@ def _outlived_its_fork_server(process: BaseProcess) -> int | None:
     except OSError:
         return None
     return pid if alive else None
+
+
+def _name_of(function: Callable[..., object] | None) -> str:
+    if function is None:
+        return "none given"
+    return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', function)}"
 
 
 def _describe_exit(exitcode: int | None) -> str:

@@ -1,0 +1,73 @@
+"""Mistakes in process-pool options and scripts: exit 2 and a message that says what to fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import subprocess_env
+
+CASES = {
+    "initializer attribute missing": (
+        ["-o", "initializer=os:nonexistent"],
+        "os has no attribute 'nonexistent'",
+    ),
+    "initializer module missing": (
+        ["-o", "initializer=nosuchmod:f"],
+        "cannot import 'nosuchmod'",
+    ),
+    "initargs not a literal": (["-o", "initargs=(1,"], "is not a Python literal"),
+    "initializer kills the worker": (
+        ["-o", "initializer=os:abort"],
+        "workers keep dying before running any item (was killed by SIGABRT)",
+    ),
+}
+
+
+def _curator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=subprocess_env(),
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_process_pool_options_exit_2(case: str, tmp_path: Path) -> None:
+    extra, message = CASES[case]
+    proc = _curator(
+        "run", "pp_pipelines:slow_marked", "-b", "process-pool", "-j", "2", *extra, cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+NO_GUARD = """
+from curator import run
+from curator.testing.probes import Numbers
+from pp_pipelines import Behaviour
+
+result = run(Numbers(4).write(Behaviour()), backend="process-pool", jobs=2, reporter=None)
+print("finished", result.ok)
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_about_the_guard(tmp_path: Path) -> None:
+    script = tmp_path / "no_guard.py"
+    script.write_text(NO_GUARD)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr

@@ -1,0 +1,57 @@
+"""A user's mistake is a one-line error and exit 2: never a traceback, never a silent start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_cli import curator
+
+CASES = {
+    "len raises": (["pipelines:len_raises"], "len() raised RuntimeError: cannot count the files"),
+    "len negative": (["pipelines:len_negative"], "__len__() should return >= 0"),
+    "len fractional": (["pipelines:len_fractional"], "'float' object cannot be interpreted"),
+    "huge jobs": (
+        ["pipelines:ten", "-b", "thread-pool", "-j", "99999999999999999999999"],
+        "is more workers than curator starts",
+    ),
+    "json file in a missing folder": (
+        ["pipelines:ten", "--reporter", "json", "--reporter-option", "json.file=/no/such/e.jsonl"],
+        "the folder /no/such does not exist",
+    ),
+    "infinite retry delay": (
+        ["pipelines:ten", "--retries", "1", "--retry-delay", "inf"],
+        "retry_delay must be a finite number",
+    ),
+    "nan retry delay": (["pipelines:ten", "--retry-delay", "nan"], "retry_delay must be a finite"),
+    "nan grace": (["pipelines:ten", "--grace", "nan"], "grace must be a finite number"),
+    "nan timeout": (["pipelines:ten", "--timeout", "nan"], "timeout must be a finite number"),
+    "empty slice": (["pipelines:ten", "--indices", "5:2"], "'5:2' selects no index"),
+    "underscore digits": (["pipelines:ten", "--indices", "1_0"], "'1_0' is not an integer"),
+    "non-ASCII digits": (["pipelines:ten", "--indices", "\u0661"], "is not an integer"),
+    "a file that is not a checkpoint": (
+        ["pipelines:ten", "--checkpoint", "notes.txt"],
+        "is not a curator checkpoint",
+    ),
+    "sys.exit as the target": (["sys:exit"], "calling exit() called sys.exit(None)"),
+    "a target that exits on import": (
+        ["exits_on_import.py:pipeline"],
+        "importing 'exits_on_import' called sys.exit(0)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_user_mistake_exits_2_with_a_clear_message_and_starts_nothing(
+    case: str, tmp_path: Path
+) -> None:
+    args, message = CASES[case]
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
+    proc = curator("run", *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "internal error" not in proc.stderr
+    assert not (tmp_path / ".curator").exists(), "a checkpoint was created for a refused run"
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
