@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from curator.cli.main import main
+from curator.cli.main import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -219,6 +219,8 @@ class CheckpointStore:
                     self._run_id,
                 ),
             )
+        if isinstance(self.error, sqlite3.Error):
+            raise UsageError(_sqlite_problem(self.path, self.error)) from self.error
         if self.error is not None:
             raise self.error
         try:
@@ -389,9 +391,12 @@ def load_latest(
     Without ``key`` the outputs are not read (``None``) and nothing is unpickled.
     """
     latest: dict[int, journal.Record] = {}
-    for row in db.execute(_SELECT):
-        for record in journal.decode(row, key, path):
-            latest[record[0]] = record
+    try:
+        for row in db.execute(_SELECT):
+            for record in journal.decode(row, key, path):
+                latest[record[0]] = record
+    except sqlite3.Error as exc:
+        raise UsageError(_sqlite_problem(path, exc)) from None
     return {index: StoredOutcome(*record) for index, record in latest.items()}
 
 

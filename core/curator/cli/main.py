@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -78,6 +80,19 @@ def _setup_logging() -> None:
         handler.setFormatter(_WarningFormatter())
         logger.addHandler(handler)
         logger.propagate = False
+
+
+def cli() -> None:
+    """The ``curator`` console script: run :func:`main` and exit with its code.
+
+    Once the command has decided its exit code and written its output, a late
+    Ctrl-C (the second of two pressed quickly) must not turn a recorded,
+    reported interruption into a death by signal while Python shuts down.
+    """
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

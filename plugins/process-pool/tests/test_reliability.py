@@ -240,3 +240,19 @@ def test_a_dead_fork_server_blames_no_item(tmp_path: Path) -> None:
     )
     killer.join()
     assert result.ok, [o for o in result.outcomes if not o.ok][:3]
+
+
+def test_max_failures_overshoots_by_at_most_the_items_in_flight() -> None:
+    # Every item fails. With chunks of 10 and two workers, at most 2 chunks per worker
+    # are in flight when the budget is reached, so at most 40 more failures arrive.
+    with pytest.raises(TaskFailedError) as info:
+        run(
+            pipeline(5000, fail=frozenset(range(5000))),
+            backend="process-pool",
+            jobs=2,
+            max_failures=100,
+            options={"chunksize": 10},
+            reporter=None,
+        )
+    failed = len(info.value.result.failures)
+    assert 100 <= failed <= 140, f"{failed} failures for a budget of 100"
