@@ -111,7 +111,7 @@ def _finish(proc: subprocess.Popen[str], what: str) -> tuple[str, str]:
         return proc.communicate(timeout=RUN_DEADLINE)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
+        _, err = proc.communicate()
         FIGURES["hangs"] += 1
         raise AssertionError(f"{what}: the run hung ({RUN_DEADLINE} s)\n{err[-2000:]}") from None
 
@@ -199,7 +199,7 @@ def _folders(tmp_path: Path, name: str) -> tuple[Path, Path]:
     return folder, markers
 
 
-# -- worker crashes ------------------------------------------------------------------------
+# -- worker crashes -----------------------------------------------------------------------
 
 
 def test_worker_crashes_cost_only_the_crashed_items(registry: Registry) -> None:
@@ -232,7 +232,7 @@ def test_worker_crashes_cost_only_the_crashed_items(registry: Registry) -> None:
         FIGURES["worker crashes"] += len(picks)
 
 
-# -- unpicklable results ------------------------------------------------------------------------
+# -- unpicklable results ------------------------------------------------------------------
 
 
 def test_unpicklable_results_fail_only_their_items(registry: Registry, tmp_path: Path) -> None:
@@ -263,7 +263,7 @@ def test_unpicklable_results_fail_only_their_items(registry: Registry, tmp_path:
         FIGURES["unpicklable results"] += len(bad)
 
 
-# -- the parent killed, then resumed ---------------------------------------------------------------
+# -- the parent killed, then resumed ------------------------------------------------------
 
 
 def test_a_killed_parent_loses_nothing_and_leaves_no_process(tmp_path: Path) -> None:
@@ -291,7 +291,7 @@ def test_a_killed_parent_loses_nothing_and_leaves_no_process(tmp_path: Path) -> 
         FIGURES["parent kills"] += 1
 
 
-# -- Ctrl-C once or twice, then resume -----------------------------------------------------------------
+# -- Ctrl-C once or twice, then resume ----------------------------------------------------
 
 
 def test_ctrl_c_once_or_twice_records_what_finished(tmp_path: Path) -> None:
@@ -327,7 +327,7 @@ def test_ctrl_c_once_or_twice_records_what_finished(tmp_path: Path) -> None:
         FIGURES["interrupts"] += 1
 
 
-# -- two runs on one checkpoint ---------------------------------------------------------------------------
+# -- two runs on one checkpoint -----------------------------------------------------------
 
 
 def test_two_runs_on_one_checkpoint_run_each_item_once(tmp_path: Path) -> None:
@@ -357,7 +357,7 @@ def test_two_runs_on_one_checkpoint_run_each_item_once(tmp_path: Path) -> None:
         FIGURES["concurrent runs"] += 1
 
 
-# -- corrupted checkpoints -----------------------------------------------------------------------------------
+# -- corrupted checkpoints ----------------------------------------------------------------
 
 
 def _corrupt(path: Path, rng: random.Random) -> str:
