@@ -74,10 +74,14 @@ class SleepAndMark(Sink[int]):
 
 
 class WhoAmI(Sink[int]):
-    """Returns the id of the sink object and the thread that ran it."""
+    """Returns the id of the sink object and the thread that ran it (after ``seconds``)."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
+        time.sleep(self.seconds)
         return [str(id(self)), threading.current_thread().name, str(os.getpid())]
 
 

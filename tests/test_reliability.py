@@ -234,6 +234,8 @@ def test_status_and_dry_run_from_the_cli(tmp_path: Path) -> None:
     assert status["failures"][0]["message"] == "bad item 3"
     human = curator("status", cwd=tmp_path)
     assert "ValueError: bad item 3" in human.stdout
+    checkpoint = tmp_path / status["checkpoint"]
+    runs_before, bytes_before = report(checkpoint).runs, checkpoint.read_bytes()
     plan = curator(
         "run", "pipelines:fails_at_3_and_7", "--resume", "--dry-run", "--json", cwd=tmp_path
     )
@@ -246,7 +248,9 @@ def test_status_and_dry_run_from_the_cli(tmp_path: Path) -> None:
         "to_run": 2,
         "failed_indices": [3, 7],
     }
-    assert not list((tmp_path / ".curator").glob("*.sqlite-journal"))
+    # The dry run ran nothing and wrote nothing: no run record, the file unchanged.
+    assert report(checkpoint).runs == runs_before
+    assert checkpoint.read_bytes() == bytes_before
     nothing = curator("status", cwd=tmp_path / ".curator")
     assert nothing.returncode == 2
     assert "no checkpoint in .curator/" in nothing.stderr

@@ -19,13 +19,14 @@ def test_items_really_run_at_the_same_time() -> None:
 
 
 def test_each_thread_gets_its_own_copy_of_the_pipeline() -> None:
-    sink = WhoAmI()
+    sink = WhoAmI(seconds=0.01)  # slow enough that both threads take items
     result = run(Numbers(40).write(sink), backend="thread-pool", jobs=2, reporter=None)
     copies_by_thread: dict[str, set[str]] = {}
     for output in result.outputs:
         assert output is not None
         copy_id, thread, _ = output
         copies_by_thread.setdefault(thread, set()).add(copy_id)
+    assert len(copies_by_thread) == 2, "both threads must have run items"
     # One distinct copy per thread, none of them the caller's object.
     assert all(len(ids) == 1 for ids in copies_by_thread.values())
     all_ids = set().union(*copies_by_thread.values())

@@ -135,6 +135,24 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
+def _interpreter_helpers() -> set[int]:
+    """Return the pids of multiprocessing's fork server and resource tracker.
+
+    They live as long as the interpreter, started by whichever run needed them
+    first, and are not a backend's leak.
+    """
+    pids = set()
+    for module, attribute, field in (
+        ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid"),
+        ("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
+    ):
+        helper = getattr(sys.modules.get(module), attribute, None)
+        pid = getattr(helper, field, None)
+        if isinstance(pid, int):
+            pids.add(pid)
+    return pids
+
+
 def _running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -425,7 +443,7 @@ class BackendConformance:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-            new_children = _child_pids() - children
+            new_children = _child_pids() - children - _interpreter_helpers()
             if not new_threads and not new_children:
                 return
             time.sleep(0.05)

@@ -35,7 +35,9 @@ def test_a_hung_item_times_out_its_worker_is_replaced_and_the_run_goes_on() -> N
     assert hung.status is Status.TIMED_OUT
     assert hung.error is not None
     assert "ran longer than 1 s" in hung.error.message
-    assert hung.duration >= 1.0
+    # Stopped at the limit, not long after: 5x the limit is a generous bound that still
+    # catches a pool that enforces timeouts 10x late.
+    assert 1.0 <= hung.duration < 5.0, hung.duration
 
 
 def test_a_timed_out_item_is_retried_and_counts_as_failed_when_it_keeps_hanging() -> None:
