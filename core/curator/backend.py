@@ -37,6 +37,10 @@ class Capabilities:
     isolates_crashes
         A worker that dies (segfault, ``os._exit``, OOM kill) costs only the
         item it was running, reported ``crashed``; the run goes on.
+    checks_results
+        Turns a result that cannot be pickled into that item's ``failed``
+        outcome itself, where the pickling fails (so the core need not pickle
+        every result once more to check it).
     """
 
     parallel: bool = False
@@ -44,6 +48,7 @@ class Capabilities:
     timeouts: bool = False
     cancel_running: bool = False
     isolates_crashes: bool = False
+    checks_results: bool = False
 
 
 class Backend(ABC):

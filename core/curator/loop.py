@@ -159,7 +159,10 @@ class RunLoop:
         self.backend = backend
         # A result that cannot be pickled must fail its own item where it is made,
         # not break a batch on its way to the parent or into the checkpoint.
-        check_results = self.store is not None or backend.capabilities.needs_picklable_work
+        caps = backend.capabilities
+        check_results = (self.store is not None or caps.needs_picklable_work) and not (
+            caps.checks_results
+        )
         open_before = self.ledger.open
         try:
             stopped_by = self._consume(

@@ -84,6 +84,22 @@ class ErrorInfo:
             trace = f"Traceback (most recent call last):\n{stack}{name}: {message}\n"
         return cls(type=name, message=message, traceback=trace)
 
+    @classmethod
+    def unpicklable_result(cls, value: object, exc: BaseException) -> ErrorInfo:
+        """The error of an item whose result ``value`` failed to pickle with ``exc``.
+
+        Its type is ``"UnpicklableResult"``: the result can be neither sent to
+        the parent nor stored in the checkpoint.
+        """
+        cause = cls.from_exception(exc)
+        return cls(
+            type="UnpicklableResult",
+            message=f"the result (a {type(value).__qualname__}) cannot be pickled, so it cannot "
+            f"be sent to the parent or stored in the checkpoint: {cause.type}: {cause.message}; "
+            "return plain data from the sink (paths, strings, numbers)",
+            traceback=cause.traceback,
+        )
+
 
 @dataclass(slots=True)
 class TaskStart:

@@ -10,9 +10,6 @@ from curator.errors import HardStop
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
 
-UNSTORABLE = "UnpicklableResult"
-"""``ErrorInfo.type`` of an item whose result cannot be pickled (sent or stored)."""
-
 
 class Work:
     """Turns an index into an :class:`~curator.outcome.Outcome`; never raises for an item.
@@ -30,8 +27,9 @@ class Work:
     check_results
         Pickle each result once where it is made, so that a result that cannot
         travel to the parent or be stored in the checkpoint fails its own item
-        (type :data:`UNSTORABLE`) instead of losing others. The core sets it
-        when results cross a process boundary or are checkpointed.
+        (type ``UnpicklableResult``) instead of losing others. The core sets it
+        when results cross a process boundary or are checkpointed, unless the
+        backend converts such failures itself (``Capabilities.checks_results``).
     """
 
     __slots__ = ("attempt", "check_results", "pipeline")
@@ -57,21 +55,31 @@ class Work:
         started = time.time()
         try:
             value = self.pipeline[index]
-            if self.check_results:
-                _check_picklable(value)
         except HardStop:
             raise
         except BaseException as exc:
-            error = _unstorable(exc) if isinstance(exc, _Unstorable) else None
             return Outcome(
                 index,
                 Status.FAILED,
-                error=error or ErrorInfo.from_exception(exc),
+                error=ErrorInfo.from_exception(exc),
                 worker=worker,
                 started=started,
                 finished=time.time(),
                 attempt=attempt,
             )
+        if self.check_results:
+            try:
+                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                return Outcome(
+                    index,
+                    Status.FAILED,
+                    error=ErrorInfo.unpicklable_result(value, exc),
+                    worker=worker,
+                    started=started,
+                    finished=time.time(),
+                    attempt=attempt,
+                )
         return Outcome(
             index,
             Status.OK,
@@ -95,28 +103,3 @@ class Work:
 
     def __setstate__(self, state: tuple[Pipeline[Any], int, bool]) -> None:
         self.pipeline, self.attempt, self.check_results = state
-
-
-class _Unstorable(Exception):
-    def __init__(self, value: object, cause: BaseException) -> None:
-        super().__init__(value, cause)
-        self.value_type = type(value).__qualname__
-        self.cause = cause
-
-
-def _check_picklable(value: object) -> None:
-    try:
-        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise _Unstorable(value, exc) from exc
-
-
-def _unstorable(exc: _Unstorable) -> ErrorInfo:
-    cause = ErrorInfo.from_exception(exc.cause)
-    return ErrorInfo(
-        type=UNSTORABLE,
-        message=f"the result (a {exc.value_type}) cannot be pickled, so it cannot be sent "
-        f"to the parent or stored in the checkpoint: {cause.type}: {cause.message}; "
-        "return plain data from the sink (paths, strings, numbers)",
-        traceback=cause.traceback,
-    )

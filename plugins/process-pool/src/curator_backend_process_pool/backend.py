@@ -70,6 +70,7 @@ class ProcessPoolBackend(Backend):
         timeouts=True,
         cancel_running=True,
         isolates_crashes=True,
+        checks_results=True,
     )
     Options = ProcessPoolOptions
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from curator import ErrorInfo, Work
@@ -76,7 +77,7 @@ class Outbox:
             if running is not None and running == self.reported_running and not batch:
                 running = None  # already announced; nothing new to say about it
             if batch or done is not None or running is not None:
-                self.conn.send(("batch", batch, done, running))
+                self.conn.send_bytes(_pickled(("batch", batch, done, running)))
                 if running is not None:
                     self.reported_running = running
 
@@ -95,6 +96,29 @@ class Outbox:
         """Stop the flusher thread."""
         self.closed.set()
         self.thread.join()
+
+
+def _pickled(message: tuple[Any, ...]) -> bytes:
+    """The message as the parent's ``recv()`` reads it; an unpicklable result fails its item.
+
+    Pickling the whole batch is the fast path. Only when it fails are the
+    records pickled one by one, and each that fails becomes its item's
+    ``failed`` record: the other items of the batch, and the worker, are unharmed.
+    """
+    try:
+        return bytes(ForkingPickler.dumps(message))
+    except Exception:
+        kind, batch, done, running = message
+        return bytes(ForkingPickler.dumps((kind, [_sendable(r) for r in batch], done, running)))
+
+
+def _sendable(record: wire.Record) -> wire.Record:
+    try:
+        ForkingPickler.dumps(record)
+    except Exception as exc:
+        _, index, started, finished, value = record
+        return (wire.FAILED, index, started, finished, ErrorInfo.unpicklable_result(value, exc))
+    return record
 
 
 def watch_parent(pid: int) -> None:
