@@ -31,7 +31,9 @@ from curator.outcome import ErrorInfo, Outcome, Status
 KEY_ENV = "CURATOR_KEY_FILE"
 """Environment variable naming the key file (default: ``~/.config/curator/checkpoint.key``)."""
 
-COLUMNS = ("indices", "codes", "started", "finished", "attempts", "info", "outputs", "mac")
+COLUMNS = (
+    "indices", "codes", "started", "finished", "attempts", "workers", "info", "outputs", "mac",
+)  # fmt: skip
 """The journal table's data columns, in the order :func:`encode` returns them."""
 
 Record = tuple[int, str, Any, "ErrorInfo | None", str, float, float, int]
@@ -103,7 +105,12 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
                 errors[str(position)] = [
                     error.type, error.message, error.traceback, error.exit_code,
                 ]  # fmt: skip
-    info = json.dumps({"workers": list(map(_worker, batch)), "errors": errors})
+    # Few distinct workers, many items: names once, then one number per item.
+    workers = list(map(_worker, batch))
+    names = list(dict.fromkeys(workers))
+    number = {name: n for n, name in enumerate(names)}.__getitem__
+    info = json.dumps({"names": names, "errors": errors})
+    worker_numbers = array.array("q", map(number, workers)).tobytes()
     outputs = pickle.dumps(list(map(_value, batch)), protocol=pickle.HIGHEST_PROTOCOL)
     return (
         array.array("q", map(_index, batch)).tobytes(),
@@ -111,6 +118,7 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
         array.array("d", map(_started, batch)).tobytes(),
         array.array("d", map(_finished, batch)).tobytes(),
         array.array("q", map(_attempt, batch)).tobytes(),
+        worker_numbers,
         info,
         outputs,
         _sign(key, outputs),
@@ -135,18 +143,23 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
     UsageError
         When the outputs are asked for but their signature does not match.
     """
-    index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, info, outputs, mac = row
-    indices, started, finished, attempts = (
-        array.array("q"), array.array("d"), array.array("d"), array.array("q"),
+    (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
+     outputs, mac) = row  # fmt: skip
+    indices, started, finished, attempts, numbers = (
+        array.array("q"), array.array("d"), array.array("d"), array.array("q"), array.array("q"),
     )  # fmt: skip
     try:
         indices.frombytes(index_bytes)
         started.frombytes(started_bytes)
         finished.frombytes(finished_bytes)
         attempts.frombytes(attempt_bytes)
+        numbers.frombytes(worker_bytes)
         details = json.loads(info)
-        workers, errors = details["workers"], details["errors"]
+        names, errors = details["names"], details["errors"]
+        workers = [names[n] for n in numbers]
         statuses = [_STATUSES[code].value for code in codes]
+        if len({len(c) for c in (indices, started, finished, attempts, workers, statuses)}) != 1:
+            raise ValueError("columns of different lengths")
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     values: list[Any] = [None] * len(indices)

@@ -50,8 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
-    started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL, info TEXT NOT NULL,
-    outputs BLOB NOT NULL, mac BLOB NOT NULL
+    started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL,
+    workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL
 );
 """
 _INSERT = (
@@ -133,6 +133,7 @@ class CheckpointStore:
                 f"cannot create the checkpoint folder {path.parent}: {exc.strerror}; "
                 "choose another with --checkpoint PATH, or run with --no-checkpoint"
             ) from None
+        wait_closed(path)
         self._lock_file = _lock(path)
         try:
             self._key = journal.user_key()
@@ -247,16 +248,53 @@ class CheckpointStore:
         self._stop.set()
         if self._writer is not None and self._writer.is_alive():
             self._writer.join()
-        try:
-            self._db.close()
-        finally:
-            _unlock(self._lock_file)
+        # Folding the WAL in costs an fsync (about 15 ms): done in a thread the
+        # interpreter waits for at exit (not a daemon), so the run returns at once
+        # and the file is whole when the process ends. The lock is released
+        # after it, and a new store on the same file in this process waits for it.
+        closer = threading.Thread(
+            target=_close, args=(self._db, self._lock_file), name="curator-checkpoint-close"
+        )
+        with _CLOSING_LOCK:
+            _CLOSING[_key(self.path)] = closer
+        closer.start()
 
     # -- reading ------------------------------------------------------------------
 
     def latest(self) -> dict[int, StoredOutcome]:
         """The latest recorded outcome of every index, with outputs (verified, for resume)."""
         return load_latest(self._db, self.path, self._key)
+
+
+_CLOSING: dict[str, threading.Thread] = {}
+_CLOSING_LOCK = threading.Lock()
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _close(db: sqlite3.Connection, lock_file: Any) -> None:
+    try:
+        db.close()
+    finally:
+        _unlock(lock_file)
+
+
+def wait_closed(path: Path | None = None) -> None:
+    """Wait until stores closed in this process (the one at ``path``, or all) are on disk.
+
+    A closed store folds its WAL into the database file in the background;
+    after this, the ``.sqlite`` file alone holds everything and can be copied.
+    """
+    with _CLOSING_LOCK:
+        if path is None:
+            closing = list(_CLOSING.values())
+            _CLOSING.clear()
+        else:
+            closing = [t for t in [_CLOSING.pop(_key(path), None)] if t is not None]
+    for thread in closing:
+        thread.join()
 
 
 def check_file(path: Path) -> None:
