@@ -10,12 +10,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
+from core_support import curator, subprocess_env
 from pipelines import Numbers, numbers
-from test_cli import curator
 
 from curator import Sink, UsageError, run
 from curator.fingerprint import fingerprint
@@ -85,7 +85,7 @@ def _crafted(tmp_path: Path) -> tuple[Path, Path]:
     run(numbers(10), checkpoint=path, reporter=None)
     marker = tmp_path / "code-ran"
     evil = pickle.dumps([_Touch(marker)] * 10)
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE journal SET outputs = ?, mac = ?", (evil, b"forged" * 5))
     return path, marker
 
@@ -206,7 +206,7 @@ def test_a_damaged_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_another_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE users (name TEXT)")
     before = path.read_bytes()
     with pytest.raises(UsageError, match="an SQLite database but not a curator checkpoint"):

@@ -6,30 +6,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import make_distribution, subprocess_env
+from core_support import as_json, curator, make_distribution, subprocess_env
 
 ROW_KEYS = ["name", "provided_by", "version", "status", "detail", "description"]
-
-
-def curator(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "curator", *args],
-        capture_output=True,
-        text=True,
-        env=env or subprocess_env(),
-        cwd=cwd,
-        timeout=120,
-    )
-
-
-def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture
@@ -248,6 +229,7 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=subprocess_env(CURATOR_TEST_MARKERS=str(markers)),
+        cwd=tmp_path,
         # A shell without job control starts background jobs with SIGINT ignored, and
         # children inherit that; give curator the default disposition a terminal gives.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

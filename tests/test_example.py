@@ -3,8 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import subprocess_env
-from test_cli import curator
+from core_support import curator, subprocess_env
 
 from curator import run
 from curator.examples.snapshots import pipeline

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
+from core_support import curator, subprocess_env
 from pipelines import Numbers
-from test_cli import curator
 
 from curator import Pipeline, Sink, UsageError, run
 from curator.fingerprint import check_fingerprintable, fingerprint

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import subprocess_env
+from core_support import subprocess_env
 
 HEAVY = ["dask", "distributed", "joblib", "loky", "numpy", "pandas", "torch", "rich"]
 

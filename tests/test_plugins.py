@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import make_distribution
+from core_support import make_distribution
 from pipelines import numbers
 
 from curator import PluginError, UsageError, run

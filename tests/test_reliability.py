@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import subprocess_env
+from core_support import EventLog, curator, registry_with, subprocess_env
 from pipelines import FailAt, Flaky, Numbers, numbers
-from test_cli import curator
-from test_run import EventLog, _registry_with
 
 from curator import (
     Backend,
@@ -133,7 +131,7 @@ class Recording(Backend):
 
 def test_resume_never_ships_done_items_and_keeps_their_outputs(tmp_path: Path) -> None:
     store = tmp_path / "cp.sqlite"
-    registry = _registry_with(Recording)
+    registry = registry_with(Recording)
     Recording.given = []
     first = run(
         Numbers(50).write(FailAt({4, 40})),

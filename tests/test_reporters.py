@@ -15,9 +15,8 @@ from typing import Any
 import jsonschema
 import pyte
 import pytest
-from conftest import make_distribution, subprocess_env
+from core_support import curator, make_distribution, subprocess_env, workdir
 from pipelines import FailAt, Numbers, numbers
-from test_cli import curator
 
 from curator import UsageError, run
 from curator.reporters import JsonReporter, LogReporter, RichReporter, auto_reporter
@@ -166,6 +165,7 @@ def _run_in_pty(
         stdout=terminal,
         stderr=terminal,
         env={**env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"},
+        cwd=workdir(),
         close_fds=True,
     )
     os.close(terminal)

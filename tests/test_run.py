@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from core_support import EventLog, registry_with
 from pipelines import Collect, FailAt, Numbers, double, numbers
 
 from curator import (
@@ -14,18 +15,15 @@ from curator import (
     Capabilities,
     Outcome,
     Registry,
-    Reporter,
     RunInterrupted,
-    RunResult,
     Status,
     TaskFailedError,
     UnknownNameError,
     UsageError,
     Work,
-    hookimpl,
     run,
 )
-from curator.outcome import Event, TaskStart
+from curator.outcome import Event
 from curator.plugins import PluginSettings
 
 BACKENDS = ["sequential", "thread-pool"]
@@ -33,37 +31,6 @@ BACKENDS = ["sequential", "thread-pool"]
 
 def jobs_for(backend: str) -> int:
     return 1 if backend == "sequential" else 2
-
-
-class EventLog(Reporter):
-    """Records every event hook call with the thread and process it ran in."""
-
-    name = "event-log"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[tuple[Any, ...]] = []
-        self.where: set[tuple[int, int]] = set()
-
-    def _note(self, *event: Any) -> None:
-        self.events.append(event)
-        self.where.add((os.getpid(), threading.get_ident()))
-
-    @hookimpl
-    def curator_run_start(self, run: Any) -> None:
-        self._note("run_start", run.total)
-
-    @hookimpl
-    def curator_task_start(self, start: TaskStart) -> None:
-        self._note("task_start", start.index)
-
-    @hookimpl
-    def curator_task_finish(self, outcome: Outcome) -> None:
-        self._note("task_finish", outcome.index, outcome.status)
-
-    @hookimpl
-    def curator_run_finish(self, result: RunResult) -> None:
-        self._note("run_finish", len(result.outcomes))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -130,7 +97,7 @@ def test_empty_indices_start_nothing() -> None:
             started.extend(indices)
             yield from ()
 
-    registry = _registry_with(Recording)
+    registry = registry_with(Recording)
     result = run(numbers(5), backend="recording", jobs=2, indices=[], registry=registry)
     assert result.outcomes == []
     assert result.outputs == []
@@ -234,17 +201,6 @@ def test_pipeline_without_sink() -> None:
         run(Numbers(3).filter(double))  # type: ignore[arg-type]
 
 
-def _registry_with(*backends: type[Backend]) -> Registry:
-    class Plugin:
-        @hookimpl
-        def curator_register_backends(self) -> list[type[Backend]]:
-            return list(backends)
-
-    return Registry.load(
-        PluginSettings(strict=True), entrypoints=False, plugins=[("test", Plugin())]
-    )
-
-
 class _Misbehaving(Backend):
     capabilities = Capabilities(parallel=True)
     name = "misbehaving"
@@ -296,7 +252,7 @@ class YieldsJunk(_Misbehaving):
     ],
 )
 def test_backend_contract_violations_are_caught(backend: str, message: str) -> None:
-    registry = _registry_with(Drops, Duplicates, Invents, YieldsJunk)
+    registry = registry_with(Drops, Duplicates, Invents, YieldsJunk)
     with pytest.raises(BackendContractError, match=message):
         run(numbers(5), backend=backend, jobs=2, registry=registry, reporter=None)
 
@@ -323,7 +279,7 @@ def test_ctrl_c_stops_the_backend_and_keeps_finished_work() -> None:
             numbers(6),
             backend="interrupting",
             jobs=2,
-            registry=_registry_with(Interrupting),
+            registry=registry_with(Interrupting),
             reporter=log,
         )
     result = info.value.result
@@ -336,7 +292,7 @@ def test_ctrl_c_stops_the_backend_and_keeps_finished_work() -> None:
 
 def test_run_finish_is_called_when_the_backend_breaks() -> None:
     log = EventLog()
-    registry = _registry_with(Drops)
+    registry = registry_with(Drops)
     with pytest.raises(BackendContractError):
         run(numbers(5), backend="drops", jobs=2, registry=registry, reporter=log)
     assert log.events[0] == ("run_start", 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli import curator
+from core_support import curator
 
 CASES = {
     "len raises": (["pipelines:len_raises"], "len() raised RuntimeError: cannot count the files"),

@@ -141,7 +141,7 @@ class CheckpointStore:
         except BaseException:
             _unlock(self._lock_file)
             raise
-        stat = path.stat()
+        stat = os.stat(path)  # just opened: it exists
         self._identity = (stat.st_dev, stat.st_ino)
         self._lock = threading.Lock()
         self._buffer: list[Outcome] = []
@@ -200,26 +200,16 @@ class CheckpointStore:
         Raises
         ------
         UsageError
-            When the checkpoint file was deleted or replaced during the run.
+            When the checkpoint cannot be written, or its file was deleted or
+            replaced during the run.
         """
         self._stop.set()
         if self._writer is not None:
             self._writer.join()
-        self.commit()
-        with self._lock, self._db:
-            self._db.execute(
-                "UPDATE runs SET finished = ?, ok = ?, failed = ?, skipped = ?, cancelled = ?, "
-                "interrupted = ? WHERE id = ?",
-                (
-                    time.time(),
-                    counts.get("ok", 0),
-                    counts.get("failed", 0),
-                    counts.get("skipped", 0),
-                    counts.get("cancelled", 0),
-                    int(interrupted),
-                    self._run_id,
-                ),
-            )
+        try:
+            self._final_commit(counts, interrupted)
+        except sqlite3.Error as exc:
+            raise UsageError(_sqlite_problem(self.path, exc)) from exc
         if isinstance(self.error, sqlite3.Error):
             raise UsageError(_sqlite_problem(self.path, self.error)) from self.error
         if self.error is not None:
@@ -234,6 +224,23 @@ class CheckpointStore:
                 f"the checkpoint {self.path} was deleted or replaced while the run was "
                 "writing it: this run's outcomes are not recorded there (the results "
                 "printed above are all there is)"
+            )
+
+    def _final_commit(self, counts: dict[str, int], interrupted: bool) -> None:
+        self.commit()
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE runs SET finished = ?, ok = ?, failed = ?, skipped = ?, cancelled = ?, "
+                "interrupted = ? WHERE id = ?",
+                (
+                    time.time(),
+                    counts.get("ok", 0),
+                    counts.get("failed", 0),
+                    counts.get("skipped", 0),
+                    counts.get("cancelled", 0),
+                    int(interrupted),
+                    self._run_id,
+                ),
             )
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ from fault_target import build  # noqa: E402
 from curator import Registry, Status, run  # noqa: E402
 from curator.plugins import PluginSettings  # noqa: E402
 from curator.store import read_latest, report  # noqa: E402
+from curator.testing.processes import descendants, running  # noqa: E402
 
 pytestmark = pytest.mark.faults
 
@@ -116,34 +117,11 @@ def _finish(proc: subprocess.Popen[str], what: str) -> tuple[str, str]:
         raise AssertionError(f"{what}: the run hung ({RUN_DEADLINE} s)\n{err[-2000:]}") from None
 
 
-def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = {int(c) for c in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo += children - found
-            found |= children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _check_no_orphans(pids: set[int], what: str) -> None:
     ended = time.monotonic()
-    while any(_alive(p) for p in pids) and time.monotonic() - ended < ORPHAN_SECONDS:
+    while any(running(p) for p in pids) and time.monotonic() - ended < ORPHAN_SECONDS:
         time.sleep(0.02)
-    left = sorted(p for p in pids if _alive(p))
+    left = sorted(p for p in pids if running(p))
     FIGURES["orphans"] += len(left)
     assert not left, f"{what}: processes alive {ORPHAN_SECONDS} s after the run ended: {left}"
 
@@ -281,7 +259,7 @@ def test_a_killed_parent_loses_nothing_and_leaves_no_process(tmp_path: Path) -> 
             folder,
         )
         _wait_for_markers(proc, markers, rng.randrange(0, items // 2))
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         proc.kill()
         _finish(proc, what)
         _check_no_orphans(tree, what)
@@ -309,7 +287,7 @@ def test_ctrl_c_once_or_twice_records_what_finished(tmp_path: Path) -> None:
             folder,
         )
         _wait_for_markers(proc, markers, rng.randrange(1, 20))
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         proc.send_signal(signal.SIGINT)
         if twice:
             time.sleep(rng.uniform(0.05, 0.4))

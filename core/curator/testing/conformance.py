@@ -26,7 +26,6 @@ the reason.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -56,6 +55,7 @@ from curator import (
 from curator.backend import Backend, normalize_name
 from curator.plugins import PluginSettings
 from curator.store import report
+from curator.testing import processes
 from curator.testing.probes import executions, peak_concurrency, probe
 
 HEAVY_MODULES = frozenset(
@@ -91,20 +91,6 @@ class _Events(Reporter):
         return sorted(started - {i for kind, i, _, _ in self.log if kind == "finish"})
 
 
-def _child_pids() -> set[int]:
-    """Processes whose parent is this one (all of them, not only multiprocessing's)."""
-    pids: set[int] = set()
-    tasks = Path(f"/proc/{os.getpid()}/task")
-    if tasks.is_dir():
-        for task in tasks.iterdir():
-            try:
-                pids.update(int(p) for p in (task / "children").read_text().split())
-            except OSError:
-                continue
-        return {pid for pid in pids if _running(pid)}
-    return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
-
-
 class _signal_later:
     """Send ``signum`` to this process's main thread once ``after()`` is true."""
 
@@ -133,32 +119,6 @@ class _signal_later:
         self.done.set()
         self.thread.join()
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
-
-
-def _interpreter_helpers() -> set[int]:
-    """Return the pids of multiprocessing's fork server and resource tracker.
-
-    They live as long as the interpreter, started by whichever run needed them
-    first, and are not a backend's leak.
-    """
-    pids = set()
-    for module, attribute, field in (
-        ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid"),
-        ("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
-    ):
-        helper = getattr(sys.modules.get(module), attribute, None)
-        pid = getattr(helper, field, None)
-        if isinstance(pid, int):
-            pids.add(pid)
-    return pids
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class BackendConformance:
@@ -372,7 +332,7 @@ class BackendConformance:
 
     def test_stopping_leaves_no_process_or_thread_behind(self) -> None:
         threads = set(threading.enumerate())
-        children = _child_pids()
+        children = processes.children()
         with pytest.raises(TaskFailedError):
             self.run(100, sleep=0.01, fail=frozenset({10}), on_error="raise")
         time.sleep(0.1)
@@ -381,7 +341,7 @@ class BackendConformance:
     def test_a_hard_stop_kills_running_items_and_leaves_nothing_behind(self) -> None:
         self.need("cancel_running")
         threads = set(threading.enumerate())
-        children = _child_pids()
+        children = processes.children()
         start = time.monotonic()
         events = _Events(stop_after=1)
         with pytest.raises(RunInterrupted) as info:
@@ -443,7 +403,7 @@ class BackendConformance:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-            new_children = _child_pids() - children - _interpreter_helpers()
+            new_children = processes.children() - children - processes.interpreter_helpers()
             if not new_threads and not new_children:
                 return
             time.sleep(0.05)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,19 +37,3 @@ def _no_leftover_processes() -> Iterator[None]:
     yield
     leftovers = multiprocessing.active_children()
     assert leftovers == [], f"worker processes left behind: {leftovers}"
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists (a zombie counts as gone: it no longer runs)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.update(extra)
-    return env

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
+from pp_support import subprocess_env
 
 CASES = {
     "initializer attribute missing": (

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import alive, subprocess_env
 from pp_pipelines import HoldsALock, Numbers, ReportInit, pipeline
+from pp_support import alive, subprocess_env
 
 from curator import (
     Outcome,
@@ -233,6 +233,7 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=subprocess_env(PP_TEST_MARKERS=str(tmp_path)),
+        cwd=tmp_path.parent,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60

@@ -40,6 +40,9 @@ GRACE_SECONDS = 0.5
 
 MAX_START_FAILURES = 3
 
+START_ATTEMPTS = 6
+"""Tries to start a worker process (the fork server may be restarting)."""
+
 TIMEOUT_POLL_SECONDS = 0.25
 """With a timeout set, the parent checks running items at least this often."""
 
@@ -173,7 +176,16 @@ class Pool:
             name=f"curator-process-{slot}",
             daemon=True,
         )
-        process.start()
+        for attempt in range(START_ATTEMPTS):
+            try:
+                process.start()
+                break
+            except OSError:
+                # A fork server that just died refuses connections until it has
+                # been reaped; multiprocessing then starts a new one.
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         child_end.close()
         self.current[slot] = worker.IDLE
         self.workers[slot] = _Worker(slot, process, parent_end, budget=self.max_tasks)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive, subprocess_env
 from pp_pipelines import pipeline
+from pp_support import alive, descendants, subprocess_env
 
 from curator import Status, TaskFailedError, run
 
@@ -169,22 +169,6 @@ def test_workers_do_not_outlive_a_killed_parent(markers: Path, tmp_path: Path) -
     assert ran == set(range(400))
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (workers, fork server, resource tracker)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = {int(c) for c in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo += children - found
-            found |= children
-    return found
-
-
 @pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
 def test_no_process_outlives_a_killed_parent_by_two_seconds(
     method: str, markers: Path, tmp_path: Path
@@ -192,7 +176,7 @@ def test_no_process_outlives_a_killed_parent_by_two_seconds(
     args = ["pp_pipelines:spinning", "--no-checkpoint", "-o", f"start_method={method}"]
     proc = _start(args, markers, tmp_path)
     _wait_for(markers, 3)  # item 0 spins forever; the other worker is past two items
-    tree = {p for p in _descendants(proc.pid) if alive(p)}
+    tree = {p for p in descendants(proc.pid) if alive(p)}
     assert len(tree) >= 2, f"expected the run's worker processes, found {tree}"
     proc.kill()
     proc.communicate(timeout=30)

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from conftest import subprocess_env
+from pp_support import subprocess_env
 
 import curator_backend_process_pool
 

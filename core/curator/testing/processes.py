@@ -1,0 +1,68 @@
+"""Looking at processes from a test: is it running, what did it start, what is left.
+
+Linux reads ``/proc``; elsewhere only multiprocessing's own children are seen.
+The conformance kit uses these to prove a backend leaves nothing behind, and a
+backend's own tests can use them the same way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and runs (a zombie counts as gone: it runs no code)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children(pid: int | None = None) -> set[int]:
+    """The running processes whose parent is ``pid`` (default: this process)."""
+    pid = os.getpid() if pid is None else pid
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        if pid != os.getpid():
+            return set()
+        return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+    found: set[int] = set()
+    for task in tasks.iterdir():
+        try:
+            found.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return {p for p in found if running(p)}
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``: its workers, a fork server, a resource tracker, ..."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        below = children(todo.pop()) - found
+        found |= below
+        todo += below
+    return found
+
+
+def interpreter_helpers() -> set[int]:
+    """The pids of multiprocessing's fork server and resource tracker in this process.
+
+    They live as long as the interpreter, started by whichever run needed them
+    first, and are not a backend's leak.
+    """
+    pids = set()
+    for module, attribute, field in (
+        ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid"),
+        ("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
+    ):
+        helper = getattr(sys.modules.get(module), attribute, None)
+        pid = getattr(helper, field, None)
+        if isinstance(pid, int):
+            pids.add(pid)
+    return pids

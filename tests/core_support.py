@@ -1,0 +1,116 @@
+"""Helpers shared by the core tests.
+
+A module of its own rather than ``conftest``: test modules import it by a name
+no other suite uses, so the core and plugin suites can be collected together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from curator import Backend, Outcome, Registry, Reporter, RunResult, TaskStart, hookimpl
+from curator.plugins import PluginSettings
+
+TESTS = Path(__file__).parent
+PLUGIN_FIXTURES = TESTS / "plugins"
+
+
+def make_distribution(
+    site: Path, name: str, version: str, entry_points: dict[str, str], group: str = "curator"
+) -> Path:
+    """Write an installed-distribution record (dist-info) with entry points into ``site``."""
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = [f"[{group}]"] + [f"{ep} = {target}" for ep, target in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return info
+
+
+def subprocess_env(*extra_paths: Path, **overrides: str) -> dict[str, str]:
+    """Environment for a `curator` subprocess that sees the test helpers and fixture plugins."""
+    env = dict(os.environ)
+    paths = [str(p) for p in extra_paths] + [str(TESTS), str(PLUGIN_FIXTURES)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.pop("CURATOR_STRICT_PLUGINS", None)
+    env.update(overrides)
+    return env
+
+
+_WORKDIR: list[Path] = []
+
+
+def workdir() -> Path:
+    """A folder for CLI runs that name no other: they never write into the repository."""
+    if not _WORKDIR:
+        _WORKDIR.append(Path(tempfile.mkdtemp(prefix="curator-tests-")))
+    return _WORKDIR[0]
+
+
+def curator(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curator", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_env(),
+        cwd=cwd or workdir(),
+        timeout=120,
+    )
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+class EventLog(Reporter):
+    """Records every event hook call with the thread and process it ran in."""
+
+    name = "event-log"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[Any, ...]] = []
+        self.where: set[tuple[int, int]] = set()
+
+    def _note(self, *event: Any) -> None:
+        self.events.append(event)
+        self.where.add((os.getpid(), threading.get_ident()))
+
+    @hookimpl
+    def curator_run_start(self, run: Any) -> None:
+        self._note("run_start", run.total)
+
+    @hookimpl
+    def curator_task_start(self, start: TaskStart) -> None:
+        self._note("task_start", start.index)
+
+    @hookimpl
+    def curator_task_finish(self, outcome: Outcome) -> None:
+        self._note("task_finish", outcome.index, outcome.status)
+
+    @hookimpl
+    def curator_run_finish(self, result: RunResult) -> None:
+        self._note("run_finish", len(result.outcomes))
+
+
+def registry_with(*backends: type[Backend]) -> Registry:
+    class Plugin:
+        @hookimpl
+        def curator_register_backends(self) -> list[type[Backend]]:
+            return list(backends)
+
+    return Registry.load(
+        PluginSettings(strict=True), entrypoints=False, plugins=[("test", Plugin())]
+    )
