@@ -4,11 +4,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from core_support import as_json, curator, make_distribution, subprocess_env
+
+from curator.testing.waiting import wait_until
 
 ROW_KEYS = ["name", "provided_by", "version", "status", "detail", "description"]
 
@@ -234,9 +235,7 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:
         # children inherit that; give curator the default disposition a terminal gives.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while len(list(markers.iterdir())) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(list(markers.iterdir())) >= 2, 60, "two items to finish")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -28,6 +28,7 @@ from curator.fingerprint import fingerprint
 from curator.outcome import Event
 from curator.policy import Policy
 from curator.store import report
+from curator.testing.waiting import wait_until
 
 BACKENDS = [("sequential", 1), ("thread-pool", 2)]
 
@@ -272,9 +273,7 @@ def start(args: list[str], markers: Path, cwd: Path) -> subprocess.Popen[str]:
 
 
 def wait_for_markers(markers: Path, count: int) -> None:
-    deadline = time.monotonic() + 60
-    while len(list(markers.iterdir())) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(list(markers.iterdir())) >= count, 60, f"{count} items to finish")
 
 
 def runs_per_index(markers: Path) -> Counter[int]:

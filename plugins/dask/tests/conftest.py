@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import curator_backend_dask.hooks as hooks
 from curator.plugins import PluginSettings
 from curator.registry import Registry, set_default_registry
+from curator.testing.waiting import wait_until
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -55,9 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             stderr=subprocess.DEVNULL,
         )
     ]
-    deadline = time.monotonic() + 60
-    while not scheduler_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(scheduler_file.exists, 60, "the Dask scheduler to write its scheduler file")
     for _ in range(2):
         procs.append(
             subprocess.Popen(

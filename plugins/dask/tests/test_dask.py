@@ -15,6 +15,7 @@ from distributed import Client
 
 from curator import Status, TaskFailedError, UsageError, run
 from curator.testing.probes import executions, probe, started
+from curator.testing.waiting import wait_until
 
 
 def dask(pipeline: object, **kwargs: object) -> object:
@@ -91,9 +92,7 @@ def test_killing_a_worker_mid_run_never_hangs_and_loses_nothing(
     victim = sorted(pids.values())[0]
 
     def kill_soon() -> None:
-        deadline = time.monotonic() + 30
-        while len(started(tmp_path)) < 6 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(started(tmp_path)) >= 6, 30, "six items to start")
         os.kill(victim, signal.SIGKILL)
 
     killer = threading.Thread(target=kill_soon)

@@ -16,6 +16,7 @@ from pp_pipelines import pipeline
 from pp_support import alive, descendants, subprocess_env
 
 from curator import Status, TaskFailedError, run
+from curator.testing.waiting import wait_until
 
 
 def test_a_hung_item_times_out_its_worker_is_replaced_and_the_run_goes_on() -> None:
@@ -110,9 +111,7 @@ def _start(args: list[str], markers: Path, cwd: Path) -> subprocess.Popen[str]:
 
 
 def _wait_for(markers: Path, count: int) -> None:
-    deadline = time.monotonic() + 60
-    while len(list(markers.iterdir())) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(list(markers.iterdir())) >= count, 60, f"{count} items to run")
 
 
 def _worker_pids(markers: Path) -> set[int]:
@@ -206,9 +205,7 @@ def test_a_dead_fork_server_blames_no_item(tmp_path: Path) -> None:
     markers.mkdir()
 
     def kill_the_fork_server() -> None:
-        deadline = time.monotonic() + 30
-        while len(list(markers.iterdir())) < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(list(markers.iterdir())) >= 4, 30, "four items to run")
         from multiprocessing import forkserver
 
         pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from curator import (
     run,
 )
 from curator.progress import RunProgress
+from curator.testing.waiting import wait_until
 
 START_METHODS = multiprocessing.get_all_start_methods()
 
@@ -236,9 +237,7 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path: Path) -> None:
         cwd=tmp_path.parent,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.iterdir())) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(list(tmp_path.iterdir())) >= 4, 60, "four items to run")
     # Ctrl-C in a terminal reaches the whole process group; workers ignore it.
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
