@@ -44,7 +44,7 @@ def test_the_example_is_deterministic_across_backends(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 
-def test_the_readme_command_runs_the_example(tmp_path: Path) -> None:
+def test_the_example_pipeline_runs_on_the_thread_pool(tmp_path: Path) -> None:
     proc = curator(
         "run",
         "curator.examples.snapshots:pipeline",

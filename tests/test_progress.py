@@ -70,13 +70,26 @@ def test_busy_workers_come_from_start_events_once_asked() -> None:
         thread.join()
     seen = {(worker, index) for rows in samples for worker, index, _ in rows}
     assert {worker for worker, _ in seen} == {"thread-0", "thread-1"}
+    assert {index for _, index in seen} <= set(range(8))
+    assert len({index for _, index in seen}) >= 4, "most items were seen while they ran"
     assert all(0 <= seconds < 5 for rows in samples for *_, seconds in rows)
-    assert samples[-1] == [] or all(index >= 0 for _, index, _ in samples[-1])
+    # A worker is busy with one item at a time.
+    assert all(len({w for w, _, _ in rows}) == len(rows) for rows in samples)
 
 
 def test_rate_eta_before_and_after() -> None:
     watcher = Watcher()
-    run(Numbers(3).write(Sleep(0.01)), reporter=watcher)
+    before: list[tuple[int, float, float | None]] = []
+
+    class Early(Reporter):
+        name = "early"
+
+        @hookimpl
+        def curator_run_start(self, progress: RunProgress) -> None:
+            before.append((progress.done, progress.rate, progress.eta))
+
+    run(Numbers(3).write(Sleep(0.01)), reporter=[watcher, Early()])
+    assert before == [(0, 0.0, None)], "before any item: nothing done, no rate, no ETA"
     progress = watcher.progress
     assert progress is not None
     assert progress.done == 3

@@ -71,7 +71,8 @@ def test_uncopyable_pipeline_is_a_clear_error() -> None:
 def test_fewer_or_more_items_than_threads(count: int) -> None:
     result = run(numbers(count), backend="thread-pool", jobs=4, reporter=None)
     assert result.outputs == [[str(2 * i)] for i in range(count)]
-    assert len({o.worker for o in result.outcomes}) <= min(count, 4)
+    workers = {o.worker for o in result.outcomes}
+    assert workers <= {f"thread-{n}" for n in range(min(count, 4))}, workers
 
 
 def test_no_thread_is_left_behind() -> None:
