@@ -18,18 +18,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from curator import Pipeline, Sink, Source
-
-
-class Items(Source[int]):
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> Iterator[int]:
-        yield index
+from curator import Pipeline, Sink
+from curator.testing.probes import Numbers
 
 
 class Marked(Sink[int]):
@@ -70,7 +60,7 @@ class Marked(Sink[int]):
 
 def build(count: int, **faults: frozenset[int]) -> Pipeline[int]:
     """``count`` items into a :class:`Marked` sink with the given faults."""
-    return Items(count).write(Marked(**faults))
+    return Numbers(count).write(Marked(**faults))
 
 
 pipeline = build(int(os.environ.get("FAULT_ITEMS", "300")))
