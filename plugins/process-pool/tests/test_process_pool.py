@@ -285,3 +285,10 @@ def test_busy_workers_are_read_from_shared_memory_without_start_events() -> None
     assert {worker for worker, _ in seen} == {"process-0", "process-1"}
     assert {index for _, index in seen} <= set(range(8))
     assert len({index for _, index in seen}) >= 4
+
+
+def test_jobs_one_runs_in_this_process_whatever_the_backend() -> None:
+    result = run(pipeline(5), backend="process-pool", jobs=1, reporter=None)
+    assert result.ok
+    assert {value[1] for value in result.outputs if value} == {str(os.getpid())}
+    assert {o.worker for o in result.outcomes} == {"main"}
