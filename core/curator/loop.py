@@ -84,14 +84,14 @@ class RunLoop:
         started = time.time()
         try:
             self.hook.curator_run_start(run=info, progress=self.progress)
+            if self.store is not None:
+                self.store.start_run(info.backend, info.jobs, info.total)
         except BaseException:
-            # A reporter that cannot start (its file cannot be opened, ...) ends
-            # the run before it began: release the checkpoint, record no run.
+            # A reporter that cannot start (its file cannot be opened, ...) or a
+            # checkpoint that cannot take a run ends the run before it began.
             if self.store is not None:
                 self.store.close()
             raise
-        if self.store is not None:
-            self.store.start_run(info.backend, info.jobs, info.total)
         stopped_by: Outcome | None = None
         interrupts = Interrupts(self._stop_dispatching, policy.grace)
         hard_stop = False

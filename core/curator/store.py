@@ -155,12 +155,15 @@ class CheckpointStore:
 
     def start_run(self, backend: str, jobs: int, requested: int) -> None:
         """Open a run record and start the writer thread."""
-        with self._lock, self._db:
-            cursor = self._db.execute(
-                "INSERT INTO runs (started, backend, jobs, requested) VALUES (?, ?, ?, ?)",
-                (time.time(), backend, jobs, requested),
-            )
-            self._run_id = cursor.lastrowid
+        try:
+            with self._lock, self._db:
+                cursor = self._db.execute(
+                    "INSERT INTO runs (started, backend, jobs, requested) VALUES (?, ?, ?, ?)",
+                    (time.time(), backend, jobs, requested),
+                )
+                self._run_id = cursor.lastrowid
+        except sqlite3.Error as exc:
+            raise UsageError(_sqlite_problem(self.path, exc)) from None
         self._writer = threading.Thread(target=self._write_periodically, daemon=True)
         self._writer.start()
 
