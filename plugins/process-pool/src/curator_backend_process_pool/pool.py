@@ -71,6 +71,10 @@ class _Worker:
     def name(self) -> str:
         return f"process-{self.slot}"
 
+    def unreported(self) -> list[int]:
+        """Indices sent to this worker whose records have not arrived, in order."""
+        return [i for chunk in self.chunks.values() for i in chunk.indices[chunk.reported :]]
+
 
 class _Todo:
     """Indices waiting for dispatch: given ones first, then the rest of the request."""
@@ -380,7 +384,7 @@ class Pool:
             yield from self._receive(w)
         w.conn.close()
         del self.workers[w.slot]
-        unreported = [i for chunk in w.chunks.values() for i in chunk.indices[chunk.reported :]]
+        unreported = w.unreported()
         running = self.current[w.slot] if not orphaned else worker.IDLE
         if not unreported and (w.quitting or stopping):
             if not stopping and todo:
@@ -438,8 +442,7 @@ class Pool:
         w.conn.close()
         del self.workers[w.slot]
         running = self.current[w.slot]
-        unreported = {i for chunk in w.chunks.values() for i in chunk.indices[chunk.reported :]}
-        if running != worker.IDLE and running in unreported:
+        if running != worker.IDLE and running in w.unreported():
             yield Outcome.interrupted(running, self.since[w.slot], w.name, self.attempt)
 
     def _crash_outcome(self, w: _Worker, index: int) -> Outcome:
