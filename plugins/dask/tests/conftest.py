@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,12 @@ def _default_registry(registry: Registry) -> Iterator[None]:
     set_default_registry(None)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A real cluster of separate processes: `dask scheduler` and two `dask worker`s on loopback."""
-    folder = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(folder: Path) -> Iterator[Path]:
+    """A real cluster of separate processes: `dask scheduler` and two `dask worker`s on loopback.
+
+    Yields the scheduler file; every process is stopped on exit.
+    """
     scheduler_file = folder / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
@@ -55,30 +58,30 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             stderr=subprocess.DEVNULL,
         )
     ]
-    wait_until(scheduler_file.exists, 60, "the Dask scheduler to write its scheduler file")
-    for _ in range(2):
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "distributed.cli.dask_worker",
-                    "--scheduler-file",
-                    str(scheduler_file),
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-    from distributed import Client
-
-    with Client(scheduler_file=str(scheduler_file), timeout="30s") as client:
-        client.wait_for_workers(2, timeout=60)
     try:
+        wait_until(scheduler_file.exists, 60, "the Dask scheduler to write its scheduler file")
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        "--scheduler-file",
+                        str(scheduler_file),
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        from distributed import Client
+
+        with Client(scheduler_file=str(scheduler_file), timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
         yield scheduler_file
     finally:
         for proc in reversed(procs):
@@ -88,3 +91,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cluster shared by a module's tests; none of them may harm it."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as scheduler_file:
+        yield scheduler_file
+
+
+@pytest.fixture
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cluster for one test alone, for tests that kill its workers."""
+    with running_cluster(tmp_path_factory.mktemp("own-cluster")) as scheduler_file:
+        yield scheduler_file

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distributed import Client
@@ -85,8 +86,9 @@ def test_cancelling_leaves_the_users_cluster_running_and_clean(
 
 
 def test_killing_a_worker_mid_run_never_hangs_and_loses_nothing(
-    cluster: Path, tmp_path: Path
+    own_cluster: Path, tmp_path: Path
 ) -> None:
+    cluster = own_cluster
     with Client(scheduler_file=str(cluster), timeout="10s") as client:
         pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
@@ -110,6 +112,34 @@ def test_killing_a_worker_mid_run_never_hangs_and_loses_nothing(
     assert sum(o.status is Status.OK for o in outcomes) >= 35
     with Client(scheduler_file=str(cluster), timeout="10s") as client:
         client.wait_for_workers(1, timeout=30)
+
+
+def test_at_most_two_chunks_per_worker_are_in_flight(cluster: Path, tmp_path: Path) -> None:
+    def unfinished_chunks(dask_scheduler: Any) -> int:
+        return sum(
+            str(task.key).startswith("run_chunk") and task.state not in ("memory", "released")
+            for task in dask_scheduler.tasks.values()
+        )
+
+    counts: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with Client(scheduler_file=str(cluster), timeout="10s") as client:
+            while not done.is_set():
+                counts.append(client.run_on_scheduler(unfinished_chunks))
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # Items of 0.3 s make every chunk a single item: 20 items, 2 workers.
+        result = dask(probe(20, tmp_path, sleep=0.3), options={"scheduler_file": str(cluster)})
+    finally:
+        done.set()
+        watcher.join()
+    assert result.ok  # type: ignore[attr-defined]
+    assert max(counts) == 4, counts
 
 
 def test_listing_backends_never_imports_dask() -> None:
