@@ -6,8 +6,10 @@ no other suite uses, so the core and plugin suites can be collected together.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ def workdir() -> Path:
     """A folder for CLI runs that name no other: they never write into the repository."""
     if not _WORKDIR:
         _WORKDIR.append(Path(tempfile.mkdtemp(prefix="curator-tests-")))
+        atexit.register(shutil.rmtree, _WORKDIR[0], True)
     return _WORKDIR[0]
 
 

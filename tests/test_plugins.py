@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from core_support import make_distribution
+from core_support import curator, make_distribution, subprocess_env
 from pipelines import numbers
 
 from curator import PluginError, UsageError, run
@@ -166,3 +166,26 @@ def test_entry_points_of_other_groups_are_ignored(site: Path) -> None:
     make_distribution(site, "other-tool", "1.0", {"good": "curator_fixture_good"}, group="other")
     registry = load(site, PluginSettings(strict=True))
     assert "good" not in registry.host.records
+
+
+def test_debug_switch_traces_registration_and_event_hooks_and_prints_tracebacks(
+    site: Path,
+) -> None:
+    install(site, "good", "raising")
+    env = subprocess_env(site, CURATOR_DEBUG_PLUGINS="1")
+    listing = curator("backends", "list", "--json", env=env)
+    assert listing.returncode == 0, listing.stderr
+    assert "curator_register_backends [builtin-backends] -> [<class" in listing.stderr
+    assert "curator_register_backends [good] -> [<class 'curator_fixture_good.EchoBackend'>]" in (
+        listing.stderr
+    )
+    # A broken plugin's full traceback, not only its one-line error.
+    assert "Traceback (most recent call last)" in listing.stderr
+    assert "boom while registering" in listing.stderr
+    ran = curator("run", "pipelines:numbers", "--indices", "0:2", "--reporter", "tally", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.count("curator_task_finish [hook]") == 2, ran.stderr
+    assert "curator_run_start [hook]" in ran.stderr
+    quiet = curator("backends", "list", "--json", env=subprocess_env(site))
+    assert "curator-plugins:" not in quiet.stderr
+    assert "Traceback" not in quiet.stderr

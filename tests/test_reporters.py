@@ -210,6 +210,22 @@ def test_rich_live_view_in_a_real_terminal_shows_worker_rows_and_a_summary() -> 
     assert "slowest: item" in final
 
 
+def test_rich_live_view_shows_at_most_max_rows_workers_then_how_many_more() -> None:
+    env = subprocess_env()
+    env.pop("CI", None)
+    options = ["rich.max_rows=2", "rich.delay=0"]
+    code, samples, final = _run_in_pty(
+        ["run", "pipelines:busy", "-b", "thread-pool", "-j", "4", "--reporter", "rich"]
+        + [arg for option in options for arg in ("--reporter-option", option)],
+        env,
+    )
+    assert code == 0, final
+    assert any("+2 more busy" in s for s in samples), samples[-3:]
+    # Never more than two worker rows on screen.
+    assert max(len(re.findall(r"thread-\d\s+item \d+", s)) for s in samples) == 2
+    assert "curator: 12 items: 12 ok in" in final
+
+
 def test_no_color_keeps_the_live_view_without_colours() -> None:
     env = subprocess_env()
     env.pop("CI", None)

@@ -274,4 +274,12 @@ class PluginHost:
                 relay.register(plugin, name=name)
         for position, reporter in enumerate(reporters):
             relay.register(reporter, name=f"reporter:{position}:{type(reporter).__name__}")
+        if self.settings.debug:
+            relay.trace.root.setwriter(sys.stderr.write)
+            relay.enable_tracing()
         return relay
+
+    def trace(self, message: str) -> None:
+        """Write ``message`` to stderr when hook calls are traced (``CURATOR_DEBUG_PLUGINS``)."""
+        if self.settings.debug:
+            sys.stderr.write(f"curator-plugins: {message}\n")

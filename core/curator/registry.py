@@ -121,6 +121,7 @@ class Registry:
             record = self.host.plugin_record(impl.plugin_name)
             try:
                 provided = list(impl.function())
+                self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
             except Exception as exc:
                 self.host.fail(
                     record, f"curator_register_{kind}s raised {type(exc).__name__}: {exc}", exc
