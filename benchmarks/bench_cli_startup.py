@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-ENGINES = ("dask", "distributed", "joblib", "loky", "numpy", "pandas", "torch", "cloudpickle")
+from curator.testing import HEAVY_MODULES as ENGINES
 
 
 def timed(cmd: list[str], runs: int) -> list[float]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from curator.plugins import PluginSettings
-from curator.registry import Registry, set_default_registry
+from curator import Registry
+from curator.testing.registries import default_registry, isolated_registry
 
 # The fixture plugins are plain modules; their distributions (dist-info with
 # entry points) are written per test into a temporary folder.
@@ -19,15 +19,14 @@ pytest_plugins = ["curator.testing.pytest_plugin", "pytester"]
 @pytest.fixture
 def registry() -> Registry:
     """A fresh registry with only the built-ins, strict, independent of what is installed."""
-    return Registry.load(PluginSettings(strict=True), entrypoints=False)
+    return isolated_registry()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_default_registry(registry: Registry) -> Iterator[None]:
     # run() without registry= uses the process default; never let it read the environment.
-    set_default_registry(registry)
-    yield
-    set_default_registry(None)
+    with default_registry(registry):
+        yield
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
-from curator import Backend, Outcome, Registry, Reporter, RunResult, TaskStart, hookimpl
-from curator.plugins import PluginSettings
+from curator import Backend, Registry, hookimpl
+from curator.testing.registries import isolated_registry
 
 TESTS = Path(__file__).parent
 PLUGIN_FIXTURES = TESTS / "plugins"
@@ -77,43 +76,10 @@ def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(proc.stdout)
 
 
-class EventLog(Reporter):
-    """Records every event hook call with the thread and process it ran in."""
-
-    name = "event-log"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[tuple[Any, ...]] = []
-        self.where: set[tuple[int, int]] = set()
-
-    def _note(self, *event: Any) -> None:
-        self.events.append(event)
-        self.where.add((os.getpid(), threading.get_ident()))
-
-    @hookimpl
-    def curator_run_start(self, run: Any) -> None:
-        self._note("run_start", run.total)
-
-    @hookimpl
-    def curator_task_start(self, start: TaskStart) -> None:
-        self._note("task_start", start.index)
-
-    @hookimpl
-    def curator_task_finish(self, outcome: Outcome) -> None:
-        self._note("task_finish", outcome.index, outcome.status)
-
-    @hookimpl
-    def curator_run_finish(self, result: RunResult) -> None:
-        self._note("run_finish", len(result.outcomes))
-
-
 def registry_with(*backends: type[Backend]) -> Registry:
     class Plugin:
         @hookimpl
         def curator_register_backends(self) -> list[type[Backend]]:
             return list(backends)
 
-    return Registry.load(
-        PluginSettings(strict=True), entrypoints=False, plugins=[("test", Plugin())]
-    )
+    return isolated_registry(("test", Plugin()))

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 from curator import Pipeline, Sink, Source
 from curator.testing.probes import Numbers
@@ -57,22 +58,6 @@ class Sleep(Sink[int]):
         return [str(index)]
 
 
-class SleepAndMark(Sink[int]):
-    """Sleeps, then leaves a marker file per item in $CURATOR_TEST_MARKERS (if set)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def __call__(self, items: Iterator[int], index: int) -> list[str]:
-        list(items)
-        time.sleep(self.seconds)
-        folder = os.environ.get("CURATOR_TEST_MARKERS")
-        if folder:
-            with open(os.path.join(folder, str(index)), "w"):
-                pass
-        return [str(index)]
-
-
 class WhoAmI(Sink[int]):
     """Returns the id of the sink object and the thread that ran it (after ``seconds``)."""
 
@@ -105,7 +90,6 @@ def numbers(count: int = 10) -> Pipeline[int]:
 ten = numbers(10)
 fails_at_3 = Numbers(10).write(FailAt({3}))
 fails_at_3_and_7 = Numbers(10).write(FailAt({3, 7}))
-slow = Numbers(200).write(SleepAndMark(0.05))
 source_only = Numbers(3)
 not_a_pipeline = 42
 
@@ -141,22 +125,36 @@ class Flaky(Sink[int]):
 
 
 class Marked(Sink[int]):
-    """Leaves one marker file per execution in $CURATOR_TEST_MARKERS, then sleeps."""
+    """Leaves a marker file per execution in $CURATOR_TEST_MARKERS (if set) and sleeps.
 
-    def __init__(self, seconds: float) -> None:
+    ``mark="start"`` marks before sleeping (the item began), ``"finish"`` after (it ran).
+    """
+
+    def __init__(self, seconds: float, mark: Literal["start", "finish"] = "start") -> None:
         self.seconds = seconds
+        self.mark = mark
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
-        folder = os.environ["CURATOR_TEST_MARKERS"]
-        with open(os.path.join(folder, f"{index}.{os.getpid()}.{time.monotonic_ns()}"), "w"):
-            pass
+        if self.mark == "start":
+            self._leave_marker(index)
         time.sleep(self.seconds)
+        if self.mark == "finish":
+            self._leave_marker(index)
         return [str(index)]
+
+    @staticmethod
+    def _leave_marker(index: int) -> None:
+        folder = os.environ.get("CURATOR_TEST_MARKERS")
+        if folder:
+            name = f"{index}.{os.getpid()}.{time.monotonic_ns()}"
+            with open(os.path.join(folder, name), "w"):
+                pass
 
 
 marked = Numbers(200).write(Marked(0.05))
 marked_slow = Numbers(40).write(Marked(30.0))
+slow = Numbers(200).write(Marked(0.05, mark="finish"))
 
 
 class Length(Source[int]):

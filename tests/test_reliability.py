@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from core_support import EventLog, curator, registry_with, subprocess_env
+from core_support import curator, registry_with, subprocess_env
 from pipelines import FailAt, Flaky, Numbers, numbers
 
 from curator import (
@@ -28,6 +28,7 @@ from curator.fingerprint import fingerprint
 from curator.outcome import Event
 from curator.policy import Policy
 from curator.store import report
+from curator.testing.events import EventRecorder
 from curator.testing.waiting import wait_until
 
 BACKENDS = [("sequential", 1), ("thread-pool", 2)]
@@ -51,7 +52,7 @@ def test_max_failures_stops_at_the_nth_failure(backend: str, jobs: int) -> None:
 def test_retries_until_success_and_every_attempt_is_reported(
     backend: str, jobs: int, tmp_path: Path
 ) -> None:
-    log = EventLog()
+    log = EventRecorder()
     pipeline = Numbers(10).write(Flaky(str(tmp_path), {2, 7}, fail_times=2))
     result = run(pipeline, backend=backend, jobs=jobs, retries=2, reporter=log)
     assert result.ok
@@ -59,7 +60,7 @@ def test_retries_until_success_and_every_attempt_is_reported(
     assert result.outcomes[3].attempt == 1
     assert sorted((o.index, o.attempt) for o in result.retried) == [(2, 1), (2, 2), (7, 1), (7, 2)]
     assert all(o.status is Status.FAILED for o in result.retried)
-    finishes = Counter(e[1] for e in log.events if e[0] == "task_finish")
+    finishes = Counter(log.indices("task_finish"))
     assert finishes[2] == finishes[7] == 3
     assert finishes[0] == 1
     assert result.summary()["retried"] == 4

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from core_support import EventLog, registry_with
+from core_support import registry_with
 from pipelines import Collect, FailAt, Numbers, double, numbers
 
 from curator import (
@@ -14,7 +14,6 @@ from curator import (
     BackendContractError,
     Capabilities,
     Outcome,
-    Registry,
     RunInterrupted,
     Status,
     TaskFailedError,
@@ -24,7 +23,8 @@ from curator import (
     run,
 )
 from curator.outcome import Event
-from curator.plugins import PluginSettings
+from curator.testing.events import EventRecorder
+from curator.testing.registries import isolated_registry
 
 BACKENDS = ["sequential", "thread-pool"]
 
@@ -49,33 +49,25 @@ def test_outputs_follow_requested_order(backend: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_events_reach_the_parent_in_order(backend: str) -> None:
-    log = EventLog()
+    log = EventRecorder()
     run(numbers(12), backend=backend, jobs=jobs_for(backend), reporter=log)
-    assert log.where == {(os.getpid(), threading.get_ident())}
-    assert log.events[0] == ("run_start", 12)
-    assert log.events[-1] == ("run_finish", 12)
+    assert log.callers() == {(os.getpid(), threading.get_ident())}
+    assert (log.events[0].hook, log.events[0].count) == ("run_start", 12)
+    assert (log.events[-1].hook, log.events[-1].count) == ("run_finish", 12)
     for index in range(12):
-        kinds = [
-            e[0] for e in log.events if len(e) > 1 and e[1] == index and e[0].startswith("task")
-        ]
-        assert kinds == ["task_start", "task_finish"], (index, kinds)
+        assert log.hooks_of(index) == ["task_start", "task_finish"], index
 
 
 def test_plugins_observe_events_and_concurrent_runs_stay_apart() -> None:
-    observer = EventLog()
-    registry = Registry.load(
-        PluginSettings(strict=True), entrypoints=False, plugins=[("observer", observer)]
-    )
-    mine, other = EventLog(), EventLog()
+    observer = EventRecorder()
+    registry = isolated_registry(("observer", observer))
+    mine, other = EventRecorder(), EventRecorder()
     run(numbers(3), registry=registry, reporter=mine)
     run(numbers(5), registry=registry, reporter=other)
-    assert mine.events[0] == ("run_start", 3)
-    assert other.events[0] == ("run_start", 5)
-    assert len([e for e in mine.events if e[0] == "task_finish"]) == 3
-    assert [e for e in observer.events if e[0] == "run_start"] == [
-        ("run_start", 3),
-        ("run_start", 5),
-    ]
+    assert [e.count for e in mine.of("run_start")] == [3]
+    assert [e.count for e in other.of("run_start")] == [5]
+    assert mine.indices("task_finish") == [0, 1, 2]
+    assert [e.count for e in observer.of("run_start")] == [3, 5]
 
 
 def test_jobs_one_runs_in_the_caller_with_the_callers_pipeline() -> None:
@@ -273,7 +265,7 @@ def test_ctrl_c_stops_the_backend_and_keeps_finished_work() -> None:
             finally:
                 closed.append(True)
 
-    log = EventLog()
+    log = EventRecorder()
     with pytest.raises(RunInterrupted) as info:
         run(
             numbers(6),
@@ -287,13 +279,13 @@ def test_ctrl_c_stops_the_backend_and_keeps_finished_work() -> None:
     assert result.interrupted
     assert [o.status for o in result.outcomes] == [Status.OK] * 3 + [Status.CANCELLED] * 3
     assert closed == [True]
-    assert log.events[-1] == ("run_finish", 6)
+    assert (log.events[-1].hook, log.events[-1].count) == ("run_finish", 6)
 
 
 def test_run_finish_is_called_when_the_backend_breaks() -> None:
-    log = EventLog()
+    log = EventRecorder()
     registry = registry_with(Drops)
     with pytest.raises(BackendContractError):
         run(numbers(5), backend="drops", jobs=2, registry=registry, reporter=log)
-    assert log.events[0] == ("run_start", 5)
-    assert log.events[-1] == ("run_finish", 5)
+    assert (log.events[0].hook, log.events[0].count) == ("run_start", 5)
+    assert (log.events[-1].hook, log.events[-1].count) == ("run_finish", 5)

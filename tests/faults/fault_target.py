@@ -11,15 +11,13 @@ resumed run matches the checkpoint of the run it continues:
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
 
 from curator import Pipeline, Sink
-from curator.testing.probes import Numbers
+from curator.testing.probes import Numbers, crash
 
 
 class Marked(Sink[int]):
@@ -40,11 +38,11 @@ class Marked(Sink[int]):
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
         if index in self.exit_at:
-            os._exit(3)
+            crash("exit", 3)
         if index in self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            crash("kill")
         if index in self.segfault_at:
-            ctypes.string_at(0)
+            crash("segfault")
         slow = float(os.environ.get("FAULT_SLOW", "0"))
         if slow:
             time.sleep(slow if index % 7 == 0 else slow / 10)

@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from curator.testing.conformance import BackendConformance
 
-__all__ = ["BackendConformance"]
+__all__ = ["HEAVY_MODULES", "BackendConformance"]
+
+HEAVY_MODULES = frozenset(
+    {"dask", "distributed", "joblib", "loky", "numpy", "pandas", "torch", "ray", "cloudpickle"}
+)
+"""Execution engines and libraries that listing backends or importing curator must not import."""
 
 
 def __getattr__(name: str) -> Any:

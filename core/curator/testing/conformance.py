@@ -42,12 +42,10 @@ from curator import (
     HardStop,
     Outcome,
     Registry,
-    Reporter,
     RunInterrupted,
     RunResult,
     Status,
     TaskFailedError,
-    TaskStart,
     UsageError,
     hookimpl,
     run,
@@ -55,40 +53,26 @@ from curator import (
 from curator.backend import Backend, normalize_name
 from curator.plugins import PluginSettings
 from curator.store import report
-from curator.testing import processes
+from curator.testing import HEAVY_MODULES, processes
+from curator.testing.events import EventRecorder
 from curator.testing.probes import executions, peak_concurrency, probe
 
-HEAVY_MODULES = frozenset(
-    {"dask", "distributed", "joblib", "loky", "numpy", "pandas", "torch", "ray", "cloudpickle"}
-)
-"""What a plugin's hook module must not import: listing backends would pay for it."""
 
-
-class _Events(Reporter):
-    name = "conformance-events"
+class _Events(EventRecorder):
+    """Records events; raises a hard stop after ``stop_after`` outcomes, as a second Ctrl-C does."""
 
     def __init__(self, stop_after: int | None = None) -> None:
         super().__init__()
-        self.log: list[tuple[str, int, int, int]] = []
         self.stop_after = stop_after
         self.stopped = False
 
     @hookimpl
-    def curator_task_start(self, start: TaskStart) -> None:
-        self.log.append(("start", start.index, os.getpid(), threading.get_ident()))
-
-    @hookimpl
     def curator_task_finish(self, outcome: Outcome) -> None:
-        self.log.append(("finish", outcome.index, os.getpid(), threading.get_ident()))
-        finishes = sum(1 for entry in self.log if entry[0] == "finish")
+        super().curator_task_finish(outcome)
+        finishes = len(self.of("task_finish"))
         if self.stop_after is not None and finishes >= self.stop_after and not self.stopped:
             self.stopped = True
             raise HardStop  # what a second Ctrl-C does inside the run loop
-
-    def unfinished(self) -> list[int]:
-        """Indices with a start event and no finish event."""
-        started = {i for kind, i, _, _ in self.log if kind == "start"}
-        return sorted(started - {i for kind, i, _, _ in self.log if kind == "finish"})
 
 
 class _signal_later:
@@ -294,12 +278,12 @@ class BackendConformance:
         events = _Events()
         self.run(25, reporter=events)
         here = (os.getpid(), threading.get_ident())
-        assert {(pid, thread) for _, _, pid, thread in events.log} == {here}, (
+        assert events.callers() == {here}, (
             "event hooks must be called in the parent process, in the thread that runs the loop"
         )
         for index in range(25):
-            kinds = [kind for kind, i, _, _ in events.log if i == index]
-            assert kinds == ["start", "finish"], (
+            kinds = events.hooks_of(index)
+            assert kinds == ["task_start", "task_finish"], (
                 f"index {index}: expected one start then one finish event, got {kinds}"
             )
 
@@ -367,7 +351,7 @@ class BackendConformance:
         assert elapsed < 15, f"a 1 s grace period ended the run only after {elapsed:.1f} s"
         outcomes = info.value.result.outcomes
         assert [o.status for o in outcomes[:2]] == [Status.OK, Status.OK], outcomes[:2]
-        announced = {i for kind, i, _, _ in events.log if kind == "start"} & hang
+        announced = set(events.indices("task_start")) & hang
         wrong = {i: outcomes[i].status.value for i in announced}
         assert set(wrong.values()) <= {"interrupted"}, (
             f"items announced as running at the end of the grace period must end "
@@ -394,7 +378,7 @@ class BackendConformance:
         """True once ``count`` outcomes reached the parent and another item started."""
 
         def ready() -> bool:
-            finished = sum(1 for entry in list(events.log) if entry[0] == "finish")
+            finished = len(events.of("task_finish"))
             return finished >= count and len(list(self.folder.glob("start.*"))) > count
 
         return ready

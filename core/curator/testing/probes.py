@@ -7,16 +7,37 @@ other machines sharing the folder).
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NoReturn
 
 from curator.pipeline import Pipeline, Sink, Source
 
 MEET_SECONDS = 20.0
+
+
+Crash = Literal["exit", "kill", "segfault"]
+
+
+def crash(how: Crash, exit_code: int = 7) -> NoReturn:
+    """End this process at once, the ways real workers die.
+
+    ``exit``: ``os._exit(exit_code)`` (no cleanup runs); ``kill``: SIGKILL sent to
+    itself; ``segfault``: a read of address 0 (SIGSEGV).
+    """
+    if how == "exit":
+        os._exit(exit_code)
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "segfault":
+        ctypes.string_at(0)
+    raise AssertionError(f"{how!r} did not end the process")  # pragma: no cover
 
 
 class Numbers(Source[int]):
@@ -95,7 +116,7 @@ class Probe(Sink[int]):
         where = f"{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}"
         (folder / f"start.{index}.{where}").touch()
         if index in self.crash:
-            os._exit(7)
+            crash("exit")
         if index in self.hang:
             time.sleep(3600)
         if self.meet:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import curator_backend_dask.hooks as hooks
-from curator.plugins import PluginSettings
-from curator.registry import Registry, set_default_registry
+from curator import Registry
+from curator.testing.registries import default_registry, isolated_registry
 from curator.testing.waiting import wait_until
 
 HERE = Path(__file__).parent
@@ -22,14 +22,13 @@ pytest_plugins = ["curator.testing.pytest_plugin"]
 
 @pytest.fixture
 def registry() -> Registry:
-    return Registry.load(PluginSettings(strict=True), entrypoints=False, plugins=[("dask", hooks)])
+    return isolated_registry(("dask", hooks))
 
 
 @pytest.fixture(autouse=True)
 def _default_registry(registry: Registry) -> Iterator[None]:
-    set_default_registry(registry)
-    yield
-    set_default_registry(None)
+    with default_registry(registry):
+        yield
 
 
 @contextmanager

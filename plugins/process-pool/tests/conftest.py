@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import curator_backend_process_pool.hooks as hooks
-from curator.plugins import PluginSettings
-from curator.registry import Registry, set_default_registry
+from curator import Registry
+from curator.testing.registries import default_registry, isolated_registry
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -20,16 +20,13 @@ pytest_plugins = ["curator.testing.pytest_plugin"]
 @pytest.fixture
 def registry() -> Registry:
     """Built-ins plus this plugin's hook module, independent of what else is installed."""
-    return Registry.load(
-        PluginSettings(strict=True), entrypoints=False, plugins=[("process-pool", hooks)]
-    )
+    return isolated_registry(("process-pool", hooks))
 
 
 @pytest.fixture(autouse=True)
 def _default_registry(registry: Registry) -> Iterator[None]:
-    set_default_registry(registry)
-    yield
-    set_default_registry(None)
+    with default_registry(registry):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from curator import Pipeline, Sink
-from curator.testing.probes import Numbers
+from curator.testing.probes import Numbers, crash
 
 
 class Behaviour(Sink[int]):
@@ -46,11 +44,11 @@ class Behaviour(Sink[int]):
             marker = Path(self.markers) / f"{index}.{os.getpid()}.{time.monotonic_ns()}"
             marker.write_text(str(os.getpid()))
         if index in self.exit_at and not (self.once and self._ran_before(index)):
-            os._exit(3)
+            crash("exit", 3)
         if index in self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            crash("kill")
         if index in self.segfault_at:
-            ctypes.string_at(0)
+            crash("segfault")
         while index in self.spin_at:
             pass  # a busy loop that never ends: only a kill stops it
         delay = self.sleep.get(index, self.default_sleep)

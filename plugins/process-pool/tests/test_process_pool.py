@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,16 @@ from pp_pipelines import HoldsALock, Numbers, ReportInit, pipeline
 from pp_support import alive, subprocess_env
 
 from curator import (
-    Outcome,
     Reporter,
     RunResult,
     Status,
     TaskFailedError,
-    TaskStart,
     UsageError,
     hookimpl,
     run,
 )
 from curator.progress import RunProgress
+from curator.testing.events import EventRecorder
 from curator.testing.waiting import wait_until
 
 START_METHODS = multiprocessing.get_all_start_methods()
@@ -43,22 +41,6 @@ def pp(
         on_error=on_error,  # type: ignore[arg-type]
         reporter=reporter,
     )
-
-
-class Events(Reporter):
-    name = "events"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.log: list[tuple[str, int, str, float]] = []
-
-    @hookimpl
-    def curator_task_start(self, start: TaskStart) -> None:
-        self.log.append(("start", start.index, start.worker, time.monotonic()))
-
-    @hookimpl
-    def curator_task_finish(self, outcome: Outcome) -> None:
-        self.log.append(("finish", outcome.index, outcome.worker, time.monotonic()))
 
 
 @pytest.mark.parametrize("method", START_METHODS)
@@ -163,20 +145,20 @@ def test_unpicklable_pipelines_are_named_before_any_worker_starts() -> None:
 
 
 def test_start_and_finish_events_per_item_with_worker_ids() -> None:
-    events = Events()
+    events = EventRecorder()
     pp(pipeline(300), reporter=events)
     for index in range(300):
-        mine = [(kind, worker) for kind, i, worker, _ in events.log if i == index]
-        assert [kind for kind, _ in mine] == ["start", "finish"], (index, mine)
+        mine = [(e.hook, e.worker) for e in events.events if e.index == index]
+        assert [hook for hook, _ in mine] == ["task_start", "task_finish"], (index, mine)
         assert mine[0][1] == mine[1][1]
         assert mine[0][1] in {"process-0", "process-1"}
 
 
 def test_a_long_item_is_announced_while_it_runs() -> None:
-    events = Events()
+    events = EventRecorder()
     pp(pipeline(2, sleep={0: 1.5}), jobs=1 + 1, reporter=events)
-    start = next(t for kind, i, _, t in events.log if kind == "start" and i == 0)
-    finish = next(t for kind, i, _, t in events.log if kind == "finish" and i == 0)
+    start = next(e.at for e in events.of("task_start") if e.index == 0)
+    finish = next(e.at for e in events.of("task_finish") if e.index == 0)
     assert finish - start > 1.0  # the start event arrived long before the item ended
 
 
