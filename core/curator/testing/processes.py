@@ -7,10 +7,14 @@ backend's own tests can use them the same way.
 
 from __future__ import annotations
 
+import codecs
 import multiprocessing
 import os
+import select
 import sys
+import time
 from pathlib import Path
+from typing import IO
 
 
 def running(pid: int) -> bool:
@@ -66,3 +70,29 @@ def interpreter_helpers() -> set[int]:
         if isinstance(pid, int):
             pids.add(pid)
     return pids
+
+
+def read_until(stream: IO[str], text: str, seconds: float) -> str:
+    """Read a child's pipe until ``text`` appears; return everything read.
+
+    Fails with the output so far if ``text`` does not appear within ``seconds``
+    or the pipe closes first. Use it to wait for what a process says (say, that
+    it is stopping) before acting on it; keep the returned text, the pipe will
+    not give it again.
+    """
+    deadline = time.monotonic() + seconds
+    fd = stream.fileno()
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    seen = ""
+    while text not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out after {seconds:g} s waiting for {text!r}: {seen!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError(f"the pipe closed before {text!r} appeared: {seen!r}")
+        seen += decoder.decode(chunk)
+    return seen
