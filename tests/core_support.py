@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from curator import Backend, Registry, hookimpl
+from curator.testing.processes import child_env
 from curator.testing.registries import isolated_registry
 
 TESTS = Path(__file__).parent
@@ -37,11 +37,8 @@ def make_distribution(
 
 def subprocess_env(*extra_paths: Path, **overrides: str) -> dict[str, str]:
     """Environment for a `curator` subprocess that sees the test helpers and fixture plugins."""
-    env = dict(os.environ)
-    paths = [str(p) for p in extra_paths] + [str(TESTS), str(PLUGIN_FIXTURES)]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    # Not strict: some tests install broken fixture plugins on purpose.
+    env = child_env(*extra_paths, TESTS, PLUGIN_FIXTURES)
     env.pop("CURATOR_STRICT_PLUGINS", None)
     env.update(overrides)
     return env

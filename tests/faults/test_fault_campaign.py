@@ -42,7 +42,7 @@ from fault_target import build  # noqa: E402
 from curator import Registry, Status, run  # noqa: E402
 from curator.plugins import PluginSettings  # noqa: E402
 from curator.store import read_latest, report  # noqa: E402
-from curator.testing.processes import descendants, running  # noqa: E402
+from curator.testing.processes import child_env, descendants, running  # noqa: E402
 
 pytestmark = pytest.mark.faults
 
@@ -87,12 +87,13 @@ def _rng(kind: str) -> random.Random:
 
 
 def _env(markers: Path, tag: str, items: int, slow: float) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.update(
-        FAULT_MARKERS=str(markers), FAULT_TAG=tag, FAULT_ITEMS=str(items), FAULT_SLOW=str(slow)
+    return child_env(
+        HERE,
+        FAULT_MARKERS=str(markers),
+        FAULT_TAG=tag,
+        FAULT_ITEMS=str(items),
+        FAULT_SLOW=str(slow),
     )
-    return env
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:

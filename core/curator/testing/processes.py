@@ -96,3 +96,19 @@ def read_until(stream: IO[str], text: str, seconds: float) -> str:
             raise AssertionError(f"the pipe closed before {text!r} appeared: {seen!r}")
         seen += decoder.decode(chunk)
     return seen
+
+
+def child_env(*paths: Path | str, **overrides: str) -> dict[str, str]:
+    """The environment of this process for a child, ``paths`` first on ``PYTHONPATH``.
+
+    A child interpreter sees the same installed packages; ``paths`` make a test's
+    own helper modules (pipelines, fixture plugins) importable in it; ``overrides``
+    are set last.
+    """
+    env = dict(os.environ)
+    entries = [str(path) for path in paths]
+    if env.get("PYTHONPATH"):
+        entries.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(entries)
+    env.update(overrides)
+    return env

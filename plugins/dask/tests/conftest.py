@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ import pytest
 
 import curator_backend_dask.hooks as hooks
 from curator import Registry
+from curator.testing.processes import child_env
 from curator.testing.registries import default_registry, isolated_registry
 from curator.testing.waiting import wait_until
 
@@ -38,7 +38,7 @@ def running_cluster(folder: Path) -> Iterator[Path]:
     Yields the scheduler file; every process is stopped on exit.
     """
     scheduler_file = folder / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    env = child_env(HERE, *sys.path)
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     procs = [
         subprocess.Popen(

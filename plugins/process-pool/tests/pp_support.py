@@ -3,21 +3,15 @@ core and plugin suites can be collected in one session)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from curator.testing.processes import descendants, running
+from curator.testing.processes import child_env, descendants, running
 
 HERE = Path(__file__).parent
 
-__all__ = ["HERE", "alive", "descendants", "subprocess_env"]
-
-alive = running
+__all__ = ["HERE", "descendants", "running", "subprocess_env"]
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """This environment, with the test helpers importable, plus ``extra``."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.update(extra)
-    return env
+    return child_env(HERE, **extra)

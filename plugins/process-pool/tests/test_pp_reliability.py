@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from pp_pipelines import pipeline
-from pp_support import alive, descendants, subprocess_env
+from pp_support import descendants, running, subprocess_env
 
 from curator import Status, TaskFailedError, run
 from curator.testing.processes import read_until
@@ -135,7 +135,7 @@ def test_two_stage_ctrl_c_on_worker_processes(markers: Path, tmp_path: Path) -> 
     summary = json.loads(out)
     # Graceful: what was running finished and was recorded.
     assert summary["ok"] == len(list(markers.iterdir()))
-    assert not any(alive(pid) for pid in _worker_pids(markers))
+    assert not any(running(pid) for pid in _worker_pids(markers))
 
 
 def test_second_ctrl_c_kills_running_workers(markers: Path, tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_second_ctrl_c_kills_running_workers(markers: Path, tmp_path: Path) -> N
     out, err = proc.communicate(timeout=20)  # items take 30 s: only a kill ends this sooner
     assert proc.returncode == 130, said + err
     assert json.loads(out)["ok"] == 0
-    assert not any(alive(pid) for pid in _worker_pids(markers))
+    assert not any(running(pid) for pid in _worker_pids(markers))
 
 
 def test_workers_do_not_outlive_a_killed_parent(markers: Path, tmp_path: Path) -> None:
@@ -159,9 +159,9 @@ def test_workers_do_not_outlive_a_killed_parent(markers: Path, tmp_path: Path) -
     proc.communicate(timeout=30)
     pids = _worker_pids(markers)
     deadline = time.monotonic() + 15
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(alive(pid) for pid in pids)
+    assert not any(running(pid) for pid in pids)
     resumed = _start(["pp_pipelines:slow_marked", "--resume"], markers, tmp_path)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
@@ -178,14 +178,14 @@ def test_no_process_outlives_a_killed_parent_by_two_seconds(
     args = ["pp_pipelines:spinning", "--no-checkpoint", "-o", f"start_method={method}"]
     proc = _start(args, markers, tmp_path)
     _wait_for(markers, 3)  # item 0 spins forever; the other worker is past two items
-    tree = {p for p in descendants(proc.pid) if alive(p)}
+    tree = {p for p in descendants(proc.pid) if running(p)}
     assert len(tree) >= 2, f"expected the run's worker processes, found {tree}"
     proc.kill()
     proc.communicate(timeout=30)
     killed = time.monotonic()
-    while any(alive(p) for p in tree) and time.monotonic() - killed < 2.0:
+    while any(running(p) for p in tree) and time.monotonic() - killed < 2.0:
         time.sleep(0.02)
-    left = sorted(p for p in tree if alive(p))
+    left = sorted(p for p in tree if running(p))
     assert not left, f"processes still running 2 s after the parent was killed: {left}"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pp_pipelines import HoldsALock, Numbers, ReportInit, pipeline
-from pp_support import alive, subprocess_env
+from pp_support import running, subprocess_env
 
 from curator import (
     Reporter,
@@ -229,7 +229,7 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path: Path) -> None:
     assert summary["ok"] + summary["cancelled"] == 400
     worker_pids = {int(p.read_text()) for p in tmp_path.iterdir()}
     assert worker_pids
-    assert not any(alive(pid) for pid in worker_pids)
+    assert not any(running(pid) for pid in worker_pids)
 
 
 class BusySampler(Reporter):
