@@ -327,6 +327,22 @@ def test_second_ctrl_c_stops_at_once(markers: Path, tmp_path: Path) -> None:
     assert json.loads(out)["ok"] == 0
 
 
+def test_the_grace_flag_ends_a_graceful_stop_after_that_long(
+    markers: Path, tmp_path: Path
+) -> None:
+    args = ["pipelines:marked_slow", "-b", "thread-pool", "-j", "2", "--grace", "1"]
+    proc = start(args, markers, tmp_path)
+    wait_for_markers(markers, 2)
+    proc.send_signal(signal.SIGINT)
+    # Items take 30 s and the default grace is 30 s: only `--grace 1` ends this sooner.
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "waiting up to 1 s for running ones" in err
+    assert "the grace period of 1 s is over; stopping running items" in err
+    summary = json.loads(out)
+    assert (summary["ok"], summary["interrupted"]) == (0, True), summary
+
+
 def test_sigterm_stops_and_still_writes_the_checkpoint(markers: Path, tmp_path: Path) -> None:
     proc = start(["pipelines:marked", "-b", "thread-pool", "-j", "2"], markers, tmp_path)
     wait_for_markers(markers, 10)
