@@ -43,3 +43,17 @@ def test_listing_backends_as_json_imports_no_engine() -> None:
     )
     modules = _modules_after(code)
     assert not modules & HEAVY, modules & HEAVY
+
+
+def test_no_public_name_is_shadowed_by_a_submodule() -> None:
+    # `import curator.run` would replace the function `curator.run` by the module.
+    code = (
+        "import importlib.util, curator\n"
+        "print([n for n in curator.__all__ if importlib.util.find_spec(f'curator.{n}')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+    after = "import curator.cli.run, curator.runner, curator\nassert callable(curator.run)"
+    subprocess.run([sys.executable, "-c", after], check=True, env=subprocess_env())

@@ -327,9 +327,7 @@ def test_second_ctrl_c_stops_at_once(markers: Path, tmp_path: Path) -> None:
     assert json.loads(out)["ok"] == 0
 
 
-def test_the_grace_flag_ends_a_graceful_stop_after_that_long(
-    markers: Path, tmp_path: Path
-) -> None:
+def test_the_grace_flag_ends_a_graceful_stop_after_that_long(markers: Path, tmp_path: Path) -> None:
     args = ["pipelines:marked_slow", "-b", "thread-pool", "-j", "2", "--grace", "1"]
     proc = start(args, markers, tmp_path)
     wait_for_markers(markers, 2)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from curator.registry import Registry, default_registry
     from curator.reporter import Reporter
     from curator.result import RunInfo, RunResult
-    from curator.run import run
+    from curator.runner import run
     from curator.work import Work
 
 # Names resolve on first use (PEP 562), so a worker process that only needs
@@ -71,7 +71,7 @@ _HOMES = {
     "Reporter": "curator.reporter",
     "RunInfo": "curator.result",
     "RunResult": "curator.result",
-    "run": "curator.run",
+    "run": "curator.runner",
     "Work": "curator.work",
 }
 

@@ -161,7 +161,7 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went."""
-    from curator.run import run  # the run machinery (sqlite3 and all) only when running
+    from curator.runner import run  # the run machinery (sqlite3 and all) only when running
 
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
@@ -244,7 +244,7 @@ def dry_run(
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.fingerprint import fingerprint
-    from curator.run import checkpoint_path
+    from curator.runner import checkpoint_path
     from curator.store import plan, read_latest
 
     requested = indices if indices is not None else range(len(pipeline))

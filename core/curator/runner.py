@@ -1,4 +1,4 @@
-"""``curator.run``: validate a run completely, then hand it to the run loop.
+"""The runner behind ``curator.run``: validate a run completely, then hand it to the run loop.
 
 The core owns everything but execution: index validation, ``jobs``
 resolution, option checking, policies, checkpointing, ordering of results and
