@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from pipelines import numbers
 
-from curator import Registry, Work, hookspecs, run
+from curator import hookspecs, run
 from curator.cli.main import build_parser
-from curator.options import build_options
-from curator.plugins import PluginSettings
+from curator.testing.events import EventRecorder
+from curator.testing.registries import isolated_registry
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -106,26 +106,27 @@ def test_the_backend_and_reporter_examples_in_the_plugin_guide_work(
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     backend_module = _module_from(blocks[0], "doc_backend_example", monkeypatch)
     reporter_module = _module_from(blocks[1], "doc_reporter_example", monkeypatch)
-    registry = Registry.load(
-        PluginSettings(strict=True),
-        entrypoints=False,
-        plugins=[("backend-example", backend_module), ("reporter-example", reporter_module)],
+    registry = isolated_registry(
+        ("backend-example", backend_module), ("reporter-example", reporter_module)
     )
     assert registry.backends["reverse"].status == "ok"
-    # jobs=1 runs in-process whatever the backend; the reporter sees every item.
-    result = run(numbers(3), backend="reverse", registry=registry, reporter="dots")
+    # A backend that runs one item at a time is itself called with jobs=1, options and all;
+    # the reporter sees every item; results keep the requested order.
+    events = EventRecorder()
+    result = run(
+        numbers(3),
+        backend="reverse",
+        registry=registry,
+        reporter=["dots", events],
+        options={"announce": "true"},
+    )
     assert result.outputs == [["0"], ["2"], ["4"]]
-    assert capsys.readouterr().out == "...\n"
-    # The backend itself honours its contract and its option.
-    backend_cls = registry.backend("reverse")
-    options = build_options(backend_cls.Options, {"announce": "true"}, owner="backend 'reverse'")
-    events = list(backend_cls(options, 1).execute(Work(numbers(3)), [0, 1, 2]))
-    assert [(type(e).__name__, e.index) for e in events] == [
-        ("TaskStart", 2),
-        ("Outcome", 2),
-        ("TaskStart", 1),
-        ("Outcome", 1),
-        ("TaskStart", 0),
-        ("Outcome", 0),
+    assert capsys.readouterr().out == "2\n.1\n.0\n.\n"  # announcements, then dots
+    assert [(e.hook, e.index) for e in events.events[1:-1]] == [
+        ("task_start", 2),
+        ("task_finish", 2),
+        ("task_start", 1),
+        ("task_finish", 1),
+        ("task_start", 0),
+        ("task_finish", 0),
     ]
-    assert capsys.readouterr().out == "2\n1\n0\n"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -22,6 +23,11 @@ FIXTURES = {
     "unknown-hook": ("curator-fixture-unknown-hook", "curator_fixture_unknown_hook"),
     "wrong-type": ("curator-fixture-wrong-type", "curator_fixture_wrong_type"),
     "unavailable": ("curator-fixture-unavailable", "curator_fixture_unavailable"),
+    "abstract": ("curator-fixture-abstract", "curator_fixture_abstract"),
+    "bad-default": ("curator-fixture-bad-default", "curator_fixture_bad_default"),
+    "misspelled": ("curator-fixture-misspelled", "curator_fixture_misspelled"),
+    "exits": ("curator-fixture-exits", "curator_fixture_exits"),
+    "base-exception": ("curator-fixture-base-exception", "curator_fixture_base_exception"),
 }
 
 
@@ -87,6 +93,17 @@ def test_builtins_are_registered_through_the_same_hooks(registry: Registry) -> N
         ("bad-signature", "invalid hooks"),
         ("unknown-hook", "unknown hook 'curator_register_backend'"),
         ("wrong-type", "returned 'not a backend', expected a Backend subclass"),
+        ("abstract", "backend 'unfinished' (Unfinished): it does not implement execute"),
+        (
+            "bad-default",
+            "option 'workers' is declared int but its default 'two' is not",
+        ),
+        (
+            "misspelled",
+            "reporter 'misspelled' (Misspelled): method curator_task_finsh is not an event hook",
+        ),
+        ("exits", "failed to import 'curator_fixture_exits': SystemExit: this plugin refuses"),
+        ("base-exception", "failed to import 'curator_fixture_base_exception': Unusual: raised"),
     ],
 )
 def test_a_broken_plugin_is_recorded_and_the_rest_keeps_working(
@@ -111,7 +128,19 @@ def test_a_broken_plugin_is_recorded_and_the_rest_keeps_working(
 
 
 @pytest.mark.parametrize(
-    "name", ["import-error", "raising", "duplicate", "bad-signature", "unknown-hook"]
+    "name",
+    [
+        "import-error",
+        "raising",
+        "duplicate",
+        "bad-signature",
+        "unknown-hook",
+        "abstract",
+        "bad-default",
+        "misspelled",
+        "exits",
+        "base-exception",
+    ],
 )
 def test_strict_mode_makes_plugin_failures_fatal(site: Path, name: str) -> None:
     install(site, name)
@@ -189,3 +218,21 @@ def test_debug_switch_traces_registration_and_event_hooks_and_prints_tracebacks(
     quiet = curator("backends", "list", "--json", env=subprocess_env(site))
     assert "curator-plugins:" not in quiet.stderr
     assert "Traceback" not in quiet.stderr
+
+
+def test_the_cli_survives_plugins_that_exit_or_raise_base_exceptions_at_import(
+    site: Path,
+) -> None:
+    install(site, "good", "exits", "base-exception")
+    listing = curator("backends", "list", "--json", env=subprocess_env(site))
+    assert listing.returncode == 0, listing.stderr
+    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    assert rows["echo"]["status"] == "ok"
+    assert rows["exits"]["status"] == rows["base-exception"]["status"] == "broken"
+    assert "SystemExit: this plugin refuses to load" in rows["exits"]["detail"]
+    assert "plugin 'base-exception' (curator-fixture-base-exception 1.2.3) is broken" in (
+        listing.stderr
+    )
+    ran = curator("run", "pipelines:ten", "-b", "echo", "--json", env=subprocess_env(site))
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["ok"] == 10

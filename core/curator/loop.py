@@ -73,6 +73,8 @@ class RunLoop:
         self.started: dict[int, TaskStart] = {}
         """Reported starts without an outcome yet (kept only while hooks listen to starts)."""
         self.final_failures = 0
+        self.attempt = 1
+        """The attempt of the current round, stamped on its events."""
 
     def _activity(self) -> Any:
         backend = self.backend
@@ -154,6 +156,7 @@ class RunLoop:
 
     def _round(self, indices: Sequence[int], attempt: int, final: bool) -> Outcome | None:
         backend = self.make_backend()
+        self.attempt = attempt
         backend.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
         backend.timeout = self.policy.timeout
         self.backend = backend
@@ -218,8 +221,13 @@ class RunLoop:
         report_starts = bool(task_start.get_hookimpls())
         report_finishes = bool(task_finish.get_hookimpls())
         started = self.started
+        attempt = self.attempt
+        # The core knows the round's attempt: a record built without it (say
+        # TaskStart(index, worker, started)) is corrected here, not believed.
         for event in events:
             if type(event) is Outcome:
+                if event.attempt != attempt:
+                    event.attempt = attempt
                 broken = ledger.record(event)
                 if broken is not None:
                     raise BackendContractError(f"backend {info.backend!r} {broken}")
@@ -241,6 +249,8 @@ class RunLoop:
                 if ledger.open <= progress.alarm_open:
                     progress.ring()
             elif type(event) is TaskStart:
+                if event.attempt != attempt:
+                    event.attempt = attempt
                 if progress.tracking_starts:
                     progress.record_start(event)
                 if report_starts:

@@ -103,12 +103,27 @@ class ErrorInfo:
 
 @dataclass(slots=True)
 class TaskStart:
-    """A worker began an item. Optional: backends send it when they can."""
+    """A worker began an item.
+
+    Build one with :meth:`curator.Work.start` when an item starts, or with
+    :meth:`of` when the backend learns of an item only once it ended. The run
+    loop sets ``attempt`` to the round's attempt whatever the backend gave.
+    """
 
     index: int
     worker: str
     started: float
     attempt: int = 1
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> TaskStart:
+        """The start of an item the backend learned of only when it ended.
+
+        Backends that receive whole results at once (a Dask chunk, a joblib
+        batch) yield it right before the outcome, so every item has its start
+        event; the live view then cannot show such items while they run.
+        """
+        return cls(outcome.index, outcome.worker, outcome.started, outcome.attempt)
 
 
 @dataclass(slots=True)

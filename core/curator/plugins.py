@@ -217,7 +217,11 @@ class PluginHost:
             return
         try:
             plugin = ep.load()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # sys.exit() or any BaseException at import marks the plugin broken; the
+            # command goes on (only Ctrl-C stops it).
             record = PluginRecord(ep.name, dist, version)
             self.records.setdefault(ep.name, record)
             self.fail(record, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)

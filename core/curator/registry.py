@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from curator.backend import Backend, normalize_name
+from curator.contract import backend_problems, reporter_problems
 from curator.errors import PluginError, UnknownNameError, UsageError
 from curator.plugins import PluginHost, PluginRecord, PluginSettings
 from curator.reporter import Reporter
@@ -75,9 +76,10 @@ class Registry:
             host.pm.hook.curator_register_backends,
             Backend,  # type: ignore[type-abstract]
             "backend",
+            backend_problems,
         )
         self.reporters: dict[str, Entry[Reporter]] = self._collect(
-            host.pm.hook.curator_register_reporters, Reporter, "reporter"
+            host.pm.hook.curator_register_reporters, Reporter, "reporter", reporter_problems
         )
 
     @classmethod
@@ -114,7 +116,9 @@ class Registry:
             host.check_hooks()
         return cls(host)
 
-    def _collect(self, hook: Any, base: type[P], kind: str) -> dict[str, Entry[P]]:
+    def _collect(
+        self, hook: Any, base: type[P], kind: str, check: Callable[[Any], list[str]]
+    ) -> dict[str, Entry[P]]:
         entries: dict[str, Entry[P]] = {}
         # Registration order: built-ins first, so they keep their names.
         for impl in hook.get_hookimpls():
@@ -122,7 +126,7 @@ class Registry:
             try:
                 provided = list(impl.function())
                 self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
-            except Exception as exc:
+            except (Exception, SystemExit, GeneratorExit) as exc:
                 self.host.fail(
                     record, f"curator_register_{kind}s raised {type(exc).__name__}: {exc}", exc
                 )
@@ -138,6 +142,12 @@ class Registry:
                     )
                     continue
                 name = normalize_name(cls.name)
+                problems = check(cls)
+                if problems:
+                    self.host.fail(
+                        record, f"{kind} {cls.name!r} ({cls.__qualname__}): " + "; ".join(problems)
+                    )
+                    continue
                 if name in entries:
                     other = entries[name].plugin
                     self.host.fail(

@@ -62,8 +62,9 @@ def run(
     backend
         A registered backend name; ``_`` and ``-`` are interchangeable.
     jobs
-        Items at once: ``1`` runs in this process, one after another, whatever
-        the backend (stateful stages keep their state in ``pipeline``); ``N``
+        Items at once: ``1`` on a parallel backend runs in this process, one
+        after another (stateful stages keep their state in ``pipeline``); a
+        backend that runs one item at a time always runs its own way. ``N``
         workers; ``-1`` all CPUs, ``-2`` all but one. ``0`` is an error.
     indices
         Which indices to run, in the order results are returned; ``None`` for all.
@@ -172,7 +173,10 @@ def plan_run(
             f"backend {name!r} runs one item at a time, so jobs={jobs} needs a parallel "
             f"backend: {', '.join(_able(registry, 'parallel'))}"
         )
-    if policy.timeout is not None and (n_jobs == 1 or not caps.timeouts):
+    # A parallel backend asked for one job runs in this process (no start-up, stateful
+    # stages keep their state); a backend that runs one item at a time always executes.
+    in_process = n_jobs == 1 and caps.parallel
+    if policy.timeout is not None and (in_process or not caps.timeouts):
         # With jobs=1 items run in this process, where nothing can stop them.
         where = "in-process (jobs=1)" if caps.timeouts else f"backend {name!r}"
         raise UsageError(
@@ -195,7 +199,7 @@ def plan_run(
     )
 
     def make_backend() -> Backend:
-        if n_jobs == 1:
+        if in_process:
             return SequentialBackend(NoOptions(), 1)
         return backend_cls(backend_options, n_jobs)
 

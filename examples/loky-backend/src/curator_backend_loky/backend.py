@@ -51,7 +51,7 @@ class LokyBackend(Backend):
                 for future in done:
                     outcome = future.result()
                     if self.wants_starts:
-                        yield TaskStart(outcome.index, outcome.worker, outcome.started)
+                        yield TaskStart.of(outcome)
                     yield outcome
             finished = True
         finally:

@@ -186,7 +186,7 @@ class _Dispatch:
         )
         for outcome in outcomes:
             if self.backend.wants_starts:
-                yield TaskStart(outcome.index, outcome.worker, outcome.started, outcome.attempt)
+                yield TaskStart.of(outcome)
             yield outcome
 
     def _crashed(self, index: int, started: float, exc: BaseException) -> Outcome:

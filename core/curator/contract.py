@@ -1,0 +1,127 @@
+"""What a backend or reporter class must be to register, checked once at registration.
+
+A class that breaks the contract is reported as a broken plugin with every
+problem named (and is fatal under ``CURATOR_STRICT_PLUGINS=1``), instead of
+failing later in the middle of a run or, worse, being silently half-used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import typing
+from typing import Any
+
+import pluggy
+
+from curator import hookspecs
+from curator.backend import Backend, Capabilities
+from curator.options import convert, type_name
+from curator.reporter import Reporter
+
+NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+"""A backend or reporter name: lowercase words of letters and digits joined by dashes."""
+
+OUT_OF_PROCESS_CAPABILITIES = ("isolates_crashes", "timeouts", "checks_results")
+"""Capabilities that only work out of the caller's process, so they need picklable work."""
+
+EVENT_HOOKS = frozenset(
+    {"curator_run_start", "curator_task_start", "curator_task_finish", "curator_run_finish"}
+)
+
+
+def backend_problems(cls: type[Backend]) -> list[str]:
+    """Everything wrong with a backend class, one sentence each; empty when it is fine."""
+    problems = _common_problems(cls)
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        problems.append(f"it does not implement {missing}")
+    caps = getattr(cls, "capabilities", None)
+    if not isinstance(caps, Capabilities):
+        problems.append(f"capabilities must be a curator.Capabilities, got {caps!r}")
+    else:
+        flags = {f.name: getattr(caps, f.name) for f in dataclasses.fields(caps)}
+        wrong = [name for name, value in flags.items() if not isinstance(value, bool)]
+        if wrong:
+            problems.append(f"capability flags must be true or false: {', '.join(wrong)}")
+        needing = [name for name in OUT_OF_PROCESS_CAPABILITIES if flags.get(name) is True]
+        if needing and not caps.needs_picklable_work:
+            problems.append(
+                f"capabilities {', '.join(needing)} describe items run in other processes, "
+                "which needs needs_picklable_work=True"
+            )
+    return problems
+
+
+def reporter_problems(cls: type[Reporter]) -> list[str]:
+    """Everything wrong with a reporter class, one sentence each; empty when it is fine."""
+    problems = _common_problems(cls)
+    for attr in sorted(dir(cls)):
+        if not attr.startswith("curator_"):
+            continue
+        if attr not in EVENT_HOOKS:
+            known = ", ".join(sorted(EVENT_HOOKS))
+            problems.append(f"method {attr} is not an event hook (reporters implement {known})")
+        elif getattr(getattr(cls, attr), "curator_impl", None) is None:
+            problems.append(f"method {attr} is not marked @curator.hookimpl, so it is never called")
+    if not problems:
+        # pluggy checks each hook's arguments against its specification.
+        manager = pluggy.PluginManager(hookspecs.PROJECT)
+        manager.add_hookspecs(hookspecs)
+        try:
+            manager.register(cls)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def options_problems(schema: Any) -> list[str]:
+    """Everything wrong with an ``Options`` schema: not a dataclass, bad types or defaults."""
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        return [f"Options must be a dataclass, got {schema!r}"]
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception as exc:
+        return [f"the types of {schema.__qualname__} cannot be read: {exc}"]
+    problems = []
+    for field in dataclasses.fields(schema):
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            continue  # a required option: every run must give it
+        hint = hints[field.name]
+        try:
+            converted = convert(default, hint)
+        except (TypeError, ValueError) as exc:
+            converted, reason = None, str(exc)
+        else:
+            reason = ""
+            if isinstance(default, str) and not isinstance(converted, str):
+                reason = "a string where a value is expected"
+        if reason:
+            problems.append(
+                f"option {field.name!r} is declared {type_name(hint)} but its default "
+                f"{default!r} is not ({reason})"
+            )
+    return problems
+
+
+def _common_problems(cls: type[Any]) -> list[str]:
+    problems = []
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(
+        name.strip().lower().replace("_", "-")
+    ):
+        problems.append(
+            f"name must be lowercase words of letters and digits joined by dashes, got {name!r}"
+        )
+    if not isinstance(getattr(cls, "description", ""), str):
+        problems.append("description must be a string")
+    requires = getattr(cls, "requires", ())
+    if not isinstance(requires, tuple) or not all(isinstance(r, str) for r in requires):
+        problems.append(f"requires must be a tuple of import names, got {requires!r}")
+    problems += options_problems(getattr(cls, "Options", None))
+    return problems
