@@ -8,9 +8,20 @@ import pytest
 from core_support import curator, make_distribution, subprocess_env
 from pipelines import numbers
 
-from curator import PluginError, UsageError, run
+from curator import (
+    HookFailedError,
+    Outcome,
+    PluginError,
+    Reporter,
+    Status,
+    UsageError,
+    hookimpl,
+    run,
+)
 from curator.plugins import PluginSettings
 from curator.registry import Registry
+from curator.testing.events import EventRecorder
+from curator.testing.registries import isolated_registry
 
 TOLERANT = PluginSettings(strict=False)
 
@@ -28,6 +39,7 @@ FIXTURES = {
     "misspelled": ("curator-fixture-misspelled", "curator_fixture_misspelled"),
     "exits": ("curator-fixture-exits", "curator_fixture_exits"),
     "base-exception": ("curator-fixture-base-exception", "curator_fixture_base_exception"),
+    "failing-observer": ("curator-fixture-failing-observer", "curator_fixture_failing_observer"),
 }
 
 
@@ -213,8 +225,9 @@ def test_debug_switch_traces_registration_and_event_hooks_and_prints_tracebacks(
     assert "boom while registering" in listing.stderr
     ran = curator("run", "pipelines:numbers", "--indices", "0:2", "--reporter", "tally", env=env)
     assert ran.returncode == 0, ran.stderr
-    assert ran.stderr.count("curator_task_finish [hook]") == 2, ran.stderr
-    assert "curator_run_start [hook]" in ran.stderr
+    assert ran.stderr.count("curator-plugins: curator_task_finish [reporter:0]") == 2, ran.stderr
+    assert "curator-plugins: curator_run_start [builtin-reporters]" not in ran.stderr
+    assert "curator-plugins: curator_run_finish [reporter:0]" in ran.stderr
     quiet = curator("backends", "list", "--json", env=subprocess_env(site))
     assert "curator-plugins:" not in quiet.stderr
     assert "Traceback" not in quiet.stderr
@@ -236,3 +249,66 @@ def test_the_cli_survives_plugins_that_exit_or_raise_base_exceptions_at_import(
     ran = curator("run", "pipelines:ten", "-b", "echo", "--json", env=subprocess_env(site))
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["ok"] == 10
+
+
+class Raising(Reporter):
+    name = "raising"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    @hookimpl
+    def curator_task_finish(self, outcome: Outcome) -> None:
+        self.calls += 1
+        raise RuntimeError(f"reporter bug at item {outcome.index}")
+
+
+def test_a_raising_reporter_is_disabled_and_the_run_keeps_its_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raising, events = Raising(), EventRecorder()
+    registry = isolated_registry()
+    registry.host.settings = TOLERANT
+    with caplog.at_level(logging.WARNING, logger="curator"):
+        result = run(
+            numbers(6), backend="thread-pool", jobs=2, registry=registry, reporter=[raising, events]
+        )
+    assert result.ok
+    assert len(result.outcomes) == 6
+    assert raising.calls == 1, "a failing hook is called no more in this run"
+    assert sorted(events.indices("task_finish")) == list(range(6))
+    assert (
+        "reporter 'raising': curator_task_finish raised RuntimeError: reporter bug" in caplog.text
+    )
+    assert "disabled for the rest of this run" in caplog.text
+    # Strict mode: the run still finishes, and the error carries its whole result.
+    strict = Raising()
+    registry.host.settings = PluginSettings(strict=True)
+    with pytest.raises(HookFailedError, match="reporter 'raising': curator_task_finish") as info:
+        run(numbers(6), registry=registry, reporter=strict)
+    assert [o.status for o in info.value.result.outcomes] == [Status.OK] * 6
+    assert strict.calls == 1
+
+
+def test_a_plugin_whose_event_hooks_raise_costs_no_run(site: Path) -> None:
+    install(site, "failing-observer")
+    proc = curator(
+        "run", "pipelines:ten", "-b", "thread-pool", "-j", "2", "--json", env=subprocess_env(site)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ok"] == 10
+    who = "plugin 'failing-observer' (curator-fixture-failing-observer 1.2.3)"
+    assert f"{who}: curator_run_start raised RuntimeError: the observer cannot start" in (
+        proc.stderr
+    )
+    assert f"{who}: curator_task_finish raised ValueError" in proc.stderr
+    assert proc.stderr.count("curator_task_finish raised") == 1
+    strict = curator(
+        "run",
+        "pipelines:ten",
+        "--json",
+        env=subprocess_env(site, CURATOR_STRICT_PLUGINS="1"),
+    )
+    assert strict.returncode == 4, strict.stderr
+    assert "curator_run_start raised RuntimeError" in strict.stderr

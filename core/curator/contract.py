@@ -17,6 +17,7 @@ import pluggy
 
 from curator import hookspecs
 from curator.backend import Backend, Capabilities
+from curator.hookspecs import EVENT_HOOKS
 from curator.options import convert, type_name
 from curator.reporter import Reporter
 
@@ -25,10 +26,6 @@ NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 OUT_OF_PROCESS_CAPABILITIES = ("isolates_crashes", "timeouts", "checks_results")
 """Capabilities that only work out of the caller's process, so they need picklable work."""
-
-EVENT_HOOKS = frozenset(
-    {"curator_run_start", "curator_task_start", "curator_task_finish", "curator_run_finish"}
-)
 
 
 def backend_problems(cls: type[Backend]) -> list[str]:

@@ -29,6 +29,18 @@ class PluginError(CuratorError):
     """A plugin failed to load or register, or the requested one is broken."""
 
 
+class HookFailedError(PluginError):
+    """Under ``CURATOR_STRICT_PLUGINS=1``: an event hook raised during the run.
+
+    The run itself went on without that listener and finished; ``result``
+    holds everything it did.
+    """
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class BackendContractError(CuratorError):
     """A backend broke the run contract (lost, duplicated or invented an index)."""
 

@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 
 PROJECT = "curator"
 
+EVENT_HOOKS = (
+    "curator_run_start",
+    "curator_task_start",
+    "curator_task_finish",
+    "curator_run_finish",
+)
+"""The hooks that report a run's events, in the order a run calls them."""
+
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 """Marker for hook implementations: ``@curator.hookimpl``."""

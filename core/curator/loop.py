@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import pluggy
-
 from curator.backend import Backend
 from curator.errors import BackendContractError, RunInterrupted, TaskFailedError
 from curator.interrupts import Interrupts
@@ -23,6 +21,7 @@ from curator.outcome import Event, Outcome, TaskStart
 from curator.pipeline import Pipeline
 from curator.policy import Policy
 from curator.progress import RunProgress
+from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
 from curator.store import CheckpointStore
 from curator.work import Work
@@ -40,7 +39,7 @@ class RunLoop:
     make_backend
         Builds a fresh backend instance for each round.
     relay
-        The per-run plugin manager whose hooks report events.
+        The run's event hooks (plugins and reporters); a failing listener is disabled.
     policy
         Failure, retry, timeout and interrupt rules.
     store
@@ -54,7 +53,7 @@ class RunLoop:
         info: RunInfo,
         pipeline: Pipeline[Any],
         make_backend: Callable[[], Backend],
-        relay: pluggy.PluginManager,
+        relay: EventRelay,
         policy: Policy,
         store: CheckpointStore | None = None,
         resume: bool = False,
@@ -62,7 +61,7 @@ class RunLoop:
         self.info = info
         self.pipeline = pipeline
         self.make_backend = make_backend
-        self.hook = relay.hook
+        self.relay = relay
         self.policy = policy
         self.store = store
         self.resume = resume
@@ -85,7 +84,7 @@ class RunLoop:
         info, policy = self.info, self.policy
         started = time.time()
         try:
-            self.hook.curator_run_start(run=info, progress=self.progress)
+            self.relay.call("curator_run_start", run=info, progress=self.progress)
             if self.store is not None:
                 self.store.start_run(info.backend, info.jobs, info.total)
         except BaseException:
@@ -124,6 +123,7 @@ class RunLoop:
         result = self._finish(started, interrupted, interrupts.terminated)
         if interrupted:
             raise RunInterrupted(result)
+        self.relay.check(result)
         if stopped_by is not None:
             raise TaskFailedError(stopped_by, result)
         return result
@@ -143,13 +143,13 @@ class RunLoop:
             return indices
         stored = self.store.latest()
         to_run = []
-        finish = self.hook.curator_task_finish
+        call = self.relay.call
         for index in indices:
             record = stored.get(index)
             if record is not None and record.done:
                 outcome = record.as_skipped()
                 self.ledger.record(outcome)
-                finish(run=self.info, outcome=outcome)
+                call("curator_task_finish", run=self.info, outcome=outcome)
             else:
                 to_run.append(index)
         return to_run if len(to_run) < len(indices) else indices
@@ -157,7 +157,7 @@ class RunLoop:
     def _round(self, indices: Sequence[int], attempt: int, final: bool) -> Outcome | None:
         backend = self.make_backend()
         self.attempt = attempt
-        backend.wants_starts = bool(self.hook.curator_task_start.get_hookimpls())
+        backend.wants_starts = self.relay.listens("curator_task_start")
         backend.timeout = self.policy.timeout
         self.backend = backend
         # A result that cannot be pickled must fail its own item where it is made,
@@ -216,10 +216,8 @@ class RunLoop:
         assert backend is not None
         record = self.store.record if self.store is not None else None  # list.append
         stopped_by: Outcome | None = None
-        task_start = self.hook.curator_task_start
-        task_finish = self.hook.curator_task_finish
-        report_starts = bool(task_start.get_hookimpls())
-        report_finishes = bool(task_finish.get_hookimpls())
+        relay = self.relay
+        call = relay.call
         started = self.started
         attempt = self.attempt
         # The core knows the round's attempt: a record built without it (say
@@ -242,10 +240,10 @@ class RunLoop:
                             backend.request_stop()
                 elif progress.tracking_starts:
                     progress.record_finish(event)
-                if report_starts:
+                if relay.listens("curator_task_start"):
                     started.pop(event.index, None)
-                if report_finishes:
-                    task_finish(run=info, outcome=event)
+                if relay.listens("curator_task_finish"):
+                    call("curator_task_finish", run=info, outcome=event)
                 if ledger.open <= progress.alarm_open:
                     progress.ring()
             elif type(event) is TaskStart:
@@ -253,9 +251,9 @@ class RunLoop:
                     event.attempt = attempt
                 if progress.tracking_starts:
                     progress.record_start(event)
-                if report_starts:
+                if relay.listens("curator_task_start"):
                     started[event.index] = event
-                    task_start(run=info, start=event)
+                    call("curator_task_start", run=info, start=event)
             else:
                 raise BackendContractError(
                     f"backend {info.backend!r} yielded {event!r}; "
@@ -291,7 +289,7 @@ class RunLoop:
         finally:
             if self.store is not None:
                 self.store.close()
-            self.hook.curator_run_finish(run=self.info, result=result)
+            self.relay.call("curator_run_finish", run=self.info, result=result)
         return result
 
 

@@ -33,6 +33,7 @@ import pluggy
 from curator import hookspecs
 from curator._version import __version__
 from curator.errors import PluginError
+from curator.relay import EventRelay
 
 ENTRY_POINT_GROUP = "curator"
 """The entry-point group third-party plugins register under."""
@@ -265,23 +266,30 @@ class PluginHost:
         """The record of a registered plugin."""
         return self.records[plugin_name]
 
-    def event_relay(self, reporters: Iterable[object]) -> pluggy.PluginManager:
-        """A manager for one run: every loaded plugin plus this run's reporters.
+    def event_relay(self, reporters: Iterable[object]) -> EventRelay:
+        """The event hooks of one run: every loaded plugin plus this run's reporters.
 
         Reporters are registered here rather than in the shared manager, so two
         runs in one process (say, in two threads) never see each other's events.
         """
-        relay = pluggy.PluginManager(hookspecs.PROJECT)
-        relay.add_hookspecs(hookspecs)
+        manager = pluggy.PluginManager(hookspecs.PROJECT)
+        manager.add_hookspecs(hookspecs)
         for name, plugin in self.pm.list_name_plugin():
             if plugin is not None:
-                relay.register(plugin, name=name)
+                manager.register(plugin, name=name)
+        named: dict[str, str] = {}
         for position, reporter in enumerate(reporters):
-            relay.register(reporter, name=f"reporter:{position}:{type(reporter).__name__}")
-        if self.settings.debug:
-            relay.trace.root.setwriter(sys.stderr.write)
-            relay.enable_tracing()
-        return relay
+            key = f"reporter:{position}"
+            manager.register(reporter, name=key)
+            named[key] = f"reporter {getattr(reporter, 'name', type(reporter).__name__)!r}"
+
+        def describe(plugin_name: str) -> str:
+            if plugin_name in named:
+                return named[plugin_name]
+            record = self.records.get(plugin_name)
+            return record.describe() if record is not None else repr(plugin_name)
+
+        return EventRelay(manager, describe, trace=self.settings.debug, strict=self.settings.strict)
 
     def trace(self, message: str) -> None:
         """Write ``message`` to stderr when hook calls are traced (``CURATOR_DEBUG_PLUGINS``)."""
