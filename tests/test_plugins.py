@@ -312,3 +312,22 @@ def test_a_plugin_whose_event_hooks_raise_costs_no_run(site: Path) -> None:
     )
     assert strict.returncode == 4, strict.stderr
     assert "curator_run_start raised RuntimeError" in strict.stderr
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_of_two_plugins_offering_one_name_the_first_distribution_by_name_wins(
+    site: Path, first: str
+) -> None:
+    second = "b" if first == "a" else "a"
+    # Written in both orders, so the file system's order cannot decide.
+    make_distribution(site, "curator-zeta", "1.0", {"zeta": f"curator_fixture_twin_{second}"})
+    make_distribution(site, "curator-alpha", "1.0", {"alpha": f"curator_fixture_twin_{first}"})
+    registry = load(site)
+    entry = registry.backends["twin"]
+    assert entry.description == f"twin {first.upper()}"
+    assert entry.plugin.distribution == "curator-alpha"
+    assert entry.status == "ok"
+    assert entry.detail == "also offered by plugin 'zeta' (curator-zeta 1.0), which is ignored"
+    zeta = registry.host.records["zeta"]
+    assert zeta.status == "broken"
+    assert "backend name 'twin' is already registered by plugin 'alpha'" in zeta.error

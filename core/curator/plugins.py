@@ -193,21 +193,22 @@ class PluginHost:
             Where to look for distributions (default: :data:`sys.path`). The
             plugin modules themselves are imported normally.
         """
-        seen: set[str] = set()
         found = (
             importlib.metadata.distributions()
             if path is None
             else importlib.metadata.distributions(path=list(path))
         )
+        first: dict[str, importlib.metadata.Distribution] = {}
         for dist in found:
-            dist_name = dist.metadata["Name"] or "unknown"
             # The first distribution of a name on the path is the one Python imports.
-            if _canonical(dist_name) in seen:
-                continue
-            seen.add(_canonical(dist_name))
-            for ep in dist.entry_points:
+            first.setdefault(_canonical(dist.metadata["Name"] or "unknown"), dist)
+        # Loaded by distribution name, not in the file system's order: when two
+        # plugins offer one backend name, the same one wins on every machine.
+        for key in sorted(first):
+            dist = first[key]
+            for ep in sorted(dist.entry_points, key=lambda ep: ep.name):
                 if ep.group == ENTRY_POINT_GROUP:
-                    self._load_one(ep, dist_name, dist.version)
+                    self._load_one(ep, dist.metadata["Name"] or "unknown", dist.version)
         self.check_hooks()
 
     def _load_one(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:

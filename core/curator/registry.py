@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import threading
 from collections.abc import Callable, Iterable
@@ -33,7 +34,7 @@ class Entry(Generic[P]):
     status
         ``ok``, ``unavailable`` (a requirement is missing) or ``broken``.
     detail
-        Why it is not ``ok``.
+        Why it is not ``ok``; for an ``ok`` entry, which other plugins offer the name too.
     """
 
     name: str
@@ -149,11 +150,15 @@ class Registry:
                     )
                     continue
                 if name in entries:
-                    other = entries[name].plugin
+                    # Built-ins register first, then plugins by distribution name.
+                    winner = entries[name]
+                    note = f"also offered by {record.describe()}, which is ignored"
+                    detail = f"{winner.detail}; {note}" if winner.detail else note
+                    entries[name] = dataclasses.replace(winner, detail=detail)
                     self.host.fail(
                         record,
-                        f"{kind} name {name!r} is already registered by {other.describe()}; "
-                        f"ignored the one from {record.describe()}",
+                        f"{kind} name {name!r} is already registered by "
+                        f"{winner.plugin.describe()}; ignored the one from {record.describe()}",
                     )
                     continue
                 reason = cls.unavailable_reason()
