@@ -8,7 +8,8 @@ import pytest
 
 BROKEN = """
 import threading, time
-from curator import Backend, Capabilities, Outcome, Status, hookimpl
+from dataclasses import dataclass
+from curator import Backend, Capabilities, Outcome, Status, TaskStart, hookimpl, option
 
 class _Base(Backend):
     capabilities = Capabilities(parallel=True)
@@ -61,9 +62,40 @@ class LeaksAWorker(_Base):
             yield work.start(index)
             yield work(index)
 
+class CannotRun(Backend):
+    name = "cannot-run"
+    capabilities = Capabilities(parallel=False)
+    def execute(self, work, indices):
+        raise RuntimeError("this backend never ran an item")
+        yield
+
+class NoExecute(Backend):
+    name = "no-execute"
+
+@dataclass(frozen=True)
+class _TwoWorkers:
+    workers: int = option("two", help="how many")
+
+class WrongDefault(_Base):
+    name = "wrong-default"
+    Options = _TwoWorkers
+    def execute(self, work, indices):
+        for index in indices:
+            yield work(index)
+
+class StartsWithoutAttempt(_Base):
+    name = "starts-without-attempt"
+    def execute(self, work, indices):
+        for index in indices:
+            yield TaskStart(index, "main", time.time())  # as an old tutorial did
+            yield work(index)
+
 @hookimpl
 def curator_register_backends():
-    return [DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker]
+    return [
+        DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
+        CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt,
+    ]
 """
 
 
@@ -75,6 +107,17 @@ def curator_register_backends():
         ("ignores-jobs", "test_jobs_bounds", "ran * items at once with jobs=2"),
         ("swallows-errors", "test_an_item_error", "its outcome must be failed, not ok"),
         ("leaks-a-worker", "test_stopping_leaves", "left threads running: *leaked*"),
+        (
+            "cannot-run",
+            "test_the_backend_itself",
+            "could not run 8 plain items: RuntimeError: this backend never ran an item",
+        ),
+        ("no-execute", "test_every_index", "*'no-execute' (NoExecute): it does not implement*"),
+        (
+            "wrong-default",
+            "test_every_index",
+            "*option 'workers' is declared int but its default 'two' is not*",
+        ),
     ],
 )
 def test_the_kit_catches_a_broken_backend(
@@ -95,8 +138,34 @@ def test_the_kit_catches_a_broken_backend(
         )
     )
     result = pytester.runpytest_subprocess("-p", "curator.testing.pytest_plugin", "-k", test)
-    result.assert_outcomes(failed=1)
+    outcomes = result.parseoutcomes()
+    # A class that cannot register fails the check's setup (an error), others the check.
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
+    assert outcomes.get("passed", 0) == 0, outcomes
     result.stdout.fnmatch_lines([f"*{message}*"])
+
+
+def test_start_records_without_an_attempt_are_corrected_by_the_core(
+    pytester: pytest.Pytester,
+) -> None:
+    # The core stamps each record with the round's attempt, so the kit's attempt check
+    # passes for a backend that builds TaskStart(index, worker, started) on retries.
+    pytester.makepyfile(broken_backends=BROKEN)
+    pytester.makepyfile(
+        test_attempts="""
+        import broken_backends
+        from curator.testing import BackendConformance
+
+        class TestAttempts(BackendConformance):
+            backend = "starts-without-attempt"
+            plugins = [("broken", broken_backends)]
+            load_entrypoints = False
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "curator.testing.pytest_plugin", "-k", "test_retries"
+    )
+    result.assert_outcomes(passed=1)
 
 
 def test_a_correct_backend_passes_the_same_checks(pytester: pytest.Pytester) -> None:

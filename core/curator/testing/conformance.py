@@ -120,11 +120,21 @@ class BackendConformance:
     def _conformance_setup(self, tmp_path: Path) -> None:
         self.folder = tmp_path / "executions"
         self.folder.mkdir()
+        # Tolerant, so that one broken class fails the checks with its own problems
+        # rather than every check with a loading error.
         self.registry = Registry.load(
-            PluginSettings(strict=True),
+            PluginSettings(strict=False),
             entrypoints=self.load_entrypoints,
             plugins=list(self.plugins),
         )
+        name = normalize_name(self.backend)
+        if name not in self.registry.backends:
+            problems = [r.describe() + ": " + r.error for r in self.registry.broken_plugins()]
+            pytest.fail(
+                f"backend {name!r} is not registered"
+                + (": " + "; ".join(problems) if problems else ": no plugin provides it"),
+                pytrace=False,
+            )
         self.backend_cls: type[Backend] = self.registry.backend(self.backend)
         self.caps = self.backend_cls.capabilities
         self.n_jobs = self.jobs if self.jobs is not None else (2 if self.caps.parallel else 1)
@@ -168,6 +178,32 @@ class BackendConformance:
     def need(self, capability: str) -> None:
         if not getattr(self.caps, capability):
             pytest.skip(f"backend {self.backend!r} does not declare {capability}")
+
+    # -- the contract itself ------------------------------------------------------
+
+    def test_the_backend_itself_runs_the_items(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        if self.n_jobs == 1 and self.caps.parallel:
+            pytest.skip("a parallel backend asked for jobs=1 is not called: items run in-process")
+        calls: list[list[int]] = []
+        execute = self.backend_cls.execute
+
+        def counted(backend: Backend, work: Any, indices: Sequence[int]) -> Any:
+            calls.append(list(indices))
+            return execute(backend, work, indices)
+
+        monkeypatch.setattr(self.backend_cls, "execute", counted)
+        try:
+            result = self.run(8)
+        except Exception as exc:
+            pytest.fail(
+                f"backend {self.backend!r} could not run 8 plain items: "
+                f"{type(exc).__name__}: {exc}",
+                pytrace=False,
+            )
+        assert calls == [list(range(8))], (
+            f"the core must call execute once with every index, it called it with {calls}"
+        )
+        assert result.count(Status.OK) == 8, result.counts()
 
     # -- results ------------------------------------------------------------------
 
@@ -401,10 +437,17 @@ class BackendConformance:
     # -- policies through the backend ----------------------------------------------------
 
     def test_retries_run_through_the_backend(self) -> None:
-        result = self.run(10, flaky=frozenset({4}), retries=1)
+        events = EventRecorder()
+        result = self.run(10, flaky=frozenset({4}), retries=1, reporter=events)
         assert result.ok, [o for o in result.outcomes if not o.ok]
         assert result.outcomes[4].attempt == 2
         assert [(o.index, o.attempt) for o in result.retried] == [(4, 1)]
+        starts = [e.attempt for e in events.of("task_start") if e.index == 4]
+        finishes = [e.attempt for e in events.of("task_finish") if e.index == 4]
+        assert starts == finishes == [1, 2], (
+            f"item 4 ran twice: its start events must say attempts [1, 2] like its outcomes; "
+            f"starts said {starts}, outcomes {finishes}"
+        )
 
     def test_resume_runs_only_what_is_not_done(self) -> None:
         store = self.folder.parent / "checkpoint.sqlite"
