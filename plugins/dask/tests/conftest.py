@@ -49,6 +49,10 @@ def running_cluster(folder: Path) -> Iterator[Path]:
                 "--port",
                 "0",
                 "--no-dashboard",
+                # Its HTTP server would otherwise take port 8787, which a LocalCluster
+                # started by another test wants too.
+                "--dashboard-address",
+                "127.0.0.1:0",
                 "--scheduler-file",
                 str(scheduler_file),
             ],

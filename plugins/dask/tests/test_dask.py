@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,3 +155,28 @@ def test_listing_backends_never_imports_dask() -> None:
     rows = json.loads(out.stdout[: out.stdout.rindex("]") + 1])
     assert {"name": "dask"}.items() <= next(r for r in rows if r["name"] == "dask").items()
     assert out.stdout.strip().endswith("DASK False False")
+
+
+def test_a_crash_blames_only_the_item_that_was_running(tmp_path: Path) -> None:
+    # Items of 0.2 s: every worker has a chunk running and one queued when item 5 kills it.
+    result = dask(probe(24, tmp_path, sleep=0.2, crash=frozenset({5})), on_error="continue")
+    outcomes = result.outcomes  # type: ignore[attr-defined]
+    assert [o.index for o in outcomes if o.status is not Status.OK] == [5]
+    assert outcomes[5].status is Status.CRASHED
+    assert result.retried == []  # type: ignore[attr-defined]
+    # Items that finished inside the lost chunk may run again; none is lost.
+    assert {e.index for e in executions(tmp_path)} == set(range(24)) - {5}
+
+
+def test_a_local_cluster_runs_while_port_8787_is_taken(tmp_path: Path) -> None:
+    # A notebook's Dask dashboard, or another run, commonly holds the default port.
+    holder = socket.socket()
+    try:
+        holder.bind(("0.0.0.0", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    try:
+        assert dask(probe(4, tmp_path)).ok  # type: ignore[attr-defined]
+    finally:
+        holder.close()

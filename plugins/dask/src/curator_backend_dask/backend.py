@@ -9,8 +9,10 @@ pending futures are cancelled and it is left running and clean.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +81,9 @@ class DaskBackend(Backend):
                     n_workers=self.jobs,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # Not None: the scheduler's HTTP server would still take port 8787
+                    # (and warn when a notebook's cluster or another run holds it).
+                    dashboard_address=":0",
                 )
                 client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
@@ -110,6 +114,8 @@ class _Dispatch:
         self.todo = indices[::-1]  # popped from the end, so in order
         self.retry_singly: list[int] = []
         self.seconds_per_item: float | None = None
+        self.topic = f"curator-chunks-{uuid.uuid4().hex}"
+        self.tokens = itertools.count()
         self.workers = max(1, len(client.scheduler_info().get("workers", {})) or backend.jobs)
 
     def _next_chunk(self) -> list[int]:
@@ -134,7 +140,7 @@ class _Dispatch:
 
         backend, client = self.backend, self.client
         work = client.scatter(self.work, broadcast=True)
-        chunks: dict[Any, list[int]] = {}
+        chunks: dict[Any, tuple[list[int], int]] = {}
         pending = as_completed()  # type: ignore[no-untyped-call]
         finished = False
         try:
@@ -145,34 +151,39 @@ class _Dispatch:
                     and len(chunks) < 2 * self.workers
                 ):
                     chunk = self._next_chunk()
-                    future = client.submit(run_chunk, work, chunk, pure=False)
-                    chunks[future] = chunk
+                    token = next(self.tokens)
+                    future = client.submit(run_chunk, work, chunk, self.topic, token, pure=False)
+                    chunks[future] = (chunk, token)
                     pending.add(future)  # type: ignore[no-untyped-call]
                 if not chunks:
                     break
                 future = next(pending)
-                chunk = chunks.pop(future)
-                yield from self._collect(future, chunk)
+                yield from self._collect(future, *chunks.pop(future))
             finished = True
         except KeyboardInterrupt:
             # A hard stop: hand over the chunks that finished meanwhile, then stop.
-            for future, chunk in list(chunks.items()):
+            for future, (chunk, token) in list(chunks.items()):
                 if future.status == "finished":
                     del chunks[future]
-                    yield from self._collect(future, chunk)
+                    yield from self._collect(future, chunk, token)
             raise
         finally:
             if not finished and chunks:
                 client.cancel(list(chunks))
             client.cancel([work])
 
-    def _collect(self, future: Any, chunk: list[int]) -> Iterator[Event]:
+    def _collect(self, future: Any, chunk: list[int], token: int) -> Iterator[Event]:
         from distributed import KilledWorker
 
         started = time.time()
         try:
             outcomes: list[Outcome] = future.result()
         except KilledWorker as exc:
+            if not self._began(token):
+                # It waited in the dead worker's queue: innocent, so it runs again,
+                # next, without using a retry.
+                self.todo.extend(reversed(chunk))
+                return
             if len(chunk) > 1:
                 # Quarantine: run the chunk's items one by one to find the culprit.
                 self.retry_singly.extend(reversed(chunk))
@@ -188,6 +199,10 @@ class _Dispatch:
             if self.backend.wants_starts:
                 yield TaskStart.of(outcome)
             yield outcome
+
+    def _began(self, token: int) -> bool:
+        """Whether the chunk of ``token`` started on its worker (it logged its token)."""
+        return any(msg == token for _, msg in self.client.get_events(self.topic))
 
     def _crashed(self, index: int, started: float, exc: BaseException) -> Outcome:
         # Dask reports a lost worker, not how its process ended: no exit code here.
