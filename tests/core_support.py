@@ -24,12 +24,20 @@ PLUGIN_FIXTURES = TESTS / "plugins"
 
 
 def make_distribution(
-    site: Path, name: str, version: str, entry_points: dict[str, str], group: str = "curator"
+    site: Path,
+    name: str,
+    version: str,
+    entry_points: dict[str, str],
+    group: str = "curator",
+    requires: tuple[str, ...] = (),
 ) -> Path:
     """Write an installed-distribution record (dist-info) with entry points into ``site``."""
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = [f"Requires-Dist: {requirement}\n" for requirement in requires]
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(lines)
+    )
     lines = [f"[{group}]"] + [f"{ep} = {target}" for ep, target in entry_points.items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     return info

@@ -32,6 +32,7 @@ import pluggy
 
 from curator import hookspecs
 from curator._version import __version__
+from curator.compat import CORE_DISTRIBUTION, core_requirement, satisfies
 from curator.errors import PluginError
 from curator.relay import EventRelay
 
@@ -208,13 +209,26 @@ class PluginHost:
             dist = first[key]
             for ep in sorted(dist.entry_points, key=lambda ep: ep.name):
                 if ep.group == ENTRY_POINT_GROUP:
-                    self._load_one(ep, dist.metadata["Name"] or "unknown", dist.version)
+                    self._load_one(ep, dist)
         self.check_hooks()
 
-    def _load_one(self, ep: importlib.metadata.EntryPoint, dist: str, version: str) -> None:
+    def _load_one(
+        self, ep: importlib.metadata.EntryPoint, distribution: importlib.metadata.Distribution
+    ) -> None:
+        dist, version = distribution.metadata["Name"] or "unknown", distribution.version
         if self.settings.is_disabled(ep.name, dist):
             self.records.setdefault(
                 ep.name, PluginRecord(ep.name, dist, version, status="disabled")
+            )
+            return
+        wanted = core_requirement(distribution.requires)
+        if wanted and not satisfies(__version__, wanted):
+            record = PluginRecord(ep.name, dist, version)
+            self.records.setdefault(ep.name, record)
+            self.fail(
+                record,
+                f"built for {CORE_DISTRIBUTION}{wanted}, but {CORE_DISTRIBUTION} {__version__} "
+                "is installed; not imported (install a version of the plugin made for this core)",
             )
             return
         try:
