@@ -51,8 +51,14 @@ def curator_register_backends() -> list[type[Backend]]:  # type: ignore[empty-bo
     Called once per plugin, in the process that builds the registry (the CLI,
     or the process calling :func:`curator.run`), before any run. Keep it
     cheap: return classes, import no heavy engine (import those inside
-    :meth:`~curator.backend.Backend.execute`). A name already registered by
-    another plugin is rejected and reported, naming both providers.
+    :meth:`~curator.backend.Backend.execute`).
+
+    Each class is checked here: it implements ``execute``, its name is
+    lowercase words joined by dashes, its ``Options`` defaults have their
+    declared types and its capabilities are consistent; a class that fails is
+    not registered and its plugin is listed ``broken`` with the problems.
+    Built-ins register first, then plugins in distribution-name order: a name
+    already registered is rejected and reported, naming both providers.
 
     Returns
     -------
@@ -66,7 +72,9 @@ def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-
     """Return the reporter classes this plugin provides.
 
     Called once per plugin, in the process that builds the registry, before
-    any run. The same rules as :func:`curator_register_backends` apply.
+    any run. The same rules as :func:`curator_register_backends` apply; in
+    addition, every method of a reporter named ``curator_*`` must be an event
+    hook marked ``@hookimpl`` with arguments from its specification.
 
     Returns
     -------
@@ -96,12 +104,15 @@ def curator_run_start(run: RunInfo, progress: RunProgress) -> None:
 
 @hookspec
 def curator_task_start(run: RunInfo, start: TaskStart) -> None:
-    """Called when a worker begins an item, in the parent process.
+    """Called when a worker begins an item (each attempt), in the parent process.
 
-    Backends report starts when they can (all built-in ones do), so this may
-    not be called for every index; when it is, it comes before the index's
-    :func:`curator_task_finish`. For work done in other processes the call
-    happens when the start record reaches the parent.
+    Every backend reports a start for every item it runs (the conformance kit
+    checks it), before that attempt's :func:`curator_task_finish`. For work
+    done in other processes the call happens when the start record reaches the
+    parent; a backend that learns of an item only when it ended (a Dask chunk)
+    reports the start right before the outcome. ``start.attempt`` is set by
+    the core. Items skipped on resume and items never dispatched get no call.
+    When no plugin implements this hook, backends may skip making start records.
 
     Parameters
     ----------
@@ -114,9 +125,13 @@ def curator_task_start(run: RunInfo, start: TaskStart) -> None:
 
 @hookspec
 def curator_task_finish(run: RunInfo, outcome: Outcome) -> None:
-    """Called exactly once per index that ran, in the parent process, as its outcome arrives.
+    """Called once per attempt of each item, in the parent process, as its outcome arrives.
 
-    Outcomes arrive in completion order, not index order.
+    Outcomes arrive in completion order, not index order. An item that is
+    retried gets one call per attempt (``outcome.attempt`` counts up; the
+    earlier outcomes end in ``result.retried``). Items skipped on resume get
+    one call with status ``skipped``; items never dispatched (``cancelled``)
+    get none and appear only in the result.
 
     Parameters
     ----------

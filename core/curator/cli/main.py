@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         handler=lambda reg, args: listing.list_entries(reg, "backend", args)
     )
     show = verbs.add_parser("show", help="describe a backend: capabilities and options")
-    show.add_argument("name", metavar="NAME")
+    show.add_argument("name", metavar="NAME", help="a backend name, as `backends list` shows it")
     _json(show).set_defaults(handler=listing.show_backend)
 
     reporters = nouns.add_parser("reporters", help="list progress reporters")

@@ -40,7 +40,10 @@ def add_parser(commands: Any) -> None:
         "--jobs",
         type=int,
         default=1,
-        help="items at once: 1 in-process, N workers, -1 all CPUs, -2 all but one (default: 1)",
+        help=(
+            "items at once: N workers, -1 all CPUs, -2 all but one; 1 runs in this process "
+            "unless the backend runs one item at a time its own way (default: 1)"
+        ),
     )
     parser.add_argument(
         "--indices",
