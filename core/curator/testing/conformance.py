@@ -116,8 +116,18 @@ class BackendConformance:
 
     # -- helpers ------------------------------------------------------------------
 
+    @pytest.fixture
+    def backend_options(self) -> dict[str, Any]:
+        """The backend options every check runs with (default: the ``options`` attribute).
+
+        Override it as a fixture to build them from other fixtures, say the
+        address of a cluster a fixture started.
+        """
+        return dict(self.options)
+
     @pytest.fixture(autouse=True)
-    def _conformance_setup(self, tmp_path: Path) -> None:
+    def _conformance_setup(self, tmp_path: Path, backend_options: dict[str, Any]) -> None:
+        self.run_options = backend_options
         self.folder = tmp_path / "executions"
         self.folder.mkdir()
         # Tolerant, so that one broken class fails the checks with its own problems
@@ -163,7 +173,7 @@ class BackendConformance:
             probe(count, self.folder, **behaviour),
             backend=self.backend,
             jobs=kwargs.pop("jobs", self.n_jobs),
-            options=kwargs.pop("options", self.options),
+            options=kwargs.pop("options", self.run_options),
             indices=indices,
             registry=self.registry,
             **kwargs,
@@ -231,7 +241,7 @@ class BackendConformance:
 
     def test_unknown_options_are_refused(self) -> None:
         with pytest.raises(UsageError, match="unknown option"):
-            self.run(2, options={**self.options, "no_such_option_xyz": 1})
+            self.run(2, options={**self.run_options, "no_such_option_xyz": 1})
 
     # -- failures -----------------------------------------------------------------
 
