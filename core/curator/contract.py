@@ -8,17 +8,17 @@ failing later in the middle of a run or, worse, being silently half-used.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import re
-import typing
 from typing import Any
 
 import pluggy
 
 from curator import hookspecs
-from curator.backend import Backend, Capabilities
+from curator.backend import Backend, Capabilities, normalize_name
 from curator.hookspecs import EVENT_HOOKS
-from curator.options import convert, type_name
+from curator.options import schema_problems
 from curator.reporter import Reporter
 
 NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -64,54 +64,29 @@ def reporter_problems(cls: type[Reporter]) -> list[str]:
             problems.append(f"method {attr} is not marked @curator.hookimpl, so it is never called")
     if not problems:
         # pluggy checks each hook's arguments against its specification.
-        manager = pluggy.PluginManager(hookspecs.PROJECT)
-        manager.add_hookspecs(hookspecs)
+        manager = _validation_manager()
         try:
             manager.register(cls)
         except (pluggy.PluginValidationError, ValueError) as exc:
             problems.append(str(exc))
+        else:
+            manager.unregister(cls)
     return problems
 
 
-def options_problems(schema: Any) -> list[str]:
-    """Everything wrong with an ``Options`` schema: not a dataclass, bad types or defaults."""
-    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
-        return [f"Options must be a dataclass, got {schema!r}"]
-    try:
-        hints = typing.get_type_hints(schema)
-    except Exception as exc:
-        return [f"the types of {schema.__qualname__} cannot be read: {exc}"]
-    problems = []
-    for field in dataclasses.fields(schema):
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:
-            continue  # a required option: every run must give it
-        hint = hints[field.name]
-        try:
-            converted = convert(default, hint)
-        except (TypeError, ValueError) as exc:
-            converted, reason = None, str(exc)
-        else:
-            reason = ""
-            if isinstance(default, str) and not isinstance(converted, str):
-                reason = "a string where a value is expected"
-        if reason:
-            problems.append(
-                f"option {field.name!r} is declared {type_name(hint)} but its default "
-                f"{default!r} is not ({reason})"
-            )
-    return problems
+@functools.cache
+def _validation_manager() -> pluggy.PluginManager:
+    # One for the process: building a manager costs more than the check itself,
+    # and registries are built on every command's start.
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
 
 
 def _common_problems(cls: type[Any]) -> list[str]:
     problems = []
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(
-        name.strip().lower().replace("_", "-")
-    ):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(normalize_name(name)):
         problems.append(
             f"name must be lowercase words of letters and digits joined by dashes, got {name!r}"
         )
@@ -120,5 +95,5 @@ def _common_problems(cls: type[Any]) -> list[str]:
     requires = getattr(cls, "requires", ())
     if not isinstance(requires, tuple) or not all(isinstance(r, str) for r in requires):
         problems.append(f"requires must be a tuple of import names, got {requires!r}")
-    problems += options_problems(getattr(cls, "Options", None))
+    problems += schema_problems(getattr(cls, "Options", None))
     return problems

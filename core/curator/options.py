@@ -52,18 +52,57 @@ def describe_options(schema: type[Any]) -> list[OptionInfo]:
     hints = _hints(schema)
     infos = []
     for field in dataclasses.fields(schema):
-        if field.default is not dataclasses.MISSING:
-            default = _show(field.default)
-        elif field.default_factory is not dataclasses.MISSING:
-            default = _show(field.default_factory())
-        else:
-            default = "(required)"
+        default = _default(field)
+        shown = "(required)" if default is dataclasses.MISSING else _show(default)
         infos.append(
             OptionInfo(
-                field.name, type_name(hints[field.name]), default, field.metadata.get("help", "")
+                field.name, type_name(hints[field.name]), shown, field.metadata.get("help", "")
             )
         )
     return infos
+
+
+def schema_problems(schema: Any) -> list[str]:
+    """Everything wrong with an ``Options`` schema: not a dataclass, bad types or defaults.
+
+    Checked when a plugin registers, so that a default of ``'two'`` for an
+    ``int`` option is the plugin's error, not a value that reaches the backend.
+    """
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        return [f"Options must be a dataclass, got {schema!r}"]
+    try:
+        hints = _hints(schema)
+    except TypeError as exc:
+        return [str(exc)]
+    problems = []
+    for field in dataclasses.fields(schema):
+        default = _default(field)
+        if default is dataclasses.MISSING:
+            continue  # a required option: every run must give it
+        hint = hints[field.name]
+        try:
+            converted = convert(default, hint)
+        except (TypeError, ValueError) as exc:
+            reason = str(exc)
+        else:
+            reason = ""
+            if isinstance(default, str) and not isinstance(converted, str):
+                reason = "a string where a value is expected"
+        if reason:
+            problems.append(
+                f"option {field.name!r} is declared {type_name(hint)} but its default "
+                f"{default!r} is not ({reason})"
+            )
+    return problems
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    """A field's default value, or :data:`dataclasses.MISSING` for a required option."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return dataclasses.MISSING
 
 
 def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner: str) -> S:
