@@ -216,8 +216,10 @@ class RunLoop:
         assert backend is not None
         record = self.store.record if self.store is not None else None  # list.append
         stopped_by: Outcome | None = None
-        relay = self.relay
-        call = relay.call
+        call = self.relay.call
+        # A listener disabled mid-run leaves an empty list that call() walks for nothing.
+        report_starts = self.relay.listens("curator_task_start")
+        report_finishes = self.relay.listens("curator_task_finish")
         started = self.started
         attempt = self.attempt
         # The core knows the round's attempt: a record built without it (say
@@ -240,9 +242,9 @@ class RunLoop:
                             backend.request_stop()
                 elif progress.tracking_starts:
                     progress.record_finish(event)
-                if relay.listens("curator_task_start"):
+                if report_starts:
                     started.pop(event.index, None)
-                if relay.listens("curator_task_finish"):
+                if report_finishes:
                     call("curator_task_finish", run=info, outcome=event)
                 if ledger.open <= progress.alarm_open:
                     progress.ring()
@@ -251,7 +253,7 @@ class RunLoop:
                     event.attempt = attempt
                 if progress.tracking_starts:
                     progress.record_start(event)
-                if relay.listens("curator_task_start"):
+                if report_starts:
                     started[event.index] = event
                     call("curator_task_start", run=info, start=event)
             else:

@@ -223,10 +223,10 @@ class PluginHost:
             return
         wanted = core_requirement(distribution.requires)
         if wanted and not satisfies(__version__, wanted):
-            record = PluginRecord(ep.name, dist, version)
-            self.records.setdefault(ep.name, record)
-            self.fail(
-                record,
+            self._unloaded(
+                ep.name,
+                dist,
+                version,
                 f"built for {CORE_DISTRIBUTION}{wanted}, but {CORE_DISTRIBUTION} {__version__} "
                 "is installed; not imported (install a version of the plugin made for this core)",
             )
@@ -238,12 +238,19 @@ class PluginHost:
         except BaseException as exc:
             # sys.exit() or any BaseException at import marks the plugin broken; the
             # command goes on (only Ctrl-C stops it).
-            record = PluginRecord(ep.name, dist, version)
-            self.records.setdefault(ep.name, record)
-            self.fail(record, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)
+            message = f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}"
+            self._unloaded(ep.name, dist, version, message, exc)
             return
         record = self.register(plugin, ep.name, distribution=dist, version=version)
         record.module = ep.value.split(":", 1)[0]
+
+    def _unloaded(
+        self, name: str, dist: str, version: str, message: str, exc: BaseException | None = None
+    ) -> None:
+        """Record a plugin that was never registered as broken."""
+        record = PluginRecord(name, dist, version)
+        self.records.setdefault(name, record)
+        self.fail(record, message, exc)
 
     def check_hooks(self) -> None:
         """Mark plugins that implement hooks curator does not define as broken."""
@@ -304,7 +311,8 @@ class PluginHost:
             record = self.records.get(plugin_name)
             return record.describe() if record is not None else repr(plugin_name)
 
-        return EventRelay(manager, describe, trace=self.settings.debug, strict=self.settings.strict)
+        trace = self.trace if self.settings.debug else None
+        return EventRelay(manager, describe, trace=trace, strict=self.settings.strict)
 
     def trace(self, message: str) -> None:
         """Write ``message`` to stderr when hook calls are traced (``CURATOR_DEBUG_PLUGINS``)."""

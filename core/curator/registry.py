@@ -126,12 +126,15 @@ class Registry:
             record = self.host.plugin_record(impl.plugin_name)
             try:
                 provided = list(impl.function())
-                self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
-            except (Exception, SystemExit, GeneratorExit) as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # sys.exit() too: the plugin's failure, not ours
                 self.host.fail(
                     record, f"curator_register_{kind}s raised {type(exc).__name__}: {exc}", exc
                 )
                 continue
+            if self.host.settings.debug:
+                self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
             for cls in provided:
                 if not (isinstance(cls, type) and issubclass(cls, base)) or not isinstance(
                     getattr(cls, "name", None), str

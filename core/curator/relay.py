@@ -11,7 +11,6 @@ input at fault, so it ends the run like any other bad argument.
 from __future__ import annotations
 
 import logging
-import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ class EventRelay:
     describe
         Turns a registered plugin name into how messages name it.
     trace
-        Write each call to stderr (``CURATOR_DEBUG_PLUGINS=1``).
+        Where to write each call (``CURATOR_DEBUG_PLUGINS=1``), or ``None``.
     strict
         Make a failing listener fatal once the run has finished
         (``CURATOR_STRICT_PLUGINS=1``): see :meth:`check`.
@@ -65,7 +64,7 @@ class EventRelay:
         self,
         manager: pluggy.PluginManager,
         describe: Callable[[str], str] = repr,
-        trace: bool = False,
+        trace: Callable[[str], None] | None = None,
         strict: bool = False,
     ) -> None:
         self.describe = describe
@@ -91,13 +90,13 @@ class EventRelay:
         """Call ``hook`` on every listener that still listens."""
         listeners = self._listeners[hook]
         for listener in listeners:
-            if self.trace:
-                sys.stderr.write(f"curator-plugins: {hook} [{listener.plugin}]\n")
+            if self.trace is not None:
+                self.trace(f"{hook} [{listener.plugin}]")
             try:
                 listener.function(*[kwargs[name] for name in listener.argnames])
-            except UsageError:
-                raise
-            except (Exception, SystemExit) as exc:
+            except (UsageError, KeyboardInterrupt):
+                raise  # bad input, or Ctrl-C / curator's own hard stop
+            except BaseException as exc:
                 self._disable(hook, listener, exc)
 
     def check(self, result: RunResult) -> None:
@@ -125,5 +124,5 @@ class EventRelay:
             hook,
             failure.error,
         )
-        if self.trace:
+        if self.trace is not None:  # as broken plugins' tracebacks are shown
             log.warning("%s", failure.traceback)
