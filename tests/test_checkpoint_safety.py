@@ -18,8 +18,9 @@ from core_support import curator, subprocess_env
 from pipelines import Numbers, numbers
 
 from curator import Sink, UsageError, run
+from curator.catalog import read as report
 from curator.fingerprint import fingerprint
-from curator.store import CheckpointStore, _sqlite_problem, report, wait_closed
+from curator.store import CheckpointStore, _sqlite_problem, wait_closed
 
 
 def _store(path: Path, count: int = 5) -> CheckpointStore:

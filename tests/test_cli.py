@@ -72,7 +72,7 @@ def test_backends_show() -> None:
         {
             "name": "copy_pipeline",
             "type": "bool",
-            "default": "True",
+            "default": True,
             "help": "give each thread its own deep copy of the pipeline; false shares one "
             "object (only for thread-safe pipelines)",
         }

@@ -24,10 +24,10 @@ from curator import (
     Work,
     run,
 )
+from curator.catalog import read as report
 from curator.fingerprint import fingerprint
 from curator.outcome import Event
 from curator.policy import Policy
-from curator.store import report
 from curator.testing.events import EventRecorder
 from curator.testing.processes import read_until
 from curator.testing.waiting import wait_until
@@ -225,15 +225,22 @@ def test_every_outcome_is_in_the_checkpoint_with_attempts(tmp_path: Path) -> Non
 # -- CLI: status, dry run ------------------------------------------------------------
 
 
+def only_checkpoint(workdir: Path) -> Any:
+    """``curator status --json`` of the one checkpoint ``curator status`` lists in ``workdir``."""
+    listed = json.loads(curator("status", "--json", cwd=workdir).stdout)
+    assert len(listed) == 1, listed
+    return json.loads(curator("status", listed[0]["checkpoint"], "--json", cwd=workdir).stdout)
+
+
 def test_status_and_dry_run_from_the_cli(tmp_path: Path) -> None:
     failed = curator("run", "pipelines:fails_at_3_and_7", "--keep-going", cwd=tmp_path)
     assert failed.returncode == 1
     assert "--resume" in failed.stderr
-    status = json.loads(curator("status", "--json", cwd=tmp_path).stdout)
+    status = only_checkpoint(tmp_path)
     assert status["counts"] == {"ok": 8, "failed": 2}
     assert [f["index"] for f in status["failures"]] == [3, 7]
     assert status["failures"][0]["message"] == "bad item 3"
-    human = curator("status", cwd=tmp_path)
+    human = curator("status", status["checkpoint"], cwd=tmp_path)
     assert "ValueError: bad item 3" in human.stdout
     checkpoint = tmp_path / status["checkpoint"]
     runs_before, bytes_before = report(checkpoint).runs, checkpoint.read_bytes()
@@ -349,7 +356,7 @@ def test_sigterm_stops_and_still_writes_the_checkpoint(markers: Path, tmp_path: 
     assert proc.returncode == 143, err
     assert "terminated" in err
     summary = json.loads(out)
-    status = json.loads(curator("status", "--json", cwd=tmp_path).stdout)
+    status = only_checkpoint(tmp_path)
     assert status["counts"].get("ok", 0) == summary["ok"]
     assert status["last_run"]["interrupted"] is True
 
@@ -363,7 +370,7 @@ def test_sigkill_of_the_parent_then_resume_redoes_at_most_what_was_in_flight(
     proc.kill()
     proc.communicate(timeout=30)
     before = runs_per_index(markers)
-    status = json.loads(curator("status", "--json", cwd=tmp_path).stdout)
+    status = only_checkpoint(tmp_path)
     recorded_ok = status["counts"].get("ok", 0)
     # Never reported done without having run; at most ~0.2 s of outcomes unrecorded.
     assert recorded_ok <= len(before)

@@ -246,7 +246,7 @@ def test_auto_is_log_without_a_terminal_and_in_ci() -> None:
     env = subprocess_env()
     env.pop("CI", None)
     proc = curator("run", "pipelines:ten", env=env)
-    assert re.match(STAMP + "run started: 10 items", proc.stderr), proc.stderr
+    assert re.search("^" + STAMP + "run started: 10 items", proc.stderr, re.M), proc.stderr
     code, _, final = _run_in_pty(["run", "pipelines:ten"], {**env, "CI": "true"})
     assert code == 0
     assert re.search(STAMP + "run started", final)

@@ -61,8 +61,8 @@ class TaskFailedError(CuratorError):
         self.outcome = outcome
         self.result = result
         error = outcome.error
-        what = f"{error.type}: {error.message}" if error else outcome.status.value
-        super().__init__(f"item {outcome.index} {outcome.status.value}: {what}")
+        what = f"{error.type}: {error.message}" if error else outcome.status.label
+        super().__init__(f"item {outcome.index} {outcome.status.label}: {what}")
 
     @property
     def index(self) -> int:

@@ -58,6 +58,11 @@ def fingerprint(pipeline: Pipeline[Any]) -> str:
     return _digest_of(describe(pipeline))
 
 
+def digest(description: dict[str, Any]) -> str:
+    """The fingerprint of a description from :func:`describe` (``fingerprint`` in two steps)."""
+    return _digest_of(description)
+
+
 def describe(pipeline: Pipeline[Any]) -> dict[str, Any]:
     """The canonical, JSON-ready description the fingerprint is computed from."""
     return _describe(pipeline, _Walker())

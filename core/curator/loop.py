@@ -23,6 +23,7 @@ from curator.policy import Policy
 from curator.progress import RunProgress
 from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
+from curator.settings import RunSettings
 from curator.store import CheckpointStore
 from curator.work import Work
 
@@ -46,6 +47,8 @@ class RunLoop:
         The checkpoint, or ``None``.
     resume
         Skip indices the checkpoint records as done.
+    settings
+        What the run was asked for, recorded in the checkpoint.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class RunLoop:
         policy: Policy,
         store: CheckpointStore | None = None,
         resume: bool = False,
+        settings: RunSettings | None = None,
     ) -> None:
         self.info = info
         self.pipeline = pipeline
@@ -65,6 +69,7 @@ class RunLoop:
         self.policy = policy
         self.store = store
         self.resume = resume
+        self.settings = settings
         self.ledger = Ledger(info.indices)
         self.backend: Backend | None = None
         self.progress = RunProgress(info, self.ledger, self._activity)
@@ -86,7 +91,8 @@ class RunLoop:
         try:
             self.relay.call("curator_run_start", run=info, progress=self.progress)
             if self.store is not None:
-                self.store.start_run(info.backend, info.jobs, info.total)
+                settings = self.settings.to_json() if self.settings is not None else None
+                self.store.start_run(info.backend, info.jobs, info.total, settings)
         except BaseException:
             # A reporter that cannot start (its file cannot be opened, ...) or a
             # checkpoint that cannot take a run ends the run before it began.
@@ -129,6 +135,7 @@ class RunLoop:
         return result
 
     def _stop_dispatching(self) -> None:
+        self.progress.stop_requested(self.policy.grace)
         if self.backend is not None:
             self.backend.request_stop()
 
@@ -287,7 +294,7 @@ class RunLoop:
             if self.store is not None:
                 counts = {status.value: n for status, n in result.counts().items()}
                 counts["failed"] = len(result.failures)
-                self.store.finish_run(counts, interrupted)
+                self.store.finish_run(counts, interrupted, result.seconds, result.ran)
         finally:
             if self.store is not None:
                 self.store.close()

@@ -14,6 +14,7 @@ import ast
 import dataclasses
 import difflib
 import importlib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -44,7 +45,10 @@ class OptionInfo:
     name: str
     type: str
     default: str
+    """The default as people read it (``None``, ``()``, ``'fork'``), or ``(required)``."""
     help: str
+    value: Any = None
+    """The default as a JSON value (``null``, ``[]``, ``"fork"``); callables by name."""
 
 
 def describe_options(schema: type[Any]) -> list[OptionInfo]:
@@ -54,9 +58,14 @@ def describe_options(schema: type[Any]) -> list[OptionInfo]:
     for field in dataclasses.fields(schema):
         default = _default(field)
         shown = "(required)" if default is dataclasses.MISSING else _show(default)
+        value = None if default is dataclasses.MISSING else _json_value(default)
         infos.append(
             OptionInfo(
-                field.name, type_name(hints[field.name]), shown, field.metadata.get("help", "")
+                field.name,
+                type_name(hints[field.name]),
+                shown,
+                field.metadata.get("help", ""),
+                value,
             )
         )
     return infos
@@ -231,7 +240,7 @@ def _convert_union(value: object, members: tuple[Any, ...]) -> Any:
                 reasons.append(str(exc))
     expected = type_name(Union[members])  # noqa: UP007
     if len(reasons) == 1:  # one real candidate (X | None): its reason is the useful one
-        raise ValueError(f"{reasons[0]}; expected {expected}")
+        raise ValueError(reasons[0])
     raise TypeError(f"expected {expected}")
 
 
@@ -252,7 +261,10 @@ def _convert_number(value: object, kind: type[Any]) -> Any:
     if isinstance(value, bool):
         raise TypeError("expected a number, got a bool")
     if isinstance(value, str):
-        return kind(value.strip())
+        try:
+            return kind(value.strip())
+        except ValueError:
+            raise ValueError("not an integer" if kind is int else "not a number") from None
     if isinstance(value, int) or (kind is float and isinstance(value, float)):
         return kind(value)
     raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
@@ -308,6 +320,18 @@ def type_name(hint: Any) -> str:
     if origin is not None:
         return getattr(origin, "__name__", str(hint))
     return getattr(hint, "__name__", str(hint))
+
+
+def _json_value(value: object) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return _show(value)
 
 
 def _show(value: object) -> str:

@@ -32,6 +32,11 @@ class Status(str, enum.Enum):
     """Was running when a hard stop (second Ctrl-C, end of the grace period, SIGTERM) ended it."""
 
     @property
+    def label(self) -> str:
+        """The status as people read it: ``timed out`` for ``timed_out``."""
+        return self.value.replace("_", " ")
+
+    @property
     def is_failure(self) -> bool:
         """Whether this status counts as a failure of the item."""
         return self in _FAILURES

@@ -57,6 +57,10 @@ class RunProgress:
         """The core rings alarms once ``ledger.open`` drops to this (-1: none set)."""
         self.tracking_starts = False
         """Whether start events are recorded (from the first :meth:`busy` call on)."""
+        self.stopping_since: float | None = None
+        """When the first Ctrl-C asked the run to stop (monotonic), or ``None``."""
+        self.grace = 0.0
+        """Seconds running items get once the run is stopping."""
 
     # -- reading ------------------------------------------------------------------
 
@@ -85,7 +89,21 @@ class RunProgress:
     def eta(self) -> float | None:
         """Seconds left at the current rate; ``None`` before the first item finishes."""
         rate = self.rate
-        return (self.total - self.done) / rate if rate > 0 else None
+        if rate <= 0 or self.stopping:  # no new items start: the rate says nothing of the end
+            return None
+        return (self.total - self.done) / rate
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run is winding down: no new items, running ones get the grace period."""
+        return self.stopping_since is not None
+
+    @property
+    def grace_left(self) -> float | None:
+        """Seconds of the grace period left while stopping, else ``None``."""
+        if self.stopping_since is None:
+            return None
+        return max(0.0, self.grace - (time.monotonic() - self.stopping_since))
 
     def counts(self) -> Counter[Status]:
         """Outcomes per status so far (walks the ledger: for summaries, not per frame)."""
@@ -137,6 +155,11 @@ class RunProgress:
             self.failures.append(outcome)
             for watcher in self._failure_watchers:
                 watcher(outcome)
+
+    def stop_requested(self, grace: float) -> None:
+        """Note that the run is stopping, with ``grace`` seconds for running items."""
+        self.grace = grace
+        self.stopping_since = time.monotonic()
 
     def ring(self) -> None:
         """Fire the alarms that are due (the core calls this when ``alarm_open`` is reached)."""

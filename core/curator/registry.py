@@ -217,13 +217,38 @@ class Registry:
                     f"which is broken: {record.error}"
                 )
         available = sorted(n for n, e in entries.items() if e.status == "ok")
-        message = f"unknown {kind} {name!r}"
-        close = difflib.get_close_matches(wanted, list(entries), n=1, cutoff=0.5)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
+        plugins_off = self.host.settings.no_plugins
+        known = KNOWN_PLUGINS.get(kind, {}).get(wanted)
+        if known is not None:
+            if plugins_off:
+                message = (
+                    f"{kind} {wanted!r} comes from the plugin {known}, and plugins are off "
+                    "(--no-plugins or CURATOR_NO_PLUGINS=1)"
+                )
+            else:
+                message = (
+                    f"{kind} {wanted!r} is not installed: it comes with the plugin {known} "
+                    f"(pip install {known})"
+                )
+        else:
+            message = f"unknown {kind} {name!r}"
+            if plugins_off:
+                message += " (plugins are off: --no-plugins or CURATOR_NO_PLUGINS=1)"
+            candidates = [*entries, *KNOWN_PLUGINS.get(kind, {})]
+            close = difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
         message += f"\navailable {kind}s: {', '.join(available) or '(none)'}"
         raise UnknownNameError(message)
 
+
+KNOWN_PLUGINS = {
+    "backend": {
+        "process-pool": "curator-backend-process-pool",
+        "dask": "curator-backend-dask",
+    }
+}
+"""Names provided by curator's own plugin distributions, for an install hint when missing."""
 
 _default: Registry | None = None
 _default_lock = threading.Lock()

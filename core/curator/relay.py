@@ -94,8 +94,11 @@ class EventRelay:
                 self.trace(f"{hook} [{listener.plugin}]")
             try:
                 listener.function(*[kwargs[name] for name in listener.argnames])
-            except (UsageError, KeyboardInterrupt):
-                raise  # bad input, or Ctrl-C / curator's own hard stop
+            except (UsageError, KeyboardInterrupt, BrokenPipeError):
+                # Bad input; Ctrl-C or curator's own hard stop; or the reader of the
+                # output went away (`curator run ... --reporter json | head`): the run
+                # stops as a program killed by SIGPIPE would, its checkpoint written.
+                raise
             except BaseException as exc:
                 self._disable(hook, listener, exc)
 

@@ -11,6 +11,11 @@ from typing import Any
 from curator.outcome import Outcome, Status
 
 
+def throughput(items: int, seconds: float) -> float:
+    """Items per second, ``0.0`` for no time at all (the run's summary and ``status`` agree)."""
+    return items / seconds if seconds > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """The run every event hook receives, so observers can tell runs apart.
@@ -112,10 +117,14 @@ class RunResult:
         return Counter(self._counts)
 
     @property
+    def ran(self) -> int:
+        """Items this run ran: every outcome but the skipped and the cancelled ones."""
+        return len(self.outcomes) - self._counts[Status.CANCELLED] - self._counts[Status.SKIPPED]
+
+    @property
     def items_per_second(self) -> float:
-        """Finished items (any status but cancelled) per second of wall time."""
-        done = len(self.outcomes) - self._counts[Status.CANCELLED]
-        return done / self.seconds if self.seconds > 0 else 0.0
+        """Items that ran (see :attr:`ran`) per second of wall time."""
+        return throughput(self.ran, self.seconds)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: counts, timing and the failures."""

@@ -8,6 +8,7 @@ the event hooks. Backends only execute, so all backends behave the same.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.errors import UsageError
-from curator.fingerprint import check_fingerprintable, fingerprint
+from curator.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.loop import RunLoop
 from curator.options import NoOptions, build_options
 from curator.pipeline import Pipeline, check_runnable
@@ -26,6 +27,7 @@ from curator.reporter import Reporter
 from curator.reporters import auto_reporter
 from curator.result import RunInfo, RunResult
 from curator.selection import resolve_indices, resolve_jobs
+from curator.settings import RunSettings, describe_indices, plain_options
 from curator.store import DEFAULT_DIR, CheckpointStore, resolve_path
 
 ReporterSpec = str | Reporter | None | Sequence[str | Reporter]
@@ -37,7 +39,7 @@ def run(
     pipeline: Pipeline[Any],
     *,
     backend: str = "sequential",
-    jobs: int = 1,
+    jobs: int | None = None,
     indices: Iterable[int] | None = None,
     options: Mapping[str, Any] | None = None,
     on_error: OnError = "raise",
@@ -62,10 +64,13 @@ def run(
     backend
         A registered backend name; ``_`` and ``-`` are interchangeable.
     jobs
-        Items at once: ``1`` on a parallel backend runs in this process, one
-        after another (stateful stages keep their state in ``pipeline``); a
-        backend that runs one item at a time always runs its own way. ``N``
-        workers; ``-1`` all CPUs, ``-2`` all but one. ``0`` is an error.
+        Items at once. ``None`` (the default): all the CPUs this process may
+        use on a parallel backend (its affinity mask), one on a backend that
+        runs one item at a time. ``1`` on a parallel backend runs in this
+        process, one after another (stateful stages keep their state in
+        ``pipeline``); a backend that runs one item at a time always runs its
+        own way. ``N`` workers; ``-1`` all CPUs, ``-2`` all but one. ``0`` is
+        an error.
     indices
         Which indices to run, in the order results are returned; ``None`` for all.
     options
@@ -141,7 +146,7 @@ def plan_run(
     pipeline: Pipeline[Any],
     *,
     backend: str,
-    jobs: int,
+    jobs: int | None,
     indices: Iterable[int] | None,
     options: Mapping[str, Any] | None,
     policy: Policy,
@@ -150,8 +155,13 @@ def plan_run(
     reporter: ReporterSpec,
     reporter_options: Mapping[str, Mapping[str, Any]] | None,
     registry: Registry | None,
+    target: str | None = None,
 ) -> RunLoop:
     """Validate everything about a run and return its loop, without starting anything.
+
+    The arguments are those of :func:`run`; ``target`` is the ``curator run``
+    TARGET, recorded with the other settings in the checkpoint so that
+    ``curator run TARGET --resume`` can repeat the run.
 
     Raises
     ------
@@ -161,27 +171,33 @@ def plan_run(
     runnable = check_runnable(pipeline)
     if not isinstance(backend, str):
         raise UsageError(f"backend must be a name, got {type(backend).__name__}")
-    n_jobs = resolve_jobs(jobs)
     selected = resolve_indices(indices, len(runnable))
     registry = registry if registry is not None else default_registry()
     backend_cls = registry.backend(backend)
     name = normalize_name(backend)
     backend_options = build_options(backend_cls.Options, options, owner=f"backend {name!r}")
     caps = backend_cls.capabilities
+    n_jobs = resolve_jobs(jobs if jobs is not None else -1 if caps.parallel else 1)
     if n_jobs > 1 and not caps.parallel:
         raise UsageError(
             f"backend {name!r} runs one item at a time, so jobs={jobs} needs a parallel "
             f"backend: {', '.join(_able(registry, 'parallel'))}"
         )
     # A parallel backend asked for one job runs in this process (no start-up, stateful
-    # stages keep their state); a backend that runs one item at a time always executes.
-    in_process = n_jobs == 1 and caps.parallel
+    # stages keep their state); a backend that runs one item at a time always executes,
+    # and so does a parallel one left to pick its jobs (even on a one-CPU machine).
+    in_process = n_jobs == 1 and caps.parallel and jobs is not None
     if policy.timeout is not None and (in_process or not caps.timeouts):
-        # With jobs=1 items run in this process, where nothing can stop them.
-        where = "in-process (jobs=1)" if caps.timeouts else f"backend {name!r}"
+        if caps.timeouts:
+            # With jobs=1 items run in this process, where nothing can stop them.
+            raise UsageError(
+                f"backend {name!r} with jobs=1 runs items in this process, where nothing can "
+                "stop a running one, so timeout= cannot be enforced; give it 2 or more jobs "
+                "(or leave jobs out: all CPUs)"
+            )
         raise UsageError(
-            f"{where} cannot stop a running item, so timeout= cannot be enforced; use a "
-            f"backend that can, with jobs > 1: {', '.join(_able(registry, 'timeouts')) or '(none)'}"
+            f"backend {name!r} cannot stop a running item, so timeout= cannot be enforced; "
+            f"use a backend that can: {', '.join(_able(registry, 'timeouts')) or '(none)'}"
         )
     reporters = resolve_reporters(reporter, registry, reporter_options)
     if resume and checkpoint in (None, False):
@@ -198,6 +214,28 @@ def plan_run(
         on_error=policy.on_error,
     )
 
+    recorded, unrecorded = plain_options(options)
+    settings = RunSettings(
+        target=target,
+        backend=name,
+        jobs=jobs,
+        indices=describe_indices(selected, len(runnable)),
+        options=recorded,
+        on_error=policy.on_error,
+        max_failures=policy.max_failures,
+        retries=policy.retries,
+        retry_delay=policy.retry_delay,
+        retry_backoff=policy.retry_backoff,
+        timeout=policy.timeout,
+        grace=policy.grace,
+        reporter=tuple(_names(reporter)) if reporter is not None else ("none",),
+        reporter_options={
+            normalize_name(name): plain_options(given)[0]
+            for name, given in (reporter_options or {}).items()
+        },
+        unrecorded=unrecorded,
+    )
+
     def make_backend() -> Backend:
         if in_process:
             return SequentialBackend(NoOptions(), 1)
@@ -211,6 +249,7 @@ def plan_run(
         policy,
         store=store,
         resume=resume,
+        settings=settings,
     )
 
 
@@ -237,10 +276,11 @@ def open_store(
     """Open (or create) the checkpoint of ``pipeline``; ``None`` when there is none."""
     if checkpoint is None or checkpoint is False:
         return None
-    key = fingerprint(pipeline)
+    description = describe(pipeline)
+    key = digest(description)
     path = default_store_path(key) if checkpoint is True else resolve_path(checkpoint)
     assert path is not None
-    return CheckpointStore(path, key, repr(pipeline), len(pipeline))
+    return CheckpointStore(path, key, repr(pipeline), len(pipeline), json.dumps(description))
 
 
 def default_store_path(pipeline_fingerprint: str) -> Path:

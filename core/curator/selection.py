@@ -134,7 +134,10 @@ def parse_indices(spec: str, size: int) -> Sequence[int]:
         if not part:
             raise UsageError(f"invalid index selection {spec!r}: empty part")
         if ":" not in part:
-            selected.append(_parse_int(part, spec))
+            index = _parse_int(part, spec)
+            if index < 0:
+                raise UsageError(_negative(spec, part))
+            selected.append(index)
             continue
         pieces = part.split(":")
         if len(pieces) > 3:
@@ -143,7 +146,7 @@ def parse_indices(spec: str, size: int) -> Sequence[int]:
         stop = _parse_int(pieces[1], spec) if pieces[1] else size
         step = _parse_int(pieces[2], spec) if len(pieces) == 3 and pieces[2] else 1
         if start < 0 or stop < 0:
-            raise UsageError(f"invalid index selection {spec!r}: {part!r} is negative")
+            raise UsageError(_negative(spec, part))
         if step <= 0:
             raise UsageError(f"invalid index selection {spec!r}: step must be positive in {part!r}")
         if stop > size:
@@ -156,6 +159,27 @@ def parse_indices(spec: str, size: int) -> Sequence[int]:
             raise UsageError(f"invalid index selection {spec!r}: {part!r} selects no index")
         selected.extend(span)
     return resolve_indices(selected, size)
+
+
+def _negative(spec: str, part: str) -> str:
+    return (
+        f"invalid index selection {spec!r}: {part!r} is negative; indices count from 0 "
+        "(there is no counting from the end)"
+    )
+
+
+def format_indices(indices: Sequence[int]) -> str:
+    """The shortest ``parse_indices`` spec for ``indices`` in their order (``0:4,7,9:12``)."""
+    parts: list[str] = []
+    position = 0
+    while position < len(indices):
+        start = end = indices[position]
+        while position + 1 < len(indices) and indices[position + 1] == end + 1:
+            position += 1
+            end += 1
+        parts.append(str(start) if end == start else f"{start}:{end + 1}")
+        position += 1
+    return ",".join(parts)
 
 
 def _parse_int(text: str, spec: str) -> int:

@@ -14,11 +14,12 @@ folded back into the file, so the ``.sqlite`` file alone can be copied.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, backend TEXT, jobs INTEGER,
     requested INTEGER, ok INTEGER, failed INTEGER, skipped INTEGER, cancelled INTEGER,
-    interrupted INTEGER
+    interrupted INTEGER, seconds REAL, ran INTEGER, settings TEXT
 );
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
@@ -59,6 +60,8 @@ _INSERT = (
     f"VALUES (?, {', '.join('?' * len(journal.COLUMNS))})"
 )
 _SELECT = f"SELECT {', '.join(journal.COLUMNS)} FROM journal ORDER BY id"
+# Columns added to schema 2 after its first release, with their types: added on open.
+_LATER_RUN_COLUMNS = {"seconds": "REAL", "ran": "INTEGER", "settings": "TEXT"}
 
 
 def resolve_path(checkpoint: str | os.PathLike[str] | bool | None) -> Path | None:
@@ -114,6 +117,10 @@ class CheckpointStore:
         The pipeline's fingerprint; must match the stored one.
     pipeline, total
         Description and length of the pipeline, kept for ``curator status``.
+    parameters
+        The pipeline's canonical description as JSON (see
+        :func:`curator.fingerprint.describe`), kept so that ``curator status``
+        can tell checkpoints of one pipeline class apart.
 
     Raises
     ------
@@ -123,7 +130,9 @@ class CheckpointStore:
         another run is using it.
     """
 
-    def __init__(self, path: Path, fingerprint: str, pipeline: str, total: int) -> None:
+    def __init__(
+        self, path: Path, fingerprint: str, pipeline: str, total: int, parameters: str = "null"
+    ) -> None:
         self.path = path
         check_file(path)
         try:
@@ -137,7 +146,7 @@ class CheckpointStore:
         self._lock_file = _lock(path)
         try:
             self._key = journal.user_key()
-            self._db = _open(path, fingerprint, pipeline, total)
+            self._db = _open(path, fingerprint, pipeline, total, parameters)
         except BaseException:
             _unlock(self._lock_file)
             raise
@@ -153,13 +162,21 @@ class CheckpointStore:
 
     # -- writing ------------------------------------------------------------------
 
-    def start_run(self, backend: str, jobs: int, requested: int) -> None:
-        """Open a run record and start the writer thread."""
+    def start_run(
+        self, backend: str, jobs: int, requested: int, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        """Open a run record and start the writer thread.
+
+        ``settings`` are what the run was asked for (see
+        :class:`curator.settings.RunSettings`), so that a resume can repeat it.
+        """
+        recorded = json.dumps(dict(settings)) if settings is not None else None
         try:
             with self._lock, self._db:
                 cursor = self._db.execute(
-                    "INSERT INTO runs (started, backend, jobs, requested) VALUES (?, ?, ?, ?)",
-                    (time.time(), backend, jobs, requested),
+                    "INSERT INTO runs (started, backend, jobs, requested, settings) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (time.time(), backend, jobs, requested, recorded),
                 )
                 self._run_id = cursor.lastrowid
         except sqlite3.Error as exc:
@@ -197,8 +214,14 @@ class CheckpointStore:
             with self._db:
                 self._db.execute(_INSERT, (self._run_id, *row))
 
-    def finish_run(self, counts: dict[str, int], interrupted: bool) -> None:
+    def finish_run(
+        self, counts: dict[str, int], interrupted: bool, seconds: float = 0.0, ran: int = 0
+    ) -> None:
         """Stop the writer, commit the rest, and close the run record.
+
+        ``seconds`` and ``ran`` (items that ran, skipped and cancelled ones
+        aside) are the run's own figures, so ``curator status`` shows the
+        throughput the run's summary showed.
 
         Raises
         ------
@@ -210,7 +233,7 @@ class CheckpointStore:
         if self._writer is not None:
             self._writer.join()
         try:
-            self._final_commit(counts, interrupted)
+            self._final_commit(counts, interrupted, seconds, ran)
         except sqlite3.Error as exc:
             raise UsageError(_sqlite_problem(self.path, exc)) from exc
         if isinstance(self.error, sqlite3.Error):
@@ -229,12 +252,14 @@ class CheckpointStore:
                 "printed above are all there is)"
             )
 
-    def _final_commit(self, counts: dict[str, int], interrupted: bool) -> None:
+    def _final_commit(
+        self, counts: dict[str, int], interrupted: bool, seconds: float, ran: int
+    ) -> None:
         self.commit()
         with self._lock, self._db:
             self._db.execute(
                 "UPDATE runs SET finished = ?, ok = ?, failed = ?, skipped = ?, cancelled = ?, "
-                "interrupted = ? WHERE id = ?",
+                "interrupted = ?, seconds = ?, ran = ? WHERE id = ?",
                 (
                     time.time(),
                     counts.get("ok", 0),
@@ -242,6 +267,8 @@ class CheckpointStore:
                     counts.get("skipped", 0),
                     counts.get("cancelled", 0),
                     int(interrupted),
+                    seconds,
+                    ran,
                     self._run_id,
                 ),
             )
@@ -325,7 +352,9 @@ def check_file(path: Path) -> None:
         )
 
 
-def _open(path: Path, fingerprint: str, pipeline: str, total: int) -> sqlite3.Connection:
+def _open(
+    path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
+) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     except sqlite3.Error as exc:
@@ -343,7 +372,8 @@ def _open(path: Path, fingerprint: str, pipeline: str, total: int) -> sqlite3.Co
         db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
         meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
         if meta:
-            _check_meta(path, meta, fingerprint, pipeline)
+            check_meta(path, meta, fingerprint, pipeline)
+            _add_later_columns(db)
         else:
             with db:
                 db.executescript(_SCHEMA)
@@ -356,6 +386,7 @@ def _open(path: Path, fingerprint: str, pipeline: str, total: int) -> sqlite3.Co
                         ("total", str(total)),
                         ("created", str(time.time())),
                         ("curator", __version__),
+                        ("parameters", parameters),
                     ],
                 )
     except sqlite3.Error as exc:
@@ -367,7 +398,28 @@ def _open(path: Path, fingerprint: str, pipeline: str, total: int) -> sqlite3.Co
     return db
 
 
-def _check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
+def _add_later_columns(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    with db:
+        for name, kind in _LATER_RUN_COLUMNS.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+
+
+def lock_holder(path: Path) -> tuple[int, str] | None:
+    """``(pid, host)`` of the last run that locked the checkpoint at ``path``, if known."""
+    try:
+        text = path.with_name(path.name + ".lock").read_text()
+    except OSError:
+        return None
+    words = text.split()
+    if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
+        return int(words[1]), words[3].rstrip(",")
+    return None
+
+
+def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
+    """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline."""
     schema = meta.get("schema")
     if schema != str(SCHEMA_VERSION):
         raise UsageError(
@@ -456,20 +508,29 @@ def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredO
     """
     if not path.exists():
         return {}
-    with _read_only(path) as db:
+    with read_only(path) as db:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         if fingerprint is not None:
-            _check_meta(path, meta, fingerprint, "this pipeline")
+            check_meta(path, meta, fingerprint, "this pipeline")
         return load_latest(db, path)
 
 
-class _read_only:
-    """A read-only connection whose SQLite errors become clear usage errors."""
+class read_only:
+    """A connection that only reads, whose SQLite errors become clear usage errors.
+
+    It is opened read-write where the file allows it: closing the last
+    connection then folds the WAL back in and removes the ``-wal`` and ``-shm``
+    files, which a ``mode=ro`` connection leaves behind. Nothing is written.
+    """
 
     def __init__(self, path: Path) -> None:
         check_file(path)
         self.path = path
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        mode = "rw" if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK) else "ro"
+        try:
+            self.db = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=30)
+        except sqlite3.Error as exc:
+            raise UsageError(_sqlite_problem(path, exc)) from None
 
     def __enter__(self) -> sqlite3.Connection:
         return self.db
@@ -478,82 +539,6 @@ class _read_only:
         self.db.close()
         if isinstance(exc, sqlite3.Error):
             raise UsageError(_sqlite_problem(self.path, exc)) from None
-
-
-@dataclass(frozen=True)
-class StoreReport:
-    """What ``curator status`` shows about a checkpoint."""
-
-    path: Path
-    pipeline: str
-    fingerprint: str
-    total: int
-    counts: dict[str, int]
-    failures: list[StoredOutcome]
-    runs: list[dict[str, Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON shape of ``curator status --json``."""
-        last = self.runs[-1] if self.runs else None
-        return {
-            "checkpoint": str(self.path),
-            "pipeline": self.pipeline,
-            "fingerprint": self.fingerprint,
-            "total": self.total,
-            "recorded": sum(self.counts.values()),
-            "not_recorded": self.total - sum(self.counts.values()),
-            "counts": self.counts,
-            "failures": [
-                {
-                    "index": f.index,
-                    "status": f.status,
-                    "attempt": f.attempt,
-                    "worker": f.worker,
-                    "error_type": f.error.type if f.error else None,
-                    "message": f.error.message if f.error else None,
-                }
-                for f in self.failures
-            ],
-            "runs": len(self.runs),
-            "last_run": last,
-        }
-
-
-def report(path: Path) -> StoreReport:
-    """Read a checkpoint for ``curator status`` (read-only; nothing is unpickled)."""
-    if not path.exists():
-        raise UsageError(f"no checkpoint at {path}")
-    with _read_only(path) as db:
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-        if meta.get("schema") != str(SCHEMA_VERSION):
-            _check_meta(path, meta, meta.get("fingerprint", ""), "")
-        latest = load_latest(db, path)
-        columns = ["id", "started", "finished", "backend", "jobs", "requested", "ok", "failed"]
-        columns += ["skipped", "cancelled", "interrupted"]
-        runs = [dict(zip(columns, row, strict=True)) for row in db.execute(
-            f"SELECT {', '.join(columns)} FROM runs ORDER BY id"
-        )]  # fmt: skip
-    for run in runs:
-        run["interrupted"] = bool(run["interrupted"])
-        seconds = (run["finished"] or run["started"]) - run["started"]
-        done = sum(run[k] or 0 for k in ("ok", "failed"))
-        run["seconds"] = round(seconds, 3)
-        run["items_per_second"] = round(done / seconds, 3) if seconds > 0 else None
-    counts: dict[str, int] = {}
-    for stored in latest.values():
-        counts[stored.status] = counts.get(stored.status, 0) + 1
-    failures = sorted(
-        (s for s in latest.values() if Status(s.status).is_failure), key=lambda s: s.index
-    )
-    return StoreReport(
-        path=path,
-        pipeline=meta.get("pipeline", "?"),
-        fingerprint=meta.get("fingerprint", "?"),
-        total=int(meta.get("total", "0")),
-        counts=counts,
-        failures=failures,
-        runs=runs,
-    )
 
 
 def plan(stored: dict[int, StoredOutcome], indices: Iterable[int]) -> dict[str, list[int]]:

@@ -40,8 +40,9 @@ sys.path.insert(0, str(HERE))
 from fault_target import build  # noqa: E402
 
 from curator import Registry, Status, run  # noqa: E402
+from curator.catalog import read as report  # noqa: E402
 from curator.plugins import PluginSettings  # noqa: E402
-from curator.store import read_latest, report  # noqa: E402
+from curator.store import read_latest  # noqa: E402
 from curator.testing.processes import child_env, descendants, running  # noqa: E402
 
 pytestmark = pytest.mark.faults

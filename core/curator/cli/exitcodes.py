@@ -18,6 +18,8 @@ class ExitCode(enum.IntEnum):
     """A bug in curator or a backend; the traceback is printed."""
     PLUGIN_ERROR = 4
     """The plugin providing what was asked for is broken."""
+    BROKEN_PIPE = 141
+    """The reader of the output went away (``| head``): 128 + SIGPIPE, quietly."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
     TERMINATED = 143

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import print_fields, print_json, print_table
-from curator.options import describe_options
+from curator.options import OptionInfo, describe_options
 from curator.registry import Entry, Registry
 
 LIST_COLUMNS = ("name", "provided_by", "version", "status", "detail", "description")
@@ -20,6 +20,8 @@ def list_entries(
 ) -> ExitCode:
     """List every backend (or reporter), including broken plugins; always exits 0."""
     rows = [entry.to_json() for entry in registry.listing(kind)]
+    if kind == "reporter":
+        rows.insert(0, _auto_row())
     if args.json:
         print_json(rows)
     else:
@@ -31,41 +33,81 @@ def list_entries(
     return ExitCode.OK
 
 
-def show_backend(registry: Registry, args: argparse.Namespace) -> ExitCode:
-    """Describe one backend: description, capabilities and options."""
-    cls = registry.backend(args.name)
-    entry: Entry[Any] = registry.backends[normalize_name(cls.name)]
-    options = [dataclasses.asdict(info) for info in describe_options(cls.Options)]
-    capabilities = dataclasses.asdict(cls.capabilities)
+AUTO_DESCRIPTION = "The default: rich on an interactive terminal (CI unset), else log."
+
+
+def _auto_row() -> dict[str, Any]:
+    from curator._version import __version__
+    from curator.reporters import auto_reporter
+
+    return {
+        "name": "auto",
+        "provided_by": "builtin",
+        "version": __version__,
+        "status": "ok",
+        "detail": f"here and now: {auto_reporter()}",
+        "description": AUTO_DESCRIPTION,
+    }
+
+
+def show_entry(
+    registry: Registry, kind: Literal["backend", "reporter"], args: argparse.Namespace
+) -> ExitCode:
+    """Describe one backend or reporter: description, capabilities (backends) and options."""
+    if kind == "reporter" and normalize_name(args.name) == "auto":
+        return _show_auto(registry, args)
+    cls: Any = registry.backend(args.name) if kind == "backend" else registry.reporter(args.name)
+    entries = registry.backends if kind == "backend" else registry.reporters
+    entry: Entry[Any] = entries[normalize_name(cls.name)]
+    options = describe_options(cls.Options)
+    capabilities = dataclasses.asdict(cls.capabilities) if kind == "backend" else None
     if args.json:
-        print_json(
-            {
-                **entry.to_json(),
-                "requires": list(cls.requires),
-                "capabilities": capabilities,
-                "options": options,
-            }
-        )
+        data = {**entry.to_json(), "requires": list(cls.requires)}
+        if capabilities is not None:
+            data["capabilities"] = capabilities
+        data["options"] = [_option_json(o) for o in options]
+        print_json(data)
         return ExitCode.OK
-    print_fields(
-        f"backend {entry.name}",
-        [
-            ("description", entry.description),
-            ("provided by", f"{entry.plugin.provided_by} {entry.plugin.version or ''}".rstrip()),
-            ("status", entry.status + (f" ({entry.detail})" if entry.detail else "")),
-            ("requires", ", ".join(cls.requires) or "-"),
-            ("capabilities", ", ".join(f"{k}={v}" for k, v in capabilities.items())),
-        ],
-    )
+    fields = [
+        ("description", entry.description),
+        ("provided by", f"{entry.plugin.provided_by} {entry.plugin.version or ''}".rstrip()),
+        ("status", entry.status + (f" ({entry.detail})" if entry.detail else "")),
+        ("requires", ", ".join(cls.requires) or "-"),
+    ]
+    if capabilities is not None:
+        fields.append(("capabilities", ", ".join(f"{k}={v}" for k, v in capabilities.items())))
+    print_fields(f"{kind} {entry.name}", fields)
+    flag = "-o NAME=VALUE" if kind == "backend" else f"--reporter-option {entry.name}.NAME=VALUE"
     if options:
         print_table(
-            "options (-o NAME=VALUE)",
+            f"options ({flag})",
             ["name", "type", "default", "help"],
-            [[o["name"], o["type"], o["default"], o["help"]] for o in options],
+            [[o.name, o.type, o.default, o.help] for o in options],
         )
     else:
         print_fields("options", [("(none)", "")])
     return ExitCode.OK
+
+
+def _show_auto(registry: Registry, args: argparse.Namespace) -> ExitCode:
+    row = _auto_row()
+    if args.json:
+        print_json({**row, "requires": [], "options": []})
+        return ExitCode.OK
+    print_fields(
+        "reporter auto",
+        [
+            ("description", row["description"]),
+            ("provided by", f"builtin {row['version']}"),
+            ("status", f"ok ({row['detail']})"),
+            ("options", "those of the reporter it picks: curator reporters show rich|log"),
+        ],
+    )
+    return ExitCode.OK
+
+
+def _option_json(info: OptionInfo) -> dict[str, Any]:
+    return {"name": info.name, "type": info.type, "default": info.value, "help": info.help}
 
 
 PLUGIN_COLUMNS = ("name", "provided_by", "version", "status", "provides", "detail")

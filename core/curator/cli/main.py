@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,14 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curator",
         description="Run data-curation pipelines on pluggable run backends.",
+        epilog=TOUR,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"curator {__version__}")
-    parser.add_argument(
-        "--no-plugins",
-        action="store_true",
-        help="load no third-party plugin (same as CURATOR_NO_PLUGINS=1)",
-    )
-    nouns = parser.add_subparsers(dest="noun", metavar="COMMAND", required=True)
+    parser.add_argument("--no-plugins", action="store_true", help=NO_PLUGINS_HELP)
+    nouns = parser.add_subparsers(dest="noun", metavar="COMMAND")
 
     backends = nouns.add_parser("backends", help="list and describe run backends")
     verbs = backends.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -44,13 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show = verbs.add_parser("show", help="describe a backend: capabilities and options")
     show.add_argument("name", metavar="NAME", help="a backend name, as `backends list` shows it")
-    _json(show).set_defaults(handler=listing.show_backend)
+    _json(show).set_defaults(handler=lambda reg, args: listing.show_entry(reg, "backend", args))
 
     reporters = nouns.add_parser("reporters", help="list progress reporters")
     verbs = reporters.add_subparsers(dest="verb", metavar="VERB", required=True)
     _json(verbs.add_parser("list", help="list every reporter and its status")).set_defaults(
         handler=lambda reg, args: listing.list_entries(reg, "reporter", args)
     )
+    show = verbs.add_parser("show", help="describe a reporter and its options")
+    show.add_argument("name", metavar="NAME", help="a reporter name, as `reporters list` shows it")
+    _json(show).set_defaults(handler=lambda reg, args: listing.show_entry(reg, "reporter", args))
 
     plugins = nouns.add_parser("plugins", help="list installed plugins")
     verbs = plugins.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -60,7 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_cli.add_parser(nouns)
     status.add_parser(nouns)
+    _accept_everywhere(parser)
     return parser
+
+
+NO_PLUGINS_HELP = "load no third-party plugin (same as CURATOR_NO_PLUGINS=1)"
+TOUR = """\
+a tour: curator backends list; curator run mypkg.jobs:pipeline -b process-pool --indices 0:100;
+        Ctrl-C, then the same with --resume; curator status (details: docs/cli.md)"""
+
+
+def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--no-plugins`` follow any subcommand too (``curator run T --no-plugins``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+                    # SUPPRESS: absent here, the value given before the subcommand stands.
+                    sub.add_argument(
+                        "--no-plugins",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help=NO_PLUGINS_HELP,
+                    )
+                _accept_everywhere(sub)
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -73,10 +98,22 @@ class _WarningFormatter(logging.Formatter):
         return f"curator: {record.levelname.lower()}: {record.getMessage()}"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time: the live view redirects it."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("curator")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_WarningFormatter())
         logger.addHandler(handler)
         logger.propagate = False
@@ -103,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.noun is None:
+        parser.print_help()
+        return ExitCode.OK
     _setup_logging()
     try:
         settings = PluginSettings.from_env()
@@ -120,6 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # Like `yes | head`: the reader has what it wanted. Point stdout at /dev/null
+        # so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.BROKEN_PIPE
     except Exception:
         sys.stderr.write(traceback.format_exc())
         error(

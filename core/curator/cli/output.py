@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,6 +13,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 WIDE = 200
+"""Columns of output into a pipe or file when ``COLUMNS`` is not set: grep sees whole rows."""
+
+# Trailing blanks, possibly followed by style resets, at the end of a line.
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
 
 
 def print_json(data: Any) -> None:
@@ -21,39 +27,76 @@ def print_json(data: Any) -> None:
 def _console() -> Console:
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:
+    console = Console(file=sys.stdout)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
         # Piped into a file or grep: do not fold names to fit an imaginary 80 columns.
         console.width = WIDE
     return console
 
 
+def _write(*renderables: Any) -> None:
+    """Lay ``renderables`` out for stdout (its width, or ``COLUMNS``) without trailing blanks."""
+    console = _console()
+    with console.capture() as captured:
+        for renderable in renderables:
+            console.print(renderable, highlight=False)
+    text = captured.get()
+    while True:  # a blank may hide behind another style reset
+        stripped = _TRAILING.sub(r"\1", text)
+        if stripped == text:
+            break
+        text = stripped
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+PROSE_COLUMNS = frozenset(
+    {"description", "detail", "help", "error", "parameters", "pipeline", "provides", "type"}
+)
+"""Columns of sentences, wrapped at word boundaries; the others hold names and stay whole."""
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Write a table on stdout (rich is imported only here, for people)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(
+        title=title,
+        title_justify="left",
+        expand=False,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     # Columns nobody filled in (say, "detail" when all is well) only cost width.
     keep = [i for i in range(len(columns)) if i == 0 or any(row[i] for row in rows)]
     for position in keep:
-        table.add_column(columns[position], overflow="fold", no_wrap=position == 0)
+        prose = columns[position] in PROSE_COLUMNS
+        table.add_column(columns[position], overflow="fold", no_wrap=not prose)
     for row in rows:
         table.add_row(*(row[i] for i in keep))
-    _console().print(table)
+    _write(table)
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
     """Write ``name: value`` lines under a bold title."""
     from rich.table import Table
+    from rich.text import Text
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True, style="bold")
     grid.add_column(overflow="fold")
     for name, value in fields:
         grid.add_row(name, value)
-    console = _console()
-    console.print(title, style="bold underline", highlight=False)
-    console.print(grid, highlight=False)
+    _write(Text(title, style="bold underline"), grid)
+
+
+def print_text(text: str) -> None:
+    """Write plain text (no markup, no highlighting) on stdout."""
+    from rich.text import Text
+
+    _write(Text(text))
 
 
 def warn(message: str) -> None:

@@ -5,18 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error, print_fields, print_json
+from curator.cli.remembered import (
+    given_settings,
+    merge,
+    nothing_to_resume,
+    reuse_lines,
+    say,
+    stored_settings,
+)
 from curator.cli.target import load_target
 from curator.errors import RunInterrupted, TaskFailedError, UsageError
 from curator.outcome import Status
 from curator.pipeline import Pipeline
+from curator.policy import Policy
 from curator.registry import Registry
 from curator.result import RunResult
 from curator.selection import parse_indices
+from curator.settings import RunSettings
 
 
 def add_parser(commands: Any) -> None:
@@ -33,16 +44,16 @@ def add_parser(commands: Any) -> None:
         "zero-argument callable that returns one",
     )
     parser.add_argument(
-        "-b", "--backend", default="sequential", help="backend name (default: sequential)"
+        "-b", "--backend", help="backend name (default: sequential); see `curator backends list`"
     )
     parser.add_argument(
         "-j",
         "--jobs",
         type=int,
-        default=1,
         help=(
             "items at once: N workers, -1 all CPUs, -2 all but one; 1 runs in this process "
-            "unless the backend runs one item at a time its own way (default: 1)"
+            "unless the backend runs one item at a time its own way (default: every CPU this "
+            "process may use on a parallel backend, else 1)"
         ),
     )
     parser.add_argument(
@@ -54,14 +65,16 @@ def add_parser(commands: Any) -> None:
         "-o",
         "--option",
         action="append",
-        default=[],
         metavar="KEY=VALUE",
         help="a backend option (repeatable); see `curator backends show NAME`",
     )
-    policy = parser.add_argument_group("failures and retries")
+    policy = parser.add_argument_group(
+        "failures and retries",
+        "With --resume, every setting left out is taken from the checkpoint's last run.",
+    )
     policy.add_argument(
         "--keep-going",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="run every item even when some fail (default: stop at the first failure)",
     )
     policy.add_argument(
@@ -70,17 +83,15 @@ def add_parser(commands: Any) -> None:
     policy.add_argument(
         "--retries",
         type=int,
-        default=0,
         metavar="N",
-        help="try failed, crashed and timed-out items again, up to N times",
+        help="try failed, crashed and timed-out items again, up to N times (default: 0)",
     )
     policy.add_argument(
-        "--retry-delay", type=float, default=0.0, metavar="S", help="seconds before retrying"
+        "--retry-delay", type=float, metavar="S", help="seconds before retrying (default: 0)"
     )
     policy.add_argument(
         "--retry-backoff",
         type=float,
-        default=2.0,
         metavar="F",
         help="each retry round waits F times longer (default: 2)",
     )
@@ -93,7 +104,6 @@ def add_parser(commands: Any) -> None:
     policy.add_argument(
         "--grace",
         type=float,
-        default=30.0,
         metavar="S",
         help="after Ctrl-C, wait up to S seconds for running items (default: 30)",
     )
@@ -107,7 +117,8 @@ def add_parser(commands: Any) -> None:
     store.add_argument(
         "--resume",
         action="store_true",
-        help="skip items the checkpoint records as done; rerun failed ones",
+        help="skip items the checkpoint records as done and rerun the rest, with the last "
+        "run's settings for every flag not given",
     )
     store.add_argument(
         "--dry-run",
@@ -123,7 +134,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--reporter-option",
         action="append",
-        default=[],
         metavar="NAME.KEY=VALUE",
         help="an option of a selected reporter (repeatable), e.g. json.file=events.jsonl",
     )
@@ -164,14 +174,18 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went."""
-    from curator.runner import run  # the run machinery (sqlite3 and all) only when running
+    from curator.runner import checkpoint_path, plan_run  # sqlite3 and all only when running
 
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
     checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or True)
-    options = parse_options(args.option)
-    reporters = args.reporter or ["auto"]
-    reporter_options = parse_reporter_options(args.reporter_option)
+    given = given_settings(args)
+    pipeline = load_target(args.target)
+    path = checkpoint_path(pipeline, checkpoint)
+    settings, notices = _remembered(pipeline, path, given, args)
+    options = settings.options
+    reporters = list(settings.reporter)
+    reporter_options = settings.reporter_options
     if (
         args.json
         and "json" in {normalize_name(r) for r in reporters}
@@ -181,36 +195,44 @@ def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
             "--json and the json reporter would both write to stdout; "
             "send the events to a file with --reporter-option json.file=PATH"
         )
-    pipeline = load_target(args.target)
-    indices = None if args.indices is None else parse_indices(args.indices, len(pipeline))
+    size = len(pipeline)
+    indices = None if settings.indices is None else parse_indices(settings.indices, size)
     if args.dry_run:
-        return dry_run(pipeline, checkpoint, indices, args)
-    if args.resume:
-        sys.stderr.write(
-            "curator: resuming: items the checkpoint records as done are skipped. It matches "
-            "the pipeline's stages and parameters; edits to their code are not detected "
-            "(after such an edit, start over with a new --checkpoint)\n"
-        )
+        for line in notices:
+            say(line)
+        return dry_run(pipeline, path, indices, args)
     try:
-        result = run(
+        loop = plan_run(
             pipeline,
-            backend=args.backend,
-            jobs=args.jobs,
+            backend=settings.backend,
+            jobs=settings.jobs,
             indices=indices,
             options=options,
-            on_error="continue" if args.keep_going else "raise",
-            max_failures=args.max_failures,
-            retries=args.retries,
-            retry_delay=args.retry_delay,
-            retry_backoff=args.retry_backoff,
-            timeout=args.timeout,
+            policy=Policy(
+                settings.on_error,  # type: ignore[arg-type]  # checked when recorded
+                settings.max_failures,
+                settings.retries,
+                settings.retry_delay,
+                settings.retry_backoff,
+                settings.timeout,
+                settings.grace,
+            ),
             checkpoint=checkpoint,
             resume=args.resume,
-            grace=args.grace,
             reporter=reporters,
             reporter_options=reporter_options,
             registry=registry,
+            target=args.target,
         )
+        for line in notices:  # once the run is known to be valid
+            say(line)
+        if args.resume:
+            say(
+                "resuming: items the checkpoint records as done are skipped. It matches "
+                "the pipeline's stages and parameters; edits to their code are not detected "
+                "(after such an edit, start over with a new --checkpoint)"
+            )
+        result = loop.execute()
     except TaskFailedError as exc:
         error(str(exc))
         _resume_hint(args, exc.result)
@@ -228,30 +250,58 @@ def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
 
 
+def _remembered(
+    pipeline: Pipeline[Any], path: Path | None, given: dict[str, Any], args: argparse.Namespace
+) -> tuple[RunSettings, list[str]]:
+    """The settings of this run, and what to say about the checkpoint it finds."""
+    if path is None:
+        return merge(given, None)[0], []
+    exists = path.exists()
+    stored, done = stored_settings(path) if exists else (None, 0)
+    if not args.resume:
+        notices = []
+        if done:
+            notices.append(
+                f"the checkpoint {path} holds {done} finished items of this pipeline; this "
+                f"run does them again (to skip them: {_resume_command(args)})"
+            )
+        return merge(given, None)[0], notices
+    notices = []
+    if not exists:
+        why = f"no checkpoint of this configuration at {path}"
+        notices = nothing_to_resume(pipeline, path, why)
+    elif stored is None and not done:
+        notices = nothing_to_resume(pipeline, path, f"the checkpoint {path} holds no finished item")
+    settings, reused = merge(given, stored)
+    return settings, notices + reuse_lines(settings, reused, given)
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    where = f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
+    return f"curator run {args.target} --resume{where}"
+
+
 def _resume_hint(args: argparse.Namespace, result: RunResult) -> None:
     if result.checkpoint is None:
         return
-    where = f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
     done = sum(1 for o in result.outcomes if o.status in (Status.OK, Status.SKIPPED))
-    sys.stderr.write(
-        f"curator: {done} of {result.run.total} items are done and recorded in "
-        f"{result.checkpoint}; to finish the rest: curator run {args.target} --resume{where}\n"
+    say(
+        f"{done} of {result.run.total} items are done and recorded in {result.checkpoint}; "
+        f"to finish the rest with the same settings: {_resume_command(args)}"
     )
 
 
 def dry_run(
     pipeline: Pipeline[Any],
-    checkpoint: str | bool,
+    path: Path | None,
     indices: Sequence[int] | None,
     args: argparse.Namespace,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.fingerprint import fingerprint
-    from curator.runner import checkpoint_path
     from curator.store import plan, read_latest
 
     requested = indices if indices is not None else range(len(pipeline))
-    path = checkpoint_path(pipeline, checkpoint)
     stored = read_latest(path, fingerprint(pipeline)) if args.resume and path is not None else {}
     split = plan(stored, requested)
     to_run = len(split["failed"]) + len(split["pending"])

@@ -1,4 +1,4 @@
-"""``curator status [CHECKPOINT]``: what a checkpoint holds."""
+"""``curator status [CHECKPOINT | FOLDER | TARGET]``: what the checkpoints hold."""
 
 from __future__ import annotations
 
@@ -7,96 +7,240 @@ import time
 from pathlib import Path
 from typing import Any
 
+from curator.catalog import CheckpointReport, failure_json, read, scan, variants
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import print_fields, print_json, print_table
+from curator.cli.output import print_fields, print_json, print_table, print_text
 from curator.errors import UsageError
+from curator.outcome import Status
 from curator.registry import Registry
-from curator.store import DEFAULT_DIR, report, resolve_path
-
-MAX_LISTED_FAILURES = 20
+from curator.reporters.summary import MAX_LISTED_FAILURES
+from curator.store import DEFAULT_DIR, StoredOutcome, resolve_path
 
 
 def add_parser(commands: Any) -> None:
     """Add the ``status`` subcommand."""
     parser = commands.add_parser(
         "status",
-        help="show what a checkpoint holds",
-        description="Counts per status, failed items with their errors, and past runs.",
+        help="list checkpoints, or show what one holds",
+        description=(
+            "Without an argument, list every checkpoint in .curator/ (pipeline, the parameters "
+            "that tell variants apart, counts, last run, state). With a checkpoint file or a "
+            "TARGET (as given to `curator run`), show its counts, failures, runs and the "
+            "settings a --resume would reuse."
+        ),
     )
     parser.add_argument(
-        "checkpoint",
-        metavar="CHECKPOINT",
+        "what",
+        metavar="CHECKPOINT|FOLDER|TARGET",
         nargs="?",
-        help="checkpoint file or folder (default: the newest one in .curator/)",
+        help="a checkpoint file, a folder of them (default: .curator/), or a pipeline TARGET",
+    )
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--index", type=int, metavar="N", help="show item N's record with its full traceback"
+    )
+    shown.add_argument(
+        "--failed", action="store_true", help="show every failed item with its full traceback"
     )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(handler=status_command)
 
 
-def find_checkpoint(given: str | None) -> Path:
-    """The checkpoint to show: the given one, or the newest in ``.curator/``."""
-    if given:
-        path = resolve_path(given)
-        assert path is not None
-        if path.is_dir() or not path.exists():
-            newest = _newest(Path(given)) if Path(given).is_dir() else None
-            if newest is not None:
-                return newest
-        return path
-    newest = _newest(Path(DEFAULT_DIR))
-    if newest is None:
-        raise UsageError(
-            f"no checkpoint in {DEFAULT_DIR}/ (runs record one unless --no-checkpoint); "
-            "name one: curator status PATH"
-        )
-    return newest
-
-
-def _newest(folder: Path) -> Path | None:
-    stores = sorted(folder.glob("*.sqlite"), key=lambda p: p.stat().st_mtime)
-    return stores[-1] if stores else None
-
-
 def status_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
-    """Show a checkpoint's counts, failures and runs."""
-    data = report(find_checkpoint(args.checkpoint)).to_json()
+    """List the checkpoints of a folder, or describe one checkpoint."""
+    folder, path = _locate(args.what)
+    if path is None:
+        assert folder is not None
+        if args.index is not None or args.failed:
+            raise UsageError(
+                "--index and --failed need one checkpoint: curator status CHECKPOINT|TARGET ..."
+            )
+        return _list(folder, args)
+    report = read(path)
+    if args.index is not None:
+        return _show_item(report, args.index, args)
+    if args.failed:
+        return _show_failures(report, args)
+    return _show(report, args)
+
+
+def _locate(what: str | None) -> tuple[Path | None, Path | None]:
+    """``(folder, None)`` to list a folder, ``(None, file)`` to show one checkpoint."""
+    if what is None:
+        return Path(DEFAULT_DIR), None
+    given = Path(what)
+    if given.is_dir():
+        return given, None
+    if given.exists() or ":" not in what:
+        path = resolve_path(what)
+        assert path is not None
+        return None, path
+    from curator.cli.target import load_target
+    from curator.runner import checkpoint_path
+
+    pipeline = load_target(what)
+    path = checkpoint_path(pipeline, True)
+    assert path is not None
+    if not path.exists():
+        from curator.cli.remembered import same_class_lines
+
+        lines = same_class_lines(pipeline, path.parent)
+        raise UsageError(
+            f"no checkpoint of {what} at {path} (it is recorded by a run of exactly this "
+            "configuration)" + "".join(f"\n  {line}" for line in lines)
+        )
+    return None, path
+
+
+def _list(folder: Path, args: argparse.Namespace) -> ExitCode:
+    if not folder.is_dir():
+        if args.json:
+            print_json([])
+            return ExitCode.OK
+        raise UsageError(f"no checkpoint in {folder}/ (runs record one unless --no-checkpoint)")
+    reports = scan(folder)
+    described = variants(reports)
+    if args.json:
+        print_json([_summary_json(r, described[r.path]) for r in reports])
+        return ExitCode.OK
+    if not reports:
+        raise UsageError(f"no checkpoint in {folder}/ (runs record one unless --no-checkpoint)")
+    print_table(
+        f"checkpoints in {folder}",
+        ["checkpoint", "pipeline", "parameters", "done", "failed", "last run", "state"],
+        [
+            [
+                r.path.name,
+                r.pipeline,
+                described[r.path],
+                f"{r.done}/{r.total}",
+                str(len(r.failures)),
+                _when(r),
+                r.state,
+            ]
+            for r in reports
+        ],
+    )
+    print_text("details: curator status CHECKPOINT (or the TARGET you ran)")
+    return ExitCode.OK
+
+
+def _summary_json(report: CheckpointReport, variant: str) -> dict[str, Any]:
+    last = report.runs[-1] if report.runs else None
+    return {
+        "checkpoint": str(report.path),
+        "pipeline": report.pipeline,
+        "variant": variant,
+        "total": report.total,
+        "done": report.done,
+        "failed": len(report.failures),
+        "counts": report.counts,
+        "state": report.state,
+        "last_run": last.to_json() if last is not None else None,
+    }
+
+
+def _when(report: CheckpointReport) -> str:
+    if not report.runs:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(report.runs[-1].started))
+
+
+def _show(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
+    data = report.to_json()
+    settings = report.settings
+    data["settings"] = settings.to_json() if settings is not None else None
     if args.json:
         print_json(data)
         return ExitCode.OK
-    last = data["last_run"]
+    last = report.runs[-1] if report.runs else None
     when = "-"
     if last is not None:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["started"]))
-        rate = last["items_per_second"]
-        when += f" on {last['backend']} (jobs={last['jobs']}), {last['seconds']:.2f} s"
-        when += f", {rate:,.1f} items/s" if rate else ""
-        when += ", interrupted" if last["interrupted"] else ""
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(data["counts"].items())) or "-"
-    print_fields(
-        f"checkpoint {data['checkpoint']}",
-        [
-            ("pipeline", data["pipeline"]),
-            ("items", str(data["total"])),
-            ("recorded", counts),
-            ("not recorded", str(data["not_recorded"])),
-            ("runs", str(data["runs"])),
-            ("last run", when),
-        ],
-    )
-    failures = data["failures"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.started))
+        when += f" on {last.backend} (jobs={last.jobs}), {last.seconds:.2f} s"
+        when += f", {last.items_per_second:,.1f} items/s" if last.items_per_second else ""
+    counts = ", ".join(f"{n} {Status(status).label}" for status, n in data["counts"].items())
+    fields = [
+        ("pipeline", report.pipeline),
+        ("state", report.state),
+        ("items", str(report.total)),
+        ("recorded", counts or "-"),
+        ("not recorded", str(data["not_recorded"])),
+        ("runs", str(len(report.runs))),
+        ("last run", when),
+    ]
+    if settings is not None:
+        command = " ".join(["curator run", settings.target or "TARGET", *settings.flags()])
+        fields.append(("settings", command))
+    fields += [(f"  {key}", value) for key, value in report.parameters.items() if "." in key]
+    print_fields(f"checkpoint {report.path}", fields)
+    failures = report.failures
     if failures:
         print_table(
             f"failed items ({len(failures)})",
             ["index", "status", "attempt", "worker", "error"],
             [
                 [
-                    str(f["index"]),
-                    f["status"],
-                    str(f["attempt"]),
-                    f["worker"],
-                    f"{f['error_type']}: {f['message']}",
+                    str(f.index),
+                    Status(f.status).label,
+                    str(f.attempt),
+                    f.worker,
+                    _error_line(f),
                 ]
                 for f in failures[:MAX_LISTED_FAILURES]
             ],
         )
+        more = len(failures) - MAX_LISTED_FAILURES
+        listed = f"{more} more, and " if more > 0 else ""
+        print_text(f"{listed}full tracebacks: curator status {report.path} --failed (or --index N)")
     return ExitCode.OK
+
+
+def _error_line(stored: StoredOutcome) -> str:
+    return f"{stored.error.type}: {stored.error.message}" if stored.error else ""
+
+
+def _show_item(report: CheckpointReport, index: int, args: argparse.Namespace) -> ExitCode:
+    if not 0 <= index < report.total:
+        raise UsageError(
+            f"--index {index} is not an item of this pipeline (it has {report.total}, "
+            f"0..{report.total - 1})"
+        )
+    stored = report.latest.get(index)
+    if args.json:
+        print_json(failure_json(stored, traceback=True) if stored else {"index": index})
+        return ExitCode.OK
+    if stored is None:
+        print_text(f"item {index}: not recorded (it never finished in a run of this checkpoint)")
+        return ExitCode.OK
+    _print_record(stored)
+    return ExitCode.OK
+
+
+def _show_failures(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
+    failures = report.failures
+    if args.json:
+        print_json([failure_json(f, traceback=True) for f in failures])
+        return ExitCode.OK
+    if not failures:
+        print_text(f"no failed item in {report.path}")
+    for stored in failures:
+        _print_record(stored)
+    return ExitCode.OK
+
+
+def _print_record(stored: StoredOutcome) -> None:
+    fields = [
+        ("status", Status(stored.status).label),
+        ("attempt", str(stored.attempt)),
+        ("worker", stored.worker),
+        ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stored.started))),
+        ("seconds", f"{stored.finished - stored.started:.3f}"),
+    ]
+    if stored.error is not None:
+        fields.append(("error", _error_line(stored)))
+        if stored.error.exit_code is not None:
+            fields.append(("exit code", str(stored.error.exit_code)))
+    print_fields(f"item {stored.index}", fields)
+    if stored.error is not None and stored.error.traceback:
+        print_text(stored.error.traceback.rstrip())

@@ -16,15 +16,21 @@ from curator.options import option
 from curator.outcome import Status
 from curator.progress import RunProgress
 from curator.reporter import Reporter
-from curator.reporters.summary import format_duration, slowest
+from curator.reporters.summary import (
+    count_parts,
+    failure_lines,
+    format_duration,
+    headline,
+    slowest,
+)
 from curator.result import RunResult
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.live import Live
 
-MAX_LISTED_FAILURES = 10
 BAR_WIDTH = 30
+MIN_BAR_WIDTH = 10
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class RichReporter(Reporter):
 
         self.progress = progress
         self.console = self.options.console or Console(stderr=True)
+        if not self.console.is_terminal:
+            return  # into a file or a pipe: a live view would leave frames behind; summary only
         # Like tqdm's `delay`: no flicker, and no drawing cost, for runs that end quickly.
         self._timer = threading.Timer(self.options.delay, self._show)
         self._timer.daemon = True
@@ -88,7 +96,9 @@ class RichReporter(Reporter):
                 refresh_per_second=self.options.refresh_per_second,
                 transient=False,
                 redirect_stdout=False,
-                redirect_stderr=False,
+                # Lines written to stderr meanwhile (the "stopping" notice, warnings) are
+                # printed above the view instead of being drawn over, leaving no stale copy.
+                redirect_stderr=True,
             )
             self.live.start(refresh=True)
 
@@ -104,67 +114,82 @@ class RichReporter(Reporter):
         assert self.console is not None
         self.console.print(self.summary(result))
 
-    def __rich__(self) -> RenderableType:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         # Plain Text, no tables: the first frame of a run stays cheap to import and lay out.
         from rich.text import Text
 
         t = self.progress
         assert t is not None
+        width = options.max_width
         total = max(t.total, 1)
-        filled = BAR_WIDTH * t.done // total
         percent = 100.0 * t.done / total
-        view = Text()
+        # What matters most first; the rest goes when the line would wrap.
+        parts = [f"{t.done}/{t.total} {percent:3.0f}%"]
+        if t.stopping:
+            parts.append("stopping")
+        else:
+            parts += [f"ETA {format_duration(t.eta)}", f"{t.rate:,.1f} items/s"]
+        parts.append(f"elapsed {format_duration(t.elapsed)}")
+        if t.failed:
+            parts.insert(1, f"{t.failed} failed")
+        while len(parts) > 1 and MIN_BAR_WIDTH + 1 + len("  ".join(parts)) > width:
+            parts.pop()
+        text = "  ".join(parts)
+        bar = max(1, min(BAR_WIDTH, width - len(text) - 1))
+        filled = bar * t.done // total
+        view = Text(no_wrap=True, overflow="ellipsis")
         if t.done >= t.total:
-            view.append("━" * BAR_WIDTH, style="bar.finished")
+            view.append("━" * bar, style="bar.finished")
         else:
             view.append("━" * filled, style="bar.complete")
-            view.append("━" * (BAR_WIDTH - filled), style="bar.back")
-        view.append(
-            f" {t.done}/{t.total} {percent:3.0f}%  {t.rate:,.1f} items/s  "
-            f"elapsed {format_duration(t.elapsed)}  ETA {format_duration(t.eta)}"
-        )
-        if t.failed:
-            view.append(f"  {t.failed} failed", style="red")
+            view.append("━" * (bar - filled), style="bar.back")
+        view.append(" ")
+        for position, part in enumerate(parts):
+            style = "red" if part.endswith(" failed") else "yellow" if part == "stopping" else ""
+            view.append(("  " if position else "") + part, style=style)
         rows = t.busy()
-        width = max((len(worker) for worker, _, _ in rows), default=0)
+        if t.stopping:
+            left = t.grace_left or 0.0
+            view.append(
+                f"\nstopping: no new items; waiting up to {left:.0f} s for {len(rows)} running "
+                "(Ctrl-C again to stop them at once)",
+                style="yellow",
+            )
+        width_of_worker = max((len(worker) for worker, _, _ in rows), default=0)
         for worker, index, seconds in rows[: self.options.max_rows]:
-            view.append(f"\n  {worker.ljust(width)}  item {index:<8} {seconds:6.1f} s")
+            view.append(f"\n  {worker.ljust(width_of_worker)}  item {index:<8} {seconds:6.1f} s")
         if len(rows) > self.options.max_rows:
             view.append(f"\n  +{len(rows) - self.options.max_rows} more busy")
-        return view
+        yield view
 
     def summary(self, result: RunResult) -> RenderableType:
-        """The end-of-run summary: counts, time, throughput, slowest and failed items."""
+        """The end-of-run summary (see :func:`~curator.reporters.summary.format_summary`), styled.
+
+        It adds the slowest items.
+        """
         from rich.console import Group
         from rich.text import Text
 
-        run = result.run
-        parts = [f"[green]{result.count(Status.OK)} ok[/green]"]
-        for status in (Status.FAILED, Status.CRASHED, Status.TIMED_OUT):
-            if result.count(status):
-                parts.append(f"[red]{result.count(status)} {status.value.replace('_', ' ')}[/red]")
-        for status in (Status.INTERRUPTED, Status.SKIPPED, Status.CANCELLED):
-            if result.count(status):
-                parts.append(f"{result.count(status)} {status.value}")
-        verb = "[yellow]interrupted[/yellow] after" if result.interrupted else "in"
-        lines: list[RenderableType] = [
-            Text.from_markup(
-                f"[bold]curator[/bold]: {run.total} items: {', '.join(parts)} {verb} "
-                f"{result.seconds:.2f} s ({result.items_per_second:,.1f} items/s, "
-                f"{run.backend}, jobs={run.jobs})"
-            )
-        ]
+        line = Text(headline(result))
+        line.stylize("bold", 0, len("curator"))
+        for status, text in count_parts(result):
+            style = STYLES.get(status)
+            if style:
+                line.highlight_words([text], style)
+        if result.interrupted:
+            line.highlight_words(["interrupted after"], "yellow")
+        lines: list[RenderableType] = [line]
         longest = slowest(result)
-        if longest and run.total > 1:
+        if longest and result.run.total > 1:
             listed = ", ".join(f"item {index} ({seconds:.2f} s)" for seconds, index in longest)
             lines.append(Text(f"  slowest: {listed}"))
-        failures = result.failures
-        for outcome in failures[:MAX_LISTED_FAILURES]:
-            error = outcome.error
-            what = f"{error.type}: {error.message}" if error else ""
-            lines.append(
-                Text(f"  item {outcome.index} {outcome.status.value}: {what}", style="red")
-            )
-        if len(failures) > MAX_LISTED_FAILURES:
-            lines.append(Text(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more failures"))
+        lines += [Text(text, style="red") for text in failure_lines(result)]
         return Group(*lines)
+
+
+STYLES = {
+    Status.OK: "green",
+    Status.FAILED: "red",
+    Status.CRASHED: "red",
+    Status.TIMED_OUT: "red",
+}

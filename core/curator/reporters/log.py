@@ -90,7 +90,7 @@ class LogReporter(Reporter):
     def _failed(self, outcome: Outcome) -> None:
         error = outcome.error
         what = f"{error.type}: {error.message}" if error else ""
-        self._write(f"item {outcome.index} {outcome.status.value} on {outcome.worker}: {what}")
+        self._write(f"item {outcome.index} {outcome.status.label} on {outcome.worker}: {what}")
 
     def progress_line(self) -> str:
         """``done/total (percent), rate, ETA, failures``."""

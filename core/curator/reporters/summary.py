@@ -66,30 +66,51 @@ def _duration(outcome: Outcome) -> float:
     return outcome.finished - outcome.started
 
 
-def format_summary(result: RunResult) -> str:
-    """The summary text of a run, a few lines long."""
-    counts = [f"{result.count(Status.OK)} ok"]
-    for status in (
-        Status.FAILED,
-        Status.CRASHED,
-        Status.TIMED_OUT,
-        Status.INTERRUPTED,
-        Status.SKIPPED,
-        Status.CANCELLED,
-    ):
-        if result.count(status):
-            counts.append(f"{result.count(status)} {status.value.replace('_', ' ')}")
-    run = result.run
-    verb = "interrupted after" if result.interrupted else "in"
-    lines = [
-        f"curator: {run.total} items: {', '.join(counts)} {verb} {result.seconds:.2f} s "
-        f"({result.items_per_second:,.1f} items/s, {run.backend}, jobs={run.jobs})"
+COUNTED = (
+    Status.OK,
+    Status.FAILED,
+    Status.CRASHED,
+    Status.TIMED_OUT,
+    Status.INTERRUPTED,
+    Status.SKIPPED,
+    Status.CANCELLED,
+)
+"""The order statuses are counted in a summary."""
+
+
+def count_parts(result: RunResult) -> list[tuple[Status, str]]:
+    """``(status, "3 failed")`` for each status the run has (``ok`` always)."""
+    return [
+        (status, f"{result.count(status)} {status.label}")
+        for status in COUNTED
+        if status is Status.OK or result.count(status)
     ]
+
+
+def headline(result: RunResult) -> str:
+    """The summary's first line: counts, time, throughput, backend."""
+    run = result.run
+    counts = ", ".join(text for _, text in count_parts(result))
+    how = "; interrupted after" if result.interrupted else " in"
+    return (
+        f"curator: {run.total} items: {counts}{how} {result.seconds:.2f} s "
+        f"({result.items_per_second:,.1f} items/s, {run.backend}, jobs={run.jobs})"
+    )
+
+
+def failure_lines(result: RunResult) -> list[str]:
+    """One line per failed item (the first :data:`MAX_LISTED_FAILURES`), then how many more."""
     failures = result.failures
+    lines = []
     for outcome in failures[:MAX_LISTED_FAILURES]:
         error = outcome.error
         what = f"{error.type}: {error.message}" if error else ""
-        lines.append(f"  item {outcome.index} {outcome.status.value}: {what}".rstrip())
+        lines.append(f"  item {outcome.index} {outcome.status.label}: {what}".rstrip())
     if len(failures) > MAX_LISTED_FAILURES:
         lines.append(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more failures")
-    return "\n".join(lines)
+    return lines
+
+
+def format_summary(result: RunResult) -> str:
+    """The summary text of a run, a few lines long."""
+    return "\n".join([headline(result), *failure_lines(result)])

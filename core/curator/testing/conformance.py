@@ -51,8 +51,8 @@ from curator import (
     run,
 )
 from curator.backend import Backend, normalize_name
+from curator.catalog import read as report
 from curator.plugins import PluginSettings
-from curator.store import report
 from curator.testing import HEAVY_MODULES, processes
 from curator.testing.events import EventRecorder
 from curator.testing.probes import executions, peak_concurrency, probe

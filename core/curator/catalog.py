@@ -1,0 +1,344 @@
+"""Reading checkpoints for people: what one holds, and every one in a folder.
+
+Used by ``curator status`` and by ``curator run`` to say what a rerun or a
+resume will find. Reading never unpickles anything and never writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curator.errors import UsageError
+from curator.outcome import Status
+from curator.result import throughput
+from curator.settings import RunSettings
+from curator.store import (
+    SCHEMA_VERSION,
+    StoredOutcome,
+    check_meta,
+    load_latest,
+    lock_holder,
+    read_only,
+)
+
+_RUN_COLUMNS = (
+    "id", "started", "finished", "backend", "jobs", "requested", "ok", "failed", "skipped",
+    "cancelled", "interrupted", "seconds", "ran", "settings",
+)  # fmt: skip
+_SHOWN_VALUE = 40
+"""Characters of a parameter's value shown before it is cut."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run recorded in a checkpoint."""
+
+    id: int
+    started: float
+    finished: float | None
+    backend: str
+    jobs: int
+    requested: int
+    counts: dict[str, int]
+    interrupted: bool
+    seconds: float
+    items_per_second: float
+    settings: RunSettings | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of a run in ``curator status --json``."""
+        return {
+            "id": self.id,
+            "started": self.started,
+            "finished": self.finished,
+            "backend": self.backend,
+            "jobs": self.jobs,
+            "requested": self.requested,
+            **self.counts,
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 3),
+            "items_per_second": round(self.items_per_second, 3),
+            "settings": self.settings.to_json() if self.settings is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    """What a checkpoint holds: its pipeline, the latest outcome per index, and its runs."""
+
+    path: Path
+    pipeline: str
+    fingerprint: str
+    total: int
+    parameters: dict[str, str]
+    """The pipeline's parameters, flattened (see :func:`flatten`); empty for old checkpoints."""
+    latest: dict[int, StoredOutcome]
+    runs: list[RunRecord]
+    state: str
+    """``running``, ``died`` (the run's process ended without closing it), ``interrupted``,
+    ``finished``, or ``never run``."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Indices per latest status."""
+        counts: dict[str, int] = {}
+        for stored in self.latest.values():
+            counts[stored.status] = counts.get(stored.status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    @property
+    def done(self) -> int:
+        """Indices a resume skips."""
+        return sum(1 for stored in self.latest.values() if stored.done)
+
+    @property
+    def failures(self) -> list[StoredOutcome]:
+        """Indices whose latest outcome is a failure, by index."""
+        failed = (s for s in self.latest.values() if Status(s.status).is_failure)
+        return sorted(failed, key=lambda s: s.index)
+
+    @property
+    def settings(self) -> RunSettings | None:
+        """What the last run that recorded its settings was asked for."""
+        recorded = [run.settings for run in self.runs if run.settings is not None]
+        return recorded[-1] if recorded else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of ``curator status --json`` for one checkpoint."""
+        counts = self.counts
+        last = self.runs[-1] if self.runs else None
+        return {
+            "checkpoint": str(self.path),
+            "pipeline": self.pipeline,
+            "fingerprint": self.fingerprint,
+            "parameters": self.parameters,
+            "state": self.state,
+            "total": self.total,
+            "recorded": sum(counts.values()),
+            "not_recorded": self.total - sum(counts.values()),
+            "done": self.done,
+            "counts": counts,
+            "failures": [failure_json(f) for f in self.failures],
+            "runs": len(self.runs),
+            "last_run": last.to_json() if last is not None else None,
+        }
+
+
+def failure_json(stored: StoredOutcome, traceback: bool = False) -> dict[str, Any]:
+    """One stored outcome as JSON, with its traceback if asked."""
+    data: dict[str, Any] = {
+        "index": stored.index,
+        "status": stored.status,
+        "attempt": stored.attempt,
+        "worker": stored.worker,
+        "started": stored.started,
+        "finished": stored.finished,
+        "error_type": stored.error.type if stored.error else None,
+        "message": stored.error.message if stored.error else None,
+    }
+    if traceback:
+        data["traceback"] = stored.error.traceback if stored.error else None
+        data["exit_code"] = stored.error.exit_code if stored.error else None
+    return data
+
+
+def read(path: Path) -> CheckpointReport:
+    """Read the checkpoint at ``path`` (read-only; nothing is unpickled).
+
+    Raises
+    ------
+    UsageError
+        When there is no checkpoint there, or the file is not one this curator reads.
+    """
+    if not path.exists():
+        raise UsageError(f"no checkpoint at {path}")
+    with read_only(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("schema") != str(SCHEMA_VERSION):
+            check_meta(path, meta, meta.get("fingerprint", ""), "")
+        latest = load_latest(db, path)
+        present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        columns = [c if c in present else f"NULL AS {c}" for c in _RUN_COLUMNS]
+        rows = list(db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY id"))
+    runs = [_run_record(dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
+    return CheckpointReport(
+        path=path,
+        pipeline=meta.get("pipeline", "?"),
+        fingerprint=meta.get("fingerprint", "?"),
+        total=int(meta.get("total", "0")),
+        parameters=flatten(_json(meta.get("parameters"))),
+        latest=latest,
+        runs=runs,
+        state=_state(path, runs),
+    )
+
+
+def scan(folder: Path) -> list[CheckpointReport]:
+    """Every readable checkpoint in ``folder``, the most recently used last.
+
+    Files that cannot be read as checkpoints are left out (``curator status
+    FILE`` says why for one of them).
+    """
+    reports = []
+    for path in sorted(folder.glob("*.sqlite")):
+        try:
+            reports.append(read(path))
+        except UsageError:
+            continue
+    return sorted(reports, key=_last_used)
+
+
+def _last_used(report: CheckpointReport) -> float:
+    if report.runs:
+        last = report.runs[-1]
+        return last.finished or last.started
+    return report.path.stat().st_mtime
+
+
+def _run_record(row: dict[str, Any]) -> RunRecord:
+    finished = row["finished"]
+    seconds = row["seconds"]
+    if seconds is None:  # recorded before runs kept their own duration
+        seconds = (finished or row["started"]) - row["started"]
+    ran = row["ran"]
+    if ran is None:
+        ran = (row["ok"] or 0) + (row["failed"] or 0)
+    counts = {key: row[key] or 0 for key in ("ok", "failed", "skipped", "cancelled")}
+    return RunRecord(
+        id=row["id"],
+        started=row["started"],
+        finished=finished,
+        backend=row["backend"] or "?",
+        jobs=row["jobs"] or 0,
+        requested=row["requested"] or 0,
+        counts=counts,
+        interrupted=bool(row["interrupted"]),
+        seconds=seconds,
+        items_per_second=throughput(ran, seconds),
+        settings=RunSettings.from_json(_json(row["settings"])),
+    )
+
+
+def _state(path: Path, runs: list[RunRecord]) -> str:
+    if not runs:
+        return "never run"
+    last = runs[-1]
+    if last.finished is None:
+        return "running" if _holder_alive(path) else "died"
+    return "interrupted" if last.interrupted else "finished"
+
+
+def _holder_alive(path: Path) -> bool:
+    holder = lock_holder(path)
+    if holder is None:
+        return False
+    pid, host = holder
+    if host != socket.gethostname() and host != os.uname().nodename:
+        return True  # another machine's run: assume it is alive rather than say it died
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+# -- parameters -------------------------------------------------------------------
+
+
+def flatten(description: Any) -> dict[str, str]:
+    """A pipeline description (see :func:`curator.fingerprint.describe`) as ``path: value``.
+
+    ``{"source": {"type": "mod.Csv", "state": {"root": "a"}}}`` becomes
+    ``{"source": "mod.Csv", "source.root": "'a'"}``: one entry per parameter,
+    so that two configurations of one pipeline class can be compared.
+    """
+    flat: dict[str, str] = {}
+    if not isinstance(description, dict):
+        return flat
+    if "items" in description:
+        flat["items"] = str(description["items"])
+    _walk(description.get("source"), "source", flat)
+    for number, stage in enumerate(description.get("filters") or [], 1):
+        _walk(stage, f"filter{number}", flat)
+    _walk(description.get("sink"), "sink", flat)
+    return flat
+
+
+def _walk(value: Any, path: str, flat: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        if set(value) == {"path"}:
+            flat[path] = _shown(value["path"])
+            return
+        if "sha256" in value and set(value) <= {"sha256", "bytes"}:
+            flat[path] = f"<sha256 {str(value['sha256'])[:12]}>"
+            return
+        for key, item in value.items():
+            if key == "state":
+                _walk(item, path, flat)
+            elif key == "type" and isinstance(item, str):
+                flat[path] = item.rsplit(".", 1)[-1]
+            else:
+                _walk(item, f"{path}.{key}", flat)
+    elif isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        for position, item in enumerate(value):
+            _walk(item, f"{path}[{position}]", flat)
+    else:
+        flat[path] = _shown(value)
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = repr(text) if isinstance(value, str) else text
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
+
+
+def differences(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
+    """``path: here -> there`` for every parameter that differs between two flattened pipelines."""
+    changed = []
+    for key in sorted(set(mine) | set(theirs), key=_parameter_order):
+        if mine.get(key) != theirs.get(key):
+            changed.append(f"{key}: {mine.get(key, '-')} here, {theirs.get(key, '-')} there")
+    return changed
+
+
+def variants(reports: list[CheckpointReport]) -> dict[Path, str]:
+    """Per checkpoint, the parameters that tell it apart from others of the same pipeline class."""
+    groups: dict[str, list[CheckpointReport]] = {}
+    for report in reports:
+        groups.setdefault(report.pipeline, []).append(report)
+    described: dict[Path, str] = {}
+    for group in groups.values():
+        keys = sorted({key for report in group for key in report.parameters}, key=_parameter_order)
+        if len(group) > 1:
+            keys = [k for k in keys if len({r.parameters.get(k) for r in group}) > 1]
+        else:
+            keys = [k for k in keys if "." in k][:3]  # alone: its first few parameters
+        for report in group:
+            shown = [f"{k}={report.parameters.get(k, '-')}" for k in keys]
+            described[report.path] = ", ".join(shown) or "-"
+    return described
+
+
+def _parameter_order(key: str) -> tuple[int, str]:
+    rank = {"items": 0, "source": 1, "filter": 2, "sink": 3}
+    head = key.split(".", 1)[0].rstrip("0123456789")
+    return rank.get(head, 4), key

@@ -1,0 +1,146 @@
+"""What ``curator run`` remembers: the last run's settings, and what a checkpoint already holds.
+
+- ``--resume`` reuses the settings recorded by the checkpoint's last run for
+  every flag not given again, and says so in one line.
+- A rerun without ``--resume`` over a checkpoint that holds finished items
+  says how many, and how to skip them.
+- ``--resume`` with nothing to resume says it starts fresh, and names
+  checkpoints of the same pipeline class with what differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from curator.pipeline import Pipeline
+from curator.settings import RunSettings
+
+MAX_SIMILAR = 3
+"""Checkpoints of the same pipeline class named at most."""
+MAX_DIFFERENCES = 3
+"""Differing parameters named per checkpoint."""
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line gives explicitly (flags left out are absent)."""
+    from curator.cli.run import parse_options, parse_reporter_options
+
+    given: dict[str, Any] = {"target": args.target}
+    for name in ("backend", "jobs", "indices", "max_failures", "retries", "retry_delay"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    for name in ("retry_backoff", "timeout", "grace"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    if args.keep_going is not None:
+        given["on_error"] = "continue" if args.keep_going else "raise"
+    if args.option:
+        given["options"] = parse_options(args.option)
+    if args.reporter:
+        given["reporter"] = tuple(args.reporter)
+    if args.reporter_option:
+        given["reporter_options"] = parse_reporter_options(args.reporter_option)
+    return given
+
+
+def merge(given: dict[str, Any], stored: RunSettings | None) -> tuple[RunSettings, list[str]]:
+    """The run's settings: given flags, else the stored ones, else the defaults.
+
+    Returns the settings and the names of the stored ones reused. Options
+    belong to a backend: naming another backend drops the stored ones.
+    """
+    if stored is None:
+        return RunSettings(**given), []
+    base = stored
+    if "backend" in given and given["backend"] != stored.backend:
+        base = dataclasses.replace(base, options={})
+    if "reporter" in given:
+        base = dataclasses.replace(base, reporter_options={})
+    if "options" in given:
+        given = {**given, "options": {**base.options, **given["options"]}}
+    merged = dataclasses.replace(base, **given)
+    defaults = RunSettings()
+    reused = [
+        field.name
+        for field in dataclasses.fields(RunSettings)
+        if field.name not in given
+        and field.name not in ("target", "unrecorded")
+        and getattr(merged, field.name) != getattr(defaults, field.name)
+    ]
+    return merged, reused
+
+
+def say(message: str) -> None:
+    """One ``curator:`` line on stderr."""
+    sys.stderr.write(f"curator: {message}\n")
+
+
+def reuse_lines(settings: RunSettings, reused: list[str], given: dict[str, Any]) -> list[str]:
+    """What a resume reuses of the recorded settings: one line (two if options were lost)."""
+    lines = []
+    if settings.unrecorded:
+        listed = ", ".join(settings.unrecorded)
+        lines.append(
+            f"the last run's options {listed} were Python objects, not recorded: give them again"
+        )
+    if reused:
+        now = [name for name in given if name != "target"]
+        overridden = f"; given now: {' '.join(settings.flags(now))}" if now else ""
+        reused_flags = " ".join(settings.flags(reused))
+        lines.append(f"resuming with the last run's settings: {reused_flags}{overridden}")
+    return lines
+
+
+def nothing_to_resume(pipeline: Pipeline[Any], path: Path, why: str) -> list[str]:
+    """Lines saying that ``--resume`` starts fresh, naming look-alike checkpoints."""
+    lines = [f"nothing to resume: {why}; starting fresh"]
+    lines += [f"  {line}" for line in same_class_lines(pipeline, path.parent, exclude=path)]
+    return lines
+
+
+def same_class_lines(
+    pipeline: Pipeline[Any], folder: Path, exclude: Path | None = None
+) -> list[str]:
+    """Lines naming checkpoints in ``folder`` of the same pipeline class, with what differs."""
+    from curator.catalog import differences, flatten, scan
+    from curator.fingerprint import describe
+
+    if not folder.is_dir():
+        return []
+    try:
+        mine = flatten(describe(pipeline))
+    except Exception:  # a pipeline curator cannot describe: nothing to compare
+        return []
+    similar = [
+        r for r in reversed(scan(folder)) if r.pipeline == repr(pipeline) and r.path != exclude
+    ]
+    lines = []
+    for report in similar[:MAX_SIMILAR]:
+        changed = differences(mine, report.parameters) if report.parameters else []
+        what = "; ".join(changed[:MAX_DIFFERENCES]) or "parameters not recorded"
+        if len(changed) > MAX_DIFFERENCES:
+            what += f"; and {len(changed) - MAX_DIFFERENCES} more"
+        lines.append(
+            f"{report.path} holds the same pipeline class with other parameters "
+            f"({report.done} of {report.total} done): {what}"
+        )
+    if len(similar) > MAX_SIMILAR:
+        lines.append(f"and {len(similar) - MAX_SIMILAR} more: curator status {folder}")
+    if similar:
+        lines.append(
+            "a resume reuses only results of exactly this configuration; to continue one of "
+            "those, run that configuration"
+        )
+    return lines
+
+
+def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
+    """The settings of the checkpoint's last run, and how many of its items are done."""
+    from curator.catalog import read
+
+    report = read(path)
+    return report.settings, report.done
