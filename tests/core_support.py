@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
+import pty
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pyte
 
 from curator import Backend, Registry, hookimpl
 from curator.testing.processes import child_env
@@ -88,3 +96,60 @@ def registry_with(*backends: type[Backend]) -> Registry:
             return list(backends)
 
     return isolated_registry(("test", Plugin()))
+
+
+def run_in_pty(
+    args: list[str],
+    env: dict[str, str],
+    raw: bytearray | None = None,
+    *,
+    columns: int = 100,
+    interrupt_on: Callable[[str], bool] | None = None,
+    cwd: Path | None = None,
+) -> tuple[int, list[str], str]:
+    """Run `curator` on a pseudo-terminal; return exit code, screen samples, final screen.
+
+    With ``interrupt_on`` (a test of the screen), the process gets one SIGINT
+    as soon as it first passes; the samples taken from then on follow
+    ``INTERRUPTED`` in the list.
+    """
+    screen = pyte.Screen(columns, 40)
+    stream = pyte.ByteStream(screen)
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", *args],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**env, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": "40"},
+        cwd=cwd or workdir(),
+        close_fds=True,
+    )
+    os.close(terminal)
+    samples: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not data:
+                break
+            stream.feed(data)
+            if raw is not None:
+                raw.extend(data)
+            samples.append("\n".join(screen.display))
+            if interrupt_on is not None and interrupt_on(samples[-1]):
+                interrupt_on = None
+                samples.append(INTERRUPTED)
+                proc.send_signal(signal.SIGINT)
+        elif proc.poll() is not None:
+            break
+    os.close(controller)
+    code = proc.wait(timeout=30)
+    return code, samples, "\n".join(screen.display)
+
+
+INTERRUPTED = "<SIGINT sent>"

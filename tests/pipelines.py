@@ -88,6 +88,8 @@ def numbers(count: int = 10) -> Pipeline[int]:
 
 # Targets for `curator run` tests.
 ten = numbers(10)
+eleven = numbers(11)  # the class of `ten`, another parameter
+who_runs = Numbers(4).write(WhoAmI())
 fails_at_3 = Numbers(10).write(FailAt({3}))
 fails_at_3_and_7 = Numbers(10).write(FailAt({3, 7}))
 source_only = Numbers(3)
@@ -154,6 +156,7 @@ class Marked(Sink[int]):
 
 marked = Numbers(200).write(Marked(0.05))
 marked_slow = Numbers(40).write(Marked(30.0))
+marked_six = Numbers(6).write(Marked(2.0))  # still busy when a test presses Ctrl-C
 slow = Numbers(200).write(Marked(0.05, mark="finish"))
 
 
@@ -175,3 +178,4 @@ class Length(Source[int]):
 len_raises = Length(RuntimeError("cannot count the files")).write(Collect())
 len_negative = Length(-1).write(Collect())
 len_fractional = Length(2.5).write(Collect())
+many = Numbers(5000).write(Collect())  # enough JSON events to outlast a closed pipe

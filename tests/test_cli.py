@@ -263,7 +263,7 @@ def test_version_and_console_script() -> None:
     assert {"sequential", "thread-pool"} <= {row["name"] for row in json.loads(proc.stdout)}
 
 
-def test_missing_command_is_a_usage_error() -> None:
-    proc = curator()
+def test_missing_verb_is_a_usage_error() -> None:
+    proc = curator("backends")
     assert proc.returncode == 2
-    assert "usage: curator" in proc.stderr
+    assert "usage: curator backends" in proc.stderr

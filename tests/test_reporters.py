@@ -2,20 +2,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pyte
 import pytest
-from core_support import curator, make_distribution, subprocess_env, workdir
+from core_support import curator, make_distribution, run_in_pty, subprocess_env
 from pipelines import FailAt, Numbers, numbers
 
 from curator import UsageError, run
@@ -152,49 +145,10 @@ def test_rich_summary_lists_counts_slowest_and_failures() -> None:
     assert "item 2 failed: ValueError: bad item 2" in text
 
 
-def _run_in_pty(
-    args: list[str], env: dict[str, str], raw: bytearray | None = None
-) -> tuple[int, list[str], str]:
-    """Run `curator` on a pseudo-terminal; return exit code, screen samples, final screen."""
-    screen = pyte.Screen(100, 40)
-    stream = pyte.ByteStream(screen)
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "curator", *args],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env={**env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"},
-        cwd=workdir(),
-        close_fds=True,
-    )
-    os.close(terminal)
-    samples = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([controller], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(controller, 65536)
-            except OSError:  # the terminal closed: the process is gone
-                break
-            if not data:
-                break
-            stream.feed(data)
-            if raw is not None:
-                raw.extend(data)
-            samples.append("\n".join(screen.display))
-        elif proc.poll() is not None:
-            break
-    os.close(controller)
-    code = proc.wait(timeout=30)
-    return code, samples, "\n".join(screen.display)
-
-
 def test_rich_live_view_in_a_real_terminal_shows_worker_rows_and_a_summary() -> None:
     env = subprocess_env()
     env.pop("CI", None)
-    code, samples, final = _run_in_pty(
+    code, samples, final = run_in_pty(
         ["run", "pipelines:busy", "-b", "thread-pool", "-j", "2"], env
     )
     assert code == 0, final
@@ -214,7 +168,7 @@ def test_rich_live_view_shows_at_most_max_rows_workers_then_how_many_more() -> N
     env = subprocess_env()
     env.pop("CI", None)
     options = ["rich.max_rows=2", "rich.delay=0"]
-    code, samples, final = _run_in_pty(
+    code, samples, final = run_in_pty(
         ["run", "pipelines:busy", "-b", "thread-pool", "-j", "4", "--reporter", "rich"]
         + [arg for option in options for arg in ("--reporter-option", option)],
         env,
@@ -232,8 +186,8 @@ def test_no_color_keeps_the_live_view_without_colours() -> None:
     env.pop("FORCE_COLOR", None)
     args = ["run", "pipelines:busy", "-b", "thread-pool", "-j", "2"]
     coloured, plain = bytearray(), bytearray()
-    assert _run_in_pty(args, env, coloured)[0] == 0
-    code, samples, final = _run_in_pty(args, {**env, "NO_COLOR": "1"}, plain)
+    assert run_in_pty(args, env, coloured)[0] == 0
+    code, samples, final = run_in_pty(args, {**env, "NO_COLOR": "1"}, plain)
     assert code == 0
     assert any(re.search(r"thread-\d\s+item \d+", s) for s in samples)
     assert "curator: 12 items: 12 ok in" in final
@@ -247,7 +201,7 @@ def test_auto_is_log_without_a_terminal_and_in_ci() -> None:
     env.pop("CI", None)
     proc = curator("run", "pipelines:ten", env=env)
     assert re.search("^" + STAMP + "run started: 10 items", proc.stderr, re.M), proc.stderr
-    code, _, final = _run_in_pty(["run", "pipelines:ten"], {**env, "CI": "true"})
+    code, _, final = run_in_pty(["run", "pipelines:ten"], {**env, "CI": "true"})
     assert code == 0
     assert re.search(STAMP + "run started", final)
 

@@ -30,6 +30,8 @@ _RUN_COLUMNS = (
     "id", "started", "finished", "backend", "jobs", "requested", "ok", "failed", "skipped",
     "cancelled", "interrupted", "seconds", "ran", "settings",
 )  # fmt: skip
+_CONTAINERS = frozenset({"set", "frozenset", "tuple"})
+"""How the fingerprint marks containers that JSON has no type for."""
 _SHOWN_VALUE = 40
 """Characters of a parameter's value shown before it is cut."""
 
@@ -287,6 +289,9 @@ def _walk(value: Any, path: str, flat: dict[str, str]) -> None:
     if isinstance(value, dict):
         if set(value) == {"path"}:
             flat[path] = _shown(value["path"])
+            return
+        if len(value) == 1 and next(iter(value)) in _CONTAINERS:
+            flat[path] = _shown(next(iter(value.values())))
             return
         if "sha256" in value and set(value) <= {"sha256", "bytes"}:
             flat[path] = f"<sha256 {str(value['sha256'])[:12]}>"

@@ -218,6 +218,16 @@ class Registry:
                 )
         available = sorted(n for n, e in entries.items() if e.status == "ok")
         plugins_off = self.host.settings.no_plugins
+        for record in self.host.records.values():
+            if (
+                not plugins_off
+                and record.status == "disabled"
+                and normalize_name(record.name) == wanted
+            ):
+                raise UnknownNameError(
+                    f"{kind} {wanted!r} would come from {record.describe()}, which is "
+                    "disabled (CURATOR_DISABLE_PLUGINS)"
+                )
         known = KNOWN_PLUGINS.get(kind, {}).get(wanted)
         if known is not None:
             if plugins_off:

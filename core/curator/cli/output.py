@@ -57,10 +57,19 @@ PROSE_COLUMNS = frozenset(
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Write a table on stdout (rich is imported only here, for people)."""
+    """Write a table on stdout (rich is imported only here, for people).
+
+    When the terminal (or ``COLUMNS``) is too narrow for the table without
+    cutting a word, each row is printed as a block of ``name value`` lines.
+    """
     from rich import box
     from rich.table import Table
 
+    # Columns nobody filled in (say, "detail" when all is well) only cost width.
+    keep = [i for i in range(len(columns)) if i == 0 or any(row[i] for row in rows)]
+    if _narrowest(columns, rows, keep) > _console().width:
+        _print_blocks(title, columns, rows, keep)
+        return
     table = Table(
         title=title,
         title_justify="left",
@@ -69,14 +78,41 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
         pad_edge=False,
         collapse_padding=True,
     )
-    # Columns nobody filled in (say, "detail" when all is well) only cost width.
-    keep = [i for i in range(len(columns)) if i == 0 or any(row[i] for row in rows)]
     for position in keep:
         prose = columns[position] in PROSE_COLUMNS
         table.add_column(columns[position], overflow="fold", no_wrap=not prose)
     for row in rows:
         table.add_row(*(row[i] for i in keep))
     _write(table)
+
+
+def _narrowest(columns: Sequence[str], rows: Sequence[Sequence[str]], keep: list[int]) -> int:
+    """The least width the table takes with every name whole and no word cut."""
+    width = 0
+    for position in keep:
+        cells = [columns[position], *(row[position] for row in rows)]
+        if columns[position] in PROSE_COLUMNS:
+            width += max(len(word) for cell in cells for word in cell.split() or [""])
+        else:
+            width += max(len(cell) for cell in cells)
+    return width + 2 * (len(keep) - 1) + 1  # column gaps, and the edge
+
+
+def _print_blocks(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], keep: list[int]
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    blocks: list[Any] = [Text(title, style="bold underline")]
+    for row in rows:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column(overflow="fold")
+        for position in keep:
+            grid.add_row(columns[position], row[position])
+        blocks += [Text(""), grid]
+    _write(*blocks)
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:

@@ -104,3 +104,4 @@ slow_30s = Numbers(20).write(
 spinning = Numbers(40).write(
     Behaviour(default_sleep=0.2, spin_at=frozenset({0}), markers=os.environ.get("PP_TEST_MARKERS"))
 )
+small = pipeline(4)  # a quick run for CLI tests

@@ -31,3 +31,70 @@ def test_the_readme_run_command_works_as_written(tmp_path: Path) -> None:
     assert "curator: 200 items: 200 ok" in proc.stderr
     assert "process-pool, jobs=2" in proc.stderr
     assert len(list((tmp_path / "curator-example-output").iterdir())) == 400
+
+
+JOBS = """\
+from collections.abc import Iterator
+
+from curator import Sink, Source
+
+
+class Files(Source[str]):
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[str]:
+        yield f"file-{index}"
+
+
+class Upper(Sink[str]):
+    def __call__(self, items: Iterator[str], index: int) -> list[str]:
+        return [item.upper() for item in items]
+
+
+pipeline = Files(120).write(Upper())
+"""
+
+CONVERT = """\
+from mypkg.jobs import Files, Upper
+
+
+def build():
+    return Files(10).write(Upper())
+"""
+
+
+def tour_commands() -> list[list[str]]:
+    """The README tour's commands, without prompt and comments."""
+    text = README.read_text()
+    block = text.split("## A 30-second tour", 1)[1].split("```console", 1)[1].split("```", 1)[0]
+    lines = [line[2:] for line in block.splitlines() if line.startswith("$ ")]
+    return [shlex.split(line, comments=True) for line in lines]
+
+
+def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "jobs.py").write_text(JOBS)
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "convert.py").write_text(CONVERT)
+    commands = tour_commands()
+    assert len(commands) >= 10
+    for command in commands:
+        assert command[0] == "curator", command
+        proc = subprocess.run(
+            [sys.executable, "-m", "curator", *command[1:]],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=subprocess_env(),
+            timeout=300,
+        )
+        # "Each command exits 0 when everything it was asked for succeeded."
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr, (command, proc.stderr)
+    assert (tmp_path / "events.jsonl").stat().st_size > 0
+    assert len(list((tmp_path / ".curator").glob("*.sqlite"))) == 2

@@ -274,3 +274,26 @@ def test_jobs_one_runs_in_this_process_whatever_the_backend() -> None:
     assert result.ok
     assert {value[1] for value in result.outputs if value} == {str(os.getpid())}
     assert {o.worker for o in result.outcomes} == {"main"}
+
+
+def test_named_without_jobs_it_runs_on_every_cpu_in_worker_processes() -> None:
+    from curator.selection import cpu_count
+
+    result = run(pipeline(6), backend="process-pool", reporter=None)
+    assert result.ok
+    assert result.run.jobs == cpu_count()
+    assert str(os.getpid()) not in {value[1] for value in result.outputs if value}
+    assert {o.worker for o in result.outcomes} <= {f"process-{n}" for n in range(cpu_count())}
+    # So an unpicklable pipeline is refused, as it is with -j 2.
+    with pytest.raises(UsageError, match="needs a picklable pipeline"):
+        run(Numbers(3).write(HoldsALock()), backend="process-pool", reporter=None)
+
+
+def test_timeout_without_jobs_is_enforced_on_the_pool(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "pp_pipelines:small", "-b", "process-pool",
+         "--timeout", "60", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["backend"] == "process-pool"

@@ -1,0 +1,368 @@
+"""`curator run` and `curator status` remember: issue 12, one test (or more) per finding."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_support import as_json, curator, subprocess_env
+
+from curator import run
+from curator.options import describe_options, option
+from curator.selection import cpu_count
+
+HINT = re.compile(r"to finish the rest with the same settings: (curator run .*)$", re.M)
+
+
+def _status(cwd: Path, *args: str) -> Any:
+    proc = curator("status", *args, "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+# -- 1. the resume hint reproduces the run ---------------------------------------
+
+
+def test_following_the_resume_hint_resumes_with_the_same_backend_jobs_and_indices(
+    tmp_path: Path,
+) -> None:
+    first = curator("run", "pipelines:fails_at_3", "-b", "thread-pool", "-j", "2",
+                    "--indices", "0:5", "--keep-going", "--retries", "1", cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    hint = HINT.search(first.stderr)
+    assert hint is not None, first.stderr
+    assert hint.group(1) == "curator run pipelines:fails_at_3 --resume"
+    words = shlex.split(hint.group(1))
+    again = curator(*words[1:], "--json", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert (
+        "curator: resuming with the last run's settings: -b thread-pool -j 2 --indices 0:5 "
+        "--keep-going --retries 1\n" in again.stderr
+    )
+    summary = json.loads(again.stdout)
+    assert (summary["backend"], summary["jobs"], summary["total"]) == ("thread-pool", 2, 5)
+    assert (summary["skipped"], summary["failed"], summary["retried"]) == (4, 1, 1)
+
+
+def test_flags_given_with_resume_override_the_recorded_ones(tmp_path: Path) -> None:
+    curator("run", "pipelines:fails_at_3", "-b", "thread-pool", "-j", "2", "--indices", "0:5",
+            "--keep-going", cwd=tmp_path)  # fmt: skip
+    again = curator("run", "pipelines:fails_at_3", "--resume", "-j", "1", "--indices", "2:6",
+                    "--json", cwd=tmp_path)  # fmt: skip
+    assert "resuming with the last run's settings: -b thread-pool --keep-going; " \
+        "given now: -j 1 --indices 2:6\n" in again.stderr  # fmt: skip
+    summary = json.loads(again.stdout)
+    assert (summary["backend"], summary["jobs"], summary["total"]) == ("thread-pool", 1, 4)
+    assert summary["skipped"] == 2  # 2 and 4 were done; 3 fails again, 5 is new
+
+
+# -- 2. --resume with nothing to resume, and a rerun over finished items ----------
+
+
+def test_resume_without_a_checkpoint_says_it_starts_fresh(tmp_path: Path) -> None:
+    proc = curator("run", "pipelines:ten", "--resume", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(
+        r"^curator: nothing to resume: no checkpoint of this configuration at "
+        r"\.curator/[0-9a-f]{16}\.sqlite; starting fresh$",
+        proc.stderr,
+        re.M,
+    ), proc.stderr
+
+
+def test_resume_names_checkpoints_of_the_same_pipeline_class_and_what_differs(
+    tmp_path: Path,
+) -> None:
+    assert curator("run", "pipelines:ten", cwd=tmp_path).returncode == 0
+    proc = curator("run", "pipelines:eleven", "--resume", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to resume" in proc.stderr
+    assert re.search(
+        r"curator:   \.curator/[0-9a-f]{16}\.sqlite holds the same pipeline class with other "
+        r"parameters \(10 of 10 done\): items: 11 here, 10 there",
+        proc.stderr,
+    ), proc.stderr
+
+
+def test_a_rerun_over_finished_items_says_how_many_and_how_to_skip_them(tmp_path: Path) -> None:
+    assert curator("run", "pipelines:ten", cwd=tmp_path).returncode == 0
+    proc = curator("run", "pipelines:ten", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert re.search(
+        r"^curator: the checkpoint \.curator/[0-9a-f]{16}\.sqlite holds 10 finished items of "
+        r"this pipeline; this run does them again \(to skip them: curator run pipelines:ten "
+        r"--resume\)$",
+        proc.stderr,
+        re.M,
+    ), proc.stderr
+
+
+def test_a_bad_flag_is_reported_before_any_notice(tmp_path: Path) -> None:
+    assert curator("run", "pipelines:ten", cwd=tmp_path).returncode == 0
+    proc = curator("run", "pipelines:ten", "-b", "thread-pool", "-o", "nope=1", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("curator: error: unknown option 'nope'"), proc.stderr
+
+
+# -- 3. status: every checkpoint, TARGET, variants, tracebacks --------------------
+
+
+def test_status_lists_every_checkpoint_with_what_tells_variants_apart(tmp_path: Path) -> None:
+    curator("run", "pipelines:ten", cwd=tmp_path)
+    curator("run", "pipelines:eleven", "--indices", "0:4", cwd=tmp_path)
+    curator("run", "pipelines:fails_at_3", "--keep-going", cwd=tmp_path)
+    rows = {row["variant"]: row for row in _status(tmp_path)}
+    ten, eleven = "items=10, source.count=10", "items=11, source.count=11"
+    assert set(rows) == {ten, eleven, "source.count=10, sink.bad=[3], sink.seconds=0.0"}
+    assert (rows[eleven]["done"], rows[eleven]["total"]) == (4, 11)
+    assert rows[ten]["pipeline"] == rows[eleven]["pipeline"]
+    assert all(row["state"] == "finished" for row in rows.values())
+    failing = rows["source.count=10, sink.bad=[3], sink.seconds=0.0"]
+    assert (failing["done"], failing["failed"]) == (9, 1)
+    human = curator("status", cwd=tmp_path)
+    assert human.returncode == 0
+    assert eleven in human.stdout
+    assert "4/11" in human.stdout
+
+
+def test_status_takes_the_target_and_shows_full_tracebacks(tmp_path: Path) -> None:
+    curator("run", "pipelines:fails_at_3", "--keep-going", cwd=tmp_path)
+    data = _status(tmp_path, "pipelines:fails_at_3")
+    assert data["counts"] == {"failed": 1, "ok": 9}
+    assert data["settings"]["target"] == "pipelines:fails_at_3"
+    assert data["settings"]["on_error"] == "continue"
+    human = curator("status", "pipelines:fails_at_3", cwd=tmp_path).stdout
+    assert "curator run pipelines:fails_at_3 --keep-going" in human
+    assert "--failed (or --index N)" in human
+    [failed] = _status(tmp_path, "pipelines:fails_at_3", "--failed")
+    assert failed["index"] == 3
+    assert "Traceback (most recent call last)" in failed["traceback"]
+    assert failed["traceback"].rstrip().endswith("ValueError: bad item 3")
+    item = curator("status", "pipelines:fails_at_3", "--index", "3", cwd=tmp_path).stdout
+    assert "Traceback (most recent call last)" in item
+    assert 'raise ValueError(f"bad item {index}")' in item
+    assert _status(tmp_path, "pipelines:fails_at_3", "--index", "4")["status"] == "ok"
+
+
+def test_status_of_a_target_never_run_names_its_look_alikes(tmp_path: Path) -> None:
+    curator("run", "pipelines:ten", cwd=tmp_path)
+    proc = curator("status", "pipelines:eleven", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no checkpoint of pipelines:eleven at .curator/" in proc.stderr
+    assert "items: 11 here, 10 there" in proc.stderr
+
+
+def test_status_says_when_a_run_died_without_closing_its_checkpoint(tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", "pipelines:marked_slow", "-b", "thread-pool",
+         "-j", "2"],
+        cwd=tmp_path, env=subprocess_env(CURATOR_TEST_MARKERS=str(markers)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        from curator.testing.waiting import wait_until
+
+        wait_until(lambda: len(list(markers.iterdir())) >= 2, 30, "two items running")
+        [row] = _status(tmp_path)
+        assert row["state"] == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    [row] = _status(tmp_path)
+    assert row["state"] == "died"
+
+
+# -- 4. a parallel backend named without jobs is parallel ----------------------------
+
+
+def test_a_parallel_backend_without_jobs_uses_every_cpu_it_may() -> None:
+    result = run(pytest.importorskip("pipelines").who_runs, backend="thread-pool", reporter=None)
+    assert result.run.jobs == cpu_count()
+    assert all(output[1].startswith("curator-thread-") for output in result.outputs)  # type: ignore[index]
+    in_process = run(pytest.importorskip("pipelines").who_runs, backend="thread-pool", jobs=1,
+                     reporter=None)  # fmt: skip
+    assert {output[1] for output in in_process.outputs} == {"MainThread"}  # type: ignore[index]
+
+
+def test_the_cli_without_jobs_on_a_parallel_backend_uses_every_cpu(tmp_path: Path) -> None:
+    proc = curator("run", "pipelines:ten", "-b", "thread-pool", "--json", cwd=tmp_path)
+    assert json.loads(proc.stdout)["jobs"] == cpu_count()
+    sequential = curator("run", "pipelines:ten", "--json", "--no-checkpoint", cwd=tmp_path)
+    assert json.loads(sequential.stdout)["jobs"] == 1
+
+
+# -- 6. a closed pipe ends quietly ----------------------------------------------------
+
+
+def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path) -> None:
+    args = ["run", "pipelines:many", "--reporter", "json", "--no-checkpoint"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", *args],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does once it has its line
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err, err
+    assert "internal error" not in err
+
+
+# -- 7. known plugins that are not there ----------------------------------------------
+
+
+def test_a_known_plugin_backend_that_is_not_installed_gets_an_install_hint() -> None:
+    from curator.errors import UnknownNameError
+    from curator.testing.registries import isolated_registry
+
+    with pytest.raises(UnknownNameError, match=r"pip install curator-backend-dask"):
+        isolated_registry().backend("dask")
+
+
+def test_no_plugins_is_named_and_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    proc = curator("backends", "show", "dask", "--no-plugins", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "backend 'dask' comes from the plugin curator-backend-dask, and plugins are off" \
+        in proc.stderr  # fmt: skip
+    proc = curator("run", "pipelines:ten", "-b", "process-poo", "--no-plugins", cwd=tmp_path)
+    assert "(plugins are off: --no-plugins or CURATOR_NO_PLUGINS=1); did you mean " \
+        "'process-pool'?" in proc.stderr  # fmt: skip
+
+
+# -- 8. output shape ------------------------------------------------------------------
+
+
+def test_tables_honour_columns_wrap_at_words_and_carry_no_trailing_blanks() -> None:
+    listing = as_json(curator("backends", "list", "--json"))
+    words = {w for row in listing for w in row["description"].split()}
+    for columns in ("50", "80", "120"):
+        out = curator("backends", "list", env=subprocess_env(COLUMNS=columns)).stdout
+        lines = out.splitlines()
+        assert max(len(line) for line in lines) <= int(columns), out
+        assert all(line == line.rstrip() for line in lines), out
+        shown = {w for line in lines for w in line.split()}
+        assert words <= shown, words - shown  # no word folded in two
+    piped = curator("backends", "list", env={**subprocess_env(), "COLUMNS": ""}).stdout
+    assert all(line == line.rstrip() for line in piped.splitlines())
+    assert any(len(line) > 100 for line in piped.splitlines())  # not folded to 80
+
+
+def test_option_defaults_in_json_are_json_values() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Options:
+        start_method: str | None = option(None, help="")
+        initargs: tuple[Any, ...] = option((), help="")
+        mode: str = option("fork", help="")
+
+    assert [info.value for info in describe_options(Options)] == [None, [], "fork"]
+    assert [info.default for info in describe_options(Options)] == ["None", "()", "'fork'"]
+
+
+# -- 9. wording -----------------------------------------------------------------------
+
+
+def test_an_option_of_the_wrong_type_is_named_once() -> None:
+    proc = curator("run", "pipelines:ten", "-b", "thread-pool", "-o", "copy_pipeline=maybe")
+    assert proc.returncode == 2
+    message = proc.stderr
+    assert "must be bool, got 'maybe' (use true or false)" in message, message
+    from curator import UsageError
+    from curator.options import build_options
+
+    @__import__("dataclasses").dataclass(frozen=True)
+    class Options:
+        chunksize: int | None = option(None, help="")
+
+    with pytest.raises(UsageError) as caught:
+        build_options(Options, {"chunksize": "abc"}, owner="backend 'x'")
+    assert str(caught.value) == (
+        "option 'chunksize' of backend 'x' must be int | None, got 'abc' (not an integer)"
+    )
+
+
+def test_negative_indices_have_one_phrasing(tmp_path: Path) -> None:
+    messages = [
+        curator("run", "pipelines:ten", spec, cwd=tmp_path).stderr
+        for spec in ("--indices=-1", "--indices=-1:3", "--indices=2,-4")
+    ]
+    for message, part in zip(messages, ["'-1'", "'-1:3'", "'-4'"], strict=True):
+        assert f"{part} is negative; indices count from 0 (there is no counting from the end)" \
+            in message, message  # fmt: skip
+
+
+def test_skipped_items_do_not_count_toward_items_per_second_and_status_agrees(
+    tmp_path: Path,
+) -> None:
+    first = json.loads(curator("run", "pipelines:ten", "--json", cwd=tmp_path).stdout)
+    assert first["items_per_second"] > 0
+    data = _status(tmp_path, "pipelines:ten")
+    assert data["last_run"]["items_per_second"] == first["items_per_second"]
+    resumed = curator("run", "pipelines:ten", "--resume", "--json", cwd=tmp_path)
+    summary = json.loads(resumed.stdout)
+    assert (summary["skipped"], summary["items_per_second"]) == (10, 0.0)
+    assert "0 ok, 10 skipped in" in resumed.stderr
+    assert "(0.0 items/s" in resumed.stderr
+
+
+def test_the_log_reporter_writes_statuses_as_words() -> None:
+    import io
+
+    from curator.outcome import ErrorInfo, Outcome, Status
+    from curator.reporters.log import LogOptions, LogReporter
+
+    stream = io.StringIO()
+    reporter = LogReporter(LogOptions(stream=stream))
+    outcome = Outcome(0, Status.TIMED_OUT, None, ErrorInfo("Timeout", "ran past 5 s"),
+                      "process-0", 0.0, 5.0, 1)  # fmt: skip
+    reporter._failed(outcome)
+    assert "item 0 timed out on process-0: Timeout: ran past 5 s" in stream.getvalue()
+
+
+# -- 10. what was missing ---------------------------------------------------------------
+
+
+def test_reporters_show_and_auto_in_the_listing() -> None:
+    data = as_json(curator("reporters", "show", "json", "--json"))
+    assert [o["name"] for o in data["options"]] == ["file", "stream"]
+    assert data["options"][0]["default"] is None
+    rows = {row["name"]: row for row in as_json(curator("reporters", "list", "--json"))}
+    assert rows["auto"]["detail"] in ("here and now: log", "here and now: rich")
+    human = curator("reporters", "show", "log").stdout
+    assert "--reporter-option log.NAME=VALUE" in human
+    assert curator("reporters", "show", "auto").returncode == 0
+    assert "unknown reporter 'jsn'; did you mean 'json'?" in curator("reporters", "show",
+                                                                    "jsn").stderr  # fmt: skip
+
+
+def test_a_bare_curator_prints_the_help_and_a_tour() -> None:
+    proc = curator()
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("usage: curator")
+    assert "a tour: curator backends list" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_no_wal_or_shm_files_remain_after_runs_and_status(tmp_path: Path) -> None:
+    curator("run", "pipelines:fails_at_3", "--keep-going", cwd=tmp_path)
+    _status(tmp_path)
+    _status(tmp_path, "pipelines:fails_at_3", "--failed")
+    curator("run", "pipelines:fails_at_3", "--resume", "--dry-run", cwd=tmp_path)
+    names = sorted(p.name for p in (tmp_path / ".curator").iterdir())
+    assert [n.rsplit(".", 1)[-1] for n in names] == ["sqlite", "lock"], names
