@@ -102,3 +102,15 @@ def test_the_drawing_reporters_add_no_per_item_hook() -> None:
     for reporter in (RichReporter, LogReporter):
         assert not hasattr(reporter, "curator_task_start")
         assert not hasattr(reporter, "curator_task_finish")
+
+
+def test_an_item_that_succeeds_on_retry_is_not_counted_failed(tmp_path: Any) -> None:
+    from pipelines import Flaky
+
+    watcher = Watcher()
+    pipeline = Numbers(20).write(Flaky(str(tmp_path), {3, 5}, fail_times=1))
+    result = run(pipeline, backend="thread-pool", jobs=2, retries=1, reporter=watcher)
+    assert result.ok
+    assert sorted(watcher.failures) == [3, 5]  # each failed attempt was announced
+    assert watcher.progress is not None
+    assert watcher.progress.failed == 0  # ... and none of them counts in the end

@@ -35,7 +35,7 @@ def log_lines(count: int, **options: Any) -> list[str]:
 def test_log_writes_start_failures_progress_every_step_and_a_summary() -> None:
     lines = log_lines(1000, interval=0.0, step=0.1)
     assert all(re.match(STAMP, line) or line.startswith("  ") for line in lines)
-    assert re.match(STAMP + r"run started: 1000 items on sequential \(jobs=1\)", lines[0])
+    assert re.match(STAMP + r"run started: 1000 items on sequential, jobs=1: ", lines[0])
     assert re.search(r"item 3 failed on main: ValueError: bad item 3$", lines[1])
     progress = [line for line in lines if re.search(r" \d+/1000 \(", line)]
     # Every 10%, never at 100% (the summary says that).

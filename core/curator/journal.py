@@ -21,7 +21,7 @@ import operator
 import os
 import pickle
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,27 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
             finished[position],
             attempts[position],
         )
+
+
+DONE_CODES = frozenset({_CODES[Status.OK], _CODES[Status.SKIPPED]})
+"""The status codes of items a resume skips."""
+
+
+def latest_codes(rows: Iterable[tuple[bytes, bytes]], where: Path) -> dict[int, int]:
+    """The latest status code per index, from ``(indices, codes)`` columns in journal order.
+
+    Only two columns, decoded in C: what counting done items over a large
+    checkpoint needs, at a fraction of the cost of :func:`decode`.
+    """
+    latest: dict[int, int] = {}
+    try:
+        for index_bytes, codes in rows:
+            indices = array.array("q")
+            indices.frombytes(index_bytes)
+            latest.update(zip(indices, codes, strict=True))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
+    return latest
 
 
 def _sign(key: bytes, data: bytes) -> bytes:

@@ -118,6 +118,7 @@ class RunLoop:
                     if interrupts.sleep(policy.delay_before(attempt)):
                         break
                     self.superseded += self.ledger.reopen(retry)
+                    self.progress.retrying(retry)
                     to_run = retry
         except KeyboardInterrupt:
             hard_stop = True

@@ -14,7 +14,7 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from curator.ledger import Ledger
 from curator.outcome import Outcome, Status, TaskStart
@@ -46,7 +46,8 @@ class RunProgress:
         self.total = run.total
         self.started = time.monotonic()
         self.failures: list[Outcome] = []
-        """Failed, crashed and timed-out outcomes so far, in arrival order."""
+        """Failed, crashed and timed-out outcomes so far, in arrival order; an item being
+        retried leaves the list when its next attempt starts."""
         self._ledger = ledger
         self._activity = activity
         self._starts: dict[str, tuple[int, float]] | None = None
@@ -71,7 +72,7 @@ class RunProgress:
 
     @property
     def failed(self) -> int:
-        """Items that failed, crashed or timed out so far."""
+        """Items whose latest attempt failed, crashed or timed out (retried ones count once)."""
         return len(self.failures)
 
     @property
@@ -155,6 +156,11 @@ class RunProgress:
             self.failures.append(outcome)
             for watcher in self._failure_watchers:
                 watcher(outcome)
+
+    def retrying(self, indices: Sequence[int]) -> None:
+        """Forget the failures of items about to be tried again (the core calls this)."""
+        again = set(indices)
+        self.failures = [outcome for outcome in self.failures if outcome.index not in again]
 
     def stop_requested(self, grace: float) -> None:
         """Note that the run is stopping, with ``grace`` seconds for running items."""

@@ -35,6 +35,9 @@ class RunInfo:
         A short description of the pipeline.
     on_error
         ``"raise"`` or ``"continue"``.
+    in_process
+        Whether the items run in the calling process although ``backend`` names a
+        parallel one (``jobs=1``): its workers never start.
     """
 
     run_id: str
@@ -43,6 +46,14 @@ class RunInfo:
     indices: Sequence[int]
     pipeline: str
     on_error: str
+    in_process: bool = False
+
+    @property
+    def where(self) -> str:
+        """``process-pool, jobs=4``, or ``process-pool, jobs=1 (in this process)``."""
+        return f"{self.backend}, jobs={self.jobs}" + (
+            " (in this process)" if self.in_process else ""
+        )
 
     @property
     def total(self) -> int:

@@ -212,6 +212,7 @@ def plan_run(
         indices=selected if isinstance(selected, range) else tuple(selected),
         pipeline=repr(runnable),
         on_error=policy.on_error,
+        in_process=in_process,
     )
 
     recorded, unrecorded = plain_options(options)

@@ -140,7 +140,6 @@ def same_class_lines(
 
 def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     """The settings of the checkpoint's last run, and how many of its items are done."""
-    from curator.catalog import read
+    from curator.catalog import resume_facts
 
-    report = read(path)
-    return report.settings, report.done
+    return resume_facts(path)

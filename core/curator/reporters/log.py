@@ -69,9 +69,7 @@ class LogReporter(Reporter):
         self._next_time = time.monotonic() + self.options.interval
         progress.on_failure(self._failed)
         self._arm()
-        self._write(
-            f"run started: {run.total} items on {run.backend} (jobs={run.jobs}), {run.pipeline}"
-        )
+        self._write(f"run started: {run.total} items on {run.where}: {run.pipeline}")
 
     def _arm(self) -> None:
         progress = self.progress

@@ -94,7 +94,7 @@ def headline(result: RunResult) -> str:
     how = "; interrupted after" if result.interrupted else " in"
     return (
         f"curator: {run.total} items: {counts}{how} {result.seconds:.2f} s "
-        f"({result.items_per_second:,.1f} items/s, {run.backend}, jobs={run.jobs})"
+        f"({result.items_per_second:,.1f} items/s, {run.where})"
     )
 
 

@@ -297,3 +297,14 @@ def test_timeout_without_jobs_is_enforced_on_the_pool(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["backend"] == "process-pool"
+
+
+def test_jobs_one_says_it_ran_in_this_process(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "pp_pipelines:small", "-b", "process-pool",
+         "-j", "1"],
+        capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "items on process-pool, jobs=1 (in this process): Pipeline" in proc.stderr
+    assert "items/s, process-pool, jobs=1 (in this process))" in proc.stderr
