@@ -366,3 +366,45 @@ def test_no_wal_or_shm_files_remain_after_runs_and_status(tmp_path: Path) -> Non
     curator("run", "pipelines:fails_at_3", "--resume", "--dry-run", cwd=tmp_path)
     names = sorted(p.name for p in (tmp_path / ".curator").iterdir())
     assert [n.rsplit(".", 1)[-1] for n in names] == ["sqlite", "lock"], names
+
+
+def test_a_python_run_is_resumed_from_the_cli_with_its_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipelines
+
+    monkeypatch.chdir(tmp_path)
+    run(pipelines.ten, backend="thread-pool", jobs=2, indices=[0, 1, 2, 7],
+        options={"copy_pipeline": False}, checkpoint=True, reporter=None)  # fmt: skip
+    proc = curator("run", "pipelines:ten", "--resume", "--json", cwd=tmp_path)
+    assert (
+        "resuming with the last run's settings: -b thread-pool -j 2 --indices 0:3,7 "
+        "-o copy_pipeline=false --reporter none\n" in proc.stderr
+    ), proc.stderr
+    assert json.loads(proc.stdout)["skipped"] == 4
+
+
+def test_what_cannot_be_recorded_is_named() -> None:
+    from curator.settings import MAX_RECORDED_SPEC, plain_options, record_indices
+
+    assert plain_options({"n": 1, "names": ("a", "b"), "hook": print}) == (
+        {"n": 1, "names": ["a", "b"]},
+        ("-o hook",),
+    )
+    scattered = list(range(0, 4 * MAX_RECORDED_SPEC, 2))
+    assert record_indices(scattered, 4 * MAX_RECORDED_SPEC) == (None, ("--indices",))
+    assert record_indices([5, 6, 7, 9], 10) == ("5:8,9", ())
+
+
+def test_recorded_settings_of_the_wrong_shape_are_dropped_not_trusted() -> None:
+    from curator.settings import RunSettings
+
+    read = RunSettings.from_json(
+        {"backend": 3, "jobs": "2", "retries": True, "on_error": "explode", "timeout": 5,
+         "reporter": ["log"], "options": {"a": "1"}, "unknown": 1}
+    )  # fmt: skip
+    assert read == RunSettings(timeout=5, reporter=("log",), options={"a": "1"})
+    assert RunSettings.from_json("not a mapping") is None
+    settings = RunSettings(target="t:p", backend="dask", jobs=-1, retries=2, timeout=1.5)
+    assert RunSettings.from_json(settings.to_json()) == settings
+    assert settings.flags() == ["-b", "dask", "-j", "-1", "--retries", "2", "--timeout", "1.5"]

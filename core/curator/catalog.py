@@ -6,9 +6,11 @@ resume will find. Reading never unpickles anything and never writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from curator.outcome import Status
 from curator.result import throughput
 from curator.settings import RunSettings
 from curator.store import (
+    DONE,
     SCHEMA_VERSION,
     StoredOutcome,
     check_meta,
@@ -27,6 +30,7 @@ from curator.store import (
     read_only,
 )
 
+_FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
 _RUN_COLUMNS = (
     "id", "started", "finished", "backend", "jobs", "requested", "ok", "failed", "skipped",
     "cancelled", "interrupted", "seconds", "ran", "settings",
@@ -86,23 +90,20 @@ class CheckpointReport:
     """``running``, ``died`` (the run's process ended without closing it), ``interrupted``,
     ``finished``, or ``never run``."""
 
-    @property
+    @functools.cached_property
     def counts(self) -> dict[str, int]:
         """Indices per latest status."""
-        counts: dict[str, int] = {}
-        for stored in self.latest.values():
-            counts[stored.status] = counts.get(stored.status, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(stored.status for stored in self.latest.values()).items()))
 
     @property
     def done(self) -> int:
         """Indices a resume skips."""
-        return sum(1 for stored in self.latest.values() if stored.done)
+        return sum(self.counts.get(status, 0) for status in DONE)
 
-    @property
+    @functools.cached_property
     def failures(self) -> list[StoredOutcome]:
         """Indices whose latest outcome is a failure, by index."""
-        failed = (s for s in self.latest.values() if Status(s.status).is_failure)
+        failed = (s for s in self.latest.values() if s.status in _FAILURE_VALUES)
         return sorted(failed, key=lambda s: s.index)
 
     @property

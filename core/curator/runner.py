@@ -27,7 +27,7 @@ from curator.reporter import Reporter
 from curator.reporters import auto_reporter
 from curator.result import RunInfo, RunResult
 from curator.selection import resolve_indices, resolve_jobs
-from curator.settings import RunSettings, describe_indices, plain_options
+from curator.settings import RunSettings, plain_options, record_indices
 from curator.store import DEFAULT_DIR, CheckpointStore, resolve_path
 
 ReporterSpec = str | Reporter | None | Sequence[str | Reporter]
@@ -216,11 +216,12 @@ def plan_run(
     )
 
     recorded, unrecorded = plain_options(options)
+    spec, too_long = record_indices(selected, len(runnable))
     settings = RunSettings(
         target=target,
         backend=name,
         jobs=jobs,
-        indices=describe_indices(selected, len(runnable)),
+        indices=spec,
         options=recorded,
         on_error=policy.on_error,
         max_failures=policy.max_failures,
@@ -234,7 +235,7 @@ def plan_run(
             normalize_name(name): plain_options(given)[0]
             for name, given in (reporter_options or {}).items()
         },
-        unrecorded=unrecorded,
+        unrecorded=unrecorded + too_long,
     )
 
     def make_backend() -> Backend:

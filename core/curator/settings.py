@@ -22,8 +22,9 @@ class RunSettings:
     """The arguments of one run, as plain JSON-ready values.
 
     The defaults are those of :func:`curator.run` and of ``curator run``.
-    Options whose values are Python objects rather than plain data cannot be
-    recorded; their names are kept in ``unrecorded``.
+    What cannot be recorded is named in ``unrecorded``: options whose values
+    are Python objects rather than plain data (``-o NAME``), and an index
+    selection longer than :data:`MAX_RECORDED_SPEC` characters (``--indices``).
     """
 
     target: str | None = None
@@ -154,14 +155,14 @@ def _fits(name: str, value: object) -> bool:
 
 
 def plain_options(options: Mapping[str, Any] | None) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Split options into those JSON can record and the names of the others."""
+    """Split options into those JSON can record and the ``-o NAME`` of the others."""
     recorded: dict[str, Any] = {}
     skipped: list[str] = []
     for key, value in (options or {}).items():
         if _is_plain(value):
             recorded[str(key)] = list(value) if isinstance(value, tuple) else value
         else:
-            skipped.append(str(key))
+            skipped.append(f"-o {key}")
     return recorded, tuple(skipped)
 
 
@@ -177,8 +178,20 @@ def _is_plain(value: object) -> bool:
     return False
 
 
+MAX_RECORDED_SPEC = 100_000
+"""Characters of an index selection recorded at most (a million scattered indices are not)."""
+
+
 def describe_indices(indices: Sequence[int] | None, size: int) -> str | None:
     """The ``--indices`` spec of a selection, ``None`` for every index in order."""
     if indices is None or (isinstance(indices, range) and indices == range(size)):
         return None
     return format_indices(indices)
+
+
+def record_indices(indices: Sequence[int], size: int) -> tuple[str | None, tuple[str, ...]]:
+    """The spec to record for a selection, and ``("--indices",)`` when it is too long."""
+    spec = describe_indices(indices, size)
+    if spec is not None and len(spec) > MAX_RECORDED_SPEC:
+        return None, ("--indices",)
+    return spec, ()

@@ -27,7 +27,7 @@ MAX_DIFFERENCES = 3
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the command line gives explicitly (flags left out are absent)."""
-    from curator.cli.run import parse_options, parse_reporter_options
+    from curator.cli.launch import parse_options, parse_reporter_options
 
     given: dict[str, Any] = {"target": args.target}
     for name in ("backend", "jobs", "indices", "max_failures", "retries", "retry_delay"):
@@ -85,7 +85,8 @@ def reuse_lines(settings: RunSettings, reused: list[str], given: dict[str, Any])
     if settings.unrecorded:
         listed = ", ".join(settings.unrecorded)
         lines.append(
-            f"the last run's options {listed} were Python objects, not recorded: give them again"
+            f"the last run's {listed} could not be recorded (a Python object, or a selection "
+            "too long): give them again if they matter"
         )
     if reused:
         now = [name for name in given if name != "target"]

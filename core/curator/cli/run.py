@@ -1,33 +1,16 @@
-"""``curator run TARGET``: run a pipeline from the command line."""
+"""``curator run TARGET``: run a pipeline from the command line.
+
+Only the parser lives here; what the command does is imported when it runs
+(:mod:`curator.cli.launch`), so that other commands do not pay for it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import error, print_fields, print_json
-from curator.cli.remembered import (
-    given_settings,
-    merge,
-    nothing_to_resume,
-    reuse_lines,
-    say,
-    stored_settings,
-)
-from curator.cli.target import load_target
-from curator.errors import RunInterrupted, TaskFailedError, UsageError
-from curator.outcome import Status
-from curator.pipeline import Pipeline
-from curator.policy import Policy
 from curator.registry import Registry
-from curator.result import RunResult
-from curator.selection import parse_indices
-from curator.settings import RunSettings
 
 
 def add_parser(commands: Any) -> None:
@@ -143,197 +126,8 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run_command)
 
 
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    """Turn ``["k=v", ...]`` into a dict; values stay strings for the schema to convert."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"invalid option {pair!r}: expected KEY=VALUE")
-        if key in options:
-            raise UsageError(f"option {key!r} is given twice")
-        options[key] = value
-    return options
-
-
-def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
-    """Turn ``["json.file=x", ...]`` into ``{"json": {"file": "x"}}``."""
-    options: dict[str, dict[str, str]] = {}
-    for pair in pairs:
-        name, dot, rest = pair.partition(".")
-        if not dot or not name.strip():
-            raise UsageError(f"invalid reporter option {pair!r}: expected NAME.KEY=VALUE")
-        for key, value in parse_options([rest]).items():
-            per_reporter = options.setdefault(normalize_name(name), {})
-            if key in per_reporter:
-                raise UsageError(f"reporter option {name}.{key} is given twice")
-            per_reporter[key] = value
-    return options
-
-
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went."""
-    from curator.runner import checkpoint_path, plan_run  # sqlite3 and all only when running
+    from curator.cli.launch import launch
 
-    if args.no_checkpoint and (args.checkpoint or args.resume):
-        raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
-    checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or True)
-    given = given_settings(args)
-    pipeline = load_target(args.target)
-    path = checkpoint_path(pipeline, checkpoint)
-    settings, notices = _remembered(pipeline, path, given, args)
-    options = settings.options
-    reporters = list(settings.reporter)
-    reporter_options = settings.reporter_options
-    if (
-        args.json
-        and "json" in {normalize_name(r) for r in reporters}
-        and not reporter_options.get("json", {}).get("file")
-    ):
-        raise UsageError(
-            "--json and the json reporter would both write to stdout; "
-            "send the events to a file with --reporter-option json.file=PATH"
-        )
-    size = len(pipeline)
-    indices = None if settings.indices is None else parse_indices(settings.indices, size)
-    if args.dry_run:
-        for line in notices:
-            say(line)
-        return dry_run(pipeline, path, indices, args)
-    try:
-        loop = plan_run(
-            pipeline,
-            backend=settings.backend,
-            jobs=settings.jobs,
-            indices=indices,
-            options=options,
-            policy=Policy(
-                settings.on_error,  # type: ignore[arg-type]  # checked when recorded
-                settings.max_failures,
-                settings.retries,
-                settings.retry_delay,
-                settings.retry_backoff,
-                settings.timeout,
-                settings.grace,
-            ),
-            checkpoint=checkpoint,
-            resume=args.resume,
-            reporter=reporters,
-            reporter_options=reporter_options,
-            registry=registry,
-            target=args.target,
-        )
-        for line in notices:  # once the run is known to be valid
-            say(line)
-        if args.resume:
-            say(
-                "resuming: items the checkpoint records as done are skipped. It matches "
-                "the pipeline's stages and parameters; edits to their code are not detected "
-                "(after such an edit, start over with a new --checkpoint)"
-            )
-        result = loop.execute()
-    except TaskFailedError as exc:
-        error(str(exc))
-        _resume_hint(args, exc.result)
-        _emit(args, exc.result, stopped_at=exc.index)
-        return ExitCode.TASKS_FAILED
-    except RunInterrupted as exc:
-        result = exc.result
-        error("terminated" if result.terminated else "interrupted")
-        _resume_hint(args, result)
-        _emit(args, result)
-        return ExitCode.TERMINATED if result.terminated else ExitCode.INTERRUPTED
-    _emit(args, result)
-    if not result.ok:
-        _resume_hint(args, result)
-    return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
-
-
-def _remembered(
-    pipeline: Pipeline[Any], path: Path | None, given: dict[str, Any], args: argparse.Namespace
-) -> tuple[RunSettings, list[str]]:
-    """The settings of this run, and what to say about the checkpoint it finds."""
-    if path is None:
-        return merge(given, None)[0], []
-    exists = path.exists()
-    stored, done = stored_settings(path) if exists else (None, 0)
-    if not args.resume:
-        notices = []
-        if done:
-            notices.append(
-                f"the checkpoint {path} holds {done} finished items of this pipeline; this "
-                f"run does them again (to skip them: {_resume_command(args)})"
-            )
-        return merge(given, None)[0], notices
-    notices = []
-    if not exists:
-        why = f"no checkpoint of this configuration at {path}"
-        notices = nothing_to_resume(pipeline, path, why)
-    elif stored is None and not done:
-        notices = nothing_to_resume(pipeline, path, f"the checkpoint {path} holds no finished item")
-    settings, reused = merge(given, stored)
-    return settings, notices + reuse_lines(settings, reused, given)
-
-
-def _resume_command(args: argparse.Namespace) -> str:
-    where = f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
-    return f"curator run {args.target} --resume{where}"
-
-
-def _resume_hint(args: argparse.Namespace, result: RunResult) -> None:
-    if result.checkpoint is None:
-        return
-    done = sum(1 for o in result.outcomes if o.status in (Status.OK, Status.SKIPPED))
-    say(
-        f"{done} of {result.run.total} items are done and recorded in {result.checkpoint}; "
-        f"to finish the rest with the same settings: {_resume_command(args)}"
-    )
-
-
-def dry_run(
-    pipeline: Pipeline[Any],
-    path: Path | None,
-    indices: Sequence[int] | None,
-    args: argparse.Namespace,
-) -> ExitCode:
-    """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
-    from curator.fingerprint import fingerprint
-    from curator.store import plan, read_latest
-
-    requested = indices if indices is not None else range(len(pipeline))
-    stored = read_latest(path, fingerprint(pipeline)) if args.resume and path is not None else {}
-    split = plan(stored, requested)
-    to_run = len(split["failed"]) + len(split["pending"])
-    summary: dict[str, Any] = {
-        "checkpoint": str(path) if path is not None else None,
-        "requested": len(requested),
-        "done": len(split["done"]),
-        "failed": len(split["failed"]),
-        "pending": len(split["pending"]),
-        "to_run": to_run,
-        "failed_indices": split["failed"][:100],
-    }
-    if args.json:
-        print_json(summary)
-    else:
-        print_fields(
-            "dry run: nothing was run",
-            [
-                ("checkpoint", str(path) if path is not None else "(none)"),
-                ("requested", str(summary["requested"])),
-                ("done (skipped)", str(summary["done"])),
-                ("failed (run again)", str(summary["failed"])),
-                ("pending", str(summary["pending"])),
-                ("to run", str(to_run)),
-            ],
-        )
-    return ExitCode.OK
-
-
-def _emit(args: argparse.Namespace, result: RunResult, stopped_at: int | None = None) -> None:
-    if args.json:
-        summary = result.summary()
-        summary["stopped_at"] = stopped_at
-        print_json(summary)
-    sys.stdout.flush()
+    return launch(registry, args)

@@ -1,20 +1,16 @@
-"""``curator status [CHECKPOINT | FOLDER | TARGET]``: what the checkpoints hold."""
+"""``curator status [CHECKPOINT | FOLDER | TARGET]``: what the checkpoints hold.
+
+Only the parser lives here: the views (and SQLite) are imported when the
+command runs, so that ``curator backends list`` does not pay for them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 from typing import Any
 
-from curator.catalog import CheckpointReport, failure_json, read, scan, variants
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import print_fields, print_json, print_table, print_text
-from curator.errors import UsageError
-from curator.outcome import Status
 from curator.registry import Registry
-from curator.reporters.summary import MAX_LISTED_FAILURES
-from curator.store import DEFAULT_DIR, StoredOutcome, resolve_path
 
 
 def add_parser(commands: Any) -> None:
@@ -48,199 +44,6 @@ def add_parser(commands: Any) -> None:
 
 def status_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """List the checkpoints of a folder, or describe one checkpoint."""
-    folder, path = _locate(args.what)
-    if path is None:
-        assert folder is not None
-        if args.index is not None or args.failed:
-            raise UsageError(
-                "--index and --failed need one checkpoint: curator status CHECKPOINT|TARGET ..."
-            )
-        return _list(folder, args)
-    report = read(path)
-    if args.index is not None:
-        return _show_item(report, args.index, args)
-    if args.failed:
-        return _show_failures(report, args)
-    return _show(report, args)
+    from curator.cli.status_views import show_status
 
-
-def _locate(what: str | None) -> tuple[Path | None, Path | None]:
-    """``(folder, None)`` to list a folder, ``(None, file)`` to show one checkpoint."""
-    if what is None:
-        return Path(DEFAULT_DIR), None
-    given = Path(what)
-    if given.is_dir():
-        return given, None
-    if given.exists() or ":" not in what:
-        path = resolve_path(what)
-        assert path is not None
-        return None, path
-    from curator.cli.target import load_target
-    from curator.runner import checkpoint_path
-
-    pipeline = load_target(what)
-    path = checkpoint_path(pipeline, True)
-    assert path is not None
-    if not path.exists():
-        from curator.cli.remembered import same_class_lines
-
-        lines = same_class_lines(pipeline, path.parent)
-        raise UsageError(
-            f"no checkpoint of {what} at {path} (it is recorded by a run of exactly this "
-            "configuration)" + "".join(f"\n  {line}" for line in lines)
-        )
-    return None, path
-
-
-def _list(folder: Path, args: argparse.Namespace) -> ExitCode:
-    if not folder.is_dir():
-        if args.json:
-            print_json([])
-            return ExitCode.OK
-        raise UsageError(f"no checkpoint in {folder}/ (runs record one unless --no-checkpoint)")
-    reports = scan(folder)
-    described = variants(reports)
-    if args.json:
-        print_json([_summary_json(r, described[r.path]) for r in reports])
-        return ExitCode.OK
-    if not reports:
-        raise UsageError(f"no checkpoint in {folder}/ (runs record one unless --no-checkpoint)")
-    print_table(
-        f"checkpoints in {folder}",
-        ["checkpoint", "pipeline", "parameters", "done", "failed", "last run", "state"],
-        [
-            [
-                r.path.name,
-                r.pipeline,
-                described[r.path],
-                f"{r.done}/{r.total}",
-                str(len(r.failures)),
-                _when(r),
-                r.state,
-            ]
-            for r in reports
-        ],
-    )
-    print_text("details: curator status CHECKPOINT (or the TARGET you ran)")
-    return ExitCode.OK
-
-
-def _summary_json(report: CheckpointReport, variant: str) -> dict[str, Any]:
-    last = report.runs[-1] if report.runs else None
-    return {
-        "checkpoint": str(report.path),
-        "pipeline": report.pipeline,
-        "variant": variant,
-        "total": report.total,
-        "done": report.done,
-        "failed": len(report.failures),
-        "counts": report.counts,
-        "state": report.state,
-        "last_run": last.to_json() if last is not None else None,
-    }
-
-
-def _when(report: CheckpointReport) -> str:
-    if not report.runs:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(report.runs[-1].started))
-
-
-def _show(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
-    data = report.to_json()
-    settings = report.settings
-    data["settings"] = settings.to_json() if settings is not None else None
-    if args.json:
-        print_json(data)
-        return ExitCode.OK
-    last = report.runs[-1] if report.runs else None
-    when = "-"
-    if last is not None:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.started))
-        when += f" on {last.backend} (jobs={last.jobs}), {last.seconds:.2f} s"
-        when += f", {last.items_per_second:,.1f} items/s" if last.items_per_second else ""
-    counts = ", ".join(f"{n} {Status(status).label}" for status, n in data["counts"].items())
-    fields = [
-        ("pipeline", report.pipeline),
-        ("state", report.state),
-        ("items", str(report.total)),
-        ("recorded", counts or "-"),
-        ("not recorded", str(data["not_recorded"])),
-        ("runs", str(len(report.runs))),
-        ("last run", when),
-    ]
-    if settings is not None:
-        command = " ".join(["curator run", settings.target or "TARGET", *settings.flags()])
-        fields.append(("settings", command))
-    fields += [(f"  {key}", value) for key, value in report.parameters.items() if "." in key]
-    print_fields(f"checkpoint {report.path}", fields)
-    failures = report.failures
-    if failures:
-        print_table(
-            f"failed items ({len(failures)})",
-            ["index", "status", "attempt", "worker", "error"],
-            [
-                [
-                    str(f.index),
-                    Status(f.status).label,
-                    str(f.attempt),
-                    f.worker,
-                    _error_line(f),
-                ]
-                for f in failures[:MAX_LISTED_FAILURES]
-            ],
-        )
-        more = len(failures) - MAX_LISTED_FAILURES
-        listed = f"{more} more, and " if more > 0 else ""
-        print_text(f"{listed}full tracebacks: curator status {report.path} --failed (or --index N)")
-    return ExitCode.OK
-
-
-def _error_line(stored: StoredOutcome) -> str:
-    return f"{stored.error.type}: {stored.error.message}" if stored.error else ""
-
-
-def _show_item(report: CheckpointReport, index: int, args: argparse.Namespace) -> ExitCode:
-    if not 0 <= index < report.total:
-        raise UsageError(
-            f"--index {index} is not an item of this pipeline (it has {report.total}, "
-            f"0..{report.total - 1})"
-        )
-    stored = report.latest.get(index)
-    if args.json:
-        print_json(failure_json(stored, traceback=True) if stored else {"index": index})
-        return ExitCode.OK
-    if stored is None:
-        print_text(f"item {index}: not recorded (it never finished in a run of this checkpoint)")
-        return ExitCode.OK
-    _print_record(stored)
-    return ExitCode.OK
-
-
-def _show_failures(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
-    failures = report.failures
-    if args.json:
-        print_json([failure_json(f, traceback=True) for f in failures])
-        return ExitCode.OK
-    if not failures:
-        print_text(f"no failed item in {report.path}")
-    for stored in failures:
-        _print_record(stored)
-    return ExitCode.OK
-
-
-def _print_record(stored: StoredOutcome) -> None:
-    fields = [
-        ("status", Status(stored.status).label),
-        ("attempt", str(stored.attempt)),
-        ("worker", stored.worker),
-        ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stored.started))),
-        ("seconds", f"{stored.finished - stored.started:.3f}"),
-    ]
-    if stored.error is not None:
-        fields.append(("error", _error_line(stored)))
-        if stored.error.exit_code is not None:
-            fields.append(("exit code", str(stored.error.exit_code)))
-    print_fields(f"item {stored.index}", fields)
-    if stored.error is not None and stored.error.traceback:
-        print_text(stored.error.traceback.rstrip())
+    return show_status(args)

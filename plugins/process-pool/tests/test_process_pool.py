@@ -308,3 +308,12 @@ def test_jobs_one_says_it_ran_in_this_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "items on process-pool, jobs=1 (in this process): Pipeline" in proc.stderr
     assert "items/s, process-pool, jobs=1 (in this process))" in proc.stderr
+
+
+def test_timeout_with_jobs_one_says_why_and_what_to_give() -> None:
+    with pytest.raises(UsageError) as info:
+        run(pipeline(3), backend="process-pool", jobs=1, timeout=5, reporter=None)
+    message = str(info.value)
+    assert "backend 'process-pool' with jobs=1 runs items in this process" in message
+    assert "give it 2 or more jobs (or leave jobs out: all CPUs)" in message
+    assert "use a backend that can" not in message
