@@ -12,7 +12,8 @@ BAR_LINE = re.compile(r"━+ \d+/\d+ +\d+%")
 
 def _env() -> dict[str, str]:
     env = subprocess_env()
-    env.pop("CI", None)
+    for forcing in ("CI", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(forcing, None)  # the terminal, or its absence, decides
     return env
 
 
@@ -60,7 +61,8 @@ def test_the_progress_line_fits_an_80_column_terminal(tmp_path: Path) -> None:
 
 def test_the_rich_reporter_into_a_pipe_prints_only_the_summary(tmp_path: Path) -> None:
     proc = curator("run", "pipelines:busy", "-b", "thread-pool", "-j", "4", "--reporter",
-                   "rich", "--reporter-option", "rich.delay=0", cwd=tmp_path)  # fmt: skip
+                   "rich", "--reporter-option", "rich.delay=0", cwd=tmp_path,
+                   env=_env())  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith("curator: 12 items: 12 ok in "), proc.stderr
     assert "ETA" not in proc.stderr
