@@ -101,9 +101,7 @@ def main() -> None:
         row = f"{name:28}"
         for label in cores:
             times = results[label].get(name)
-            row += (
-                f" {statistics.median(times):12.3f} {min(times):10.3f}" if times else " " * 24
-            )
+            row += f" {statistics.median(times):12.3f} {min(times):10.3f}" if times else " " * 24
         print(row)
 
 
