@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from curator.backend import normalize_name
 from curator.pipeline import Pipeline
 from curator.settings import RunSettings
 
@@ -25,15 +26,19 @@ MAX_DIFFERENCES = 3
 """Differing parameters named per checkpoint."""
 
 
+PLAIN_FLAGS = (
+    "backend", "jobs", "indices", "max_failures", "retries", "retry_delay", "retry_backoff",
+    "timeout", "grace",
+)  # fmt: skip
+"""Flags whose value is the setting as given (``None`` when left out)."""
+
+
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the command line gives explicitly (flags left out are absent)."""
     from curator.cli.launch import parse_options, parse_reporter_options
 
     given: dict[str, Any] = {"target": args.target}
-    for name in ("backend", "jobs", "indices", "max_failures", "retries", "retry_delay"):
-        if getattr(args, name) is not None:
-            given[name] = getattr(args, name)
-    for name in ("retry_backoff", "timeout", "grace"):
+    for name in PLAIN_FLAGS:
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     if args.keep_going is not None:
@@ -56,7 +61,7 @@ def merge(given: dict[str, Any], stored: RunSettings | None) -> tuple[RunSetting
     if stored is None:
         return RunSettings(**given), []
     base = stored
-    if "backend" in given and given["backend"] != stored.backend:
+    if "backend" in given and normalize_name(given["backend"]) != stored.backend:
         base = dataclasses.replace(base, options={})
     if "reporter" in given:
         base = dataclasses.replace(base, reporter_options={})
