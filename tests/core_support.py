@@ -140,6 +140,8 @@ def run_in_pty(
             stream.feed(data)
             if raw is not None:
                 raw.extend(data)
+            if select.select([controller], [], [], FRAME_SECONDS)[0]:
+                continue  # the rest of a frame is on its way: sample whole frames only
             samples.append("\n".join(screen.display))
             if interrupt_on is not None and interrupt_on(samples[-1]):
                 interrupt_on = None
@@ -153,3 +155,5 @@ def run_in_pty(
 
 
 INTERRUPTED = "<SIGINT sent>"
+FRAME_SECONDS = 0.02
+"""A pause in the output this long ends a frame (rich writes one frame in one go)."""
