@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import socket
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,12 +163,7 @@ def read(path: Path) -> CheckpointReport:
     if not path.exists():
         raise UsageError(f"no checkpoint at {path}")
     with read_only(path) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        if "meta" not in tables:
-            raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-        if meta.get("schema") != str(SCHEMA_VERSION):
-            check_meta(path, meta, meta.get("fingerprint", ""), "")
+        meta = _checked_meta(db, path)
         latest = load_latest(db, path)
         present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         columns = [c if c in present else f"NULL AS {c}" for c in _RUN_COLUMNS]
@@ -192,12 +188,7 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
     and status columns.
     """
     with read_only(path) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        if "meta" not in tables:
-            raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-        if meta.get("schema") != str(SCHEMA_VERSION):
-            check_meta(path, meta, meta.get("fingerprint", ""), "")
+        _checked_meta(db, path)  # refuses what is not a checkpoint it reads
         present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         settings = None
         if "settings" in present:
@@ -209,6 +200,17 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
             db.execute("SELECT indices, codes FROM journal ORDER BY id"), path
         )
     return settings, sum(1 for code in codes.values() if code in journal.DONE_CODES)
+
+
+def _checked_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
+    """The checkpoint's meta table, once it is known to be a checkpoint this curator reads."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    if "meta" not in tables:
+        raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    if meta.get("schema") != str(SCHEMA_VERSION):
+        check_meta(path, meta, meta.get("fingerprint", ""), "")
+    return meta
 
 
 def scan(folder: Path) -> list[CheckpointReport]:
