@@ -46,28 +46,3 @@ def test_bad_process_pool_options_exit_2(case: str, tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-NO_GUARD = """
-from curator import run
-from curator.testing.probes import Numbers
-from pp_pipelines import Behaviour
-
-result = run(Numbers(4).write(Behaviour()), backend="process-pool", jobs=2, reporter=None)
-print("finished", result.ok)
-"""
-
-
-def test_a_script_without_a_main_guard_is_told_about_the_guard(tmp_path: Path) -> None:
-    script = tmp_path / "no_guard.py"
-    script.write_text(NO_GUARD)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=subprocess_env(),
-        timeout=120,
-    )
-    assert proc.returncode != 0
-    assert 'if __name__ == "__main__":' in proc.stderr

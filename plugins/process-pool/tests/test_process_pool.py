@@ -134,8 +134,9 @@ def test_a_crash_with_on_error_raise_stops_the_run() -> None:
 
 
 def test_unpicklable_pipelines_are_named_before_any_worker_starts() -> None:
+    lock = threading.Lock()  # a lambda travels by value, but not what it closes over
     with pytest.raises(UsageError) as info:
-        pp(Numbers(3).filter(lambda items: items).write(HoldsALock()))
+        pp(Numbers(3).filter(lambda items: (lock, items)[1]).write(HoldsALock()))
     assert "filter 1" in str(info.value)
     assert "needs a picklable pipeline" in str(info.value)
     with pytest.raises(UsageError) as info:

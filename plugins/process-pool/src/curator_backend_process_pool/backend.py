@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from curator import Backend, Capabilities, Event, UsageError, Work, option
+from curator import Backend, Capabilities, Event, Work, option
 from curator_backend_process_pool.chunking import ChunkSizer
+from curator_backend_process_pool.shipping import pickle_work
 
 if TYPE_CHECKING:
     from curator_backend_process_pool.pool import Pool
 
 StartMethod = Literal["spawn", "forkserver", "fork"]
 
-FORKSERVER_PRELOAD = ["__main__", "curator.work", "curator_backend_process_pool.worker"]
+FORKSERVER_PRELOAD = ["curator.work", "curator_backend_process_pool.worker"]
+"""What the fork server imports once, so every worker forks with it loaded.
+
+Not ``__main__``: workers never import the user's main module (see
+:mod:`curator.spawning`); what the pipeline needs from it travels by value.
+"""
 
 
 def default_start_method() -> StartMethod:
@@ -96,9 +101,6 @@ class ProcessPoolBackend(Backend):
         work_bytes = pickle_work(work)
         context = multiprocessing.get_context(options.start_method or default_start_method())
         if context.get_start_method() == "forkserver":
-            # The server imports these once and every worker forks with them loaded.
-            # "__main__" (the default preload) spares each worker a re-import of the
-            # main script, which for the `curator` command costs tens of ms.
             context.set_forkserver_preload(FORKSERVER_PRELOAD)
         pool = Pool(
             context,
@@ -122,49 +124,3 @@ class ProcessPoolBackend(Backend):
             # Closed early (Ctrl-C, an error): stop running items at once.
             self._pool = None
             pool.shutdown(hard=hard)
-
-
-def pickle_work(work: Work) -> bytes:
-    """Pickle the work once, or say which part of the pipeline cannot be pickled."""
-    try:
-        return pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        culprit = _find_unpicklable(work)
-        raise UsageError(
-            f"process-pool needs a picklable pipeline, but {culprit} cannot be pickled "
-            f"({type(exc).__name__}: {exc}); define its classes and functions at module "
-            "level and keep open files, locks and connections out of it (open them lazily)"
-        ) from exc
-
-
-def _find_unpicklable(work: Work) -> str:
-    pipeline = work.pipeline
-    stages: list[tuple[str, object]] = [("the source", pipeline.source)]
-    stages += [(f"filter {n}", f) for n, f in enumerate(pipeline.filters, 1)]
-    stages.append(("the sink", pipeline.sink))
-    for role, stage in stages:
-        if _picklable(stage):
-            continue
-        label = f"{role} ({_name(stage)})"
-        for attr, value in getattr(stage, "__dict__", {}).items():
-            if not _picklable(value):
-                return f"attribute {attr!r} of {label}, a {type(value).__name__},"
-        return label
-    return "the pipeline"
-
-
-def _picklable(obj: object) -> bool:
-    try:
-        pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        return False
-    return True
-
-
-def _name(obj: object) -> str:
-    kind = (
-        obj
-        if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__"))
-        else type(obj)
-    )
-    return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', repr(kind))}"

@@ -25,8 +25,10 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
+from curator.spawning import main_module_stays_home, parent_world
 from curator_backend_process_pool import wire, worker
 from curator_backend_process_pool.chunking import ChunkSizer
+from curator_backend_process_pool.shipping import pickle_setup
 
 PREFETCH_BELOW_SECONDS = 0.001
 """Queue a second chunk on a worker only when items are faster than this.
@@ -147,7 +149,8 @@ class Pool:
         self.sizer = sizer
         self.max_tasks = max_tasks_per_child
         self.initializer = initializer
-        self.initargs = initargs
+        self.setup_bytes = pickle_setup(initializer, initargs)
+        self.world = parent_world()
         self.stop_requested = stop_requested
         self.report_starts = report_starts
         self.attempt = attempt
@@ -169,12 +172,12 @@ class Pool:
             args=(
                 slot,
                 child_end,
+                self.world,
+                self.setup_bytes,
                 self.work_bytes,
                 self.current,
                 self.since,
                 self.stop,
-                self.initializer,
-                self.initargs,
                 self.parent,
             ),
             name=f"curator-process-{slot}",
@@ -182,7 +185,8 @@ class Pool:
         )
         for attempt in range(START_ATTEMPTS):
             try:
-                process.start()
+                with main_module_stays_home():
+                    process.start()
                 break
             except OSError:
                 # A fork server that just died refuses connections until it has
@@ -405,8 +409,7 @@ class Pool:
                     f"process-pool workers keep dying before running any item "
                     f"({_describe_exit(w.process.exitcode)}). Check the initializer "
                     f"({_name_of(self.initializer)}), and that the pipeline's modules import "
-                    "cleanly in a new process: a script that calls curator.run() must do so "
-                    'under `if __name__ == "__main__":`, because workers import it'
+                    "cleanly in a new process"
                 )
         todo.requeue(unreported)
         if not stopping and todo:

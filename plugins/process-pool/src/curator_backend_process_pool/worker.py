@@ -14,13 +14,13 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from curator import ErrorInfo, Work
-from curator_backend_process_pool import wire
+from curator.spawning import World, adopt_world
+from curator_backend_process_pool import shipping, wire
 
 FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
@@ -101,20 +101,27 @@ class Outbox:
 def _pickled(message: tuple[Any, ...]) -> bytes:
     """The message as the parent's ``recv()`` reads it; an unpicklable result fails its item.
 
-    Pickling the whole batch is the fast path. Only when it fails are the
-    records pickled one by one, and each that fails becomes its item's
-    ``failed`` record: the other items of the batch, and the worker, are unharmed.
+    Pickling the whole batch is the fast path. A result holding an object of
+    a class that came by value (defined in the user's ``__main__``) goes back
+    by value too, with cloudpickle; the parent gets its own class back. Only
+    when that fails as well are the records pickled one by one, and each that
+    fails becomes its item's ``failed`` record: the other items of the batch,
+    and the worker, are unharmed.
     """
     try:
         return bytes(ForkingPickler.dumps(message))
     except Exception:
+        pass
+    try:
+        return shipping.dumps(message)
+    except Exception:
         kind, batch, done, running = message
-        return bytes(ForkingPickler.dumps((kind, [_sendable(r) for r in batch], done, running)))
+        return shipping.dumps((kind, [_sendable(r) for r in batch], done, running))
 
 
 def _sendable(record: wire.Record) -> wire.Record:
     try:
-        ForkingPickler.dumps(record)
+        shipping.dumps(record)
     except Exception as exc:
         _, index, started, finished, value = record
         return (wire.FAILED, index, started, finished, ErrorInfo.unpicklable_result(value, exc))
@@ -165,12 +172,12 @@ def _exists(pid: int) -> bool:
 def main(
     slot: int,
     conn: Connection,
+    world: World,
+    setup_bytes: bytes,
     work_bytes: bytes,
     current: Any,
     since: Any,
     stop: Any,
-    initializer: Callable[..., object] | None,
-    initargs: tuple[Any, ...],
     parent: int,
 ) -> None:
     """Run in the worker process until the parent sends ``None`` or goes away.
@@ -181,6 +188,12 @@ def main(
         The worker's slot; its id is ``process-<slot>``.
     conn
         This worker's end of its pipe to the parent.
+    world
+        The run's environment variables, import path and working directory,
+        taken over before anything is unpickled (a fork server's are stale).
+    setup_bytes
+        The pickled ``(initializer, initargs)``: called once before any item,
+        like ``ProcessPoolExecutor``'s.
     work_bytes
         The pickled :class:`curator.Work`, unpickled once here.
     current
@@ -190,8 +203,6 @@ def main(
     stop
         Shared flag: :data:`STOP` finishes the current item and skips the
         rest; :data:`HARD_STOP` sends what finished and exits at once.
-    initializer, initargs
-        Called once before any item, like ``ProcessPoolExecutor``'s.
     parent
         The run's process id: the worker exits when that process is gone.
     """
@@ -199,6 +210,8 @@ def main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_parent(parent)
     try:
+        adopt_world(world)
+        initializer, initargs = pickle.loads(setup_bytes)
         if initializer is not None:
             initializer(*initargs)
         work: Work = pickle.loads(work_bytes)

@@ -1,0 +1,108 @@
+"""Pipelines defined in ``__main__``, and workers that see the run's world as it is now.
+
+Each case runs a real interpreter the way a user would: a script with no
+``if __name__ == "__main__":`` guard, code piped to ``python -``, or given to
+``python -c``; on every start method. The script's top level must run once
+(workers never execute the main module again), classes, lambdas and results of
+``__main__`` travel by value, and each of two runs in one process sees the
+environment variables, ``sys.path``, working directory and module files as
+they are when that run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pp_support import subprocess_env
+
+START_METHODS = [
+    m for m in ("forkserver", "spawn", "fork") if m in multiprocessing.get_all_start_methods()
+]
+
+SCRIPT = """
+import json, os, sys
+from dataclasses import dataclass
+from curator import Sink, Source, run
+
+with open("top-level.log", "a") as log:  # no guard: this must run once, here
+    log.write(f"{os.getpid()}\\n")
+
+@dataclass
+class Seen:
+    index: int
+    x: str
+    probe: int
+    cwd: str
+
+class Numbers(Source):
+    def __init__(self, n):
+        self.n = n
+    def __len__(self):
+        return self.n
+    def __getitem__(self, i):
+        yield i
+
+class Report(Sink):
+    def __call__(self, items, index):
+        import probe  # a module of the second run's sys.path, edited between runs
+        return [Seen(i, os.environ.get("CURATOR_TEST_X"), probe.VALUE, os.getcwd()) for i in items]
+
+method = sys.argv[-1] if len(sys.argv) > 1 and sys.argv[-1] != "-" else os.environ["METHOD"]
+base = os.getcwd()
+pipeline = Numbers(6).filter(lambda items: (i * 10 for i in items)).write(Report())
+rounds = []
+for x, value in (("a", 1), ("b", 222)):
+    os.environ["CURATOR_TEST_X"] = x
+    folder = os.path.join(base, f"mods-{x}")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "probe.py"), "w") as module:
+        module.write(f"VALUE = {value}\\n")
+    sys.path.insert(0, folder)
+    os.chdir(folder)
+    result = run(pipeline, backend="process-pool", jobs=2, reporter=None,
+                 options={"start_method": method})
+    assert all(isinstance(seen, Seen) for out in result.outputs for seen in out), "class lost"
+    seen = [s for out in result.outputs for s in out]
+    rounds.append([[s.index, s.x, s.probe, os.path.basename(s.cwd)] for s in seen])
+    sys.path.remove(folder)
+os.chdir(base)
+print(json.dumps(rounds))
+"""
+
+EXPECTED = [
+    [[i * 10, "a", 1, "mods-a"] for i in range(6)],
+    [[i * 10, "b", 222, "mods-b"] for i in range(6)],
+]
+
+
+def _launch(how: str, method: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    env = subprocess_env(METHOD=method, PYTHONDONTWRITEBYTECODE="1")
+    if how == "script":
+        script = folder / "no_guard.py"
+        script.write_text(SCRIPT)
+        argv, stdin = [sys.executable, str(script), method], None
+    elif how == "stdin":
+        argv, stdin = [sys.executable, "-"], SCRIPT
+    else:
+        argv, stdin = [sys.executable, "-c", SCRIPT], None
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, cwd=folder, env=env, timeout=180
+    )
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+@pytest.mark.parametrize("how", ["script", "stdin", "command"])
+def test_a_main_module_pipeline_runs_and_sees_each_runs_world(
+    how: str, method: str, tmp_path: Path
+) -> None:
+    proc = _launch(how, method, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == EXPECTED
+    runs_of_top_level = (tmp_path / "top-level.log").read_text().split()
+    assert len(runs_of_top_level) == 1, f"the main module ran {len(runs_of_top_level)} times"
+    assert "Traceback" not in proc.stderr
