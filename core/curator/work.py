@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from typing import Any
@@ -30,9 +31,13 @@ class Work:
         (type ``UnpicklableResult``) instead of losing others. The core sets it
         when results cross a process boundary or are checkpointed, unless the
         backend converts such failures itself (``Capabilities.checks_results``).
+        In a worker process, a result that plain pickle refuses only because
+        its class came by value from the user's ``__main__`` passes if
+        cloudpickle (installed with the process backends) takes it: it travels
+        back by value, and the run's process has the class itself.
     """
 
-    __slots__ = ("attempt", "check_results", "pipeline")
+    __slots__ = ("attempt", "check_results", "home", "pipeline")
 
     def __init__(
         self, pipeline: Pipeline[Any], attempt: int = 1, check_results: bool = False
@@ -40,6 +45,8 @@ class Work:
         self.pipeline = pipeline
         self.attempt = attempt
         self.check_results = check_results
+        self.home = os.getpid()
+        """The run's process: results made elsewhere travel back to it."""
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
@@ -68,13 +75,12 @@ class Work:
                 attempt=attempt,
             )
         if self.check_results:
-            try:
-                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception as exc:
+            problem = _travel_problem(value, away=os.getpid() != self.home)
+            if problem is not None:
                 return Outcome(
                     index,
                     Status.FAILED,
-                    error=ErrorInfo.unpicklable_result(value, exc),
+                    error=ErrorInfo.unpicklable_result(value, problem),
                     worker=worker,
                     started=started,
                     finished=time.time(),
@@ -98,8 +104,26 @@ class Work:
         """The outcome of an item that a hard stop ended while it ran."""
         return Outcome.interrupted(index, started, worker, self.attempt)
 
-    def __getstate__(self) -> tuple[Pipeline[Any], int, bool]:
-        return (self.pipeline, self.attempt, self.check_results)
+    def __getstate__(self) -> tuple[Pipeline[Any], int, bool, int]:
+        return (self.pipeline, self.attempt, self.check_results, self.home)
 
-    def __setstate__(self, state: tuple[Pipeline[Any], int, bool]) -> None:
-        self.pipeline, self.attempt, self.check_results = state
+    def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int]) -> None:
+        self.pipeline, self.attempt, self.check_results, self.home = state
+
+
+def _travel_problem(value: object, away: bool) -> Exception | None:
+    """Why ``value`` cannot be pickled, or ``None`` (see ``check_results``)."""
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        if not away:
+            return exc
+        try:
+            import cloudpickle  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            return exc
+        try:
+            cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return exc
+    return None

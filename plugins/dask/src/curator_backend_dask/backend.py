@@ -29,6 +29,7 @@ from curator import (
     Work,
     option,
 )
+from curator.spawning import main_module_stays_home
 
 TARGET_CHUNK_SECONDS = 0.2
 """A Dask task costs about a millisecond; chunks of this length make that negligible."""
@@ -66,7 +67,17 @@ class DaskBackend(Backend):
     Options = DaskOptions
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
-        """Connect (or start a LocalCluster), scatter the work, stream chunk outcomes."""
+        """Connect (or start a LocalCluster), scatter the work, stream chunk outcomes.
+
+        Workers of a LocalCluster never import the user's main module (the
+        work reaches them by value, through Dask's cloudpickle), so a script
+        needs no ``if __name__ == "__main__":`` guard.
+        """
+        # Dask's nanny starts (and restarts) worker processes from a thread of its own.
+        with main_module_stays_home():
+            yield from self._execute(work, indices)
+
+    def _execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         import dask
         from distributed import Client, LocalCluster
 
