@@ -98,3 +98,24 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr, (command, proc.stderr)
     assert (tmp_path / "events.jsonl").stat().st_size > 0
     assert len(list((tmp_path / ".curator").glob("*.sqlite"))) == 2
+
+
+def test_the_readme_python_example_pasted_into_python_stdin_runs_on_the_process_pool(
+    tmp_path: Path,
+) -> None:
+    text = README.read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'backend="thread-pool"' in example
+    example = example.replace('backend="thread-pool"', 'backend="process-pool"')
+    proc = subprocess.run(
+        [sys.executable, "-"],
+        input=example,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "[['2: C'], ['0: A']]"
+    assert "Traceback" not in proc.stderr
