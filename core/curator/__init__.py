@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from curator.reporter import Reporter
     from curator.result import RunInfo, RunResult
     from curator.runner import run
+    from curator.streaming import RunStream, stream
     from curator.work import Work
 
 # Names resolve on first use (PEP 562), so a worker process that only needs
@@ -74,6 +75,8 @@ _HOMES = {
     "RunInfo": "curator.result",
     "RunResult": "curator.result",
     "run": "curator.runner",
+    "RunStream": "curator.streaming",
+    "stream": "curator.streaming",
     "Work": "curator.work",
 }
 
@@ -110,6 +113,7 @@ __all__ = [
     "RunInfo",
     "RunInterrupted",
     "RunResult",
+    "RunStream",
     "Sink",
     "Source",
     "Status",
@@ -123,4 +127,5 @@ __all__ = [
     "hookimpl",
     "option",
     "run",
+    "stream",
 ]

@@ -3,7 +3,9 @@
 It answers "was this index requested, and is it still open?" in O(1) and keeps
 outcomes in requested order without per-index sets or dicts when the request
 is a ``range`` (the common "run everything" case), so a run of a million items
-costs the parent little more than the outcomes themselves.
+costs the parent little more than the outcomes themselves. A ledger that does
+not keep outcomes (a streamed run) holds one byte per index, plus the failed
+outcomes (retries and the result need them).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator, Sequence
 
 from curator.outcome import Outcome, Status
 
+_CODES = {status: code for code, status in enumerate(Status, 1)}
+
 
 class Ledger:
     """Outcome slots for ``indices``, in that order.
@@ -21,13 +25,19 @@ class Ledger:
     ----------
     indices
         Distinct, valid indices; a ``range`` needs no lookup table.
+    keep
+        Keep every outcome (``curator.run``); otherwise only each slot's status
+        and the failed outcomes (``curator.stream``).
     """
 
-    __slots__ = ("_outcomes", "_positions", "indices", "open")
+    __slots__ = ("_codes", "_failures", "_outcomes", "_positions", "indices", "keep", "open")
 
-    def __init__(self, indices: Sequence[int]) -> None:
+    def __init__(self, indices: Sequence[int], keep: bool = True) -> None:
         self.indices = indices
-        self._outcomes: list[Outcome | None] = [None] * len(indices)
+        self.keep = keep
+        self._outcomes: list[Outcome | None] = [None] * len(indices) if keep else []
+        self._codes = bytearray(0 if keep else len(indices))
+        self._failures: dict[int, Outcome] = {}
         self._positions: dict[int, int] | None = (
             None if isinstance(indices, range) else {i: p for p, i in enumerate(indices)}
         )
@@ -42,7 +52,7 @@ class Ledger:
         assert isinstance(span, range)
         if span.step == 1:  # the "run everything" case: plain arithmetic
             position = index - span.start
-            return position if 0 <= position < len(self._outcomes) else None
+            return position if 0 <= position < len(span) else None
         return span.index(index) if index in span else None
 
     def record(self, outcome: Outcome) -> str | None:
@@ -50,40 +60,74 @@ class Ledger:
         position = self.position(outcome.index)
         if position is None:
             return f"reported index {outcome.index}, which was not requested"
-        if self._outcomes[position] is not None:
-            return f"reported index {outcome.index} twice"
-        self._outcomes[position] = outcome
+        if self.keep:
+            if self._outcomes[position] is not None:
+                return f"reported index {outcome.index} twice"
+            self._outcomes[position] = outcome
+        else:
+            if self._codes[position]:
+                return f"reported index {outcome.index} twice"
+            self._codes[position] = _CODES[outcome.status]
+            if outcome.status.is_failure:
+                self._failures[outcome.index] = outcome
         self.open -= 1
         return None
 
-    def get(self, index: int) -> Outcome | None:
-        """The outcome recorded for ``index`` (a requested one), if any."""
+    def is_open(self, index: int) -> bool:
+        """Whether ``index`` (a requested one) has no outcome yet."""
         position = self.position(index)
-        return None if position is None else self._outcomes[position]
+        assert position is not None
+        if self.keep:
+            return self._outcomes[position] is None
+        return not self._codes[position]
+
+    def failure(self, index: int) -> Outcome | None:
+        """The outcome of ``index`` if it failed, crashed or timed out."""
+        if not self.keep:
+            return self._failures.get(index)
+        position = self.position(index)
+        outcome = None if position is None else self._outcomes[position]
+        return outcome if outcome is not None and outcome.status.is_failure else None
 
     def reopen(self, indices: Iterator[int] | Sequence[int]) -> list[Outcome]:
-        """Clear the slots of ``indices`` for another attempt; return what they held."""
+        """Clear the slots of failed ``indices`` for another attempt; return what they held."""
         superseded = []
         for index in indices:
+            previous = self.failure(index)
+            if previous is None:
+                continue
             position = self.position(index)
             assert position is not None
-            previous = self._outcomes[position]
-            if previous is not None:
-                superseded.append(previous)
+            superseded.append(previous)
+            if self.keep:
                 self._outcomes[position] = None
-                self.open += 1
+            else:
+                self._codes[position] = 0
+                del self._failures[index]
+            self.open += 1
         return superseded
 
     def missing(self) -> Iterator[int]:
         """The requested indices without an outcome, in requested order."""
+        if not self.keep:
+            codes = self._codes
+            return (i for p, i in enumerate(self.indices) if not codes[p])
         return (i for i, o in zip(self.indices, self._outcomes, strict=True) if o is None)
 
     def counts(self) -> Counter[Status]:
         """Outcomes per status so far."""
+        if not self.keep:
+            found = Counter({s: self._codes.count(c) for s, c in _CODES.items()})
+            return +found  # without the zero counts
         return Counter(o.status for o in self._outcomes if o is not None)
 
     def outcomes(self, when: float) -> list[Outcome]:
-        """Every slot in requested order; open ones become ``cancelled`` at time ``when``."""
+        """Every slot in requested order; open ones become ``cancelled`` at time ``when``.
+
+        A ledger that does not keep outcomes gives its failed ones, in requested order.
+        """
+        if not self.keep:
+            return sorted(self._failures.values(), key=lambda o: self.position(o.index) or 0)
         return [
             o if o is not None else Outcome(i, Status.CANCELLED, started=when, finished=when)
             for i, o in zip(self.indices, self._outcomes, strict=True)

@@ -10,14 +10,14 @@ succeed or run out of retries. A round is one call of the backend's
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from curator.backend import Backend
 from curator.errors import BackendContractError, RunInterrupted, TaskFailedError
 from curator.interrupts import Interrupts
 from curator.ledger import Ledger
-from curator.outcome import Event, Outcome, TaskStart
+from curator.outcome import Event, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
 from curator.policy import Policy
 from curator.progress import RunProgress
@@ -49,6 +49,9 @@ class RunLoop:
         Skip indices the checkpoint records as done.
     settings
         What the run was asked for, recorded in the checkpoint.
+    keep
+        Keep every outcome for the result (``curator.run``); a streamed run
+        keeps only the failed ones, so its memory does not grow with the items.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class RunLoop:
         store: CheckpointStore | None = None,
         resume: bool = False,
         settings: RunSettings | None = None,
+        keep: bool = True,
     ) -> None:
         self.info = info
         self.pipeline = pipeline
@@ -70,7 +74,7 @@ class RunLoop:
         self.store = store
         self.resume = resume
         self.settings = settings
-        self.ledger = Ledger(info.indices)
+        self.ledger = Ledger(info.indices, keep)
         self.backend: Backend | None = None
         self.progress = RunProgress(info, self.ledger, self._activity)
         self.superseded: list[Outcome] = []
@@ -79,6 +83,10 @@ class RunLoop:
         self.final_failures = 0
         self.attempt = 1
         """The attempt of the current round, stamped on its events."""
+        self.held: dict[int, Outcome] = {}
+        """Failures of a round that may be retried: final only once the loop decides."""
+        self.result: RunResult | None = None
+        """Set when :meth:`outcomes` is exhausted (or raised)."""
 
     def _activity(self) -> Any:
         backend = self.backend
@@ -86,6 +94,22 @@ class RunLoop:
 
     def execute(self) -> RunResult:
         """Run every round, report, record, and return (or raise) the result."""
+        for _ in self.outcomes():
+            pass
+        assert self.result is not None
+        return self.result
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """Run every round and yield each index's final outcome as soon as it is known.
+
+        Every requested index gets exactly one: ``skipped`` ones first (resume),
+        then successes as they complete, failures once no retry follows them,
+        and at the end ``cancelled`` for indices that never ran. When the last
+        one is out, :attr:`result` is set and the run's end is raised as
+        :meth:`execute` would (``TaskFailedError``, ``RunInterrupted``).
+        Closing the generator early stops the run at once, like a hard stop,
+        and records what finished.
+        """
         info, policy = self.info, self.policy
         started = time.time()
         try:
@@ -104,28 +128,29 @@ class RunLoop:
         hard_stop = False
         try:
             with interrupts:
-                to_run = self._skip_done()
+                to_run = yield from self._skip_done()
                 attempt = 1
                 while to_run:
                     final = attempt > policy.retries
-                    stopped_by = self._round(to_run, attempt, final)
-                    if stopped_by is not None or interrupts.requested:
-                        break
-                    retry = [i for i in to_run if self._failed(i)]
-                    if not retry or final:
+                    stopped_by = yield from self._round(to_run, attempt, final)
+                    retry = self._in_request_order(self.held)
+                    if stopped_by is not None or interrupts.requested or not retry:
                         break
                     attempt += 1
                     if interrupts.sleep(policy.delay_before(attempt)):
                         break
+                    self.held.clear()
                     self.superseded += self.ledger.reopen(retry)
                     self.progress.retrying(retry)
                     to_run = retry
         except KeyboardInterrupt:
             hard_stop = True
         except BaseException:
-            # A backend bug or a setup error: still record and report what finished.
+            # A backend bug, a setup error, or the consumer closed the stream:
+            # still record and report what finished.
             self._finish(started, interrupted=False, terminated=False)
             raise
+        yield from self._last_outcomes(time.time())
         interrupted = hard_stop or interrupts.requested
         result = self._finish(started, interrupted, interrupts.terminated)
         if interrupted:
@@ -133,19 +158,29 @@ class RunLoop:
         self.relay.check(result)
         if stopped_by is not None:
             raise TaskFailedError(stopped_by, result)
-        return result
+
+    def _in_request_order(self, indices: Iterable[int]) -> list[int]:
+        position = self.ledger.position
+        return sorted(indices, key=lambda index: position(index) or 0)
+
+    def _last_outcomes(self, when: float) -> Iterator[Outcome]:
+        """The failures no retry followed, then ``cancelled`` for every index that never ran."""
+        held = self.held
+        yield from [held[i] for i in self._in_request_order(held)]
+        held.clear()
+        ledger = self.ledger
+        for index in list(ledger.missing()):
+            outcome = Outcome(index, Status.CANCELLED, started=when, finished=when)
+            ledger.record(outcome)
+            yield outcome
 
     def _stop_dispatching(self) -> None:
         self.progress.stop_requested(self.policy.grace)
         if self.backend is not None:
             self.backend.request_stop()
 
-    def _failed(self, index: int) -> bool:
-        outcome = self.ledger.get(index)
-        return outcome is not None and outcome.status.is_failure
-
-    def _skip_done(self) -> Sequence[int]:
-        """Report checkpointed items as skipped; return the indices still to run."""
+    def _skip_done(self) -> Generator[Outcome, None, Sequence[int]]:
+        """Report (and yield) checkpointed items as skipped; return the indices still to run."""
         indices = self.info.indices
         if self.store is None or not self.resume:
             return indices
@@ -158,11 +193,14 @@ class RunLoop:
                 outcome = record.as_skipped()
                 self.ledger.record(outcome)
                 call("curator_task_finish", run=self.info, outcome=outcome)
+                yield outcome
             else:
                 to_run.append(index)
         return to_run if len(to_run) < len(indices) else indices
 
-    def _round(self, indices: Sequence[int], attempt: int, final: bool) -> Outcome | None:
+    def _round(
+        self, indices: Sequence[int], attempt: int, final: bool
+    ) -> Generator[Outcome, None, Outcome | None]:
         backend = self.make_backend()
         self.attempt = attempt
         backend.wants_starts = self.relay.listens("curator_task_start")
@@ -176,20 +214,22 @@ class RunLoop:
         )
         open_before = self.ledger.open
         try:
-            stopped_by = self._consume(
+            stopped_by = yield from self._consume(
                 backend.execute(Work(self.pipeline, attempt, check_results), indices), final
             )
         finally:
             self.backend = None
         if not backend.stop_requested and self.ledger.open > open_before - len(indices):
-            missing = [i for i in indices if self.ledger.get(i) is None]
+            missing = [i for i in indices if self.ledger.is_open(i)]
             raise BackendContractError(
                 f"backend {self.info.backend!r} finished without an outcome for "
                 f"{len(missing)} indices: {missing[:20]}"
             )
         return stopped_by
 
-    def _consume(self, events: Iterator[Event], final: bool) -> Outcome | None:
+    def _consume(
+        self, events: Iterator[Event], final: bool
+    ) -> Generator[Outcome, None, Outcome | None]:
         """Feed a round's events to the ledger, checkpoint and hooks.
 
         Returns the outcome that used up the failure budget, if any. On a hard
@@ -201,10 +241,10 @@ class RunLoop:
         budget = self.policy.failure_budget if final else None
         try:
             try:
-                return self._drain(events, budget)
+                return (yield from self._drain(events, budget, final))
             except KeyboardInterrupt as stop:
-                self._drain(_handed_over(events, stop), budget)
-                self._interrupt_started()
+                yield from self._drain(_handed_over(events, stop), budget, final)
+                yield from self._interrupt_started()
                 raise
         finally:
             # Closing the generator is how a backend learns to stop and clean up.
@@ -212,8 +252,14 @@ class RunLoop:
             if close is not None:
                 close()
 
-    def _drain(self, events: Iterator[Event], budget: int | None) -> Outcome | None:
+    def _drain(
+        self, events: Iterator[Event], budget: int | None, final: bool = True
+    ) -> Generator[Outcome, None, Outcome | None]:
         """The per-event loop (kept in one frame: it runs once per item).
+
+        Yields each outcome that is final: all of them in the last round a
+        run may have, else the successes (a failure waits in :attr:`held`
+        until the loop knows whether it is retried).
 
         Failures of a round that will be retried do not count against the
         budget. Once the budget is used up the backend is asked to stop
@@ -229,6 +275,7 @@ class RunLoop:
         report_starts = self.relay.listens("curator_task_start")
         report_finishes = self.relay.listens("curator_task_finish")
         started = self.started
+        held = self.held
         attempt = self.attempt
         # The core knows the round's attempt: a record built without it (say
         # TaskStart(index, worker, started)) is corrected here, not believed.
@@ -243,6 +290,8 @@ class RunLoop:
                     record(event)
                 if event.status.is_failure:
                     progress.record_finish(event)
+                    if not final:
+                        held[event.index] = event
                     if budget is not None:
                         self.final_failures += 1
                         if stopped_by is None and self.final_failures >= budget:
@@ -256,6 +305,8 @@ class RunLoop:
                     call("curator_task_finish", run=info, outcome=event)
                 if ledger.open <= progress.alarm_open:
                     progress.ring()
+                if final or event.index not in held:
+                    yield event
             elif type(event) is TaskStart:
                 if event.attempt != attempt:
                     event.attempt = attempt
@@ -271,13 +322,13 @@ class RunLoop:
                 )
         return stopped_by
 
-    def _interrupt_started(self) -> None:
+    def _interrupt_started(self) -> Iterator[Outcome]:
         """Give every reported start without an outcome its ``interrupted`` finish."""
-        leftovers = [s for s in self.started.values() if self.ledger.get(s.index) is None]
+        leftovers = [s for s in self.started.values() if self.ledger.is_open(s.index)]
         self.started.clear()
         if leftovers:
             ends = (Outcome.interrupted(s.index, s.started, s.worker, s.attempt) for s in leftovers)
-            self._drain(ends, None)
+            yield from self._drain(ends, None)
 
     def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
         finished = time.time()
@@ -290,7 +341,9 @@ class RunLoop:
             retried=self.superseded,
             checkpoint=self.store.path if self.store is not None else None,
             terminated=terminated,
+            tally=None if self.ledger.keep else self.ledger.counts(),
         )
+        self.result = result
         try:
             if self.store is not None:
                 counts = {status.value: n for status, n in result.counts().items()}

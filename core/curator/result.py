@@ -72,7 +72,8 @@ class RunResult:
     outcomes
         One :class:`~curator.outcome.Outcome` per requested index, in the
         requested order. Indices that never ran because the run stopped early
-        are ``cancelled``.
+        are ``cancelled``. A streamed run (:func:`curator.stream`) handed its
+        outcomes out as they came and keeps only the failed ones here.
     started, finished
         Wall-clock times of the run.
     interrupted
@@ -84,6 +85,9 @@ class RunResult:
         Where the outcomes were recorded, or ``None``.
     terminated
         Whether SIGTERM stopped the run.
+    tally
+        Outcomes per status, when ``outcomes`` does not hold them all (a
+        streamed run); ``None`` to count ``outcomes``.
     """
 
     run: RunInfo
@@ -94,10 +98,15 @@ class RunResult:
     retried: list[Outcome] = field(default_factory=list)
     checkpoint: Path | None = None
     terminated: bool = False
+    tally: Counter[Status] | None = field(default=None, repr=False)
     _counts: Counter[Status] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._counts = Counter(o.status for o in self.outcomes)
+        self._counts = (
+            Counter(self.tally)
+            if self.tally is not None
+            else Counter(o.status for o in self.outcomes)
+        )
 
     @property
     def outputs(self) -> list[list[str] | None]:
@@ -117,7 +126,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Whether every requested index succeeded (or was skipped as already done)."""
-        return all(o.status in (Status.OK, Status.SKIPPED) for o in self.outcomes)
+        return all(s in (Status.OK, Status.SKIPPED) for s, n in self._counts.items() if n)
 
     def count(self, status: Status) -> int:
         """How many outcomes have ``status``."""
@@ -130,7 +139,8 @@ class RunResult:
     @property
     def ran(self) -> int:
         """Items this run ran: every outcome but the skipped and the cancelled ones."""
-        return len(self.outcomes) - self._counts[Status.CANCELLED] - self._counts[Status.SKIPPED]
+        counts = self._counts
+        return counts.total() - counts[Status.CANCELLED] - counts[Status.SKIPPED]
 
     @property
     def items_per_second(self) -> float:

@@ -156,12 +156,14 @@ def plan_run(
     reporter_options: Mapping[str, Mapping[str, Any]] | None,
     registry: Registry | None,
     target: str | None = None,
+    keep: bool = True,
 ) -> RunLoop:
     """Validate everything about a run and return its loop, without starting anything.
 
     The arguments are those of :func:`run`; ``target`` is the ``curator run``
     TARGET, recorded with the other settings in the checkpoint so that
-    ``curator run TARGET --resume`` can repeat the run.
+    ``curator run TARGET --resume`` can repeat the run; ``keep=False`` keeps
+    only failed outcomes in the result (a streamed run).
 
     Raises
     ------
@@ -252,6 +254,7 @@ def plan_run(
         store=store,
         resume=resume,
         settings=settings,
+        keep=keep,
     )
 
 

@@ -318,3 +318,28 @@ def test_timeout_with_jobs_one_says_why_and_what_to_give() -> None:
     assert "backend 'process-pool' with jobs=1 runs items in this process" in message
     assert "give it 2 or more jobs (or leave jobs out: all CPUs)" in message
     assert "use a backend that can" not in message
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_stream_on_the_pool_yields_each_index_once_with_crashes_and_retries(
+    method: str, tmp_path: Path
+) -> None:
+    from curator import stream
+
+    # Far apart: items of a crashed worker's chunk run again, which would hide the failure.
+    behaviour = {"exit_at": frozenset({7}), "fail": frozenset({190}), "once": True}
+    outcomes = stream(
+        pipeline(200, markers=str(tmp_path), **behaviour),
+        backend="process-pool",
+        jobs=2,
+        retries=1,
+        ordered=True,
+        reporter=None,
+        options={"start_method": method},
+    )
+    seen = list(outcomes)
+    assert [o.index for o in seen] == list(range(200))
+    assert all(o.status is Status.OK for o in seen)
+    assert {o.index: o.attempt for o in seen if o.attempt > 1} == {7: 2, 190: 2}
+    assert outcomes.result is not None
+    assert sorted(o.index for o in outcomes.result.retried) == [7, 190]

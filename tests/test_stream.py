@@ -1,0 +1,118 @@
+"""``curator.stream``: outcomes as they complete; run()'s validation, policies and checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pipelines import Collect, FailAt, Flaky, Sleep
+
+import curator
+from curator import Status, TaskFailedError, UsageError, run, stream
+from curator.testing.events import EventRecorder
+from curator.testing.probes import Numbers
+
+BACKENDS = ["sequential", "thread-pool"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_index_comes_out_once_and_the_result_counts_them(backend: str) -> None:
+    outcomes = stream(Numbers(50).write(Collect()), backend=backend, reporter=None)
+    seen = list(outcomes)
+    assert sorted(o.index for o in seen) == list(range(50))
+    assert all(o.status is Status.OK and o.value == [str(o.index)] for o in seen)
+    result = outcomes.result
+    assert result is not None
+    assert result.ok
+    assert result.count(Status.OK) == 50
+    assert result.ran == 50
+    assert result.outcomes == []  # a stream keeps only failures
+
+
+def test_the_ordered_variant_yields_in_requested_order() -> None:
+    indices = [9, 3, 7, 0, 5, 1, 8, 2, 6, 4]
+    outcomes = stream(
+        Numbers(10).write(FailAt({7}, seconds=0.002)),
+        backend="thread-pool",
+        jobs=4,
+        indices=indices,
+        ordered=True,
+        on_error="continue",
+        reporter=None,
+    )
+    assert [o.index for o in outcomes] == indices
+    assert outcomes.result is not None
+    assert [o.index for o in outcomes.result.failures] == [7]
+
+
+def test_bad_input_is_refused_before_anything_starts() -> None:
+    with pytest.raises(UsageError, match="nosuch"):
+        stream(Numbers(3).write(Collect()), backend="nosuch")
+    with pytest.raises(UsageError):
+        stream(Numbers(3).write(Collect()), indices=[5])
+
+
+def test_a_failure_is_final_only_after_its_retries(tmp_path: Path) -> None:
+    outcomes = list(
+        stream(
+            Numbers(6).write(Flaky(str(tmp_path), {1, 4}, fail_times=1)),
+            backend="thread-pool",
+            jobs=2,
+            retries=1,
+            reporter=None,
+        )
+    )
+    assert sorted(o.index for o in outcomes) == list(range(6))
+    assert all(o.status is Status.OK for o in outcomes)
+    assert {o.index: o.attempt for o in outcomes if o.attempt > 1} == {1: 2, 4: 2}
+
+
+def test_the_failure_budget_raises_after_the_last_outcome() -> None:
+    outcomes = stream(Numbers(20).write(FailAt({3})), indices=range(20), reporter=None)
+    seen: list[curator.Outcome] = []
+    with pytest.raises(TaskFailedError) as info:
+        seen.extend(outcomes)
+    assert info.value.outcome.index == 3
+    statuses = {o.index: o.status for o in seen}
+    assert statuses[3] is Status.FAILED
+    assert statuses[19] is Status.CANCELLED  # never ran: still one outcome per index
+    assert len(seen) == 20
+
+
+def test_checkpoint_and_resume_skip_what_a_stream_finished(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(8).write(Flaky(str(tmp_path), {5}, fail_times=1))
+    first = list(stream(pipeline, checkpoint=checkpoint, on_error="continue", reporter=None))
+    assert sum(o.ok for o in first) == 7
+    again = stream(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
+    statuses = {o.index: o.status for o in again}
+    assert [i for i, s in statuses.items() if s is not Status.SKIPPED] == [5]
+    assert statuses[5] is Status.OK
+
+
+def test_reporters_see_every_item() -> None:
+    recorder = EventRecorder()
+    list(stream(Numbers(12).write(Collect()), backend="thread-pool", jobs=3, reporter=recorder))
+    finished = [e.index for e in recorder.events if e.hook == "task_finish"]
+    assert sorted(finished) == list(range(12))  # type: ignore[type-var]
+    assert recorder.events[-1].hook == "run_finish"
+
+
+def test_closing_the_stream_early_stops_the_run_and_records_what_finished(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(40).write(Sleep(0.01))
+    with stream(pipeline, backend="thread-pool", jobs=2, checkpoint=checkpoint) as outcomes:
+        taken = [next(outcomes) for _ in range(3)]
+    assert len(taken) == 3
+    result = outcomes.result
+    assert result is not None
+    assert 3 <= result.count(Status.OK) < 40
+    resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
+    assert resumed.count(Status.SKIPPED) == result.count(Status.OK)
+
+
+def test_stream_is_public() -> None:
+    assert curator.stream is stream
+    assert {"stream", "RunStream"} <= set(curator.__all__)
