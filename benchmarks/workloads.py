@@ -80,3 +80,23 @@ def run_index(pipeline: Pipeline[int], index: int) -> list[str]:
 def run_index_packed(packed: tuple[Pipeline[int], int]) -> list[str]:
     pipeline, index = packed
     return pipeline[index]
+
+
+_PIPELINE: Pipeline[int] | None = None
+
+
+def init_pipeline(pipeline: Pipeline[int]) -> None:
+    """A bare pool's initializer: keep the pipeline in the worker (shipped once)."""
+    global _PIPELINE
+    _PIPELINE = pipeline
+
+
+def run_kept(index: int) -> list[str]:
+    """A bare pool's task: one index of the pipeline its initializer kept."""
+    assert _PIPELINE is not None
+    return _PIPELINE[index]
+
+
+def nap_item(index: int) -> None:
+    """A bare pool's 1 ms task (module level, so workers import it)."""
+    time.sleep(0.001)

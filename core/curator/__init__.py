@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from curator.reporter import Reporter
     from curator.result import RunInfo, RunResult
     from curator.runner import run
+    from curator.session import Session
     from curator.streaming import RunStream, stream
     from curator.work import Work
 
@@ -76,6 +77,7 @@ _HOMES = {
     "RunResult": "curator.result",
     "run": "curator.runner",
     "RunStream": "curator.streaming",
+    "Session": "curator.session",
     "stream": "curator.streaming",
     "Work": "curator.work",
 }
@@ -114,6 +116,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "RunStream",
+    "Session",
     "Sink",
     "Source",
     "Status",

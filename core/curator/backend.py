@@ -114,6 +114,23 @@ class Backend(ABC):
         """Whether the core asked to stop dispatching; check it before each item or chunk."""
         return self._stop.is_set()
 
+    def close(self) -> None:
+        """Release what the backend keeps between calls of :meth:`execute` (workers, a cluster).
+
+        Optional. The core runs every round of a run (its retries) on one
+        backend instance, and a :class:`curator.Session` runs many runs on
+        one, so a backend may keep its workers up between calls; the core
+        calls this once the run (or the session) is over. The default keeps
+        nothing and does nothing.
+        """
+        return
+
+    def _begin(self, timeout: float | None, wants_starts: bool) -> None:
+        """Set up for the next call of :meth:`execute` (the core calls this before each)."""
+        self.timeout = timeout
+        self.wants_starts = wants_starts
+        self._stop.clear()
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Say why the backend cannot run here (a missing requirement), or ``None``.
@@ -133,8 +150,13 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event | list[Event]]:
         """Run ``work`` for every index and yield records as items complete.
+
+        Records may be yielded one at a time or in lists: a backend that
+        receives results in batches (a chunk from a worker) yields each batch
+        as one list, which costs the run loop one step per batch instead of
+        one per item.
 
         The contract:
 

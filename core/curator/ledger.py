@@ -30,7 +30,17 @@ class Ledger:
         and the failed outcomes (``curator.stream``).
     """
 
-    __slots__ = ("_codes", "_failures", "_outcomes", "_positions", "indices", "keep", "open")
+    __slots__ = (
+        "_codes",
+        "_count",
+        "_failures",
+        "_first",
+        "_outcomes",
+        "_positions",
+        "indices",
+        "keep",
+        "open",
+    )
 
     def __init__(self, indices: Sequence[int], keep: bool = True) -> None:
         self.indices = indices
@@ -38,6 +48,9 @@ class Ledger:
         self._outcomes: list[Outcome | None] = [None] * len(indices) if keep else []
         self._codes = bytearray(0 if keep else len(indices))
         self._failures: dict[int, Outcome] = {}
+        self._count = len(indices)
+        # The "run everything" case (a range of step 1) needs only subtraction.
+        self._first = indices.start if isinstance(indices, range) and indices.step == 1 else None
         self._positions: dict[int, int] | None = (
             None if isinstance(indices, range) else {i: p for p, i in enumerate(indices)}
         )
@@ -57,7 +70,12 @@ class Ledger:
 
     def record(self, outcome: Outcome) -> str | None:
         """Store ``outcome``; return why it breaks the backend contract, or ``None``."""
-        position = self.position(outcome.index)
+        first = self._first
+        if first is not None:  # once per item: no call to position()
+            at = outcome.index - first
+            position = at if 0 <= at < self._count else None
+        else:
+            position = self.position(outcome.index)
         if position is None:
             return f"reported index {outcome.index}, which was not requested"
         if self.keep:
@@ -109,6 +127,8 @@ class Ledger:
 
     def missing(self) -> Iterator[int]:
         """The requested indices without an outcome, in requested order."""
+        if not self.open:
+            return iter(())
         if not self.keep:
             codes = self._codes
             return (i for p, i in enumerate(self.indices) if not codes[p])
@@ -128,6 +148,8 @@ class Ledger:
         """
         if not self.keep:
             return sorted(self._failures.values(), key=lambda o: self.position(o.index) or 0)
+        if not self.open:
+            return list(self._outcomes)  # type: ignore[arg-type]  # no slot is None
         return [
             o if o is not None else Outcome(i, Status.CANCELLED, started=when, finished=when)
             for i, o in zip(self.indices, self._outcomes, strict=True)

@@ -27,6 +27,11 @@ from curator.settings import RunSettings
 from curator.store import CheckpointStore
 from curator.work import Work
 
+OK = Status.OK
+
+BATCH = 8192
+"""Outcomes the loop hands on at once when it makes them itself (skipped, cancelled)."""
+
 
 class RunLoop:
     """One validated run, ready to execute.
@@ -52,6 +57,9 @@ class RunLoop:
     keep
         Keep every outcome for the result (``curator.run``); a streamed run
         keeps only the failed ones, so its memory does not grow with the items.
+    owns_backend
+        Close the backend when the run ends (``False``: a session's backend,
+        closed with the session).
     """
 
     def __init__(
@@ -65,6 +73,7 @@ class RunLoop:
         resume: bool = False,
         settings: RunSettings | None = None,
         keep: bool = True,
+        owns_backend: bool = True,
     ) -> None:
         self.info = info
         self.pipeline = pipeline
@@ -76,6 +85,10 @@ class RunLoop:
         self.settings = settings
         self.ledger = Ledger(info.indices, keep)
         self.backend: Backend | None = None
+        """The backend while a round runs (what the progress view asks)."""
+        self.runner: Backend | None = None
+        """The backend of every round of this run, once the first started."""
+        self.owns_backend = owns_backend
         self.progress = RunProgress(info, self.ledger, self._activity)
         self.superseded: list[Outcome] = []
         self.started: dict[int, TaskStart] = {}
@@ -94,7 +107,7 @@ class RunLoop:
 
     def execute(self) -> RunResult:
         """Run every round, report, record, and return (or raise) the result."""
-        for _ in self.outcomes():
+        for _ in self.batches():
             pass
         assert self.result is not None
         return self.result
@@ -110,6 +123,15 @@ class RunLoop:
         Closing the generator early stops the run at once, like a hard stop,
         and records what finished.
         """
+        batches = self.batches()
+        try:
+            for batch in batches:
+                yield from batch
+        finally:
+            batches.close()
+
+    def batches(self) -> Generator[list[Outcome], None, None]:
+        """:meth:`outcomes` in the lists they arrive in (one step per batch, not per item)."""
         info, policy = self.info, self.policy
         started = time.time()
         try:
@@ -163,23 +185,29 @@ class RunLoop:
         position = self.ledger.position
         return sorted(indices, key=lambda index: position(index) or 0)
 
-    def _last_outcomes(self, when: float) -> Iterator[Outcome]:
+    def _last_outcomes(self, when: float) -> Iterator[list[Outcome]]:
         """The failures no retry followed, then ``cancelled`` for every index that never ran."""
         held = self.held
-        yield from [held[i] for i in self._in_request_order(held)]
-        held.clear()
+        if held:
+            yield [held[i] for i in self._in_request_order(held)]
+            held.clear()
         ledger = self.ledger
-        for index in list(ledger.missing()):
-            outcome = Outcome(index, Status.CANCELLED, started=when, finished=when)
-            ledger.record(outcome)
-            yield outcome
+        missing = list(ledger.missing())
+        for start in range(0, len(missing), BATCH):
+            cancelled = [
+                Outcome(index, Status.CANCELLED, started=when, finished=when)
+                for index in missing[start : start + BATCH]
+            ]
+            for outcome in cancelled:
+                ledger.record(outcome)
+            yield cancelled
 
     def _stop_dispatching(self) -> None:
         self.progress.stop_requested(self.policy.grace)
         if self.backend is not None:
             self.backend.request_stop()
 
-    def _skip_done(self) -> Generator[Outcome, None, Sequence[int]]:
+    def _skip_done(self) -> Generator[list[Outcome], None, Sequence[int]]:
         """Report (and yield) checkpointed items as skipped; return the indices still to run."""
         indices = self.info.indices
         if self.store is None or not self.resume:
@@ -187,24 +215,32 @@ class RunLoop:
         stored = self.store.latest()
         to_run = []
         call = self.relay.call
+        skipped: list[Outcome] = []
         for index in indices:
             record = stored.get(index)
             if record is not None and record.done:
                 outcome = record.as_skipped()
                 self.ledger.record(outcome)
                 call("curator_task_finish", run=self.info, outcome=outcome)
-                yield outcome
+                skipped.append(outcome)
+                if len(skipped) == BATCH:
+                    yield skipped
+                    skipped = []
             else:
                 to_run.append(index)
+        if skipped:
+            yield skipped
         return to_run if len(to_run) < len(indices) else indices
 
     def _round(
         self, indices: Sequence[int], attempt: int, final: bool
-    ) -> Generator[Outcome, None, Outcome | None]:
-        backend = self.make_backend()
+    ) -> Generator[list[Outcome], None, Outcome | None]:
+        # One backend for every round: its workers stay up for the retries.
+        if self.runner is None:
+            self.runner = self.make_backend()
+        backend = self.runner
         self.attempt = attempt
-        backend.wants_starts = self.relay.listens("curator_task_start")
-        backend.timeout = self.policy.timeout
+        backend._begin(self.policy.timeout, self.relay.listens("curator_task_start"))
         self.backend = backend
         # A result that cannot be pickled must fail its own item where it is made,
         # not break a batch on its way to the parent or into the checkpoint.
@@ -228,8 +264,8 @@ class RunLoop:
         return stopped_by
 
     def _consume(
-        self, events: Iterator[Event], final: bool
-    ) -> Generator[Outcome, None, Outcome | None]:
+        self, events: Iterator[Event | list[Event]], final: bool
+    ) -> Generator[list[Outcome], None, Outcome | None]:
         """Feed a round's events to the ledger, checkpoint and hooks.
 
         Returns the outcome that used up the failure budget, if any. On a hard
@@ -253,12 +289,13 @@ class RunLoop:
                 close()
 
     def _drain(
-        self, events: Iterator[Event], budget: int | None, final: bool = True
-    ) -> Generator[Outcome, None, Outcome | None]:
+        self, events: Iterable[Event | list[Event]], budget: int | None, final: bool = True
+    ) -> Generator[list[Outcome], None, Outcome | None]:
         """The per-event loop (kept in one frame: it runs once per item).
 
-        Yields each outcome that is final: all of them in the last round a
-        run may have, else the successes (a failure waits in :attr:`held`
+        Takes records one by one or in lists (a backend's batches), and yields,
+        per batch, the outcomes that are final: all of them in the last round
+        a run may have, else the successes (a failure waits in :attr:`held`
         until the loop knows whether it is retried).
 
         Failures of a round that will be retried do not count against the
@@ -280,49 +317,57 @@ class RunLoop:
         # The core knows the round's attempt: a record built without it (say
         # TaskStart(index, worker, started)) is corrected here, not believed.
         for event in events:
-            if type(event) is Outcome:
-                if event.attempt != attempt:
-                    event.attempt = attempt
-                broken = ledger.record(event)
-                if broken is not None:
-                    raise BackendContractError(f"backend {info.backend!r} {broken}")
-                if record is not None:
-                    record(event)
-                if event.status.is_failure:
-                    progress.record_finish(event)
-                    if not final:
-                        held[event.index] = event
-                    if budget is not None:
-                        self.final_failures += 1
-                        if stopped_by is None and self.final_failures >= budget:
-                            stopped_by = event
-                            backend.request_stop()
-                elif progress.tracking_starts:
-                    progress.record_finish(event)
-                if report_starts:
-                    started.pop(event.index, None)
-                if report_finishes:
-                    call("curator_task_finish", run=info, outcome=event)
-                if ledger.open <= progress.alarm_open:
-                    progress.ring()
-                if final or event.index not in held:
-                    yield event
-            elif type(event) is TaskStart:
-                if event.attempt != attempt:
-                    event.attempt = attempt
-                if progress.tracking_starts:
-                    progress.record_start(event)
-                if report_starts:
-                    started[event.index] = event
-                    call("curator_task_start", run=info, start=event)
-            else:
-                raise BackendContractError(
-                    f"backend {info.backend!r} yielded {event!r}; "
-                    "expected curator.Outcome or curator.TaskStart records"
-                )
+            batch = event if type(event) is list else (event,)
+            finals: list[Outcome] = []
+            tracking = progress.tracking_starts  # a reporter may start watching mid-run
+            for item in batch:
+                if type(item) is Outcome:
+                    if item.attempt != attempt:
+                        item.attempt = attempt
+                    broken = ledger.record(item)
+                    if broken is not None:
+                        raise BackendContractError(f"backend {info.backend!r} {broken}")
+                    if record is not None:
+                        record(item)
+                    if item.status is not OK and item.status.is_failure:
+                        progress.record_finish(item)
+                        if budget is not None:
+                            self.final_failures += 1
+                            if stopped_by is None and self.final_failures >= budget:
+                                stopped_by = item
+                                backend.request_stop()
+                        if final:
+                            finals.append(item)
+                        else:
+                            held[item.index] = item
+                    else:
+                        finals.append(item)
+                        if tracking:
+                            progress.record_finish(item)
+                    if report_starts:
+                        started.pop(item.index, None)
+                    if report_finishes:
+                        call("curator_task_finish", run=info, outcome=item)
+                elif type(item) is TaskStart:
+                    if item.attempt != attempt:
+                        item.attempt = attempt
+                    if tracking:
+                        progress.record_start(item)
+                    if report_starts:
+                        started[item.index] = item
+                        call("curator_task_start", run=info, start=item)
+                else:
+                    raise BackendContractError(
+                        f"backend {info.backend!r} yielded {item!r}; expected curator.Outcome "
+                        "or curator.TaskStart records (or a list of them)"
+                    )
+            if ledger.open <= progress.alarm_open:
+                progress.ring()
+            if finals:
+                yield finals
         return stopped_by
 
-    def _interrupt_started(self) -> Iterator[Outcome]:
+    def _interrupt_started(self) -> Iterator[list[Outcome]]:
         """Give every reported start without an outcome its ``interrupted`` finish."""
         leftovers = [s for s in self.started.values() if self.ledger.is_open(s.index)]
         self.started.clear()
@@ -331,6 +376,9 @@ class RunLoop:
             yield from self._drain(ends, None)
 
     def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
+        runner, self.runner = self.runner, None
+        if runner is not None and self.owns_backend:
+            runner.close()
         finished = time.time()
         result = RunResult(
             self.info,
@@ -356,7 +404,9 @@ class RunLoop:
         return result
 
 
-def _handed_over(events: Iterator[Event], stop: KeyboardInterrupt) -> Iterator[Event]:
+def _handed_over(
+    events: Iterator[Event | list[Event]], stop: KeyboardInterrupt
+) -> Iterator[Event | list[Event]]:
     """What a backend still yields once a hard stop is thrown into it.
 
     A backend's generator that catches the stop may yield the outcomes it can

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from curator.outcome import Outcome, Status
+
+_STATUS = operator.attrgetter("status")
 
 
 def throughput(items: int, seconds: float) -> float:
@@ -105,7 +108,7 @@ class RunResult:
         self._counts = (
             Counter(self.tally)
             if self.tally is not None
-            else Counter(o.status for o in self.outcomes)
+            else Counter(map(_STATUS, self.outcomes))  # C-speed: once per run, over every item
         )
 
     @property

@@ -27,6 +27,7 @@ from curator.reporter import Reporter
 from curator.reporters import auto_reporter
 from curator.result import RunInfo, RunResult
 from curator.selection import resolve_indices, resolve_jobs
+from curator.session import Session
 from curator.settings import RunSettings, plain_options, record_indices
 from curator.store import DEFAULT_DIR, CheckpointStore, resolve_path
 
@@ -54,6 +55,7 @@ def run(
     reporter: ReporterSpec = "auto",
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Registry | None = None,
+    session: Session | None = None,
 ) -> RunResult:
     """Run ``pipeline`` over ``indices`` on a backend and return every outcome.
 
@@ -109,6 +111,10 @@ def run(
         Options per reporter name, e.g. ``{"json": {"file": "events.jsonl"}}``.
     registry
         Where to look names up (default: the installed plugins).
+    session
+        Run on this :class:`curator.Session`'s backend, whose workers stay up
+        between runs (``Session.run`` passes it; with it, ``backend``,
+        ``jobs``, ``options`` and ``registry`` must be the session's).
 
     Returns
     -------
@@ -138,6 +144,7 @@ def run(
         reporter=reporter,
         reporter_options=reporter_options,
         registry=registry,
+        session=session,
     )
     return loop.execute()
 
@@ -157,6 +164,7 @@ def plan_run(
     registry: Registry | None,
     target: str | None = None,
     keep: bool = True,
+    session: Session | None = None,
 ) -> RunLoop:
     """Validate everything about a run and return its loop, without starting anything.
 
@@ -245,16 +253,24 @@ def plan_run(
             return SequentialBackend(NoOptions(), 1)
         return backend_cls(backend_options, n_jobs)
 
+    shared = session is not None and not in_process
+    if session is not None and shared:
+        warm = session
+
+        def session_backend() -> Backend:
+            return warm.backend_for(make_backend)
+
     return RunLoop(
         info,
         runnable,
-        make_backend,
+        session_backend if shared else make_backend,
         registry.host.event_relay(reporters),
         policy,
         store=store,
         resume=resume,
         settings=settings,
         keep=keep,
+        owns_backend=not shared,
     )
 
 

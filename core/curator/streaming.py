@@ -21,6 +21,7 @@ from curator.policy import OnError, Policy
 from curator.registry import Registry
 from curator.result import RunInfo, RunResult
 from curator.runner import ReporterSpec, plan_run
+from curator.session import Session
 
 
 class RunStream:
@@ -120,6 +121,7 @@ def stream(
     reporter: ReporterSpec = "auto",
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Registry | None = None,
+    session: Session | None = None,
 ) -> RunStream:
     """Run ``pipeline`` and hand out each outcome as it completes, keeping none of them.
 
@@ -157,5 +159,6 @@ def stream(
         reporter_options=reporter_options,
         registry=registry,
         keep=False,
+        session=session,
     )
     return RunStream(loop, ordered)

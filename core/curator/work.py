@@ -60,41 +60,41 @@ class Work:
         if attempt is None:
             attempt = self.attempt
         started = time.time()
+        ok, payload, finished = self.run_index(index, started)
+        if ok:
+            return Outcome(index, Status.OK, payload, None, worker, started, finished, attempt)
+        return Outcome(index, Status.FAILED, None, payload, worker, started, finished, attempt)
+
+    def run_index(self, index: int, started: float) -> tuple[bool, Any, float]:
+        """Run ``index`` as calling the work does, and say how it ended in compact form.
+
+        For backends that ship results in bulk and build outcomes elsewhere:
+        no :class:`~curator.outcome.Outcome` is made here.
+
+        Parameters
+        ----------
+        index
+            The item to run.
+        started
+            When the caller took the item on (its :func:`time.time`).
+
+        Returns
+        -------
+        tuple
+            ``(True, value, finished)`` when the sink returned, or
+            ``(False, error, finished)`` with an :class:`~curator.outcome.ErrorInfo`.
+        """
         try:
             value = self.pipeline[index]
         except HardStop:
             raise
         except BaseException as exc:
-            return Outcome(
-                index,
-                Status.FAILED,
-                error=ErrorInfo.from_exception(exc),
-                worker=worker,
-                started=started,
-                finished=time.time(),
-                attempt=attempt,
-            )
+            return False, ErrorInfo.from_exception(exc), time.time()
         if self.check_results:
             problem = _travel_problem(value, away=os.getpid() != self.home)
             if problem is not None:
-                return Outcome(
-                    index,
-                    Status.FAILED,
-                    error=ErrorInfo.unpicklable_result(value, problem),
-                    worker=worker,
-                    started=started,
-                    finished=time.time(),
-                    attempt=attempt,
-                )
-        return Outcome(
-            index,
-            Status.OK,
-            value=value,
-            worker=worker,
-            started=started,
-            finished=time.time(),
-            attempt=attempt,
-        )
+                return False, ErrorInfo.unpicklable_result(value, problem), time.time()
+        return True, value, time.time()
 
     def start(self, index: int, worker: str = "main") -> TaskStart:
         """Make the start record for ``index`` (stamped now)."""

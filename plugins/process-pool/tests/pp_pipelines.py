@@ -105,3 +105,28 @@ spinning = Numbers(40).write(
     Behaviour(default_sleep=0.2, spin_at=frozenset({0}), markers=os.environ.get("PP_TEST_MARKERS"))
 )
 small = pipeline(4)  # a quick run for CLI tests
+
+
+class WhereAmI(Sink[int]):
+    """Says which worker ran the item and the world it saw: pid, $CURATOR_TEST_X, cwd, probe.
+
+    ``probe`` is a module the test writes on ``sys.path`` (and edits between runs).
+    """
+
+    def __init__(self, probe: bool = False, fail_first: str | None = None) -> None:
+        self.probe = probe
+        self.fail_first = fail_first
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if self.fail_first is not None and index == 0:
+            marker = Path(self.fail_first)
+            if not marker.exists():
+                marker.write_text(str(os.getpid()))
+                raise RuntimeError("first try of item 0 fails")
+        value = ""
+        if self.probe:
+            import probe  # type: ignore[import-not-found]
+
+            value = str(probe.VALUE)
+        return [str(os.getpid()), os.environ.get("CURATOR_TEST_X", ""), os.getcwd(), value]

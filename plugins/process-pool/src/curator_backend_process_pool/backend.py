@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from curator import Backend, Capabilities, Event, Work, option
-from curator_backend_process_pool.chunking import ChunkSizer
 from curator_backend_process_pool.shipping import pickle_work
 
 if TYPE_CHECKING:
@@ -93,34 +92,50 @@ class ProcessPoolBackend(Backend):
         if pool is not None:
             pool.stop_dispatching()
 
-    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
-        """Start the pool, dispatch every index, and stop every worker at the end."""
-        from curator_backend_process_pool.pool import Pool
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event | list[Event]]:
+        """Dispatch every index on the workers, starting them if none are left from before.
 
-        options: ProcessPoolOptions = self.options
+        Workers stay up after the run, for the retry rounds of the same run
+        and the next runs of a :class:`curator.Session`, until :meth:`close`.
+        A run that ends early (Ctrl-C, an error) stops them at once.
+        """
         work_bytes = pickle_work(work)
-        context = multiprocessing.get_context(options.start_method or default_start_method())
-        if context.get_start_method() == "forkserver":
-            context.set_forkserver_preload(FORKSERVER_PRELOAD)
-        pool = Pool(
-            context,
-            size=min(self.jobs, len(indices)),
-            work_bytes=work_bytes,
-            sizer=ChunkSizer(min(self.jobs, len(indices)), fixed=options.chunksize),
-            max_tasks_per_child=options.max_tasks_per_child,
-            initializer=options.initializer,
-            initargs=options.initargs,
-            stop_requested=lambda: self.stop_requested,
-            report_starts=self.wants_starts,
-            attempt=work.attempt,
-            timeout=self.timeout,
-        )
+        pool = self._pool if self._pool is not None else self._new_pool()
         self._pool = pool
         hard = True
         try:
-            yield from pool.run(indices)
+            yield from pool.run(
+                work_bytes,
+                indices,
+                stop_requested=lambda: self.stop_requested,
+                report_starts=self.wants_starts,
+                attempt=work.attempt,
+                timeout=self.timeout,
+                chunksize=self.options.chunksize,
+            )
             hard = False
         finally:
-            # Closed early (Ctrl-C, an error): stop running items at once.
-            self._pool = None
-            pool.shutdown(hard=hard)
+            if hard:
+                self._pool = None
+                pool.shutdown(hard=True)
+
+    def close(self) -> None:
+        """Stop the workers kept between runs."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+
+    def _new_pool(self) -> Pool:
+        from curator_backend_process_pool.pool import Pool
+
+        options: ProcessPoolOptions = self.options
+        context = multiprocessing.get_context(options.start_method or default_start_method())
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(FORKSERVER_PRELOAD)
+        return Pool(
+            context,
+            size=self.jobs,
+            max_tasks_per_child=options.max_tasks_per_child,
+            initializer=options.initializer,
+            initargs=options.initargs,
+        )

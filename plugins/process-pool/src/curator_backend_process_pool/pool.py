@@ -68,6 +68,8 @@ class _Worker:
     timed_out: int | None = None  # the item it was killed for
     last_start: TaskStart | None = None
     broken: bool = False  # its pipe failed: it is dying, its sentinel will tell
+    work_of: int = 0  # the run whose work it holds
+    stale: bool = False  # a module it imported changed on disk: it exits to be replaced
 
     @property
     def name(self) -> str:
@@ -102,66 +104,56 @@ class _Todo:
 
 
 class Pool:
-    """Worker processes for one run.
+    """Worker processes that run one run after another (a session keeps them warm).
+
+    Workers start when a run needs them and stay until :meth:`shutdown`; each
+    run sends its work (and the run's environment, import path and working
+    directory) to each worker once. A worker that finds a module it imported
+    changed on disk since then asks to be replaced, so a warm worker is as
+    fresh as a new one.
 
     Parameters
     ----------
     context
         The multiprocessing context (start method).
     size
-        Number of worker processes.
-    work_bytes
-        The pickled :class:`curator.Work`, sent to each worker once.
-    sizer
-        Chooses chunk sizes.
+        Number of worker processes at most.
     max_tasks_per_child
         Replace a worker after it ran this many items.
     initializer, initargs
         Run once in each worker before any item.
-    stop_requested
-        Returns true once the core asked the run to stop dispatching.
-    report_starts
-        Whether to produce start events (false when nobody listens).
-    attempt
-        The attempt number the work carries (for records of crashes).
-    timeout
-        Seconds an item may run before its worker is killed and the item is
-        reported ``timed_out``; ``None`` for no limit.
     """
 
     def __init__(
         self,
         context: BaseContext,
         size: int,
-        work_bytes: bytes,
-        sizer: ChunkSizer,
         max_tasks_per_child: int | None,
         initializer: Callable[..., object] | None,
         initargs: tuple[Any, ...],
-        stop_requested: Callable[[], bool],
-        report_starts: bool = True,
-        attempt: int = 1,
-        timeout: float | None = None,
     ) -> None:
         self.context = context
         self.size = size
-        self.work_bytes = work_bytes
-        self.sizer = sizer
         self.max_tasks = max_tasks_per_child
         self.initializer = initializer
         self.setup_bytes = pickle_setup(initializer, initargs)
-        self.world = parent_world()
-        self.stop_requested = stop_requested
-        self.report_starts = report_starts
-        self.attempt = attempt
-        self.timeout = timeout
         self.current: Any = context.RawArray("q", [worker.IDLE] * size)
         self.since: Any = context.RawArray("d", size)
         self.stop: Any = context.RawValue("b", 0)
         self.workers: dict[int, _Worker] = {}
         self.chunk_ids = itertools.count()
-        self.start_failures = 0
         self.parent = os.getpid()
+        self.runs = 0
+        """How many runs this pool started; a worker holds the work of run ``work_of``."""
+        # What the current run set (see run()).
+        self.work_bytes = b""
+        self.world = parent_world()
+        self.sizer = ChunkSizer(size)
+        self.stop_requested: Callable[[], bool] = lambda: False
+        self.report_starts = True
+        self.attempt = 1
+        self.timeout: float | None = None
+        self.start_failures = 0
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -174,7 +166,6 @@ class Pool:
                 child_end,
                 self.world,
                 self.setup_bytes,
-                self.work_bytes,
                 self.current,
                 self.since,
                 self.stop,
@@ -197,6 +188,13 @@ class Pool:
         child_end.close()
         self.current[slot] = worker.IDLE
         self.workers[slot] = _Worker(slot, process, parent_end, budget=self.max_tasks)
+        self._give_work(self.workers[slot])
+
+    def _give_work(self, w: _Worker) -> None:
+        """Send the current run's work (and world) to ``w`` if it has another run's."""
+        if w.work_of != self.runs:
+            w.work_of = self.runs
+            self._send(w, ("work", self.world, self.work_bytes))
 
     def activity(self) -> dict[str, tuple[int, float]]:
         """What each worker runs now, read from shared memory (any thread may call it)."""
@@ -238,22 +236,63 @@ class Pool:
 
     # -- the run ----------------------------------------------------------------
 
-    def run(self, indices: Sequence[int]) -> Iterator[Event]:
-        """Dispatch ``indices`` and yield start events and outcomes as they arrive.
+    def run(
+        self,
+        work_bytes: bytes,
+        indices: Sequence[int],
+        stop_requested: Callable[[], bool],
+        report_starts: bool = True,
+        attempt: int = 1,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+    ) -> Iterator[Event | list[Event]]:
+        """Dispatch ``indices`` and yield start events and outcomes as they arrive, in batches.
+
+        Parameters
+        ----------
+        work_bytes
+            The pickled :class:`curator.Work`, sent to each worker once.
+        indices
+            What to run.
+        stop_requested
+            Returns true once the core asked the run to stop dispatching.
+        report_starts
+            Whether to produce start events (false when nobody listens).
+        attempt
+            The attempt number the work carries (for records of crashes).
+        timeout
+            Seconds an item may run before its worker is killed and the item
+            is reported ``timed_out``; ``None`` for no limit.
+        chunksize
+            Indices per chunk; ``None`` for adaptive chunks.
 
         A :class:`KeyboardInterrupt` (the core's hard stop, raised here or
         thrown in at a ``yield``) ends the run at once, but first collects and
         yields what already finished, and the running items as ``interrupted``.
+        Afterwards the pool has no workers left.
         """
+        self.runs += 1
+        self.work_bytes = work_bytes
+        self.world = parent_world()
+        self.sizer = ChunkSizer(min(self.size, len(indices)), fixed=chunksize)
+        self.stop_requested = stop_requested
+        self.report_starts = report_starts
+        self.attempt = attempt
+        self.timeout = timeout
+        self.start_failures = 0
+        self.stop.value = 0
         try:
             yield from self._loop(_Todo(indices))
         except KeyboardInterrupt:
             yield from self._hard_stop()
             raise
 
-    def _loop(self, todo: _Todo) -> Iterator[Event]:
-        for slot in range(self.size):
-            self._start(slot)
+    def _loop(self, todo: _Todo) -> Iterator[Event | list[Event]]:
+        for slot in range(min(self.size, len(todo))):
+            if slot in self.workers:
+                self._give_work(self.workers[slot])
+            else:
+                self._start(slot)
         stopping = False
         while True:
             if not stopping and self.stop_requested():
@@ -272,7 +311,7 @@ class Pool:
                 self._enforce_timeout()
             for w in list(self.workers.values()):
                 if w.conn in ready:
-                    yield from self._receive(w)
+                    yield self._receive(w)
                 if w.process.sentinel in ready:
                     yield from self._exited(w, todo, stopping)
 
@@ -349,6 +388,9 @@ class Pool:
 
     def _handle(self, w: _Worker, message: tuple[Any, ...], events: list[Event]) -> None:
         kind = message[0]
+        if kind == "stale":
+            w.stale = True
+            return
         if kind == "init-failed":
             error: ErrorInfo = message[1]
             raise UsageError(
@@ -389,6 +431,11 @@ class Pool:
         w.conn.close()
         del self.workers[w.slot]
         unreported = w.unreported()
+        if w.stale:  # it ran none of them: a fresh worker takes its slot and its chunks
+            todo.requeue(unreported)
+            if not stopping and todo:
+                self._start(w.slot)
+            return
         running = self.current[w.slot] if not orphaned else worker.IDLE
         if not unreported and (w.quitting or stopping):
             if not stopping and todo:

@@ -1,7 +1,8 @@
 """The compact records workers send to the parent, and their decoding.
 
 Records are plain tuples, which pickle several times faster than dataclasses;
-the parent turns them into :class:`curator.TaskStart` and :class:`curator.Outcome`.
+workers build them from :meth:`curator.Work.run_index` and the parent turns
+them into :class:`curator.TaskStart` and :class:`curator.Outcome`.
 
 - ``(OK, index, started, finished, value)``;
 - ``(FAILED, index, started, finished, error)``.
@@ -21,13 +22,6 @@ OK = 1
 FAILED = 2
 
 Record = tuple[Any, ...]
-
-
-def encode(outcome: Outcome) -> Record:
-    """Turn a worker-side outcome into a record."""
-    if outcome.status is Status.OK:
-        return (OK, outcome.index, outcome.started, outcome.finished, outcome.value)
-    return (FAILED, outcome.index, outcome.started, outcome.finished, outcome.error)
 
 
 def decode(

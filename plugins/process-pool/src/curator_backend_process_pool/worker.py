@@ -8,10 +8,13 @@ is running, so a crash blames exactly that item.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
 import signal
+import sys
+import sysconfig
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -21,6 +24,7 @@ from typing import Any
 from curator import ErrorInfo, Work
 from curator.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
+from curator_backend_process_pool.wire import FAILED, OK
 
 FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
@@ -174,7 +178,6 @@ def main(
     conn: Connection,
     world: World,
     setup_bytes: bytes,
-    work_bytes: bytes,
     current: Any,
     since: Any,
     stop: Any,
@@ -187,15 +190,16 @@ def main(
     slot
         The worker's slot; its id is ``process-<slot>``.
     conn
-        This worker's end of its pipe to the parent.
+        This worker's end of its pipe to the parent. It brings
+        ``("work", world, work_bytes)`` for each run (the pickled
+        :class:`curator.Work` and the run's world), then chunks
+        ``(chunk_id, indices)`` of that run; ``None`` ends the worker.
     world
-        The run's environment variables, import path and working directory,
-        taken over before anything is unpickled (a fork server's are stale).
+        The environment variables, import path and working directory to take
+        over before anything is unpickled (a fork server's are stale).
     setup_bytes
         The pickled ``(initializer, initargs)``: called once before any item,
         like ``ProcessPoolExecutor``'s.
-    work_bytes
-        The pickled :class:`curator.Work`, unpickled once here.
     current
         Shared array: ``current[slot]`` is the index running now, or -1.
     since
@@ -214,13 +218,13 @@ def main(
         initializer, initargs = pickle.loads(setup_bytes)
         if initializer is not None:
             initializer(*initargs)
-        work: Work = pickle.loads(work_bytes)
     except BaseException as exc:
         conn.send(("init-failed", ErrorInfo.from_exception(exc)))
         return
-    del work_bytes
-    worker = f"process-{slot}"
+    modules = ModuleFiles()
+    modules.note()
     outbox = Outbox(conn, stop)
+    work: Work | None = None
     try:
         while True:
             try:
@@ -229,9 +233,24 @@ def main(
                 return
             if message is None:
                 return
+            if message[0] == "work":
+                _, world, work_bytes = message
+                adopt_world(world)
+                if modules.changed():
+                    conn.send(("stale",))
+                    return
+                try:
+                    work = pickle.loads(work_bytes)
+                except BaseException as exc:
+                    conn.send(("init-failed", ErrorInfo.from_exception(exc)))
+                    return
+                modules.note()
+                continue
+            assert work is not None
             chunk_id, indices = message
             chunk_started = time.perf_counter()
             append = outbox.buffer.append
+            run_index = work.run_index
             for index in indices:
                 if stop.value:
                     break
@@ -239,12 +258,54 @@ def main(
                 since[slot] = started
                 current[slot] = index
                 outbox.running = (index, started)
-                outcome = work(index, worker)
+                ok, payload, finished = run_index(index, started)
                 outbox.running = None
-                append(wire.encode(outcome))
+                append((OK if ok else FAILED, index, started, finished, payload))
                 current[slot] = IDLE
             outbox.flush(done=(chunk_id, time.perf_counter() - chunk_started))
+            modules.note()  # what the items imported: cheap when they imported nothing
     except (OSError, ValueError):  # the parent closed the pipe: nothing left to report to
         return
     finally:
         outbox.close()
+
+
+STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
+
+
+class ModuleFiles:
+    """The files of the modules this worker imported, and when each was last changed.
+
+    A worker kept for another run must not run it with code older than what
+    is on disk: a notebook edits a module between two runs and expects the
+    edit in the second, as a fresh worker would have it.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self.modules = 0
+
+    def note(self) -> None:
+        """Remember the modification time of every module file imported so far.
+
+        The standard library is left out: it does not change under a running
+        notebook, and leaving it out keeps the check to the user's modules.
+        """
+        if len(sys.modules) == self.modules:
+            return
+        self.modules = len(sys.modules)
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and path not in self.seen and not path.startswith(STDLIB):
+                with contextlib.suppress(OSError):
+                    self.seen[path] = os.stat(path).st_mtime
+
+    def changed(self) -> bool:
+        """Whether any remembered module file changed (or vanished) since :meth:`note`."""
+        for path, mtime in self.seen.items():
+            try:
+                if os.stat(path).st_mtime != mtime:
+                    return True
+            except OSError:
+                return True
+        return False

@@ -1,0 +1,191 @@
+"""Huge runs and small ones (issue 13): parent memory, per-item cost, short runs.
+
+Usage::
+
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT]
+
+Needs the process-pool plugin, joblib and mpire installed. Every figure comes
+from a fresh interpreter, 2 workers, this machine, all sections in one run.
+
+MEM    parent peak RSS: ``run()`` of 200,000 no-op items returning a short
+       string each; ``stream()`` of 200,000 and of 2,000,000 no-op items.
+ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
+       time of 200,000 minus that of 2,000, per extra item) and the parent's
+       CPU seconds, for curator's process pool (run and stream), a bare
+       forkserver ``ProcessPoolExecutor`` whose initializer keeps the pipeline
+       and whose chunked ``map`` runs one index per task, joblib (loky) and
+       mpire (the pipeline as a shared object).
+SHORT  400 items of 1 ms: sequential; curator, joblib and mpire with workers
+       started for the run (cold), and with workers up from a previous run
+       (warm: a curator Session, loky's reusable executor, mpire keep_alive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+PRELUDE = f"""
+import json, resource, sys, time
+sys.path.insert(0, {str(HERE)!r})
+from curator import Sink, Source, run, stream
+
+class Items(Source):
+    def __init__(self, n):
+        self.n = n
+    def __len__(self):
+        return self.n
+    def __getitem__(self, i):
+        yield i
+
+def short_string(items, index):
+    for _ in items:
+        pass
+    return ["x"]
+
+def sleep_1ms(items, index):
+    for _ in items:
+        time.sleep(0.001)
+    return []
+
+import workloads
+from workloads import nap_item as nap
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+"""
+
+EPILOGUE = """
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "cpu": cpu() - cpu0,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+BODIES = {
+    "curator run": "r = run(workloads.no_op(N), backend='process-pool', jobs=2, reporter=None)",
+    "curator stream": (
+        "for o in stream(workloads.no_op(N), backend='process-pool', jobs=2, reporter=None):\n"
+        "    pass"
+    ),
+    "bare ProcessPoolExecutor": (
+        "import multiprocessing\nfrom concurrent.futures import ProcessPoolExecutor\n"
+        "with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('forkserver'),"
+        " initializer=workloads.init_pipeline, initargs=(workloads.no_op(N),)) as ex:\n"
+        "    for _ in ex.map(workloads.run_kept, range(N), chunksize=max(1, N // 64)):\n"
+        "        pass"
+    ),
+    "joblib (loky)": (
+        "from joblib import Parallel, delayed\npipeline = workloads.no_op(N)\n"
+        "for _ in Parallel(n_jobs=2, return_as='generator')("
+        "delayed(workloads.run_index)(pipeline, i) for i in range(N)):\n    pass"
+    ),
+    "mpire": (
+        "from mpire import WorkerPool\n"
+        "with WorkerPool(n_jobs=2, shared_objects=workloads.no_op(N)) as pool:\n"
+        "    for _ in pool.imap_unordered(workloads.run_index, range(N)):\n        pass"
+    ),
+}
+
+SHORT = {
+    "sequential": "run(Items(N).write(sleep_1ms), reporter=None)",
+    "curator process-pool, cold": (
+        "run(Items(N).write(sleep_1ms), backend='process-pool', jobs=2, reporter=None)"
+    ),
+    "joblib (loky), cold": (
+        "from joblib import Parallel, delayed\nParallel(n_jobs=2)(delayed(nap)(i) for i in range(N))"
+    ),
+    "mpire, cold": (
+        "from mpire import WorkerPool\nwith WorkerPool(n_jobs=2) as pool:\n"
+        "    pool.map(nap, range(N))"
+    ),
+}
+
+# Warm: the pool is up and ran once before the clock starts (a notebook's second cell).
+WARM = {
+    "curator Session, warm": (
+        "from curator import Session\n"
+        "session = Session(backend='process-pool', jobs=2)\n"
+        "session.run(Items(N).write(sleep_1ms), reporter=None)",
+        "session.run(Items(N).write(sleep_1ms), reporter=None)",
+    ),
+    "joblib (loky), warm": (
+        "from joblib import Parallel, delayed\nParallel(n_jobs=2)(delayed(nap)(i) for i in range(N))",
+        "Parallel(n_jobs=2)(delayed(nap)(i) for i in range(N))",
+    ),
+    "mpire, warm": (
+        "from mpire import WorkerPool\npool = WorkerPool(n_jobs=2, keep_alive=True)\n"
+        "pool.map(nap, range(N))",
+        "pool.map(nap, range(N))",
+    ),
+}
+
+
+def measure(body: str, count: int, repeat: int, setup: str = "") -> dict[str, float]:
+    """Best time and CPU, largest peak RSS, of ``repeat`` fresh interpreters."""
+    code = (
+        PRELUDE
+        + f"N = {count}\n{setup}\ncpu0 = cpu()\nstart = time.perf_counter()\n"
+        + body
+        + EPILOGUE
+    )
+    samples = []
+    for _ in range(repeat):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {
+        "seconds": min(s["seconds"] for s in samples),
+        "cpu": min(s["cpu"] for s in samples),
+        "rss_mib": max(s["rss_mib"] for s in samples),
+    }
+
+
+def memory(repeat: int) -> None:
+    print("\nMEM  parent peak RSS (MiB), process-pool, 2 workers")
+    for label, body, count in [
+        ("run() 200,000 short strings", BODIES["curator run"], 200_000),
+        ("stream() 200,000", BODIES["curator stream"], 200_000),
+        ("stream() 2,000,000", BODIES["curator stream"], 2_000_000),
+    ]:
+        print(f"  {label:32} {measure(body, count, repeat)['rss_mib']:7.1f}")
+
+
+def per_item(repeat: int) -> None:
+    print("\nITEM 200,000 no-op items, 2 workers: µs/item after start-up, parent CPU s")
+    for label, body in BODIES.items():
+        small = measure(body, 2_000, repeat)
+        large = measure(body, 200_000, repeat)
+        marginal = (large["seconds"] - small["seconds"]) / 198_000 * 1e6
+        print(
+            f"  {label:28} {marginal:6.2f} µs/item   parent CPU {large['cpu']:5.2f} s   "
+            f"total {large['seconds']:5.2f} s"
+        )
+
+
+def short_runs(repeat: int) -> None:
+    print("\nSHORT 400 items of 1 ms, 2 workers (start-up included)")
+    for label, body in SHORT.items():
+        print(f"  {label:28} {measure(body, 400, repeat)['seconds']:6.3f} s")
+    for label, (setup, body) in WARM.items():
+        print(f"  {label:28} {measure(body, 400, repeat, setup)['seconds']:6.3f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="MEM,ITEM,SHORT")
+    args = parser.parse_args()
+    sections = {"MEM": memory, "ITEM": per_item, "SHORT": short_runs}
+    for name in args.only.split(","):
+        sections[name](args.repeat)
+
+
+if __name__ == "__main__":
+    main()
