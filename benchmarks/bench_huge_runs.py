@@ -2,10 +2,13 @@
 
 Usage::
 
-    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT]
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT] [--baseline DIR]
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
 from a fresh interpreter, 2 workers, this machine, all sections in one run.
+With ``--baseline DIR`` (an older checkout, e.g. ``git archive <commit> | tar
+-x -C DIR``), the figures of ``curator.run`` are also taken with that tree's
+core and process-pool plugin first on ``sys.path``, side by side.
 
 MEM    parent peak RSS: ``run()`` of 200,000 no-op items returning a short
        string each; ``stream()`` of 200,000 and of 2,000,000 no-op items.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +96,12 @@ BODIES = {
     ),
 }
 
+RUN_STRINGS = "r = run(Items(N).write(short_string), backend='process-pool', jobs=2, reporter=None)"
+STREAM_STRINGS = (
+    "for o in stream(Items(N).write(short_string), backend='process-pool', jobs=2,"
+    " reporter=None):\n    pass"
+)
+
 SHORT = {
     "sequential": "run(Items(N).write(sleep_1ms), reporter=None)",
     "curator process-pool, cold": (
@@ -126,7 +136,13 @@ WARM = {
 }
 
 
-def measure(body: str, count: int, repeat: int, setup: str = "") -> dict[str, float]:
+BASELINE: Path | None = None
+"""An older checkout whose core and plugin the ``old`` measurements import."""
+
+
+def measure(
+    body: str, count: int, repeat: int, setup: str = "", old: bool = False
+) -> dict[str, float]:
     """Best time and CPU, largest peak RSS, of ``repeat`` fresh interpreters."""
     code = (
         PRELUDE
@@ -134,9 +150,14 @@ def measure(body: str, count: int, repeat: int, setup: str = "") -> dict[str, fl
         + body
         + EPILOGUE
     )
+    env = dict(os.environ)
+    if old:
+        assert BASELINE is not None
+        tree = [BASELINE / "core", BASELINE / "plugins" / "process-pool" / "src"]
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in tree)
     samples = []
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr)
         samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -149,19 +170,26 @@ def measure(body: str, count: int, repeat: int, setup: str = "") -> dict[str, fl
 
 def memory(repeat: int) -> None:
     print("\nMEM  parent peak RSS (MiB), process-pool, 2 workers")
+    if BASELINE is not None:
+        old = measure(RUN_STRINGS, 200_000, repeat, old=True)["rss_mib"]
+        print(f"  {'old run() 200,000 short strings':32} {old:7.1f}")
     for label, body, count in [
-        ("run() 200,000 short strings", BODIES["curator run"], 200_000),
-        ("stream() 200,000", BODIES["curator stream"], 200_000),
-        ("stream() 2,000,000", BODIES["curator stream"], 2_000_000),
+        ("run() 200,000 short strings", RUN_STRINGS, 200_000),
+        ("stream() 200,000 short strings", STREAM_STRINGS, 200_000),
+        ("stream() 2,000,000 short strings", STREAM_STRINGS, 2_000_000),
     ]:
         print(f"  {label:32} {measure(body, count, repeat)['rss_mib']:7.1f}")
 
 
 def per_item(repeat: int) -> None:
     print("\nITEM 200,000 no-op items, 2 workers: µs/item after start-up, parent CPU s")
-    for label, body in BODIES.items():
-        small = measure(body, 2_000, repeat)
-        large = measure(body, 200_000, repeat)
+    rows = list(BODIES.items())
+    if BASELINE is not None:
+        rows.insert(0, ("old curator run", BODIES["curator run"]))
+    for label, body in rows:
+        old = label.startswith("old ")
+        small = measure(body, 2_000, repeat, old=old)
+        large = measure(body, 200_000, repeat, old=old)
         marginal = (large["seconds"] - small["seconds"]) / 198_000 * 1e6
         print(
             f"  {label:28} {marginal:6.2f} µs/item   parent CPU {large['cpu']:5.2f} s   "
@@ -171,6 +199,9 @@ def per_item(repeat: int) -> None:
 
 def short_runs(repeat: int) -> None:
     print("\nSHORT 400 items of 1 ms, 2 workers (start-up included)")
+    if BASELINE is not None:
+        old = measure(SHORT["curator process-pool, cold"], 400, repeat, old=True)["seconds"]
+        print(f"  {'old curator process-pool, cold':28} {old:6.3f} s")
     for label, body in SHORT.items():
         print(f"  {label:28} {measure(body, 400, repeat)['seconds']:6.3f} s")
     for label, (setup, body) in WARM.items():
@@ -181,7 +212,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="MEM,ITEM,SHORT")
+    parser.add_argument("--baseline", type=Path, help="an older checkout to compare with")
     args = parser.parse_args()
+    global BASELINE
+    BASELINE = args.baseline.resolve() if args.baseline is not None else None
     sections = {"MEM": memory, "ITEM": per_item, "SHORT": short_runs}
     for name in args.only.split(","):
         sections[name](args.repeat)

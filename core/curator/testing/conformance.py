@@ -44,6 +44,7 @@ from curator import (
     Registry,
     RunInterrupted,
     RunResult,
+    Session,
     Status,
     TaskFailedError,
     UsageError,
@@ -458,6 +459,21 @@ class BackendConformance:
             f"item 4 ran twice: its start events must say attempts [1, 2] like its outcomes; "
             f"starts said {starts}, outcomes {finishes}"
         )
+
+    def test_a_session_runs_run_after_run_and_closing_leaves_nothing_behind(self) -> None:
+        threads = set(threading.enumerate())
+        children = processes.children()
+        with Session(
+            backend=self.backend, jobs=self.n_jobs, options=self.run_options, registry=self.registry
+        ) as session:
+            for count in (7, 12):
+                result = session.run(probe(count, self.folder), reporter=None, on_error="continue")
+                assert result.ok, [o for o in result.outcomes if not o.ok]
+                assert [o.index for o in result.outcomes] == list(range(count)), (
+                    "a backend instance must run one execute() after another: every round "
+                    "of a run (retries) and every run of a session uses the same instance"
+                )
+        self._assert_nothing_left(threads, children)
 
     def test_resume_runs_only_what_is_not_done(self) -> None:
         store = self.folder.parent / "checkpoint.sqlite"
