@@ -37,25 +37,11 @@ HERE = Path(__file__).parent
 PRELUDE = f"""
 import json, resource, sys, time
 sys.path.insert(0, {str(HERE)!r})
-from curator import Sink, Source, run, stream
-
-class Items(Source):
-    def __init__(self, n):
-        self.n = n
-    def __len__(self):
-        return self.n
-    def __getitem__(self, i):
-        yield i
-
-def short_string(items, index):
-    for _ in items:
-        pass
-    return ["x"]
-
-def sleep_1ms(items, index):
-    for _ in items:
-        time.sleep(0.001)
-    return []
+from curator import run
+try:
+    from curator import stream
+except ImportError:  # a baseline tree from before streaming
+    pass
 
 import workloads
 from workloads import nap_item as nap
@@ -96,16 +82,16 @@ BODIES = {
     ),
 }
 
-RUN_STRINGS = "r = run(Items(N).write(short_string), backend='process-pool', jobs=2, reporter=None)"
+RUN_STRINGS = "r = run(workloads.short_strings(N), backend='process-pool', jobs=2, reporter=None)"
 STREAM_STRINGS = (
-    "for o in stream(Items(N).write(short_string), backend='process-pool', jobs=2,"
+    "for o in stream(workloads.short_strings(N), backend='process-pool', jobs=2,"
     " reporter=None):\n    pass"
 )
 
 SHORT = {
-    "sequential": "run(Items(N).write(sleep_1ms), reporter=None)",
+    "sequential": "run(workloads.naps(N), reporter=None)",
     "curator process-pool, cold": (
-        "run(Items(N).write(sleep_1ms), backend='process-pool', jobs=2, reporter=None)"
+        "run(workloads.naps(N), backend='process-pool', jobs=2, reporter=None)"
     ),
     "joblib (loky), cold": (
         "from joblib import Parallel, delayed\nParallel(n_jobs=2)(delayed(nap)(i) for i in range(N))"
@@ -121,8 +107,8 @@ WARM = {
     "curator Session, warm": (
         "from curator import Session\n"
         "session = Session(backend='process-pool', jobs=2)\n"
-        "session.run(Items(N).write(sleep_1ms), reporter=None)",
-        "session.run(Items(N).write(sleep_1ms), reporter=None)",
+        "session.run(workloads.naps(N), reporter=None)",
+        "session.run(workloads.naps(N), reporter=None)",
     ),
     "joblib (loky), warm": (
         "from joblib import Parallel, delayed\nParallel(n_jobs=2)(delayed(nap)(i) for i in range(N))",
@@ -155,6 +141,7 @@ def measure(
         assert BASELINE is not None
         tree = [BASELINE / "core", BASELINE / "plugins" / "process-pool" / "src"]
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in tree)
+        env["CURATOR_DISABLE_PLUGINS"] = "dask"  # the installed one needs the new core
     samples = []
     for _ in range(repeat):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -100,3 +100,25 @@ def run_kept(index: int) -> list[str]:
 def nap_item(index: int) -> None:
     """A bare pool's 1 ms task (module level, so workers import it)."""
     time.sleep(0.001)
+
+
+def short_string_sink(items: Iterator[int], index: int) -> list[str]:
+    for _ in items:
+        pass
+    return ["x"]
+
+
+def short_strings(count: int) -> Pipeline[int]:
+    """No-op items whose sink returns one short string each."""
+    return NoOpSource(count).write(short_string_sink)
+
+
+def nap_sink(items: Iterator[int], index: int) -> list[str]:
+    for _ in items:
+        time.sleep(0.001)
+    return []
+
+
+def naps(count: int) -> Pipeline[int]:
+    """Items of 1 ms each."""
+    return NoOpSource(count).write(nap_sink)
