@@ -2,20 +2,28 @@
 
 It answers "was this index requested, and is it still open?" in O(1) and keeps
 outcomes in requested order without per-index sets or dicts when the request
-is a ``range`` (the common "run everything" case), so a run of a million items
-costs the parent little more than the outcomes themselves. A ledger that does
-not keep outcomes (a streamed run) holds one byte per index, plus the failed
-outcomes (retries and the result need them).
+is a ``range`` (the common "run everything" case).
+
+Outcomes are kept in columns, not as objects: a status byte, the value, two
+timestamps, the attempt and the worker per slot, and the errors of the few
+that have one. That is about 30 bytes per item besides the value, where an
+``Outcome`` with its index and timestamps costs 176, so a run of a million
+items costs the parent little more than what the sinks returned. The
+:class:`~curator.table.OutcomeTable` of :meth:`Ledger.outcomes` builds each
+``Outcome`` when it is read. A ledger that does not keep outcomes (a streamed
+run) holds the status bytes and the failed outcomes only (retries and the
+result need them).
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-from curator.outcome import Outcome, Status
-
-_CODES = {status: code for code, status in enumerate(Status, 1)}
+from curator.outcome import ErrorInfo, Outcome, Status
+from curator.table import STATUS_CODES, OutcomeTable
 
 
 class Ledger:
@@ -31,30 +39,44 @@ class Ledger:
     """
 
     __slots__ = (
+        "_attempts",
         "_codes",
         "_count",
+        "_errors",
         "_failures",
         "_first",
-        "_outcomes",
         "_positions",
+        "_times",
+        "_values",
+        "_worker_ids",
+        "_workers",
         "indices",
         "keep",
         "open",
+        "worker_names",
     )
 
     def __init__(self, indices: Sequence[int], keep: bool = True) -> None:
         self.indices = indices
         self.keep = keep
-        self._outcomes: list[Outcome | None] = [None] * len(indices) if keep else []
-        self._codes = bytearray(0 if keep else len(indices))
-        self._failures: dict[int, Outcome] = {}
-        self._count = len(indices)
+        count = len(indices)
+        kept = count if keep else 0
+        self._count = count
+        self._codes = bytearray(count)
+        self._values: list[Any] = [None] * kept
+        self._times = array("d", bytes(16 * kept))  # started, finished per slot
+        self._attempts = array("I", bytes(4 * kept))
+        self._workers = array("H", bytes(2 * kept))
+        self.worker_names: list[str] = [""]
+        self._worker_ids: dict[str, int] = {"": 0}
+        self._errors: dict[int, ErrorInfo] = {}  # by position
+        self._failures: dict[int, Outcome] = {}  # by index, when not kept
         # The "run everything" case (a range of step 1) needs only subtraction.
         self._first = indices.start if isinstance(indices, range) and indices.step == 1 else None
         self._positions: dict[int, int] | None = (
             None if isinstance(indices, range) else {i: p for p, i in enumerate(indices)}
         )
-        self.open = len(indices)
+        self.open = count
         """How many requested indices have no outcome yet."""
 
     def position(self, index: int) -> int | None:
@@ -78,25 +100,41 @@ class Ledger:
             position = self.position(outcome.index)
         if position is None:
             return f"reported index {outcome.index}, which was not requested"
-        if self.keep:
-            if self._outcomes[position] is not None:
-                return f"reported index {outcome.index} twice"
-            self._outcomes[position] = outcome
-        else:
-            if self._codes[position]:
-                return f"reported index {outcome.index} twice"
-            self._codes[position] = _CODES[outcome.status]
-            if outcome.status.is_failure:
-                self._failures[outcome.index] = outcome
+        codes = self._codes
+        if codes[position]:
+            return f"reported index {outcome.index} twice"
+        status = outcome.status
+        codes[position] = STATUS_CODES[status]
         self.open -= 1
+        if not self.keep:
+            if status.is_failure:
+                self._failures[outcome.index] = outcome
+            return None
+        self._values[position] = outcome.value
+        times = self._times
+        times[2 * position] = outcome.started
+        times[2 * position + 1] = outcome.finished
+        self._attempts[position] = outcome.attempt
+        worker = self._worker_ids.get(outcome.worker)
+        if worker is None:
+            worker = self._name(outcome.worker)
+        self._workers[position] = worker
+        if outcome.error is not None:
+            self._errors[position] = outcome.error
         return None
+
+    def _name(self, worker: str) -> int:
+        number = len(self.worker_names)
+        if number > 0xFFFF:  # more workers than the column holds: keep the name out
+            return 0
+        self.worker_names.append(worker)
+        self._worker_ids[worker] = number
+        return number
 
     def is_open(self, index: int) -> bool:
         """Whether ``index`` (a requested one) has no outcome yet."""
         position = self.position(index)
         assert position is not None
-        if self.keep:
-            return self._outcomes[position] is None
         return not self._codes[position]
 
     def failure(self, index: int) -> Outcome | None:
@@ -104,8 +142,10 @@ class Ledger:
         if not self.keep:
             return self._failures.get(index)
         position = self.position(index)
-        outcome = None if position is None else self._outcomes[position]
-        return outcome if outcome is not None and outcome.status.is_failure else None
+        if position is None or not self._codes[position]:
+            return None
+        outcome = self.table(0.0)[position]
+        return outcome if outcome.status.is_failure else None
 
     def reopen(self, indices: Iterator[int] | Sequence[int]) -> list[Outcome]:
         """Clear the slots of failed ``indices`` for another attempt; return what they held."""
@@ -117,10 +157,11 @@ class Ledger:
             position = self.position(index)
             assert position is not None
             superseded.append(previous)
+            self._codes[position] = 0
             if self.keep:
-                self._outcomes[position] = None
+                self._values[position] = None
+                self._errors.pop(position, None)
             else:
-                self._codes[position] = 0
                 del self._failures[index]
             self.open += 1
         return superseded
@@ -129,28 +170,34 @@ class Ledger:
         """The requested indices without an outcome, in requested order."""
         if not self.open:
             return iter(())
-        if not self.keep:
-            codes = self._codes
-            return (i for p, i in enumerate(self.indices) if not codes[p])
-        return (i for i, o in zip(self.indices, self._outcomes, strict=True) if o is None)
+        codes = self._codes
+        return (i for p, i in enumerate(self.indices) if not codes[p])
 
     def counts(self) -> Counter[Status]:
         """Outcomes per status so far."""
-        if not self.keep:
-            found = Counter({s: self._codes.count(c) for s, c in _CODES.items()})
-            return +found  # without the zero counts
-        return Counter(o.status for o in self._outcomes if o is not None)
+        found = Counter({s: self._codes.count(c) for s, c in STATUS_CODES.items()})
+        return +found  # without the zero counts
 
-    def outcomes(self, when: float) -> list[Outcome]:
-        """Every slot in requested order; open ones become ``cancelled`` at time ``when``.
+    def table(self, when: float) -> OutcomeTable:
+        """The kept outcomes, read-only; open slots read as ``cancelled`` at ``when``."""
+        assert self.keep
+        return OutcomeTable(
+            self.indices,
+            self._codes,
+            self._values,
+            self._times,
+            self._attempts,
+            self._workers,
+            self.worker_names,
+            self._errors,
+            when,
+        )
+
+    def outcomes(self, when: float) -> Sequence[Outcome]:
+        """Every slot in requested order; open ones read as ``cancelled`` at time ``when``.
 
         A ledger that does not keep outcomes gives its failed ones, in requested order.
         """
         if not self.keep:
             return sorted(self._failures.values(), key=lambda o: self.position(o.index) or 0)
-        if not self.open:
-            return list(self._outcomes)  # type: ignore[arg-type]  # no slot is None
-        return [
-            o if o is not None else Outcome(i, Status.CANCELLED, started=when, finished=when)
-            for i, o in zip(self.indices, self._outcomes, strict=True)
-        ]
+        return self.table(when)

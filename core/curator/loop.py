@@ -10,6 +10,7 @@ succeed or run out of retries. A round is one call of the backend's
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -375,6 +376,13 @@ class RunLoop:
             ends = (Outcome.interrupted(s.index, s.started, s.worker, s.attempt) for s in leftovers)
             yield from self._drain(ends, None)
 
+    def _tally(self) -> Counter[Status]:
+        """Outcomes per status, the open slots as the ``cancelled`` they read as."""
+        tally = self.ledger.counts()
+        if self.ledger.open:
+            tally[Status.CANCELLED] += self.ledger.open
+        return tally
+
     def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
         runner, self.runner = self.runner, None
         if runner is not None and self.owns_backend:
@@ -389,7 +397,7 @@ class RunLoop:
             retried=self.superseded,
             checkpoint=self.store.path if self.store is not None else None,
             terminated=terminated,
-            tally=None if self.ledger.keep else self.ledger.counts(),
+            tally=self._tally(),
         )
         self.result = result
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import operator
 from collections import Counter
 from collections.abc import Sequence
@@ -10,8 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from curator.outcome import Outcome, Status
+from curator.table import OutcomeTable
 
 _STATUS = operator.attrgetter("status")
+
+
+def _DURATION(outcome: Outcome) -> float:
+    return outcome.finished - outcome.started
 
 
 def throughput(items: int, seconds: float) -> float:
@@ -75,8 +81,11 @@ class RunResult:
     outcomes
         One :class:`~curator.outcome.Outcome` per requested index, in the
         requested order. Indices that never ran because the run stopped early
-        are ``cancelled``. A streamed run (:func:`curator.stream`) handed its
-        outcomes out as they came and keeps only the failed ones here.
+        are ``cancelled``. A run's outcomes are a read-only
+        :class:`~curator.table.OutcomeTable` (kept in columns, each ``Outcome``
+        built when read); any sequence of outcomes may be given. A streamed
+        run (:func:`curator.stream`) handed its outcomes out as they came and
+        keeps only the failed ones here.
     started, finished
         Wall-clock times of the run.
     interrupted
@@ -94,7 +103,7 @@ class RunResult:
     """
 
     run: RunInfo
-    outcomes: list[Outcome]
+    outcomes: Sequence[Outcome]
     started: float
     finished: float
     interrupted: bool = False
@@ -114,12 +123,23 @@ class RunResult:
     @property
     def outputs(self) -> list[list[str] | None]:
         """What the sink returned per requested index, in order (``None`` where it failed)."""
+        if isinstance(self.outcomes, OutcomeTable):
+            return self.outcomes.values()
         return [o.value for o in self.outcomes]
 
     @property
     def failures(self) -> list[Outcome]:
         """The outcomes that failed, crashed or timed out, in requested order."""
+        if isinstance(self.outcomes, OutcomeTable):
+            return self.outcomes.failures()
         return [o for o in self.outcomes if o.status.is_failure]
+
+    def slowest(self, count: int = 5) -> list[Outcome]:
+        """The ``count`` items that ran longest, slowest first (cancelled ones left out)."""
+        if isinstance(self.outcomes, OutcomeTable):
+            return self.outcomes.slowest(count)
+        ran = (o for o in self.outcomes if o.status is not Status.CANCELLED)
+        return heapq.nlargest(count, ran, key=_DURATION)
 
     @property
     def seconds(self) -> float:

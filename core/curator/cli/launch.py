@@ -171,7 +171,7 @@ def _resume_command(args: argparse.Namespace) -> str:
 def _resume_hint(args: argparse.Namespace, result: RunResult) -> None:
     if result.checkpoint is None:
         return
-    done = sum(1 for o in result.outcomes if o.status in (Status.OK, Status.SKIPPED))
+    done = result.count(Status.OK) + result.count(Status.SKIPPED)
     say(
         f"{done} of {result.run.total} items are done and recorded in {result.checkpoint}; "
         f"to finish the rest with the same settings: {_resume_command(args)}"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from curator.hookspecs import hookimpl
 from curator.options import option
-from curator.outcome import Outcome, Status
+from curator.outcome import Status
 from curator.reporter import Reporter
 from curator.result import RunInfo, RunResult
 
@@ -56,14 +55,7 @@ def format_duration(seconds: float | None) -> str:
 
 def slowest(result: RunResult, count: int = 5) -> list[tuple[float, int]]:
     """The ``count`` longest items that ran, as ``(seconds, index)``, slowest first."""
-    # A key function allocates only floats, which the garbage collector does not
-    # track: a list of tuples here set off full collections over every outcome.
-    longest = heapq.nlargest(count, result.outcomes, key=_duration)
-    return [(o.duration, o.index) for o in longest if o.status is not Status.CANCELLED]
-
-
-def _duration(outcome: Outcome) -> float:
-    return outcome.finished - outcome.started
+    return [(o.duration, o.index) for o in result.slowest(count)]
 
 
 COUNTED = (

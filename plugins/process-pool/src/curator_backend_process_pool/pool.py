@@ -10,7 +10,6 @@ new worker takes its slot.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import itertools
 import os
@@ -18,17 +17,17 @@ import pickle
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
 from curator.spawning import main_module_stays_home, parent_world
 from curator_backend_process_pool import wire, worker
 from curator_backend_process_pool.chunking import ChunkSizer
+from curator_backend_process_pool.deaths import describe_exit, name_of, outlived_its_fork_server
 from curator_backend_process_pool.shipping import pickle_setup
+from curator_backend_process_pool.slots import Chunk, Todo, WorkerSlot
 
 PREFETCH_BELOW_SECONDS = 0.001
 """Queue a second chunk on a worker only when items are faster than this.
@@ -47,60 +46,6 @@ START_ATTEMPTS = 6
 
 TIMEOUT_POLL_SECONDS = 0.25
 """With a timeout set, the parent checks running items at least this often."""
-
-
-@dataclass
-class _Chunk:
-    indices: list[int]
-    reported: int = 0  # workers run a chunk in order: the reported ones are a prefix
-
-
-@dataclass
-class _Worker:
-    slot: int
-    process: BaseProcess
-    conn: Connection
-    chunks: collections.OrderedDict[int, _Chunk] = field(default_factory=collections.OrderedDict)
-    budget: int | None = None
-    quitting: bool = False
-    finished_items: int = 0
-    announced: int | None = None  # running item whose start was already reported
-    timed_out: int | None = None  # the item it was killed for
-    last_start: TaskStart | None = None
-    broken: bool = False  # its pipe failed: it is dying, its sentinel will tell
-    work_of: int = 0  # the run whose work it holds
-    stale: bool = False  # a module it imported changed on disk: it exits to be replaced
-
-    @property
-    def name(self) -> str:
-        return f"process-{self.slot}"
-
-    def unreported(self) -> list[int]:
-        """Indices sent to this worker whose records have not arrived, in order."""
-        return [i for chunk in self.chunks.values() for i in chunk.indices[chunk.reported :]]
-
-
-class _Todo:
-    """Indices waiting for dispatch: given ones first, then the rest of the request."""
-
-    def __init__(self, indices: Sequence[int]) -> None:
-        self._rest = iter(indices)
-        self._left = len(indices)
-        self._requeued: collections.deque[int] = collections.deque()
-
-    def __len__(self) -> int:
-        return self._left + len(self._requeued)
-
-    def take(self, count: int) -> list[int]:
-        chunk = [self._requeued.popleft() for _ in range(min(count, len(self._requeued)))]
-        if len(chunk) < count:
-            more = list(itertools.islice(self._rest, count - len(chunk)))
-            self._left -= len(more)
-            chunk += more
-        return chunk
-
-    def requeue(self, indices: list[int]) -> None:
-        self._requeued.extendleft(reversed(indices))
 
 
 class Pool:
@@ -140,7 +85,7 @@ class Pool:
         self.current: Any = context.RawArray("q", [worker.IDLE] * size)
         self.since: Any = context.RawArray("d", size)
         self.stop: Any = context.RawValue("b", 0)
-        self.workers: dict[int, _Worker] = {}
+        self.workers: dict[int, WorkerSlot] = {}
         self.chunk_ids = itertools.count()
         self.parent = os.getpid()
         self.runs = 0
@@ -187,10 +132,10 @@ class Pool:
                 time.sleep(0.05 * (attempt + 1))
         child_end.close()
         self.current[slot] = worker.IDLE
-        self.workers[slot] = _Worker(slot, process, parent_end, budget=self.max_tasks)
+        self.workers[slot] = WorkerSlot(slot, process, parent_end, budget=self.max_tasks)
         self._give_work(self.workers[slot])
 
-    def _give_work(self, w: _Worker) -> None:
+    def _give_work(self, w: WorkerSlot) -> None:
         """Send the current run's work (and world) to ``w`` if it has another run's."""
         if w.work_of != self.runs:
             w.work_of = self.runs
@@ -282,12 +227,12 @@ class Pool:
         self.start_failures = 0
         self.stop.value = 0
         try:
-            yield from self._loop(_Todo(indices))
+            yield from self._loop(Todo(indices))
         except KeyboardInterrupt:
             yield from self._hard_stop()
             raise
 
-    def _loop(self, todo: _Todo) -> Iterator[Event | list[Event]]:
+    def _loop(self, todo: Todo) -> Iterator[Event | list[Event]]:
         for slot in range(min(self.size, len(todo))):
             if slot in self.workers:
                 self._give_work(self.workers[slot])
@@ -340,7 +285,7 @@ class Pool:
                 w.timed_out = index
                 w.process.kill()
 
-    def _dispatch(self, todo: _Todo) -> None:
+    def _dispatch(self, todo: Todo) -> None:
         fast = (
             self.sizer.seconds_per_item is not None
             and self.sizer.seconds_per_item < PREFETCH_BELOW_SECONDS
@@ -358,12 +303,12 @@ class Pool:
                 chunk = todo.take(size)
                 # Recorded before sending: if the worker died meanwhile, its exit
                 # puts these indices back in the queue.
-                w.chunks[chunk_id] = _Chunk(chunk)
+                w.chunks[chunk_id] = Chunk(chunk)
                 self._send(w, (chunk_id, chunk))
             if w.budget == 0 and not w.chunks and not w.quitting:
                 self._retire(w)  # max_tasks_per_child reached: a fresh worker follows
 
-    def _send(self, w: _Worker, message: object) -> None:
+    def _send(self, w: WorkerSlot, message: object) -> None:
         """Send to ``w``; a dead worker's broken pipe is left for its sentinel to report."""
         if w.broken:
             return
@@ -372,11 +317,11 @@ class Pool:
         except (OSError, ValueError):
             w.broken = True
 
-    def _retire(self, w: _Worker) -> None:
+    def _retire(self, w: WorkerSlot) -> None:
         w.quitting = True
         self._send(w, None)
 
-    def _receive(self, w: _Worker) -> list[Event]:
+    def _receive(self, w: WorkerSlot) -> list[Event]:
         """Read every message waiting on ``w``'s pipe and decode it."""
         events: list[Event] = []
         try:
@@ -386,7 +331,7 @@ class Pool:
             pass  # the worker died mid-message; its sentinel reports the rest
         return events
 
-    def _handle(self, w: _Worker, message: tuple[Any, ...], events: list[Event]) -> None:
+    def _handle(self, w: WorkerSlot, message: tuple[Any, ...], events: list[Event]) -> None:
         kind = message[0]
         if kind == "stale":
             w.stale = True
@@ -417,11 +362,11 @@ class Pool:
             chunk = w.chunks.pop(chunk_id)
             self.sizer.observe(chunk.reported, seconds)
 
-    def _exited(self, w: _Worker, todo: _Todo, stopping: bool) -> Iterator[Event]:
+    def _exited(self, w: WorkerSlot, todo: Todo, stopping: bool) -> Iterator[Event]:
         yield from self._receive(w)  # whatever it sent before it died
         w.process.join()
         forkserver = self.context.get_start_method() == "forkserver"
-        orphaned = _outlived_its_fork_server(w.process) if forkserver else None
+        orphaned = outlived_its_fork_server(w.process) if forkserver else None
         if orphaned:
             # The fork server died, not the worker: its sentinel closed. The worker's
             # item is innocent; stop the worker and run its items elsewhere.
@@ -454,8 +399,8 @@ class Pool:
             if self.start_failures >= MAX_START_FAILURES:
                 raise UsageError(
                     f"process-pool workers keep dying before running any item "
-                    f"({_describe_exit(w.process.exitcode)}). Check the initializer "
-                    f"({_name_of(self.initializer)}), and that the pipeline's modules import "
+                    f"({describe_exit(w.process.exitcode)}). Check the initializer "
+                    f"({name_of(self.initializer)}), and that the pipeline's modules import "
                     "cleanly in a new process"
                 )
         todo.requeue(unreported)
@@ -483,7 +428,7 @@ class Pool:
                 if w.process.sentinel in ready or left <= 0:
                     yield from self._reap(w)
 
-    def _reap(self, w: _Worker) -> Iterator[Event]:
+    def _reap(self, w: WorkerSlot) -> Iterator[Event]:
         """Kill ``w`` if needed, read its last records, report its running item interrupted."""
         if w.process.is_alive():
             w.process.kill()
@@ -495,7 +440,7 @@ class Pool:
         if running != worker.IDLE and running in w.unreported():
             yield Outcome.interrupted(running, self.since[w.slot], w.name, self.attempt)
 
-    def _crash_outcome(self, w: _Worker, index: int) -> Outcome:
+    def _crash_outcome(self, w: WorkerSlot, index: int) -> Outcome:
         now = time.time()
         start = w.last_start
         started = start.started if start is not None and start.index == index else now
@@ -507,44 +452,10 @@ class Pool:
                 exit_code=w.process.exitcode,
             )
             return Outcome(index, Status.TIMED_OUT, None, error, w.name, started, now, self.attempt)
-        how = _describe_exit(w.process.exitcode)
+        how = describe_exit(w.process.exitcode)
         error = ErrorInfo(
             type="WorkerCrash",
             message=f"worker {w.name} (pid {w.process.pid}) {how} while running item {index}",
             exit_code=w.process.exitcode,
         )
         return Outcome(index, Status.CRASHED, None, error, w.name, started, now, self.attempt)
-
-
-def _outlived_its_fork_server(process: BaseProcess) -> int | None:
-    """The pid of a forkserver worker whose sentinel closed while it still runs, else ``None``.
-
-    A forkserver worker's sentinel is a pipe from the fork server, which
-    reports exit code 255 when the fork server itself dies.
-    """
-    pid = process.pid
-    if process.exitcode != 255 or pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            alive = stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return None
-    return pid if alive else None
-
-
-def _name_of(function: Callable[..., object] | None) -> str:
-    if function is None:
-        return "none given"
-    return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', function)}"
-
-
-def _describe_exit(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "disappeared"
-    if exitcode < 0:
-        try:
-            return f"was killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"was killed by signal {-exitcode}"
-    return f"exited with code {exitcode}"

@@ -1,0 +1,73 @@
+"""The parent's bookkeeping per worker: chunks in flight, and the indices waiting."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from curator import TaskStart
+
+
+@dataclass
+class Chunk:
+    """Indices sent to a worker in one message, and how many of them it reported."""
+
+    indices: list[int]
+    reported: int = 0  # workers run a chunk in order: the reported ones are a prefix
+
+
+@dataclass
+class WorkerSlot:
+    """One worker process as the parent sees it: its pipe, chunks in flight and state."""
+
+    slot: int
+    process: BaseProcess
+    conn: Connection
+    chunks: collections.OrderedDict[int, Chunk] = field(default_factory=collections.OrderedDict)
+    budget: int | None = None
+    quitting: bool = False
+    finished_items: int = 0
+    announced: int | None = None  # running item whose start was already reported
+    timed_out: int | None = None  # the item it was killed for
+    last_start: TaskStart | None = None
+    broken: bool = False  # its pipe failed: it is dying, its sentinel will tell
+    work_of: int = 0  # the run whose work it holds
+    stale: bool = False  # a module it imported changed on disk: it exits to be replaced
+
+    @property
+    def name(self) -> str:
+        """The worker id in records: ``process-<slot>``."""
+        return f"process-{self.slot}"
+
+    def unreported(self) -> list[int]:
+        """Indices sent to this worker whose records have not arrived, in order."""
+        return [i for chunk in self.chunks.values() for i in chunk.indices[chunk.reported :]]
+
+
+class Todo:
+    """Indices waiting for dispatch: given ones first, then the rest of the request."""
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self._rest = iter(indices)
+        self._left = len(indices)
+        self._requeued: collections.deque[int] = collections.deque()
+
+    def __len__(self) -> int:
+        return self._left + len(self._requeued)
+
+    def take(self, count: int) -> list[int]:
+        """The next ``count`` indices (fewer at the end): requeued ones first."""
+        chunk = [self._requeued.popleft() for _ in range(min(count, len(self._requeued)))]
+        if len(chunk) < count:
+            more = list(itertools.islice(self._rest, count - len(chunk)))
+            self._left -= len(more)
+            chunk += more
+        return chunk
+
+    def requeue(self, indices: list[int]) -> None:
+        """Put ``indices`` back at the front, in order (a dead worker's unreported items)."""
+        self._requeued.extendleft(reversed(indices))
