@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Sequence
 
 import pytest
 
 from curator.ledger import Ledger
-from curator.outcome import Outcome, Status
+from curator.outcome import ErrorInfo, Outcome, Status
+from curator.table import OutcomeTable
 
 
 @pytest.mark.parametrize("indices", [range(10), range(3, 10), range(0, 10, 3), [7, 2, 9]])
@@ -32,3 +34,49 @@ def test_contract_violations_are_named() -> None:
     assert Ledger([5, 1]).record(Outcome(2, Status.OK)) == (
         "reported index 2, which was not requested"
     )
+
+
+def test_the_table_reads_like_a_list_of_the_outcomes() -> None:
+    ledger = Ledger([4, 1, 7, 3])
+    ok = Outcome(4, Status.OK, ["a"], None, "thread-1", 1.0, 3.0, 1)
+    failed = Outcome(
+        1, Status.FAILED, None, ErrorInfo("ValueError", "bad"), "thread-0", 1.0, 1.5, 2
+    )
+    slow = Outcome(7, Status.OK, ["c"], None, "thread-0", 2.0, 9.0, 1)
+    for outcome in (ok, failed, slow):
+        assert ledger.record(outcome) is None
+    table = ledger.outcomes(10.0)
+    cancelled = Outcome(3, Status.CANCELLED, started=10.0, finished=10.0)
+    assert len(table) == 4
+    assert table == [ok, failed, slow, cancelled]
+    assert list(table) == [ok, failed, slow, cancelled]
+    assert table[-1] == cancelled
+    assert table[1:3] == [failed, slow]
+    with pytest.raises(IndexError):
+        table[4]
+    assert isinstance(table, OutcomeTable)
+    assert table.values() == [["a"], None, ["c"], None]
+    assert table.failures() == [failed]
+    assert table.slowest(2) == [slow, ok]
+    assert ledger.counts() == {Status.OK: 2, Status.FAILED: 1}
+    assert ledger.reopen([1, 4]) == [failed]  # only failures reopen
+    assert ledger.is_open(1)
+    assert table[1] == Outcome(1, Status.CANCELLED, started=10.0, finished=10.0)
+
+
+def test_a_kept_outcome_costs_far_less_than_an_outcome_object() -> None:
+    count = 20_000
+    values = [[f"{i}"] for i in range(count)]  # the sinks' values are not the ledger's cost
+    tracemalloc.start()
+    try:
+        ledger = Ledger(range(count))
+        for i in range(count):  # as a backend reports them: each Outcome goes once recorded
+            ledger.record(Outcome(i, Status.OK, values[i], None, "process-0", i + 0.5, i + 0.75))
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # An Outcome object with its index and timestamps is about 176 bytes.
+    assert kept / count < 48, f"{kept / count:.0f} bytes per kept outcome"
+    last = Outcome(count - 1, Status.OK, [f"{count - 1}"], None, "process-0", count - 0.5)
+    last.finished = count - 0.25
+    assert ledger.outcomes(0.0)[count - 1] == last
