@@ -116,3 +116,14 @@ def test_closing_the_stream_early_stops_the_run_and_records_what_finished(
 def test_stream_is_public() -> None:
     assert curator.stream is stream
     assert {"stream", "RunStream"} <= set(curator.__all__)
+
+
+def test_a_stream_never_iterated_releases_its_checkpoint(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(5).write(Collect())
+    unused = stream(pipeline, checkpoint=checkpoint, reporter=None)
+    with pytest.raises(UsageError, match="in use by another curator run"):
+        run(pipeline, checkpoint=checkpoint, reporter=None)  # the stream holds it
+    unused.close()
+    assert run(pipeline, checkpoint=checkpoint, reporter=None).ok
+    assert unused.result is None  # it never ran

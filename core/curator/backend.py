@@ -114,6 +114,18 @@ class Backend(ABC):
         """Whether the core asked to stop dispatching; check it before each item or chunk."""
         return self._stop.is_set()
 
+    def prepare(self, work: Work) -> None:
+        """Check the run's work before the run starts (called once per run, before any event).
+
+        Optional. Raise :class:`~curator.errors.UsageError` for work this
+        backend cannot take, say a pipeline it cannot send to its workers, so
+        the user hears of it before a reporter or the checkpoint records a
+        run. A backend may keep what it made here (the pickled work) for
+        :meth:`execute`, which receives the same ``work`` object for the
+        first attempt. The default accepts any work.
+        """
+        return
+
     def close(self) -> None:
         """Release what the backend keeps between calls of :meth:`execute` (workers, a cluster).
 

@@ -90,6 +90,7 @@ class RunLoop:
         self.runner: Backend | None = None
         """The backend of every round of this run, once the first started."""
         self.owns_backend = owns_backend
+        self._works: dict[int, Work] = {}
         self.progress = RunProgress(info, self.ledger, self._activity)
         self.superseded: list[Outcome] = []
         self.started: dict[int, TaskStart] = {}
@@ -136,15 +137,23 @@ class RunLoop:
         info, policy = self.info, self.policy
         started = time.time()
         try:
+            # The backend sees the work first: a pipeline it cannot ship is the
+            # user's mistake, told before any event or checkpoint record.
+            self.runner = self.make_backend()
+            self.runner.prepare(self._work(1))
             self.relay.call("curator_run_start", run=info, progress=self.progress)
             if self.store is not None:
                 settings = self.settings.to_json() if self.settings is not None else None
                 self.store.start_run(info.backend, info.jobs, info.total, settings)
         except BaseException:
-            # A reporter that cannot start (its file cannot be opened, ...) or a
-            # checkpoint that cannot take a run ends the run before it began.
+            # A backend that refuses the work, a reporter that cannot start (its
+            # file cannot be opened, ...) or a checkpoint that cannot take a run
+            # ends the run before it began.
             if self.store is not None:
                 self.store.close()
+            runner, self.runner = self.runner, None
+            if runner is not None and self.owns_backend:
+                runner.close()
             raise
         stopped_by: Outcome | None = None
         interrupts = Interrupts(self._stop_dispatching, policy.grace)
@@ -181,6 +190,26 @@ class RunLoop:
         self.relay.check(result)
         if stopped_by is not None:
             raise TaskFailedError(stopped_by, result)
+
+    def abandon(self) -> None:
+        """Give up a run that never started: release its checkpoint (and lock)."""
+        if self.store is not None:
+            self.store.close()
+
+    def _work(self, attempt: int) -> Work:
+        """The work of one round, the same object for the same attempt."""
+        work = self._works.get(attempt)
+        if work is None:
+            runner = self.runner
+            assert runner is not None
+            # A result that cannot be pickled must fail its own item where it is made,
+            # not break a batch on its way to the parent or into the checkpoint.
+            caps = runner.capabilities
+            check_results = (self.store is not None or caps.needs_picklable_work) and not (
+                caps.checks_results
+            )
+            work = self._works[attempt] = Work(self.pipeline, attempt, check_results)
+        return work
 
     def _in_request_order(self, indices: Iterable[int]) -> list[int]:
         position = self.ledger.position
@@ -237,22 +266,15 @@ class RunLoop:
         self, indices: Sequence[int], attempt: int, final: bool
     ) -> Generator[list[Outcome], None, Outcome | None]:
         # One backend for every round: its workers stay up for the retries.
-        if self.runner is None:
-            self.runner = self.make_backend()
         backend = self.runner
+        assert backend is not None
         self.attempt = attempt
         backend._begin(self.policy.timeout, self.relay.listens("curator_task_start"))
         self.backend = backend
-        # A result that cannot be pickled must fail its own item where it is made,
-        # not break a batch on its way to the parent or into the checkpoint.
-        caps = backend.capabilities
-        check_results = (self.store is not None or caps.needs_picklable_work) and not (
-            caps.checks_results
-        )
         open_before = self.ledger.open
         try:
             stopped_by = yield from self._consume(
-                backend.execute(Work(self.pipeline, attempt, check_results), indices), final
+                backend.execute(self._work(attempt), indices), final
             )
         finally:
             self.backend = None

@@ -41,6 +41,7 @@ class RunStream:
 
     def __init__(self, loop: RunLoop, ordered: bool) -> None:
         self._loop = loop
+        self._started = False
         outcomes = loop.outcomes()
         self._outcomes = _in_request_order(outcomes, loop.ledger.position) if ordered else outcomes
 
@@ -58,13 +59,26 @@ class RunStream:
         return self
 
     def __next__(self) -> Outcome:
+        self._started = True
         return next(self._outcomes)
 
     def close(self) -> None:
-        """Stop the run now if it still runs; record and report what finished."""
+        """Stop the run now if it still runs; record and report what finished.
+
+        A stream never iterated releases its checkpoint (opened and locked
+        when the stream was made, so that a busy or foreign checkpoint is
+        refused at once) without recording a run.
+        """
+        if not self._started:
+            self._started = True
+            self._loop.abandon()
         close = getattr(self._outcomes, "close", None)
         if close is not None:
             close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_started", True):
+            self.close()
 
     def __enter__(self) -> RunStream:
         return self

@@ -139,10 +139,12 @@ def test_unpicklable_pipelines_are_named_before_any_worker_starts() -> None:
         pp(Numbers(3).filter(lambda items: (lock, items)[1]).write(HoldsALock()))
     assert "filter 1" in str(info.value)
     assert "needs a picklable pipeline" in str(info.value)
+    events = EventRecorder()
     with pytest.raises(UsageError) as info:
-        pp(Numbers(3).write(HoldsALock()))
+        pp(Numbers(3).write(HoldsALock()), reporter=events)
     assert "attribute 'lock' of the sink (pp_pipelines.HoldsALock), a lock" in str(info.value)
     assert multiprocessing.active_children() == []
+    assert events.events == []  # told before the run started: no run_start, no run_finish
 
 
 def test_start_and_finish_events_per_item_with_worker_ids() -> None:

@@ -80,6 +80,15 @@ class ProcessPoolBackend(Backend):
 
     _pool: Pool | None = None
 
+    def __init__(self, options: Any, jobs: int) -> None:
+        super().__init__(options, jobs)
+        self._shipped: dict[int, bytes] = {}
+        """Work pickled by prepare(), by the id of the Work (execute gets the same object)."""
+
+    def prepare(self, work: Work) -> None:
+        """Pickle the work now: a pipeline that cannot be sent is named before the run starts."""
+        self._shipped = {id(work): pickle_work(work)}
+
     def activity(self) -> Mapping[str, tuple[int, float]] | None:
         """What each worker runs now, from shared memory: no start events needed."""
         pool = self._pool
@@ -99,7 +108,7 @@ class ProcessPoolBackend(Backend):
         and the next runs of a :class:`curator.Session`, until :meth:`close`.
         A run that ends early (Ctrl-C, an error) stops them at once.
         """
-        work_bytes = pickle_work(work)
+        work_bytes = self._shipped.pop(id(work), None) or pickle_work(work)
         pool = self._pool if self._pool is not None else self._new_pool()
         self._pool = pool
         hard = True
