@@ -88,16 +88,19 @@ IDLE_SESSION = """
 import sys, time
 from curator import Session
 from pp_pipelines import Numbers, WhereAmI
-session = Session(backend="process-pool", jobs=2)
+session = Session(backend="process-pool", jobs=2, options={"start_method": sys.argv[1]})
 result = session.run(Numbers(20).write(WhereAmI()), reporter=None)
 print(" ".join(sorted({out[0] for out in result.outputs})), flush=True)
 time.sleep(600)
 """
 
 
-def test_killing_the_parent_of_an_idle_session_leaves_no_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", START_METHODS)
+def test_killing_the_parent_of_an_idle_session_leaves_no_worker(
+    method: str, tmp_path: Path
+) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", IDLE_SESSION],
+        [sys.executable, "-c", IDLE_SESSION, method],
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
