@@ -127,3 +127,25 @@ def test_a_stream_never_iterated_releases_its_checkpoint(tmp_path: Path) -> None
     unused.close()
     assert run(pipeline, checkpoint=checkpoint, reporter=None).ok
     assert unused.result is None  # it never ran
+
+
+def test_a_hard_stop_handed_in_between_two_batches_ends_the_run_cleanly(tmp_path: Path) -> None:
+    # run() hands a Ctrl-C that lands between two batches (outside the run's own frames)
+    # back to the run with throw(): it must end as an interrupted, recorded run.
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(40).write(Sleep(0.01))
+    outcomes = stream(pipeline, backend="thread-pool", jobs=2, checkpoint=checkpoint)
+    outcomes._started = True  # driven by hand below
+    batches = outcomes._loop.batches()
+    first = next(batches)
+    batches.throw(KeyboardInterrupt())  # the run hands out what it still has, then ends
+    with pytest.raises(curator.RunInterrupted) as info:
+        list(batches)
+    result = info.value.result
+    assert result.count(Status.OK) >= len(first)
+    assert (
+        result.count(Status.OK) + result.count(Status.CANCELLED) + result.count(Status.INTERRUPTED)
+        == 40
+    )
+    resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
+    assert resumed.count(Status.SKIPPED) == result.count(Status.OK)

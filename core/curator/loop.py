@@ -109,8 +109,20 @@ class RunLoop:
 
     def execute(self) -> RunResult:
         """Run every round, report, record, and return (or raise) the result."""
-        for _ in self.batches():
-            pass
+        batches = self.batches()
+        while True:
+            try:
+                for _ in batches:
+                    pass
+                break
+            except KeyboardInterrupt as stop:
+                if getattr(batches, "gi_frame", None) is None:
+                    raise  # the run ended with it
+                # A hard stop that landed here, between two batches, is the run's to handle.
+                try:
+                    batches.throw(stop)
+                except StopIteration:
+                    break
         assert self.result is not None
         return self.result
 
@@ -182,7 +194,10 @@ class RunLoop:
             # still record and report what finished.
             self._finish(started, interrupted=False, terminated=False)
             raise
-        yield from self._last_outcomes(time.time())
+        try:
+            yield from self._last_outcomes(time.time())
+        except KeyboardInterrupt:  # handed in between two batches: what is left reads cancelled
+            hard_stop = True
         interrupted = hard_stop or interrupts.requested
         result = self._finish(started, interrupted, interrupts.terminated)
         if interrupted:
