@@ -80,3 +80,14 @@ def test_a_kept_outcome_costs_far_less_than_an_outcome_object() -> None:
     last = Outcome(count - 1, Status.OK, [f"{count - 1}"], None, "process-0", count - 0.5)
     last.finished = count - 0.25
     assert ledger.outcomes(0.0)[count - 1] == last
+
+
+def test_more_workers_than_two_bytes_can_number_keep_their_names() -> None:
+    count = 70_000
+    ledger = Ledger(range(count))
+    for index in range(count):
+        outcome = Outcome(index, Status.OK, [], None, f"worker-{index}", 1.0, 2.0)
+        assert ledger.record(outcome) is None
+    table = ledger.table(0.0)
+    assert table[0].worker == "worker-0"
+    assert table[count - 1].worker == f"worker-{count - 1}"

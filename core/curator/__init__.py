@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     )
     from curator.hookspecs import hookimpl
     from curator.options import NoOptions, option
-    from curator.outcome import ErrorInfo, Event, Outcome, Status, TaskStart
+    from curator.outcome import ErrorInfo, Event, Outcome, Status, Successes, TaskStart
     from curator.pipeline import Filter, Pipeline, Sink, Source
     from curator.registry import Registry, default_registry
     from curator.reporter import Reporter
@@ -65,6 +65,7 @@ _HOMES = {
     "Event": "curator.outcome",
     "Outcome": "curator.outcome",
     "Status": "curator.outcome",
+    "Successes": "curator.outcome",
     "TaskStart": "curator.outcome",
     "Filter": "curator.pipeline",
     "Pipeline": "curator.pipeline",
@@ -120,6 +121,7 @@ __all__ = [
     "Sink",
     "Source",
     "Status",
+    "Successes",
     "TaskFailedError",
     "TaskStart",
     "UnknownNameError",

@@ -173,7 +173,9 @@ class Backend(ABC):
         The contract:
 
         - yield exactly one :class:`~curator.outcome.Outcome` per index in
-          ``indices``, in any order, as soon as each is known;
+          ``indices``, in any order, as soon as each is known (successes
+          may come many at once as a :class:`~curator.outcome.Successes`,
+          whose columns the core stores without an ``Outcome`` per item);
         - optionally yield a :class:`~curator.outcome.TaskStart` before an
           index's outcome, so reporters can show what each worker does;
         - run at most ``self.jobs`` items at the same time;

@@ -22,8 +22,17 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from curator.outcome import ErrorInfo, Outcome, Status
+from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.table import STATUS_CODES, OutcomeTable
+
+_OK_CODE = bytes((STATUS_CODES[Status.OK],))
+
+
+def _doubles(numbers: Sequence[float]) -> array[float]:
+    """``numbers`` as an ``array('d')``, which is what an array slice takes."""
+    if isinstance(numbers, array) and numbers.typecode == "d":
+        return numbers
+    return array("d", numbers)
 
 
 class Ledger:
@@ -123,10 +132,100 @@ class Ledger:
             self._errors[position] = outcome.error
         return None
 
+    def record_successes(self, batch: Successes) -> str | None:
+        """Store one worker's ``ok`` outcomes; return why that breaks the contract, or ``None``.
+
+        No ``Outcome`` is made. A worker's batch is usually a run of
+        consecutive indices (a chunk), which fills each column with one slice
+        assignment; any other batch takes the loop of :meth:`record` with the
+        per-batch lookups done once.
+        """
+        indices, values = batch.indices, batch.values
+        size = len(indices)
+        if not len(batch.started) == len(batch.finished) == len(values) == size:
+            return f"sent a Successes batch whose columns differ in length ({batch.worker})"
+        if not size:
+            return None
+        keep = self.keep
+        worker = self._worker_number(batch.worker) if keep else 0
+        at = self._slots_of(indices)
+        if at is not None:
+            end = at + size
+            codes = self._codes
+            if codes.count(0, at, end) != size:
+                return self._contract_breach(indices)
+            codes[at:end] = _OK_CODE * size
+            self.open -= size
+            if keep:
+                self._values[at:end] = values
+                self._times[2 * at : 2 * end : 2] = _doubles(batch.started)
+                self._times[2 * at + 1 : 2 * end : 2] = _doubles(batch.finished)
+                self._attempts[at:end] = array("I", (batch.attempt,)) * size
+                self._workers[at:end] = array(self._workers.typecode, (worker,)) * size
+            return None
+        first, count, codes = self._first, self._count, self._codes
+        ok = _OK_CODE[0]
+        times, attempts, workers, kept = self._times, self._attempts, self._workers, self._values
+        attempt = batch.attempt
+        recorded = 0
+        try:
+            for p, index in enumerate(indices):
+                found = (
+                    (index - first if 0 <= index - first < count else None)
+                    if first is not None
+                    else self.position(index)
+                )
+                if found is None:
+                    return f"reported index {index}, which was not requested"
+                if codes[found]:
+                    return f"reported index {index} twice"
+                codes[found] = ok
+                recorded += 1
+                if keep:
+                    kept[found] = values[p]
+                    times[2 * found] = batch.started[p]
+                    times[2 * found + 1] = batch.finished[p]
+                    attempts[found] = attempt
+                    workers[found] = worker
+        finally:
+            self.open -= recorded
+        return None
+
+    def _slots_of(self, indices: Sequence[int]) -> int | None:
+        """Where ``indices`` start if they fill consecutive slots of a range, else ``None``."""
+        first = self._first
+        if first is None:
+            return None
+        at = indices[0] - first
+        size = len(indices)
+        if at < 0 or at + size > self._count:
+            return None
+        start = indices[0]
+        wanted = range(start, start + size)
+        if isinstance(indices, array) and indices.typecode == "q":
+            return at if indices == array("q", wanted) else None
+        if isinstance(indices, list):
+            return at if indices == list(wanted) else None
+        return None
+
+    def _contract_breach(self, indices: Sequence[int]) -> str:
+        """Why a run of requested ``indices`` cannot be recorded: one of them already is."""
+        for index in indices:
+            position = self.position(index)
+            if position is not None and self._codes[position]:
+                return f"reported index {index} twice"
+        return "reported indices twice"
+
+    def _worker_number(self, worker: str) -> int:
+        known = self._worker_ids.get(worker)
+        return known if known is not None else self._name(worker)
+
     def _name(self, worker: str) -> int:
         number = len(self.worker_names)
-        if number > 0xFFFF:  # more workers than the column holds: keep the name out
-            return 0
+        if number > 0xFFFF and self._workers.typecode == "H":
+            # More workers than two bytes can number (a long run on a big,
+            # changing cluster): widen the column rather than lose names.
+            self._workers = array("I", self._workers)
         self.worker_names.append(worker)
         self._worker_ids[worker] = number
         return number

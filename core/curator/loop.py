@@ -18,7 +18,7 @@ from curator.backend import Backend
 from curator.errors import BackendContractError, RunInterrupted, TaskFailedError
 from curator.interrupts import Interrupts
 from curator.ledger import Ledger
-from curator.outcome import Event, Outcome, Status, TaskStart
+from curator.outcome import Event, Outcome, Status, Successes, TaskStart
 from curator.pipeline import Pipeline
 from curator.policy import Policy
 from curator.progress import RunProgress
@@ -140,12 +140,20 @@ class RunLoop:
         batches = self.batches()
         try:
             for batch in batches:
-                yield from batch
+                for outcome in batch:
+                    if isinstance(outcome, Successes):
+                        yield from outcome
+                    else:
+                        yield outcome
         finally:
             batches.close()
 
-    def batches(self) -> Generator[list[Outcome], None, None]:
-        """:meth:`outcomes` in the lists they arrive in (one step per batch, not per item)."""
+    def batches(self) -> Generator[Sequence[Outcome | Successes], None, None]:
+        """:meth:`outcomes` in the lists they arrive in (one step per batch, not per item).
+
+        A backend's :class:`~curator.outcome.Successes` stay columns here: a
+        consumer that only drains the run (``run()``) never makes their outcomes.
+        """
         info, policy = self.info, self.policy
         started = time.time()
         try:
@@ -230,7 +238,7 @@ class RunLoop:
         position = self.ledger.position
         return sorted(indices, key=lambda index: position(index) or 0)
 
-    def _last_outcomes(self, when: float) -> Iterator[list[Outcome]]:
+    def _last_outcomes(self, when: float) -> Iterator[Sequence[Outcome | Successes]]:
         """The failures no retry followed, then ``cancelled`` for every index that never ran."""
         held = self.held
         if held:
@@ -252,7 +260,7 @@ class RunLoop:
         if self.backend is not None:
             self.backend.request_stop()
 
-    def _skip_done(self) -> Generator[list[Outcome], None, Sequence[int]]:
+    def _skip_done(self) -> Generator[Sequence[Outcome | Successes], None, Sequence[int]]:
         """Report (and yield) checkpointed items as skipped; return the indices still to run."""
         indices = self.info.indices
         if self.store is None or not self.resume:
@@ -279,7 +287,7 @@ class RunLoop:
 
     def _round(
         self, indices: Sequence[int], attempt: int, final: bool
-    ) -> Generator[list[Outcome], None, Outcome | None]:
+    ) -> Generator[Sequence[Outcome | Successes], None, Outcome | None]:
         # One backend for every round: its workers stay up for the retries.
         backend = self.runner
         assert backend is not None
@@ -303,7 +311,7 @@ class RunLoop:
 
     def _consume(
         self, events: Iterator[Event | list[Event]], final: bool
-    ) -> Generator[list[Outcome], None, Outcome | None]:
+    ) -> Generator[Sequence[Outcome | Successes], None, Outcome | None]:
         """Feed a round's events to the ledger, checkpoint and hooks.
 
         Returns the outcome that used up the failure budget, if any. On a hard
@@ -328,7 +336,7 @@ class RunLoop:
 
     def _drain(
         self, events: Iterable[Event | list[Event]], budget: int | None, final: bool = True
-    ) -> Generator[list[Outcome], None, Outcome | None]:
+    ) -> Generator[Sequence[Outcome | Successes], None, Outcome | None]:
         """The per-event loop (kept in one frame: it runs once per item).
 
         Takes records one by one or in lists (a backend's batches), and yields,
@@ -349,17 +357,27 @@ class RunLoop:
         # A listener disabled mid-run leaves an empty list that call() walks for nothing.
         report_starts = self.relay.listens("curator_task_start")
         report_finishes = self.relay.listens("curator_task_finish")
+        one_by_one = record is not None or report_starts or report_finishes
         started = self.started
         held = self.held
         attempt = self.attempt
         # The core knows the round's attempt: a record built without it (say
         # TaskStart(index, worker, started)) is corrected here, not believed.
         for event in events:
-            batch = event if type(event) is list else (event,)
-            finals: list[Outcome] = []
+            batch: Iterable[Event] = event if isinstance(event, list) else (event,)
+            finals: list[Outcome | Successes] = []
             tracking = progress.tracking_starts  # a reporter may start watching mid-run
+            if tracking or one_by_one:
+                batch = _outcomes_of(batch)
             for item in batch:
-                if type(item) is Outcome:
+                if type(item) is Successes:  # only when nobody reads them one by one
+                    if item.attempt != attempt:
+                        item.attempt = attempt
+                    broken = ledger.record_successes(item)
+                    if broken is not None:
+                        raise BackendContractError(f"backend {info.backend!r} {broken}")
+                    finals.append(item)  # they stay columns
+                elif type(item) is Outcome:
                     if item.attempt != attempt:
                         item.attempt = attempt
                     broken = ledger.record(item)
@@ -396,8 +414,8 @@ class RunLoop:
                         call("curator_task_start", run=info, start=item)
                 else:
                     raise BackendContractError(
-                        f"backend {info.backend!r} yielded {item!r}; expected curator.Outcome "
-                        "or curator.TaskStart records (or a list of them)"
+                        f"backend {info.backend!r} yielded {item!r}; expected curator.Outcome, "
+                        "curator.Successes or curator.TaskStart records (or a list of them)"
                     )
             if ledger.open <= progress.alarm_open:
                 progress.ring()
@@ -405,7 +423,7 @@ class RunLoop:
                 yield finals
         return stopped_by
 
-    def _interrupt_started(self) -> Iterator[list[Outcome]]:
+    def _interrupt_started(self) -> Iterator[Sequence[Outcome | Successes]]:
         """Give every reported start without an outcome its ``interrupted`` finish."""
         leftovers = [s for s in self.started.values() if self.ledger.is_open(s.index)]
         self.started.clear()
@@ -447,6 +465,15 @@ class RunLoop:
                 self.store.close()
             self.relay.call("curator_run_finish", run=self.info, result=result)
         return result
+
+
+def _outcomes_of(batch: Iterable[Event]) -> Iterator[Event]:
+    """``batch`` with each :class:`~curator.outcome.Successes` given as its outcomes."""
+    for item in batch:
+        if type(item) is Successes:
+            yield from item
+        else:
+            yield item
 
 
 def _handed_over(

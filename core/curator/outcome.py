@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 import time
 import traceback
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class Status(str, enum.Enum):
@@ -187,5 +189,47 @@ class Outcome:
         return self.finished - self.started
 
 
-Event = TaskStart | Outcome
+@dataclass(slots=True)
+class Successes:
+    """Items one worker finished ``ok``, in columns: many outcomes as one record.
+
+    A backend that receives results in bulk may yield this instead of one
+    :class:`Outcome` per item: the run loop stores the columns directly and
+    makes ``Outcome`` objects only for whoever reads them (a reporter, the
+    checkpoint, a stream), so a fast item costs the parent a few table
+    writes. Iterating gives the outcomes.
+
+    Attributes
+    ----------
+    worker
+        Who ran them.
+    indices
+        The items, in the order they finished.
+    started, finished
+        Their wall-clock times, by position.
+    values
+        What each sink returned, by position.
+    attempt
+        Set by the run loop to the round's attempt.
+    """
+
+    worker: str
+    indices: Sequence[int]
+    started: Sequence[float]
+    finished: Sequence[float]
+    values: Sequence[Any]
+    attempt: int = 1
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[Outcome]:
+        worker, attempt, ok = self.worker, self.attempt, Status.OK
+        for index, started, finished, value in zip(
+            self.indices, self.started, self.finished, self.values, strict=True
+        ):
+            yield Outcome(index, ok, value, None, worker, started, finished, attempt)
+
+
+Event = TaskStart | Outcome | Successes
 """What a backend yields to the run loop."""

@@ -342,17 +342,18 @@ class Pool:
                 f"process-pool worker {w.name} could not start: {error.type}: {error.message}\n"
                 f"{error.traceback}".rstrip()
             )
-        _, records, done, running = message
-        if records:
-            wire.decode(records, w.name, w.announced, events, self.report_starts, self.attempt)
-            # A message holds records of one chunk, the oldest one in flight.
-            next(iter(w.chunks.values())).reported += len(records)
-            w.finished_items += len(records)
-            if w.announced is not None and any(r[1] == w.announced for r in records):
+        _, rows, done, running = message
+        indices = rows[0] if rows is not None else ()
+        if rows is not None:
+            count = wire.decode(rows, w.name, w.announced, events, self.report_starts, self.attempt)
+            # A message holds rows of one chunk, the oldest one in flight.
+            next(iter(w.chunks.values())).reported += count
+            w.finished_items += count
+            if w.announced is not None and w.announced in indices:
                 w.announced = None
         if running is not None and running[0] != w.announced:
             index, started = running
-            if not any(r[1] == index for r in records):
+            if index not in indices:
                 w.announced = index
                 w.last_start = TaskStart(index, w.name, started, self.attempt)
                 if self.report_starts:

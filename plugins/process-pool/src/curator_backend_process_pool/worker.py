@@ -24,7 +24,6 @@ from typing import Any
 from curator import ErrorInfo, Work
 from curator.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
-from curator_backend_process_pool.wire import FAILED, OK
 
 FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
@@ -46,16 +45,20 @@ class Outbox:
     A background thread flushes on a timer and reports the item running at
     that moment, so the parent learns of long items at once, while fast items
     cost one message per batch instead of two per item. The worker's loop only
-    appends to a list and assigns ``running`` (both atomic), so the hot path
-    takes no lock; ``send_lock`` keeps the two senders' messages in order.
+    appends to the :class:`~curator_backend_process_pool.wire.Batch` columns
+    (each append atomic), so the hot path takes no lock; ``send_lock`` keeps
+    the two senders' messages in order. The running item is read from the
+    shared memory the parent watches for crashes, not kept twice.
     """
 
-    def __init__(self, conn: Connection, stop: Any) -> None:
+    def __init__(self, conn: Connection, stop: Any, slot: int, current: Any, since: Any) -> None:
         self.conn = conn
         self.stop = stop
-        self.buffer: list[wire.Record] = []
-        self.sent = 0  # records of ``buffer`` already sent
-        self.running: tuple[int, float] | None = None
+        self.slot = slot
+        self.current = current
+        self.since = since
+        self.batch = wire.Batch()
+        self.sent = 0  # rows of ``batch`` already sent
         self.reported_running: tuple[int, float] | None = None
         self.send_lock = threading.Lock()
         self.closed = threading.Event()
@@ -63,25 +66,27 @@ class Outbox:
         self.thread.start()
 
     def flush(self, done: tuple[int, float] | None = None) -> None:
-        """Send new records, the running item, and ``done`` (a finished chunk's id and seconds).
+        """Send new rows, the running item, and ``done`` (a finished chunk's id and seconds).
 
-        ``running`` is read before the records are sliced: the worker clears it
-        before appending the item's outcome, so an item reported as running is
-        either finished in this same message or later, never earlier.
+        The running item is read before the rows are counted: the worker marks
+        itself idle before appending the item's row, so an item reported as
+        running is either finished in this same message or later, never earlier.
         """
         with self.send_lock:
-            running = self.running
-            end = len(self.buffer)
-            batch = self.buffer[self.sent : end]
+            index = self.current[self.slot]
+            running = (index, self.since[self.slot]) if index != IDLE else None
+            batch = self.batch
+            end = len(batch)
+            rows = batch.rows(self.sent, end) if end > self.sent else None
             self.sent = end
             if done is not None:
                 # Only the worker's own thread passes ``done``: nothing is appended meanwhile.
-                self.buffer.clear()
+                batch.clear()
                 self.sent = 0
-            if running is not None and running == self.reported_running and not batch:
+            if running is not None and running == self.reported_running and rows is None:
                 running = None  # already announced; nothing new to say about it
-            if batch or done is not None or running is not None:
-                self.conn.send_bytes(_pickled(("batch", batch, done, running)))
+            if rows is not None or done is not None or running is not None:
+                self.conn.send_bytes(_pickled(("batch", rows, done, running)))
                 if running is not None:
                     self.reported_running = running
 
@@ -91,7 +96,7 @@ class Outbox:
                 self.flush()
             except (OSError, ValueError):  # the parent went away
                 return
-            if self.stop.value == HARD_STOP:
+            if self.stop[0] == HARD_STOP:
                 # Whatever finished is now with the parent; the running item (if
                 # any) is abandoned, whether or not the main thread can be reached.
                 os._exit(0)
@@ -108,8 +113,8 @@ def _pickled(message: tuple[Any, ...]) -> bytes:
     Pickling the whole batch is the fast path. A result holding an object of
     a class that came by value (defined in the user's ``__main__``) goes back
     by value too, with cloudpickle; the parent gets its own class back. Only
-    when that fails as well are the records pickled one by one, and each that
-    fails becomes its item's ``failed`` record: the other items of the batch,
+    when that fails as well are the values pickled one by one, and each that
+    fails becomes its item's ``failed`` error: the other items of the batch,
     and the worker, are unharmed.
     """
     try:
@@ -119,17 +124,22 @@ def _pickled(message: tuple[Any, ...]) -> bytes:
     try:
         return shipping.dumps(message)
     except Exception:
-        kind, batch, done, running = message
-        return shipping.dumps((kind, [_sendable(r) for r in batch], done, running))
+        kind, rows, done, running = message
+        return shipping.dumps((kind, _sendable(rows), done, running))
 
 
-def _sendable(record: wire.Record) -> wire.Record:
-    try:
-        shipping.dumps(record)
-    except Exception as exc:
-        _, index, started, finished, value = record
-        return (wire.FAILED, index, started, finished, ErrorInfo.unpicklable_result(value, exc))
-    return record
+def _sendable(rows: wire.Rows) -> wire.Rows:
+    """``rows`` with each value that cannot be pickled replaced by its item's error."""
+    indices, started, finished, values, failed = rows
+    values, failed = list(values), list(failed)
+    for p, value in enumerate(values):
+        try:
+            shipping.dumps(value)
+        except Exception as exc:
+            values[p] = ErrorInfo.unpicklable_result(value, exc)
+            if p not in failed:
+                failed.append(p)
+    return indices, started, finished, values, failed
 
 
 def watch_parent(pid: int) -> None:
@@ -212,6 +222,11 @@ def main(
     """
     # Ctrl-C goes to the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Typed views on the same shared memory: an item of a memoryview is read
+    # and written faster than one of a ctypes array, and this is per item.
+    current = memoryview(current).cast("B").cast("q")
+    since = memoryview(since).cast("B").cast("d")
+    stop = memoryview(stop).cast("B").cast("b")
     watch_parent(parent)
     try:
         adopt_world(world)
@@ -223,7 +238,7 @@ def main(
         return
     modules = ModuleFiles()
     modules.note()
-    outbox = Outbox(conn, stop)
+    outbox = Outbox(conn, stop, slot, current, since)
     work: Work | None = None
     try:
         while True:
@@ -249,19 +264,29 @@ def main(
             assert work is not None
             chunk_id, indices = message
             chunk_started = time.perf_counter()
-            append = outbox.buffer.append
+            batch = outbox.batch
+            add_index, add_start = batch.indices.append, batch.started.append
+            add_finish, add_value = batch.finished.append, batch.values.append
+            failed = batch.failed
             run_index = work.run_index
+            # An item starts when the one before it ended: one clock read per item, not two.
+            started = time.time()
             for index in indices:
-                if stop.value:
+                if stop[0]:
                     break
-                started = time.time()
                 since[slot] = started
                 current[slot] = index
-                outbox.running = (index, started)
                 ok, payload, finished = run_index(index, started)
-                outbox.running = None
-                append((OK if ok else FAILED, index, started, finished, payload))
+                # Idle before the row is in: a death now leaves the item
+                # unreported (it runs again), never blamed for a crash it did not cause.
                 current[slot] = IDLE
+                add_index(index)
+                add_start(started)
+                add_finish(finished)
+                if not ok:
+                    failed.append(len(batch.values))
+                add_value(payload)  # last: the row is complete for the flusher
+                started = finished
             outbox.flush(done=(chunk_id, time.perf_counter() - chunk_started))
             modules.note()  # what the items imported: cheap when they imported nothing
     except (OSError, ValueError):  # the parent closed the pipe: nothing left to report to

@@ -1,0 +1,172 @@
+"""``curator.Successes``: a backend's batch of ``ok`` outcomes kept as columns.
+
+The run loop stores the columns without making an ``Outcome`` per item, unless
+someone reads them one by one (reporters, the checkpoint, a stream): each of
+those must still see every item, exactly as from a backend yielding outcomes.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from core_support import registry_with
+from pipelines import Collect, FailAt
+
+from curator import (
+    Backend,
+    BackendContractError,
+    Capabilities,
+    Event,
+    Outcome,
+    Status,
+    Successes,
+    Work,
+    run,
+    stream,
+)
+from curator.ledger import Ledger
+from curator.testing.events import EventRecorder
+from curator.testing.probes import Numbers
+
+
+class Columns(Backend):
+    """Runs in-process; yields each chunk's successes as one ``Successes``, failures as outcomes."""
+
+    name = "columns"
+    capabilities = Capabilities(parallel=True)
+    chunk: ClassVar[int] = 7
+    made: ClassVar[int] = 0  # Successes batches yielded
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event | list[Event]]:
+        for start in range(0, len(indices), self.chunk):
+            ok: list[int] = []
+            began: list[float] = []
+            ended: list[float] = []
+            values: list[object] = []
+            failures: list[Event] = []
+            for index in indices[start : start + self.chunk]:
+                started = time.time()
+                good, payload, finished = work.run_index(index, started)
+                if good:
+                    ok += [index]
+                    began += [started]
+                    ended += [finished]
+                    values += [payload]
+                else:
+                    failures.append(
+                        Outcome(index, Status.FAILED, None, payload, "cols", started, finished)
+                    )
+            type(self).made += 1
+            yield [Successes("cols", array("q", ok), array("d", began), ended, values), *failures]
+
+
+@pytest.fixture
+def columns() -> dict[str, object]:
+    Columns.made = 0
+    return {"backend": "columns", "registry": registry_with(Columns), "reporter": None}
+
+
+def test_a_run_keeps_every_value_time_worker_and_attempt(columns: dict[str, object]) -> None:
+    result = run(Numbers(30).write(Collect()), **columns)  # type: ignore[arg-type]
+    assert Columns.made == 5
+    assert [o.index for o in result.outcomes] == list(range(30))
+    assert all(o.status is Status.OK for o in result.outcomes)
+    assert result.outputs[12] == ["12"]
+    assert {o.worker for o in result.outcomes} == {"cols"}
+    assert all(o.attempt == 1 and o.finished >= o.started > 0 for o in result.outcomes)
+
+
+def test_failures_and_retries_mix_with_columns(columns: dict[str, object]) -> None:
+    result = run(
+        Numbers(30).write(FailAt({3, 17})),
+        on_error="continue",
+        retries=1,
+        **columns,  # type: ignore[arg-type]
+    )
+    assert sorted(o.index for o in result.failures) == [3, 17]
+    assert result.count(Status.OK) == 28
+    assert {o.attempt for o in result.failures} == {2}
+    assert len(result.retried) == 2
+
+
+def test_reporters_the_checkpoint_and_a_stream_see_every_item(
+    columns: dict[str, object], tmp_path: Path
+) -> None:
+    recorder = EventRecorder()
+    store = tmp_path / "cp.sqlite"
+    options = {**columns, "reporter": recorder}
+    run(Numbers(20).write(Collect()), checkpoint=store, **options)  # type: ignore[arg-type]
+    assert sorted(recorder.indices("task_finish")) == list(range(20))
+    resumed = run(Numbers(20).write(Collect()), checkpoint=store, resume=True, **columns)  # type: ignore[arg-type]
+    assert resumed.count(Status.SKIPPED) == 20
+    assert resumed.outputs[19] == ["19"]
+    seen = list(stream(Numbers(20).write(Collect()), **columns))  # type: ignore[arg-type]
+    assert sorted(o.index for o in seen) == list(range(20))
+    assert all(o.status is Status.OK and o.value == [str(o.index)] for o in seen)
+
+
+class Twice(Backend):
+    """Breaks the contract: reports a batch, then the same indices again."""
+
+    name = "twice"
+    capabilities = Capabilities()
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event | list[Event]]:
+        count = len(indices)
+        batch = Successes("w", list(indices), [0.0] * count, [0.0] * count, [[]] * count)
+        yield batch
+        yield batch
+
+
+def test_an_index_reported_twice_in_columns_is_a_contract_error() -> None:
+    with pytest.raises(BackendContractError, match="reported index 0 twice"):
+        run(
+            Numbers(4).write(Collect()),
+            backend="twice",
+            registry=registry_with(Twice),
+            reporter=None,
+        )
+
+
+@pytest.mark.parametrize("keep", [True, False])
+@pytest.mark.parametrize(
+    "indices",
+    [range(100), range(10, 110), list(range(100)), list(reversed(range(100))), range(0, 200, 2)],
+)
+def test_the_ledger_records_columns_like_outcomes(keep: bool, indices: Sequence[int]) -> None:
+    """Consecutive runs take the slice path, others the loop: both must agree with record()."""
+    ordered = list(indices)
+    by_columns, by_outcomes = Ledger(indices, keep), Ledger(indices, keep)
+    for start, end in ((0, 30), (30, 70), (70, 100)):  # chunks, as a worker reports them
+        chunk = sorted(ordered[start:end])
+        began = [float(i) for i in chunk]
+        batch = Successes(
+            "w1", chunk, began, [b + 0.5 for b in began], [[str(i)] for i in chunk], 2
+        )
+        assert by_columns.record_successes(batch) is None
+        for outcome in batch:
+            assert by_outcomes.record(outcome) is None
+    assert by_columns.open == by_outcomes.open == 0
+    assert by_columns.counts() == by_outcomes.counts()
+    if keep:
+        assert list(by_columns.table(0.0)) == list(by_outcomes.table(0.0))
+
+
+def test_the_ledger_refuses_broken_columns() -> None:
+    ledger = Ledger(range(10))
+    assert ledger.record_successes(Successes("w", [1, 2], [0.0], [0.0, 0.0], [[], []])) == (
+        "sent a Successes batch whose columns differ in length (w)"
+    )
+    assert ledger.record_successes(Successes("w", [9, 10], [0.0] * 2, [0.0] * 2, [[], []])) == (
+        "reported index 10, which was not requested"
+    )
+    assert ledger.record_successes(Successes("w", [3, 4], [0.0] * 2, [0.0] * 2, [[], []])) is None
+    assert ledger.record_successes(Successes("w", [2, 3], [0.0] * 2, [0.0] * 2, [[], []])) == (
+        "reported index 3 twice"
+    )
+    assert ledger.open == 7  # 9 (before the bad index), 3 and 4
