@@ -15,6 +15,7 @@ class TestDaskLocalCluster(BackendConformance):
     backend = "dask"
     plugins = [("dask", hooks)]  # noqa: RUF012 - a class-level setting of the kit
     load_entrypoints = False
+    lasting_threads = ("Dask-Offload",)  # distributed's executor for the interpreter's life
 
 
 class TestDaskExistingCluster(BackendConformance):
@@ -23,6 +24,7 @@ class TestDaskExistingCluster(BackendConformance):
     backend = "dask"
     plugins = [("dask", hooks)]  # noqa: RUF012 - a class-level setting of the kit
     load_entrypoints = False
+    lasting_threads = ("Dask-Offload",)  # distributed's executor for the interpreter's life
 
     @pytest.fixture
     def backend_options(self, cluster: Path) -> dict[str, Any]:
