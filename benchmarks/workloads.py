@@ -122,3 +122,41 @@ def nap_sink(items: Iterator[int], index: int) -> list[str]:
 def naps(count: int) -> Pipeline[int]:
     """Items of 1 ms each."""
     return NoOpSource(count).write(nap_sink)
+
+
+class GroupedCpuSource(Source[int]):
+    """``count`` CPU items in ``groups`` keep-together groups (by remainder) of skewed cost.
+
+    Group ``g``'s items take ``loops * weights[g % len(weights)]`` spin loops, so
+    a few groups cost several times the others, as files of different sizes do.
+    """
+
+    def __init__(
+        self, count: int, groups: int, loops: int, weights: tuple[int, ...], declare: bool = True
+    ) -> None:
+        self.count = count
+        self.groups = groups
+        self.loops = loops
+        self.weights = weights
+        self.declare = declare
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        group = index % self.groups
+        yield spin(self.loops * self.weights[group % len(self.weights)])
+
+    def partition_indices(self, indices: list[int]) -> list[list[int]] | None:
+        if not self.declare:  # the same items as free ones, to compare with
+            return None
+        found: dict[int, list[int]] = {}
+        for index in indices:
+            found.setdefault(index % self.groups, []).append(index)
+        return list(found.values())
+
+
+def grouped_cpu(
+    count: int, groups: int, loops: int, weights: tuple[int, ...], declare: bool = True
+) -> Pipeline[int]:
+    return GroupedCpuSource(count, groups, loops, weights, declare).write(no_op_sink)

@@ -52,6 +52,16 @@ class SwallowsErrors(_Base):
                                   outcome.started, outcome.finished)
             yield outcome
 
+class SplitsGroups(_Base):
+    name = "splits-groups"
+    capabilities = Capabilities(parallel=True, keeps_groups=True)  # but ignores them
+    def execute(self, work, indices):
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(self.jobs) as pool:
+            for outcome in pool.map(work, list(indices)):
+                yield TaskStart.of(outcome)
+                yield outcome
+
 class LeaksAWorker(_Base):
     name = "leaks-a-worker"
     def execute(self, work, indices):
@@ -94,7 +104,7 @@ class StartsWithoutAttempt(_Base):
 def curator_register_backends():
     return [
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
-        CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt,
+        CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
     ]
 """
 
@@ -107,6 +117,7 @@ def curator_register_backends():
         ("ignores-jobs", "test_jobs_bounds", "ran * items at once with jobs=2"),
         ("swallows-errors", "test_an_item_error", "its outcome must be failed, not ok"),
         ("leaks-a-worker", "test_stopping_leaves", "left threads running: *leaked*"),
+        ("splits-groups", "test_keep_together", "group * was split: its items ran on 2 workers*"),
         (
             "cannot-run",
             "test_the_backend_itself",

@@ -41,6 +41,12 @@ class Capabilities:
         Turns a result that cannot be pickled into that item's ``failed``
         outcome itself, where the pickling fails (so the core need not pickle
         every result once more to check it).
+    keeps_groups
+        Honours keep-together groups: given :class:`~curator.dispatch.Grouped`
+        indices, runs each of their units on one worker, in order, one item
+        at a time (:class:`~curator.dispatch.Todo` does the bookkeeping). The
+        core refuses a pipeline that declares groups (``partition_indices``)
+        on a backend without it.
     """
 
     parallel: bool = False
@@ -49,6 +55,7 @@ class Capabilities:
     cancel_running: bool = False
     isolates_crashes: bool = False
     checks_results: bool = False
+    keeps_groups: bool = False
 
 
 class Backend(ABC):

@@ -16,6 +16,7 @@ from typing import Any
 
 from curator.backend import Backend
 from curator.errors import BackendContractError, RunInterrupted, TaskFailedError
+from curator.groups import KeepTogether
 from curator.interrupts import Interrupts
 from curator.ledger import Ledger
 from curator.outcome import Event, Outcome, Status, Successes, TaskStart
@@ -61,6 +62,9 @@ class RunLoop:
     owns_backend
         Close the backend when the run ends (``False``: a session's backend,
         closed with the session).
+    groups
+        The pipeline's keep-together groups: each round's indices go to the
+        backend as :class:`~curator.dispatch.Grouped` units.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class RunLoop:
         settings: RunSettings | None = None,
         keep: bool = True,
         owns_backend: bool = True,
+        groups: KeepTogether | None = None,
     ) -> None:
         self.info = info
         self.pipeline = pipeline
@@ -90,6 +95,7 @@ class RunLoop:
         self.runner: Backend | None = None
         """The backend of every round of this run, once the first started."""
         self.owns_backend = owns_backend
+        self.groups = groups
         self._works: dict[int, Work] = {}
         self.progress = RunProgress(info, self.ledger, self._activity)
         self.superseded: list[Outcome] = []
@@ -296,8 +302,9 @@ class RunLoop:
         self.backend = backend
         open_before = self.ledger.open
         try:
+            planned = self.groups.plan(indices) if self.groups is not None else indices
             stopped_by = yield from self._consume(
-                backend.execute(self._work(attempt), indices), final
+                backend.execute(self._work(attempt), planned), final
             )
         finally:
             self.backend = None

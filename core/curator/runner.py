@@ -18,6 +18,7 @@ from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.errors import UsageError
 from curator.fingerprint import check_fingerprintable, describe, digest, fingerprint
+from curator.groups import keep_together
 from curator.loop import RunLoop
 from curator.options import NoOptions, build_options
 from curator.pipeline import Pipeline, check_runnable
@@ -209,6 +210,13 @@ def plan_run(
             f"backend {name!r} cannot stop a running item, so timeout= cannot be enforced; "
             f"use a backend that can: {', '.join(_able(registry, 'timeouts')) or '(none)'}"
         )
+    together = keep_together(runnable, selected)
+    if together is not None and not in_process and not caps.keeps_groups:
+        raise UsageError(
+            f"the pipeline keeps indices together (its partition_indices), and backend "
+            f"{name!r} cannot keep a group on one worker; use a backend that can: "
+            f"{', '.join(_able(registry, 'keeps_groups')) or '(none)'}"
+        )
     reporters = resolve_reporters(reporter, registry, reporter_options)
     if resume and checkpoint in (None, False):
         checkpoint = True
@@ -271,6 +279,7 @@ def plan_run(
         settings=settings,
         keep=keep,
         owns_backend=not shared,
+        groups=together,
     )
 
 

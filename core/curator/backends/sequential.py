@@ -18,10 +18,10 @@ class SequentialBackend(Backend):
 
     name = "sequential"
     description = "One item after another in the calling process (no parallelism)."
-    capabilities = Capabilities(parallel=False)
+    capabilities = Capabilities(parallel=False, keeps_groups=True)
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
-        """Run each index in turn until the core asks to stop."""
+        """Run each index in turn until the core asks to stop (a group's items are in order)."""
         for index in indices:
             if self.stop_requested:
                 return

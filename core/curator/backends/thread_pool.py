@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from curator.backend import Backend, Capabilities
+from curator.dispatch import units
 from curator.errors import UsageError
 from curator.options import option
 from curator.outcome import Event, Outcome, TaskStart
@@ -49,14 +50,14 @@ class ThreadPoolBackend(Backend):
 
     name = "thread-pool"
     description = "Worker threads in this process, one pipeline copy per thread (I/O-bound work)."
-    capabilities = Capabilities(parallel=True)
+    capabilities = Capabilities(parallel=True, keeps_groups=True)
     Options = ThreadPoolOptions
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Start the threads, stream their records, and join them when done or closed."""
         n_threads = min(self.jobs, len(indices))
         works = [self._copy(work) for _ in range(n_threads)]
-        todo = _Dispenser(indices)
+        todo = _Dispenser(units(indices))
         records: queue.SimpleQueue[object] = queue.SimpleQueue()
         stop = self._stop
         threads = [
@@ -117,7 +118,9 @@ class ThreadPoolBackend(Backend):
 
 
 class _Dispenser:
-    """Hands out indices to threads, one at a time, without copying the sequence.
+    """Hands out units to threads, one at a time, without copying the sequence.
+
+    A unit is one index, or a keep-together group that one thread runs in order.
 
     With the GIL, ``next()`` on a built-in iterator is atomic, and a lock would
     only add contention (it doubled the per-item cost in the benchmark). On a
@@ -126,12 +129,12 @@ class _Dispenser:
 
     __slots__ = ("_iterator", "_lock")
 
-    def __init__(self, indices: Sequence[int]) -> None:
-        self._iterator = iter(indices)
+    def __init__(self, units: Iterator[Sequence[int]]) -> None:
+        self._iterator = units
         gil = getattr(sys, "_is_gil_enabled", lambda: True)()
         self._lock = None if gil else threading.Lock()
 
-    def next(self) -> int | None:
+    def next(self) -> Sequence[int] | None:
         if self._lock is None:
             return next(self._iterator, None)
         with self._lock:
@@ -161,11 +164,14 @@ def _worker(
 ) -> None:
     try:
         while not stop.is_set():
-            index = todo.next()
-            if index is None:
+            unit = todo.next()
+            if unit is None:
                 return
-            records.put(work.start(index, worker))
-            records.put(work(index, worker))
+            for index in unit:
+                if stop.is_set():
+                    return
+                records.put(work.start(index, worker))
+                records.put(work(index, worker))
     except BaseException as exc:  # a bug (items never raise): hand it to the parent
         records.put(exc)
     finally:

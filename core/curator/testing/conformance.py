@@ -56,6 +56,7 @@ from curator.catalog import read as report
 from curator.plugins import PluginSettings
 from curator.testing import HEAVY_MODULES, processes
 from curator.testing.events import EventRecorder
+from curator.testing.grouping import GroupChecks
 from curator.testing.probes import executions, peak_concurrency, probe
 
 
@@ -106,8 +107,11 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
-class BackendConformance:
-    """The backend contract as tests; subclass and set ``backend``."""
+class BackendConformance(GroupChecks):
+    """The backend contract as tests; subclass and set ``backend``.
+
+    Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`).
+    """
 
     backend: ClassVar[str]
     jobs: ClassVar[int | None] = None
@@ -172,6 +176,7 @@ class BackendConformance:
                 "exit",
                 "unprintable",
                 "unpicklable",
+                "groups",
             )
             if k in kwargs
         }

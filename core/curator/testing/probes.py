@@ -53,6 +53,19 @@ class Numbers(Source[int]):
         yield index
 
 
+class GroupedNumbers(Numbers):
+    """``Numbers`` whose ``partition_indices`` keeps each of ``groups`` together, in its order."""
+
+    def __init__(self, count: int, groups: list[list[int]]) -> None:
+        super().__init__(count)
+        self.groups = groups
+
+    def partition_indices(self, indices: list[int]) -> list[list[int]]:
+        """The groups, restricted to ``indices`` (physicsnemo-curator's protocol)."""
+        wanted = set(indices)
+        return [[i for i in group if i in wanted] for group in self.groups]
+
+
 class Probe(Sink[int]):
     """A sink that records every execution and misbehaves on request.
 
@@ -151,9 +164,12 @@ class Unprintable(Exception):
         raise RuntimeError("this exception cannot be printed")
 
 
-def probe(count: int, folder: Path | str, **behaviour: object) -> Pipeline[int]:
-    """``Numbers(count)`` written into a :class:`Probe`."""
-    return Numbers(count).write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
+def probe(
+    count: int, folder: Path | str, groups: list[list[int]] | None = None, **behaviour: object
+) -> Pipeline[int]:
+    """``Numbers(count)`` written into a :class:`Probe`; ``groups`` are kept together."""
+    source = Numbers(count) if groups is None else GroupedNumbers(count, groups)
+    return source.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

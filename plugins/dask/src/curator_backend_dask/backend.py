@@ -10,7 +10,6 @@ pending futures are cancelled and it is left running and clean.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,10 +28,13 @@ from curator import (
     Work,
     option,
 )
+from curator.dispatch import ChunkSizer, Grouped, Todo
 from curator.spawning import main_module_stays_home
 
 TARGET_CHUNK_SECONDS = 0.2
 """A Dask task costs about a millisecond; chunks of this length make that negligible."""
+MAX_CHUNK = 10_000
+"""Upper bound on adaptive chunks."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ class DaskBackend(Backend):
     # A lost worker fails its task; the chunk's items are then retried one by one so
     # that only the culprit is reported crashed. Dask does not tell how the worker
     # process ended, so the kit's crash check (which wants the exit code) does not apply.
-    capabilities = Capabilities(parallel=True, needs_picklable_work=True, cancel_running=True)
+    capabilities = Capabilities(
+        parallel=True, needs_picklable_work=True, cancel_running=True, keeps_groups=True
+    )
     Options = DaskOptions
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
@@ -98,7 +102,7 @@ class DaskBackend(Backend):
                 )
                 client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
-            yield from _Dispatch(self, client, work, list(indices)).run()
+            yield from _Dispatch(self, client, work, indices).run()
         finally:
             client.close()
             if cluster is not None:
@@ -118,49 +122,55 @@ def _connect(client_cls: Any, options: DaskOptions) -> Any:
 class _Dispatch:
     """One run on a connected client: bounded chunks in flight, results as they complete."""
 
-    def __init__(self, backend: DaskBackend, client: Any, work: Work, indices: list[int]) -> None:
+    def __init__(
+        self, backend: DaskBackend, client: Any, work: Work, indices: Sequence[int]
+    ) -> None:
         self.backend = backend
         self.client = client
         self.work = work
-        self.todo = indices[::-1]  # popped from the end, so in order
+        self.todo = Todo(indices)  # whole keep-together groups per chunk
+        self.grouped = isinstance(indices, Grouped)
         self.retry_singly: list[int] = []
-        self.seconds_per_item: float | None = None
+        self.in_quarantine: set[int] = set()
+        """Items of a crashed chunk, run one by one."""
         self.topic = f"curator-chunks-{uuid.uuid4().hex}"
         self.tokens = itertools.count()
         self.workers = max(1, len(client.scheduler_info().get("workers", {})) or backend.jobs)
+        self.sizer = ChunkSizer(
+            self.workers,
+            fixed=backend.options.chunksize,
+            target_seconds=TARGET_CHUNK_SECONDS,
+            max_chunk=MAX_CHUNK,
+        )
 
     def _next_chunk(self) -> list[int]:
         if self.retry_singly:
             return [self.retry_singly.pop()]
-        fixed = self.backend.options.chunksize
-        remaining = len(self.todo)
-        if fixed is not None:
-            size = fixed
-        elif self.seconds_per_item is None:
-            size = 1
-        else:
-            size = int(TARGET_CHUNK_SECONDS / max(self.seconds_per_item, 1e-7))
-            size = min(size, math.ceil(remaining / (4 * self.workers)), 10_000)
-        size = max(1, min(size, remaining))
-        return [self.todo.pop() for _ in range(size)]
+        return self.todo.take(self.sizer.next_size(len(self.todo)))
+
+    def _may_submit(self, chunks: dict[Any, tuple[list[int], int]]) -> bool:
+        if self.backend.stop_requested or len(chunks) >= 2 * self.workers:
+            return False
+        if self.retry_singly:
+            # A crashed chunk's items, one by one to find the culprit; in a grouped
+            # run one at a time, so no two items of a group ever run at once.
+            running = {chunk[0] for chunk, _ in chunks.values()}
+            return not (self.grouped and self.in_quarantine & running)
+        return bool(self.todo)
 
     def run(self) -> Iterator[Event]:
         from distributed import as_completed
 
         from curator_backend_dask.tasks import run_chunk
 
-        backend, client = self.backend, self.client
+        client = self.client
         work = client.scatter(self.work, broadcast=True)
         chunks: dict[Any, tuple[list[int], int]] = {}
         pending = as_completed()  # type: ignore[no-untyped-call]
         finished = False
         try:
             while True:
-                while (
-                    not backend.stop_requested
-                    and (self.todo or self.retry_singly)
-                    and len(chunks) < 2 * self.workers
-                ):
+                while self._may_submit(chunks):
                     chunk = self._next_chunk()
                     token = next(self.tokens)
                     future = client.submit(run_chunk, work, chunk, self.topic, token, pure=False)
@@ -193,19 +203,16 @@ class _Dispatch:
             if not self._began(token):
                 # It waited in the dead worker's queue: innocent, so it runs again,
                 # next, without using a retry.
-                self.todo.extend(reversed(chunk))
+                self.todo.requeue(chunk)
                 return
             if len(chunk) > 1:
                 # Quarantine: run the chunk's items one by one to find the culprit.
                 self.retry_singly.extend(reversed(chunk))
+                self.in_quarantine.update(chunk)
                 return
             yield self._crashed(chunk[0], started, exc)
             return
-        busy = sum(o.finished - o.started for o in outcomes)
-        sample = busy / len(outcomes) if outcomes else 0.0
-        self.seconds_per_item = (
-            sample if self.seconds_per_item is None else 0.5 * (self.seconds_per_item + sample)
-        )
+        self.sizer.observe(len(outcomes), sum(o.finished - o.started for o in outcomes))
         for outcome in outcomes:
             if self.backend.wants_starts:
                 yield TaskStart.of(outcome)

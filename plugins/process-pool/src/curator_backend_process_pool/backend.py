@@ -75,6 +75,7 @@ class ProcessPoolBackend(Backend):
         cancel_running=True,
         isolates_crashes=True,
         checks_results=True,
+        keeps_groups=True,
     )
     Options = ProcessPoolOptions
 

@@ -22,12 +22,12 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
+from curator.dispatch import ChunkSizer, Todo
 from curator.spawning import main_module_stays_home, parent_world
 from curator_backend_process_pool import wire, worker
-from curator_backend_process_pool.chunking import ChunkSizer
 from curator_backend_process_pool.deaths import describe_exit, name_of, outlived_its_fork_server
 from curator_backend_process_pool.shipping import pickle_setup
-from curator_backend_process_pool.slots import Chunk, Todo, WorkerSlot
+from curator_backend_process_pool.slots import Chunk, WorkerSlot
 
 PREFETCH_BELOW_SECONDS = 0.001
 """Queue a second chunk on a worker only when items are faster than this.
@@ -298,9 +298,10 @@ class Pool:
                 size = self.sizer.next_size(len(todo))
                 if w.budget is not None:
                     size = min(size, w.budget)
-                    w.budget -= size
                 chunk_id = next(self.chunk_ids)
-                chunk = todo.take(size)
+                chunk = todo.take(size)  # whole keep-together groups: it may be larger
+                if w.budget is not None:
+                    w.budget = max(0, w.budget - len(chunk))
                 # Recorded before sending: if the worker died meanwhile, its exit
                 # puts these indices back in the queue.
                 w.chunks[chunk_id] = Chunk(chunk)

@@ -1,10 +1,8 @@
-"""The parent's bookkeeping per worker: chunks in flight, and the indices waiting."""
+"""The parent's bookkeeping per worker: its pipe, chunks in flight and state."""
 
 from __future__ import annotations
 
 import collections
-import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -46,28 +44,3 @@ class WorkerSlot:
     def unreported(self) -> list[int]:
         """Indices sent to this worker whose records have not arrived, in order."""
         return [i for chunk in self.chunks.values() for i in chunk.indices[chunk.reported :]]
-
-
-class Todo:
-    """Indices waiting for dispatch: given ones first, then the rest of the request."""
-
-    def __init__(self, indices: Sequence[int]) -> None:
-        self._rest = iter(indices)
-        self._left = len(indices)
-        self._requeued: collections.deque[int] = collections.deque()
-
-    def __len__(self) -> int:
-        return self._left + len(self._requeued)
-
-    def take(self, count: int) -> list[int]:
-        """The next ``count`` indices (fewer at the end): requeued ones first."""
-        chunk = [self._requeued.popleft() for _ in range(min(count, len(self._requeued)))]
-        if len(chunk) < count:
-            more = list(itertools.islice(self._rest, count - len(chunk)))
-            self._left -= len(more)
-            chunk += more
-        return chunk
-
-    def requeue(self, indices: list[int]) -> None:
-        """Put ``indices`` back at the front, in order (a dead worker's unreported items)."""
-        self._requeued.extendleft(reversed(indices))

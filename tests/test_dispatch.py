@@ -1,8 +1,8 @@
-"""Chunk sizes: probe with one item, aim at ~50 ms, and keep the tail balanced."""
+"""Dispatch planning: chunk sizes (probe, aim at ~50 ms, balance the tail) and whole units."""
 
 from __future__ import annotations
 
-from curator_backend_process_pool.chunking import MAX_CHUNK, ChunkSizer
+from curator.dispatch import ChunkSizer
 
 
 def test_the_first_chunk_probes_with_one_item() -> None:
@@ -27,7 +27,7 @@ def test_the_tail_is_balanced_across_workers() -> None:
 def test_chunks_never_exceed_the_cap() -> None:
     sizer = ChunkSizer(1)
     sizer.observe(1000, 1e-9)
-    assert sizer.next_size(10**9) == MAX_CHUNK
+    assert sizer.next_size(10**9) == sizer.max_chunk == 8192
 
 
 def test_a_fixed_size_is_used_as_given() -> None:
