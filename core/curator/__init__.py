@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from curator.hookspecs import hookimpl
+    from curator.lifecycle import WorkerInfo
     from curator.options import NoOptions, option
     from curator.outcome import ErrorInfo, Event, Outcome, Status, Successes, TaskStart
     from curator.pipeline import Filter, Pipeline, Sink, Source
@@ -59,6 +60,7 @@ _HOMES = {
     "UnknownNameError": "curator.errors",
     "UsageError": "curator.errors",
     "hookimpl": "curator.hookspecs",
+    "WorkerInfo": "curator.lifecycle",
     "NoOptions": "curator.options",
     "option": "curator.options",
     "ErrorInfo": "curator.outcome",
@@ -127,6 +129,7 @@ __all__ = [
     "UnknownNameError",
     "UsageError",
     "Work",
+    "WorkerInfo",
     "__version__",
     "default_registry",
     "hookimpl",

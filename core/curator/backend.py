@@ -41,6 +41,11 @@ class Capabilities:
         Turns a result that cannot be pickled into that item's ``failed``
         outcome itself, where the pickling fails (so the core need not pickle
         every result once more to check it).
+    worker_lifecycle
+        Calls :meth:`~curator.Work.setup` on each worker's copy of the work
+        before its first item and :meth:`~curator.Work.teardown` after its
+        last, so stages' ``setup(worker)``/``teardown()`` run. The core refuses
+        a pipeline whose stages define them on a backend without it.
     keeps_groups
         Honours keep-together groups: given :class:`~curator.dispatch.Grouped`
         indices, runs each of their units on one worker, in order, one item
@@ -56,6 +61,7 @@ class Capabilities:
     isolates_crashes: bool = False
     checks_results: bool = False
     keeps_groups: bool = False
+    worker_lifecycle: bool = False
 
 
 class Backend(ABC):

@@ -19,6 +19,7 @@ from curator.backends.sequential import SequentialBackend
 from curator.errors import UsageError
 from curator.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.groups import keep_together
+from curator.lifecycle import has_hooks
 from curator.loop import RunLoop
 from curator.options import NoOptions, build_options
 from curator.pipeline import Pipeline, check_runnable
@@ -216,6 +217,12 @@ def plan_run(
             f"the pipeline keeps indices together (its partition_indices), and backend "
             f"{name!r} cannot keep a group on one worker; use a backend that can: "
             f"{', '.join(_able(registry, 'keeps_groups')) or '(none)'}"
+        )
+    if has_hooks(runnable) and not in_process and not caps.worker_lifecycle:
+        raise UsageError(
+            f"a stage of the pipeline defines setup(worker)/teardown(), and backend {name!r} "
+            f"does not call them; use a backend that does: "
+            f"{', '.join(_able(registry, 'worker_lifecycle')) or '(none)'}"
         )
     reporters = resolve_reporters(reporter, registry, reporter_options)
     if resume and checkpoint in (None, False):

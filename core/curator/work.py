@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from curator.errors import HardStop
+from curator.lifecycle import WorkerInfo, set_up, tear_down
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
 
@@ -37,7 +38,7 @@ class Work:
         back by value, and the run's process has the class itself.
     """
 
-    __slots__ = ("attempt", "check_results", "home", "pipeline")
+    __slots__ = ("_set_up", "attempt", "check_results", "home", "pipeline")
 
     def __init__(
         self, pipeline: Pipeline[Any], attempt: int = 1, check_results: bool = False
@@ -47,6 +48,7 @@ class Work:
         self.check_results = check_results
         self.home = os.getpid()
         """The run's process: results made elsewhere travel back to it."""
+        self._set_up: list[object] | None = None
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
@@ -96,6 +98,34 @@ class Work:
                 return False, ErrorInfo.unpicklable_result(value, problem), time.time()
         return True, value, time.time()
 
+    def setup(self, worker: WorkerInfo) -> None:
+        """Call the stages' ``setup(worker)`` once, before this worker's first item.
+
+        Backends call it on the worker's own copy of the work (a process's, a
+        thread's); calling it again does nothing until :meth:`teardown`.
+
+        Raises
+        ------
+        UsageError
+            Naming the stage whose ``setup`` raised (the others are torn down).
+        """
+        if self._set_up is None:
+            self._set_up = set_up(self.pipeline, worker)
+
+    def teardown(self) -> None:
+        """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
+
+        Does nothing if :meth:`setup` was not called (the worker ran no item).
+
+        Raises
+        ------
+        UsageError
+            Naming each stage whose ``teardown`` raised.
+        """
+        done, self._set_up = self._set_up, None
+        if done:
+            tear_down(done)
+
     def start(self, index: int, worker: str = "main") -> TaskStart:
         """Make the start record for ``index`` (stamped now)."""
         return TaskStart(index, worker, time.time(), self.attempt)
@@ -109,6 +139,7 @@ class Work:
 
     def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int]) -> None:
         self.pipeline, self.attempt, self.check_results, self.home = state
+        self._set_up = None  # each copy sets up its own stages
 
 
 def _travel_problem(value: object, away: bool) -> Exception | None:

@@ -10,6 +10,7 @@ that is known to be thread-safe can be shared with ``copy_pipeline=False``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import queue
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from curator.backend import Backend, Capabilities
 from curator.dispatch import units
 from curator.errors import UsageError
+from curator.lifecycle import WorkerInfo
 from curator.options import option
 from curator.outcome import Event, Outcome, TaskStart
 from curator.work import Work
@@ -50,20 +52,30 @@ class ThreadPoolBackend(Backend):
 
     name = "thread-pool"
     description = "Worker threads in this process, one pipeline copy per thread (I/O-bound work)."
-    capabilities = Capabilities(parallel=True, keeps_groups=True)
+    capabilities = Capabilities(parallel=True, keeps_groups=True, worker_lifecycle=True)
     Options = ThreadPoolOptions
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Start the threads, stream their records, and join them when done or closed."""
         n_threads = min(self.jobs, len(indices))
         works = [self._copy(work) for _ in range(n_threads)]
+        shared = works[0] is work  # copy_pipeline=false: one setup for every thread
+        if shared:
+            work.setup(WorkerInfo(0, self.name, self.jobs))
         todo = _Dispenser(units(indices))
         records: queue.SimpleQueue[object] = queue.SimpleQueue()
         stop = self._stop
         threads = [
             threading.Thread(
                 target=_worker,
-                args=(works[slot], f"thread-{slot}", todo, records, stop),
+                args=(
+                    works[slot],
+                    None if shared else WorkerInfo(slot, self.name, self.jobs),
+                    f"thread-{slot}",
+                    todo,
+                    records,
+                    stop,
+                ),
                 name=f"curator-thread-{slot}",
                 daemon=True,
             )
@@ -103,6 +115,12 @@ class ThreadPoolBackend(Backend):
             # process, and they take no new item.
             for thread in threads:
                 thread.join(None if finished else HARD_STOP_JOIN_SECONDS)
+            if shared:
+                if finished:
+                    work.teardown()
+                else:
+                    with contextlib.suppress(Exception):  # the run's own end matters more
+                        work.teardown()
 
     def _copy(self, work: Work) -> Work:
         if not self.options.copy_pipeline:
@@ -157,22 +175,34 @@ def _finished_so_far(
 
 def _worker(
     work: Work,
+    info: WorkerInfo | None,
     worker: str,
     todo: _Dispenser,
     records: queue.SimpleQueue[object],
     stop: threading.Event,
 ) -> None:
+    """One thread's loop; ``info`` is set when it owns its copy (it sets up its stages)."""
     try:
-        while not stop.is_set():
-            unit = todo.next()
-            if unit is None:
-                return
-            for index in unit:
-                if stop.is_set():
-                    return
-                records.put(work.start(index, worker))
-                records.put(work(index, worker))
-    except BaseException as exc:  # a bug (items never raise): hand it to the parent
+        try:
+            while not stop.is_set():
+                unit = todo.next()
+                if unit is None:
+                    break
+                if info is not None:
+                    work.setup(info)  # before this thread's first item; once
+                for index in unit:
+                    if stop.is_set():
+                        break
+                    records.put(work.start(index, worker))
+                    records.put(work(index, worker))
+        except BaseException:
+            if info is not None:
+                with contextlib.suppress(Exception):  # what ended the thread matters more
+                    work.teardown()
+            raise
+        if info is not None:
+            work.teardown()  # after its last item (nothing if it ran none)
+    except BaseException as exc:  # setup/teardown errors, or a bug: hand it to the parent
         records.put(exc)
     finally:
         records.put(_DONE)

@@ -57,6 +57,7 @@ from curator.plugins import PluginSettings
 from curator.testing import HEAVY_MODULES, processes
 from curator.testing.events import EventRecorder
 from curator.testing.grouping import GroupChecks
+from curator.testing.lifecycle import LifecycleChecks
 from curator.testing.probes import executions, peak_concurrency, probe
 
 
@@ -107,10 +108,11 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
-class BackendConformance(GroupChecks):
+class BackendConformance(GroupChecks, LifecycleChecks):
     """The backend contract as tests; subclass and set ``backend``.
 
-    Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`).
+    Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`,
+    :class:`~curator.testing.lifecycle.LifecycleChecks`).
     """
 
     backend: ClassVar[str]
@@ -177,6 +179,7 @@ class BackendConformance(GroupChecks):
                 "unprintable",
                 "unpicklable",
                 "groups",
+                "lifecycle",
             )
             if k in kwargs
         }

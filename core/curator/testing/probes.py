@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
 
-from curator.pipeline import Pipeline, Sink, Source
+from curator.lifecycle import WorkerInfo
+from curator.pipeline import Filter, Pipeline, Sink, Source
 
 MEET_SECONDS = 20.0
 
@@ -64,6 +65,58 @@ class GroupedNumbers(Numbers):
         """The groups, restricted to ``indices`` (physicsnemo-curator's protocol)."""
         wanted = set(indices)
         return [[i for i in group if i in wanted] for group in self.groups]
+
+
+class WorkerHooks(Filter[int]):
+    """A filter with per-worker ``setup``/``teardown`` that leave a file each in ``folder``.
+
+    ``setup.<pid>.<thread>.<slot>.<jobs>.<backend>`` holds when it ran, and
+    ``teardown.<pid>.<thread>`` (the setup's process and thread, wherever the
+    backend calls teardown) when that ran.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.where = ""
+
+    def setup(self, worker: WorkerInfo) -> None:
+        """Record the worker and the time."""
+        self.where = f"{os.getpid()}.{threading.get_ident()}"
+        name = f"setup.{self.where}.{worker.slot}.{worker.jobs}.{worker.backend}"
+        (Path(self.folder) / name).write_text(repr(time.time()))
+
+    def teardown(self) -> None:
+        """Record the time, under the setup's process and thread."""
+        (Path(self.folder) / f"teardown.{self.where}").write_text(repr(time.time()))
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        """Pass the items on."""
+        yield from items
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """A recorded ``setup`` (with the worker it was given) or ``teardown``."""
+
+    where: str
+    at: float
+    slot: int = -1
+    jobs: int = 0
+    backend: str = ""
+
+
+def hook_calls(folder: Path | str, kind: str) -> list[HookCall]:
+    """The ``setup`` or ``teardown`` calls :class:`WorkerHooks` recorded in ``folder``."""
+    calls = []
+    for path in Path(folder).glob(f"{kind}.*"):
+        parts = path.name.split(".")
+        at = float(path.read_text())
+        where = f"{parts[1]}/{parts[2]}"
+        if kind == "setup":
+            calls.append(HookCall(where, at, int(parts[3]), int(parts[4]), parts[5]))
+        else:
+            calls.append(HookCall(where, at))
+    return calls
 
 
 class Probe(Sink[int]):
@@ -165,11 +218,21 @@ class Unprintable(Exception):
 
 
 def probe(
-    count: int, folder: Path | str, groups: list[list[int]] | None = None, **behaviour: object
+    count: int,
+    folder: Path | str,
+    groups: list[list[int]] | None = None,
+    lifecycle: bool = False,
+    **behaviour: object,
 ) -> Pipeline[int]:
-    """``Numbers(count)`` written into a :class:`Probe`; ``groups`` are kept together."""
+    """``Numbers(count)`` written into a :class:`Probe`.
+
+    ``groups`` are kept together; ``lifecycle`` puts a :class:`WorkerHooks` in between.
+    """
     source = Numbers(count) if groups is None else GroupedNumbers(count, groups)
-    return source.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
+    pipeline = Pipeline(source)
+    if lifecycle:
+        pipeline = pipeline.filter(WorkerHooks(str(folder)))
+    return pipeline.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,11 @@ class DaskBackend(Backend):
     # that only the culprit is reported crashed. Dask does not tell how the worker
     # process ended, so the kit's crash check (which wants the exit code) does not apply.
     capabilities = Capabilities(
-        parallel=True, needs_picklable_work=True, cancel_running=True, keeps_groups=True
+        parallel=True,
+        needs_picklable_work=True,
+        cancel_running=True,
+        keeps_groups=True,
+        worker_lifecycle=True,
     )
     Options = DaskOptions
 
@@ -164,7 +168,14 @@ class _Dispatch:
         from curator_backend_dask.tasks import run_chunk
 
         client = self.client
-        work = client.scatter(self.work, broadcast=True)
+        # hash=False: a key of its own, never shared with an equal work of an earlier run
+        # that is being released (its copies hold that run's set-up stages).
+        work = client.scatter(self.work, broadcast=True, hash=False)
+        slots = {
+            address: slot
+            for slot, address in enumerate(sorted(client.scheduler_info().get("workers", {})))
+        }
+        jobs = max(len(slots), self.workers)
         chunks: dict[Any, tuple[list[int], int]] = {}
         pending = as_completed()  # type: ignore[no-untyped-call]
         finished = False
@@ -173,7 +184,9 @@ class _Dispatch:
                 while self._may_submit(chunks):
                     chunk = self._next_chunk()
                     token = next(self.tokens)
-                    future = client.submit(run_chunk, work, chunk, self.topic, token, pure=False)
+                    future = client.submit(
+                        run_chunk, work, chunk, self.topic, token, slots, jobs, pure=False
+                    )
                     chunks[future] = (chunk, token)
                     pending.add(future)  # type: ignore[no-untyped-call]
                 if not chunks:
@@ -181,6 +194,7 @@ class _Dispatch:
                 future = next(pending)
                 yield from self._collect(future, *chunks.pop(future))
             finished = True
+            self._tear_down(work.key)
         except KeyboardInterrupt:
             # A hard stop: hand over the chunks that finished meanwhile, then stop.
             for future, (chunk, token) in list(chunks.items()):
@@ -217,6 +231,15 @@ class _Dispatch:
             if self.backend.wants_starts:
                 yield TaskStart.of(outcome)
             yield outcome
+
+    def _tear_down(self, key: str) -> None:
+        """Each worker tears its copy of the work down; a ``teardown()`` that raised is an error."""
+        from curator_backend_dask.tasks import tear_down
+
+        answers = self.client.run(tear_down, key=key)
+        problems = [f"{address}: {problem}" for address, problem in answers.items() if problem]
+        if problems:
+            raise UsageError("a stage's teardown() failed on " + "; ".join(sorted(problems)))
 
     def _began(self, token: int) -> bool:
         """Whether the chunk of ``token`` started on its worker (it logged its token)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from curator import Backend, Capabilities, Event, Work, option
+from curator_backend_process_pool.environment import parse_worker_env
 from curator_backend_process_pool.shipping import pickle_work
 
 if TYPE_CHECKING:
@@ -46,8 +48,19 @@ class ProcessPoolOptions:
         None, help="called once in each worker before any item (module:function)"
     )
     initargs: tuple[Any, ...] = option((), help="arguments for the initializer")
+    worker_env: dict[str, str] | tuple[str, ...] | str = option(
+        (),
+        help="environment variables per worker, NAME=TEMPLATE with {slot}, {jobs}, {pid}, "
+        "{host}, e.g. CUDA_VISIBLE_DEVICES={slot} (several: a tuple or a dict)",
+    )
+    cap_threads: bool = option(
+        True,
+        help="cap BLAS/OpenMP threads in each worker to cpus // jobs (at least 1) "
+        "unless the variable is set; false leaves them alone",
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "worker_env", parse_worker_env(self.worker_env))
         if self.chunksize is not None and self.chunksize < 1:
             raise ValueError("chunksize must be at least 1")
         if self.max_tasks_per_child is not None and self.max_tasks_per_child < 1:
@@ -76,6 +89,7 @@ class ProcessPoolBackend(Backend):
         isolates_crashes=True,
         checks_results=True,
         keeps_groups=True,
+        worker_lifecycle=True,
     )
     Options = ProcessPoolOptions
 
@@ -148,4 +162,6 @@ class ProcessPoolBackend(Backend):
             max_tasks_per_child=options.max_tasks_per_child,
             initializer=options.initializer,
             initargs=options.initargs,
+            worker_env=dict(options.worker_env),  # type: ignore[arg-type]  # parsed
+            thread_cap=max(1, (os.cpu_count() or 1) // self.jobs) if options.cap_threads else None,
         )

@@ -76,12 +76,16 @@ class Pool:
         max_tasks_per_child: int | None,
         initializer: Callable[..., object] | None,
         initargs: tuple[Any, ...],
+        worker_env: dict[str, str] | None = None,
+        thread_cap: int | None = None,
     ) -> None:
         self.context = context
         self.size = size
         self.max_tasks = max_tasks_per_child
         self.initializer = initializer
         self.setup_bytes = pickle_setup(initializer, initargs)
+        self.worker_env = worker_env or {}
+        self.thread_cap = thread_cap
         self.current: Any = context.RawArray("q", [worker.IDLE] * size)
         self.since: Any = context.RawArray("d", size)
         self.stop: Any = context.RawValue("b", 0)
@@ -99,6 +103,7 @@ class Pool:
         self.attempt = 1
         self.timeout: float | None = None
         self.start_failures = 0
+        self.teardown_problems: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -115,6 +120,9 @@ class Pool:
                 self.since,
                 self.stop,
                 self.parent,
+                self.size,
+                self.worker_env,
+                self.thread_cap,
             ),
             name=f"curator-process-{slot}",
             daemon=True,
@@ -226,11 +234,13 @@ class Pool:
         self.timeout = timeout
         self.start_failures = 0
         self.stop.value = 0
+        self.teardown_problems = []
         try:
             yield from self._loop(Todo(indices))
         except KeyboardInterrupt:
             yield from self._hard_stop()
             raise
+        self._end_run()
 
     def _loop(self, todo: Todo) -> Iterator[Event | list[Event]]:
         for slot in range(min(self.size, len(todo))):
@@ -259,6 +269,32 @@ class Pool:
                     yield self._receive(w)
                 if w.process.sentinel in ready:
                     yield from self._exited(w, todo, stopping)
+
+    def _end_run(self) -> None:
+        """Have the workers that hold this run's work tear their stages down; wait for them.
+
+        A worker that dies meanwhile is left for the next run to replace.
+
+        Raises
+        ------
+        UsageError
+            Naming the workers whose stages' ``teardown()`` raised.
+        """
+        waiting = [w for w in self.workers.values() if w.work_of == self.runs and not w.quitting]
+        for w in waiting:
+            w.ended = False
+            self._send(w, ("end",))
+        waiting = [w for w in waiting if not w.broken]
+        while waiting:
+            waitables: list[Any] = [x for w in waiting for x in (w.conn, w.process.sentinel)]
+            ready = set(wait(waitables))
+            for w in list(waiting):
+                if w.conn in ready:
+                    self._receive(w)  # nothing but "ended" is left to say
+                if w.ended or w.process.sentinel in ready:
+                    waiting.remove(w)
+        if self.teardown_problems:
+            raise UsageError("a stage's teardown() failed on " + "; ".join(self.teardown_problems))
 
     def _next_deadline(self) -> float | None:
         """Seconds until the earliest running item hits the timeout (``None``: no limit)."""
@@ -336,6 +372,11 @@ class Pool:
         kind = message[0]
         if kind == "stale":
             w.stale = True
+            return
+        if kind == "ended":
+            w.ended = True
+            if message[1] is not None:
+                self.teardown_problems.append(f"{w.name}: {message[1]}")
             return
         if kind == "init-failed":
             error: ErrorInfo = message[1]

@@ -35,6 +35,7 @@ class WorkerSlot:
     broken: bool = False  # its pipe failed: it is dying, its sentinel will tell
     work_of: int = 0  # the run whose work it holds
     stale: bool = False  # a module it imported changed on disk: it exits to be replaced
+    ended: bool = False  # it tore down the run's stages (answered "end")
 
     @property
     def name(self) -> str:

@@ -9,6 +9,7 @@ is running, so a crash blames exactly that item.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import pickle
 import select
@@ -21,9 +22,10 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from curator import ErrorInfo, Work
+from curator import ErrorInfo, Work, WorkerInfo
 from curator.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
+from curator_backend_process_pool.environment import THREAD_VARIABLES
 
 FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
@@ -192,6 +194,9 @@ def main(
     since: Any,
     stop: Any,
     parent: int,
+    jobs: int,
+    worker_env: dict[str, str],
+    thread_cap: int | None,
 ) -> None:
     """Run in the worker process until the parent sends ``None`` or goes away.
 
@@ -203,13 +208,16 @@ def main(
         This worker's end of its pipe to the parent. It brings
         ``("work", world, work_bytes)`` for each run (the pickled
         :class:`curator.Work` and the run's world), then chunks
-        ``(chunk_id, indices)`` of that run; ``None`` ends the worker.
+        ``(chunk_id, indices)`` of that run, and ``("end",)`` when the run
+        is over (the stages are torn down, and ``("ended", problem)`` goes
+        back); ``None`` ends the worker (after the same teardown).
     world
         The environment variables, import path and working directory to take
         over before anything is unpickled (a fork server's are stale).
     setup_bytes
         The pickled ``(initializer, initargs)``: called once before any item,
-        like ``ProcessPoolExecutor``'s.
+        like ``ProcessPoolExecutor``'s; with ``worker=`` (a
+        :class:`curator.WorkerInfo`) when it takes that keyword.
     current
         Shared array: ``current[slot]`` is the index running now, or -1.
     since
@@ -219,6 +227,14 @@ def main(
         rest; :data:`HARD_STOP` sends what finished and exits at once.
     parent
         The run's process id: the worker exits when that process is gone.
+    jobs
+        How many workers the pool has (for :class:`curator.WorkerInfo`).
+    worker_env
+        ``NAME: TEMPLATE`` to set in this worker, formatted with its
+        :class:`curator.WorkerInfo` (``CUDA_VISIBLE_DEVICES={slot}``).
+    thread_cap
+        Threads for the numerical libraries' pools, set where the run's
+        environment leaves the variable unset; ``None`` leaves them alone.
     """
     # Ctrl-C goes to the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -228,11 +244,22 @@ def main(
     since = memoryview(since).cast("B").cast("d")
     stop = memoryview(stop).cast("B").cast("b")
     watch_parent(parent)
+    info = WorkerInfo(slot, "process-pool", jobs)
+    own_env = {
+        name: template.format(
+            slot=info.slot, jobs=info.jobs, pid=info.pid, host=info.host, backend=info.backend
+        )
+        for name, template in worker_env.items()
+    }
     try:
         adopt_world(world)
+        _adopt_own_env(own_env, thread_cap)
         initializer, initargs = pickle.loads(setup_bytes)
         if initializer is not None:
-            initializer(*initargs)
+            if _takes_worker(initializer):
+                initializer(*initargs, worker=info)
+            else:
+                initializer(*initargs)
     except BaseException as exc:
         conn.send(("init-failed", ErrorInfo.from_exception(exc)))
         return
@@ -246,11 +273,19 @@ def main(
                 message = conn.recv()
             except EOFError:
                 return
-            if message is None:
-                return
+            if message is None or message[0] == "end":
+                if work is not None:
+                    conn.send(("ended", _torn_down(work)))
+                if message is None:
+                    return
+                continue
             if message[0] == "work":
                 _, world, work_bytes = message
+                if work is not None:
+                    _torn_down(work)  # not ended by the parent: a run that stopped early
+                    work = None
                 adopt_world(world)
+                _adopt_own_env(own_env, thread_cap)
                 if modules.changed():
                     conn.send(("stale",))
                     return
@@ -262,6 +297,11 @@ def main(
                 modules.note()
                 continue
             assert work is not None
+            try:
+                work.setup(info)  # before this worker's first item of the run; once
+            except BaseException as exc:
+                conn.send(("init-failed", ErrorInfo.from_exception(exc)))
+                return
             chunk_id, indices = message
             chunk_started = time.perf_counter()
             batch = outbox.batch
@@ -293,6 +333,40 @@ def main(
         return
     finally:
         outbox.close()
+
+
+def _adopt_own_env(own_env: dict[str, str], thread_cap: int | None) -> None:
+    """Set this worker's own variables over the run's environment, then cap thread pools.
+
+    Called after each run's environment is taken over, before anything of the
+    run is unpickled (numerical libraries read these when they load).
+    """
+    os.environ.update(own_env)
+    if thread_cap is not None:
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, str(thread_cap))
+
+
+def _takes_worker(initializer: Any) -> bool:
+    """Whether ``initializer`` accepts a ``worker=`` keyword."""
+    try:
+        parameters = inspect.signature(initializer).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        (p.name == "worker" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )
+
+
+def _torn_down(work: Work) -> str | None:
+    """Tear the work's stages down; what went wrong, in words, or ``None``."""
+    try:
+        work.teardown()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 STDLIB = sysconfig.get_paths()["stdlib"] + os.sep

@@ -1,0 +1,151 @@
+"""Per-worker setup(worker)/teardown() of stages, and WorkerInfo, on the built-in backends."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from core_support import registry_with
+
+from curator import (
+    Backend,
+    Capabilities,
+    Event,
+    Filter,
+    Status,
+    UsageError,
+    Work,
+    WorkerInfo,
+    run,
+)
+from curator.testing.probes import Numbers
+
+
+class Connection(Filter[int]):
+    """A per-worker resource: opened in setup, used per item, closed in teardown."""
+
+    def __init__(self, fail_setup: bool = False, fail_teardown: bool = False) -> None:
+        self.fail_setup = fail_setup
+        self.fail_teardown = fail_teardown
+        self.worker: WorkerInfo | None = None
+        self.open = False
+        self.log: list[str] = []
+
+    def setup(self, worker: WorkerInfo) -> None:
+        if self.fail_setup:
+            raise ConnectionError("database is down")
+        self.worker = worker
+        self.open = True
+        self.log.append(f"setup {worker.slot}")
+
+    def teardown(self) -> None:
+        self.open = False
+        self.log.append("teardown")
+        if self.fail_teardown:
+            raise OSError("flush failed")
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        assert self.open, "an item ran before setup or after teardown"
+        assert self.worker is not None
+        for item in items:
+            yield item * 1000 + self.worker.slot
+
+
+def _sink(items: Iterator[int], index: int) -> list[str]:
+    return [str(i) for i in items]
+
+
+def test_sequential_sets_up_the_callers_stage_once_and_tears_it_down() -> None:
+    stage = Connection()
+    result = run(Numbers(5).filter(stage).write(_sink), reporter=None)
+    assert result.ok
+    assert stage.log == ["setup 0", "teardown"]
+    assert stage.worker == WorkerInfo(0, "sequential", 1, os.getpid(), stage.worker.host)
+    assert result.outputs[3] == ["3000"]
+
+
+def test_each_thread_sets_up_its_own_copy_with_its_slot() -> None:
+    result = run(
+        Numbers(40).filter(Connection()).write(_sink),
+        backend="thread-pool",
+        jobs=3,
+        reporter=None,
+    )
+    assert result.ok
+    slots = {int(o.value[0]) % 1000 for o in result.outcomes}  # type: ignore[index]
+    assert slots <= {0, 1, 2}
+    by_worker = {o.worker: int(o.value[0]) % 1000 for o in result.outcomes}  # type: ignore[index]
+    assert all(worker == f"thread-{slot}" for worker, slot in by_worker.items())
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_a_setup_that_raises_is_a_usage_error_naming_the_stage(backend: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        run(Numbers(4).filter(Connection(fail_setup=True)).write(_sink), backend=backend)
+    assert "Connection.setup(worker) raised ConnectionError: database is down" in str(caught.value)
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_a_teardown_that_raises_fails_the_run_but_keeps_the_outcomes(
+    backend: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "cp.sqlite"
+    pipeline = Numbers(4).filter(Connection(fail_teardown=True)).write(_sink)
+    with pytest.raises(UsageError, match=r"Connection.teardown\(\) raised OSError: flush failed"):
+        run(pipeline, backend=backend, checkpoint=store, reporter=None)
+    # Every item was recorded before the teardown failed: resuming runs none of them
+    # (so no worker is set up, and nothing is torn down).
+    again = Numbers(4).filter(Connection(fail_teardown=True)).write(_sink)  # as a new process
+    resumed = run(again, backend=backend, checkpoint=store, resume=True, reporter=None)
+    assert resumed.count(Status.SKIPPED) == 4
+    assert resumed.outputs[2] == [str(2000)]
+
+
+def test_a_shared_pipeline_is_set_up_once_for_all_threads() -> None:
+    stage = Connection()
+    calls = []
+    original = stage.setup
+
+    def counting(worker: WorkerInfo) -> None:
+        calls.append(threading.get_ident())
+        original(worker)
+
+    stage.setup = counting  # type: ignore[method-assign]
+    result = run(
+        Numbers(20).filter(stage).write(_sink),
+        backend="thread-pool",
+        jobs=3,
+        options={"copy_pipeline": False},
+        reporter=None,
+    )
+    assert result.ok
+    assert len(calls) == 1
+    assert stage.log == ["setup 0", "teardown"]
+    assert result.count(Status.OK) == 20
+
+
+class Plain(Backend):
+    """A parallel backend that does not call the stages' setup/teardown."""
+
+    name = "plain"
+    capabilities = Capabilities(parallel=True)
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        for index in indices:
+            yield work(index)
+
+
+def test_a_backend_that_does_not_call_the_hooks_is_refused_for_a_pipeline_with_them() -> None:
+    registry = registry_with(Plain)
+    with pytest.raises(UsageError) as caught:
+        run(
+            Numbers(4).filter(Connection()).write(_sink), backend="plain", jobs=2, registry=registry
+        )
+    assert "defines setup(worker)/teardown(), and backend 'plain' does not call them" in str(
+        caught.value
+    )
+    assert "thread-pool" in str(caught.value)
+    assert run(Numbers(4).write(_sink), backend="plain", jobs=2, registry=registry).ok
