@@ -75,10 +75,14 @@ class Grouped(Sequence[int]):
 
 
 def units(indices: Sequence[int]) -> Iterator[Sequence[int]]:
-    """The units of ``indices``: each group whole when they are :class:`Grouped`, else one each."""
+    """The units of ``indices``: each group whole when they are :class:`Grouped`, else one each.
+
+    The iterator is a built-in one (no generator), so threads may share it:
+    with the GIL each ``next()`` hands a unit to exactly one of them.
+    """
     if isinstance(indices, Grouped):
         return iter(indices.units)
-    return ([index] for index in indices)
+    return zip(indices)  # one-item tuples
 
 
 class Todo:
