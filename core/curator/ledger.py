@@ -135,10 +135,10 @@ class Ledger:
     def record_successes(self, batch: Successes) -> str | None:
         """Store one worker's ``ok`` outcomes; return why that breaks the contract, or ``None``.
 
-        No ``Outcome`` is made. A worker's batch is usually a run of
-        consecutive indices (a chunk), which fills each column with one slice
-        assignment; any other batch takes the loop of :meth:`record` with the
-        per-batch lookups done once.
+        A worker's batch is usually a run of consecutive indices (a chunk),
+        which fills each column with one slice assignment and makes no
+        ``Outcome``; any other batch goes through :meth:`record`, one outcome
+        at a time.
         """
         indices, values = batch.indices, batch.values
         size = len(indices)
@@ -146,8 +146,6 @@ class Ledger:
             return f"sent a Successes batch whose columns differ in length ({batch.worker})"
         if not size:
             return None
-        keep = self.keep
-        worker = self._worker_number(batch.worker) if keep else 0
         at = self._slots_of(indices)
         if at is not None:
             end = at + size
@@ -156,39 +154,20 @@ class Ledger:
                 return self._contract_breach(indices)
             codes[at:end] = _OK_CODE * size
             self.open -= size
-            if keep:
+            if self.keep:
+                worker = self._worker_number(batch.worker)
                 self._values[at:end] = values
                 self._times[2 * at : 2 * end : 2] = _doubles(batch.started)
                 self._times[2 * at + 1 : 2 * end : 2] = _doubles(batch.finished)
                 self._attempts[at:end] = array("I", (batch.attempt,)) * size
                 self._workers[at:end] = array(self._workers.typecode, (worker,)) * size
             return None
-        first, count, codes = self._first, self._count, self._codes
-        ok = _OK_CODE[0]
-        times, attempts, workers, kept = self._times, self._attempts, self._workers, self._values
-        attempt = batch.attempt
-        recorded = 0
-        try:
-            for p, index in enumerate(indices):
-                found = (
-                    (index - first if 0 <= index - first < count else None)
-                    if first is not None
-                    else self.position(index)
-                )
-                if found is None:
-                    return f"reported index {index}, which was not requested"
-                if codes[found]:
-                    return f"reported index {index} twice"
-                codes[found] = ok
-                recorded += 1
-                if keep:
-                    kept[found] = values[p]
-                    times[2 * found] = batch.started[p]
-                    times[2 * found + 1] = batch.finished[p]
-                    attempts[found] = attempt
-                    workers[found] = worker
-        finally:
-            self.open -= recorded
+        # Any other batch (a dead worker's requeued items, a list of indices) is rare:
+        # it takes the per-outcome path, with its checks.
+        for outcome in batch:
+            broken = self.record(outcome)
+            if broken is not None:
+                return broken
         return None
 
     def _slots_of(self, indices: Sequence[int]) -> int | None:
