@@ -47,6 +47,7 @@ from typing import Any
 
 from curator.errors import UsageError
 from curator.pipeline import Pipeline
+from curator.state import accumulates, clean_copy
 
 _MAX_DEPTH = 32
 _DIGEST_ABOVE = 4096  # bytes or characters
@@ -88,12 +89,20 @@ def check_fingerprintable(pipeline: Pipeline[Any]) -> None:
 
 
 def _describe(pipeline: Pipeline[Any], walk: _Walker) -> dict[str, Any]:
+    # What an accumulating stage holds is a run's result, not a parameter: it
+    # is described reset, so a run that merges state into it keeps its fingerprint.
     return {
         "items": len(pipeline),
         "source": walk.labelled("the source", pipeline.source),
-        "filters": [walk.labelled(f"filter {n}", f) for n, f in enumerate(pipeline.filters, 1)],
-        "sink": walk.labelled("the sink", pipeline.sink),
+        "filters": [
+            walk.labelled(f"filter {n}", _parameters(f)) for n, f in enumerate(pipeline.filters, 1)
+        ],
+        "sink": walk.labelled("the sink", _parameters(pipeline.sink)),
     }
+
+
+def _parameters(stage: object) -> object:
+    return clean_copy(stage) if accumulates(stage) else stage
 
 
 class _Walker:

@@ -164,14 +164,7 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     values: list[Any] = [None] * len(indices)
     if key is not None:
-        if not hmac.compare_digest(_sign(key, outputs), mac or b""):
-            raise UsageError(
-                f"the outputs recorded in {where} were not written by your curator (their "
-                f"signature does not match your key {key_path()}), so they are not loaded: "
-                "unpickling them could run code. Resume from a checkpoint you wrote, or start "
-                "over with a new --checkpoint"
-            )
-        values = pickle.loads(outputs)
+        values = load_signed(outputs, mac, key, where, "outputs")
     for position, index in enumerate(indices):
         error = errors.get(str(position))
         yield (
@@ -205,6 +198,30 @@ def latest_codes(rows: Iterable[tuple[bytes, bytes]], where: Path) -> dict[int, 
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     return latest
+
+
+def dump_signed(value: Any, key: bytes) -> tuple[bytes, bytes]:
+    """``value`` pickled, with its signature: how pickled data goes into the checkpoint."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return data, _sign(key, data)
+
+
+def load_signed(data: bytes, mac: bytes | None, key: bytes, where: Path, what: str) -> Any:
+    """Unpickle ``data`` only if ``mac`` proves this user's curator wrote it.
+
+    Raises
+    ------
+    UsageError
+        When the signature does not match (``what`` names the data in the message).
+    """
+    if not hmac.compare_digest(_sign(key, data), mac or b""):
+        raise UsageError(
+            f"the {what} recorded in {where} were not written by your curator (their "
+            f"signature does not match your key {key_path()}), so they are not loaded: "
+            "unpickling them could run code. Resume from a checkpoint you wrote, or start "
+            "over with a new --checkpoint"
+        )
+    return pickle.loads(data)
 
 
 def _sign(key: bytes, data: bytes) -> bytes:

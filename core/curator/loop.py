@@ -26,6 +26,7 @@ from curator.progress import RunProgress
 from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
 from curator.settings import RunSettings
+from curator.state import Contributed, StageStates, StateMark, StateMergeError, accumulating_stages
 from curator.store import CheckpointStore
 from curator.work import Work
 
@@ -108,6 +109,12 @@ class RunLoop:
         """Failures of a round that may be retried: final only once the loop decides."""
         self.result: RunResult | None = None
         """Set when :meth:`outcomes` is exhausted (or raised)."""
+        accumulating = accumulating_stages(pipeline)
+        self.states = StageStates(accumulating) if accumulating else None
+        """Where accumulating stages' partials meet (see :mod:`curator.state`)."""
+        self.merge_error: StateMergeError | None = None
+        if self.states is not None and store is not None:
+            store.keeps_state = True
 
     def _activity(self) -> Any:
         backend = self.backend
@@ -216,6 +223,9 @@ class RunLoop:
         result = self._finish(started, interrupted, interrupts.terminated)
         if interrupted:
             raise RunInterrupted(result)
+        if self.merge_error is not None:
+            self.merge_error.result = result
+            raise self.merge_error
         self.relay.check(result)
         if stopped_by is not None:
             raise TaskFailedError(stopped_by, result)
@@ -272,12 +282,16 @@ class RunLoop:
         if self.store is None or not self.resume:
             return indices
         stored = self.store.latest()
+        rerun: set[int] = set()
+        if self.states is not None:
+            partials, rerun = self.store.stored_states()
+            self.states.add_stored(partials)
         to_run = []
         call = self.relay.call
         skipped: list[Outcome] = []
         for index in indices:
             record = stored.get(index)
-            if record is not None and record.done:
+            if record is not None and record.done and index not in rerun:
                 outcome = record.as_skipped()
                 self.ledger.record(outcome)
                 call("curator_task_finish", run=self.info, outcome=outcome)
@@ -368,6 +382,7 @@ class RunLoop:
         started = self.started
         held = self.held
         attempt = self.attempt
+        states = self.states
         # The core knows the round's attempt: a record built without it (say
         # TaskStart(index, worker, started)) is corrected here, not believed.
         for event in events:
@@ -380,6 +395,8 @@ class RunLoop:
                 if type(item) is Successes:  # only when nobody reads them one by one
                     if item.attempt != attempt:
                         item.attempt = attempt
+                    if states is not None:
+                        item.values = [_contribution(value, states, info) for value in item.values]
                     broken = ledger.record_successes(item)
                     if broken is not None:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
@@ -387,6 +404,8 @@ class RunLoop:
                 elif type(item) is Outcome:
                     if item.attempt != attempt:
                         item.attempt = attempt
+                    if states is not None and item.status is OK:
+                        item.value = _contribution(item.value, states, info)
                     broken = ledger.record(item)
                     if broken is not None:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
@@ -424,6 +443,10 @@ class RunLoop:
                         f"backend {info.backend!r} yielded {item!r}; expected curator.Outcome, "
                         "curator.Successes or curator.TaskStart records (or a list of them)"
                     )
+            if states is not None:
+                partials = states.end_batch()
+                if partials is not None and record is not None:
+                    record(StateMark(partials))  # after the outcomes it covers
             if ledger.open <= progress.alarm_open:
                 progress.ring()
             if finals:
@@ -449,6 +472,11 @@ class RunLoop:
         runner, self.runner = self.runner, None
         if runner is not None and self.owns_backend:
             runner.close()
+        if self.states is not None:
+            try:
+                self.states.finish()
+            except StateMergeError as problem:
+                self.merge_error = problem
         finished = time.time()
         result = RunResult(
             self.info,
@@ -472,6 +500,17 @@ class RunLoop:
                 self.store.close()
             self.relay.call("curator_run_finish", run=self.info, result=result)
         return result
+
+
+def _contribution(value: Any, states: StageStates, info: RunInfo) -> Any:
+    """An ``ok`` item's value, its stages' partials counted."""
+    if type(value) is not Contributed:
+        raise BackendContractError(
+            f"backend {info.backend!r} yielded an ok outcome without its stages' state: "
+            "values must come from calling curator.Work (or its run_index), unchanged"
+        )
+    states.add(value.states)
+    return value.value
 
 
 def _outcomes_of(batch: Iterable[Event]) -> Iterator[Event]:

@@ -28,6 +28,7 @@ from curator import journal
 from curator._version import __version__
 from curator.errors import UsageError
 from curator.outcome import ErrorInfo, Outcome, Status
+from curator.state import StateMark
 
 try:
     import fcntl
@@ -42,7 +43,14 @@ DEFAULT_FILE = "checkpoint.sqlite"
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-_SCHEMA = """
+_STATES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS states (
+    journal INTEGER PRIMARY KEY, partials BLOB NOT NULL, mac BLOB NOT NULL
+);
+"""
+"""Accumulating stages' partials (see :mod:`curator.state`), one row per journal batch."""
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, backend TEXT, jobs INTEGER,
@@ -55,6 +63,8 @@ CREATE TABLE IF NOT EXISTS journal (
     workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL
 );
 """
+    + _STATES_SCHEMA
+)
 _INSERT = (
     f"INSERT INTO journal (run, {', '.join(journal.COLUMNS)}) "
     f"VALUES (?, {', '.join('?' * len(journal.COLUMNS))})"
@@ -153,7 +163,10 @@ class CheckpointStore:
         stat = os.stat(path)  # just opened: it exists
         self._identity = (stat.st_dev, stat.st_ino)
         self._lock = threading.Lock()
-        self._buffer: list[Outcome] = []
+        self._buffer: list[Outcome | StateMark] = []
+        self.keeps_state = False
+        """Whether the run has accumulating stages: a batch is then written only with
+        the partials that cover it (see :meth:`commit`)."""
         self._run_id: int | None = None
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
@@ -185,7 +198,7 @@ class CheckpointStore:
         self._writer.start()
 
     @property
-    def record(self) -> Callable[[Outcome], None]:
+    def record(self) -> Callable[[Outcome | StateMark], None]:
         """Queue an outcome for the next commit: ``list.append``, the cheapest call there is.
 
         The run loop holds on to this bound method; the writer thread takes
@@ -201,18 +214,53 @@ class CheckpointStore:
                 self.error = exc
                 return
 
-    def commit(self) -> None:
-        """Write what is buffered as one batch (the writer thread calls this on a timer)."""
+    def commit(self, final: bool = False) -> None:
+        """Write what is buffered as one batch (the writer thread calls this on a timer).
+
+        With accumulating stages, outcomes are written up to the last
+        :class:`~curator.state.StateMark`, in one transaction with the partials
+        that cover them; the ones after it wait for theirs. ``final`` writes
+        the rest too, as a batch without partials (a resume runs its ``ok``
+        items again, since their contribution is unknown).
+        """
         with self._lock:
-            count = len(self._buffer)
+            buffer = self._buffer
+            count = len(buffer)
+            if self.keeps_state:
+                marked = count
+                while marked and type(buffer[marked - 1]) is not StateMark:
+                    marked -= 1
+                if marked:
+                    self._write(buffer[:marked])
+                    del buffer[:marked]
+                    count -= marked
+                if not final:
+                    return
             if not count:
                 return
-            batch = self._buffer[:count]
             # Appends from the run loop may land meanwhile; only the copied ones go.
-            del self._buffer[:count]
-            row = journal.encode(batch, self._key)
-            with self._db:
-                self._db.execute(_INSERT, (self._run_id, *row))
+            batch = buffer[:count]
+            del buffer[:count]
+            self._write(batch)
+
+    def _write(self, batch: list[Outcome | StateMark]) -> None:
+        outcomes: list[Outcome] = []
+        partials: list[Any] = []
+        for entry in batch:
+            if type(entry) is StateMark:
+                partials += entry.partials
+            else:
+                outcomes.append(entry)  # type: ignore[arg-type]
+        if not outcomes:
+            return
+        row = journal.encode(outcomes, self._key)
+        with self._db:
+            cursor = self._db.execute(_INSERT, (self._run_id, *row))
+            if partials:
+                self._db.execute(
+                    "INSERT INTO states (journal, partials, mac) VALUES (?, ?, ?)",
+                    (cursor.lastrowid, *journal.dump_signed(partials, self._key)),
+                )
 
     def finish_run(
         self, counts: dict[str, int], interrupted: bool, seconds: float = 0.0, ran: int = 0
@@ -255,7 +303,7 @@ class CheckpointStore:
     def _final_commit(
         self, counts: dict[str, int], interrupted: bool, seconds: float, ran: int
     ) -> None:
-        self.commit()
+        self.commit(final=True)
         with self._lock, self._db:
             self._db.execute(
                 "UPDATE runs SET finished = ?, ok = ?, failed = ?, skipped = ?, cancelled = ?, "
@@ -301,6 +349,48 @@ class CheckpointStore:
     def latest(self) -> dict[int, StoredOutcome]:
         """The latest recorded outcome of every index, with outputs (verified, for resume)."""
         return load_latest(self._db, self.path, self._key)
+
+    def stored_states(self) -> tuple[list[list[Any]], set[int]]:
+        """The accumulating stages' partials of the ``ok`` items a resume skips.
+
+        Returns
+        -------
+        tuple
+            The partials of every batch whose ``ok`` items are all still their
+            index's latest outcome, and the ``ok`` indices whose contribution
+            is not stored whole (their batch has no partials, or a later run
+            redid some of its items): a resume runs those again, so each
+            item counts exactly once.
+        """
+        rows: dict[int, dict[int, int]] = {}
+        latest_row: dict[int, int] = {}
+        try:
+            for row_id, index_bytes, codes in self._db.execute(
+                "SELECT id, indices, codes FROM journal ORDER BY id"
+            ):
+                rows[row_id] = journal.latest_codes([(index_bytes, codes)], self.path)
+                latest_row.update(dict.fromkeys(rows[row_id], row_id))
+            covered = {row[0] for row in self._db.execute("SELECT journal FROM states")}
+        except sqlite3.Error as exc:
+            raise UsageError(_sqlite_problem(self.path, exc)) from None
+        kept: list[int] = []
+        rerun: set[int] = set()
+        for row_id, codes_of in rows.items():
+            ok = [index for index, code in codes_of.items() if code in journal.DONE_CODES]
+            if not ok:
+                continue
+            current = [index for index in ok if latest_row[index] == row_id]
+            if row_id in covered and len(current) == len(ok):
+                kept.append(row_id)
+            else:
+                rerun.update(current)
+        partials: list[list[Any]] = []
+        for row_id in kept:
+            data, mac = self._db.execute(
+                "SELECT partials, mac FROM states WHERE journal = ?", (row_id,)
+            ).fetchone()
+            partials.append(journal.load_signed(data, mac, self._key, self.path, "stage states"))
+        return partials, rerun
 
 
 _CLOSING: dict[str, threading.Thread] = {}
@@ -401,6 +491,7 @@ def _open(
 def _add_later_columns(db: sqlite3.Connection) -> None:
     present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
     with db:
+        db.execute(_STATES_SCHEMA)
         for name, kind in _LATER_RUN_COLUMNS.items():
             if name not in present:
                 db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")

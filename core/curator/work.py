@@ -11,6 +11,7 @@ from curator.errors import HardStop
 from curator.lifecycle import WorkerInfo, set_up, tear_down
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
+from curator.state import Contributed, accumulating_stages, reset_all, states_of
 
 
 class Work:
@@ -38,7 +39,7 @@ class Work:
         back by value, and the run's process has the class itself.
     """
 
-    __slots__ = ("_set_up", "attempt", "check_results", "home", "pipeline")
+    __slots__ = ("_set_up", "accumulating", "attempt", "check_results", "home", "pipeline")
 
     def __init__(
         self, pipeline: Pipeline[Any], attempt: int = 1, check_results: bool = False
@@ -49,6 +50,8 @@ class Work:
         self.home = os.getpid()
         """The run's process: results made elsewhere travel back to it."""
         self._set_up: list[object] | None = None
+        self.accumulating = accumulating_stages(pipeline)
+        """The stages whose state merges back (see :mod:`curator.state`)."""
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
@@ -86,8 +89,15 @@ class Work:
             ``(True, value, finished)`` when the sink returned, or
             ``(False, error, finished)`` with an :class:`~curator.outcome.ErrorInfo`.
         """
+        accumulating = self.accumulating
         try:
-            value = self.pipeline[index]
+            if accumulating:
+                reset_all(accumulating)
+            value: Any = self.pipeline[index]
+            if accumulating:
+                # The item's contribution travels with its value: it counts only
+                # where the outcome is recorded ok, so exactly once.
+                value = Contributed(value, states_of(accumulating))
         except HardStop:
             raise
         except BaseException as exc:
@@ -140,6 +150,7 @@ class Work:
     def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int]) -> None:
         self.pipeline, self.attempt, self.check_results, self.home = state
         self._set_up = None  # each copy sets up its own stages
+        self.accumulating = accumulating_stages(self.pipeline)
 
 
 def _travel_problem(value: object, away: bool) -> Exception | None:

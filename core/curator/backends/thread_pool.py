@@ -122,6 +122,16 @@ class ThreadPoolBackend(Backend):
                     with contextlib.suppress(Exception):  # the run's own end matters more
                         work.teardown()
 
+    def prepare(self, work: Work) -> None:
+        """Refuse to share accumulating stages between threads (each needs its own copy)."""
+        if work.accumulating and not self.options.copy_pipeline:
+            names = ", ".join(type(stage).__qualname__ for stage in work.accumulating)
+            raise UsageError(
+                f"the stage {names} accumulates state (reset/state/merge), which threads "
+                "cannot share: run it with copy_pipeline=true (the default), so each thread "
+                "has its own copy and curator merges them"
+            )
+
     def _copy(self, work: Work) -> Work:
         if not self.options.copy_pipeline:
             return work
