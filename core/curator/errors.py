@@ -45,6 +45,19 @@ class BackendContractError(CuratorError):
     """A backend broke the run contract (lost, duplicated or invented an index)."""
 
 
+class StateMergeError(CuratorError):
+    """An accumulating stage's ``merge`` (or ``reset``, ``finish``) raised or returned nothing.
+
+    Raised once the run is over: every outcome is recorded and the checkpoint
+    is intact, so a resume skips what finished. ``result`` is the run's result
+    (set by the run loop before it raises).
+    """
+
+    def __init__(self, message: str, result: RunResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class TaskFailedError(CuratorError):
     """An item failed and the run stopped because ``on_error="raise"``.
 

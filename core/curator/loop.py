@@ -15,7 +15,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from curator.backend import Backend
-from curator.errors import BackendContractError, RunInterrupted, TaskFailedError
+from curator.errors import (
+    BackendContractError,
+    RunInterrupted,
+    StateMergeError,
+    TaskFailedError,
+)
 from curator.groups import KeepTogether
 from curator.interrupts import Interrupts
 from curator.ledger import Ledger
@@ -26,7 +31,7 @@ from curator.progress import RunProgress
 from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
 from curator.settings import RunSettings
-from curator.state import Contributed, StageStates, StateMark, StateMergeError, accumulating_stages
+from curator.state import Contributed, StageStates, StateMark, accumulating_stages
 from curator.store import CheckpointStore
 from curator.work import Work
 

@@ -12,6 +12,9 @@ A Filter or Sink *accumulates* when it defines three methods:
     Make the stage hold the combination of the partials in ``states``
     (replacing what it held) and return that combined partial.
 
+and optionally ``finish()``, called once in the run's process after the
+final merge, to write the dataset-wide result somewhere (a JSON file).
+
 Every backend runs the same cycle, inside :class:`curator.Work`: a worker
 calls ``reset()`` before each item and ``state()`` after an item that ended
 ``ok``; the partial travels to the run's process with the item's outcome. A
@@ -29,23 +32,11 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from curator.errors import CuratorError
+from curator.errors import StateMergeError
 from curator.pipeline import Pipeline
 
 FOLD_ABOVE = 256
 """Partials the run's process keeps per stage before folding them into one."""
-
-
-class StateMergeError(CuratorError):
-    """A stage's ``merge`` raised or returned nothing.
-
-    Raised by a run once every outcome is recorded and the checkpoint is
-    closed: outputs and checkpoint are intact. ``result`` is the run's result.
-    """
-
-    def __init__(self, message: str, result: Any = None) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 def accumulates(stage: object) -> bool:
@@ -219,6 +210,16 @@ class StageStates:
                 if pending:
                     self._merge(stage, pending)
                     if self.problem is not None:
+                        break
+                finish = getattr(stage, "finish", None)
+                if callable(finish):
+                    try:
+                        finish()
+                    except Exception as exc:
+                        self.problem = (
+                            f"the stage {stage_label(stage)}'s finish() raised "
+                            f"{type(exc).__name__}: {exc}"
+                        )
                         break
         if self.problem is not None:
             raise StateMergeError(

@@ -119,6 +119,99 @@ class Statistics(Filter[Snapshot]):
             yield snap
 
 
+Moments = tuple[int, float, float, float, float]
+"""Running statistics of one field: (count, mean, sum of squared deviations, min, max)."""
+
+
+def welford(moments: Moments, values: list[float]) -> Moments:
+    """``moments`` updated with ``values``, one value at a time (Welford's algorithm)."""
+    if not values:
+        return moments
+    count, mean, m2, low, high = moments
+    for value in values:
+        count += 1
+        delta = value - mean
+        mean += delta / count
+        m2 += delta * (value - mean)
+    return count, mean, m2, min(low, min(values)), max(high, max(values))
+
+
+def combine(a: Moments, b: Moments) -> Moments:
+    """The moments of two disjoint sets of values from theirs (Chan et al.'s formula)."""
+    if not a[0]:
+        return b
+    if not b[0]:
+        return a
+    count = a[0] + b[0]
+    delta = b[1] - a[1]
+    mean = a[1] + delta * b[0] / count
+    m2 = a[2] + b[2] + delta * delta * a[0] * b[0] / count
+    return count, mean, m2, min(a[3], b[3]), max(a[4], b[4])
+
+
+class DatasetStatistics(Filter[Snapshot]):
+    """Dataset-wide mean, standard deviation, min and max of every field (normalization constants).
+
+    An accumulating stage (``reset``/``state``/``merge``, see
+    :mod:`curator.state`): each worker keeps Welford moments per item, the
+    run merges the ``ok`` items' moments back into this object, and
+    ``finish()`` writes them to ``output`` (JSON) when the run ends.
+
+    Parameters
+    ----------
+    output
+        The JSON file the merged statistics are written to; ``None`` writes nothing.
+    """
+
+    def __init__(self, output: str | Path | None = None) -> None:
+        self.output = None if output is None else Path(output)
+        self.moments: dict[str, Moments] = {}
+
+    def __call__(self, items: Iterator[Snapshot]) -> Iterator[Snapshot]:
+        """Add each snapshot's fields to the running moments; yield it unchanged."""
+        for snap in items:
+            for name, data in {"field": snap.values, **snap.derived}.items():
+                empty: Moments = (0, 0.0, 0.0, math.inf, -math.inf)
+                self.moments[name] = welford(self.moments.get(name, empty), data)
+            yield snap
+
+    def reset(self) -> None:
+        """Start with no values."""
+        self.moments = {}
+
+    def state(self) -> dict[str, Moments]:
+        """The moments accumulated since the last reset."""
+        return self.moments
+
+    def merge(self, states: list[dict[str, Moments]]) -> dict[str, Moments]:
+        """Hold (and return) the moments of all ``states`` combined."""
+        merged: dict[str, Moments] = {}
+        for state in states:
+            for name, moments in state.items():
+                merged[name] = combine(merged[name], moments) if name in merged else moments
+        self.moments = merged
+        return merged
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Count, mean, standard deviation, min and max of every field seen."""
+        return {
+            name: {
+                "count": count,
+                "mean": mean,
+                "std": math.sqrt(m2 / count) if count else 0.0,
+                "min": low,
+                "max": high,
+            }
+            for name, (count, mean, m2, low, high) in sorted(self.moments.items())
+        }
+
+    def finish(self) -> None:
+        """Write the dataset-wide statistics to ``output`` once the run has merged them."""
+        if self.output is not None:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            self.output.write_text(json.dumps(self.summary(), indent=2) + "\n")
+
+
 class SnapshotWriter(Sink[Snapshot]):
     """Write ``snapshot_NNNNN.json`` (statistics) and ``snapshot_NNNNN.pgm`` (image).
 
@@ -156,10 +249,16 @@ def _pgm(values: list[float], size: int) -> bytes:
 def pipeline(
     count: int = 200, output: str = "curator-example-output", size: int = 64, seed: int = 0
 ) -> Pipeline[Snapshot]:
-    """The example pipeline: ``count`` snapshots written into ``output``."""
+    """The example pipeline: ``count`` snapshots written into ``output``.
+
+    Besides a JSON file and an image per snapshot, the run ends by writing
+    ``output/dataset-statistics.json``, the statistics of every field over
+    all the snapshots that converted (see :class:`DatasetStatistics`).
+    """
     return (
         SnapshotSource(count, size=size, seed=seed)
         .filter(GradientMagnitude())
         .filter(Statistics())
+        .filter(DatasetStatistics(Path(output) / "dataset-statistics.json"))
         .write(SnapshotWriter(output))
     )

@@ -59,6 +59,7 @@ from curator.testing.events import EventRecorder
 from curator.testing.grouping import GroupChecks
 from curator.testing.lifecycle import LifecycleChecks
 from curator.testing.probes import executions, peak_concurrency, probe
+from curator.testing.stages import StateChecks
 
 
 class _Events(EventRecorder):
@@ -108,7 +109,7 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
-class BackendConformance(GroupChecks, LifecycleChecks):
+class BackendConformance(GroupChecks, LifecycleChecks, StateChecks):
     """The backend contract as tests; subclass and set ``backend``.
 
     Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`,
@@ -180,6 +181,7 @@ class BackendConformance(GroupChecks, LifecycleChecks):
                 "unpicklable",
                 "groups",
                 "lifecycle",
+                "tally",
             )
             if k in kwargs
         }

@@ -94,6 +94,36 @@ class WorkerHooks(Filter[int]):
         yield from items
 
 
+class Tally(Filter[int]):
+    """An accumulating stage (see :mod:`curator.state`) whose state is the items it saw.
+
+    Its partial is the sorted tuple of indices that passed it, so a merged
+    tally shows at once an item counted twice or not at all.
+    """
+
+    def __init__(self) -> None:
+        self.seen: tuple[int, ...] = ()
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        """Count each item, then pass it on."""
+        for item in items:
+            self.seen = (*self.seen, item)
+            yield item
+
+    def reset(self) -> None:
+        """Forget what was seen."""
+        self.seen = ()
+
+    def state(self) -> tuple[int, ...]:
+        """The indices seen since the last reset."""
+        return self.seen
+
+    def merge(self, states: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """Hold (and return) every index of ``states``, sorted."""
+        self.seen = tuple(sorted(i for state in states for i in state))
+        return self.seen
+
+
 @dataclass(frozen=True)
 class HookCall:
     """A recorded ``setup`` (with the worker it was given) or ``teardown``."""
@@ -222,16 +252,21 @@ def probe(
     folder: Path | str,
     groups: list[list[int]] | None = None,
     lifecycle: bool = False,
+    tally: Tally | None = None,
     **behaviour: object,
 ) -> Pipeline[int]:
     """``Numbers(count)`` written into a :class:`Probe`.
 
-    ``groups`` are kept together; ``lifecycle`` puts a :class:`WorkerHooks` in between.
+    ``groups`` are kept together; ``lifecycle`` puts a :class:`WorkerHooks` in
+    between, ``tally`` an accumulating :class:`Tally` (before the sink, so a
+    failing item has been counted by the time it fails).
     """
     source = Numbers(count) if groups is None else GroupedNumbers(count, groups)
     pipeline = Pipeline(source)
     if lifecycle:
         pipeline = pipeline.filter(WorkerHooks(str(folder)))
+    if tally is not None:
+        pipeline = pipeline.filter(tally)
     return pipeline.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
 
 

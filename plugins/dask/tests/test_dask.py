@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -9,13 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from distributed import Client
 
-from curator import Status, TaskFailedError, UsageError, run
+from curator import Sink, Status, TaskFailedError, UsageError, run
+from curator.examples.snapshots import DatasetStatistics, SnapshotSource
 from curator.testing.probes import executions, probe, started
 from curator.testing.waiting import wait_until
 
@@ -180,3 +183,25 @@ def test_a_local_cluster_runs_while_port_8787_is_taken(tmp_path: Path) -> None:
         assert dask(probe(4, tmp_path)).ok  # type: ignore[attr-defined]
     finally:
         holder.close()
+
+
+class _Drain(Sink[Any]):
+    def __call__(self, items: Iterator[Any], index: int) -> list[str]:
+        for _ in items:
+            pass
+        return [str(index)]
+
+
+def test_stage_state_merges_back_from_dask_workers_to_1e_12() -> None:
+    """Welford moments from the cluster equal a sequential run's (the kit checks the rest)."""
+
+    def statistics(backend: str, jobs: int) -> dict[str, Any]:
+        stats = DatasetStatistics()
+        pipeline = SnapshotSource(20, size=10).filter(stats).write(_Drain())
+        assert run(pipeline, backend=backend, jobs=jobs, reporter=None).ok
+        return stats.summary()["field"]
+
+    expected, got = statistics("sequential", 1), statistics("dask", 2)
+    assert got["count"] == expected["count"] == 20 * 10 * 10
+    for key in ("mean", "std", "min", "max"):
+        assert math.isclose(got[key], expected[key], rel_tol=0, abs_tol=1e-12), key

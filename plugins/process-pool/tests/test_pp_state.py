@@ -1,0 +1,126 @@
+"""Stage state merged back from worker processes: exact statistics, timeouts, a killed parent."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pp_support import subprocess_env
+
+from curator import Sink, Status, run
+from curator.examples.snapshots import DatasetStatistics, SnapshotSource
+from curator.testing.grouping import interleaved_groups
+from curator.testing.probes import Tally, probe
+
+
+class Drain(Sink[Any]):
+    """Consumes each item and returns its index."""
+
+    def __call__(self, items: Iterator[Any], index: int) -> list[str]:
+        for _ in items:
+            pass
+        return [str(index)]
+
+
+def _statistics(backend: str, jobs: int, **kwargs: Any) -> dict[str, Any]:
+    stats = DatasetStatistics()
+    pipeline = SnapshotSource(30, size=10).filter(stats).write(Drain())
+    assert run(pipeline, backend=backend, jobs=jobs, reporter=None, **kwargs).ok
+    return stats.summary()
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_merged_welford_statistics_equal_a_sequential_run_to_1e_12(jobs: int) -> None:
+    expected = _statistics("sequential", 1)["field"]
+    got = _statistics("process-pool", jobs)["field"]
+    assert got["count"] == expected["count"] == 30 * 10 * 10
+    for key in ("mean", "std", "min", "max"):
+        assert math.isclose(got[key], expected[key], rel_tol=0, abs_tol=1e-12), key
+
+
+def test_state_merges_with_keep_together_groups(tmp_path: Path) -> None:
+    tally = Tally()
+    groups = interleaved_groups(30, 5)
+    result = run(
+        probe(30, tmp_path, groups=groups, tally=tally, fail=frozenset({7})),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter=None,
+    )
+    assert result.count(Status.OK) == 29
+    assert tally.seen == tuple(i for i in range(30) if i != 7)
+
+
+def test_a_timed_out_item_counts_nothing(tmp_path: Path) -> None:
+    tally = Tally()
+    result = run(
+        probe(12, tmp_path, tally=tally, hang=frozenset({4})),
+        backend="process-pool",
+        jobs=2,
+        timeout=1.0,
+        on_error="continue",
+        reporter=None,
+    )
+    assert result.outcomes[4].status is Status.TIMED_OUT
+    assert tally.seen == tuple(i for i in range(12) if i != 4)
+
+
+_RUN = """
+import sys
+from curator import run
+from curator.testing.probes import Tally, probe
+run(probe(120, sys.argv[1], tally=Tally(), sleep=0.02), backend="process-pool", jobs=2,
+    reporter=None, checkpoint=sys.argv[2])
+"""
+
+
+def test_resume_after_the_parent_was_killed_merges_to_the_uninterrupted_state(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the run's process mid-run; the resumed run's stage holds every item once."""
+    checkpoint = tmp_path / "run.sqlite"
+    folder = tmp_path / "records"
+    folder.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN, str(folder), str(checkpoint)],
+        env=subprocess_env(),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if checkpoint.exists():
+                with sqlite3.connect(checkpoint) as db:
+                    rows = db.execute("SELECT count(*) FROM states").fetchone()[0]
+                if rows >= 3:
+                    break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    tally = Tally()
+    resumed = run(
+        probe(120, str(folder), tally=tally, sleep=0.02),
+        backend="process-pool",
+        jobs=2,
+        reporter=None,
+        checkpoint=checkpoint,
+        resume=True,
+    )
+    skipped = resumed.count(Status.SKIPPED)
+    assert 0 < skipped < 120
+    assert resumed.count(Status.OK) == 120 - skipped
+    assert tally.seen == tuple(range(120))
