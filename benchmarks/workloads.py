@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from curator import Pipeline, Source
+from curator import Filter, Pipeline, Source
 
 
 class NoOpSource(Source[int]):
@@ -160,3 +160,29 @@ def grouped_cpu(
     count: int, groups: int, loops: int, weights: tuple[int, ...], declare: bool = True
 ) -> Pipeline[int]:
     return GroupedCpuSource(count, groups, loops, weights, declare).write(no_op_sink)
+
+
+class Counting(Filter[int]):
+    """Counts the items that pass it, with no state protocol (the baseline of ``Accumulating``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        for item in items:
+            self.count += 1
+            yield item
+
+
+class Accumulating(Counting):
+    """``Counting`` as an accumulating stage: its count merges back (curator.state)."""
+
+    def reset(self) -> None:
+        self.count = 0
+
+    def state(self) -> int:
+        return self.count
+
+    def merge(self, states: list[int]) -> int:
+        self.count = sum(states)
+        return self.count

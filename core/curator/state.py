@@ -131,6 +131,10 @@ class StageStates:
         """Count one ``ok`` item's partials (one per stage)."""
         self._batch.append(states)
 
+    def add_all(self, states: list[tuple[Any, ...]]) -> None:
+        """Count many ``ok`` items' partials."""
+        self._batch += states
+
     def add_stored(self, batches: Sequence[Sequence[tuple[Any, ...]]]) -> None:
         """Count partials a checkpoint holds for items a resumed run skips."""
         for batch in batches:
