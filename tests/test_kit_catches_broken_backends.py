@@ -9,7 +9,7 @@ import pytest
 BROKEN = """
 import threading, time
 from dataclasses import dataclass
-from curator import Backend, Capabilities, Outcome, Status, TaskStart, hookimpl, option
+from curator import Backend, Capabilities, ErrorInfo, Outcome, Status, TaskStart, hookimpl, option
 
 class _Base(Backend):
     capabilities = Capabilities(parallel=True)
@@ -62,6 +62,16 @@ class SplitsGroups(_Base):
                 yield TaskStart.of(outcome)
                 yield outcome
 
+class RebuildsOutcomes(_Base):
+    name = "rebuilds-outcomes"
+    def execute(self, work, indices):  # runs the pipeline itself: the stages' state is lost
+        for index in indices:
+            yield work.start(index)
+            try:
+                yield Outcome(index, Status.OK, work.pipeline[index], worker="main")
+            except Exception as exc:
+                yield Outcome(index, Status.FAILED, error=ErrorInfo.from_exception(exc))
+
 class LeaksAWorker(_Base):
     name = "leaks-a-worker"
     def execute(self, work, indices):
@@ -105,6 +115,7 @@ def curator_register_backends():
     return [
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
+        RebuildsOutcomes,
     ]
 """
 
@@ -118,6 +129,11 @@ def curator_register_backends():
         ("swallows-errors", "test_an_item_error", "its outcome must be failed, not ok"),
         ("leaks-a-worker", "test_stopping_leaves", "left threads running: *leaked*"),
         ("splits-groups", "test_keep_together", "group * was split: its items ran on 2 workers*"),
+        (
+            "rebuilds-outcomes",
+            "test_stage_state_merges",
+            "*yielded an ok outcome without its stages' state*",
+        ),
         (
             "cannot-run",
             "test_the_backend_itself",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_support import registry_with
+from core_support import curator, registry_with
 
 from curator import Backend, Capabilities, Event, Outcome, Pipeline, Sink, Status, Work, run
 from curator.errors import BackendContractError, StateMergeError, TaskFailedError, UsageError
@@ -237,3 +237,26 @@ def test_work_sends_the_value_with_each_stage_partial(tmp_path: Path) -> None:
 def test_a_pipeline_without_accumulating_stages_has_no_wrapped_values(tmp_path: Path) -> None:
     work = Work(Pipeline(Numbers(1)).write(Collect()))
     assert work(0).value == ["0"]
+
+
+_BROKEN_TARGET = """
+from curator.testing.probes import Tally, probe
+
+class Broken(Tally):
+    def merge(self, states):
+        raise ZeroDivisionError("no partials for you")
+
+pipeline = probe(6, {folder!r}, tally=Broken())
+"""
+
+
+def test_the_cli_reports_a_broken_merge_naming_the_stage_and_exits_1(tmp_path: Path) -> None:
+    target = tmp_path / "target.py"
+    target.write_text(_BROKEN_TARGET.format(folder=str(tmp_path)))
+    proc = curator(
+        "run", f"{target}:pipeline", "--backend", "thread-pool", "--jobs", "2", cwd=tmp_path
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Broken could not merge its partial states" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "6 ok" in proc.stderr

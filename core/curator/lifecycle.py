@@ -17,6 +17,7 @@ from typing import Any
 
 from curator.errors import UsageError
 from curator.pipeline import Pipeline
+from curator.shards import writes_shards
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,14 @@ def stages(pipeline: Pipeline[Any]) -> Iterator[object]:
 
 
 def has_hooks(pipeline: Pipeline[Any]) -> bool:
-    """Whether a stage of ``pipeline`` defines ``setup`` or ``teardown``."""
+    """Whether a stage of ``pipeline`` defines ``setup`` or ``teardown``, or writes shards.
+
+    Shard-writing stages (see :mod:`curator.shards`) need the worker's slot too.
+    """
     return any(
-        callable(getattr(stage, "setup", None)) or callable(getattr(stage, "teardown", None))
+        callable(getattr(stage, "setup", None))
+        or callable(getattr(stage, "teardown", None))
+        or writes_shards(stage)
         for stage in stages(pipeline)
     )
 

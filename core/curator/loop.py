@@ -31,6 +31,7 @@ from curator.progress import RunProgress
 from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
 from curator.settings import RunSettings
+from curator.shards import ShardMerge, writes_shards
 from curator.state import Contributed, StageStates, StateMark, accumulating_stages
 from curator.store import CheckpointStore
 from curator.work import Work
@@ -118,6 +119,9 @@ class RunLoop:
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.state`)."""
         self.merge_error: StateMergeError | None = None
+        sharding = [s for s in (*pipeline.filters, pipeline.sink) if writes_shards(s)]
+        self.shards = ShardMerge(sharding) if sharding else None
+        """Shard-writing stages' outputs, merged when the run ends (see :mod:`curator.shards`)."""
         if self.states is not None and store is not None:
             store.keeps_state = True
 
@@ -183,6 +187,8 @@ class RunLoop:
             if self.store is not None:
                 settings = self.settings.to_json() if self.settings is not None else None
                 self.store.start_run(info.backend, info.jobs, info.total, settings)
+            if self.shards is not None and not self.resume:
+                self.shards.remove_stale()
         except BaseException:
             # A backend that refuses the work, a reporter that cannot start (its
             # file cannot be opened, ...) or a checkpoint that cannot take a run
@@ -482,6 +488,14 @@ class RunLoop:
                 self.states.finish()
             except StateMergeError as problem:
                 self.merge_error = problem
+        if self.shards is not None:
+            tally = self.ledger.counts()
+            complete = tally[OK] + tally[Status.SKIPPED] == len(self.info.indices)
+            unmerged = self.shards.finish(complete)
+            if unmerged is not None and self.merge_error is None:
+                self.merge_error = StateMergeError(
+                    f"{unmerged}. Every outcome is recorded and the checkpoint is intact"
+                )
         finished = time.time()
         result = RunResult(
             self.info,

@@ -11,6 +11,7 @@ from curator.errors import HardStop
 from curator.lifecycle import WorkerInfo, set_up, tear_down
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
+from curator.shards import WorkerShards, writes_shards
 from curator.state import Contributed, accumulating_stages, reset_all, states_of
 
 
@@ -39,7 +40,15 @@ class Work:
         back by value, and the run's process has the class itself.
     """
 
-    __slots__ = ("_set_up", "accumulating", "attempt", "check_results", "home", "pipeline")
+    __slots__ = (
+        "_set_up",
+        "accumulating",
+        "attempt",
+        "check_results",
+        "home",
+        "pipeline",
+        "sharding",
+    )
 
     def __init__(
         self, pipeline: Pipeline[Any], attempt: int = 1, check_results: bool = False
@@ -52,6 +61,8 @@ class Work:
         self._set_up: list[object] | None = None
         self.accumulating = accumulating_stages(pipeline)
         """The stages whose state merges back (see :mod:`curator.state`)."""
+        self.sharding = _shards_of(pipeline)
+        """The stages that write per-worker shard files (see :mod:`curator.shards`)."""
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
@@ -98,9 +109,13 @@ class Work:
                 # The item's contribution travels with its value: it counts only
                 # where the outcome is recorded ok, so exactly once.
                 value = Contributed(value, states_of(accumulating))
+            if self.sharding is not None:
+                self.sharding.flush()
         except HardStop:
             raise
         except BaseException as exc:
+            if self.sharding is not None:
+                self.sharding.drop()
             return False, ErrorInfo.from_exception(exc), time.time()
         if self.check_results:
             problem = _travel_problem(value, away=os.getpid() != self.home)
@@ -120,7 +135,14 @@ class Work:
             Naming the stage whose ``setup`` raised (the others are torn down).
         """
         if self._set_up is None:
-            self._set_up = set_up(self.pipeline, worker)
+            if self.sharding is not None:
+                self.sharding.point(worker.slot)
+            try:
+                self._set_up = set_up(self.pipeline, worker)
+            except BaseException:
+                if self.sharding is not None:
+                    self.sharding.restore()
+                raise
 
     def teardown(self) -> None:
         """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
@@ -133,6 +155,10 @@ class Work:
             Naming each stage whose ``teardown`` raised.
         """
         done, self._set_up = self._set_up, None
+        if done is None:
+            return
+        if self.sharding is not None:
+            self.sharding.restore()
         if done:
             tear_down(done)
 
@@ -151,6 +177,12 @@ class Work:
         self.pipeline, self.attempt, self.check_results, self.home = state
         self._set_up = None  # each copy sets up its own stages
         self.accumulating = accumulating_stages(self.pipeline)
+        self.sharding = _shards_of(self.pipeline)
+
+
+def _shards_of(pipeline: Pipeline[Any]) -> WorkerShards | None:
+    stages = [stage for stage in (*pipeline.filters, pipeline.sink) if writes_shards(stage)]
+    return WorkerShards(stages) if stages else None
 
 
 def _travel_problem(value: object, away: bool) -> Exception | None:

@@ -20,7 +20,7 @@ from curator.cli.remembered import (
     stored_settings,
 )
 from curator.cli.target import load_target
-from curator.errors import RunInterrupted, TaskFailedError, UsageError
+from curator.errors import RunInterrupted, StateMergeError, TaskFailedError, UsageError
 from curator.outcome import Status
 from curator.pipeline import Pipeline
 from curator.policy import Policy
@@ -124,6 +124,11 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         error(str(exc))
         _resume_hint(args, exc.result)
         _emit(args, exc.result, stopped_at=exc.index)
+        return ExitCode.TASKS_FAILED
+    except StateMergeError as exc:  # the stage's code failed; every outcome is recorded
+        error(str(exc))
+        if exc.result is not None:
+            _emit(args, exc.result)
         return ExitCode.TASKS_FAILED
     except RunInterrupted as exc:
         result = exc.result

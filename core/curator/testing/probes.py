@@ -8,6 +8,8 @@ other machines sharing the folder).
 from __future__ import annotations
 
 import ctypes
+import json
+import math
 import os
 import signal
 import threading
@@ -122,6 +124,64 @@ class Tally(Filter[int]):
         """Hold (and return) every index of ``states``, sorted."""
         self.seen = tuple(sorted(i for state in states for i in state))
         return self.seen
+
+
+class WelfordShards(Filter[int]):
+    """The origin's shard-style statistics filter (see :mod:`curator.shards`), stdlib only.
+
+    Keeps Welford moments (count, mean, sum of squared deviations) of
+    ``sin(i) * 10 + i / 7`` for the items it sees; ``flush()`` appends them to
+    its output file as a JSON line and starts again; the static ``merge``
+    combines every shard's lines (Chan et al.) into ``output``.
+    """
+
+    def __init__(self, output: str) -> None:
+        self._output_path = output
+        self.moments = (0, 0.0, 0.0)
+
+    @staticmethod
+    def value(index: int) -> float:
+        """The number item ``index`` contributes."""
+        return math.sin(index) * 10 + index / 7
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        """Add each item's value to the moments; pass it on."""
+        for item in items:
+            count, mean, m2 = self.moments
+            count += 1
+            delta = self.value(item) - mean
+            mean += delta / count
+            self.moments = (count, mean, m2 + delta * (self.value(item) - mean))
+            yield item
+
+    def reset(self) -> None:
+        """Drop what a failed item gathered."""
+        self.moments = (0, 0.0, 0.0)
+
+    def flush(self) -> str | None:
+        """Append the moments gathered since the last flush to the output file."""
+        if not self.moments[0]:
+            return None
+        with open(self._output_path, "a") as out:
+            out.write(json.dumps(self.moments) + "\n")
+        self.moments = (0, 0.0, 0.0)
+        return self._output_path
+
+    @staticmethod
+    def merge(paths: list[str], output: str) -> str:
+        """Combine the moments of every shard line into ``output`` (JSON: count, mean, variance)."""
+        count, mean, m2 = 0, 0.0, 0.0
+        for path in paths:
+            for line in Path(path).read_text().splitlines():
+                n, m, s = json.loads(line)
+                total = count + n
+                delta = m - mean
+                mean += delta * n / total
+                m2 += s + delta * delta * count * n / total
+                count = total
+        variance = m2 / count if count else 0.0
+        Path(output).write_text(json.dumps({"count": count, "mean": mean, "variance": variance}))
+        return output
 
 
 @dataclass(frozen=True)

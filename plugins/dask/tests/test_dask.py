@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from distributed import Client
 
-from curator import Sink, Status, TaskFailedError, UsageError, run
+from curator import Pipeline, Sink, Status, TaskFailedError, UsageError, run
 from curator.examples.snapshots import DatasetStatistics, SnapshotSource
-from curator.testing.probes import executions, probe, started
+from curator.testing.probes import Numbers, Probe, WelfordShards, executions, probe, started
 from curator.testing.waiting import wait_until
 
 
@@ -205,3 +205,15 @@ def test_stage_state_merges_back_from_dask_workers_to_1e_12() -> None:
     assert got["count"] == expected["count"] == 20 * 10 * 10
     for key in ("mean", "std", "min", "max"):
         assert math.isclose(got[key], expected[key], rel_tol=0, abs_tol=1e-12), key
+
+
+def test_shard_style_stages_merge_their_worker_shards(tmp_path: Path) -> None:
+    output = tmp_path / "stats.json"
+    stage = WelfordShards(str(output))
+    pipeline = Pipeline(Numbers(40)).filter(stage).write(Probe(str(tmp_path)))
+    assert dask(pipeline).ok  # type: ignore[attr-defined]
+    values = [WelfordShards.value(i) for i in range(40)]
+    got = json.loads(output.read_text())
+    assert got["count"] == 40
+    assert math.isclose(got["mean"], math.fsum(values) / 40, rel_tol=0, abs_tol=1e-12)
+    assert list(tmp_path.glob("stats_worker_*")) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -30,7 +31,9 @@ def test_the_readme_run_command_works_as_written(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "curator: 200 items: 200 ok" in proc.stderr
     assert "process-pool, jobs=2" in proc.stderr
-    assert len(list((tmp_path / "curator-example-output").iterdir())) == 400
+    written = tmp_path / "curator-example-output"
+    assert len(list(written.iterdir())) == 401  # a JSON and an image per item, and:
+    assert json.loads((written / "dataset-statistics.json").read_text())["field"]["count"] > 0
 
 
 JOBS = """\

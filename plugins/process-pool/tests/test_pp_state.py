@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -16,10 +17,10 @@ from typing import Any
 import pytest
 from pp_support import subprocess_env
 
-from curator import Sink, Status, run
+from curator import Pipeline, Sink, Status, run
 from curator.examples.snapshots import DatasetStatistics, SnapshotSource
 from curator.testing.grouping import interleaved_groups
-from curator.testing.probes import Tally, probe
+from curator.testing.probes import Numbers, Probe, Tally, WelfordShards, probe
 
 
 class Drain(Sink[Any]):
@@ -78,7 +79,7 @@ def test_a_timed_out_item_counts_nothing(tmp_path: Path) -> None:
 _RUN = """
 import sys
 from curator import run
-from curator.testing.probes import Tally, probe
+from curator.testing.probes import Numbers, Probe, Tally, WelfordShards, probe
 run(probe(120, sys.argv[1], tally=Tally(), sleep=0.02), backend="process-pool", jobs=2,
     reporter=None, checkpoint=sys.argv[2])
 """
@@ -124,3 +125,25 @@ def test_resume_after_the_parent_was_killed_merges_to_the_uninterrupted_state(
     assert 0 < skipped < 120
     assert resumed.count(Status.OK) == 120 - skipped
     assert tally.seen == tuple(range(120))
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_shard_style_statistics_merge_from_worker_processes_to_1e_12(
+    jobs: int, tmp_path: Path
+) -> None:
+    """The origin's flush()/merge(paths, output) style: one shard per slot, merged at the end."""
+    output = tmp_path / "stats.json"
+    stage = WelfordShards(str(output))
+    stage.keep_shards = True  # type: ignore[attr-defined]
+    pipeline = Pipeline(Numbers(150)).filter(stage).write(Probe(str(tmp_path), sleep=0.001))
+    assert run(pipeline, backend="process-pool", jobs=jobs, reporter=None).ok
+    shards = {p.name for p in tmp_path.glob("stats_worker_*")}
+    assert shards
+    assert shards <= {f"stats_worker_{slot}.json" for slot in range(jobs)}
+    values = [WelfordShards.value(i) for i in range(150)]
+    mean = math.fsum(values) / 150
+    variance = math.fsum((v - mean) ** 2 for v in values) / 150
+    got = json.loads(output.read_text())
+    assert got["count"] == 150
+    assert math.isclose(got["mean"], mean, rel_tol=0, abs_tol=1e-12)
+    assert math.isclose(got["variance"], variance, rel_tol=0, abs_tol=1e-12)
