@@ -260,3 +260,40 @@ def test_the_cli_reports_a_broken_merge_naming_the_stage_and_exits_1(tmp_path: P
     assert "Broken could not merge its partial states" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "6 ok" in proc.stderr
+
+
+class InPlace(Tally):
+    """Merges by extending the first partial in place, as array code often does."""
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        for item in items:
+            self.seen.append(item)  # type: ignore[attr-defined]
+            yield item
+
+    def reset(self) -> None:
+        self.seen = []  # type: ignore[assignment]
+
+    def merge(self, states: list[Any]) -> Any:
+        merged = states[0]
+        for state in states[1:]:
+            merged.extend(state)
+        merged.sort()
+        self.seen = merged
+        return merged
+
+
+def test_a_merge_that_updates_partials_in_place_does_not_change_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """Enough items that the run folds its partials while the checkpoint still queues them."""
+    checkpoint = tmp_path / "c.sqlite"
+    first = InPlace()
+    first.reset()
+    fast = Pipeline(Numbers(700)).filter(first).write(Collect())  # folds within one commit
+    run(fast, reporter=None, checkpoint=checkpoint)
+    assert first.seen == list(range(700))
+    again = InPlace()
+    again.reset()
+    resumed = Pipeline(Numbers(700)).filter(again).write(Collect())
+    run(resumed, reporter=None, checkpoint=checkpoint, resume=True)
+    assert again.seen == list(range(700))

@@ -29,6 +29,7 @@ resumed run adds the partials of the items it skips.
 from __future__ import annotations
 
 import copy
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,12 +78,14 @@ class StateMark:
 
     The checkpoint writes outcomes only together with the mark that follows
     them, in one transaction, so a resume never counts an item twice or not at all.
+    The partials are pickled when the mark is made: a later ``merge`` that
+    updates a partial in place must not change what the checkpoint stores.
     """
 
-    __slots__ = ("partials",)
+    __slots__ = ("pickled",)
 
     def __init__(self, partials: list[tuple[Any, ...]]) -> None:
-        self.partials = partials
+        self.pickled = pickle.dumps(partials, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def reset_all(stages: Sequence[Any]) -> None:
@@ -135,10 +138,14 @@ class StageStates:
         """Count many ``ok`` items' partials."""
         self._batch += states
 
-    def add_stored(self, batches: Sequence[Sequence[tuple[Any, ...]]]) -> None:
-        """Count partials a checkpoint holds for items a resumed run skips."""
-        for batch in batches:
-            for states in batch:
+    def add_stored(self, marks: Sequence[bytes]) -> None:
+        """Count partials a checkpoint holds for items a resumed run skips.
+
+        ``marks`` are :attr:`StateMark.pickled` values, read from a checkpoint
+        whose signature proved this user's curator wrote it.
+        """
+        for pickled in marks:
+            for states in pickle.loads(pickled):
                 self._keep(states)
 
     def end_batch(self) -> list[tuple[Any, ...]] | None:

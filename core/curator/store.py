@@ -245,10 +245,10 @@ class CheckpointStore:
 
     def _write(self, batch: list[Outcome | StateMark]) -> None:
         outcomes: list[Outcome] = []
-        partials: list[Any] = []
+        partials: list[bytes] = []
         for entry in batch:
             if type(entry) is StateMark:
-                partials += entry.partials
+                partials.append(entry.pickled)
             else:
                 outcomes.append(entry)  # type: ignore[arg-type]
         if not outcomes:
@@ -350,13 +350,14 @@ class CheckpointStore:
         """The latest recorded outcome of every index, with outputs (verified, for resume)."""
         return load_latest(self._db, self.path, self._key)
 
-    def stored_states(self) -> tuple[list[list[Any]], set[int]]:
+    def stored_states(self) -> tuple[list[bytes], set[int]]:
         """The accumulating stages' partials of the ``ok`` items a resume skips.
 
         Returns
         -------
         tuple
-            The partials of every batch whose ``ok`` items are all still their
+            The pickled :class:`~curator.state.StateMark` partials of every
+            batch (signature checked) whose ``ok`` items are all still their
             index's latest outcome, and the ``ok`` indices whose contribution
             is not stored whole (their batch has no partials, or a later run
             redid some of its items): a resume runs those again, so each
@@ -384,12 +385,12 @@ class CheckpointStore:
                 kept.append(row_id)
             else:
                 rerun.update(current)
-        partials: list[list[Any]] = []
+        partials: list[bytes] = []
         for row_id in kept:
             data, mac = self._db.execute(
                 "SELECT partials, mac FROM states WHERE journal = ?", (row_id,)
             ).fetchone()
-            partials.append(journal.load_signed(data, mac, self._key, self.path, "stage states"))
+            partials += journal.load_signed(data, mac, self._key, self.path, "stage states")
         return partials, rerun
 
 
