@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,23 @@ def test_a_merge_that_updates_partials_in_place_does_not_change_the_checkpoint(
     resumed = Pipeline(Numbers(700)).filter(again).write(Collect())
     run(resumed, reporter=None, checkpoint=checkpoint, resume=True)
     assert again.seen == list(range(700))
+
+
+class Unpicklable(Tally):
+    def state(self) -> Any:
+        return threading.Lock()
+
+    def merge(self, states: list[Any]) -> Any:
+        return ()
+
+
+def test_a_partial_that_cannot_be_pickled_fails_its_item_saying_so(tmp_path: Path) -> None:
+    result = run(
+        probe(3, tmp_path, tally=Unpicklable()),
+        reporter=None,
+        checkpoint=tmp_path / "c.sqlite",
+        on_error="continue",
+    )
+    errors = [o.error for o in result.outcomes]
+    assert all(e is not None and e.type == "UnpicklableState" for e in errors)
+    assert "a stage's state() returned something that cannot be pickled" in errors[0].message  # type: ignore[union-attr]

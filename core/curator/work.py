@@ -118,10 +118,34 @@ class Work:
                 self.sharding.drop()
             return False, ErrorInfo.from_exception(exc), time.time()
         if self.check_results:
-            problem = _travel_problem(value, away=os.getpid() != self.home)
+            away = os.getpid() != self.home
+            problem = _travel_problem(value, away)
             if problem is not None:
-                return False, ErrorInfo.unpicklable_result(value, problem), time.time()
+                return False, self.travel_error(value, problem, away), time.time()
         return True, value, time.time()
+
+    @staticmethod
+    def travel_error(value: Any, problem: Exception, away: bool = True) -> ErrorInfo:
+        """The error of an ``ok`` item whose value failed to pickle with ``problem``.
+
+        For backends that pickle values themselves: it says whether the
+        sink's result or a stage's partial state (see :mod:`curator.state`)
+        is to blame. ``away``: the value was made outside the run's process.
+        """
+        if type(value) is not Contributed:
+            return ErrorInfo.unpicklable_result(value, problem)
+        inner = _travel_problem(value.value, away)
+        if inner is not None:
+            return ErrorInfo.unpicklable_result(value.value, inner)
+        cause = ErrorInfo.from_exception(problem)
+        return ErrorInfo(
+            type="UnpicklableState",
+            message="a stage's state() returned something that cannot be pickled, so it "
+            "cannot be merged in the run's process or stored in the checkpoint: "
+            f"{cause.type}: {cause.message}; return plain data (numbers, tuples, lists, "
+            "dicts, arrays)",
+            traceback=cause.traceback,
+        )
 
     def setup(self, worker: WorkerInfo) -> None:
         """Call the stages' ``setup(worker)`` once, before this worker's first item.

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,7 @@ def test_a_timed_out_item_counts_nothing(tmp_path: Path) -> None:
 
 _RUN = """
 import sys
+import threading
 from curator import run
 from curator.testing.probes import Numbers, Probe, Tally, WelfordShards, probe
 run(probe(120, sys.argv[1], tally=Tally(), sleep=0.02), backend="process-pool", jobs=2,
@@ -147,3 +149,23 @@ def test_shard_style_statistics_merge_from_worker_processes_to_1e_12(
     assert got["count"] == 150
     assert math.isclose(got["mean"], mean, rel_tol=0, abs_tol=1e-12)
     assert math.isclose(got["variance"], variance, rel_tol=0, abs_tol=1e-12)
+
+
+class _LockState(Tally):
+    def state(self) -> Any:
+        return threading.Lock()
+
+    def merge(self, states: list[Any]) -> Any:
+        return ()
+
+
+def test_a_partial_that_cannot_be_pickled_fails_its_item_naming_the_state(tmp_path: Path) -> None:
+    result = run(
+        probe(4, tmp_path, tally=_LockState()),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter=None,
+    )
+    assert [o.status for o in result.outcomes] == [Status.FAILED] * 4
+    assert {o.error.type for o in result.outcomes if o.error} == {"UnpicklableState"}

@@ -138,7 +138,7 @@ def _sendable(rows: wire.Rows) -> wire.Rows:
         try:
             shipping.dumps(value)
         except Exception as exc:
-            values[p] = ErrorInfo.unpicklable_result(value, exc)
+            values[p] = Work.travel_error(value, exc)
             if p not in failed:
                 failed.append(p)
     return indices, started, finished, values, failed
