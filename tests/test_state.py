@@ -6,6 +6,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_the_checkpoint_stores_partials_in_the_transaction_of_their_outcomes(
 ) -> None:
     checkpoint = tmp_path / "run.sqlite"
     run(probe(50, tmp_path, tally=Tally()), reporter=None, checkpoint=checkpoint)
-    with sqlite3.connect(checkpoint) as db:
+    with closing(sqlite3.connect(checkpoint)) as db, db:
         journal_rows = {row[0] for row in db.execute("SELECT id FROM journal")}
         state_rows = {row[0] for row in db.execute("SELECT journal FROM states")}
     assert state_rows == journal_rows  # every batch of ok outcomes came with its partials
@@ -119,7 +120,7 @@ def test_ok_items_recorded_without_their_partials_run_again_on_resume(tmp_path: 
     """A batch whose partials are missing (lost, or written by an older curator) reruns."""
     checkpoint = tmp_path / "run.sqlite"
     run(probe(20, tmp_path, tally=Tally()), reporter=None, checkpoint=checkpoint)
-    with sqlite3.connect(checkpoint) as db:
+    with closing(sqlite3.connect(checkpoint)) as db, db:
         db.execute("DELETE FROM states")
     tally = Tally()
     resumed = run(

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def test_resume_after_the_parent_was_killed_merges_to_the_uninterrupted_state(
         while time.monotonic() < deadline:
             time.sleep(0.1)
             if checkpoint.exists():
-                with sqlite3.connect(checkpoint) as db:
+                with closing(sqlite3.connect(checkpoint)) as db, db:
                     rows = db.execute("SELECT count(*) FROM states").fetchone()[0]
                 if rows >= 3:
                     break
