@@ -111,7 +111,7 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
     number = {name: n for n, name in enumerate(names)}.__getitem__
     info = json.dumps({"names": names, "errors": errors})
     worker_numbers = array.array("q", map(number, workers)).tobytes()
-    outputs = pickle.dumps(list(map(_value, batch)), protocol=pickle.HIGHEST_PROTOCOL)
+    outputs, mac = dump_signed(list(map(_value, batch)), key)
     return (
         array.array("q", map(_index, batch)).tobytes(),
         codes,
@@ -121,7 +121,7 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
         worker_numbers,
         info,
         outputs,
-        _sign(key, outputs),
+        mac,
     )
 
 

@@ -31,7 +31,7 @@ from curator.progress import RunProgress
 from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
 from curator.settings import RunSettings
-from curator.shards import ShardMerge, writes_shards
+from curator.shards import ShardMerge, sharding_stages
 from curator.state import Contributed, StageStates, StateMark, accumulating_stages
 from curator.store import CheckpointStore
 from curator.work import Work
@@ -119,7 +119,7 @@ class RunLoop:
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.state`)."""
         self.merge_error: StateMergeError | None = None
-        sharding = [s for s in (*pipeline.filters, pipeline.sink) if writes_shards(s)]
+        sharding = sharding_stages(pipeline)
         self.shards = ShardMerge(sharding) if sharding else None
         """Shard-writing stages' outputs, merged when the run ends (see :mod:`curator.shards`)."""
         if self.states is not None and store is not None:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from curator.pipeline import Pipeline
 from curator.state import accumulates, stage_label
 
 PATH_ATTRIBUTES = ("output_path", "_output_path")
@@ -50,6 +51,11 @@ def writes_shards(stage: object) -> bool:
         and path_attribute(stage) is not None
         and not accumulates(stage)
     )
+
+
+def sharding_stages(pipeline: Pipeline[Any]) -> tuple[Any, ...]:
+    """The pipeline's shard-writing filters and sink, in pipeline order."""
+    return tuple(s for s in (*pipeline.filters, pipeline.sink) if writes_shards(s))
 
 
 def shard_path(template: str | os.PathLike[str], slot: int | str) -> Path:

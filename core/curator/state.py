@@ -210,30 +210,31 @@ class StageStates:
         """
         if self.problem is None:
             for stage, pending in zip(self.stages, self._pending, strict=True):
-                try:
-                    stage.reset()
-                except Exception as exc:
-                    self.problem = (
-                        f"the stage {stage_label(stage)}'s reset() raised "
-                        f"{type(exc).__name__}: {exc}"
-                    )
+                if not self._settle(stage, pending):
                     break
-                if pending:
-                    self._merge(stage, pending)
-                    if self.problem is not None:
-                        break
-                finish = getattr(stage, "finish", None)
-                if callable(finish):
-                    try:
-                        finish()
-                    except Exception as exc:
-                        self.problem = (
-                            f"the stage {stage_label(stage)}'s finish() raised "
-                            f"{type(exc).__name__}: {exc}"
-                        )
-                        break
         if self.problem is not None:
             raise StateMergeError(
                 f"{self.problem}. Every outcome is recorded and the checkpoint is intact; "
                 "the stage does not hold the run's merged state"
             )
+
+    def _settle(self, stage: Any, pending: list[Any]) -> bool:
+        """Reset ``stage``, merge ``pending`` into it, let it finish; ``False`` once one failed."""
+        if not self._call(stage, "reset"):
+            return False
+        if pending:
+            self._merge(stage, pending)
+            if self.problem is not None:
+                return False
+        return not callable(getattr(stage, "finish", None)) or self._call(stage, "finish")
+
+    def _call(self, stage: Any, name: str) -> bool:
+        """Call ``stage.<name>()``; if it raises, say so in :attr:`problem`, return ``False``."""
+        try:
+            getattr(stage, name)()
+        except Exception as exc:
+            self.problem = (
+                f"the stage {stage_label(stage)}'s {name}() raised {type(exc).__name__}: {exc}"
+            )
+            return False
+        return True

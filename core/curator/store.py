@@ -371,26 +371,26 @@ class CheckpointStore:
             ):
                 rows[row_id] = journal.latest_codes([(index_bytes, codes)], self.path)
                 latest_row.update(dict.fromkeys(rows[row_id], row_id))
-            covered = {row[0] for row in self._db.execute("SELECT journal FROM states")}
+            stored = {
+                journal_id: (data, mac)
+                for journal_id, data, mac in self._db.execute(
+                    "SELECT journal, partials, mac FROM states"
+                )
+            }
         except sqlite3.Error as exc:
             raise UsageError(_sqlite_problem(self.path, exc)) from None
-        kept: list[int] = []
+        partials: list[bytes] = []
         rerun: set[int] = set()
         for row_id, codes_of in rows.items():
             ok = [index for index, code in codes_of.items() if code in journal.DONE_CODES]
             if not ok:
                 continue
             current = [index for index in ok if latest_row[index] == row_id]
-            if row_id in covered and len(current) == len(ok):
-                kept.append(row_id)
+            if row_id in stored and len(current) == len(ok):
+                data, mac = stored[row_id]
+                partials += journal.load_signed(data, mac, self._key, self.path, "stage states")
             else:
                 rerun.update(current)
-        partials: list[bytes] = []
-        for row_id in kept:
-            data, mac = self._db.execute(
-                "SELECT partials, mac FROM states WHERE journal = ?", (row_id,)
-            ).fetchone()
-            partials += journal.load_signed(data, mac, self._key, self.path, "stage states")
         return partials, rerun
 
 

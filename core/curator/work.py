@@ -11,7 +11,7 @@ from curator.errors import HardStop
 from curator.lifecycle import WorkerInfo, set_up, tear_down
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
-from curator.shards import WorkerShards, writes_shards
+from curator.shards import WorkerShards, sharding_stages
 from curator.state import Contributed, accumulating_stages, reset_all, states_of
 
 
@@ -205,7 +205,7 @@ class Work:
 
 
 def _shards_of(pipeline: Pipeline[Any]) -> WorkerShards | None:
-    stages = [stage for stage in (*pipeline.filters, pipeline.sink) if writes_shards(stage)]
+    stages = sharding_stages(pipeline)
     return WorkerShards(stages) if stages else None
 
 
