@@ -7,10 +7,8 @@ A mixin of :class:`curator.testing.BackendConformance`: it uses the kit's
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from curator.result import RunResult
+from curator.testing.mixin import KitMixin
 from curator.testing.probes import Execution, executions
 
 
@@ -24,18 +22,8 @@ def interleaved_groups(count: int, groups: int) -> list[list[int]]:
     return [group[::-1] if number % 2 else group for number, group in enumerate(made)]
 
 
-class GroupChecks:
+class GroupChecks(KitMixin):
     """Keep-together groups run whole: on one worker, in their order, one item at a time."""
-
-    folder: Path
-
-    if TYPE_CHECKING:  # provided by BackendConformance
-
-        def run(self, count: int, **kwargs: Any) -> RunResult:
-            """Run a probe pipeline of ``count`` items on the backend under test."""
-
-        def need(self, capability: str) -> None:
-            """Skip unless the backend declares ``capability``."""
 
     def test_keep_together_groups_run_whole_in_order_one_item_at_a_time(self) -> None:
         """Interleaved groups, some backwards: each on one worker, in order, never overlapping."""

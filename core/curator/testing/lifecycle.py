@@ -7,26 +7,14 @@ A mixin of :class:`curator.testing.BackendConformance`, like
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
-from curator.result import RunResult
+from curator.testing.mixin import KitMixin
 from curator.testing.probes import executions, hook_calls
 
 
-class LifecycleChecks:
+class LifecycleChecks(KitMixin):
     """Each worker sets its stages up once before its first item and tears them down after."""
-
-    folder: Path
-    backend: ClassVar[str]
-
-    if TYPE_CHECKING:  # provided by BackendConformance
-
-        def run(self, count: int, **kwargs: Any) -> RunResult:
-            """Run a probe pipeline of ``count`` items on the backend under test."""
-
-        def need(self, capability: str) -> None:
-            """Skip unless the backend declares ``capability``."""
 
     def test_each_worker_sets_up_before_its_first_item_and_tears_down_after_its_last(
         self,

@@ -9,25 +9,12 @@ yielding each ``ok`` outcome once.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from curator.result import RunResult
+from curator.testing.mixin import KitMixin
 from curator.testing.probes import Tally
 
 
-class StateChecks:
+class StateChecks(KitMixin):
     """An accumulating stage in the caller's pipeline ends holding every ``ok`` item once."""
-
-    folder: Path
-
-    if TYPE_CHECKING:  # provided by BackendConformance
-
-        def run(self, count: int, **kwargs: Any) -> RunResult:
-            """Run a probe pipeline of ``count`` items on the backend under test."""
-
-        def need(self, capability: str) -> None:
-            """Skip unless the backend declares ``capability``."""
 
     def test_stage_state_merges_back_counting_each_ok_item_once(self) -> None:
         """Failed items count nothing; flaky ones count once, after their retry."""

@@ -1,0 +1,23 @@
+"""What the kit's per-feature check mixins use of :class:`curator.testing.BackendConformance`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from curator.result import RunResult
+
+
+class KitMixin:
+    """Base of the per-feature mixins (groups, lifecycle, stage state) of the kit."""
+
+    folder: Path
+    backend: ClassVar[str]
+
+    if TYPE_CHECKING:  # provided by BackendConformance
+
+        def run(self, count: int, **kwargs: Any) -> RunResult:
+            """Run a probe pipeline of ``count`` items on the backend under test."""
+
+        def need(self, capability: str) -> None:
+            """Skip unless the backend declares ``capability``."""
