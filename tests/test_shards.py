@@ -100,7 +100,7 @@ def test_a_stopped_run_keeps_its_shards_and_resume_merges_every_item(tmp_path: P
 
 def test_a_run_that_does_not_resume_removes_stale_shards(tmp_path: Path) -> None:
     output = tmp_path / "stats.json"
-    (tmp_path / "stats_worker_7.json").write_text(json.dumps([5, 1.0, 0.0]) + "\n")
+    (tmp_path / "stats_worker_7.json").write_text(json.dumps([5, 1.0, 0.0, 1.0, 1.0]) + "\n")
     assert run(pipeline(tmp_path, 20, WelfordShards(str(output))), reporter=None).ok
     assert_statistics(output, list(range(20)))
     assert list(tmp_path.glob("stats_worker_*")) == []  # a complete run removes its shards

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
 
+from curator.examples.snapshots import Moments, combine, welford
 from curator.lifecycle import WorkerInfo
 from curator.pipeline import Filter, Pipeline, Sink, Source
 
 MEET_SECONDS = 20.0
+EMPTY: Moments = (0, 0.0, 0.0, math.inf, -math.inf)
+"""Moments of no value."""
 
 
 Crash = Literal["exit", "kill", "segfault"]
@@ -129,15 +132,16 @@ class Tally(Filter[int]):
 class WelfordShards(Filter[int]):
     """The origin's shard-style statistics filter (see :mod:`curator.shards`), stdlib only.
 
-    Keeps Welford moments (count, mean, sum of squared deviations) of
-    ``sin(i) * 10 + i / 7`` for the items it sees; ``flush()`` appends them to
-    its output file as a JSON line and starts again; the static ``merge``
-    combines every shard's lines (Chan et al.) into ``output``.
+    Keeps Welford moments of ``sin(i) * 10 + i / 7`` for the items it sees
+    (with the example pipeline's :func:`~curator.examples.snapshots.welford`);
+    ``flush()`` appends them to its output file as a JSON line and starts
+    again; the static ``merge`` combines every shard's lines
+    (:func:`~curator.examples.snapshots.combine`) into ``output``.
     """
 
     def __init__(self, output: str) -> None:
         self._output_path = output
-        self.moments = (0, 0.0, 0.0)
+        self.moments: Moments = EMPTY
 
     @staticmethod
     def value(index: int) -> float:
@@ -147,16 +151,12 @@ class WelfordShards(Filter[int]):
     def __call__(self, items: Iterator[int]) -> Iterator[int]:
         """Add each item's value to the moments; pass it on."""
         for item in items:
-            count, mean, m2 = self.moments
-            count += 1
-            delta = self.value(item) - mean
-            mean += delta / count
-            self.moments = (count, mean, m2 + delta * (self.value(item) - mean))
+            self.moments = welford(self.moments, [self.value(item)])
             yield item
 
     def reset(self) -> None:
         """Drop what a failed item gathered."""
-        self.moments = (0, 0.0, 0.0)
+        self.moments = EMPTY
 
     def flush(self) -> str | None:
         """Append the moments gathered since the last flush to the output file."""
@@ -164,21 +164,17 @@ class WelfordShards(Filter[int]):
             return None
         with open(self._output_path, "a") as out:
             out.write(json.dumps(self.moments) + "\n")
-        self.moments = (0, 0.0, 0.0)
+        self.moments = EMPTY
         return self._output_path
 
     @staticmethod
     def merge(paths: list[str], output: str) -> str:
         """Combine the moments of every shard line into ``output`` (JSON: count, mean, variance)."""
-        count, mean, m2 = 0, 0.0, 0.0
+        total = EMPTY
         for path in paths:
             for line in Path(path).read_text().splitlines():
-                n, m, s = json.loads(line)
-                total = count + n
-                delta = m - mean
-                mean += delta * n / total
-                m2 += s + delta * delta * count * n / total
-                count = total
+                total = combine(total, tuple(json.loads(line)))
+        count, mean, m2 = total[:3]
         variance = m2 / count if count else 0.0
         Path(output).write_text(json.dumps({"count": count, "mean": mean, "variance": variance}))
         return output
