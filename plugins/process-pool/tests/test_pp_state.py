@@ -88,6 +88,17 @@ run(probe(120, sys.argv[1], tally=Tally(), sleep=0.02), backend="process-pool", 
 """
 
 
+def _stored_state_rows(checkpoint: Path) -> int:
+    """Rows of the checkpoint's states table; 0 until the run has created it."""
+    if not checkpoint.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(checkpoint)) as db, db:
+            return int(db.execute("SELECT count(*) FROM states").fetchone()[0])
+    except sqlite3.OperationalError:  # the file exists before its schema does
+        return 0
+
+
 def test_resume_after_the_parent_was_killed_merges_to_the_uninterrupted_state(
     tmp_path: Path,
 ) -> None:
@@ -104,17 +115,13 @@ def test_resume_after_the_parent_was_killed_merges_to_the_uninterrupted_state(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            if checkpoint.exists():
-                with closing(sqlite3.connect(checkpoint)) as db, db:
-                    rows = db.execute("SELECT count(*) FROM states").fetchone()[0]
-                if rows >= 3:
-                    break
+            if _stored_state_rows(checkpoint) >= 3:
+                break
         assert proc.poll() is None, "the run ended before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
     tally = Tally()
     resumed = run(
         probe(120, str(folder), tally=tally, sleep=0.02),
