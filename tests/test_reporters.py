@@ -43,15 +43,20 @@ def test_log_writes_start_failures_progress_every_step_and_a_summary() -> None:
         str(n) for n in range(100, 1000, 100)
     ]
     assert re.search(r"100/1000 \(10\.0%\), [\d,.]+ items/s, ETA \d+:\d\d, 1 failed$", progress[0])
-    assert re.search(STAMP + "1000 items: 999 ok, 1 failed in", lines[-2])
+    assert re.search(STAMP + "1000 items: 999 ok, 1 failed in", lines[-3])
+    stage = r"[\d.]+ s \(\d+%\)"
+    assert re.fullmatch(
+        rf"  time per stage: Numbers \(source\) {stage}, FailAt \(sink\) {stage}", lines[-2]
+    )
     assert lines[-1] == "  item 3 failed: ValueError: bad item 3"
 
 
 def test_log_rate_is_bounded_by_time_as_well() -> None:
-    # A fast run within one interval: only start, the failure, and the summary.
+    # A fast run within one interval: only start, the failure, and the summary
+    # (headline, time per stage, the failure).
     lines = log_lines(5000, interval=3600.0, step=0.1)
     assert not [line for line in lines if "/5000 (" in line]
-    assert len(lines) == 4
+    assert len(lines) == 5
 
 
 def test_log_options_are_validated() -> None:

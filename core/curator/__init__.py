@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from curator.hookspecs import hookimpl
     from curator.lifecycle import WorkerInfo
+    from curator.metrics import Metrics, StageSummary
     from curator.options import NoOptions, option
     from curator.outcome import ErrorInfo, Event, Outcome, Status, Successes, TaskStart
     from curator.pipeline import Filter, Pipeline, Sink, Source
@@ -63,6 +64,8 @@ _HOMES = {
     "UsageError": "curator.errors",
     "hookimpl": "curator.hookspecs",
     "WorkerInfo": "curator.lifecycle",
+    "Metrics": "curator.metrics",
+    "StageSummary": "curator.metrics",
     "NoOptions": "curator.options",
     "option": "curator.options",
     "ErrorInfo": "curator.outcome",
@@ -111,6 +114,7 @@ __all__ = [
     "Filter",
     "HardStop",
     "HookFailedError",
+    "Metrics",
     "NoOptions",
     "Outcome",
     "Pipeline",
@@ -124,6 +128,7 @@ __all__ = [
     "Session",
     "Sink",
     "Source",
+    "StageSummary",
     "StateMergeError",
     "Status",
     "Successes",

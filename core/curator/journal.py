@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.errors import UsageError
+from curator.metrics import Metrics, empty_row
 from curator.outcome import ErrorInfo, Outcome, Status
 
 KEY_ENV = "CURATOR_KEY_FILE"
@@ -33,11 +34,17 @@ KEY_ENV = "CURATOR_KEY_FILE"
 
 COLUMNS = (
     "indices", "codes", "started", "finished", "attempts", "workers", "info", "outputs", "mac",
+    "metrics",
 )  # fmt: skip
-"""The journal table's data columns, in the order :func:`encode` returns them."""
+"""The journal table's data columns, in the order :func:`encode` returns them.
 
-Record = tuple[int, str, Any, "ErrorInfo | None", str, float, float, int]
-"""(index, status value, outputs, error, worker, started, finished, attempt)."""
+``metrics`` holds the items' metrics rows (see :mod:`curator.metrics`) as raw
+doubles, one row after another, ``NaN`` for an item without metrics; it is
+``NULL`` for a batch without any (and in checkpoints older than the column).
+"""
+
+Record = tuple[int, str, Any, "ErrorInfo | None", str, float, float, int, "Metrics | None"]
+"""(index, status value, outputs, error, worker, started, finished, attempt, metrics)."""
 
 _STATUSES = list(Status)
 _CODES = {status: code for code, status in enumerate(_STATUSES)}
@@ -49,6 +56,7 @@ _worker = operator.attrgetter("worker")
 _started = operator.attrgetter("started")
 _finished = operator.attrgetter("finished")
 _attempt = operator.attrgetter("attempt")
+_metrics = operator.attrgetter("metrics")
 
 
 def key_path() -> Path:
@@ -97,14 +105,12 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
     Column by column every loop runs in C, which keeps the writer thread cheap.
     """
     codes = bytes(map(_CODES.__getitem__, map(_status, batch)))
-    errors: dict[str, list[Any]] = {}
+    errors: dict[str, dict[str, Any]] = {}
     if codes.count(_OK_CODE) != len(codes):
         for position, outcome in enumerate(batch):
             error = outcome.error
             if error is not None:
-                errors[str(position)] = [
-                    error.type, error.message, error.traceback, error.exit_code,
-                ]  # fmt: skip
+                errors[str(position)] = error.to_json()
     # Few distinct workers, many items: names once, then one number per item.
     workers = list(map(_worker, batch))
     names = list(dict.fromkeys(workers))
@@ -112,6 +118,7 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
     info = json.dumps({"names": names, "errors": errors})
     worker_numbers = array.array("q", map(number, workers)).tobytes()
     outputs, mac = dump_signed(list(map(_value, batch)), key)
+    measured = list(map(_metrics, batch))
     return (
         array.array("q", map(_index, batch)).tobytes(),
         codes,
@@ -122,7 +129,20 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
         info,
         outputs,
         mac,
+        _metric_rows(measured),
     )
+
+
+def _metric_rows(measured: list[Metrics | None]) -> bytes | None:
+    """The metrics of a batch as the ``metrics`` column holds them."""
+    rows = [m.row() for m in measured if m is not None]
+    if not rows:
+        return None
+    blank = empty_row(len(rows[0]))
+    flat = array.array("d")
+    for metrics in measured:
+        flat.extend(blank if metrics is None else metrics.row())
+    return flat.tobytes()
 
 
 def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Record]:
@@ -144,7 +164,7 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         When the outputs are asked for but their signature does not match.
     """
     (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
-     outputs, mac) = row  # fmt: skip
+     outputs, mac, metric_bytes) = row  # fmt: skip
     indices, started, finished, attempts, numbers = (
         array.array("q"), array.array("d"), array.array("d"), array.array("q"), array.array("q"),
     )  # fmt: skip
@@ -160,22 +180,31 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         statuses = [_STATUSES[code].value for code in codes]
         if len({len(c) for c in (indices, started, finished, attempts, workers, statuses)}) != 1:
             raise ValueError("columns of different lengths")
+        measured = array.array("d")
+        if metric_bytes:
+            measured.frombytes(metric_bytes)
+            if len(measured) % len(indices):
+                raise ValueError("a metrics column that does not split into rows")
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     values: list[Any] = [None] * len(indices)
     if key is not None:
         values = load_signed(outputs, mac, key, where, "outputs")
+    width = len(measured) // len(indices) if indices else 0
     for position, index in enumerate(indices):
         error = errors.get(str(position))
         yield (
             index,
             statuses[position],
             values[position],
-            None if error is None else ErrorInfo(*error),
+            None if error is None else ErrorInfo.from_json(error),
             workers[position],
             started[position],
             finished[position],
             attempts[position],
+            Metrics.from_row(measured[position * width : (position + 1) * width])
+            if width
+            else None,
         )
 
 

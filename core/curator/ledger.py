@@ -8,7 +8,9 @@ Outcomes are kept in columns, not as objects: a status byte, the value, two
 timestamps, the attempt and the worker per slot, and the errors of the few
 that have one. That is about 30 bytes per item besides the value, where an
 ``Outcome`` with its index and timestamps costs 176, so a run of a million
-items costs the parent little more than what the sinks returned. The
+items costs the parent little more than what the sinks returned. Metrics add
+a row of 8-byte floats per item (5 to 8 of them for a pipeline of 1 to 4
+filters), ``NaN`` where an item has none. The
 :class:`~curator.table.OutcomeTable` of :meth:`Ledger.outcomes` builds each
 ``Outcome`` when it is read. A ledger that does not keep outcomes (a streamed
 run) holds the status bytes and the failed outcomes only (retries and the
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from curator.metrics import empty_row
 from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.table import STATUS_CODES, OutcomeTable
 
@@ -45,6 +48,9 @@ class Ledger:
     keep
         Keep every outcome (``curator.run``); otherwise only each slot's status
         and the failed outcomes (``curator.stream``).
+    metric_width
+        Floats per metrics row (see :func:`curator.metrics.width`); 0 when
+        the run measures nothing.
     """
 
     __slots__ = (
@@ -54,6 +60,7 @@ class Ledger:
         "_errors",
         "_failures",
         "_first",
+        "_metrics",
         "_positions",
         "_times",
         "_values",
@@ -61,15 +68,18 @@ class Ledger:
         "_workers",
         "indices",
         "keep",
+        "metric_width",
         "open",
         "worker_names",
     )
 
-    def __init__(self, indices: Sequence[int], keep: bool = True) -> None:
+    def __init__(self, indices: Sequence[int], keep: bool = True, metric_width: int = 0) -> None:
         self.indices = indices
         self.keep = keep
         count = len(indices)
         kept = count if keep else 0
+        self.metric_width = metric_width if keep else 0
+        self._metrics = array("d", empty_row(self.metric_width)) * kept
         self._count = count
         self._codes = bytearray(count)
         self._values: list[Any] = [None] * kept
@@ -130,6 +140,11 @@ class Ledger:
         self._workers[position] = worker
         if outcome.error is not None:
             self._errors[position] = outcome.error
+        width = self.metric_width
+        if width and outcome.metrics is not None:
+            row = outcome.metrics.row()
+            if len(row) == width:
+                self._metrics[position * width : (position + 1) * width] = array("d", row)
         return None
 
     def record_successes(self, batch: Successes) -> str | None:
@@ -161,6 +176,10 @@ class Ledger:
                 self._times[2 * at + 1 : 2 * end : 2] = _doubles(batch.finished)
                 self._attempts[at:end] = array("I", (batch.attempt,)) * size
                 self._workers[at:end] = array(self._workers.typecode, (worker,)) * size
+                width = self.metric_width
+                if width and batch.metric_width() == width:
+                    assert batch.metrics is not None
+                    self._metrics[at * width : end * width] = _doubles(batch.metrics)
             return None
         # Any other batch (a dead worker's requeued items, a list of indices) is rare:
         # it takes the per-outcome path, with its checks.
@@ -239,6 +258,11 @@ class Ledger:
             if self.keep:
                 self._values[position] = None
                 self._errors.pop(position, None)
+                width = self.metric_width
+                if width:
+                    self._metrics[position * width : (position + 1) * width] = array(
+                        "d", empty_row(width)
+                    )
             else:
                 del self._failures[index]
             self.open += 1
@@ -269,6 +293,8 @@ class Ledger:
             self.worker_names,
             self._errors,
             when,
+            self._metrics,
+            self.metric_width,
         )
 
     def outcomes(self, when: float) -> Sequence[Outcome]:

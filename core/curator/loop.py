@@ -24,6 +24,7 @@ from curator.errors import (
 from curator.groups import KeepTogether
 from curator.interrupts import Interrupts
 from curator.ledger import Ledger
+from curator.metrics import width as metric_width
 from curator.outcome import Event, Outcome, Status, Successes, TaskStart
 from curator.pipeline import Pipeline
 from curator.policy import Policy
@@ -96,7 +97,7 @@ class RunLoop:
         self.store = store
         self.resume = resume
         self.settings = settings
-        self.ledger = Ledger(info.indices, keep)
+        self.ledger = Ledger(info.indices, keep, metric_width(pipeline) if info.metrics else 0)
         self.backend: Backend | None = None
         """The backend while a round runs (what the progress view asks)."""
         self.runner: Backend | None = None
@@ -258,7 +259,9 @@ class RunLoop:
             check_results = (self.store is not None or caps.needs_picklable_work) and not (
                 caps.checks_results
             )
-            work = self._works[attempt] = Work(self.pipeline, attempt, check_results)
+            work = self._works[attempt] = Work(
+                self.pipeline, attempt, check_results, self.info.metrics
+            )
         return work
 
     def _in_request_order(self, indices: Iterable[int]) -> list[int]:

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curator.metrics import Metrics
+
 
 class Status(str, enum.Enum):
     """How an index ended."""
@@ -91,6 +93,26 @@ class ErrorInfo:
             trace = f"Traceback (most recent call last):\n{stack}{name}: {message}\n"
         return cls(type=name, message=message, traceback=trace)
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_json` reads it back."""
+        return {
+            "type": self.type,
+            "message": self.message,
+            "traceback": self.traceback,
+            "exit_code": self.exit_code,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | list[Any]) -> ErrorInfo:
+        """The error :meth:`to_json` gave.
+
+        Also reads the ``[type, message, traceback, exit_code]`` list that
+        checkpoints of earlier versions hold.
+        """
+        if isinstance(data, list):
+            return cls(*data)
+        return cls(data["type"], data["message"], data.get("traceback", ""), data.get("exit_code"))
+
     @classmethod
     def unpicklable_result(cls, value: object, exc: BaseException) -> ErrorInfo:
         """The error of an item whose result ``value`` failed to pickle with ``exc``.
@@ -153,6 +175,14 @@ class Outcome:
         Wall-clock times (:func:`time.time`) around the item; equal when it never ran.
     attempt
         1 for the first try; retries count up.
+    metrics
+        What the item cost where it ran (see :class:`curator.Metrics`);
+        ``None`` when it never ran in a worker (cancelled, crashed, skipped
+        from an older checkpoint) or the run measured nothing (``metrics=False``).
+
+    Fields are only ever added, at the end and with a default, so outcomes
+    built by position stay valid; :meth:`to_json` and :meth:`from_json` are
+    the one place that knows them all.
     """
 
     index: int
@@ -163,6 +193,41 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     attempt: int = 1
+    metrics: Metrics | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (``outputs`` is the sink's value, as given).
+
+        The ``task_finish`` event of the ``json`` reporter is this dict plus
+        its event fields; :meth:`from_json` reads it back.
+        """
+        return {
+            "index": self.index,
+            "status": self.status.value,
+            "outputs": self.value,
+            "error": None if self.error is None else self.error.to_json(),
+            "worker": self.worker,
+            "started": self.started,
+            "finished": self.finished,
+            "attempt": self.attempt,
+            "metrics": None if self.metrics is None else self.metrics.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        """The outcome :meth:`to_json` described (fields it lacks take their defaults)."""
+        error, metrics = data.get("error"), data.get("metrics")
+        return cls(
+            index=int(data["index"]),
+            status=Status(data["status"]),
+            value=data.get("outputs"),
+            error=None if error is None else ErrorInfo.from_json(error),
+            worker=data.get("worker", ""),
+            started=float(data.get("started", 0.0)),
+            finished=float(data.get("finished", 0.0)),
+            attempt=int(data.get("attempt", 1)),
+            metrics=None if metrics is None else Metrics.from_json(metrics),
+        )
 
     @classmethod
     def interrupted(cls, index: int, started: float, worker: str, attempt: int = 1) -> Outcome:
@@ -211,6 +276,10 @@ class Successes:
         What each sink returned, by position.
     attempt
         Set by the run loop to the round's attempt.
+    metrics
+        The items' metrics rows (see :mod:`curator.metrics`) one after
+        another in one flat sequence of floats, as :attr:`curator.Work.measured`
+        gives them; ``None`` when nothing was measured.
     """
 
     worker: str
@@ -219,16 +288,31 @@ class Successes:
     finished: Sequence[float]
     values: Sequence[Any]
     attempt: int = 1
+    metrics: Sequence[float] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
+    def metric_width(self) -> int:
+        """Floats per item in :attr:`metrics` (0 without metrics)."""
+        count = len(self.indices)
+        return len(self.metrics) // count if self.metrics and count else 0
+
     def __iter__(self) -> Iterator[Outcome]:
         worker, attempt, ok = self.worker, self.attempt, Status.OK
-        for index, started, finished, value in zip(
-            self.indices, self.started, self.finished, self.values, strict=True
+        rows = _rows(self.metrics, self.metric_width(), len(self.indices))
+        for index, started, finished, value, row in zip(
+            self.indices, self.started, self.finished, self.values, rows, strict=True
         ):
-            yield Outcome(index, ok, value, None, worker, started, finished, attempt)
+            metrics = None if row is None else Metrics.from_row(row)
+            yield Outcome(index, ok, value, None, worker, started, finished, attempt, metrics)
+
+
+def _rows(flat: Sequence[float] | None, width: int, count: int) -> Iterator[Any]:
+    """``count`` rows of ``width`` floats from ``flat``, or ``count`` Nones without metrics."""
+    if not width or flat is None:
+        return iter((None,) * count)
+    return (flat[p * width : (p + 1) * width] for p in range(count))
 
 
 Event = TaskStart | Outcome | Successes

@@ -108,16 +108,27 @@ class Pipeline(Generic[T]):
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, index: int) -> list[str]:
-        """Run index ``index`` end to end and return what the sink wrote."""
-        if self.sink is None:
-            raise UsageError(_NO_SINK)
+    def position(self, index: int) -> int:
+        """The source position ``index`` stands for (negative ones count from the end).
+
+        Raises
+        ------
+        IndexError
+            When ``index`` is outside the source.
+        """
         position = operator.index(index)
         size = len(self.source)
         if position < 0:
             position += size
         if not 0 <= position < size:
             raise IndexError(f"index {index} is out of range for a pipeline of {size} items")
+        return position
+
+    def __getitem__(self, index: int) -> list[str]:
+        """Run index ``index`` end to end and return what the sink wrote."""
+        if self.sink is None:
+            raise UsageError(_NO_SINK)
+        position = self.position(index)
         items = self.source[position]
         for stage in self.filters:
             items = stage(items)

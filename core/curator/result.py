@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curator.metrics import StageSummary, summarize
 from curator.outcome import Outcome, Status
 from curator.table import OutcomeTable
 
@@ -47,6 +48,11 @@ class RunInfo:
     in_process
         Whether the items run in the calling process although ``backend`` names a
         parallel one (``jobs=1``): its workers never start.
+    stages
+        The pipeline's stage names, in order (see
+        :func:`curator.metrics.stage_names`): what ``Metrics.stages`` are per.
+    metrics
+        Whether items are measured (``metrics=False`` turns it off).
     """
 
     run_id: str
@@ -56,6 +62,8 @@ class RunInfo:
     pipeline: str
     on_error: str
     in_process: bool = False
+    stages: tuple[str, ...] = ()
+    metrics: bool = True
 
     @property
     def where(self) -> str:
@@ -141,6 +149,22 @@ class RunResult:
         ran = (o for o in self.outcomes if o.status is not Status.CANCELLED)
         return heapq.nlargest(count, ran, key=_DURATION)
 
+    def stage_summary(self) -> list[StageSummary]:
+        """Seconds per stage over the items this run measured: total, mean, p50, p95, max.
+
+        Empty when the run measured nothing (``metrics=False``) or kept no
+        outcomes (a streamed run).
+        """
+        names = self.run.stages
+        if not names or not self.run.metrics:
+            return []
+        if isinstance(self.outcomes, OutcomeTable):
+            rows: Any = self.outcomes.metric_rows()
+        else:
+            rows = (o.metrics.row() for o in self.outcomes if o.metrics is not None)
+        summary = summarize(names, rows)
+        return summary if any(s.items for s in summary) else []
+
     @property
     def seconds(self) -> float:
         """Wall time of the run."""
@@ -186,6 +210,7 @@ class RunResult:
             "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
             "seconds": round(self.seconds, 6),
             "items_per_second": round(self.items_per_second, 3),
+            "stages": [stage.to_json() for stage in self.stage_summary()],
             "failures": [
                 {
                     "index": o.index,

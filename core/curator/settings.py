@@ -39,6 +39,7 @@ class RunSettings:
     retry_backoff: float = 2.0
     timeout: float | None = None
     grace: float = 30.0
+    metrics: bool = True
     reporter: tuple[str, ...] = ("auto",)
     reporter_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     unrecorded: tuple[str, ...] = ()
@@ -108,6 +109,8 @@ _FLAGS = {
 def _flag(name: str, value: Any) -> list[str]:
     if name == "on_error":
         return ["--keep-going"] if value == "continue" else ["--no-keep-going"]
+    if name == "metrics":
+        return ["--metrics"] if value else ["--no-metrics"]
     if name == "options":
         return [word for key, v in value.items() for word in ("-o", f"{key}={_text(v)}")]
     if name == "reporter":
@@ -147,6 +150,8 @@ def _fits(name: str, value: object) -> bool:
         return (value is None and name == "timeout") or (
             isinstance(value, (int, float)) and not isinstance(value, bool)
         )
+    if name == "metrics":
+        return isinstance(value, bool)
     if name in ("options",):
         return isinstance(value, dict)
     if name == "reporter_options":

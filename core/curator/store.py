@@ -27,6 +27,7 @@ from typing import Any
 from curator import journal
 from curator._version import __version__
 from curator.errors import UsageError
+from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
 from curator.state import StateMark
 
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
     started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL,
-    workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL
+    workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL,
+    metrics BLOB
 );
 """
     + _STATES_SCHEMA
@@ -69,9 +71,9 @@ _INSERT = (
     f"INSERT INTO journal (run, {', '.join(journal.COLUMNS)}) "
     f"VALUES (?, {', '.join('?' * len(journal.COLUMNS))})"
 )
-_SELECT = f"SELECT {', '.join(journal.COLUMNS)} FROM journal ORDER BY id"
 # Columns added to schema 2 after its first release, with their types: added on open.
 _LATER_RUN_COLUMNS = {"seconds": "REAL", "ran": "INTEGER", "settings": "TEXT"}
+_LATER_JOURNAL_COLUMNS = {"metrics": "BLOB"}
 
 
 def resolve_path(checkpoint: str | os.PathLike[str] | bool | None) -> Path | None:
@@ -102,6 +104,7 @@ class StoredOutcome:
     started: float
     finished: float
     attempt: int
+    metrics: Metrics | None = None
 
     @property
     def done(self) -> bool:
@@ -111,8 +114,8 @@ class StoredOutcome:
     def as_skipped(self) -> Outcome:
         """The ``skipped`` outcome a resumed run reports for this index (outputs kept)."""
         return Outcome(
-            self.index, Status.SKIPPED, self.outputs, None, self.worker, self.started,
-            self.finished, self.attempt,
+            self.index, Status.SKIPPED, self.outputs, worker=self.worker, started=self.started,
+            finished=self.finished, attempt=self.attempt,
         )  # fmt: skip
 
 
@@ -490,12 +493,13 @@ def _open(
 
 
 def _add_later_columns(db: sqlite3.Connection) -> None:
-    present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
     with db:
         db.execute(_STATES_SCHEMA)
-        for name, kind in _LATER_RUN_COLUMNS.items():
-            if name not in present:
-                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        for table, later in (("runs", _LATER_RUN_COLUMNS), ("journal", _LATER_JOURNAL_COLUMNS)):
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in later.items():
+                if name not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def lock_holder(path: Path) -> tuple[int, str] | None:
@@ -584,7 +588,11 @@ def load_latest(
     """
     latest: dict[int, journal.Record] = {}
     try:
-        for row in db.execute(_SELECT):
+        # A checkpoint of an earlier version, read without writing to it, may lack
+        # columns added since: they read as NULL.
+        present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
+        columns = ", ".join(c if c in present else f"NULL AS {c}" for c in journal.COLUMNS)
+        for row in db.execute(f"SELECT {columns} FROM journal ORDER BY id"):
             for record in journal.decode(row, key, path):
                 latest[record[0]] = record
     except sqlite3.Error as exc:

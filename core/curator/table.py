@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
+from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
 
 STATUS_CODES = {status: code for code, status in enumerate(Status, 1)}
@@ -36,6 +37,8 @@ class OutcomeTable(Sequence[Outcome]):
         "_codes",
         "_errors",
         "_indices",
+        "_metric_width",
+        "_metrics",
         "_times",
         "_values",
         "_when",
@@ -54,6 +57,8 @@ class OutcomeTable(Sequence[Outcome]):
         worker_names: list[str],
         errors: dict[int, ErrorInfo],
         when: float,
+        metrics: array[float] | None = None,
+        metric_width: int = 0,
     ) -> None:
         self._indices = indices
         self._codes = codes
@@ -64,6 +69,8 @@ class OutcomeTable(Sequence[Outcome]):
         self._worker_names = worker_names
         self._errors = errors
         self._when = when
+        self._metrics = metrics
+        self._metric_width = metric_width if metrics is not None else 0
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -83,7 +90,15 @@ class OutcomeTable(Sequence[Outcome]):
             times[2 * position],
             times[2 * position + 1],
             self._attempts[position],
+            self._metrics_at(position),
         )
+
+    def _metrics_at(self, position: int) -> Metrics | None:
+        width = self._metric_width
+        if not width:
+            return None
+        assert self._metrics is not None
+        return Metrics.from_row(self._metrics[position * width : (position + 1) * width])
 
     @overload
     def __getitem__(self, item: int) -> Outcome: ...
@@ -119,6 +134,14 @@ class OutcomeTable(Sequence[Outcome]):
     def values(self) -> list[Any]:
         """What the sink returned per item, in order (``None`` where it did not return)."""
         return list(self._values)  # open and reopened slots hold None
+
+    def metric_rows(self) -> Iterator[Sequence[float]]:
+        """The metrics row of every item in order (all ``NaN`` for an item without metrics)."""
+        width, flat = self._metric_width, self._metrics
+        if not width or flat is None:
+            return iter(())
+        view = memoryview(flat)
+        return (view[p * width : (p + 1) * width].tolist() for p in range(len(self)))
 
     def failures(self) -> list[Outcome]:
         """The failed, crashed and timed-out outcomes, in order."""

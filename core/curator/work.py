@@ -9,6 +9,7 @@ from typing import Any
 
 from curator.errors import HardStop
 from curator.lifecycle import WorkerInfo, set_up, tear_down
+from curator.metrics import Meter, Metrics
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
 from curator.shards import WorkerShards, sharding_stages
@@ -38,6 +39,10 @@ class Work:
         its class came by value from the user's ``__main__`` passes if
         cloudpickle (installed with the process backends) takes it: it travels
         back by value, and the run's process has the class itself.
+    metrics
+        Measure each item (see :mod:`curator.metrics`): outcomes made here
+        carry :class:`~curator.metrics.Metrics`, and :attr:`measured` holds
+        the row of the item :meth:`run_index` ran last.
     """
 
     __slots__ = (
@@ -46,16 +51,29 @@ class Work:
         "attempt",
         "check_results",
         "home",
+        "measured",
+        "meter",
         "pipeline",
         "sharding",
     )
 
     def __init__(
-        self, pipeline: Pipeline[Any], attempt: int = 1, check_results: bool = False
+        self,
+        pipeline: Pipeline[Any],
+        attempt: int = 1,
+        check_results: bool = False,
+        metrics: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.attempt = attempt
         self.check_results = check_results
+        self.meter = Meter(pipeline) if metrics else None
+        self.measured: tuple[float, ...] | None = None
+        """The metrics row of the item :meth:`run_index` ran last (``None`` without metrics).
+
+        Backends that ship results in columns send it along (see
+        :class:`curator.Successes`); outcomes made by calling the work carry
+        it as :class:`~curator.metrics.Metrics` already."""
         self.home = os.getpid()
         """The run's process: results made elsewhere travel back to it."""
         self._set_up: list[object] | None = None
@@ -77,9 +95,15 @@ class Work:
             attempt = self.attempt
         started = time.time()
         ok, payload, finished = self.run_index(index, started)
+        row = self.measured
+        metrics = None if row is None else Metrics.from_row(row)
         if ok:
-            return Outcome(index, Status.OK, payload, None, worker, started, finished, attempt)
-        return Outcome(index, Status.FAILED, None, payload, worker, started, finished, attempt)
+            return Outcome(
+                index, Status.OK, payload, None, worker, started, finished, attempt, metrics
+            )
+        return Outcome(
+            index, Status.FAILED, None, payload, worker, started, finished, attempt, metrics
+        )
 
     def run_index(self, index: int, started: float) -> tuple[bool, Any, float]:
         """Run ``index`` as calling the work does, and say how it ended in compact form.
@@ -101,10 +125,18 @@ class Work:
             ``(False, error, finished)`` with an :class:`~curator.outcome.ErrorInfo`.
         """
         accumulating = self.accumulating
+        meter = self.meter
         try:
             if accumulating:
                 reset_all(accumulating)
-            value: Any = self.pipeline[index]
+            if meter is None:
+                value: Any = self.pipeline[index]
+            else:
+                meter.start()
+                try:
+                    value = meter.run(self.pipeline, index)
+                finally:
+                    self.measured = meter.stop()
             if accumulating:
                 # The item's contribution travels with its value: it counts only
                 # where the outcome is recorded ok, so exactly once.
@@ -146,6 +178,11 @@ class Work:
             "dicts, arrays)",
             traceback=cause.traceback,
         )
+
+    @property
+    def metric_width(self) -> int:
+        """Floats per row of :attr:`measured` (0 when the work measures nothing)."""
+        return self.meter.width if self.meter is not None else 0
 
     def setup(self, worker: WorkerInfo) -> None:
         """Call the stages' ``setup(worker)`` once, before this worker's first item.
@@ -194,11 +231,13 @@ class Work:
         """The outcome of an item that a hard stop ended while it ran."""
         return Outcome.interrupted(index, started, worker, self.attempt)
 
-    def __getstate__(self) -> tuple[Pipeline[Any], int, bool, int]:
-        return (self.pipeline, self.attempt, self.check_results, self.home)
+    def __getstate__(self) -> tuple[Pipeline[Any], int, bool, int, bool]:
+        return (self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None)
 
-    def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int]) -> None:
-        self.pipeline, self.attempt, self.check_results, self.home = state
+    def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int, bool]) -> None:
+        self.pipeline, self.attempt, self.check_results, self.home, metrics = state
+        self.meter = Meter(self.pipeline) if metrics else None
+        self.measured = None
         self._set_up = None  # each copy sets up its own stages
         self.accumulating = accumulating_stages(self.pipeline)
         self.sharding = _shards_of(self.pipeline)

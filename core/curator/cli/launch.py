@@ -106,6 +106,7 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             ),
             checkpoint=checkpoint,
             resume=args.resume,
+            metrics=settings.metrics,
             reporter=reporters,
             reporter_options=reporter_options,
             registry=registry,

@@ -90,6 +90,12 @@ def add_parser(commands: Any) -> None:
         metavar="S",
         help="after Ctrl-C, wait up to S seconds for running items (default: 30)",
     )
+    policy.add_argument(
+        "--metrics",
+        action=argparse.BooleanOptionalAction,
+        help="measure each item: seconds per stage, CPU time, peak memory (default: on; "
+        "--no-metrics saves about a microsecond per item)",
+    )
     store = parser.add_argument_group("checkpoint and resume")
     store.add_argument(
         "--checkpoint",

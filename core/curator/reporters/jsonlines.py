@@ -19,7 +19,8 @@ from curator.outcome import Outcome, Status, TaskStart
 from curator.reporter import Reporter
 from curator.result import RunInfo, RunResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added stage names and per-item metrics (``run_start.stages``, ``task_finish.metrics``)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class JsonReporter(Reporter):
                 "backend": run.backend,
                 "jobs": run.jobs,
                 "pipeline": run.pipeline,
+                "stages": list(run.stages),
+                "metrics": run.metrics,
             }
         )
 
@@ -97,26 +100,13 @@ class JsonReporter(Reporter):
     @hookimpl
     def curator_task_finish(self, run: RunInfo, outcome: Outcome) -> None:
         """Write ``task_finish``."""
-        error = outcome.error
         self._emit(
             {
                 "event": "task_finish",
                 "run_id": run.run_id,
                 "time": outcome.finished,
-                "index": outcome.index,
-                "worker": outcome.worker,
-                "attempt": outcome.attempt,
-                "status": outcome.status.value,
                 "seconds": outcome.finished - outcome.started,
-                "outputs": outcome.value,
-                "error": None
-                if error is None
-                else {
-                    "type": error.type,
-                    "message": error.message,
-                    "traceback": error.traceback,
-                    "exit_code": error.exit_code,
-                },
+                **outcome.to_json(),
             }
         )
 
@@ -135,6 +125,7 @@ class JsonReporter(Reporter):
                 "cancelled": result.count(Status.CANCELLED),
                 "interrupted": result.interrupted,
                 "seconds": result.seconds,
+                "stages": [stage.to_json() for stage in result.stage_summary()],
             }
         )
         stream = self._stream

@@ -22,6 +22,7 @@ from curator.reporters.summary import (
     format_duration,
     headline,
     slowest,
+    stage_line,
 )
 from curator.result import RunResult
 
@@ -183,6 +184,9 @@ class RichReporter(Reporter):
         if longest and result.run.total > 1:
             listed = ", ".join(f"item {index} ({seconds:.2f} s)" for seconds, index in longest)
             lines.append(Text(f"  slowest: {listed}"))
+        stages = stage_line(result)
+        if stages:
+            lines.append(Text(stages))
         lines += [Text(text, style="red") for text in failure_lines(result)]
         return Group(*lines)
 

@@ -251,4 +251,7 @@ class _Dispatch:
             type="WorkerCrash", message=f"the Dask worker running item {index} died ({exc})"
         )
         now = time.time()
-        return Outcome(index, Status.CRASHED, None, error, "dask", started, now, self.work.attempt)
+        return Outcome(
+            index, Status.CRASHED, error=error, worker="dask", started=started, finished=now,
+            attempt=self.work.attempt,
+        )  # fmt: skip

@@ -494,11 +494,17 @@ class Pool:
                 f"(pid {w.process.pid}) was killed and replaced",
                 exit_code=w.process.exitcode,
             )
-            return Outcome(index, Status.TIMED_OUT, None, error, w.name, started, now, self.attempt)
+            return Outcome(
+                index, Status.TIMED_OUT, error=error, worker=w.name, started=started,
+                finished=now, attempt=self.attempt,
+            )  # fmt: skip
         how = describe_exit(w.process.exitcode)
         error = ErrorInfo(
             type="WorkerCrash",
             message=f"worker {w.name} (pid {w.process.pid}) {how} while running item {index}",
             exit_code=w.process.exitcode,
         )
-        return Outcome(index, Status.CRASHED, None, error, w.name, started, now, self.attempt)
+        return Outcome(
+            index, Status.CRASHED, error=error, worker=w.name, started=started, finished=now,
+            attempt=self.attempt,
+        )  # fmt: skip

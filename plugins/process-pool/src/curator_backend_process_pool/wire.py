@@ -16,25 +16,29 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
-from curator import ErrorInfo, Event, Outcome, Status, Successes, TaskStart
+from curator import ErrorInfo, Event, Metrics, Outcome, Status, Successes, TaskStart
 
 
 class Batch:
     """Items one worker finished, in the order it finished them.
 
     ``values[p]`` is what the sink of ``indices[p]`` returned, or, when ``p``
-    is in ``failed``, the item's :class:`curator.ErrorInfo`. The worker's loop
+    is in ``failed``, the item's :class:`curator.ErrorInfo`. ``metrics`` holds
+    the items' metrics rows one after another (``width`` floats each; empty
+    when the run measures nothing). The worker's loop
     appends to the columns (the value last), and its flusher thread sends
     the rows whose value is in: each append is atomic, so the two threads
     need no lock on the hot path.
     """
 
-    __slots__ = ("failed", "finished", "indices", "started", "values")
+    __slots__ = ("failed", "finished", "indices", "metrics", "started", "values", "width")
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 0) -> None:
         self.indices = array("q")
         self.started = array("d")
         self.finished = array("d")
+        self.metrics = array("d")
+        self.width = width
         self.values: list[Any] = []
         self.failed: list[int] = []
 
@@ -44,21 +48,24 @@ class Batch:
     def rows(self, start: int, end: int) -> tuple[Any, ...]:
         """Rows ``start:end`` as a picklable message part."""
         failed = [p - start for p in self.failed if start <= p < end]
+        width = self.width
         return (
             self.indices[start:end],
             self.started[start:end],
             self.finished[start:end],
             self.values[start:end],
             failed,
+            self.metrics[start * width : end * width],
         )
 
     def clear(self) -> None:
         """Forget every row (only the worker's own thread calls this)."""
         del self.indices[:], self.started[:], self.finished[:], self.values[:], self.failed[:]
+        del self.metrics[:]
 
 
 Rows = tuple[Any, ...]
-"""``(indices, started, finished, values, failed)``: what :meth:`Batch.rows` gives."""
+"""``(indices, started, finished, values, failed, metrics)``: what :meth:`Batch.rows` gives."""
 
 
 def decode(
@@ -90,13 +97,20 @@ def decode(
     int
         How many outcomes the rows hold.
     """
-    indices, started, finished, values, failed = rows
+    indices, started, finished, values, failed, metrics = rows
     count = len(values)
+    width = len(metrics) // count if count else 0
     if not starts and not failed:
-        events.append(Successes(worker, indices, started, finished, values, attempt))
+        events.append(
+            Successes(worker, indices, started, finished, values, attempt, metrics or None)
+        )
         return count
     append = events.append
     failures = set(failed)
+
+    def measured(p: int) -> Metrics | None:
+        return Metrics.from_row(metrics[p * width : (p + 1) * width]) if width else None
+
     ok: list[int] = []
     for p in range(count):
         index = indices[p]
@@ -104,13 +118,11 @@ def decode(
             append(TaskStart(index, worker, started[p], attempt))
         if p in failures:
             error: ErrorInfo = values[p]
-            append(
-                Outcome(index, Status.FAILED, None, error, worker, started[p], finished[p], attempt)
-            )
+            failure = Status.FAILED, None, error
+            append(Outcome(index, *failure, worker, started[p], finished[p], attempt, measured(p)))
         elif starts:
-            append(
-                Outcome(index, Status.OK, values[p], None, worker, started[p], finished[p], attempt)
-            )
+            success = Status.OK, values[p], None
+            append(Outcome(index, *success, worker, started[p], finished[p], attempt, measured(p)))
         else:
             ok.append(p)
     if ok:
@@ -122,6 +134,9 @@ def decode(
                 [finished[p] for p in ok],
                 [values[p] for p in ok],
                 attempt,
+                array("d", [m for p in ok for m in metrics[p * width : (p + 1) * width]])
+                if width
+                else None,
             )
         )
     return count

@@ -132,7 +132,7 @@ def _pickled(message: tuple[Any, ...]) -> bytes:
 
 def _sendable(rows: wire.Rows) -> wire.Rows:
     """``rows`` with each value that cannot be pickled replaced by its item's error."""
-    indices, started, finished, values, failed = rows
+    indices, started, finished, values, failed, metrics = rows
     values, failed = list(values), list(failed)
     for p, value in enumerate(values):
         try:
@@ -141,7 +141,7 @@ def _sendable(rows: wire.Rows) -> wire.Rows:
             values[p] = Work.travel_error(value, exc)
             if p not in failed:
                 failed.append(p)
-    return indices, started, finished, values, failed
+    return indices, started, finished, values, failed, metrics
 
 
 def watch_parent(pid: int) -> None:
@@ -309,6 +309,9 @@ def main(
             add_finish, add_value = batch.finished.append, batch.values.append
             failed = batch.failed
             run_index = work.run_index
+            batch.width = work.metric_width
+            measures = batch.width > 0
+            add_metrics = batch.metrics.extend
             # An item starts when the one before it ended: one clock read per item, not two.
             started = time.time()
             for index in indices:
@@ -323,6 +326,8 @@ def main(
                 add_index(index)
                 add_start(started)
                 add_finish(finished)
+                if measures:
+                    add_metrics(work.measured)  # type: ignore[arg-type]
                 if not ok:
                     failed.append(len(batch.values))
                 add_value(payload)  # last: the row is complete for the flusher

@@ -1,0 +1,342 @@
+"""Per-item metrics: where an item's time and memory went, measured where it ran.
+
+:class:`Meter` runs an item the way :meth:`curator.Pipeline.__getitem__`
+does, with the time spent in each stage counted apart. Stages are lazy
+generators that pull from each other, so each stage's output is wrapped in a
+generator that adds up the time its ``next()`` takes; that time includes the
+stages upstream, which are subtracted (the origin, physicsnemo-curator, times
+its stages the same way). A stage that returns a list or another
+non-iterator is left unwrapped, so measuring never changes what a stage
+receives; its time then counts to the stage that consumes it.
+
+Besides the stage times an item's :class:`Metrics` hold the CPU time of the
+thread that ran it, the worker's peak resident memory at the end of the item
+and how much the item raised it, and the peak GPU memory when a GPU library
+was already in use in the worker (torch; it is never imported to find out).
+All of it costs one ``getrusage`` call, two reads of the thread's CPU clock
+and a few of the wall clock per item (see ``benchmarks/README.md``).
+
+Metrics travel as a *row*: a tuple of floats, the stage seconds in pipeline
+order, then :data:`FIELDS`. Backends that ship results in columns send rows;
+:meth:`Metrics.from_row` makes the object again where someone reads it.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from curator.pipeline import Pipeline
+
+FIELDS = ("cpu", "rss_peak", "rss_growth", "gpu_peak")
+"""The values a row holds after the stage seconds, in order."""
+
+MISSING = math.nan
+"""What a row holds for a value that was not measured (``gpu_peak`` without a GPU)."""
+
+_WHO = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+# Linux reports ru_maxrss in KiB (also for RUSAGE_THREAD: the process's peak), macOS in bytes.
+_RSS_UNIT = 1 if sys.platform == "darwin" else 1024
+_getrusage = resource.getrusage
+_clock = time.perf_counter
+_cpu_clock = time.thread_time
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """What one item cost where it ran.
+
+    Attributes
+    ----------
+    stages
+        Seconds spent in each stage, in pipeline order: the source, each
+        filter, the sink (names in :attr:`curator.RunInfo.stages`). For a
+        failed item, the stages after the one that raised spent nothing.
+    cpu
+        CPU seconds (user and system) of the thread that ran the item; work
+        it handed to other threads (a BLAS pool) is not counted.
+    rss_peak
+        The worker process's peak resident memory in bytes, at the end of the
+        item: the item's own peak whenever the item raised it.
+    rss_growth
+        How many bytes the item raised the worker's peak by (0 when it stayed
+        below an earlier item's peak).
+    gpu_peak
+        Peak GPU memory allocated while the item ran, in bytes, when a GPU
+        library was in use in the worker; ``None`` otherwise.
+    """
+
+    stages: tuple[float, ...]
+    cpu: float
+    rss_peak: int
+    rss_growth: int
+    gpu_peak: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[float]) -> Metrics | None:
+        """The metrics in ``row`` (see the module docs), or ``None`` for a row of no item."""
+        if not row or math.isnan(row[-4]):
+            return None
+        gpu = row[-1]
+        return cls(
+            tuple(row[:-4]),
+            row[-4],
+            int(row[-3]),
+            int(row[-2]),
+            None if math.isnan(gpu) else int(gpu),
+        )
+
+    def row(self) -> tuple[float, ...]:
+        """These metrics as a row of floats."""
+        gpu = MISSING if self.gpu_peak is None else float(self.gpu_peak)
+        return (*self.stages, self.cpu, float(self.rss_peak), float(self.rss_growth), gpu)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the ``metrics`` of a ``task_finish`` event)."""
+        return {
+            "stages": list(self.stages),
+            "cpu": self.cpu,
+            "rss_peak": self.rss_peak,
+            "rss_growth": self.rss_growth,
+            "gpu_peak": self.gpu_peak,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Metrics:
+        """The inverse of :meth:`to_json`."""
+        gpu = data.get("gpu_peak")
+        return cls(
+            tuple(float(s) for s in data["stages"]),
+            float(data["cpu"]),
+            int(data["rss_peak"]),
+            int(data["rss_growth"]),
+            None if gpu is None else int(gpu),
+        )
+
+
+def width(pipeline: Pipeline[Any]) -> int:
+    """How many floats a row of ``pipeline``'s items holds."""
+    return len(pipeline.filters) + 2 + len(FIELDS)
+
+
+def empty_row(size: int) -> tuple[float, ...]:
+    """A row of ``size`` floats that stands for no measurement."""
+    return (MISSING,) * size
+
+
+def stage_names(pipeline: Pipeline[Any]) -> tuple[str, ...]:
+    """Names for the stages of ``pipeline``, in order, unique: ``source``, filters, ``sink``.
+
+    A stage is named by its class (or function) name, with its role for the
+    source and the sink: ``("Snapshots (source)", "Normalize", "Writer (sink)")``.
+    A name that repeats gets ``#2``, ``#3``.
+    """
+    raw = [
+        f"{_name(pipeline.source)} (source)",
+        *(_name(f) for f in pipeline.filters),
+        f"{_name(pipeline.sink)} (sink)",
+    ]
+    seen: dict[str, int] = {}
+    names = []
+    for name in raw:
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return tuple(names)
+
+
+def _name(stage: object) -> str:
+    name = getattr(stage, "__qualname__", None)
+    return name if isinstance(name, str) else type(stage).__qualname__
+
+
+class Meter:
+    """Measures the items one worker runs, one at a time.
+
+    Call :meth:`start`, then :meth:`run` (which may raise: the item's
+    failure), then :meth:`stop` for the row, whether the item ended ok or not.
+    """
+
+    __slots__ = ("_calls", "_cpu", "_gpu", "_pulls", "_rss", "stages", "width")
+
+    def __init__(self, pipeline: Pipeline[Any]) -> None:
+        self.stages = len(pipeline.filters) + 2
+        self.width = self.stages + len(FIELDS)
+        """Floats per row."""
+        self._calls = [0.0] * self.stages
+        self._pulls = [0.0] * self.stages
+        self._cpu = 0.0
+        self._rss = _getrusage(_WHO).ru_maxrss
+        self._gpu: Any = None
+
+    def start(self) -> None:
+        """Take the readings an item's metrics are measured from."""
+        self._calls = [0.0] * self.stages
+        self._pulls = [0.0] * self.stages
+        self._cpu = _cpu_clock()
+        self._gpu = _gpu_in_use()
+        if self._gpu is not None:
+            self._gpu.reset_peak_memory_stats()
+
+    def run(self, pipeline: Pipeline[Any], index: int) -> Any:
+        """Run ``pipeline[index]`` with each stage's time counted apart; return the sink's value."""
+        calls, pulls = self._calls, self._pulls
+        sink = pipeline.sink
+        if sink is None:
+            return pipeline[index]  # raises the pipeline's own error
+        position = pipeline.position(index)
+        began = _clock()
+        try:
+            items = pipeline.source[position]
+        finally:
+            calls[0] = _clock() - began
+        items = _timed(items, pulls, 0)
+        for k, stage in enumerate(pipeline.filters, 1):
+            began = _clock()
+            try:
+                items = stage(items)
+            finally:
+                calls[k] = _clock() - began
+            items = _timed(items, pulls, k)
+        began = _clock()
+        try:
+            return sink(items, position)
+        finally:
+            calls[-1] = _clock() - began
+
+    def stop(self) -> tuple[float, ...]:
+        """The row of the item since :meth:`start`."""
+        cpu = _cpu_clock() - self._cpu
+        # The peak only grows, and nothing between two items raises it much: the
+        # previous item's reading serves as this one's start (one call per item).
+        rss, before = _getrusage(_WHO).ru_maxrss, self._rss
+        self._rss = rss
+        calls, pulls = self._calls, self._pulls
+        # A stage ran during its own call and whenever the next stage pulled an
+        # item from it; the pulls it made from the stage before it are that stage's.
+        stages = [calls[0] + pulls[0]]
+        stages += [max(0.0, calls[k] + pulls[k] - pulls[k - 1]) for k in range(1, len(calls))]
+        gpu = MISSING
+        if self._gpu is not None:
+            try:
+                gpu = float(self._gpu.max_memory_allocated())
+            except Exception:  # a GPU library in a bad state must not fail the item
+                gpu = MISSING
+        return (
+            *stages,
+            cpu,
+            float(rss * _RSS_UNIT),
+            float((rss - before) * _RSS_UNIT),
+            gpu,
+        )
+
+
+def _timed(items: Any, spent: list[float], k: int) -> Any:
+    """``items`` with the time its ``next()`` takes added to ``spent[k]``.
+
+    Only an iterator is wrapped: a list or tuple goes on as it is, so a stage
+    that indexes what it receives behaves as without metrics.
+    """
+    try:
+        if iter(items) is not items:
+            return items
+    except TypeError:
+        return items  # not iterable: the consuming stage raises its own error
+    return _timing(items, spent, k)
+
+
+def _timing(items: Iterator[Any], spent: list[float], k: int) -> Iterator[Any]:
+    clock = _clock
+    pull = items.__next__
+    while True:
+        began = clock()
+        try:
+            item = pull()
+        except StopIteration:
+            spent[k] += clock() - began
+            return
+        except BaseException:
+            spent[k] += clock() - began
+            raise
+        spent[k] += clock() - began
+        yield item
+
+
+def _gpu_in_use() -> Any:
+    """``torch.cuda`` when torch is imported and has a CUDA context in this process, else None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    cuda = getattr(torch, "cuda", None)
+    try:
+        return cuda if cuda is not None and cuda.is_initialized() else None
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """Seconds one stage took over the items that have metrics.
+
+    ``p50`` and ``p95`` are nearest-rank percentiles.
+    """
+
+    stage: str
+    items: int
+    total: float
+    mean: float
+    p50: float
+    p95: float
+    max: float
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "stage": self.stage,
+            "items": self.items,
+            "total": self.total,
+            "mean": self.mean,
+            "p50": self.p50,
+            "p95": self.p95,
+            "max": self.max,
+        }
+
+
+def summarize(names: Sequence[str], rows: Iterable[Sequence[float]]) -> list[StageSummary]:
+    """Per-stage totals, means, percentiles and maxima over the measured ``rows``.
+
+    Rows of items without metrics (cancelled, crashed, skipped) are left out.
+    """
+    columns: list[list[float]] = [[] for _ in names]
+    for row in rows:
+        if not row or math.isnan(row[-4]):
+            continue
+        for column, seconds in zip(columns, row, strict=False):
+            column.append(seconds)
+    return [_summary(name, column) for name, column in zip(names, columns, strict=True)]
+
+
+def _summary(name: str, values: list[float]) -> StageSummary:
+    count = len(values)
+    if not count:
+        return StageSummary(name, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    values.sort()
+    total = math.fsum(values)
+    return StageSummary(
+        name,
+        count,
+        total,
+        total / count,
+        _rank(values, 0.50),
+        _rank(values, 0.95),
+        values[-1],
+    )
+
+
+def _rank(ordered: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of the non-empty, sorted ``ordered``."""
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
