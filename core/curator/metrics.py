@@ -13,8 +13,8 @@ Besides the stage times an item's :class:`Metrics` hold the CPU time of the
 thread that ran it, the worker's peak resident memory at the end of the item
 and how much the item raised it, and the peak GPU memory when a GPU library
 was already in use in the worker (torch; it is never imported to find out).
-All of it costs one ``getrusage`` call, two reads of the thread's CPU clock
-and a few of the wall clock per item (see ``benchmarks/README.md``).
+All of it costs one ``getrusage`` call and a few reads of the wall clock
+per item (see ``benchmarks/README.md``).
 
 Metrics travel as a *row*: a tuple of floats, the stage seconds in pipeline
 order, then :data:`FIELDS`. Backends that ship results in columns send rows;
@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import resource
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ _WHO = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024
 _getrusage = resource.getrusage
 _clock = time.perf_counter
-_cpu_clock = time.thread_time
+_thread = threading.get_ident
+_MODULES = sys.modules
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,11 @@ class Metrics:
         filter, the sink (names in :attr:`curator.RunInfo.stages`). For a
         failed item, the stages after the one that raised spent nothing.
     cpu
-        CPU seconds (user and system) of the thread that ran the item; work
-        it handed to other threads (a BLAS pool) is not counted.
+        CPU seconds (user and system) of the thread that ran the item, as the
+        kernel accounts them: exact in sum, but per item only to a scheduler
+        tick (1 to 4 ms), so it tells a CPU-bound slow item from one that
+        waited, not a 100 µs item from a 300 µs one. Work the item handed to
+        other threads (a BLAS pool) is not counted.
     rss_peak
         The worker process's peak resident memory in bytes, at the end of the
         item: the item's own peak whenever the item raised it.
@@ -155,84 +160,106 @@ def _name(stage: object) -> str:
 
 
 class Meter:
-    """Measures the items one worker runs, one at a time.
+    """Measures the items a worker runs.
 
-    Call :meth:`start`, then :meth:`run` (which may raise: the item's
-    failure), then :meth:`stop` for the row, whether the item ended ok or not.
+    :meth:`start` takes the readings of one item and returns them, :meth:`run`
+    runs the item (and may raise: the item's failure), :meth:`stop` gives the
+    row, whether the item ended ok or not. An item's readings are its own, so
+    threads that share a meter (a Dask worker's) measure their items apart;
+    the peak RSS is the process's, so its growth is since the last reading by
+    any of them.
+
+    Readings are system calls, so an item costs one: the ``getrusage`` that
+    ends an item (CPU time and peak RSS at once) starts the next one of the
+    same thread (what the worker does between two items, a few microseconds,
+    counts to the later one). :meth:`rebase` starts afresh, after work that is
+    no item's (a stage's ``setup``).
     """
 
-    __slots__ = ("_calls", "_cpu", "_gpu", "_pulls", "_rss", "stages", "width")
+    __slots__ = ("_last", "_rss", "_zeros", "stages", "width")
 
     def __init__(self, pipeline: Pipeline[Any]) -> None:
         self.stages = len(pipeline.filters) + 2
         self.width = self.stages + len(FIELDS)
         """Floats per row."""
-        self._calls = [0.0] * self.stages
-        self._pulls = [0.0] * self.stages
-        self._cpu = 0.0
+        # Per stage k: spent[2k] is the time of its call, spent[2k + 1] the time the
+        # next stage spent pulling items from it; the last two slots hold the GPU
+        # library in use (or None) and the thread's CPU clock at the start.
+        self._zeros: list[Any] = [0.0] * (2 * self.stages) + [None, 0.0]
         self._rss = _getrusage(_WHO).ru_maxrss
-        self._gpu: Any = None
+        self._last: tuple[int, float] | None = None  # (thread, CPU time) when an item ended
 
-    def start(self) -> None:
-        """Take the readings an item's metrics are measured from."""
-        self._calls = [0.0] * self.stages
-        self._pulls = [0.0] * self.stages
-        self._cpu = _cpu_clock()
-        self._gpu = _gpu_in_use()
-        if self._gpu is not None:
-            self._gpu.reset_peak_memory_stats()
+    def rebase(self) -> None:
+        """Take fresh readings for the next item (after work that is no item's)."""
+        self._last = None
+        self._rss = _getrusage(_WHO).ru_maxrss
 
-    def run(self, pipeline: Pipeline[Any], index: int) -> Any:
+    def start(self) -> list[Any]:
+        """Take the readings an item's metrics are measured from; pass them to the others."""
+        spent = self._zeros.copy()
+        if _MODULES.get("torch") is not None:
+            gpu = spent[-2] = _gpu_in_use()
+            if gpu is not None:
+                gpu.reset_peak_memory_stats()
+        last = self._last
+        if last is not None and last[0] == _thread():
+            spent[-1] = last[1]
+        else:
+            usage = _getrusage(_WHO)
+            spent[-1] = usage.ru_utime + usage.ru_stime
+        return spent
+
+    def run(self, pipeline: Pipeline[Any], index: int, spent: list[Any]) -> Any:
         """Run ``pipeline[index]`` with each stage's time counted apart; return the sink's value."""
-        calls, pulls = self._calls, self._pulls
         sink = pipeline.sink
         if sink is None:
             return pipeline[index]  # raises the pipeline's own error
         position = pipeline.position(index)
-        began = _clock()
+        clock = _clock
+        began = clock()
         try:
             items = pipeline.source[position]
         finally:
-            calls[0] = _clock() - began
-        items = _timed(items, pulls, 0)
-        for k, stage in enumerate(pipeline.filters, 1):
-            began = _clock()
+            spent[0] = clock() - began
+        items = _timed(items, spent, 1)
+        k = 2
+        for stage in pipeline.filters:
+            began = clock()
             try:
                 items = stage(items)
             finally:
-                calls[k] = _clock() - began
-            items = _timed(items, pulls, k)
-        began = _clock()
+                spent[k] = clock() - began
+            items = _timed(items, spent, k + 1)
+            k += 2
+        began = clock()
         try:
             return sink(items, position)
         finally:
-            calls[-1] = _clock() - began
+            spent[k] = clock() - began
 
-    def stop(self) -> tuple[float, ...]:
-        """The row of the item since :meth:`start`."""
-        cpu = _cpu_clock() - self._cpu
-        # The peak only grows, and nothing between two items raises it much: the
-        # previous item's reading serves as this one's start (one call per item).
-        rss, before = _getrusage(_WHO).ru_maxrss, self._rss
-        self._rss = rss
-        calls, pulls = self._calls, self._pulls
-        # A stage ran during its own call and whenever the next stage pulled an
-        # item from it; the pulls it made from the stage before it are that stage's.
-        stages = [calls[0] + pulls[0]]
-        stages += [max(0.0, calls[k] + pulls[k] - pulls[k - 1]) for k in range(1, len(calls))]
+    def stop(self, spent: list[Any]) -> tuple[float, ...]:
+        """The row of the item whose readings :meth:`start` took."""
+        usage = _getrusage(_WHO)
+        now = usage.ru_utime + usage.ru_stime
+        self._last = (_thread(), now)
+        cpu = now - spent[-1]
+        rss = usage.ru_maxrss
+        before, self._rss = self._rss, rss
+        # A stage ran during its own call and while the next stage pulled items
+        # from it; the pulls it made from the stage before it are that stage's.
+        row = [spent[0] + spent[1]]
+        for k in range(2, len(spent) - 2, 2):
+            own = spent[k] + spent[k + 1] - spent[k - 1]
+            row.append(own if own > 0.0 else 0.0)
         gpu = MISSING
-        if self._gpu is not None:
+        if spent[-2] is not None:
             try:
-                gpu = float(self._gpu.max_memory_allocated())
+                gpu = float(spent[-2].max_memory_allocated())
             except Exception:  # a GPU library in a bad state must not fail the item
                 gpu = MISSING
-        return (
-            *stages,
-            cpu,
-            float(rss * _RSS_UNIT),
-            float((rss - before) * _RSS_UNIT),
-            gpu,
-        )
+        growth = rss - before
+        row += (cpu, rss * _RSS_UNIT, growth * _RSS_UNIT if growth > 0 else 0, gpu)
+        return tuple(row)
 
 
 def _timed(items: Any, spent: list[float], k: int) -> Any:

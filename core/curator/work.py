@@ -132,11 +132,11 @@ class Work:
             if meter is None:
                 value: Any = self.pipeline[index]
             else:
-                meter.start()
+                readings = meter.start()
                 try:
-                    value = meter.run(self.pipeline, index)
+                    value = meter.run(self.pipeline, index, readings)
                 finally:
-                    self.measured = meter.stop()
+                    self.measured = meter.stop(readings)
             if accumulating:
                 # The item's contribution travels with its value: it counts only
                 # where the outcome is recorded ok, so exactly once.
@@ -204,6 +204,8 @@ class Work:
                 if self.sharding is not None:
                     self.sharding.restore()
                 raise
+            if self.meter is not None:
+                self.meter.rebase()  # what setup used is no item's
 
     def teardown(self) -> None:
         """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.

@@ -48,6 +48,18 @@ def test_item_errors_are_failed_outcomes_with_tracebacks(tmp_path: Path) -> None
         dask(probe(10, tmp_path, fail=frozenset({4})))
 
 
+def test_items_on_dask_workers_carry_their_metrics(tmp_path: Path) -> None:
+    result: Any = dask(probe(20, tmp_path, fail=frozenset({4})), on_error="continue")
+    assert result.run.stages == ("Numbers (source)", "Probe (sink)")
+    for outcome in result.outcomes:
+        assert outcome.metrics is not None
+        assert len(outcome.metrics.stages) == 2
+        assert outcome.metrics.rss_peak > 10 * 2**20
+    assert [s.items for s in result.stage_summary()] == [20, 20]
+    off: Any = dask(probe(5, tmp_path), metrics=False)
+    assert {o.metrics for o in off.outcomes} == {None}
+
+
 def test_options_are_validated() -> None:
     with pytest.raises(UsageError, match="give address or scheduler_file, not both"):
         dask(probe(1, "."), options={"address": "tcp://x:1", "scheduler_file": "f"})

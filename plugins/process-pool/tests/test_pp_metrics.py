@@ -1,0 +1,167 @@
+"""Per-item metrics from worker processes: every path, memory growth, a fake GPU, storage."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curator import Pipeline, Sink, Status, WorkerInfo, run
+from curator.store import read_latest
+from curator.testing.probes import Numbers
+
+MiB = 1 << 20
+
+
+class Hog(Sink[int]):
+    """Item ``big`` touches 300 MiB; the others a few bytes. Item ``bad`` raises."""
+
+    def __init__(self, big: int = -1, bad: int = -1) -> None:
+        self.big = big
+        self.bad = bad
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        for _ in items:
+            pass
+        if index == self.bad:
+            raise ValueError(f"bad item {index}")
+        if index == self.big:
+            block = b"\x01" * (300 * MiB)  # written, so resident
+            del block
+        return [str(index)]
+
+
+@pytest.mark.parametrize("reporter", [None, "json"])
+def test_every_item_from_a_worker_carries_its_metrics(reporter: str | None) -> None:
+    """Columns (no reporter) and one outcome per item (a reporter listens): both carry them."""
+    stream = io.StringIO()
+    result = run(
+        Pipeline(Numbers(40)).write(Hog(bad=7)),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter=reporter,
+        reporter_options={"json": {"stream": stream}} if reporter else None,
+    )
+    assert result.run.stages == ("Numbers (source)", "Hog (sink)")
+    for outcome in result.outcomes:
+        assert outcome.metrics is not None, outcome
+        assert len(outcome.metrics.stages) == 2
+        assert outcome.metrics.rss_peak > 10 * MiB  # a Python process, at least
+        assert outcome.metrics.gpu_peak is None
+    assert result.outcomes[7].status is Status.FAILED
+    assert [s.items for s in result.stage_summary()] == [40, 40]
+    if reporter:
+        finishes = [
+            json.loads(line) for line in stream.getvalue().splitlines() if '"task_finish"' in line
+        ]
+        assert len(finishes) == 40
+        assert all(len(e["metrics"]["stages"]) == 2 for e in finishes)
+
+
+def test_the_item_that_raised_the_workers_memory_is_the_one_that_shows_it() -> None:
+    result = run(
+        Pipeline(Numbers(12)).write(Hog(big=5)),
+        backend="process-pool",
+        jobs=2,
+        reporter=None,
+    )
+    growth = {o.index: o.metrics.rss_growth for o in result.outcomes}  # type: ignore[union-attr]
+    big = result.outcomes[5].metrics
+    assert big is not None
+    assert big.rss_growth >= 250 * MiB
+    assert big.rss_peak >= 300 * MiB
+    assert max(g for i, g in growth.items() if i != 5) < 100 * MiB
+
+
+class FakeCuda:
+    def __init__(self) -> None:
+        self.peak = 0
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def reset_peak_memory_stats(self) -> None:
+        self.peak = 0
+
+    def max_memory_allocated(self) -> int:
+        return self.peak
+
+
+class OnGpu(Sink[int]):
+    """Puts a fake ``torch`` in its worker at setup; each item 'allocates' (index+1) MiB."""
+
+    def setup(self, worker: WorkerInfo) -> None:
+        fake = types.ModuleType("torch")
+        fake.cuda = FakeCuda()  # type: ignore[attr-defined]
+        sys.modules["torch"] = fake
+
+    def teardown(self) -> None:
+        sys.modules.pop("torch", None)
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        for _ in items:
+            pass
+        sys.modules["torch"].cuda.peak = (index + 1) * MiB  # type: ignore[attr-defined]
+        return []
+
+
+def test_gpu_peak_is_measured_in_the_worker_that_uses_the_gpu() -> None:
+    result = run(Pipeline(Numbers(10)).write(OnGpu()), backend="process-pool", jobs=2)
+    assert [o.metrics.gpu_peak for o in result.outcomes] == [  # type: ignore[union-attr]
+        (i + 1) * MiB for i in range(10)
+    ]
+    assert "torch" not in sys.modules  # the run's own process never imported one
+
+
+def test_metrics_off_sends_none(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    result = run(
+        Pipeline(Numbers(20)).write(Hog()),
+        backend="process-pool",
+        jobs=2,
+        reporter=None,
+        metrics=False,
+        checkpoint=checkpoint,
+    )
+    assert result.ok
+    assert {o.metrics for o in result.outcomes} == {None}
+    assert {s.metrics for s in read_latest(checkpoint).values()} == {None}
+
+
+def test_worker_metrics_are_stored_in_the_checkpoint(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    result = run(
+        Pipeline(Numbers(30)).write(Hog(bad=4)),
+        backend="process-pool",
+        jobs=2,
+        reporter=None,
+        on_error="continue",
+        checkpoint=checkpoint,
+    )
+    stored = read_latest(checkpoint)
+    assert {i: s.metrics for i, s in stored.items()} == {
+        o.index: o.metrics for o in result.outcomes
+    }
+    assert all(s.metrics is not None for s in stored.values())
+
+
+def test_a_crashed_item_has_no_metrics_and_the_others_keep_theirs() -> None:
+    from pp_pipelines import Behaviour
+
+    result: Any = run(
+        Pipeline(Numbers(10)).write(Behaviour(kill_at=frozenset({3}))),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter=None,
+    )
+    assert result.outcomes[3].status is Status.CRASHED
+    assert result.outcomes[3].metrics is None
+    assert all(o.metrics is not None for o in result.outcomes if o.ok)
