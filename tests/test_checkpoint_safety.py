@@ -205,6 +205,26 @@ def test_a_damaged_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     assert str(path) in proc.stderr
 
 
+class _Paths(Sink[int]):
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        return [f"{index}-{item}" for item in items]
+
+
+@pytest.mark.parametrize("attempt", [0, 1 << 40])
+def test_an_attempt_number_out_of_range_is_damage_not_a_crash(tmp_path: Path, attempt: int) -> None:
+    """Found by the fault campaign: a flipped byte in the attempts column broke resume."""
+    path = tmp_path / "c.sqlite"
+    pipeline = Numbers(20).write(_Paths())
+    run(pipeline, checkpoint=path, reporter=None, indices=range(10))
+    wait_closed(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        (rowid, attempts) = db.execute("SELECT id, attempts FROM journal").fetchone()
+        corrupted = attempt.to_bytes(8, "little", signed=True) + attempts[8:]
+        db.execute("UPDATE journal SET attempts = ? WHERE id = ?", (corrupted, rowid))
+    with pytest.raises(UsageError, match="is damaged"):
+        run(pipeline, checkpoint=path, reporter=None, resume=True)
+
+
 def test_another_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     with closing(sqlite3.connect(path)) as db, db:

@@ -47,6 +47,8 @@ Record = tuple[int, str, Any, "ErrorInfo | None", str, float, float, int, "Metri
 """(index, status value, outputs, error, worker, started, finished, attempt, metrics)."""
 
 _STATUSES = list(Status)
+_MAX_ATTEMPT = 0xFFFFFFFF
+"""The largest attempt number a run keeps (its ledger's column is unsigned 32-bit)."""
 _CODES = {status: code for code, status in enumerate(_STATUSES)}
 _OK_CODE = _CODES[Status.OK]
 _index = operator.attrgetter("index")
@@ -180,6 +182,8 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         statuses = [_STATUSES[code].value for code in codes]
         if len({len(c) for c in (indices, started, finished, attempts, workers, statuses)}) != 1:
             raise ValueError("columns of different lengths")
+        if attempts and not (min(attempts) >= 1 and max(attempts) <= _MAX_ATTEMPT):
+            raise ValueError("an attempt number out of range")
         measured = array.array("d")
         if metric_bytes:
             measured.frombytes(metric_bytes)
