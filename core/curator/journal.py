@@ -137,13 +137,14 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
 
 def _metric_rows(measured: list[Metrics | None]) -> bytes | None:
     """The metrics of a batch as the ``metrics`` column holds them."""
-    rows = [m.row() for m in measured if m is not None]
-    if not rows:
+    rows = [None if m is None else m.row() for m in measured]
+    width = next((len(row) for row in rows if row is not None), 0)
+    if not width:
         return None
-    blank = empty_row(len(rows[0]))
+    blank = empty_row(width)
     flat = array.array("d")
-    for metrics in measured:
-        flat.extend(blank if metrics is None else metrics.row())
+    for row in rows:
+        flat.extend(blank if row is None else row)
     return flat.tobytes()
 
 
