@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from curator import Pipeline, Sink, Source
-from curator.testing.probes import Numbers
+from curator.testing.probes import Numbers, probe
 
 
 def double(items: Iterator[int]) -> Iterator[int]:
@@ -179,3 +179,10 @@ len_raises = Length(RuntimeError("cannot count the files")).write(Collect())
 len_negative = Length(-1).write(Collect())
 len_fractional = Length(2.5).write(Collect())
 many = Numbers(5000).write(Collect())  # enough JSON events to outlast a closed pipe
+
+
+def chatty() -> Pipeline[int]:
+    """Six items that print (stdout, stderr, a logging warning); item 2 fails."""
+    folder = os.path.join(os.getcwd(), "chatty")  # the run's folder: a test's own
+    os.makedirs(folder, exist_ok=True)
+    return probe(6, folder, chatty=True, fail=frozenset({2}))

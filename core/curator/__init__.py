@@ -20,6 +20,7 @@ from curator._version import __version__
 
 if TYPE_CHECKING:
     from curator.backend import Backend, Capabilities
+    from curator.capture import Captured
     from curator.errors import (
         BackendContractError,
         CuratorError,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "Backend": "curator.backend",
     "Capabilities": "curator.backend",
+    "Captured": "curator.capture",
     "BackendContractError": "curator.errors",
     "CuratorError": "curator.errors",
     "HardStop": "curator.errors",
@@ -108,6 +110,7 @@ __all__ = [
     "Backend",
     "BackendContractError",
     "Capabilities",
+    "Captured",
     "CuratorError",
     "ErrorInfo",
     "Event",

@@ -107,6 +107,17 @@ class CheckpointReport:
         failed = (s for s in self.latest.values() if s.status in _FAILURE_VALUES)
         return sorted(failed, key=lambda s: s.index)
 
+    def check_item(self, index: int, given: str) -> None:
+        """Raise a clear :class:`UsageError` unless ``index`` is an item of the pipeline.
+
+        ``given`` is how the user wrote it (``--index 7``), for the message.
+        """
+        if not 0 <= index < self.total:
+            raise UsageError(
+                f"{given} is not an item of this pipeline (it has {self.total}, "
+                f"0..{self.total - 1})"
+            )
+
     @property
     def settings(self) -> RunSettings | None:
         """What the last run that recorded its settings was asked for."""

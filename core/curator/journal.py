@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from curator.capture import Captured
 from curator.errors import UsageError
 from curator.metrics import Metrics, empty_row
 from curator.outcome import ErrorInfo, Outcome, Status
@@ -41,10 +42,14 @@ COLUMNS = (
 ``metrics`` holds the items' metrics rows (see :mod:`curator.metrics`) as raw
 doubles, one row after another, ``NaN`` for an item without metrics; it is
 ``NULL`` for a batch without any (and in checkpoints older than the column).
+``info`` is JSON: the batch's worker names, and by position the items'
+errors and captured output (see :mod:`curator.capture`).
 """
 
-Record = tuple[int, str, Any, "ErrorInfo | None", str, float, float, int, "Metrics | None"]
-"""(index, status value, outputs, error, worker, started, finished, attempt, metrics)."""
+Record = tuple[
+    int, str, Any, "ErrorInfo | None", str, float, float, int, "Metrics | None", "Captured | None"
+]
+"""(index, status value, outputs, error, worker, started, finished, attempt, metrics, output)."""
 
 _STATUSES = list(Status)
 _MAX_ATTEMPT = 0xFFFFFFFF
@@ -59,6 +64,7 @@ _started = operator.attrgetter("started")
 _finished = operator.attrgetter("finished")
 _attempt = operator.attrgetter("attempt")
 _metrics = operator.attrgetter("metrics")
+_output = operator.attrgetter("output")
 
 
 def key_path() -> Path:
@@ -113,11 +119,16 @@ def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
             error = outcome.error
             if error is not None:
                 errors[str(position)] = error.to_json()
+    printed = {
+        str(position): output.to_json()
+        for position, output in enumerate(map(_output, batch))
+        if output is not None
+    }
     # Few distinct workers, many items: names once, then one number per item.
     workers = list(map(_worker, batch))
     names = list(dict.fromkeys(workers))
     number = {name: n for n, name in enumerate(names)}.__getitem__
-    info = json.dumps({"names": names, "errors": errors})
+    info = json.dumps({"names": names, "errors": errors, "output": printed})
     worker_numbers = array.array("q", map(number, workers)).tobytes()
     outputs, mac = dump_signed(list(map(_value, batch)), key)
     measured = list(map(_metrics, batch))
@@ -179,6 +190,10 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         numbers.frombytes(worker_bytes)
         details = json.loads(info)
         names, errors = details["names"], details["errors"]
+        printed = {
+            int(position): Captured.from_json(output)
+            for position, output in details.get("output", {}).items()
+        }
         workers = [names[n] for n in numbers]
         statuses = [_STATUSES[code].value for code in codes]
         if len({len(c) for c in (indices, started, finished, attempts, workers, statuses)}) != 1:
@@ -190,7 +205,7 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
             measured.frombytes(metric_bytes)
             if len(measured) % len(indices):
                 raise ValueError("a metrics column that does not split into rows")
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     values: list[Any] = [None] * len(indices)
     if key is not None:
@@ -210,6 +225,7 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
             Metrics.from_row(measured[position * width : (position + 1) * width])
             if width
             else None,
+            printed.get(position),
         )
 
 

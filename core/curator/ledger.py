@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from curator.capture import Captured
 from curator.metrics import empty_row
 from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.table import STATUS_CODES, OutcomeTable
@@ -62,6 +63,7 @@ class Ledger:
         "_first",
         "_metrics",
         "_positions",
+        "_printed",
         "_times",
         "_values",
         "_worker_ids",
@@ -89,6 +91,7 @@ class Ledger:
         self.worker_names: list[str] = [""]
         self._worker_ids: dict[str, int] = {"": 0}
         self._errors: dict[int, ErrorInfo] = {}  # by position
+        self._printed: dict[int, Captured] = {}  # by position
         self._failures: dict[int, Outcome] = {}  # by index, when not kept
         # The "run everything" case (a range of step 1) needs only subtraction.
         self._first = indices.start if isinstance(indices, range) and indices.step == 1 else None
@@ -140,6 +143,8 @@ class Ledger:
         self._workers[position] = worker
         if outcome.error is not None:
             self._errors[position] = outcome.error
+        if outcome.output is not None:
+            self._printed[position] = outcome.output
         width = self.metric_width
         if width and outcome.metrics is not None:
             row = outcome.metrics.row()
@@ -258,6 +263,7 @@ class Ledger:
             if self.keep:
                 self._values[position] = None
                 self._errors.pop(position, None)
+                self._printed.pop(position, None)
                 width = self.metric_width
                 if width:
                     self._metrics[position * width : (position + 1) * width] = array(
@@ -295,6 +301,7 @@ class Ledger:
             when,
             self._metrics,
             self.metric_width,
+            self._printed,
         )
 
     def outcomes(self, when: float) -> Sequence[Outcome]:

@@ -260,7 +260,7 @@ class RunLoop:
                 caps.checks_results
             )
             work = self._works[attempt] = Work(
-                self.pipeline, attempt, check_results, self.info.metrics
+                self.pipeline, attempt, check_results, self.info.metrics, self.info.capture
             )
         return work
 
@@ -425,6 +425,8 @@ class RunLoop:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
                     if record is not None:
                         record(item)
+                    if item.output is not None:
+                        progress.record_output(item)
                     if item.status is not OK and item.status.is_failure:
                         progress.record_finish(item)
                         if budget is not None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curator.capture import Captured
 from curator.metrics import Metrics
 
 
@@ -179,6 +180,10 @@ class Outcome:
         What the item cost where it ran (see :class:`curator.Metrics`);
         ``None`` when it never ran in a worker (cancelled, crashed, skipped
         from an older checkpoint) or the run measured nothing (``metrics=False``).
+    output
+        What the item wrote to stdout, stderr and logging while it ran (see
+        :class:`curator.Captured`); ``None`` when it wrote nothing or the run
+        captured nothing (``capture=False``).
 
     Fields are only ever added, at the end and with a default, so outcomes
     built by position stay valid; :meth:`to_json` and :meth:`from_json` are
@@ -194,6 +199,7 @@ class Outcome:
     finished: float = 0.0
     attempt: int = 1
     metrics: Metrics | None = None
+    output: Captured | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (``outputs`` is the sink's value, as given).
@@ -211,12 +217,13 @@ class Outcome:
             "finished": self.finished,
             "attempt": self.attempt,
             "metrics": None if self.metrics is None else self.metrics.to_json(),
+            "output": None if self.output is None else self.output.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
         """The outcome :meth:`to_json` described (fields it lacks take their defaults)."""
-        error, metrics = data.get("error"), data.get("metrics")
+        error, metrics, output = data.get("error"), data.get("metrics"), data.get("output")
         return cls(
             index=int(data["index"]),
             status=Status(data["status"]),
@@ -227,6 +234,7 @@ class Outcome:
             finished=float(data.get("finished", 0.0)),
             attempt=int(data.get("attempt", 1)),
             metrics=None if metrics is None else Metrics.from_json(metrics),
+            output=None if output is None else Captured.from_json(output),
         )
 
     @classmethod

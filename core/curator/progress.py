@@ -54,6 +54,7 @@ class RunProgress:
         self._alarms: list[tuple[int, int, Callable[[], None]]] = []
         self._alarm_ids = itertools.count()
         self._failure_watchers: list[Callable[[Outcome], None]] = []
+        self._output_watchers: list[Callable[[Outcome], None]] = []
         self.alarm_open = -1
         """The core rings alarms once ``ledger.open`` drops to this (-1: none set)."""
         self.tracking_starts = False
@@ -138,7 +139,20 @@ class RunProgress:
         """Call ``callback(outcome)`` for every failed, crashed or timed-out item, as it arrives."""
         self._failure_watchers.append(callback)
 
+    def on_output(self, callback: Callable[[Outcome], None]) -> None:
+        """Call ``callback(outcome)`` for every item that printed something, as it arrives.
+
+        The outcome's ``output`` (a :class:`curator.Captured`) holds what it
+        wrote to stdout, stderr and logging (see :mod:`curator.capture`).
+        """
+        self._output_watchers.append(callback)
+
     # -- fed by the core ----------------------------------------------------------
+
+    def record_output(self, outcome: Outcome) -> None:
+        """Hand the output of ``outcome`` to whoever watches it."""
+        for watcher in self._output_watchers:
+            watcher(outcome)
 
     def record_start(self, start: TaskStart) -> None:
         """Note a start event (only once somebody asked for :meth:`busy`)."""

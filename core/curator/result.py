@@ -53,6 +53,8 @@ class RunInfo:
         :func:`curator.metrics.stage_names`): what ``Metrics.stages`` are per.
     metrics
         Whether items are measured (``metrics=False`` turns it off).
+    capture
+        Whether what items print is captured (``capture=False`` turns it off).
     """
 
     run_id: str
@@ -64,6 +66,7 @@ class RunInfo:
     in_process: bool = False
     stages: tuple[str, ...] = ()
     metrics: bool = True
+    capture: bool = True
 
     @property
     def where(self) -> str:

@@ -56,6 +56,7 @@ def run(
     resume: bool = False,
     grace: float = 30.0,
     metrics: bool = True,
+    capture: bool = True,
     reporter: ReporterSpec = "auto",
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Registry | None = None,
@@ -112,6 +113,11 @@ def run(
         memory, GPU memory when a GPU library is in use (see
         :class:`curator.Metrics`). On by default; it costs about 3 µs per
         item (``benchmarks/README.md``).
+    capture
+        Capture what each item writes to stdout, stderr and logging where it
+        runs (see :mod:`curator.capture`): it travels on the outcome
+        (``Outcome.output``), into the checkpoint (``curator logs INDEX``)
+        and to the reporters instead of the terminal. On by default.
     reporter
         A reporter name, a :class:`~curator.Reporter` instance, a list of
         them, or ``None`` for no reporting. ``"auto"`` picks ``rich`` when
@@ -151,6 +157,7 @@ def run(
         checkpoint=checkpoint,
         resume=resume,
         metrics=metrics,
+        capture=capture,
         reporter=reporter,
         reporter_options=reporter_options,
         registry=registry,
@@ -173,6 +180,7 @@ def plan_run(
     reporter_options: Mapping[str, Mapping[str, Any]] | None,
     registry: Registry | None,
     metrics: bool = True,
+    capture: bool = True,
     target: str | None = None,
     keep: bool = True,
     session: Session | None = None,
@@ -249,6 +257,7 @@ def plan_run(
         in_process=in_process,
         stages=stage_names(runnable),
         metrics=bool(metrics),
+        capture=bool(capture),
     )
 
     recorded, unrecorded = plain_options(options)
@@ -267,6 +276,7 @@ def plan_run(
         timeout=policy.timeout,
         grace=policy.grace,
         metrics=bool(metrics),
+        capture=bool(capture),
         reporter=tuple(_names(reporter)) if reporter is not None else ("none",),
         reporter_options={
             normalize_name(name): plain_options(given)[0]

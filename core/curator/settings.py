@@ -40,6 +40,7 @@ class RunSettings:
     timeout: float | None = None
     grace: float = 30.0
     metrics: bool = True
+    capture: bool = True
     reporter: tuple[str, ...] = ("auto",)
     reporter_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     unrecorded: tuple[str, ...] = ()
@@ -109,8 +110,8 @@ _FLAGS = {
 def _flag(name: str, value: Any) -> list[str]:
     if name == "on_error":
         return ["--keep-going"] if value == "continue" else ["--no-keep-going"]
-    if name == "metrics":
-        return ["--metrics"] if value else ["--no-metrics"]
+    if name in ("metrics", "capture"):
+        return [f"--{name}"] if value else [f"--no-{name}"]
     if name == "options":
         return [word for key, v in value.items() for word in ("-o", f"{key}={_text(v)}")]
     if name == "reporter":
@@ -150,7 +151,7 @@ def _fits(name: str, value: object) -> bool:
         return (value is None and name == "timeout") or (
             isinstance(value, (int, float)) and not isinstance(value, bool)
         )
-    if name == "metrics":
+    if name in ("metrics", "capture"):
         return isinstance(value, bool)
     if name in ("options",):
         return isinstance(value, dict)

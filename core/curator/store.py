@@ -26,6 +26,7 @@ from typing import Any
 
 from curator import journal
 from curator._version import __version__
+from curator.capture import Captured
 from curator.errors import UsageError
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
@@ -105,6 +106,7 @@ class StoredOutcome:
     finished: float
     attempt: int
     metrics: Metrics | None = None
+    output: Captured | None = None
 
     @property
     def done(self) -> bool:

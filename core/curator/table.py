@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
+from curator.capture import Captured
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
 
@@ -39,6 +40,7 @@ class OutcomeTable(Sequence[Outcome]):
         "_indices",
         "_metric_width",
         "_metrics",
+        "_printed",
         "_times",
         "_values",
         "_when",
@@ -59,6 +61,7 @@ class OutcomeTable(Sequence[Outcome]):
         when: float,
         metrics: array[float] | None = None,
         metric_width: int = 0,
+        printed: dict[int, Captured] | None = None,
     ) -> None:
         self._indices = indices
         self._codes = codes
@@ -71,6 +74,7 @@ class OutcomeTable(Sequence[Outcome]):
         self._when = when
         self._metrics = metrics
         self._metric_width = metric_width if metrics is not None else 0
+        self._printed = printed or {}
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -91,6 +95,7 @@ class OutcomeTable(Sequence[Outcome]):
             times[2 * position + 1],
             self._attempts[position],
             self._metrics_at(position),
+            self._printed.get(position),
         )
 
     def _metrics_at(self, position: int) -> Metrics | None:

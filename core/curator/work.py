@@ -7,6 +7,8 @@ import pickle
 import time
 from typing import Any
 
+from curator import capture
+from curator.capture import Captured
 from curator.errors import HardStop
 from curator.lifecycle import WorkerInfo, set_up, tear_down
 from curator.metrics import Meter, Metrics
@@ -43,12 +45,20 @@ class Work:
         Measure each item (see :mod:`curator.metrics`): outcomes made here
         carry :class:`~curator.metrics.Metrics`, and :attr:`measured` holds
         the row of the item :meth:`run_index` ran last.
+    capture
+        Capture what each item writes to stdout, stderr and logging (see
+        :mod:`curator.capture`) between :meth:`setup` and :meth:`teardown`:
+        outcomes made here carry it as ``output``, and :attr:`captured`
+        holds that of the item :meth:`run_index` ran last.
     """
 
     __slots__ = (
+        "_capturing",
         "_set_up",
         "accumulating",
         "attempt",
+        "capture",
+        "captured",
         "check_results",
         "home",
         "measured",
@@ -63,8 +73,13 @@ class Work:
         attempt: int = 1,
         check_results: bool = False,
         metrics: bool = True,
+        capture: bool = True,
     ) -> None:
         self.pipeline = pipeline
+        self.capture = capture
+        self._capturing = False
+        self.captured: Captured | None = None
+        """What the item :meth:`run_index` ran last printed (``None``: nothing, or no capture)."""
         self.attempt = attempt
         self.check_results = check_results
         self.meter = Meter(pipeline) if metrics else None
@@ -94,15 +109,15 @@ class Work:
         if attempt is None:
             attempt = self.attempt
         started = time.time()
-        ok, payload, finished = self.run_index(index, started)
-        row = self.measured
+        # Not through run_index: threads sharing one work each keep their own results.
+        ok, payload, finished, row, output = self._run(index, started)
         metrics = None if row is None else Metrics.from_row(row)
         if ok:
             return Outcome(
-                index, Status.OK, payload, None, worker, started, finished, attempt, metrics
+                index, Status.OK, payload, None, worker, started, finished, attempt, metrics, output
             )
         return Outcome(
-            index, Status.FAILED, None, payload, worker, started, finished, attempt, metrics
+            index, Status.FAILED, None, payload, worker, started, finished, attempt, metrics, output
         )
 
     def run_index(self, index: int, started: float) -> tuple[bool, Any, float]:
@@ -123,9 +138,27 @@ class Work:
         tuple
             ``(True, value, finished)`` when the sink returned, or
             ``(False, error, finished)`` with an :class:`~curator.outcome.ErrorInfo`.
+            :attr:`measured` and :attr:`captured` then hold the item's metrics
+            row and output.
         """
+        ok, payload, finished, self.measured, self.captured = self._run(index, started)
+        return ok, payload, finished
+
+    def _run(
+        self, index: int, started: float
+    ) -> tuple[bool, Any, float, tuple[float, ...] | None, Captured | None]:
+        """:meth:`run_index`, with the item's metrics row and output returned, not stored."""
+        buffer = capture.begin() if self._capturing else None
+        try:
+            ok, payload, finished, row = self._attempt(index)
+        finally:
+            output = None if buffer is None else capture.end(buffer)
+        return ok, payload, finished, row, output
+
+    def _attempt(self, index: int) -> tuple[bool, Any, float, tuple[float, ...] | None]:
         accumulating = self.accumulating
         meter = self.meter
+        row = None
         try:
             if accumulating:
                 reset_all(accumulating)
@@ -136,7 +169,7 @@ class Work:
                 try:
                     value = meter.run(self.pipeline, index, readings)
                 finally:
-                    self.measured = meter.stop(readings)
+                    row = meter.stop(readings)
             if accumulating:
                 # The item's contribution travels with its value: it counts only
                 # where the outcome is recorded ok, so exactly once.
@@ -148,13 +181,13 @@ class Work:
         except BaseException as exc:
             if self.sharding is not None:
                 self.sharding.drop()
-            return False, ErrorInfo.from_exception(exc), time.time()
+            return False, ErrorInfo.from_exception(exc), time.time(), row
         if self.check_results:
             away = os.getpid() != self.home
             problem = _travel_problem(value, away)
             if problem is not None:
-                return False, self.travel_error(value, problem, away), time.time()
-        return True, value, time.time()
+                return False, self.travel_error(value, problem, away), time.time(), row
+        return True, value, time.time(), row
 
     @staticmethod
     def travel_error(value: Any, problem: Exception, away: bool = True) -> ErrorInfo:
@@ -206,6 +239,9 @@ class Work:
                 raise
             if self.meter is not None:
                 self.meter.rebase()  # what setup used is no item's
+            if self.capture:
+                capture.acquire()
+                self._capturing = True
 
     def teardown(self) -> None:
         """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
@@ -220,6 +256,9 @@ class Work:
         done, self._set_up = self._set_up, None
         if done is None:
             return
+        if self._capturing:
+            self._capturing = False
+            capture.release()
         if self.sharding is not None:
             self.sharding.restore()
         if done:
@@ -233,11 +272,16 @@ class Work:
         """The outcome of an item that a hard stop ended while it ran."""
         return Outcome.interrupted(index, started, worker, self.attempt)
 
-    def __getstate__(self) -> tuple[Pipeline[Any], int, bool, int, bool]:
-        return (self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None)
+    def __getstate__(self) -> tuple[Pipeline[Any], int, bool, int, bool, bool]:
+        return (
+            self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None,
+            self.capture,
+        )  # fmt: skip
 
-    def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int, bool]) -> None:
-        self.pipeline, self.attempt, self.check_results, self.home, metrics = state
+    def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int, bool, bool]) -> None:
+        self.pipeline, self.attempt, self.check_results, self.home, metrics, self.capture = state
+        self._capturing = False
+        self.captured = None
         self.meter = Meter(self.pipeline) if metrics else None
         self.measured = None
         self._set_up = None  # each copy sets up its own stages

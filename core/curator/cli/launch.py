@@ -107,6 +107,7 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             checkpoint=checkpoint,
             resume=args.resume,
             metrics=settings.metrics,
+            capture=settings.capture,
             reporter=reporters,
             reporter_options=reporter_options,
             registry=registry,

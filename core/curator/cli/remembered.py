@@ -43,8 +43,9 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
             given[name] = getattr(args, name)
     if args.keep_going is not None:
         given["on_error"] = "continue" if args.keep_going else "raise"
-    if args.metrics is not None:
-        given["metrics"] = args.metrics
+    for switch in ("metrics", "capture"):
+        if getattr(args, switch) is not None:
+            given[switch] = getattr(args, switch)
     if args.option:
         given["options"] = parse_options(args.option)
     if args.reporter:

@@ -96,6 +96,12 @@ def add_parser(commands: Any) -> None:
         help="measure each item: seconds per stage, CPU time, peak memory (default: on; "
         "--no-metrics saves about 3 µs per item)",
     )
+    policy.add_argument(
+        "--capture",
+        action=argparse.BooleanOptionalAction,
+        help="capture what each item prints (stdout, stderr, logging) into its record and the "
+        "reporters; read it back with `curator logs INDEX` (default: on)",
+    )
     store = parser.add_argument_group("checkpoint and resume")
     store.add_argument(
         "--checkpoint",

@@ -18,7 +18,7 @@ from curator.store import DEFAULT_DIR, StoredOutcome, resolve_path
 
 def show_status(args: argparse.Namespace) -> ExitCode:
     """List the checkpoints of a folder, or describe one checkpoint."""
-    folder, path = _locate(args.what)
+    folder, path = locate(args.what)
     if path is None:
         assert folder is not None
         if args.index is not None or args.failed:
@@ -34,7 +34,7 @@ def show_status(args: argparse.Namespace) -> ExitCode:
     return _show(report, args)
 
 
-def _locate(what: str | None) -> tuple[Path | None, Path | None]:
+def locate(what: str | None) -> tuple[Path | None, Path | None]:
     """``(folder, None)`` to list a folder, ``(None, file)`` to show one checkpoint."""
     if what is None:
         return Path(DEFAULT_DIR), None
@@ -171,11 +171,7 @@ def _error_line(stored: StoredOutcome) -> str:
 
 
 def _show_item(report: CheckpointReport, index: int, args: argparse.Namespace) -> ExitCode:
-    if not 0 <= index < report.total:
-        raise UsageError(
-            f"--index {index} is not an item of this pipeline (it has {report.total}, "
-            f"0..{report.total - 1})"
-        )
+    report.check_item(index, f"--index {index}")
     stored = report.latest.get(index)
     if args.json:
         print_json(failure_json(stored, traceback=True) if stored else {"index": index})

@@ -19,7 +19,7 @@ from curator.outcome import Outcome, Status, TaskStart
 from curator.reporter import Reporter
 from curator.result import RunInfo, RunResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """2 added stage names and per-item metrics (``run_start.stages``, ``task_finish.metrics``)."""
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from curator.hookspecs import hookimpl
 from curator.options import option
-from curator.outcome import Status
+from curator.outcome import Outcome, Status
 from curator.progress import RunProgress
 from curator.reporter import Reporter
 from curator.reporters.summary import (
@@ -42,6 +42,9 @@ class RichOptions:
         0.5, help="seconds before the live view appears (a shorter run prints only the summary)"
     )
     max_rows: int = option(8, help="worker rows shown at most (then '+N more')")
+    output_lines: int = option(
+        20, help="lines of an item's captured output shown above the view at most (0: none)"
+    )
     refresh_per_second: float = option(8.0, help="how often the view is redrawn")
     console: Any = option(None, help="a rich Console to draw on (default: one on stderr)")
 
@@ -50,6 +53,8 @@ class RichOptions:
             raise ValueError("delay must be >= 0")
         if self.max_rows < 0:
             raise ValueError("max_rows must be >= 0")
+        if self.output_lines < 0:
+            raise ValueError("output_lines must be >= 0")
         if self.refresh_per_second <= 0:
             raise ValueError("refresh_per_second must be > 0")
 
@@ -78,12 +83,31 @@ class RichReporter(Reporter):
 
         self.progress = progress
         self.console = self.options.console or Console(stderr=True)
+        if self.options.output_lines:
+            progress.on_output(self._printed)
         if not self.console.is_terminal:
             return  # into a file or a pipe: a live view would leave frames behind; summary only
         # Like tqdm's `delay`: no flicker, and no drawing cost, for runs that end quickly.
         self._timer = threading.Timer(self.options.delay, self._show)
         self._timer.daemon = True
         self._timer.start()
+
+    def _printed(self, outcome: Outcome) -> None:
+        """Show what an item printed in a panel above the live view (which rich keeps intact)."""
+        from rich.panel import Panel
+        from rich.text import Text
+
+        assert outcome.output is not None
+        assert self.console is not None
+        lines = outcome.output.lines()
+        shown = self.options.output_lines
+        if len(lines) > shown:
+            more = len(lines) - shown + 1
+            lines = [*lines[: shown - 1], f"... {more} more lines: curator logs {outcome.index}"]
+        title = f"item {outcome.index} on {outcome.worker}"
+        style = "red" if outcome.status.is_failure else "blue"
+        body = Text("\n".join(lines))
+        self.console.print(Panel(body, title=title, title_align="left", border_style=style))
 
     def _show(self) -> None:
         from rich.live import Live

@@ -68,6 +68,7 @@ class LogReporter(Reporter):
         self.progress = progress
         self._next_time = time.monotonic() + self.options.interval
         progress.on_failure(self._failed)
+        progress.on_output(self._printed)
         self._arm()
         self._write(f"run started: {run.total} items on {run.where}: {run.pipeline}")
 
@@ -89,6 +90,12 @@ class LogReporter(Reporter):
         error = outcome.error
         what = f"{error.type}: {error.message}" if error else ""
         self._write(f"item {outcome.index} {outcome.status.label} on {outcome.worker}: {what}")
+
+    def _printed(self, outcome: Outcome) -> None:
+        assert outcome.output is not None
+        prefix = f"[{outcome.index} {outcome.worker}]"
+        for line in outcome.output.lines():
+            self._write(f"{prefix} {line}")
 
     def progress_line(self) -> str:
         """``done/total (percent), rate, ETA, failures``."""

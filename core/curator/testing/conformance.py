@@ -55,6 +55,7 @@ from curator.backend import Backend, normalize_name
 from curator.catalog import read as report
 from curator.plugins import PluginSettings
 from curator.testing import HEAVY_MODULES, processes
+from curator.testing.capturing import CaptureChecks
 from curator.testing.events import EventRecorder
 from curator.testing.grouping import GroupChecks
 from curator.testing.lifecycle import LifecycleChecks
@@ -109,7 +110,7 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
-class BackendConformance(GroupChecks, LifecycleChecks, StateChecks):
+class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, StateChecks):
     """The backend contract as tests; subclass and set ``backend``.
 
     Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`,
@@ -182,6 +183,7 @@ class BackendConformance(GroupChecks, LifecycleChecks, StateChecks):
                 "groups",
                 "lifecycle",
                 "tally",
+                "chatty",
             )
             if k in kwargs
         }

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -231,6 +233,10 @@ class Probe(Sink[int]):
         Indices that raise an exception whose ``str()`` raises.
     unpicklable
         Indices whose result holds a lock, which cannot be pickled.
+    chatty
+        Each item writes a line to stdout, one to stderr and a logging
+        warning (``item N ...``), pausing between them so that items running
+        at the same time interleave (see :func:`chatter`).
     """
 
     def __init__(
@@ -247,6 +253,7 @@ class Probe(Sink[int]):
         exit: frozenset[int] = frozenset(),
         unprintable: frozenset[int] = frozenset(),
         unpicklable: frozenset[int] = frozenset(),
+        chatty: bool = False,
     ) -> None:
         self.folder = folder
         self.sleep = sleep
@@ -259,6 +266,7 @@ class Probe(Sink[int]):
         self.exit = exit
         self.unprintable = unprintable
         self.unpicklable = unpicklable
+        self.chatty = chatty
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         """Run item ``index`` as configured and record the execution."""
@@ -267,6 +275,8 @@ class Probe(Sink[int]):
         started = time.time()
         where = f"{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}"
         (folder / f"start.{index}.{where}").touch()
+        if self.chatty:
+            _chat(index)
         if index in self.crash:
             crash("exit")
         if index in self.hang:
@@ -294,6 +304,20 @@ class Probe(Sink[int]):
         if index in self.unpicklable:
             return [threading.Lock()]  # type: ignore[list-item]
         return [f"out-{index}"] + [str(v) for v in values]
+
+
+def chatter(index: int) -> list[str]:
+    """The lines a ``chatty`` probe item writes, in order."""
+    return [f"item {index} says hello", f"item {index} complains", f"item {index} logs a warning"]
+
+
+def _chat(index: int) -> None:
+    said, complained, logged = chatter(index)
+    print(said)
+    time.sleep(0.002)
+    print(complained, file=sys.stderr)
+    time.sleep(0.002)
+    logging.getLogger("curator.testing.probe").warning(logged)
 
 
 class Unprintable(Exception):

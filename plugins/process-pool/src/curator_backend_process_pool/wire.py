@@ -16,7 +16,7 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
-from curator import ErrorInfo, Event, Metrics, Outcome, Status, Successes, TaskStart
+from curator import Captured, ErrorInfo, Event, Metrics, Outcome, Status, Successes, TaskStart
 
 
 class Batch:
@@ -25,13 +25,16 @@ class Batch:
     ``values[p]`` is what the sink of ``indices[p]`` returned, or, when ``p``
     is in ``failed``, the item's :class:`curator.ErrorInfo`. ``metrics`` holds
     the items' metrics rows one after another (``width`` floats each; empty
-    when the run measures nothing). The worker's loop
+    when the run measures nothing). ``captured`` pairs the positions of items
+    that printed something with their :class:`curator.Captured`. The worker's loop
     appends to the columns (the value last), and its flusher thread sends
     the rows whose value is in: each append is atomic, so the two threads
     need no lock on the hot path.
     """
 
-    __slots__ = ("failed", "finished", "indices", "metrics", "started", "values", "width")
+    __slots__ = (
+        "captured", "failed", "finished", "indices", "metrics", "started", "values", "width",
+    )  # fmt: skip
 
     def __init__(self, width: int = 0) -> None:
         self.indices = array("q")
@@ -41,6 +44,7 @@ class Batch:
         self.width = width
         self.values: list[Any] = []
         self.failed: list[int] = []
+        self.captured: list[tuple[int, Captured]] = []
 
     def __len__(self) -> int:
         return len(self.values)
@@ -56,16 +60,19 @@ class Batch:
             self.values[start:end],
             failed,
             self.metrics[start * width : end * width],
+            # list() copies in one step: the worker's thread may append meanwhile
+            {p - start: c for p, c in list(self.captured) if start <= p < end},
         )
 
     def clear(self) -> None:
         """Forget every row (only the worker's own thread calls this)."""
         del self.indices[:], self.started[:], self.finished[:], self.values[:], self.failed[:]
         del self.metrics[:]
+        del self.captured[:]
 
 
 Rows = tuple[Any, ...]
-"""``(indices, started, finished, values, failed, metrics)``: what :meth:`Batch.rows` gives."""
+"""``(indices, started, finished, values, failed, metrics, captured)``: :meth:`Batch.rows`."""
 
 
 def decode(
@@ -97,10 +104,10 @@ def decode(
     int
         How many outcomes the rows hold.
     """
-    indices, started, finished, values, failed, metrics = rows
+    indices, started, finished, values, failed, metrics, captured = rows
     count = len(values)
     width = len(metrics) // count if count else 0
-    if not starts and not failed:
+    if not starts and not failed and not captured:
         events.append(
             Successes(worker, indices, started, finished, values, attempt, metrics or None)
         )
@@ -116,13 +123,23 @@ def decode(
         index = indices[p]
         if starts and index != announced:
             append(TaskStart(index, worker, started[p], attempt))
-        if p in failures:
-            error: ErrorInfo = values[p]
-            failure = Status.FAILED, None, error
-            append(Outcome(index, *failure, worker, started[p], finished[p], attempt, measured(p)))
-        elif starts:
-            success = Status.OK, values[p], None
-            append(Outcome(index, *success, worker, started[p], finished[p], attempt, measured(p)))
+        if p in failures or starts or p in captured:
+            failed = p in failures
+            error: ErrorInfo | None = values[p] if failed else None
+            append(
+                Outcome(
+                    index,
+                    Status.FAILED if failed else Status.OK,
+                    None if failed else values[p],
+                    error,
+                    worker,
+                    started[p],
+                    finished[p],
+                    attempt,
+                    measured(p),
+                    captured.get(p),
+                )
+            )
         else:
             ok.append(p)
     if ok:

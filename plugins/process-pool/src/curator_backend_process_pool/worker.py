@@ -132,7 +132,7 @@ def _pickled(message: tuple[Any, ...]) -> bytes:
 
 def _sendable(rows: wire.Rows) -> wire.Rows:
     """``rows`` with each value that cannot be pickled replaced by its item's error."""
-    indices, started, finished, values, failed, metrics = rows
+    indices, started, finished, values, failed, metrics, captured = rows
     values, failed = list(values), list(failed)
     for p, value in enumerate(values):
         try:
@@ -141,7 +141,7 @@ def _sendable(rows: wire.Rows) -> wire.Rows:
             values[p] = Work.travel_error(value, exc)
             if p not in failed:
                 failed.append(p)
-    return indices, started, finished, values, failed, metrics
+    return indices, started, finished, values, failed, metrics, captured
 
 
 def watch_parent(pid: int) -> None:
@@ -328,6 +328,8 @@ def main(
                 add_finish(finished)
                 if measures:
                     add_metrics(work.measured)  # type: ignore[arg-type]
+                if work.captured is not None:
+                    batch.captured.append((len(batch.values), work.captured))
                 if not ok:
                     failed.append(len(batch.values))
                 add_value(payload)  # last: the row is complete for the flusher

@@ -1,0 +1,242 @@
+"""What an item prints, captured per item: stdout, stderr and logging output.
+
+While a worker runs an item, text written to :data:`sys.stdout` or
+:data:`sys.stderr` from that worker's thread goes into the item's buffer
+instead of the terminal, so a worker's ``print`` neither scribbles over the
+live progress view nor gets lost: it travels on the item's
+:class:`~curator.outcome.Outcome` (``output``), into the checkpoint, and to
+the reporters (``curator logs INDEX`` prints it later).
+
+How: :func:`acquire` puts one :class:`_Switch` in front of each stream. A
+switch writes to the buffer of the calling thread's running item, if there is
+one, and to the stream it replaced otherwise, so other threads (the main
+thread drawing progress, a thread-pool worker between items) are unaffected.
+Logging records go to a catcher on the root logger, which writes those of an
+item's thread into its buffer (``LEVEL logger: message``); the process's own
+handlers are silenced for such records (a filter), so an item's record is
+neither printed over the progress view nor captured twice. Records are
+filtered by the loggers' levels as usual (Python's default: warnings and
+above). Not captured: output written to the file descriptors directly (a C
+library's ``printf``), and records of handlers added while the run goes on are
+captured and also printed by those handlers.
+
+Only the last :data:`LIMIT` characters of an item are kept; how many were
+dropped is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+LIMIT = 64 * 1024
+"""Characters of output kept per item: the last 64 KiB of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """What one item printed.
+
+    Attributes
+    ----------
+    text
+        The last :data:`LIMIT` characters written to stdout, stderr and
+        logging while the item ran, interleaved as written.
+    dropped
+        How many characters before those were dropped.
+    """
+
+    text: str
+    dropped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_json` reads it back."""
+        return {"text": self.text, "dropped": self.dropped}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Captured:
+        """The output :meth:`to_json` described."""
+        text, dropped = data["text"], data.get("dropped", 0)
+        if not isinstance(text, str) or not isinstance(dropped, int):
+            raise ValueError("captured output that is not text")
+        return cls(text, dropped)
+
+    def lines(self) -> list[str]:
+        """The text's lines, after a note on what was dropped, if anything was."""
+        lines = self.text.splitlines()
+        if self.dropped:
+            lines.insert(0, f"[{self.dropped} earlier characters dropped]")
+        return lines
+
+
+class _Buffer:
+    """One item's output, trimmed to the last :data:`LIMIT` characters as it grows."""
+
+    __slots__ = ("dropped", "parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > 2 * LIMIT:  # trim now and then, not on every write
+            self._trim()
+
+    def _trim(self) -> None:
+        joined = "".join(self.parts)
+        extra = len(joined) - LIMIT
+        if extra > 0:
+            joined = joined[extra:]
+            self.dropped += extra
+        self.parts = [joined]
+        self.size = len(joined)
+
+    def result(self) -> Captured | None:
+        if not self.size:
+            return None
+        self._trim()
+        return Captured(self.parts[0], self.dropped)
+
+
+_running = threading.local()
+"""``buffer``: the output buffer of the item the current thread runs, if any."""
+
+
+class _Switch:
+    """Stands in for ``sys.stdout`` or ``sys.stderr``: routes text by thread (see module doc)."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+
+    def write(self, text: str) -> int:
+        buffer = getattr(_running, "buffer", None)
+        if buffer is None:
+            return self.original.write(text)
+        buffer.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if getattr(_running, "buffer", None) is None:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        # While an item runs, its text goes to a buffer: no colour codes, no progress bars.
+        return getattr(_running, "buffer", None) is None and self.original.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+class _Quiet(logging.Filter):
+    """Put on the process's own handlers for a run: silent for a thread running an item."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(_running, "buffer", None) is None
+
+
+class _Catcher(logging.Handler):
+    """On the root logger for a run: an item's records go into its buffer, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        buffer = getattr(_running, "buffer", None)
+        if buffer is not None:
+            buffer.write(self.format(record) + "\n")
+        elif not _handled_elsewhere(record):
+            # Being a handler of the root, this one keeps Python's last resort from
+            # printing a warning nobody else handles: do what it would have done.
+            last = logging.lastResort
+            if last is not None and record.levelno >= last.level:
+                last.handle(record)
+
+
+def _handled_elsewhere(record: logging.LogRecord) -> bool:
+    """Whether a handler other than the catcher sees ``record`` (as ``callHandlers`` walks)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        if any(not isinstance(handler, _Catcher) for handler in logger.handlers):
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+_lock = threading.Lock()
+_users = 0
+_installed: tuple[_Switch, _Switch, _Catcher, _Quiet, list[logging.Handler]] | None = None
+
+
+def acquire() -> None:
+    """Start capturing in this process: switches on stdout and stderr, a logging catcher.
+
+    Calls nest: each :func:`acquire` needs one :func:`release`; the first
+    installs, the last removes.
+    """
+    global _users, _installed
+    with _lock:
+        _users += 1
+        if _users > 1:
+            return
+        out, err = _Switch(sys.stdout), _Switch(sys.stderr)
+        quiet, catcher = _Quiet(), _Catcher()
+        handlers = _handlers()
+        for handler in handlers:
+            handler.addFilter(quiet)
+        logging.getLogger().addHandler(catcher)
+        _installed = (out, err, catcher, quiet, handlers)
+        sys.stdout, sys.stderr = out, err
+
+
+def release() -> None:
+    """Undo one :func:`acquire`; the last puts everything back."""
+    global _users, _installed
+    with _lock:
+        if _users == 0:
+            return
+        _users -= 1
+        if _users or _installed is None:
+            return
+        out, err, catcher, quiet, handlers = _installed
+        _installed = None
+        # Only where nobody replaced the switch since (a progress view's own
+        # redirection restores the switch later, which then passes text through).
+        if sys.stdout is out:
+            sys.stdout = out.original
+        if sys.stderr is err:
+            sys.stderr = err.original
+        logging.getLogger().removeHandler(catcher)
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def _handlers() -> list[logging.Handler]:
+    """Every handler of the loggers this process has made (the root's included)."""
+    loggers: list[Any] = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    found: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            found[id(handler)] = handler
+    return list(found.values())
+
+
+def begin() -> _Buffer:
+    """Start capturing the current thread's output for one item."""
+    buffer = _Buffer()
+    _running.buffer = buffer
+    return buffer
+
+
+def end(buffer: _Buffer) -> Captured | None:
+    """Stop capturing the current thread's output: what the item printed, if anything."""
+    _running.buffer = None
+    return buffer.result()

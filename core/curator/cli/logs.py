@@ -1,0 +1,89 @@
+"""``curator logs INDEX [CHECKPOINT | TARGET]``: what an item printed, and its traceback."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from curator.cli.exitcodes import ExitCode
+from curator.registry import Registry
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``logs`` subcommand."""
+    parser = commands.add_parser(
+        "logs",
+        help="print what an item wrote (stdout, stderr, logging) and its traceback",
+        description=(
+            "Print the output captured while item INDEX last ran (the last 64 KiB of it) and, "
+            "if it failed, its traceback, from a checkpoint. Without CHECKPOINT, the most "
+            "recently written checkpoint in .curator/ is read."
+        ),
+    )
+    parser.add_argument("index", type=int, metavar="INDEX", help="the item")
+    parser.add_argument(
+        "what",
+        metavar="CHECKPOINT|TARGET",
+        nargs="?",
+        help="a checkpoint file or the pipeline TARGET (default: the newest in .curator/)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.set_defaults(handler=logs_command)
+
+
+def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
+    """Print one item's captured output and traceback."""
+    from curator.catalog import read
+    from curator.cli.output import print_json, print_text
+    from curator.cli.status_views import locate
+    from curator.errors import UsageError
+    from curator.outcome import Status
+
+    path = _newest() if args.what is None else locate(args.what)[1]
+    if path is None:
+        raise UsageError(f"{args.what} is a folder: name one checkpoint in it")
+    report = read(path)
+    index = args.index
+    report.check_item(index, f"item {index}")
+    stored = report.latest.get(index)
+    if args.json:
+        print_json(
+            {
+                "checkpoint": str(path),
+                "index": index,
+                "status": None if stored is None else stored.status,
+                "attempt": None if stored is None else stored.attempt,
+                "worker": None if stored is None else stored.worker,
+                "output": None
+                if stored is None or stored.output is None
+                else stored.output.to_json(),
+                "error": None if stored is None or stored.error is None else stored.error.to_json(),
+            }
+        )
+        return ExitCode.OK
+    if stored is None:
+        print_text(f"item {index}: not recorded in {path} (it never finished in a run)")
+        return ExitCode.OK
+    head = f"item {index}: {Status(stored.status).label}, attempt {stored.attempt}"
+    print_text(f"{head}, on {stored.worker} ({path})")
+    if stored.output is None:
+        print_text("(it printed nothing, or the run did not capture output)")
+    else:
+        print_text("\n".join(stored.output.lines()))
+    error = stored.error
+    if error is not None:
+        print_text(error.traceback.rstrip() or f"{error.type}: {error.message}")
+    return ExitCode.OK
+
+
+def _newest() -> Path:
+    from curator.errors import UsageError
+    from curator.store import DEFAULT_DIR
+
+    found = list(Path(DEFAULT_DIR).glob("*.sqlite"))
+    if not found:
+        raise UsageError(
+            f"no checkpoint in {DEFAULT_DIR}/: name one (curator logs INDEX CHECKPOINT)"
+        )
+    return max(found, key=lambda path: path.stat().st_mtime)

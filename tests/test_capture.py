@@ -1,0 +1,210 @@
+"""Captured output: per item, bounded, stored, shown by reporters, read back by `curator logs`."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import jsonschema
+import pytest
+from core_support import curator
+
+from curator import Captured, Sink, Status, run
+from curator.capture import LIMIT, acquire, release
+from curator.errors import UsageError
+from curator.store import read_latest
+from curator.testing.probes import Numbers, chatter, probe
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
+
+
+class Loud(Sink[int]):
+    """Item ``index`` prints ``size`` characters in lines of 100, numbered."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        for line in range(self.size // 100):
+            print(f"{line:09d}" + "x" * 90)
+        return [str(index)]
+
+
+def test_only_the_last_64_kib_of_an_item_are_kept_and_the_rest_is_counted() -> None:
+    result = run(Numbers(2).write(Loud(200_000)), reporter=None)
+    for outcome in result.outcomes:
+        assert outcome.output is not None
+        assert len(outcome.output.text) == LIMIT
+        assert outcome.output.dropped == 200_000 - LIMIT
+        assert outcome.output.text.endswith(f"{1999:09d}" + "x" * 90 + "\n")
+        assert outcome.output.lines()[0] == f"[{200_000 - LIMIT} earlier characters dropped]"
+
+
+@pytest.mark.parametrize(("backend", "jobs"), [("sequential", None), ("thread-pool", 3)])
+def test_items_print_into_their_outcome_not_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str, jobs: int | None
+) -> None:
+    before = sys.stdout, sys.stderr
+    result = run(
+        probe(9, tmp_path, chatty=True, sleep=0.005), backend=backend, jobs=jobs, reporter=None
+    )
+    assert (sys.stdout, sys.stderr) == before  # the switches are gone after the run
+    out, err = capsys.readouterr()
+    assert "says hello" not in out
+    assert "complains" not in err
+    assert "logs a warning" not in err
+    for outcome in result.outcomes:
+        assert outcome.output is not None
+        said, complained, logged = chatter(outcome.index)
+        assert outcome.output.text.splitlines() == [
+            said, complained, f"WARNING curator.testing.probe: {logged}"
+        ]  # fmt: skip
+
+
+def test_without_capture_items_print_to_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(probe(3, tmp_path, chatty=True), capture=False, reporter=None)
+    assert [o.output for o in result.outcomes] == [None, None, None]
+    out, err = capsys.readouterr()
+    assert [line for line in out.splitlines() if "says hello" in line] == [
+        chatter(i)[0] for i in range(3)
+    ]
+    assert "item 1 complains" in err
+
+
+def test_a_logging_handler_configured_before_the_run_is_silent_for_items_only(
+    tmp_path: Path,
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("curator.testing.probe")
+    logger.addHandler(handler)
+    try:
+        result = run(probe(4, tmp_path, chatty=True), backend="thread-pool", jobs=2, reporter=None)
+        assert stream.getvalue() == ""  # not printed by the user's handler...
+        for outcome in result.outcomes:  # ...but captured, once
+            assert outcome.output is not None
+            assert outcome.output.text.count("logs a warning") == 1
+        logger.warning("after the run")
+        assert stream.getvalue() == "after the run\n"  # the handler works again
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_warning_outside_an_item_still_reaches_stderr_while_capturing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As outside pytest: no handler anywhere, so Python's last resort prints warnings.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    acquire()
+    try:
+        logging.getLogger("curator.test.outside").warning("not an item's")
+    finally:
+        release()
+    assert "not an item's" in capsys.readouterr().err
+
+
+def test_captured_output_is_stored_in_the_checkpoint(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    run(probe(4, tmp_path, chatty=True, fail=frozenset({1})), checkpoint=store,
+        on_error="continue", reporter=None)  # fmt: skip
+    latest = read_latest(store)
+    for index, stored in latest.items():
+        assert stored.output is not None
+        assert chatter(index)[0] in stored.output.text
+    assert latest[1].status == "failed"
+
+
+def test_damaged_captured_output_in_a_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    run(probe(2, tmp_path, chatty=True), checkpoint=store, reporter=None)
+    with closing(sqlite3.connect(store)) as db, db:
+        (info,) = db.execute("SELECT info FROM journal").fetchone()
+        broken = json.loads(info)
+        broken["output"] = {"0": ["not", "an", "object"]}
+        db.execute("UPDATE journal SET info = ?", (json.dumps(broken),))
+    with pytest.raises(UsageError, match="is damaged"):
+        read_latest(store)
+
+
+def test_log_reporter_prefixes_each_line_with_the_item_and_worker(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    run(probe(3, tmp_path, chatty=True), reporter="log",
+        reporter_options={"log": {"stream": stream}})  # fmt: skip
+    lines = stream.getvalue().splitlines()
+    for index in range(3):
+        said = [line for line in lines if line.endswith(chatter(index)[0])]
+        assert len(said) == 1
+        assert said[0].split("curator: ", 1)[1] == f"[{index} main] {chatter(index)[0]}"
+
+
+def test_rich_reporter_shows_an_items_output_in_a_panel(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=100, color_system=None)
+    run(probe(3, tmp_path, chatty=True), reporter="rich",
+        reporter_options={"rich": {"console": console, "output_lines": 2}})  # fmt: skip
+    text = buffer.getvalue()
+    assert "item 1 on main" in text
+    assert "item 1 says hello" in text
+    assert "item 1 logs a warning" not in text  # beyond output_lines...
+    assert "... 2 more lines: curator logs 1" in text  # ...and said so
+
+
+def test_json_events_carry_the_output_and_match_the_schema(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    run(probe(2, tmp_path, chatty=True), reporter="json",
+        reporter_options={"json": {"file": str(events)}})  # fmt: skip
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    for event in lines:
+        jsonschema.validate(event, SCHEMA)
+    assert lines[0]["schema"] == 3
+    finishes = [e for e in lines if e["event"] == "task_finish"]
+    assert [Captured.from_json(e["output"]).text.splitlines()[0] for e in finishes] == [
+        chatter(e["index"])[0] for e in finishes
+    ]
+
+
+def test_curator_logs_prints_an_items_output_and_traceback(tmp_path: Path) -> None:
+    ran = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "none", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    shown = curator("logs", "2", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "item 2: failed, attempt 1" in shown.stdout
+    assert chatter(2)[0] in shown.stdout
+    assert "ValueError: probe: item 2 fails" in shown.stdout
+    assert "Traceback (most recent call last)" in shown.stdout
+    data = json.loads(curator("logs", "4", "--json", cwd=tmp_path).stdout)
+    assert data["status"] == Status.OK.value
+    assert data["output"]["text"].splitlines()[1] == chatter(4)[1]
+    assert data["error"] is None
+    wrong = curator("logs", "6", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert "item 6 is not an item of this pipeline (it has 6, 0..5)" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_curator_logs_without_a_checkpoint_says_what_to_do(tmp_path: Path) -> None:
+    shown = curator("logs", "0", cwd=tmp_path)
+    assert shown.returncode == 2
+    assert "no checkpoint in .curator/" in shown.stderr
+
+
+def test_a_run_without_capture_is_remembered_and_logs_say_so(tmp_path: Path) -> None:
+    ran = curator(
+        "run", "pipelines:chatty", "--keep-going", "--no-capture", "--reporter", "none",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 1
+    assert "item 0 says hello" in ran.stdout  # not captured: printed
+    shown = curator("logs", "0", cwd=tmp_path)
+    assert "printed nothing, or the run did not capture output" in shown.stdout
