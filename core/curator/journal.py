@@ -22,6 +22,7 @@ import os
 import pickle
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,81 @@ def _metric_rows(measured: list[Metrics | None]) -> bytes | None:
     return flat.tobytes()
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One stored batch decoded into columns, without unpickling anything.
+
+    ``codes`` are status codes (positions in :class:`~curator.outcome.Status`),
+    ``workers`` numbers into ``names``; ``errors`` and ``printed`` are the
+    JSON of the items' errors and captured output by position; ``metrics``
+    holds ``width`` floats per item (``width`` 0: none).
+    """
+
+    indices: array.array[int]
+    codes: bytes
+    started: array.array[float]
+    finished: array.array[float]
+    attempts: array.array[int]
+    workers: array.array[int]
+    names: list[str]
+    errors: dict[str, Any]
+    printed: dict[str, Any]
+    metrics: array.array[float]
+    width: int
+
+
+def read_batch(row: Sequence[Any], where: Path) -> Batch:
+    """The columns of one stored batch (outputs left out: nothing is unpickled).
+
+    ``row`` holds the :data:`COLUMNS` values, in order.
+
+    Raises
+    ------
+    UsageError
+        When the batch is damaged.
+    """
+    (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
+     _outputs, _mac, metric_bytes) = row  # fmt: skip
+    indices, started, finished, attempts, numbers = (
+        array.array("q"), array.array("d"), array.array("d"), array.array("q"), array.array("q"),
+    )  # fmt: skip
+    try:
+        indices.frombytes(index_bytes)
+        started.frombytes(started_bytes)
+        finished.frombytes(finished_bytes)
+        attempts.frombytes(attempt_bytes)
+        numbers.frombytes(worker_bytes)
+        details = json.loads(info)
+        names, errors = details["names"], details["errors"]
+        printed = details.get("output", {})
+        if not (isinstance(names, list) and isinstance(errors, dict)):
+            raise TypeError("an info column of the wrong shape")
+        if not isinstance(printed, dict):
+            raise TypeError("an output column of the wrong shape")
+        codes = bytes(codes)
+        count = len(indices)
+        if {len(started), len(finished), len(attempts), len(numbers), len(codes)} != {count}:
+            raise ValueError("columns of different lengths")
+        if max(codes, default=0) >= len(_STATUSES):
+            raise ValueError("an unknown status code")
+        if numbers and not (min(numbers) >= 0 and max(numbers) < len(names)):
+            raise ValueError("a worker number out of range")
+        if attempts and not (min(attempts) >= 1 and max(attempts) <= _MAX_ATTEMPT):
+            raise ValueError("an attempt number out of range")
+        measured = array.array("d")
+        if metric_bytes:
+            measured.frombytes(metric_bytes)
+            if len(measured) % count:
+                raise ValueError("a metrics column that does not split into rows")
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
+    width = len(measured) // count if count else 0
+    return Batch(
+        indices, codes, started, finished, attempts, numbers, names, errors, printed, measured,
+        width,
+    )  # fmt: skip
+
+
 def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Record]:
     """The records of one stored batch.
 
@@ -175,50 +251,27 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
     Raises
     ------
     UsageError
-        When the outputs are asked for but their signature does not match.
+        When the batch is damaged, or the outputs are asked for but their
+        signature does not match.
     """
-    (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
-     outputs, mac, metric_bytes) = row  # fmt: skip
-    indices, started, finished, attempts, numbers = (
-        array.array("q"), array.array("d"), array.array("d"), array.array("q"), array.array("q"),
-    )  # fmt: skip
+    batch = read_batch(row, where)
     try:
-        indices.frombytes(index_bytes)
-        started.frombytes(started_bytes)
-        finished.frombytes(finished_bytes)
-        attempts.frombytes(attempt_bytes)
-        numbers.frombytes(worker_bytes)
-        details = json.loads(info)
-        names, errors = details["names"], details["errors"]
-        printed = {
-            int(position): Captured.from_json(output)
-            for position, output in details.get("output", {}).items()
-        }
-        workers = [names[n] for n in numbers]
-        statuses = [_STATUSES[code].value for code in codes]
-        if len({len(c) for c in (indices, started, finished, attempts, workers, statuses)}) != 1:
-            raise ValueError("columns of different lengths")
-        if attempts and not (min(attempts) >= 1 and max(attempts) <= _MAX_ATTEMPT):
-            raise ValueError("an attempt number out of range")
-        measured = array.array("d")
-        if metric_bytes:
-            measured.frombytes(metric_bytes)
-            if len(measured) % len(indices):
-                raise ValueError("a metrics column that does not split into rows")
+        errors = {int(p): ErrorInfo.from_json(e) for p, e in batch.errors.items()}
+        printed = {int(p): Captured.from_json(o) for p, o in batch.printed.items()}
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
-    values: list[Any] = [None] * len(indices)
+    values: list[Any] = [None] * len(batch.indices)
     if key is not None:
-        values = load_signed(outputs, mac, key, where, "outputs")
-    width = len(measured) // len(indices) if indices else 0
-    for position, index in enumerate(indices):
-        error = errors.get(str(position))
+        values = load_signed(row[7], row[8], key, where, "outputs")
+    names, numbers, width, measured = batch.names, batch.workers, batch.width, batch.metrics
+    started, finished, attempts, codes = batch.started, batch.finished, batch.attempts, batch.codes
+    for position, index in enumerate(batch.indices):
         yield (
             index,
-            statuses[position],
+            _STATUSES[codes[position]].value,
             values[position],
-            None if error is None else ErrorInfo.from_json(error),
-            workers[position],
+            errors.get(position),
+            names[numbers[position]],
             started[position],
             finished[position],
             attempts[position],

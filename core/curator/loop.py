@@ -187,7 +187,7 @@ class RunLoop:
             self.relay.call("curator_run_start", run=info, progress=self.progress)
             if self.store is not None:
                 settings = self.settings.to_json() if self.settings is not None else None
-                self.store.start_run(info.backend, info.jobs, info.total, settings)
+                self.store.start_run(info.backend, info.jobs, info.total, settings, info.stages)
             if self.shards is not None and not self.resume:
                 self.shards.remove_stale()
         except BaseException:

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,12 +181,19 @@ class CheckpointStore:
     # -- writing ------------------------------------------------------------------
 
     def start_run(
-        self, backend: str, jobs: int, requested: int, settings: Mapping[str, Any] | None = None
+        self,
+        backend: str,
+        jobs: int,
+        requested: int,
+        settings: Mapping[str, Any] | None = None,
+        stages: Sequence[str] = (),
     ) -> None:
         """Open a run record and start the writer thread.
 
         ``settings`` are what the run was asked for (see
         :class:`curator.settings.RunSettings`), so that a resume can repeat it.
+        ``stages`` name the stages the metrics rows are per (see
+        :func:`curator.metrics.stage_names`); they go into the ``meta`` table.
         """
         recorded = json.dumps(dict(settings)) if settings is not None else None
         try:
@@ -197,6 +204,11 @@ class CheckpointStore:
                     (time.time(), backend, jobs, requested, recorded),
                 )
                 self._run_id = cursor.lastrowid
+                if stages:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('stages', ?)",
+                        (json.dumps(list(stages)),),
+                    )
         except sqlite3.Error as exc:
             raise UsageError(_sqlite_problem(self.path, exc)) from None
         self._writer = threading.Thread(target=self._write_periodically, daemon=True)

@@ -51,6 +51,12 @@ def add_parser(commands: Any) -> None:
         metavar="KEY=VALUE",
         help="a backend option (repeatable); see `curator backends show NAME`",
     )
+    parser.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="memory (RSS) each worker may use, e.g. 2GiB: a worker over it is killed and its "
+        "item fails with 'memory limit' (short for -o memory_limit=SIZE; process-pool)",
+    )
     policy = parser.add_argument_group(
         "failures and retries",
         "With --resume, every setting left out is taken from the checkpoint's last run.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -130,3 +131,31 @@ class WhereAmI(Sink[int]):
 
             value = str(probe.VALUE)
         return [str(os.getpid()), os.environ.get("CURATOR_TEST_X", ""), os.getcwd(), value]
+
+
+class Greedy(Sink[int]):
+    """Item ``runaway`` allocates 20 MiB every 20 ms (up to 2 GiB); item ``killed`` bumps
+    the OOM counter in ``counter`` (as the kernel would), waits to be sampled, then SIGKILLs
+    its own process; the others do nothing."""
+
+    def __init__(self, runaway: int = -1, killed: int = -1, counter: str = "") -> None:
+        self.runaway = runaway
+        self.killed = killed
+        self.counter = counter
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        held = []
+        if index == self.runaway:
+            for _ in range(100):
+                held.append(b"\x01" * (20 << 20))
+                time.sleep(0.02)
+        if index == self.killed:
+            if self.counter:
+                Path(self.counter).write_text("pgfault 5\noom_kill 1\n")
+            time.sleep(0.6)  # the parent samples its memory meanwhile
+            os.kill(os.getpid(), signal.SIGKILL)
+        return [str(index)]
+
+
+greedy = Numbers(4).write(Greedy(runaway=1))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from curator import Backend, Capabilities, Event, Work, option
 from curator_backend_process_pool.environment import parse_worker_env
+from curator_backend_process_pool.memory import parse_size
 from curator_backend_process_pool.shipping import pickle_work
 
 if TYPE_CHECKING:
@@ -53,6 +54,11 @@ class ProcessPoolOptions:
         help="environment variables per worker, NAME=TEMPLATE with {slot}, {jobs}, {pid}, "
         "{host}, e.g. CUDA_VISIBLE_DEVICES={slot} (several: a tuple or a dict)",
     )
+    memory_limit: int | str | None = option(
+        None,
+        help="memory (RSS) a worker may use, e.g. 2GiB: a worker over it is killed and its item "
+        "fails with 'memory limit' (default: no limit)",
+    )
     cap_threads: bool = option(
         True,
         help="cap BLAS/OpenMP threads in each worker to cpus // jobs (at least 1) "
@@ -61,6 +67,8 @@ class ProcessPoolOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "worker_env", parse_worker_env(self.worker_env))
+        if self.memory_limit is not None:
+            object.__setattr__(self, "memory_limit", parse_size(self.memory_limit))
         if self.chunksize is not None and self.chunksize < 1:
             raise ValueError("chunksize must be at least 1")
         if self.max_tasks_per_child is not None and self.max_tasks_per_child < 1:
@@ -164,4 +172,5 @@ class ProcessPoolBackend(Backend):
             initargs=options.initargs,
             worker_env=dict(options.worker_env),  # type: ignore[arg-type]  # parsed
             thread_cap=max(1, (os.cpu_count() or 1) // self.jobs) if options.cap_threads else None,
+            memory_limit=options.memory_limit,  # type: ignore[arg-type]  # parsed
         )

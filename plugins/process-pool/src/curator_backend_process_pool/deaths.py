@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+
+from curator import ErrorInfo, Outcome, Status
+from curator_backend_process_pool.memory import MemoryWatch, format_size
+from curator_backend_process_pool.slots import WorkerSlot
 
 
 def outlived_its_fork_server(process: BaseProcess) -> int | None:
@@ -41,3 +46,52 @@ def describe_exit(exitcode: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-exitcode}"
     return f"exited with code {exitcode}"
+
+
+def crash_outcome(
+    w: WorkerSlot, index: int, attempt: int, timeout: float | None, memory: MemoryWatch
+) -> Outcome:
+    """The outcome of item ``index``, which was running when worker ``w`` died.
+
+    ``timed_out`` when the pool killed it for the timeout, ``failed`` with a
+    ``MemoryLimit`` error when it killed it for the memory limit, else
+    ``crashed`` with the exit described (for a ``SIGKILL``, whether the
+    kernel's OOM killer sent it; see :class:`~.memory.OomCounters`) and the
+    worker's last known memory use.
+    """
+    now = time.time()
+    start = w.last_start
+    started = start.started if start is not None and start.index == index else now
+    pid, exitcode = w.process.pid, w.process.exitcode
+    status = Status.CRASHED
+    if w.timed_out == index:
+        status = Status.TIMED_OUT
+        error = ErrorInfo(
+            type="Timeout",
+            message=f"item {index} ran longer than {timeout:g} s; its worker {w.name} "
+            f"(pid {pid}) was killed and replaced",
+            exit_code=exitcode,
+        )
+    elif w.over_limit is not None and w.over_limit[0] == index:
+        status = Status.FAILED
+        error = ErrorInfo(
+            type="MemoryLimit",
+            message=f"memory limit: item {index} made its worker {w.name} (pid {pid}) use "
+            f"{format_size(w.over_limit[1])} of memory (RSS), over the limit of "
+            f"{format_size(memory.limit or 0)} per worker; the worker was killed and replaced",
+            exit_code=exitcode,
+        )
+    else:
+        how = describe_exit(exitcode)
+        if exitcode == -signal.SIGKILL:
+            how += f" ({memory.counters.verdict()})"
+        last = memory.last.get(w.slot)
+        seen = f"; its last known memory use (RSS) was {format_size(last)}" if last else ""
+        error = ErrorInfo(
+            type="WorkerCrash",
+            message=f"worker {w.name} (pid {pid}) {how} while running item {index}{seen}",
+            exit_code=exitcode,
+        )
+    return Outcome(
+        index, status, error=error, worker=w.name, started=started, finished=now, attempt=attempt
+    )

@@ -21,11 +21,17 @@ from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from curator import ErrorInfo, Event, Outcome, Status, TaskStart, UsageError
+from curator import ErrorInfo, Event, Outcome, TaskStart, UsageError
 from curator.dispatch import ChunkSizer, Todo
 from curator.spawning import main_module_stays_home, parent_world
 from curator_backend_process_pool import wire, worker
-from curator_backend_process_pool.deaths import describe_exit, name_of, outlived_its_fork_server
+from curator_backend_process_pool.deaths import (
+    crash_outcome,
+    describe_exit,
+    name_of,
+    outlived_its_fork_server,
+)
+from curator_backend_process_pool.memory import MemoryWatch
 from curator_backend_process_pool.shipping import pickle_setup
 from curator_backend_process_pool.slots import Chunk, WorkerSlot
 
@@ -67,6 +73,10 @@ class Pool:
         Replace a worker after it ran this many items.
     initializer, initargs
         Run once in each worker before any item.
+    memory_limit
+        Bytes of RSS a worker may use while it runs an item: over it, the
+        worker is killed and the item fails with ``MemoryLimit`` (see
+        :mod:`~curator_backend_process_pool.memory`).
     """
 
     def __init__(
@@ -78,6 +88,7 @@ class Pool:
         initargs: tuple[Any, ...],
         worker_env: dict[str, str] | None = None,
         thread_cap: int | None = None,
+        memory_limit: int | None = None,
     ) -> None:
         self.context = context
         self.size = size
@@ -104,6 +115,7 @@ class Pool:
         self.timeout: float | None = None
         self.start_failures = 0
         self.teardown_problems: list[str] = []
+        self.memory = MemoryWatch(memory_limit)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -139,6 +151,7 @@ class Pool:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         child_end.close()
+        self.memory.forget(slot)
         self.current[slot] = worker.IDLE
         self.workers[slot] = WorkerSlot(slot, process, parent_end, budget=self.max_tasks)
         self._give_work(self.workers[slot])
@@ -261,9 +274,12 @@ class Pool:
             waitables: list[Any] = []
             for w in self.workers.values():
                 waitables += [w.conn, w.process.sentinel]
-            ready = set(wait(waitables, self._next_deadline()))
+            deadline = self._next_deadline()
+            sample = self.memory.wait(time.monotonic())
+            ready = set(wait(waitables, sample if deadline is None else min(deadline, sample)))
             if self.timeout is not None:
                 self._enforce_timeout()
+            self._watch_memory()
             for w in list(self.workers.values()):
                 if w.conn in ready:
                     yield self._receive(w)
@@ -319,6 +335,20 @@ class Pool:
             # with a stale start time.
             if now - self.since[slot] > self.timeout and self.current[slot] == index:
                 w.timed_out = index
+                w.process.kill()
+
+    def _watch_memory(self) -> None:
+        """Sample busy workers' RSS when due; kill the workers over the memory limit."""
+        busy = [
+            (slot, w.process.pid)
+            for slot, w in self.workers.items()
+            if self.current[slot] != worker.IDLE and w.process.pid is not None
+            and w.timed_out is None and w.over_limit is None
+        ]  # fmt: skip
+        for slot, size in self.memory.sample(time.monotonic(), busy):
+            w, index = self.workers[slot], self.current[slot]
+            if index != worker.IDLE:
+                w.over_limit = (index, size)
                 w.process.kill()
 
     def _dispatch(self, todo: Todo) -> None:
@@ -434,9 +464,11 @@ class Pool:
         crashed = running if running in unreported else None
         if crashed is not None and w.timed_out is not None and crashed != w.timed_out:
             crashed = None  # killed for an item that had just ended: the next one is innocent
+        if crashed is not None and w.over_limit is not None and crashed != w.over_limit[0]:
+            crashed = None  # the same, for the memory limit
         if crashed is not None:
             unreported.remove(crashed)
-            yield self._crash_outcome(w, crashed)
+            yield crash_outcome(w, crashed, self.attempt, self.timeout, self.memory)
         elif w.finished_items == 0 and w.timed_out is None and not orphaned:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
@@ -482,29 +514,3 @@ class Pool:
         running = self.current[w.slot]
         if running != worker.IDLE and running in w.unreported():
             yield Outcome.interrupted(running, self.since[w.slot], w.name, self.attempt)
-
-    def _crash_outcome(self, w: WorkerSlot, index: int) -> Outcome:
-        now = time.time()
-        start = w.last_start
-        started = start.started if start is not None and start.index == index else now
-        if w.timed_out == index:
-            error = ErrorInfo(
-                type="Timeout",
-                message=f"item {index} ran longer than {self.timeout:g} s; its worker {w.name} "
-                f"(pid {w.process.pid}) was killed and replaced",
-                exit_code=w.process.exitcode,
-            )
-            return Outcome(
-                index, Status.TIMED_OUT, error=error, worker=w.name, started=started,
-                finished=now, attempt=self.attempt,
-            )  # fmt: skip
-        how = describe_exit(w.process.exitcode)
-        error = ErrorInfo(
-            type="WorkerCrash",
-            message=f"worker {w.name} (pid {w.process.pid}) {how} while running item {index}",
-            exit_code=w.process.exitcode,
-        )
-        return Outcome(
-            index, Status.CRASHED, error=error, worker=w.name, started=started, finished=now,
-            attempt=self.attempt,
-        )  # fmt: skip

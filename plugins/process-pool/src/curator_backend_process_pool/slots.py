@@ -31,6 +31,7 @@ class WorkerSlot:
     finished_items: int = 0
     announced: int | None = None  # running item whose start was already reported
     timed_out: int | None = None  # the item it was killed for
+    over_limit: tuple[int, int] | None = None  # the item and RSS it was killed for
     last_start: TaskStart | None = None
     broken: bool = False  # its pipe failed: it is dying, its sentinel will tell
     work_of: int = 0  # the run whose work it holds

@@ -1,0 +1,203 @@
+"""Worker memory seen from the parent: RSS samples, the memory limit, and OOM kills.
+
+The parent samples each busy worker's resident set size (``/proc/PID/statm``,
+one small read per worker) a few times per second. The samples give a
+crashed worker's last known RSS, and with ``memory_limit`` they are a
+watchdog: a worker over the limit is killed and its item fails with
+``MemoryLimit`` instead of taking the machine down. RSS, not ``RLIMIT_AS``:
+address space counts memory never touched (numerical libraries and GPU
+drivers reserve gigabytes of it), so a virtual-memory limit fails healthy
+items. The watchdog sees growth between samples late: an item that
+allocates faster than the sampling interval can overshoot the limit by what
+it allocates in that time.
+
+How an out-of-memory kill is told from another ``SIGKILL``: the kernel counts
+its OOM kills, system-wide in ``/proc/vmstat`` (``oom_kill``) and per
+cgroup (``oom_kill`` in ``memory.events`` of cgroup v2, ``memory.oom_control``
+of v1). A worker that died of
+``SIGKILL`` that curator did not send is reported as killed by the OOM
+killer when one of those counters rose while the run went on; as "likely out
+of memory" when neither can be read (no other process sends ``SIGKILL``
+unasked on a typical system); and as killed by something else when the
+counters are readable and did not move.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+SAMPLE_SECONDS = 0.2
+"""How often busy workers' RSS is read."""
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+    "t": 1000**4, "tb": 1000**4,
+    "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}  # fmt: skip
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+VMSTAT = Path("/proc/vmstat")
+"""The system-wide OOM kill counter (``oom_kill``)."""
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``2GiB``, ``1.5 GB``, ``500M`` or a plain number of bytes.
+
+    Raises
+    ------
+    ValueError
+        Naming what was given and what is accepted.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size: give bytes, or a number with a unit")
+    if isinstance(value, (int, float)):
+        size = float(value)
+    else:
+        found = _SIZE.match(str(value))
+        unit = found.group(2).lower() if found else None
+        if found is None or unit not in _UNITS:
+            raise ValueError(
+                f"{value!r} is not a size: give bytes, or a number with a unit "
+                "(KB, MB, GB, KiB, MiB, GiB; e.g. 2GiB)"
+            )
+        size = float(found.group(1)) * _UNITS[unit]
+    if size <= 0:
+        raise ValueError(f"a memory limit must be positive, not {value!r}")
+    return int(size)
+
+
+def format_size(size: float) -> str:
+    """``1.2 GiB``, ``340 MiB``: a byte count as people read it."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            amount = size / scale
+            return f"{amount:.1f} {unit}" if amount < 10 else f"{amount:.0f} {unit}"
+    return f"{size:.0f} B"
+
+
+def rss(pid: int) -> int | None:
+    """The resident set size of process ``pid`` in bytes, or ``None`` if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cgroup_events() -> Path | None:
+    """The file with this process's cgroup OOM kill counter, if there is one.
+
+    Cgroup v2 ``memory.events`` or v1 ``memory.oom_control``: the process's
+    own group's, else the one at the root of what this container sees.
+    """
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    root = Path("/sys/fs/cgroup")
+    candidates = []
+    for line in lines:
+        _, controllers, group = line.split(":", 2)
+        group = group.lstrip("/")
+        if controllers == "":
+            candidates += [root / group / "memory.events", root / "memory.events"]
+        elif "memory" in controllers.split(","):
+            v1 = root / "memory"
+            candidates += [v1 / group / "memory.oom_control", v1 / "memory.oom_control"]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def _counter(path: Path | None, name: str) -> int | None:
+    if path is None:
+        return None
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == name:
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class OomCounters:
+    """The kernel's OOM kill counters this process can read, snapshot at creation."""
+
+    def __init__(self) -> None:
+        self.sources = [VMSTAT, _cgroup_events()]
+        self.before = self.read()
+
+    def read(self) -> list[int | None]:
+        """The counters now (``None`` where unreadable)."""
+        return [_counter(path, "oom_kill") for path in self.sources]
+
+    def verdict(self) -> str:
+        """Why a worker was killed by a ``SIGKILL`` nobody in curator sent, in words."""
+        now = self.read()
+        rose = [
+            f"{path} oom_kill {old} -> {new}"
+            for path, old, new in zip(self.sources, self.before, now, strict=True)
+            if old is not None and new is not None and new > old
+        ]
+        if rose:
+            self.before = now  # the next death is judged on its own
+            return "out of memory: the kernel's OOM killer killed it (" + "; ".join(rose) + ")"
+        if all(count is None for count in now):
+            return (
+                "likely out of memory: curator did not send it, and the kernel's OOM counters "
+                "cannot be read here"
+            )
+        return (
+            "not by the OOM killer (the kernel's OOM counters did not move): another process "
+            "or a person sent it"
+        )
+
+
+class MemoryWatch:
+    """The parent's view of its workers' memory: last RSS per slot, and the limit.
+
+    Parameters
+    ----------
+    limit
+        Bytes of RSS a worker may use (``None``: no limit, samples only).
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.last: dict[int, int] = {}
+        """The last RSS read per worker slot, while its worker ran an item."""
+        self.counters = OomCounters()
+        self._next = 0.0
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next sample is due."""
+        return max(0.0, self._next - now)
+
+    def sample(self, now: float, busy: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Read the RSS of busy workers, ``(slot, pid)``, if a sample is due.
+
+        Returns
+        -------
+        list
+            ``(slot, rss)`` of the workers over the limit.
+        """
+        if now < self._next:
+            return []
+        self._next = now + SAMPLE_SECONDS
+        over = []
+        for slot, pid in busy:
+            size = rss(pid)
+            if size is None:
+                continue
+            self.last[slot] = size
+            if self.limit is not None and size > self.limit:
+                over.append((slot, size))
+        return over
+
+    def forget(self, slot: int) -> None:
+        """A new worker took ``slot``: its predecessor's samples no longer apply."""
+        self.last.pop(slot, None)

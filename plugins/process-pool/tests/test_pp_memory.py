@@ -1,0 +1,127 @@
+"""Worker memory: the memory limit watchdog, and what a SIGKILLed worker's outcome says."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pp_pipelines import Greedy
+from pp_support import subprocess_env
+
+import curator_backend_process_pool.memory as memory
+from curator import Status, UsageError, run
+from curator.testing.probes import Numbers
+from curator_backend_process_pool.memory import OomCounters, format_size, parse_size
+
+
+def test_a_runaway_item_fails_with_memory_limit_and_the_others_finish() -> None:
+    result = run(
+        Numbers(6).write(Greedy(runaway=2)),
+        backend="process-pool",
+        jobs=2,
+        options={"memory_limit": "200MiB"},
+        on_error="continue",
+        reporter=None,
+    )
+    by_index = {o.index: o for o in result.outcomes}
+    assert [i for i, o in by_index.items() if not o.ok] == [2]
+    failed = by_index[2]
+    assert failed.status is Status.FAILED
+    assert failed.error is not None
+    assert failed.error.type == "MemoryLimit"
+    assert failed.error.message.startswith("memory limit: item 2 made its worker")
+    assert "over the limit of 200 MiB per worker" in failed.error.message
+
+
+def test_a_sigkill_while_the_oom_counter_rose_is_reported_as_out_of_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = tmp_path / "vmstat"
+    counter.write_text("pgfault 5\noom_kill 0\n")
+    monkeypatch.setattr(memory, "VMSTAT", counter)  # read by the parent, which is this process
+    result = run(
+        Numbers(4).write(Greedy(killed=1, counter=str(counter))),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter=None,
+    )
+    crashed = result.outcomes[1]
+    assert crashed.status is Status.CRASHED
+    assert crashed.error is not None
+    message = crashed.error.message
+    assert "was killed by SIGKILL (out of memory: the kernel's OOM killer killed it (" in message
+    assert f"{counter} oom_kill 0 -> 1" in message
+    assert "its last known memory use (RSS) was " in message
+    assert [o.status for o in result.outcomes].count(Status.OK) == 3
+
+
+def test_a_sigkill_nobody_can_blame_on_memory_says_so() -> None:
+    result = run(
+        Numbers(2).write(Greedy(killed=0)),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter=None,
+    )
+    error = result.outcomes[0].error
+    assert error is not None
+    readable = any(count is not None for count in OomCounters().read())
+    expected = "not by the OOM killer" if readable else "likely out of memory"
+    assert f"was killed by SIGKILL ({expected}" in error.message
+
+
+@pytest.mark.parametrize(
+    ("given", "size"),
+    [("2GiB", 2 << 30), ("1.5 GB", 1_500_000_000), ("500M", 500_000_000), (4096, 4096)],
+)
+def test_sizes_are_read_with_units(given: object, size: int) -> None:
+    assert parse_size(given) == size
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("lots", "'lots' is not a size: give bytes, or a number with a unit"),
+        ("2 parsecs", "'2 parsecs' is not a size"),
+        ("-1GB", "'-1GB' is not a size"),
+        (0, "a memory limit must be positive, not 0"),
+        (True, "option 'memory_limit' of backend 'process-pool' must be int | str | None"),
+    ],
+)
+def test_a_bad_memory_limit_is_a_clear_usage_error(given: object, says: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(says)):
+        run(Numbers(2).write(Greedy()), backend="process-pool", jobs=2,
+            options={"memory_limit": given}, reporter=None)  # fmt: skip
+
+
+def test_sizes_read_as_people_write_them() -> None:
+    assert format_size(1.25 * (1 << 30)) == "1.2 GiB"
+    assert format_size(249 * (1 << 20)) == "249 MiB"
+    assert format_size(512) == "512 B"
+
+
+def test_the_memory_limit_flag_of_curator_run(tmp_path: Path) -> None:
+    def curator_run(*flags: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "curator", "run", "pp_pipelines:greedy", *flags]
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(),
+            timeout=120,
+        )  # fmt: skip
+
+    ran = curator_run("-b", "process-pool", "-j", "2", "--memory-limit", "200MiB",
+                      "--keep-going", "--reporter", "log")  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    assert "item 1 failed on process-" in ran.stderr
+    assert "MemoryLimit: memory limit: item 1 made its worker" in ran.stderr
+    assert "3 ok, 1 failed" in ran.stderr
+    resumed = curator_run("--resume", "--reporter", "log")  # the limit is remembered
+    assert "memory_limit=200MiB" in resumed.stderr
+    assert "MemoryLimit: memory limit: item 1" in resumed.stderr
+    elsewhere = curator_run("-b", "thread-pool", "--memory-limit", "1GiB")
+    assert elsewhere.returncode == 2
+    assert "unknown option 'memory_limit' for backend 'thread-pool'" in elsewhere.stderr
+    assert "Traceback" not in elsewhere.stderr
