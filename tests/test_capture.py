@@ -208,3 +208,22 @@ def test_a_run_without_capture_is_remembered_and_logs_say_so(tmp_path: Path) -> 
     assert "item 0 says hello" in ran.stdout  # not captured: printed
     shown = curator("logs", "0", cwd=tmp_path)
     assert "printed nothing, or the run did not capture output" in shown.stdout
+
+
+def test_capture_survives_a_stream_swapped_while_it_is_installed(tmp_path: Path) -> None:
+    # As after a thread-pool run whose hung thread was abandoned (its teardown never
+    # came): capture stays installed, and a harness then swaps sys.stdout.
+    acquire()
+    swapped = io.StringIO()
+    before = sys.stdout
+    sys.stdout = swapped
+    try:
+        result = run(probe(3, tmp_path, chatty=True), backend="thread-pool", jobs=2, reporter=None)
+        for outcome in result.outcomes:
+            assert outcome.output is not None
+            assert chatter(outcome.index)[0] in outcome.output.text
+        print("not an item's")
+        assert swapped.getvalue() == "not an item's\n"
+    finally:
+        sys.stdout = before
+        release()

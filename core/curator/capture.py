@@ -171,9 +171,49 @@ def _handled_elsewhere(record: logging.LogRecord) -> bool:
     return False
 
 
+class _Installed:
+    """What :func:`acquire` put in place in this process."""
+
+    def __init__(self) -> None:
+        self.out: _Switch | None = None  # set by rewrap()
+        self.err: _Switch | None = None
+        self.quiet, self.catcher = _Quiet(), _Catcher()
+        self.handlers = _handlers()
+        for handler in self.handlers:
+            handler.addFilter(self.quiet)
+        logging.getLogger().addHandler(self.catcher)
+        self.rewrap()
+
+    def rewrap(self) -> None:
+        """Put switches in front of the streams again where something replaced them.
+
+        A test harness or a notebook may swap ``sys.stdout`` while a run goes on;
+        the item's text must still reach its buffer, and other text the new stream.
+        """
+        if sys.stdout is not self.out:
+            current = sys.stdout
+            self.out = current if isinstance(current, _Switch) else _Switch(current)
+            sys.stdout = self.out
+        if sys.stderr is not self.err:
+            current = sys.stderr
+            self.err = current if isinstance(current, _Switch) else _Switch(current)
+            sys.stderr = self.err
+
+    def remove(self) -> None:
+        # Only where nobody replaced a switch since (a progress view's own
+        # redirection restores the switch later, which then passes text through).
+        if self.out is not None and sys.stdout is self.out:
+            sys.stdout = self.out.original
+        if self.err is not None and sys.stderr is self.err:
+            sys.stderr = self.err.original
+        logging.getLogger().removeHandler(self.catcher)
+        for handler in self.handlers:
+            handler.removeFilter(self.quiet)
+
+
 _lock = threading.Lock()
 _users = 0
-_installed: tuple[_Switch, _Switch, _Catcher, _Quiet, list[logging.Handler]] | None = None
+_installed: _Installed | None = None
 
 
 def acquire() -> None:
@@ -185,16 +225,10 @@ def acquire() -> None:
     global _users, _installed
     with _lock:
         _users += 1
-        if _users > 1:
-            return
-        out, err = _Switch(sys.stdout), _Switch(sys.stderr)
-        quiet, catcher = _Quiet(), _Catcher()
-        handlers = _handlers()
-        for handler in handlers:
-            handler.addFilter(quiet)
-        logging.getLogger().addHandler(catcher)
-        _installed = (out, err, catcher, quiet, handlers)
-        sys.stdout, sys.stderr = out, err
+        if _installed is None:
+            _installed = _Installed()
+        else:
+            _installed.rewrap()
 
 
 def release() -> None:
@@ -206,17 +240,8 @@ def release() -> None:
         _users -= 1
         if _users or _installed is None:
             return
-        out, err, catcher, quiet, handlers = _installed
+        _installed.remove()
         _installed = None
-        # Only where nobody replaced the switch since (a progress view's own
-        # redirection restores the switch later, which then passes text through).
-        if sys.stdout is out:
-            sys.stdout = out.original
-        if sys.stderr is err:
-            sys.stderr = err.original
-        logging.getLogger().removeHandler(catcher)
-        for handler in handlers:
-            handler.removeFilter(quiet)
 
 
 def _handlers() -> list[logging.Handler]:
@@ -231,6 +256,12 @@ def _handlers() -> list[logging.Handler]:
 
 def begin() -> _Buffer:
     """Start capturing the current thread's output for one item."""
+    installed = _installed
+    if installed is not None and (
+        sys.stdout is not installed.out or sys.stderr is not installed.err
+    ):
+        with _lock:
+            installed.rewrap()
     buffer = _Buffer()
     _running.buffer = buffer
     return buffer

@@ -174,12 +174,9 @@ def read(path: Path) -> CheckpointReport:
     if not path.exists():
         raise UsageError(f"no checkpoint at {path}")
     with read_only(path) as db:
-        meta = _checked_meta(db, path)
+        meta = checked_meta(db, path)
         latest = load_latest(db, path)
-        present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-        columns = [c if c in present else f"NULL AS {c}" for c in _RUN_COLUMNS]
-        rows = list(db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY id"))
-    runs = [_run_record(dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
+        runs = read_runs(db)
     return CheckpointReport(
         path=path,
         pipeline=meta.get("pipeline", "?"),
@@ -188,8 +185,16 @@ def read(path: Path) -> CheckpointReport:
         parameters=flatten(_json(meta.get("parameters"))),
         latest=latest,
         runs=runs,
-        state=_state(path, runs),
+        state=run_state(path, runs),
     )
+
+
+def read_runs(db: sqlite3.Connection) -> list[RunRecord]:
+    """The runs a checkpoint records, oldest first."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    columns = [c if c in present else f"NULL AS {c}" for c in _RUN_COLUMNS]
+    rows = list(db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY id"))
+    return [_run_record(dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
 
 
 def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
@@ -199,7 +204,7 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
     and status columns.
     """
     with read_only(path) as db:
-        _checked_meta(db, path)  # refuses what is not a checkpoint it reads
+        checked_meta(db, path)  # refuses what is not a checkpoint it reads
         present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         settings = None
         if "settings" in present:
@@ -213,7 +218,7 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
     return settings, sum(1 for code in codes.values() if code in journal.DONE_CODES)
 
 
-def _checked_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
+def checked_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
     """The checkpoint's meta table, once it is known to be a checkpoint this curator reads."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     if "meta" not in tables:
@@ -270,7 +275,8 @@ def _run_record(row: dict[str, Any]) -> RunRecord:
     )
 
 
-def _state(path: Path, runs: list[RunRecord]) -> str:
+def run_state(path: Path, runs: list[RunRecord]) -> str:
+    """What the checkpoint's last run is doing (see :attr:`CheckpointReport.state`)."""
     if not runs:
         return "never run"
     last = runs[-1]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from curator.cli.exitcodes import ExitCode
+from curator.cli.status import add_one_checkpoint
 from curator.registry import Registry
 
 
@@ -22,12 +22,7 @@ def add_parser(commands: Any) -> None:
         ),
     )
     parser.add_argument("index", type=int, metavar="INDEX", help="the item")
-    parser.add_argument(
-        "what",
-        metavar="CHECKPOINT|TARGET",
-        nargs="?",
-        help="a checkpoint file or the pipeline TARGET (default: the newest in .curator/)",
-    )
+    add_one_checkpoint(parser)
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(handler=logs_command)
 
@@ -36,13 +31,10 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Print one item's captured output and traceback."""
     from curator.catalog import read
     from curator.cli.output import print_json, print_text
-    from curator.cli.status_views import locate
-    from curator.errors import UsageError
+    from curator.cli.status_views import one_checkpoint
     from curator.outcome import Status
 
-    path = _newest() if args.what is None else locate(args.what)[1]
-    if path is None:
-        raise UsageError(f"{args.what} is a folder: name one checkpoint in it")
+    path = one_checkpoint(args.what, "logs INDEX")
     report = read(path)
     index = args.index
     report.check_item(index, f"item {index}")
@@ -75,15 +67,3 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     if error is not None:
         print_text(error.traceback.rstrip() or f"{error.type}: {error.message}")
     return ExitCode.OK
-
-
-def _newest() -> Path:
-    from curator.errors import UsageError
-    from curator.store import DEFAULT_DIR
-
-    found = list(Path(DEFAULT_DIR).glob("*.sqlite"))
-    if not found:
-        raise UsageError(
-            f"no checkpoint in {DEFAULT_DIR}/: name one (curator logs INDEX CHECKPOINT)"
-        )
-    return max(found, key=lambda path: path.stat().st_mtime)

@@ -23,7 +23,7 @@ from curator.cli.output import error
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to generate the CLI reference)."""
-    from curator.cli import listing, logs, status
+    from curator.cli import listing, logs, report, status
     from curator.cli import run as run_cli
 
     parser = argparse.ArgumentParser(
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cli.add_parser(nouns)
     status.add_parser(nouns)
     logs.add_parser(nouns)
+    report.add_parser(nouns)
     _accept_everywhere(parser)
     return parser
 

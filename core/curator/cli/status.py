@@ -42,6 +42,16 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=status_command)
 
 
+def add_one_checkpoint(parser: argparse.ArgumentParser) -> None:
+    """The optional ``CHECKPOINT|TARGET`` argument of commands that read one checkpoint."""
+    parser.add_argument(
+        "what",
+        metavar="CHECKPOINT|TARGET",
+        nargs="?",
+        help="a checkpoint file or the pipeline TARGET (default: the newest in .curator/)",
+    )
+
+
 def status_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """List the checkpoints of a folder, or describe one checkpoint."""
     from curator.cli.status_views import show_status

@@ -62,6 +62,32 @@ def locate(what: str | None) -> tuple[Path | None, Path | None]:
     return None, path
 
 
+def one_checkpoint(what: str | None, command: str) -> Path:
+    """The checkpoint a command that reads one was given (a file or a TARGET), else the newest.
+
+    ``command`` is its usage (``logs INDEX``), for the message when there is none.
+    """
+    if what is None:
+        return newest(command)
+    path = locate(what)[1]
+    if path is None:
+        raise UsageError(f"{what} is a folder: name one checkpoint in it")
+    return path
+
+
+def newest(command: str) -> Path:
+    """The most recently written checkpoint in ``.curator/``, for commands that default to it.
+
+    ``command`` is the usage shown if there is none (``logs INDEX``).
+    """
+    found = list(Path(DEFAULT_DIR).glob("*.sqlite"))
+    if not found:
+        raise UsageError(
+            f"no checkpoint in {DEFAULT_DIR}/: name one (curator {command} CHECKPOINT)"
+        )
+    return max(found, key=lambda path: path.stat().st_mtime)
+
+
 def _list(folder: Path, args: argparse.Namespace) -> ExitCode:
     if not folder.is_dir():
         if args.json:

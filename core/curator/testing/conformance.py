@@ -59,6 +59,7 @@ from curator.testing.capturing import CaptureChecks
 from curator.testing.events import EventRecorder
 from curator.testing.grouping import GroupChecks
 from curator.testing.lifecycle import LifecycleChecks
+from curator.testing.measuring import MetricsChecks
 from curator.testing.probes import executions, peak_concurrency, probe
 from curator.testing.stages import StateChecks
 
@@ -110,7 +111,7 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
-class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, StateChecks):
+class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, MetricsChecks, StateChecks):
     """The backend contract as tests; subclass and set ``backend``.
 
     Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`,

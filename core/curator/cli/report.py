@@ -1,0 +1,95 @@
+"""``curator report [CHECKPOINT | TARGET] [--html FILE] [--json]``: a run, from its checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from curator.cli.exitcodes import ExitCode
+from curator.cli.status import add_one_checkpoint
+from curator.registry import Registry
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``report`` subcommand."""
+    parser = commands.add_parser(
+        "report",
+        help="summarize a run from its checkpoint; --html writes a page with plots",
+        description=(
+            "Read a checkpoint (also one a run is still writing) and show the run: counts, "
+            "time per stage, slowest and most memory-hungry items, failures. --html FILE writes "
+            "a self-contained page (no network needed) with a per-worker timeline, throughput "
+            "over time and a duration histogram. Without CHECKPOINT, the most recently written "
+            "checkpoint in .curator/ is read."
+        ),
+    )
+    add_one_checkpoint(parser)
+    parser.add_argument("--html", metavar="FILE", help="write the report as an HTML page")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    parser.set_defaults(handler=report_command)
+
+
+def report_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
+    """Build the report of one checkpoint and write it in the asked-for forms."""
+    from curator.cli.output import print_json, print_text
+    from curator.cli.status_views import one_checkpoint
+    from curator.errors import UsageError
+    from curator.report import build
+
+    path = one_checkpoint(args.what, "report")
+    report = build(path)
+    if args.html:
+        from curator.report_html import render
+
+        target = Path(args.html)
+        try:
+            target.write_text(render(report), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {target}: {exc}") from None
+    if args.json:
+        print_json(report.to_json())
+    elif args.html:
+        print_text(f"wrote {args.html}: {report.recorded:,} items of {path}")
+    else:
+        _print(report)
+    return ExitCode.OK
+
+
+def _print(report: Any) -> None:
+    from curator.cli.output import print_fields, print_table, print_text
+    from curator.report_html import format_bytes
+    from curator.reporters.summary import format_duration
+
+    rate = report.recorded / report.seconds if report.seconds > 0 else 0.0
+    counts = ", ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in report.counts.items())
+    print_fields(
+        report.pipeline,
+        [
+            ("checkpoint", f"{report.checkpoint} ({report.state})"),
+            ("items", f"{report.recorded:,} of {report.total:,}: {counts or 'none yet'}"),
+            ("wall time", f"{format_duration(report.seconds)} ({rate:,.1f} items/s)"),
+            ("workers", str(len(report.lanes))),
+        ],
+    )
+    if report.stages:
+        print_table(
+            "time per stage",
+            ["stage", "total s", "mean s", "p95 s", "max s"],
+            [
+                [s.stage, f"{s.total:.3f}", f"{s.mean:.4f}", f"{s.p95:.4f}", f"{s.max:.4f}"]
+                for s in report.stages
+            ],
+        )
+    if report.slowest:
+        print_table(
+            "slowest items",
+            ["index", "status", "worker", "seconds", "peak RSS"],
+            [
+                [str(i.index), i.status, i.worker, f"{i.seconds:.3f}", format_bytes(i.rss_peak)]
+                for i in report.slowest[:10]
+            ],
+        )
+    if report.failures_total:
+        print_text(f"{report.failures_total:,} failed: curator status {report.checkpoint} --failed")
+    print_text(f"plots: curator report {report.checkpoint} --html report.html")

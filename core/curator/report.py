@@ -1,0 +1,340 @@
+"""A run's report, read from its checkpoint: the model that ``curator report`` renders.
+
+The checkpoint is read column by column (see :func:`curator.journal.read_batch`):
+nothing is unpickled, no object is made per item, and a run still being
+written can be read (SQLite's WAL lets one process read while another
+writes). Everything shown is aggregated to a bounded size, so the report of
+a million items is as large as that of a thousand: the timeline draws one
+rectangle per item up to :data:`DRAWN_ITEMS` items, and beyond that the
+share of each of :data:`TIME_BINS` time slices each worker spent busy.
+Writers (HTML in :mod:`curator.report_html`, JSON, the terminal) only read
+this model.
+"""
+
+from __future__ import annotations
+
+import array
+import heapq
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curator import journal
+from curator.catalog import checked_meta, read_runs, run_state
+from curator.errors import UsageError
+from curator.metrics import FIELDS, StageSummary, summarize
+from curator.outcome import ErrorInfo, Status
+from curator.store import read_only
+
+DRAWN_ITEMS = 2000
+"""Up to this many items, the timeline draws each one; beyond, busy shares per time slice."""
+TIME_BINS = 240
+"""Time slices of the aggregated timeline, and at most of the throughput curve."""
+ITEMS_PER_RATE = 25
+"""Finished items per throughput slice on average, at least: a smooth curve for short runs."""
+DURATION_BINS = 30
+"""Bars of the duration histogram (logarithmic)."""
+LISTED = 20
+"""Items listed as slowest and as most memory-hungry."""
+LISTED_FAILURES = 100
+"""Failures listed with their traceback and output."""
+
+_STATUSES = list(Status)
+_NEVER_RAN = (Status.SKIPPED, Status.CANCELLED)
+_RAN = bytes(code for code, status in enumerate(_STATUSES) if status not in _NEVER_RAN)
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    """One item in a list of the report (slowest, most memory, failures)."""
+
+    index: int
+    status: str
+    worker: str
+    started: float
+    seconds: float
+    attempt: int
+    rss_peak: float | None = None
+    rss_growth: float | None = None
+    error: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One worker's row of the timeline.
+
+    ``items`` are ``(start, end, status)`` in seconds from the report's
+    start, when every item is drawn; otherwise ``busy`` holds the share of
+    each time slice (of ``RunReport.bin_seconds``) the worker spent on items.
+    """
+
+    worker: str
+    count: int
+    items: list[tuple[float, float, str]] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What ``curator report`` shows of a checkpoint."""
+
+    checkpoint: str
+    pipeline: str
+    state: str
+    total: int
+    counts: dict[str, int]
+    runs: int
+    start: float
+    """Unix time the first recorded item started (0 with none)."""
+    seconds: float
+    """From the first item's start to the last one's end."""
+    generated: float
+    lanes: list[Lane]
+    drawn: bool
+    """Whether the lanes hold every item, or busy shares per slice."""
+    bin_seconds: float
+    throughput: list[float]
+    """Items finished per second in each of ``len(throughput)`` equal time slices."""
+    durations: list[tuple[float, float, int]]
+    """Histogram bars: ``(from seconds, to seconds, items)``."""
+    stages: list[StageSummary]
+    slowest: list[ItemLine]
+    hungriest: list[ItemLine]
+    failures: list[ItemLine]
+    failures_total: int
+
+    @property
+    def recorded(self) -> int:
+        """Items with an outcome in the checkpoint."""
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of ``curator report --json``."""
+        data = asdict(self)
+        data["recorded"] = self.recorded
+        return data
+
+
+class _Columns:
+    """The latest outcome of every recorded index, in columns."""
+
+    def __init__(self) -> None:
+        self.indices = array.array("q")
+        self.codes = bytearray()
+        self.started = array.array("d")
+        self.finished = array.array("d")
+        self.attempts = array.array("q")
+        self.workers = array.array("q")
+        self.names: list[str] = []
+        self.metrics = array.array("d")
+        self.width = 0
+        self.errors: dict[int, Any] = {}  # by row
+        self.printed: dict[int, Any] = {}
+
+    def add(self, batch: journal.Batch) -> None:
+        base = len(self.indices)
+        ids = {name: n for n, name in enumerate(self.names)}
+        for name in batch.names:
+            if name not in ids:
+                ids[name] = len(self.names)
+                self.names.append(name)
+        mine = [ids[name] for name in batch.names]
+        self.indices.extend(batch.indices)
+        self.codes.extend(batch.codes)
+        self.started.extend(batch.started)
+        self.finished.extend(batch.finished)
+        self.attempts.extend(batch.attempts)
+        self.workers.extend(array.array("q", map(mine.__getitem__, batch.workers)))
+        if batch.width and batch.width != self.width and not self.metrics:
+            self.width = batch.width
+        if self.width:
+            if batch.width == self.width:
+                self.metrics.extend(batch.metrics)
+            else:  # a batch without metrics (or of another shape): blank rows
+                blank = array.array("d", [math.nan]) * self.width
+                self.metrics.extend(blank * len(batch.indices))
+        for position, error in batch.errors.items():
+            self.errors[base + int(position)] = error
+        for position, output in batch.printed.items():
+            self.printed[base + int(position)] = output
+
+    def latest_rows(self) -> list[int]:
+        """The row of each index's latest outcome, by index."""
+        latest = dict(zip(self.indices, range(len(self.indices)), strict=True))
+        return [latest[index] for index in sorted(latest)]
+
+
+def build(path: Path) -> RunReport:
+    """Read the checkpoint at ``path`` into a :class:`RunReport`.
+
+    Raises
+    ------
+    UsageError
+        When there is no checkpoint there, it is not one, or it is damaged.
+    """
+    if not path.exists():
+        raise UsageError(f"no checkpoint at {path}")
+    columns = _Columns()
+    with read_only(path) as db:
+        meta = checked_meta(db, path)
+        present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
+        wanted = ", ".join(
+            c if c in present and c not in ("outputs",) else f"NULL AS {c}" for c in journal.COLUMNS
+        )
+        for row in db.execute(f"SELECT {wanted} FROM journal ORDER BY id"):
+            columns.add(journal.read_batch(row, path))
+        runs = read_runs(db)
+    rows = columns.latest_rows()
+    stages = tuple(json.loads(meta.get("stages", "[]")))
+    counts: dict[str, int] = {}
+    for row in rows:
+        status = _STATUSES[columns.codes[row]].value
+        counts[status] = counts.get(status, 0) + 1
+    ran = [row for row in rows if columns.codes[row] in _RAN]
+    start = min((columns.started[r] for r in ran), default=0.0)
+    end = max((columns.finished[r] for r in ran), default=start)
+    seconds = max(end - start, 0.0)
+    bin_seconds = seconds / TIME_BINS if seconds > 0 else 1.0
+    drawn = len(ran) <= DRAWN_ITEMS
+    lanes = _lanes(columns, ran, start, bin_seconds, drawn)
+    slices = max(1, min(TIME_BINS, len(ran) // ITEMS_PER_RATE))
+    rate_seconds = seconds / slices if seconds > 0 else 1.0
+    throughput = [0.0] * slices
+    for row in ran:
+        slot = min(int((columns.finished[row] - start) / rate_seconds), slices - 1)
+        throughput[slot] += 1.0 / rate_seconds
+    failures = [r for r in rows if _STATUSES[columns.codes[r]].is_failure]
+    return RunReport(
+        checkpoint=str(path),
+        pipeline=meta.get("pipeline", "?"),
+        state=run_state(path, runs),
+        total=int(meta.get("total", "0")),
+        counts=dict(sorted(counts.items())),
+        runs=len(runs),
+        start=start,
+        seconds=seconds,
+        generated=time.time(),
+        lanes=lanes,
+        drawn=drawn,
+        bin_seconds=bin_seconds,
+        throughput=throughput,
+        durations=_histogram([columns.finished[r] - columns.started[r] for r in ran]),
+        stages=_stages(columns, ran, stages),
+        slowest=[
+            _line(columns, r)
+            for r in heapq.nlargest(
+                LISTED, ran, key=lambda r: columns.finished[r] - columns.started[r]
+            )
+        ],
+        hungriest=_hungriest(columns, ran),
+        failures=[_line(columns, r, detail=True) for r in failures[:LISTED_FAILURES]],
+        failures_total=len(failures),
+    )
+
+
+def _lanes(
+    columns: _Columns, ran: list[int], start: float, bin_seconds: float, drawn: bool
+) -> list[Lane]:
+    by_worker: dict[int, list[int]] = {}
+    for row in ran:
+        by_worker.setdefault(columns.workers[row], []).append(row)
+    lanes = []
+    for number in sorted(by_worker, key=lambda n: _worker_order(columns.names[n])):
+        mine = by_worker[number]
+        name = columns.names[number]
+        if drawn:
+            items = [
+                (
+                    columns.started[r] - start,
+                    columns.finished[r] - start,
+                    _STATUSES[columns.codes[r]].value,
+                )
+                for r in mine
+            ]
+            lanes.append(Lane(name, len(mine), items=items))
+            continue
+        busy = [0.0] * TIME_BINS
+        for row in mine:
+            begin, finish = columns.started[row] - start, columns.finished[row] - start
+            slot = min(int(begin / bin_seconds), TIME_BINS - 1)
+            while begin < finish and slot < TIME_BINS:
+                edge = (slot + 1) * bin_seconds
+                busy[slot] += min(finish, edge) - begin
+                begin, slot = edge, slot + 1
+        lanes.append(Lane(name, len(mine), busy=[min(b / bin_seconds, 1.0) for b in busy]))
+    return lanes
+
+
+def _worker_order(name: str) -> tuple[str, int]:
+    """``process-2`` before ``process-10``."""
+    stem, _, number = name.rpartition("-")
+    return (stem, int(number)) if number.isdigit() else (name, -1)
+
+
+def _histogram(durations: list[float]) -> list[tuple[float, float, int]]:
+    positive = [d for d in durations if d > 0]
+    if not positive:
+        return []
+    low, high = min(positive), max(positive)
+    if high <= low * 1.0001:
+        return [(low, high, len(positive))]
+    ratio = math.log(high / low) / DURATION_BINS
+    counts = [0] * DURATION_BINS
+    for seconds in positive:
+        counts[min(int(math.log(seconds / low) / ratio), DURATION_BINS - 1)] += 1
+    return [
+        (low * math.exp(ratio * k), low * math.exp(ratio * (k + 1)), count)
+        for k, count in enumerate(counts)
+    ]
+
+
+def _stages(columns: _Columns, ran: list[int], names: tuple[str, ...]) -> list[StageSummary]:
+    width = columns.width
+    if not width or len(names) != width - len(FIELDS):
+        return []
+    flat = columns.metrics
+    return summarize(names, (flat[r * width : (r + 1) * width] for r in ran))
+
+
+def _metric(columns: _Columns, row: int, name: str) -> float | None:
+    width = columns.width
+    if not width:
+        return None
+    value = columns.metrics[row * width + width - len(FIELDS) + FIELDS.index(name)]
+    return None if math.isnan(value) else value
+
+
+def _hungriest(columns: _Columns, ran: list[int]) -> list[ItemLine]:
+    if not columns.width:
+        return []
+    measured = [r for r in ran if _metric(columns, r, "rss_peak") is not None]
+    top = heapq.nlargest(
+        LISTED,
+        measured,
+        key=lambda r: (_metric(columns, r, "rss_growth") or 0.0, _metric(columns, r, "rss_peak")),
+    )
+    return [_line(columns, r) for r in top]
+
+
+def _error(stored: Any) -> dict[str, Any] | None:
+    """An error as stored (a dict, or a list in older checkpoints) as the JSON of ErrorInfo."""
+    return None if stored is None else ErrorInfo.from_json(stored).to_json()
+
+
+def _line(columns: _Columns, row: int, detail: bool = False) -> ItemLine:
+    return ItemLine(
+        index=columns.indices[row],
+        status=_STATUSES[columns.codes[row]].value,
+        worker=columns.names[columns.workers[row]],
+        started=columns.started[row],
+        seconds=columns.finished[row] - columns.started[row],
+        attempt=columns.attempts[row],
+        rss_peak=_metric(columns, row, "rss_peak"),
+        rss_growth=_metric(columns, row, "rss_growth"),
+        error=_error(columns.errors.get(row)) if detail else None,
+        output=columns.printed.get(row) if detail else None,
+    )

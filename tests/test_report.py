@@ -1,0 +1,157 @@
+"""The run report: its model from a checkpoint, the HTML page, the JSON, `curator report`."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from core_support import curator, subprocess_env
+
+import curator.report as report_model
+from curator import run
+from curator.metrics import stage_names
+from curator.report import TIME_BINS, build
+from curator.report_html import render
+from curator.testing.probes import chatter, probe
+
+
+def test_the_report_of_a_run_with_failures(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    pipeline = probe(12, tmp_path, chatty=True, sleep=0.002, fail=frozenset({3, 7}))
+    result = run(pipeline, backend="thread-pool", jobs=3, checkpoint=store,
+                 on_error="continue", reporter=None)  # fmt: skip
+    report = build(store)
+    assert report.counts == {"failed": 2, "ok": 10}
+    assert report.total == report.recorded == 12
+    assert report.state == "finished"
+    assert report.drawn
+    assert {lane.worker for lane in report.lanes} == {o.worker for o in result.outcomes}
+    assert sum(lane.count for lane in report.lanes) == 12
+    assert [s.stage for s in report.stages] == list(stage_names(pipeline))
+    assert all(s.items == 12 for s in report.stages)
+    seconds = [item.seconds for item in report.slowest]
+    assert seconds == sorted(seconds, reverse=True)
+    assert sum(count for _, _, count in report.durations) == 12
+    assert [f.index for f in report.failures] == [3, 7]
+    failure = report.failures[0]
+    assert failure.error is not None
+    assert failure.error["type"] == "ValueError"
+    assert "probe: item 3 fails" in failure.error["traceback"]
+    assert failure.output is not None
+    assert chatter(3)[0] in failure.output["text"]
+
+
+def test_the_html_page_is_self_contained_with_a_lane_per_worker(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    run(probe(9, tmp_path, chatty=True, sleep=0.002, fail=frozenset({4})), backend="thread-pool",
+        jobs=3, checkpoint=store, on_error="continue", reporter=None)  # fmt: skip
+    report = build(store)
+    page = render(report)
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"(src|href)=|https?://|<script|@import|url\(", page)  # nothing fetched
+    assert page.count('<g class="lane"') == len(report.lanes)
+    assert page.count('<details class="failure">') == 1
+    assert "item 4 says hello" in page
+    assert "probe: item 4 fails" in page
+
+
+def test_beyond_the_drawn_limit_the_timeline_aggregates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_model, "DRAWN_ITEMS", 20)
+    store = tmp_path / "run.sqlite"
+    run(probe(200, tmp_path), backend="thread-pool", jobs=2, checkpoint=store, reporter=None)
+    report = build(store)
+    assert not report.drawn
+    for lane in report.lanes:
+        assert lane.items == []
+        assert len(lane.busy) == TIME_BINS
+        assert all(0.0 <= share <= 1.0 for share in lane.busy)
+    page = render(report)
+    rects = page.count("<rect")
+    assert rects <= len(report.lanes) * TIME_BINS + len(report.durations)  # not one per item
+
+
+def test_a_checkpoint_without_stage_names_reports_without_stages(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    run(probe(3, tmp_path), checkpoint=store, reporter=None)
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("DELETE FROM meta WHERE key = 'stages'")  # as written before they were kept
+    report = build(store)
+    assert report.stages == []
+    assert report.counts == {"ok": 3}
+    assert "No metrics recorded" in render(report)
+
+
+def test_curator_report_in_the_terminal_as_json_and_as_html(tmp_path: Path) -> None:
+    ran = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "none", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    shown = curator("report", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "6 of 6: 1 failed, 5 ok" in shown.stdout
+    assert "time per stage" in shown.stdout
+    data = json.loads(curator("report", "--json", cwd=tmp_path).stdout)
+    assert data["counts"] == {"failed": 1, "ok": 5}
+    assert [f["index"] for f in data["failures"]] == [2]
+    page = tmp_path / "report.html"
+    wrote = curator("report", "--html", str(page), cwd=tmp_path)
+    assert wrote.returncode == 0, wrote.stderr
+    assert f"wrote {page}: 6 items" in wrote.stdout
+    assert '<g class="lane" data-worker="main">' in page.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["report"], "no checkpoint in .curator/: name one (curator report CHECKPOINT)"),
+        (["report", "missing.sqlite"], "no checkpoint at missing.sqlite"),
+        (["report", "notes.txt"], "is not"),
+    ],
+)
+def test_curator_report_usage_errors(tmp_path: Path, args: list[str], says: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n" * 100)
+    shown = curator(*args, cwd=tmp_path)
+    assert shown.returncode == 2
+    assert says in shown.stderr
+    assert "Traceback" not in shown.stderr
+
+
+def test_an_unwritable_html_file_is_a_usage_error(tmp_path: Path) -> None:
+    curator("run", "pipelines:ten", "--reporter", "none", cwd=tmp_path)
+    wrote = curator("report", "--html", str(tmp_path / "no" / "such" / "r.html"), cwd=tmp_path)
+    assert wrote.returncode == 2
+    assert "cannot write the report to" in wrote.stderr
+
+
+def test_the_report_of_a_run_still_going(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "curator", "run", "pipelines:busy", "--reporter", "none"]
+    running = subprocess.Popen(
+        command, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        data: dict[str, object] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if list((tmp_path / ".curator").glob("*.sqlite")):
+                shown = curator("report", "--json", cwd=tmp_path)
+                assert shown.returncode == 0, shown.stderr
+                data = json.loads(shown.stdout)
+                if data["recorded"]:
+                    break
+            time.sleep(0.1)
+        assert data["state"] == "running"
+        assert 0 < data["recorded"] < data["total"] == 12  # type: ignore[operator]
+    finally:
+        _, err = running.communicate(timeout=60)
+    assert running.returncode == 0, err
+    done = json.loads(curator("report", "--json", cwd=tmp_path).stdout)
+    assert done["state"] == "finished"
+    assert done["recorded"] == 12
