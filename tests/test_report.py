@@ -142,6 +142,8 @@ def test_the_report_of_a_run_still_going(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             if list((tmp_path / ".curator").glob("*.sqlite")):
                 shown = curator("report", "--json", cwd=tmp_path)
+                if shown.returncode and "not a curator checkpoint" in shown.stderr:
+                    continue  # the file exists, its tables are a moment away
                 assert shown.returncode == 0, shown.stderr
                 data = json.loads(shown.stdout)
                 if data["recorded"]:
