@@ -146,18 +146,29 @@ def test_log_reporter_prefixes_each_line_with_the_item_and_worker(tmp_path: Path
         assert said[0].split("curator: ", 1)[1] == f"[{index} main] {chatter(index)[0]}"
 
 
-def test_rich_reporter_shows_an_items_output_in_a_panel(tmp_path: Path) -> None:
+def test_rich_reporter_shows_an_items_output_in_a_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rich.console import Console
 
+    from curator.reporters import live
+
+    monkeypatch.setattr(live, "PANEL_SECONDS", 60.0)  # no flake on slow hosts
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=100, color_system=None)
-    run(probe(3, tmp_path, chatty=True), reporter="rich",
+    run(probe(5, tmp_path, chatty=True, fail=frozenset({1})), reporter="rich",
+        on_error="continue",
         reporter_options={"rich": {"console": console, "output_lines": 2}})  # fmt: skip
     text = buffer.getvalue()
+    assert "item 0 on main" in text
+    assert "item 0 says hello" in text
+    assert "item 0 logs a warning" not in text  # beyond output_lines...
+    assert "... 2 more lines: curator logs 0" in text  # ...and said so
+    # Items ending within PANEL_SECONDS of a panel are named in one line, not drawn;
+    # failures always get their panel.
     assert "item 1 on main" in text
-    assert "item 1 says hello" in text
-    assert "item 1 logs a warning" not in text  # beyond output_lines...
-    assert "... 2 more lines: curator logs 1" in text  # ...and said so
+    assert "item 2 on main" not in text
+    assert "output of items 2, 3, 4 not shown (too many at once): curator logs INDEX" in text
 
 
 def test_json_events_carry_the_output_and_match_the_schema(tmp_path: Path) -> None:

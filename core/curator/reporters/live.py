@@ -8,6 +8,7 @@ reporting thus does not grow with the item rate, and nothing runs in a worker.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.live import Live
 
+PANEL_SECONDS = 0.25
+"""At most one output panel this often: items that all print must not flood the terminal."""
+LISTED_UNSHOWN = 5
+"""Items named in the line that says whose output was not shown."""
 BAR_WIDTH = 30
 MIN_BAR_WIDTH = 10
 
@@ -75,6 +80,8 @@ class RichReporter(Reporter):
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._finished = False
+        self._last_panel = -PANEL_SECONDS
+        self._unshown: list[int] = []
 
     @hookimpl
     def curator_run_start(self, progress: RunProgress) -> None:
@@ -99,6 +106,12 @@ class RichReporter(Reporter):
 
         assert outcome.output is not None
         assert self.console is not None
+        now = time.monotonic()
+        if now - self._last_panel < PANEL_SECONDS and not outcome.status.is_failure:
+            self._unshown.append(outcome.index)  # said in one line with the next panel
+            return
+        self._last_panel = now
+        self._say_unshown()
         lines = outcome.output.lines()
         shown = self.options.output_lines
         if len(lines) > shown:
@@ -108,6 +121,21 @@ class RichReporter(Reporter):
         style = "red" if outcome.status.is_failure else "blue"
         body = Text("\n".join(lines))
         self.console.print(Panel(body, title=title, title_align="left", border_style=style))
+
+    def _say_unshown(self) -> None:
+        unshown, self._unshown = self._unshown, []
+        if unshown and self.console is not None:
+            named = ", ".join(map(str, unshown[:LISTED_UNSHOWN]))
+            more = (
+                f" and {len(unshown) - LISTED_UNSHOWN} more"
+                if len(unshown) > LISTED_UNSHOWN
+                else ""
+            )
+            self.console.print(
+                f"[dim]output of items {named}{more} not shown (too many at once): "
+                f"curator logs INDEX[/dim]",
+                highlight=False,
+            )
 
     def _show(self) -> None:
         from rich.live import Live
@@ -130,6 +158,7 @@ class RichReporter(Reporter):
     @hookimpl
     def curator_run_finish(self, result: RunResult) -> None:
         """Stop the live view (drawing its last frame) and print the summary."""
+        self._say_unshown()
         with self._lock:
             self._finished = True
             if self._timer is not None:
