@@ -157,3 +157,18 @@ def test_the_report_of_a_run_still_going(tmp_path: Path) -> None:
     done = json.loads(curator("report", "--json", cwd=tmp_path).stdout)
     assert done["state"] == "finished"
     assert done["recorded"] == 12
+
+
+def test_a_checkpoint_measured_only_in_its_second_run(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    pipeline = probe(6, tmp_path, flaky=frozenset({1, 4}))  # they fail their first attempt
+    run(pipeline, checkpoint=store, on_error="continue", metrics=False, reporter=None)
+    run(pipeline, checkpoint=store, resume=True, reporter=None)  # runs 1 and 4 again
+    report = build(store)
+    assert report.counts == {"ok": 6}
+    assert [s.items for s in report.stages] == [2, 2]  # the two items measured
+    assert sorted(item.index for item in report.hungriest) == [1, 4]
+    assert all(item.rss_peak for item in report.hungriest)
+    assert {item.index: item.rss_peak for item in report.slowest if item.index in (0, 2)} == {
+        0: None, 2: None
+    }  # fmt: skip

@@ -149,8 +149,9 @@ class _Columns:
         self.finished.extend(batch.finished)
         self.attempts.extend(batch.attempts)
         self.workers.extend(array.array("q", map(mine.__getitem__, batch.workers)))
-        if batch.width and batch.width != self.width and not self.metrics:
+        if batch.width and not self.width:  # the first measured batch: earlier rows blank
             self.width = batch.width
+            self.metrics.extend(array.array("d", [math.nan]) * (self.width * base))
         if self.width:
             if batch.width == self.width:
                 self.metrics.extend(batch.metrics)
