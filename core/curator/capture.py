@@ -256,10 +256,15 @@ def _handlers() -> list[logging.Handler]:
 
 def begin() -> _Buffer:
     """Start capturing the current thread's output for one item."""
+    global _installed
     installed = _installed
-    if installed is not None and (
-        sys.stdout is not installed.out or sys.stderr is not installed.err
-    ):
+    if installed is None:
+        # A worker process whose backend never called Work.setup: capture for
+        # the rest of the process's life (the run's own process releases at its end).
+        with _lock:
+            if _installed is None:
+                _installed = _Installed()
+    elif sys.stdout is not installed.out or sys.stderr is not installed.err:
         with _lock:
             installed.rewrap()
     buffer = _Buffer()

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
+from curator import capture
 from curator.backend import Backend
 from curator.errors import (
     BackendContractError,
@@ -200,47 +201,55 @@ class RunLoop:
             if runner is not None and self.owns_backend:
                 runner.close()
             raise
-        stopped_by: Outcome | None = None
-        interrupts = Interrupts(self._stop_dispatching, policy.grace)
-        hard_stop = False
+        # Items that run in this process (sequential, threads, a backend that never
+        # calls Work.setup) print into their buffers; the run puts the streams back.
+        if info.capture:
+            capture.acquire()
         try:
-            with interrupts:
-                to_run = yield from self._skip_done()
-                attempt = 1
-                while to_run:
-                    final = attempt > policy.retries
-                    stopped_by = yield from self._round(to_run, attempt, final)
-                    retry = self._in_request_order(self.held)
-                    if stopped_by is not None or interrupts.requested or not retry:
-                        break
-                    attempt += 1
-                    if interrupts.sleep(policy.delay_before(attempt)):
-                        break
-                    self.held.clear()
-                    self.superseded += self.ledger.reopen(retry)
-                    self.progress.retrying(retry)
-                    to_run = retry
-        except KeyboardInterrupt:
-            hard_stop = True
-        except BaseException:
-            # A backend bug, a setup error, or the consumer closed the stream:
-            # still record and report what finished.
-            self._finish(started, interrupted=False, terminated=False)
-            raise
-        try:
-            yield from self._last_outcomes(time.time())
-        except KeyboardInterrupt:  # handed in between two batches: what is left reads cancelled
-            hard_stop = True
-        interrupted = hard_stop or interrupts.requested
-        result = self._finish(started, interrupted, interrupts.terminated)
-        if interrupted:
-            raise RunInterrupted(result)
-        if self.merge_error is not None:
-            self.merge_error.result = result
-            raise self.merge_error
-        self.relay.check(result)
-        if stopped_by is not None:
-            raise TaskFailedError(stopped_by, result)
+            stopped_by: Outcome | None = None
+            interrupts = Interrupts(self._stop_dispatching, policy.grace)
+            hard_stop = False
+            try:
+                with interrupts:
+                    to_run = yield from self._skip_done()
+                    attempt = 1
+                    while to_run:
+                        final = attempt > policy.retries
+                        stopped_by = yield from self._round(to_run, attempt, final)
+                        retry = self._in_request_order(self.held)
+                        if stopped_by is not None or interrupts.requested or not retry:
+                            break
+                        attempt += 1
+                        if interrupts.sleep(policy.delay_before(attempt)):
+                            break
+                        self.held.clear()
+                        self.superseded += self.ledger.reopen(retry)
+                        self.progress.retrying(retry)
+                        to_run = retry
+            except KeyboardInterrupt:
+                hard_stop = True
+            except BaseException:
+                # A backend bug, a setup error, or the consumer closed the stream:
+                # still record and report what finished.
+                self._finish(started, interrupted=False, terminated=False)
+                raise
+            try:
+                yield from self._last_outcomes(time.time())
+            except KeyboardInterrupt:  # handed in between two batches: what is left reads cancelled
+                hard_stop = True
+            interrupted = hard_stop or interrupts.requested
+            result = self._finish(started, interrupted, interrupts.terminated)
+            if interrupted:
+                raise RunInterrupted(result)
+            if self.merge_error is not None:
+                self.merge_error.result = result
+                raise self.merge_error
+            self.relay.check(result)
+            if stopped_by is not None:
+                raise TaskFailedError(stopped_by, result)
+        finally:
+            if info.capture:
+                capture.release()
 
     def abandon(self) -> None:
         """Give up a run that never started: release its checkpoint (and lock)."""

@@ -47,7 +47,7 @@ class Work:
         the row of the item :meth:`run_index` ran last.
     capture
         Capture what each item writes to stdout, stderr and logging (see
-        :mod:`curator.capture`) between :meth:`setup` and :meth:`teardown`:
+        :mod:`curator.capture`) while it runs:
         outcomes made here carry it as ``output``, and :attr:`captured`
         holds that of the item :meth:`run_index` ran last.
     """
@@ -148,7 +148,7 @@ class Work:
         self, index: int, started: float
     ) -> tuple[bool, Any, float, tuple[float, ...] | None, Captured | None]:
         """:meth:`run_index`, with the item's metrics row and output returned, not stored."""
-        buffer = capture.begin() if self._capturing else None
+        buffer = capture.begin() if self.capture else None
         try:
             ok, payload, finished, row = self._attempt(index)
         finally:

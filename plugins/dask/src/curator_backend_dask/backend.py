@@ -185,8 +185,9 @@ class _Dispatch:
                     chunk = self._next_chunk()
                     token = next(self.tokens)
                     future = client.submit(
-                        run_chunk, work, chunk, self.topic, token, slots, jobs, pure=False
-                    )
+                        run_chunk, work, chunk, self.topic, token, slots, jobs, work.key,
+                        pure=False,
+                    )  # fmt: skip
                     chunks[future] = (chunk, token)
                     pending.add(future)  # type: ignore[no-untyped-call]
                 if not chunks:

@@ -7,9 +7,25 @@ from typing import Any
 
 from curator import Outcome, Work, WorkerInfo
 
+_SET_UP: dict[tuple[str, str], Work] = {}
+"""The works set up in this process, by scatter key and worker address, until teardown.
+
+Held here, not looked up in the worker's data: Dask's active memory manager
+drops a scattered replica a worker no longer needs, so the copy a worker set
+up may be gone from its data by the time the run ends, and a later task may
+get a fresh copy. Each worker keeps using, and finally tears down, the copy it
+set up first (several workers may share a process: the address tells them apart).
+"""
+
 
 def run_chunk(
-    work: Work, indices: list[int], topic: str, token: int, slots: dict[str, int], jobs: int
+    work: Work,
+    indices: list[int],
+    topic: str,
+    token: int,
+    slots: dict[str, int],
+    jobs: int,
+    key: str = "",
 ) -> list[Outcome]:
     """Run ``indices`` in order on this worker and return their outcomes.
 
@@ -24,6 +40,7 @@ def run_chunk(
 
     get_client().log_event(topic, token)
     address = get_worker().address
+    work = _SET_UP.setdefault((key, address), work)
     work.setup(WorkerInfo(slots.get(address, len(slots)), "dask", jobs))
     worker = f"dask-{os.getpid()}"
     return [work(index, worker) for index in indices]
@@ -35,7 +52,7 @@ def tear_down(dask_worker: Any, key: str) -> str | None:
     Run on every worker with ``client.run`` when the run's items are done; a
     worker that ran none of them has nothing to tear down.
     """
-    work = dask_worker.data.get(key) if key in dask_worker.data else None
+    work = _SET_UP.pop((key, dask_worker.address), None)
     if work is None:
         return None
     try:
