@@ -52,6 +52,7 @@ Record = tuple[
 ]
 """(index, status value, outputs, error, worker, started, finished, attempt, metrics, output)."""
 
+_OUTPUTS, _MAC = COLUMNS.index("outputs"), COLUMNS.index("mac")
 _STATUSES = list(Status)
 _MAX_ATTEMPT = 0xFFFFFFFF
 """The largest attempt number a run keeps (its ledger's column is unsigned 32-bit)."""
@@ -262,7 +263,7 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     values: list[Any] = [None] * len(batch.indices)
     if key is not None:
-        values = load_signed(row[7], row[8], key, where, "outputs")
+        values = load_signed(row[_OUTPUTS], row[_MAC], key, where, "outputs")
     names, numbers, width, measured = batch.names, batch.workers, batch.width, batch.metrics
     started, finished, attempts, codes = batch.started, batch.finished, batch.attempts, batch.codes
     for position, index in enumerate(batch.indices):

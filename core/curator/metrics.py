@@ -134,6 +134,18 @@ def empty_row(size: int) -> tuple[float, ...]:
     return (MISSING,) * size
 
 
+def format_bytes(size: float | None) -> str:
+    """``1.2 GiB``, ``340 MiB``, ``-``: a byte count as people read it."""
+    if size is None or math.isnan(size):
+        return "-"
+    sign, size = ("-" if size < 0 else ""), abs(size)
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            amount = size / scale
+            return f"{sign}{amount:.1f} {unit}" if amount < 10 else f"{sign}{amount:.0f} {unit}"
+    return f"{sign}{size:.0f} B"
+
+
 def stage_names(pipeline: Pipeline[Any]) -> tuple[str, ...]:
     """Names for the stages of ``pipeline``, in order, unique: ``source``, filters, ``sink``.
 

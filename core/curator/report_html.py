@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 
-from curator.metrics import StageSummary
+from curator.metrics import StageSummary, format_bytes
 from curator.report import ItemLine, Lane, RunReport
 from curator.reporters.summary import format_duration
 
@@ -86,18 +86,6 @@ def render(report: RunReport) -> str:
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
-
-
-def format_bytes(size: float | None) -> str:
-    """``1.2 GiB``, ``340 MiB``, ``-``: a byte count as people read it."""
-    if size is None or math.isnan(size):
-        return "-"
-    sign, size = ("-" if size < 0 else ""), abs(size)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            amount = size / scale
-            return f"{sign}{amount:.1f} {unit}" if amount < 10 else f"{sign}{amount:.0f} {unit}"
-    return f"{sign}{size:.0f} B"
 
 
 def _seconds(value: float) -> str:

@@ -58,7 +58,7 @@ def report_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 def _print(report: Any) -> None:
     from curator.cli.output import print_fields, print_table, print_text
-    from curator.report_html import format_bytes
+    from curator.metrics import format_bytes
     from curator.reporters.summary import format_duration
 
     rate = report.recorded / report.seconds if report.seconds > 0 else 0.0

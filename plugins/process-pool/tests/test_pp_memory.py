@@ -13,8 +13,9 @@ from pp_support import subprocess_env
 
 import curator_backend_process_pool.memory as memory
 from curator import Status, UsageError, run
+from curator.metrics import format_bytes
 from curator.testing.probes import Numbers
-from curator_backend_process_pool.memory import OomCounters, format_size, parse_size
+from curator_backend_process_pool.memory import OomCounters, parse_size
 
 
 def test_a_runaway_item_fails_with_memory_limit_and_the_others_finish() -> None:
@@ -99,9 +100,9 @@ def test_a_bad_memory_limit_is_a_clear_usage_error(given: object, says: str) -> 
 
 
 def test_sizes_read_as_people_write_them() -> None:
-    assert format_size(1.25 * (1 << 30)) == "1.2 GiB"
-    assert format_size(249 * (1 << 20)) == "249 MiB"
-    assert format_size(512) == "512 B"
+    assert format_bytes(1.25 * (1 << 30)) == "1.2 GiB"
+    assert format_bytes(249 * (1 << 20)) == "249 MiB"
+    assert format_bytes(512) == "512 B"
 
 
 def test_the_memory_limit_flag_of_curator_run(tmp_path: Path) -> None:

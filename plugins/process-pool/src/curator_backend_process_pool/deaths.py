@@ -8,7 +8,8 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from curator import ErrorInfo, Outcome, Status
-from curator_backend_process_pool.memory import MemoryWatch, format_size
+from curator.metrics import format_bytes
+from curator_backend_process_pool.memory import MemoryWatch
 from curator_backend_process_pool.slots import WorkerSlot
 
 
@@ -77,8 +78,8 @@ def crash_outcome(
         error = ErrorInfo(
             type="MemoryLimit",
             message=f"memory limit: item {index} made its worker {w.name} (pid {pid}) use "
-            f"{format_size(w.over_limit[1])} of memory (RSS), over the limit of "
-            f"{format_size(memory.limit or 0)} per worker; the worker was killed and replaced",
+            f"{format_bytes(w.over_limit[1])} of memory (RSS), over the limit of "
+            f"{format_bytes(memory.limit or 0)} per worker; the worker was killed and replaced",
             exit_code=exitcode,
         )
     else:
@@ -86,7 +87,7 @@ def crash_outcome(
         if exitcode == -signal.SIGKILL:
             how += f" ({memory.counters.verdict()})"
         last = memory.last.get(w.slot)
-        seen = f"; its last known memory use (RSS) was {format_size(last)}" if last else ""
+        seen = f"; its last known memory use (RSS) was {format_bytes(last)}" if last else ""
         error = ErrorInfo(
             type="WorkerCrash",
             message=f"worker {w.name} (pid {pid}) {how} while running item {index}{seen}",

@@ -70,15 +70,6 @@ def parse_size(value: object) -> int:
     return int(size)
 
 
-def format_size(size: float) -> str:
-    """``1.2 GiB``, ``340 MiB``: a byte count as people read it."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            amount = size / scale
-            return f"{amount:.1f} {unit}" if amount < 10 else f"{amount:.0f} {unit}"
-    return f"{size:.0f} B"
-
-
 def rss(pid: int) -> int | None:
     """The resident set size of process ``pid`` in bytes, or ``None`` if it cannot be read."""
     try:
