@@ -1,0 +1,110 @@
+"""A checkpoint written by the release before the third wave stays readable and resumable.
+
+The fixture (``wave2-checkpoint.sqlite``, made as ``wave2_pipeline.py`` says)
+is copied per test: reading must not need to write it, and a resume adds to
+the copy only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from core_support import curator, subprocess_env  # noqa: E402
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+TARGET = "tests/legacy/wave2_pipeline.py:pipeline"
+OK = [i for i in range(16) if i not in (3, 10)]
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    checkpoint = tmp_path / "wave2.sqlite"
+    shutil.copyfile(HERE / "wave2-checkpoint.sqlite", checkpoint)
+    key = tmp_path / "wave2.key"
+    shutil.copyfile(HERE / "wave2-checkpoint.key", key)
+    os.chmod(key, 0o600)  # git does not keep a key's mode
+    return checkpoint, subprocess_env(CURATOR_KEY_FILE=str(key))
+
+
+def test_status_reads_the_counts_runs_and_settings(legacy: tuple[Path, dict[str, str]]) -> None:
+    checkpoint, env = legacy
+    proc = curator("status", str(checkpoint), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["total"] == 20
+    assert status["recorded"] == 16
+    assert status["counts"] == {"failed": 2, "ok": 14}
+    assert sorted(f["index"] for f in status["failures"]) == [3, 10]
+    assert "bad on purpose" in json.dumps(status["failures"])
+
+
+def test_logs_show_an_items_output_and_traceback(legacy: tuple[Path, dict[str, str]]) -> None:
+    checkpoint, env = legacy
+    proc = curator("logs", "3", str(checkpoint), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "seen 3" in proc.stdout
+    assert "about to fail on 3" in proc.stdout
+    assert "ValueError: item 3 is bad on purpose" in proc.stdout
+
+
+def test_report_reads_it_as_json_and_html(
+    legacy: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    checkpoint, env = legacy
+    proc = curator("report", str(checkpoint), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "bad on purpose" in proc.stdout
+    page = tmp_path / "report.html"
+    proc = curator("report", str(checkpoint), "--html", str(page), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "item 3 is bad on purpose" in page.read_text()
+
+
+def test_a_resume_runs_only_what_is_not_done_and_keeps_the_recorded_outputs(
+    legacy: tuple[Path, dict[str, str]],
+) -> None:
+    checkpoint, env = legacy
+    args = ("run", TARGET, "--checkpoint", str(checkpoint), "--resume", "--indices", "0:20")
+    plan = curator(*args, "--dry-run", "--json", env=env, cwd=ROOT)
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["to_run"] == 6  # 3, 10 and 16-19
+    proc = curator(*args, "--json", env=env, cwd=ROOT)
+    assert proc.returncode == 1, proc.stderr  # 3 and 10 fail again, on purpose
+    summary = json.loads(proc.stdout)
+    assert summary["counts"]["failed"] == 2
+    assert summary["counts"]["ok"] == 4
+    assert summary["counts"]["skipped"] == 14
+    status = json.loads(curator("status", str(checkpoint), "--json", env=env).stdout)
+    assert status["counts"] == {"failed": 2, "ok": 18}
+
+
+def test_a_resume_from_python_merges_the_recorded_stage_state(
+    legacy: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoint, env = legacy
+    monkeypatch.setenv("CURATOR_KEY_FILE", env["CURATOR_KEY_FILE"])
+    monkeypatch.chdir(ROOT)
+    import curator as api
+    from curator.cli.target import load_target
+
+    pipeline = load_target(TARGET)
+    result = api.run(
+        pipeline,
+        backend="sequential",
+        checkpoint=checkpoint,
+        resume=True,
+        on_error="continue",
+        reporter=None,
+    )
+    assert sorted(o.index for o in result.outcomes if o.status == "skipped") == OK
+    assert result.outputs[0] == ["0"]  # a recorded output, read back from the fixture
+    assert pipeline.filters[0].seen == tuple(i for i in range(20) if i not in (3, 10))
