@@ -10,14 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from core_support import curator, subprocess_env  # noqa: E402
+from core_support import curator, subprocess_env
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
