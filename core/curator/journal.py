@@ -5,7 +5,7 @@ is stored as columns that decode without :mod:`pickle`: numbers as raw
 arrays, statuses as bytes, workers and errors as JSON. Only the sinks'
 outputs, which may be any picklable value, are pickled, in a column of their
 own, with an HMAC-SHA256 signature made with a per-user secret key
-(:func:`user_key`, a file only its owner can read). ``curator status`` and
+(:func:`curator.keyfile.user_key`, a file only its owner can read). ``curator status`` and
 ``--dry-run`` never touch that column; ``--resume`` unpickles it only when
 the signature proves that this user's curator wrote it. A checkpoint written
 by anyone else (another user, a crafted file) can be inspected, but its
@@ -18,9 +18,7 @@ import array
 import hmac
 import json
 import operator
-import os
 import pickle
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +26,9 @@ from typing import Any
 
 from curator.capture import Captured
 from curator.errors import UsageError
+from curator.keyfile import key_path
 from curator.metrics import Metrics, empty_row
 from curator.outcome import ErrorInfo, Outcome, Status
-
-KEY_ENV = "CURATOR_KEY_FILE"
-"""Environment variable naming the key file (default: ``~/.config/curator/checkpoint.key``)."""
 
 COLUMNS = (
     "indices", "codes", "started", "finished", "attempts", "workers", "info", "outputs", "mac",
@@ -67,46 +63,6 @@ _finished = operator.attrgetter("finished")
 _attempt = operator.attrgetter("attempt")
 _metrics = operator.attrgetter("metrics")
 _output = operator.attrgetter("output")
-
-
-def key_path() -> Path:
-    """Where this user's checkpoint key lives."""
-    given = os.environ.get(KEY_ENV)
-    if given:
-        return Path(given).expanduser()
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join("~", ".config")
-    return Path(config).expanduser() / "curator" / "checkpoint.key"
-
-
-def user_key() -> bytes:
-    """Return the secret signing key of this user, made (owner-readable only) on first use.
-
-    Raises
-    ------
-    UsageError
-        When the key can neither be read nor created.
-    """
-    path = key_path()
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise UsageError(f"cannot read the checkpoint key {path}: {exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot create the checkpoint key {path} ({exc}); set {KEY_ENV} to a writable "
-            "path, or run with --no-checkpoint"
-        ) from None
-    key = secrets.token_bytes(32)
-    with os.fdopen(handle, "wb") as out:
-        out.write(key)
-    return key
 
 
 def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:

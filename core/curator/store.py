@@ -28,6 +28,7 @@ from curator import journal
 from curator._version import __version__
 from curator.capture import Captured
 from curator.errors import UsageError
+from curator.keyfile import user_key
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
 from curator.state import StateMark
@@ -160,7 +161,7 @@ class CheckpointStore:
         wait_closed(path)
         self._lock_file = _lock(path)
         try:
-            self._key = journal.user_key()
+            self._key = user_key()
             self._db = _open(path, fingerprint, pipeline, total, parameters)
         except BaseException:
             _unlock(self._lock_file)
