@@ -2,15 +2,18 @@
 
 Usage::
 
-    python benchmarks/mutations.py            # every mutation
+    python benchmarks/mutations.py            # every mutation (tox -e mutations)
     python benchmarks/mutations.py --only 3   # one of them
+    python benchmarks/mutations.py --control  # each mutation's tests pass unmutated first
+    python benchmarks/mutations.py --list
 
-Each mutation is a one-line change to a copy of the sources (never to the
+Each mutation is a small change to a copy of the sources (never to the
 checkout); the tests named for it run against that copy (it comes first on
 ``PYTHONPATH``, ahead of any installed curator). A mutation is *caught* when
 at least one of those tests fails. Needs a development install of the core and
-the process-pool plugin (``pip install -e . -e ./plugins/process-pool``) and
-pytest; run from the repository root.
+both plugins (``pip install -e . -e ./plugins/process-pool -e ./plugins/dask``)
+and the test dependencies; run from the repository root. ``tests/test_mutations.py``
+checks, in the core suite, that every mutation can still be planted.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ MUTATIONS = [
     Mutation(
         "the fingerprint leaves the filters out",
         "core/curator/fingerprint.py",
-        '"filters": [walk.labelled(f"filter {n}", f) for n, f in enumerate(pipeline.filters, 1)],',
-        '"filters": [],',
+        "for n, f in enumerate(pipeline.filters, 1)",
+        "for n, f in enumerate(pipeline.filters[:0], 1)",
         ("tests/test_fingerprint.py",),
     ),
     Mutation(
@@ -78,35 +81,67 @@ MUTATIONS = [
     ),
     Mutation(
         "chunk sizes without tail balancing",
-        "plugins/process-pool/src/curator_backend_process_pool/chunking.py",
+        "core/curator/dispatch.py",
         "fair = math.ceil(remaining / (4 * self.workers))",
         "fair = remaining",
-        ("plugins/process-pool/tests/test_chunking.py",),
+        ("tests/test_dispatch.py",),
     ),
 ]
 
 
+# The packages a mutant is planted in: copied whole, first on the tests' PYTHONPATH.
+SOURCES = ("core", "plugins/process-pool/src", "plugins/dask/src")
+
+
+def problems(mutation: Mutation, root: Path = ROOT) -> list[str]:
+    """What keeps ``mutation`` from being planted and tested as written (empty if nothing).
+
+    The text to replace must occur exactly once in its file, and the tests named for
+    it must exist: a file that moved or a line that changed makes the mutant
+    meaningless, so ``tests/test_mutations.py`` runs this for every mutation.
+    """
+    found = []
+    target = root / mutation.path
+    if not target.is_file():
+        found.append(f"{mutation.path} does not exist")
+    elif (count := target.read_text().count(mutation.before)) != 1:
+        found.append(f"the text to mutate occurs {count} times in {mutation.path}, not once")
+    for test in mutation.tests:
+        if test.startswith("-"):
+            break  # pytest options (-k ...) follow the test paths
+        if not (root / test.split("::")[0]).is_file():
+            found.append(f"the test {test} does not exist")
+    if not any(mutation.path.startswith(f"{source}/") for source in SOURCES):
+        found.append(f"{mutation.path} is not under one of {SOURCES}")
+    return found
+
+
+def copy_sources(into: Path) -> None:
+    """Copy the packages of :data:`SOURCES` into ``into``."""
+    for source in SOURCES:
+        shutil.copytree(ROOT / source, into / source, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 def plant(mutation: Mutation, into: Path) -> None:
     """Copy the sources into ``into`` with ``mutation`` applied."""
-    shutil.copytree(ROOT / "core" / "curator", into / "core" / "curator")
-    shutil.copytree(
-        ROOT / "plugins" / "process-pool" / "src", into / "plugins" / "process-pool" / "src"
-    )
+    wrong = problems(mutation)
+    if wrong:
+        raise SystemExit(f"{mutation.name}: {'; '.join(wrong)}")
+    copy_sources(into)
     target = into / mutation.path
-    text = target.read_text()
-    if text.count(mutation.before) != 1:
-        raise SystemExit(f"{mutation.name}: the line to mutate is not in {mutation.path}")
-    target.write_text(text.replace(mutation.before, mutation.after))
+    target.write_text(target.read_text().replace(mutation.before, mutation.after))
 
 
-def caught(mutation: Mutation) -> tuple[bool, float, str]:
-    """Run the mutation's tests against a mutated copy; true if any fails."""
+def run_tests(mutation: Mutation, planted: bool) -> tuple[bool, float, str]:
+    """Run the mutation's tests on a copy (mutated if ``planted``); true if all pass."""
     with tempfile.TemporaryDirectory(prefix="curator-mutant-") as folder:
         copy = Path(folder)
-        plant(mutation, copy)
+        if planted:
+            plant(mutation, copy)
+        else:
+            copy_sources(copy)
         env = dict(os.environ, CURATOR_STRICT_PLUGINS="1", PYTHONDONTWRITEBYTECODE="1")
-        paths = [copy / "core", copy / "plugins" / "process-pool" / "src"]
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+        env["PYTHONPATH"] = os.pathsep.join(str(copy / source) for source in SOURCES)
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
@@ -121,21 +156,37 @@ def caught(mutation: Mutation) -> tuple[bool, float, str]:
         last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{mutation.name}: pytest could not run ({proc.returncode}): {last}")
-        return proc.returncode == 1, seconds, last
+        return proc.returncode == 0, seconds, last
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", type=int, action="append", help="mutation number (1-based)")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="first run each mutation's tests on an unmutated copy: they must pass",
+    )
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     args = parser.parse_args()
     chosen = [(n, m) for n, m in enumerate(MUTATIONS, 1) if not args.only or n in args.only]
+    if args.list:
+        for number, mutation in chosen:
+            print(f"{number}. {mutation.name}  ({mutation.path})")
+        return
     missed = 0
+    started = time.monotonic()
     for number, mutation in chosen:
-        hit, seconds, last = caught(mutation)
-        missed += not hit
-        verdict = "caught" if hit else "MISSED"
-        print(f"{number}. {verdict:6}  {mutation.name}  ({seconds:.0f} s; {last})")
-    print(f"{len(chosen) - missed} of {len(chosen)} mutations caught")
+        if args.control:
+            passed, seconds, last = run_tests(mutation, planted=False)
+            if not passed:
+                raise SystemExit(f"{number}. {mutation.name}: the control run failed: {last}")
+        survived, seconds, last = run_tests(mutation, planted=True)
+        missed += survived
+        verdict = "MISSED" if survived else "caught"
+        print(f"{number}. {verdict:6}  {mutation.name}  ({seconds:.0f} s; {last})", flush=True)
+    total = time.monotonic() - started
+    print(f"{len(chosen) - missed} of {len(chosen)} mutations caught ({total:.0f} s)")
     sys.exit(1 if missed else 0)
 
 
