@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+import dataclasses
 import json
 import re
 import sqlite3
@@ -172,3 +174,78 @@ def test_a_checkpoint_measured_only_in_its_second_run(tmp_path: Path) -> None:
     assert {item.index: item.rss_peak for item in report.slowest if item.index in (0, 2)} == {
         0: None, 2: None
     }  # fmt: skip
+
+
+def _shift_run(store: Path, run_id: int, seconds: float) -> None:
+    """Move every time recorded of run ``run_id`` by ``seconds`` (as if it ran then)."""
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute(
+            "UPDATE runs SET started = started + ?, finished = finished + ? WHERE id = ?",
+            (seconds, seconds, run_id),
+        )
+        rows = db.execute("SELECT id, started, finished FROM journal WHERE run = ?", (run_id,))
+        for row, *times in list(rows):
+            moved = []
+            for blob in times:
+                values = array.array("d")
+                values.frombytes(blob)
+                moved.append(array.array("d", (t + seconds for t in values)).tobytes())
+            db.execute("UPDATE journal SET started = ?, finished = ? WHERE id = ?", (*moved, row))
+
+
+def test_the_idle_time_between_a_run_and_its_resume_is_marked_not_counted(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "run.sqlite"
+    pipeline = probe(40, tmp_path, sleep=0.002)
+    run(pipeline, backend="thread-pool", jobs=2, indices=range(15), checkpoint=store,
+        reporter=None)  # fmt: skip
+    run(pipeline, backend="thread-pool", jobs=2, checkpoint=store, resume=True, reporter=None)
+    _shift_run(store, 1, -3600.0)  # the first run ended an hour before the resume
+    report = build(store)
+    assert report.runs == 2
+    assert [span.run for span in report.spans] == [1, 2]
+    first, second = report.spans
+    assert first.idle_before == 0
+    assert 3600 - 60 < second.idle_before < 3600 + 60
+    assert report.seconds < 60 < 3540 < report.idle_seconds  # running time only
+    assert first.start == 0
+    assert second.start == pytest.approx(first.end)
+    assert second.end == pytest.approx(report.seconds)
+    for lane in report.lanes:  # drawn on the axis of running time, the gap taken out
+        assert all(0 <= begin <= end <= report.seconds + 1e-6 for begin, end, _ in lane.items)
+    assert sum(report.throughput) * report.seconds / len(report.throughput) == pytest.approx(40)
+    page = render(report)
+    assert page.count('class="gap"') == 2  # in the timeline and in the throughput chart
+    assert re.search(r"idle 1:00:0\d", page)
+    assert 'class="run-start"' in page
+    shown = curator("report", str(store), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "idle between runs" in shown.stdout
+
+
+def _failed_widths(page: str) -> list[float]:
+    return [float(w) for w in re.findall(r'<rect [^>]*width="([\d.]+)"[^>]*class="failed"', page)]
+
+
+def test_a_quick_failure_is_seen_on_a_long_timeline(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    run(probe(10, tmp_path, sleep=0.002, fail=frozenset({4})), backend="thread-pool", jobs=2,
+        checkpoint=store, on_error="continue", reporter=None)  # fmt: skip
+    report = dataclasses.replace(build(store), seconds=3600.0)  # the item is 1/1,000,000 of it
+    widths = _failed_widths(render(report))
+    assert len(widths) == 1
+    assert widths[0] >= 3  # not the hairline of 1 px an ok item of that length gets
+
+
+def test_failures_show_on_the_aggregated_timeline_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_model, "DRAWN_ITEMS", 20)
+    store = tmp_path / "run.sqlite"
+    run(probe(200, tmp_path, fail=frozenset({77, 150})), backend="thread-pool", jobs=2,
+        checkpoint=store, on_error="continue", reporter=None)  # fmt: skip
+    report = build(store)
+    assert not report.drawn
+    assert sorted(status for lane in report.lanes for *_, status in lane.failed) == ["failed"] * 2
+    assert len(_failed_widths(render(report))) == 2

@@ -7,6 +7,10 @@ writes). Everything shown is aggregated to a bounded size, so the report of
 a million items is as large as that of a thousand: the timeline draws one
 rectangle per item up to :data:`DRAWN_ITEMS` items, and beyond that the
 share of each of :data:`TIME_BINS` time slices each worker spent busy.
+Time is *running time*: the idle gaps between runs of one checkpoint (an
+interrupted run and its resume the next morning) are taken out of the axis,
+the wall time and the throughput, and marked as spans instead (see
+:mod:`curator.running_time`).
 Writers (HTML in :mod:`curator.report_html`, JSON, the terminal) only read
 this model.
 """
@@ -27,6 +31,7 @@ from curator.catalog import checked_meta, read_runs, run_state
 from curator.errors import UsageError
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
+from curator.running_time import RunningTime, RunSpan
 from curator.store import read_only
 
 DRAWN_ITEMS = 2000
@@ -45,6 +50,7 @@ LISTED_FAILURES = 100
 _STATUSES = list(Status)
 _NEVER_RAN = (Status.SKIPPED, Status.CANCELLED)
 _RAN = bytes(code for code, status in enumerate(_STATUSES) if status not in _NEVER_RAN)
+_FAILED = bytes(code for code, status in enumerate(_STATUSES) if status.is_failure)
 
 
 @dataclass(frozen=True)
@@ -67,15 +73,19 @@ class ItemLine:
 class Lane:
     """One worker's row of the timeline.
 
-    ``items`` are ``(start, end, status)`` in seconds from the report's
-    start, when every item is drawn; otherwise ``busy`` holds the share of
-    each time slice (of ``RunReport.bin_seconds``) the worker spent on items.
+    ``items`` are ``(start, end, status)`` in seconds of running time from
+    the report's start (see :class:`RunSpan`), when every item is drawn;
+    otherwise ``busy`` holds the share of each time slice (of
+    ``RunReport.bin_seconds``) the worker spent on items, and ``failed`` its
+    failed items in the shape of ``items`` (at most :data:`DRAWN_ITEMS` over
+    all lanes), so that failures still show.
     """
 
     worker: str
     count: int
     items: list[tuple[float, float, str]] = field(default_factory=list)
     busy: list[float] = field(default_factory=list)
+    failed: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,11 @@ class RunReport:
     start: float
     """Unix time the first recorded item started (0 with none)."""
     seconds: float
-    """From the first item's start to the last one's end."""
+    """Running time: from the first item's start to the last one's end, less ``idle_seconds``."""
+    idle_seconds: float
+    """Wall time between runs when none was going (e.g. before a resume)."""
+    spans: list[RunSpan]
+    """The runs whose items the report shows, on the axis of running time."""
     generated: float
     lanes: list[Lane]
     drawn: bool
@@ -112,10 +126,17 @@ class RunReport:
         """Items with an outcome in the checkpoint."""
         return sum(self.counts.values())
 
+    @property
+    def items_per_second(self) -> float:
+        """Items that ran per second of running time."""
+        ran = sum(lane.count for lane in self.lanes)
+        return ran / self.seconds if self.seconds > 0 else 0.0
+
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``curator report --json``."""
         data = asdict(self)
         data["recorded"] = self.recorded
+        data["items_per_second"] = self.items_per_second
         return data
 
 
@@ -196,17 +217,16 @@ def build(path: Path) -> RunReport:
         status = _STATUSES[columns.codes[row]].value
         counts[status] = counts.get(status, 0) + 1
     ran = [row for row in rows if columns.codes[row] in _RAN]
-    start = min((columns.started[r] for r in ran), default=0.0)
-    end = max((columns.finished[r] for r in ran), default=start)
-    seconds = max(end - start, 0.0)
+    clock = RunningTime(columns.started, columns.finished, ran, runs)
+    seconds = clock.seconds
     bin_seconds = seconds / TIME_BINS if seconds > 0 else 1.0
     drawn = len(ran) <= DRAWN_ITEMS
-    lanes = _lanes(columns, ran, start, bin_seconds, drawn)
+    lanes = _lanes(columns, ran, clock, bin_seconds, drawn)
     slices = max(1, min(TIME_BINS, len(ran) // ITEMS_PER_RATE))
     rate_seconds = seconds / slices if seconds > 0 else 1.0
     throughput = [0.0] * slices
     for row in ran:
-        slot = min(int((columns.finished[row] - start) / rate_seconds), slices - 1)
+        slot = min(int(clock(columns.finished[row]) / rate_seconds), slices - 1)
         throughput[slot] += 1.0 / rate_seconds
     failures = [r for r in rows if _STATUSES[columns.codes[r]].is_failure]
     return RunReport(
@@ -216,8 +236,10 @@ def build(path: Path) -> RunReport:
         total=int(meta.get("total", "0")),
         counts=dict(sorted(counts.items())),
         runs=len(runs),
-        start=start,
+        start=clock.start,
         seconds=seconds,
+        idle_seconds=clock.idle,
+        spans=clock.spans,
         generated=time.time(),
         lanes=lanes,
         drawn=drawn,
@@ -238,35 +260,39 @@ def build(path: Path) -> RunReport:
 
 
 def _lanes(
-    columns: _Columns, ran: list[int], start: float, bin_seconds: float, drawn: bool
+    columns: _Columns, ran: list[int], clock: RunningTime, bin_seconds: float, drawn: bool
 ) -> list[Lane]:
     by_worker: dict[int, list[int]] = {}
     for row in ran:
         by_worker.setdefault(columns.workers[row], []).append(row)
+
+    def drawn_items(rows: list[int]) -> list[tuple[float, float, str]]:
+        return [
+            (clock(columns.started[r]), clock(columns.finished[r]),
+             _STATUSES[columns.codes[r]].value)
+            for r in rows
+        ]  # fmt: skip
+
     lanes = []
+    failures_left = DRAWN_ITEMS
     for number in sorted(by_worker, key=lambda n: _worker_order(columns.names[n])):
         mine = by_worker[number]
         name = columns.names[number]
         if drawn:
-            items = [
-                (
-                    columns.started[r] - start,
-                    columns.finished[r] - start,
-                    _STATUSES[columns.codes[r]].value,
-                )
-                for r in mine
-            ]
-            lanes.append(Lane(name, len(mine), items=items))
+            lanes.append(Lane(name, len(mine), items=drawn_items(mine)))
             continue
+        failed = [r for r in mine if columns.codes[r] in _FAILED][:failures_left]
+        failures_left -= len(failed)
         busy = [0.0] * TIME_BINS
         for row in mine:
-            begin, finish = columns.started[row] - start, columns.finished[row] - start
+            begin, finish = clock(columns.started[row]), clock(columns.finished[row])
             slot = min(int(begin / bin_seconds), TIME_BINS - 1)
             while begin < finish and slot < TIME_BINS:
                 edge = (slot + 1) * bin_seconds
                 busy[slot] += min(finish, edge) - begin
                 begin, slot = edge, slot + 1
-        lanes.append(Lane(name, len(mine), busy=[min(b / bin_seconds, 1.0) for b in busy]))
+        shares = [min(b / bin_seconds, 1.0) for b in busy]
+        lanes.append(Lane(name, len(mine), busy=shares, failed=drawn_items(failed)))
     return lanes
 
 

@@ -3,6 +3,9 @@
 Everything is inline (styles, charts as SVG, no script, no font or image to
 fetch), so the file opens anywhere, offline, and can be mailed or attached to
 a ticket. Hovering a bar or a rectangle shows its numbers (SVG ``<title>``).
+The time axes are running time: where a checkpoint's runs were apart (an
+interrupted run, a resume hours later) a narrow band marks the idle gap, and
+a dashed line where each later run starts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from curator.metrics import StageSummary, format_bytes
+from curator.outcome import Status
 from curator.report import ItemLine, Lane, RunReport
 from curator.reporters.summary import format_duration
 
@@ -20,6 +24,11 @@ WIDTH = 960
 """Width of the charts, in CSS pixels."""
 LANE_HEIGHT = 16
 LABEL_WIDTH = 110
+MARKS_HEIGHT = 14
+"""Room above a chart for the names of runs, when there are several."""
+FAILURE_WIDTH = 4.0
+"""The narrowest a failed item is drawn, in pixels, so that a quick failure is seen."""
+_FAILED = frozenset(status.value for status in Status if status.is_failure)
 COLOURS = {
     "ok": "#3a9a5b",
     "failed": "#d9534f",
@@ -97,12 +106,13 @@ def _seconds(value: float) -> str:
 
 
 def _cards(report: RunReport) -> str:
-    rate = report.recorded / report.seconds if report.seconds > 0 else 0.0
+    idle = [("idle between runs", format_duration(report.idle_seconds))]
     cards = [
         ("items", f"{report.recorded:,} / {report.total:,}"),
         *((status.replace("_", " "), f"{n:,}") for status, n in report.counts.items()),
-        ("wall time", format_duration(report.seconds)),
-        ("throughput", f"{rate:,.1f} items/s"),
+        ("running time", _seconds(report.seconds)),
+        *(idle if report.idle_seconds > 0 else []),
+        ("throughput", f"{report.items_per_second:,.1f} items/s"),
         ("workers", str(len(report.lanes))),
         ("runs", str(report.runs)),
     ]
@@ -129,6 +139,36 @@ def _axis(seconds: float, top: int, height: int) -> str:
     return "".join(ticks)
 
 
+def _marks_top(report: RunReport) -> int:
+    """Room above a chart for the runs' names: only when it shows more than one run."""
+    return MARKS_HEIGHT if len(report.spans) > 1 else 0
+
+
+def _run_marks(report: RunReport, top: int, height: int) -> str:
+    """Each later run's start (dashed), and a band where time passed with no run going."""
+    if len(report.spans) < 2 or report.seconds <= 0:
+        return ""
+    scale = (WIDTH - LABEL_WIDTH) / report.seconds
+    marks = []
+    for span in report.spans[1:]:
+        x = LABEL_WIDTH + span.start * scale
+        label = f"run {span.run}"
+        if span.idle_before > 0:
+            idle = f"idle {format_duration(span.idle_before)}"
+            label = f"{idle}, then {label}"
+            marks.append(
+                f'<g class="gap"><rect x="{x - 3:.1f}" y="{top}" width="6" height="{height}" '
+                f'fill="#f4f4f4" stroke="#999" stroke-dasharray="2,2"/>'
+                f"<title>{_e(idle)} before run {span.run} (left out of the time axis)</title></g>"
+            )
+        marks.append(
+            f'<g class="run-start"><line x1="{x:.1f}" y1="{top - MARKS_HEIGHT + 2}" '
+            f'x2="{x:.1f}" y2="{top + height}" stroke="#555" stroke-dasharray="4,3"/>'
+            f'<text x="{x + 4:.1f}" y="{top - 3}">{_e(label)}</text></g>'
+        )
+    return "".join(marks)
+
+
 def _tick(at: float, step: float) -> str:
     if step < 1:
         return f"{at:.1f} s"
@@ -145,16 +185,22 @@ def _timeline(report: RunReport) -> str:
         return '<p class="none">No item has run yet.</p>'
     span = WIDTH - LABEL_WIDTH
     scale = span / report.seconds if report.seconds > 0 else 0.0
+    top = _marks_top(report)
     height = LANE_HEIGHT * len(report.lanes)
-    rows = [_axis(report.seconds, 0, height)]
+    rows = [_axis(report.seconds, top, height)]
     for number, lane in enumerate(report.lanes):
-        y = number * LANE_HEIGHT
-        shapes = _lane_items(lane, y, scale) if report.drawn else _lane_busy(lane, y, report)
+        y = top + number * LANE_HEIGHT
+        shapes = (
+            _lane_items(lane.items, y, scale)
+            if report.drawn
+            else _lane_busy(lane, y, report) + _lane_items(lane.failed, y, scale)
+        )
         rows.append(
             f'<g class="lane" data-worker="{_e(lane.worker)}">'
             f'<text x="{LABEL_WIDTH - 6}" y="{y + LANE_HEIGHT - 4}" text-anchor="end">'
             f"{_e(lane.worker)}</text>{shapes}</g>"
         )
+    rows.append(_run_marks(report, top, height))
     if report.drawn:
         shown = sorted({status for lane in report.lanes for _, _, status in lane.items})
         legend = "".join(
@@ -164,30 +210,44 @@ def _timeline(report: RunReport) -> str:
         note = "one rectangle per item"
     else:
         lane_busy = report.lanes[0].busy
+        shown = sorted({status for lane in report.lanes for _, _, status in lane.failed})
         legend = f'<span><i style="background:{BUSY}"></i>busy share of each time slice</span>'
+        legend += "".join(
+            f'<span><i style="background:{COLOURS.get(s, "#999")}"></i>{_e(s)}</span>'
+            for s in shown
+        )
         note = (
             f"{report.recorded:,} items: each worker's busy share of "
             f"{len(lane_busy)} time slices ({_seconds(report.bin_seconds)} each)"
         )
+    total = top + height + 18
     return (
-        f'<svg id="timeline-chart" width="{WIDTH}" height="{height + 18}" '
-        f'viewBox="0 0 {WIDTH} {height + 18}" role="img" aria-label="worker timeline">'
+        f'<svg id="timeline-chart" width="{WIDTH}" height="{total}" '
+        f'viewBox="0 0 {WIDTH} {total}" role="img" aria-label="worker timeline">'
         + "".join(rows)
         + f'</svg><p class="legend">{legend} <span class="none">{_e(note)}</span></p>'
     )
 
 
-def _lane_items(lane: Lane, y: int, scale: float) -> str:
-    shapes = []
-    for begin, end, status in lane.items:
-        width = max((end - begin) * scale, 1.0)
+def _lane_items(items: list[tuple[float, float, str]], y: int, scale: float) -> str:
+    """One rectangle per item; failures drawn last (on top), never narrower than a mark."""
+    shapes, failed = [], []
+    for begin, end, status in items:
         title = f"{status}, {_seconds(end - begin)} from {format_duration(begin)}"
-        shapes.append(
-            f'<rect x="{LABEL_WIDTH + begin * scale:.1f}" y="{y + 2}" width="{width:.1f}" '
-            f'height="{LANE_HEIGHT - 4}" fill="{COLOURS.get(status, "#999")}">'
-            f"<title>{_e(title)}</title></rect>"
+        x, width = LABEL_WIDTH + begin * scale, max((end - begin) * scale, 1.0)
+        if status in _FAILED:
+            width = max(width, FAILURE_WIDTH)
+            x = min(x, WIDTH - width)
+        rect = (
+            f'<rect x="{x:.1f}" y="{y + 2}" width="{width:.1f}" height="{LANE_HEIGHT - 4}" '
+            f'fill="{COLOURS.get(status, "#999")}"'
         )
-    return "".join(shapes)
+        if status in _FAILED:
+            failed.append(f'{rect} class="failed" stroke="#5a1a18" stroke-width="0.6">'
+                          f"<title>{_e(title)}</title></rect>")  # fmt: skip
+        else:
+            shapes.append(f"{rect}><title>{_e(title)}</title></rect>")
+    return "".join(shapes + failed)
 
 
 def _lane_busy(lane: Lane, y: int, report: RunReport) -> str:
@@ -211,17 +271,19 @@ def _throughput(report: RunReport) -> str:
     if top <= 0:
         return '<p class="none">No item has finished yet.</p>'
     height, span = 120, WIDTH - LABEL_WIDTH
+    above = _marks_top(report)
     step = span / len(rates)
     points = " ".join(
-        f"{LABEL_WIDTH + (k + 0.5) * step:.1f},{height - height * rate / top:.1f}"
+        f"{LABEL_WIDTH + (k + 0.5) * step:.1f},{above + height - height * rate / top:.1f}"
         for k, rate in enumerate(rates)
     )
     return (
-        f'<svg id="throughput-chart" width="{WIDTH}" height="{height + 18}" role="img" '
-        f'aria-label="items finished per second">{_axis(report.seconds, 0, height)}'
-        f'<text x="{LABEL_WIDTH - 6}" y="10" text-anchor="end">{top:,.1f}/s</text>'
-        f'<text x="{LABEL_WIDTH - 6}" y="{height}" text-anchor="end">0</text>'
-        f'<polyline points="{points}" fill="none" stroke="{BUSY}" stroke-width="1.5"/></svg>'
+        f'<svg id="throughput-chart" width="{WIDTH}" height="{above + height + 18}" role="img" '
+        f'aria-label="items finished per second">{_axis(report.seconds, above, height)}'
+        f'<text x="{LABEL_WIDTH - 6}" y="{above + 10}" text-anchor="end">{top:,.1f}/s</text>'
+        f'<text x="{LABEL_WIDTH - 6}" y="{above + height}" text-anchor="end">0</text>'
+        f'<polyline points="{points}" fill="none" stroke="{BUSY}" stroke-width="1.5"/>'
+        f"{_run_marks(report, above, height)}</svg>"
     )
 
 

@@ -61,17 +61,18 @@ def _print(report: Any) -> None:
     from curator.metrics import format_bytes
     from curator.reporters.summary import format_duration
 
-    rate = report.recorded / report.seconds if report.seconds > 0 else 0.0
     counts = ", ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in report.counts.items())
-    print_fields(
-        report.pipeline,
-        [
-            ("checkpoint", f"{report.checkpoint} ({report.state})"),
-            ("items", f"{report.recorded:,} of {report.total:,}: {counts or 'none yet'}"),
-            ("wall time", f"{format_duration(report.seconds)} ({rate:,.1f} items/s)"),
-            ("workers", str(len(report.lanes))),
-        ],
-    )
+    rate = report.items_per_second
+    fields = [
+        ("checkpoint", f"{report.checkpoint} ({report.state})"),
+        ("items", f"{report.recorded:,} of {report.total:,}: {counts or 'none yet'}"),
+        ("running time", f"{format_duration(report.seconds)} ({rate:,.1f} items/s)"),
+    ]
+    if report.idle_seconds > 0:
+        idle = format_duration(report.idle_seconds)
+        fields.append(("idle between runs", f"{idle} (not in the running time)"))
+    fields.append(("workers", str(len(report.lanes))))
+    print_fields(report.pipeline, fields)
     if report.stages:
         print_table(
             "time per stage",
