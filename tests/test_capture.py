@@ -238,3 +238,20 @@ def test_capture_survives_a_stream_swapped_while_it_is_installed(tmp_path: Path)
     finally:
         sys.stdout = before
         release()
+
+
+class Lines(Sink[int]):
+    """Writes its lines with ``writelines``, as code that formats a block at once does."""
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        sys.stdout.writelines([f"item {index}\n", "second line\n"])
+        return [str(index)]
+
+
+def test_writelines_is_captured_like_write(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(Numbers(3).write(Lines()), backend="thread-pool", jobs=2, reporter=None)
+    assert "second line" not in capsys.readouterr().out
+    for outcome in result.outcomes:
+        assert outcome.output is not None
+        assert outcome.output.text == f"item {outcome.index}\nsecond line\n"

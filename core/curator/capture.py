@@ -16,9 +16,11 @@ item's thread into its buffer (``LEVEL logger: message``); the process's own
 handlers are silenced for such records (a filter), so an item's record is
 neither printed over the progress view nor captured twice. Records are
 filtered by the loggers' levels as usual (Python's default: warnings and
-above). Not captured: output written to the file descriptors directly (a C
-library's ``printf``), and records of handlers added while the run goes on are
-captured and also printed by those handlers.
+above). A switch is as strict as a text stream: ``bytes`` raise the
+``TypeError`` in the item that wrote them. Not captured: output written to the
+file descriptors directly (a C library's ``printf``, ``sys.stdout.buffer``),
+and records of handlers added while the run goes on are captured and also
+printed by those handlers.
 
 Only the last :data:`LIMIT` characters of an item are kept; how many were
 dropped is recorded.
@@ -29,6 +31,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -118,8 +121,17 @@ class _Switch:
         buffer = getattr(_running, "buffer", None)
         if buffer is None:
             return self.original.write(text)
+        if not isinstance(text, str):
+            # What a text stream raises, in the item that wrote: bytes in the buffer
+            # would fail when the item's output is joined, outside the item.
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         buffer.write(text)
         return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        # Not through __getattr__: that would write past the item's buffer.
+        for line in lines:
+            self.write(line)
 
     def flush(self) -> None:
         if getattr(_running, "buffer", None) is None:

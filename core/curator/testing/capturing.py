@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from curator.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import chatter
 
@@ -42,3 +43,20 @@ class CaptureChecks(KitMixin):
         result = self.run(4, chatty=True, capture=False)
         assert result.ok
         assert [o.output for o in result.outcomes] == [None] * 4
+
+    def test_bytes_written_to_stdout_fail_only_that_item_as_they_do_without_capture(
+        self,
+    ) -> None:
+        """``sys.stdout.write(b"...")`` is that item's ``TypeError``, with or without capture."""
+        errors = {}
+        for capture in (True, False):
+            result = self.run(6, binary=frozenset({2}), capture=capture)
+            assert [o.index for o in result.outcomes if not o.ok] == [2], result.counts()
+            failed = result.outcomes[2]
+            assert failed.status is Status.FAILED, failed
+            assert failed.error is not None
+            errors[capture] = (failed.error.type, failed.error.message)
+        assert errors[True] == errors[False], (
+            "writing bytes to sys.stdout must fail the item as a text stream does: "
+            f"captured {errors[True]}, not captured {errors[False]}"
+        )

@@ -185,6 +185,7 @@ class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, MetricsChe
                 "lifecycle",
                 "tally",
                 "chatty",
+                "binary",
             )
             if k in kwargs
         }

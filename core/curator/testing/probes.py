@@ -237,6 +237,9 @@ class Probe(Sink[int]):
         Each item writes a line to stdout, one to stderr and a logging
         warning (``item N ...``), pausing between them so that items running
         at the same time interleave (see :func:`chatter`).
+    binary
+        Indices that write ``bytes`` to :data:`sys.stdout`, a text stream: the
+        ``TypeError`` that raises must fail only that item.
     """
 
     def __init__(
@@ -254,6 +257,7 @@ class Probe(Sink[int]):
         unprintable: frozenset[int] = frozenset(),
         unpicklable: frozenset[int] = frozenset(),
         chatty: bool = False,
+        binary: frozenset[int] = frozenset(),
     ) -> None:
         self.folder = folder
         self.sleep = sleep
@@ -267,6 +271,7 @@ class Probe(Sink[int]):
         self.unprintable = unprintable
         self.unpicklable = unpicklable
         self.chatty = chatty
+        self.binary = binary
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         """Run item ``index`` as configured and record the execution."""
@@ -277,6 +282,8 @@ class Probe(Sink[int]):
         (folder / f"start.{index}.{where}").touch()
         if self.chatty:
             _chat(index)
+        if index in self.binary:
+            sys.stdout.write(b"probe: bytes on a text stream\n")  # type: ignore[arg-type]
         if index in self.crash:
             crash("exit")
         if index in self.hang:
