@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -17,11 +18,11 @@ import pytest
 from core_support import curator, subprocess_env
 
 import curator.report as report_model
-from curator import run
+from curator import Sink, run
 from curator.metrics import stage_names
 from curator.report import TIME_BINS, build
 from curator.report_html import render
-from curator.testing.probes import chatter, probe
+from curator.testing.probes import Numbers, chatter, probe
 
 
 def test_the_report_of_a_run_with_failures(tmp_path: Path) -> None:
@@ -249,3 +250,45 @@ def test_failures_show_on_the_aggregated_timeline_too(
     assert not report.drawn
     assert sorted(status for lane in report.lanes for *_, status in lane.failed) == ["failed"] * 2
     assert len(_failed_widths(render(report))) == 2
+
+
+HOSTILE = '<script>alert("x & y")</script></pre><marquee>&amp;'
+"""Text that is markup if written into the page as it is."""
+
+
+class _Hostile(Sink[int]):
+    """Prints hostile text and fails with it in the message and the traceback's source line."""
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        print(f"printed {HOSTILE}")
+        print(f"to stderr {HOSTILE}", file=sys.stderr)
+        raise ValueError(f'message {HOSTILE} <script>alert("in the line")</script>')
+
+
+def test_the_html_page_escapes_what_items_print_and_raise(tmp_path: Path) -> None:
+    store = tmp_path / "run.sqlite"
+    run(Numbers(2).write(_Hostile()), checkpoint=store, on_error="continue", reporter=None)
+    report = build(store)
+    assert report.failures_total == 2
+    failure = report.failures[0]
+    assert failure.error is not None
+    assert failure.output is not None
+    assert HOSTILE in failure.error["message"]
+    assert HOSTILE in failure.output["text"]
+    assert 'alert("in the line")' in failure.error["traceback"]  # the source line is shown
+    page = render(report)
+    assert "<script" not in page
+    assert "</script>" not in page
+    assert HOSTILE not in page
+    assert "<marquee" not in page
+    escaped = (
+        "&lt;script&gt;alert(&quot;x &amp; y&quot;)&lt;/script&gt;&lt;/pre&gt;"
+        "&lt;marquee&gt;&amp;amp;"
+    )
+    assert page.count(f"message {escaped}") == 2 * 2  # summary line and traceback, per item
+    assert page.count(f"printed {escaped}") == 2
+    assert page.count(f"to stderr {escaped}") == 2
+    assert "alert(&quot;in the line&quot;)" in page
+    assert page.count("<pre>") == page.count("</pre>") == 2 * 2  # no block closed by an item
+    assert page.count("<details") == page.count("</details>") == 2
