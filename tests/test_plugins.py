@@ -139,6 +139,63 @@ def test_a_broken_plugin_is_recorded_and_the_rest_keeps_working(
     assert rows[name].status == "broken", "a broken plugin is listed as broken"
 
 
+class _FinishMixin:
+    """A mixin that misspells the hook it means to provide."""
+
+    @hookimpl
+    def curator_run_finsh(self, result: object) -> None:
+        pass
+
+
+class _MarkedMixin:
+    """A mixin whose marked hook lacks the ``curator_`` prefix: pluggy would never call it."""
+
+    @hookimpl
+    def task_finish(self, outcome: object) -> None:
+        pass
+
+
+class _OnTheClass(Reporter):
+    name = "on-the-class"
+
+    @hookimpl
+    def curator_run_finsh(self, result: object) -> None:
+        pass
+
+
+class _FromAMixin(_FinishMixin, Reporter):
+    name = "from-a-mixin"
+
+
+class _MarkedFromAMixin(_MarkedMixin, Reporter):
+    name = "marked-from-a-mixin"
+
+
+@pytest.mark.parametrize(
+    ("reporter", "says"),
+    [
+        (_OnTheClass, "method curator_run_finsh is not an event hook"),
+        (_FromAMixin, "method curator_run_finsh is not an event hook"),
+        (_MarkedFromAMixin, "method task_finish is marked @curator.hookimpl but is not an event"),
+    ],
+)
+def test_a_misspelled_hook_breaks_a_reporter_wherever_it_is_defined(
+    reporter: type[Reporter], says: str
+) -> None:
+    class Provider:
+        @hookimpl
+        def curator_register_reporters(self) -> list[type[Reporter]]:
+            return [reporter]
+
+    registry = Registry.load(TOLERANT, entrypoints=False, plugins=[("provider", Provider())])
+    record = registry.host.records["provider"]
+    assert record.status == "broken"
+    assert f"reporter {reporter.name!r} ({reporter.__name__}): {says}" in record.error
+    assert reporter.name not in registry.reporters or (
+        registry.reporters[reporter.name].status == "broken"
+    )
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -54,13 +54,19 @@ def backend_problems(cls: type[Backend]) -> list[str]:
 def reporter_problems(cls: type[Reporter]) -> list[str]:
     """Everything wrong with a reporter class, one sentence each; empty when it is fine."""
     problems = _common_problems(cls)
-    for attr in sorted(dir(cls)):
+    known = ", ".join(sorted(EVENT_HOOKS))
+    for attr in sorted(dir(cls)):  # dir(): what mixins and base classes define counts too
+        marked = getattr(getattr(cls, attr, None), "curator_impl", None) is not None
         if not attr.startswith("curator_"):
+            if marked:  # pluggy would take it for a hook of that name, which none calls
+                problems.append(
+                    f"method {attr} is marked @curator.hookimpl but is not an event hook "
+                    f"(reporters implement {known})"
+                )
             continue
         if attr not in EVENT_HOOKS:
-            known = ", ".join(sorted(EVENT_HOOKS))
             problems.append(f"method {attr} is not an event hook (reporters implement {known})")
-        elif getattr(getattr(cls, attr), "curator_impl", None) is None:
+        elif not marked:
             problems.append(f"method {attr} is not marked @curator.hookimpl, so it is never called")
     if not problems:
         # pluggy checks each hook's arguments against its specification.
