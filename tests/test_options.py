@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, make_dataclass
 from typing import Any, Literal
 
 import pytest
 
-from curator import UsageError, option
-from curator.options import build_options, describe_options, type_name
+from curator import Backend, Event, UsageError, Work, hookimpl, option
+from curator.options import build_options, describe_options, schema_problems, type_name
+from curator.plugins import PluginSettings
+from curator.registry import Registry
 
 
 def _init() -> None:
@@ -124,3 +126,58 @@ def test_describe_options() -> None:
     assert infos["workers"].help == "how many"
     assert infos["method"].type == "'spawn' | 'fork'"
     assert type_name(int | None) == "int | None"
+
+
+@pytest.mark.parametrize(
+    ("hint", "default"),
+    [
+        (int, "2"),  # converts to 2 on the command line, but a default is a value, not text
+        (float, "0.5"),
+        (bool, "true"),
+        (int | None, "3"),
+        (int, "two"),
+    ],
+)
+def test_a_default_of_the_wrong_type_is_refused_even_when_it_would_convert(
+    hint: Any, default: object
+) -> None:
+    schema = make_dataclass("Options", [("value", hint, option(default, help="a value"))])
+    problems = schema_problems(schema)
+    assert len(problems) == 1
+    declared = f"option 'value' is declared {type_name(hint)}"
+    assert f"{declared} but its default {default!r} is not" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("hint", "default"),
+    [(int, 2), (float, 0.5), (float, 2), (bool, True), (int | None, None), (str, "2")],
+)
+def test_a_default_of_the_declared_type_is_accepted(hint: Any, default: object) -> None:
+    schema = make_dataclass("Options", [("value", hint, option(default, help="a value"))])
+    assert schema_problems(schema) == []
+    assert schema_problems(Schema) == []
+
+
+def test_a_backend_with_a_string_default_for_a_number_is_broken() -> None:
+    @dataclass(frozen=True)
+    class StringOptions:
+        workers: int = option("2", help="how many")
+
+    class StringDefault(Backend):
+        name = "string-default"
+        Options = StringOptions
+
+        def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+            yield from (work(index) for index in indices)
+
+    class Provider:
+        @hookimpl
+        def curator_register_backends(self) -> list[type[Backend]]:
+            return [StringDefault]
+
+    registry = Registry.load(
+        PluginSettings(strict=False), entrypoints=False, plugins=[("provider", Provider())]
+    )
+    record = registry.host.records["provider"]
+    assert record.status == "broken"
+    assert "option 'workers' is declared int but its default '2' is not" in record.error
