@@ -1,16 +1,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, make_dataclass
 from typing import Any, Literal
 
 import pytest
 
-from curator import Backend, Event, UsageError, Work, hookimpl, option
+from curator import UsageError, option
 from curator.options import build_options, describe_options, schema_problems, type_name
-from curator.plugins import PluginSettings
-from curator.registry import Registry
 
 
 def _init() -> None:
@@ -156,28 +154,3 @@ def test_a_default_of_the_declared_type_is_accepted(hint: Any, default: object) 
     schema = make_dataclass("Options", [("value", hint, option(default, help="a value"))])
     assert schema_problems(schema) == []
     assert schema_problems(Schema) == []
-
-
-def test_a_backend_with_a_string_default_for_a_number_is_broken() -> None:
-    @dataclass(frozen=True)
-    class StringOptions:
-        workers: int = option("2", help="how many")
-
-    class StringDefault(Backend):
-        name = "string-default"
-        Options = StringOptions
-
-        def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
-            yield from (work(index) for index in indices)
-
-    class Provider:
-        @hookimpl
-        def curator_register_backends(self) -> list[type[Backend]]:
-            return [StringDefault]
-
-    registry = Registry.load(
-        PluginSettings(strict=False), entrypoints=False, plugins=[("provider", Provider())]
-    )
-    record = registry.host.records["provider"]
-    assert record.status == "broken"
-    assert "option 'workers' is declared int but its default '2' is not" in record.error
