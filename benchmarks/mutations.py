@@ -86,6 +86,21 @@ MUTATIONS = [
         "fair = remaining",
         ("tests/test_dispatch.py",),
     ),
+    # Issue 29: behaviours the second round of hand-planted bugs found unguarded.
+    Mutation(
+        "the HTML report stops escaping what a failed item printed (29.5)",
+        "core/curator/report_html.py",
+        "<pre>{_e(item.output.get('text', ''))}</pre>",
+        "<pre>{item.output.get('text', '')}</pre>",
+        ("tests/test_report.py::test_the_html_page_escapes_what_items_print_and_raise",),
+    ),
+    Mutation(
+        "the reporter check ignores hooks inherited from a mixin (29.6)",
+        "core/curator/contract.py",
+        "for attr in sorted(dir(cls)):",
+        "for attr in sorted(vars(cls)):",
+        ("tests/test_plugins.py::test_a_misspelled_hook_breaks_a_reporter_wherever_it_is_defined",),
+    ),
 ]
 
 
