@@ -101,6 +101,15 @@ MUTATIONS = [
         "for attr in sorted(vars(cls)):",
         ("tests/test_plugins.py::test_a_misspelled_hook_breaks_a_reporter_wherever_it_is_defined",),
     ),
+    Mutation(
+        "a numeric option accepts a string default that would convert (29.9)",
+        "core/curator/options.py",
+        "if isinstance(default, str) and not isinstance(converted, str):",
+        "if False:",
+        (
+            "tests/test_options.py::test_a_default_of_the_wrong_type_is_refused_even_when_it_would_convert",
+        ),
+    ),
 ]
 
 
