@@ -159,9 +159,9 @@ class CheckpointStore:
                 "choose another with --checkpoint PATH, or run with --no-checkpoint"
             ) from None
         wait_closed(path)
+        self._key = user_key()  # a key that is refused leaves no file behind
         self._lock_file = _lock(path)
         try:
-            self._key = user_key()
             self._db = _open(path, fingerprint, pipeline, total, parameters)
         except BaseException:
             _unlock(self._lock_file)
