@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 from core_support import as_json, curator, make_distribution, subprocess_env
 
+from curator.cli.output import print_json, reserve_stdout
+from curator.testing.probes import bypass_lines
 from curator.testing.waiting import wait_until
 
 ROW_KEYS = ["name", "provided_by", "version", "status", "detail", "description"]
@@ -115,6 +118,71 @@ def test_run_prints_a_json_summary() -> None:
     assert summary["jobs"] == 2
     assert summary["seconds"] >= 0
     assert "curator: 10 items: 10 ok" in proc.stderr
+
+
+NOISY_TARGET = """\
+print("the target prints while it is imported")
+from curator.testing.probes import probe
+pipeline = probe(4, {folder!r}, bypass=frozenset(range(4)), chatty=True)
+"""
+
+
+@pytest.mark.parametrize("capture", ["--capture", "--no-capture"])
+@pytest.mark.parametrize(("backend", "jobs"), [("sequential", "1"), ("thread-pool", "2")])
+def test_with_json_stdout_carries_the_json_only(
+    tmp_path: Path, backend: str, jobs: str, capture: str
+) -> None:
+    """What items write past the capture (or without it) goes to stderr, not stdout."""
+    (tmp_path / "noisy.py").write_text(NOISY_TARGET.format(folder=str(tmp_path)))
+    proc = curator("run", "noisy.py:pipeline", "-b", backend, "-j", jobs, capture, "--json",
+                   cwd=tmp_path)  # fmt: skip
+    summary = as_json(proc)  # the whole of stdout is one JSON document
+    assert summary["ok"] == 4
+    assert "the target prints while it is imported" in proc.stderr
+    for index in range(4):
+        for line in bypass_lines(index):
+            assert line in proc.stderr
+
+
+LINGERING_TARGET = """\
+import os, threading
+from curator import Sink
+from curator.testing.probes import Numbers
+
+def after_the_command():
+    threading.main_thread().join()  # the command has ended: its JSON is out
+    os.write(1, b"a thread the item left behind writes\\n")
+
+class LeavesAThread(Sink):
+    def __call__(self, items, index):
+        threading.Thread(target=after_the_command).start()
+        return list(items)
+
+pipeline = Numbers(1).write(LeavesAThread())
+"""
+
+
+def test_with_json_a_thread_that_outlives_the_command_writes_to_stderr(tmp_path: Path) -> None:
+    (tmp_path / "lingering.py").write_text(LINGERING_TARGET)
+    proc = curator("run", "lingering.py:pipeline", "--json", cwd=tmp_path)
+    assert as_json(proc)["ok"] == 1
+    assert "a thread the item left behind writes" in proc.stderr
+
+
+def test_reserved_stdout_carries_the_commands_output_and_is_put_back_after(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    before = sys.stdout
+    with reserve_stdout():
+        os.write(1, b"to fd 1\n")
+        print("to sys.stdout")
+        print_json({"answer": 42})
+    assert sys.stdout is before
+    os.write(1, b"after\n")
+    out, err = capfd.readouterr()
+    assert out == json.dumps({"answer": 42}, indent=2) + "\nafter\n"
+    assert "to fd 1\n" in err
+    assert "to sys.stdout\n" in err
 
 
 def test_run_with_indices_and_a_zero_argument_callable() -> None:

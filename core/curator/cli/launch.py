@@ -10,7 +10,7 @@ from typing import Any
 
 from curator.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import error, print_fields, print_json
+from curator.cli.output import error, print_fields, print_json, reserve_stdout
 from curator.cli.remembered import (
     given_settings,
     merge,
@@ -60,7 +60,18 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 
 def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
-    """Load the target, run it and report; the exit code says how it went."""
+    """Load the target, run it and report; the exit code says how it went.
+
+    With ``--json`` stdout carries the JSON and nothing else: what the target's
+    import and the run write to stdout goes to stderr (see :func:`reserve_stdout`).
+    """
+    if not args.json:
+        return _launch(registry, args)
+    with reserve_stdout():
+        return _launch(registry, args)
+
+
+def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     from curator.runner import checkpoint_path, plan_run  # sqlite3 and all only when running
 
     if args.no_checkpoint and (args.checkpoint or args.resume):

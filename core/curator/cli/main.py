@@ -128,6 +128,9 @@ def cli() -> None:
     Ctrl-C (the second of two pressed quickly) must not turn a recorded,
     reported interruption into a death by signal while Python shuts down.
     """
+    from curator.cli.output import reserve_stdout_until_exit
+
+    reserve_stdout_until_exit()  # this process ends with the command
     code = main()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,15 +20,99 @@ WIDE = 200
 _TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
 
 
+_reserved: TextIO | None = None
+"""Inside :func:`reserve_stdout`: the real stdout, kept for the command's own output."""
+
+_reserved_until_exit = False
+
+
+def _stdout() -> TextIO:
+    """Where the command's own output goes: the real stdout."""
+    return _reserved if _reserved is not None else sys.stdout
+
+
+@contextlib.contextmanager
+def reserve_stdout() -> Iterator[None]:
+    """Keep stdout for the command's own output; everything else written meanwhile goes to stderr.
+
+    Code a command runs (a pipeline's module as it is imported, its items,
+    threads they start, worker processes started meanwhile) may write to
+    stdout past any capture: through ``sys.stdout.buffer``, to file descriptor
+    1 (``os.write``, a C library). Inside the block file descriptor 1 is a copy
+    of stderr's, and so is ``sys.stdout``; what this module prints
+    (:func:`print_json`, ...) goes to the real stdout, kept on a descriptor of
+    its own. Afterwards stdout is put back, unless
+    :func:`reserve_stdout_until_exit` said the process ends with the command.
+    """
+    global _reserved
+    stdout = sys.stdout
+    stdout.flush()
+    kept = _point_fd_1_at_stderr()
+    try:
+        on_fd_1 = stdout.fileno() == 1
+    except (AttributeError, ValueError, OSError):  # a harness's stream (pytest, a notebook)
+        on_fd_1 = False
+    if on_fd_1 and kept is not None:
+        reserved: TextIO = open(  # noqa: SIM115 - closed below, after fd 1 is put back
+            os.dup(kept), "w", encoding=stdout.encoding, errors=stdout.errors
+        )
+    else:
+        reserved = stdout
+        sys.stdout = sys.stderr
+    _reserved = reserved
+    try:
+        yield
+    finally:
+        _reserved = None
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        if reserved is stdout:
+            if sys.stdout is sys.stderr:
+                sys.stdout = stdout
+        else:
+            with contextlib.suppress(OSError):  # a reader gone: the command said so already
+                reserved.close()
+        if kept is not None:
+            if not _reserved_until_exit:
+                os.dup2(kept, 1)
+            os.close(kept)
+
+
+def _point_fd_1_at_stderr() -> int | None:
+    """Make file descriptor 1 a copy of 2; return a descriptor of what 1 was (``None``: no swap)."""
+    try:
+        kept = os.dup(1)
+    except OSError:  # no stdout at all
+        return None
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no stderr: leave stdout as it is
+        os.close(kept)
+        return None
+    return kept
+
+
+def reserve_stdout_until_exit() -> None:
+    """For the ``curator`` process itself: stdout a command reserved stays so until it exits.
+
+    A thread an item started may outlive the run; what it writes after the
+    command's output must not land on stdout either.
+    """
+    global _reserved_until_exit
+    _reserved_until_exit = True
+
+
 def print_json(data: Any) -> None:
     """Write ``data`` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    out = _stdout()
+    out.write(json.dumps(data, indent=2, default=str) + "\n")
+    out.flush()
 
 
 def _console() -> Console:
     from rich.console import Console
 
-    console = Console(file=sys.stdout)
+    console = Console(file=_stdout())
     if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
         # Piped into a file or grep: do not fold names to fit an imaginary 80 columns.
         console.width = WIDE
@@ -46,8 +131,9 @@ def _write(*renderables: Any) -> None:
         if stripped == text:
             break
         text = stripped
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    out = _stdout()
+    out.write(text)
+    out.flush()
 
 
 PROSE_COLUMNS = frozenset(

@@ -139,7 +139,10 @@ def add_parser(commands: Any) -> None:
         help="an option of a selected reporter (repeatable), e.g. json.file=events.jsonl",
     )
     parser.add_argument(
-        "--json", action="store_true", help="print the run summary as one JSON object on stdout"
+        "--json",
+        action="store_true",
+        help="print the run summary as one JSON object on stdout, and nothing else: what the "
+        "pipeline and its items write to stdout goes to stderr",
     )
     parser.set_defaults(handler=run_command)
 

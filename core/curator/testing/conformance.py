@@ -186,6 +186,7 @@ class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, MetricsChe
                 "tally",
                 "chatty",
                 "binary",
+                "bypass",
             )
             if k in kwargs
         }

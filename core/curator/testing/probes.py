@@ -240,6 +240,10 @@ class Probe(Sink[int]):
     binary
         Indices that write ``bytes`` to :data:`sys.stdout`, a text stream: the
         ``TypeError`` that raises must fail only that item.
+    bypass
+        Indices that write to stdout past any capture: to ``sys.stdout.buffer``,
+        to file descriptor 1, and from a thread they start (and wait for); each
+        line says ``item N bypass: ...`` (see :func:`bypass_lines`).
     """
 
     def __init__(
@@ -258,6 +262,7 @@ class Probe(Sink[int]):
         unpicklable: frozenset[int] = frozenset(),
         chatty: bool = False,
         binary: frozenset[int] = frozenset(),
+        bypass: frozenset[int] = frozenset(),
     ) -> None:
         self.folder = folder
         self.sleep = sleep
@@ -272,6 +277,7 @@ class Probe(Sink[int]):
         self.unpicklable = unpicklable
         self.chatty = chatty
         self.binary = binary
+        self.bypass = bypass
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         """Run item ``index`` as configured and record the execution."""
@@ -282,6 +288,8 @@ class Probe(Sink[int]):
         (folder / f"start.{index}.{where}").touch()
         if self.chatty:
             _chat(index)
+        if index in self.bypass:
+            _write_past_capture(index)
         if index in self.binary:
             sys.stdout.write(b"probe: bytes on a text stream\n")  # type: ignore[arg-type]
         if index in self.crash:
@@ -325,6 +333,22 @@ def _chat(index: int) -> None:
     print(complained, file=sys.stderr)
     time.sleep(0.002)
     logging.getLogger("curator.testing.probe").warning(logged)
+
+
+def bypass_lines(index: int) -> list[str]:
+    """The lines a ``bypass`` probe item writes past any capture, in order."""
+    return [f"item {index} bypass: {way}" for way in ("sys.stdout.buffer", "fd 1", "thread")]
+
+
+def _write_past_capture(index: int) -> None:
+    through_buffer, through_fd, from_thread = (line + "\n" for line in bypass_lines(index))
+    sys.stdout.buffer.write(through_buffer.encode())
+    sys.stdout.buffer.flush()
+    os.write(1, through_fd.encode())
+    # Not the item's thread: capture passes its text to the stream it replaced.
+    thread = threading.Thread(target=print, args=(from_thread,), kwargs={"end": "", "flush": True})
+    thread.start()
+    thread.join()
 
 
 class Unprintable(Exception):
