@@ -69,6 +69,35 @@ def test_a_second_run_on_a_busy_checkpoint_exits_2_and_runs_nothing(tmp_path: Pa
     assert len(list(markers.iterdir())) == 200 >= ran_before
 
 
+@pytest.mark.parametrize("planted", ["symlink", "dangling symlink", "hard link", "fifo"])
+def test_the_run_lock_is_never_written_through_a_link_or_into_another_file(
+    tmp_path: Path, planted: str
+) -> None:
+    """Found by the second campaign: the lock was opened, truncated and written via a symlink."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    path = tmp_path / "c.sqlite"
+    lock = tmp_path / "c.sqlite.lock"
+    if planted == "symlink":
+        lock.symlink_to(victim)
+    elif planted == "dangling symlink":
+        lock.symlink_to(tmp_path / "created-through-the-link")
+    elif planted == "hard link":
+        os.link(victim, lock)
+    else:
+        os.mkfifo(lock)
+    says = "is a symbolic link" if "symlink" in planted else "is not a file of its own"
+    with pytest.raises(UsageError, match=f"the checkpoint lock {lock} {says}"):
+        _store(path)
+    proc = curator("run", "pipelines:ten", "--checkpoint", str(path))
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "created-through-the-link").exists()
+    assert not path.exists(), "the run went on without its lock"
+
+
 # -- (b) reading never runs code -----------------------------------------------------------
 
 

@@ -31,12 +31,8 @@ from curator.errors import UsageError
 from curator.keyfile import user_key
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
+from curator.runlock import release_lock, take_lock
 from curator.state import StateMark
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
-    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 2
 COMMIT_SECONDS = 0.1
@@ -160,11 +156,11 @@ class CheckpointStore:
             ) from None
         wait_closed(path)
         self._key = user_key()  # a key that is refused leaves no file behind
-        self._lock_file = _lock(path)
+        self._lock_file = take_lock(path)
         try:
             self._db = _open(path, fingerprint, pipeline, total, parameters)
         except BaseException:
-            _unlock(self._lock_file)
+            release_lock(self._lock_file)
             raise
         stat = os.stat(path)  # just opened: it exists
         self._identity = (stat.st_dev, stat.st_ino)
@@ -424,7 +420,7 @@ def _close(db: sqlite3.Connection, lock_file: Any) -> None:
     try:
         db.close()
     finally:
-        _unlock(lock_file)
+        release_lock(lock_file)
 
 
 def wait_closed(path: Path | None = None) -> None:
@@ -558,37 +554,6 @@ def _sqlite_problem(path: Path, exc: sqlite3.Error) -> str:
     if "unable to open" in text:
         return f"cannot open the checkpoint {path} ({text}); check the folder's permissions"
     return f"{path} is not a usable curator checkpoint ({text}); name another with --checkpoint"
-
-
-def _lock(path: Path) -> Any:
-    """Take the run lock of the checkpoint at ``path``, or say who holds it."""
-    if fcntl is None:
-        return None
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        handle = open(lock_path, "a+")  # noqa: SIM115 (held until close)
-    except OSError as exc:
-        raise UsageError(f"cannot create the checkpoint lock {lock_path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise UsageError(
-            f"the checkpoint {path} is in use by another curator run ({holder}); wait for it "
-            "to finish, or use another --checkpoint"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {time.ctime()}\n")
-    handle.flush()
-    return handle
-
-
-def _unlock(handle: Any) -> None:
-    if handle is not None:
-        handle.close()  # closing the file releases the lock
 
 
 # -- reading ----------------------------------------------------------------------
