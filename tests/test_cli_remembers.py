@@ -62,6 +62,45 @@ def test_flags_given_with_resume_override_the_recorded_ones(tmp_path: Path) -> N
     assert summary["skipped"] == 2  # 2 and 4 were done; 3 fails again, 5 is new
 
 
+def test_resume_with_another_backend_drops_the_old_backends_options_and_jobs(
+    tmp_path: Path,
+) -> None:
+    first = curator("run", "pipelines:fails_at_3", "-b", "thread-pool", "-j", "2",
+                    "-o", "copy_pipeline=false", "--keep-going", "--retries", "1",
+                    cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    again = curator("run", "pipelines:fails_at_3", "--resume", "-b", "sequential", "--json",
+                    cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 1, again.stderr  # item 3 fails again: nothing else went wrong
+    assert "needs a parallel backend" not in again.stderr
+    assert "copy_pipeline" not in again.stderr.replace(
+        "not reused with -b sequential: -j 2 -o copy_pipeline=false", ""
+    )
+    assert (
+        "curator: resuming with the last run's settings: --keep-going --retries 1; "
+        "given now: -b sequential\n" in again.stderr
+    )
+    assert (
+        "curator: not reused with -b sequential: -j 2 -o copy_pipeline=false (the last "
+        "run's thread-pool settings; give them again to keep them)\n" in again.stderr
+    )
+    summary = json.loads(again.stdout)
+    assert (summary["backend"], summary["jobs"]) == ("sequential", 1)
+    assert (summary["skipped"], summary["failed"], summary["retried"]) == (9, 1, 1)
+
+
+def test_resume_with_another_parallel_backend_takes_the_jobs_given_now(tmp_path: Path) -> None:
+    curator("run", "pipelines:fails_at_3", "-b", "thread-pool", "-j", "3",
+            "-o", "copy_pipeline=false", "--keep-going", cwd=tmp_path)  # fmt: skip
+    again = curator("run", "pipelines:fails_at_3", "--resume", "-b", "thread_pool", "-j", "2",
+                    "--json", cwd=tmp_path)  # fmt: skip
+    # The same backend (another spelling): its options are reused, -j is the one given.
+    assert "not reused" not in again.stderr
+    assert "-o copy_pipeline=false" in again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["backend"], summary["jobs"], summary["skipped"]) == ("thread-pool", 2, 9)
+
+
 # -- 2. --resume with nothing to resume, and a rerun over finished items ----------
 
 

@@ -177,8 +177,9 @@ def _remembered(
         notices = nothing_to_resume(pipeline, path, why)
     elif stored is None and not done:
         notices = nothing_to_resume(pipeline, path, f"the checkpoint {path} holds no finished item")
-    settings, reused = merge(given, stored)
-    return settings, notices + reuse_lines(settings, reused, given)
+    settings, reused, dropped = merge(given, stored)
+    before = stored.backend if stored is not None else ""
+    return settings, notices + reuse_lines(settings, reused, given, dropped, before)
 
 
 def _resume_command(args: argparse.Namespace) -> str:

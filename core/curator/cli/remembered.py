@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +58,37 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def merge(given: dict[str, Any], stored: RunSettings | None) -> tuple[RunSettings, list[str]]:
+BACKEND_SETTINGS = ("jobs", "options")
+"""Settings sized for one backend: a resume with another backend does not reuse them.
+
+``-o`` options are the backend's own; ``-j`` is sized for its kind of worker
+(32 threads for I/O are not 32 processes, and a sequential backend takes no
+``-j``), so the other backend starts from its default (every CPU it may use
+on a parallel backend, one item at a time otherwise) unless ``-j`` is given.
+"""
+
+
+def merge(
+    given: dict[str, Any], stored: RunSettings | None
+) -> tuple[RunSettings, list[str], list[str]]:
     """The run's settings: given flags, else the stored ones, else the defaults.
 
-    Returns the settings and the names of the stored ones reused. Options
-    belong to a backend: naming another backend drops the stored ones.
+    Returns the settings, the names of the stored ones reused, and the flags
+    of the stored ones left out because another backend is given (see
+    :data:`BACKEND_SETTINGS`).
     """
     if stored is None:
-        return RunSettings(**given), []
+        return RunSettings(**given), [], []
     base = stored
+    dropped: list[str] = []
     if "backend" in given and normalize_name(given["backend"]) != stored.backend:
-        base = dataclasses.replace(base, options={})
+        forgotten = dataclasses.replace(
+            stored,
+            jobs=None if "jobs" in given else stored.jobs,
+            options={k: v for k, v in stored.options.items() if k not in given.get("options", {})},
+        )
+        dropped = forgotten.flags(list(BACKEND_SETTINGS))
+        base = dataclasses.replace(base, jobs=RunSettings().jobs, options={})
     if "reporter" in given:
         base = dataclasses.replace(base, reporter_options={})
     if "options" in given:
@@ -81,7 +102,7 @@ def merge(given: dict[str, Any], stored: RunSettings | None) -> tuple[RunSetting
         and field.name not in ("target", "unrecorded")
         and getattr(merged, field.name) != getattr(defaults, field.name)
     ]
-    return merged, reused
+    return merged, reused, dropped
 
 
 def say(message: str) -> None:
@@ -89,8 +110,18 @@ def say(message: str) -> None:
     sys.stderr.write(f"curator: {message}\n")
 
 
-def reuse_lines(settings: RunSettings, reused: list[str], given: dict[str, Any]) -> list[str]:
-    """What a resume reuses of the recorded settings: one line (two if options were lost)."""
+def reuse_lines(
+    settings: RunSettings,
+    reused: list[str],
+    given: dict[str, Any],
+    dropped: Sequence[str] = (),
+    before: str = "",
+) -> list[str]:
+    """What a resume reuses of the recorded settings, and what it does not.
+
+    ``dropped`` are the flags of the last run's backend ``before`` that a
+    resume with another backend leaves out (see :func:`merge`).
+    """
     lines = []
     if settings.unrecorded:
         listed = ", ".join(settings.unrecorded)
@@ -103,6 +134,11 @@ def reuse_lines(settings: RunSettings, reused: list[str], given: dict[str, Any])
         overridden = f"; given now: {' '.join(settings.flags(now))}" if now else ""
         reused_flags = " ".join(settings.flags(reused))
         lines.append(f"resuming with the last run's settings: {reused_flags}{overridden}")
+    if dropped:
+        lines.append(
+            f"not reused with -b {settings.backend}: {' '.join(dropped)} (the last run's "
+            f"{before} settings; give them again to keep them)"
+        )
     return lines
 
 
