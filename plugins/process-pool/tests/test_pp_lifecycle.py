@@ -116,6 +116,15 @@ def test_bad_worker_env_is_a_usage_error() -> None:
         run(Numbers(2).write(_sink), backend="process-pool", options={"worker_env": "A={gpu}"})
 
 
+@pytest.mark.parametrize("width", ["99999999999", "999999999", "200000"])
+def test_a_huge_width_in_worker_env_is_a_usage_error(width: str) -> None:
+    """Found by the second campaign: {slot:>99999999999} ended the run with a MemoryError."""
+    says = rf"worker_env A='{{slot:>{width}}}': a width of {width} is more than an environment"
+    with pytest.raises(UsageError, match=says):
+        run(Numbers(2).write(_sink), backend="process-pool",
+            options={"worker_env": f"A={{slot:>{width}}}"})  # fmt: skip
+
+
 def test_worker_threads_are_capped_unless_set_or_turned_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

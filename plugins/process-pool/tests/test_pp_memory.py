@@ -77,7 +77,15 @@ def test_a_sigkill_nobody_can_blame_on_memory_says_so() -> None:
 
 @pytest.mark.parametrize(
     ("given", "size"),
-    [("2GiB", 2 << 30), ("1.5 GB", 1_500_000_000), ("500M", 500_000_000), (4096, 4096)],
+    [
+        ("2GiB", 2 << 30),
+        ("1.5 GB", 1_500_000_000),
+        ("500M", 500_000_000),
+        (4096, 4096),
+        ("4096", 4096),
+        ("0.5GiB", 1 << 29),
+        (" 12 mib ", 12 << 20),
+    ],
 )
 def test_sizes_are_read_with_units(given: object, size: int) -> None:
     assert parse_size(given) == size
@@ -90,6 +98,11 @@ def test_sizes_are_read_with_units(given: object, size: int) -> None:
         ("2 parsecs", "'2 parsecs' is not a size"),
         ("-1GB", "'-1GB' is not a size"),
         (0, "a memory limit must be positive, not 0"),
+        ("0.5", "'0.5' is not a whole number of bytes: give a unit for a fraction (0.5GiB,"),
+        ("1.5B", "'1.5B' is not a whole number of bytes"),
+        ("0.0001KB", "a memory limit must be positive, not '0.0001KB' (0 bytes)"),
+        ("\u0661\u0662GB", "'\u0661\u0662GB' is not a size: give bytes, or a number"),
+        ("\uff11\uff12MiB", "is not a size: give bytes, or a number"),
         (True, "option 'memory_limit' of backend 'process-pool' must be int | str | None"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping, Sequence
 
 THREAD_VARIABLES = (
@@ -13,6 +15,9 @@ THREAD_VARIABLES = (
     "NUMEXPR_NUM_THREADS",
 )
 """Thread-pool sizes of the numerical libraries, capped per worker (as loky does)."""
+
+MAX_VALUE_LENGTH = 128 * 1024
+"""The longest environment value Linux passes to a new program (``MAX_ARG_STRLEN``)."""
 
 
 def parse_worker_env(given: Mapping[str, str] | Sequence[str] | str) -> dict[str, str]:
@@ -40,6 +45,7 @@ def parse_worker_env(given: Mapping[str, str] | Sequence[str] | str) -> dict[str
     for name, template in pairs:
         if not name or "=" in name or not name.replace("_", "a").isalnum():
             raise ValueError(f"worker_env: {name!r} is not an environment variable name")
+        _check_widths(name, template)
         try:
             template.format(slot=0, jobs=1, pid=1, host="h", backend="b")
         except (KeyError, IndexError, ValueError) as exc:
@@ -48,3 +54,22 @@ def parse_worker_env(given: Mapping[str, str] | Sequence[str] | str) -> dict[str
                 "{pid}, {host}, {backend} (write {{ and }} for braces)"
             ) from None
     return dict(pairs)
+
+
+def _check_widths(name: str, template: str) -> None:
+    """Refuse a format spec whose width would make a value no program can take.
+
+    ``{slot:>99999999999}`` would otherwise be formatted into gigabytes (or
+    fail with ``MemoryError``) in every worker.
+    """
+    try:
+        specs = [spec for _, _, spec, _ in string.Formatter().parse(template) if spec]
+    except ValueError:
+        return  # malformed: formatting it says how
+    for spec in specs:
+        for number in re.findall(r"[0-9]+", spec):
+            if int(number) > MAX_VALUE_LENGTH:
+                raise ValueError(
+                    f"worker_env {name}={template!r}: a width of {number} is more than an "
+                    f"environment variable can hold ({MAX_VALUE_LENGTH} characters)"
+                )

@@ -38,14 +38,19 @@ _UNITS = {
     "t": 1000**4, "tb": 1000**4,
     "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
 }  # fmt: skip
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$", re.ASCII)
+"""ASCII digits only: ``float`` would read other scripts' digits (``١٢``) as numbers."""
 
 VMSTAT = Path("/proc/vmstat")
 """The system-wide OOM kill counter (``oom_kill``)."""
 
 
 def parse_size(value: object) -> int:
-    """Bytes from ``2GiB``, ``1.5 GB``, ``500M`` or a plain number of bytes.
+    """Bytes from ``2GiB``, ``1.5 GB``, ``500M`` or a whole number of bytes.
+
+    A number without a unit is bytes, as for ``docker --memory`` and
+    systemd's ``MemoryMax=``, so it must be whole: ``0.5`` is refused
+    rather than read as a limit of 0 bytes (``0.5GiB`` says what it means).
 
     Raises
     ------
@@ -55,19 +60,24 @@ def parse_size(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a size: give bytes, or a number with a unit")
     if isinstance(value, (int, float)):
-        size = float(value)
+        number, unit = float(value), ""
     else:
         found = _SIZE.match(str(value))
-        unit = found.group(2).lower() if found else None
-        if found is None or unit not in _UNITS:
+        if found is None or found.group(2).lower() not in _UNITS:
             raise ValueError(
                 f"{value!r} is not a size: give bytes, or a number with a unit "
                 "(KB, MB, GB, KiB, MiB, GiB; e.g. 2GiB)"
             )
-        size = float(found.group(1)) * _UNITS[unit]
+        number, unit = float(found.group(1)), found.group(2).lower()
+    if _UNITS[unit] == 1 and not number.is_integer():
+        raise ValueError(
+            f"{value!r} is not a whole number of bytes: give a unit for a fraction "
+            f"({number:g}GiB, {number:g}MiB, ...)"
+        )
+    size = int(number * _UNITS[unit])
     if size <= 0:
-        raise ValueError(f"a memory limit must be positive, not {value!r}")
-    return int(size)
+        raise ValueError(f"a memory limit must be positive, not {value!r} ({size} bytes)")
+    return size
 
 
 def rss(pid: int) -> int | None:
