@@ -149,3 +149,22 @@ def test_a_hard_stop_handed_in_between_two_batches_ends_the_run_cleanly(tmp_path
     )
     resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
     assert resumed.count(Status.SKIPPED) == result.count(Status.OK)
+
+
+def test_closing_the_stream_while_it_hands_out_the_cancelled_ones_still_ends_the_run(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    recorder = EventRecorder()
+    outcomes = stream(Numbers(20).write(FailAt({2})), checkpoint=checkpoint, reporter=recorder)
+    for outcome in outcomes:
+        if outcome.status is Status.CANCELLED:  # the run stopped at item 2
+            break
+    outcomes.close()
+    assert outcomes.result is not None
+    assert outcomes.result.count(Status.CANCELLED) == 17
+    assert recorder.events[-1].hook == "run_finish"
+    # The checkpoint was released: another run can take it.
+    again = Numbers(20).write(FailAt({2}))
+    resumed = run(again, checkpoint=checkpoint, resume=True, on_error="continue", reporter=None)
+    assert resumed.count(Status.SKIPPED) == 2

@@ -41,6 +41,15 @@ class HookFailedError(PluginError):
         self.result = result
 
 
+class SessionBusyError(CuratorError, RuntimeError):
+    """A :class:`~curator.Session` asked to start a run while another of its runs goes on.
+
+    A session runs one run at a time (its workers serve one run): wait for
+    the other run to end (a stream ends when it is exhausted or closed), or
+    open one session per concurrent run.
+    """
+
+
 class BackendContractError(CuratorError):
     """A backend broke the run contract (lost, duplicated or invented an index)."""
 

@@ -68,9 +68,9 @@ class RunLoop:
     keep
         Keep every outcome for the result (``curator.run``); a streamed run
         keeps only the failed ones, so its memory does not grow with the items.
-    owns_backend
-        Close the backend when the run ends (``False``: a session's backend,
-        closed with the session).
+    hand_back
+        What to do with the backend when the run ends: ``None`` closes it
+        (the run made it); a session takes its backend back (``Session.release``).
     groups
         The pipeline's keep-together groups: each round's indices go to the
         backend as :class:`~curator.dispatch.Grouped` units.
@@ -87,7 +87,7 @@ class RunLoop:
         resume: bool = False,
         settings: RunSettings | None = None,
         keep: bool = True,
-        owns_backend: bool = True,
+        hand_back: Callable[[Backend], None] | None = None,
         groups: KeepTogether | None = None,
     ) -> None:
         self.info = info
@@ -103,7 +103,7 @@ class RunLoop:
         """The backend while a round runs (what the progress view asks)."""
         self.runner: Backend | None = None
         """The backend of every round of this run, once the first started."""
-        self.owns_backend = owns_backend
+        self.hand_back = hand_back
         self.groups = groups
         self._works: dict[int, Work] = {}
         self.progress = RunProgress(info, self.ledger, self._activity)
@@ -198,8 +198,8 @@ class RunLoop:
             if self.store is not None:
                 self.store.close()
             runner, self.runner = self.runner, None
-            if runner is not None and self.owns_backend:
-                runner.close()
+            if runner is not None:
+                self._let_go(runner)
             raise
         # Items that run in this process (sequential, threads, a backend that never
         # calls Work.setup) print into their buffers; the run puts the streams back.
@@ -237,6 +237,11 @@ class RunLoop:
                 yield from self._last_outcomes(time.time())
             except KeyboardInterrupt:  # handed in between two batches: what is left reads cancelled
                 hard_stop = True
+            except BaseException:
+                # The consumer closed the stream while it handed these out: the run
+                # still ends (checkpoint released, listeners told, backend let go).
+                self._finish(started, hard_stop or interrupts.requested, interrupts.terminated)
+                raise
             interrupted = hard_stop or interrupts.requested
             result = self._finish(started, interrupted, interrupts.terminated)
             if interrupted:
@@ -493,10 +498,16 @@ class RunLoop:
             tally[Status.CANCELLED] += self.ledger.open
         return tally
 
+    def _let_go(self, runner: Backend) -> None:
+        if self.hand_back is None:
+            runner.close()
+        else:
+            self.hand_back(runner)
+
     def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
         runner, self.runner = self.runner, None
-        if runner is not None and self.owns_backend:
-            runner.close()
+        if runner is not None:
+            self._let_go(runner)
         if self.states is not None:
             try:
                 self.states.finish()

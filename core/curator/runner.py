@@ -290,24 +290,24 @@ def plan_run(
             return SequentialBackend(NoOptions(), 1)
         return backend_cls(backend_options, n_jobs)
 
-    shared = session is not None and not in_process
-    if session is not None and shared:
+    if session is not None:
         warm = session
 
         def session_backend() -> Backend:
-            return warm.backend_for(make_backend)
+            # In process too (jobs=1): a session runs one run at a time, however it runs.
+            return warm.claim(make_backend)
 
     return RunLoop(
         info,
         runnable,
-        session_backend if shared else make_backend,
+        session_backend if session is not None else make_backend,
         registry.host.event_relay(reporters),
         policy,
         store=store,
         resume=resume,
         settings=settings,
         keep=keep,
-        owns_backend=not shared,
+        hand_back=session.release if session is not None else None,
         groups=together,
     )
 

@@ -11,12 +11,13 @@ as fresh as new ones.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from curator.backend import Backend, normalize_name
-from curator.errors import UsageError
+from curator.errors import SessionBusyError, UsageError
 from curator.options import build_options
 from curator.registry import Registry, default_registry
 
@@ -30,7 +31,7 @@ FIXED = ("backend", "jobs", "options", "registry", "session")
 
 
 class Session:
-    """Run many runs on one backend whose workers stay up between them.
+    """Run many runs, one after another, on one backend whose workers stay up between them.
 
     ::
 
@@ -44,6 +45,12 @@ class Session:
     backend, jobs, options, registry
         As for :func:`curator.run`, checked here; every run of the session
         uses them.
+
+    A session runs one run at a time: a run (or a stream, from its first
+    outcome until it is exhausted or closed) holds the workers, and another
+    run that starts meanwhile, from another thread or inside a stream's
+    loop, raises :class:`~curator.errors.SessionBusyError` before it does
+    anything. Runs that must go on at the same time each need a session.
 
     Raises
     ------
@@ -66,14 +73,46 @@ class Session:
         self.options = dict(options or {})
         self._shared: Backend | None = None
         self._closed = False
+        self._lock = threading.Lock()
+        self._running: str | None = None
+        """The name of the thread whose run holds the backend, while one does."""
 
-    def backend_for(self, make: Callable[[], Backend]) -> Backend:
-        """The session's backend instance, made by ``make`` at the first run (used by the core)."""
-        if self._closed:
-            raise UsageError("this session is closed; open a new curator.Session")
-        if self._shared is None:
-            self._shared = make()
-        return self._shared
+    def claim(self, make: Callable[[], Backend]) -> Backend:
+        """The session's backend for one run, made by ``make`` at the first (used by the core).
+
+        The run hands it back with :meth:`release` when it ends.
+
+        Raises
+        ------
+        SessionBusyError
+            While another run of the session goes on.
+        UsageError
+            Once the session is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise UsageError("this session is closed; open a new curator.Session")
+            if self._running is not None:
+                raise SessionBusyError(
+                    f"this session's workers are busy with a run started in thread "
+                    f"{self._running!r}: a curator.Session runs one run at a time. Wait for "
+                    "that run to end (a stream ends when it is exhausted or closed), or open "
+                    "one Session per run that must go on at the same time"
+                )
+            if self._shared is None:
+                self._shared = make()
+            self._running = threading.current_thread().name
+            return self._shared
+
+    def release(self, backend: Backend) -> None:
+        """Take back the backend of a run that ended; close it if the session closed meanwhile."""
+        with self._lock:
+            self._running = None
+            orphaned = self._closed and self._shared is backend
+            if orphaned:
+                self._shared = None
+        if orphaned:
+            backend.close()
 
     def run(self, pipeline: Pipeline[Any], **arguments: Any) -> RunResult:
         """Run ``pipeline`` on the session's workers.
@@ -108,9 +147,16 @@ class Session:
         }
 
     def close(self) -> None:
-        """Stop the session's workers (idempotent)."""
-        self._closed = True
-        shared, self._shared = self._shared, None
+        """Stop the session's workers (idempotent).
+
+        While a run of the session goes on (another thread's, or a stream not
+        yet exhausted or closed) the workers stop when that run ends.
+        """
+        with self._lock:
+            self._closed = True
+            if self._running is not None:
+                return  # release() closes it
+            shared, self._shared = self._shared, None
         if shared is not None:
             shared.close()
 

@@ -187,6 +187,7 @@ class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, MetricsChe
                 "chatty",
                 "binary",
                 "bypass",
+                "waits",
             )
             if k in kwargs
         }

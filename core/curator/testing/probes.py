@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
@@ -244,6 +244,11 @@ class Probe(Sink[int]):
         Indices that write to stdout past any capture: to ``sys.stdout.buffer``,
         to file descriptor 1, and from a thread they start (and wait for); each
         line says ``item N bypass: ...`` (see :func:`bypass_lines`).
+    waits
+        Per index, names (glob patterns) of files in ``folder`` that the item
+        waits for once it started, up to :data:`MEET_SECONDS`, and fails if
+        one never appears: how a test orders items across threads and
+        processes (the caller, or other items' ``run.N.*`` records, make them).
     """
 
     def __init__(
@@ -263,6 +268,7 @@ class Probe(Sink[int]):
         chatty: bool = False,
         binary: frozenset[int] = frozenset(),
         bypass: frozenset[int] = frozenset(),
+        waits: Mapping[int, Sequence[str]] | None = None,
     ) -> None:
         self.folder = folder
         self.sleep = sleep
@@ -278,6 +284,7 @@ class Probe(Sink[int]):
         self.chatty = chatty
         self.binary = binary
         self.bypass = bypass
+        self.waits = {index: tuple(names) for index, names in (waits or {}).items()}
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         """Run item ``index`` as configured and record the execution."""
@@ -286,6 +293,8 @@ class Probe(Sink[int]):
         started = time.time()
         where = f"{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}"
         (folder / f"start.{index}.{where}").touch()
+        if index in self.waits:
+            _wait_for(folder, self.waits[index], index)
         if self.chatty:
             _chat(index)
         if index in self.bypass:
@@ -333,6 +342,15 @@ def _chat(index: int) -> None:
     print(complained, file=sys.stderr)
     time.sleep(0.002)
     logging.getLogger("curator.testing.probe").warning(logged)
+
+
+def _wait_for(folder: Path, names: Sequence[str], index: int) -> None:
+    deadline = time.monotonic() + MEET_SECONDS
+    for name in names:
+        while not any(folder.glob(name)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"probe: item {index} waited in vain for {name!r}")
+            time.sleep(0.002)
 
 
 def bypass_lines(index: int) -> list[str]:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 from pp_pipelines import Numbers, WhereAmI
 from pp_support import running, subprocess_env
 
-from curator import Session, Status, UsageError, run
+from curator import Pipeline, RunResult, Session, SessionBusyError, Status, UsageError, run
+from curator.testing.probes import probe, started
 from curator.testing.waiting import wait_until
 
 START_METHODS = multiprocessing.get_all_start_methods()
@@ -117,3 +119,33 @@ def test_killing_the_parent_of_an_idle_session_leaves_no_worker(
         if proc.stdout is not None:
             proc.stdout.close()
     wait_until(lambda: not any(running(p) for p in pids), 5, "the workers to exit")
+
+
+def test_a_run_from_a_second_thread_is_refused_and_the_first_runs_whole(tmp_path: Path) -> None:
+    gated = probe(10, tmp_path, waits=dict.fromkeys(range(10), ("go",)))
+    ended: dict[str, object] = {}
+
+    def run_in_thread(name: str, pipeline: Pipeline[int]) -> None:
+        try:
+            ended[name] = session.run(pipeline, reporter=None)
+        except SessionBusyError as exc:
+            ended[name] = exc
+
+    with Session(backend="process-pool", jobs=2) as session:
+        first = threading.Thread(target=run_in_thread, args=("first", gated))
+        first.start()
+        wait_until(lambda: started(tmp_path), 30, "the first run's items to start")
+        second = threading.Thread(
+            target=run_in_thread, args=("second", Numbers(6).write(WhereAmI()))
+        )
+        second.start()
+        second.join(60)
+        (tmp_path / "go").touch()
+        first.join(60)
+        assert isinstance(ended["second"], SessionBusyError), ended["second"]
+        assert "one run at a time" in str(ended["second"])
+        result = ended["first"]
+        assert isinstance(result, RunResult)
+        assert result.counts() == {Status.OK: 10}
+        assert session.run(Numbers(6).write(WhereAmI()), reporter=None).ok  # free again
+    assert multiprocessing.active_children() == []
