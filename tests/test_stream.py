@@ -10,7 +10,7 @@ from pipelines import Collect, FailAt, Flaky, Sleep
 import curator
 from curator import Status, TaskFailedError, UsageError, run, stream
 from curator.testing.events import EventRecorder
-from curator.testing.probes import Numbers
+from curator.testing.probes import Numbers, executions, probe
 
 BACKENDS = ["sequential", "thread-pool"]
 
@@ -168,3 +168,22 @@ def test_closing_the_stream_while_it_hands_out_the_cancelled_ones_still_ends_the
     again = Numbers(20).write(FailAt({2}))
     resumed = run(again, checkpoint=checkpoint, resume=True, on_error="continue", reporter=None)
     assert resumed.count(Status.SKIPPED) == 2
+
+
+def test_ordered_releases_every_waiting_outcome_as_soon_as_its_turn_comes(tmp_path: Path) -> None:
+    # Out of order on purpose: item 0 waits until items 1-4 have finished, and items 5-7
+    # wait until the consumer has received item 4. Outcomes 1-4 must wait for 0, then all
+    # come out with it, at once: not one per later outcome (5-7 would never come).
+    waits = {0: [f"run.{i}.*" for i in range(1, 5)]} | dict.fromkeys(range(5, 8), ("released.4",))
+    outcomes = stream(
+        probe(8, tmp_path, waits=waits), backend="thread-pool", jobs=2, ordered=True, reporter=None
+    )
+    released: list[tuple[int, set[int]]] = []  # each outcome, and the items finished by then
+    for outcome in outcomes:
+        assert outcome.ok, outcome.error
+        released.append((outcome.index, {e.index for e in executions(tmp_path)}))
+        (tmp_path / f"released.{outcome.index}").touch()
+    assert [index for index, _ in released] == list(range(8))
+    assert released[0][1] >= {1, 2, 3, 4}, "items 1-4 finished before item 0 (the premise)"
+    for index, finished in released[:5]:
+        assert not finished & {5, 6, 7}, f"item {index} came out only after later items ran"
