@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from core_support import as_json, curator, subprocess_env
 from curator import run
 from curator.options import describe_options, option
 from curator.selection import cpu_count
+from curator.testing.waiting import wait_until
 
 HINT = re.compile(r"to finish the rest with the same settings: (curator run .*)$", re.M)
 
@@ -99,6 +101,61 @@ def test_resume_with_another_parallel_backend_takes_the_jobs_given_now(tmp_path:
     assert "-o copy_pipeline=false" in again.stderr
     summary = json.loads(again.stdout)
     assert (summary["backend"], summary["jobs"], summary["skipped"]) == ("thread-pool", 2, 9)
+
+
+def test_a_stop_at_the_first_failure_suggests_keep_going_for_the_rest(tmp_path: Path) -> None:
+    first = curator("run", "pipelines:fails_at_3", cwd=tmp_path)
+    assert first.returncode == 1, first.stderr
+    assert HINT.search(first.stderr) is not None, first.stderr
+    assert (
+        "curator: the run stopped at the first failure (item 3), so 6 items never ran; to run "
+        "them past failures: curator run pipelines:fails_at_3 --resume --keep-going\n"
+    ) in first.stderr
+    again = curator("run", "pipelines:fails_at_3", "--resume", "--keep-going", "--json",
+                    cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 1, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["ok"], summary["skipped"], summary["failed"]) == (6, 3, 1)
+    assert "--keep-going" not in again.stderr.partition("to run them past failures")[2]
+    kept_going = curator("run", "pipelines:fails_at_3_and_7", "--keep-going", cwd=tmp_path)
+    assert "past failures" not in kept_going.stderr  # nothing was left out
+
+
+def test_a_resume_dry_run_says_its_settings_and_counts_interrupted_items_apart(
+    tmp_path: Path,
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = subprocess_env(CURATOR_TEST_MARKERS=str(markers))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", "pipelines:marked_slow", "-b", "thread-pool",
+         "-j", "2", "--grace", "0.2", "--reporter", "none"],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    wait_until(lambda: len(list(markers.iterdir())) >= 2, 60, "two items to start")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    shown = curator("run", "pipelines:marked_slow", "--resume", "--dry-run", "--json",
+                    cwd=tmp_path)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    plan = json.loads(shown.stdout)
+    assert (plan["done"], plan["failed"], plan["interrupted"]) == (0, 0, 2)
+    assert plan["pending"] == 38
+    assert plan["to_run"] == 40
+    assert plan["failed_indices"] == []
+    assert (plan["backend"], plan["jobs"]) == ("thread-pool", 2)  # as a run's summary says
+    assert plan["settings"]["jobs"] == 2
+    assert plan["settings"]["grace"] == 0.2
+    other = curator("run", "pipelines:marked_slow", "--resume", "--dry-run", "--json",
+                    "-b", "sequential", cwd=tmp_path)  # fmt: skip
+    plan = json.loads(other.stdout)
+    assert (plan["backend"], plan["jobs"], plan["settings"]["jobs"]) == ("sequential", 1, None)
+    text = curator("run", "pipelines:marked_slow", "--resume", "--dry-run", cwd=tmp_path)
+    assert re.search(r"^interrupted \(run again\) +2$", text.stdout, re.M), text.stdout
+    assert re.search(r"^backend +thread-pool, jobs=2$", text.stdout, re.M), text.stdout
+    assert re.search(r"^settings +-b thread-pool -j 2 --grace 0\.2", text.stdout, re.M)
 
 
 # -- 2. --resume with nothing to resume, and a rerun over finished items ----------

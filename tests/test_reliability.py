@@ -247,11 +247,16 @@ def test_status_and_dry_run_from_the_cli(tmp_path: Path) -> None:
     plan = curator(
         "run", "pipelines:fails_at_3_and_7", "--resume", "--dry-run", "--json", cwd=tmp_path
     )
-    assert json.loads(plan.stdout) | {"checkpoint": None} == {
+    planned = json.loads(plan.stdout)
+    assert planned.pop("settings")["target"] == "pipelines:fails_at_3_and_7"
+    assert planned | {"checkpoint": None} == {
         "checkpoint": None,
+        "backend": "sequential",
+        "jobs": 1,
         "requested": 10,
         "done": 8,
         "failed": 2,
+        "interrupted": 0,
         "pending": 0,
         "to_run": 2,
         "failed_indices": [3, 7],

@@ -40,6 +40,7 @@ COMMIT_SECONDS = 0.1
 DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
+_FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 _STATES_SCHEMA = """
@@ -622,14 +623,21 @@ class read_only:
 
 
 def plan(stored: dict[int, StoredOutcome], indices: Iterable[int]) -> dict[str, list[int]]:
-    """Split the requested indices for a resume: done (skipped), failed and pending (to run)."""
-    done, failed, pending = [], [], []
+    """Split the requested indices for a resume: done (skipped), and to run again or first.
+
+    Those to run are ``failed`` (failed, crashed, timed out), ``interrupted``
+    (a hard stop ended them, or older checkpoints' ``cancelled``: nothing went
+    wrong with the item) and ``pending`` (never recorded).
+    """
+    done, failed, interrupted, pending = [], [], [], []
     for index in indices:
         record = stored.get(index)
         if record is None:
             pending.append(index)
         elif record.done:
             done.append(index)
-        else:
+        elif record.status in _FAILURE_VALUES:
             failed.append(index)
-    return {"done": done, "failed": failed, "pending": pending}
+        else:
+            interrupted.append(index)
+    return {"done": done, "failed": failed, "interrupted": interrupted, "pending": pending}

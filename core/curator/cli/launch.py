@@ -98,7 +98,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     if args.dry_run:
         for line in notices:
             say(line)
-        return dry_run(pipeline, path, indices, args)
+        return dry_run(pipeline, path, indices, args, settings, registry)
     try:
         loop = plan_run(
             pipeline,
@@ -136,6 +136,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     except TaskFailedError as exc:
         error(str(exc))
         _resume_hint(args, exc.result)
+        _keep_going_hint(args, exc.result, exc.index)
         _emit(args, exc.result, stopped_at=exc.index)
         return ExitCode.TASKS_FAILED
     except StateMergeError as exc:  # the stage's code failed; every outcome is recorded
@@ -143,10 +144,9 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         if exc.result is not None:
             _emit(args, exc.result)
         return ExitCode.TASKS_FAILED
-    except RunInterrupted as exc:
+    except RunInterrupted as exc:  # asked for (Ctrl-C, SIGTERM): not an error
         result = exc.result
-        error("terminated" if result.terminated else "interrupted")
-        _resume_hint(args, result)
+        _resume_hint(args, result, "terminated" if result.terminated else "interrupted")
         _emit(args, result)
         return ExitCode.TERMINATED if result.terminated else ExitCode.INTERRUPTED
     _emit(args, result)
@@ -187,13 +187,30 @@ def _resume_command(args: argparse.Namespace) -> str:
     return f"curator run {args.target} --resume{where}"
 
 
-def _resume_hint(args: argparse.Namespace, result: RunResult) -> None:
-    if result.checkpoint is None:
-        return
+def _resume_hint(args: argparse.Namespace, result: RunResult, why: str = "") -> None:
+    """Where the run stands and how to finish it; ``why`` it stopped, if it was asked to."""
     done = result.count(Status.OK) + result.count(Status.SKIPPED)
+    stopped = f"{why}; " if why else ""
+    if result.checkpoint is None:
+        if why:
+            say(f"{stopped}{done} of {result.run.total} items are done (no checkpoint: a rerun "
+                "starts over)")  # fmt: skip
+        return
     say(
-        f"{done} of {result.run.total} items are done and recorded in {result.checkpoint}; "
-        f"to finish the rest with the same settings: {_resume_command(args)}"
+        f"{stopped}{done} of {result.run.total} items are done and recorded in "
+        f"{result.checkpoint}; to finish the rest with the same settings: {_resume_command(args)}"
+    )
+
+
+def _keep_going_hint(args: argparse.Namespace, result: RunResult, index: int) -> None:
+    """After a stop at the first failure: how to run what never ran, past failures."""
+    never_ran = result.count(Status.CANCELLED)
+    if result.checkpoint is None or not never_ran:
+        return
+    items = "item" if never_ran == 1 else "items"
+    say(
+        f"the run stopped at the first failure (item {index}), so {never_ran} {items} never "
+        f"ran; to run them past failures: {_resume_command(args)} --keep-going"
     )
 
 
@@ -202,23 +219,32 @@ def dry_run(
     path: Path | None,
     indices: Sequence[int] | None,
     args: argparse.Namespace,
+    settings: RunSettings,
+    registry: Registry,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.fingerprint import fingerprint
+    from curator.selection import resolve_jobs
     from curator.store import plan, read_latest
 
+    parallel = registry.backend(settings.backend).capabilities.parallel
+    jobs = resolve_jobs(settings.jobs if settings.jobs is not None else -1 if parallel else 1)
     requested = indices if indices is not None else range(len(pipeline))
     stored = read_latest(path, fingerprint(pipeline)) if args.resume and path is not None else {}
     split = plan(stored, requested)
-    to_run = len(split["failed"]) + len(split["pending"])
+    to_run = len(split["failed"]) + len(split["interrupted"]) + len(split["pending"])
     summary: dict[str, Any] = {
         "checkpoint": str(path) if path is not None else None,
+        "backend": normalize_name(settings.backend),
+        "jobs": jobs,
         "requested": len(requested),
         "done": len(split["done"]),
         "failed": len(split["failed"]),
+        "interrupted": len(split["interrupted"]),
         "pending": len(split["pending"]),
         "to_run": to_run,
         "failed_indices": split["failed"][:100],
+        "settings": settings.to_json(),
     }
     if args.json:
         print_json(summary)
@@ -227,9 +253,12 @@ def dry_run(
             "dry run: nothing was run",
             [
                 ("checkpoint", str(path) if path is not None else "(none)"),
+                ("backend", f"{summary['backend']}, jobs={jobs}"),
+                ("settings", " ".join(settings.flags()) or "(the defaults)"),
                 ("requested", str(summary["requested"])),
                 ("done (skipped)", str(summary["done"])),
                 ("failed (run again)", str(summary["failed"])),
+                ("interrupted (run again)", str(summary["interrupted"])),
                 ("pending", str(summary["pending"])),
                 ("to run", str(to_run)),
             ],

@@ -162,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginError as exc:
         error(str(exc))
         return ExitCode.PLUGIN_ERROR
-    except KeyboardInterrupt:
-        error("interrupted")
+    except KeyboardInterrupt:  # Ctrl-C before or after a run: asked for, not an error
+        sys.stderr.write("curator: interrupted\n")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # Like `yes | head`: the reader has what it wanted. Point stdout at /dev/null

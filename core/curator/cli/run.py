@@ -124,7 +124,8 @@ def add_parser(commands: Any) -> None:
     store.add_argument(
         "--dry-run",
         action="store_true",
-        help="print what would run (done, failed, pending, to run) and run nothing",
+        help="print what would run (backend, jobs and settings; done, failed, interrupted, "
+        "pending, to run) and run nothing",
     )
     parser.add_argument(
         "--reporter",
