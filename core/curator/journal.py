@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curator import pickling
 from curator.capture import Captured
 from curator.errors import UsageError
 from curator.keyfile import key_path
@@ -261,8 +262,11 @@ def latest_codes(rows: Iterable[tuple[bytes, bytes]], where: Path) -> dict[int, 
 
 
 def dump_signed(value: Any, key: bytes) -> tuple[bytes, bytes]:
-    """``value`` pickled, with its signature: how pickled data goes into the checkpoint."""
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    """``value`` pickled (:func:`curator.pickling.dumps`), with its signature.
+
+    How pickled data goes into the checkpoint.
+    """
+    data = pickling.dumps(value)
     return data, _sign(key, data)
 
 

@@ -33,6 +33,7 @@ import pickle
 from collections.abc import Sequence
 from typing import Any
 
+from curator import pickling
 from curator.errors import StateMergeError
 from curator.pipeline import Pipeline
 
@@ -80,12 +81,19 @@ class StateMark:
     them, in one transaction, so a resume never counts an item twice or not at all.
     The partials are pickled when the mark is made: a later ``merge`` that
     updates a partial in place must not change what the checkpoint stores.
+    ``pickled`` is ``None`` when they cannot be pickled (a ``merge`` that
+    returned something unpicklable): the checkpoint then stores the outcomes
+    without partials, and a resume runs their ``ok`` items again.
     """
 
     __slots__ = ("pickled",)
 
     def __init__(self, partials: list[tuple[Any, ...]]) -> None:
-        self.pickled = pickle.dumps(partials, protocol=pickle.HIGHEST_PROTOCOL)
+        self.pickled: bytes | None
+        try:
+            self.pickled = pickling.dumps(partials)
+        except Exception:
+            self.pickled = None
 
 
 def reset_all(stages: Sequence[Any]) -> None:

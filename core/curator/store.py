@@ -14,6 +14,7 @@ folded back into the file, so the ``.sqlite`` file alone can be copied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curator import journal
+from curator import journal, pickling
 from curator._version import __version__
 from curator.capture import Captured
 from curator.errors import UsageError
@@ -260,7 +261,7 @@ class CheckpointStore:
 
     def _write(self, batch: list[Outcome | StateMark]) -> None:
         outcomes: list[Outcome] = []
-        partials: list[bytes] = []
+        partials: list[bytes | None] = []
         for entry in batch:
             if type(entry) is StateMark:
                 partials.append(entry.pickled)
@@ -268,10 +269,20 @@ class CheckpointStore:
                 outcomes.append(entry)  # type: ignore[arg-type]
         if not outcomes:
             return
-        row = journal.encode(outcomes, self._key)
+        try:
+            row = journal.encode(outcomes, self._key)
+        except Exception:
+            # Every value was checked with the checkpoint's pickler where it was made;
+            # one that still fails here fails its own item, never the others' records.
+            stored = [_storable(outcome) for outcome in outcomes]
+            row = journal.encode(stored, self._key)
+            if any(new is not old for new, old in zip(stored, outcomes, strict=True)):
+                partials.append(None)  # they cover an item now recorded failed: not stored
         with self._db:
             cursor = self._db.execute(_INSERT, (self._run_id, *row))
-            if partials:
+            # Partials are stored whole or not at all: a resume runs the ok items of
+            # a batch without them again, so each counts once either way.
+            if partials and None not in partials:
                 self._db.execute(
                     "INSERT INTO states (journal, partials, mac) VALUES (?, ?, ?)",
                     (cursor.lastrowid, *journal.dump_signed(partials, self._key)),
@@ -407,6 +418,21 @@ class CheckpointStore:
             else:
                 rerun.update(current)
         return partials, rerun
+
+
+def _storable(outcome: Outcome) -> Outcome:
+    """``outcome``, or, if its value cannot be pickled here, its item failed for that reason."""
+    if outcome.status is not Status.OK:
+        return outcome
+    problem = pickling.problem(outcome.value)
+    if problem is None:
+        return outcome
+    return dataclasses.replace(
+        outcome,
+        status=Status.FAILED,
+        value=None,
+        error=ErrorInfo.unpicklable_result(outcome.value, problem),
+    )
 
 
 _CLOSING: dict[str, threading.Thread] = {}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from typing import Any
 
-from curator import capture
+from curator import capture, pickling
 from curator.capture import Captured
 from curator.errors import HardStop
 from curator.lifecycle import WorkerInfo, set_up, tear_down
@@ -32,15 +31,17 @@ class Work:
     attempt
         Which try this is (1 for the first); outcomes and start records carry it.
     check_results
-        Pickle each result once where it is made, so that a result that cannot
-        travel to the parent or be stored in the checkpoint fails its own item
-        (type ``UnpicklableResult``) instead of losing others. The core sets it
-        when results cross a process boundary or are checkpointed, unless the
+        Pickle each result once where it is made, with the checkpoint's own
+        pickler (:func:`curator.pickling.dumps`), so that a result that
+        cannot travel to the parent or be stored in the checkpoint fails its
+        own item (type ``UnpicklableResult``, or ``UnpicklableState`` for a
+        stage's partial) instead of losing others. The core sets it when
+        results cross a process boundary or are checkpointed, unless the
         backend converts such failures itself (``Capabilities.checks_results``).
-        In a worker process, a result that plain pickle refuses only because
-        its class came by value from the user's ``__main__`` passes if
-        cloudpickle (installed with the process backends) takes it: it travels
-        back by value, and the run's process has the class itself.
+        In a worker process, classes and functions that came by value from
+        the user's ``__main__`` count as the run's own (its process has them);
+        a value only cloudpickle could take (an object of a class defined in
+        a function) fails, since the checkpoint could not store it.
     metrics
         Measure each item (see :mod:`curator.metrics`): outcomes made here
         carry :class:`~curator.metrics.Metrics`, and :attr:`measured` holds
@@ -183,11 +184,23 @@ class Work:
                 self.sharding.drop()
             return False, ErrorInfo.from_exception(exc), time.time(), row
         if self.check_results:
-            away = os.getpid() != self.home
-            problem = _travel_problem(value, away)
-            if problem is not None:
-                return False, self.travel_error(value, problem, away), time.time(), row
+            error = self.value_error(value, os.getpid() != self.home)
+            if error is not None:
+                return False, error, time.time(), row
         return True, value, time.time(), row
+
+    @staticmethod
+    def value_error(value: Any, away: bool = True) -> ErrorInfo | None:
+        """The error of an ``ok`` item whose value the checkpoint could not store, or ``None``.
+
+        The check of ``check_results``, with the checkpoint's own pickler (see
+        :mod:`curator.pickling`), for backends that send values themselves: a
+        value that fails it must fail its item (with this error) before it is
+        sent, since the run's process could not record it. ``away``: the value
+        was made outside the run's process.
+        """
+        problem = pickling.problem(value, away)
+        return None if problem is None else Work.travel_error(value, problem, away)
 
     @staticmethod
     def travel_error(value: Any, problem: Exception, away: bool = True) -> ErrorInfo:
@@ -199,7 +212,7 @@ class Work:
         """
         if type(value) is not Contributed:
             return ErrorInfo.unpicklable_result(value, problem)
-        inner = _travel_problem(value.value, away)
+        inner = pickling.problem(value.value, away)
         if inner is not None:
             return ErrorInfo.unpicklable_result(value.value, inner)
         cause = ErrorInfo.from_exception(problem)
@@ -292,21 +305,3 @@ class Work:
 def _shards_of(pipeline: Pipeline[Any]) -> WorkerShards | None:
     stages = sharding_stages(pipeline)
     return WorkerShards(stages) if stages else None
-
-
-def _travel_problem(value: object, away: bool) -> Exception | None:
-    """Why ``value`` cannot be pickled, or ``None`` (see ``check_results``)."""
-    try:
-        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        if not away:
-            return exc
-        try:
-            import cloudpickle  # type: ignore[import-untyped,unused-ignore]
-        except ImportError:
-            return exc
-        try:
-            cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return exc
-    return None

@@ -62,6 +62,7 @@ from curator.testing.lifecycle import LifecycleChecks
 from curator.testing.measuring import MetricsChecks
 from curator.testing.probes import executions, peak_concurrency, probe
 from curator.testing.stages import StateChecks
+from curator.testing.storing import StoringChecks
 
 
 class _Events(EventRecorder):
@@ -111,7 +112,9 @@ class _signal_later:
         assert self.sent.is_set(), "the signal was never sent: the run never got that far"
 
 
-class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, MetricsChecks, StateChecks):
+class BackendConformance(
+    CaptureChecks, GroupChecks, LifecycleChecks, MetricsChecks, StateChecks, StoringChecks
+):
     """The backend contract as tests; subclass and set ``backend``.
 
     Feature checks come in as mixins (:class:`~curator.testing.grouping.GroupChecks`,
@@ -181,6 +184,7 @@ class BackendConformance(CaptureChecks, GroupChecks, LifecycleChecks, MetricsChe
                 "exit",
                 "unprintable",
                 "unpicklable",
+                "local",
                 "groups",
                 "lifecycle",
                 "tally",

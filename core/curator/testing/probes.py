@@ -101,15 +101,31 @@ class WorkerHooks(Filter[int]):
         yield from items
 
 
+def local_tuple(values: tuple[int, ...]) -> tuple[int, ...]:
+    """``values`` as a tuple of a class defined in this function.
+
+    Plain :mod:`pickle` refuses it wherever it is made (the class cannot be
+    found by name), while cloudpickle takes it by value: what a worker could
+    send home but the checkpoint cannot store.
+    """
+
+    class LocalTuple(tuple[int, ...]):
+        __slots__ = ()
+
+    return LocalTuple(values)
+
+
 class Tally(Filter[int]):
     """An accumulating stage (see :mod:`curator.state`) whose state is the items it saw.
 
     Its partial is the sorted tuple of indices that passed it, so a merged
-    tally shows at once an item counted twice or not at all.
+    tally shows at once an item counted twice or not at all. The partial of
+    an item in ``local`` is a :func:`local_tuple`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, local: frozenset[int] = frozenset()) -> None:
         self.seen: tuple[int, ...] = ()
+        self.local = local
 
     def __call__(self, items: Iterator[int]) -> Iterator[int]:
         """Count each item, then pass it on."""
@@ -123,6 +139,8 @@ class Tally(Filter[int]):
 
     def state(self) -> tuple[int, ...]:
         """The indices seen since the last reset."""
+        if self.local and not self.local.isdisjoint(self.seen):
+            return local_tuple(self.seen)
         return self.seen
 
     def merge(self, states: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -233,6 +251,9 @@ class Probe(Sink[int]):
         Indices that raise an exception whose ``str()`` raises.
     unpicklable
         Indices whose result holds a lock, which cannot be pickled.
+    local
+        Indices whose result is a :func:`local_tuple`: cloudpickle takes it,
+        the checkpoint's pickle does not.
     chatty
         Each item writes a line to stdout, one to stderr and a logging
         warning (``item N ...``), pausing between them so that items running
@@ -265,6 +286,7 @@ class Probe(Sink[int]):
         exit: frozenset[int] = frozenset(),
         unprintable: frozenset[int] = frozenset(),
         unpicklable: frozenset[int] = frozenset(),
+        local: frozenset[int] = frozenset(),
         chatty: bool = False,
         binary: frozenset[int] = frozenset(),
         bypass: frozenset[int] = frozenset(),
@@ -281,6 +303,7 @@ class Probe(Sink[int]):
         self.exit = exit
         self.unprintable = unprintable
         self.unpicklable = unpicklable
+        self.local = local
         self.chatty = chatty
         self.binary = binary
         self.bypass = bypass
@@ -327,6 +350,8 @@ class Probe(Sink[int]):
         (folder / f"run.{index}.{where}").write_text(f"{started} {time.time()}")
         if index in self.unpicklable:
             return [threading.Lock()]  # type: ignore[list-item]
+        if index in self.local:
+            return [local_tuple((index,))]  # type: ignore[list-item]
         return [f"out-{index}"] + [str(v) for v in values]
 
 

@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -110,38 +111,52 @@ class Outbox:
 
 
 def _pickled(message: tuple[Any, ...]) -> bytes:
-    """The message as the parent's ``recv()`` reads it; an unpicklable result fails its item.
+    """The message as the parent's ``recv()`` reads it; a value the parent cannot store fails.
 
-    Pickling the whole batch is the fast path. A result holding an object of
-    a class that came by value (defined in the user's ``__main__``) goes back
-    by value too, with cloudpickle; the parent gets its own class back. Only
-    when that fails as well are the values pickled one by one, and each that
-    fails becomes its item's ``failed`` error: the other items of the batch,
-    and the worker, are unharmed.
+    Pickling the whole batch is the fast path: what plain pickle takes, the
+    checkpoint stores. Otherwise each value is checked with the checkpoint's
+    own pickler (:meth:`curator.Work.value_error`): one it refuses (an object
+    of a class defined in a function, which cloudpickle could carry home but
+    the checkpoint could not store) becomes its item's ``failed`` error. The
+    rest goes by value with cloudpickle: a result holding an object of a class
+    that came by value (defined in the user's ``__main__``) goes back by value
+    too, and the parent gets its own class back. The other items of the
+    batch, and the worker, are unharmed.
     """
     try:
         return bytes(ForkingPickler.dumps(message))
     except Exception:
         pass
+    kind, rows, done, running = message
+    rows = _sendable(rows, Work.value_error)
     try:
-        return shipping.dumps(message)
+        return shipping.dumps((kind, rows, done, running))
     except Exception:
-        kind, rows, done, running = message
-        return shipping.dumps((kind, _sendable(rows), done, running))
+        return shipping.dumps((kind, _sendable(rows, _shipping_error), done, running))
 
 
-def _sendable(rows: wire.Rows) -> wire.Rows:
-    """``rows`` with each value that cannot be pickled replaced by its item's error."""
+def _sendable(rows: wire.Rows, error_of: Callable[[Any], ErrorInfo | None]) -> wire.Rows:
+    """``rows`` with each value that ``error_of`` finds fault with replaced by its item's error."""
     indices, started, finished, values, failed, metrics, captured = rows
     values, failed = list(values), list(failed)
+    errors = set(failed)
     for p, value in enumerate(values):
-        try:
-            shipping.dumps(value)
-        except Exception as exc:
-            values[p] = Work.travel_error(value, exc)
-            if p not in failed:
-                failed.append(p)
+        if p in errors:
+            continue
+        error = error_of(value)
+        if error is not None:
+            values[p] = error
+            failed.append(p)
     return indices, started, finished, values, failed, metrics, captured
+
+
+def _shipping_error(value: Any) -> ErrorInfo | None:
+    """The error of an item whose value cloudpickle cannot send, or ``None``."""
+    try:
+        shipping.dumps(value)
+    except Exception as exc:
+        return Work.travel_error(value, exc)
+    return None
 
 
 def watch_parent(pid: int) -> None:

@@ -1,0 +1,182 @@
+"""The checkpoint stores whatever a worker accepts; a value it cannot store fails its own item.
+
+Every backend is held to it by the kit (:mod:`curator.testing.storing`). Here:
+the checkpoint's pickler itself, and the parent's last line of defence, for a
+backend that declares it checks values (``checks_results``) but lets one through.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from core_support import registry_with, subprocess_env
+
+from curator import Backend, Capabilities, Status, Work, run
+from curator.catalog import read as report
+from curator.pickling import dumps, problem
+from curator.testing.probes import Tally, local_tuple, probe
+
+
+class TrustsTheWorkers(Backend):
+    """Runs items in the caller's process, yet declares that it checks values itself.
+
+    It hands outcomes over in lists of ten, as a pool does its batches.
+    """
+
+    name = "trusts-the-workers"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs_picklable_work=True, checks_results=True
+    )
+
+    def execute(self, work: Work, indices: Any) -> Iterator[Any]:
+        assert not work.check_results  # the core left the check to the backend
+        indices = list(indices)
+        for start in range(0, len(indices), 10):
+            yield [work(index) for index in indices[start : start + 10]]
+
+
+class Held(tuple[int, ...]):
+    """A partial that holds a lock: it merges like a tuple, but cannot be pickled."""
+
+    lock: Any
+
+
+class HeldTally(Tally):
+    """A tally whose ``merge`` returns a :class:`Held`."""
+
+    def merge(self, states: list[tuple[int, ...]]) -> tuple[int, ...]:
+        merged = Held(super().merge(states))
+        merged.lock = threading.Lock()
+        self.seen = merged
+        return merged
+
+
+def test_the_checkpoint_pickler_refuses_what_only_cloudpickle_takes() -> None:
+    assert problem(local_tuple((1,))) is not None
+    assert problem(local_tuple((1,)), elsewhere=True) is not None
+    assert problem(threading.Lock(), elsewhere=True) is not None
+    assert pickle.loads(dumps([(1, "a"), {"b": 2.5}])) == [(1, "a"), {"b": 2.5}]
+
+
+MAIN_COPY = """
+import pickle, sys
+from curator.pickling import problem
+
+class Result:  # stands for a class of the run's __main__ that came to this worker by value
+    pass
+
+value = Result()
+sys.modules["__main__"].Result = type("Result", (), {})  # this process's __main__ differs
+assert problem(value) is not None, "plain pickle cannot find this copy by name"
+assert problem(value, elsewhere=True) is None, "the run's process has the class itself"
+
+def make():
+    class Local:
+        pass
+    return Local()
+
+assert problem(make(), elsewhere=True) is not None, "a class defined in a function is nobody's"
+assert problem(lambda: 1, elsewhere=True) is not None
+print("ok")
+"""
+
+
+def test_a_copy_of_the_runs_main_class_counts_as_the_runs_own() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_COPY],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_value_that_slips_past_the_workers_check_fails_only_its_own_item(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "trusting.sqlite"
+    result = run(
+        probe(200, tmp_path, unpicklable=frozenset({61})),
+        backend="trusts-the-workers",
+        registry=registry_with(TrustsTheWorkers),
+        checkpoint=store,
+        on_error="continue",
+        reporter=None,
+    )
+    assert result.count(Status.OK) == 200  # the run's own result holds the value
+    recorded = report(store).counts
+    assert recorded == {"ok": 199, "failed": 1}, f"the checkpoint holds {recorded}"
+    failures = report(store).failures
+    assert [f.index for f in failures] == [61]
+    assert failures[0].error is not None
+    assert failures[0].error.type == "UnpicklableResult"
+
+
+def test_partials_of_a_batch_with_an_unstorable_value_are_not_stored(tmp_path: Path) -> None:
+    """Such a batch's ok items run again on resume, so each counts exactly once."""
+    store = tmp_path / "trusting-state.sqlite"
+    registry = registry_with(TrustsTheWorkers)
+
+    def tallied(tally: Tally, resume: bool = False) -> Any:
+        return run(
+            probe(200, tmp_path, tally=tally, unpicklable=frozenset({61})),
+            backend="trusts-the-workers",
+            registry=registry,
+            checkpoint=store,
+            resume=resume,
+            on_error="continue",
+            reporter=None,
+        )
+
+    first = Tally()
+    tallied(first)
+    assert first.seen == tuple(range(200))
+    with closing(sqlite3.connect(store)) as db:
+        stored = db.execute("SELECT COUNT(*) FROM states").fetchone()[0]
+        batches = db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    assert stored < batches, "the batch holding item 61 must be written without partials"
+    again = Tally()
+    resumed = tallied(again, resume=True)
+    assert again.seen == tuple(range(200))
+    assert resumed.outcomes[61].status is Status.OK
+
+
+@pytest.mark.parametrize("away", [False, True])
+def test_the_work_names_a_value_the_checkpoint_cannot_store(away: bool) -> None:
+    error = Work.value_error(local_tuple((3,)), away)
+    assert error is not None
+    assert error.type == "UnpicklableResult"
+    assert "LocalTuple" in error.message
+
+
+def test_partials_a_merge_made_unpicklable_are_not_stored(tmp_path: Path) -> None:
+    """The run's merged state is right; the checkpoint keeps the outcomes, and a resume reruns."""
+    store = tmp_path / "held.sqlite"
+
+    def tallied(tally: Tally, resume: bool = False) -> Any:
+        return run(
+            probe(60, tmp_path, tally=tally),
+            backend="trusts-the-workers",
+            registry=registry_with(TrustsTheWorkers),
+            checkpoint=store,
+            resume=resume,
+            reporter=None,
+        )
+
+    first = HeldTally()
+    assert tallied(first).ok
+    assert tuple(first.seen) == tuple(range(60))
+    assert report(store).counts == {"ok": 60}
+    again = HeldTally()
+    assert tallied(again, resume=True).count(Status.OK) == 60  # nothing to skip: no partials
+    assert tuple(again.seen) == tuple(range(60))
