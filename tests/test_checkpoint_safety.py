@@ -19,8 +19,9 @@ from pipelines import Numbers, numbers
 
 from curator import Sink, UsageError, run
 from curator.catalog import read as report
+from curator.checkpoint_file import sqlite_problem
 from curator.fingerprint import fingerprint
-from curator.store import CheckpointStore, _sqlite_problem, wait_closed
+from curator.store import CheckpointStore, wait_closed
 
 
 def _store(path: Path, count: int = 5) -> CheckpointStore:
@@ -265,7 +266,7 @@ def test_another_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
 
 
 def test_a_read_only_checkpoint_is_named_read_only() -> None:
-    message = _sqlite_problem(
+    message = sqlite_problem(
         Path("c.sqlite"), sqlite3.OperationalError("attempt to write a readonly database")
     )
     assert message.startswith("cannot write the checkpoint c.sqlite: it is read-only")

@@ -9,13 +9,12 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from core_support import curator, subprocess_env
+from core_support import curator, report_while_running, subprocess_env
 
 import curator.report as report_model
 from curator import Sink, run
@@ -140,18 +139,7 @@ def test_the_report_of_a_run_still_going(tmp_path: Path) -> None:
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        data: dict[str, object] = {}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if list((tmp_path / ".curator").glob("*.sqlite")):
-                shown = curator("report", "--json", cwd=tmp_path)
-                if shown.returncode and "not a curator checkpoint" in shown.stderr:
-                    continue  # the file exists, its tables are a moment away
-                assert shown.returncode == 0, shown.stderr
-                data = json.loads(shown.stdout)
-                if data["recorded"]:
-                    break
-            time.sleep(0.1)
+        data = report_while_running(lambda: curator("report", "--json", cwd=tmp_path))
         assert data["state"] == "running"
         assert 0 < data["recorded"] < data["total"] == 12  # type: ignore[operator]
     finally:

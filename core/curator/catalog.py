@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from curator import journal
+from curator.checkpoint_file import reading
 from curator.errors import UsageError
 from curator.outcome import Status
 from curator.result import throughput
@@ -28,7 +29,6 @@ from curator.store import (
     check_meta,
     load_latest,
     lock_holder,
-    read_only,
 )
 
 _FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
@@ -173,7 +173,7 @@ def read(path: Path) -> CheckpointReport:
     """
     if not path.exists():
         raise UsageError(f"no checkpoint at {path}")
-    with read_only(path) as db:
+    with reading(path) as db:
         meta = checked_meta(db, path)
         latest = load_latest(db, path)
         runs = read_runs(db)
@@ -203,7 +203,7 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
     Cheaper than :func:`read` on a large checkpoint: it decodes only the index
     and status columns.
     """
-    with read_only(path) as db:
+    with reading(path) as db:
         checked_meta(db, path)  # refuses what is not a checkpoint it reads
         present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         settings = None

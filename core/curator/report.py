@@ -28,11 +28,11 @@ from typing import Any
 
 from curator import journal
 from curator.catalog import checked_meta, read_runs, run_state
+from curator.checkpoint_file import reading
 from curator.errors import UsageError
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
 from curator.running_time import RunningTime, RunSpan
-from curator.store import read_only
 
 DRAWN_ITEMS = 2000
 """Up to this many items, the timeline draws each one; beyond, busy shares per time slice."""
@@ -201,7 +201,7 @@ def build(path: Path) -> RunReport:
     if not path.exists():
         raise UsageError(f"no checkpoint at {path}")
     columns = _Columns()
-    with read_only(path) as db:
+    with reading(path) as db:
         meta = checked_meta(db, path)
         present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
         wanted = ", ".join(

@@ -28,6 +28,7 @@ from typing import Any
 from curator import journal, pickling
 from curator._version import __version__
 from curator.capture import Captured
+from curator.checkpoint_file import check_file, open_for_writing, reading, sqlite_problem
 from curator.errors import UsageError
 from curator.keyfile import user_key
 from curator.metrics import Metrics
@@ -42,7 +43,6 @@ DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
 _FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 _STATES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS states (
@@ -209,7 +209,7 @@ class CheckpointStore:
                         (json.dumps(list(stages)),),
                     )
         except sqlite3.Error as exc:
-            raise UsageError(_sqlite_problem(self.path, exc)) from None
+            raise UsageError(sqlite_problem(self.path, exc)) from None
         self._writer = threading.Thread(target=self._write_periodically, daemon=True)
         self._writer.start()
 
@@ -309,9 +309,9 @@ class CheckpointStore:
         try:
             self._final_commit(counts, interrupted, seconds, ran)
         except sqlite3.Error as exc:
-            raise UsageError(_sqlite_problem(self.path, exc)) from exc
+            raise UsageError(sqlite_problem(self.path, exc)) from exc
         if isinstance(self.error, sqlite3.Error):
-            raise UsageError(_sqlite_problem(self.path, self.error)) from self.error
+            raise UsageError(sqlite_problem(self.path, self.error)) from self.error
         if self.error is not None:
             raise self.error
         try:
@@ -404,7 +404,7 @@ class CheckpointStore:
                 )
             }
         except sqlite3.Error as exc:
-            raise UsageError(_sqlite_problem(self.path, exc)) from None
+            raise UsageError(sqlite_problem(self.path, exc)) from None
         partials: list[bytes] = []
         rerun: set[int] = set()
         for row_id, codes_of in rows.items():
@@ -466,31 +466,10 @@ def wait_closed(path: Path | None = None) -> None:
         thread.join()
 
 
-def check_file(path: Path) -> None:
-    """Refuse a path that exists but is not a file SQLite could hold a checkpoint in."""
-    if path.is_dir():
-        raise UsageError(f"the checkpoint {path} is a folder")
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise UsageError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
-    if header and header != SQLITE_HEADER:
-        raise UsageError(
-            f"{path} is not a curator checkpoint (not an SQLite database); it was left "
-            "untouched. Name another file with --checkpoint"
-        )
-
-
 def _open(
     path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
 ) -> sqlite3.Connection:
-    try:
-        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise UsageError(f"cannot open the checkpoint {path}: {exc}") from None
+    db = open_for_writing(path)
     try:
         # Look before writing anything, even the journal mode: it is not ours yet.
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
@@ -523,7 +502,7 @@ def _open(
                 )
     except sqlite3.Error as exc:
         db.close()
-        raise UsageError(_sqlite_problem(path, exc)) from None
+        raise UsageError(sqlite_problem(path, exc)) from None
     except BaseException:
         db.close()
         raise
@@ -571,18 +550,6 @@ def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str
         )
 
 
-def _sqlite_problem(path: Path, exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "readonly" in text or "read-only" in text:
-        return (
-            f"cannot write the checkpoint {path}: it is read-only ({text}); make it "
-            "writable, or name another with --checkpoint"
-        )
-    if "unable to open" in text:
-        return f"cannot open the checkpoint {path} ({text}); check the folder's permissions"
-    return f"{path} is not a usable curator checkpoint ({text}); name another with --checkpoint"
-
-
 # -- reading ----------------------------------------------------------------------
 
 
@@ -603,7 +570,7 @@ def load_latest(
             for record in journal.decode(row, key, path):
                 latest[record[0]] = record
     except sqlite3.Error as exc:
-        raise UsageError(_sqlite_problem(path, exc)) from None
+        raise UsageError(sqlite_problem(path, exc)) from None
     return {index: StoredOutcome(*record) for index, record in latest.items()}
 
 
@@ -615,37 +582,11 @@ def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredO
     """
     if not path.exists():
         return {}
-    with read_only(path) as db:
+    with reading(path) as db:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         if fingerprint is not None:
             check_meta(path, meta, fingerprint, "this pipeline")
         return load_latest(db, path)
-
-
-class read_only:
-    """A connection that only reads, whose SQLite errors become clear usage errors.
-
-    It is opened read-write where the file allows it: closing the last
-    connection then folds the WAL back in and removes the ``-wal`` and ``-shm``
-    files, which a ``mode=ro`` connection leaves behind. Nothing is written.
-    """
-
-    def __init__(self, path: Path) -> None:
-        check_file(path)
-        self.path = path
-        mode = "rw" if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK) else "ro"
-        try:
-            self.db = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=30)
-        except sqlite3.Error as exc:
-            raise UsageError(_sqlite_problem(path, exc)) from None
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.db
-
-    def __exit__(self, kind: Any, exc: BaseException | None, trace: Any) -> None:
-        self.db.close()
-        if isinstance(exc, sqlite3.Error):
-            raise UsageError(_sqlite_problem(self.path, exc)) from None
 
 
 def plan(stored: dict[int, StoredOutcome], indices: Iterable[int]) -> dict[str, list[int]]:
