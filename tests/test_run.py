@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -135,6 +137,27 @@ def test_on_error_continue_runs_everything(backend: str) -> None:
     assert not result.ok
     assert result.summary()["failed"] == 2
     assert result.summary()["failures"][0]["message"] == "bad item 3"
+
+
+def test_a_printed_summary_reads_as_text_and_stays_a_dict() -> None:
+    result = run(Numbers(10).write(FailAt({3, 7})), on_error="continue", reporter=None)
+    summary = result.summary()
+    text = str(summary)
+    lines = text.splitlines()
+    assert re.fullmatch(
+        r"10 items: 8 ok, 2 failed in \d+\.\d\d s \([\d,.]+ items/s, sequential, jobs=1\)",
+        lines[0],
+    ), text
+    assert lines[1].startswith("  time per stage: Numbers (source)")
+    assert lines[2:] == ["  item 3 failed: ValueError: bad item 3",
+                         "  item 7 failed: ValueError: bad item 7"]  # fmt: skip
+    assert "{" not in text
+    assert str(result) == text  # the result prints the same way
+    # Still the dict it was: keys, JSON, equality.
+    assert summary["failed"] == 2
+    assert isinstance(summary, dict)
+    assert json.loads(json.dumps(summary)) == dict(summary)
+    assert repr(summary).startswith("{'backend': 'sequential'")
 
 
 def test_summary_reporter_prints_counts_and_failures(capsys: pytest.CaptureFixture[str]) -> None:

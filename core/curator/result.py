@@ -197,9 +197,10 @@ class RunResult:
         """Items that ran (see :attr:`ran`) per second of wall time."""
         return throughput(self.ran, self.seconds)
 
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary: counts, timing and the failures."""
-        return {
+    def summary(self) -> RunSummary:
+        """A JSON-ready summary: counts, timing and the failures; printed, a few lines of text."""
+        stages = self.stage_summary()
+        data = {
             "backend": self.run.backend,
             "jobs": self.run.jobs,
             "total": self.run.total,
@@ -213,7 +214,7 @@ class RunResult:
             "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
             "seconds": round(self.seconds, 6),
             "items_per_second": round(self.items_per_second, 3),
-            "stages": [stage.to_json() for stage in self.stage_summary()],
+            "stages": [stage.to_json() for stage in stages],
             "failures": [
                 {
                     "index": o.index,
@@ -225,3 +226,29 @@ class RunResult:
                 for o in self.failures
             ],
         }
+        # Imported here: the summary reporter imports this module.
+        from curator.reporters.summary import format_summary
+
+        return RunSummary(data, format_summary(self, prefix="", stages=stages))
+
+    def __str__(self) -> str:
+        """The run in a few lines: what :meth:`summary` prints as."""
+        return str(self.summary())
+
+
+class RunSummary(dict[str, Any]):
+    """A run's summary: a JSON-ready dict whose ``str`` is the text people read.
+
+    The dict is what ``curator run --json`` prints; the text is the ``summary``
+    reporter's, without its ``curator:`` prefix: ``print(result.summary())`` shows
+    ``10 items: 8 ok, 2 failed in 0.02 s (...)``, a line of time per stage and one
+    per failure, while ``summary["failed"]`` and ``json.dumps`` work as on any dict,
+    and ``repr`` is the dict's.
+    """
+
+    def __init__(self, data: dict[str, Any], text: str) -> None:
+        super().__init__(data)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curator.hookspecs import hookimpl
+from curator.metrics import StageSummary
 from curator.options import option
 from curator.outcome import Status
 from curator.reporter import Reporter
@@ -79,13 +80,13 @@ def count_parts(result: RunResult) -> list[tuple[Status, str]]:
     ]
 
 
-def headline(result: RunResult) -> str:
+def headline(result: RunResult, prefix: str = "curator: ") -> str:
     """The summary's first line: counts, time, throughput, backend."""
     run = result.run
     counts = ", ".join(text for _, text in count_parts(result))
     how = "; interrupted after" if result.interrupted else " in"
     return (
-        f"curator: {run.total} items: {counts}{how} {result.seconds:.2f} s "
+        f"{prefix}{run.total} items: {counts}{how} {result.seconds:.2f} s "
         f"({result.items_per_second:,.1f} items/s, {run.where})"
     )
 
@@ -103,12 +104,13 @@ def failure_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def stage_line(result: RunResult) -> str | None:
+def stage_line(result: RunResult, stages: list[StageSummary] | None = None) -> str | None:
     """Where the items' time went, stage by stage, or ``None`` when nothing was measured.
 
     ``  time per stage: Snapshots (source) 1.20 s (10%), Normalize 9.80 s (82%), ...``
+    ``stages`` is ``result.stage_summary()`` when the caller has it already.
     """
-    stages = result.stage_summary()
+    stages = result.stage_summary() if stages is None else stages
     total = sum(stage.total for stage in stages)
     if not stages or total <= 0:
         return None
@@ -116,7 +118,11 @@ def stage_line(result: RunResult) -> str | None:
     return "  time per stage: " + ", ".join(parts)
 
 
-def format_summary(result: RunResult) -> str:
-    """The summary text of a run, a few lines long."""
-    stages = stage_line(result)
-    return "\n".join([headline(result), *([stages] if stages else []), *failure_lines(result)])
+def format_summary(
+    result: RunResult, prefix: str = "curator: ", stages: list[StageSummary] | None = None
+) -> str:
+    """The summary text of a run, a few lines long; ``prefix`` starts the first one."""
+    per_stage = stage_line(result, stages)
+    return "\n".join(
+        [headline(result, prefix), *([per_stage] if per_stage else []), *failure_lines(result)]
+    )
