@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -159,3 +162,63 @@ class Greedy(Sink[int]):
 
 
 greedy = Numbers(4).write(Greedy(runaway=1))
+
+
+HOLD = """
+import mmap, subprocess, sys, time
+mib, how, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if how == "touched":
+    held = b"\\x01" * (mib << 20)
+elif how == "mapped":
+    held = mmap.mmap(-1, mib << 20)
+else:  # in a child process of its own
+    held = subprocess.Popen(
+        [sys.executable, "-c", sys.argv[4], str(mib), "touched", seconds, sys.argv[4]],
+        stdout=subprocess.PIPE,
+    )
+    held.stdout.readline()
+try:
+    print("ready", flush=True)
+except BrokenPipeError:
+    pass  # whoever started it is gone: it holds on all the same
+time.sleep(float(seconds))
+"""
+"""A process that holds ``mib`` MiB ``touched`` (resident), ``mapped`` (never touched) or in
+a ``child`` of its own, says ``ready``, and waits ``seconds``."""
+
+
+def hold(
+    mib: int, how: str, seconds: float = 60, pid_file: str = "", **popen: object
+) -> subprocess.Popen[str]:
+    """Start a :data:`HOLD` process (its pid in ``pid_file``); return once it holds the memory."""
+    command = [sys.executable, "-c", HOLD, str(mib), how, str(seconds), HOLD]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **popen)  # type: ignore[call-overload]
+    if pid_file:
+        Path(pid_file).write_text(str(proc.pid))
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    return proc  # type: ignore[no-any-return]
+
+
+class Hoards(Sink[int]):
+    """Item ``child`` starts a process holding ``mib`` MiB (its pid written to ``pid_file``)
+    and waits 3 s; item ``mapped`` maps ``mib`` MiB it never touches and waits 1 s (about
+    five memory samples each); the others do nothing."""
+
+    def __init__(self, child: int = -1, mapped: int = -1, mib: int = 600, pid_file: str = ""):
+        self.child = child
+        self.mapped = mapped
+        self.mib = mib
+        self.pid_file = pid_file
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if index == self.child:
+            proc = hold(self.mib, "touched", 60, self.pid_file)
+            time.sleep(3)  # the watchdog kills this worker and its child meanwhile
+            proc.kill()
+            proc.communicate()
+        if index == self.mapped:
+            with mmap.mmap(-1, self.mib << 20):
+                time.sleep(1)
+        return [str(index)]

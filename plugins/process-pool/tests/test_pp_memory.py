@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from pp_pipelines import Greedy
+from pp_pipelines import Greedy, Hoards, hold
 from pp_support import subprocess_env
 
 import curator_backend_process_pool.memory as memory
 from curator import Status, UsageError, run
 from curator.metrics import format_bytes
 from curator.testing.probes import Numbers
-from curator_backend_process_pool.memory import OomCounters, parse_size
+from curator_backend_process_pool.memory import OomCounters, parse_size, rss, tree_rss
 
 
 def test_a_runaway_item_fails_with_memory_limit_and_the_others_finish() -> None:
@@ -35,6 +40,91 @@ def test_a_runaway_item_fails_with_memory_limit_and_the_others_finish() -> None:
     assert failed.error.type == "MemoryLimit"
     assert failed.error.message.startswith("memory limit: item 2 made its worker")
     assert "over the limit of 200 MiB per worker" in failed.error.message
+
+
+def _dead(pid: int) -> bool:
+    """Whether ``pid`` is gone or a zombie, waiting a while for it to go."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[-1].split()[0] in "ZX":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_memory_of_an_items_child_processes_counts_toward_the_limit(tmp_path: Path) -> None:
+    """Found by the second campaign: 1.2 GB held by an item's child passed a 300 MiB limit."""
+    pid_file = tmp_path / "child.pid"
+    result = run(
+        Numbers(3).write(Hoards(child=1, mib=600, pid_file=str(pid_file))),
+        backend="process-pool",
+        jobs=2,
+        options={"memory_limit": "300MiB"},
+        on_error="continue",
+        reporter=None,
+    )
+    failed = result.outcomes[1]
+    assert failed.status is Status.FAILED, failed
+    assert failed.error is not None
+    assert failed.error.type == "MemoryLimit"
+    assert "of the worker and its child processes" in failed.error.message
+    assert [o.ok for o in result.outcomes] == [True, False, True]
+    assert _dead(int(pid_file.read_text())), "the item's child process outlived its worker"
+
+
+def test_memory_mapped_but_never_touched_is_not_counted() -> None:
+    """The limit is on resident memory: 1 GiB of address space alone passes 300 MiB."""
+    result = run(
+        Numbers(2).write(Hoards(mapped=0, mib=1024)),
+        backend="process-pool",
+        jobs=2,
+        options={"memory_limit": "300MiB"},
+        reporter=None,
+    )
+    assert result.ok, result.failures
+
+
+@contextmanager
+def _holding(mib: int, how: str) -> Iterator[int]:
+    with hold(mib, how, start_new_session=True) as proc:
+        try:
+            yield proc.pid
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _virtual(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_rss_reads_the_resident_memory_of_a_real_process() -> None:
+    with _holding(200, "touched") as pid:
+        size = rss(pid)
+        assert size is not None
+        assert 200 << 20 <= size < 300 << 20
+        assert tree_rss(pid) == size  # no child processes
+    with _holding(1024, "mapped") as pid:
+        size = rss(pid)
+        assert size is not None
+        assert size < 100 << 20
+        assert _virtual(pid) > 1 << 30  # what a reading of address space would see
+    assert rss(pid) is None  # gone
+
+
+def test_tree_rss_adds_the_memory_of_child_processes() -> None:
+    with _holding(200, "child") as pid:
+        own, tree = rss(pid), tree_rss(pid)
+        assert own is not None
+        assert tree is not None
+        assert own < 100 << 20
+        assert 200 << 20 <= tree - own < 300 << 20
+        (child,) = memory.descendants(pid)
+        assert memory._children_by_scan()[pid] == [child]  # where /proc lacks children files
 
 
 def test_a_sigkill_while_the_oom_counter_rose_is_reported_as_out_of_memory(

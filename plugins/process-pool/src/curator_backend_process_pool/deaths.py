@@ -78,8 +78,9 @@ def crash_outcome(
         error = ErrorInfo(
             type="MemoryLimit",
             message=f"memory limit: item {index} made its worker {w.name} (pid {pid}) use "
-            f"{format_bytes(w.over_limit[1])} of memory (RSS), over the limit of "
-            f"{format_bytes(memory.limit or 0)} per worker; the worker was killed and replaced",
+            f"{format_bytes(w.over_limit[1])} of memory (RSS of the worker and its child "
+            f"processes), over the limit of {format_bytes(memory.limit or 0)} per worker; the "
+            "worker was killed and replaced",
             exit_code=exitcode,
         )
     else:

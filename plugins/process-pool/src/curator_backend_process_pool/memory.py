@@ -1,10 +1,13 @@
 """Worker memory seen from the parent: RSS samples, the memory limit, and OOM kills.
 
-The parent samples each busy worker's resident set size (``/proc/PID/statm``,
-one small read per worker) a few times per second. The samples give a
+The parent samples each busy worker's resident set size a few times per
+second: the worker's own (``/proc/PID/statm``, one small read) plus that of
+every process it started (an item that runs a tool in a subprocess uses the
+memory there; ``/proc/PID/task/*/children`` finds them). The samples give a
 crashed worker's last known RSS, and with ``memory_limit`` they are a
-watchdog: a worker over the limit is killed and its item fails with
-``MemoryLimit`` instead of taking the machine down. RSS, not ``RLIMIT_AS``:
+watchdog: a worker over the limit is killed with its child processes and
+its item fails with ``MemoryLimit`` instead of taking the machine down.
+RSS, not ``RLIMIT_AS``:
 address space counts memory never touched (numerical libraries and GPU
 drivers reserve gigabytes of it), so a virtual-memory limit fails healthy
 items. The watchdog sees growth between samples late: an item that
@@ -24,8 +27,10 @@ counters are readable and did not move.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 from pathlib import Path
 
 SAMPLE_SECONDS = 0.2
@@ -87,6 +92,80 @@ def rss(pid: int) -> int | None:
             return int(statm.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
+
+
+def tree_rss(pid: int) -> int | None:
+    """The RSS of ``pid`` and of every process it started (theirs too), in bytes.
+
+    ``None`` if ``pid``'s own cannot be read. Pages a forked child still
+    shares with its parent count in both, as ``top`` shows them.
+    """
+    own = rss(pid)
+    if own is None:
+        return None
+    return own + sum(rss(child) or 0 for child in descendants(pid))
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and the ones they started, parents first.
+
+    Read from ``/proc/PID/task/TID/children``; where the kernel lacks those
+    files, from every process's parent in ``/proc/*/stat``. A process that
+    detached itself (a daemon's double fork) belongs to ``init`` and is not found.
+    """
+    found: list[int] = []
+    parents = [pid]
+    by_parent: dict[int, list[int]] | None = None
+    while parents:
+        parent = parents.pop()
+        children = _children(parent)
+        if children is None:
+            by_parent = by_parent if by_parent is not None else _children_by_scan()
+            children = by_parent.get(parent, [])
+        found += children
+        parents += children
+    return found
+
+
+def _children(pid: int) -> list[int] | None:
+    """``pid``'s children from its threads' ``children`` files (``None``: the kernel has none)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as listed:
+                children += map(int, listed.read().split())
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{task}"):  # the thread is there, its file is not
+                return None
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _children_by_scan() -> dict[int, list[int]]:
+    """Every process's children, from the parent pid in each ``/proc/PID/stat``."""
+    by_parent: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        by_parent.setdefault(parent, []).append(int(name))
+    return by_parent
+
+
+def kill_tree(pid: int) -> None:
+    """``SIGKILL`` process ``pid`` and everything it started (found before it dies)."""
+    for process in [*reversed(descendants(pid)), pid]:
+        with contextlib.suppress(OSError):
+            os.kill(process, signal.SIGKILL)
 
 
 def _cgroup_events() -> Path | None:
@@ -191,7 +270,7 @@ class MemoryWatch:
         self._next = now + SAMPLE_SECONDS
         over = []
         for slot, pid in busy:
-            size = rss(pid)
+            size = tree_rss(pid)
             if size is None:
                 continue
             self.last[slot] = size

@@ -31,7 +31,7 @@ from curator_backend_process_pool.deaths import (
     name_of,
     outlived_its_fork_server,
 )
-from curator_backend_process_pool.memory import MemoryWatch
+from curator_backend_process_pool.memory import MemoryWatch, kill_tree
 from curator_backend_process_pool.shipping import pickle_setup
 from curator_backend_process_pool.slots import Chunk, WorkerSlot
 
@@ -349,7 +349,7 @@ class Pool:
             w, index = self.workers[slot], self.current[slot]
             if index != worker.IDLE:
                 w.over_limit = (index, size)
-                w.process.kill()
+                kill_tree(w.process.pid)  # type: ignore[arg-type]  # sampled: it has one
 
     def _dispatch(self, todo: Todo) -> None:
         fast = (
