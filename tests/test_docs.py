@@ -91,7 +91,10 @@ def test_the_readme_example_runs_as_shown() -> None:
         exec(compile(code.group(1), "README.md", "exec"), {"__name__": "readme"})
     lines = out.getvalue().splitlines()
     assert lines[0] == "[['2: C'], ['0: A']]"
-    assert "'total': 2" in lines[1]
+    assert re.fullmatch(
+        r"2 items: 2 ok in \d+\.\d\d s \(.* items/s, thread-pool, jobs=2\)", lines[1]
+    )
+    assert lines[2].startswith("  time per stage: Files (source) ")
 
 
 def _module_from(code: str, name: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
