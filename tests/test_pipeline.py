@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import pickle
+import re
+from collections.abc import Iterator
 
 import pytest
 from pipelines import Collect, Numbers, double
 
-from curator import Pipeline, UsageError
+from curator import Pipeline, Source, UsageError, run
 from curator.pipeline import check_runnable
 
 
@@ -56,3 +58,47 @@ def test_pickles_and_describes_itself() -> None:
     assert isinstance(clone, Pipeline)
     assert clone[2] == ["4"]
     assert repr(pipeline) == "Pipeline(Numbers -> double -> Collect)"
+
+
+def forgets_to_yield(items: Iterator[int]) -> Iterator[int]:
+    for _ in items:
+        pass  # a filter that forgot its yield (or return) returns None
+    return None  # type: ignore[return-value]
+
+
+class ReturnsNone:
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        return None  # type: ignore[return-value]
+
+
+class NoItems(Source[int]):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> Iterator[int]:
+        return None  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("metrics", [True, False])
+@pytest.mark.parametrize(
+    ("pipeline", "says"),
+    [
+        (Numbers(3).filter(forgets_to_yield).write(Collect()),
+         "filter 1 (forgets_to_yield) returned None, which is not an iterable of items"),
+        (Numbers(3).filter(double).filter(ReturnsNone()).write(Collect()),
+         "filter 2 (ReturnsNone) returned None, which is not an iterable of items"),
+        (NoItems().filter(double).write(Collect()),
+         "the source (NoItems) returned None for item 1, which is not an iterable of items"),
+    ],
+)  # fmt: skip
+def test_a_stage_that_returns_no_iterable_is_named_not_the_sink(
+    pipeline: Pipeline[int], says: str, metrics: bool
+) -> None:
+    result = run(pipeline, indices=[1], on_error="continue", metrics=metrics, reporter=None)
+    (failure,) = result.failures
+    assert failure.error is not None
+    assert failure.error.type == "TypeError"
+    assert says in failure.error.message
+    assert "Collect" not in failure.error.message
+    with pytest.raises(TypeError, match=re.escape(says)):
+        pipeline[1]

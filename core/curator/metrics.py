@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from curator.pipeline import Pipeline
+from curator.pipeline import Pipeline, refuse_items
 
 FIELDS = ("cpu", "rss_peak", "rss_growth", "gpu_peak")
 """The values a row holds after the stage seconds, in order."""
@@ -233,15 +233,15 @@ class Meter:
             items = pipeline.source[position]
         finally:
             spent[0] = clock() - began
-        items = _timed(items, spent, 1)
+        items = _timed(items, spent, 1, pipeline.source, 0, index)
         k = 2
-        for stage in pipeline.filters:
+        for number, stage in enumerate(pipeline.filters, 1):
             began = clock()
             try:
                 items = stage(items)
             finally:
                 spent[k] = clock() - began
-            items = _timed(items, spent, k + 1)
+            items = _timed(items, spent, k + 1, stage, number, index)
             k += 2
         began = clock()
         try:
@@ -274,17 +274,20 @@ class Meter:
         return tuple(row)
 
 
-def _timed(items: Any, spent: list[float], k: int) -> Any:
-    """``items`` with the time its ``next()`` takes added to ``spent[k]``.
+def _timed(items: Any, spent: list[float], k: int, stage: object, number: int, index: int) -> Any:
+    """``items`` that ``stage`` handed on, with the time its ``next()`` takes added to ``spent[k]``.
 
     Only an iterator is wrapped: a list or tuple goes on as it is, so a stage
-    that indexes what it receives behaves as without metrics.
+    that indexes what it receives behaves as without metrics. What is not
+    iterable at all is that stage's error (see :func:`curator.pipeline.refuse_items`).
     """
     try:
         if iter(items) is not items:
             return items
     except TypeError:
-        return items  # not iterable: the consuming stage raises its own error
+        if hasattr(type(items), "__iter__"):
+            raise  # an iterable whose __iter__ failed: its own error
+        refuse_items(items, stage, number, index)
     return _timing(items, spent, k)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 from curator.errors import UsageError
 
@@ -130,8 +130,12 @@ class Pipeline(Generic[T]):
             raise UsageError(_NO_SINK)
         position = self.position(index)
         items = self.source[position]
-        for stage in self.filters:
+        if not _iterable(items):
+            refuse_items(items, self.source, 0, index)
+        for number, stage in enumerate(self.filters, 1):
             items = stage(items)
+            if not _iterable(items):
+                refuse_items(items, stage, number, index)
         return self.sink(items, position)
 
     def __repr__(self) -> str:
@@ -150,6 +154,32 @@ class Pipeline(Generic[T]):
 
 
 _NO_SINK = "the pipeline has no sink: call .write(sink) on it before running it"
+
+
+def _iterable(items: object) -> bool:
+    kind = type(items)
+    return hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")
+
+
+def refuse_items(items: object, stage: object, number: int, index: int) -> NoReturn:
+    """Raise the error of a stage that handed on something that is not an iterable of items.
+
+    Without it the *next* stage fails on it (``'NoneType' object is not
+    iterable`` in the sink), and the sink is blamed for a filter's missing
+    ``return``. ``number`` is 0 for the source, ``n`` for filter ``n``.
+    """
+    what = "None" if items is None else f"a {type(items).__name__}"
+    if number == 0:
+        raise TypeError(
+            f"the source ({type(stage).__name__}) returned {what} for item {index}, which is "
+            "not an iterable of items: Source.__getitem__ must return (or yield) the items "
+            "of one index"
+        )
+    raise TypeError(
+        f"filter {number} ({_stage_name(stage)}) returned {what}, which is not an iterable "
+        "of items: a filter must return (or yield) the items it passes on; one that ends "
+        "without a return or yield returns None"
+    )
 
 
 def _stage_name(stage: object) -> str:
