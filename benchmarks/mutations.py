@@ -110,6 +110,28 @@ MUTATIONS = [
             "tests/test_options.py::test_a_default_of_the_wrong_type_is_refused_even_when_it_would_convert",
         ),
     ),
+    Mutation(
+        "the memory limit reads a worker's virtual size instead of its RSS (29.3)",
+        "plugins/process-pool/src/curator_backend_process_pool/memory.py",
+        "return int(statm.read().split()[1]) * _PAGE",
+        "return int(statm.read().split()[0]) * _PAGE",
+        (
+            "plugins/process-pool/tests/test_pp_memory.py::"
+            "test_memory_mapped_but_never_touched_is_not_counted",
+            "plugins/process-pool/tests/test_pp_memory.py::"
+            "test_rss_reads_the_resident_memory_of_a_real_process",
+        ),
+    ),
+    Mutation(
+        "the ordered stream releases one waiting outcome per incoming one (29.10)",
+        "core/curator/streaming.py",
+        "while next_up in waiting:",
+        "if next_up in waiting:",
+        (
+            "tests/test_stream.py::"
+            "test_ordered_releases_every_waiting_outcome_as_soon_as_its_turn_comes",
+        ),
+    ),
 ]
 
 
