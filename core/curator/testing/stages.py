@@ -9,6 +9,7 @@ yielding each ``ok`` outcome once.
 
 from __future__ import annotations
 
+from curator.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import Tally
 
@@ -37,3 +38,34 @@ class StateChecks(KitMixin):
         ok = sorted(o.index for o in result.outcomes if o.ok)
         assert 6 not in ok
         assert tally.seen == tuple(ok)
+
+    def test_a_run_without_ok_items_leaves_the_stage_reset(self) -> None:
+        """No partial to merge: the caller's stage still starts from empty, not from before.
+
+        The caller's object held a stale state (and, where the caller's own
+        object runs the items, the failed items' partials): both go.
+        """
+        tally = Tally()
+        tally.merge([(999,)])  # a state the object held before the run
+        result = self.run(6, tally=tally, fail=frozenset(range(6)))
+        assert result.count(Status.FAILED) == 6
+        assert tally.seen == (), f"the stage must be reset, it holds {tally.seen}"
+
+    def test_resume_after_two_runs_on_one_checkpoint_counts_each_partial_once(self) -> None:
+        """The first run's partials are superseded by the second's, which the resume adds."""
+        store = self.folder.parent / "twice.sqlite"
+        flaky = frozenset({5, 7})
+        flaked = self.folder / "flaked.7"
+        flaked.touch()  # the first run: item 7 passes, item 5 fails (and passes from then on)
+        first = self.run(30, tally=Tally(), flaky=flaky, checkpoint=store)
+        assert [o.index for o in first.outcomes if not o.ok] == [5]
+        flaked.unlink()  # the second run, not resumed, redoes every item: now item 7 fails
+        second = self.run(30, tally=Tally(), flaky=flaky, checkpoint=store)
+        assert [o.index for o in second.outcomes if not o.ok] == [7]
+        tally = Tally()
+        resumed = self.run(30, tally=tally, flaky=flaky, checkpoint=store, resume=True)
+        assert resumed.count(Status.SKIPPED) == 29
+        assert resumed.outcomes[7].status is Status.OK
+        assert tally.seen == tuple(range(30)), (
+            f"each item's partial must count once after the resume; the stage holds {tally.seen}"
+        )
