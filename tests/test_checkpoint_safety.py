@@ -17,7 +17,7 @@ import pytest
 from core_support import curator, subprocess_env
 from pipelines import Numbers, numbers
 
-from curator import Sink, UsageError, run
+from curator import Filter, Sink, UsageError, WorkerInfo, run
 from curator.catalog import read as report
 from curator.checkpoint_file import sqlite_problem
 from curator.fingerprint import fingerprint
@@ -192,6 +192,34 @@ def test_a_checkpoint_deleted_during_the_run_is_an_error(tmp_path: Path) -> None
     path = tmp_path / "c.sqlite"
     with pytest.raises(UsageError, match="was deleted or replaced while the run was writing it"):
         run(Numbers(10).write(DeletesTheCheckpoint(str(path))), checkpoint=path, reporter=None)
+
+
+class _DatabaseDown(Filter[int]):
+    def setup(self, worker: WorkerInfo) -> None:
+        raise ConnectionError("database is down")
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        yield from items
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_a_run_that_fails_before_any_outcome_leaves_no_new_checkpoint(
+    tmp_path: Path, backend: str
+) -> None:
+    """Found by the second campaign: such a run left a new, empty checkpoint behind."""
+    broken = Numbers(5).filter(_DatabaseDown()).write(_Paths())
+    jobs = 2 if backend == "thread-pool" else 1
+    new = tmp_path / "new" / "c.sqlite"
+    with pytest.raises(UsageError, match="database is down"):
+        run(broken, backend=backend, jobs=jobs, checkpoint=new, reporter=None)
+    assert not new.parent.exists(), "the failed run left its new checkpoint (or folder)"
+    # A checkpoint that was there before stays.
+    kept = tmp_path / "kept.sqlite"
+    CheckpointStore(kept, fingerprint(broken), repr(broken), len(broken)).close()
+    wait_closed(kept)
+    with pytest.raises(UsageError, match="database is down"):
+        run(broken, backend=backend, jobs=jobs, checkpoint=kept, reporter=None)
+    assert report(kept).runs, "the checkpoint that was there before was removed"
 
 
 # -- (e) files that are not checkpoints ----------------------------------------------------------

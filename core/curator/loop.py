@@ -196,6 +196,7 @@ class RunLoop:
             # file cannot be opened, ...) or a checkpoint that cannot take a run
             # ends the run before it began.
             if self.store is not None:
+                self.store.discard_unused = True
                 self.store.close()
             runner, self.runner = self.runner, None
             if runner is not None:
@@ -230,7 +231,10 @@ class RunLoop:
                 hard_stop = True
             except BaseException:
                 # A backend bug, a setup error, or the consumer closed the stream:
-                # still record and report what finished.
+                # still record and report what finished (a new checkpoint that
+                # nothing reached is not left behind).
+                if self.store is not None:
+                    self.store.discard_unused = True
                 self._finish(started, interrupted=False, terminated=False)
                 raise
             try:

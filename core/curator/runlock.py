@@ -70,6 +70,18 @@ def release_lock(handle: IO[str] | None) -> None:
         handle.close()  # closing the file releases the lock
 
 
+def remove_lock(handle: IO[str] | None, checkpoint: Path) -> None:
+    """Remove the lock file of ``checkpoint`` (its checkpoint is gone), then release it.
+
+    Removed while still held: a run that opened the old file meanwhile finds,
+    once it has the lock, that the name is no longer that file's, and takes
+    the lock anew (see :func:`take_lock`).
+    """
+    if handle is not None and _still_named(handle, lock_path(checkpoint)):
+        os.unlink(lock_path(checkpoint))
+    release_lock(handle)
+
+
 def _open(path: Path) -> IO[str]:
     try:
         descriptor = os.open(path, _FLAGS, 0o666)

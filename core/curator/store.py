@@ -14,6 +14,7 @@ folded back into the file, so the ``.sqlite`` file alone can be copied.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,7 +34,7 @@ from curator.errors import UsageError
 from curator.keyfile import user_key
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
-from curator.runlock import release_lock, take_lock
+from curator.runlock import release_lock, remove_lock, take_lock
 from curator.state import StateMark
 
 SCHEMA_VERSION = 2
@@ -149,6 +150,7 @@ class CheckpointStore:
     ) -> None:
         self.path = path
         check_file(path)
+        self._made_folder = not path.parent.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -159,6 +161,7 @@ class CheckpointStore:
         wait_closed(path)
         self._key = user_key()  # a key that is refused leaves no file behind
         self._lock_file = take_lock(path)
+        self._made = not path.exists()
         try:
             self._db = _open(path, fingerprint, pipeline, total, parameters)
         except BaseException:
@@ -176,6 +179,10 @@ class CheckpointStore:
         self._stop = threading.Event()
         self._closed = False
         self.error: BaseException | None = None
+        self._wrote = False
+        self.discard_unused = False
+        """Set by a run that fails: if this store made the file and no outcome reached
+        it, :meth:`close` removes it rather than leave an empty checkpoint behind."""
 
     # -- writing ------------------------------------------------------------------
 
@@ -280,6 +287,7 @@ class CheckpointStore:
                 partials.append(None)  # they cover an item now recorded failed: not stored
         with self._db:
             cursor = self._db.execute(_INSERT, (self._run_id, *row))
+            self._wrote = True
             # Partials are stored whole or not at all: a resume runs the ok items of
             # a batch without them again, so each counts once either way.
             if partials and None not in partials:
@@ -359,6 +367,9 @@ class CheckpointStore:
         self._stop.set()
         if self._writer is not None and self._writer.is_alive():
             self._writer.join()
+        if self.discard_unused and self._made and not self._wrote:
+            self._discard()
+            return
         # Folding the WAL in costs an fsync (about 15 ms): done in a thread the
         # interpreter waits for at exit (not a daemon), so the run returns at once
         # and the file is whole when the process ends. The lock is released
@@ -369,6 +380,23 @@ class CheckpointStore:
         with _CLOSING_LOCK:
             _CLOSING[_key(self.path)] = closer
         closer.start()
+
+    def _discard(self) -> None:
+        """Remove the checkpoint this store made (and its lock, and a folder it made)."""
+        self._db.close()
+        try:
+            stat = self.path.stat()
+            ours = (stat.st_dev, stat.st_ino) == self._identity
+        except OSError:
+            ours = False
+        if ours:  # not a file someone put in its place meanwhile
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+        remove_lock(self._lock_file, self.path)
+        if self._made_folder:
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if nothing else is in it
 
     # -- reading ------------------------------------------------------------------
 

@@ -23,6 +23,10 @@ CASES = {
         ["-o", "initializer=os:abort"],
         "workers keep dying before running any item (was killed by SIGABRT)",
     ),
+    "memory limit below an idle worker's": (
+        ["--memory-limit", "4MiB"],
+        "memory_limit 4.0 MiB is below what a worker holds before running any item: process-",
+    ),
 }
 
 
@@ -46,3 +50,6 @@ def test_bad_process_pool_options_exit_2(case: str, tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+    # Found by the second campaign: a run that failed before any item ended left its
+    # new checkpoint behind.
+    assert sorted(tmp_path.rglob("*")) == [], "the failed run left files behind"

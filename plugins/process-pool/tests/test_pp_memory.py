@@ -42,6 +42,22 @@ def test_a_runaway_item_fails_with_memory_limit_and_the_others_finish() -> None:
     assert "over the limit of 200 MiB per worker" in failed.error.message
 
 
+def test_a_limit_below_an_idle_workers_memory_is_refused_naming_the_floor(
+    tmp_path: Path,
+) -> None:
+    """Found by the second campaign: such a limit was taken, then random items were blamed."""
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(UsageError) as refused:
+        run(Numbers(4).write(Greedy()), backend="process-pool", jobs=2,
+            options={"memory_limit": "4MiB"}, checkpoint=path, reporter=None)  # fmt: skip
+    message = str(refused.value)
+    floor = re.search(r"before running any item: process-[01] holds ([0-9.]+) MiB", message)
+    assert floor is not None, message
+    assert float(floor.group(1)) > 4
+    assert "give a limit above that floor" in message
+    assert not path.exists(), "the refused run left a new checkpoint behind"
+
+
 def _dead(pid: int) -> bool:
     """Whether ``pid`` is gone or a zombie, waiting a while for it to go."""
     deadline = time.monotonic() + 30

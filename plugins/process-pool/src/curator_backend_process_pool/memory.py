@@ -33,6 +33,8 @@ import re
 import signal
 from pathlib import Path
 
+from curator.metrics import format_bytes
+
 SAMPLE_SECONDS = 0.2
 """How often busy workers' RSS is read."""
 
@@ -166,6 +168,28 @@ def kill_tree(pid: int) -> None:
     for process in [*reversed(descendants(pid)), pid]:
         with contextlib.suppress(OSError):
             os.kill(process, signal.SIGKILL)
+
+
+def over_before_any_item(limit: int | None) -> int | None:
+    """The calling worker's memory, with its child processes, if over ``limit`` already.
+
+    A worker checks once, before its first item: a limit below what a worker
+    holds idle would only get items blamed for memory they did not use.
+    """
+    if limit is None:
+        return None
+    held = tree_rss(os.getpid())
+    return held if held is not None and held > limit else None
+
+
+def below_the_floor(limit: int, held: int, worker: str) -> str:
+    """The refusal of a ``limit`` below what ``worker`` ``held`` before any item."""
+    return (
+        f"memory_limit {format_bytes(limit)} is below what a worker holds before running "
+        f"any item: {worker} holds {format_bytes(held)} (RSS with its child processes, after "
+        "starting, its initializer, and loading the pipeline and its stages' setup()); "
+        "give a limit above that floor"
+    )
 
 
 def _cgroup_events() -> Path | None:

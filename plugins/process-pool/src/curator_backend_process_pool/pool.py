@@ -31,7 +31,7 @@ from curator_backend_process_pool.deaths import (
     name_of,
     outlived_its_fork_server,
 )
-from curator_backend_process_pool.memory import MemoryWatch, kill_tree
+from curator_backend_process_pool.memory import MemoryWatch, below_the_floor, kill_tree
 from curator_backend_process_pool.shipping import pickle_setup
 from curator_backend_process_pool.slots import Chunk, WorkerSlot
 
@@ -135,6 +135,7 @@ class Pool:
                 self.size,
                 self.worker_env,
                 self.thread_cap,
+                self.memory.limit,
             ),
             name=f"curator-process-{slot}",
             daemon=True,
@@ -408,6 +409,8 @@ class Pool:
             if message[1] is not None:
                 self.teardown_problems.append(f"{w.name}: {message[1]}")
             return
+        if kind == "over-limit":
+            raise UsageError(below_the_floor(self.memory.limit or 0, message[1], w.name))
         if kind == "init-failed":
             error: ErrorInfo = message[1]
             raise UsageError(

@@ -27,6 +27,7 @@ from curator import ErrorInfo, Work, WorkerInfo
 from curator.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
 from curator_backend_process_pool.environment import THREAD_VARIABLES
+from curator_backend_process_pool.memory import over_before_any_item
 
 FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
@@ -212,6 +213,7 @@ def main(
     jobs: int,
     worker_env: dict[str, str],
     thread_cap: int | None,
+    memory_limit: int | None = None,
 ) -> None:
     """Run in the worker process until the parent sends ``None`` or goes away.
 
@@ -250,6 +252,9 @@ def main(
     thread_cap
         Threads for the numerical libraries' pools, set where the run's
         environment leaves the variable unset; ``None`` leaves them alone.
+    memory_limit
+        The pool's memory limit: a worker over it before its first item says
+        so (``("over-limit", rss)``) and exits instead of running items.
     """
     # Ctrl-C goes to the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -282,6 +287,7 @@ def main(
     modules.note()
     outbox = Outbox(conn, stop, slot, current, since)
     work: Work | None = None
+    first_item = True
     try:
         while True:
             try:
@@ -317,6 +323,12 @@ def main(
             except BaseException as exc:
                 conn.send(("init-failed", ErrorInfo.from_exception(exc)))
                 return
+            if first_item:
+                first_item = False
+                held = over_before_any_item(memory_limit)
+                if held is not None:
+                    conn.send(("over-limit", held))
+                    return
             chunk_id, indices = message
             chunk_started = time.perf_counter()
             batch = outbox.batch
