@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Literal
 
-from curator import Pipeline, Sink, Source
+from curator import Filter, Pipeline, Sink, Source
 from curator.testing.probes import Numbers, probe
 
 
@@ -186,3 +187,25 @@ def chatty() -> Pipeline[int]:
     folder = os.path.join(os.getcwd(), "chatty")  # the run's folder: a test's own
     os.makedirs(folder, exist_ok=True)
     return probe(6, folder, chatty=True, fail=frozenset({2}))
+
+
+# Parameters as `curator status` lists them: a module-level value a filter reads (a
+# parameter), a module it reads (code, not one), one filter class used twice.
+OFFSET = 1
+
+
+def shifted(items: Iterator[int]) -> Iterator[int]:
+    for item in items:
+        yield json.loads(json.dumps(item)) + OFFSET
+
+
+class Scale(Filter[int]):
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        for item in items:
+            yield item * self.factor
+
+
+parametrized = Numbers(5).filter(shifted).filter(Scale(2)).filter(Scale(3)).write(FailAt({9}))

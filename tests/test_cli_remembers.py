@@ -214,17 +214,36 @@ def test_status_lists_every_checkpoint_with_what_tells_variants_apart(tmp_path: 
     curator("run", "pipelines:eleven", "--indices", "0:4", cwd=tmp_path)
     curator("run", "pipelines:fails_at_3", "--keep-going", cwd=tmp_path)
     rows = {row["variant"]: row for row in _status(tmp_path)}
-    ten, eleven = "items=10, source.count=10", "items=11, source.count=11"
-    assert set(rows) == {ten, eleven, "source.count=10, sink.bad=[3], sink.seconds=0.0"}
+    ten, eleven = "items=10, Numbers.count=10", "items=11, Numbers.count=11"
+    assert set(rows) == {ten, eleven, "Numbers.count=10, FailAt.bad=[3], FailAt.seconds=0.0"}
     assert (rows[eleven]["done"], rows[eleven]["total"]) == (4, 11)
     assert rows[ten]["pipeline"] == rows[eleven]["pipeline"]
     assert all(row["state"] == "finished" for row in rows.values())
-    failing = rows["source.count=10, sink.bad=[3], sink.seconds=0.0"]
+    failing = rows["Numbers.count=10, FailAt.bad=[3], FailAt.seconds=0.0"]
     assert (failing["done"], failing["failed"]) == (9, 1)
     human = curator("status", cwd=tmp_path)
     assert human.returncode == 0
     assert eleven in human.stdout
     assert "4/11" in human.stdout
+
+
+def test_status_lists_parameters_by_stage_class_and_leaves_out_code(tmp_path: Path) -> None:
+    curator("run", "pipelines:parametrized", cwd=tmp_path)
+    data = _status(tmp_path, "pipelines:parametrized")
+    assert data["parameters"] == {
+        "items": "5",
+        "Numbers.count": "5",
+        "shifted.OFFSET": "1",  # module-level data the filter reads: a parameter
+        "Scale.factor": "2",
+        "Scale #2.factor": "3",
+        "FailAt.bad": "[9]",
+        "FailAt.seconds": "0.0",
+        "FailAt.seen": "[]",
+    }  # no json module, no empty defaults, no stage named by its position
+    shown = curator("status", "pipelines:parametrized", cwd=tmp_path).stdout
+    assert re.search(r"^  Scale #2\.factor +3$", shown, re.M), shown
+    assert "json" not in shown
+    assert "filter" not in shown
 
 
 def test_status_takes_the_target_and_shows_full_tracebacks(tmp_path: Path) -> None:

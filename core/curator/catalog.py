@@ -20,6 +20,7 @@ from curator import journal
 from curator.checkpoint_file import reading
 from curator.errors import UsageError
 from curator.outcome import Status
+from curator.parameters import flatten
 from curator.result import throughput
 from curator.settings import RunSettings
 from curator.store import (
@@ -36,10 +37,6 @@ _RUN_COLUMNS = (
     "id", "started", "finished", "backend", "jobs", "requested", "ok", "failed", "skipped",
     "cancelled", "interrupted", "seconds", "ran", "settings",
 )  # fmt: skip
-_CONTAINERS = frozenset({"set", "frozenset", "tuple"})
-"""How the fingerprint marks containers that JSON has no type for."""
-_SHOWN_VALUE = 40
-"""Characters of a parameter's value shown before it is cut."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,8 @@ class CheckpointReport:
     fingerprint: str
     total: int
     parameters: dict[str, str]
-    """The pipeline's parameters, flattened (see :func:`flatten`); empty for old checkpoints."""
+    """The pipeline's parameters (see :func:`curator.parameters.flatten`); empty for old
+    checkpoints."""
     latest: dict[int, StoredOutcome]
     runs: list[RunRecord]
     state: str
@@ -308,89 +306,3 @@ def _json(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-# -- parameters -------------------------------------------------------------------
-
-
-def flatten(description: Any) -> dict[str, str]:
-    """A pipeline description (see :func:`curator.fingerprint.describe`) as ``path: value``.
-
-    ``{"source": {"type": "mod.Csv", "state": {"root": "a"}}}`` becomes
-    ``{"source": "mod.Csv", "source.root": "'a'"}``: one entry per parameter,
-    so that two configurations of one pipeline class can be compared.
-    """
-    flat: dict[str, str] = {}
-    if not isinstance(description, dict):
-        return flat
-    if "items" in description:
-        flat["items"] = str(description["items"])
-    _walk(description.get("source"), "source", flat)
-    for number, stage in enumerate(description.get("filters") or [], 1):
-        _walk(stage, f"filter{number}", flat)
-    _walk(description.get("sink"), "sink", flat)
-    return flat
-
-
-def _walk(value: Any, path: str, flat: dict[str, str]) -> None:
-    if isinstance(value, dict):
-        if set(value) == {"path"}:
-            flat[path] = _shown(value["path"])
-            return
-        if len(value) == 1 and next(iter(value)) in _CONTAINERS:
-            flat[path] = _shown(next(iter(value.values())))
-            return
-        if "sha256" in value and set(value) <= {"sha256", "bytes"}:
-            flat[path] = f"<sha256 {str(value['sha256'])[:12]}>"
-            return
-        for key, item in value.items():
-            if key == "state":
-                _walk(item, path, flat)
-            elif key == "type" and isinstance(item, str):
-                flat[path] = item.rsplit(".", 1)[-1]
-            else:
-                _walk(item, f"{path}.{key}", flat)
-    elif isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
-        for position, item in enumerate(value):
-            _walk(item, f"{path}[{position}]", flat)
-    else:
-        flat[path] = _shown(value)
-
-
-def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = repr(text) if isinstance(value, str) else text
-    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
-
-
-def differences(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
-    """``path: here -> there`` for every parameter that differs between two flattened pipelines."""
-    changed = []
-    for key in sorted(set(mine) | set(theirs), key=_parameter_order):
-        if mine.get(key) != theirs.get(key):
-            changed.append(f"{key}: {mine.get(key, '-')} here, {theirs.get(key, '-')} there")
-    return changed
-
-
-def variants(reports: list[CheckpointReport]) -> dict[Path, str]:
-    """Per checkpoint, the parameters that tell it apart from others of the same pipeline class."""
-    groups: dict[str, list[CheckpointReport]] = {}
-    for report in reports:
-        groups.setdefault(report.pipeline, []).append(report)
-    described: dict[Path, str] = {}
-    for group in groups.values():
-        keys = sorted({key for report in group for key in report.parameters}, key=_parameter_order)
-        if len(group) > 1:
-            keys = [k for k in keys if len({r.parameters.get(k) for r in group}) > 1]
-        else:
-            keys = [k for k in keys if "." in k][:3]  # alone: its first few parameters
-        for report in group:
-            shown = [f"{k}={report.parameters.get(k, '-')}" for k in keys]
-            described[report.path] = ", ".join(shown) or "-"
-    return described
-
-
-def _parameter_order(key: str) -> tuple[int, str]:
-    rank = {"items": 0, "source": 1, "filter": 2, "sink": 3}
-    head = key.split(".", 1)[0].rstrip("0123456789")
-    return rank.get(head, 4), key

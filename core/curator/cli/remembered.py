@@ -153,8 +153,9 @@ def same_class_lines(
     pipeline: Pipeline[Any], folder: Path, exclude: Path | None = None
 ) -> list[str]:
     """Lines naming checkpoints in ``folder`` of the same pipeline class, with what differs."""
-    from curator.catalog import differences, flatten, scan
+    from curator.catalog import scan
     from curator.fingerprint import describe
+    from curator.parameters import differences, flatten
 
     if not folder.is_dir():
         return []

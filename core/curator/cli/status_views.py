@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curator.catalog import CheckpointReport, failure_json, read, scan, variants
+from curator.catalog import CheckpointReport, failure_json, read, scan
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import print_fields, print_json, print_table, print_text
 from curator.errors import UsageError
 from curator.outcome import Status
+from curator.parameters import variants
 from curator.reporters.summary import MAX_LISTED_FAILURES
 from curator.store import DEFAULT_DIR, StoredOutcome, resolve_path
 
