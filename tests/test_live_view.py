@@ -35,14 +35,39 @@ def test_after_the_first_ctrl_c_the_view_shows_a_stopping_state_that_stays(
     live = [s for s in after if BAR_LINE.search(s) and "curator: 6 items" not in s]
     # The view kept redrawing while the two running items finished (2 s at 8 frames/s).
     assert len(live) >= 3, after[-3:]
+    waited = 0
     for screen in live[1:]:
-        assert "stopping: no new items; waiting up to" in screen, screen
-        assert "Ctrl-C again to stop them at once" in screen
+        running = re.findall(r"^  \S+ +item \d+ +\d+\.\d s *$", screen, re.M)
+        waiting = re.search(
+            r"^stopping: no new items; waiting up to \d+ s for (\d+) running \(Ctrl-C again "
+            r"to stop them at once\)",
+            screen,
+            re.M,
+        )
+        if running:  # the line says how many it waits for, and only while there are some
+            assert waiting is not None, screen
+            assert int(waiting.group(1)) == len(running), screen
+            waited += 1
+        else:
+            assert waiting is None, screen
         assert "ETA" not in screen
+    assert waited >= 2, live
     # Nothing stale above: one bar on the final screen, one stopping notice line.
     assert len(BAR_LINE.findall(final)) == 1, final
     assert final.count("curator: stopping: no new items") == 1, final
     assert "curator: 6 items: 2 ok, 4 cancelled; interrupted after" in final, final
+    # The last frame counts what finished (the 4 cancelled items did not) and waits for
+    # nothing: no "6/6 100%", no "waiting ... for 0 running".
+    bar = BAR_LINE.search(final)
+    assert bar is not None
+    assert re.search(r"━+ 2/6 +33%", final), final
+    assert "stopped" in final.splitlines()[_line_of(final, bar.group(0))]
+    assert not re.search(r"^stopping: no new items; waiting", final, re.M), final
+    assert "for 0 running" not in final, final
+
+
+def _line_of(screen: str, text: str) -> int:
+    return next(n for n, line in enumerate(screen.splitlines()) if text in line)
 
 
 def test_the_progress_line_fits_an_80_column_terminal(tmp_path: Path) -> None:

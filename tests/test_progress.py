@@ -4,9 +4,10 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from pipelines import FailAt, Numbers, Sleep
 
-from curator import Reporter, hookimpl, run
+from curator import Reporter, TaskFailedError, hookimpl, run
 from curator.progress import RunProgress
 from curator.reporters import LogReporter, RichReporter
 
@@ -114,3 +115,47 @@ def test_an_item_that_succeeds_on_retry_is_not_counted_failed(tmp_path: Any) -> 
     assert sorted(watcher.failures) == [3, 5]  # each failed attempt was announced
     assert watcher.progress is not None
     assert watcher.progress.failed == 0  # ... and none of them counts in the end
+
+
+class Sampler(Watcher):
+    """Records ``(done, rate, eta)`` as each item finishes (skipped ones included)."""
+
+    name = "sampler"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[tuple[str, int, float, float | None]] = []
+
+    @hookimpl
+    def curator_task_finish(self, outcome: Any) -> None:
+        p = self.progress
+        assert p is not None
+        self.samples.append((outcome.status.value, p.done, p.rate, p.eta))
+
+
+def test_a_resumed_run_measures_its_rate_and_eta_on_the_items_it_runs(tmp_path: Any) -> None:
+    store = tmp_path / "run.sqlite"
+    pipeline = Numbers(12).write(Sleep(0.01))
+    run(pipeline, indices=range(9), checkpoint=store, reporter=None)
+    sampler = Sampler()
+    run(pipeline, checkpoint=store, resume=True, reporter=sampler)
+    skipped = [s for s in sampler.samples if s[0] == "skipped"]
+    assert [done for _, done, _, _ in skipped] == list(range(1, 10))  # skipped ones are done
+    # ... but nothing ran yet: no rate, no ETA (not 9 items in a millisecond).
+    assert all(rate == 0.0 and eta is None for _, _, rate, eta in skipped), skipped
+    ran = [s for s in sampler.samples if s[0] == "ok"]
+    assert [done for _, done, _, _ in ran] == [10, 11, 12]
+    progress = sampler.progress
+    assert progress is not None
+    assert progress.skipped == 9
+    assert progress.rate > 0
+    assert progress.eta == 0
+
+
+def test_items_that_never_ran_are_not_counted_done() -> None:
+    watcher = Watcher()
+    with pytest.raises(TaskFailedError):
+        run(Numbers(10).write(FailAt({3})), reporter=watcher)  # stops at item 3
+    progress = watcher.progress
+    assert progress is not None
+    assert (progress.done, progress.cancelled, progress.total) == (4, 6, 10)

@@ -299,6 +299,7 @@ class RunLoop:
                 Outcome(index, Status.CANCELLED, started=when, finished=when)
                 for index in missing[start : start + BATCH]
             ]
+            self.progress.cancelled += len(cancelled)  # first: never counted done meanwhile
             for outcome in cancelled:
                 ledger.record(outcome)
             yield cancelled
@@ -326,6 +327,7 @@ class RunLoop:
             if record is not None and record.done and index not in rerun:
                 outcome = record.as_skipped()
                 self.ledger.record(outcome)
+                self.progress.skipped += 1
                 call("curator_task_finish", run=self.info, outcome=outcome)
                 skipped.append(outcome)
                 if len(skipped) == BATCH:
@@ -346,6 +348,8 @@ class RunLoop:
         self.attempt = attempt
         backend._begin(self.policy.timeout, self.relay.listens("curator_task_start"))
         self.backend = backend
+        if self.progress.watching_workers and backend.activity() is None:
+            self.progress.track_starts()  # before the round's first item starts
         open_before = self.ledger.open
         try:
             planned = self.groups.plan(indices) if self.groups is not None else indices

@@ -58,18 +58,25 @@ class RunProgress:
         self.alarm_open = -1
         """The core rings alarms once ``ledger.open`` drops to this (-1: none set)."""
         self.tracking_starts = False
-        """Whether start events are recorded (from the first :meth:`busy` call on)."""
+        """Whether start events are recorded (from the first :meth:`busy` call on, or from
+        the first item on after :meth:`watch_workers`)."""
+        self.watching_workers = False
+        """Whether a reporter asked for busy workers from the first item on."""
         self.stopping_since: float | None = None
         """When the first Ctrl-C asked the run to stop (monotonic), or ``None``."""
         self.grace = 0.0
         """Seconds running items get once the run is stopping."""
+        self.skipped = 0
+        """Items a resume skipped (done before this run: not in its rate)."""
+        self.cancelled = 0
+        """Items that never ran because the run stopped (not done)."""
 
     # -- reading ------------------------------------------------------------------
 
     @property
     def done(self) -> int:
-        """Items with an outcome so far."""
-        return self.total - self._ledger.open
+        """Items with an outcome so far (skipped ones included, cancelled ones not)."""
+        return self.total - self._ledger.open - self.cancelled
 
     @property
     def failed(self) -> int:
@@ -83,9 +90,9 @@ class RunProgress:
 
     @property
     def rate(self) -> float:
-        """Finished items per second so far."""
+        """Items this run finished per second so far (skipped ones aside)."""
         elapsed = self.elapsed
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return (self.done - self.skipped) / elapsed if elapsed > 0 else 0.0
 
     @property
     def eta(self) -> float | None:
@@ -120,15 +127,32 @@ class RunProgress:
         """
         activity = self._activity()
         if activity is None:
-            if self._starts is None:
-                self._starts = {}
-                self.tracking_starts = True
-            activity = self._starts
+            activity = self.track_starts()
         now = time.time()
         rows = [(worker, index, now - since) for worker, (index, since) in list(activity.items())]
         return sorted(rows, key=lambda row: row[2], reverse=True)
 
+    def track_starts(self) -> dict[str, tuple[int, float]]:
+        """Record start events from now on; return what is running by them.
+
+        The core's fallback for a backend without ``activity()``.
+        """
+        if self._starts is None:
+            self._starts = {}
+            self.tracking_starts = True
+        return self._starts
+
     # -- subscribing --------------------------------------------------------------
+
+    def watch_workers(self) -> None:
+        """Ask for :meth:`busy` rows that include items started before its first call.
+
+        A reporter that will draw busy workers calls this in ``curator_run_start``.
+        Otherwise start events are recorded from the first :meth:`busy` call on
+        (nobody pays for them before), and an item that started earlier is not
+        among the rows until the next one starts on its worker.
+        """
+        self.watching_workers = True
 
     def call_at(self, done: int, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (in the parent's run loop) once ``done`` items have finished."""

@@ -94,6 +94,7 @@ class RichReporter(Reporter):
             progress.on_output(self._printed)
         if not self.console.is_terminal:
             return  # into a file or a pipe: a live view would leave frames behind; summary only
+        progress.watch_workers()  # rows for the items already running when the view appears
         # Like tqdm's `delay`: no flicker, and no drawing cost, for runs that end quickly.
         self._timer = threading.Timer(self.options.delay, self._show)
         self._timer.daemon = True
@@ -179,8 +180,9 @@ class RichReporter(Reporter):
         percent = 100.0 * t.done / total
         # What matters most first; the rest goes when the line would wrap.
         parts = [f"{t.done}/{t.total} {percent:3.0f}%"]
+        stopped = t.stopping and self._finished  # the last frame, drawn as the run ends
         if t.stopping:
-            parts.append("stopping")
+            parts.append("stopped" if stopped else "stopping")
         else:
             parts += [f"ETA {format_duration(t.eta)}", f"{t.rate:,.1f} items/s"]
         parts.append(f"elapsed {format_duration(t.elapsed)}")
@@ -199,10 +201,11 @@ class RichReporter(Reporter):
             view.append("━" * (bar - filled), style="bar.back")
         view.append(" ")
         for position, part in enumerate(parts):
-            style = "red" if part.endswith(" failed") else "yellow" if part == "stopping" else ""
+            stopping = part in ("stopping", "stopped")
+            style = "red" if part.endswith(" failed") else "yellow" if stopping else ""
             view.append(("  " if position else "") + part, style=style)
         rows = t.busy()
-        if t.stopping:
+        if t.stopping and rows and not stopped:
             left = t.grace_left or 0.0
             view.append(
                 f"\nstopping: no new items; waiting up to {left:.0f} s for {len(rows)} running "
