@@ -88,6 +88,20 @@ MUTATIONS = [
     ),
     # Issue 29: behaviours the second round of hand-planted bugs found unguarded.
     Mutation(
+        "the final merge forgets to reset the caller's stage first (29.1)",
+        "core/curator/state.py",
+        'if not self._call(stage, "reset"):',
+        "if False:",
+        ("tests/test_conformance.py", "-k", "without_ok_items_leaves_the_stage_reset"),
+    ),
+    Mutation(
+        "a resume adds the partials of a batch a later run redid (29.2)",
+        "core/curator/store.py",
+        "if row_id in stored and len(current) == len(ok):",
+        "if row_id in stored:",
+        ("tests/test_conformance.py", "-k", "two_runs_on_one_checkpoint_counts_each_partial_once"),
+    ),
+    Mutation(
         "the HTML report stops escaping what a failed item printed (29.5)",
         "core/curator/report_html.py",
         "<pre>{_e(item.output.get('text', ''))}</pre>",
