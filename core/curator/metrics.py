@@ -288,6 +288,7 @@ def _timed(items: Any, spent: list[float], k: int, stage: object, number: int, i
         if hasattr(type(items), "__iter__"):
             raise  # an iterable whose __iter__ failed: its own error
         refuse_items(items, stage, number, index)
+        raise  # refuse_items passed it: let the consuming stage say what is wrong
     return _timing(items, spent, k)
 
 

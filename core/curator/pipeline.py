@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Generic, NoReturn, TypeVar
+from typing import Generic, TypeVar
 
 from curator.errors import UsageError
 
@@ -130,11 +130,11 @@ class Pipeline(Generic[T]):
             raise UsageError(_NO_SINK)
         position = self.position(index)
         items = self.source[position]
-        if not _iterable(items):
+        if not hasattr(type(items), "__iter__"):  # inline: this runs per stage per item
             refuse_items(items, self.source, 0, index)
         for number, stage in enumerate(self.filters, 1):
             items = stage(items)
-            if not _iterable(items):
+            if not hasattr(type(items), "__iter__"):
                 refuse_items(items, stage, number, index)
         return self.sink(items, position)
 
@@ -156,18 +156,16 @@ class Pipeline(Generic[T]):
 _NO_SINK = "the pipeline has no sink: call .write(sink) on it before running it"
 
 
-def _iterable(items: object) -> bool:
-    kind = type(items)
-    return hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")
-
-
-def refuse_items(items: object, stage: object, number: int, index: int) -> NoReturn:
+def refuse_items(items: object, stage: object, number: int, index: int) -> None:
     """Raise the error of a stage that handed on something that is not an iterable of items.
 
     Without it the *next* stage fails on it (``'NoneType' object is not
     iterable`` in the sink), and the sink is blamed for a filter's missing
-    ``return``. ``number`` is 0 for the source, ``n`` for filter ``n``.
+    ``return``. ``number`` is 0 for the source, ``n`` for filter ``n``. An
+    object with ``__getitem__`` only (the old iteration protocol) passes.
     """
+    if hasattr(type(items), "__getitem__"):
+        return
     what = "None" if items is None else f"a {type(items).__name__}"
     if number == 0:
         raise TypeError(
