@@ -59,17 +59,16 @@ def report_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
 def _print(report: Any) -> None:
     from curator.cli.output import print_fields, print_table, print_text
     from curator.metrics import format_bytes
-    from curator.reporters.summary import format_duration
 
     counts = ", ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in report.counts.items())
     rate = report.items_per_second
     fields = [
         ("checkpoint", f"{report.checkpoint} ({report.state})"),
         ("items", f"{report.recorded:,} of {report.total:,}: {counts or 'none yet'}"),
-        ("running time", f"{format_duration(report.seconds)} ({rate:,.1f} items/s)"),
+        ("running time", f"{_duration(report.seconds)} ({rate:,.1f} items/s)"),
     ]
     if report.idle_seconds > 0:
-        idle = format_duration(report.idle_seconds)
+        idle = _duration(report.idle_seconds)
         fields.append(("idle between runs", f"{idle} (not in the running time)"))
     fields.append(("workers", str(len(report.lanes))))
     print_fields(report.pipeline, fields)
@@ -94,3 +93,10 @@ def _print(report: Any) -> None:
     if report.failures_total:
         print_text(f"{report.failures_total:,} failed: curator status {report.checkpoint} --failed")
     print_text(f"plots: curator report {report.checkpoint} --html report.html")
+
+
+def _duration(seconds: float) -> str:
+    """``0.42 s`` under a minute (a short run is not ``0:00``), else ``1:02:03``."""
+    from curator.reporters.summary import format_duration
+
+    return f"{seconds:.2f} s" if seconds < 60 else format_duration(seconds)
