@@ -87,13 +87,20 @@ def running_cluster(folder: Path) -> Iterator[Path]:
             client.wait_for_workers(2, timeout=60)
         yield scheduler_file
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # Workers first: a worker closing while its scheduler is gone waits for it.
+        _stop(procs[1:])
+        _stop(procs[:1])
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -138,6 +138,9 @@ class _Dispatch:
         self.in_quarantine: set[int] = set()
         """Items of a crashed chunk, run one by one."""
         self.topic = f"curator-chunks-{uuid.uuid4().hex}"
+        """Names the run on the scheduler (its tasks' log) and on the workers."""
+        self.work_future: Any = None
+        """The work scattered to the workers (scattered again if its last copy is lost)."""
         self.tokens = itertools.count()
         self.workers = max(1, len(client.scheduler_info().get("workers", {})) or backend.jobs)
         self.sizer = ChunkSizer(
@@ -168,9 +171,7 @@ class _Dispatch:
         from curator_backend_dask.tasks import run_chunk
 
         client = self.client
-        # hash=False: a key of its own, never shared with an equal work of an earlier run
-        # that is being released (its copies hold that run's set-up stages).
-        work = client.scatter(self.work, broadcast=True, hash=False)
+        self._scatter()
         slots = {
             address: slot
             for slot, address in enumerate(sorted(client.scheduler_info().get("workers", {})))
@@ -185,7 +186,7 @@ class _Dispatch:
                     chunk = self._next_chunk()
                     token = next(self.tokens)
                     future = client.submit(
-                        run_chunk, work, chunk, self.topic, token, slots, jobs, work.key,
+                        run_chunk, self.work_future, chunk, self.topic, token, slots, jobs,
                         pure=False,
                     )  # fmt: skip
                     chunks[future] = (chunk, token)
@@ -195,7 +196,7 @@ class _Dispatch:
                 future = next(pending)
                 yield from self._collect(future, *chunks.pop(future))
             finished = True
-            self._tear_down(work.key)
+            self._tear_down()
         except KeyboardInterrupt:
             # A hard stop: hand over the chunks that finished meanwhile, then stop.
             for future, (chunk, token) in list(chunks.items()):
@@ -206,26 +207,34 @@ class _Dispatch:
         finally:
             if not finished and chunks:
                 client.cancel(list(chunks))
-            client.cancel([work])
+            client.cancel([self.work_future])
+
+    def _scatter(self) -> None:
+        """Put the work on the workers, under a key of its own.
+
+        hash=False: never shared with an equal work of an earlier run that is
+        being released (its copies hold that run's set-up stages).
+        """
+        self.work_future = self.client.scatter(self.work, broadcast=True, hash=False)
 
     def _collect(self, future: Any, chunk: list[int], token: int) -> Iterator[Event]:
         from distributed import KilledWorker
+        from distributed.client import FutureCancelledError
 
         started = time.time()
         try:
             outcomes: list[Outcome] = future.result()
         except KilledWorker as exc:
-            if not self._began(token):
-                # It waited in the dead worker's queue: innocent, so it runs again,
-                # next, without using a retry.
-                self.todo.requeue(chunk)
-                return
-            if len(chunk) > 1:
-                # Quarantine: run the chunk's items one by one to find the culprit.
-                self.retry_singly.extend(reversed(chunk))
-                self.in_quarantine.update(chunk)
-                return
-            yield self._crashed(chunk[0], started, exc)
+            yield from self._lost(chunk, token, started, exc)
+            return
+        except FutureCancelledError as exc:
+            # Dask forgets a task whose input is gone: the last copy of the work
+            # died with a worker (the active memory manager keeps one copy of
+            # what no queued task needs). Scatter it again; the chunk is judged
+            # as if its worker had died.
+            if self.work_future.status != "finished":
+                self._scatter()
+            yield from self._lost(chunk, token, started, exc)
             return
         self.sizer.observe(len(outcomes), sum(o.finished - o.started for o in outcomes))
         for outcome in outcomes:
@@ -233,18 +242,49 @@ class _Dispatch:
                 yield TaskStart.of(outcome)
             yield outcome
 
-    def _tear_down(self, key: str) -> None:
+    def _lost(
+        self, chunk: list[int], token: int, started: float, exc: BaseException
+    ) -> Iterator[Outcome]:
+        """A chunk whose result is gone with a worker: run it again, or find its culprit."""
+        if not self._died_running(token):
+            # It waited in the dead worker's queue, finished before the worker died,
+            # or ran on a live worker when the work was lost: innocent, so it runs
+            # again, next, without using a retry.
+            self.todo.requeue(chunk)
+            return
+        if len(chunk) > 1:
+            # Quarantine: run the chunk's items one by one to find the culprit.
+            self.retry_singly.extend(reversed(chunk))
+            self.in_quarantine.update(chunk)
+            return
+        yield self._crashed(chunk[0], started, exc)
+
+    def _tear_down(self) -> None:
         """Each worker tears its copy of the work down; a ``teardown()`` that raised is an error."""
         from curator_backend_dask.tasks import tear_down
 
-        answers = self.client.run(tear_down, key=key)
+        answers = self.client.run(tear_down, topic=self.topic)
         problems = [f"{address}: {problem}" for address, problem in answers.items() if problem]
         if problems:
             raise UsageError("a stage's teardown() failed on " + "; ".join(sorted(problems)))
 
-    def _began(self, token: int) -> bool:
-        """Whether the chunk of ``token`` started on its worker (it logged its token)."""
-        return any(msg == token for _, msg in self.client.get_events(self.topic))
+    def _died_running(self, token: int) -> bool:
+        """Whether the chunk of ``token`` was running on a worker that is gone now.
+
+        Its task logged when it began, and where, and when it was done (see
+        :func:`curator_backend_dask.tasks.run_chunk`).
+        """
+        began: set[str] = set()
+        for _, message in self.client.get_events(self.topic):
+            if message.get("token") != token:
+                continue
+            if message.get("done"):
+                return False
+            began.add(message["worker"])
+        if not began:
+            return False
+        alive = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        return bool(began - set(alive))
 
     def _crashed(self, index: int, started: float, exc: BaseException) -> Outcome:
         # Dask reports a lost worker, not how its process ended: no exit code here.

@@ -8,13 +8,15 @@ from typing import Any
 from curator import Outcome, Work, WorkerInfo
 
 _SET_UP: dict[tuple[str, str], Work] = {}
-"""The works set up in this process, by scatter key and worker address, until teardown.
+"""The works set up in this process, by run and worker address, until teardown.
 
 Held here, not looked up in the worker's data: Dask's active memory manager
-drops a scattered replica a worker no longer needs, so the copy a worker set
-up may be gone from its data by the time the run ends, and a later task may
-get a fresh copy. Each worker keeps using, and finally tears down, the copy it
-set up first (several workers may share a process: the address tells them apart).
+drops a scattered replica a worker no longer needs, and a worker's death can
+lose the last one (the parent then scatters the work again, under a new key),
+so the copy a worker set up may be gone from its data by the time the run
+ends, and a later task may get a fresh copy. Each worker keeps using, and
+finally tears down, the copy it set up first (several workers may share a
+process: the address tells them apart).
 """
 
 
@@ -25,34 +27,41 @@ def run_chunk(
     token: int,
     slots: dict[str, int],
     jobs: int,
-    key: str = "",
 ) -> list[Outcome]:
     """Run ``indices`` in order on this worker and return their outcomes.
 
-    Before the first item, ``token`` is logged to the scheduler under ``topic``
-    and acknowledged: if this worker dies, the parent can tell a chunk that was
-    running (it holds the culprit) from one that only waited in the worker's queue.
+    ``topic`` names the run. Before the first item, ``token`` and this
+    worker's address are logged to the scheduler under ``topic`` and
+    acknowledged; after the last, the end is logged on the worker's ordered
+    stream to the scheduler, so the scheduler knows of it before it knows
+    the result. If this worker dies, the parent can tell a chunk that was
+    running (it holds the culprit) from one that only waited in the worker's
+    queue and from one that had finished.
+
     The stages' ``setup(worker)`` runs before this worker's first item of the
     run (``work`` is the worker's own copy, shared by its tasks); ``slots`` maps
     worker addresses to slots (a worker that joined later gets the next one).
     """
     from distributed import get_client, get_worker
 
-    get_client().log_event(topic, token)
-    address = get_worker().address
-    work = _SET_UP.setdefault((key, address), work)
+    dask_worker = get_worker()
+    address = dask_worker.address
+    get_client().log_event(topic, {"token": token, "worker": address})
+    work = _SET_UP.setdefault((topic, address), work)
     work.setup(WorkerInfo(slots.get(address, len(slots)), "dask", jobs))
     worker = f"dask-{os.getpid()}"
-    return [work(index, worker) for index in indices]
+    outcomes = [work(index, worker) for index in indices]
+    dask_worker.log_event(topic, {"token": token, "done": True})
+    return outcomes
 
 
-def tear_down(dask_worker: Any, key: str) -> str | None:
-    """Tear down this worker's copy of the work under ``key``; what went wrong, or ``None``.
+def tear_down(dask_worker: Any, topic: str) -> str | None:
+    """Tear down this worker's copy of the work of run ``topic``; what went wrong, or ``None``.
 
     Run on every worker with ``client.run`` when the run's items are done; a
     worker that ran none of them has nothing to tear down.
     """
-    work = _SET_UP.pop((key, dask_worker.address), None)
+    work = _SET_UP.pop((topic, dask_worker.address), None)
     if work is None:
         return None
     try:
