@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pipelines import Collect, FailAt, Flaky, Sleep
 
 import curator
-from curator import Status, TaskFailedError, UsageError, run, stream
+from curator import Sink, Status, TaskFailedError, UsageError, run, stream
+from curator.backends.thread_pool import AHEAD_PER_THREAD
 from curator.testing.events import EventRecorder
 from curator.testing.probes import Numbers, executions, probe
 
@@ -187,3 +191,43 @@ def test_ordered_releases_every_waiting_outcome_as_soon_as_its_turn_comes(tmp_pa
     assert released[0][1] >= {1, 2, 3, 4}, "items 1-4 finished before item 0 (the premise)"
     for index, finished in released[:5]:
         assert not finished & {5, 6, 7}, f"item {index} came out only after later items ran"
+
+
+STARTED: list[int] = []
+"""Items :class:`NotesStarts` started, whichever thread's copy ran them."""
+
+
+class NotesStarts(Sink[int]):
+    def __call__(self, items: Iterator[int], index: int) -> list[int]:
+        STARTED.append(index)
+        return list(items)
+
+
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_a_slow_consumer_holds_the_thread_pool_back(jobs: int) -> None:
+    # Without backpressure the threads run every item at once and queue every outcome
+    # for the consumer: memory grows with the item count.
+    STARTED.clear()
+    taken = most_ahead = 0
+    for _ in stream(
+        Numbers(3000).write(NotesStarts()), backend="thread-pool", jobs=jobs, reporter=None
+    ):
+        taken += 1
+        most_ahead = max(most_ahead, len(STARTED) - taken)
+        if taken % 50 == 0:
+            time.sleep(0.005)  # a slow consumer: the threads get time to run ahead
+    assert taken == len(STARTED) == 3000
+    assert most_ahead <= (AHEAD_PER_THREAD + 1) * jobs
+
+
+def test_starting_a_stream_of_a_million_items_costs_about_a_byte_per_item() -> None:
+    pipeline = Numbers(1_000_000).write(Collect())
+    tracemalloc.start()
+    try:
+        outcomes = stream(pipeline, reporter=None)
+        next(outcomes)
+        peak = tracemalloc.get_traced_memory()[1]
+        outcomes.close()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # a status byte per index (1 MB), no list of every index

@@ -63,6 +63,9 @@ def keep_together(pipeline: Pipeline[Any], indices: Sequence[int]) -> KeepTogeth
         not a list of lists of requested indices, put an index in two groups,
         or the source's and the sink's groups disagree.
     """
+    stages = (pipeline.source, pipeline.sink)
+    if not any(callable(getattr(stage, "partition_indices", None)) for stage in stages):
+        return None  # without a list of every index: a million items cost 40 MB here
     requested = list(indices)
     source_groups = _declared(pipeline.source, "source", requested)
     sink_groups = _declared(pipeline.sink, "sink", requested) if pipeline.sink else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import queue
 import sys
 import threading
@@ -28,6 +29,9 @@ from curator.work import Work
 
 _DONE = object()
 HARD_STOP_JOIN_SECONDS = 0.05
+
+AHEAD_PER_THREAD = 8
+"""Items a thread may start beyond those whose outcomes the run took (see :class:`_Window`)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class ThreadPoolBackend(Backend):
         todo = _Dispenser(units(indices))
         records: queue.SimpleQueue[object] = queue.SimpleQueue()
         stop = self._stop
+        window = _Window(AHEAD_PER_THREAD * n_threads, stop)
         threads = [
             threading.Thread(
                 target=_worker,
@@ -74,7 +79,7 @@ class ThreadPoolBackend(Backend):
                     f"thread-{slot}",
                     todo,
                     records,
-                    stop,
+                    window,
                 ),
                 name=f"curator-thread-{slot}",
                 daemon=True,
@@ -88,17 +93,22 @@ class ThreadPoolBackend(Backend):
         try:
             alive = n_threads
             while alive:
-                record = records.get()
+                try:
+                    record = records.get_nowait()
+                except queue.Empty:
+                    window.wake()  # threads wait for room only while nothing is queued
+                    record = records.get()
                 if record is _DONE:
                     alive -= 1
                 elif isinstance(record, BaseException):
                     raise record
+                elif type(record) is TaskStart:
+                    running[record.index] = record
+                    yield record
                 else:
-                    if type(record) is TaskStart:
-                        running[record.index] = record
-                    else:
-                        running.pop(record.index, None)  # type: ignore[attr-defined]
+                    running.pop(record.index, None)  # type: ignore[attr-defined]
                     yield record  # type: ignore[misc]
+                    window.took()  # the run came back for more: it took this outcome
             finished = True
         except KeyboardInterrupt:  # the core's hard stop (curator.errors.HardStop)
             # Threads cannot be killed: hand over what finished, and report the
@@ -110,6 +120,7 @@ class ThreadPoolBackend(Backend):
             raise
         finally:
             stop.set()
+            window.wake()
             # On a hard stop (closed early, a second Ctrl-C) do not wait for running
             # items: threads cannot be killed. They are daemons, so they end with the
             # process, and they take no new item.
@@ -169,6 +180,69 @@ class _Dispenser:
             return next(self._iterator, None)
 
 
+class _Window:
+    """Backpressure: how far the threads may run ahead of the run that takes their outcomes.
+
+    A thread takes a ticket before each item and starts it only while fewer
+    than ``size`` tickets are ahead of the outcomes the run took; otherwise it
+    waits. So a slow consumer of a stream holds the threads back, and at most
+    ``size`` outcomes (and their start records) ever wait in the queue, whatever
+    the item count: memory stays flat. A run that keeps up never waits.
+
+    Cheap on the common path: with the GIL, ``next()`` on a count and an int
+    compare for a thread, an increment and a read for the run. Waiting threads
+    are woken when the run took half a window, and whenever it finds the queue
+    empty (so none can be forgotten), and when the run stops.
+    """
+
+    __slots__ = ("_cond", "_lock", "_tickets", "_waiting", "_wake_every", "size", "stop", "taken")
+
+    def __init__(self, size: int, stop: threading.Event) -> None:
+        self.size = size
+        self.taken = 0
+        """Outcomes the run took (written by the run's thread only)."""
+        self.stop = stop
+        self._tickets = itertools.count()
+        gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+        self._lock = None if gil else threading.Lock()  # as _Dispenser
+        self._cond = threading.Condition()
+        self._waiting = 0
+        self._wake_every = max(1, size // 2)
+
+    def enter(self) -> None:
+        """Wait (in a thread) until the next item may start, or the run stops."""
+        if self._lock is None:
+            ticket = next(self._tickets)
+        else:
+            with self._lock:
+                ticket = next(self._tickets)
+        if ticket - self.taken < self.size:
+            return
+        with self._cond:
+            self._waiting += 1  # before the check: the run reads it after it took one
+            try:
+                while ticket - self.taken >= self.size and not self.stop.is_set():
+                    self._cond.wait(WAKE_ANYWAY_SECONDS)
+            finally:
+                self._waiting -= 1
+
+    def took(self) -> None:
+        """Count one outcome taken by the run (in the run's thread)."""
+        self.taken += 1
+        if self._waiting and not self.taken % self._wake_every:
+            self.wake()
+
+    def wake(self) -> None:
+        """Let waiting threads check again."""
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
+
+
+WAKE_ANYWAY_SECONDS = 0.1
+"""A waiting thread checks again after this long even if nobody woke it (a safety net)."""
+
+
 def _finished_so_far(
     records: queue.SimpleQueue[object], running: dict[int, TaskStart]
 ) -> Iterator[Event]:
@@ -189,9 +263,10 @@ def _worker(
     worker: str,
     todo: _Dispenser,
     records: queue.SimpleQueue[object],
-    stop: threading.Event,
+    window: _Window,
 ) -> None:
     """One thread's loop; ``info`` is set when it owns its copy (it sets up its stages)."""
+    stop = window.stop
     try:
         try:
             while not stop.is_set():
@@ -201,6 +276,7 @@ def _worker(
                 if info is not None:
                     work.setup(info)  # before this thread's first item; once
                 for index in unit:
+                    window.enter()
                     if stop.is_set():
                         break
                     records.put(work.start(index, worker))

@@ -222,3 +222,15 @@ class Hoards(Sink[int]):
             with mmap.mmap(-1, self.mib << 20):
                 time.sleep(1)
         return [str(index)]
+
+
+class CountsStarts(Sink[int]):
+    """Appends a byte to the file ``tally`` as each item starts: its size counts them."""
+
+    def __init__(self, tally: str) -> None:
+        self.tally = tally
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        with open(self.tally, "ab", buffering=0) as tally:  # O_APPEND: whole bytes, any process
+            tally.write(b".")
+        return [str(i) for i in items]
