@@ -102,6 +102,16 @@ MUTATIONS = [
         ("tests/test_conformance.py", "-k", "two_runs_on_one_checkpoint_counts_each_partial_once"),
     ),
     Mutation(
+        "a resume with another backend keeps the recorded jobs (29.4)",
+        "core/curator/cli/remembered.py",
+        "base = dataclasses.replace(base, jobs=RunSettings().jobs, options={})",
+        "base = dataclasses.replace(base, options={})",
+        (
+            "tests/test_cli_remembers.py::"
+            "test_resume_with_another_backend_drops_the_old_backends_options_and_jobs",
+        ),
+    ),
+    Mutation(
         "the HTML report stops escaping what a failed item printed (29.5)",
         "core/curator/report_html.py",
         "<pre>{_e(item.output.get('text', ''))}</pre>",
