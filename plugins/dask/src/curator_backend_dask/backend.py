@@ -9,7 +9,9 @@ pending futures are cancelled and it is left running and clean.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -35,6 +37,8 @@ TARGET_CHUNK_SECONDS = 0.2
 """A Dask task costs about a millisecond; chunks of this length make that negligible."""
 MAX_CHUNK = 10_000
 """Upper bound on adaptive chunks."""
+STOP_SECONDS = 10.0
+"""How long the end of a run waits for the workers to hear that it stops."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,21 @@ class DaskBackend(Backend):
     )
     Options = DaskOptions
 
+    def __init__(self, options: Any, jobs: int) -> None:
+        super().__init__(options, jobs)
+        self._dispatch: _Dispatch | None = None
+
+    def request_stop(self) -> None:
+        """Dispatch nothing new, and tell the workers to start no further item of the run.
+
+        Items already running finish (Dask cannot interrupt them); chunks
+        waiting on the workers come back without running.
+        """
+        super().request_stop()
+        dispatch = self._dispatch
+        if dispatch is not None:
+            dispatch.stop_workers()
+
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Connect (or start a LocalCluster), scatter the work, stream chunk outcomes.
 
@@ -103,11 +122,17 @@ class DaskBackend(Backend):
                     # Not None: the scheduler's HTTP server would still take port 8787
                     # (and warn when a notebook's cluster or another run holds it).
                     dashboard_address=":0",
+                    # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
+                    preload=["curator_backend_dask.tasks"],
                 )
                 client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
-            yield from _Dispatch(self, client, work, indices).run()
+            self._dispatch = _Dispatch(self, client, work, indices)
+            if self.stop_requested:  # asked while the cluster started
+                return
+            yield from self._dispatch.run()
         finally:
+            self._dispatch = None
             client.close()
             if cluster is not None:
                 cluster.close()
@@ -142,6 +167,8 @@ class _Dispatch:
         self.work_future: Any = None
         """The work scattered to the workers (scattered again if its last copy is lost)."""
         self.tokens = itertools.count()
+        self.stopper: threading.Thread | None = None
+        """Tells the workers that the run stops (see :meth:`stop_workers`)."""
         self.workers = max(1, len(client.scheduler_info().get("workers", {})) or backend.jobs)
         self.sizer = ChunkSizer(
             self.workers,
@@ -208,6 +235,27 @@ class _Dispatch:
             if not finished and chunks:
                 client.cancel(list(chunks))
             client.cancel([self.work_future])
+            if self.stopper is not None:
+                self.stopper.join(timeout=STOP_SECONDS)
+
+    def stop_workers(self) -> None:
+        """Let the workers start no further item of this run; returns at once, from any thread.
+
+        Called from a signal handler too, so the message goes from a thread
+        of its own.
+        """
+        if self.stopper is None:
+            self.stopper = threading.Thread(
+                target=self._broadcast_stop, name="curator-dask-stop", daemon=True
+            )
+            self.stopper.start()
+
+    def _broadcast_stop(self) -> None:
+        from curator_backend_dask.tasks import stop
+
+        # Best effort: the cluster may be going away; the dispatch stops submitting anyway.
+        with contextlib.suppress(Exception):
+            self.client.run(stop, topic=self.topic)
 
     def _scatter(self) -> None:
         """Put the work on the workers, under a key of its own.

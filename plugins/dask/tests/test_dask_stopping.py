@@ -1,0 +1,59 @@
+"""Stopping a dask run: Ctrl-C lets running items finish, nothing is blamed.
+
+A terminal sends SIGINT to every process of its foreground group: the run and
+the workers of the LocalCluster it started. The test runs curator in a group of
+its own and signals the whole group, as the terminal does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from curator.testing.probes import executions, started
+from curator.testing.processes import child_env, read_until
+from curator.testing.waiting import wait_until
+
+HERE = Path(__file__).parent
+
+
+def test_ctrl_c_lets_running_items_finish_on_the_local_cluster(tmp_path: Path) -> None:
+    folder = tmp_path / "items"
+    folder.mkdir()
+    command = ["curator", "run", "dask_pipelines:slow", "-b", "dask", "-j", "2", "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *command, "--grace", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=child_env(HERE, *sys.path, DASK_TEST_FOLDER=str(folder)),
+        start_new_session=True,  # a process group of its own, as a terminal's job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        # Two items finished and two more running: the workers are warm.
+        wait_until(lambda: len(executions(folder)) >= 2, 120, "two items to finish")
+        wait_until(lambda: len(started(folder)) >= 4, 60, "two more items to start")
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.stderr is not None
+        said = read_until(proc.stderr, "curator: stopping", 30)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = said + err
+    assert proc.returncode == 130, err
+    summary = json.loads(out)
+    # Every item that started finished ok and was recorded; none was blamed.
+    assert summary["failed"] == 0, summary["failures"]
+    assert summary["ok"] == len(started(folder)) == len(executions(folder)), summary
+    assert summary["ok"] + summary["cancelled"] == 40
+    assert summary["ok"] <= 8, "no new item may start once the run is stopping"
+    assert "Traceback" not in err, err
+    assert "KeyboardInterrupt" not in err, err
