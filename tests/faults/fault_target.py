@@ -6,18 +6,39 @@ resumed run matches the checkpoint of the run it continues:
 
 - ``FAULT_MARKERS``: a folder; each completed execution leaves
   ``<tag>.<index>.<pid>`` there (``FAULT_TAG``, default ``run``);
-- ``FAULT_SLOW``: seconds an item in seven takes (the others take a tenth).
+- ``FAULT_SLOW``: seconds an item in seven takes (the others take a tenth);
+- ``FAULT_TALLY``: a file the accumulating stage writes its merged state to when
+  a run ends (its ``finish()``, in the run's process).
+
+Read when the module is imported (they shape the pipeline, so a resume must
+give the same): ``FAULT_ITEMS`` (default 300) and ``FAULT_STAGES``, the stage
+state styles between source and sink: ``tally`` (reset/state/merge),
+``shards`` (flush()/merge into ``FAULT_SHARDS``) or ``tally+shards``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from curator import Pipeline, Sink
-from curator.testing.probes import Numbers, crash
+from curator import Filter, Pipeline, Sink
+from curator.testing.probes import Numbers, Tally, crash
+
+
+def _local(value: object) -> object:
+    """``value`` wrapped in an instance of a class local to this call: cloudpickle only."""
+
+    class Local:
+        def __init__(self, value: object) -> None:
+            self.value = value
+
+    return Local(value)
 
 
 class Marked(Sink[int]):
@@ -29,11 +50,15 @@ class Marked(Sink[int]):
         kill_at: frozenset[int] = frozenset(),
         segfault_at: frozenset[int] = frozenset(),
         unpicklable_at: frozenset[int] = frozenset(),
+        local_at: frozenset[int] = frozenset(),
+        bytes_at: frozenset[int] = frozenset(),
     ) -> None:
         self.exit_at = exit_at
         self.kill_at = kill_at
         self.segfault_at = segfault_at
         self.unpicklable_at = unpicklable_at
+        self.local_at = local_at
+        self.bytes_at = bytes_at
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
@@ -43,6 +68,8 @@ class Marked(Sink[int]):
             crash("kill")
         if index in self.segfault_at:
             crash("segfault")
+        if index in self.bytes_at:
+            sys.stdout.write(b"bytes, not text\n")  # type: ignore[arg-type]
         slow = float(os.environ.get("FAULT_SLOW", "0"))
         if slow:
             time.sleep(slow if index % 7 == 0 else slow / 10)
@@ -53,12 +80,99 @@ class Marked(Sink[int]):
                 pass
         if index in self.unpicklable_at:
             return [threading.Lock()]  # type: ignore[list-item]
+        if index in self.local_at:
+            return [_local(index)]  # type: ignore[list-item]
         return [str(index)]
 
 
-def build(count: int, **faults: frozenset[int]) -> Pipeline[int]:
-    """``count`` items into a :class:`Marked` sink with the given faults."""
-    return Numbers(count).write(Marked(**faults))
+class Tallied(Tally):
+    """The probes' tally (reset/state/merge; its state: the indices it saw).
+
+    Items of ``local_state_at`` hand out their partial inside a local class (only
+    cloudpickle pickles it); ``finish()`` writes the merged tally to ``FAULT_TALLY``.
+    """
+
+    def __init__(self, local_state_at: frozenset[int] = frozenset()) -> None:
+        super().__init__()
+        self.local_state_at = local_state_at
+
+    def state(self) -> Any:
+        """The indices seen, wrapped in a local class for the items that ask for it."""
+        if self.local_state_at.intersection(self.seen):
+            return _local(self.seen)
+        return self.seen
+
+    def merge(self, states: list[Any]) -> tuple[int, ...]:
+        """Hold every index of ``states`` (plain or wrapped), sorted."""
+        return super().merge([getattr(s, "value", s) for s in states])
+
+    def finish(self) -> None:
+        """Write the merged tally where ``FAULT_TALLY`` says, if it says."""
+        target = os.environ.get("FAULT_TALLY")
+        if target:
+            Path(target).write_text(json.dumps(self.seen))
 
 
-pipeline = build(int(os.environ.get("FAULT_ITEMS", "300")))
+class Rows(Filter[int]):
+    """The origin's shard style: each ``ok`` item's index, one line per flush, in its shard.
+
+    The static ``merge`` concatenates every shard into the output, so the merged
+    file shows at once a row written twice or lost.
+    """
+
+    def __init__(self, output_path: str) -> None:
+        self.output_path = output_path
+        self.rows: list[int] = []
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        for item in items:
+            self.rows.append(item)
+            yield item
+
+    def reset(self) -> None:
+        self.rows = []
+
+    def flush(self) -> str | None:
+        if not self.rows:
+            return None
+        with open(self.output_path, "a") as shard:
+            shard.write("".join(f"{row}\n" for row in self.rows))
+        self.rows = []
+        return self.output_path
+
+    @staticmethod
+    def merge(paths: list[str], output: str) -> str:
+        Path(output).write_text("".join(Path(p).read_text() for p in paths))
+        return output
+
+
+def rows(output: str | Path) -> list[int]:
+    """The rows a :class:`Rows` stage merged into ``output``."""
+    return [int(line) for line in Path(output).read_text().split()]
+
+
+def build(
+    count: int,
+    stages: str = "",
+    shards: str | Path | None = None,
+    local_state_at: frozenset[int] = frozenset(),
+    **faults: frozenset[int],
+) -> Pipeline[int]:
+    """``count`` items through the stage state ``stages`` into a :class:`Marked` sink."""
+    pipeline: Pipeline[int] = Pipeline(Numbers(count))
+    for style in filter(None, stages.split("+")):
+        if style == "tally":
+            pipeline = pipeline.filter(Tallied(local_state_at))
+        elif style == "shards":
+            assert shards is not None, "shard-style stages need an output path"
+            pipeline = pipeline.filter(Rows(os.fspath(shards)))
+        else:
+            raise ValueError(f"unknown stage state style {style!r}")
+    return pipeline.write(Marked(**faults))
+
+
+pipeline = build(
+    int(os.environ.get("FAULT_ITEMS", "300")),
+    stages=os.environ.get("FAULT_STAGES", ""),
+    shards=os.environ.get("FAULT_SHARDS"),
+)
