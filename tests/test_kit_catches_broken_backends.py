@@ -9,7 +9,9 @@ import pytest
 BROKEN = """
 import threading, time
 from dataclasses import dataclass
-from curator import Backend, Capabilities, ErrorInfo, Outcome, Status, TaskStart, hookimpl, option
+from curator import (
+    Backend, Capabilities, ErrorInfo, Outcome, Status, TaskStart, WorkerInfo, hookimpl, option,
+)
 
 class _Base(Backend):
     capabilities = Capabilities(parallel=True)
@@ -110,12 +112,22 @@ class StartsWithoutAttempt(_Base):
             yield TaskStart(index, "main", time.time())  # as an old tutorial did
             yield work(index)
 
+class IgnoresHookLimits(_Base):
+    name = "ignores-hook-limits"
+    capabilities = Capabilities(parallel=True, worker_lifecycle=True, lifecycle_timeouts=True)
+    def execute(self, work, indices):  # calls the hooks, but never bounds them
+        work.setup(WorkerInfo(0, self.name, self.jobs))
+        for index in indices:
+            yield work.start(index)
+            yield work(index)
+        work.teardown()
+
 @hookimpl
 def curator_register_backends():
     return [
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
-        RebuildsOutcomes,
+        RebuildsOutcomes, IgnoresHookLimits,
     ]
 """
 
@@ -141,6 +153,11 @@ def curator_register_backends():
         ),
         ("no-execute", "test_every_index", "*'no-execute' (NoExecute): it does not implement*"),
         (
+            "ignores-hook-limits",
+            "test_a_setup_that_hangs",
+            "*the run did not end within 5 s of a stage hook hanging*",
+        ),
+        (
             "wrong-default",
             "test_every_index",
             "*option 'workers' is declared int but its default 'two' is not*",
@@ -161,6 +178,7 @@ def test_the_kit_catches_a_broken_backend(
                 backend = {backend!r}
                 plugins = [("broken", broken_backends)]
                 load_entrypoints = False
+                hook_run_bound = 5.0
             """
         )
     )

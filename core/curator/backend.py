@@ -46,6 +46,15 @@ class Capabilities:
         before its first item and :meth:`~curator.Work.teardown` after its
         last, so stages' ``setup(worker)``/``teardown()`` run. The core refuses
         a pipeline whose stages define them on a backend without it.
+    lifecycle_timeouts
+        Bounds the stages' ``setup(worker)`` and ``teardown()`` by
+        :attr:`Backend.setup_timeout` and :attr:`Backend.teardown_timeout`:
+        a setup past its limit fails the items its worker took (error type
+        ``SetupTimeout``, see :func:`curator.lifecycle.setup_timed_out`) and
+        the run goes on on the other workers; a teardown past its limit is
+        abandoned with a warning (:func:`curator.lifecycle.teardown_abandoned`)
+        and the run ends with every outcome recorded. The core refuses the
+        ``setup_timeout``/``teardown_timeout`` options on a backend without it.
     keeps_groups
         Honours keep-together groups: given :class:`~curator.dispatch.Grouped`
         indices, runs each of their units on one worker, in order, one item
@@ -62,6 +71,7 @@ class Capabilities:
     checks_results: bool = False
     keeps_groups: bool = False
     worker_lifecycle: bool = False
+    lifecycle_timeouts: bool = False
 
 
 class Backend(ABC):
@@ -105,6 +115,14 @@ class Backend(ABC):
         Only given to backends whose capabilities include ``timeouts``: such a
         backend stops an item that runs longer and reports it ``timed_out``.
         """
+        self.setup_timeout: float | None = None
+        """Seconds a worker's stages may take in ``setup(worker)``, set by the core before
+        :meth:`execute` (``None``: no limit).
+
+        Only given to backends whose capabilities include ``lifecycle_timeouts``.
+        """
+        self.teardown_timeout: float | None = None
+        """Seconds a worker's stages may take in ``teardown()`` (the same)."""
         self.wants_starts = True
         """Whether anybody listens to start events; the core sets it before :meth:`execute`.
 
@@ -150,9 +168,17 @@ class Backend(ABC):
         """
         return
 
-    def _begin(self, timeout: float | None, wants_starts: bool) -> None:
+    def _begin(
+        self,
+        timeout: float | None,
+        wants_starts: bool,
+        setup_timeout: float | None = None,
+        teardown_timeout: float | None = None,
+    ) -> None:
         """Set up for the next call of :meth:`execute` (the core calls this before each)."""
         self.timeout = timeout
+        self.setup_timeout = setup_timeout
+        self.teardown_timeout = teardown_timeout
         self.wants_starts = wants_starts
         self._stop.clear()
 

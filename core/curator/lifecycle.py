@@ -5,19 +5,37 @@ GPU, an open database, a model) defines ``setup(worker)`` and ``teardown()``.
 Every backend calls them through :meth:`curator.Work.setup` and
 :meth:`curator.Work.teardown`: once per worker and round, before the worker's
 first item and after its last, on the worker's own copy of the pipeline.
+
+Both may be bounded (``setup_timeout``/``teardown_timeout`` of a run, see
+:class:`curator.policy.Policy`). Backends that declare ``lifecycle_timeouts``
+report a setup past its limit as the ``SetupTimeout`` failure of the items its
+worker took (:func:`setup_timed_out`), and a teardown past its limit with a
+warning (:func:`teardown_abandoned`), so every backend says it the same way.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from curator.errors import UsageError
+from curator.outcome import ErrorInfo, Outcome, Status
 from curator.pipeline import Pipeline
 from curator.shards import writes_shards
+
+log = logging.getLogger("curator")
+
+Announce = Callable[[str, str], None]
+"""Told ``(hook, stage)`` just before a stage's ``setup`` or ``teardown`` is called,
+so that whoever watches the time can name the stage that overran."""
+
+SETUP_TIMEOUT = "SetupTimeout"
+"""The error type of the items a worker took when its setup ran past its limit."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +83,12 @@ def has_hooks(pipeline: Pipeline[Any]) -> bool:
     )
 
 
-def set_up(pipeline: Pipeline[Any], worker: WorkerInfo) -> list[object]:
+def set_up(
+    pipeline: Pipeline[Any], worker: WorkerInfo, announce: Announce | None = None
+) -> list[object]:
     """Call ``setup(worker)`` on every stage that has one; return the stages set up.
+
+    ``announce`` is told ``("setup", stage name)`` before each call.
 
     Raises
     ------
@@ -79,20 +101,24 @@ def set_up(pipeline: Pipeline[Any], worker: WorkerInfo) -> list[object]:
         hook = getattr(stage, "setup", None)
         if not callable(hook):
             continue
+        if announce is not None:
+            announce("setup", stage_name(stage))
         try:
             hook(worker)
         except Exception as exc:
             tear_down(done)
             raise UsageError(
-                f"{_name(stage)}.setup(worker) raised {type(exc).__name__}: {exc} "
+                f"{stage_name(stage)}.setup(worker) raised {type(exc).__name__}: {exc} "
                 f"(worker {worker.slot} of {worker.backend!r})"
             ) from exc
         done.append(stage)
     return done
 
 
-def tear_down(stages_set_up: list[object]) -> None:
+def tear_down(stages_set_up: list[object], announce: Announce | None = None) -> None:
     """Call ``teardown()`` on ``stages_set_up``, last first, each even if another raised.
+
+    ``announce`` is told ``("teardown", stage name)`` before each call.
 
     Raises
     ------
@@ -104,13 +130,75 @@ def tear_down(stages_set_up: list[object]) -> None:
         hook = getattr(stage, "teardown", None)
         if not callable(hook):
             continue
+        if announce is not None:
+            announce("teardown", stage_name(stage))
         try:
             hook()
         except Exception as exc:
-            problems.append(f"{_name(stage)}.teardown() raised {type(exc).__name__}: {exc}")
+            problems.append(f"{stage_name(stage)}.teardown() raised {type(exc).__name__}: {exc}")
     if problems:
         raise UsageError("; ".join(problems))
 
 
-def _name(stage: object) -> str:
+def stage_name(stage: object) -> str:
+    """How messages name a stage: its class (or function) name."""
     return getattr(stage, "__qualname__", None) or type(stage).__qualname__
+
+
+def hook_call(stage: str | None, hook: str) -> str:
+    """``Model.setup(worker)``, ``Model.teardown()``, or ``a stage's setup(worker)``."""
+    call = "setup(worker)" if hook == "setup" else f"{hook}()"
+    return f"{stage}.{call}" if stage else f"a stage's {call}"
+
+
+def setup_timed_out(
+    indices: Sequence[int], stage: str | None, limit: float, worker: str, fate: str, attempt: int
+) -> list[Outcome]:
+    """The ``failed`` outcomes of ``indices``, taken by a worker whose setup overran.
+
+    Parameters
+    ----------
+    indices
+        The items the worker had taken; none of them ran.
+    stage
+        The stage whose ``setup`` was running (``None``: not known).
+    limit
+        The setup limit in seconds.
+    worker
+        The worker's id (``process-1``).
+    fate
+        What became of the worker, in words (``"it was killed and replaced"``).
+    attempt
+        The round's attempt number.
+    """
+    what = hook_call(stage, "setup")
+    now = time.time()
+    return [
+        Outcome(
+            index,
+            Status.FAILED,
+            error=ErrorInfo(
+                type=SETUP_TIMEOUT,
+                message=f"{what} did not finish within the setup limit of {limit:g} s on "
+                f"worker {worker}; {fate}. Item {index} never ran (the limit is "
+                "setup_timeout, --setup-timeout)",
+            ),
+            worker=worker,
+            started=now,
+            finished=now,
+            attempt=attempt,
+        )
+        for index in indices
+    ]
+
+
+def teardown_abandoned(stage: str | None, limit: float, worker: str, fate: str) -> str:
+    """Warn that a worker's teardown overran and was given up; return the warning's text."""
+    what = hook_call(stage, "teardown")
+    message = (
+        f"{what} did not finish within the teardown limit of {limit:g} s on worker {worker}; "
+        f"{fate}. Every outcome of the run is recorded (the limit is teardown_timeout, "
+        "--teardown-timeout)"
+    )
+    log.warning("%s", message)
+    return message

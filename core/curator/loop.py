@@ -346,7 +346,14 @@ class RunLoop:
         backend = self.runner
         assert backend is not None
         self.attempt = attempt
-        backend._begin(self.policy.timeout, self.relay.listens("curator_task_start"))
+        policy = self.policy
+        bounded = backend.capabilities.lifecycle_timeouts
+        backend._begin(
+            policy.timeout,
+            self.relay.listens("curator_task_start"),
+            policy.setup_limit if bounded else None,
+            policy.teardown_limit if bounded else None,
+        )
         self.backend = backend
         if self.progress.watching_workers and backend.activity() is None:
             self.progress.track_starts()  # before the round's first item starts

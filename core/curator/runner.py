@@ -55,6 +55,8 @@ def run(
     checkpoint: str | os.PathLike[str] | bool | None = None,
     resume: bool = False,
     grace: float = 30.0,
+    setup_timeout: float | None = None,
+    teardown_timeout: float | None = None,
     metrics: bool = True,
     capture: bool = True,
     reporter: ReporterSpec = "auto",
@@ -108,6 +110,15 @@ def run(
         stages' code are not detected).
     grace
         Seconds running items get to finish after the first Ctrl-C.
+    setup_timeout, teardown_timeout
+        Seconds a worker's stages may take in ``setup(worker)`` and in
+        ``teardown()``. A setup past its limit fails the items that worker
+        took (error type ``SetupTimeout``) and the run goes on without it; a
+        teardown past its limit is abandoned with a warning naming the stage
+        and the worker, and the run ends with every outcome recorded. Left
+        out: ``max(60, 10 * timeout)`` when ``timeout`` is given, else no
+        limit; ``0``: no limit. Backends that declare the
+        ``lifecycle_timeouts`` capability accept them.
     metrics
         Measure each item where it runs: seconds per stage, CPU time, peak
         memory, GPU memory when a GPU library is in use (see
@@ -146,7 +157,10 @@ def run(
         On Ctrl-C or SIGTERM, after the backend has shut down and every
         finished outcome was recorded; it carries the partial result.
     """
-    policy = Policy(on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace)
+    policy = Policy(
+        on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace,
+        setup_timeout, teardown_timeout,
+    )  # fmt: skip
     loop = plan_run(
         pipeline,
         backend=backend,
@@ -228,6 +242,12 @@ def plan_run(
             f"backend {name!r} cannot stop a running item, so timeout= cannot be enforced; "
             f"use a backend that can: {', '.join(_able(registry, 'timeouts')) or '(none)'}"
         )
+    if policy.limits_hooks and not in_process and not caps.lifecycle_timeouts:
+        raise UsageError(
+            f"backend {name!r} cannot bound the stages' setup(worker)/teardown(), so "
+            "setup_timeout=/teardown_timeout= cannot be enforced; use a backend that can: "
+            f"{', '.join(_able(registry, 'lifecycle_timeouts')) or '(none)'}"
+        )
     together = keep_together(runnable, selected)
     if together is not None and not in_process and not caps.keeps_groups:
         raise UsageError(
@@ -275,6 +295,8 @@ def plan_run(
         retry_backoff=policy.retry_backoff,
         timeout=policy.timeout,
         grace=policy.grace,
+        setup_timeout=policy.setup_timeout,
+        teardown_timeout=policy.teardown_timeout,
         metrics=bool(metrics),
         capture=bool(capture),
         reporter=tuple(_names(reporter)) if reporter is not None else ("none",),

@@ -39,6 +39,8 @@ class RunSettings:
     retry_backoff: float = 2.0
     timeout: float | None = None
     grace: float = 30.0
+    setup_timeout: float | None = None
+    teardown_timeout: float | None = None
     metrics: bool = True
     capture: bool = True
     reporter: tuple[str, ...] = ("auto",)
@@ -104,6 +106,8 @@ _FLAGS = {
     "retry_backoff": "--retry-backoff",
     "timeout": "--timeout",
     "grace": "--grace",
+    "setup_timeout": "--setup-timeout",
+    "teardown_timeout": "--teardown-timeout",
 }
 
 
@@ -138,6 +142,9 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
+_OPTIONAL_SECONDS = ("timeout", "setup_timeout", "teardown_timeout")
+
+
 def _fits(name: str, value: object) -> bool:
     if name in ("target", "indices"):
         return value is None or isinstance(value, str)
@@ -147,8 +154,8 @@ def _fits(name: str, value: object) -> bool:
         return value is None or (isinstance(value, int) and not isinstance(value, bool))
     if name == "retries":
         return isinstance(value, int) and not isinstance(value, bool)
-    if name in ("retry_delay", "retry_backoff", "grace", "timeout"):
-        return (value is None and name == "timeout") or (
+    if name in ("retry_delay", "retry_backoff", "grace", *_OPTIONAL_SECONDS):
+        return (value is None and name in _OPTIONAL_SECONDS) or (
             isinstance(value, (int, float)) and not isinstance(value, bool)
         )
     if name in ("metrics", "capture"):

@@ -132,6 +132,8 @@ def stream(
     checkpoint: str | os.PathLike[str] | bool | None = None,
     resume: bool = False,
     grace: float = 30.0,
+    setup_timeout: float | None = None,
+    teardown_timeout: float | None = None,
     metrics: bool = True,
     capture: bool = True,
     reporter: ReporterSpec = "auto",
@@ -161,7 +163,10 @@ def stream(
     RunStream
         An iterator of :class:`~curator.outcome.Outcome`, one per requested index.
     """
-    policy = Policy(on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace)
+    policy = Policy(
+        on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace,
+        setup_timeout, teardown_timeout,
+    )  # fmt: skip
     loop = plan_run(
         pipeline,
         backend=backend,

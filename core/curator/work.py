@@ -9,7 +9,7 @@ from typing import Any
 from curator import capture, pickling
 from curator.capture import Captured
 from curator.errors import HardStop
-from curator.lifecycle import WorkerInfo, set_up, tear_down
+from curator.lifecycle import Announce, WorkerInfo, set_up, tear_down
 from curator.metrics import Meter, Metrics
 from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
@@ -230,11 +230,18 @@ class Work:
         """Floats per row of :attr:`measured` (0 when the work measures nothing)."""
         return self.meter.width if self.meter is not None else 0
 
-    def setup(self, worker: WorkerInfo) -> None:
+    @property
+    def is_set_up(self) -> bool:
+        """Whether :meth:`setup` ran (and :meth:`teardown` did not yet)."""
+        return self._set_up is not None
+
+    def setup(self, worker: WorkerInfo, announce: Announce | None = None) -> None:
         """Call the stages' ``setup(worker)`` once, before this worker's first item.
 
         Backends call it on the worker's own copy of the work (a process's, a
         thread's); calling it again does nothing until :meth:`teardown`.
+        ``announce`` is told ``("setup", stage name)`` before each stage's
+        ``setup`` (to name the stage that overran its limit).
 
         Raises
         ------
@@ -245,7 +252,7 @@ class Work:
             if self.sharding is not None:
                 self.sharding.point(worker.slot)
             try:
-                self._set_up = set_up(self.pipeline, worker)
+                self._set_up = set_up(self.pipeline, worker, announce)
             except BaseException:
                 if self.sharding is not None:
                     self.sharding.restore()
@@ -256,10 +263,11 @@ class Work:
                 capture.acquire()
                 self._capturing = True
 
-    def teardown(self) -> None:
+    def teardown(self, announce: Announce | None = None) -> None:
         """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
 
         Does nothing if :meth:`setup` was not called (the worker ran no item).
+        ``announce`` is told ``("teardown", stage name)`` before each stage's ``teardown``.
 
         Raises
         ------
@@ -275,7 +283,7 @@ class Work:
         if self.sharding is not None:
             self.sharding.restore()
         if done:
-            tear_down(done)
+            tear_down(done, announce)
 
     def start(self, index: int, worker: str = "main") -> TaskStart:
         """Make the start record for ``index`` (stamped now)."""

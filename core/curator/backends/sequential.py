@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from curator.backend import Backend, Capabilities
 from curator.lifecycle import WorkerInfo
 from curator.outcome import Event
+from curator.watchdog import set_up_in_time, tear_down_in_time, unrun
 from curator.work import Work
 
 
@@ -20,22 +21,29 @@ class SequentialBackend(Backend):
 
     name = "sequential"
     description = "One item after another in the calling process (no parallelism)."
-    capabilities = Capabilities(parallel=False, keeps_groups=True, worker_lifecycle=True)
+    capabilities = Capabilities(
+        parallel=False, keeps_groups=True, worker_lifecycle=True, lifecycle_timeouts=True
+    )
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Run each index in turn until the core asks to stop (a group's items are in order).
 
         Stages' ``setup(worker)`` runs before the first item (worker slot 0),
-        ``teardown()`` after the last.
+        ``teardown()`` after the last, each within its limit (see
+        :mod:`curator.watchdog`): past the setup limit, every item fails
+        with ``SetupTimeout`` (there is no other worker to run it); past the
+        teardown limit, the teardown is abandoned with a warning.
         """
-        ready = False
         try:
+            if self.stop_requested:
+                return
+            overrun = set_up_in_time(work, WorkerInfo(0, self.name, 1), self.setup_timeout, "main")
+            if overrun is not None:
+                yield from unrun(indices, overrun, work.attempt, lambda: self.stop_requested)
+                return
             for index in indices:
                 if self.stop_requested:
                     break
-                if not ready:
-                    work.setup(WorkerInfo(0, self.name, 1))
-                    ready = True
                 start = work.start(index)
                 yield start
                 try:
@@ -46,6 +54,6 @@ class SequentialBackend(Backend):
                 yield outcome
         except BaseException:
             with contextlib.suppress(Exception):  # the run's own end matters more
-                work.teardown()
+                tear_down_in_time(work, self.teardown_timeout, "main")
             raise
-        work.teardown()
+        tear_down_in_time(work, self.teardown_timeout, "main")

@@ -20,14 +20,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from curator.backend import Backend, Capabilities
+from curator.backends.seats import Phase, Seat, SeatWatch
 from curator.dispatch import units
 from curator.errors import UsageError
-from curator.lifecycle import WorkerInfo
+from curator.lifecycle import WorkerInfo, setup_timed_out, teardown_abandoned
 from curator.options import option
 from curator.outcome import Event, Outcome, TaskStart
+from curator.watchdog import set_up_in_time, tear_down_in_time, unrun
 from curator.work import Work
 
 _DONE = object()
+_HOOK = object()
+"""A thread entered its stages' setup or teardown: the parent starts watching the time."""
 HARD_STOP_JOIN_SECONDS = 0.05
 
 AHEAD_PER_THREAD = 8
@@ -56,27 +60,44 @@ class ThreadPoolBackend(Backend):
 
     name = "thread-pool"
     description = "Worker threads in this process, one pipeline copy per thread (I/O-bound work)."
-    capabilities = Capabilities(parallel=True, keeps_groups=True, worker_lifecycle=True)
+    capabilities = Capabilities(
+        parallel=True, keeps_groups=True, worker_lifecycle=True, lifecycle_timeouts=True
+    )
     Options = ThreadPoolOptions
 
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
-        """Start the threads, stream their records, and join them when done or closed."""
+        """Start the threads, stream their records, and join them when done or closed.
+
+        A thread whose stages' ``setup``/``teardown`` overruns its limit is
+        abandoned (see :mod:`curator.backends.seats`): the items it took fail
+        ``SetupTimeout``, a teardown gets a warning, and the run goes on with
+        the other threads. A shared pipeline is set up and torn down in this
+        thread, bounded as on ``sequential`` (see :mod:`curator.watchdog`).
+        """
         n_threads = min(self.jobs, len(indices))
         works = [self._copy(work) for _ in range(n_threads)]
         shared = works[0] is work  # copy_pipeline=false: one setup for every thread
         if shared:
-            work.setup(WorkerInfo(0, self.name, self.jobs))
+            info = WorkerInfo(0, self.name, self.jobs)
+            overrun = set_up_in_time(work, info, self.setup_timeout, "main")
+            if overrun is not None:
+                yield from unrun(indices, overrun, work.attempt, lambda: self.stop_requested)
+                return
         todo = _Dispenser(units(indices))
         records: queue.SimpleQueue[object] = queue.SimpleQueue()
         stop = self._stop
         window = _Window(AHEAD_PER_THREAD * n_threads, stop)
+        seats = [Seat(f"thread-{slot}") for slot in range(n_threads)]
+        watch = None
+        if not shared and (self.setup_timeout is not None or self.teardown_timeout is not None):
+            watch = SeatWatch(seats, self.setup_timeout, self.teardown_timeout)
         threads = [
             threading.Thread(
                 target=_worker,
                 args=(
                     works[slot],
                     None if shared else WorkerInfo(slot, self.name, self.jobs),
-                    f"thread-{slot}",
+                    seats[slot],
                     todo,
                     records,
                     window,
@@ -93,13 +114,26 @@ class ThreadPoolBackend(Backend):
         try:
             alive = n_threads
             while alive:
+                if watch is not None:
+                    for seat in watch.overdue():
+                        alive -= 1
+                        yield from _abandoned(seat, watch, work.attempt)
+                    if not alive:
+                        break
                 try:
                     record = records.get_nowait()
                 except queue.Empty:
                     window.wake()  # threads wait for room only while nothing is queued
-                    record = records.get()
+                    wait = None if watch is None else watch.wait()
+                    try:
+                        record = records.get() if wait is None else records.get(timeout=wait)
+                    except queue.Empty:
+                        continue
                 if record is _DONE:
                     alive -= 1
+                elif record is _HOOK:
+                    if watch is not None:
+                        watch.look_now()
                 elif isinstance(record, BaseException):
                     raise record
                 elif type(record) is TaskStart:
@@ -109,6 +143,12 @@ class ThreadPoolBackend(Backend):
                     running.pop(record.index, None)  # type: ignore[attr-defined]
                     yield record  # type: ignore[misc]
                     window.took()  # the run came back for more: it took this outcome
+            if watch is not None and not self.stop_requested:
+                # Every thread was abandoned in its setup: nobody is left for these.
+                left = [index for unit in iter(todo.next, None) for index in unit]
+                stuck = [seat for seat in seats if seat.abandoned]
+                if left and stuck:
+                    yield from _unrunnable(left, stuck[-1], watch, work.attempt)
             finished = True
         except KeyboardInterrupt:  # the core's hard stop (curator.errors.HardStop)
             # Threads cannot be killed: hand over what finished, and report the
@@ -124,14 +164,15 @@ class ThreadPoolBackend(Backend):
             # On a hard stop (closed early, a second Ctrl-C) do not wait for running
             # items: threads cannot be killed. They are daemons, so they end with the
             # process, and they take no new item.
-            for thread in threads:
-                thread.join(None if finished else HARD_STOP_JOIN_SECONDS)
+            for thread, seat in zip(threads, seats, strict=True):
+                if not seat.abandoned:  # an abandoned one may never come back
+                    thread.join(None if finished else HARD_STOP_JOIN_SECONDS)
             if shared:
                 if finished:
-                    work.teardown()
+                    tear_down_in_time(work, self.teardown_timeout, "main")
                 else:
                     with contextlib.suppress(Exception):  # the run's own end matters more
-                        work.teardown()
+                        tear_down_in_time(work, self.teardown_timeout, "main")
 
     def prepare(self, work: Work) -> None:
         """Refuse to share accumulating stages between threads (each needs its own copy)."""
@@ -257,24 +298,63 @@ def _finished_so_far(
             yield record
 
 
+SETUP_FATE = (
+    "a thread cannot be killed: it was abandoned (it keeps what it holds) and the run goes on "
+    "with the other threads"
+)
+TEARDOWN_FATE = "a thread cannot be killed: it was abandoned to finish in the background"
+NO_THREAD_LEFT = "no thread was left to run it: every thread's setup overran its limit"
+
+
+def _abandoned(seat: Seat, watch: SeatWatch, attempt: int) -> Iterator[Event]:
+    """Report a thread given up in its hook: its items fail (setup), or a warning (teardown)."""
+    limit = watch.limit(seat.phase)
+    assert limit is not None
+    if seat.phase is Phase.SETUP:
+        yield from setup_timed_out(
+            list(seat.unit), seat.stage, limit, seat.name, SETUP_FATE, attempt
+        )
+    else:
+        teardown_abandoned(seat.stage, limit, seat.name, TEARDOWN_FATE)
+
+
+def _unrunnable(indices: list[int], seat: Seat, watch: SeatWatch, attempt: int) -> list[Outcome]:
+    limit = watch.limit(Phase.SETUP)
+    assert limit is not None
+    return setup_timed_out(indices, seat.stage, limit, "thread-pool", NO_THREAD_LEFT, attempt)
+
+
 def _worker(
     work: Work,
     info: WorkerInfo | None,
-    worker: str,
+    seat: Seat,
     todo: _Dispenser,
     records: queue.SimpleQueue[object],
     window: _Window,
 ) -> None:
-    """One thread's loop; ``info`` is set when it owns its copy (it sets up its stages)."""
+    """One thread's loop; ``info`` is set when it owns its copy (it sets up its stages).
+
+    Once the parent abandoned the thread (its hook overran), it puts nothing
+    more in ``records`` (see :mod:`curator.backends.seats`).
+    """
     stop = window.stop
+    worker = seat.name
+    problem: BaseException | None = None
     try:
         try:
             while not stop.is_set():
                 unit = todo.next()
                 if unit is None:
                     break
-                if info is not None:
-                    work.setup(info)  # before this thread's first item; once
+                if info is not None and not work.is_set_up:
+                    # Before this thread's first item; once.
+                    if not seat.enter(Phase.SETUP, unit):
+                        return
+                    records.put(_HOOK)
+                    work.setup(info, seat.announce)
+                    if not seat.enter(Phase.ITEMS):
+                        _quietly_tear_down(work)  # its setup came back too late
+                        return
                 for index in unit:
                     window.enter()
                     if stop.is_set():
@@ -283,12 +363,20 @@ def _worker(
                     records.put(work(index, worker))
         except BaseException:
             if info is not None:
-                with contextlib.suppress(Exception):  # what ended the thread matters more
-                    work.teardown()
+                _quietly_tear_down(work)  # what ended the thread matters more
             raise
-        if info is not None:
-            work.teardown()  # after its last item (nothing if it ran none)
+        if info is not None and seat.enter(Phase.TEARDOWN):
+            records.put(_HOOK)
+            work.teardown(seat.announce)  # after its last item (nothing if it ran none)
     except BaseException as exc:  # setup/teardown errors, or a bug: hand it to the parent
-        records.put(exc)
+        problem = exc
     finally:
-        records.put(_DONE)
+        if seat.close():
+            if problem is not None:
+                records.put(problem)
+            records.put(_DONE)
+
+
+def _quietly_tear_down(work: Work) -> None:
+    with contextlib.suppress(Exception):
+        work.teardown()

@@ -114,6 +114,8 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
                 settings.retry_backoff,
                 settings.timeout,
                 settings.grace,
+                settings.setup_timeout,
+                settings.teardown_timeout,
             ),
             checkpoint=checkpoint,
             resume=args.resume,

@@ -29,7 +29,7 @@ MAX_DIFFERENCES = 3
 
 PLAIN_FLAGS = (
     "backend", "jobs", "indices", "max_failures", "retries", "retry_delay", "retry_backoff",
-    "timeout", "grace",
+    "timeout", "grace", "setup_timeout", "teardown_timeout",
 )  # fmt: skip
 """Flags whose value is the setting as given (``None`` when left out)."""
 

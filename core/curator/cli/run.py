@@ -91,6 +91,22 @@ def add_parser(commands: Any) -> None:
         help="stop an item after S seconds (backends that can, e.g. process-pool)",
     )
     policy.add_argument(
+        "--setup-timeout",
+        type=float,
+        metavar="S",
+        help="a worker's stages may take S seconds in setup(worker): past it, the items that "
+        "worker took fail (SetupTimeout) and the run goes on without it (default: "
+        "max(60, 10 x --timeout) with --timeout, else no limit; 0: no limit)",
+    )
+    policy.add_argument(
+        "--teardown-timeout",
+        type=float,
+        metavar="S",
+        help="a worker's stages may take S seconds in teardown(): past it, the teardown is "
+        "abandoned with a warning and the run ends, every outcome recorded (default: as "
+        "--setup-timeout)",
+    )
+    policy.add_argument(
         "--grace",
         type=float,
         metavar="S",

@@ -58,7 +58,7 @@ from curator.testing import HEAVY_MODULES, processes
 from curator.testing.capturing import CaptureChecks
 from curator.testing.events import EventRecorder
 from curator.testing.grouping import GroupChecks
-from curator.testing.lifecycle import LifecycleChecks
+from curator.testing.lifecycle import LifecycleChecks, LifecycleLimitChecks
 from curator.testing.measuring import MetricsChecks
 from curator.testing.probes import executions, peak_concurrency, probe
 from curator.testing.stages import StateChecks
@@ -113,7 +113,13 @@ class _signal_later:
 
 
 class BackendConformance(
-    CaptureChecks, GroupChecks, LifecycleChecks, MetricsChecks, StateChecks, StoringChecks
+    CaptureChecks,
+    GroupChecks,
+    LifecycleChecks,
+    LifecycleLimitChecks,
+    MetricsChecks,
+    StateChecks,
+    StoringChecks,
 ):
     """The backend contract as tests; subclass and set ``backend``.
 
@@ -187,6 +193,7 @@ class BackendConformance(
                 "local",
                 "groups",
                 "lifecycle",
+                "hang_hook",
                 "tally",
                 "chatty",
                 "binary",

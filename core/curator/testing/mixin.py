@@ -13,6 +13,7 @@ class KitMixin:
 
     folder: Path
     backend: ClassVar[str]
+    n_jobs: int
 
     if TYPE_CHECKING:  # provided by BackendConformance
 

@@ -80,20 +80,28 @@ class WorkerHooks(Filter[int]):
     ``setup.<pid>.<thread>.<slot>.<jobs>.<backend>`` holds when it ran, and
     ``teardown.<pid>.<thread>`` (the setup's process and thread, wherever the
     backend calls teardown) when that ran.
+
+    ``hang="setup"`` (or ``"teardown"``): the first worker to get there hangs
+    in that hook (see :func:`hold`), the others do not.
     """
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, hang: str = "") -> None:
         self.folder = folder
         self.where = ""
+        self.hang = hang
 
     def setup(self, worker: WorkerInfo) -> None:
-        """Record the worker and the time."""
+        """Record the worker and the time (or hang, first)."""
+        if self.hang == "setup" and claim(self.folder, "hung"):
+            hold(self.folder)
         self.where = f"{os.getpid()}.{threading.get_ident()}"
         name = f"setup.{self.where}.{worker.slot}.{worker.jobs}.{worker.backend}"
         (Path(self.folder) / name).write_text(repr(time.time()))
 
     def teardown(self) -> None:
-        """Record the time, under the setup's process and thread."""
+        """Record the time, under the setup's process and thread (or hang, first)."""
+        if self.hang == "teardown" and claim(self.folder, "hung"):
+            hold(self.folder)
         (Path(self.folder) / f"teardown.{self.where}").write_text(repr(time.time()))
 
     def __call__(self, items: Iterator[int]) -> Iterator[int]:
@@ -113,6 +121,35 @@ def local_tuple(values: tuple[int, ...]) -> tuple[int, ...]:
         __slots__ = ()
 
     return LocalTuple(values)
+
+
+HOLD_SECONDS = 600.0
+"""How long :func:`hold` hangs at most."""
+
+
+def claim(folder: str | Path, name: str) -> bool:
+    """Create ``folder/name`` if nobody did: true for the first caller only, in any process."""
+    try:
+        os.close(os.open(Path(folder) / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def hold(folder: str | Path) -> None:
+    """Hang (in ``time.sleep``) until ``folder/release`` exists, for :data:`HOLD_SECONDS` at most.
+
+    A test releases what it hung when it ends (:func:`release`), so that a
+    thread nobody can kill does not outlive it by long.
+    """
+    deadline = time.monotonic() + HOLD_SECONDS
+    while not (Path(folder) / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def release(folder: str | Path) -> None:
+    """End every :func:`hold` on ``folder``."""
+    (Path(folder) / "release").touch()
 
 
 class Tally(Filter[int]):
@@ -407,18 +444,20 @@ def probe(
     groups: list[list[int]] | None = None,
     lifecycle: bool = False,
     tally: Tally | None = None,
+    hang_hook: str = "",
     **behaviour: object,
 ) -> Pipeline[int]:
     """``Numbers(count)`` written into a :class:`Probe`.
 
     ``groups`` are kept together; ``lifecycle`` puts a :class:`WorkerHooks` in
-    between, ``tally`` an accumulating :class:`Tally` (before the sink, so a
-    failing item has been counted by the time it fails).
+    between (``hang_hook``: one worker hangs in that hook), ``tally`` an
+    accumulating :class:`Tally` (before the sink, so a failing item has been
+    counted by the time it fails).
     """
     source = Numbers(count) if groups is None else GroupedNumbers(count, groups)
     pipeline = Pipeline(source)
-    if lifecycle:
-        pipeline = pipeline.filter(WorkerHooks(str(folder)))
+    if lifecycle or hang_hook:
+        pipeline = pipeline.filter(WorkerHooks(str(folder), hang_hook))
     if tally is not None:
         pipeline = pipeline.filter(tally)
     return pipeline.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from curator import (
     option,
 )
 from curator.dispatch import ChunkSizer, Grouped, Todo
+from curator.lifecycle import teardown_abandoned
 from curator.spawning import main_module_stays_home
 
 TARGET_CHUNK_SECONDS = 0.2
@@ -39,6 +40,7 @@ MAX_CHUNK = 10_000
 """Upper bound on adaptive chunks."""
 STOP_SECONDS = 10.0
 """How long the end of a run waits for the workers to hear that it stops."""
+TEARDOWN_FATE = "Dask cannot stop a thread: it was left to finish in the background"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class DaskBackend(Backend):
         cancel_running=True,
         keeps_groups=True,
         worker_lifecycle=True,
+        lifecycle_timeouts=True,
     )
     Options = DaskOptions
 
@@ -214,7 +217,7 @@ class _Dispatch:
                     token = next(self.tokens)
                     future = client.submit(
                         run_chunk, self.work_future, chunk, self.topic, token, slots, jobs,
-                        pure=False,
+                        self.backend.setup_timeout, pure=False,
                     )  # fmt: skip
                     chunks[future] = (chunk, token)
                     pending.add(future)  # type: ignore[no-untyped-call]
@@ -308,11 +311,23 @@ class _Dispatch:
         yield self._crashed(chunk[0], started, exc)
 
     def _tear_down(self) -> None:
-        """Each worker tears its copy of the work down; a ``teardown()`` that raised is an error."""
+        """Each worker tears its copy of the work down; a ``teardown()`` that raised is an error.
+
+        One past its limit is abandoned (it goes on in its thread) with a warning.
+        """
         from curator_backend_dask.tasks import tear_down
 
-        answers = self.client.run(tear_down, topic=self.topic)
-        problems = [f"{address}: {problem}" for address, problem in answers.items() if problem]
+        limit = self.backend.teardown_timeout
+        answers = self.client.run(tear_down, topic=self.topic, limit=limit)
+        problems = []
+        for address, answer in sorted(answers.items()):
+            if answer is None:
+                continue
+            kind, what = answer
+            if kind == "abandoned" and limit is not None:
+                teardown_abandoned(what, limit, f"dask {address}", TEARDOWN_FATE)
+            else:
+                problems.append(f"{address}: {what}")
         if problems:
             raise UsageError("a stage's teardown() failed on " + "; ".join(sorted(problems)))
 

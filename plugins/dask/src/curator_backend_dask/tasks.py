@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from curator import Outcome, Work, WorkerInfo
+from curator.lifecycle import Announce, setup_timed_out
 
 _SET_UP: dict[tuple[str, str], Work] = {}
 """The works set up in this process, by run and worker address, until teardown.
@@ -24,6 +28,12 @@ process: the address tells them apart).
 _STOPPED: set[str] = set()
 """Runs whose parent asked to stop: their tasks start no further item."""
 
+SETUP_FATE = (
+    "Dask cannot stop a task's thread: the setup was abandoned in its thread, and this "
+    "worker's next task sets up a fresh copy"
+)
+HOOK_POLL_SECONDS = 0.05
+
 
 def run_chunk(
     work: Work,
@@ -32,6 +42,7 @@ def run_chunk(
     token: int,
     slots: dict[str, int],
     jobs: int,
+    setup_timeout: float | None = None,
 ) -> list[Outcome]:
     """Run ``indices`` in order on this worker and return their outcomes.
 
@@ -48,6 +59,8 @@ def run_chunk(
     The stages' ``setup(worker)`` runs before this worker's first item of the
     run (``work`` is the worker's own copy, shared by its tasks); ``slots`` maps
     worker addresses to slots (a worker that joined later gets the next one).
+    With ``setup_timeout``, the setup runs in a thread of its own for at most
+    that long; past it, the chunk's items fail ``SetupTimeout``.
     """
     from distributed import get_client, get_worker
 
@@ -56,15 +69,65 @@ def run_chunk(
     get_client().log_event(topic, {"token": token, "worker": address})
     outcomes: list[Outcome] = []
     if topic not in _STOPPED:  # a stopped run sets nothing up
-        work = _SET_UP.setdefault((topic, address), work)
-        work.setup(WorkerInfo(slots.get(address, len(slots)), "dask", jobs))
         worker = f"dask-{os.getpid()}"
-        for index in indices:
-            if topic in _STOPPED:
-                break
-            outcomes.append(work(index, worker))
+        info = WorkerInfo(slots.get(address, len(slots)), "dask", jobs)
+        mine, stage = _set_up(work, (topic, address), info, setup_timeout)
+        if mine is None:
+            assert setup_timeout is not None
+            fate = SETUP_FATE
+            outcomes = setup_timed_out(indices, stage, setup_timeout, worker, fate, work.attempt)
+        else:
+            for index in indices:
+                if topic in _STOPPED:
+                    break
+                outcomes.append(mine(index, worker))
     dask_worker.log_event(topic, {"token": token, "done": True})
     return outcomes
+
+
+def _set_up(
+    work: Work, key: tuple[str, str], info: WorkerInfo, limit: float | None
+) -> tuple[Work | None, str | None]:
+    """The worker's own copy of ``work``, set up (``None`` and the stage: past ``limit``)."""
+    if limit is None:
+        mine = _SET_UP.setdefault(key, work)
+        mine.setup(info)
+        return mine, None
+    if key not in _SET_UP:
+        # A copy: a setup abandoned in its thread keeps its copy, and the scattered
+        # one stays clean for this worker's next try.
+        _SET_UP[key] = copy.deepcopy(work)
+    mine = _SET_UP[key]
+    if not mine.is_set_up:
+        hook = _Hook(lambda announce: mine.setup(info, announce))
+        if not hook.finished.wait(limit):
+            del _SET_UP[key]
+            return None, hook.stage
+        if hook.error is not None:
+            raise hook.error
+    return mine, None
+
+
+class _Hook:
+    """A stage hook called in a daemon thread of its own (Dask cannot stop a task's thread)."""
+
+    def __init__(self, hook: Callable[[Announce], None]) -> None:
+        self.finished = threading.Event()
+        self.stage: str | None = None
+        """The stage whose hook was called last."""
+        self.error: BaseException | None = None
+        threading.Thread(target=self._call, args=(hook,), name="curator-hook", daemon=True).start()
+
+    def _call(self, hook: Callable[[Announce], None]) -> None:
+        try:
+            hook(self._announce)
+        except BaseException as exc:  # handed to the waiting side
+            self.error = exc
+        finally:
+            self.finished.set()
+
+    def _announce(self, hook: str, stage: str) -> None:
+        self.stage = stage
 
 
 def stop(dask_worker: Any, topic: str) -> None:
@@ -72,21 +135,34 @@ def stop(dask_worker: Any, topic: str) -> None:
     _STOPPED.add(topic)
 
 
-def tear_down(dask_worker: Any, topic: str) -> str | None:
-    """Tear down this worker's copy of the work of run ``topic``; what went wrong, or ``None``.
+async def tear_down(
+    dask_worker: Any, topic: str, limit: float | None = None
+) -> tuple[str, str | None] | None:
+    """Tear down this worker's copy of the work of run ``topic``.
 
     Run on every worker with ``client.run`` when the run's items are done; a
-    worker that ran none of them has nothing to tear down.
+    worker that ran none of them has nothing to tear down. The teardown runs
+    in a thread of its own, so the worker's event loop stays responsive, for
+    ``limit`` seconds at most. Returns ``None`` when it went well,
+    ``("failed", error)`` when it raised, ``("abandoned", stage)`` when it
+    ran past the limit (it goes on in its thread).
     """
     _STOPPED.discard(topic)
     work = _SET_UP.pop((topic, dask_worker.address), None)
     if work is None:
         return None
-    try:
-        work.teardown()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    hook = _Hook(work.teardown)
+    waited = 0.0
+    while not hook.finished.is_set() and (limit is None or waited < limit):
+        await asyncio.sleep(HOOK_POLL_SECONDS)
+        waited += HOOK_POLL_SECONDS
+    if not hook.finished.is_set():
+        return "abandoned", hook.stage
+    if hook.error is None:
+        return None
+    if not isinstance(hook.error, Exception):
+        raise hook.error
+    return "failed", f"{type(hook.error).__name__}: {hook.error}"
 
 
 def dask_setup(worker: Any) -> None:

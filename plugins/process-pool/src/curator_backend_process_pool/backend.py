@@ -98,6 +98,7 @@ class ProcessPoolBackend(Backend):
         checks_results=True,
         keeps_groups=True,
         worker_lifecycle=True,
+        lifecycle_timeouts=True,
     )
     Options = ProcessPoolOptions
 
@@ -144,6 +145,8 @@ class ProcessPoolBackend(Backend):
                 attempt=work.attempt,
                 timeout=self.timeout,
                 chunksize=self.options.chunksize,
+                setup_timeout=self.setup_timeout,
+                teardown_timeout=self.teardown_timeout,
             )
             hard = False
         finally:

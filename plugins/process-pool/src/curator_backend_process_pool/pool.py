@@ -23,6 +23,7 @@ from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, TaskStart, UsageError
 from curator.dispatch import ChunkSizer, Todo
+from curator.lifecycle import setup_timed_out, teardown_abandoned
 from curator.spawning import main_module_stays_home, parent_world
 from curator_backend_process_pool import wire, worker
 from curator_backend_process_pool.deaths import (
@@ -31,6 +32,7 @@ from curator_backend_process_pool.deaths import (
     name_of,
     outlived_its_fork_server,
 )
+from curator_backend_process_pool.limits import Limits
 from curator_backend_process_pool.memory import MemoryWatch, below_the_floor, kill_tree
 from curator_backend_process_pool.shipping import pickle_setup
 from curator_backend_process_pool.slots import Chunk, WorkerSlot
@@ -49,9 +51,6 @@ MAX_START_FAILURES = 3
 
 START_ATTEMPTS = 6
 """Tries to start a worker process (the fork server may be restarting)."""
-
-TIMEOUT_POLL_SECONDS = 0.25
-"""With a timeout set, the parent checks running items at least this often."""
 
 
 class Pool:
@@ -112,7 +111,7 @@ class Pool:
         self.stop_requested: Callable[[], bool] = lambda: False
         self.report_starts = True
         self.attempt = 1
-        self.timeout: float | None = None
+        self.limits = Limits()
         self.start_failures = 0
         self.teardown_problems: list[str] = []
         self.memory = MemoryWatch(memory_limit)
@@ -168,7 +167,7 @@ class Pool:
         busy = {}
         for slot in range(self.size):
             index = self.current[slot]
-            if index != worker.IDLE:
+            if index >= 0:  # not idle, not in its stages' setup
                 busy[f"process-{slot}"] = (index, self.since[slot])
         return busy
 
@@ -212,6 +211,8 @@ class Pool:
         attempt: int = 1,
         timeout: float | None = None,
         chunksize: int | None = None,
+        setup_timeout: float | None = None,
+        teardown_timeout: float | None = None,
     ) -> Iterator[Event | list[Event]]:
         """Dispatch ``indices`` and yield start events and outcomes as they arrive, in batches.
 
@@ -232,6 +233,13 @@ class Pool:
             is reported ``timed_out``; ``None`` for no limit.
         chunksize
             Indices per chunk; ``None`` for adaptive chunks.
+        setup_timeout
+            Seconds a worker's stages may take in ``setup(worker)``: past it the
+            worker is killed and replaced, and the items of the chunk it was to
+            run fail ``SetupTimeout``; ``None`` for no limit.
+        teardown_timeout
+            Seconds a worker's stages may take in ``teardown()`` when the run
+            ends: past it the worker is killed, with a warning.
 
         A :class:`KeyboardInterrupt` (the core's hard stop, raised here or
         thrown in at a ``yield``) ends the run at once, but first collects and
@@ -245,7 +253,7 @@ class Pool:
         self.stop_requested = stop_requested
         self.report_starts = report_starts
         self.attempt = attempt
-        self.timeout = timeout
+        self.limits = Limits(timeout, setup_timeout, teardown_timeout)
         self.start_failures = 0
         self.stop.value = 0
         self.teardown_problems = []
@@ -275,11 +283,12 @@ class Pool:
             waitables: list[Any] = []
             for w in self.workers.values():
                 waitables += [w.conn, w.process.sentinel]
-            deadline = self._next_deadline()
+            deadline = self.limits.wait(self.workers, self.current, self.since)
             sample = self.memory.wait(time.monotonic())
             ready = set(wait(waitables, sample if deadline is None else min(deadline, sample)))
-            if self.timeout is not None:
-                self._enforce_timeout()
+            if deadline is not None:
+                for w in self.limits.overdue(self.workers, self.current, self.since):
+                    w.process.kill()
             self._watch_memory()
             for w in list(self.workers.values()):
                 if w.conn in ready:
@@ -300,11 +309,19 @@ class Pool:
         waiting = [w for w in self.workers.values() if w.work_of == self.runs and not w.quitting]
         for w in waiting:
             w.ended = False
+            w.stage = None
             self._send(w, ("end",))
         waiting = [w for w in waiting if not w.broken]
+        limit = self.limits.teardown
+        deadline = None if limit is None else time.monotonic() + limit
         while waiting:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                for w in waiting:
+                    self._abandon_teardown(w)
+                break
             waitables: list[Any] = [x for w in waiting for x in (w.conn, w.process.sentinel)]
-            ready = set(wait(waitables))
+            ready = set(wait(waitables, left))
             for w in list(waiting):
                 if w.conn in ready:
                     self._receive(w)  # nothing but "ended" is left to say
@@ -313,42 +330,28 @@ class Pool:
         if self.teardown_problems:
             raise UsageError("a stage's teardown() failed on " + "; ".join(self.teardown_problems))
 
-    def _next_deadline(self) -> float | None:
-        """Seconds until the earliest running item hits the timeout (``None``: no limit)."""
-        if self.timeout is None:
-            return None
-        now = time.time()
-        soonest = TIMEOUT_POLL_SECONDS
-        for slot in self.workers:
-            if self.current[slot] != worker.IDLE:
-                soonest = min(soonest, self.since[slot] + self.timeout - now)
-        return max(0.0, soonest)
-
-    def _enforce_timeout(self) -> None:
-        """Kill the workers whose item has run past the timeout."""
-        assert self.timeout is not None
-        now = time.time()
-        for slot, w in self.workers.items():
-            index = self.current[slot]
-            if index == worker.IDLE or w.timed_out is not None:
-                continue
-            # The worker writes `since` before `current`: a fresh index never pairs
-            # with a stale start time.
-            if now - self.since[slot] > self.timeout and self.current[slot] == index:
-                w.timed_out = index
-                w.process.kill()
+    def _abandon_teardown(self, w: WorkerSlot) -> None:
+        """Kill ``w``, whose stages' teardown ran past its limit, with a warning naming it."""
+        assert self.limits.teardown is not None
+        self._receive(w)  # the stage it announced last
+        fate = f"its process (pid {w.process.pid}) was killed"
+        teardown_abandoned(w.stage, self.limits.teardown, w.name, fate)
+        w.process.kill()
+        w.process.join()
+        w.conn.close()
+        del self.workers[w.slot]  # the next run starts a fresh one
 
     def _watch_memory(self) -> None:
         """Sample busy workers' RSS when due; kill the workers over the memory limit."""
         busy = [
             (slot, w.process.pid)
             for slot, w in self.workers.items()
-            if self.current[slot] != worker.IDLE and w.process.pid is not None
+            if self.current[slot] >= 0 and w.process.pid is not None
             and w.timed_out is None and w.over_limit is None
         ]  # fmt: skip
         for slot, size in self.memory.sample(time.monotonic(), busy):
             w, index = self.workers[slot], self.current[slot]
-            if index != worker.IDLE:
+            if index >= 0:
                 w.over_limit = (index, size)
                 kill_tree(w.process.pid)  # type: ignore[arg-type]  # sampled: it has one
 
@@ -401,6 +404,9 @@ class Pool:
 
     def _handle(self, w: WorkerSlot, message: tuple[Any, ...], events: list[Event]) -> None:
         kind = message[0]
+        if kind == "hook":
+            w.stage = message[2]
+            return
         if kind == "stale":
             w.stale = True
             return
@@ -457,6 +463,11 @@ class Pool:
             if not stopping and todo:
                 self._start(w.slot)
             return
+        if w.setup_overran and not orphaned:
+            yield from self._setup_overran(w, unreported, todo)
+            if not stopping and todo:
+                self._start(w.slot)
+            return
         running = self.current[w.slot] if not orphaned else worker.IDLE
         if not unreported and (w.quitting or stopping):
             if not stopping and todo:
@@ -471,7 +482,7 @@ class Pool:
             crashed = None  # the same, for the memory limit
         if crashed is not None:
             unreported.remove(crashed)
-            yield crash_outcome(w, crashed, self.attempt, self.timeout, self.memory)
+            yield crash_outcome(w, crashed, self.attempt, self.limits.item, self.memory)
         elif w.finished_items == 0 and w.timed_out is None and not orphaned:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
@@ -484,6 +495,15 @@ class Pool:
         todo.requeue(unreported)
         if not stopping and todo:
             self._start(w.slot)
+
+    def _setup_overran(self, w: WorkerSlot, unreported: list[int], todo: Todo) -> list[Outcome]:
+        """The chunk ``w`` was to run fails ``SetupTimeout``; its other chunks go back."""
+        assert self.limits.setup is not None
+        first = next(iter(w.chunks.values()), None)
+        failed = [] if first is None else first.indices[first.reported :]
+        todo.requeue(unreported[len(failed) :])
+        fate = f"its process (pid {w.process.pid}) was killed and replaced"
+        return setup_timed_out(failed, w.stage, self.limits.setup, w.name, fate, self.attempt)
 
     def _hard_stop(self) -> Iterator[Event]:
         """Collect what finished, stop every worker now, and report running items.

@@ -37,6 +37,8 @@ class WorkerSlot:
     work_of: int = 0  # the run whose work it holds
     stale: bool = False  # a module it imported changed on disk: it exits to be replaced
     ended: bool = False  # it tore down the run's stages (answered "end")
+    stage: str | None = None  # the stage whose setup/teardown it announced last
+    setup_overran: bool = False  # killed because its stages' setup ran past the limit
 
     @property
     def name(self) -> str:

@@ -24,6 +24,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from curator import ErrorInfo, Work, WorkerInfo
+from curator.lifecycle import Announce
 from curator.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
 from curator_backend_process_pool.environment import THREAD_VARIABLES
@@ -33,6 +34,8 @@ FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
 
 IDLE = -1
+SETTING_UP = -2
+"""In ``current[slot]``: the worker's stages are in ``setup(worker)`` (since ``since[slot]``)."""
 
 STOP = 1
 """Value of the shared stop flag: finish the running item, start no other."""
@@ -78,7 +81,7 @@ class Outbox:
         """
         with self.send_lock:
             index = self.current[self.slot]
-            running = (index, self.since[self.slot]) if index != IDLE else None
+            running = (index, self.since[self.slot]) if index >= 0 else None
             batch = self.batch
             end = len(batch)
             rows = batch.rows(self.sent, end) if end > self.sent else None
@@ -104,6 +107,11 @@ class Outbox:
                 # Whatever finished is now with the parent; the running item (if
                 # any) is abandoned, whether or not the main thread can be reached.
                 os._exit(0)
+
+    def announce(self, hook: str, stage: str) -> None:
+        """Tell the parent which stage's ``setup``/``teardown`` runs now (it names overruns)."""
+        with self.send_lock:
+            self.conn.send(("hook", hook, stage))
 
     def close(self) -> None:
         """Stop the flusher thread."""
@@ -296,7 +304,7 @@ def main(
                 return
             if message is None or message[0] == "end":
                 if work is not None:
-                    conn.send(("ended", _torn_down(work)))
+                    conn.send(("ended", _torn_down(work, outbox.announce)))
                 if message is None:
                     return
                 continue
@@ -318,11 +326,17 @@ def main(
                 modules.note()
                 continue
             assert work is not None
-            try:
-                work.setup(info)  # before this worker's first item of the run; once
-            except BaseException as exc:
-                conn.send(("init-failed", ErrorInfo.from_exception(exc)))
-                return
+            if not work.is_set_up:  # before this worker's first item of the run; once
+                # The parent watches the setup's time as it watches an item's.
+                since[slot] = time.time()
+                current[slot] = SETTING_UP
+                try:
+                    work.setup(info, outbox.announce)
+                except BaseException as exc:
+                    conn.send(("init-failed", ErrorInfo.from_exception(exc)))
+                    return
+                finally:
+                    current[slot] = IDLE
             if first_item:
                 first_item = False
                 held = over_before_any_item(memory_limit)
@@ -394,10 +408,10 @@ def _takes_worker(initializer: Any) -> bool:
     )
 
 
-def _torn_down(work: Work) -> str | None:
+def _torn_down(work: Work, announce: Announce | None = None) -> str | None:
     """Tear the work's stages down; what went wrong, in words, or ``None``."""
     try:
-        work.teardown()
+        work.teardown(announce)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
