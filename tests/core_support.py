@@ -152,6 +152,21 @@ def report_while_running(report: Callable[[], subprocess.CompletedProcess[str]])
     raise AssertionError("the report of the running run never showed a recorded item")
 
 
+def in_process_curator(monkeypatch: Any) -> Callable[[list[str]], int]:
+    """``curator`` as a function in this process, much faster than a subprocess per command.
+
+    The registry is loaded once, and the command's logging set-up (a handler on
+    the ``curator`` logger that stops propagation) is skipped, so that the
+    tests after it see logging as it was.
+    """
+    import curator.cli.main as cli
+
+    registry = Registry.load()
+    monkeypatch.setattr(Registry, "load", lambda *args, **kwargs: registry)
+    monkeypatch.setattr(cli, "_setup_logging", lambda: None)
+    return cli.main
+
+
 def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

@@ -6,31 +6,24 @@ resume will find. Reading never unpickles anything and never writes.
 
 from __future__ import annotations
 
-import functools
 import json
+import math
 import os
 import socket
 import sqlite3
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curator import journal
-from curator.checkpoint_file import reading
+from curator import latest as by_item
+from curator.checkpoint_file import DamagedCheckpoint, damaged, reading
 from curator.errors import UsageError
+from curator.latest import DONE, StoredOutcome
 from curator.outcome import Status
 from curator.parameters import flatten
 from curator.result import throughput
 from curator.settings import RunSettings
-from curator.store import (
-    DONE,
-    SCHEMA_VERSION,
-    StoredOutcome,
-    check_meta,
-    load_latest,
-    lock_holder,
-)
+from curator.store import lock_holder, meta_total, read_meta
 
 _FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
 _RUN_COLUMNS = (
@@ -83,38 +76,24 @@ class CheckpointReport:
     parameters: dict[str, str]
     """The pipeline's parameters (see :func:`curator.parameters.flatten`); empty for old
     checkpoints."""
-    latest: dict[int, StoredOutcome]
+    counts: dict[str, int]
+    """Items per latest status (never recorded ones left out)."""
+    failures: list[StoredOutcome]
+    """The items whose latest outcome is a failure, by index (read only when asked for)."""
     runs: list[RunRecord]
     state: str
     """``running``, ``died`` (the run's process ended without closing it), ``interrupted``,
     ``finished``, or ``never run``."""
-
-    @functools.cached_property
-    def counts(self) -> dict[str, int]:
-        """Indices per latest status."""
-        return dict(sorted(Counter(stored.status for stored in self.latest.values()).items()))
 
     @property
     def done(self) -> int:
         """Indices a resume skips."""
         return sum(self.counts.get(status, 0) for status in DONE)
 
-    @functools.cached_property
-    def failures(self) -> list[StoredOutcome]:
-        """Indices whose latest outcome is a failure, by index."""
-        failed = (s for s in self.latest.values() if s.status in _FAILURE_VALUES)
-        return sorted(failed, key=lambda s: s.index)
-
-    def check_item(self, index: int, given: str) -> None:
-        """Raise a clear :class:`UsageError` unless ``index`` is an item of the pipeline.
-
-        ``given`` is how the user wrote it (``--index 7``), for the message.
-        """
-        if not 0 <= index < self.total:
-            raise UsageError(
-                f"{given} is not an item of this pipeline (it has {self.total}, "
-                f"0..{self.total - 1})"
-            )
+    @property
+    def failed(self) -> int:
+        """Indices whose latest outcome is a failure."""
+        return sum(self.counts.get(status, 0) for status in _FAILURE_VALUES)
 
     @property
     def settings(self) -> RunSettings | None:
@@ -161,38 +140,62 @@ def failure_json(stored: StoredOutcome, traceback: bool = False) -> dict[str, An
     return data
 
 
-def read(path: Path) -> CheckpointReport:
+def read(path: Path, failures: bool = True) -> CheckpointReport:
     """Read the checkpoint at ``path`` (read-only; nothing is unpickled).
+
+    Only the journal's index and status columns are read, and, with
+    ``failures``, the batches that hold a failed item's latest record.
 
     Raises
     ------
     UsageError
-        When there is no checkpoint there, or the file is not one this curator reads.
+        When there is no checkpoint there, the file is not one this curator
+        reads, or it is damaged (:class:`~curator.checkpoint_file.DamagedCheckpoint`).
     """
     if not path.exists():
         raise UsageError(f"no checkpoint at {path}")
     with reading(path) as db:
-        meta = checked_meta(db, path)
-        latest = load_latest(db, path)
-        runs = read_runs(db)
+        meta = read_meta(db, path)
+        total = meta_total(meta, path)
+        latest = by_item.scan(db, path, total)
+        failed = list(by_item.records(db, latest, latest.failed())) if failures else []
+        runs = read_runs(db, path)
     return CheckpointReport(
         path=path,
         pipeline=meta.get("pipeline", "?"),
         fingerprint=meta.get("fingerprint", "?"),
-        total=int(meta.get("total", "0")),
+        total=total,
         parameters=flatten(_json(meta.get("parameters"))),
-        latest=latest,
+        counts=latest.counts(),
+        failures=failed,
         runs=runs,
         state=run_state(path, runs),
     )
 
 
-def read_runs(db: sqlite3.Connection) -> list[RunRecord]:
+def read_item(path: Path, index: int, given: str) -> StoredOutcome | None:
+    """The latest record of item ``index`` (``None``: never recorded), reading one batch.
+
+    ``given`` is how the user named the item (``--index 7``), for the message
+    when the pipeline has no such item.
+    """
+    if not path.exists():
+        raise UsageError(f"no checkpoint at {path}")
+    with reading(path) as db:
+        total = meta_total(read_meta(db, path), path)
+        if not 0 <= index < total:
+            raise UsageError(
+                f"{given} is not an item of this pipeline (it has {total}, 0..{total - 1})"
+            )
+        return by_item.find(db, path, index)
+
+
+def read_runs(db: sqlite3.Connection, path: Path) -> list[RunRecord]:
     """The runs a checkpoint records, oldest first."""
     present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
     columns = [c if c in present else f"NULL AS {c}" for c in _RUN_COLUMNS]
     rows = list(db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY id"))
-    return [_run_record(dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
+    return [_run_record(dict(zip(_RUN_COLUMNS, row, strict=True)), path) for row in rows]
 
 
 def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
@@ -202,7 +205,7 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
     and status columns.
     """
     with reading(path) as db:
-        checked_meta(db, path)  # refuses what is not a checkpoint it reads
+        meta = read_meta(db, path)  # refuses what is not a checkpoint it reads
         present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
         settings = None
         if "settings" in present:
@@ -210,36 +213,47 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
                 "SELECT settings FROM runs WHERE settings IS NOT NULL ORDER BY id DESC LIMIT 1"
             ):
                 settings = RunSettings.from_json(_json(text))
-        codes = journal.latest_codes(
-            db.execute("SELECT indices, codes FROM journal ORDER BY id"), path
-        )
-    return settings, sum(1 for code in codes.values() if code in journal.DONE_CODES)
+        done = by_item.scan(db, path, meta_total(meta, path)).done
+    return settings, done
 
 
-def checked_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
-    """The checkpoint's meta table, once it is known to be a checkpoint this curator reads."""
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    if "meta" not in tables:
-        raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
-    meta = dict(db.execute("SELECT key, value FROM meta"))
-    if meta.get("schema") != str(SCHEMA_VERSION):
-        check_meta(path, meta, meta.get("fingerprint", ""), "")
-    return meta
+@dataclass(frozen=True)
+class Unreadable:
+    """A file in a folder of checkpoints that cannot be read as one, and why."""
+
+    path: Path
+    problem: str
+    damaged: bool
+    """Whether it is a damaged checkpoint (else another file, another schema, no access)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Its row in ``curator status --json`` of the folder."""
+        return {
+            "checkpoint": str(self.path),
+            "state": "damaged" if self.damaged else "unreadable",
+            "problem": self.problem,
+        }
+
+
+def listing(folder: Path) -> list[CheckpointReport | Unreadable]:
+    """Every ``*.sqlite`` file in ``folder``.
+
+    The checkpoints come first, the most recently used last, then the files
+    that cannot be read as one, each saying why.
+    """
+    reports: list[CheckpointReport] = []
+    unreadable: list[Unreadable] = []
+    for path in sorted(folder.glob("*.sqlite")):
+        try:
+            reports.append(read(path, failures=False))
+        except UsageError as exc:
+            unreadable.append(Unreadable(path, str(exc), isinstance(exc, DamagedCheckpoint)))
+    return [*sorted(reports, key=_last_used), *unreadable]
 
 
 def scan(folder: Path) -> list[CheckpointReport]:
-    """Every readable checkpoint in ``folder``, the most recently used last.
-
-    Files that cannot be read as checkpoints are left out (``curator status
-    FILE`` says why for one of them).
-    """
-    reports = []
-    for path in sorted(folder.glob("*.sqlite")):
-        try:
-            reports.append(read(path))
-        except UsageError:
-            continue
-    return sorted(reports, key=_last_used)
+    """Every readable checkpoint in ``folder``, the most recently used last."""
+    return [entry for entry in listing(folder) if isinstance(entry, CheckpointReport)]
 
 
 def _last_used(report: CheckpointReport) -> float:
@@ -249,24 +263,44 @@ def _last_used(report: CheckpointReport) -> float:
     return report.path.stat().st_mtime
 
 
-def _run_record(row: dict[str, Any]) -> RunRecord:
-    finished = row["finished"]
-    seconds = row["seconds"]
+def _run_record(row: dict[str, Any], path: Path) -> RunRecord:
+    """One row of the runs table, each column's type checked (a wrong one is damage)."""
+
+    def number(name: str, whole: bool = False) -> Any:
+        value = row[name]
+        kind = int if whole else (int, float)
+        if value is None or (
+            isinstance(value, kind)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and abs(value) < 2**53
+        ):
+            return value
+        raise damaged(path, f"run {row['id']!r}'s {name} is {value!r}, not a number")
+
+    if row["id"] is None or number("started") is None:
+        raise damaged(path, f"a run without {'an id' if row['id'] is None else 'a start'}")
+    number("id", whole=True)
+    backend = row["backend"]
+    if backend is not None and not isinstance(backend, str):
+        raise damaged(path, f"run {row['id']!r}'s backend is {backend!r}, not a name")
+    started, finished, seconds, ran = (
+        row["started"], number("finished"), number("seconds"), number("ran", whole=True),
+    )  # fmt: skip
     if seconds is None:  # recorded before runs kept their own duration
-        seconds = (finished or row["started"]) - row["started"]
-    ran = row["ran"]
+        seconds = (finished or started) - started
+    counts = {key: number(key, whole=True) or 0 for key in ("ok", "failed", "skipped", "cancelled")}
     if ran is None:
-        ran = (row["ok"] or 0) + (row["failed"] or 0)
-    counts = {key: row[key] or 0 for key in ("ok", "failed", "skipped", "cancelled")}
+        ran = counts["ok"] + counts["failed"]
     return RunRecord(
         id=row["id"],
-        started=row["started"],
+        started=started,
         finished=finished,
-        backend=row["backend"] or "?",
-        jobs=row["jobs"] or 0,
-        requested=row["requested"] or 0,
+        backend=backend or "?",
+        jobs=number("jobs", whole=True) or 0,
+        requested=number("requested", whole=True) or 0,
         counts=counts,
-        interrupted=bool(row["interrupted"]),
+        interrupted=bool(number("interrupted", whole=True)),
         seconds=seconds,
         items_per_second=throughput(ran, seconds),
         settings=RunSettings.from_json(_json(row["settings"])),
@@ -299,8 +333,8 @@ def _holder_alive(path: Path) -> bool:
     return True
 
 
-def _json(text: str | None) -> Any:
-    if text is None:
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
         return None
     try:
         return json.loads(text)

@@ -32,6 +32,8 @@ from pathlib import Path
 from curator.errors import UsageError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+_DAMAGE_SIGNS = ("malformed", "not a database", "Could not decode", "corrupt")
+"""What SQLite's messages say when the file's content is broken."""
 BUSY_SECONDS = 30
 """How long a connection waits for another one's lock."""
 
@@ -80,7 +82,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(uri(path, **parameters), uri=True, timeout=BUSY_SECONDS)
     except sqlite3.Error as exc:
-        raise UsageError(sqlite_problem(path, exc)) from None
+        raise sqlite_error(path, exc) from None
     if writable:
         db.execute("PRAGMA query_only = ON")
     return db
@@ -92,10 +94,30 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
     db = open_for_reading(path)
     try:
         yield db
-    except sqlite3.Error as exc:
-        raise UsageError(sqlite_problem(path, exc)) from None
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        raise sqlite_error(path, exc) from None
     finally:
         db.close()
+
+
+class DamagedCheckpoint(UsageError):
+    """A checkpoint whose content cannot be what curator wrote: a clear error, exit 2."""
+
+
+def damaged(path: Path, what: str) -> DamagedCheckpoint:
+    """The error for the checkpoint at ``path``, damaged as ``what`` says."""
+    return DamagedCheckpoint(f"{path} is damaged: {what}")
+
+
+def sqlite_error(path: Path, exc: sqlite3.Error | UnicodeDecodeError) -> UsageError:
+    """An SQLite error on the checkpoint at ``path`` as a usage error (damage told apart).
+
+    Text SQLite holds that is not UTF-8 (where Python decodes it) is damage too.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return damaged(path, f"it holds text that is not UTF-8 ({exc})")
+    broken = any(sign in str(exc) for sign in _DAMAGE_SIGNS)
+    return (DamagedCheckpoint if broken else UsageError)(sqlite_problem(path, exc))
 
 
 def check_file(path: Path) -> None:

@@ -17,18 +17,20 @@ from __future__ import annotations
 import array
 import hmac
 import json
+import math
 import operator
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curator import pickling
 from curator.capture import Captured
+from curator.checkpoint_file import damaged
 from curator.errors import UsageError
 from curator.keyfile import key_path
-from curator.metrics import Metrics, empty_row
+from curator.metrics import FIELDS, Metrics, empty_row
 from curator.outcome import ErrorInfo, Outcome, Status
 
 COLUMNS = (
@@ -124,8 +126,9 @@ class Batch:
 
     ``codes`` are status codes (positions in :class:`~curator.outcome.Status`),
     ``workers`` numbers into ``names``; ``errors`` and ``printed`` are the
-    JSON of the items' errors and captured output by position; ``metrics``
-    holds ``width`` floats per item (``width`` 0: none).
+    items' errors and captured output by position; ``metrics`` holds
+    ``width`` floats per item (``width`` 0: none). Everything was checked:
+    a damaged batch is never returned.
     """
 
     indices: array.array[int]
@@ -135,10 +138,14 @@ class Batch:
     attempts: array.array[int]
     workers: array.array[int]
     names: list[str]
-    errors: dict[str, Any]
-    printed: dict[str, Any]
+    errors: dict[int, ErrorInfo]
+    printed: dict[int, Captured]
     metrics: array.array[float]
     width: int
+
+
+_DAMAGE = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
+"""What decoding a damaged column raises."""
 
 
 def read_batch(row: Sequence[Any], where: Path) -> Batch:
@@ -148,49 +155,90 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
 
     Raises
     ------
-    UsageError
+    DamagedCheckpoint
         When the batch is damaged.
     """
     (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
      _outputs, _mac, metric_bytes) = row  # fmt: skip
-    indices, started, finished, attempts, numbers = (
-        array.array("q"), array.array("d"), array.array("d"), array.array("q"), array.array("q"),
-    )  # fmt: skip
     try:
-        indices.frombytes(index_bytes)
-        started.frombytes(started_bytes)
-        finished.frombytes(finished_bytes)
-        attempts.frombytes(attempt_bytes)
-        numbers.frombytes(worker_bytes)
-        details = json.loads(info)
-        names, errors = details["names"], details["errors"]
-        printed = details.get("output", {})
-        if not (isinstance(names, list) and isinstance(errors, dict)):
-            raise TypeError("an info column of the wrong shape")
-        if not isinstance(printed, dict):
-            raise TypeError("an output column of the wrong shape")
-        codes = bytes(codes)
+        indices = _numbers("q", index_bytes)
+        started, finished = _numbers("d", started_bytes), _numbers("d", finished_bytes)
+        attempts, numbers = _numbers("q", attempt_bytes), _numbers("q", worker_bytes)
+        if not isinstance(codes, bytes):
+            raise TypeError(f"a codes column of type {type(codes).__name__}")
         count = len(indices)
         if {len(started), len(finished), len(attempts), len(numbers), len(codes)} != {count}:
             raise ValueError("columns of different lengths")
         if max(codes, default=0) >= len(_STATUSES):
             raise ValueError("an unknown status code")
-        if numbers and not (min(numbers) >= 0 and max(numbers) < len(names)):
-            raise ValueError("a worker number out of range")
+        if min(indices, default=0) < 0:
+            raise ValueError("a negative index")
+        if not (math.isfinite(sum(started)) and math.isfinite(sum(finished))):
+            raise ValueError("a time that is not a number")
         if attempts and not (min(attempts) >= 1 and max(attempts) <= _MAX_ATTEMPT):
             raise ValueError("an attempt number out of range")
+        names, errors, printed = _details(info, count)
+        if numbers and not (min(numbers) >= 0 and max(numbers) < len(names)):
+            raise ValueError("a worker number out of range")
         measured = array.array("d")
-        if metric_bytes:
-            measured.frombytes(metric_bytes)
-            if len(measured) % count:
+        if metric_bytes is not None:
+            measured = _numbers("d", metric_bytes)
+            if count and (len(measured) % count or len(measured) // count < len(FIELDS)):
                 raise ValueError("a metrics column that does not split into rows")
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
+    except _DAMAGE as exc:
+        raise damaged(where, f"a journal batch cannot be read ({exc})") from None
     width = len(measured) // count if count else 0
     return Batch(
         indices, codes, started, finished, attempts, numbers, names, errors, printed, measured,
         width,
     )  # fmt: skip
+
+
+def _numbers(kind: str, data: Any) -> array.array[Any]:
+    """A column of raw numbers (``q`` or ``d``) as an array; it must be a blob."""
+    if not isinstance(data, bytes):
+        raise TypeError(f"a column of type {type(data).__name__} where numbers belong")
+    numbers = array.array(kind)
+    numbers.frombytes(data)
+    return numbers
+
+
+def _details(info: Any, count: int) -> tuple[list[str], dict[int, ErrorInfo], dict[int, Captured]]:
+    """The info column: worker names, and the items' errors and output by position."""
+    details = json.loads(info)
+    if not isinstance(details, dict):
+        raise TypeError("an info column that is not an object")
+    names, errors, printed = details["names"], details["errors"], details.get("output", {})
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        raise TypeError("worker names that are not text")
+    if not (isinstance(errors, dict) and isinstance(printed, dict)):
+        raise TypeError("errors or output of the wrong shape")
+    return (
+        names,
+        _by_position(errors, count, stored_error),
+        _by_position(printed, count, Captured.from_json),
+    )
+
+
+def _by_position(entries: dict[str, Any], count: int, parse: Any) -> dict[int, Any]:
+    parsed = {}
+    for key, entry in entries.items():
+        position = int(key)
+        if not 0 <= position < count:
+            raise IndexError(f"an entry for position {position} of {count}")
+        parsed[position] = parse(entry)
+    return parsed
+
+
+def stored_error(data: Any) -> ErrorInfo:
+    """An error as the journal stores it (or the list of older checkpoints), its types checked."""
+    error = ErrorInfo.from_json(data)
+    texts = (error.type, error.message, error.traceback)
+    if not all(isinstance(text, str) for text in texts):
+        raise TypeError("an error whose fields are not text")
+    if error.exit_code is not None and type(error.exit_code) is not int:
+        raise TypeError("an exit code that is not a number")
+    return error
 
 
 def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Record]:
@@ -213,52 +261,52 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
         signature does not match.
     """
     batch = read_batch(row, where)
-    try:
-        errors = {int(p): ErrorInfo.from_json(e) for p, e in batch.errors.items()}
-        printed = {int(p): Captured.from_json(o) for p, o in batch.printed.items()}
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
     values: list[Any] = [None] * len(batch.indices)
     if key is not None:
-        values = load_signed(row[_OUTPUTS], row[_MAC], key, where, "outputs")
-    names, numbers, width, measured = batch.names, batch.workers, batch.width, batch.metrics
-    started, finished, attempts, codes = batch.started, batch.finished, batch.attempts, batch.codes
-    for position, index in enumerate(batch.indices):
-        yield (
-            index,
-            _STATUSES[codes[position]].value,
-            values[position],
-            errors.get(position),
-            names[numbers[position]],
-            started[position],
-            finished[position],
-            attempts[position],
-            Metrics.from_row(measured[position * width : (position + 1) * width])
-            if width
-            else None,
-            printed.get(position),
-        )
+        values = load_outputs(row, len(batch.indices), key, where)
+    for position in range(len(batch.indices)):
+        yield record(batch, position, values[position], where)
+
+
+def record(batch: Batch, position: int, value: Any, where: Path) -> Record:
+    """The record at ``position`` of a decoded batch, with ``value`` as its outputs."""
+    width = batch.width
+    try:
+        metrics = Metrics.from_row(batch.metrics[position * width : (position + 1) * width])
+    except _DAMAGE as exc:
+        raise damaged(where, f"an item's metrics cannot be read ({exc})") from None
+    return (
+        batch.indices[position],
+        _STATUSES[batch.codes[position]].value,
+        value,
+        batch.errors.get(position),
+        batch.names[batch.workers[position]],
+        batch.started[position],
+        batch.finished[position],
+        batch.attempts[position],
+        metrics,
+        batch.printed.get(position),
+    )
+
+
+def load_outputs(row: Sequence[Any], count: int, key: bytes, where: Path) -> list[Any]:
+    """The ``count`` outputs of one stored batch (``row`` as in :func:`decode`), verified.
+
+    Raises
+    ------
+    UsageError
+        When their signature does not match ``key``, or they do not match the batch's items.
+    """
+    values = load_signed(row[_OUTPUTS], row[_MAC], key, where, "outputs")
+    if not isinstance(values, list) or len(values) != count:
+        raise damaged(where, "a journal batch's outputs do not match its items")
+    return values
 
 
 DONE_CODES = frozenset({_CODES[Status.OK], _CODES[Status.SKIPPED]})
 """The status codes of items a resume skips."""
-
-
-def latest_codes(rows: Iterable[tuple[bytes, bytes]], where: Path) -> dict[int, int]:
-    """The latest status code per index, from ``(indices, codes)`` columns in journal order.
-
-    Only two columns, decoded in C: what counting done items over a large
-    checkpoint needs, at a fraction of the cost of :func:`decode`.
-    """
-    latest: dict[int, int] = {}
-    try:
-        for index_bytes, codes in rows:
-            indices = array.array("q")
-            indices.frombytes(index_bytes)
-            latest.update(zip(indices, codes, strict=True))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{where} is damaged: a journal batch cannot be read ({exc})") from None
-    return latest
+FAILURE_CODES = frozenset(code for code, status in enumerate(_STATUSES) if status.is_failure)
+"""The status codes of failed items (failed, crashed, timed out)."""
 
 
 def dump_signed(value: Any, key: bytes) -> tuple[bytes, bytes]:
@@ -278,7 +326,11 @@ def load_signed(data: bytes, mac: bytes | None, key: bytes, where: Path, what: s
     UsageError
         When the signature does not match (``what`` names the data in the message).
     """
-    if not hmac.compare_digest(_sign(key, data), mac or b""):
+    if not (  # a damaged column may hold anything
+        isinstance(data, bytes)
+        and isinstance(mac, bytes)
+        and hmac.compare_digest(_sign(key, data), mac)
+    ):
         raise UsageError(
             f"the {what} recorded in {where} were not written by your curator (their "
             f"signature does not match your key {key_path()}), so they are not loaded: "

@@ -323,9 +323,8 @@ class RunLoop:
         call = self.relay.call
         skipped: list[Outcome] = []
         for index in indices:
-            record = stored.get(index)
-            if record is not None and record.done and index not in rerun:
-                outcome = record.as_skipped()
+            outcome = stored.skipped(index)
+            if outcome is not None and index not in rerun:
                 self.ledger.record(outcome)
                 self.progress.skipped += 1
                 call("curator_task_finish", run=self.info, outcome=outcome)

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from curator import journal
-from curator.catalog import checked_meta, read_runs, run_state
+from curator.capture import Captured
+from curator.catalog import read_runs, run_state
 from curator.checkpoint_file import reading
 from curator.errors import UsageError
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
 from curator.running_time import RunningTime, RunSpan
+from curator.store import meta_total, read_meta
 
 DRAWN_ITEMS = 2000
 """Up to this many items, the timeline draws each one; beyond, busy shares per time slice."""
@@ -153,8 +155,8 @@ class _Columns:
         self.names: list[str] = []
         self.metrics = array.array("d")
         self.width = 0
-        self.errors: dict[int, Any] = {}  # by row
-        self.printed: dict[int, Any] = {}
+        self.errors: dict[int, ErrorInfo] = {}  # by row
+        self.printed: dict[int, Captured] = {}
 
     def add(self, batch: journal.Batch) -> None:
         base = len(self.indices)
@@ -180,9 +182,9 @@ class _Columns:
                 blank = array.array("d", [math.nan]) * self.width
                 self.metrics.extend(blank * len(batch.indices))
         for position, error in batch.errors.items():
-            self.errors[base + int(position)] = error
+            self.errors[base + position] = error
         for position, output in batch.printed.items():
-            self.printed[base + int(position)] = output
+            self.printed[base + position] = output
 
     def latest_rows(self) -> list[int]:
         """The row of each index's latest outcome, by index."""
@@ -202,16 +204,17 @@ def build(path: Path) -> RunReport:
         raise UsageError(f"no checkpoint at {path}")
     columns = _Columns()
     with reading(path) as db:
-        meta = checked_meta(db, path)
+        meta = read_meta(db, path)
+        total = meta_total(meta, path)
         present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
         wanted = ", ".join(
             c if c in present and c not in ("outputs",) else f"NULL AS {c}" for c in journal.COLUMNS
         )
         for row in db.execute(f"SELECT {wanted} FROM journal ORDER BY id"):
             columns.add(journal.read_batch(row, path))
-        runs = read_runs(db)
+        runs = read_runs(db, path)
     rows = columns.latest_rows()
-    stages = tuple(json.loads(meta.get("stages", "[]")))
+    stages = _stage_names(meta.get("stages"))
     counts: dict[str, int] = {}
     for row in rows:
         status = _STATUSES[columns.codes[row]].value
@@ -233,7 +236,7 @@ def build(path: Path) -> RunReport:
         checkpoint=str(path),
         pipeline=meta.get("pipeline", "?"),
         state=run_state(path, runs),
-        total=int(meta.get("total", "0")),
+        total=total,
         counts=dict(sorted(counts.items())),
         runs=len(runs),
         start=clock.start,
@@ -347,9 +350,19 @@ def _hungriest(columns: _Columns, ran: list[int]) -> list[ItemLine]:
     return [_line(columns, r) for r in top]
 
 
-def _error(stored: Any) -> dict[str, Any] | None:
-    """An error as stored (a dict, or a list in older checkpoints) as the JSON of ErrorInfo."""
-    return None if stored is None else ErrorInfo.from_json(stored).to_json()
+def _stage_names(recorded: str | None) -> tuple[str, ...]:
+    """The stage names the meta table records (none if they are not a list of names)."""
+    try:
+        names = json.loads(recorded or "[]")
+    except ValueError:
+        return ()
+    if isinstance(names, list) and all(isinstance(name, str) for name in names):
+        return tuple(names)
+    return ()
+
+
+def _json(entry: ErrorInfo | Captured | None) -> dict[str, Any] | None:
+    return None if entry is None else entry.to_json()
 
 
 def _line(columns: _Columns, row: int, detail: bool = False) -> ItemLine:
@@ -362,6 +375,6 @@ def _line(columns: _Columns, row: int, detail: bool = False) -> ItemLine:
         attempt=columns.attempts[row],
         rss_peak=_metric(columns, row, "rss_peak"),
         rss_growth=_metric(columns, row, "rss_growth"),
-        error=_error(columns.errors.get(row)) if detail else None,
-        output=columns.printed.get(row) if detail else None,
+        error=_json(columns.errors.get(row)) if detail else None,
+        output=_json(columns.printed.get(row)) if detail else None,
     )

@@ -14,6 +14,7 @@ folded back into the file, so the ``.sqlite`` file alone can be copied.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import dataclasses
 import json
@@ -21,18 +22,23 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from curator import journal, pickling
 from curator._version import __version__
-from curator.capture import Captured
-from curator.checkpoint_file import check_file, open_for_writing, reading, sqlite_problem
+from curator.checkpoint_file import (
+    check_file,
+    damaged,
+    open_for_writing,
+    reading,
+    sqlite_error,
+    sqlite_problem,
+)
 from curator.errors import UsageError
 from curator.keyfile import user_key
-from curator.metrics import Metrics
+from curator.latest import Latest, Skippable, StoredOutcome, scan, skippable
 from curator.outcome import ErrorInfo, Outcome, Status
 from curator.runlock import release_lock, remove_lock, take_lock
 from curator.state import StateMark
@@ -42,8 +48,6 @@ COMMIT_SECONDS = 0.1
 """How often the writer thread commits what has arrived."""
 DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
-DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
-_FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
 
 _STATES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS states (
@@ -93,34 +97,6 @@ def resolve_path(checkpoint: str | os.PathLike[str] | bool | None) -> Path | Non
     return path
 
 
-@dataclass(frozen=True)
-class StoredOutcome:
-    """The latest outcome the store holds for one index."""
-
-    index: int
-    status: str
-    outputs: Any
-    error: ErrorInfo | None
-    worker: str
-    started: float
-    finished: float
-    attempt: int
-    metrics: Metrics | None = None
-    output: Captured | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether resume skips this index."""
-        return self.status in DONE
-
-    def as_skipped(self) -> Outcome:
-        """The ``skipped`` outcome a resumed run reports for this index (outputs kept)."""
-        return Outcome(
-            self.index, Status.SKIPPED, self.outputs, worker=self.worker, started=self.started,
-            finished=self.finished, attempt=self.attempt,
-        )  # fmt: skip
-
-
 class CheckpointStore:
     """An open checkpoint of one pipeline, locked for this run.
 
@@ -149,6 +125,7 @@ class CheckpointStore:
         self, path: Path, fingerprint: str, pipeline: str, total: int, parameters: str = "null"
     ) -> None:
         self.path = path
+        self.total = total
         check_file(path)
         self._made_folder = not path.parent.exists()
         try:
@@ -400,9 +377,15 @@ class CheckpointStore:
 
     # -- reading ------------------------------------------------------------------
 
-    def latest(self) -> dict[int, StoredOutcome]:
-        """The latest recorded outcome of every index, with outputs (verified, for resume)."""
-        return load_latest(self._db, self.path, self._key)
+    def latest(self) -> Skippable:
+        """What a resume needs of the items recorded done: outputs (verified), times, workers."""
+        try:
+            return skippable(self._db, self._scan(), self._key)
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise sqlite_error(self.path, exc) from None
+
+    def _scan(self) -> Latest:
+        return scan(self._db, self.path, self.total)
 
     def stored_states(self) -> tuple[list[bytes], set[int]]:
         """The accumulating stages' partials of the ``ok`` items a resume skips.
@@ -417,34 +400,30 @@ class CheckpointStore:
             redid some of its items): a resume runs those again, so each
             item counts exactly once.
         """
-        rows: dict[int, dict[int, int]] = {}
-        latest_row: dict[int, int] = {}
+        partials: list[bytes] = []
+        rerun: set[int] = set()
         try:
-            for row_id, index_bytes, codes in self._db.execute(
-                "SELECT id, indices, codes FROM journal ORDER BY id"
-            ):
-                rows[row_id] = journal.latest_codes([(index_bytes, codes)], self.path)
-                latest_row.update(dict.fromkeys(rows[row_id], row_id))
+            latest = self._scan()  # also checks every batch's indices and codes
             stored = {
                 journal_id: (data, mac)
                 for journal_id, data, mac in self._db.execute(
                     "SELECT journal, partials, mac FROM states"
                 )
             }
-        except sqlite3.Error as exc:
-            raise UsageError(sqlite_problem(self.path, exc)) from None
-        partials: list[bytes] = []
-        rerun: set[int] = set()
-        for row_id, codes_of in rows.items():
-            ok = [index for index, code in codes_of.items() if code in journal.DONE_CODES]
-            if not ok:
-                continue
-            current = [index for index in ok if latest_row[index] == row_id]
-            if row_id in stored and len(current) == len(ok):
-                data, mac = stored[row_id]
-                partials += journal.load_signed(data, mac, self._key, self.path, "stage states")
-            else:
-                rerun.update(current)
+            for row_id, index_bytes, codes in self._db.execute(
+                "SELECT id, indices, codes FROM journal ORDER BY id"
+            ):
+                codes_of = dict(zip(array.array("q", index_bytes), codes, strict=True))
+                ok = [index for index, code in codes_of.items() if code in journal.DONE_CODES]
+                current = [index for index in ok if latest.batches[index] == row_id]
+                if ok and row_id in stored and len(current) == len(ok):
+                    data, mac = stored[row_id]
+                    where = self.path
+                    partials += journal.load_signed(data, mac, self._key, where, "stage states")
+                else:
+                    rerun.update(current)
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise sqlite_error(self.path, exc) from None
         return partials, rerun
 
 
@@ -528,9 +507,9 @@ def _open(
                         ("parameters", parameters),
                     ],
                 )
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         db.close()
-        raise UsageError(sqlite_problem(path, exc)) from None
+        raise sqlite_error(path, exc) from None
     except BaseException:
         db.close()
         raise
@@ -561,21 +540,70 @@ def lock_holder(path: Path) -> tuple[int, str] | None:
 
 def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
     """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline."""
-    schema = meta.get("schema")
-    if schema != str(SCHEMA_VERSION):
-        raise UsageError(
-            f"{path} was written by curator {meta.get('curator', '?')} (checkpoint schema "
-            f"{schema}); this curator reads schema {SCHEMA_VERSION}. Schema 1 stored pickled "
-            "records, which cannot be read without running code from the file: delete it to "
-            "start over, or finish the run with the curator that wrote it"
-        )
+    check_schema(path, meta)
     if meta.get("fingerprint") != fingerprint:
         raise UsageError(
             f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
-            f"fingerprint {meta.get('fingerprint', '?')[:12]}); this one is {pipeline} "
+            f"fingerprint {str(meta.get('fingerprint', '?'))[:12]}); this one is {pipeline} "
             f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
             "to start over"
         )
+
+
+def check_schema(path: Path, meta: dict[str, str]) -> None:
+    """Refuse a checkpoint of a schema this curator does not read (older or newer).
+
+    Schema 2 is read and written, also as its first releases wrote it (the
+    columns and tables added since are added when a run opens it, and read as
+    empty until then). Schema 1 stored pickled records, which cannot be read
+    without running code from the file; a newer schema needs a newer curator.
+    """
+    schema, writer = meta.get("schema"), meta.get("curator", "?")
+    if schema == str(SCHEMA_VERSION):
+        return
+    if not (isinstance(schema, str) and schema.isascii() and schema.isdigit()):
+        raise damaged(path, f"its schema version is {schema!r}, not a number")
+    if int(schema) > SCHEMA_VERSION:
+        raise UsageError(
+            f"{path} was written by a newer curator ({writer}, checkpoint schema {schema}); "
+            f"this curator ({__version__}) reads schema {SCHEMA_VERSION}. Upgrade curator to "
+            "read or resume it; the file was left untouched"
+        )
+    raise UsageError(
+        f"{path} was written by curator {writer} (checkpoint schema {schema}); this curator "
+        f"reads schema {SCHEMA_VERSION}. Schema 1 stored pickled records, which cannot be read "
+        "without running code from the file: delete it to start over, or finish the run with "
+        "the curator that wrote it"
+    )
+
+
+def read_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
+    """The meta table of a checkpoint this curator reads (see :func:`check_schema`).
+
+    Raises
+    ------
+    UsageError
+        When the file is not a curator checkpoint, of another schema, or its
+        meta table is damaged.
+    """
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    if "meta" not in tables:
+        raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
+    meta = {}
+    for key, value in db.execute("SELECT key, value FROM meta"):
+        if not (isinstance(key, str) and isinstance(value, str)):
+            raise damaged(path, f"its meta table holds {key!r}: {value!r}, which is not text")
+        meta[key] = value
+    check_schema(path, meta)
+    return meta
+
+
+def meta_total(meta: dict[str, str], path: Path) -> int:
+    """The number of items of the checkpoint's pipeline (its meta table's ``total``)."""
+    total = meta.get("total", "")
+    if not (total.isascii() and total.isdigit()):
+        raise damaged(path, f"its item count is {total!r}, not a number")
+    return int(total)
 
 
 # -- reading ----------------------------------------------------------------------
@@ -584,9 +612,12 @@ def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str
 def load_latest(
     db: sqlite3.Connection, path: Path, key: bytes | None = None
 ) -> dict[int, StoredOutcome]:
-    """Replay the journal: the last outcome recorded for each index wins.
+    """Replay the whole journal: the last outcome recorded for each index wins.
 
-    Without ``key`` the outputs are not read (``None``) and nothing is unpickled.
+    Without ``key`` the outputs are not read (``None``) and nothing is
+    unpickled. It decodes every batch into an object per item: the commands
+    read only what they show, with :mod:`curator.latest`; this serves tests
+    and tools.
     """
     latest: dict[int, journal.Record] = {}
     try:
@@ -597,8 +628,8 @@ def load_latest(
         for row in db.execute(f"SELECT {columns} FROM journal ORDER BY id"):
             for record in journal.decode(row, key, path):
                 latest[record[0]] = record
-    except sqlite3.Error as exc:
-        raise UsageError(sqlite_problem(path, exc)) from None
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        raise sqlite_error(path, exc) from None
     return {index: StoredOutcome(*record) for index, record in latest.items()}
 
 
@@ -611,28 +642,21 @@ def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredO
     if not path.exists():
         return {}
     with reading(path) as db:
-        meta = dict(db.execute("SELECT key, value FROM meta"))
+        meta = read_meta(db, path)
         if fingerprint is not None:
             check_meta(path, meta, fingerprint, "this pipeline")
         return load_latest(db, path)
 
 
-def plan(stored: dict[int, StoredOutcome], indices: Iterable[int]) -> dict[str, list[int]]:
-    """Split the requested indices for a resume: done (skipped), and to run again or first.
+def read_codes(path: Path, fingerprint: str) -> Latest | None:
+    """Each item's latest status in the checkpoint of the pipeline ``fingerprint`` at ``path``.
 
-    Those to run are ``failed`` (failed, crashed, timed out), ``interrupted``
-    (a hard stop ended them, or older checkpoints' ``cancelled``: nothing went
-    wrong with the item) and ``pending`` (never recorded).
+    ``None`` if there is none; a checkpoint of another pipeline is an error.
+    Only the index and status columns are read: what a dry run's plan needs.
     """
-    done, failed, interrupted, pending = [], [], [], []
-    for index in indices:
-        record = stored.get(index)
-        if record is None:
-            pending.append(index)
-        elif record.done:
-            done.append(index)
-        elif record.status in _FAILURE_VALUES:
-            failed.append(index)
-        else:
-            interrupted.append(index)
-    return {"done": done, "failed": failed, "interrupted": interrupted, "pending": pending}
+    if not path.exists():
+        return None
+    with reading(path) as db:
+        meta = read_meta(db, path)
+        check_meta(path, meta, fingerprint, "this pipeline")
+        return scan(db, path, meta_total(meta, path))

@@ -226,26 +226,27 @@ def dry_run(
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.fingerprint import fingerprint
+    from curator.latest import Latest
     from curator.selection import resolve_jobs
-    from curator.store import plan, read_latest
+    from curator.store import read_codes
 
     parallel = registry.backend(settings.backend).capabilities.parallel
     jobs = resolve_jobs(settings.jobs if settings.jobs is not None else -1 if parallel else 1)
     requested = indices if indices is not None else range(len(pipeline))
-    stored = read_latest(path, fingerprint(pipeline)) if args.resume and path is not None else {}
-    split = plan(stored, requested)
-    to_run = len(split["failed"]) + len(split["interrupted"]) + len(split["pending"])
+    stored = read_codes(path, fingerprint(pipeline)) if args.resume and path is not None else None
+    split = (stored or Latest(len(pipeline), Path())).plan(requested)
+    to_run = split.to_run
     summary: dict[str, Any] = {
         "checkpoint": str(path) if path is not None else None,
         "backend": normalize_name(settings.backend),
         "jobs": jobs,
         "requested": len(requested),
-        "done": len(split["done"]),
-        "failed": len(split["failed"]),
-        "interrupted": len(split["interrupted"]),
-        "pending": len(split["pending"]),
+        "done": split.done,
+        "failed": split.failed,
+        "interrupted": split.interrupted,
+        "pending": split.pending,
         "to_run": to_run,
-        "failed_indices": split["failed"][:100],
+        "failed_indices": split.failed_indices,
         "settings": settings.to_json(),
     }
     if args.json:

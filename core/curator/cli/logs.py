@@ -29,16 +29,14 @@ def add_parser(commands: Any) -> None:
 
 def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Print one item's captured output and traceback."""
-    from curator.catalog import read
+    from curator.catalog import read_item
     from curator.cli.output import print_json, print_text
     from curator.cli.status_views import one_checkpoint
     from curator.outcome import Status
 
     path = one_checkpoint(args.what, "logs INDEX")
-    report = read(path)
     index = args.index
-    report.check_item(index, f"item {index}")
-    stored = report.latest.get(index)
+    stored = read_item(path, index, f"item {index}")
     if args.json:
         print_json(
             {

@@ -7,14 +7,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curator.catalog import CheckpointReport, failure_json, read, scan
+from curator.catalog import (
+    CheckpointReport,
+    Unreadable,
+    failure_json,
+    listing,
+    read,
+    read_item,
+)
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import print_fields, print_json, print_table, print_text
 from curator.errors import UsageError
+from curator.latest import StoredOutcome
 from curator.outcome import Status
 from curator.parameters import variants
 from curator.reporters.summary import MAX_LISTED_FAILURES
-from curator.store import DEFAULT_DIR, StoredOutcome, resolve_path
+from curator.store import DEFAULT_DIR, resolve_path
 
 
 def show_status(args: argparse.Namespace) -> ExitCode:
@@ -27,9 +35,9 @@ def show_status(args: argparse.Namespace) -> ExitCode:
                 "--index and --failed need one checkpoint: curator status CHECKPOINT|TARGET ..."
             )
         return _list(folder, args)
-    report = read(path)
     if args.index is not None:
-        return _show_item(report, args.index, args)
+        return _show_item(path, args.index, args)
+    report = read(path)
     if args.failed:
         return _show_failures(report, args)
     return _show(report, args)
@@ -95,12 +103,15 @@ def _list(folder: Path, args: argparse.Namespace) -> ExitCode:
             print_json([])
             return ExitCode.OK
         raise UsageError(f"no checkpoint in {folder}/ (runs record one unless --no-checkpoint)")
-    reports = scan(folder)
+    found = listing(folder)
+    reports = [entry for entry in found if isinstance(entry, CheckpointReport)]
+    unreadable = [entry for entry in found if isinstance(entry, Unreadable)]
     described = variants(reports)
     if args.json:
-        print_json([_summary_json(r, described[r.path]) for r in reports])
+        rows = [_summary_json(r, described[r.path]) for r in reports]
+        print_json(rows + [entry.to_json() for entry in unreadable])
         return ExitCode.OK
-    if not reports:
+    if not found:
         raise UsageError(f"no checkpoint in {folder}/ (runs record one unless --no-checkpoint)")
     print_table(
         f"checkpoints in {folder}",
@@ -111,13 +122,19 @@ def _list(folder: Path, args: argparse.Namespace) -> ExitCode:
                 r.pipeline,
                 described[r.path],
                 f"{r.done}/{r.total}",
-                str(len(r.failures)),
+                str(r.failed),
                 _when(r),
                 r.state,
             ]
             for r in reports
+        ]
+        + [
+            [u.path.name, "-", "-", "-", "-", "-", "damaged" if u.damaged else "unreadable"]
+            for u in unreadable
         ],
     )
+    for entry in unreadable:
+        print_text(f"{entry.path.name}: {entry.problem}")
     print_text("details: curator status CHECKPOINT (or the TARGET you ran)")
     return ExitCode.OK
 
@@ -130,7 +147,7 @@ def _summary_json(report: CheckpointReport, variant: str) -> dict[str, Any]:
         "variant": variant,
         "total": report.total,
         "done": report.done,
-        "failed": len(report.failures),
+        "failed": report.failed,
         "counts": report.counts,
         "state": report.state,
         "last_run": last.to_json() if last is not None else None,
@@ -197,9 +214,8 @@ def _error_line(stored: StoredOutcome) -> str:
     return f"{stored.error.type}: {stored.error.message}" if stored.error else ""
 
 
-def _show_item(report: CheckpointReport, index: int, args: argparse.Namespace) -> ExitCode:
-    report.check_item(index, f"--index {index}")
-    stored = report.latest.get(index)
+def _show_item(path: Path, index: int, args: argparse.Namespace) -> ExitCode:
+    stored = read_item(path, index, f"--index {index}")
     if args.json:
         print_json(failure_json(stored, traceback=True) if stored else {"index": index})
         return ExitCode.OK
