@@ -43,7 +43,6 @@ LOCAL = ["sequential", "thread-pool", "process-pool"]
 PENDING: dict[str, str] = {
     "25.2": "shard stages duplicate rows after a crash, or a parent kill and resume",
     "25.1/25.2": "an item failed because its value cannot be stored keeps its shard rows",
-    "25.4": "dask: a worker death among fast items aborts the run",
 }
 """Issue number -> the fault class whose fix has not landed yet."""
 
@@ -56,7 +55,7 @@ FIRST_SEEN: dict[str, str] = {}
 CHECKED: Counter[str] = Counter()
 """Pending issue -> how many times the session checked it."""
 
-SEEMS_FIXED_AFTER = 5
+SEEMS_FIXED_AFTER = 3
 """A pending issue checked this often and never violated fails the session: enable it."""
 
 # Runs per fault kind at FAULT_SCALE=1, and how many of them run on dask: a dask run
