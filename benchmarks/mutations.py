@@ -57,9 +57,9 @@ MUTATIONS = [
     ),
     Mutation(
         "the process pool enforces timeouts at 10x the limit",
-        "plugins/process-pool/src/curator_backend_process_pool/pool.py",
-        "if now - self.since[slot] > self.timeout and",
-        "if now - self.since[slot] > 10 * self.timeout and",
+        "plugins/process-pool/src/curator_backend_process_pool/limits.py",
+        "if now - since[slot] > limit and current[slot] == doing:",
+        "if now - since[slot] > 10 * limit and current[slot] == doing:",
         (
             "plugins/process-pool/tests/test_pp_reliability.py::"
             "test_a_hung_item_times_out_its_worker_is_replaced_and_the_run_goes_on",
@@ -97,8 +97,8 @@ MUTATIONS = [
     Mutation(
         "a resume adds the partials of a batch a later run redid (29.2)",
         "core/curator/store.py",
-        "if row_id in stored and len(current) == len(ok):",
-        "if row_id in stored:",
+        "if ok and row_id in stored and len(current) == len(ok):",
+        "if ok and row_id in stored:",
         ("tests/test_conformance.py", "-k", "two_runs_on_one_checkpoint_counts_each_partial_once"),
     ),
     Mutation(
@@ -132,6 +132,16 @@ MUTATIONS = [
         "if False:",
         (
             "tests/test_options.py::test_a_default_of_the_wrong_type_is_refused_even_when_it_would_convert",
+        ),
+    ),
+    Mutation(
+        "dask blames a lost chunk that never began on a dead worker (29.7)",
+        "plugins/dask/src/curator_backend_dask/backend.py",
+        "if not began:\n            return False",
+        "if not began:\n            return True",
+        (
+            "plugins/dask/tests/test_dask_deaths.py::"
+            "test_a_chunk_queued_on_a_dead_worker_runs_again_unblamed",
         ),
     ),
     Mutation(
