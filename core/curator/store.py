@@ -485,13 +485,15 @@ def _open(
                 f"{path} is an SQLite database but not a curator checkpoint; it was left "
                 "untouched. Name another file with --checkpoint"
             )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
         meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
         if meta:
             check_meta(path, meta, fingerprint, pipeline)
-            _add_later_columns(db)
+            check_layout(db, path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
+        if meta:
+            _add_later_columns(db)  # the migration within schema 2
         else:
             with db:
                 db.executescript(_SCHEMA)
@@ -577,6 +579,17 @@ def check_schema(path: Path, meta: dict[str, str]) -> None:
     )
 
 
+def check_layout(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse the journal schema 2 had before its first release (no ``workers`` column)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
+    if present and "workers" not in present:
+        raise UsageError(
+            f"{path} was written by a development version of curator (checkpoint schema 2 "
+            "before its first release: worker names per item, no workers column), which "
+            "this curator does not read; it was left untouched. Delete it to start over"
+        )
+
+
 def read_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
     """The meta table of a checkpoint this curator reads (see :func:`check_schema`).
 
@@ -595,6 +608,7 @@ def read_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
             raise damaged(path, f"its meta table holds {key!r}: {value!r}, which is not text")
         meta[key] = value
     check_schema(path, meta)
+    check_layout(db, path)
     return meta
 
 
