@@ -62,8 +62,13 @@ SEEMS_FIXED_AFTER = 3
 # starts a LocalCluster (a scheduler and two worker processes, each importing
 # distributed: seconds of CPU), so dask gets a small fixed share.
 RUNS = {"crash": 40, "unpicklable": 24, "kill": 40, "sigint": 40, "concurrent": 16,
-        "corrupt": 25, "bytes": 8}  # fmt: skip
-DASK_RUNS = {"crash": 3, "unpicklable": 2, "kill": 3, "sigint": 3, "concurrent": 1, "bytes": 1}
+        "corrupt": 25, "bytes": 8, "hung": 10}  # fmt: skip
+DASK_RUNS = {"crash": 3, "unpicklable": 2, "kill": 3, "sigint": 3, "concurrent": 1, "bytes": 1,
+             "hung": 2}  # fmt: skip
+
+
+LIMIT_FLAGS = ("--setup-timeout", "2", "--teardown-timeout", "2")
+"""The bounds on a stage's setup/teardown in the hung-hook runs (their resumes reuse them)."""
 
 
 def count(kind: str) -> int:
@@ -150,7 +155,9 @@ class Pending:
 # -- runs of the CLI ------------------------------------------------------------------------
 
 
-def env(markers: Path, tag: str, items: int, slow: float, stages: str = "") -> dict[str, str]:
+def env(
+    markers: Path, tag: str, items: int, slow: float, stages: str = "", hang: str = ""
+) -> dict[str, str]:
     """The environment of a CLI run of ``fault_target:pipeline``; stage files beside ``markers``."""
     folder = markers.parent
     return child_env(
@@ -162,6 +169,7 @@ def env(markers: Path, tag: str, items: int, slow: float, stages: str = "") -> d
         FAULT_STAGES=stages,
         FAULT_SHARDS=str(folder / "rows.txt"),
         FAULT_TALLY=str(folder / "tally.json"),
+        FAULT_HANG=hang,
     )
 
 

@@ -8,12 +8,16 @@ resumed run matches the checkpoint of the run it continues:
   ``<tag>.<index>.<pid>`` there (``FAULT_TAG``, default ``run``);
 - ``FAULT_SLOW``: seconds an item in seven takes (the others take a tenth);
 - ``FAULT_TALLY``: a file the accumulating stage writes its merged state to when
-  a run ends (its ``finish()``, in the run's process).
+  a run ends (its ``finish()``, in the run's process);
+- ``FAULT_HANG``: ``setup`` or ``teardown``: the first worker to get there hangs
+  in that hook of the ``hooks`` stage (until ``release`` appears beside the
+  markers folder, or 600 s).
 
 Read when the module is imported (they shape the pipeline, so a resume must
 give the same): ``FAULT_ITEMS`` (default 300) and ``FAULT_STAGES``, the stage
-state styles between source and sink: ``tally`` (reset/state/merge),
-``shards`` (flush()/merge into ``FAULT_SHARDS``) or ``tally+shards``.
+state styles between source and sink, joined by ``+``: ``tally``
+(reset/state/merge), ``shards`` (flush()/merge into ``FAULT_SHARDS``), and
+``hooks`` (per-worker setup/teardown that hang as ``FAULT_HANG`` says).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from curator import Filter, Pipeline, Sink
-from curator.testing.probes import Numbers, Tally, crash
+from curator import Filter, Pipeline, Sink, WorkerInfo
+from curator.testing.probes import Numbers, Tally, claim, crash, hold
 
 
 def _local(value: object) -> object:
@@ -146,6 +150,30 @@ class Rows(Filter[int]):
         return output
 
 
+class Hooks(Filter[int]):
+    """Per-worker ``setup``/``teardown``; the first worker to reach the hook ``FAULT_HANG`` hangs.
+
+    ``FAULT_HANG`` is read when the hook runs: a resume without it runs the same pipeline.
+    """
+
+    def setup(self, worker: WorkerInfo) -> None:
+        self._maybe_hang("setup")
+
+    def teardown(self) -> None:
+        self._maybe_hang("teardown")
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        yield from items
+
+    @staticmethod
+    def _maybe_hang(hook: str) -> None:
+        markers = os.environ.get("FAULT_MARKERS")
+        if markers and os.environ.get("FAULT_HANG") == hook:
+            folder = Path(markers).parent
+            if claim(folder, "hung"):
+                hold(folder)
+
+
 def rows(output: str | Path) -> list[int]:
     """The rows a :class:`Rows` stage merged into ``output``."""
     return [int(line) for line in Path(output).read_text().split()]
@@ -166,6 +194,8 @@ def build(
         elif style == "shards":
             assert shards is not None, "shard-style stages need an output path"
             pipeline = pipeline.filter(Rows(os.fspath(shards)))
+        elif style == "hooks":
+            pipeline = pipeline.filter(Hooks())
         else:
             raise ValueError(f"unknown stage state style {style!r}")
     return pipeline.write(Marked(**faults))

@@ -4,7 +4,8 @@ Faults: worker crashes (exit, SIGKILL, SIGSEGV) among fast and slow items,
 SIGKILL of the parent at a random point followed by ``--resume``, one or two
 Ctrl-C then ``--resume``, two runs started at once on one checkpoint,
 corrupted checkpoints; ``test_fault_values.py`` adds what items hand back
-(unpicklable results and partials, bytes written to ``sys.stdout``). Runs go to
+(unpicklable results and partials, bytes written to ``sys.stdout``),
+``test_fault_hooks.py`` a stage's setup or teardown that hangs. Runs go to
 sequential, thread-pool and process-pool in turn, and a share to dask (a
 LocalCluster); half of them carry both styles of stage state (a
 reset/state/merge tally and a flush()/merge shard stage). The invariants,
