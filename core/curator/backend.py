@@ -129,6 +129,14 @@ class Backend(ABC):
         When false, a backend may skip making :class:`~curator.outcome.TaskStart`
         records (the core would drop them anyway).
         """
+        self.failure_budget: int | None = None
+        """How many failures end the current round (``None``: none); set before :meth:`execute`.
+
+        A backend that hands outcomes back in batches may use it to send a
+        failure back at once, so that the core can stop the run close to its
+        budget (the dask backend ends a chunk at its first failure when it is
+        set). ``None`` in a round whose failures are retried.
+        """
         self._stop = threading.Event()
 
     def request_stop(self) -> None:
@@ -174,12 +182,14 @@ class Backend(ABC):
         wants_starts: bool,
         setup_timeout: float | None = None,
         teardown_timeout: float | None = None,
+        failure_budget: int | None = None,
     ) -> None:
         """Set up for the next call of :meth:`execute` (the core calls this before each)."""
         self.timeout = timeout
         self.setup_timeout = setup_timeout
         self.teardown_timeout = teardown_timeout
         self.wants_starts = wants_starts
+        self.failure_budget = failure_budget
         self._stop.clear()
 
     @classmethod

@@ -352,6 +352,7 @@ class RunLoop:
             self.relay.listens("curator_task_start"),
             policy.setup_limit if bounded else None,
             policy.teardown_limit if bounded else None,
+            policy.failure_budget if final else None,
         )
         self.backend = backend
         if self.progress.watching_workers and backend.activity() is None:

@@ -1,4 +1,4 @@
-"""Stopping a dask run: Ctrl-C lets running items finish, nothing is blamed.
+"""Stopping a dask run: Ctrl-C lets running items finish, a failure budget holds.
 
 A terminal sends SIGINT to every process of its foreground group: the run and
 the workers of the LocalCluster it started. The test runs curator in a group of
@@ -14,7 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from curator.testing.probes import executions, started
+import pytest
+
+from curator import Status, TaskFailedError, run
+from curator.testing.probes import executions, probe, started
 from curator.testing.processes import child_env, read_until
 from curator.testing.waiting import wait_until
 
@@ -57,3 +60,25 @@ def test_ctrl_c_lets_running_items_finish_on_the_local_cluster(tmp_path: Path) -
     assert summary["ok"] <= 8, "no new item may start once the run is stopping"
     assert "Traceback" not in err, err
     assert "KeyboardInterrupt" not in err, err
+
+
+def test_max_failures_overshoots_by_at_most_one_failure_per_chunk_in_flight(
+    tmp_path: Path,
+) -> None:
+    # Every item fails at once, so chunks grow to hundreds of items; each used to come
+    # back whole, and a budget of 100 recorded 158 to 462 failures (770 to 1,592 with
+    # other timings). A chunk now ends at its first failure when a budget is set.
+    with pytest.raises(TaskFailedError) as info:
+        run(
+            probe(20_000, tmp_path, fail=frozenset(range(20_000))),
+            backend="dask",
+            jobs=2,
+            reporter=None,
+            max_failures=100,
+        )
+    result = info.value.result
+    failed = result.count(Status.FAILED)
+    # Two workers, at most two chunks each in flight: at most three failures past 100.
+    assert 100 <= failed <= 103
+    assert len(started(tmp_path)) == failed, "an item ran that no outcome records"
+    assert failed + result.count(Status.CANCELLED) == 20_000

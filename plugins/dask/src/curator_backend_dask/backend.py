@@ -162,6 +162,9 @@ class _Dispatch:
         self.work = work
         self.todo = Todo(indices)  # whole keep-together groups per chunk
         self.grouped = isinstance(indices, Grouped)
+        self.end_at_failure = backend.failure_budget is not None and not self.grouped
+        """Chunks end at their first failure, so the core sees it at once and can stop
+        close to its budget (a group's rest must stay on its worker: not for groups)."""
         self.retry_singly: list[int] = []
         self.in_quarantine: set[int] = set()
         """Items of a crashed chunk, run one by one."""
@@ -217,7 +220,7 @@ class _Dispatch:
                     token = next(self.tokens)
                     future = client.submit(
                         run_chunk, self.work_future, chunk, self.topic, token, slots, jobs,
-                        self.backend.setup_timeout, pure=False,
+                        self.backend.setup_timeout, self.end_at_failure, pure=False,
                     )  # fmt: skip
                     chunks[future] = (chunk, token)
                     pending.add(future)  # type: ignore[no-untyped-call]
@@ -288,6 +291,8 @@ class _Dispatch:
             yield from self._lost(chunk, token, started, exc)
             return
         self.sizer.observe(len(outcomes), sum(o.finished - o.started for o in outcomes))
+        if len(outcomes) < len(chunk) and not self.backend.stop_requested:
+            self.todo.requeue(chunk[len(outcomes) :])  # it ended at a failure
         for outcome in outcomes:
             if self.backend.wants_starts:
                 yield TaskStart.of(outcome)

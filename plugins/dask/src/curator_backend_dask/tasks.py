@@ -43,6 +43,7 @@ def run_chunk(
     slots: dict[str, int],
     jobs: int,
     setup_timeout: float | None = None,
+    end_at_failure: bool = False,
 ) -> list[Outcome]:
     """Run ``indices`` in order on this worker and return their outcomes.
 
@@ -54,7 +55,9 @@ def run_chunk(
     running (it holds the culprit) from one that only waited in the worker's
     queue and from one that had finished. Once the parent asks the run to
     stop (:func:`stop`), no further item starts: the outcomes of those that
-    ran come back, the others have none.
+    ran come back, the others have none. With ``end_at_failure`` the chunk
+    also ends after its first item that fails, so that the parent counts the
+    failure at once (the rest of the chunk goes out again).
 
     The stages' ``setup(worker)`` runs before this worker's first item of the
     run (``work`` is the worker's own copy, shared by its tasks); ``slots`` maps
@@ -80,7 +83,10 @@ def run_chunk(
             for index in indices:
                 if topic in _STOPPED:
                     break
-                outcomes.append(mine(index, worker))
+                outcome = mine(index, worker)
+                outcomes.append(outcome)
+                if end_at_failure and outcome.status.is_failure:
+                    break
     dask_worker.log_event(topic, {"token": token, "done": True})
     return outcomes
 
