@@ -219,3 +219,26 @@ def test_a_damaged_field_is_a_clear_error_never_a_traceback(
                 problems.append(f"{kind}: curator {' '.join(args)}: exit {code}\n{err}{out}")
         assert not marker.exists(), f"{kind}: reading a damaged checkpoint ran code from it"
     assert not problems, "\n".join(problems)
+
+
+def test_an_item_beyond_the_pipeline_is_damage_for_every_reader(
+    made: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    intact, _ = made
+    damaged = tmp_path / "c.sqlite"
+    shutil.copyfile(intact, damaged)
+    with closing(sqlite3.connect(damaged)) as db, db:
+        for rowid, data in db.execute("SELECT id, indices FROM journal ORDER BY id"):
+            indices = array.array("q", data)
+            if len(indices) > 1:
+                break
+        shown = str(indices[1])  # stays in the damaged batch: logs decodes it
+        indices[0] = 999  # the pipeline has 20 items
+        db.execute("UPDATE journal SET indices = ? WHERE id = ?", (indices.tobytes(), rowid))
+    main = in_process_curator(monkeypatch)
+    for args in (["status", str(damaged)], ["report", str(damaged)], ["logs", shown, str(damaged)]):
+        assert main(args) == 2, args
+        assert "records item 999, but the pipeline has 20 items" in capsys.readouterr().err

@@ -187,7 +187,7 @@ def read_item(path: Path, index: int, given: str) -> StoredOutcome | None:
             raise UsageError(
                 f"{given} is not an item of this pipeline (it has {total}, 0..{total - 1})"
             )
-        return by_item.find(db, path, index)
+        return by_item.find(db, path, index, total)
 
 
 def read_runs(db: sqlite3.Connection, path: Path) -> list[RunRecord]:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from curator import journal
 from curator.capture import Captured
-from curator.checkpoint_file import damaged
+from curator.checkpoint_file import DamagedCheckpoint, damaged
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
 
@@ -89,7 +89,7 @@ class Latest:
             return
         low, high = min(indices), max(indices)
         if low < 0 or high >= self.total:
-            raise damaged(self.where, f"item {low if low < 0 else high} of {self.total} recorded")
+            raise beyond(self.where, low if low < 0 else high, self.total)
         if max(codes) >= len(_STATUSES):
             raise damaged(self.where, "a journal batch cannot be read (an unknown status code)")
         if high >= len(self.codes):
@@ -166,6 +166,13 @@ class ResumePlan:
         return self.failed + self.interrupted + self.pending
 
 
+def beyond(where: Path, index: int, total: int) -> DamagedCheckpoint:
+    """The damage of a journal that records ``index``, not an item of a pipeline of ``total``."""
+    return damaged(
+        where, f"a journal batch records item {index}, but the pipeline has {total} items"
+    )
+
+
 def scan(db: sqlite3.Connection, where: Path, total: int) -> Latest:
     """Every item's latest status and batch, from the journal's index and status columns."""
     latest = Latest(total, where)
@@ -193,11 +200,12 @@ def _batch_row(db: sqlite3.Connection, batch: int, columns: str) -> Any:
     return db.execute(f"SELECT {columns} FROM journal WHERE id = ?", (batch,)).fetchone()
 
 
-def find(db: sqlite3.Connection, where: Path, index: int) -> StoredOutcome | None:
+def find(db: sqlite3.Connection, where: Path, index: int, total: int) -> StoredOutcome | None:
     """The latest record of item ``index`` (``None``: never recorded); decodes one batch.
 
     The batches' index columns are searched newest first for the item's
-    8 bytes; only the batch found is decoded.
+    8 bytes; only the batch found is decoded (and checked against the
+    pipeline's ``total`` items).
     """
     needle = array.array("q", [index]).tobytes()
     for batch, index_bytes in db.execute("SELECT id, indices FROM journal ORDER BY id DESC"):
@@ -208,6 +216,8 @@ def find(db: sqlite3.Connection, where: Path, index: int) -> StoredOutcome | Non
             found = index_bytes.rfind(needle, 0, found + _INDEX_BYTES - 1)
         if found >= 0:
             decoded = journal.read_batch(_batch_row(db, batch, _columns(db, False)), where)
+            if max(decoded.indices) >= total:
+                raise beyond(where, max(decoded.indices), total)
             return StoredOutcome(*journal.record(decoded, found // _INDEX_BYTES, None, where))
     return None
 

@@ -31,6 +31,7 @@ from curator.capture import Captured
 from curator.catalog import read_runs, run_state
 from curator.checkpoint_file import reading
 from curator.errors import UsageError
+from curator.latest import beyond
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
 from curator.running_time import RunningTime, RunSpan
@@ -213,6 +214,8 @@ def build(path: Path) -> RunReport:
         for row in db.execute(f"SELECT {wanted} FROM journal ORDER BY id"):
             columns.add(journal.read_batch(row, path))
         runs = read_runs(db, path)
+    if max(columns.indices, default=-1) >= total:
+        raise beyond(path, max(columns.indices), total)
     rows = columns.latest_rows()
     stages = _stage_names(meta.get("stages"))
     counts: dict[str, int] = {}
