@@ -231,10 +231,9 @@ def test_an_item_beyond_the_pipeline_is_damage_for_every_reader(
     damaged = tmp_path / "c.sqlite"
     shutil.copyfile(intact, damaged)
     with closing(sqlite3.connect(damaged)) as db, db:
-        for rowid, data in db.execute("SELECT id, indices FROM journal ORDER BY id"):
-            indices = array.array("q", data)
-            if len(indices) > 1:
-                break
+        rows = db.execute("SELECT id, indices FROM journal ORDER BY id").fetchall()
+        rowid, data = next((rowid, data) for rowid, data in rows if len(data) > 8)
+        indices = array.array("q", data)
         shown = str(indices[1])  # stays in the damaged batch: logs decodes it
         indices[0] = 999  # the pipeline has 20 items
         db.execute("UPDATE journal SET indices = ? WHERE id = ?", (indices.tobytes(), rowid))
