@@ -112,6 +112,16 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "a checkpoint of a newer schema is told the old schema's story (29.8)",
+        "core/curator/store.py",
+        "if int(schema) > SCHEMA_VERSION:",
+        "if int(schema) > SCHEMA_VERSION + 1:",
+        (
+            "tests/legacy/test_checkpoint_schemas.py::"
+            "test_a_checkpoint_of_another_schema_is_refused_by_every_command_and_left_untouched",
+        ),
+    ),
+    Mutation(
         "the HTML report stops escaping what a failed item printed (29.5)",
         "core/curator/report_html.py",
         "<pre>{_e(item.output.get('text', ''))}</pre>",
