@@ -113,7 +113,7 @@ MUTATIONS = [
     ),
     Mutation(
         "a checkpoint of a newer schema is told the old schema's story (29.8)",
-        "core/curator/store.py",
+        "core/curator/checkpoint_meta.py",
         "if int(schema) > SCHEMA_VERSION:",
         "if int(schema) > SCHEMA_VERSION + 1:",
         (

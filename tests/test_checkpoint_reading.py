@@ -20,8 +20,9 @@ from pipelines import numbers
 from curator import journal, run
 from curator.catalog import read
 from curator.fingerprint import fingerprint
+from curator.latest import read_codes
 from curator.outcome import ErrorInfo, Outcome, Status
-from curator.store import CheckpointStore, read_codes, wait_closed
+from curator.store import CheckpointStore, wait_closed
 
 BATCHES, PER_BATCH = 30, 40
 FAILING = (45, 1001)

@@ -17,13 +17,14 @@ from typing import Any
 
 from curator import latest as by_item
 from curator.checkpoint_file import DamagedCheckpoint, damaged, reading
+from curator.checkpoint_meta import meta_total, read_meta
 from curator.errors import UsageError
 from curator.latest import DONE, StoredOutcome
 from curator.outcome import Status
 from curator.parameters import flatten
 from curator.result import throughput
 from curator.settings import RunSettings
-from curator.store import lock_holder, meta_total, read_meta
+from curator.store import lock_holder
 
 _FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
 _RUN_COLUMNS = (

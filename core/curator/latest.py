@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 from curator import journal
 from curator.capture import Captured
-from curator.checkpoint_file import DamagedCheckpoint, damaged
+from curator.checkpoint_file import DamagedCheckpoint, damaged, reading, sqlite_error
+from curator.checkpoint_meta import check_meta, meta_total, read_meta
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
 
@@ -303,3 +304,56 @@ def skippable(db: sqlite3.Connection, latest: Latest, key: bytes) -> Skippable:
     for batch in sorted(set(latest.batches) - {0}):  # 0: an item never recorded
         found.take(batch, _batch_row(db, batch, columns), key)
     return found
+
+
+def load_latest(
+    db: sqlite3.Connection, path: Path, key: bytes | None = None
+) -> dict[int, StoredOutcome]:
+    """Replay the whole journal: the last outcome recorded for each index wins.
+
+    Without ``key`` the outputs are not read (``None``) and nothing is
+    unpickled. It decodes every batch into an object per item: the commands
+    read only what they show, with :mod:`curator.latest`; this serves tests
+    and tools.
+    """
+    latest: dict[int, journal.Record] = {}
+    try:
+        # A checkpoint of an earlier version, read without writing to it, may lack
+        # columns added since: they read as NULL.
+        present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
+        columns = ", ".join(c if c in present else f"NULL AS {c}" for c in journal.COLUMNS)
+        for row in db.execute(f"SELECT {columns} FROM journal ORDER BY id"):
+            for record in journal.decode(row, key, path):
+                latest[record[0]] = record
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        raise sqlite_error(path, exc) from None
+    return {index: StoredOutcome(*record) for index, record in latest.items()}
+
+
+def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredOutcome]:
+    """The latest outcome per index in the checkpoint at ``path``, without outputs.
+
+    Empty if there is none. With ``fingerprint``, a checkpoint of another
+    pipeline is an error, as it is for a run.
+    """
+    if not path.exists():
+        return {}
+    with reading(path) as db:
+        meta = read_meta(db, path)
+        if fingerprint is not None:
+            check_meta(path, meta, fingerprint, "this pipeline")
+        return load_latest(db, path)
+
+
+def read_codes(path: Path, fingerprint: str) -> Latest | None:
+    """Each item's latest status in the checkpoint of the pipeline ``fingerprint`` at ``path``.
+
+    ``None`` if there is none; a checkpoint of another pipeline is an error.
+    Only the index and status columns are read: what a dry run's plan needs.
+    """
+    if not path.exists():
+        return None
+    with reading(path) as db:
+        meta = read_meta(db, path)
+        check_meta(path, meta, fingerprint, "this pipeline")
+        return scan(db, path, meta_total(meta, path))

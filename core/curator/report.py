@@ -30,12 +30,12 @@ from curator import journal
 from curator.capture import Captured
 from curator.catalog import read_runs, run_state
 from curator.checkpoint_file import reading
+from curator.checkpoint_meta import meta_total, read_meta
 from curator.errors import UsageError
 from curator.latest import beyond
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
 from curator.running_time import RunningTime, RunSpan
-from curator.store import meta_total, read_meta
 
 DRAWN_ITEMS = 2000
 """Up to this many items, the timeline draws each one; beyond, busy shares per time slice."""

@@ -30,20 +30,19 @@ from curator import journal, pickling
 from curator._version import __version__
 from curator.checkpoint_file import (
     check_file,
-    damaged,
     open_for_writing,
-    reading,
     sqlite_error,
     sqlite_problem,
 )
+from curator.checkpoint_meta import SCHEMA_VERSION, check_layout, check_meta
 from curator.errors import UsageError
 from curator.keyfile import user_key
-from curator.latest import Latest, Skippable, StoredOutcome, scan, skippable
+from curator.latest import Latest, Skippable, scan, skippable
+from curator.latest import read_latest as read_latest  # where tests and tools find it
 from curator.outcome import ErrorInfo, Outcome, Status
 from curator.runlock import release_lock, remove_lock, take_lock
 from curator.state import StateMark
 
-SCHEMA_VERSION = 2
 COMMIT_SECONDS = 0.1
 """How often the writer thread commits what has arrived."""
 DEFAULT_DIR = ".curator"
@@ -538,139 +537,3 @@ def lock_holder(path: Path) -> tuple[int, str] | None:
     if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
         return int(words[1]), words[3].rstrip(",")
     return None
-
-
-def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
-    """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline."""
-    check_schema(path, meta)
-    if meta.get("fingerprint") != fingerprint:
-        raise UsageError(
-            f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
-            f"fingerprint {str(meta.get('fingerprint', '?'))[:12]}); this one is {pipeline} "
-            f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
-            "to start over"
-        )
-
-
-def check_schema(path: Path, meta: dict[str, str]) -> None:
-    """Refuse a checkpoint of a schema this curator does not read (older or newer).
-
-    Schema 2 is read and written, also as its first releases wrote it (the
-    columns and tables added since are added when a run opens it, and read as
-    empty until then). Schema 1 stored pickled records, which cannot be read
-    without running code from the file; a newer schema needs a newer curator.
-    """
-    schema, writer = meta.get("schema"), meta.get("curator", "?")
-    if schema == str(SCHEMA_VERSION):
-        return
-    if not (isinstance(schema, str) and schema.isascii() and schema.isdigit()):
-        raise damaged(path, f"its schema version is {schema!r}, not a number")
-    if int(schema) > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path} was written by a newer curator ({writer}, checkpoint schema {schema}); "
-            f"this curator ({__version__}) reads schema {SCHEMA_VERSION}. Upgrade curator to "
-            "read or resume it; the file was left untouched"
-        )
-    raise UsageError(
-        f"{path} was written by curator {writer} (checkpoint schema {schema}); this curator "
-        f"reads schema {SCHEMA_VERSION}. Schema 1 stored pickled records, which cannot be read "
-        "without running code from the file: delete it to start over, or finish the run with "
-        "the curator that wrote it"
-    )
-
-
-def check_layout(db: sqlite3.Connection, path: Path) -> None:
-    """Refuse the journal schema 2 had before its first release (no ``workers`` column)."""
-    present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
-    if present and "workers" not in present:
-        raise UsageError(
-            f"{path} was written by a development version of curator (checkpoint schema 2 "
-            "before its first release: worker names per item, no workers column), which "
-            "this curator does not read; it was left untouched. Delete it to start over"
-        )
-
-
-def read_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
-    """The meta table of a checkpoint this curator reads (see :func:`check_schema`).
-
-    Raises
-    ------
-    UsageError
-        When the file is not a curator checkpoint, of another schema, or its
-        meta table is damaged.
-    """
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    if "meta" not in tables:
-        raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
-    meta = {}
-    for key, value in db.execute("SELECT key, value FROM meta"):
-        if not (isinstance(key, str) and isinstance(value, str)):
-            raise damaged(path, f"its meta table holds {key!r}: {value!r}, which is not text")
-        meta[key] = value
-    check_schema(path, meta)
-    check_layout(db, path)
-    return meta
-
-
-def meta_total(meta: dict[str, str], path: Path) -> int:
-    """The number of items of the checkpoint's pipeline (its meta table's ``total``)."""
-    total = meta.get("total", "")
-    if not (total.isascii() and total.isdigit()):
-        raise damaged(path, f"its item count is {total!r}, not a number")
-    return int(total)
-
-
-# -- reading ----------------------------------------------------------------------
-
-
-def load_latest(
-    db: sqlite3.Connection, path: Path, key: bytes | None = None
-) -> dict[int, StoredOutcome]:
-    """Replay the whole journal: the last outcome recorded for each index wins.
-
-    Without ``key`` the outputs are not read (``None``) and nothing is
-    unpickled. It decodes every batch into an object per item: the commands
-    read only what they show, with :mod:`curator.latest`; this serves tests
-    and tools.
-    """
-    latest: dict[int, journal.Record] = {}
-    try:
-        # A checkpoint of an earlier version, read without writing to it, may lack
-        # columns added since: they read as NULL.
-        present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
-        columns = ", ".join(c if c in present else f"NULL AS {c}" for c in journal.COLUMNS)
-        for row in db.execute(f"SELECT {columns} FROM journal ORDER BY id"):
-            for record in journal.decode(row, key, path):
-                latest[record[0]] = record
-    except (sqlite3.Error, UnicodeDecodeError) as exc:
-        raise sqlite_error(path, exc) from None
-    return {index: StoredOutcome(*record) for index, record in latest.items()}
-
-
-def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredOutcome]:
-    """The latest outcome per index in the checkpoint at ``path``, without outputs.
-
-    Empty if there is none. With ``fingerprint``, a checkpoint of another
-    pipeline is an error, as it is for a run.
-    """
-    if not path.exists():
-        return {}
-    with reading(path) as db:
-        meta = read_meta(db, path)
-        if fingerprint is not None:
-            check_meta(path, meta, fingerprint, "this pipeline")
-        return load_latest(db, path)
-
-
-def read_codes(path: Path, fingerprint: str) -> Latest | None:
-    """Each item's latest status in the checkpoint of the pipeline ``fingerprint`` at ``path``.
-
-    ``None`` if there is none; a checkpoint of another pipeline is an error.
-    Only the index and status columns are read: what a dry run's plan needs.
-    """
-    if not path.exists():
-        return None
-    with reading(path) as db:
-        meta = read_meta(db, path)
-        check_meta(path, meta, fingerprint, "this pipeline")
-        return scan(db, path, meta_total(meta, path))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from core_support import curator, subprocess_env
 
-from curator.store import SCHEMA_VERSION
+from curator.checkpoint_meta import SCHEMA_VERSION
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

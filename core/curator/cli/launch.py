@@ -226,9 +226,8 @@ def dry_run(
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.fingerprint import fingerprint
-    from curator.latest import Latest
+    from curator.latest import Latest, read_codes
     from curator.selection import resolve_jobs
-    from curator.store import read_codes
 
     parallel = registry.backend(settings.backend).capabilities.parallel
     jobs = resolve_jobs(settings.jobs if settings.jobs is not None else -1 if parallel else 1)
