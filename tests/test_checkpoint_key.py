@@ -180,3 +180,10 @@ def test_processes_making_the_key_at_once_all_sign_with_the_same_whole_key(
     }
     assert not bad, f"{len(bad)} of {_ROUNDS} rounds signed with another or a partial key: {bad}"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{r}.key" for r in got)
+
+
+def test_a_key_that_is_a_directory_is_refused_as_no_regular_file(key: Path) -> None:
+    key.mkdir(parents=True, mode=0o700)
+    with pytest.raises(UsageError, match="is not a regular file"):
+        user_key()
+    _refuses_to_run(key, "is not a regular file")

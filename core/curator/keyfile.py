@@ -69,8 +69,13 @@ def _read(path: Path) -> bytes | None:
             return None
         except OSError as exc:
             raise UsageError(f"cannot read the checkpoint key {path}: {exc.strerror}") from None
+        # Checked before fdopen, which itself refuses a directory with an OSError.
+        try:
+            _check_private(path, os.fstat(handle))
+        except UsageError:
+            os.close(handle)
+            raise
         with os.fdopen(handle, "rb") as source:
-            _check_private(path, os.fstat(source.fileno()))
             key = source.read()
         if len(key) >= KEY_BYTES:
             return key
