@@ -187,3 +187,10 @@ def test_a_key_that_is_a_directory_is_refused_as_no_regular_file(key: Path) -> N
     with pytest.raises(UsageError, match="is not a regular file"):
         user_key()
     _refuses_to_run(key, "is not a regular file")
+
+
+def test_a_key_that_is_a_dangling_symlink_names_the_missing_target(key: Path) -> None:
+    key.parent.mkdir(mode=0o700)
+    key.symlink_to(key.parent / "gone")
+    with pytest.raises(UsageError, match=r"symbolic link to .*gone.* which does not exist"):
+        user_key()

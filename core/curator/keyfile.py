@@ -135,6 +135,11 @@ def _create(path: Path) -> bytes:
     finally:
         os.unlink(temporary)
     key = _read(path)
+    if key is None and path.is_symlink():
+        raise UsageError(
+            f"the checkpoint key {path} is a symbolic link to {os.readlink(path)}, which does "
+            f"not exist: remove the link, or point {KEY_ENV} at a key file"
+        )
     if key is None:
         raise UsageError(f"the checkpoint key {path} vanished as it was made; run again")
     return key
