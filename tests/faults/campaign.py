@@ -9,8 +9,8 @@ issue: a violation of it is counted (``pending 25.2`` in the figures), the run
 goes on to the next, and the test ends as an expected failure naming the issue
 and the first violation. A pending issue that no run violated is named at the
 end ("pending but not seen"), and one checked at least :data:`SEEMS_FIXED_AFTER`
-times without a violation fails the session: its fix has landed, so take it out
-of :data:`PENDING` and let the campaign hold it.
+times (:data:`RARE` for a rare race) without a violation fails the session: its
+fix has landed, so take it out of :data:`PENDING` and let the campaign hold it.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ LOCAL = ["sequential", "thread-pool", "process-pool"]
 PENDING: dict[str, str] = {
     "25.2": "shard stages duplicate rows after a crash, or a parent kill and resume",
     "25.1/25.2": "an item failed because its value cannot be stored keeps its shard rows",
+    "creating": (
+        "found by this campaign (not in an issue): a --resume started while another run "
+        "creates the checkpoint reads it half made and exits 2 'not a curator checkpoint'"
+    ),
 }
 """Issue number -> the fault class whose fix has not landed yet."""
 
@@ -56,13 +60,24 @@ CHECKED: Counter[str] = Counter()
 """Pending issue -> how many times the session checked it."""
 
 SEEMS_FIXED_AFTER = 3
+
+RARE = {"creating": 200}
+"""Pending issues that show in few of the runs checking them: clean checks before they count
+as fixed (about 1 run in 40 hits this race, and a campaign checks it 16 times)."""
+
+
+def seems_fixed(issue: str) -> bool:
+    """Whether ``issue`` was checked often enough, never violated, to count as fixed."""
+    return issue not in FIRST_SEEN and CHECKED[issue] >= RARE.get(issue, SEEMS_FIXED_AFTER)
+
+
 """A pending issue checked this often and never violated fails the session: enable it."""
 
 # Runs per fault kind at FAULT_SCALE=1, and how many of them run on dask: a dask run
 # starts a LocalCluster (a scheduler and two worker processes, each importing
 # distributed: seconds of CPU), so dask gets a small fixed share.
-RUNS = {"crash": 40, "unpicklable": 24, "kill": 40, "sigint": 40, "concurrent": 16,
-        "corrupt": 25, "bytes": 8, "hung": 10}  # fmt: skip
+RUNS = {"crash": 40, "unpicklable": 24, "kill": 32, "sigint": 32, "concurrent": 16,
+        "corrupt": 20, "bytes": 8, "hung": 8}  # fmt: skip
 DASK_RUNS = {"crash": 3, "unpicklable": 2, "kill": 3, "sigint": 3, "concurrent": 1, "bytes": 1,
              "hung": 2}  # fmt: skip
 
