@@ -13,6 +13,7 @@ from typing import Any
 
 from curator.errors import UsageError
 from curator.pipeline import Pipeline, check_runnable
+from curator.shipping import ship_by_value
 
 FORMS = "package.module:attr or path/to/file.py:attr"
 
@@ -91,6 +92,8 @@ def _import_file(path: Path, spec: str) -> Any:
             f"invalid target {spec!r}: the module name {name!r} is already taken by "
             f"{getattr(module, '__file__', None) or 'a built-in module'}; rename the file"
         )
+    # Workers elsewhere (a cluster) lack the file's folder: what it defines travels whole.
+    ship_by_value(module)
     return module
 
 

@@ -463,6 +463,42 @@ def probe(
     return pipeline.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
 
 
+def pipeline_file(count: int) -> str:
+    """The source of a pipeline file for ``curator run path/to/file.py:pipeline``.
+
+    Its source, sink and the dataclass ``Converted`` of its results are its
+    own, so a worker can only have them if they travel by value (or the
+    worker imports the file).
+    """
+    return f"""
+from dataclasses import dataclass
+
+from curator import Sink, Source
+
+
+@dataclass
+class Converted:
+    index: int
+    square: int
+
+
+class Numbers(Source):
+    def __len__(self):
+        return {count}
+
+    def __getitem__(self, index):
+        yield index
+
+
+class Convert(Sink):
+    def __call__(self, items, index):
+        return [Converted(i, i * i) for i in items]
+
+
+pipeline = Numbers().write(Convert())
+"""
+
+
 @dataclass(frozen=True)
 class Execution:
     """One completed execution of an item."""

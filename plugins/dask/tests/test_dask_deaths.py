@@ -111,9 +111,9 @@ def test_workers_of_a_users_cluster_killed_from_outside_lose_nothing(
     # chunk of one item was running on a worker killed with the last copy of the work.
     assert set(statuses) <= {Status.OK, Status.CRASHED}
     assert statuses[Status.CRASHED] <= 3
-    assert {e.index for e in executions(tmp_path)} >= {
-        o.index for o in result.outcomes if o.status is Status.OK
-    }
+    # Names, not contents: a record a killed worker was writing may be empty.
+    recorded = {int(path.name.split(".")[1]) for path in tmp_path.glob("run.*")}
+    assert recorded >= {o.index for o in result.outcomes if o.status is Status.OK}
 
 
 def test_a_chunk_queued_on_a_dead_worker_runs_again_unblamed(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from pp_support import subprocess_env
 
+from curator.testing.probes import pipeline_file
+
 START_METHODS = [
     m for m in ("forkserver", "spawn", "fork") if m in multiprocessing.get_all_start_methods()
 ]
@@ -106,3 +108,27 @@ def test_a_main_module_pipeline_runs_and_sees_each_runs_world(
     runs_of_top_level = (tmp_path / "top-level.log").read_text().split()
     assert len(runs_of_top_level) == 1, f"the main module ran {len(runs_of_top_level)} times"
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_pipeline_files_objects_travel_by_value_and_come_back_as_its_own(
+    method: str, tmp_path: Path
+) -> None:
+    # `curator run jobs/convert.py:pipeline` ships the file's classes by value (as
+    # for __main__); results of its own class pass the workers' check, are stored,
+    # and a resume reads them back.
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "convert.py").write_text(pipeline_file(12))
+    command = [sys.executable, "-m", "curator", "run", "jobs/convert.py:pipeline"]
+    command += ["-b", "process-pool", "-j", "2", "-o", f"start_method={method}", "--json"]
+    for more, counted in (([], "ok"), (["--resume"], "skipped")):
+        proc = subprocess.run(
+            [*command, *more],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=subprocess_env(),
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)[counted] == 12

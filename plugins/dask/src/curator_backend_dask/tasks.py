@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import pickle
 import signal
 import threading
 from collections.abc import Callable
@@ -14,15 +15,13 @@ from curator import Outcome, Work, WorkerInfo
 from curator.lifecycle import Announce, setup_timed_out
 
 _SET_UP: dict[tuple[str, str], Work] = {}
-"""The works set up in this process, by run and worker address, until teardown.
+"""The works loaded (and set up) in this process, by run and worker address, until teardown.
 
-Held here, not looked up in the worker's data: Dask's active memory manager
-drops a scattered replica a worker no longer needs, and a worker's death can
-lose the last one (the parent then scatters the work again, under a new key),
-so the copy a worker set up may be gone from its data by the time the run
-ends, and a later task may get a fresh copy. Each worker keeps using, and
-finally tears down, the copy it set up first (several workers may share a
-process: the address tells them apart).
+Each worker loads the scattered, pickled work once per run and keeps its copy:
+Dask's active memory manager drops a scattered replica a worker no longer
+needs, and a worker's death can lose the last one (the parent then scatters it
+again, under a new key), so the scattered data is no handle on the copy a
+worker set up. Several workers may share a process: the address tells them apart.
 """
 
 _STOPPED: set[str] = set()
@@ -35,8 +34,12 @@ SETUP_FATE = (
 HOOK_POLL_SECONDS = 0.05
 
 
+class CannotLoadWork(Exception):
+    """A worker could not unpickle the run's work: a module the pipeline needs is missing there."""
+
+
 def run_chunk(
-    work: Work,
+    shipped: bytes,
     indices: list[int],
     topic: str,
     token: int,
@@ -59,8 +62,11 @@ def run_chunk(
     also ends after its first item that fails, so that the parent counts the
     failure at once (the rest of the chunk goes out again).
 
-    The stages' ``setup(worker)`` runs before this worker's first item of the
-    run (``work`` is the worker's own copy, shared by its tasks); ``slots`` maps
+    ``shipped`` is the work as :func:`curator.shipping.pickle_work` made it;
+    each worker loads it once per run (a worker that cannot raises
+    :class:`CannotLoadWork`, naming itself and the cause). The stages'
+    ``setup(worker)`` runs before this worker's first item of the run (on the
+    worker's own copy, shared by its tasks); ``slots`` maps
     worker addresses to slots (a worker that joined later gets the next one).
     With ``setup_timeout``, the setup runs in a thread of its own for at most
     that long; past it, the chunk's items fail ``SetupTimeout``.
@@ -74,6 +80,7 @@ def run_chunk(
     if topic not in _STOPPED:  # a stopped run sets nothing up
         worker = f"dask-{os.getpid()}"
         info = WorkerInfo(slots.get(address, len(slots)), "dask", jobs)
+        work = _SET_UP.get((topic, address)) or _load(shipped, address)
         mine, stage = _set_up(work, (topic, address), info, setup_timeout)
         if mine is None:
             assert setup_timeout is not None
@@ -89,6 +96,14 @@ def run_chunk(
                     break
     dask_worker.log_event(topic, {"token": token, "done": True})
     return outcomes
+
+
+def _load(shipped: bytes, address: str) -> Work:
+    try:
+        work: Work = pickle.loads(shipped)
+    except Exception as exc:
+        raise CannotLoadWork(f"{address}: {type(exc).__name__}: {exc}") from None
+    return work
 
 
 def _set_up(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from curator import Backend, Capabilities, Event, Work, option
+from curator.shipping import pickle_work
 from curator_backend_process_pool.environment import parse_worker_env
 from curator_backend_process_pool.memory import parse_size
-from curator_backend_process_pool.shipping import pickle_work
 
 if TYPE_CHECKING:
     from curator_backend_process_pool.pool import Pool
@@ -111,7 +111,7 @@ class ProcessPoolBackend(Backend):
 
     def prepare(self, work: Work) -> None:
         """Pickle the work now: a pipeline that cannot be sent is named before the run starts."""
-        self._shipped = {id(work): pickle_work(work)}
+        self._shipped = {id(work): pickle_work(work, self.name)}
 
     def activity(self) -> Mapping[str, tuple[int, float]] | None:
         """What each worker runs now, from shared memory: no start events needed."""
@@ -132,7 +132,7 @@ class ProcessPoolBackend(Backend):
         and the next runs of a :class:`curator.Session`, until :meth:`close`.
         A run that ends early (Ctrl-C, an error) stops them at once.
         """
-        work_bytes = self._shipped.pop(id(work), None) or pickle_work(work)
+        work_bytes = self._shipped.pop(id(work), None) or pickle_work(work, self.name)
         pool = self._pool if self._pool is not None else self._new_pool()
         self._pool = pool
         hard = True
