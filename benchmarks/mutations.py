@@ -146,7 +146,7 @@ MUTATIONS = [
     ),
     Mutation(
         "dask blames a lost chunk that never began on a dead worker (29.7)",
-        "plugins/dask/src/curator_backend_dask/backend.py",
+        "plugins/dask/src/curator_backend_dask/chunks.py",
         "if not began:\n            return False",
         "if not began:\n            return True",
         (
