@@ -11,6 +11,7 @@ from typing import Literal
 
 from curator import Filter, Pipeline, Sink, Source
 from curator.testing.probes import Numbers, probe
+from curator.testing.shard_rows import ShardRows
 
 
 def double(items: Iterator[int]) -> Iterator[int]:
@@ -95,6 +96,17 @@ fails_at_3 = Numbers(10).write(FailAt({3}))
 fails_at_3_and_7 = Numbers(10).write(FailAt({3, 7}))
 source_only = Numbers(3)
 not_a_pipeline = 42
+
+
+def shard_rows() -> Pipeline[int]:
+    """60 items through a :class:`ShardRows` stage into ``$CURATOR_TEST_SHARDS/rows.txt``.
+
+    Item 40's ``flush()`` SIGKILLs its process right after writing its rows, the
+    first time only: on the sequential and thread-pool backends, the run itself.
+    """
+    folder = os.environ["CURATOR_TEST_SHARDS"]
+    stage = ShardRows(os.path.join(folder, "rows.txt"), frozenset({40}), folder, how="kill")
+    return Numbers(60).filter(stage).write(Collect())
 
 
 def needs_an_argument(count: int) -> Pipeline[int]:

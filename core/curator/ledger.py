@@ -30,6 +30,7 @@ from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.table import STATUS_CODES, OutcomeTable
 
 _OK_CODE = bytes((STATUS_CODES[Status.OK],))
+_DONE_CODES = frozenset((STATUS_CODES[Status.OK], STATUS_CODES[Status.SKIPPED]))
 
 
 def _doubles(numbers: Sequence[float]) -> array[float]:
@@ -238,6 +239,13 @@ class Ledger:
         position = self.position(index)
         assert position is not None
         return not self._codes[position]
+
+    def done(self, index: int) -> bool | None:
+        """Whether ``index`` ended ``ok`` or ``skipped``; ``None`` if it was not requested."""
+        position = self.position(index)
+        if position is None:
+            return None
+        return self._codes[position] in _DONE_CODES
 
     def failure(self, index: int) -> Outcome | None:
         """The outcome of ``index`` if it failed, crashed or timed out."""

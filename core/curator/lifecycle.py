@@ -26,7 +26,6 @@ from typing import Any
 from curator.errors import UsageError
 from curator.outcome import ErrorInfo, Outcome, Status
 from curator.pipeline import Pipeline
-from curator.shards import writes_shards
 
 log = logging.getLogger("curator")
 
@@ -71,14 +70,9 @@ def stages(pipeline: Pipeline[Any]) -> Iterator[object]:
 
 
 def has_hooks(pipeline: Pipeline[Any]) -> bool:
-    """Whether a stage of ``pipeline`` defines ``setup`` or ``teardown``, or writes shards.
-
-    Shard-writing stages (see :mod:`curator.shards`) need the worker's slot too.
-    """
+    """Whether a stage of ``pipeline`` defines ``setup`` or ``teardown``."""
     return any(
-        callable(getattr(stage, "setup", None))
-        or callable(getattr(stage, "teardown", None))
-        or writes_shards(stage)
+        callable(getattr(stage, "setup", None)) or callable(getattr(stage, "teardown", None))
         for stage in stages(pipeline)
     )
 

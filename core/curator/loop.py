@@ -24,6 +24,7 @@ from curator.errors import (
 )
 from curator.groups import KeepTogether
 from curator.interrupts import Interrupts
+from curator.latest import DONE, Latest
 from curator.ledger import Ledger
 from curator.metrics import width as metric_width
 from curator.outcome import Event, Outcome, Status, Successes, TaskStart
@@ -121,6 +122,8 @@ class RunLoop:
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.state`)."""
         self.merge_error: StateMergeError | None = None
+        self.recorded: Latest | None = None
+        """What the checkpoint a resume continues records for each item (read when it starts)."""
         sharding = sharding_stages(pipeline)
         self.shards = ShardMerge(sharding) if sharding else None
         """Shard-writing stages' outputs, merged when the run ends (see :mod:`curator.shards`)."""
@@ -315,6 +318,7 @@ class RunLoop:
         if self.store is None or not self.resume:
             return indices
         stored = self.store.latest()
+        self.recorded = stored.latest
         rerun: set[int] = set()
         if self.states is not None:
             partials, rerun = self.store.stored_states()
@@ -513,6 +517,13 @@ class RunLoop:
             tally[Status.CANCELLED] += self.ledger.open
         return tally
 
+    def _recorded_ok(self, index: int) -> bool:
+        """Whether item ``index`` is recorded ``ok``: by this run, or the checkpoint it resumes."""
+        done = self.ledger.done(index)
+        if done is not None:
+            return done
+        return self.recorded is not None and self.recorded.status(index) in DONE
+
     def _let_go(self, runner: Backend) -> None:
         if self.hand_back is None:
             runner.close()
@@ -531,7 +542,7 @@ class RunLoop:
         if self.shards is not None:
             tally = self.ledger.counts()
             complete = tally[OK] + tally[Status.SKIPPED] == len(self.info.indices)
-            unmerged = self.shards.finish(complete)
+            unmerged = self.shards.finish(complete, self._recorded_ok)
             if unmerged is not None and self.merge_error is None:
                 self.merge_error = StateMergeError(
                     f"{unmerged}. Every outcome is recorded and the checkpoint is intact"

@@ -1,30 +1,39 @@
-"""Per-worker shard files merged when the run ends: physicsnemo-curator's stateful filters.
+"""Shard files merged when the run ends: physicsnemo-curator's stateful filters, item by item.
 
 A stage *writes shards* when it has a ``flush()`` method, a static
 ``merge(paths, output)`` and an output path attribute (``output_path``, or
 the origin's ``_output_path``), and does not accumulate through
 ``reset``/``state``/``merge`` (see :mod:`curator.state`). Such stages port
-from the origin unchanged:
+from the origin unchanged, and their merged output holds the rows of each
+item recorded ``ok`` exactly once, whatever died on the way:
 
-- in each worker, the core points the stage's output path at the worker's
-  shard, ``{stem}_worker_{slot}{suffix}`` (or the path with ``{worker_id}``
-  replaced by the slot), and calls ``flush()`` after every item that ended
-  ``ok``: the stage appends what it gathered to its shard. After a failed
-  item it calls the stage's ``reset()``, if it has one, to drop what that
-  item gathered;
-- when the run ends, the core calls ``merge(shards, output)`` in the run's
-  process (no separate gather step) and removes the shards, unless the stage
-  sets ``keep_shards``, or the run left items to do: a resume then appends to
-  the same shards and merges again, so the output covers every item.
+- each item writes its own shard, ``{stem}_item_{index}{suffix}`` (or the
+  path with ``{worker_id}`` replaced by ``item_{index}``). While the item
+  runs, the stage's output path points at a hidden partial file beside it,
+  ``.partial-{token}-{shard name}``; after the item's ``flush()``, once its
+  value is known to be storable, the partial takes the shard's name
+  (:func:`os.replace`). An item that fails drops its partial (and the stage's
+  ``reset()``, if it has one, drops what it gathered); an item that writes
+  nothing removes what an earlier attempt of it left;
+- when the run ends, the run's process calls ``merge(shards, output)`` with
+  the shards of the items recorded ``ok`` (in this run, or by the checkpoint
+  a resume continues), in item order. A shard of any other item (its worker
+  died before its record reached the run, the run itself was killed, its
+  value could not be stored) is never merged, and is removed: a resume runs
+  that item again and it writes its shard anew, so no item counts twice.
+  Shards are removed once merged, unless the stage sets ``keep_shards``, or
+  the run left items to do: a resume then merges them with its own.
 
 A run that does not resume starts by removing shards a former run left.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +42,9 @@ from curator.state import accumulates, stage_label
 
 PATH_ATTRIBUTES = ("output_path", "_output_path")
 WORKER_ID = "{worker_id}"
+ITEM = "item_"
+PARTIAL = ".partial-"
+"""How a shard being written is named: hidden, beside the shard, never merged."""
 
 
 def path_attribute(stage: object) -> str | None:
@@ -58,75 +70,115 @@ def sharding_stages(pipeline: Pipeline[Any]) -> tuple[Any, ...]:
     return tuple(s for s in (*pipeline.filters, pipeline.sink) if writes_shards(s))
 
 
-def shard_path(template: str | os.PathLike[str], slot: int | str) -> Path:
-    """The shard of worker ``slot`` for an output path (``*`` as the slot: a glob pattern)."""
+def shard_path(template: str | os.PathLike[str], index: int | str) -> Path:
+    """The shard of item ``index`` for an output path (``*`` as the index: a glob pattern)."""
     text = os.fspath(template)
     if WORKER_ID in text:
-        return Path(text.replace(WORKER_ID, str(slot)))
+        return Path(text.replace(WORKER_ID, f"{ITEM}{index}"))
     path = Path(text)
-    return path.with_name(f"{path.stem}_worker_{slot}{path.suffix}")
+    return path.with_name(f"{path.stem}_{ITEM}{index}{path.suffix}")
 
 
-def shards_of(template: str | os.PathLike[str]) -> list[Path]:
-    """The shard files (or folders) that exist for an output path, sorted."""
+def shards_of(template: str | os.PathLike[str]) -> dict[int, Path]:
+    """The shard files (or folders) that exist for an output path, by item."""
+    head, _, tail = shard_path(template, "*").name.partition("*")
+    folder = shard_path(template, 0).parent
+    found: dict[int, Path] = {}
+    for path in folder.glob(glob.escape(head) + "*" + glob.escape(tail)):
+        middle = path.name[len(head) : len(path.name) - len(tail)]
+        if middle.isascii() and middle.isdigit():
+            found[int(middle)] = path
+    return found
+
+
+def partials_of(template: str | os.PathLike[str]) -> list[Path]:
+    """The partial shards (items that never finished writing) that exist for an output path."""
     pattern = shard_path(template, "*")
-    return sorted(pattern.parent.glob(pattern.name))
+    head, _, tail = pattern.name.partition("*")
+    name = glob.escape(PARTIAL) + "*-" + glob.escape(head) + "*" + glob.escape(tail)
+    return sorted(pattern.parent.glob(name))
 
 
 class WorkerShards:
-    """The worker side: point each stage at this worker's shard, flush, point back.
+    """The worker side: each item writes into its own partial shard, named once it is good.
 
     Parameters
     ----------
     stages
-        The worker's own copies of the shard-writing stages.
+        The worker's own copies of the shard-writing stages (their output
+        paths, read now, are the templates of the shards' names).
     """
 
     def __init__(self, stages: Sequence[Any]) -> None:
         self.stages = tuple(stages)
-        self._restore: list[tuple[Any, str, Any]] = []
-
-    def point(self, slot: int) -> None:
-        """Make each stage write into the shard of worker ``slot``."""
+        self._templates: list[tuple[Any, str, Any]] = []
         for stage in self.stages:
             name = path_attribute(stage)
             assert name is not None
-            template = getattr(stage, name)
-            self._restore.append((stage, name, template))
-            shard = shard_path(template, slot)
-            setattr(stage, name, shard if isinstance(template, Path) else os.fspath(shard))
+            self._templates.append((stage, name, getattr(stage, name)))
+        self._pending: dict[Path, Path] = {}
+
+    def begin(self, index: int) -> None:
+        """Point each stage at a partial shard of item ``index`` (before the item runs)."""
+        token = secrets.token_hex(6)
+        pending: dict[Path, Path] = {}
+        for stage, name, template in self._templates:
+            final = shard_path(template, index)
+            partial = pending.setdefault(final, final.with_name(f"{PARTIAL}{token}-{final.name}"))
+            setattr(stage, name, partial if isinstance(template, Path) else os.fspath(partial))
+        self._pending = pending
 
     def flush(self) -> None:
-        """Call every stage's ``flush()`` (after an ``ok`` item)."""
+        """Call every stage's ``flush()`` (after an ``ok`` item): it writes the partial shard."""
         for stage in self.stages:
             stage.flush()
 
-    def drop(self) -> None:
-        """After a failed item: call ``reset()`` of the stages that have one.
+    def commit(self) -> None:
+        """The item is ``ok``: its partial shards take their names.
 
-        Drops what the failed item gathered; a stage without ``reset()``
-        flushes it with the next ``ok`` item, as in the origin.
+        An item that wrote nothing removes the shard an earlier attempt of it
+        left, so its shard is always this attempt's.
+        """
+        try:
+            for final, partial in self._pending.items():
+                if os.path.lexists(partial):
+                    if final.is_dir() and not final.is_symlink():
+                        shutil.rmtree(final)
+                    os.replace(partial, final)
+                else:
+                    _remove(final)
+        finally:
+            self.discard()
+
+    def drop(self) -> None:
+        """After a failed item: drop its partial shards, and what the stages gathered.
+
+        Calls ``reset()`` of the stages that have one; a stage without it
+        flushes what the failed item gathered with its worker's next item.
         """
         for stage in self.stages:
             reset = getattr(stage, "reset", None)
             if callable(reset):
                 reset()
+        self.discard()
 
-    def restore(self) -> None:
-        """Give each stage its output path back (sequential runs use the caller's stages)."""
-        for stage, name, template in reversed(self._restore):
+    def discard(self) -> None:
+        """Remove the item's partial shards; point each stage at its output path again."""
+        for partial in self._pending.values():
+            _remove(partial)
+        self._pending = {}
+        for stage, name, template in self._templates:
             setattr(stage, name, template)
-        self._restore.clear()
 
 
 class ShardMerge:
-    """The run's process side: stale shards removed at the start, shards merged at the end.
+    """The run's process side: stale shards removed at the start, ``ok`` shards merged at the end.
 
     Parameters
     ----------
     stages
         The caller's shard-writing stages; their output paths are read now,
-        before any worker (or, sequentially, the run itself) points them at a shard.
+        before any item points them at a shard.
     """
 
     def __init__(self, stages: Sequence[Any]) -> None:
@@ -135,17 +187,26 @@ class ShardMerge:
     def remove_stale(self) -> None:
         """Remove the shards a former run left (this run redoes its items)."""
         for _, output in self.outputs:
-            for shard in shards_of(output):
+            for shard in [*shards_of(output).values(), *partials_of(output)]:
                 _remove(shard)
 
-    def finish(self, complete: bool) -> str | None:
-        """Merge every stage's shards into its output; say what went wrong, if anything.
+    def finish(self, complete: bool, ok: Callable[[int], bool]) -> str | None:
+        """Merge each stage's shards of the items ``ok`` says are; say what went wrong, if anything.
 
-        Shards are removed once merged, unless the stage sets ``keep_shards``
-        or the run is not ``complete`` (a resume appends to them).
+        The shards of other items, and partial ones, are removed first: no
+        ``ok`` record covers their rows. The merged shards are removed too,
+        unless the stage sets ``keep_shards`` or the run is not ``complete``
+        (a resume merges them again, with its own).
         """
         for stage, output in self.outputs:
-            shards = shards_of(output)
+            shards: list[Path] = []
+            for index, shard in sorted(shards_of(output).items()):
+                if ok(index):
+                    shards.append(shard)
+                else:
+                    _remove(shard)
+            for partial in partials_of(output):
+                _remove(partial)
             if not shards:
                 continue
             try:
@@ -168,7 +229,7 @@ class ShardMerge:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)

@@ -96,7 +96,7 @@ class Work:
         self.accumulating = accumulating_stages(pipeline)
         """The stages whose state merges back (see :mod:`curator.state`)."""
         self.sharding = _shards_of(pipeline)
-        """The stages that write per-worker shard files (see :mod:`curator.shards`)."""
+        """The stages that write a shard file per item (see :mod:`curator.shards`)."""
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
@@ -159,7 +159,10 @@ class Work:
     def _attempt(self, index: int) -> tuple[bool, Any, float, tuple[float, ...] | None]:
         accumulating = self.accumulating
         meter = self.meter
+        sharding = self.sharding
         row = None
+        if sharding is not None:
+            sharding.begin(index)  # the item writes its own shard (see curator.shards)
         try:
             if accumulating:
                 reset_all(accumulating)
@@ -175,18 +178,27 @@ class Work:
                 # The item's contribution travels with its value: it counts only
                 # where the outcome is recorded ok, so exactly once.
                 value = Contributed(value, states_of(accumulating))
-            if self.sharding is not None:
-                self.sharding.flush()
+            if sharding is not None:
+                sharding.flush()
         except HardStop:
+            if sharding is not None:
+                sharding.discard()
             raise
         except BaseException as exc:
-            if self.sharding is not None:
-                self.sharding.drop()
+            if sharding is not None:
+                sharding.drop()
             return False, ErrorInfo.from_exception(exc), time.time(), row
         if self.check_results:
             error = self.value_error(value, os.getpid() != self.home)
             if error is not None:
+                if sharding is not None:
+                    sharding.discard()  # an item that is not ok has no rows
                 return False, error, time.time(), row
+        if sharding is not None:
+            try:
+                sharding.commit()
+            except Exception as exc:  # its shard cannot take its name: the item is not ok
+                return False, ErrorInfo.from_exception(exc), time.time(), row
         return True, value, time.time(), row
 
     @staticmethod
@@ -249,14 +261,7 @@ class Work:
             Naming the stage whose ``setup`` raised (the others are torn down).
         """
         if self._set_up is None:
-            if self.sharding is not None:
-                self.sharding.point(worker.slot)
-            try:
-                self._set_up = set_up(self.pipeline, worker, announce)
-            except BaseException:
-                if self.sharding is not None:
-                    self.sharding.restore()
-                raise
+            self._set_up = set_up(self.pipeline, worker, announce)
             if self.meter is not None:
                 self.meter.rebase()  # what setup used is no item's
             if self.capture:
@@ -280,8 +285,6 @@ class Work:
         if self._capturing:
             self._capturing = False
             capture.release()
-        if self.sharding is not None:
-            self.sharding.restore()
         if done:
             tear_down(done, announce)
 

@@ -41,8 +41,6 @@ LOCAL = ["sequential", "thread-pool", "process-pool"]
 """The backends most runs cycle through; a share of each fault's runs go to ``dask``."""
 
 PENDING: dict[str, str] = {
-    "25.2": "shard stages duplicate rows after a crash, or a parent kill and resume",
-    "25.1/25.2": "an item failed because its value cannot be stored keeps its shard rows",
     "creating": (
         "found by this campaign (not in an issue): a --resume started while another run "
         "creates the checkpoint reads it half made and exits 2 'not a curator checkpoint'"
@@ -309,7 +307,8 @@ def _say(problems: dict[str, list[int]]) -> str:
 
 
 AFTER_DEATHS = {"counted twice": "25.2", "lost": "25.2"}
-"""Shard problems pending a fix after crashes, kills and resumes (for :func:`check_stages`)."""
+"""Shard problems after crashes, kills and resumes, and their issue (for :func:`check_stages`;
+fixed: the campaign fails a run that shows one, naming the issue)."""
 
 
 def check_stages(

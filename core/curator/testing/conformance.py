@@ -195,6 +195,7 @@ class BackendConformance(
                 "lifecycle",
                 "hang_hook",
                 "tally",
+                "shards",
                 "chatty",
                 "binary",
                 "bypass",

@@ -445,6 +445,7 @@ def probe(
     lifecycle: bool = False,
     tally: Tally | None = None,
     hang_hook: str = "",
+    shards: Filter[int] | None = None,
     **behaviour: object,
 ) -> Pipeline[int]:
     """``Numbers(count)`` written into a :class:`Probe`.
@@ -452,7 +453,8 @@ def probe(
     ``groups`` are kept together; ``lifecycle`` puts a :class:`WorkerHooks` in
     between (``hang_hook``: one worker hangs in that hook), ``tally`` an
     accumulating :class:`Tally` (before the sink, so a failing item has been
-    counted by the time it fails).
+    counted by the time it fails), ``shards`` a shard-writing stage (say a
+    :class:`~curator.testing.shard_rows.ShardRows`) after it.
     """
     source = Numbers(count) if groups is None else GroupedNumbers(count, groups)
     pipeline = Pipeline(source)
@@ -460,6 +462,8 @@ def probe(
         pipeline = pipeline.filter(WorkerHooks(str(folder), hang_hook))
     if tally is not None:
         pipeline = pipeline.filter(tally)
+    if shards is not None:
+        pipeline = pipeline.filter(shards)
     return pipeline.write(Probe(str(folder), **behaviour))  # type: ignore[arg-type]
 
 

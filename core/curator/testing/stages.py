@@ -4,14 +4,20 @@ A mixin of :class:`curator.testing.BackendConformance`, like
 :class:`~curator.testing.grouping.GroupChecks`. A backend needs no code of
 its own for it: the partials ride on the values :class:`curator.Work` makes.
 These checks hold a backend to passing those values on unchanged and to
-yielding each ``ok`` outcome once.
+yielding each ``ok`` outcome once. Shard-style stages (:mod:`curator.shards`)
+need no code either: each item's rows are its own file, merged for the items
+recorded ``ok``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from curator.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import Tally
+from curator.testing.shard_rows import ShardRows, rows
 
 
 class StateChecks(KitMixin):
@@ -69,3 +75,46 @@ class StateChecks(KitMixin):
         assert tally.seen == tuple(range(30)), (
             f"each item's partial must count once after the resume; the stage holds {tally.seen}"
         )
+
+    def test_shard_rows_hold_each_ok_item_once_when_a_worker_dies_after_flushing(self) -> None:
+        """Rows on disk whose item's record died with its worker are not merged, nor twice.
+
+        The worker dies in item 150's ``flush()``, after writing its rows: the
+        item is not ``ok``, and items whose records were still in the dead
+        worker's hands run again and flush again.
+        """
+        self.need("isolates_crashes")
+        output = self.folder.parent / "rows.txt"
+        shards = ShardRows(str(output), frozenset({150}), str(self.folder.parent))
+        result = self.run(400, shards=shards)
+        crashed = [o.index for o in result.outcomes if o.status is Status.CRASHED]
+        assert crashed == [150], result.counts()
+        _exactly_once(rows(output), (o.index for o in result.outcomes if o.ok))
+
+    def test_shard_rows_of_an_item_whose_value_cannot_be_stored_are_left_out(self) -> None:
+        """An item that fails because the checkpoint cannot store its value has no rows merged."""
+        output = self.folder.parent / "rows.txt"
+        result = self.run(
+            30,
+            shards=ShardRows(str(output)),
+            unpicklable=frozenset({4}),
+            local=frozenset({9}),
+            checkpoint=self.folder.parent / "values.sqlite",
+        )
+        failed = sorted(o.index for o in result.outcomes if not o.ok)
+        assert failed == [4, 9], result.counts()
+        _exactly_once(rows(output), (o.index for o in result.outcomes if o.ok))
+
+
+def _exactly_once(merged: list[int], ok: Iterable[int]) -> None:
+    """The merged shard rows hold each ``ok`` item once, and nothing else."""
+    counts, expected = Counter(merged), set(ok)
+    twice = sorted(i for i, n in counts.items() if n > 1)
+    stray = sorted(set(counts) - expected)
+    lost = sorted(expected - set(counts))
+    problems = f"{len(twice)} items twice {twice[:10]}, {len(stray)} items not ok " + (
+        f"{stray[:10]}, {len(lost)} ok items lost {lost[:10]}"
+    )
+    assert not twice, f"the merged shards must hold each ok item's rows once: {problems}"
+    assert not stray, f"the merged shards must hold only ok items' rows: {problems}"
+    assert not lost, f"the merged shards must hold every ok item's rows: {problems}"

@@ -141,15 +141,14 @@ def test_resume_after_the_parent_was_killed_merges_to_the_uninterrupted_state(
 def test_shard_style_statistics_merge_from_worker_processes_to_1e_12(
     jobs: int, tmp_path: Path
 ) -> None:
-    """The origin's flush()/merge(paths, output) style: one shard per slot, merged at the end."""
+    """The origin's flush()/merge(paths, output) style: one shard per item, merged at the end."""
     output = tmp_path / "stats.json"
     stage = WelfordShards(str(output))
     stage.keep_shards = True  # type: ignore[attr-defined]
     pipeline = Pipeline(Numbers(150)).filter(stage).write(Probe(str(tmp_path), sleep=0.001))
     assert run(pipeline, backend="process-pool", jobs=jobs, reporter=None).ok
-    shards = {p.name for p in tmp_path.glob("stats_worker_*")}
-    assert shards
-    assert shards <= {f"stats_worker_{slot}.json" for slot in range(jobs)}
+    shards = {p.name for p in tmp_path.glob("stats_item_*")}
+    assert shards == {f"stats_item_{i}.json" for i in range(150)}
     values = [WelfordShards.value(i) for i in range(150)]
     mean = math.fsum(values) / 150
     variance = math.fsum((v - mean) ** 2 for v in values) / 150
