@@ -21,6 +21,7 @@ from curator import Filter, Sink, UsageError, WorkerInfo, run
 from curator.catalog import read as report
 from curator.checkpoint_file import sqlite_problem
 from curator.fingerprint import fingerprint
+from curator.runlock import release_lock, take_lock
 from curator.store import CheckpointStore, wait_closed
 
 
@@ -68,6 +69,41 @@ def test_a_second_run_on_a_busy_checkpoint_exits_2_and_runs_nothing(tmp_path: Pa
     assert json.loads(out)["ok"] == 200
     # Every item ran exactly once: the second run started none.
     assert len(list(markers.iterdir())) == 200 >= ran_before
+
+
+@pytest.mark.parametrize("made", ["an empty file", "the meta table, empty"])
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_checkpoint_another_run_is_creating_is_in_use_not_broken(
+    tmp_path: Path, made: str, resume: bool
+) -> None:
+    """Issue 'creating' (fault campaign): the half-made file of a run that holds the lock.
+
+    The other run is this test: it holds the run lock and leaves the file as
+    a run creating it has it for a moment. A second run read the file before
+    taking the lock and exited 2 'not a curator checkpoint'; it must say the
+    checkpoint is in use, and leave the file alone.
+    """
+    path = tmp_path / "c.sqlite"
+    lock = take_lock(path)
+    try:
+        if made == "an empty file":
+            path.write_bytes(b"")
+        else:
+            with closing(sqlite3.connect(path)) as db, db:
+                db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        before = path.read_bytes()
+        args = ["run", "pipelines:ten", "--checkpoint", str(path)]
+        proc = curator(*args, *(["--resume"] if resume else []), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert f"is in use by another curator run (pid {os.getpid()} on" in proc.stderr
+        assert "not a curator checkpoint" not in proc.stderr
+        assert path.read_bytes() == before
+    finally:
+        release_lock(lock)
+    # With nobody holding the lock, the same file is what it is: no checkpoint.
+    proc = curator("run", "pipelines:ten", "--checkpoint", str(path), "--resume", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "not a curator checkpoint" in proc.stderr or "is damaged" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("planted", ["symlink", "dangling symlink", "hard link", "fifo"])

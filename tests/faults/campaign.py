@@ -40,12 +40,7 @@ RUN_DEADLINE = 120.0
 LOCAL = ["sequential", "thread-pool", "process-pool"]
 """The backends most runs cycle through; a share of each fault's runs go to ``dask``."""
 
-PENDING: dict[str, str] = {
-    "creating": (
-        "found by this campaign (not in an issue): a --resume started while another run "
-        "creates the checkpoint reads it half made and exits 2 'not a curator checkpoint'"
-    ),
-}
+PENDING: dict[str, str] = {}
 """Issue number -> the fault class whose fix has not landed yet."""
 
 FIGURES: Counter[str] = Counter()
@@ -59,9 +54,9 @@ CHECKED: Counter[str] = Counter()
 
 SEEMS_FIXED_AFTER = 3
 
-RARE = {"creating": 200}
+RARE: dict[str, int] = {}
 """Pending issues that show in few of the runs checking them: clean checks before they count
-as fixed (about 1 run in 40 hits this race, and a campaign checks it 16 times)."""
+as fixed (a race hit by 1 run in 40, checked 16 times a campaign, needed 200)."""
 
 
 def seems_fixed(issue: str) -> bool:

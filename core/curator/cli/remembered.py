@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.backend import normalize_name
+from curator.errors import UsageError
 from curator.pipeline import Pipeline
 from curator.settings import RunSettings
 
@@ -187,7 +188,25 @@ def same_class_lines(
 
 
 def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
-    """The settings of the checkpoint's last run, and how many of its items are done."""
-    from curator.catalog import resume_facts
+    """The settings of the checkpoint's last run, and how many of its items are done.
 
-    return resume_facts(path)
+    Read before the run takes the checkpoint's lock. A file that does not read
+    as a checkpoint may be one that another run is creating under its lock:
+    then the answer is that the checkpoint is in use (the lock's own error),
+    not that it is no checkpoint. Otherwise the file is read again holding the
+    lock, when no run can be writing it, and its own error stands.
+    """
+    from curator.catalog import resume_facts
+    from curator.runlock import release_lock, take_lock
+    from curator.store import wait_closed
+
+    try:
+        return resume_facts(path)
+    except UsageError:
+        pass
+    wait_closed(path)  # a store this process closed lets go of the lock first
+    lock = take_lock(path)  # another run holds it: "in use by another curator run"
+    try:
+        return resume_facts(path)
+    finally:
+        release_lock(lock)
