@@ -176,6 +176,27 @@ MUTATIONS = [
             "test_ordered_releases_every_waiting_outcome_as_soon_as_its_turn_comes",
         ),
     ),
+    Mutation(
+        "the shard merge takes the shards of items not recorded ok (25.2)",
+        "core/curator/shards.py",
+        "                if ok(index):",
+        "                if ok(index) or True:",
+        (
+            "plugins/process-pool/tests/test_pp_conformance.py",
+            "-k",
+            "TestProcessPool and not Spawn and shard_rows",
+        ),
+    ),
+    Mutation(
+        "a run reads a checkpoint another run is creating without its lock ('creating')",
+        "core/curator/cli/remembered.py",
+        "    lock = take_lock(path)",
+        "    lock = None",
+        (
+            "tests/test_checkpoint_safety.py::"
+            "test_a_checkpoint_another_run_is_creating_is_in_use_not_broken",
+        ),
+    ),
 ]
 
 
