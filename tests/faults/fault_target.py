@@ -16,7 +16,8 @@ resumed run matches the checkpoint of the run it continues:
 Read when the module is imported (they shape the pipeline, so a resume must
 give the same): ``FAULT_ITEMS`` (default 300) and ``FAULT_STAGES``, the stage
 state styles between source and sink, joined by ``+``: ``tally``
-(reset/state/merge), ``shards`` (flush()/merge into ``FAULT_SHARDS``), and
+(reset/state/merge), ``shards`` (a :class:`~curator.testing.shard_rows.ShardRows`:
+flush()/merge into ``FAULT_SHARDS``), and
 ``hooks`` (per-worker setup/teardown that hang as ``FAULT_HANG`` says).
 """
 
@@ -33,6 +34,9 @@ from typing import Any
 
 from curator import Filter, Pipeline, Sink, WorkerInfo
 from curator.testing.probes import Numbers, Tally, claim, crash, hold
+from curator.testing.shard_rows import ShardRows, rows
+
+__all__ = ["build", "pipeline", "rows"]
 
 
 def _local(value: object) -> object:
@@ -117,39 +121,6 @@ class Tallied(Tally):
             Path(target).write_text(json.dumps(self.seen))
 
 
-class Rows(Filter[int]):
-    """The origin's shard style: each ``ok`` item's index, one line per flush, in its shard.
-
-    The static ``merge`` concatenates every shard into the output, so the merged
-    file shows at once a row written twice or lost.
-    """
-
-    def __init__(self, output_path: str) -> None:
-        self.output_path = output_path
-        self.rows: list[int] = []
-
-    def __call__(self, items: Iterator[int]) -> Iterator[int]:
-        for item in items:
-            self.rows.append(item)
-            yield item
-
-    def reset(self) -> None:
-        self.rows = []
-
-    def flush(self) -> str | None:
-        if not self.rows:
-            return None
-        with open(self.output_path, "a") as shard:
-            shard.write("".join(f"{row}\n" for row in self.rows))
-        self.rows = []
-        return self.output_path
-
-    @staticmethod
-    def merge(paths: list[str], output: str) -> str:
-        Path(output).write_text("".join(Path(p).read_text() for p in paths))
-        return output
-
-
 class Hooks(Filter[int]):
     """Per-worker ``setup``/``teardown``; the first worker to reach the hook ``FAULT_HANG`` hangs.
 
@@ -174,11 +145,6 @@ class Hooks(Filter[int]):
                 hold(folder)
 
 
-def rows(output: str | Path) -> list[int]:
-    """The rows a :class:`Rows` stage merged into ``output``."""
-    return [int(line) for line in Path(output).read_text().split()]
-
-
 def build(
     count: int,
     stages: str = "",
@@ -193,7 +159,7 @@ def build(
             pipeline = pipeline.filter(Tallied(local_state_at))
         elif style == "shards":
             assert shards is not None, "shard-style stages need an output path"
-            pipeline = pipeline.filter(Rows(os.fspath(shards)))
+            pipeline = pipeline.filter(ShardRows(os.fspath(shards)))
         elif style == "hooks":
             pipeline = pipeline.filter(Hooks())
         else:
