@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from curator import Filter, Pipeline, Sink, Source
-from curator.testing.probes import Numbers, probe
+from curator.testing.probes import Numbers, Tally, probe
 from curator.testing.shard_rows import ShardRows
 
 
@@ -167,7 +167,20 @@ class Marked(Sink[int]):
                 pass
 
 
+class SlowMerge(Tally):
+    """A tally whose merge (run while the run records its end) marks that it began, then sleeps."""
+
+    def merge(self, states: list[tuple[int, ...]]) -> tuple[int, ...]:
+        folder = os.environ.get("CURATOR_TEST_MARKERS")
+        if folder:
+            with open(os.path.join(folder, "merging"), "w"):
+                pass
+        time.sleep(2.0)
+        return super().merge(states)
+
+
 marked = Numbers(200).write(Marked(0.05))
+slow_merge = Numbers(20).filter(SlowMerge()).write(Collect())
 marked_slow = Numbers(40).write(Marked(30.0))
 marked_six = Numbers(6).write(Marked(2.0))  # still busy when a test presses Ctrl-C
 slow = Numbers(200).write(Marked(0.05, mark="finish"))

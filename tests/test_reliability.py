@@ -339,6 +339,23 @@ def test_second_ctrl_c_stops_at_once(markers: Path, tmp_path: Path) -> None:
     assert json.loads(out)["ok"] == 0
 
 
+def test_ctrl_c_while_the_run_records_its_end_waits_for_it(markers: Path, tmp_path: Path) -> None:
+    # The stage merge runs in the run's finish, after the rounds' signal handlers are gone:
+    # a Ctrl-C there once escaped as "curator: interrupted", without the summary.
+    proc = start(["pipelines:slow_merge", "-b", "thread-pool", "-j", "2"], markers, tmp_path)
+    wait_until(lambda: (markers / "merging").exists(), 60, "the stage merge to begin")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert "recording what finished before stopping (Ctrl-C 2 more time(s) to abandon it)" in err
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert (summary["ok"], summary["interrupted"]) == (20, False), summary
+    status = curator("status", "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    [row] = json.loads(status.stdout)
+    assert (row["state"], row["done"]) == ("finished", 20), row
+
+
 def test_the_grace_flag_ends_a_graceful_stop_after_that_long(markers: Path, tmp_path: Path) -> None:
     args = ["pipelines:marked_slow", "-b", "thread-pool", "-j", "2", "--grace", "1"]
     proc = start(args, markers, tmp_path)

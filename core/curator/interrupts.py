@@ -6,6 +6,10 @@
   the main thread: the backend hands over what already finished, stops its
   workers at once, and the items still running end ``interrupted``.
 - SIGTERM is a hard stop at once (:class:`Terminated`); the checkpoint is still written.
+- While the run records its end (backend let go, stage state and shards merged,
+  checkpoint closed: :class:`Finishing`), SIGINT and SIGTERM wait: a stop asked
+  for then must not cost what already finished. A third Ctrl-C there gives up
+  at once, for a finish that hangs.
 
 The end of the grace period is delivered as a real SIGINT to the main thread
 (``pthread_kill``), not as a flag: a flag is only seen when the main thread
@@ -114,3 +118,54 @@ class Interrupts:
         if seconds > 0:
             self._wake.wait(seconds)
         return self.requested or self.terminated
+
+
+class Finishing:
+    """Hold SIGINT and SIGTERM while a run records its end; restore them on exit.
+
+    The run's end is short and bounded work that keeps what finished (the
+    checkpoint's last records, the merged shards, the summary a ``--json``
+    caller reads), so a Ctrl-C or SIGTERM that arrives then is told to wait,
+    not raised. The third Ctrl-C raises :class:`KeyboardInterrupt` after all:
+    the way out of a finish that hangs.
+    """
+
+    PATIENCE = 3
+    """Ctrl-C presses during the finish after which it is abandoned."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        """Signals that arrived during the finish."""
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Finishing:
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in (
+                (signal.SIGINT, signal.default_int_handler),
+                (signal.SIGTERM, signal.SIG_DFL),
+            ):
+                if signal.getsignal(signum) is default:
+                    self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.held += 1
+        if signum == signal.SIGINT and self.held >= self.PATIENCE:
+            raise KeyboardInterrupt
+        sys.stderr.write(
+            "\ncurator: recording what finished before stopping "
+            f"(Ctrl-C {self.PATIENCE - self.held} more time(s) to abandon it)\n"
+            if signum == signal.SIGINT
+            else "\ncurator: SIGTERM: recording what finished before stopping\n"
+        )
+        sys.stderr.flush()

@@ -23,7 +23,7 @@ from curator.errors import (
     TaskFailedError,
 )
 from curator.groups import KeepTogether
-from curator.interrupts import Interrupts
+from curator.interrupts import Finishing, Interrupts
 from curator.latest import DONE, Latest
 from curator.ledger import Ledger
 from curator.metrics import width as metric_width
@@ -531,6 +531,10 @@ class RunLoop:
             self.hand_back(runner)
 
     def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
+        with Finishing():
+            return self._record_end(started, interrupted, terminated)
+
+    def _record_end(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
         runner, self.runner = self.runner, None
         if runner is not None:
             self._let_go(runner)
