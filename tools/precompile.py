@@ -17,6 +17,7 @@ import sysconfig
 
 
 def main(folders: list[str]) -> int:
+    """Compile the environment's ``purelib`` and ``folders``; 1 if a file would not compile."""
     ok = True
     for folder in [sysconfig.get_path("purelib"), *folders]:
         ok = bool(compileall.compile_dir(folder, quiet=2, workers=0)) and ok
