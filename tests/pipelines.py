@@ -179,7 +179,18 @@ class SlowMerge(Tally):
         return super().merge(states)
 
 
+class Hostile(Sink[int]):
+    """Item 1 fails with a message full of terminal escapes, a carriage return and a newline."""
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if index == 1:
+            raise ValueError("bad \x1b[31mRED\x1b]0;TITLE\x07\r\ncurator: forged line")
+        return [str(index)]
+
+
 marked = Numbers(200).write(Marked(0.05))
+hostile = Numbers(3).write(Hostile())
 slow_merge = Numbers(20).filter(SlowMerge()).write(Collect())
 marked_slow = Numbers(40).write(Marked(30.0))
 marked_six = Numbers(6).write(Marked(2.0))  # still busy when a test presses Ctrl-C

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,24 @@ def test_a_user_mistake_exits_2_with_a_clear_message_and_starts_nothing(
     assert "internal error" not in proc.stderr
     assert not (tmp_path / ".curator").exists(), "a checkpoint was created for a refused run"
     assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+
+
+def test_control_characters_in_a_failure_are_shown_never_obeyed(tmp_path: Path) -> None:
+    shown = r"ValueError: bad \x1b[31mRED\x1b]0;TITLE\x07\r\ncurator: forged line"
+    ran = curator("run", "pipelines:hostile", "--keep-going", "--reporter", "log", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    status = curator("status", "pipelines:hostile", cwd=tmp_path)
+    logs = curator("logs", "1", cwd=tmp_path)
+    one = curator("status", "pipelines:hostile", "--index", "1", cwd=tmp_path)
+    for printed in (ran.stderr, status.stdout):  # one line per failure
+        assert shown in printed, printed
+        assert not any(line.startswith("curator: forged") for line in printed.splitlines())
+    for printed in (logs.stdout, one.stdout):  # tracebacks keep their lines, as Python's
+        assert r"ValueError: bad \x1b[31mRED\x1b]0;TITLE\x07\r" in printed, printed
+    for printed in (ran.stderr, status.stdout, logs.stdout, one.stdout):
+        assert not set(printed) & {"\x1b", "\x07", "\r"}, printed
+    # JSON keeps the message as it was (json escapes it).
+    [failed] = json.loads(
+        curator("status", "pipelines:hostile", "--failed", "--json", cwd=tmp_path).stdout
+    )
+    assert failed["message"] == "bad \x1b[31mRED\x1b]0;TITLE\x07\r\ncurator: forged line"

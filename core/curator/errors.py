@@ -83,7 +83,7 @@ class TaskFailedError(CuratorError):
         self.outcome = outcome
         self.result = result
         error = outcome.error
-        what = f"{error.type}: {error.message}" if error else outcome.status.label
+        what = error.headline() if error else outcome.status.label
         super().__init__(f"item {outcome.index} {outcome.status.label}: {what}")
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 
 from curator.capture import Captured
 from curator.metrics import Metrics
+from curator.printable import printable
 
 
 class Status(str, enum.Enum):
@@ -93,6 +94,15 @@ class ErrorInfo:
             stack = "".join(traceback.format_tb(exc.__traceback__))
             trace = f"Traceback (most recent call last):\n{stack}{name}: {message}\n"
         return cls(type=name, message=message, traceback=trace)
+
+    def headline(self) -> str:
+        """``"Type: message"`` on one line, safe to print (see :mod:`curator.printable`)."""
+        return printable(f"{self.type}: {self.message}")
+
+    def details(self) -> str:
+        """The traceback (the :meth:`headline` when there is none), safe to print."""
+        trace = self.traceback.rstrip()
+        return printable(trace, lines=True) if trace else self.headline()
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_json` reads it back."""

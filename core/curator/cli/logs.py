@@ -63,5 +63,5 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
         print_text("\n".join(stored.output.lines()))
     error = stored.error
     if error is not None:
-        print_text(error.traceback.rstrip() or f"{error.type}: {error.message}")
+        print_text(error.details())
     return ExitCode.OK

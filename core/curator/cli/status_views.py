@@ -211,7 +211,7 @@ def _show(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
 
 
 def _error_line(stored: StoredOutcome) -> str:
-    return f"{stored.error.type}: {stored.error.message}" if stored.error else ""
+    return stored.error.headline() if stored.error else ""
 
 
 def _show_item(path: Path, index: int, args: argparse.Namespace) -> ExitCode:
@@ -252,4 +252,4 @@ def _print_record(stored: StoredOutcome) -> None:
             fields.append(("exit code", str(stored.error.exit_code)))
     print_fields(f"item {stored.index}", fields)
     if stored.error is not None and stored.error.traceback:
-        print_text(stored.error.traceback.rstrip())
+        print_text(stored.error.details())

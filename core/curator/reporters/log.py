@@ -88,7 +88,7 @@ class LogReporter(Reporter):
 
     def _failed(self, outcome: Outcome) -> None:
         error = outcome.error
-        what = f"{error.type}: {error.message}" if error else ""
+        what = error.headline() if error else ""
         self._write(f"item {outcome.index} {outcome.status.label} on {outcome.worker}: {what}")
 
     def _printed(self, outcome: Outcome) -> None:

@@ -97,7 +97,7 @@ def failure_lines(result: RunResult) -> list[str]:
     lines = []
     for outcome in failures[:MAX_LISTED_FAILURES]:
         error = outcome.error
-        what = f"{error.type}: {error.message}" if error else ""
+        what = error.headline() if error else ""
         lines.append(f"  item {outcome.index} {outcome.status.label}: {what}".rstrip())
     if len(failures) > MAX_LISTED_FAILURES:
         lines.append(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more failures")

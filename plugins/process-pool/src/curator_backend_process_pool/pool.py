@@ -420,8 +420,8 @@ class Pool:
         if kind == "init-failed":
             error: ErrorInfo = message[1]
             raise UsageError(
-                f"process-pool worker {w.name} could not start: {error.type}: {error.message}\n"
-                f"{error.traceback}".rstrip()
+                f"process-pool worker {w.name} could not start: {error.headline()}\n"
+                f"{error.details() if error.traceback else ''}".rstrip()
             )
         _, rows, done, running = message
         indices = rows[0] if rows is not None else ()
