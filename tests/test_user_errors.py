@@ -62,6 +62,9 @@ def test_control_characters_in_a_failure_are_shown_never_obeyed(tmp_path: Path) 
     shown = r"ValueError: bad \x1b[31mRED\x1b]0;TITLE\x07\r\ncurator: forged line"
     ran = curator("run", "pipelines:hostile", "--keep-going", "--reporter", "log", cwd=tmp_path)
     assert ran.returncode == 1, ran.stderr
+    stopped = curator("run", "pipelines:hostile", "--no-checkpoint", cwd=tmp_path)  # the error
+    assert r"ValueError: bad \x1b[31mRED\x1b]0;TITLE\x07\r" in stopped.stderr, stopped.stderr
+    assert not set(stopped.stderr) & {"\x1b", "\x07", "\r"}, stopped.stderr
     status = curator("status", "pipelines:hostile", cwd=tmp_path)
     logs = curator("logs", "1", cwd=tmp_path)
     one = curator("status", "pipelines:hostile", "--index", "1", cwd=tmp_path)

@@ -98,8 +98,9 @@ class TaskFailedError(CuratorError):
 
     def __str__(self) -> str:
         text = super().__str__()
-        if self.remote_traceback:
-            text += "\n\nTraceback from the worker:\n" + self.remote_traceback.rstrip()
+        error = self.outcome.error
+        if error is not None and error.traceback:
+            text += "\n\nTraceback from the worker:\n" + error.details()
         return text
 
 
