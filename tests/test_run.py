@@ -190,6 +190,13 @@ def test_unknown_backend_option_is_an_error_even_with_one_job() -> None:
         run(numbers(3), backend="thread-pool", jobs=1, options={"copy": False})
 
 
+def test_backend_options_with_one_job_in_this_process_are_an_error_not_dropped() -> None:
+    # jobs=1 runs items in this process; the backend and its options never run.
+    with pytest.raises(UsageError, match=r"option\(s\) copy_pipeline would not apply; give it 2"):
+        run(numbers(3), backend="thread-pool", jobs=1, options={"copy_pipeline": False})
+    assert run(numbers(3), backend="thread-pool", jobs=2, options={"copy_pipeline": False}).ok
+
+
 def test_sequential_refuses_parallel_jobs() -> None:
     with pytest.raises(UsageError, match=r"runs one item at a time.*thread-pool"):
         run(numbers(3), backend="sequential", jobs=2)

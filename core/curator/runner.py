@@ -230,6 +230,13 @@ def plan_run(
     # stages keep their state); a backend that runs one item at a time always executes,
     # and so does a parallel one left to pick its jobs (even on a one-CPU machine).
     in_process = n_jobs == 1 and caps.parallel and jobs is not None
+    if in_process and options:
+        # The backend never runs: its options would be dropped without a word.
+        raise UsageError(
+            f"backend {name!r} with jobs=1 runs items in this process, without the backend, "
+            f"so its option(s) {', '.join(sorted(options))} would not apply; give it 2 or "
+            "more jobs (or leave jobs out: all CPUs)"
+        )
     if policy.timeout is not None and (in_process or not caps.timeouts):
         if caps.timeouts:
             # With jobs=1 items run in this process, where nothing can stop them.

@@ -53,3 +53,14 @@ def test_bad_process_pool_options_exit_2(case: str, tmp_path: Path) -> None:
     # Found by the second campaign: a run that failed before any item ended left its
     # new checkpoint behind.
     assert sorted(tmp_path.rglob("*")) == [], "the failed run left files behind"
+
+
+def test_a_memory_limit_with_one_job_is_refused_not_dropped(tmp_path: Path) -> None:
+    # -j 1 runs items in the curator process itself: no worker to watch, no limit to apply.
+    proc = _curator(
+        "run", "pp_pipelines:slow_marked", "-b", "process-pool", "-j", "1",
+        "--memory-limit", "1GiB", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "option(s) memory_limit would not apply; give it 2 or more jobs" in proc.stderr
+    assert sorted(tmp_path.rglob("*")) == [], "the refused run left files behind"
