@@ -59,6 +59,16 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
     return options
 
 
+def _check_remembered_timeout(registry: Registry, backend: str, timeout: float) -> None:
+    """A timeout ``--resume`` took from the checkpoint, on a backend that cannot stop items."""
+    if not registry.backend(backend).capabilities.timeouts:
+        raise UsageError(
+            f"the checkpoint's run used --timeout {timeout:g}, and backend "
+            f"{normalize_name(backend)!r} cannot stop a running item; give --timeout 0 to "
+            "resume without an item timeout"
+        )
+
+
 def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went.
 
@@ -93,6 +103,8 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             "--json and the json reporter would both write to stdout; "
             "send the events to a file with --reporter-option json.file=PATH"
         )
+    if settings.timeout and "timeout" not in given and settings.backend is not None:
+        _check_remembered_timeout(registry, settings.backend, settings.timeout)
     size = len(pipeline)
     indices = None if settings.indices is None else parse_indices(settings.indices, size)
     if args.dry_run:
@@ -112,7 +124,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
                 settings.retries,
                 settings.retry_delay,
                 settings.retry_backoff,
-                settings.timeout,
+                settings.timeout or None,  # --timeout 0: no limit (drops a remembered one)
                 settings.grace,
                 settings.setup_timeout,
                 settings.teardown_timeout,

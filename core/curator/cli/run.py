@@ -88,7 +88,8 @@ def add_parser(commands: Any) -> None:
         "--timeout",
         type=float,
         metavar="S",
-        help="stop an item after S seconds (backends that can, e.g. process-pool)",
+        help="stop an item after S seconds (backends that can, e.g. process-pool; 0: no "
+        "limit, which also drops one --resume would reuse)",
     )
     policy.add_argument(
         "--setup-timeout",
