@@ -31,6 +31,31 @@ from typing import Any
 
 from curator.errors import HardStop
 
+Handler = Callable[[int, FrameType | None], None]
+
+
+def _take_over(on_sigint: Handler, on_sigterm: Handler) -> dict[int, Any]:
+    """Install the handlers where the signal has its default disposition (main thread only).
+
+    Returns the handlers replaced, for :func:`_give_back`.
+    """
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum, default, handler in (
+            (signal.SIGINT, signal.default_int_handler, on_sigint),
+            (signal.SIGTERM, signal.SIG_DFL, on_sigterm),
+        ):
+            if signal.getsignal(signum) is default:
+                previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _give_back(previous: dict[int, Any]) -> None:
+    """Restore what :func:`_take_over` replaced."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    previous.clear()
+
 
 class Terminated(HardStop):
     """SIGTERM arrived during a run."""
@@ -61,11 +86,7 @@ class Interrupts:
         self._installed = False
 
     def __enter__(self) -> Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_sigint)
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._previous = _take_over(self._on_sigint, self._on_sigterm)
         self._installed = signal.SIGINT in self._previous
         return self
 
@@ -79,9 +100,7 @@ class Interrupts:
             self._installed = False
             if self._timer is not None:
                 self._timer.cancel()
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
+        _give_back(self._previous)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
@@ -139,24 +158,11 @@ class Finishing:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Finishing:
-        if threading.current_thread() is threading.main_thread():
-            for signum, default in (
-                (signal.SIGINT, signal.default_int_handler),
-                (signal.SIGTERM, signal.SIG_DFL),
-            ):
-                if signal.getsignal(signum) is default:
-                    self._previous[signum] = signal.signal(signum, self._on_signal)
+        self._previous = _take_over(self._on_signal, self._on_signal)
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
+    def __exit__(self, *exc_info: object) -> None:
+        _give_back(self._previous)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.held += 1
