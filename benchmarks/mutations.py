@@ -75,8 +75,8 @@ MUTATIONS = [
     Mutation(
         "SIGTERM is handled like a first Ctrl-C (graceful)",
         "core/curator/interrupts.py",
-        "self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_sigterm)",
-        "self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_sigint)",
+        "self._previous = _take_over(self._on_sigint, self._on_sigterm)",
+        "self._previous = _take_over(self._on_sigint, self._on_sigint)",
         ("tests/test_conformance.py", "-k", "sigterm"),
     ),
     Mutation(
