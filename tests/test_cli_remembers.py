@@ -523,34 +523,3 @@ def test_recorded_settings_of_the_wrong_shape_are_dropped_not_trusted() -> None:
     settings = RunSettings(target="t:p", backend="dask", jobs=-1, retries=2, timeout=1.5)
     assert RunSettings.from_json(settings.to_json()) == settings
     assert settings.flags() == ["-b", "dask", "-j", "-1", "--retries", "2", "--timeout", "1.5"]
-
-
-def test_a_remembered_timeout_on_a_backend_without_timeouts_says_how_to_drop_it(
-    tmp_path: Path,
-) -> None:
-    first = curator(
-        "run", "pipelines:fails_at_3", "-b", "thread-pool", "-j", "2", "--timeout", "5",
-        "--reporter", "none", cwd=tmp_path,
-    )  # fmt: skip
-    # thread-pool cannot stop items: --timeout is refused when given ...
-    assert first.returncode == 2, first.stderr
-    made = curator(
-        "run", "pipelines:fails_at_3", "-b", "process-pool", "-j", "2", "--timeout", "5",
-        "--reporter", "none", cwd=tmp_path,
-    )  # fmt: skip
-    assert made.returncode == 1, made.stderr  # item 3 fails; the checkpoint remembers 5 s
-    # ... and, remembered by --resume on another backend, named with the way out.
-    other = curator("run", "pipelines:fails_at_3", "--resume", "-b", "thread-pool", cwd=tmp_path)
-    assert other.returncode == 2, other.stderr
-    assert "the checkpoint's run used --timeout 5, and backend 'thread-pool' cannot stop" in (
-        other.stderr
-    )
-    assert "give --timeout 0 to resume without an item timeout" in other.stderr
-    resumed = curator(
-        "run", "pipelines:fails_at_3", "--resume", "-b", "thread-pool", "-j", "2",
-        "--timeout", "0", "--keep-going", "--json", cwd=tmp_path,
-    )  # fmt: skip
-    assert resumed.returncode == 1, resumed.stderr  # item 3 still fails; the rest ran
-    summary = json.loads(resumed.stdout)
-    assert (summary["ok"] + summary["skipped"], summary["failed"]) == (9, 1), summary
-    assert summary["skipped"] >= 1, summary  # what the process-pool run finished

@@ -109,6 +109,7 @@ spinning = Numbers(40).write(
     Behaviour(default_sleep=0.2, spin_at=frozenset({0}), markers=os.environ.get("PP_TEST_MARKERS"))
 )
 small = pipeline(4)  # a quick run for CLI tests
+fails_at_3 = pipeline(10, fail=frozenset({3}))
 
 
 class WhereAmI(Sink[int]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,35 @@ def test_a_memory_limit_with_one_job_is_refused_not_dropped(tmp_path: Path) -> N
     assert proc.returncode == 2, proc.stderr
     assert "option(s) memory_limit would not apply; give it 2 or more jobs" in proc.stderr
     assert sorted(tmp_path.rglob("*")) == [], "the refused run left files behind"
+
+
+def test_a_remembered_timeout_on_a_backend_without_timeouts_says_how_to_drop_it(
+    tmp_path: Path,
+) -> None:
+    target = "pp_pipelines:fails_at_3"
+    first = _curator(
+        "run", target, "-b", "thread-pool", "-j", "2", "--timeout", "5", "--reporter", "none",
+        cwd=tmp_path,
+    )  # fmt: skip
+    # thread-pool cannot stop items: --timeout is refused when given ...
+    assert first.returncode == 2, first.stderr
+    made = _curator(
+        "run", target, "-b", "process-pool", "-j", "2", "--timeout", "5", "--reporter", "none",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 1, made.stderr  # item 3 fails; the checkpoint remembers 5 s
+    # ... and, remembered by --resume on another backend, named with the way out.
+    other = _curator("run", target, "--resume", "-b", "thread-pool", cwd=tmp_path)
+    assert other.returncode == 2, other.stderr
+    assert "the checkpoint's run used --timeout 5, and backend 'thread-pool' cannot stop" in (
+        other.stderr
+    )
+    assert "give --timeout 0 to resume without an item timeout" in other.stderr
+    resumed = _curator(
+        "run", target, "--resume", "-b", "thread-pool", "-j", "2", "--timeout", "0",
+        "--keep-going", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 1, resumed.stderr  # item 3 still fails; the rest ran
+    summary = json.loads(resumed.stdout)
+    assert (summary["ok"] + summary["skipped"], summary["failed"]) == (9, 1), summary
+    assert summary["skipped"] >= 1, summary  # what the process-pool run finished
