@@ -153,8 +153,8 @@ class Finishing:
     """Ctrl-C presses during the finish after which it is abandoned."""
 
     def __init__(self) -> None:
-        self.held = 0
-        """Signals that arrived during the finish."""
+        self.presses = 0
+        """Ctrl-C presses during the finish (a SIGTERM waits too, but never abandons it)."""
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Finishing:
@@ -165,13 +165,12 @@ class Finishing:
         _give_back(self._previous)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.held += 1
-        if signum == signal.SIGINT and self.held >= self.PATIENCE:
-            raise KeyboardInterrupt
-        sys.stderr.write(
-            "\ncurator: recording what finished before stopping "
-            f"(Ctrl-C {self.PATIENCE - self.held} more time(s) to abandon it)\n"
-            if signum == signal.SIGINT
-            else "\ncurator: SIGTERM: recording what finished before stopping\n"
-        )
+        if signum == signal.SIGINT:
+            self.presses += 1
+            if self.presses >= self.PATIENCE:
+                raise KeyboardInterrupt
+            said = f"(Ctrl-C {self.PATIENCE - self.presses} more time(s) to abandon it)"
+        else:
+            said = "(SIGTERM)"
+        sys.stderr.write(f"\ncurator: recording what finished before stopping {said}\n")
         sys.stderr.flush()
