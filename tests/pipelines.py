@@ -189,8 +189,62 @@ class Hostile(Sink[int]):
         return [str(index)]
 
 
+def _refuse(index: int) -> None:
+    raise RuntimeError(f"item {index} cannot come back")
+
+
+class OneWay:
+    """Pickles, but refuses to unpickle: as a value whose class changed since its run."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return _refuse, (self.index,)
+
+
+class OneWayAt(Sink[int]):
+    """Returns a :class:`OneWay` for item ``at``, the item's index for the others."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self, items: Iterator[int], index: int) -> object:
+        list(items)
+        return OneWay(index) if index == self.at else index
+
+
+class OneWayTuple(tuple[int, ...]):
+    """A tally's partial that pickles, but refuses to unpickle."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return _refuse, (len(self),)
+
+
+class OneWayTally(Tally):
+    """A tally whose partials holding item ``at`` do not unpickle (its merges keep them so)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def state(self) -> tuple[int, ...]:
+        return self._mark(super().state())
+
+    def merge(self, states: list[tuple[int, ...]]) -> tuple[int, ...]:
+        self.seen = self._mark(super().merge(states))
+        return self.seen
+
+    def _mark(self, seen: tuple[int, ...]) -> tuple[int, ...]:
+        return OneWayTuple(seen) if self.at in seen else seen
+
+
 marked = Numbers(200).write(Marked(0.05))
 hostile = Numbers(3).write(Hostile())
+one_way_result = Numbers(30).write(OneWayAt(7))
+one_way_partial = Numbers(30).filter(OneWayTally(7)).write(Collect())
 slow_merge = Numbers(20).filter(SlowMerge()).write(Collect())
 marked_slow = Numbers(40).write(Marked(30.0))
 marked_six = Numbers(6).write(Marked(2.0))  # still busy when a test presses Ctrl-C

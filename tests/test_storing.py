@@ -7,6 +7,8 @@ backend that declares it checks values (``checks_results``) but lets one through
 
 from __future__ import annotations
 
+import json
+import logging
 import pickle
 import sqlite3
 import subprocess
@@ -18,12 +20,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from core_support import registry_with, subprocess_env
+from core_support import curator, registry_with, subprocess_env
+from pipelines import Collect, OneWay, OneWayAt, OneWayTally
 
 from curator import Backend, Capabilities, Status, Work, run
 from curator.catalog import read as report
 from curator.pickling import dumps, problem
-from curator.testing.probes import Tally, local_tuple, probe
+from curator.testing.probes import Numbers, Tally, local_tuple, probe
 
 
 class TrustsTheWorkers(Backend):
@@ -180,3 +183,73 @@ def test_partials_a_merge_made_unpicklable_are_not_stored(tmp_path: Path) -> Non
     again = HeldTally()
     assert tallied(again, resume=True).count(Status.OK) == 60  # nothing to skip: no partials
     assert tuple(again.seen) == tuple(range(60))
+
+
+@pytest.mark.parametrize(("backend", "jobs"), [("sequential", 1), ("thread-pool", 2)])
+def test_recorded_outputs_that_do_not_unpickle_run_again(
+    backend: str, jobs: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a review: such a value broke every later resume with a traceback."""
+    store = tmp_path / "one-way.sqlite"
+    first = run(
+        Numbers(30).write(OneWayAt(7)), backend=backend, jobs=jobs, checkpoint=store, reporter=None
+    )
+    assert first.ok
+    with caplog.at_level(logging.WARNING, logger="curator"):
+        again = run(
+            Numbers(30).write(OneWayAt(7)), backend=backend, jobs=jobs, checkpoint=store,
+            resume=True, reporter=None,
+        )  # fmt: skip
+    assert again.ok
+    statuses = [outcome.status for outcome in again.outcomes]
+    assert statuses[7] is Status.OK, "item 7's record does not load: it must run again"
+    assert statuses.count(Status.OK) + statuses.count(Status.SKIPPED) == 30
+    assert isinstance(again.outcomes[7].value, OneWay)
+    assert [again.outcomes[i].value for i in range(30) if i != 7] == [
+        i for i in range(30) if i != 7
+    ]
+    assert "do not load here (RuntimeError: item 7 cannot come back), so they run again" in (
+        caplog.text
+    )
+    assert report(store).counts == {"ok": 30}
+
+
+@pytest.mark.parametrize(("backend", "jobs"), [("sequential", 1), ("thread-pool", 2)])
+def test_recorded_partials_that_do_not_unpickle_run_their_items_again(
+    backend: str, jobs: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each item still counts exactly once in the merged state; nothing is lost."""
+    store = tmp_path / "one-way-state.sqlite"
+
+    def tallied(tally: Tally, resume: bool = False) -> Any:
+        return run(
+            Numbers(30).filter(tally).write(Collect()), backend=backend, jobs=jobs,
+            checkpoint=store, resume=resume, reporter=None,
+        )  # fmt: skip
+
+    first = OneWayTally(7)
+    assert tallied(first).ok
+    assert tuple(first.seen) == tuple(range(30))
+    again = OneWayTally(7)
+    with caplog.at_level(logging.WARNING, logger="curator"):
+        resumed = tallied(again, resume=True)
+    assert resumed.ok
+    assert tuple(again.seen) == tuple(range(30)), "an item counted twice, or not at all"
+    assert resumed.outcomes[7].status is Status.OK
+    assert "do not load here (RuntimeError: item " in caplog.text
+    assert "so they run again: " in caplog.text
+
+
+def test_a_resume_says_which_recorded_items_do_not_load_and_exits_0(tmp_path: Path) -> None:
+    first = curator("run", "pipelines:one_way_result", "--reporter", "none", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = curator(
+        "run", "pipelines:one_way_result", "--resume", "--json", "--reporter", "none",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    assert "curator: warning: the recorded results of " in again.stderr
+    assert "(RuntimeError: item 7 cannot come back), so they run again: " in again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["ok"] + summary["skipped"] == 30

@@ -325,6 +325,8 @@ def load_signed(data: bytes, mac: bytes | None, key: bytes, where: Path, what: s
     ------
     UsageError
         When the signature does not match (``what`` names the data in the message).
+    UnloadableRecord
+        When the data is this user's but does not unpickle here.
     """
     if not (  # a damaged column may hold anything
         isinstance(data, bytes)
@@ -337,7 +339,24 @@ def load_signed(data: bytes, mac: bytes | None, key: bytes, where: Path, what: s
             "unpickling them could run code. Resume from a checkpoint you wrote, or start "
             "over with a new --checkpoint"
         )
-    return pickle.loads(data)
+    try:
+        return pickle.loads(data)
+    except Exception as exc:  # whatever a value's own unpickling raises
+        raise UnloadableRecord(what, exc) from exc
+
+
+class UnloadableRecord(Exception):
+    """Signed data that this user's curator wrote but that does not unpickle here.
+
+    A value whose class was renamed or removed since the run, or whose own
+    ``__reduce__`` pickles but refuses to load. It is not damage: the items
+    it belongs to are run again (the resume says so), and nothing else is lost.
+    """
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(f"{what}: {type(cause).__name__}: {cause}")
+        self.what = what
+        self.cause = cause
 
 
 def _sign(key: bytes, data: bytes) -> bytes:

@@ -266,12 +266,18 @@ class Skippable:
         self.latest = latest
         self.positions = array.array("q", bytes(_INDEX_BYTES * len(latest.codes)))
         self._kept: dict[int, _Kept] = {}
+        self.unloadable: list[int] = []
+        """Done items whose recorded outputs do not unpickle here: a resume runs them again."""
+        self.cause: journal.UnloadableRecord | None = None
+        """Why the first of them did not load."""
 
     def skipped(self, index: int) -> Outcome | None:
-        """The ``skipped`` outcome of ``index`` if it is recorded done, else ``None``."""
+        """The ``skipped`` outcome of ``index`` if it is recorded done and loads, else ``None``."""
         if self.latest.status(index) not in DONE:
             return None
-        kept = self._kept[self.latest.batches[index]]
+        kept = self._kept.get(self.latest.batches[index])
+        if kept is None:  # its outputs did not load
+            return None
         at = self.positions[index]
         return Outcome(
             index, Status.SKIPPED, kept.values[at], worker=kept.names[kept.workers[at]],
@@ -282,7 +288,14 @@ class Skippable:
         """Keep one journal batch that holds some item's latest record, with its outputs."""
         where = self.latest.where
         columns = journal.read_batch(row, where)
-        values = journal.load_outputs(row, len(columns.indices), key, where)
+        try:
+            values = journal.load_outputs(row, len(columns.indices), key, where)
+        except journal.UnloadableRecord as exc:
+            recorded = self.latest
+            mine = {i for i in columns.indices if recorded.batches[i] == batch}
+            self.unloadable += sorted(i for i in mine if recorded.status(i) in DONE)
+            self.cause = self.cause or exc
+            return
         self._kept[batch] = _Kept(
             columns.started, columns.finished, columns.attempts, columns.workers,
             columns.names, values,

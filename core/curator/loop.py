@@ -33,6 +33,7 @@ from curator.policy import Policy
 from curator.progress import RunProgress
 from curator.relay import EventRelay
 from curator.result import RunInfo, RunResult
+from curator.resuming import load_recorded
 from curator.settings import RunSettings
 from curator.shards import ShardMerge, sharding_stages
 from curator.state import Contributed, StageStates, StateMark, accumulating_stages
@@ -317,12 +318,9 @@ class RunLoop:
         indices = self.info.indices
         if self.store is None or not self.resume:
             return indices
-        stored = self.store.latest()
+        resumed = load_recorded(self.store, self.states)
+        stored, rerun = resumed.skippable, resumed.rerun
         self.recorded = stored.latest
-        rerun: set[int] = set()
-        if self.states is not None:
-            partials, rerun = self.store.stored_states()
-            self.states.add_stored(partials)
         to_run = []
         call = self.relay.call
         skipped: list[Outcome] = []

@@ -146,15 +146,21 @@ class StageStates:
         """Count many ``ok`` items' partials."""
         self._batch += states
 
-    def add_stored(self, marks: Sequence[bytes]) -> None:
-        """Count partials a checkpoint holds for items a resumed run skips.
+    def add_stored(self, marks: Sequence[bytes]) -> Exception | None:
+        """Count the partials a checkpoint holds for one batch of items a resumed run skips.
 
         ``marks`` are :attr:`StateMark.pickled` values, read from a checkpoint
-        whose signature proved this user's curator wrote it.
+        whose signature proved this user's curator wrote it. All of them count,
+        or, when one does not unpickle here (its class changed since the run),
+        none: then it returns why, and the batch's items must run again.
         """
-        for pickled in marks:
-            for states in pickle.loads(pickled):
-                self._keep(states)
+        try:
+            loaded = [states for pickled in marks for states in pickle.loads(pickled)]
+        except Exception as exc:  # whatever a partial's own unpickling raises
+            return exc
+        for states in loaded:
+            self._keep(states)
+        return None
 
     def end_batch(self) -> list[tuple[Any, ...]] | None:
         """Close the current batch; return its partials (folded to one when merging works).

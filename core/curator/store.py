@@ -386,20 +386,20 @@ class CheckpointStore:
     def _scan(self) -> Latest:
         return scan(self._db, self.path, self.total)
 
-    def stored_states(self) -> tuple[list[bytes], set[int]]:
+    def stored_states(self) -> tuple[list[tuple[list[bytes], list[int]]], set[int]]:
         """The accumulating stages' partials of the ``ok`` items a resume skips.
 
         Returns
         -------
         tuple
-            The pickled :class:`~curator.state.StateMark` partials of every
-            batch (signature checked) whose ``ok`` items are all still their
-            index's latest outcome, and the ``ok`` indices whose contribution
-            is not stored whole (their batch has no partials, or a later run
-            redid some of its items): a resume runs those again, so each
-            item counts exactly once.
+            For every batch (signature checked) whose ``ok`` items are all still
+            their index's latest outcome: its pickled
+            :class:`~curator.state.StateMark` partials and those items. Then
+            the ``ok`` indices whose contribution is not stored whole (their
+            batch has no partials, or a later run redid some of its items): a
+            resume runs those again, so each item counts exactly once.
         """
-        partials: list[bytes] = []
+        partials: list[tuple[list[bytes], list[int]]] = []
         rerun: set[int] = set()
         try:
             latest = self._scan()  # also checks every batch's indices and codes
@@ -417,8 +417,9 @@ class CheckpointStore:
                 current = [index for index in ok if latest.batches[index] == row_id]
                 if ok and row_id in stored and len(current) == len(ok):
                     data, mac = stored[row_id]
-                    where = self.path
-                    partials += journal.load_signed(data, mac, self._key, where, "stage states")
+                    # A list of pickled marks: plain bytes, so it always loads.
+                    marks = journal.load_signed(data, mac, self._key, self.path, "stage states")
+                    partials.append((marks, current))
                 else:
                     rerun.update(current)
         except (sqlite3.Error, UnicodeDecodeError) as exc:
