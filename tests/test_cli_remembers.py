@@ -523,3 +523,35 @@ def test_recorded_settings_of_the_wrong_shape_are_dropped_not_trusted() -> None:
     settings = RunSettings(target="t:p", backend="dask", jobs=-1, retries=2, timeout=1.5)
     assert RunSettings.from_json(settings.to_json()) == settings
     assert settings.flags() == ["-b", "dask", "-j", "-1", "--retries", "2", "--timeout", "1.5"]
+
+
+def test_an_empty_file_is_a_new_checkpoint_and_readers_say_so(tmp_path: Path) -> None:
+    """Found by a review: the docs said so, but `curator run` refused it as no checkpoint."""
+    path = tmp_path / "made-by-mktemp.sqlite"
+    path.touch()
+    for command in ("status", "report"):
+        read = curator(command, str(path), cwd=tmp_path)
+        assert read.returncode == 2, read.stderr
+        assert f"no checkpoint at {path} (the file is empty: a run there starts a new" in (
+            read.stderr
+        )
+    made = curator("run", "pipelines:ten", "--checkpoint", str(path), "--json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["ok"] == 10
+    shown = as_json(curator("status", str(path), "--json", cwd=tmp_path))
+    assert shown["counts"] == {"ok": 10}, shown
+
+
+def test_a_resume_at_a_new_path_names_the_checkpoint_of_this_configuration(
+    tmp_path: Path,
+) -> None:
+    first = curator("run", "pipelines:ten", "--checkpoint", "a.sqlite", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    other = curator("run", "pipelines:ten", "--checkpoint", "b.sqlite", "--resume", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert "nothing to resume: no checkpoint of this configuration at b.sqlite" in other.stderr
+    assert "a.sqlite holds this configuration (10 of 10 done): to resume it, give " in (
+        other.stderr
+    )
+    assert "with other parameters" not in other.stderr
+    assert "resuming: items the checkpoint records" not in other.stderr

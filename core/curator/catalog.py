@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from curator import latest as by_item
-from curator.checkpoint_file import DamagedCheckpoint, damaged, reading
+from curator.checkpoint_file import (
+    DamagedCheckpoint,
+    damaged,
+    holds_checkpoint,
+    no_checkpoint,
+    reading,
+)
 from curator.checkpoint_meta import meta_total, read_meta
 from curator.errors import UsageError
 from curator.latest import DONE, StoredOutcome
@@ -153,8 +159,8 @@ def read(path: Path, failures: bool = True) -> CheckpointReport:
         When there is no checkpoint there, the file is not one this curator
         reads, or it is damaged (:class:`~curator.checkpoint_file.DamagedCheckpoint`).
     """
-    if not path.exists():
-        raise UsageError(f"no checkpoint at {path}")
+    if not holds_checkpoint(path):
+        raise no_checkpoint(path)
     with reading(path) as db:
         meta = read_meta(db, path)
         total = meta_total(meta, path)
@@ -180,8 +186,8 @@ def read_item(path: Path, index: int, given: str) -> StoredOutcome | None:
     ``given`` is how the user named the item (``--index 7``), for the message
     when the pipeline has no such item.
     """
-    if not path.exists():
-        raise UsageError(f"no checkpoint at {path}")
+    if not holds_checkpoint(path):
+        raise no_checkpoint(path)
     with reading(path) as db:
         total = meta_total(read_meta(db, path), path)
         if not 0 <= index < total:

@@ -44,6 +44,30 @@ def uri(path: Path, **parameters: str) -> str:
     return Path(os.path.abspath(path)).as_uri() + (f"?{query}" if query else "")
 
 
+def holds_checkpoint(path: Path) -> bool:
+    """Whether something is at ``path`` that must read as a checkpoint.
+
+    An empty file, like a missing one, is a new checkpoint (``mktemp`` made
+    it, say), unless the write-ahead log beside it holds content: SQLite may
+    keep a new database's first pages there.
+    """
+    try:
+        if path.stat().st_size or path.is_dir():
+            return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # the reader's own error says what is wrong with it
+    wal = path.with_name(path.name + "-wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def no_checkpoint(path: Path) -> UsageError:
+    """The error of a reader given ``path``, where no checkpoint is (:func:`holds_checkpoint`)."""
+    empty = " (the file is empty: a run there starts a new checkpoint)" if path.exists() else ""
+    return UsageError(f"no checkpoint at {path}{empty}")
+
+
 def open_for_writing(path: Path) -> sqlite3.Connection:
     """A connection for the one run that writes the checkpoint (created if missing).
 

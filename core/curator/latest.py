@@ -21,7 +21,13 @@ from typing import Any, NamedTuple
 
 from curator import journal
 from curator.capture import Captured
-from curator.checkpoint_file import DamagedCheckpoint, damaged, reading, sqlite_error
+from curator.checkpoint_file import (
+    DamagedCheckpoint,
+    damaged,
+    holds_checkpoint,
+    reading,
+    sqlite_error,
+)
 from curator.checkpoint_meta import check_meta, meta_total, read_meta
 from curator.metrics import Metrics
 from curator.outcome import ErrorInfo, Outcome, Status
@@ -349,7 +355,7 @@ def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredO
     Empty if there is none. With ``fingerprint``, a checkpoint of another
     pipeline is an error, as it is for a run.
     """
-    if not path.exists():
+    if not holds_checkpoint(path):
         return {}
     with reading(path) as db:
         meta = read_meta(db, path)
@@ -364,7 +370,7 @@ def read_codes(path: Path, fingerprint: str) -> Latest | None:
     ``None`` if there is none; a checkpoint of another pipeline is an error.
     Only the index and status columns are read: what a dry run's plan needs.
     """
-    if not path.exists():
+    if not holds_checkpoint(path):
         return None
     with reading(path) as db:
         meta = read_meta(db, path)

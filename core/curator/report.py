@@ -29,9 +29,8 @@ from typing import Any
 from curator import journal
 from curator.capture import Captured
 from curator.catalog import read_runs, run_state
-from curator.checkpoint_file import reading
+from curator.checkpoint_file import holds_checkpoint, no_checkpoint, reading
 from curator.checkpoint_meta import meta_total, read_meta
-from curator.errors import UsageError
 from curator.latest import beyond
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
@@ -201,8 +200,8 @@ def build(path: Path) -> RunReport:
     UsageError
         When there is no checkpoint there, it is not one, or it is damaged.
     """
-    if not path.exists():
-        raise UsageError(f"no checkpoint at {path}")
+    if not holds_checkpoint(path):
+        raise no_checkpoint(path)
     columns = _Columns()
     with reading(path) as db:
         meta = read_meta(db, path)

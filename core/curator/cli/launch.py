@@ -90,7 +90,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     given = given_settings(args)
     pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)
-    settings, notices = _remembered(pipeline, path, given, args)
+    settings, notices, resuming = _remembered(pipeline, path, given, args)
     options = settings.options
     reporters = list(settings.reporter)
     reporter_options = settings.reporter_options
@@ -140,7 +140,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         )
         for line in notices:  # once the run is known to be valid
             say(line)
-        if args.resume:
+        if resuming:
             say(
                 "resuming: items the checkpoint records as done are skipped. It matches "
                 "the pipeline's stages and parameters; edits to their code are not detected "
@@ -171,11 +171,13 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 def _remembered(
     pipeline: Pipeline[Any], path: Path | None, given: dict[str, Any], args: argparse.Namespace
-) -> tuple[RunSettings, list[str]]:
-    """The settings of this run, and what to say about the checkpoint it finds."""
+) -> tuple[RunSettings, list[str], bool]:
+    """The settings of this run, what to say about the checkpoint it finds, and if it resumes."""
     if path is None:
-        return merge(given, None)[0], []
-    exists = path.exists()
+        return merge(given, None)[0], [], False
+    from curator.checkpoint_file import holds_checkpoint
+
+    exists = holds_checkpoint(path)
     stored, done = stored_settings(path) if exists else (None, 0)
     if not args.resume:
         notices = []
@@ -184,7 +186,7 @@ def _remembered(
                 f"the checkpoint {path} holds {done} finished items of this pipeline; this "
                 f"run does them again (to skip them: {_resume_command(args)})"
             )
-        return merge(given, None)[0], notices
+        return merge(given, None)[0], notices, False
     notices = []
     if not exists:
         why = f"no checkpoint of this configuration at {path}"
@@ -193,7 +195,8 @@ def _remembered(
         notices = nothing_to_resume(pipeline, path, f"the checkpoint {path} holds no finished item")
     settings, reused, dropped = merge(given, stored)
     before = stored.backend if stored is not None else ""
-    return settings, notices + reuse_lines(settings, reused, given, dropped, before)
+    resuming = not notices  # it has something to resume
+    return settings, notices + reuse_lines(settings, reused, given, dropped, before), resuming
 
 
 def _resume_command(args: argparse.Namespace) -> str:

@@ -153,15 +153,20 @@ def nothing_to_resume(pipeline: Pipeline[Any], path: Path, why: str) -> list[str
 def same_class_lines(
     pipeline: Pipeline[Any], folder: Path, exclude: Path | None = None
 ) -> list[str]:
-    """Lines naming checkpoints in ``folder`` of the same pipeline class, with what differs."""
+    """Lines naming checkpoints in ``folder`` of the same pipeline class, with what differs.
+
+    A checkpoint of this very configuration (at a path other than ``exclude``,
+    named by ``--checkpoint``) is named with the flag that resumes it.
+    """
     from curator.catalog import scan
-    from curator.fingerprint import describe
+    from curator.fingerprint import describe, fingerprint
     from curator.parameters import differences, flatten
 
     if not folder.is_dir():
         return []
     try:
         mine = flatten(describe(pipeline))
+        this = fingerprint(pipeline)
     except Exception:  # a pipeline curator cannot describe: nothing to compare
         return []
     similar = [
@@ -169,6 +174,12 @@ def same_class_lines(
     ]
     lines = []
     for report in similar[:MAX_SIMILAR]:
+        if report.fingerprint == this:
+            lines.append(
+                f"{report.path} holds this configuration ({report.done} of {report.total} "
+                f"done): to resume it, give --checkpoint {report.path}"
+            )
+            continue
         changed = differences(mine, report.parameters) if report.parameters else []
         what = "; ".join(changed[:MAX_DIFFERENCES]) or "parameters not recorded"
         if len(changed) > MAX_DIFFERENCES:
@@ -179,7 +190,7 @@ def same_class_lines(
         )
     if len(similar) > MAX_SIMILAR:
         lines.append(f"and {len(similar) - MAX_SIMILAR} more: curator status {folder}")
-    if similar:
+    if any(report.fingerprint != this for report in similar):
         lines.append(
             "a resume reuses only results of exactly this configuration; to continue one of "
             "those, run that configuration"

@@ -60,7 +60,9 @@ def locate(what: str | None) -> tuple[Path | None, Path | None]:
     pipeline = load_target(what)
     path = checkpoint_path(pipeline, True)
     assert path is not None
-    if not path.exists():
+    from curator.checkpoint_file import holds_checkpoint
+
+    if not holds_checkpoint(path):
         from curator.cli.remembered import same_class_lines
 
         lines = same_class_lines(pipeline, path.parent)
