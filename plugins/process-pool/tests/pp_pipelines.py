@@ -225,6 +225,21 @@ class Hoards(Sink[int]):
         return [str(index)]
 
 
+class SpawnsAndHangs(Sink[int]):
+    """Item ``at`` starts a process (its pid written to ``pid_file``), then hangs."""
+
+    def __init__(self, at: int, pid_file: str) -> None:
+        self.at = at
+        self.pid_file = pid_file
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if index == self.at:
+            hold(1, "touched", 600, self.pid_file)
+            time.sleep(600)  # only the item timeout ends it
+        return [str(index)]
+
+
 class CountsStarts(Sink[int]):
     """Appends a byte to the file ``tally`` as each item starts: its size counts them."""
 

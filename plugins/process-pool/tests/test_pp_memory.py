@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from pp_pipelines import Greedy, Hoards, hold
+from pp_pipelines import Greedy, Hoards, SpawnsAndHangs, hold
 from pp_support import subprocess_env
 
 import curator_backend_process_pool.memory as memory
@@ -89,6 +89,21 @@ def test_memory_of_an_items_child_processes_counts_toward_the_limit(tmp_path: Pa
     assert failed.error.type == "MemoryLimit"
     assert "of the worker and its child processes" in failed.error.message
     assert [o.ok for o in result.outcomes] == [True, False, True]
+    assert _dead(int(pid_file.read_text())), "the item's child process outlived its worker"
+
+
+def test_an_item_timeout_kills_the_child_processes_of_the_item_too(tmp_path: Path) -> None:
+    """Found by a review: the worker of a timed-out item was killed, its item's children not."""
+    pid_file = tmp_path / "child.pid"
+    result = run(
+        Numbers(3).write(SpawnsAndHangs(at=1, pid_file=str(pid_file))),
+        backend="process-pool",
+        jobs=2,
+        timeout=3,
+        on_error="continue",
+        reporter=None,
+    )
+    assert [o.status for o in result.outcomes] == [Status.OK, Status.TIMED_OUT, Status.OK]
     assert _dead(int(pid_file.read_text())), "the item's child process outlived its worker"
 
 

@@ -288,7 +288,7 @@ class Pool:
             ready = set(wait(waitables, sample if deadline is None else min(deadline, sample)))
             if deadline is not None:
                 for w in self.limits.overdue(self.workers, self.current, self.since):
-                    w.process.kill()
+                    _kill(w)  # with what its item started: it may hang in a child
             self._watch_memory()
             for w in list(self.workers.values()):
                 if w.conn in ready:
@@ -336,7 +336,7 @@ class Pool:
         self._receive(w)  # the stage it announced last
         fate = f"its process (pid {w.process.pid}) was killed"
         teardown_abandoned(w.stage, self.limits.teardown, w.name, fate)
-        w.process.kill()
+        _kill(w)
         w.process.join()
         w.conn.close()
         del self.workers[w.slot]  # the next run starts a fresh one
@@ -529,7 +529,7 @@ class Pool:
     def _reap(self, w: WorkerSlot) -> Iterator[Event]:
         """Kill ``w`` if needed, read its last records, report its running item interrupted."""
         if w.process.is_alive():
-            w.process.kill()
+            _kill(w)
         w.process.join()
         yield from self._receive(w)
         w.conn.close()
@@ -537,3 +537,9 @@ class Pool:
         running = self.current[w.slot]
         if running != worker.IDLE and running in w.unreported():
             yield Outcome.interrupted(running, self.since[w.slot], w.name, self.attempt)
+
+
+def _kill(w: WorkerSlot) -> None:
+    """``SIGKILL`` worker ``w`` and the processes its item started (they would outlive it)."""
+    if w.process.pid is not None:
+        kill_tree(w.process.pid)
