@@ -3,22 +3,31 @@
 Usage::
 
     python benchmarks/bench_checkpoint.py [--items 20000] [--rounds 7]
+    python benchmarks/bench_checkpoint.py --cli --items 200000 [--rounds 5] [--before DIR]
 
 Needs the process-pool plugin. 1) 20,000 no-op items on the process pool
 (jobs=2), with and without a checkpoint, in interleaved rounds of fresh
 processes (pool start and shutdown, store creation and the final commit
 included). 2) A checkpoint in which 19,000 of 20,000 items are done: a resumed
 run must dispatch exactly the 1,000 others (counted by a backend wrapper).
+
+``--cli``: the same comparison through ``curator run`` (its default reporters,
+output not a terminal), ``--checkpoint`` against ``--no-checkpoint``, with the
+parent's peak RSS (the CLI runs inside the measuring process, so its own
+``ru_maxrss`` is the parent's, workers apart); then a resume of the finished
+checkpoint, which skips every item, timed the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 
@@ -65,8 +74,75 @@ print(json.dumps({{"dispatched": len(dispatched), "distinct": len(set(dispatched
 """
 
 
-def python(code: str) -> object:
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+CLI_TIMED = """
+import json, os, resource, sys, time
+sys.path.insert(0, {here!r})
+os.environ["BENCH_ITEMS"] = "{items}"
+os.chdir({folder!r})
+from curator.cli.main import main
+start = time.perf_counter()
+code = main(["run", "workloads:no_op_from_env", "-b", "process-pool", "-j", "2", *{flags!r}])
+seconds = time.perf_counter() - start
+assert code == 0, code
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps([seconds, peak]))
+"""
+
+
+def cli_rounds(items: int, rounds: int, before: str | None) -> None:
+    """``curator run`` with and without the checkpoint, then a resume that skips everything.
+
+    ``before``: a checkout of another commit, measured in the same rounds
+    (its ``core`` and process-pool plugin first on ``PYTHONPATH``).
+    """
+    kinds = {
+        "--no-checkpoint": ["--no-checkpoint"],
+        "checkpoint": ["--checkpoint", "cp.sqlite"],
+        "resume, all done": ["--checkpoint", "done.sqlite", "--resume"],
+    }
+    trees = {"now": None} if before is None else {"before": before, "now": None}
+    measured: dict[tuple[str, str], list[Any]] = {(t, k): [] for t in trees for k in kinds}
+    with tempfile.TemporaryDirectory() as folder:
+        for tree, root in trees.items():
+            Path(folder, tree).mkdir()
+            made = CLI_TIMED.format(
+                here=str(HERE), items=items, folder=str(Path(folder, tree)),
+                flags=kinds["resume, all done"][:2],
+            )  # fmt: skip
+            python(made, root)  # the finished checkpoint the resumes skip
+        for _ in range(rounds):
+            for kind, flags in kinds.items():
+                for tree, root in trees.items():
+                    where = Path(folder, tree)
+                    (where / "cp.sqlite").unlink(missing_ok=True)
+                    code = CLI_TIMED.format(
+                        here=str(HERE), items=items, folder=str(where), flags=flags
+                    )
+                    measured[tree, kind].append(python(code, root))
+    print(f"curator run, {items} no-op items, process-pool -j 2, {rounds} interleaved rounds")
+    for tree in trees:
+        base = measured[tree, "--no-checkpoint"]
+        for kind in kinds:
+            values = measured[tree, kind]
+            times = sorted(v[0] for v in values)
+            peaks = sorted(v[1] for v in values)
+            ratio = sorted(v[0] / b[0] for v, b in zip(values, base, strict=True))
+            peak_ratio = sorted(v[1] / b[1] for v, b in zip(values, base, strict=True))
+            print(
+                f"  {tree:6} {kind:18} median {times[len(times) // 2]:.3f} s "
+                f"(best {times[0]:.3f}), peak RSS {peaks[len(peaks) // 2]:.1f} MiB; "
+                f"/ --no-checkpoint (median of rounds): time {ratio[len(ratio) // 2]:.2f}x, "
+                f"RSS {peak_ratio[len(peak_ratio) // 2]:.2f}x"
+            )
+
+
+def python(code: str, root: str | None = None) -> object:
+    """Run ``code`` in a fresh interpreter (with the checkout at ``root``, if given)."""
+    env = dict(os.environ)
+    if root is not None:
+        paths = [f"{root}/core", f"{root}/plugins/process-pool/src", env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,7 +152,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--cli", action="store_true", help="through curator run (see above)")
+    parser.add_argument("--before", help="with --cli: a checkout to measure side by side")
     args = parser.parse_args()
+    if args.cli:
+        cli_rounds(args.items, args.rounds, args.before)
+        return
     times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):
         for checkpoint in (False, True):

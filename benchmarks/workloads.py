@@ -32,6 +32,13 @@ def no_op(count: int, payload_bytes: int = 0) -> Pipeline[int]:
     return NoOpSource(count, payload_bytes).write(no_op_sink)
 
 
+def no_op_from_env() -> Pipeline[int]:
+    """``no_op`` of ``$BENCH_ITEMS`` items (200,000 by default): a CLI target."""
+    import os
+
+    return no_op(int(os.environ.get("BENCH_ITEMS", "200000")))
+
+
 def spin(loops: int) -> int:
     """Pure-Python CPU work; holds the GIL."""
     total = 0

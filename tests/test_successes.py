@@ -1,8 +1,9 @@
 """``curator.Successes``: a backend's batch of ``ok`` outcomes kept as columns.
 
-The run loop stores the columns without making an ``Outcome`` per item, unless
-someone reads them one by one (reporters, the checkpoint, a stream): each of
-those must still see every item, exactly as from a backend yielding outcomes.
+The run loop and the checkpoint store the columns without making an ``Outcome``
+per item, unless someone reads them one by one (reporters, a stream): each of
+those must still see every item, exactly as from a backend yielding outcomes,
+and the checkpoint must read back the same either way.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ from curator import (
     Capabilities,
     Event,
     Outcome,
+    Sink,
     Status,
     Successes,
     Work,
     run,
     stream,
 )
+from curator.latest import StoredOutcome, read_latest
 from curator.ledger import Ledger
+from curator.metrics import Metrics
 from curator.testing.events import EventRecorder
 from curator.testing.probes import Numbers
 
@@ -48,21 +52,32 @@ class Columns(Backend):
             began: list[float] = []
             ended: list[float] = []
             values: list[object] = []
-            failures: list[Event] = []
+            rows: list[float] = []
+            singles: list[Event] = []  # failures, and items that printed (as a pool sends them)
             for index in indices[start : start + self.chunk]:
                 started = time.time()
                 good, payload, finished = work.run_index(index, started)
-                if good:
+                measured = None if work.measured is None else Metrics.from_row(work.measured)
+                if good and work.captured is None:
                     ok += [index]
                     began += [started]
                     ended += [finished]
                     values += [payload]
+                    rows += work.measured or ()
                 else:
-                    failures.append(
-                        Outcome(index, Status.FAILED, None, payload, "cols", started, finished)
+                    status, value, error = (
+                        (Status.OK, payload, None) if good else (Status.FAILED, None, payload)
                     )
+                    single = Outcome(
+                        index, status, value, error, "cols", started, finished,
+                        metrics=measured, output=work.captured,
+                    )  # fmt: skip
+                    singles.append(single)
             type(self).made += 1
-            yield [Successes("cols", array("q", ok), array("d", began), ended, values), *failures]
+            columns = Successes(
+                "cols", array("q", ok), array("d", began), ended, values, metrics=rows or None
+            )
+            yield [columns, *singles]
 
 
 @pytest.fixture
@@ -170,3 +185,58 @@ def test_the_ledger_refuses_broken_columns() -> None:
         "reported index 3 twice"
     )
     assert ledger.open == 7  # 9 (before the bad index), 3 and 4
+
+
+class Chatty(Sink[int]):
+    """Every fifth item prints; 3 and 17 fail."""
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        values = [str(item) for item in items]
+        if index % 5 == 0:
+            print(f"item {index} talks")
+        if index in (3, 17):
+            raise ValueError(f"bad item {index}")
+        return values
+
+
+def test_the_checkpoint_stores_columns_exactly_as_it_stores_outcomes(
+    columns: dict[str, object], tmp_path: Path
+) -> None:
+    """Columns go into the journal as columns; read back, nothing tells the two ways apart."""
+    recorded = {}
+    for way in ("columns", "one by one"):
+        store = tmp_path / f"{way}.sqlite"
+        # A listener of task_finish makes the loop hand the checkpoint one outcome per item.
+        reporter = EventRecorder() if way == "one by one" else None
+        Columns.made = 0
+        result = run(
+            Numbers(30).write(Chatty()), checkpoint=store, on_error="continue",
+            **{**columns, "reporter": reporter},  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert Columns.made == 5
+        assert result.count(Status.OK) == 28
+        recorded[way] = read_latest(store)
+        resumed = run(
+            Numbers(30).write(Chatty()), checkpoint=store, resume=True, on_error="continue",
+            **columns,  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert resumed.count(Status.SKIPPED) == 28
+        assert [resumed.outputs[i] for i in (0, 1, 29)] == [["0"], ["1"], ["29"]]
+
+    def essence(record: StoredOutcome) -> tuple[object, ...]:
+        error = record.error
+        metrics = record.metrics
+        return (
+            record.index, record.status, record.worker, record.attempt,
+            None if error is None else (error.type, error.message),
+            None if record.output is None else record.output.text,
+            None if metrics is None else len(metrics.stages),
+            record.started <= record.finished,
+        )  # fmt: skip
+
+    columns_way = {i: essence(r) for i, r in recorded["columns"].items()}
+    assert columns_way == {i: essence(r) for i, r in recorded["one by one"].items()}
+    assert sorted(columns_way) == list(range(30))
+    assert columns_way[10][5] == "item 10 talks\n"
+    assert columns_way[3][4] == ("ValueError", "bad item 3")
+    assert all(essence[6] == 2 for essence in columns_way.values()), "metrics per stage"

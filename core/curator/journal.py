@@ -31,7 +31,7 @@ from curator.checkpoint_file import damaged
 from curator.errors import UsageError
 from curator.keyfile import key_path
 from curator.metrics import FIELDS, Metrics, empty_row
-from curator.outcome import ErrorInfo, Outcome, Status
+from curator.outcome import ErrorInfo, Outcome, Status, Successes
 
 COLUMNS = (
     "indices", "codes", "started", "finished", "attempts", "workers", "info", "outputs", "mac",
@@ -68,56 +68,119 @@ _metrics = operator.attrgetter("metrics")
 _output = operator.attrgetter("output")
 
 
-def encode(batch: Sequence[Outcome], key: bytes) -> tuple[Any, ...]:
+def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
     """A batch of outcomes as the journal's column values (see :data:`COLUMNS`).
 
-    Column by column every loop runs in C, which keeps the writer thread cheap.
+    A :class:`~curator.outcome.Successes` (a worker's ``ok`` items in columns)
+    goes in as its columns, without an ``Outcome`` per item; a run of single
+    outcomes goes in column by column. Either way every loop runs in C, which
+    keeps the writer thread cheap.
     """
-    codes = bytes(map(_CODES.__getitem__, map(_status, batch)))
-    errors: dict[str, dict[str, Any]] = {}
-    if codes.count(_OK_CODE) != len(codes):
-        for position, outcome in enumerate(batch):
-            error = outcome.error
-            if error is not None:
-                errors[str(position)] = error.to_json()
-    printed = {
-        str(position): output.to_json()
-        for position, output in enumerate(map(_output, batch))
-        if output is not None
-    }
-    # Few distinct workers, many items: names once, then one number per item.
-    workers = list(map(_worker, batch))
-    names = list(dict.fromkeys(workers))
-    number = {name: n for n, name in enumerate(names)}.__getitem__
-    info = json.dumps({"names": names, "errors": errors, "output": printed})
-    worker_numbers = array.array("q", map(number, workers)).tobytes()
-    outputs, mac = dump_signed(list(map(_value, batch)), key)
-    measured = list(map(_metrics, batch))
-    return (
-        array.array("q", map(_index, batch)).tobytes(),
-        codes,
-        array.array("d", map(_started, batch)).tobytes(),
-        array.array("d", map(_finished, batch)).tobytes(),
-        array.array("q", map(_attempt, batch)).tobytes(),
-        worker_numbers,
-        info,
-        outputs,
-        mac,
-        _metric_rows(measured),
-    )
+    columns = _Columns()
+    single: list[Outcome] = []
+    for entry in batch:
+        if type(entry) is Successes:
+            if single:
+                columns.add_outcomes(single)
+                single = []
+            columns.add_successes(entry)
+        else:
+            single.append(entry)  # type: ignore[arg-type]
+    if single:
+        columns.add_outcomes(single)
+    return columns.row(key)
 
 
-def _metric_rows(measured: list[Metrics | None]) -> bytes | None:
-    """The metrics of a batch as the ``metrics`` column holds them."""
-    rows = [None if m is None else m.row() for m in measured]
-    width = next((len(row) for row in rows if row is not None), 0)
-    if not width:
-        return None
-    blank = empty_row(width)
-    flat = array.array("d")
-    for row in rows:
-        flat.extend(blank if row is None else row)
-    return flat.tobytes()
+class _Columns:
+    """The columns of one journal batch, filled from outcomes and from column batches."""
+
+    def __init__(self) -> None:
+        self.indices = array.array("q")
+        self.codes = bytearray()
+        self.started = array.array("d")
+        self.finished = array.array("d")
+        self.attempts = array.array("q")
+        self.workers = array.array("q")
+        self.names: dict[str, int] = {}  # few distinct workers: names once, a number per item
+        self.errors: dict[str, dict[str, Any]] = {}
+        self.printed: dict[str, dict[str, Any]] = {}
+        self.values: list[Any] = []
+        self.metrics: list[tuple[int, Sequence[float] | None, int]] = []
+        """Per part: its item count, its metrics rows one after another, their width."""
+
+    def _number(self, worker: str) -> int:
+        return self.names.setdefault(worker, len(self.names))
+
+    def add_outcomes(self, batch: Sequence[Outcome]) -> None:
+        """Take single outcomes (any status)."""
+        base = len(self.indices)
+        codes = bytes(map(_CODES.__getitem__, map(_status, batch)))
+        if codes.count(_OK_CODE) != len(codes):
+            for position, outcome in enumerate(batch, base):
+                error = outcome.error
+                if error is not None:
+                    self.errors[str(position)] = error.to_json()
+        for position, output in enumerate(map(_output, batch), base):
+            if output is not None:
+                self.printed[str(position)] = output.to_json()
+        self.codes += codes
+        self.indices.extend(map(_index, batch))
+        self.started.extend(map(_started, batch))
+        self.finished.extend(map(_finished, batch))
+        self.attempts.extend(map(_attempt, batch))
+        self.workers.extend(map(self._number, map(_worker, batch)))
+        self.values += map(_value, batch)
+        rows = [None if m is None else m.row() for m in map(_metrics, batch)]
+        width = next((len(row) for row in rows if row is not None), 0)
+        flat = None
+        if width:
+            blank = empty_row(width)
+            flat = array.array("d")
+            for row in rows:
+                flat.extend(blank if row is None else row)
+        self.metrics.append((len(batch), flat, width))
+
+    def add_successes(self, batch: Successes) -> None:
+        """Take a worker's ``ok`` items as the columns they came in."""
+        count = len(batch.indices)
+        self.codes += bytes((_OK_CODE,)) * count
+        self.indices.extend(batch.indices)
+        self.started.extend(batch.started)
+        self.finished.extend(batch.finished)
+        self.attempts.extend((batch.attempt,) * count)
+        self.workers.extend((self._number(batch.worker),) * count)
+        self.values += batch.values
+        width = batch.metric_width()
+        self.metrics.append((count, batch.metrics if width else None, width))
+
+    def row(self, key: bytes) -> tuple[Any, ...]:
+        info = json.dumps(
+            {"names": list(self.names), "errors": self.errors, "output": self.printed}
+        )
+        outputs, mac = dump_signed(self.values, key)
+        return (
+            self.indices.tobytes(),
+            bytes(self.codes),
+            self.started.tobytes(),
+            self.finished.tobytes(),
+            self.attempts.tobytes(),
+            self.workers.tobytes(),
+            info,
+            outputs,
+            mac,
+            self._metric_rows(),
+        )
+
+    def _metric_rows(self) -> bytes | None:
+        """The metrics as the ``metrics`` column holds them (``NaN`` rows for unmeasured items)."""
+        width = next((w for _, _, w in self.metrics if w), 0)
+        if not width:
+            return None
+        blank = empty_row(width)
+        flat = array.array("d")
+        for count, measured, _ in self.metrics:
+            flat.extend(blank * count if measured is None else measured)
+        return flat.tobytes()
 
 
 @dataclass(frozen=True)

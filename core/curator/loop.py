@@ -423,7 +423,7 @@ class RunLoop:
         # A listener disabled mid-run leaves an empty list that call() walks for nothing.
         report_starts = self.relay.listens("curator_task_start")
         report_finishes = self.relay.listens("curator_task_finish")
-        one_by_one = record is not None or report_starts or report_finishes
+        one_by_one = report_starts or report_finishes  # the checkpoint takes columns
         started = self.started
         held = self.held
         attempt = self.attempt
@@ -445,6 +445,8 @@ class RunLoop:
                     broken = ledger.record_successes(item)
                     if broken is not None:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
+                    if record is not None:
+                        record(item)
                     finals.append(item)  # they stay columns
                 elif type(item) is Outcome:
                     if item.attempt != attempt:

@@ -277,10 +277,10 @@ class Successes:
     """Items one worker finished ``ok``, in columns: many outcomes as one record.
 
     A backend that receives results in bulk may yield this instead of one
-    :class:`Outcome` per item: the run loop stores the columns directly and
-    makes ``Outcome`` objects only for whoever reads them (a reporter, the
-    checkpoint, a stream), so a fast item costs the parent a few table
-    writes. Iterating gives the outcomes.
+    :class:`Outcome` per item: the run loop and the checkpoint store the
+    columns directly, and ``Outcome`` objects are made only for whoever reads
+    them one by one (a reporter, a stream), so a fast item costs the parent a
+    few table writes. Iterating gives the outcomes.
 
     Attributes
     ----------

@@ -39,7 +39,7 @@ from curator.errors import UsageError
 from curator.keyfile import user_key
 from curator.latest import Latest, Skippable, scan, skippable
 from curator.latest import read_latest as read_latest  # where tests and tools find it
-from curator.outcome import ErrorInfo, Outcome, Status
+from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.runlock import release_lock, remove_lock, take_lock
 from curator.state import StateMark
 
@@ -146,7 +146,7 @@ class CheckpointStore:
         stat = os.stat(path)  # just opened: it exists
         self._identity = (stat.st_dev, stat.st_ino)
         self._lock = threading.Lock()
-        self._buffer: list[Outcome | StateMark] = []
+        self._buffer: list[Outcome | Successes | StateMark] = []
         self.keeps_state = False
         """Whether the run has accumulating stages: a batch is then written only with
         the partials that cover it (see :meth:`commit`)."""
@@ -197,8 +197,10 @@ class CheckpointStore:
         self._writer.start()
 
     @property
-    def record(self) -> Callable[[Outcome | StateMark], None]:
-        """Queue an outcome for the next commit: ``list.append``, the cheapest call there is.
+    def record(self) -> Callable[[Outcome | Successes | StateMark], None]:
+        """Queue an outcome (or a worker's column batch of them) for the next commit.
+
+        It is ``list.append``, the cheapest call there is.
 
         The run loop holds on to this bound method; the writer thread takes
         records off the front of the same list, so it is never replaced.
@@ -242,8 +244,8 @@ class CheckpointStore:
             del buffer[:count]
             self._write(batch)
 
-    def _write(self, batch: list[Outcome | StateMark]) -> None:
-        outcomes: list[Outcome] = []
+    def _write(self, batch: list[Outcome | Successes | StateMark]) -> None:
+        outcomes: list[Outcome | Successes] = []
         partials: list[bytes | None] = []
         for entry in batch:
             if type(entry) is StateMark:
@@ -257,9 +259,10 @@ class CheckpointStore:
         except Exception:
             # Every value was checked with the checkpoint's pickler where it was made;
             # one that still fails here fails its own item, never the others' records.
-            stored = [_storable(outcome) for outcome in outcomes]
+            singles = [o for entry in outcomes for o in _one_by_one(entry)]
+            stored = [_storable(outcome) for outcome in singles]
             row = journal.encode(stored, self._key)
-            if any(new is not old for new, old in zip(stored, outcomes, strict=True)):
+            if any(new is not old for new, old in zip(stored, singles, strict=True)):
                 partials.append(None)  # they cover an item now recorded failed: not stored
         with self._db:
             cursor = self._db.execute(_INSERT, (self._run_id, *row))
@@ -425,6 +428,13 @@ class CheckpointStore:
         except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise sqlite_error(self.path, exc) from None
         return partials, rerun
+
+
+def _one_by_one(entry: Outcome | Successes) -> Sequence[Outcome]:
+    """``entry``'s outcomes, one object each."""
+    if isinstance(entry, Successes):
+        return list(entry)
+    return (entry,)
 
 
 def _storable(outcome: Outcome) -> Outcome:
