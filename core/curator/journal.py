@@ -18,7 +18,6 @@ import array
 import hmac
 import json
 import math
-import operator
 import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,9 +27,10 @@ from typing import Any
 from curator import pickling
 from curator.capture import Captured
 from curator.checkpoint_file import damaged
+from curator.columns import CODES, STATUSES, OutcomeColumns
 from curator.errors import UsageError
 from curator.keyfile import key_path
-from curator.metrics import FIELDS, Metrics, empty_row
+from curator.metrics import FIELDS, Metrics
 from curator.outcome import ErrorInfo, Outcome, Status, Successes
 
 COLUMNS = (
@@ -52,20 +52,8 @@ Record = tuple[
 """(index, status value, outputs, error, worker, started, finished, attempt, metrics, output)."""
 
 _OUTPUTS, _MAC = COLUMNS.index("outputs"), COLUMNS.index("mac")
-_STATUSES = list(Status)
 _MAX_ATTEMPT = 0xFFFFFFFF
 """The largest attempt number a run keeps (its ledger's column is unsigned 32-bit)."""
-_CODES = {status: code for code, status in enumerate(_STATUSES)}
-_OK_CODE = _CODES[Status.OK]
-_index = operator.attrgetter("index")
-_status = operator.attrgetter("status")
-_value = operator.attrgetter("value")
-_worker = operator.attrgetter("worker")
-_started = operator.attrgetter("started")
-_finished = operator.attrgetter("finished")
-_attempt = operator.attrgetter("attempt")
-_metrics = operator.attrgetter("metrics")
-_output = operator.attrgetter("output")
 
 
 def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
@@ -73,10 +61,10 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
 
     A :class:`~curator.outcome.Successes` (a worker's ``ok`` items in columns)
     goes in as its columns, without an ``Outcome`` per item; a run of single
-    outcomes goes in column by column. Either way every loop runs in C, which
-    keeps the writer thread cheap.
+    outcomes goes in column by column (:class:`~curator.columns.OutcomeColumns`).
+    Either way every loop runs in C, which keeps the writer thread cheap.
     """
-    columns = _Columns()
+    columns = OutcomeColumns()
     single: list[Outcome] = []
     for entry in batch:
         if type(entry) is Successes:
@@ -88,99 +76,25 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
             single.append(entry)  # type: ignore[arg-type]
     if single:
         columns.add_outcomes(single)
-    return columns.row(key)
-
-
-class _Columns:
-    """The columns of one journal batch, filled from outcomes and from column batches."""
-
-    def __init__(self) -> None:
-        self.indices = array.array("q")
-        self.codes = bytearray()
-        self.started = array.array("d")
-        self.finished = array.array("d")
-        self.attempts = array.array("q")
-        self.workers = array.array("q")
-        self.names: dict[str, int] = {}  # few distinct workers: names once, a number per item
-        self.errors: dict[str, dict[str, Any]] = {}
-        self.printed: dict[str, dict[str, Any]] = {}
-        self.values: list[Any] = []
-        self.metrics: list[tuple[int, Sequence[float] | None, int]] = []
-        """Per part: its item count, its metrics rows one after another, their width."""
-
-    def _number(self, worker: str) -> int:
-        return self.names.setdefault(worker, len(self.names))
-
-    def add_outcomes(self, batch: Sequence[Outcome]) -> None:
-        """Take single outcomes (any status)."""
-        base = len(self.indices)
-        codes = bytes(map(_CODES.__getitem__, map(_status, batch)))
-        if codes.count(_OK_CODE) != len(codes):
-            for position, outcome in enumerate(batch, base):
-                error = outcome.error
-                if error is not None:
-                    self.errors[str(position)] = error.to_json()
-        for position, output in enumerate(map(_output, batch), base):
-            if output is not None:
-                self.printed[str(position)] = output.to_json()
-        self.codes += codes
-        self.indices.extend(map(_index, batch))
-        self.started.extend(map(_started, batch))
-        self.finished.extend(map(_finished, batch))
-        self.attempts.extend(map(_attempt, batch))
-        self.workers.extend(map(self._number, map(_worker, batch)))
-        self.values += map(_value, batch)
-        rows = [None if m is None else m.row() for m in map(_metrics, batch)]
-        width = next((len(row) for row in rows if row is not None), 0)
-        flat = None
-        if width:
-            blank = empty_row(width)
-            flat = array.array("d")
-            for row in rows:
-                flat.extend(blank if row is None else row)
-        self.metrics.append((len(batch), flat, width))
-
-    def add_successes(self, batch: Successes) -> None:
-        """Take a worker's ``ok`` items as the columns they came in."""
-        count = len(batch.indices)
-        self.codes += bytes((_OK_CODE,)) * count
-        self.indices.extend(batch.indices)
-        self.started.extend(batch.started)
-        self.finished.extend(batch.finished)
-        self.attempts.extend((batch.attempt,) * count)
-        self.workers.extend((self._number(batch.worker),) * count)
-        self.values += batch.values
-        width = batch.metric_width()
-        self.metrics.append((count, batch.metrics if width else None, width))
-
-    def row(self, key: bytes) -> tuple[Any, ...]:
-        info = json.dumps(
-            {"names": list(self.names), "errors": self.errors, "output": self.printed}
-        )
-        outputs, mac = dump_signed(self.values, key)
-        return (
-            self.indices.tobytes(),
-            bytes(self.codes),
-            self.started.tobytes(),
-            self.finished.tobytes(),
-            self.attempts.tobytes(),
-            self.workers.tobytes(),
-            info,
-            outputs,
-            mac,
-            self._metric_rows(),
-        )
-
-    def _metric_rows(self) -> bytes | None:
-        """The metrics as the ``metrics`` column holds them (``NaN`` rows for unmeasured items)."""
-        width = next((w for _, _, w in self.metrics if w), 0)
-        if not width:
-            return None
-        blank = empty_row(width)
-        flat = array.array("d")
-        for count, measured, _ in self.metrics:
-            flat.extend(blank * count if measured is None else measured)
-        return flat.tobytes()
+    details = {
+        "names": columns.names,
+        "errors": {str(row): error.to_json() for row, error in columns.errors.items()},
+        "output": {str(row): output.to_json() for row, output in columns.printed.items()},
+    }
+    assert columns.values is not None
+    outputs, mac = dump_signed(columns.values, key)
+    return (
+        columns.indices.tobytes(),
+        bytes(columns.codes),
+        columns.started.tobytes(),
+        columns.finished.tobytes(),
+        columns.attempts.tobytes(),
+        columns.workers.tobytes(),
+        json.dumps(details),
+        outputs,
+        mac,
+        columns.metrics.tobytes() if columns.width else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -232,7 +146,7 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
         count = len(indices)
         if {len(started), len(finished), len(attempts), len(numbers), len(codes)} != {count}:
             raise ValueError("columns of different lengths")
-        if max(codes, default=0) >= len(_STATUSES):
+        if max(codes, default=0) >= len(STATUSES):
             raise ValueError("an unknown status code")
         if min(indices, default=0) < 0:
             raise ValueError("a negative index")
@@ -340,7 +254,7 @@ def record(batch: Batch, position: int, value: Any, where: Path) -> Record:
         raise damaged(where, f"an item's metrics cannot be read ({exc})") from None
     return (
         batch.indices[position],
-        _STATUSES[batch.codes[position]].value,
+        STATUSES[batch.codes[position]].value,
         value,
         batch.errors.get(position),
         batch.names[batch.workers[position]],
@@ -366,9 +280,9 @@ def load_outputs(row: Sequence[Any], count: int, key: bytes, where: Path) -> lis
     return values
 
 
-DONE_CODES = frozenset({_CODES[Status.OK], _CODES[Status.SKIPPED]})
+DONE_CODES = frozenset({CODES[Status.OK], CODES[Status.SKIPPED]})
 """The status codes of items a resume skips."""
-FAILURE_CODES = frozenset(code for code, status in enumerate(_STATUSES) if status.is_failure)
+FAILURE_CODES = frozenset(code for code, status in enumerate(STATUSES) if status.is_failure)
 """The status codes of failed items (failed, crashed, timed out)."""
 
 

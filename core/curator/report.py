@@ -17,7 +17,6 @@ this model.
 
 from __future__ import annotations
 
-import array
 import heapq
 import json
 import math
@@ -31,6 +30,7 @@ from curator.capture import Captured
 from curator.catalog import read_runs, run_state
 from curator.checkpoint_file import holds_checkpoint, no_checkpoint, reading
 from curator.checkpoint_meta import meta_total, read_meta
+from curator.columns import OutcomeColumns
 from curator.latest import beyond
 from curator.metrics import FIELDS, StageSummary, summarize
 from curator.outcome import ErrorInfo, Status
@@ -142,54 +142,10 @@ class RunReport:
         return data
 
 
-class _Columns:
-    """The latest outcome of every recorded index, in columns."""
-
-    def __init__(self) -> None:
-        self.indices = array.array("q")
-        self.codes = bytearray()
-        self.started = array.array("d")
-        self.finished = array.array("d")
-        self.attempts = array.array("q")
-        self.workers = array.array("q")
-        self.names: list[str] = []
-        self.metrics = array.array("d")
-        self.width = 0
-        self.errors: dict[int, ErrorInfo] = {}  # by row
-        self.printed: dict[int, Captured] = {}
-
-    def add(self, batch: journal.Batch) -> None:
-        base = len(self.indices)
-        ids = {name: n for n, name in enumerate(self.names)}
-        for name in batch.names:
-            if name not in ids:
-                ids[name] = len(self.names)
-                self.names.append(name)
-        mine = [ids[name] for name in batch.names]
-        self.indices.extend(batch.indices)
-        self.codes.extend(batch.codes)
-        self.started.extend(batch.started)
-        self.finished.extend(batch.finished)
-        self.attempts.extend(batch.attempts)
-        self.workers.extend(array.array("q", map(mine.__getitem__, batch.workers)))
-        if batch.width and not self.width:  # the first measured batch: earlier rows blank
-            self.width = batch.width
-            self.metrics.extend(array.array("d", [math.nan]) * (self.width * base))
-        if self.width:
-            if batch.width == self.width:
-                self.metrics.extend(batch.metrics)
-            else:  # a batch without metrics (or of another shape): blank rows
-                blank = array.array("d", [math.nan]) * self.width
-                self.metrics.extend(blank * len(batch.indices))
-        for position, error in batch.errors.items():
-            self.errors[base + position] = error
-        for position, output in batch.printed.items():
-            self.printed[base + position] = output
-
-    def latest_rows(self) -> list[int]:
-        """The row of each index's latest outcome, by index."""
-        latest = dict(zip(self.indices, range(len(self.indices)), strict=True))
-        return [latest[index] for index in sorted(latest)]
+def _latest_rows(columns: OutcomeColumns) -> list[int]:
+    """The row of each index's latest outcome, by index."""
+    latest = dict(zip(columns.indices, range(len(columns.indices)), strict=True))
+    return [latest[index] for index in sorted(latest)]
 
 
 def build(path: Path) -> RunReport:
@@ -202,7 +158,7 @@ def build(path: Path) -> RunReport:
     """
     if not holds_checkpoint(path):
         raise no_checkpoint(path)
-    columns = _Columns()
+    columns = OutcomeColumns(values=False)
     with reading(path) as db:
         meta = read_meta(db, path)
         total = meta_total(meta, path)
@@ -211,11 +167,11 @@ def build(path: Path) -> RunReport:
             c if c in present and c not in ("outputs",) else f"NULL AS {c}" for c in journal.COLUMNS
         )
         for row in db.execute(f"SELECT {wanted} FROM journal ORDER BY id"):
-            columns.add(journal.read_batch(row, path))
+            columns.add_batch(journal.read_batch(row, path))
         runs = read_runs(db, path)
     if max(columns.indices, default=-1) >= total:
         raise beyond(path, max(columns.indices), total)
-    rows = columns.latest_rows()
+    rows = _latest_rows(columns)
     stages = _stage_names(meta.get("stages"))
     counts: dict[str, int] = {}
     for row in rows:
@@ -265,7 +221,7 @@ def build(path: Path) -> RunReport:
 
 
 def _lanes(
-    columns: _Columns, ran: list[int], clock: RunningTime, bin_seconds: float, drawn: bool
+    columns: OutcomeColumns, ran: list[int], clock: RunningTime, bin_seconds: float, drawn: bool
 ) -> list[Lane]:
     by_worker: dict[int, list[int]] = {}
     for row in ran:
@@ -324,7 +280,7 @@ def _histogram(durations: list[float]) -> list[tuple[float, float, int]]:
     ]
 
 
-def _stages(columns: _Columns, ran: list[int], names: tuple[str, ...]) -> list[StageSummary]:
+def _stages(columns: OutcomeColumns, ran: list[int], names: tuple[str, ...]) -> list[StageSummary]:
     width = columns.width
     if not width or len(names) != width - len(FIELDS):
         return []
@@ -332,7 +288,7 @@ def _stages(columns: _Columns, ran: list[int], names: tuple[str, ...]) -> list[S
     return summarize(names, (flat[r * width : (r + 1) * width] for r in ran))
 
 
-def _metric(columns: _Columns, row: int, name: str) -> float | None:
+def _metric(columns: OutcomeColumns, row: int, name: str) -> float | None:
     width = columns.width
     if not width:
         return None
@@ -340,7 +296,7 @@ def _metric(columns: _Columns, row: int, name: str) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _hungriest(columns: _Columns, ran: list[int]) -> list[ItemLine]:
+def _hungriest(columns: OutcomeColumns, ran: list[int]) -> list[ItemLine]:
     if not columns.width:
         return []
     measured = [r for r in ran if _metric(columns, r, "rss_peak") is not None]
@@ -367,7 +323,7 @@ def _json(entry: ErrorInfo | Captured | None) -> dict[str, Any] | None:
     return None if entry is None else entry.to_json()
 
 
-def _line(columns: _Columns, row: int, detail: bool = False) -> ItemLine:
+def _line(columns: OutcomeColumns, row: int, detail: bool = False) -> ItemLine:
     return ItemLine(
         index=columns.indices[row],
         status=_STATUSES[columns.codes[row]].value,
