@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import time
 import types
+from array import array
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 import curator.metrics
 from curator import ErrorInfo, Metrics, Outcome, Pipeline, Sink, Source, Status, run
-from curator.metrics import stage_names, summarize
+from curator.metrics import stage_names, summarize, summarize_columns
 from curator.reporters.summary import format_summary
 from curator.store import read_latest
 
@@ -252,6 +253,21 @@ def test_stage_summary_totals_means_and_nearest_rank_percentiles() -> None:
         20, 210.0, 10.5, 10.0, 19.0, 20.0,
     )  # fmt: skip
     assert (source.items, source.total, source.max) == (20, 10.0, 0.5)
+
+
+@pytest.mark.parametrize("rows", [None, [0, 3, 4, 7, 20, 21, 9]])
+def test_the_column_summary_is_the_row_summary(rows: list[int] | None) -> None:
+    """What a run's result and the report compute in C, per stage column, from the flat rows."""
+    names = ("S (source)", "F", "W (sink)")
+    table = [(0.1 * i, float(i % 7), 2.0**-i, 0.0, 0.0, 0.0, math.nan) for i in range(20)]
+    table[5] = (math.nan,) * 7  # not measured: counts nowhere
+    table += [(math.nan,) * 7, (9.0, 9.0, 9.0, 1.0, 0.0, 0.0, math.nan)]
+    flat = array("d", [value for row in table for value in row])
+    chosen = table if rows is None else [table[r] for r in rows]
+    expected = summarize(names, chosen)
+    assert summarize_columns(names, flat, 7, rows) == expected
+    assert [s.items for s in expected] == ([20] * 3 if rows is None else [6] * 3)
+    assert summarize_columns(names, array("d"), 0) == summarize(names, [])
 
 
 def test_the_summary_says_where_the_time_went(clock: Clock) -> None:

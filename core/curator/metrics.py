@@ -23,6 +23,8 @@ order, then :data:`FIELDS`. Backends that ship results in columns send rows;
 
 from __future__ import annotations
 
+import array
+import itertools
 import math
 import resource
 import sys
@@ -361,6 +363,28 @@ def summarize(names: Sequence[str], rows: Iterable[Sequence[float]]) -> list[Sta
         for column, seconds in zip(columns, row, strict=False):
             column.append(seconds)
     return [_summary(name, column) for name, column in zip(names, columns, strict=True)]
+
+
+def summarize_columns(
+    names: Sequence[str], flat: array.array[float], width: int, rows: Sequence[int] | None = None
+) -> list[StageSummary]:
+    """:func:`summarize` over rows held one after another in ``flat``, ``width`` floats each.
+
+    ``rows``: the row numbers to summarize (all by default). Each stage's
+    column is cut out of ``flat`` with one slice, so the work runs in C: a run
+    of 200,000 items is summarized in milliseconds, not a second.
+    """
+    if not width:
+        return summarize(names, ())
+    columns = [flat[position::width] for position in range(len(names))]
+    measured = flat[width - len(FIELDS) :: width]  # NaN: the item was not measured
+    if rows is not None:
+        columns = [array.array("d", map(column.__getitem__, rows)) for column in columns]
+        measured = array.array("d", map(measured.__getitem__, rows))
+    keep = [value == value for value in measured]  # NaN is the one value unequal to itself
+    if not all(keep):
+        columns = [array.array("d", itertools.compress(column, keep)) for column in columns]
+    return [_summary(name, sorted(column)) for name, column in zip(names, columns, strict=True)]
 
 
 def _summary(name: str, values: list[float]) -> StageSummary:

@@ -32,7 +32,7 @@ from curator.checkpoint_file import holds_checkpoint, no_checkpoint, reading
 from curator.checkpoint_meta import meta_total, read_meta
 from curator.columns import OutcomeColumns
 from curator.latest import beyond
-from curator.metrics import FIELDS, StageSummary, summarize
+from curator.metrics import FIELDS, StageSummary, summarize_columns
 from curator.outcome import ErrorInfo, Status
 from curator.running_time import RunningTime, RunSpan
 
@@ -284,8 +284,7 @@ def _stages(columns: OutcomeColumns, ran: list[int], names: tuple[str, ...]) -> 
     width = columns.width
     if not width or len(names) != width - len(FIELDS):
         return []
-    flat = columns.metrics
-    return summarize(names, (flat[r * width : (r + 1) * width] for r in ran))
+    return summarize_columns(names, columns.metrics, width, ran)
 
 
 def _metric(columns: OutcomeColumns, row: int, name: str) -> float | None:

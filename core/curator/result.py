@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curator.metrics import StageSummary, summarize
+from curator.metrics import StageSummary, summarize, summarize_columns
 from curator.outcome import Outcome, Status
 from curator.table import OutcomeTable
 
@@ -162,10 +162,10 @@ class RunResult:
         if not names or not self.run.metrics:
             return []
         if isinstance(self.outcomes, OutcomeTable):
-            rows: Any = self.outcomes.metric_rows()
+            summary = summarize_columns(names, *self.outcomes.metric_columns())
         else:
             rows = (o.metrics.row() for o in self.outcomes if o.metrics is not None)
-        summary = summarize(names, rows)
+            summary = summarize(names, rows)
         return summary if any(s.items for s in summary) else []
 
     @property

@@ -140,13 +140,12 @@ class OutcomeTable(Sequence[Outcome]):
         """What the sink returned per item, in order (``None`` where it did not return)."""
         return list(self._values)  # open and reopened slots hold None
 
-    def metric_rows(self) -> Iterator[Sequence[float]]:
-        """The metrics row of every item in order (all ``NaN`` for an item without metrics)."""
+    def metric_columns(self) -> tuple[array[float], int]:
+        """The metrics rows one after another (``NaN`` rows: not measured), and their width."""
         width, flat = self._metric_width, self._metrics
         if not width or flat is None:
-            return iter(())
-        view = memoryview(flat)
-        return (view[p * width : (p + 1) * width].tolist() for p in range(len(self)))
+            return array("d"), 0
+        return flat, width
 
     def failures(self) -> list[Outcome]:
         """The failed, crashed and timed-out outcomes, in order."""
