@@ -240,3 +240,44 @@ def test_the_checkpoint_stores_columns_exactly_as_it_stores_outcomes(
     assert columns_way[10][5] == "item 10 talks\n"
     assert columns_way[3][4] == ("ValueError", "bad item 3")
     assert all(essence[6] == 2 for essence in columns_way.values()), "metrics per stage"
+
+
+def test_a_resume_skips_in_columns_and_keeps_each_items_record(
+    columns: dict[str, object], tmp_path: Path
+) -> None:
+    """Skipped items reach the run's table as columns, each with its recorded fields."""
+    store = tmp_path / "cp.sqlite"
+    pipeline = Numbers(40).write(Flaky({5, 23}, str(tmp_path)))
+    first = run(pipeline, checkpoint=store, retries=1, **columns)  # type: ignore[arg-type]
+    assert first.ok
+    wanted = sorted({*range(12), *range(20, 40, 3), 39})
+    resumed = run(
+        pipeline, checkpoint=store, resume=True, indices=wanted, **columns,  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert resumed.count(Status.SKIPPED) == len(wanted)
+    now = {outcome.index: outcome for outcome in resumed.outcomes}
+    assert sorted(now) == wanted
+    for index in wanted:
+        was = first.outcomes[index]
+        assert now[index].status is Status.SKIPPED
+        assert (now[index].value, now[index].worker, now[index].attempt) == (
+            was.value, was.worker, was.attempt,
+        ), index  # fmt: skip
+        assert (now[index].started, now[index].finished) == (was.started, was.finished)
+    assert now[23].attempt == 2  # recorded on its retry
+
+
+class Flaky(Sink[int]):
+    """Fails the first attempt of the items in ``flaky`` (a marker file in ``folder`` each)."""
+
+    def __init__(self, flaky: set[int], folder: str) -> None:
+        self.flaky = flaky
+        self.folder = folder
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        values = [str(item) for item in items]
+        marker = Path(self.folder, f"tried-{index}")
+        if index in self.flaky and not marker.exists():
+            marker.touch()
+            raise ValueError(f"first try of {index}")
+        return values

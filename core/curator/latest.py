@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import array
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,7 +30,7 @@ from curator.checkpoint_file import (
 )
 from curator.checkpoint_meta import check_meta, meta_total, read_meta
 from curator.metrics import Metrics
-from curator.outcome import ErrorInfo, Outcome, Status
+from curator.outcome import ErrorInfo, Outcome, Status, Successes
 
 _STATUSES = list(Status)
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
@@ -290,6 +290,63 @@ class Skippable:
             started=kept.started[at], finished=kept.finished[at], attempt=kept.attempts[at],
         )  # fmt: skip
 
+    def split(
+        self, indices: Sequence[int], rerun: set[int]
+    ) -> tuple[Iterator[Successes], list[int]]:
+        """``indices`` split into the ones a resume skips, in columns, and the ones it runs.
+
+        Skipped items come as :class:`~curator.outcome.Successes` of status
+        ``skipped``, one per run of consecutive indices recorded in the same
+        stored batch by the same worker and attempt (so a run's table takes
+        each with one slice per column), made as they are asked for; no
+        ``Outcome`` is made. ``rerun``: done items that must run again all the same.
+        """
+        codes, batches, positions, kept = (
+            self.latest.codes, self.latest.batches, self.positions, self._kept,
+        )  # fmt: skip
+        size = len(codes)
+        groups: dict[tuple[int, int, int], array.array[int]] = {}
+        to_run: list[int] = []
+        done = _DONE
+        where = (0, -1, -1)
+        members = array.array("q")
+        for index in indices:
+            if 0 <= index < size and codes[index] in done and index not in rerun:
+                batch = batches[index]
+                found = kept.get(batch)
+                if found is not None:
+                    at = positions[index]
+                    worker, attempt = found.workers[at], found.attempts[at]
+                    # Neighbours mostly share their group: look it up only when it changes.
+                    if batch != where[0] or worker != where[1] or attempt != where[2]:
+                        where = (batch, worker, attempt)
+                        members = groups.setdefault(where, array.array("q"))
+                    members.append(index)
+                    continue
+            to_run.append(index)
+        skipped = (
+            self._columns(batch, worker, attempt, run)
+            for (batch, worker, attempt), members in groups.items()
+            for run in _consecutive(members)
+        )
+        return skipped, to_run
+
+    def _columns(
+        self, batch: int, worker: int, attempt: int, members: array.array[int]
+    ) -> Successes:
+        """The ``skipped`` outcomes of ``members``, recorded in ``batch`` by one worker."""
+        found = self._kept[batch]
+        at = [self.positions[index] for index in members]
+        return Successes(
+            found.names[worker],
+            members,
+            array.array("d", map(found.started.__getitem__, at)),
+            array.array("d", map(found.finished.__getitem__, at)),
+            list(map(found.values.__getitem__, at)),
+            attempt,
+            status=Status.SKIPPED,
+        )
+
     def take(self, batch: int, row: Any, key: bytes) -> None:
         """Keep one journal batch that holds some item's latest record, with its outputs."""
         where = self.latest.where
@@ -310,6 +367,17 @@ class Skippable:
         for position, index in enumerate(columns.indices):
             if latest[index] == batch:
                 positions[index] = position
+
+
+def _consecutive(indices: array.array[int]) -> Iterator[array.array[int]]:
+    """``indices`` cut into runs of consecutive numbers."""
+    start = 0
+    for position in range(1, len(indices)):
+        if indices[position] != indices[position - 1] + 1:
+            yield indices[start:position]
+            start = position
+    if indices:
+        yield indices[start:]
 
 
 def skippable(db: sqlite3.Connection, latest: Latest, key: bytes) -> Skippable:

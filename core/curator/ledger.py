@@ -29,7 +29,6 @@ from curator.metrics import empty_row
 from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.table import STATUS_CODES, OutcomeTable
 
-_OK_CODE = bytes((STATUS_CODES[Status.OK],))
 _DONE_CODES = frozenset((STATUS_CODES[Status.OK], STATUS_CODES[Status.SKIPPED]))
 
 
@@ -154,7 +153,9 @@ class Ledger:
         return None
 
     def record_successes(self, batch: Successes) -> str | None:
-        """Store one worker's ``ok`` outcomes; return why that breaks the contract, or ``None``.
+        """Store one worker's ``ok`` outcomes (or a resume's ``skipped`` ones) in columns.
+
+        Returns why the batch breaks the backend contract, or ``None``.
 
         A worker's batch is usually a run of consecutive indices (a chunk),
         which fills each column with one slice assignment and makes no
@@ -173,7 +174,7 @@ class Ledger:
             codes = self._codes
             if codes.count(0, at, end) != size:
                 return self._contract_breach(indices)
-            codes[at:end] = _OK_CODE * size
+            codes[at:end] = bytes((STATUS_CODES[batch.status],)) * size
             self.open -= size
             if self.keep:
                 worker = self._worker_number(batch.worker)

@@ -319,25 +319,21 @@ class RunLoop:
         if self.store is None or not self.resume:
             return indices
         resumed = load_recorded(self.store, self.states)
-        stored, rerun = resumed.skippable, resumed.rerun
+        stored = resumed.skippable
         self.recorded = stored.latest
-        to_run = []
-        call = self.relay.call
-        skipped: list[Outcome] = []
-        for index in indices:
-            outcome = stored.skipped(index)
-            if outcome is not None and index not in rerun:
-                self.ledger.record(outcome)
-                self.progress.skipped += 1
-                call("curator_task_finish", run=self.info, outcome=outcome)
-                skipped.append(outcome)
-                if len(skipped) == BATCH:
-                    yield skipped
-                    skipped = []
+        skipped, to_run = stored.split(indices, resumed.rerun)
+        ledger, call, info = self.ledger, self.relay.call, self.info
+        one_by_one = self.relay.listens("curator_task_finish")
+        for batch in skipped:
+            if one_by_one:  # each listener sees the progress as of its item
+                for outcome in batch:
+                    ledger.record(outcome)
+                    self.progress.skipped += 1
+                    call("curator_task_finish", run=info, outcome=outcome)
             else:
-                to_run.append(index)
-        if skipped:
-            yield skipped
+                ledger.record_successes(batch)
+                self.progress.skipped += len(batch)
+            yield [batch]
         return to_run if len(to_run) < len(indices) else indices
 
     def _round(
@@ -438,6 +434,11 @@ class RunLoop:
                 batch = _outcomes_of(batch)
             for item in batch:
                 if type(item) is Successes:  # only when nobody reads them one by one
+                    if item.status is not OK:
+                        raise BackendContractError(
+                            f"backend {info.backend!r} sent a Successes batch of status "
+                            f"{item.status.value!r}: a backend's are ok"
+                        )
                     if item.attempt != attempt:
                         item.attempt = attempt
                     if states is not None:

@@ -298,6 +298,10 @@ class Successes:
         The items' metrics rows (see :mod:`curator.metrics`) one after
         another in one flat sequence of floats, as :attr:`curator.Work.measured`
         gives them; ``None`` when nothing was measured.
+    status
+        :attr:`Status.OK`: what a backend sends. The run loop makes batches of
+        :attr:`Status.SKIPPED` for the items a resume skips (their recorded
+        outputs, times, workers and attempts).
     """
 
     worker: str
@@ -307,6 +311,7 @@ class Successes:
     values: Sequence[Any]
     attempt: int = 1
     metrics: Sequence[float] | None = None
+    status: Status = Status.OK
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -317,7 +322,7 @@ class Successes:
         return len(self.metrics) // count if self.metrics and count else 0
 
     def __iter__(self) -> Iterator[Outcome]:
-        worker, attempt, ok = self.worker, self.attempt, Status.OK
+        worker, attempt, ok = self.worker, self.attempt, self.status
         rows = _rows(self.metrics, self.metric_width(), len(self.indices))
         for index, started, finished, value, row in zip(
             self.indices, self.started, self.finished, self.values, rows, strict=True
