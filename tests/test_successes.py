@@ -138,6 +138,28 @@ class Twice(Backend):
         yield batch
 
 
+class ClaimsSkips(Backend):
+    """Breaks the contract: sends its items as a batch of ``skipped`` outcomes."""
+
+    name = "claims-skips"
+    capabilities = Capabilities()
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event | list[Event]]:
+        count = len(indices)
+        yield Successes(
+            "w", list(indices), [0.0] * count, [0.0] * count, [[]] * count,
+            status=Status.SKIPPED,
+        )  # fmt: skip
+
+
+def test_a_backends_columns_of_another_status_than_ok_are_a_contract_error() -> None:
+    with pytest.raises(BackendContractError, match="a Successes batch of status 'skipped'"):
+        run(
+            Numbers(3).write(Collect()), backend="claims-skips",
+            registry=registry_with(ClaimsSkips), reporter=None,
+        )  # fmt: skip
+
+
 def test_an_index_reported_twice_in_columns_is_a_contract_error() -> None:
     with pytest.raises(BackendContractError, match="reported index 0 twice"):
         run(
