@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from curator.lifecycle import WorkerInfo
     from curator.metrics import Metrics, StageSummary
     from curator.options import NoOptions, option
-    from curator.outcome import ErrorInfo, Event, Outcome, Status, Successes, TaskStart
+    from curator.outcome import ErrorInfo, ErrorKind, Event, Outcome, Status, Successes, TaskStart
     from curator.pipeline import Filter, Pipeline, Sink, Source
     from curator.registry import Registry, default_registry
     from curator.reporter import Reporter
@@ -73,6 +73,7 @@ _HOMES = {
     "NoOptions": "curator.options",
     "option": "curator.options",
     "ErrorInfo": "curator.outcome",
+    "ErrorKind": "curator.outcome",
     "Event": "curator.outcome",
     "Outcome": "curator.outcome",
     "Status": "curator.outcome",
@@ -115,6 +116,7 @@ __all__ = [
     "Captured",
     "CuratorError",
     "ErrorInfo",
+    "ErrorKind",
     "Event",
     "Filter",
     "HardStop",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curator.errors import UsageError
-from curator.outcome import ErrorInfo, Outcome, Status
+from curator.outcome import ErrorInfo, ErrorKind, Outcome, Status
 from curator.pipeline import Pipeline
 
 log = logging.getLogger("curator")
@@ -32,9 +32,6 @@ log = logging.getLogger("curator")
 Announce = Callable[[str, str], None]
 """Told ``(hook, stage)`` just before a stage's ``setup`` or ``teardown`` is called,
 so that whoever watches the time can name the stage that overran."""
-
-SETUP_TIMEOUT = "SetupTimeout"
-"""The error type of the items a worker took when its setup ran past its limit."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +169,7 @@ def setup_timed_out(
             index,
             Status.FAILED,
             error=ErrorInfo(
-                type=SETUP_TIMEOUT,
+                type=ErrorKind.SETUP_TIMEOUT.value,
                 message=f"{what} did not finish within the setup limit of {limit:g} s on "
                 f"worker {worker}; {fate}. Item {index} never ran (the limit is "
                 "setup_timeout, --setup-timeout)",

@@ -51,6 +51,33 @@ class Status(str, enum.Enum):
 _FAILURES = frozenset({Status.FAILED, Status.CRASHED, Status.TIMED_OUT})
 
 
+class ErrorKind(str, enum.Enum):
+    """The failures curator names itself: the :attr:`ErrorInfo.type` it gives them.
+
+    An item's own exception is named by its class (``"ValueError"``) instead;
+    :attr:`ErrorInfo.kind` tells the two apart. The values are what
+    checkpoints and JSON events hold.
+    """
+
+    WORKER_CRASH = "WorkerCrash"
+    """The worker running the item died (``crashed``)."""
+    TIMEOUT = "Timeout"
+    """The item ran past the item timeout and its worker was killed (``timed_out``)."""
+    MEMORY_LIMIT = "MemoryLimit"
+    """The item's worker went over the memory limit and was killed (``failed``)."""
+    UNPICKLABLE_RESULT = "UnpicklableResult"
+    """The sink returned a value that cannot be sent or stored (``failed``)."""
+    UNPICKLABLE_STATE = "UnpicklableState"
+    """A stage's ``state()`` cannot be sent or stored (``failed``)."""
+    SETUP_TIMEOUT = "SetupTimeout"
+    """The worker's stage setup ran past its limit before the item ran (``failed``)."""
+    INTERRUPTED = "Interrupted"
+    """A hard stop ended the run while the item ran (``interrupted``)."""
+
+
+_KINDS = {kind.value: kind for kind in ErrorKind}
+
+
 @dataclass(slots=True)
 class ErrorInfo:
     """What went wrong with an item, formatted where it happened.
@@ -58,7 +85,8 @@ class ErrorInfo:
     Attributes
     ----------
     type
-        The exception's qualified type name (``"ValueError"``), or ``"WorkerCrash"``.
+        The exception's qualified type name (``"ValueError"``), or the value of
+        an :class:`ErrorKind` (``"WorkerCrash"``) for a failure curator names.
     message
         ``str(exception)``, or a description of the crash.
     traceback
@@ -72,6 +100,11 @@ class ErrorInfo:
     message: str
     traceback: str = ""
     exit_code: int | None = None
+
+    @property
+    def kind(self) -> ErrorKind | None:
+        """The :class:`ErrorKind` of a failure curator names; ``None`` for an item's exception."""
+        return _KINDS.get(self.type)
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
@@ -133,7 +166,7 @@ class ErrorInfo:
         """
         cause = cls.from_exception(exc)
         return cls(
-            type="UnpicklableResult",
+            type=ErrorKind.UNPICKLABLE_RESULT.value,
             message=f"the result (a {type(value).__qualname__}) cannot be pickled, so it cannot "
             f"be sent to the parent or stored in the checkpoint: {cause.type}: {cause.message}; "
             "return plain data from the sink (paths, strings, numbers)",
@@ -255,11 +288,30 @@ class Outcome:
         :meth:`curator.Backend.execute`); resume runs such items again.
         """
         error = ErrorInfo(
-            type="Interrupted",
+            type=ErrorKind.INTERRUPTED.value,
             message="the run was stopped at once (second Ctrl-C, end of the grace period or "
             "SIGTERM) while this item ran; it runs again on --resume",
         )
         return cls(index, Status.INTERRUPTED, None, error, worker, started, time.time(), attempt)
+
+    @classmethod
+    def crashed(
+        cls,
+        index: int,
+        message: str,
+        worker: str,
+        started: float,
+        attempt: int = 1,
+        exit_code: int | None = None,
+    ) -> Outcome:
+        """The outcome of an item whose worker died while running it (a ``WorkerCrash``).
+
+        ``message`` says which worker and how it ended; ``exit_code`` is
+        negative for a signal, as :attr:`multiprocessing.Process.exitcode`.
+        Backends that lose workers build their crash outcomes with it.
+        """
+        error = ErrorInfo(ErrorKind.WORKER_CRASH.value, message, exit_code=exit_code)
+        return cls(index, Status.CRASHED, None, error, worker, started, time.time(), attempt)
 
     @property
     def ok(self) -> bool:

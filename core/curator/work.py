@@ -11,7 +11,7 @@ from curator.capture import Captured
 from curator.errors import HardStop
 from curator.lifecycle import Announce, WorkerInfo, set_up, tear_down
 from curator.metrics import Meter, Metrics
-from curator.outcome import ErrorInfo, Outcome, Status, TaskStart
+from curator.outcome import ErrorInfo, ErrorKind, Outcome, Status, TaskStart
 from curator.pipeline import Pipeline
 from curator.shards import WorkerShards, sharding_stages
 from curator.state import Contributed, accumulating_stages, reset_all, states_of
@@ -229,7 +229,7 @@ class Work:
             return ErrorInfo.unpicklable_result(value.value, inner)
         cause = ErrorInfo.from_exception(problem)
         return ErrorInfo(
-            type="UnpicklableState",
+            type=ErrorKind.UNPICKLABLE_STATE.value,
             message="a stage's state() returned something that cannot be pickled, so it "
             "cannot be merged in the run's process or stored in the checkpoint: "
             f"{cause.type}: {cause.message}; return plain data (numbers, tuples, lists, "

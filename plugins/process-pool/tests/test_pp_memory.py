@@ -17,7 +17,7 @@ from pp_pipelines import Greedy, Hoards, SpawnsAndHangs, hold
 from pp_support import subprocess_env
 
 import curator_backend_process_pool.memory as memory
-from curator import Status, UsageError, run
+from curator import ErrorKind, Status, UsageError, run
 from curator.metrics import format_bytes
 from curator.testing.probes import Numbers
 from curator_backend_process_pool.memory import OomCounters, parse_size, rss, tree_rss
@@ -38,6 +38,7 @@ def test_a_runaway_item_fails_with_memory_limit_and_the_others_finish() -> None:
     assert failed.status is Status.FAILED
     assert failed.error is not None
     assert failed.error.type == "MemoryLimit"
+    assert failed.error.kind is ErrorKind.MEMORY_LIMIT
     assert failed.error.message.startswith("memory limit: item 2 made its worker")
     assert "over the limit of 200 MiB per worker" in failed.error.message
 
@@ -104,6 +105,8 @@ def test_an_item_timeout_kills_the_child_processes_of_the_item_too(tmp_path: Pat
         reporter=None,
     )
     assert [o.status for o in result.outcomes] == [Status.OK, Status.TIMED_OUT, Status.OK]
+    timed_out = result.outcomes[1].error
+    assert timed_out is not None and timed_out.kind is ErrorKind.TIMEOUT
     assert _dead(int(pid_file.read_text())), "the item's child process outlived its worker"
 
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from curator import ErrorInfo, Event, Outcome, Status, TaskStart, UsageError, Work
+from curator import Event, Outcome, TaskStart, UsageError, Work
 from curator.dispatch import ChunkSizer, Grouped, Todo
 from curator.lifecycle import teardown_abandoned
 
@@ -262,11 +262,5 @@ class ChunkDispatch:
 
     def _crashed(self, index: int, started: float, exc: BaseException) -> Outcome:
         # Dask reports a lost worker, not how its process ended: no exit code here.
-        error = ErrorInfo(
-            type="WorkerCrash", message=f"the Dask worker running item {index} died ({exc})"
-        )
-        now = time.time()
-        return Outcome(
-            index, Status.CRASHED, error=error, worker="dask", started=started, finished=now,
-            attempt=self.work.attempt,
-        )  # fmt: skip
+        message = f"the Dask worker running item {index} died ({exc})"
+        return Outcome.crashed(index, message, "dask", started, self.work.attempt)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from curator import ErrorInfo, Outcome, Status
+from curator import ErrorInfo, ErrorKind, Outcome, Status
 from curator.metrics import format_bytes
 from curator_backend_process_pool.memory import MemoryWatch
 from curator_backend_process_pool.slots import WorkerSlot
@@ -68,7 +68,7 @@ def crash_outcome(
     if w.timed_out == index:
         status = Status.TIMED_OUT
         error = ErrorInfo(
-            type="Timeout",
+            type=ErrorKind.TIMEOUT.value,
             message=f"item {index} ran longer than {timeout:g} s; its worker {w.name} "
             f"(pid {pid}) was killed and replaced",
             exit_code=exitcode,
@@ -76,7 +76,7 @@ def crash_outcome(
     elif w.over_limit is not None and w.over_limit[0] == index:
         status = Status.FAILED
         error = ErrorInfo(
-            type="MemoryLimit",
+            type=ErrorKind.MEMORY_LIMIT.value,
             message=f"memory limit: item {index} made its worker {w.name} (pid {pid}) use "
             f"{format_bytes(w.over_limit[1])} of memory (RSS of the worker and its child "
             f"processes), over the limit of {format_bytes(memory.limit or 0)} per worker; the "
@@ -89,11 +89,8 @@ def crash_outcome(
             how += f" ({memory.counters.verdict()})"
         last = memory.last.get(w.slot)
         seen = f"; its last known memory use (RSS) was {format_bytes(last)}" if last else ""
-        error = ErrorInfo(
-            type="WorkerCrash",
-            message=f"worker {w.name} (pid {pid}) {how} while running item {index}{seen}",
-            exit_code=exitcode,
-        )
+        message = f"worker {w.name} (pid {pid}) {how} while running item {index}{seen}"
+        return Outcome.crashed(index, message, w.name, started, attempt, exitcode)
     return Outcome(
         index, status, error=error, worker=w.name, started=started, finished=now, attempt=attempt
     )
