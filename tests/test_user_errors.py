@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from core_support import curator
+from core_support import curator, subprocess_env
 
 CASES = {
     "len raises": (["pipelines:len_raises"], "len() raised RuntimeError: cannot count the files"),
@@ -80,3 +80,33 @@ def test_control_characters_in_a_failure_are_shown_never_obeyed(tmp_path: Path) 
         curator("status", "pipelines:hostile", "--failed", "--json", cwd=tmp_path).stdout
     )
     assert failed["message"] == "bad \x1b[31mRED\x1b]0;TITLE\x07\r\ncurator: forged line"
+
+
+PLANS = {
+    "a dry run": (["run", "pipelines:ten", "--dry-run"], 0),
+    "a resume's dry run": (["run", "pipelines:ten", "--resume", "--dry-run", "--json"], 0),
+    "status of no checkpoint": (["status"], 2),
+    "report of no checkpoint": (["report"], 2),
+    "logs of no checkpoint": (["logs", "1"], 2),
+    "a backend that does not exist": (["run", "pipelines:ten", "-b", "nosuch"], 2),
+    "jobs on a backend that runs one item": (["run", "pipelines:ten", "-j", "2"], 2),
+    "a timeout threads cannot keep": (["run", "pipelines:ten", "--timeout", "5"], 2),
+    "an index beyond the pipeline": (["run", "pipelines:ten", "--indices", "7:12"], 2),
+    "an unknown backend option": (["run", "pipelines:ten", "-b", "thread-pool", "-o", "x=1"], 2),
+}
+
+
+@pytest.mark.parametrize("case", list(PLANS))
+def test_planning_and_reading_create_no_file(case: str, tmp_path: Path) -> None:
+    """Issue 26: a dry run, a reading command or a refused run leaves no checkpoint, lock or key."""
+    args, code = PLANS[case]
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = subprocess_env(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    env.pop("CURATOR_KEY_FILE", None)  # the key would be made where the user's lives
+    proc = curator(*args, env=env, cwd=work)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert made == ["home", "work"], f"{case} left files behind: {made}"
