@@ -25,7 +25,8 @@ def test_a_crash_outcome_is_made_in_one_place() -> None:
 def test_every_kind_is_stored_as_its_name_and_read_back_as_its_kind(kind: ErrorKind) -> None:
     error = ErrorInfo(kind.value, "what happened")
     stored = error.to_json()
-    assert stored["type"] == kind.value and type(stored["type"]) is str
+    assert stored["type"] == kind.value
+    assert type(stored["type"]) is str
     assert ErrorInfo.from_json(stored).kind is kind
 
 
@@ -41,7 +42,10 @@ def test_the_failures_curator_names_in_a_run_carry_their_kind(tmp_path: Path) ->
         checkpoint=tmp_path / "c.sqlite",  # what the checkpoint cannot store fails its item
     )  # fmt: skip
     errors = {o.index: o.error for o in result.failures}
-    assert errors[1] is not None and errors[1].kind is None  # the item's own ValueError
-    assert errors[2] is not None and errors[2].kind is ErrorKind.UNPICKLABLE_RESULT
+    assert errors[1] is not None
+    assert errors[1].kind is None
+    assert errors[2] is not None
+    assert errors[2].kind is ErrorKind.UNPICKLABLE_RESULT
     interrupted = Outcome.interrupted(3, 1.0, "w")
-    assert interrupted.error is not None and interrupted.error.kind is ErrorKind.INTERRUPTED
+    assert interrupted.error is not None
+    assert interrupted.error.kind is ErrorKind.INTERRUPTED

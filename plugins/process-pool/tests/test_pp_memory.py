@@ -106,7 +106,8 @@ def test_an_item_timeout_kills_the_child_processes_of_the_item_too(tmp_path: Pat
     )
     assert [o.status for o in result.outcomes] == [Status.OK, Status.TIMED_OUT, Status.OK]
     timed_out = result.outcomes[1].error
-    assert timed_out is not None and timed_out.kind is ErrorKind.TIMEOUT
+    assert timed_out is not None
+    assert timed_out.kind is ErrorKind.TIMEOUT
     assert _dead(int(pid_file.read_text())), "the item's child process outlived its worker"
 
 
