@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from core_support import subprocess_env
 
+import curator
 from curator.testing import HEAVY_MODULES
 
 # rich too: importing curator or listing as JSON draws nothing.
@@ -57,3 +60,65 @@ def test_no_public_name_is_shadowed_by_a_submodule() -> None:
     assert out.strip() == "[]"
     after = "import curator.cli.run, curator.runner, curator\nassert callable(curator.run)"
     subprocess.run([sys.executable, "-c", after], check=True, env=subprocess_env())
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each core module's imports of other core modules made when it loads (not in functions)."""
+    root = Path(curator.__file__).parent
+    names = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        names[name] = path
+    imports: dict[str, set[str]] = {name: set() for name in names}
+    for name, path in names.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # `if TYPE_CHECKING:` aside
+            if isinstance(node, ast.Import):
+                wanted = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                wanted = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            imports[name].update(w for w in wanted if w in names and w != name)
+    return imports
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return found
+
+
+def test_the_core_has_no_import_cycle() -> None:
+    """Issue 26: modules import each other one way (a deferred import in a function aside)."""
+    graph = _module_imports()
+    assert "curator.loop" in graph
+    assert "curator.store" in graph["curator.loop"]
+    assert _cycles(graph) == []
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
