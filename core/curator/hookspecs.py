@@ -21,6 +21,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from curator.backend import Backend
+    from curator.cli.plugin_commands import Commands
     from curator.outcome import Outcome, TaskStart
     from curator.progress import RunProgress
     from curator.reporter import Reporter
@@ -80,6 +81,35 @@ def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-
     -------
     list[type[Reporter]]
         Subclasses of :class:`curator.Reporter`.
+    """
+
+
+# -- the command line ---------------------------------------------------------
+
+
+@hookspec
+def curator_add_commands(commands: Commands) -> None:
+    """Called once per plugin, in the CLI's process only, to add subcommands to ``curator``.
+
+    It is called after the registry is built and before the command line is
+    parsed (``--no-plugins`` and ``CURATOR_DISABLE_PLUGINS`` leave a plugin's
+    commands out); tox's ``tox_add_option`` is the model. Add each one
+    with ``parser = commands.add_parser(name, help=...)``, as with argparse,
+    and give it a handler with ``parser.set_defaults(handler=function)``: the
+    function takes the :class:`~curator.registry.Registry` and the parsed
+    arguments and returns the exit code. A
+    :class:`~curator.errors.UsageError` it raises is the user's mistake (exit
+    2, the message shown, no traceback).
+
+    A name that is taken (a built-in command or another plugin's) is refused:
+    the plugin is listed ``broken`` with the reason, and the commands it added
+    are taken out again. Import heavy modules inside the handler, not here:
+    every ``curator`` command calls this hook.
+
+    Parameters
+    ----------
+    commands
+        Adds subcommands (:class:`curator.cli.plugin_commands.Commands`).
     """
 
 

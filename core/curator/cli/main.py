@@ -10,19 +10,26 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator._version import __version__
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error
+
+if TYPE_CHECKING:
+    from curator.registry import Registry
 
 # Everything else is imported inside the functions: worker processes started
 # with spawn or forkserver re-import the `curator` script, and it should cost
 # them next to nothing.
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also used to generate the CLI reference)."""
+def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
+    """The argument parser, with the commands of ``registry``'s plugins.
+
+    Without a registry, the built-in commands only (the CLI reference is
+    generated from those).
+    """
     from curator.cli import listing, logs, report, status
     from curator.cli import run as run_cli
 
@@ -64,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_parser(nouns)
     logs.add_parser(nouns)
     report.add_parser(nouns)
+    if registry is not None:
+        from curator.cli.plugin_commands import add_plugin_commands
+
+        add_plugin_commands(registry, nouns)
     _accept_everywhere(parser)
     return parser
 
@@ -88,6 +99,11 @@ def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
                         help=NO_PLUGINS_HELP,
                     )
                 _accept_everywhere(sub)
+
+
+def _end_of_options(arguments: list[str]) -> int:
+    """Where ``--`` ends the options (the end if it does not)."""
+    return arguments.index("--") if "--" in arguments else len(arguments)
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -143,17 +159,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from curator.plugins import PluginSettings
     from curator.registry import Registry
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.noun is None:
-        parser.print_help()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["--version"]:  # needs no plugin: answered before they load
+        print(f"curator {__version__}")
         return ExitCode.OK
     _setup_logging()
     try:
         settings = PluginSettings.from_env()
-        if args.no_plugins:
+        # Plugins add commands, so they load before the line is parsed: look for the flag.
+        if "--no-plugins" in arguments[: _end_of_options(arguments)]:
             settings = PluginSettings(strict=settings.strict, no_plugins=True, debug=settings.debug)
         registry = Registry.load(settings)
+        parser = build_parser(registry)
+        args = parser.parse_args(arguments)
+        if args.noun is None:
+            parser.print_help()
+            return ExitCode.OK
         handler: Any = args.handler
         return int(handler(registry, args))
     except UsageError as exc:

@@ -1,0 +1,71 @@
+"""Plugins add commands to ``curator`` (the ``curator_add_commands`` hook)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from core_support import as_json, curator, make_distribution, subprocess_env
+
+
+@pytest.fixture
+def commands_site(site: Path) -> Path:
+    make_distribution(
+        site, "curator-fixture-commands", "1.0", {"greet": "curator_fixture_commands"}
+    )
+    return site
+
+
+def test_a_plugins_command_runs_with_the_registry_and_its_exit_code(commands_site: Path) -> None:
+    env = subprocess_env(commands_site)
+    proc = curator("greet", "ada", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = json.loads(proc.stdout)
+    assert said["greeted"] == "ada"
+    assert {"sequential", "thread-pool"} <= set(said["backends"])  # it got the registry
+    assert curator("greet", "three", env=env).returncode == 3
+    assert "greet someone (a plugin's command)" in curator("--help", env=env).stdout
+
+
+def test_a_usage_error_in_a_plugins_command_is_exit_2_without_traceback(
+    commands_site: Path,
+) -> None:
+    proc = curator("greet", "nobody", env=subprocess_env(commands_site))
+    assert proc.returncode == 2, proc.stderr
+    assert "curator: error: greet: 'nobody' cannot be greeted; name someone" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_plugins_leaves_a_plugins_commands_out(commands_site: Path) -> None:
+    for args, env in [
+        (["--no-plugins", "greet", "ada"], subprocess_env(commands_site)),
+        (["greet", "ada", "--no-plugins"], subprocess_env(commands_site)),
+        (["greet", "ada"], subprocess_env(commands_site, CURATOR_NO_PLUGINS="1")),
+        (["greet", "ada"], subprocess_env(commands_site, CURATOR_DISABLE_PLUGINS="greet")),
+    ]:
+        proc = curator(*args, env=env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "invalid choice: 'greet'" in proc.stderr, proc.stderr
+
+
+def test_a_taken_command_name_breaks_its_plugin_and_changes_nothing(site: Path) -> None:
+    make_distribution(
+        site, "curator-fixture-clash", "1.0",
+        {"clashing": "curator_fixture_commands:clashing", "half": "curator_fixture_commands:half"},
+    )  # fmt: skip
+    env = subprocess_env(site)
+    rows = {row["name"]: row for row in as_json(curator("plugins", "list", "--json", env=env))}
+    assert rows["clashing"]["status"] == "broken"
+    assert "the command 'run' exists already" in rows["clashing"]["detail"]
+    assert rows["half"]["status"] == "broken"
+    assert "RuntimeError: half of the commands" in rows["half"]["detail"]
+    ran = curator("run", "pipelines:ten", "--no-checkpoint", "--json", env=env)
+    assert ran.returncode == 0, ran.stderr  # the built-in run, untouched
+    assert json.loads(ran.stdout)["ok"] == 10
+    half = curator("half", env=env)
+    assert half.returncode == 2
+    assert "invalid choice: 'half'" in half.stderr
+    strict = curator("backends", "list", env=subprocess_env(site, CURATOR_STRICT_PLUGINS="1"))
+    assert strict.returncode != 0
+    assert "the command 'run' exists already" in strict.stderr
