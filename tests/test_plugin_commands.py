@@ -69,3 +69,41 @@ def test_a_taken_command_name_breaks_its_plugin_and_changes_nothing(site: Path) 
     strict = curator("backends", "list", env=subprocess_env(site, CURATOR_STRICT_PLUGINS="1"))
     assert strict.returncode != 0
     assert "the command 'run' exists already" in strict.stderr
+
+
+def test_a_backends_option_flag_sets_the_option_and_is_remembered(
+    site: Path, tmp_path: Path
+) -> None:
+    """Issue 26: a plugin's flag of curator run, as the process pool's --memory-limit."""
+    make_distribution(site, "curator-fixture-flags", "1.0", {"deep": "curator_fixture_flags"})
+    env = subprocess_env(site)
+    help_text = curator("run", "--help", env=env).stdout
+    assert "--depth VALUE" in help_text
+    assert "(-o depth=VALUE; deep)" in help_text
+    ran = curator("run", "pipelines:ten", "-b", "deep", "--depth", "3", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "deep: depth 3" in ran.stderr
+    plan = curator("run", "pipelines:ten", "--resume", "--dry-run", "--json", env=env, cwd=tmp_path)
+    assert json.loads(plan.stdout)["settings"]["options"] == {"depth": "3"}, plan.stdout
+    resumed = curator("run", "pipelines:ten", "--resume", env=env, cwd=tmp_path)
+    assert "resuming with the last run's settings: -b deep -o depth=3" in resumed.stderr
+    other = curator("run", "pipelines:ten", "-b", "thread-pool", "--depth", "3", env=env)
+    assert other.returncode == 2
+    assert "unknown option 'depth' for backend 'thread-pool'" in other.stderr
+    gone = curator("run", "pipelines:ten", "--depth", "3", env=subprocess_env())
+    assert gone.returncode == 2  # not installed: no such flag
+    assert "unrecognized arguments: --depth 3" in gone.stderr
+
+
+def test_a_backend_flag_that_curator_run_has_already_breaks_its_plugin(site: Path) -> None:
+    make_distribution(
+        site, "curator-fixture-greedy-flags", "1.0", {"greedy": "curator_fixture_flags:greedy"}
+    )
+    env = subprocess_env(site)
+    rows = {row["name"]: row for row in as_json(curator("plugins", "list", "--json", env=env))}
+    assert rows["greedy"]["status"] == "broken"
+    assert "declares the flag --jobs for its option 'workers'" in rows["greedy"]["detail"]
+    ran = curator("run", "pipelines:ten", "-b", "thread-pool", "--jobs", "2", "--json",
+                  "--no-checkpoint", env=env)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr  # --jobs is still curator run's own
+    assert json.loads(ran.stdout)["jobs"] == 2

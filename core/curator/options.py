@@ -28,9 +28,15 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def option(default: Any, *, help: str) -> Any:
-    """Declare a schema field with its default and a one-line help text."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def option(default: Any, *, help: str, flag: str | None = None) -> Any:
+    """Declare a schema field with its default and a one-line help text.
+
+    ``flag``: a flag of ``curator run`` that sets this option, short for
+    ``-o NAME=VALUE`` (``"--memory-limit"``); the CLI adds it while the
+    backend is installed, and ``--resume`` remembers it with the options.
+    """
+    metadata = {"help": help} if flag is None else {"help": help, "flag": flag}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)

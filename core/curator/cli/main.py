@@ -67,7 +67,7 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
         handler=listing.list_plugins
     )
 
-    run_cli.add_parser(nouns)
+    run_cli.add_parser(nouns, registry)
     status.add_parser(nouns)
     logs.add_parser(nouns)
     report.add_parser(nouns)

@@ -50,8 +50,9 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
             given[switch] = getattr(args, switch)
     if args.option:
         given["options"] = parse_options(args.option)
-    if args.memory_limit is not None:
-        given["options"] = {**given.get("options", {}), "memory_limit": args.memory_limit}
+    for dest, name in getattr(args, "option_flags", {}).items():  # a backend's own flags
+        if getattr(args, dest) is not None:
+            given["options"] = {**given.get("options", {}), name: getattr(args, dest)}
     if args.reporter:
         given["reporter"] = tuple(args.reporter)
     if args.reporter_option:

@@ -13,8 +13,8 @@ from curator.cli.exitcodes import ExitCode
 from curator.registry import Registry
 
 
-def add_parser(commands: Any) -> None:
-    """Add the ``run`` subcommand."""
+def add_parser(commands: Any, registry: Registry | None = None) -> None:
+    """Add the ``run`` subcommand (with the flags ``registry``'s backends declare)."""
     parser = commands.add_parser(
         "run",
         help="run a pipeline",
@@ -50,12 +50,6 @@ def add_parser(commands: Any) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="a backend option (repeatable); see `curator backends show NAME`",
-    )
-    parser.add_argument(
-        "--memory-limit",
-        metavar="SIZE",
-        help="memory (RSS) each worker may use, e.g. 2GiB: a worker over it is killed and its "
-        "item fails with 'memory limit' (short for -o memory_limit=SIZE; process-pool)",
     )
     policy = parser.add_argument_group(
         "failures and retries",
@@ -163,6 +157,10 @@ def add_parser(commands: Any) -> None:
         "pipeline and its items write to stdout goes to stderr",
     )
     parser.set_defaults(handler=run_command)
+    if registry is not None:
+        from curator.cli.option_flags import add_option_flags
+
+        add_option_flags(parser, registry)
 
 
 def run_command(registry: Registry, args: argparse.Namespace) -> ExitCode:

@@ -58,6 +58,7 @@ class ProcessPoolOptions:
         None,
         help="memory (RSS) a worker may use, e.g. 2GiB: a worker over it is killed and its item "
         "fails with 'memory limit' (default: no limit)",
+        flag="--memory-limit",
     )
     cap_threads: bool = option(
         True,

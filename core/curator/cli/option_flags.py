@@ -1,0 +1,53 @@
+"""Flags of ``curator run`` that installed backends declare for their options.
+
+A backend option declared with ``option(..., flag="--memory-limit")`` becomes
+a flag of ``curator run`` while the backend is installed: short for ``-o
+memory_limit=VALUE``, remembered by ``--resume`` with the other options. The
+process pool's ``--memory-limit`` is one. A flag that ``curator run`` has
+already (a built-in one, or another backend's for another option) is refused:
+the plugin is listed broken with the reason, and the option stays reachable
+through ``-o``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from curator.registry import Registry
+
+
+def add_option_flags(parser: argparse.ArgumentParser, registry: Registry) -> None:
+    """Add the flags of every installed backend's options to the ``run`` parser.
+
+    The parsed arguments then hold ``option_flags``: each flag's destination
+    and the option it sets.
+    """
+    group = parser.add_argument_group(
+        "backend options", "Flags installed backends declare: each is short for -o NAME=VALUE."
+    )
+    flags: dict[str, str] = {}  # flag -> the option it sets
+    for backend, entry in sorted(registry.backends.items()):
+        if entry.cls is None:
+            continue
+        for field in dataclasses.fields(entry.cls.Options):
+            flag = field.metadata.get("flag")
+            if flag is None or flags.get(flag) == field.name:  # another backend's, same option
+                continue
+            try:
+                group.add_argument(
+                    flag,
+                    dest=f"option_{field.name}",
+                    metavar="VALUE",
+                    help=f"{field.metadata.get('help', '')} (-o {field.name}=VALUE; {backend})",
+                )
+            except argparse.ArgumentError:
+                registry.host.fail(
+                    entry.plugin,
+                    f"backend {backend!r} declares the flag {flag} for its option "
+                    f"{field.name!r}, but curator run has that flag already (use -o "
+                    f"{field.name}=VALUE)",
+                )
+                continue
+            flags[flag] = field.name
+    parser.set_defaults(option_flags={f"option_{name}": name for name in flags.values()})

@@ -1,0 +1,56 @@
+"""Backends whose options declare ``curator run`` flags: ``--depth`` works, ``--jobs`` is taken."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterator, Sequence
+
+from curator import Backend, Work, hookimpl
+from curator.options import option
+from curator.outcome import Event
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepOptions:
+    depth: int = option(1, help="how deep to go", flag="--depth")
+
+
+class Deep(Backend):
+    name = "deep"
+    description = "Runs items in-process and says how deep."
+    Options = DeepOptions
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        print(f"deep: depth {self.options.depth}", file=sys.stderr)
+        for index in indices:
+            yield work(index, worker="deep")
+
+
+@dataclasses.dataclass(frozen=True)
+class GreedyOptions:
+    workers: int = option(1, help="wants the name of a built-in flag", flag="--jobs")
+
+
+class GreedyFlags(Backend):
+    name = "greedy-flags"
+    description = "Declares a flag curator run has already."
+    Options = GreedyOptions
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        for index in indices:
+            yield work(index, worker="greedy")
+
+
+@hookimpl
+def curator_register_backends() -> list[type[Backend]]:
+    return [Deep]
+
+
+class Greedy:
+    @hookimpl
+    def curator_register_backends(self) -> list[type[Backend]]:
+        return [GreedyFlags]
+
+
+greedy = Greedy()
