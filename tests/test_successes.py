@@ -152,11 +152,38 @@ class ClaimsSkips(Backend):
         )  # fmt: skip
 
 
-def test_a_backends_columns_of_another_status_than_ok_are_a_contract_error() -> None:
+@pytest.mark.parametrize("listening", [False, True])
+def test_a_backends_columns_of_another_status_than_ok_are_a_contract_error(
+    listening: bool, tmp_path: Path
+) -> None:
+    """Also when a listener makes the loop read them one by one (found by a review)."""
     with pytest.raises(BackendContractError, match="a Successes batch of status 'skipped'"):
         run(
             Numbers(3).write(Collect()), backend="claims-skips",
-            registry=registry_with(ClaimsSkips), reporter=None,
+            registry=registry_with(ClaimsSkips), checkpoint=tmp_path / "c.sqlite",
+            reporter=EventRecorder() if listening else None,
+        )  # fmt: skip
+
+
+class RaggedMetrics(Backend):
+    """Breaks the contract: one float too many in a batch's metrics."""
+
+    name = "ragged-metrics"
+    capabilities = Capabilities()
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event | list[Event]]:
+        count = len(indices)
+        rows = [0.0] * (count * 6 + 1)
+        yield Successes("w", list(indices), [0.0] * count, [0.0] * count, [[]] * count, 1, rows)
+
+
+def test_metrics_that_do_not_split_into_rows_are_a_contract_error(tmp_path: Path) -> None:
+    """Found by a review: stored whole, they made the checkpoint unreadable as damaged."""
+    with pytest.raises(BackendContractError, match="metrics do not split into one row per item"):
+        run(
+            Numbers(3).write(Collect()), backend="ragged-metrics",
+            registry=registry_with(RaggedMetrics), checkpoint=tmp_path / "c.sqlite",
+            reporter=None,
         )  # fmt: skip
 
 

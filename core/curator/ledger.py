@@ -168,6 +168,11 @@ class Ledger:
             return f"sent a Successes batch whose columns differ in length ({batch.worker})"
         if not size:
             return None
+        if batch.metrics and len(batch.metrics) % size:
+            return (
+                f"sent a Successes batch whose metrics do not split into one row per item "
+                f"({len(batch.metrics)} floats for {size} items, {batch.worker})"
+            )
         at = self._slots_of(indices)
         if at is not None:
             end = at + size

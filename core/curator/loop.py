@@ -431,14 +431,10 @@ class RunLoop:
             finals: list[Outcome | Successes] = []
             tracking = progress.tracking_starts  # a reporter may start watching mid-run
             if tracking or one_by_one:
-                batch = _outcomes_of(batch)
+                batch = _outcomes_of(batch, info.backend)
             for item in batch:
                 if type(item) is Successes:  # only when nobody reads them one by one
-                    if item.status is not OK:
-                        raise BackendContractError(
-                            f"backend {info.backend!r} sent a Successes batch of status "
-                            f"{item.status.value!r}: a backend's are ok"
-                        )
+                    _check_status(item, info.backend)
                     if item.attempt != attempt:
                         item.attempt = attempt
                     if states is not None:
@@ -597,10 +593,20 @@ def _contributions(values: Sequence[Any], states: StageStates, info: RunInfo) ->
     return [value.value for value in values]
 
 
-def _outcomes_of(batch: Iterable[Event]) -> Iterator[Event]:
+def _check_status(batch: Successes, backend: str) -> None:
+    """Refuse a backend's ``Successes`` that are not ``ok`` (the core makes the skipped ones)."""
+    if batch.status is not OK:
+        raise BackendContractError(
+            f"backend {backend!r} sent a Successes batch of status {batch.status.value!r}: "
+            "a backend's are ok"
+        )
+
+
+def _outcomes_of(batch: Iterable[Event], backend: str) -> Iterator[Event]:
     """``batch`` with each :class:`~curator.outcome.Successes` given as its outcomes."""
     for item in batch:
         if type(item) is Successes:
+            _check_status(item, backend)
             yield from item
         else:
             yield item
