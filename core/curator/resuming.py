@@ -43,7 +43,7 @@ def load_recorded(store: CheckpointStore, states: StageStates | None) -> Resumed
     cause: BaseException | None = skippable.cause.cause if skippable.cause else None
     resumed = Resumed(skippable, set(unloadable))
     if states is not None:
-        partials, incomplete = store.stored_states()
+        partials, incomplete = store.stored_states(skippable.latest)  # not scanned twice
         resumed.rerun |= incomplete
         for marks, items in partials:
             if unloadable.intersection(items):  # they run again: so do their partials

@@ -389,8 +389,13 @@ class CheckpointStore:
     def _scan(self) -> Latest:
         return scan(self._db, self.path, self.total)
 
-    def stored_states(self) -> tuple[list[tuple[list[bytes], list[int]]], set[int]]:
+    def stored_states(
+        self, latest: Latest | None = None
+    ) -> tuple[list[tuple[list[bytes], list[int]]], set[int]]:
         """The accumulating stages' partials of the ``ok`` items a resume skips.
+
+        ``latest``: every item's latest record, as :meth:`latest` read it
+        (read again if not given).
 
         Returns
         -------
@@ -405,7 +410,8 @@ class CheckpointStore:
         partials: list[tuple[list[bytes], list[int]]] = []
         rerun: set[int] = set()
         try:
-            latest = self._scan()  # also checks every batch's indices and codes
+            if latest is None:
+                latest = self._scan()  # also checks every batch's indices and codes
             stored = {
                 journal_id: (data, mac)
                 for journal_id, data, mac in self._db.execute(
