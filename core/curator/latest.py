@@ -30,7 +30,7 @@ from curator.checkpoint_file import (
 )
 from curator.checkpoint_meta import check_meta, meta_total, read_meta
 from curator.metrics import Metrics
-from curator.outcome import ErrorInfo, Outcome, Status, Successes
+from curator.outcome import ErrorInfo, Status, Successes
 
 _STATUSES = list(Status)
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
@@ -61,13 +61,6 @@ class StoredOutcome:
     def done(self) -> bool:
         """Whether resume skips this index."""
         return self.status in DONE
-
-    def as_skipped(self) -> Outcome:
-        """The ``skipped`` outcome a resumed run reports for this index (outputs kept)."""
-        return Outcome(
-            self.index, Status.SKIPPED, self.outputs, worker=self.worker, started=self.started,
-            finished=self.finished, attempt=self.attempt,
-        )  # fmt: skip
 
 
 class Latest:
@@ -276,19 +269,6 @@ class Skippable:
         """Done items whose recorded outputs do not unpickle here: a resume runs them again."""
         self.cause: journal.UnloadableRecord | None = None
         """Why the first of them did not load."""
-
-    def skipped(self, index: int) -> Outcome | None:
-        """The ``skipped`` outcome of ``index`` if it is recorded done and loads, else ``None``."""
-        if self.latest.status(index) not in DONE:
-            return None
-        kept = self._kept.get(self.latest.batches[index])
-        if kept is None:  # its outputs did not load
-            return None
-        at = self.positions[index]
-        return Outcome(
-            index, Status.SKIPPED, kept.values[at], worker=kept.names[kept.workers[at]],
-            started=kept.started[at], finished=kept.finished[at], attempt=kept.attempts[at],
-        )  # fmt: skip
 
     def split(
         self, indices: Sequence[int], rerun: set[int]
