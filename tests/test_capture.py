@@ -178,7 +178,7 @@ def test_json_events_carry_the_output_and_match_the_schema(tmp_path: Path) -> No
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     for event in lines:
         jsonschema.validate(event, SCHEMA)
-    assert lines[0]["schema"] == 3
+    assert lines[0]["schema"] == 4
     finishes = [e for e in lines if e["event"] == "task_finish"]
     assert [Captured.from_json(e["output"]).text.splitlines()[0] for e in finishes] == [
         chatter(e["index"])[0] for e in finishes

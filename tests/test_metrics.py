@@ -362,7 +362,7 @@ def test_json_events_carry_stage_names_and_metrics_and_match_the_schema(clock: C
     for event in events:
         jsonschema.validate(event, SCHEMA)
     start, *tasks, finish = events
-    assert start["schema"] == 3
+    assert start["schema"] == 4
     assert start["stages"] == ["EagerSource (source)", "Lazy", "Write (sink)"]
     finishes = [e for e in tasks if e["event"] == "task_finish"]
     assert [e["metrics"]["stages"] for e in finishes] == [[7.0, 30.0, 1300.0]] * 4

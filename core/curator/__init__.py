@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         UnknownNameError,
         UsageError,
     )
+    from curator.features import ItemFeature
     from curator.hookspecs import hookimpl
     from curator.lifecycle import WorkerInfo
     from curator.metrics import Metrics, StageSummary
@@ -66,6 +67,7 @@ _HOMES = {
     "TaskFailedError": "curator.errors",
     "UnknownNameError": "curator.errors",
     "UsageError": "curator.errors",
+    "ItemFeature": "curator.features",
     "hookimpl": "curator.hookspecs",
     "WorkerInfo": "curator.lifecycle",
     "Metrics": "curator.metrics",
@@ -121,6 +123,7 @@ __all__ = [
     "Filter",
     "HardStop",
     "HookFailedError",
+    "ItemFeature",
     "Metrics",
     "NoOptions",
     "Outcome",

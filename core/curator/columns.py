@@ -38,6 +38,7 @@ _finished = operator.attrgetter("finished")
 _attempt = operator.attrgetter("attempt")
 _metrics = operator.attrgetter("metrics")
 _output = operator.attrgetter("output")
+_extras = operator.attrgetter("extras")
 
 
 class OutcomeColumns:
@@ -63,6 +64,8 @@ class OutcomeColumns:
         """By row."""
         self.printed: dict[int, Captured] = {}
         """Captured output, by row."""
+        self.extras: dict[int, dict[str, Any]] = {}
+        """What per-item features recorded (see :mod:`curator.features`), by row."""
         self.metrics = array.array("d")
         """:attr:`width` floats per row once a measured row came in (``NaN``: not measured)."""
         self.width = 0
@@ -91,6 +94,9 @@ class OutcomeColumns:
         for row, output in enumerate(map(_output, batch), base):
             if output is not None:
                 self.printed[row] = output
+        for row, extras in enumerate(map(_extras, batch), base):
+            if extras is not None:
+                self.extras[row] = extras
         self.codes += codes
         self.indices.extend(map(_index, batch))
         self.started.extend(map(_started, batch))
@@ -123,6 +129,9 @@ class OutcomeColumns:
         self.workers.extend((self.number(batch.worker),) * count)
         if self.values is not None:
             self.values += batch.values
+        if batch.extras:
+            for position, extras in batch.extras.items():
+                self.extras[base + position] = extras
         self._add_metrics(batch.metrics, batch.metric_width(), count, base)
 
     def add_batch(self, batch: Batch) -> None:
@@ -139,6 +148,8 @@ class OutcomeColumns:
             self.errors[base + position] = error
         for position, output in batch.printed.items():
             self.printed[base + position] = output
+        for position, extras in batch.extras.items():
+            self.extras[base + position] = extras
         self._add_metrics(batch.metrics, batch.width, len(batch.indices), base)
 
     def _add_metrics(self, flat: Sequence[float] | None, width: int, count: int, base: int) -> None:

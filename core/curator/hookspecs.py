@@ -22,6 +22,7 @@ import pluggy
 if TYPE_CHECKING:
     from curator.backend import Backend
     from curator.cli.plugin_commands import Commands
+    from curator.features import ItemFeature
     from curator.outcome import Outcome, TaskStart
     from curator.progress import RunProgress
     from curator.reporter import Reporter
@@ -81,6 +82,25 @@ def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-
     -------
     list[type[Reporter]]
         Subclasses of :class:`curator.Reporter`.
+    """
+
+
+@hookspec
+def curator_register_item_features() -> list[type[ItemFeature]]:  # type: ignore[empty-body]
+    """Return the per-item feature classes this plugin provides (see :mod:`curator.features`).
+
+    Called once per plugin, in the process that builds the registry, before
+    any run; the same rules as :func:`curator_register_backends` apply (a
+    class that fails its checks, or whose name is taken, is not registered and
+    its plugin is listed ``broken``). Every run then makes one instance of
+    each feature in the run's process and ships it to the workers with the
+    run's :class:`~curator.work.Work`; there its ``begin`` and ``end`` are
+    called around each item, in the process (or thread) that runs the item.
+
+    Returns
+    -------
+    list[type[ItemFeature]]
+        Subclasses of :class:`curator.ItemFeature`.
     """
 
 

@@ -43,13 +43,17 @@ COLUMNS = (
 doubles, one row after another, ``NaN`` for an item without metrics; it is
 ``NULL`` for a batch without any (and in checkpoints older than the column).
 ``info`` is JSON: the batch's worker names, and by position the items'
-errors and captured output (see :mod:`curator.capture`).
+errors, captured output (see :mod:`curator.capture`) and the data of
+per-item features (``extras``, see :mod:`curator.features`; absent in
+checkpoints older than it).
 """
 
 Record = tuple[
-    int, str, Any, "ErrorInfo | None", str, float, float, int, "Metrics | None", "Captured | None"
-]
-"""(index, status value, outputs, error, worker, started, finished, attempt, metrics, output)."""
+    int, str, Any, "ErrorInfo | None", str, float, float, int, "Metrics | None", "Captured | None",
+    "dict[str, Any] | None",
+]  # fmt: skip
+"""(index, status value, outputs, error, worker, started, finished, attempt, metrics, output,
+extras)."""
 
 _OUTPUTS, _MAC = COLUMNS.index("outputs"), COLUMNS.index("mac")
 _MAX_ATTEMPT = 0xFFFFFFFF
@@ -76,11 +80,13 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
             single.append(entry)  # type: ignore[arg-type]
     if single:
         columns.add_outcomes(single)
-    details = {
+    details: dict[str, Any] = {
         "names": columns.names,
         "errors": {str(row): error.to_json() for row, error in columns.errors.items()},
         "output": {str(row): output.to_json() for row, output in columns.printed.items()},
     }
+    if columns.extras:
+        details["extras"] = {str(row): extras for row, extras in columns.extras.items()}
     assert columns.values is not None
     outputs, mac = dump_signed(columns.values, key)
     return (
@@ -102,8 +108,9 @@ class Batch:
     """One stored batch decoded into columns, without unpickling anything.
 
     ``codes`` are status codes (positions in :class:`~curator.outcome.Status`),
-    ``workers`` numbers into ``names``; ``errors`` and ``printed`` are the
-    items' errors and captured output by position; ``metrics`` holds
+    ``workers`` numbers into ``names``; ``errors``, ``printed`` and
+    ``extras`` are the items' errors, captured output and features' data by
+    position; ``metrics`` holds
     ``width`` floats per item (``width`` 0: none). Everything was checked:
     a damaged batch is never returned.
     """
@@ -119,6 +126,7 @@ class Batch:
     printed: dict[int, Captured]
     metrics: array.array[float]
     width: int
+    extras: dict[int, dict[str, Any]]
 
 
 _DAMAGE = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
@@ -154,7 +162,7 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
             raise ValueError("a time that is not a number")
         if attempts and not (min(attempts) >= 1 and max(attempts) <= _MAX_ATTEMPT):
             raise ValueError("an attempt number out of range")
-        names, errors, printed = _details(info, count)
+        names, errors, printed, extras = _details(info, count)
         if numbers and not (min(numbers) >= 0 and max(numbers) < len(names)):
             raise ValueError("a worker number out of range")
         measured = array.array("d")
@@ -167,7 +175,7 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
     width = len(measured) // count if count else 0
     return Batch(
         indices, codes, started, finished, attempts, numbers, names, errors, printed, measured,
-        width,
+        width, extras,
     )  # fmt: skip
 
 
@@ -180,21 +188,32 @@ def _numbers(kind: str, data: Any) -> array.array[Any]:
     return numbers
 
 
-def _details(info: Any, count: int) -> tuple[list[str], dict[int, ErrorInfo], dict[int, Captured]]:
-    """The info column: worker names, and the items' errors and output by position."""
+def _details(
+    info: Any, count: int
+) -> tuple[list[str], dict[int, ErrorInfo], dict[int, Captured], dict[int, dict[str, Any]]]:
+    """The info column: worker names, and the items' errors, output and extras by position."""
     details = json.loads(info)
     if not isinstance(details, dict):
         raise TypeError("an info column that is not an object")
     names, errors, printed = details["names"], details["errors"], details.get("output", {})
+    extras = details.get("extras", {})
     if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
         raise TypeError("worker names that are not text")
-    if not (isinstance(errors, dict) and isinstance(printed, dict)):
-        raise TypeError("errors or output of the wrong shape")
+    if not (isinstance(errors, dict) and isinstance(printed, dict) and isinstance(extras, dict)):
+        raise TypeError("errors, output or extras of the wrong shape")
     return (
         names,
         _by_position(errors, count, stored_error),
         _by_position(printed, count, Captured.from_json),
+        _by_position(extras, count, _stored_extras),
     )
+
+
+def _stored_extras(data: Any) -> dict[str, Any]:
+    """One item's features' data as the journal stores it, its shape checked."""
+    if not (isinstance(data, dict) and all(isinstance(name, str) for name in data)):
+        raise TypeError("an item's extras that are not an object")
+    return data
 
 
 def _by_position(entries: dict[str, Any], count: int, parse: Any) -> dict[int, Any]:
@@ -263,6 +282,7 @@ def record(batch: Batch, position: int, value: Any, where: Path) -> Record:
         batch.attempts[position],
         metrics,
         batch.printed.get(position),
+        batch.extras.get(position),
     )
 
 

@@ -56,6 +56,7 @@ class StoredOutcome:
     attempt: int
     metrics: Metrics | None = None
     output: Captured | None = None
+    extras: dict[str, Any] | None = None
 
     @property
     def done(self) -> bool:
@@ -251,6 +252,7 @@ class _Kept(NamedTuple):
     workers: array.array[int]
     names: list[str]
     values: list[Any]
+    extras: dict[int, dict[str, Any]]
 
 
 class Skippable:
@@ -317,6 +319,7 @@ class Skippable:
         """The ``skipped`` outcomes of ``members``, recorded in ``batch`` by one worker."""
         found = self._kept[batch]
         at = [self.positions[index] for index in members]
+        extras = found.extras
         return Successes(
             found.names[worker],
             members,
@@ -325,6 +328,7 @@ class Skippable:
             list(map(found.values.__getitem__, at)),
             attempt,
             status=Status.SKIPPED,
+            extras={p: extras[a] for p, a in enumerate(at) if a in extras} if extras else None,
         )
 
     def take(self, batch: int, row: Any, key: bytes) -> None:
@@ -341,7 +345,7 @@ class Skippable:
             return
         self._kept[batch] = _Kept(
             columns.started, columns.finished, columns.attempts, columns.workers,
-            columns.names, values,
+            columns.names, values, columns.extras,
         )  # fmt: skip
         positions, latest = self.positions, self.latest.batches
         for position, index in enumerate(columns.indices):

@@ -59,6 +59,7 @@ class Ledger:
         "_codes",
         "_count",
         "_errors",
+        "_extras",
         "_failures",
         "_first",
         "_metrics",
@@ -92,6 +93,7 @@ class Ledger:
         self._worker_ids: dict[str, int] = {"": 0}
         self._errors: dict[int, ErrorInfo] = {}  # by position
         self._printed: dict[int, Captured] = {}  # by position
+        self._extras: dict[int, dict[str, Any]] = {}  # features' data, by position
         self._failures: dict[int, Outcome] = {}  # by index, when not kept
         # The "run everything" case (a range of step 1) needs only subtraction.
         self._first = indices.start if isinstance(indices, range) and indices.step == 1 else None
@@ -145,6 +147,8 @@ class Ledger:
             self._errors[position] = outcome.error
         if outcome.output is not None:
             self._printed[position] = outcome.output
+        if outcome.extras is not None:
+            self._extras[position] = outcome.extras
         width = self.metric_width
         if width and outcome.metrics is not None:
             row = outcome.metrics.row()
@@ -173,6 +177,11 @@ class Ledger:
                 f"sent a Successes batch whose metrics do not split into one row per item "
                 f"({len(batch.metrics)} floats for {size} items, {batch.worker})"
             )
+        if batch.extras and not all(type(p) is int and 0 <= p < size for p in batch.extras):
+            return (
+                f"sent a Successes batch whose extras name positions it does not have "
+                f"({size} items, {batch.worker})"
+            )
         at = self._slots_of(indices)
         if at is not None:
             end = at + size
@@ -192,6 +201,10 @@ class Ledger:
                 if width and batch.metric_width() == width:
                     assert batch.metrics is not None
                     self._metrics[at * width : end * width] = _doubles(batch.metrics)
+                if batch.extras:
+                    extras = self._extras
+                    for p, data in batch.extras.items():
+                        extras[at + p] = data
             return None
         # Any other batch (a dead worker's requeued items, a list of indices) is rare:
         # it takes the per-outcome path, with its checks.
@@ -278,6 +291,7 @@ class Ledger:
                 self._values[position] = None
                 self._errors.pop(position, None)
                 self._printed.pop(position, None)
+                self._extras.pop(position, None)
                 width = self.metric_width
                 if width:
                     self._metrics[position * width : (position + 1) * width] = array(
@@ -316,6 +330,7 @@ class Ledger:
             self._metrics,
             self.metric_width,
             self._printed,
+            self._extras,
         )
 
     def outcomes(self, when: float) -> Sequence[Outcome]:

@@ -22,6 +22,7 @@ from curator.errors import (
     StateMergeError,
     TaskFailedError,
 )
+from curator.features import ItemFeature
 from curator.groups import KeepTogether
 from curator.interrupts import Finishing, Interrupts
 from curator.latest import DONE, Latest
@@ -76,6 +77,9 @@ class RunLoop:
     groups
         The pipeline's keep-together groups: each round's indices go to the
         backend as :class:`~curator.dispatch.Grouped` units.
+    features
+        The per-item features the run's work calls around each item (see
+        :mod:`curator.features`).
     """
 
     def __init__(
@@ -91,8 +95,10 @@ class RunLoop:
         keep: bool = True,
         hand_back: Callable[[Backend], None] | None = None,
         groups: KeepTogether | None = None,
+        features: tuple[ItemFeature, ...] = (),
     ) -> None:
         self.info = info
+        self.features = features
         self.pipeline = pipeline
         self.make_backend = make_backend
         self.relay = relay
@@ -282,7 +288,12 @@ class RunLoop:
                 caps.checks_results
             )
             work = self._works[attempt] = Work(
-                self.pipeline, attempt, check_results, self.info.metrics, self.info.capture
+                self.pipeline,
+                attempt,
+                check_results,
+                self.info.metrics,
+                self.info.capture,
+                self.features,
             )
         return work
 

@@ -227,6 +227,9 @@ class Outcome:
         What the item wrote to stdout, stderr and logging while it ran (see
         :class:`curator.Captured`); ``None`` when it wrote nothing or the run
         captured nothing (``capture=False``).
+    extras
+        What per-item features (see :mod:`curator.features`) recorded for
+        the item, by feature name; ``None`` when none recorded anything.
 
     Fields are only ever added, at the end and with a default, so outcomes
     built by position stay valid; :meth:`to_json` and :meth:`from_json` are
@@ -243,6 +246,7 @@ class Outcome:
     attempt: int = 1
     metrics: Metrics | None = None
     output: Captured | None = None
+    extras: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (``outputs`` is the sink's value, as given).
@@ -261,6 +265,7 @@ class Outcome:
             "attempt": self.attempt,
             "metrics": None if self.metrics is None else self.metrics.to_json(),
             "output": None if self.output is None else self.output.to_json(),
+            "extras": self.extras,
         }
 
     @classmethod
@@ -278,6 +283,7 @@ class Outcome:
             attempt=int(data.get("attempt", 1)),
             metrics=None if metrics is None else Metrics.from_json(metrics),
             output=None if output is None else Captured.from_json(output),
+            extras=data.get("extras"),
         )
 
     @classmethod
@@ -354,6 +360,10 @@ class Successes:
         :attr:`Status.OK`: what a backend sends. The run loop makes batches of
         :attr:`Status.SKIPPED` for the items a resume skips (their recorded
         outputs, times, workers and attempts).
+    extras
+        What per-item features recorded (:attr:`Outcome.extras`), by
+        position, for the items that have any (as :attr:`curator.Work.extras`
+        gives them); ``None`` when none has.
     """
 
     worker: str
@@ -364,6 +374,7 @@ class Successes:
     attempt: int = 1
     metrics: Sequence[float] | None = None
     status: Status = Status.OK
+    extras: dict[int, dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -376,11 +387,15 @@ class Successes:
     def __iter__(self) -> Iterator[Outcome]:
         worker, attempt, ok = self.worker, self.attempt, self.status
         rows = _rows(self.metrics, self.metric_width(), len(self.indices))
-        for index, started, finished, value, row in zip(
-            self.indices, self.started, self.finished, self.values, rows, strict=True
+        extras = self.extras or {}
+        for position, (index, started, finished, value, row) in enumerate(
+            zip(self.indices, self.started, self.finished, self.values, rows, strict=True)
         ):
             metrics = None if row is None else Metrics.from_row(row)
-            yield Outcome(index, ok, value, None, worker, started, finished, attempt, metrics)
+            yield Outcome(
+                index, ok, value, None, worker, started, finished, attempt, metrics, None,
+                extras.get(position),
+            )  # fmt: skip
 
 
 def _rows(flat: Sequence[float] | None, width: int, count: int) -> Iterator[Any]:

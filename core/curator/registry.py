@@ -12,10 +12,11 @@ from typing import Any, Generic, Literal, TypeVar
 from curator.backend import Backend, normalize_name
 from curator.contract import backend_problems, reporter_problems
 from curator.errors import PluginError, UnknownNameError, UsageError
+from curator.features import ItemFeature, feature_problems
 from curator.plugins import PluginHost, PluginRecord, PluginSettings
 from curator.reporter import Reporter
 
-P = TypeVar("P", Backend, Reporter)
+P = TypeVar("P", Backend, Reporter, ItemFeature)
 EntryStatus = Literal["ok", "unavailable", "broken"]
 
 
@@ -82,6 +83,12 @@ class Registry:
         self.reporters: dict[str, Entry[Reporter]] = self._collect(
             host.pm.hook.curator_register_reporters, Reporter, "reporter", reporter_problems
         )
+        self.features: dict[str, Entry[ItemFeature]] = self._collect(
+            host.pm.hook.curator_register_item_features,
+            ItemFeature,
+            "feature",
+            feature_problems,
+        )
 
     @classmethod
     def load(
@@ -129,9 +136,7 @@ class Registry:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # sys.exit() too: the plugin's failure, not ours
-                self.host.fail(
-                    record, f"curator_register_{kind}s raised {type(exc).__name__}: {exc}", exc
-                )
+                self.host.fail(record, f"{hook.name} raised {type(exc).__name__}: {exc}", exc)
                 continue
             if self.host.settings.debug:
                 self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
@@ -141,7 +146,7 @@ class Registry:
                 ):
                     self.host.fail(
                         record,
-                        f"curator_register_{kind}s returned {cls!r}, "
+                        f"{hook.name} returned {cls!r}, "
                         f"expected a {base.__name__} subclass with a name",
                     )
                     continue

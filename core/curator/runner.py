@@ -16,7 +16,8 @@ from typing import Any
 
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.errors import UsageError
+from curator.errors import PluginError, UsageError
+from curator.features import ItemFeature
 from curator.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.groups import keep_together
 from curator.lifecycle import has_hooks
@@ -269,6 +270,7 @@ def plan_run(
             f"{', '.join(_able(registry, 'worker_lifecycle')) or '(none)'}"
         )
     reporters = resolve_reporters(reporter, registry, reporter_options)
+    features = item_features(registry)
     if resume and checkpoint in (None, False):
         checkpoint = True
     if resume:
@@ -338,7 +340,30 @@ def plan_run(
         keep=keep,
         hand_back=session.release if session is not None else None,
         groups=together,
+        features=features,
     )
+
+
+def item_features(registry: Registry) -> tuple[ItemFeature, ...]:
+    """One instance of each usable per-item feature (see :mod:`curator.features`), for one run.
+
+    Raises
+    ------
+    PluginError
+        When a feature class cannot be made (its plugin's bug, named).
+    """
+    made = []
+    for entry in registry.features.values():
+        if entry.cls is None or entry.status != "ok":
+            continue
+        try:
+            made.append(entry.cls())
+        except Exception as exc:
+            raise PluginError(
+                f"the per-item feature {entry.cls.name!r} of {entry.plugin.describe()} cannot "
+                f"be made: {type(exc).__name__}: {exc}"
+            ) from exc
+    return tuple(made)
 
 
 def _able(registry: Registry, capability: str) -> list[str]:

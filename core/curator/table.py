@@ -37,6 +37,7 @@ class OutcomeTable(Sequence[Outcome]):
         "_attempts",
         "_codes",
         "_errors",
+        "_extras",
         "_indices",
         "_metric_width",
         "_metrics",
@@ -62,6 +63,7 @@ class OutcomeTable(Sequence[Outcome]):
         metrics: array[float] | None = None,
         metric_width: int = 0,
         printed: dict[int, Captured] | None = None,
+        extras: dict[int, dict[str, Any]] | None = None,
     ) -> None:
         self._indices = indices
         self._codes = codes
@@ -75,6 +77,7 @@ class OutcomeTable(Sequence[Outcome]):
         self._metrics = metrics
         self._metric_width = metric_width if metrics is not None else 0
         self._printed = printed or {}
+        self._extras = extras or {}
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -96,6 +99,7 @@ class OutcomeTable(Sequence[Outcome]):
             self._attempts[position],
             self._metrics_at(position),
             self._printed.get(position),
+            self._extras.get(position),
         )
 
     def _metrics_at(self, position: int) -> Metrics | None:

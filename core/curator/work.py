@@ -9,6 +9,7 @@ from typing import Any
 from curator import capture, pickling
 from curator.capture import Captured
 from curator.errors import HardStop
+from curator.features import FeatureError, ItemFeature, begin_features, run_features
 from curator.lifecycle import Announce, WorkerInfo, set_up, tear_down
 from curator.metrics import Meter, Metrics
 from curator.outcome import ErrorInfo, ErrorKind, Outcome, Status, TaskStart
@@ -51,6 +52,10 @@ class Work:
         :mod:`curator.capture`) while it runs:
         outcomes made here carry it as ``output``, and :attr:`captured`
         holds that of the item :meth:`run_index` ran last.
+    features
+        The run's per-item features (see :mod:`curator.features`), called
+        around each item: outcomes made here carry their data as ``extras``,
+        and :attr:`extras` holds that of the item :meth:`run_index` ran last.
     """
 
     __slots__ = (
@@ -61,6 +66,8 @@ class Work:
         "capture",
         "captured",
         "check_results",
+        "extras",
+        "features",
         "home",
         "measured",
         "meter",
@@ -75,8 +82,16 @@ class Work:
         check_results: bool = False,
         metrics: bool = True,
         capture: bool = True,
+        features: tuple[ItemFeature, ...] = (),
     ) -> None:
         self.pipeline = pipeline
+        self.features = features
+        self.extras: dict[str, Any] | None = None
+        """What the features recorded for the item :meth:`run_index` ran last (``None``: nothing).
+
+        Backends that ship results in columns send it along (see
+        :attr:`curator.Successes.extras`); outcomes made by calling the work
+        carry it already."""
         self.capture = capture
         self._capturing = False
         self.captured: Captured | None = None
@@ -111,15 +126,17 @@ class Work:
             attempt = self.attempt
         started = time.time()
         # Not through run_index: threads sharing one work each keep their own results.
-        ok, payload, finished, row, output = self._run(index, started)
+        ok, payload, finished, row, output, extras = self._run(index, started)
         metrics = None if row is None else Metrics.from_row(row)
         if ok:
             return Outcome(
-                index, Status.OK, payload, None, worker, started, finished, attempt, metrics, output
-            )
+                index, Status.OK, payload, None, worker, started, finished, attempt, metrics,
+                output, extras,
+            )  # fmt: skip
         return Outcome(
-            index, Status.FAILED, None, payload, worker, started, finished, attempt, metrics, output
-        )
+            index, Status.FAILED, None, payload, worker, started, finished, attempt, metrics,
+            output, extras,
+        )  # fmt: skip
 
     def run_index(self, index: int, started: float) -> tuple[bool, Any, float]:
         """Run ``index`` as calling the work does, and say how it ended in compact form.
@@ -139,22 +156,42 @@ class Work:
         tuple
             ``(True, value, finished)`` when the sink returned, or
             ``(False, error, finished)`` with an :class:`~curator.outcome.ErrorInfo`.
-            :attr:`measured` and :attr:`captured` then hold the item's metrics
-            row and output.
+            :attr:`measured`, :attr:`captured` and :attr:`extras` then hold
+            the item's metrics row, output and features' data.
         """
-        ok, payload, finished, self.measured, self.captured = self._run(index, started)
+        ok, payload, finished, self.measured, self.captured, self.extras = self._run(index, started)
         return ok, payload, finished
 
-    def _run(
-        self, index: int, started: float
-    ) -> tuple[bool, Any, float, tuple[float, ...] | None, Captured | None]:
-        """:meth:`run_index`, with the item's metrics row and output returned, not stored."""
+    def _run(self, index: int, started: float) -> tuple[
+        bool, Any, float, tuple[float, ...] | None, Captured | None, dict[str, Any] | None
+    ]:  # fmt: skip
+        """:meth:`run_index`, with the item's metrics row, output and extras returned."""
         buffer = capture.begin() if self.capture else None
+        extras = None
         try:
-            ok, payload, finished, row = self._attempt(index)
+            if self.features:
+                ok, payload, finished, row, extras = self._featured(index)
+            else:
+                ok, payload, finished, row = self._attempt(index)
         finally:
             output = None if buffer is None else capture.end(buffer)
-        return ok, payload, finished, row, output
+        return ok, payload, finished, row, output, extras
+
+    def _featured(
+        self, index: int
+    ) -> tuple[bool, Any, float, tuple[float, ...] | None, dict[str, Any] | None]:
+        """One attempt with the per-item features around it; a feature's failure fails the item."""
+        features = self.features
+        try:
+            tokens = begin_features(features, index)
+        except FeatureError as exc:
+            return False, ErrorInfo.from_exception(exc), time.time(), None, None
+        ok, payload, finished, row = self._attempt(index)
+        try:
+            extras = run_features(features, tokens, index, ok)
+        except FeatureError as exc:
+            return False, ErrorInfo.from_exception(exc), time.time(), row, None
+        return ok, payload, finished, row, extras
 
     def _attempt(self, index: int) -> tuple[bool, Any, float, tuple[float, ...] | None]:
         accumulating = self.accumulating
@@ -296,14 +333,16 @@ class Work:
         """The outcome of an item that a hard stop ended while it ran."""
         return Outcome.interrupted(index, started, worker, self.attempt)
 
-    def __getstate__(self) -> tuple[Pipeline[Any], int, bool, int, bool, bool]:
+    def __getstate__(self) -> _State:
         return (
             self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None,
-            self.capture,
+            self.capture, self.features,
         )  # fmt: skip
 
-    def __setstate__(self, state: tuple[Pipeline[Any], int, bool, int, bool, bool]) -> None:
-        self.pipeline, self.attempt, self.check_results, self.home, metrics, self.capture = state
+    def __setstate__(self, state: _State) -> None:
+        (self.pipeline, self.attempt, self.check_results, self.home, metrics, self.capture,
+         self.features) = state  # fmt: skip
+        self.extras = None
         self._capturing = False
         self.captured = None
         self.meter = Meter(self.pipeline) if metrics else None
@@ -311,6 +350,10 @@ class Work:
         self._set_up = None  # each copy sets up its own stages
         self.accumulating = accumulating_stages(self.pipeline)
         self.sharding = _shards_of(self.pipeline)
+
+
+_State = tuple[Pipeline[Any], int, bool, int, bool, bool, tuple[ItemFeature, ...]]
+"""What a :class:`Work` pickles as."""
 
 
 def _shards_of(pipeline: Pipeline[Any]) -> WorkerShards | None:

@@ -1,8 +1,9 @@
-"""``curator logs INDEX [CHECKPOINT | TARGET]``: what an item printed, and its traceback."""
+"""``curator logs INDEX [CHECKPOINT | TARGET]``: what an item printed, its traceback, extras."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from curator.cli.exitcodes import ExitCode
@@ -33,6 +34,7 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     from curator.cli.output import print_json, print_text
     from curator.cli.status_views import one_checkpoint
     from curator.outcome import Status
+    from curator.printable import printable
 
     path = one_checkpoint(args.what, "logs INDEX")
     index = args.index
@@ -49,6 +51,7 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
                 if stored is None or stored.output is None
                 else stored.output.to_json(),
                 "error": None if stored is None or stored.error is None else stored.error.to_json(),
+                "extras": None if stored is None else stored.extras,
             }
         )
         return ExitCode.OK
@@ -64,4 +67,7 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     error = stored.error
     if error is not None:
         print_text(error.details())
+    for name, data in (stored.extras or {}).items():
+        # A plugin's per-item data (see curator.features), as JSON on one line.
+        print_text(printable(f"{name}: {json.dumps(data, sort_keys=True)}"))
     return ExitCode.OK

@@ -19,8 +19,10 @@ from curator.outcome import Outcome, Status, TaskStart
 from curator.reporter import Reporter
 from curator.result import RunInfo, RunResult
 
-SCHEMA_VERSION = 3
-"""2 added stage names and per-item metrics (``run_start.stages``, ``task_finish.metrics``)."""
+SCHEMA_VERSION = 4
+"""2 added stage names and per-item metrics (``run_start.stages``, ``task_finish.metrics``),
+3 captured output (``task_finish.output``), 4 the data of per-item features
+(``task_finish.extras``)."""
 
 
 @dataclass(frozen=True)

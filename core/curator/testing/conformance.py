@@ -57,6 +57,7 @@ from curator.plugins import PluginSettings
 from curator.testing import HEAVY_MODULES, processes
 from curator.testing.capturing import CaptureChecks
 from curator.testing.events import EventRecorder
+from curator.testing.extras import ExtrasChecks
 from curator.testing.grouping import GroupChecks
 from curator.testing.lifecycle import LifecycleChecks, LifecycleLimitChecks
 from curator.testing.measuring import MetricsChecks
@@ -114,6 +115,7 @@ class _signal_later:
 
 class BackendConformance(
     CaptureChecks,
+    ExtrasChecks,
     GroupChecks,
     LifecycleChecks,
     LifecycleLimitChecks,
@@ -211,7 +213,7 @@ class BackendConformance(
             jobs=kwargs.pop("jobs", self.n_jobs),
             options=kwargs.pop("options", self.run_options),
             indices=indices,
-            registry=self.registry,
+            registry=kwargs.pop("registry", self.registry),
             **kwargs,
         )
 

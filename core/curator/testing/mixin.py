@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,6 +15,8 @@ class KitMixin:
     folder: Path
     backend: ClassVar[str]
     n_jobs: int
+    plugins: ClassVar[Sequence[tuple[str, object]]]
+    load_entrypoints: ClassVar[bool]
 
     if TYPE_CHECKING:  # provided by BackendConformance
 

@@ -26,14 +26,17 @@ class Batch:
     is in ``failed``, the item's :class:`curator.ErrorInfo`. ``metrics`` holds
     the items' metrics rows one after another (``width`` floats each; empty
     when the run measures nothing). ``captured`` pairs the positions of items
-    that printed something with their :class:`curator.Captured`. The worker's loop
+    that printed something with their :class:`curator.Captured`, ``extras``
+    those of items the run's per-item features recorded something for with
+    that data (:attr:`curator.Work.extras`). The worker's loop
     appends to the columns (the value last), and its flusher thread sends
     the rows whose value is in: each append is atomic, so the two threads
     need no lock on the hot path.
     """
 
     __slots__ = (
-        "captured", "failed", "finished", "indices", "metrics", "started", "values", "width",
+        "captured", "extras", "failed", "finished", "indices", "metrics", "started", "values",
+        "width",
     )  # fmt: skip
 
     def __init__(self, width: int = 0) -> None:
@@ -45,6 +48,7 @@ class Batch:
         self.values: list[Any] = []
         self.failed: list[int] = []
         self.captured: list[tuple[int, Captured]] = []
+        self.extras: list[tuple[int, dict[str, Any]]] = []
 
     def __len__(self) -> int:
         return len(self.values)
@@ -62,6 +66,7 @@ class Batch:
             self.metrics[start * width : end * width],
             # list() copies in one step: the worker's thread may append meanwhile
             {p - start: c for p, c in list(self.captured) if start <= p < end},
+            {p - start: e for p, e in list(self.extras) if start <= p < end},
         )
 
     def clear(self) -> None:
@@ -69,10 +74,13 @@ class Batch:
         del self.indices[:], self.started[:], self.finished[:], self.values[:], self.failed[:]
         del self.metrics[:]
         del self.captured[:]
+        del self.extras[:]
 
 
 Rows = tuple[Any, ...]
-"""``(indices, started, finished, values, failed, metrics, captured)``: :meth:`Batch.rows`."""
+"""``(indices, started, finished, values, failed, metrics, captured, extras)``.
+
+What :meth:`Batch.rows` gives."""
 
 
 def decode(
@@ -104,13 +112,16 @@ def decode(
     int
         How many outcomes the rows hold.
     """
-    indices, started, finished, values, failed, metrics, captured = rows
+    indices, started, finished, values, failed, metrics, captured, extras = rows
     count = len(values)
     width = len(metrics) // count if count else 0
     if not starts and not failed and not captured:
         events.append(
-            Successes(worker, indices, started, finished, values, attempt, metrics or None)
-        )
+            Successes(
+                worker, indices, started, finished, values, attempt, metrics or None,
+                extras=extras or None,
+            )
+        )  # fmt: skip
         return count
     append = events.append
     failures = set(failed)
@@ -138,6 +149,7 @@ def decode(
                     attempt,
                     measured(p),
                     captured.get(p),
+                    extras.get(p),
                 )
             )
         else:
@@ -154,6 +166,7 @@ def decode(
                 array("d", [m for p in ok for m in metrics[p * width : (p + 1) * width]])
                 if width
                 else None,
+                extras={n: extras[p] for n, p in enumerate(ok) if p in extras} or None,
             )
         )
     return count

@@ -146,7 +146,7 @@ def _pickled(message: tuple[Any, ...]) -> bytes:
 
 def _sendable(rows: wire.Rows, error_of: Callable[[Any], ErrorInfo | None]) -> wire.Rows:
     """``rows`` with each value that ``error_of`` finds fault with replaced by its item's error."""
-    indices, started, finished, values, failed, metrics, captured = rows
+    indices, started, finished, values, failed, *rest = rows
     values, failed = list(values), list(failed)
     errors = set(failed)
     for p, value in enumerate(values):
@@ -156,7 +156,7 @@ def _sendable(rows: wire.Rows, error_of: Callable[[Any], ErrorInfo | None]) -> w
         if error is not None:
             values[p] = error
             failed.append(p)
-    return indices, started, finished, values, failed, metrics, captured
+    return (indices, started, finished, values, failed, *rest)
 
 
 def _shipping_error(value: Any) -> ErrorInfo | None:
@@ -371,6 +371,8 @@ def main(
                     add_metrics(work.measured)  # type: ignore[arg-type]
                 if work.captured is not None:
                     batch.captured.append((len(batch.values), work.captured))
+                if work.extras is not None:
+                    batch.extras.append((len(batch.values), work.extras))
                 if not ok:
                     failed.append(len(batch.values))
                 add_value(payload)  # last: the row is complete for the flusher

@@ -1,0 +1,145 @@
+"""Per-item features: plugins that measure or keep something for every item, in the worker.
+
+An :class:`ItemFeature` runs around each item where the item runs (a worker
+process, a thread, a Dask worker) and returns a small piece of JSON data for
+it, which travels with the item's outcome under the feature's name: into
+:attr:`curator.Outcome.extras`, the ``json`` reporter's ``task_finish``
+events, the checkpoint (read back on ``--resume``, and by ``curator logs``)
+and :attr:`curator.RunResult.outcomes`. The core carries these *extra
+columns* without knowing what they mean, so a plugin adds a per-item field
+without a change to curator or to any backend.
+
+Plugins register feature classes through the ``curator_register_item_features``
+hook. Every run makes one instance of each registered feature in the run's
+process and ships it to the workers inside :class:`curator.Work`, once per
+run, as it ships the pipeline: a feature must be picklable, and its state is
+the worker's own copy. Disabling the plugin (``CURATOR_DISABLE_PLUGINS``,
+``--no-plugins``) switches its feature off.
+
+pluggy's ``wrapper=True`` hooks (pytest's capture and logging plugins) are
+the model, but the per-item calls are plain method calls on objects gathered
+once per run: a hook call through the plugin manager for every item would
+cost more than a fast item itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+class ItemFeature:
+    """Something done around every item where it runs; subclass it in a plugin.
+
+    :meth:`begin` is called right before the item's stages run and
+    :meth:`end` right after (also when the item raised), on the worker's copy
+    of the feature. A worker that runs items in threads shares one copy
+    between its threads: keep what belongs to one item in the token
+    :meth:`begin` returns, not on ``self``.
+
+    Attributes
+    ----------
+    name
+        The key of the feature's data in :attr:`curator.Outcome.extras`:
+        lowercase letters, digits and underscores, starting with a letter;
+        unique among the installed features.
+    description
+        One line for ``curator plugins list``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def begin(self, index: int) -> Any:
+        """Called where the item runs, right before it; returns a token for :meth:`end`.
+
+        What it raises fails the item, with this feature named.
+        """
+        return None
+
+    def end(self, index: int, token: Any, ok: bool) -> Any:
+        """Called right after the item (``ok``: its sink returned); returns its data or ``None``.
+
+        The data must be JSON (dicts with text keys, lists, text, numbers,
+        booleans, ``None``): it is stored in the checkpoint and written into
+        JSON events. ``None`` records nothing for the item. What it raises,
+        or data that is not JSON, fails the item, with this feature named.
+        """
+        return None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the feature cannot run in this environment, or ``None`` when it can."""
+        return None
+
+
+def feature_problems(cls: type[ItemFeature]) -> list[str]:
+    """What is wrong with a registered feature class (empty when nothing is)."""
+    problems = []
+    if not _NAME.match(cls.name):
+        problems.append(
+            f"its name {cls.name!r} is not lowercase letters, digits and underscores "
+            "starting with a letter"
+        )
+    for method in ("begin", "end"):
+        if not callable(getattr(cls, method, None)):
+            problems.append(f"{method} is not a method")
+    return problems
+
+
+class FeatureError(Exception):
+    """A per-item feature failed around an item: the item fails with it."""
+
+
+def run_features(
+    features: tuple[ItemFeature, ...], tokens: list[Any], index: int, ok: bool
+) -> dict[str, Any] | None:
+    """Each feature's data for the item that just ran (``None``: none has any).
+
+    Raises
+    ------
+    FeatureError
+        Naming the feature whose :meth:`~ItemFeature.end` raised or gave data
+        that is not JSON.
+    """
+    extras: dict[str, Any] | None = None
+    for feature, token in zip(features, tokens, strict=True):
+        try:
+            data = feature.end(index, token, ok)
+            if data is not None:
+                # Through JSON and back: the data reads the same live, from events and
+                # from the checkpoint (a tuple is a list, a number key is text, everywhere).
+                data = json.loads(json.dumps(data, allow_nan=False))
+        except Exception as exc:
+            raise FeatureError(
+                f"the per-item feature {feature.name!r} failed after the item: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if data is not None:
+            if extras is None:
+                extras = {}
+            extras[feature.name] = data
+    return extras
+
+
+def begin_features(features: tuple[ItemFeature, ...], index: int) -> list[Any]:
+    """Each feature's token for the item about to run.
+
+    Raises
+    ------
+    FeatureError
+        Naming the feature whose :meth:`~ItemFeature.begin` raised.
+    """
+    tokens = []
+    for feature in features:
+        try:
+            tokens.append(feature.begin(index))
+        except Exception as exc:
+            raise FeatureError(
+                f"the per-item feature {feature.name!r} failed before the item: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    return tokens

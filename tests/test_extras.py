@@ -1,0 +1,116 @@
+"""A plugin's per-item feature (``curator_register_item_features``), from the command line.
+
+The field (``wall``) belongs to a fixture plugin installed as a distribution:
+it reaches the JSON events, the checkpoint, ``curator logs`` and a resume
+with no part of curator knowing it. The kit checks the same on every backend
+(:mod:`curator.testing.extras`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import curator_fixture_extras as fixture
+import jsonschema
+import pytest
+from core_support import as_json, curator, make_distribution, subprocess_env
+from pipelines import numbers
+
+from curator import Status, run
+from curator.testing.registries import isolated_registry
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
+
+
+@pytest.fixture
+def extras_site(site: Path) -> Path:
+    make_distribution(site, "curator-fixture-extras", "1.0", {"wall": "curator_fixture_extras"})
+    return site
+
+
+def test_a_plugins_field_reaches_events_checkpoint_logs_and_resume(
+    extras_site: Path, tmp_path: Path
+) -> None:
+    env = subprocess_env(extras_site)
+    events = tmp_path / "events.jsonl"
+    store = tmp_path / "run.sqlite"
+    ran = curator(
+        "run", "pipelines:numbers", "-b", "thread-pool", "-j", "2", "--checkpoint", str(store),
+        "--reporter", "json", "--reporter-option", f"json.file={events}", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    for event in lines:
+        jsonschema.validate(event, SCHEMA)
+    finished = {e["index"]: e for e in lines if e["event"] == "task_finish"}
+    assert sorted(finished) == list(range(10))
+    for event in finished.values():
+        wall = event["extras"]["wall"]
+        assert wall["ok"] is True
+        assert wall["seconds"] >= 0
+    shown = curator("logs", "3", str(store), env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"wall: {json.dumps(finished[3]['extras']['wall'], sort_keys=True)}" in shown.stdout
+    data = as_json(curator("logs", "3", str(store), "--json", env=env, cwd=tmp_path))
+    assert data["extras"] == finished[3]["extras"]
+    # A resume reports the skipped items with the data they were recorded with.
+    events.unlink()
+    again = curator(
+        "run", "pipelines:numbers", "--resume", "--checkpoint", str(store),
+        "--reporter", "json", "--reporter-option", f"json.file={events}", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    skipped = [json.loads(line) for line in events.read_text().splitlines()]
+    skipped = [e for e in skipped if e["event"] == "task_finish"]
+    assert len(skipped) == 10
+    for event in skipped:
+        assert event["status"] == "skipped"
+        assert event["extras"] == finished[event["index"]]["extras"]
+
+
+def test_a_feature_is_listed_and_switched_off_with_its_plugin(
+    extras_site: Path, tmp_path: Path
+) -> None:
+    rows = {r["name"]: r for r in as_json(curator("plugins", "list", "--json",
+                                                  env=subprocess_env(extras_site)))}  # fmt: skip
+    assert rows["wall"]["status"] == "loaded"
+    assert "feature:wall" in rows["wall"]["provides"]
+    events = tmp_path / "events.jsonl"
+    ran = curator(
+        "run", "pipelines:numbers", "--no-checkpoint", "--reporter", "json",
+        "--reporter-option", f"json.file={events}",
+        env=subprocess_env(extras_site, CURATOR_DISABLE_PLUGINS="wall"), cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    finished = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["extras"] for e in finished if e["event"] == "task_finish"] == [None] * 10
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_a_feature_that_fails_or_returns_no_json_fails_its_item_named(backend: str) -> None:
+    registry = isolated_registry(("broken", fixture.broken))
+    result = run(
+        numbers(10), backend=backend, jobs=2 if backend == "thread-pool" else None,
+        registry=registry, reporter=None, on_error="continue",
+    )  # fmt: skip
+    failed = {o.index: o.error for o in result.outcomes if o.status is Status.FAILED}
+    assert sorted(failed) == [3, 7]
+    assert failed[7] is not None
+    assert failed[7].message == (
+        "the per-item feature 'picky' failed after the item: RuntimeError: no sevens"
+    )
+    assert failed[3] is not None
+    assert failed[3].message.startswith(
+        "the per-item feature 'not_json' failed after the item: TypeError: "
+    )
+    assert result.count(Status.OK) == 8
+
+
+def test_a_feature_with_a_bad_name_breaks_its_plugin(site: Path) -> None:
+    make_distribution(site, "curator-fixture-misnamed", "1.0",
+                      {"misnamed": "curator_fixture_extras:misnamed"})  # fmt: skip
+    rows = {r["name"]: r for r in as_json(curator("plugins", "list", "--json",
+                                                  env=subprocess_env(site)))}  # fmt: skip
+    assert rows["misnamed"]["status"] == "broken"
+    assert "is not lowercase letters, digits and underscores" in rows["misnamed"]["detail"]
