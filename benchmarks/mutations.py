@@ -123,10 +123,13 @@ MUTATIONS = [
     ),
     Mutation(
         "the HTML report stops escaping what a failed item printed (29.5)",
-        "core/curator/report_html.py",
+        "plugins/report/src/curator_report/html.py",
         "<pre>{_e(item.output.get('text', ''))}</pre>",
         "<pre>{item.output.get('text', '')}</pre>",
-        ("tests/test_report.py::test_the_html_page_escapes_what_items_print_and_raise",),
+        (
+            "plugins/report/tests/test_report.py::"
+            "test_the_html_page_escapes_what_items_print_and_raise",
+        ),
     ),
     Mutation(
         "the reporter check ignores hooks inherited from a mixin (29.6)",
@@ -201,7 +204,7 @@ MUTATIONS = [
 
 
 # The packages a mutant is planted in: copied whole, first on the tests' PYTHONPATH.
-SOURCES = ("core", "plugins/process-pool/src", "plugins/dask/src")
+SOURCES = ("core", "plugins/process-pool/src", "plugins/dask/src", "plugins/report/src")
 
 
 def problems(mutation: Mutation, root: Path = ROOT) -> list[str]:

@@ -7,8 +7,6 @@ no other suite uses, so the core and plugin suites can be collected together.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import json
 import os
 import pty
@@ -19,13 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyte
 
 from curator import Backend, Registry, hookimpl
+from curator.testing import processes
 from curator.testing.processes import child_env
 from curator.testing.registries import isolated_registry
 
@@ -86,70 +85,9 @@ def curator(
     )
 
 
-_PR_CAPBSET_DROP = 24
-_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
-
-
-def _drop_permission_bypass() -> None:
-    """In a child about to exec as root: lose the capabilities that ignore file permissions."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
-        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-@contextlib.contextmanager
-def without_write_access(
-    folder: Path,
-) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
-    """Make ``folder`` and its files read-only; yield ``curator(*args)`` run there by a reader.
-
-    The reader cannot write the folder nor its files. As root permissions do not
-    bind, so the reader's process then drops the capabilities that bypass them
-    from its bounding set before it executes: root's program runs as the files'
-    owner, under their read-only bits. The premise is checked (the reader fails
-    to create a file) before the reader is used; permissions are restored on exit.
-    """
-    bypass = _drop_permission_bypass if os.geteuid() == 0 else None
-    modes = {path: path.stat().st_mode for path in [folder, *folder.iterdir()]}
-    for path in modes:
-        path.chmod(0o555 if path == folder else 0o444)
-
-    def reader(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, *args], capture_output=True, text=True, env=subprocess_env(),
-            cwd=folder, timeout=120, preexec_fn=bypass,
-        )  # fmt: skip
-
-    try:
-        probe = reader("-c", "open('probe', 'x')")
-        assert "PermissionError" in probe.stderr, f"the reader can write {folder}: {probe}"
-        yield lambda *args: reader("-m", "curator", *args)
-    finally:
-        for path, mode in modes.items():
-            path.chmod(mode)
-
-
-def report_while_running(report: Callable[[], subprocess.CompletedProcess[str]]) -> Any:
-    """Call ``report()`` (a ``curator report --json``) until it shows recorded items: that JSON.
-
-    While a run creates its checkpoint, the file exists a moment before its
-    tables: polled past, as is a checkpoint not made yet.
-    """
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        shown = report()
-        if shown.returncode and (
-            "no checkpoint" in shown.stderr or "not a curator" in shown.stderr
-        ):
-            time.sleep(0.1)
-            continue
-        assert shown.returncode == 0, shown.stderr
-        data = json.loads(shown.stdout)
-        if data["recorded"]:
-            return data
-        time.sleep(0.1)
-    raise AssertionError("the report of the running run never showed a recorded item")
+def without_write_access(folder: Path) -> Any:
+    """:func:`curator.testing.processes.without_write_access` with these tests' environment."""
+    return processes.without_write_access(folder, subprocess_env())
 
 
 def in_process_curator(monkeypatch: Any) -> Callable[[list[str]], int]:

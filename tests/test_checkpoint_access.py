@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from core_support import curator, report_while_running, subprocess_env, without_write_access
+from core_support import curator, subprocess_env, without_write_access
+
+from curator.recorded import read_checkpoint
+from curator.testing.processes import shown_while_running
 
 # Characters an SQLite URI gives a meaning to (`#` ends the path, `?` starts the
 # parameters, `%41` is "A"), and a few a shell or a URL would trip over.
@@ -23,7 +26,6 @@ def _readers(name: str) -> list[tuple[list[str], int]]:
         (["status", name, "--json"], 0),
         (["status", ".", "--json"], 0),
         (["status", name, "--index", "3", "--json"], 0),
-        (["report", name, "--json"], 0),
         (["logs", "3", name, "--json"], 0),
         ([*resume, "--dry-run"], 0),
         (resume, 1),
@@ -52,6 +54,11 @@ def test_every_reader_opens_a_checkpoint_whose_name_sqlite_uris_give_a_meaning(
             assert data["status"] == "failed"
         else:
             assert data["counts"] == {"failed": 1, "ok": 9}
+    # The public reading API (what `curator report` reads with) opens it too.
+    recorded = read_checkpoint(tmp_path / name)
+    assert sorted(recorded.status(row).value for row in recorded.latest_rows()) == [
+        "failed", *["ok"] * 9
+    ]  # fmt: skip
     # No reader made a file of its own (the cut-off name, a -wal or -shm left behind).
     assert sorted(p.name for p in tmp_path.iterdir()) == [name, f"{name}.lock"]
 
@@ -70,7 +77,6 @@ def test_a_checkpoint_in_a_folder_the_reader_cannot_write_can_be_inspected(tmp_p
         for args in (
             ["status", "c.sqlite", "--json"],
             ["status", ".", "--json"],
-            ["report", "c.sqlite", "--json"],
             ["logs", "3", "c.sqlite", "--json"],
             ["run", "pipelines:fails_at_3", "--resume", "--dry-run", "--json",
              "--checkpoint", "c.sqlite"],
@@ -98,7 +104,7 @@ def test_a_run_being_written_is_read_live_by_a_reader_who_cannot_write_its_folde
             assert time.monotonic() < deadline, "the run never wrote its checkpoint"
             time.sleep(0.02)
         with without_write_access(tmp_path) as reader:
-            data = report_while_running(lambda: reader("report", "c.sqlite", "--json"))
+            data = shown_while_running(lambda: reader("status", "c.sqlite", "--json"))
         assert data["state"] == "running"
         assert 0 < data["recorded"] < data["total"] == 12
     finally:

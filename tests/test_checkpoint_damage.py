@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from core_support import in_process_curator
 
-from curator import run
+from curator import UsageError, run
 from curator.cli.target import load_target
+from curator.recorded import read_checkpoint
 from curator.store import wait_closed
 
 ROOT = Path(__file__).parent.parent
@@ -163,9 +164,6 @@ def _commands(checkpoint: Path, out: Path) -> list[list[str]]:
         ["status", str(checkpoint), "--index", "3", "--json"],
         ["status", folder],
         ["status", folder, "--json"],
-        ["report", str(checkpoint)],
-        ["report", str(checkpoint), "--json"],
-        ["report", str(checkpoint), "--html", str(out / "report.html")],
         ["logs", "3", str(checkpoint)],
         ["logs", "12", str(checkpoint), "--json"],
         ["run", TARGET, "--resume", "--dry-run", "--json", "--checkpoint", str(checkpoint)],
@@ -217,6 +215,14 @@ def test_a_damaged_field_is_a_clear_error_never_a_traceback(
                 or (listing and not ("intact.sqlite" in out and "damaged.sqlite" in out))
             ):
                 problems.append(f"{kind}: curator {' '.join(args)}: exit {code}\n{err}{out}")
+        # The public reading API (what `curator report` reads with): a clear error or a read.
+        try:
+            read_checkpoint(damaged)
+        except UsageError as exc:
+            if damaged.name not in str(exc):
+                problems.append(f"{kind}: read_checkpoint: {exc}")
+        except Exception as exc:
+            problems.append(f"{kind}: read_checkpoint raised {type(exc).__name__}: {exc}")
         assert not marker.exists(), f"{kind}: reading a damaged checkpoint ran code from it"
     assert not problems, "\n".join(problems)
 
@@ -238,6 +244,8 @@ def test_an_item_beyond_the_pipeline_is_damage_for_every_reader(
         indices[0] = 999  # the pipeline has 20 items
         db.execute("UPDATE journal SET indices = ? WHERE id = ?", (indices.tobytes(), rowid))
     main = in_process_curator(monkeypatch)
-    for args in (["status", str(damaged)], ["report", str(damaged)], ["logs", shown, str(damaged)]):
+    for args in (["status", str(damaged)], ["logs", shown, str(damaged)]):
         assert main(args) == 2, args
         assert "records item 999, but the pipeline has 20 items" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="records item 999, but the pipeline has 20 items"):
+        read_checkpoint(damaged)

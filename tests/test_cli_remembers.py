@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from core_support import as_json, curator, subprocess_env
 
-from curator import run
+from curator import UsageError, run
 from curator.options import describe_options, option
+from curator.recorded import read_checkpoint
 from curator.selection import cpu_count
 from curator.testing.waiting import wait_until
 
@@ -398,7 +399,6 @@ def test_an_option_of_the_wrong_type_is_named_once() -> None:
     assert proc.returncode == 2
     message = proc.stderr
     assert "must be bool, got 'maybe' (use true or false)" in message, message
-    from curator import UsageError
     from curator.options import build_options
 
     @__import__("dataclasses").dataclass(frozen=True)
@@ -529,12 +529,13 @@ def test_an_empty_file_is_a_new_checkpoint_and_readers_say_so(tmp_path: Path) ->
     """Found by a review: the docs said so, but `curator run` refused it as no checkpoint."""
     path = tmp_path / "made-by-mktemp.sqlite"
     path.touch()
-    for command in ("status", "report"):
-        read = curator(command, str(path), cwd=tmp_path)
-        assert read.returncode == 2, read.stderr
-        assert f"no checkpoint at {path} (the file is empty: a run there starts a new" in (
-            read.stderr
-        )
+    read = curator("status", str(path), cwd=tmp_path)
+    assert read.returncode == 2, read.stderr
+    said = f"no checkpoint at {path} (the file is empty: a run there starts a new"
+    assert said in read.stderr
+    with pytest.raises(UsageError) as refused:  # the public reading API (curator report's)
+        read_checkpoint(path)
+    assert said in str(refused.value)
     made = curator("run", "pipelines:ten", "--checkpoint", str(path), "--json", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["ok"] == 10

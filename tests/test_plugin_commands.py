@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from core_support import as_json, curator, make_distribution, subprocess_env
 
+from curator import Registry
+from curator.plugins import PluginSettings
+
 
 @pytest.fixture
 def commands_site(site: Path) -> Path:
@@ -107,3 +110,41 @@ def test_a_backend_flag_that_curator_run_has_already_breaks_its_plugin(site: Pat
                   "--no-checkpoint", env=env)  # fmt: skip
     assert ran.returncode == 0, ran.stderr  # --jobs is still curator run's own
     assert json.loads(ran.stdout)["jobs"] == 2
+
+
+def test_curator_report_without_its_plugin_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import curator.cli.main as cli
+
+    # Whatever this machine has installed: no plugin distribution at all.
+    alone = Registry.load(PluginSettings(), entrypoints=False)
+    monkeypatch.setattr(Registry, "load", lambda *args, **kwargs: alone)
+    monkeypatch.setattr(cli, "_setup_logging", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    for args in (["report"], ["report", "c.sqlite", "--html", "r.html"], ["report", "--json"]):
+        assert cli.main(args) == 2, args
+        assert capsys.readouterr().err == (
+            "curator: error: curator report comes with the plugin curator-report, which is not "
+            "installed: pip install curator-report\n"
+        )
+    assert "(needs the plugin curator-report)" in cli.build_parser(alone).format_help()
+    assert list(tmp_path.iterdir()) == []  # nothing read, nothing made
+    monkeypatch.undo()
+    off = curator("--no-plugins", "report", cwd=tmp_path)
+    assert off.returncode == 2
+    assert "curator-report, and plugins are off (--no-plugins or CURATOR_NO_PLUGINS=1)" in (
+        off.stderr
+    )
+
+
+def test_curator_report_with_its_plugin_disabled_or_broken_says_so(site: Path) -> None:
+    make_distribution(site, "curator-report", "1.0", {"report": "curator_fixture_import_error"})
+    broken = curator("report", env=subprocess_env(site))
+    assert broken.returncode == 4, broken.stderr
+    assert "curator report comes with the plugin curator-report, which is broken: " in (
+        broken.stderr
+    )
+    disabled = curator("report", env=subprocess_env(site, CURATOR_DISABLE_PLUGINS="report"))
+    assert disabled.returncode == 2, disabled.stderr
+    assert "curator-report, which is disabled (CURATOR_DISABLE_PLUGINS)" in disabled.stderr

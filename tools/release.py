@@ -27,6 +27,7 @@ DISTRIBUTIONS = {
     "curator-core": ROOT,
     "curator-backend-process-pool": ROOT / "plugins" / "process-pool",
     "curator-backend-dask": ROOT / "plugins" / "dask",
+    "curator-report": ROOT / "plugins" / "report",
 }
 
 
@@ -58,7 +59,7 @@ def build(out: Path) -> None:
 
 
 def verify(wheelhouse: Path) -> None:
-    """Install the process-pool plugin by name from ``wheelhouse`` into a fresh venv; use it."""
+    """Install the plugins by name from ``wheelhouse`` into a fresh venv; use them."""
     wheelhouse = wheelhouse.resolve()
     if not any(wheelhouse.glob("curator_backend_process_pool-*.whl")):
         raise SystemExit(f"no plugin wheel in {wheelhouse}: run `python tools/release.py build`")
@@ -119,10 +120,28 @@ def verify(wheelhouse: Path) -> None:
         if summary["ok"] != 20 or summary["backend"] != "process-pool":
             raise SystemExit(f"the example did not run on process-pool: {summary}")
         print(f"ok: the example ran 20 items on process-pool ({summary['seconds']:.2f} s)")
+        _verify_report(python, venv, wheelhouse, work)
         sh(python, "-m", "pip", "uninstall", "--quiet", "--yes", "curator-backend-process-pool")
         if "process-pool" in _backends(python):
             raise SystemExit("process-pool is still listed after the uninstall")
         print("ok: process-pool is gone after the uninstall; the core still lists its built-ins")
+
+
+def _verify_report(python: Path, venv: Path, wheelhouse: Path, work: Path) -> None:
+    """``curator report`` names its plugin until it is installed by name; then it reports."""
+    curator = str(venv / "bin" / "curator")
+    missing = subprocess.run([curator, "report"], cwd=work, text=True, capture_output=True)
+    if missing.returncode != 2 or "pip install curator-report" not in missing.stderr:
+        raise SystemExit(f"curator report without its plugin: {missing}")
+    print("ok: curator report without its plugin exits 2 and names curator-report")
+    sh(python, "-m", "pip", "install", "--quiet", "--find-links", wheelhouse, "curator-report")
+    shown = subprocess.run(
+        [curator, "report", "--json"], cwd=work, text=True, capture_output=True, check=True
+    )
+    counts = json.loads(shown.stdout)["counts"]
+    if counts != {"ok": 20}:
+        raise SystemExit(f"curator report after installing curator-report: {counts}")
+    print(f"ok: curator-report installed by name reports the example's checkpoint: {counts}")
 
 
 def _backends(python: Path) -> dict[str, dict[str, str]]:

@@ -17,10 +17,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from curator_report.html import render
+from curator_report.model import build
+
 from curator import run
 from curator.examples.snapshots import pipeline
-from curator.report import build
-from curator.report_html import render
 
 FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

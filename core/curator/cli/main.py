@@ -30,7 +30,7 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     Without a registry, the built-in commands only (the CLI reference is
     generated from those).
     """
-    from curator.cli import listing, logs, report, status
+    from curator.cli import listing, logs, status
     from curator.cli import run as run_cli
 
     parser = argparse.ArgumentParser(
@@ -70,11 +70,11 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     run_cli.add_parser(nouns, registry)
     status.add_parser(nouns)
     logs.add_parser(nouns)
-    report.add_parser(nouns)
     if registry is not None:
-        from curator.cli.plugin_commands import add_plugin_commands
+        from curator.cli.plugin_commands import add_missing_commands, add_plugin_commands
 
         add_plugin_commands(registry, nouns)
+        add_missing_commands(registry, nouns)
     _accept_everywhere(parser)
     return parser
 
@@ -99,6 +99,17 @@ def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
                         help=NO_PLUGINS_HELP,
                     )
                 _accept_everywhere(sub)
+
+
+def _check_missing_command(
+    registry: Registry, arguments: list[str], parser: argparse.ArgumentParser
+) -> None:
+    """Refuse ``curator report`` (any known plugin command) without its plugin, naming it."""
+    from curator.cli.plugin_commands import check_missing_command
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            check_missing_command(registry, arguments, action)
 
 
 def _end_of_options(arguments: list[str]) -> int:
@@ -171,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = PluginSettings(strict=settings.strict, no_plugins=True, debug=settings.debug)
         registry = Registry.load(settings)
         parser = build_parser(registry)
+        _check_missing_command(registry, arguments[: _end_of_options(arguments)], parser)
         args = parser.parse_args(arguments)
         if args.noun is None:
             parser.print_help()

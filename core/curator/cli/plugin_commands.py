@@ -6,14 +6,43 @@ subcommand as argparse's ``add_parser`` does but refuses a name that is taken
 (a built-in command or another plugin's): the plugin is then listed broken,
 and what it added is taken out again, so a broken plugin never changes how
 another command parses.
+
+This module is the public API of plugin commands: besides :class:`Commands`
+it gives them what curator's own commands use, so a plugin's command reads
+and prints like them: :func:`add_checkpoint_argument` and
+:func:`checkpoint_of` (the ``CHECKPOINT|TARGET`` argument of ``curator
+status``, ``logs`` and ``report``), and the output functions
+:func:`print_json`, :func:`print_text`, :func:`print_table` and
+:func:`print_fields` (JSON on stdout for machines, rich tables for people).
+
+Commands that curator's own plugin distributions provide (``report``) are
+known by name: without their plugin, ``curator report`` says which
+distribution to install and exits 2, as a missing backend does.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from curator.cli.output import print_fields, print_json, print_table, print_text
+from curator.errors import PluginError, UsageError
 from curator.registry import Registry
+
+__all__ = [
+    "KNOWN_COMMANDS",
+    "Commands",
+    "add_checkpoint_argument",
+    "checkpoint_of",
+    "print_fields",
+    "print_json",
+    "print_table",
+    "print_text",
+]
+
+KNOWN_COMMANDS = {"report": "curator-report"}
+"""Commands of curator's own plugin distributions, for an install hint when missing."""
 
 
 class Commands:
@@ -71,3 +100,65 @@ def add_plugin_commands(registry: Registry, subparsers: Any) -> None:
         except BaseException as exc:  # sys.exit() too: the plugin's failure, not ours
             commands.take_back()
             host.fail(record, f"curator_add_commands raised {type(exc).__name__}: {exc}", exc)
+
+
+def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the optional ``CHECKPOINT|TARGET`` argument (as ``args.what``) of ``curator status``."""
+    from curator.cli.status import add_one_checkpoint
+
+    add_one_checkpoint(parser)
+
+
+def checkpoint_of(args: argparse.Namespace, usage: str) -> Path:
+    """The checkpoint :func:`add_checkpoint_argument`'s argument names, else the newest one.
+
+    A TARGET (``module:attr``, a file) names its pipeline's checkpoint; without
+    the argument, the most recently written checkpoint in ``.curator/`` is
+    read. ``usage`` is the command as the user types it (``report``), for the
+    message when there is none.
+
+    Raises
+    ------
+    UsageError
+        When there is none, or the argument names a folder.
+    """
+    from curator.cli.status_views import one_checkpoint
+
+    return one_checkpoint(args.what, usage)
+
+
+def add_missing_commands(registry: Registry, subparsers: Any) -> None:
+    """List each known plugin command that no plugin added, with the distribution to install."""
+    for name, distribution in KNOWN_COMMANDS.items():
+        if name not in subparsers.choices:
+            subparsers.add_parser(name, help=f"(needs the plugin {distribution})")
+
+
+def check_missing_command(registry: Registry, arguments: list[str], subparsers: Any) -> None:
+    """Refuse a known plugin command whose plugin is missing, naming what to install.
+
+    Raises
+    ------
+    UsageError
+        When the plugin is not installed, disabled, or plugins are off.
+    PluginError
+        When it is installed but broken.
+    """
+    command = next((a for a in arguments if not a.startswith("-")), None)
+    distribution = KNOWN_COMMANDS.get(command or "")
+    if command is None or distribution is None:
+        return
+    action = subparsers.choices.get(command)
+    if action is not None and action.get_default("handler") is not None:
+        return  # its plugin added it
+    host = registry.host
+    said = f"curator {command} comes with the plugin {distribution}"
+    if host.settings.no_plugins:
+        raise UsageError(f"{said}, and plugins are off (--no-plugins or CURATOR_NO_PLUGINS=1)")
+    for record in host.records.values():
+        if record.distribution == distribution:
+            if record.status == "broken":
+                raise PluginError(f"{said}, which is broken: {record.error}")
+            if record.status == "disabled":
+                raise UsageError(f"{said}, which is disabled (CURATOR_DISABLE_PLUGINS)")
+    raise UsageError(f"{said}, which is not installed: pip install {distribution}")

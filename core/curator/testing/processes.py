@@ -8,13 +8,18 @@ backend's own tests can use them the same way.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import ctypes
+import json
 import multiprocessing
 import os
 import select
+import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def running(pid: int) -> bool:
@@ -112,3 +117,70 @@ def child_env(*paths: Path | str, **overrides: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(entries)
     env.update(overrides)
     return env
+
+
+_PR_CAPBSET_DROP = 24
+_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _drop_permission_bypass() -> None:
+    """In a child about to exec as root: lose the capabilities that ignore file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@contextlib.contextmanager
+def without_write_access(
+    folder: Path, env: dict[str, str]
+) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """Make ``folder`` and its files read-only; yield ``curator(*args)`` run there by a reader.
+
+    The reader cannot write the folder nor its files. As root permissions do not
+    bind, so the reader's process then drops the capabilities that bypass them
+    from its bounding set before it executes: root's program runs as the files'
+    owner, under their read-only bits. ``env`` is the reader's environment.
+    The premise is checked (the reader fails to create a file) before the
+    reader is used; permissions are restored on exit.
+    """
+    bypass = _drop_permission_bypass if os.geteuid() == 0 else None
+    modes = {path: path.stat().st_mode for path in [folder, *folder.iterdir()]}
+    for path in modes:
+        path.chmod(0o555 if path == folder else 0o444)
+
+    def reader(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, env=env,
+            cwd=folder, timeout=120, preexec_fn=bypass,
+        )  # fmt: skip
+
+    try:
+        probe = reader("-c", "open('probe', 'x')")
+        assert "PermissionError" in probe.stderr, f"the reader can write {folder}: {probe}"
+        yield lambda *args: reader("-m", "curator", *args)
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+def shown_while_running(read: Callable[[], subprocess.CompletedProcess[str]]) -> Any:
+    """Call ``read()`` (``curator status --json``, ``report --json``) until it shows recorded items.
+
+    Returns that JSON. While a run creates its checkpoint, the file exists a
+    moment before its tables: polled past, as is a checkpoint not made yet.
+    """
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        shown = read()
+        if shown.returncode and (
+            "no checkpoint" in shown.stderr or "not a curator" in shown.stderr
+        ):
+            time.sleep(0.1)
+            continue
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        if data["recorded"]:
+            return data
+        time.sleep(0.1)
+    raise AssertionError("a reader of the running run never showed a recorded item")

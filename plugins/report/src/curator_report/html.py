@@ -1,4 +1,4 @@
-"""The HTML writer of a :class:`~curator.report.RunReport`: one self-contained file.
+"""The HTML writer of a :class:`~curator_report.model.RunReport`: one self-contained file.
 
 Everything is inline (styles, charts as SVG, no script, no font or image to
 fetch), so the file opens anywhere, offline, and can be mailed or attached to
@@ -15,10 +15,10 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 
-from curator.metrics import StageSummary, format_bytes
-from curator.outcome import Status
-from curator.report import ItemLine, Lane, RunReport
+from curator import StageSummary, Status
+from curator.metrics import format_bytes
 from curator.reporters.summary import format_duration
+from curator_report.model import ItemLine, Lane, RunReport
 
 WIDTH = 960
 """Width of the charts, in CSS pixels."""

@@ -5,7 +5,7 @@ evening and its resume the next morning, say. Measured in wall time the
 night would count as the run's (its throughput a fraction of what it was)
 and squeeze both runs to the edges of a chart. :class:`RunningTime` maps
 Unix times onto running time instead and says where the runs and the gaps
-are (:class:`RunSpan`), for the report (:mod:`curator.report`) to mark them.
+are (:class:`RunSpan`), for the report (:mod:`curator_report.model`) to mark them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from curator.catalog import RunRecord
+from curator.recorded import RunRecord
 
 
 @dataclass(frozen=True)

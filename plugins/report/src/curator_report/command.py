@@ -6,12 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from curator.cli.exitcodes import ExitCode
-from curator.cli.status import add_one_checkpoint
-from curator.registry import Registry
+from curator import Registry
+from curator.cli.plugin_commands import Commands, add_checkpoint_argument
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Commands) -> None:
     """Add the ``report`` subcommand."""
     parser = commands.add_parser(
         "report",
@@ -24,23 +23,22 @@ def add_parser(commands: Any) -> None:
             "checkpoint in .curator/ is read."
         ),
     )
-    add_one_checkpoint(parser)
+    add_checkpoint_argument(parser)
     parser.add_argument("--html", metavar="FILE", help="write the report as an HTML page")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.set_defaults(handler=report_command)
 
 
-def report_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
+def report_command(registry: Registry, args: argparse.Namespace) -> int:
     """Build the report of one checkpoint and write it in the asked-for forms."""
-    from curator.cli.output import print_json, print_text
-    from curator.cli.status_views import one_checkpoint
-    from curator.errors import UsageError
-    from curator.report import build
+    from curator import UsageError
+    from curator.cli.plugin_commands import checkpoint_of, print_json, print_text
+    from curator_report.model import build
 
-    path = one_checkpoint(args.what, "report")
+    path = checkpoint_of(args, "report")
     report = build(path)
     if args.html:
-        from curator.report_html import render
+        from curator_report.html import render
 
         target = Path(args.html)
         try:
@@ -53,11 +51,11 @@ def report_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
         print_text(f"wrote {args.html}: {report.recorded:,} items of {path}")
     else:
         _print(report)
-    return ExitCode.OK
+    return 0
 
 
 def _print(report: Any) -> None:
-    from curator.cli.output import print_fields, print_table, print_text
+    from curator.cli.plugin_commands import print_fields, print_table, print_text
     from curator.metrics import format_bytes
 
     counts = ", ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in report.counts.items())

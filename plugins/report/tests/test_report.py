@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import curator_report.model as report_model
 import pytest
-from core_support import curator, report_while_running, subprocess_env
+from curator_report.html import render
+from curator_report.model import TIME_BINS, build
+from report_support import curator, shown_while_running, subprocess_env
 
-import curator.report as report_model
 from curator import Sink, run
 from curator.metrics import stage_names
-from curator.report import TIME_BINS, build
-from curator.report_html import render
 from curator.testing.probes import Numbers, chatter, probe
 
 
@@ -93,7 +93,9 @@ def test_a_checkpoint_without_stage_names_reports_without_stages(tmp_path: Path)
 
 
 def test_curator_report_in_the_terminal_as_json_and_as_html(tmp_path: Path) -> None:
-    ran = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "none", cwd=tmp_path)
+    ran = curator(
+        "run", "report_pipelines:chatty", "--keep-going", "--reporter", "none", cwd=tmp_path
+    )
     assert ran.returncode == 1, ran.stderr
     shown = curator("report", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
@@ -126,20 +128,28 @@ def test_curator_report_usage_errors(tmp_path: Path, args: list[str], says: str)
 
 
 def test_an_unwritable_html_file_is_a_usage_error(tmp_path: Path) -> None:
-    curator("run", "pipelines:ten", "--reporter", "none", cwd=tmp_path)
+    curator("run", "report_pipelines:ten", "--reporter", "none", cwd=tmp_path)
     wrote = curator("report", "--html", str(tmp_path / "no" / "such" / "r.html"), cwd=tmp_path)
     assert wrote.returncode == 2
     assert "cannot write the report to" in wrote.stderr
 
 
 def test_the_report_of_a_run_still_going(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "curator", "run", "pipelines:busy", "--reporter", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "curator",
+        "run",
+        "report_pipelines:busy",
+        "--reporter",
+        "none",
+    ]
     running = subprocess.Popen(
         command, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        data = report_while_running(lambda: curator("report", "--json", cwd=tmp_path))
+        data = shown_while_running(lambda: curator("report", "--json", cwd=tmp_path))
         assert data["state"] == "running"
         assert 0 < data["recorded"] < data["total"] == 12  # type: ignore[operator]
     finally:

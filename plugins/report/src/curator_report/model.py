@@ -1,6 +1,6 @@
 """A run's report, read from its checkpoint: the model that ``curator report`` renders.
 
-The checkpoint is read column by column (see :func:`curator.journal.read_batch`):
+The checkpoint is read column by column (:func:`curator.recorded.read_checkpoint`):
 nothing is unpickled, no object is made per item, and a run still being
 written can be read (SQLite's WAL lets one process read while another
 writes). Everything shown is aggregated to a bounded size, so the report of
@@ -10,31 +10,23 @@ share of each of :data:`TIME_BINS` time slices each worker spent busy.
 Time is *running time*: the idle gaps between runs of one checkpoint (an
 interrupted run and its resume the next morning) are taken out of the axis,
 the wall time and the throughput, and marked as spans instead (see
-:mod:`curator.running_time`).
-Writers (HTML in :mod:`curator.report_html`, JSON, the terminal) only read
+:mod:`curator_report.running_time`).
+Writers (HTML in :mod:`curator_report.html`, JSON, the terminal) only read
 this model.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curator import journal
-from curator.capture import Captured
-from curator.catalog import read_runs, run_state
-from curator.checkpoint_file import holds_checkpoint, no_checkpoint, reading
-from curator.checkpoint_meta import meta_total, read_meta
-from curator.columns import OutcomeColumns
-from curator.latest import beyond
-from curator.metrics import FIELDS, StageSummary, summarize_columns
-from curator.outcome import ErrorInfo, Status
-from curator.running_time import RunningTime, RunSpan
+from curator import Captured, ErrorInfo, StageSummary, Status
+from curator.recorded import RecordedRun, read_checkpoint
+from curator_report.running_time import RunningTime, RunSpan
 
 DRAWN_ITEMS = 2000
 """Up to this many items, the timeline draws each one; beyond, busy shares per time slice."""
@@ -142,12 +134,6 @@ class RunReport:
         return data
 
 
-def _latest_rows(columns: OutcomeColumns) -> list[int]:
-    """The row of each index's latest outcome, by index."""
-    latest = dict(zip(columns.indices, range(len(columns.indices)), strict=True))
-    return [latest[index] for index in sorted(latest)]
-
-
 def build(path: Path) -> RunReport:
     """Read the checkpoint at ``path`` into a :class:`RunReport`.
 
@@ -156,33 +142,20 @@ def build(path: Path) -> RunReport:
     UsageError
         When there is no checkpoint there, it is not one, or it is damaged.
     """
-    if not holds_checkpoint(path):
-        raise no_checkpoint(path)
-    columns = OutcomeColumns(values=False)
-    with reading(path) as db:
-        meta = read_meta(db, path)
-        total = meta_total(meta, path)
-        present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
-        wanted = ", ".join(
-            c if c in present and c not in ("outputs",) else f"NULL AS {c}" for c in journal.COLUMNS
-        )
-        for row in db.execute(f"SELECT {wanted} FROM journal ORDER BY id"):
-            columns.add_batch(journal.read_batch(row, path))
-        runs = read_runs(db, path)
-    if max(columns.indices, default=-1) >= total:
-        raise beyond(path, max(columns.indices), total)
-    rows = _latest_rows(columns)
-    stages = _stage_names(meta.get("stages"))
+    recorded = read_checkpoint(path)
+    columns = recorded.columns
+    rows = recorded.latest_rows()
     counts: dict[str, int] = {}
     for row in rows:
         status = _STATUSES[columns.codes[row]].value
         counts[status] = counts.get(status, 0) + 1
     ran = [row for row in rows if columns.codes[row] in _RAN]
+    runs = recorded.runs
     clock = RunningTime(columns.started, columns.finished, ran, runs)
     seconds = clock.seconds
     bin_seconds = seconds / TIME_BINS if seconds > 0 else 1.0
     drawn = len(ran) <= DRAWN_ITEMS
-    lanes = _lanes(columns, ran, clock, bin_seconds, drawn)
+    lanes = _lanes(recorded, ran, clock, bin_seconds, drawn)
     slices = max(1, min(TIME_BINS, len(ran) // ITEMS_PER_RATE))
     rate_seconds = seconds / slices if seconds > 0 else 1.0
     throughput = [0.0] * slices
@@ -192,9 +165,9 @@ def build(path: Path) -> RunReport:
     failures = [r for r in rows if _STATUSES[columns.codes[r]].is_failure]
     return RunReport(
         checkpoint=str(path),
-        pipeline=meta.get("pipeline", "?"),
-        state=run_state(path, runs),
-        total=total,
+        pipeline=recorded.pipeline,
+        state=recorded.state,
+        total=recorded.total,
         counts=dict(sorted(counts.items())),
         runs=len(runs),
         start=clock.start,
@@ -207,22 +180,23 @@ def build(path: Path) -> RunReport:
         bin_seconds=bin_seconds,
         throughput=throughput,
         durations=_histogram([columns.finished[r] - columns.started[r] for r in ran]),
-        stages=_stages(columns, ran, stages),
+        stages=recorded.stage_summaries(ran),
         slowest=[
-            _line(columns, r)
+            _line(recorded, r)
             for r in heapq.nlargest(
                 LISTED, ran, key=lambda r: columns.finished[r] - columns.started[r]
             )
         ],
-        hungriest=_hungriest(columns, ran),
-        failures=[_line(columns, r, detail=True) for r in failures[:LISTED_FAILURES]],
+        hungriest=_hungriest(recorded, ran),
+        failures=[_line(recorded, r, detail=True) for r in failures[:LISTED_FAILURES]],
         failures_total=len(failures),
     )
 
 
 def _lanes(
-    columns: OutcomeColumns, ran: list[int], clock: RunningTime, bin_seconds: float, drawn: bool
+    recorded: RecordedRun, ran: list[int], clock: RunningTime, bin_seconds: float, drawn: bool
 ) -> list[Lane]:
+    columns = recorded.columns
     by_worker: dict[int, list[int]] = {}
     for row in ran:
         by_worker.setdefault(columns.workers[row], []).append(row)
@@ -280,49 +254,23 @@ def _histogram(durations: list[float]) -> list[tuple[float, float, int]]:
     ]
 
 
-def _stages(columns: OutcomeColumns, ran: list[int], names: tuple[str, ...]) -> list[StageSummary]:
-    width = columns.width
-    if not width or len(names) != width - len(FIELDS):
+def _hungriest(recorded: RecordedRun, ran: list[int]) -> list[ItemLine]:
+    if not recorded.columns.width:
         return []
-    return summarize_columns(names, columns.metrics, width, ran)
-
-
-def _metric(columns: OutcomeColumns, row: int, name: str) -> float | None:
-    width = columns.width
-    if not width:
-        return None
-    value = columns.metrics[row * width + width - len(FIELDS) + FIELDS.index(name)]
-    return None if math.isnan(value) else value
-
-
-def _hungriest(columns: OutcomeColumns, ran: list[int]) -> list[ItemLine]:
-    if not columns.width:
-        return []
-    measured = [r for r in ran if _metric(columns, r, "rss_peak") is not None]
+    metric = recorded.metric
+    measured = [r for r in ran if metric(r, "rss_peak") is not None]
     top = heapq.nlargest(
-        LISTED,
-        measured,
-        key=lambda r: (_metric(columns, r, "rss_growth") or 0.0, _metric(columns, r, "rss_peak")),
+        LISTED, measured, key=lambda r: (metric(r, "rss_growth") or 0.0, metric(r, "rss_peak"))
     )
-    return [_line(columns, r) for r in top]
-
-
-def _stage_names(recorded: str | None) -> tuple[str, ...]:
-    """The stage names the meta table records (none if they are not a list of names)."""
-    try:
-        names = json.loads(recorded or "[]")
-    except ValueError:
-        return ()
-    if isinstance(names, list) and all(isinstance(name, str) for name in names):
-        return tuple(names)
-    return ()
+    return [_line(recorded, r) for r in top]
 
 
 def _json(entry: ErrorInfo | Captured | None) -> dict[str, Any] | None:
     return None if entry is None else entry.to_json()
 
 
-def _line(columns: OutcomeColumns, row: int, detail: bool = False) -> ItemLine:
+def _line(recorded: RecordedRun, row: int, detail: bool = False) -> ItemLine:
+    columns = recorded.columns
     return ItemLine(
         index=columns.indices[row],
         status=_STATUSES[columns.codes[row]].value,
@@ -330,8 +278,8 @@ def _line(columns: OutcomeColumns, row: int, detail: bool = False) -> ItemLine:
         started=columns.started[row],
         seconds=columns.finished[row] - columns.started[row],
         attempt=columns.attempts[row],
-        rss_peak=_metric(columns, row, "rss_peak"),
-        rss_growth=_metric(columns, row, "rss_growth"),
+        rss_peak=recorded.metric(row, "rss_peak"),
+        rss_growth=recorded.metric(row, "rss_growth"),
         error=_json(columns.errors.get(row)) if detail else None,
         output=_json(columns.printed.get(row)) if detail else None,
     )

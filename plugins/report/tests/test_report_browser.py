@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import curator_report.model as report_model
 import pytest
+from curator_report.html import LANE_HEIGHT, render
+from curator_report.model import build
 
-import curator.report as report_model
 from curator import run
-from curator.report import build
-from curator.report_html import LANE_HEIGHT, render
 from curator.testing.probes import probe
 
 CHROMIUM = os.environ.get("CURATOR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
