@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from core_support import curator, subprocess_env
 
+from curator.recorded import read_checkpoint
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 TARGET = "tests/legacy/wave2_pipeline.py:pipeline"
@@ -52,17 +54,21 @@ def test_logs_show_an_items_output_and_traceback(legacy: tuple[Path, dict[str, s
     assert "ValueError: item 3 is bad on purpose" in proc.stdout
 
 
-def test_report_reads_it_as_json_and_html(
-    legacy: tuple[Path, dict[str, str]], tmp_path: Path
-) -> None:
-    checkpoint, env = legacy
-    proc = curator("report", str(checkpoint), "--json", env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "bad on purpose" in proc.stdout
-    page = tmp_path / "report.html"
-    proc = curator("report", str(checkpoint), "--html", str(page), env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "item 3 is bad on purpose" in page.read_text()
+def test_the_reading_api_reads_every_column(legacy: tuple[Path, dict[str, str]]) -> None:
+    """What ``curator report`` (the plugin curator-report) reads it with."""
+    checkpoint, _ = legacy
+    recorded = read_checkpoint(checkpoint)
+    rows = recorded.latest_rows()
+    assert recorded.total == 20
+    statuses = {recorded.columns.indices[r]: recorded.status(r).value for r in rows}
+    assert statuses == {i: "failed" if i in (3, 10) else "ok" for i in range(16)}
+    errors = [recorded.columns.errors[r].message for r in rows if r in recorded.columns.errors]
+    assert len(errors) == 2
+    assert all("bad on purpose" in message for message in errors)
+    printed = [recorded.columns.printed[r].text for r in rows if r in recorded.columns.printed]
+    assert any("about to fail on 3" in text for text in printed)
+    assert recorded.metric(rows[0], "rss_peak")
+    assert [s.stage for s in recorded.stage_summaries(rows)] == list(recorded.stages)
 
 
 def test_a_resume_runs_only_what_is_not_done_and_keeps_the_recorded_outputs(
