@@ -1,0 +1,115 @@
+"""The shape of the core: lines per module, big modules, classes and functions, import cycles.
+
+Usage::
+
+    python tools/core_shape.py [ROOT]      # ROOT: a checkout (default: this one)
+
+Counts ``core/curator`` without ``testing/`` and ``examples/`` (the kit and
+the example ship with the core but are not its run path), as
+``docs/architecture.md`` records them before and after a reshaping. Lines are
+physical lines. Import cycles are among imports made when a module loads (not
+those inside functions or under ``TYPE_CHECKING``).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+BIG_MODULE, BIG_CLASS, LONG_FUNCTION = 400, 300, 60
+
+
+def _modules(package: Path) -> dict[str, Path]:
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        if parts[1:2] in (("testing",), ("examples",)):
+            continue
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(tree: ast.Module, known: set[str]) -> set[str]:
+    wanted: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        wanted |= {name for name in names if name in known}
+    return wanted
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    sys.setrecursionlimit(10000)
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def main() -> None:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
+    modules = _modules(root / "core" / "curator")
+    lines = {name: len(path.read_text().splitlines()) for name, path in modules.items()}
+    graph: dict[str, set[str]] = {}
+    classes, functions = [], []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        graph[name] = _imports(tree, set(modules)) - {name}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > BIG_CLASS:
+                    classes.append((size, f"{name}.{node.name}"))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > LONG_FUNCTION:
+                    functions.append((size, f"{name}:{node.name}"))
+    big = sorted(((n, m) for m, n in lines.items() if n > BIG_MODULE), reverse=True)
+    print(f"core lines (without testing/, examples/): {sum(lines.values()):,} in {len(lines)}")
+    print(f"modules over {BIG_MODULE} lines: {len(big)}")
+    for count, name in big:
+        print(f"  {count:5}  {name}")
+    print(f"classes over {BIG_CLASS} lines: {len(classes)}")
+    for count, name in sorted(classes, reverse=True):
+        print(f"  {count:5}  {name}")
+    print(f"functions over {LONG_FUNCTION} lines: {len(functions)}")
+    for count, name in sorted(functions, reverse=True):
+        print(f"  {count:5}  {name}")
+    cycles = _cycles(graph)
+    print(f"import cycles: {len(cycles)}")
+    for cycle in cycles:
+        print("  " + " <-> ".join(cycle))
+
+
+if __name__ == "__main__":
+    main()
