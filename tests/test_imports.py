@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from core_support import subprocess_env
 
@@ -62,56 +63,29 @@ def test_no_public_name_is_shadowed_by_a_submodule() -> None:
     subprocess.run([sys.executable, "-c", after], check=True, env=subprocess_env())
 
 
+def _shape() -> Any:
+    """``tools/core_shape.py``, which measures the core's shape: its import graph and cycles."""
+    path = Path(__file__).resolve().parent.parent / "tools" / "core_shape.py"
+    spec = importlib.util.spec_from_file_location("core_shape", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _module_imports() -> dict[str, set[str]]:
     """Each core module's imports of other core modules made when it loads (not in functions)."""
-    root = Path(curator.__file__).parent
-    names = {}
-    for path in root.rglob("*.py"):
-        parts = path.relative_to(root.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        names[name] = path
-    imports: dict[str, set[str]] = {name: set() for name in names}
-    for name, path in names.items():
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # `if TYPE_CHECKING:` aside
-            if isinstance(node, ast.Import):
-                wanted = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                wanted = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-            else:
-                continue
-            imports[name].update(w for w in wanted if w in names and w != name)
-    return imports
+    shape = _shape()
+    # The installed package (in tox, the built wheel), the kit and example included.
+    graph: dict[str, set[str]] = shape.import_graph(
+        shape.modules(Path(curator.__file__).parent, whole=True)
+    )
+    return graph
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
-    order: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(module: str) -> None:
-        order[module] = low[module] = len(order)
-        stack.append(module)
-        for other in graph[module]:
-            if other not in order:
-                visit(other)
-                low[module] = min(low[module], low[other])
-            elif other in stack:
-                low[module] = min(low[module], order[other])
-        if low[module] == order[module]:
-            group = []
-            while True:
-                member = stack.pop()
-                group.append(member)
-                if member == module:
-                    break
-            if len(group) > 1:
-                found.append(sorted(group))
-
-    for module in sorted(graph):
-        if module not in order:
-            visit(module)
+    found: list[list[str]] = _shape().cycles(graph)
     return found
 
 

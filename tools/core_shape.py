@@ -20,14 +20,23 @@ from pathlib import Path
 BIG_MODULE, BIG_CLASS, LONG_FUNCTION = 400, 300, 60
 
 
-def _modules(package: Path) -> dict[str, Path]:
+def modules(package: Path, whole: bool = False) -> dict[str, Path]:
+    """The modules of ``package`` by dotted name (``testing/``, ``examples/`` only if ``whole``)."""
     found = {}
     for path in sorted(package.rglob("*.py")):
         parts = path.relative_to(package.parent).with_suffix("").parts
-        if parts[1:2] in (("testing",), ("examples",)):
+        if not whole and parts[1:2] in (("testing",), ("examples",)):
             continue
         found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
+
+
+def import_graph(found: dict[str, Path]) -> dict[str, set[str]]:
+    """Each module's imports of the others made when it loads (not in functions or for typing)."""
+    return {
+        name: _imports(ast.parse(path.read_text(encoding="utf-8")), set(found)) - {name}
+        for name, path in found.items()
+    }
 
 
 def _imports(tree: ast.Module, known: set[str]) -> set[str]:
@@ -43,7 +52,7 @@ def _imports(tree: ast.Module, known: set[str]) -> set[str]:
     return wanted
 
 
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -77,14 +86,14 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def main() -> None:
+    """Print the shape of the checkout named on the command line (default: this one)."""
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
-    modules = _modules(root / "core" / "curator")
-    lines = {name: len(path.read_text().splitlines()) for name, path in modules.items()}
-    graph: dict[str, set[str]] = {}
+    found = modules(root / "core" / "curator")
+    lines = {name: len(path.read_text().splitlines()) for name, path in found.items()}
+    graph = import_graph(found)
     classes, functions = [], []
-    for name, path in modules.items():
+    for name, path in found.items():
         tree = ast.parse(path.read_text())
-        graph[name] = _imports(tree, set(modules)) - {name}
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 size = (node.end_lineno or node.lineno) - node.lineno + 1
@@ -105,9 +114,9 @@ def main() -> None:
     print(f"functions over {LONG_FUNCTION} lines: {len(functions)}")
     for count, name in sorted(functions, reverse=True):
         print(f"  {count:5}  {name}")
-    cycles = _cycles(graph)
-    print(f"import cycles: {len(cycles)}")
-    for cycle in cycles:
+    loops = cycles(graph)
+    print(f"import cycles: {len(loops)}")
+    for cycle in loops:
         print("  " + " <-> ".join(cycle))
 
 
