@@ -29,8 +29,8 @@ from curator.latest import DONE, StoredOutcome
 from curator.outcome import Status
 from curator.parameters import flatten
 from curator.result import throughput
+from curator.runlock import lock_holder
 from curator.settings import RunSettings
-from curator.store import lock_holder
 
 _FAILURE_VALUES = frozenset(status.value for status in Status if status.is_failure)
 _RUN_COLUMNS = (

@@ -113,3 +113,15 @@ def _still_named(handle: IO[str], path: Path) -> bool:
         return False
     held = os.fstat(handle.fileno())
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def lock_holder(path: Path) -> tuple[int, str] | None:
+    """``(pid, host)`` of the last run that locked the checkpoint at ``path``, if known."""
+    try:
+        text = path.with_name(path.name + ".lock").read_text()
+    except OSError:
+        return None
+    words = text.split()
+    if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
+        return int(words[1]), words[3].rstrip(",")
+    return None

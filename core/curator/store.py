@@ -14,7 +14,6 @@ folded back into the file, so the ``.sqlite`` file alone can be copied.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import dataclasses
 import json
@@ -27,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from curator import journal, pickling
-from curator._version import __version__
 from curator.checkpoint_file import (
     check_file,
-    open_for_writing,
     sqlite_error,
     sqlite_problem,
 )
-from curator.checkpoint_meta import SCHEMA_VERSION, check_layout, check_meta
+from curator.checkpoint_schema import open_checkpoint
 from curator.errors import UsageError
 from curator.keyfile import user_key
 from curator.latest import Latest, Skippable, scan, skippable
@@ -42,42 +39,17 @@ from curator.latest import read_latest as read_latest  # where tests and tools f
 from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.runlock import release_lock, remove_lock, take_lock
 from curator.state import StateMark
+from curator.stored_states import stored_partials
 
 COMMIT_SECONDS = 0.1
 """How often the writer thread commits what has arrived."""
 DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
 
-_STATES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS states (
-    journal INTEGER PRIMARY KEY, partials BLOB NOT NULL, mac BLOB NOT NULL
-);
-"""
-"""Accumulating stages' partials (see :mod:`curator.state`), one row per journal batch."""
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, backend TEXT, jobs INTEGER,
-    requested INTEGER, ok INTEGER, failed INTEGER, skipped INTEGER, cancelled INTEGER,
-    interrupted INTEGER, seconds REAL, ran INTEGER, settings TEXT
-);
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
-    started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL,
-    workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL,
-    metrics BLOB
-);
-"""
-    + _STATES_SCHEMA
-)
 _INSERT = (
     f"INSERT INTO journal (run, {', '.join(journal.COLUMNS)}) "
     f"VALUES (?, {', '.join('?' * len(journal.COLUMNS))})"
 )
-# Columns added to schema 2 after its first release, with their types: added on open.
-_LATER_RUN_COLUMNS = {"seconds": "REAL", "ran": "INTEGER", "settings": "TEXT"}
-_LATER_JOURNAL_COLUMNS = {"metrics": "BLOB"}
 
 
 def resolve_path(checkpoint: str | os.PathLike[str] | bool | None) -> Path | None:
@@ -139,7 +111,7 @@ class CheckpointStore:
         self._lock_file = take_lock(path)
         self._made = not path.exists()
         try:
-            self._db = _open(path, fingerprint, pipeline, total, parameters)
+            self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters)
         except BaseException:
             release_lock(self._lock_file)
             raise
@@ -394,46 +366,15 @@ class CheckpointStore:
     ) -> tuple[list[tuple[list[bytes], list[int]]], set[int]]:
         """The accumulating stages' partials of the ``ok`` items a resume skips.
 
-        ``latest``: every item's latest record, as :meth:`latest` read it
-        (read again if not given).
-
-        Returns
-        -------
-        tuple
-            For every batch (signature checked) whose ``ok`` items are all still
-            their index's latest outcome: its pickled
-            :class:`~curator.state.StateMark` partials and those items. Then
-            the ``ok`` indices whose contribution is not stored whole (their
-            batch has no partials, or a later run redid some of its items): a
-            resume runs those again, so each item counts exactly once.
+        ``latest``: every item's latest record, as :meth:`latest` read it (read
+        again if not given). See :func:`curator.stored_states.stored_partials`.
         """
-        partials: list[tuple[list[bytes], list[int]]] = []
-        rerun: set[int] = set()
         try:
             if latest is None:
                 latest = self._scan()  # also checks every batch's indices and codes
-            stored = {
-                journal_id: (data, mac)
-                for journal_id, data, mac in self._db.execute(
-                    "SELECT journal, partials, mac FROM states"
-                )
-            }
-            for row_id, index_bytes, codes in self._db.execute(
-                "SELECT id, indices, codes FROM journal ORDER BY id"
-            ):
-                codes_of = dict(zip(array.array("q", index_bytes), codes, strict=True))
-                ok = [index for index, code in codes_of.items() if code in journal.DONE_CODES]
-                current = [index for index in ok if latest.batches[index] == row_id]
-                if ok and row_id in stored and len(current) == len(ok):
-                    data, mac = stored[row_id]
-                    # A list of pickled marks: plain bytes, so it always loads.
-                    marks = journal.load_signed(data, mac, self._key, self.path, "stage states")
-                    partials.append((marks, current))
-                else:
-                    rerun.update(current)
+            return stored_partials(self._db, self.path, self._key, latest)
         except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise sqlite_error(self.path, exc) from None
-        return partials, rerun
 
 
 def _one_by_one(entry: Outcome | Successes) -> Sequence[Outcome]:
@@ -487,70 +428,3 @@ def wait_closed(path: Path | None = None) -> None:
             closing = [t for t in [_CLOSING.pop(_key(path), None)] if t is not None]
     for thread in closing:
         thread.join()
-
-
-def _open(
-    path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
-) -> sqlite3.Connection:
-    db = open_for_writing(path)
-    try:
-        # Look before writing anything, even the journal mode: it is not ours yet.
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        if tables and "meta" not in tables:
-            raise UsageError(
-                f"{path} is an SQLite database but not a curator checkpoint; it was left "
-                "untouched. Name another file with --checkpoint"
-            )
-        meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
-        if meta:
-            check_meta(path, meta, fingerprint, pipeline)
-            check_layout(db, path)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
-        if meta:
-            _add_later_columns(db)  # the migration within schema 2
-        else:
-            with db:
-                db.executescript(_SCHEMA)
-                db.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
-                    [
-                        ("schema", str(SCHEMA_VERSION)),
-                        ("fingerprint", fingerprint),
-                        ("pipeline", pipeline),
-                        ("total", str(total)),
-                        ("created", str(time.time())),
-                        ("curator", __version__),
-                        ("parameters", parameters),
-                    ],
-                )
-    except (sqlite3.Error, UnicodeDecodeError) as exc:
-        db.close()
-        raise sqlite_error(path, exc) from None
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def _add_later_columns(db: sqlite3.Connection) -> None:
-    with db:
-        db.execute(_STATES_SCHEMA)
-        for table, later in (("runs", _LATER_RUN_COLUMNS), ("journal", _LATER_JOURNAL_COLUMNS)):
-            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in later.items():
-                if name not in present:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-
-
-def lock_holder(path: Path) -> tuple[int, str] | None:
-    """``(pid, host)`` of the last run that locked the checkpoint at ``path``, if known."""
-    try:
-        text = path.with_name(path.name + ".lock").read_text()
-    except OSError:
-        return None
-    words = text.split()
-    if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
-        return int(words[1]), words[3].rstrip(",")
-    return None
