@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from curator import Filter, Pipeline, Source
+from curator import Filter, ItemFeature, Pipeline, Source, hookimpl
 
 
 class NoOpSource(Source[int]):
@@ -193,3 +193,23 @@ class Accumulating(Counting):
     def merge(self, states: list[int]) -> int:
         self.count = sum(states)
         return self.count
+
+
+class WallClock(ItemFeature):
+    """A plugin's per-item field as a real one looks: a clock read around the item, a small dict."""
+
+    name = "wall"
+
+    def begin(self, index: int) -> float:
+        return time.perf_counter()
+
+    def end(self, index: int, token: float, ok: bool) -> dict[str, float]:
+        return {"seconds": time.perf_counter() - token}
+
+
+class WallClockPlugin:
+    """Provides :class:`WallClock`."""
+
+    @hookimpl
+    def curator_register_item_features(self) -> list[type[ItemFeature]]:
+        return [WallClock]

@@ -19,6 +19,81 @@ from pathlib import Path
 
 BIG_MODULE, BIG_CLASS, LONG_FUNCTION = 400, 300, 60
 
+CONCERNS = {
+    "the model (pipeline, outcomes, errors)": (
+        "pipeline",
+        "outcome",
+        "errors",
+        "result",
+        "columns",
+        "table",
+        "printable",
+        "compat",
+        "_version",
+        "__init__",
+        "__main__",
+    ),
+    "running (loop, work, policy, backends)": (
+        "loop",
+        "intake",
+        "ending",
+        "runner",
+        "work",
+        "ledger",
+        "dispatch",
+        "policy",
+        "interrupts",
+        "relay",
+        "streaming",
+        "session",
+        "selection",
+        "spawning",
+        "shipping",
+        "pickling",
+        "groups",
+        "lifecycle",
+        "watchdog",
+        "state",
+        "shards",
+        "backend",
+        "options",
+        "contract",
+        "requirements",
+        "backends",
+    ),
+    "the checkpoint (store, resume, reading)": (
+        "store",
+        "journal",
+        "latest",
+        "catalog",
+        "checkpoint_file",
+        "checkpoint_meta",
+        "checkpoint_schema",
+        "keyfile",
+        "runlock",
+        "resuming",
+        "stored_states",
+        "recorded",
+        "fingerprint",
+        "parameters",
+        "settings",
+    ),
+    "observing (capture, metrics, reporters, report)": (
+        "capture",
+        "metrics",
+        "progress",
+        "reporter",
+        "reporters",
+        "report",
+        "report_html",
+        "running_time",
+        "features",
+    ),
+    "the plugin host (hooks, registry)": ("plugins", "registry", "hookspecs"),
+    "the command line": ("cli",),
+}
+"""Top-level modules and sub-packages of ``curator`` by what they are about."""
+
 
 def modules(package: Path, whole: bool = False) -> dict[str, Path]:
     """The modules of ``package`` by dotted name (``testing/``, ``examples/`` only if ``whole``)."""
@@ -103,8 +178,15 @@ def main() -> None:
                 size = (node.end_lineno or node.lineno) - node.lineno + 1
                 if size > LONG_FUNCTION:
                     functions.append((size, f"{name}:{node.name}"))
+    by_concern = dict.fromkeys(CONCERNS, 0)
+    for name, count in lines.items():
+        top = name.split(".")[1] if "." in name else "__init__"
+        concern = next((c for c, tops in CONCERNS.items() if top in tops), "other")
+        by_concern[concern] = by_concern.get(concern, 0) + count
     big = sorted(((n, m) for m, n in lines.items() if n > BIG_MODULE), reverse=True)
     print(f"core lines (without testing/, examples/): {sum(lines.values()):,} in {len(lines)}")
+    for concern, count in by_concern.items():
+        print(f"  {count:6,}  {concern}")
     print(f"modules over {BIG_MODULE} lines: {len(big)}")
     for count, name in big:
         print(f"  {count:5}  {name}")
