@@ -114,3 +114,15 @@ def test_a_feature_with_a_bad_name_breaks_its_plugin(site: Path) -> None:
                                                   env=subprocess_env(site)))}  # fmt: skip
     assert rows["misnamed"]["status"] == "broken"
     assert "is not lowercase letters, digits and underscores" in rows["misnamed"]["detail"]
+
+
+def test_curator_status_shows_a_failures_fields(extras_site: Path, tmp_path: Path) -> None:
+    env = subprocess_env(extras_site)
+    store = tmp_path / "run.sqlite"
+    ran = curator("run", "pipelines:fails_at_3", "--keep-going", "--checkpoint", str(store),
+                  "--reporter", "none", env=env, cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    [failed] = as_json(curator("status", str(store), "--failed", "--json", env=env, cwd=tmp_path))
+    assert failed["index"] == 3
+    assert failed["extras"]["wall"]["ok"] is False
+    assert failed["extras"]["wall"]["seconds"] >= 0

@@ -144,6 +144,7 @@ def failure_json(stored: StoredOutcome, traceback: bool = False) -> dict[str, An
     if traceback:
         data["traceback"] = stored.error.traceback if stored.error else None
         data["exit_code"] = stored.error.exit_code if stored.error else None
+        data["extras"] = stored.extras  # what plugins' per-item features recorded
     return data
 
 

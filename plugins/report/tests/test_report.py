@@ -290,3 +290,25 @@ def test_the_html_page_escapes_what_items_print_and_raise(tmp_path: Path) -> Non
     assert "alert(&quot;in the line&quot;)" in page
     assert page.count("<pre>") == page.count("</pre>") == 2 * 2  # no block closed by an item
     assert page.count("<details") == page.count("</details>") == 2
+
+
+def test_a_failures_per_item_fields_of_plugins_are_in_the_report(tmp_path: Path) -> None:
+    from curator.plugins import PluginSettings
+    from curator.registry import Registry
+    from curator.testing.extras import FIELD, ProbePlugin
+
+    registry = Registry.load(
+        PluginSettings(strict=True), entrypoints=False, plugins=[("probe", ProbePlugin())]
+    )
+    store = tmp_path / "run.sqlite"
+    run(probe(6, tmp_path, fail=frozenset({4})), checkpoint=store, on_error="continue",
+        reporter=None, registry=registry)  # fmt: skip
+    report = build(store)
+    [failed] = report.failures
+    assert failed.extras is not None
+    assert failed.extras[FIELD]["index"] == 4
+    assert failed.extras[FIELD]["ok"] is False
+    assert report.to_json()["failures"][0]["extras"] == failed.extras
+    page = render(report)
+    assert "Recorded by plugins:" in page
+    assert f"{FIELD}: {{&quot;index&quot;: 4," in page  # escaped JSON

@@ -11,6 +11,7 @@ a dashed line where each later run starts.
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -367,6 +368,11 @@ def _failures(report: RunReport) -> str:
             dropped = item.output.get("dropped", 0)
             note = f" ({dropped:,} earlier characters dropped)" if dropped else ""
             body += f"<p>What it printed{note}:</p><pre>{_e(item.output.get('text', ''))}</pre>"
+        if item.extras:
+            lines = "\n".join(
+                f"{name}: {json.dumps(data, sort_keys=True)}" for name, data in item.extras.items()
+            )
+            body += f"<p>Recorded by plugins:</p><pre>{_e(lines)}</pre>"
         blocks.append(f'<details class="failure"><summary>{_e(head)}</summary>{body}</details>')
     more = report.failures_total - len(report.failures)
     if more > 0:

@@ -61,6 +61,8 @@ class ItemLine:
     rss_growth: float | None = None
     error: dict[str, Any] | None = None
     output: dict[str, Any] | None = None
+    extras: dict[str, Any] | None = None
+    """What plugins' per-item features recorded for it (failures only)."""
 
 
 @dataclass(frozen=True)
@@ -282,4 +284,5 @@ def _line(recorded: RecordedRun, row: int, detail: bool = False) -> ItemLine:
         rss_growth=recorded.metric(row, "rss_growth"),
         error=_json(columns.errors.get(row)) if detail else None,
         output=_json(columns.printed.get(row)) if detail else None,
+        extras=columns.extras.get(row) if detail else None,
     )
