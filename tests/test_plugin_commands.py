@@ -148,3 +148,46 @@ def test_curator_report_with_its_plugin_disabled_or_broken_says_so(site: Path) -
     disabled = curator("report", env=subprocess_env(site, CURATOR_DISABLE_PLUGINS="report"))
     assert disabled.returncode == 2, disabled.stderr
     assert "curator-report, which is disabled (CURATOR_DISABLE_PLUGINS)" in disabled.stderr
+
+
+def test_a_reporters_flag_is_short_for_its_option_and_remembered(
+    site: Path, tmp_path: Path
+) -> None:
+    """Issue 26: any plugin's flag goes through the one mechanism, a reporter's too."""
+    make_distribution(site, "curator-fixture-tally", "1.0",
+                      {"tally": "curator_fixture_flags:tally"})  # fmt: skip
+    env = subprocess_env(site)
+    help_text = curator("run", "--help", env=env).stdout
+    assert "--tally-file VALUE" in help_text
+    assert "tally.path=VALUE)" in help_text  # (--reporter-option tally.path=VALUE), wrapped
+    counted = tmp_path / "count.txt"
+    ran = curator("run", "pipelines:ten", "--reporter", "tally", "--tally-file", str(counted),
+                  env=env, cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert counted.read_text() == "10\n"
+    counted.unlink()
+    resumed = curator("run", "pipelines:ten", "--resume", env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"--reporter-option tally.path={counted}" in resumed.stderr
+    assert counted.read_text() == "10\n"  # the remembered reporter wrote it again
+    twice = curator("run", "pipelines:ten", "--reporter", "tally", "--tally-file", "a",
+                    "--reporter-option", "tally.path=b", env=env, cwd=tmp_path)  # fmt: skip
+    assert twice.returncode == 2
+    assert "reporter option tally.path is given twice (and by its flag)" in twice.stderr
+    unselected = curator("run", "pipelines:ten", "--tally-file", "c", env=env, cwd=tmp_path)
+    assert unselected.returncode == 2
+    assert "options given for reporter 'tally', which is not selected" in unselected.stderr
+
+
+def test_a_reporter_flag_that_curator_run_has_already_breaks_its_plugin(site: Path) -> None:
+    make_distribution(site, "curator-fixture-loud", "1.0", {"loud": "curator_fixture_flags:loud"})
+    env = subprocess_env(site)
+    rows = {row["name"]: row for row in as_json(curator("plugins", "list", "--json", env=env))}
+    assert rows["loud"]["status"] == "broken"
+    assert (
+        "reporter 'loud' declares the flag --json for its option 'level'"
+        in (rows["loud"]["detail"])
+    )
+    ran = curator("run", "pipelines:ten", "--json", "--no-checkpoint", env=env)
+    assert ran.returncode == 0, ran.stderr  # --json is still curator run's own
+    assert json.loads(ran.stdout)["ok"] == 10

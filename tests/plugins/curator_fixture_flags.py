@@ -1,4 +1,4 @@
-"""Backends whose options declare ``curator run`` flags: ``--depth`` works, ``--jobs`` is taken."""
+"""Backends and reporters whose options declare ``curator run`` flags; some flags are taken."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
 
-from curator import Backend, Work, hookimpl
+from curator import Backend, Reporter, RunResult, Work, hookimpl
 from curator.options import option
 from curator.outcome import Event
 
@@ -54,3 +54,48 @@ class Greedy:
 
 
 greedy = Greedy()
+
+
+@dataclasses.dataclass(frozen=True)
+class TallyOptions:
+    path: str = option("", help="write the number of finished items here", flag="--tally-file")
+
+
+class TallyFile(Reporter):
+    name = "tally"
+    description = "Writes how many items finished into a file."
+    Options = TallyOptions
+
+    @hookimpl
+    def curator_run_finish(self, result: RunResult) -> None:
+        with open(self.options.path, "w") as out:
+            out.write(f"{len(result.outcomes)}\n")
+
+
+class Tally:
+    @hookimpl
+    def curator_register_reporters(self) -> list[type[Reporter]]:
+        return [TallyFile]
+
+
+tally = Tally()
+
+
+@dataclasses.dataclass(frozen=True)
+class LoudOptions:
+    level: str = option("", help="wants the name of a built-in flag", flag="--json")
+
+
+class LoudReporter(Reporter):
+    name = "loud"
+    description = "Declares a flag curator run has already."
+    Options = LoudOptions
+
+
+class Loud:
+    @hookimpl
+    def curator_register_reporters(self) -> list[type[Reporter]]:
+        return [LoudReporter]
+
+
+loud = Loud()

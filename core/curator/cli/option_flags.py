@@ -1,12 +1,14 @@
-"""Flags of ``curator run`` that installed backends declare for their options.
+"""Flags of ``curator run`` that installed backends and reporters declare for their options.
 
 A backend option declared with ``option(..., flag="--memory-limit")`` becomes
 a flag of ``curator run`` while the backend is installed: short for ``-o
 memory_limit=VALUE``, remembered by ``--resume`` with the other options. The
-process pool's ``--memory-limit`` is one. A flag that ``curator run`` has
-already (a built-in one, or another backend's for another option) is refused:
-the plugin is listed broken with the reason, and the option stays reachable
-through ``-o``.
+process pool's ``--memory-limit`` is one. A reporter's option declared the
+same way is short for ``--reporter-option NAME.FIELD=VALUE`` (the reporter
+must be selected, as for that), remembered with the other reporter options.
+A flag that ``curator run`` has already (a built-in one, or another plugin's
+for another option) is refused: the plugin is listed broken with the reason,
+and the option stays reachable through ``-o`` or ``--reporter-option``.
 """
 
 from __future__ import annotations
@@ -51,3 +53,39 @@ def add_option_flags(parser: argparse.ArgumentParser, registry: Registry) -> Non
                 continue
             flags[flag] = field.name
     parser.set_defaults(option_flags={f"option_{name}": name for name in flags.values()})
+    _add_reporter_flags(parser, registry)
+
+
+def _add_reporter_flags(parser: argparse.ArgumentParser, registry: Registry) -> None:
+    """The flags of installed reporters' options; ``reporter_flags``: destination -> option."""
+    group = parser.add_argument_group(
+        "reporter options",
+        "Flags installed reporters declare: each is short for --reporter-option NAME.KEY=VALUE.",
+    )
+    taken: dict[str, tuple[str, str]] = {}  # destination -> (reporter, option)
+    for reporter, entry in sorted(registry.reporters.items()):
+        if entry.cls is None:
+            continue
+        for field in dataclasses.fields(entry.cls.Options):
+            flag = field.metadata.get("flag")
+            if flag is None:
+                continue
+            dest = f"reporter_option_{reporter}_{field.name}"
+            try:
+                group.add_argument(
+                    flag,
+                    dest=dest,
+                    metavar="VALUE",
+                    help=f"{field.metadata.get('help', '')} (--reporter-option "
+                    f"{reporter}.{field.name}=VALUE)",
+                )
+            except argparse.ArgumentError:
+                registry.host.fail(
+                    entry.plugin,
+                    f"reporter {reporter!r} declares the flag {flag} for its option "
+                    f"{field.name!r}, but curator run has that flag already (use "
+                    f"--reporter-option {reporter}.{field.name}=VALUE)",
+                )
+                continue
+            taken[dest] = (reporter, field.name)
+    parser.set_defaults(reporter_flags=taken)

@@ -57,6 +57,14 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
         given["reporter"] = tuple(args.reporter)
     if args.reporter_option:
         given["reporter_options"] = parse_reporter_options(args.reporter_option)
+    for dest, (reporter, name) in getattr(args, "reporter_flags", {}).items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        options = given.setdefault("reporter_options", {}).setdefault(reporter, {})
+        if name in options:
+            raise UsageError(f"reporter option {reporter}.{name} is given twice (and by its flag)")
+        options[name] = value
     return given
 
 
