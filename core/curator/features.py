@@ -76,6 +76,15 @@ class ItemFeature:
         return None
 
 
+class CoreFeature(ItemFeature):
+    """A per-item feature whose work the core does itself, in :class:`curator.Work`.
+
+    Capture and metrics (:mod:`curator.observing`): registered, listed and
+    switched off by name as any feature, but not called through
+    :meth:`~ItemFeature.begin`/:meth:`~ItemFeature.end`.
+    """
+
+
 def feature_problems(cls: type[ItemFeature]) -> list[str]:
     """What is wrong with a registered feature class (empty when nothing is)."""
     problems = []

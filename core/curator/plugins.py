@@ -42,8 +42,13 @@ ENTRY_POINT_GROUP = "curator"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin-backends", "curator.backends"),
     ("builtin-reporters", "curator.reporters"),
+    ("capture", "curator.observing:capture"),
+    ("metrics", "curator.observing:metrics"),
 )
-"""Plugin name and module of each built-in plugin, registered through the same hooks."""
+"""Plugin name and ``module[:attribute]`` of each built-in plugin, registered through the same
+hooks. Those in :data:`SWITCHABLE` are left out when disabled by name
+(``CURATOR_DISABLE_PLUGINS``); ``--no-plugins`` (third-party ones) keeps them."""
+SWITCHABLE = frozenset({"capture", "metrics"})
 
 PluginStatus = Literal["loaded", "broken", "disabled"]
 
@@ -158,8 +163,15 @@ class PluginHost:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
         if builtins:
-            for name, module_name in BUILTIN_PLUGINS:
-                self.register(importlib.import_module(module_name), name, version=__version__)
+            for name, where in BUILTIN_PLUGINS:
+                if name in SWITCHABLE and _canonical(name) in self.settings.disabled:
+                    self.records[name] = PluginRecord(name, None, __version__, status="disabled")
+                    continue
+                module_name, _, attribute = where.partition(":")
+                plugin = importlib.import_module(module_name)
+                self.register(
+                    getattr(plugin, attribute) if attribute else plugin, name, version=__version__
+                )
 
     def register(
         self,

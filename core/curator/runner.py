@@ -17,7 +17,7 @@ from typing import Any
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.errors import PluginError, UsageError
-from curator.features import ItemFeature
+from curator.features import CoreFeature, ItemFeature
 from curator.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.groups import keep_together
 from curator.lifecycle import has_hooks
@@ -271,6 +271,13 @@ def plan_run(
         )
     reporters = resolve_reporters(reporter, registry, reporter_options)
     features = item_features(registry)
+    # Capture and metrics are built-in features: disabled by name, they are off for the run.
+    builtin = {f.name for f in features if isinstance(f, CoreFeature)}
+    features = tuple(f for f in features if not isinstance(f, CoreFeature))
+    measuring, capturing = (
+        bool(metrics) and "metrics" in builtin,
+        bool(capture) and ("capture" in builtin),
+    )
     if resume and checkpoint in (None, False):
         checkpoint = True
     if resume:
@@ -285,8 +292,8 @@ def plan_run(
         on_error=policy.on_error,
         in_process=in_process,
         stages=stage_names(runnable),
-        metrics=bool(metrics),
-        capture=bool(capture),
+        metrics=measuring,
+        capture=capturing,
     )
 
     recorded, unrecorded = plain_options(options)

@@ -1,0 +1,75 @@
+"""Capture and metrics are built-in plugins: listed, and switched off by name like any plugin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core_support import as_json, curator, subprocess_env
+
+from curator import Registry, run
+from curator.plugins import PluginSettings
+from curator.testing.probes import probe
+
+
+def _events(tmp_path: Path, *flags: str, **env: str) -> list[dict[str, object]]:
+    events = tmp_path / "events.jsonl"
+    ran = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "json",
+                  "--reporter-option", f"json.file={events}", *flags,
+                  env=subprocess_env(**env), cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 1, ran.stderr  # item 2 fails on purpose
+    return [json.loads(line) for line in events.read_text().splitlines()]
+
+
+def test_capture_and_metrics_are_listed_as_built_in_plugins() -> None:
+    rows = {row["name"]: row for row in as_json(curator("plugins", "list", "--json"))}
+    for name in ("capture", "metrics"):
+        assert rows[name]["status"] == "loaded", rows[name]
+        assert rows[name]["provided_by"] == "builtin"
+        assert rows[name]["provides"] == [f"feature:{name}"]
+
+
+def test_disabling_capture_by_name_is_no_capture(tmp_path: Path) -> None:
+    events = _events(tmp_path, CURATOR_DISABLE_PLUGINS="capture")
+    finished = [e for e in events if e["event"] == "task_finish"]
+    assert len(finished) == 6
+    assert [e["output"] for e in finished] == [None] * 6
+    assert all(e["metrics"] is not None for e in finished)  # metrics stay on
+    rows = {
+        r["name"]: r
+        for r in as_json(
+            curator(
+                "plugins", "list", "--json", env=subprocess_env(CURATOR_DISABLE_PLUGINS="capture")
+            )
+        )
+    }
+    assert rows["capture"]["status"] == "disabled"
+
+
+def test_disabling_metrics_by_name_is_no_metrics(tmp_path: Path) -> None:
+    events = _events(tmp_path, CURATOR_DISABLE_PLUGINS="metrics")
+    assert events[0]["metrics"] is False  # run_start says items are not measured
+    finished = [e for e in events if e["event"] == "task_finish"]
+    assert [e["metrics"] for e in finished] == [None] * 6
+    assert all(e["output"] is not None for e in finished)  # capture stays on
+
+
+def test_no_plugins_keeps_the_built_in_features(tmp_path: Path) -> None:
+    events = _events(tmp_path, "--no-plugins")
+    finished = [e for e in events if e["event"] == "task_finish"]
+    assert all(e["output"] is not None and e["metrics"] is not None for e in finished)
+
+
+def test_a_registry_without_them_runs_without_them(tmp_path: Path) -> None:
+    registry = Registry.load(
+        PluginSettings(strict=True, disabled=frozenset({"capture", "metrics"})), entrypoints=False
+    )
+    result = run(probe(4, tmp_path, chatty=True), registry=registry, reporter=None)
+    assert result.ok
+    assert not result.run.capture
+    assert not result.run.metrics
+    assert [(o.output, o.metrics) for o in result.outcomes] == [(None, None)] * 4
+    # Only the disabled ones: with them, items print and are measured.
+    (tmp_path / "again").mkdir()
+    kept = run(probe(4, tmp_path / "again", chatty=True), reporter=None)
+    assert all(o.output is not None and o.metrics is not None for o in kept.outcomes)
