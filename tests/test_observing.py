@@ -1,13 +1,14 @@
-"""Capture and metrics are built-in plugins: listed, and switched off by name like any plugin."""
+"""Capture, metrics and the checkpoint are built-in plugins: listed, and switched off by name."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from core_support import as_json, curator, subprocess_env
 
-from curator import Registry, run
+from curator import Registry, UsageError, run
 from curator.plugins import PluginSettings
 from curator.testing.probes import probe
 
@@ -73,3 +74,43 @@ def test_a_registry_without_them_runs_without_them(tmp_path: Path) -> None:
     (tmp_path / "again").mkdir()
     kept = run(probe(4, tmp_path / "again", chatty=True), reporter=None)
     assert all(o.output is not None and o.metrics is not None for o in kept.outcomes)
+
+
+def test_the_checkpoint_is_a_built_in_plugin_that_adds_status_and_logs() -> None:
+    rows = {row["name"]: row for row in as_json(curator("plugins", "list", "--json"))}
+    assert rows["checkpoint"]["status"] == "loaded"
+    assert rows["checkpoint"]["provided_by"] == "builtin"
+    assert rows["checkpoint"]["provides"] == ["command:status", "command:logs"]
+
+
+def test_disabling_the_checkpoint_by_name_records_nothing_and_says_why(tmp_path: Path) -> None:
+    env = subprocess_env(CURATOR_DISABLE_PLUGINS="checkpoint")
+    ran = curator("run", "pipelines:ten", "--json", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["ok"] == 10
+    assert list(tmp_path.iterdir()) == []  # no .curator/, no checkpoint
+    for args in (["run", "pipelines:ten", "--resume"],
+                 ["run", "pipelines:ten", "--checkpoint", "c.sqlite"]):  # fmt: skip
+        refused = curator(*args, env=env, cwd=tmp_path)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert "--checkpoint and --resume need the built-in plugin checkpoint, which is " in (
+            refused.stderr
+        )
+    for command in (["status"], ["logs", "3"]):
+        refused = curator(*command, env=env, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert (
+            f"curator {command[0]} comes with the built-in plugin checkpoint, which is disabled "
+            "(CURATOR_DISABLE_PLUGINS)"
+        ) in refused.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_registry_without_the_checkpoint_refuses_one(tmp_path: Path) -> None:
+    registry = Registry.load(
+        PluginSettings(strict=True, disabled=frozenset({"checkpoint"})), entrypoints=False
+    )
+    with pytest.raises(UsageError, match="needs the built-in plugin checkpoint, which is"):
+        run(probe(2, tmp_path), registry=registry, reporter=None, checkpoint=tmp_path / "c.sqlite")
+    assert not (tmp_path / "c.sqlite").exists()
+    assert run(probe(2, tmp_path), registry=registry, reporter=None).ok  # none asked: none made

@@ -57,8 +57,19 @@ def hooks_reference(_: str | None) -> str:
 def cli_reference(_: str | None) -> str:
     """Every command of ``curator`` with its usage and options, as Markdown."""
     from curator.cli.main import build_parser
+    from curator.plugins import PluginSettings
+    from curator.registry import Registry
 
-    parser = build_parser()
+    # The built-in plugins' commands (status, logs), none of an installed distribution.
+    parser = build_parser(Registry.load(PluginSettings(), entrypoints=False))
+    for action in parser._actions:  # without the placeholders of plugins not installed
+        if isinstance(action, argparse._SubParsersAction):
+            missing = [
+                a for a in action._choices_actions if (a.help or "").startswith("(needs the plugin")
+            ]
+            for placeholder in missing:
+                del action.choices[placeholder.dest]
+                action._choices_actions.remove(placeholder)
     return "\n".join(_describe_parser(parser, "curator"))
 
 

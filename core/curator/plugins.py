@@ -44,11 +44,12 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin-reporters", "curator.reporters"),
     ("capture", "curator.observing:capture"),
     ("metrics", "curator.observing:metrics"),
+    ("checkpoint", "curator.checkpointing:checkpoint"),
 )
 """Plugin name and ``module[:attribute]`` of each built-in plugin, registered through the same
 hooks. Those in :data:`SWITCHABLE` are left out when disabled by name
 (``CURATOR_DISABLE_PLUGINS``); ``--no-plugins`` (third-party ones) keeps them."""
-SWITCHABLE = frozenset({"capture", "metrics"})
+SWITCHABLE = frozenset({"capture", "metrics", "checkpoint"})
 
 PluginStatus = Literal["loaded", "broken", "disabled"]
 
@@ -172,6 +173,11 @@ class PluginHost:
                 self.register(
                     getattr(plugin, attribute) if attribute else plugin, name, version=__version__
                 )
+
+    def switched_off(self, name: str) -> bool:
+        """Whether the built-in plugin ``name`` (see :data:`SWITCHABLE`) is disabled here."""
+        record = self.records.get(name)
+        return record is not None and record.distribution is None and record.status == "disabled"
 
     def register(
         self,

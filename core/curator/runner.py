@@ -280,6 +280,11 @@ def plan_run(
     )
     if resume and checkpoint in (None, False):
         checkpoint = True
+    if checkpoint not in (None, False) and registry.host.switched_off("checkpoint"):
+        raise UsageError(
+            "a checkpoint (checkpoint=, --checkpoint, --resume) needs the built-in plugin "
+            "checkpoint, which is disabled (CURATOR_DISABLE_PLUGINS)"
+        )
     if resume:
         check_fingerprintable(runnable)
     store = open_store(runnable, checkpoint)

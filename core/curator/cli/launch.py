@@ -86,7 +86,14 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
-    checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or True)
+    # The default checkpoint is the built-in plugin's: switched off, a run records nothing.
+    default = not registry.host.switched_off("checkpoint")
+    if not default and (args.checkpoint or args.resume):
+        raise UsageError(
+            "--checkpoint and --resume need the built-in plugin checkpoint, which is disabled "
+            "(CURATOR_DISABLE_PLUGINS)"
+        )
+    checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or default)
     given = given_settings(args)
     pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)

@@ -41,8 +41,9 @@ __all__ = [
     "print_text",
 ]
 
-KNOWN_COMMANDS = {"report": "curator-report"}
-"""Commands of curator's own plugin distributions, for an install hint when missing."""
+KNOWN_COMMANDS = {"report": "curator-report", "status": "checkpoint", "logs": "checkpoint"}
+"""Commands of curator's own plugins (a distribution, or a built-in plugin's name), for the
+hint when they are missing."""
 
 
 class Commands:
@@ -100,6 +101,8 @@ def add_plugin_commands(registry: Registry, subparsers: Any) -> None:
         except BaseException as exc:  # sys.exit() too: the plugin's failure, not ours
             commands.take_back()
             host.fail(record, f"curator_add_commands raised {type(exc).__name__}: {exc}", exc)
+            continue
+        record.provides += [f"command:{name}" for name in commands.added]
 
 
 def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +131,7 @@ def checkpoint_of(args: argparse.Namespace, usage: str) -> Path:
 
 
 def add_missing_commands(registry: Registry, subparsers: Any) -> None:
-    """List each known plugin command that no plugin added, with the distribution to install."""
+    """List each known plugin command that no plugin added, with the plugin it needs."""
     for name, distribution in KNOWN_COMMANDS.items():
         if name not in subparsers.choices:
             subparsers.add_parser(name, help=f"(needs the plugin {distribution})")
@@ -152,6 +155,12 @@ def check_missing_command(registry: Registry, arguments: list[str], subparsers: 
     if action is not None and action.get_default("handler") is not None:
         return  # its plugin added it
     host = registry.host
+    builtin = host.records.get(distribution)
+    if builtin is not None and builtin.distribution is None:  # a built-in plugin, switched off
+        raise UsageError(
+            f"curator {command} comes with the built-in plugin {distribution}, which is "
+            "disabled (CURATOR_DISABLE_PLUGINS)"
+        )
     said = f"curator {command} comes with the plugin {distribution}"
     if host.settings.no_plugins:
         raise UsageError(f"{said}, and plugins are off (--no-plugins or CURATOR_NO_PLUGINS=1)")
