@@ -126,3 +126,24 @@ def test_curator_status_shows_a_failures_fields(extras_site: Path, tmp_path: Pat
     assert failed["index"] == 3
     assert failed["extras"]["wall"]["ok"] is False
     assert failed["extras"]["wall"]["seconds"] >= 0
+
+
+def test_a_features_data_reads_as_json_reads_it_back() -> None:
+    """The fast copy of plain data gives exactly what a trip through json gives."""
+    import enum
+    import math
+
+    from curator.features import as_json
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    for value in [
+        {"a": (1, 2.5)}, {1: 2, "b": None}, [1.5, "x", None, True, False], {"e": Level.HIGH},
+        {"n": {"m": [1, {"k": -0.0}]}}, "text", 7, 2.5, None, (), {},
+    ]:  # fmt: skip
+        assert as_json(value) == json.loads(json.dumps(value)), value
+        assert type(as_json(value)) is type(json.loads(json.dumps(value))), value
+    for bad in [math.nan, {"a": math.inf}, [-math.inf], {1, 2}, object(), {"b": b"bytes"}]:
+        with pytest.raises((ValueError, TypeError)):
+            as_json(bad)
