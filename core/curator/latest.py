@@ -6,7 +6,7 @@ codes, decoded in C) kept in two arrays by item: the latest status and the
 batch that holds it, 9 bytes an item (:class:`Latest`). The rest of a batch is
 decoded only for the items asked for: the failures ``curator status`` lists,
 the one item ``curator logs N`` shows (:func:`find` reads one batch), the done
-items a resume skips (:class:`Skippable`, with their outputs). Nothing is
+items a resume skips (:class:`curator.skipping.Skippable`, with their outputs). Nothing is
 unpickled unless a resume gives its key.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import array
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from curator import journal
 from curator.capture import Captured
@@ -30,7 +30,7 @@ from curator.checkpoint_file import (
 )
 from curator.checkpoint_meta import check_meta, meta_total, read_meta
 from curator.metrics import Metrics
-from curator.outcome import ErrorInfo, Status, Successes
+from curator.outcome import ErrorInfo, Status
 
 _STATUSES = list(Status)
 DONE = frozenset({Status.OK.value, Status.SKIPPED.value})
@@ -184,7 +184,7 @@ def scan(db: sqlite3.Connection, where: Path, total: int) -> Latest:
     return latest
 
 
-def _columns(db: sqlite3.Connection, outputs: bool) -> str:
+def batch_columns(db: sqlite3.Connection, outputs: bool) -> str:
     """The journal's data columns to select.
 
     Those it lacks (a checkpoint of an earlier version, read without writing
@@ -197,7 +197,8 @@ def _columns(db: sqlite3.Connection, outputs: bool) -> str:
     )
 
 
-def _batch_row(db: sqlite3.Connection, batch: int, columns: str) -> Any:
+def batch_row(db: sqlite3.Connection, batch: int, columns: str) -> Any:
+    """The ``columns`` (as :func:`batch_columns` gives them) of journal batch ``batch``."""
     return db.execute(f"SELECT {columns} FROM journal WHERE id = ?", (batch,)).fetchone()
 
 
@@ -216,7 +217,7 @@ def find(db: sqlite3.Connection, where: Path, index: int, total: int) -> StoredO
         while found >= 0 and found % _INDEX_BYTES:  # the bytes straddle two numbers
             found = index_bytes.rfind(needle, 0, found + _INDEX_BYTES - 1)
         if found >= 0:
-            decoded = journal.read_batch(_batch_row(db, batch, _columns(db, False)), where)
+            decoded = journal.read_batch(batch_row(db, batch, batch_columns(db, False)), where)
             if max(decoded.indices) >= total:
                 raise beyond(where, max(decoded.indices), total)
             return StoredOutcome(*journal.record(decoded, found // _INDEX_BYTES, None, where))
@@ -234,147 +235,13 @@ def records(
     for index in indices:
         if latest.status(index) is not None:
             wanted.setdefault(latest.batches[index], set()).add(index)
-    columns = _columns(db, outputs=False)
+    columns = batch_columns(db, outputs=False)
     for batch in sorted(wanted):
         mine = wanted[batch]
-        decoded = journal.read_batch(_batch_row(db, batch, columns), latest.where)
+        decoded = journal.read_batch(batch_row(db, batch, columns), latest.where)
         found = {index: p for p, index in enumerate(decoded.indices) if index in mine}
         for index in sorted(found):  # of an index twice in the batch, the later position
             yield StoredOutcome(*journal.record(decoded, found[index], None, latest.where))
-
-
-class _Kept(NamedTuple):
-    """The columns of a batch a resume reports skipped items from."""
-
-    started: array.array[float]
-    finished: array.array[float]
-    attempts: array.array[int]
-    workers: array.array[int]
-    names: list[str]
-    values: list[Any]
-    extras: dict[int, dict[str, Any]]
-
-
-class Skippable:
-    """What a resume needs of the items it skips: their batches' columns, kept by batch.
-
-    Made by :func:`skippable`. Per item it keeps only its position in the
-    batch that holds its latest record; :meth:`skipped` builds the item's
-    ``skipped`` outcome from that batch's columns when asked.
-    """
-
-    def __init__(self, latest: Latest) -> None:
-        self.latest = latest
-        self.positions = array.array("q", bytes(_INDEX_BYTES * len(latest.codes)))
-        self._kept: dict[int, _Kept] = {}
-        self.unloadable: list[int] = []
-        """Done items whose recorded outputs do not unpickle here: a resume runs them again."""
-        self.cause: journal.UnloadableRecord | None = None
-        """Why the first of them did not load."""
-
-    def split(
-        self, indices: Sequence[int], rerun: set[int]
-    ) -> tuple[Iterator[Successes], list[int]]:
-        """``indices`` split into the ones a resume skips, in columns, and the ones it runs.
-
-        Skipped items come as :class:`~curator.outcome.Successes` of status
-        ``skipped``, one per run of consecutive indices recorded in the same
-        stored batch by the same worker and attempt (so a run's table takes
-        each with one slice per column), made as they are asked for; no
-        ``Outcome`` is made. ``rerun``: done items that must run again all the same.
-        """
-        codes, batches, positions, kept = (
-            self.latest.codes, self.latest.batches, self.positions, self._kept,
-        )  # fmt: skip
-        size = len(codes)
-        groups: dict[tuple[int, int, int], array.array[int]] = {}
-        to_run: list[int] = []
-        done = _DONE
-        where = (0, -1, -1)
-        members = array.array("q")
-        for index in indices:
-            if 0 <= index < size and codes[index] in done and index not in rerun:
-                batch = batches[index]
-                found = kept.get(batch)
-                if found is not None:
-                    at = positions[index]
-                    worker, attempt = found.workers[at], found.attempts[at]
-                    # Neighbours mostly share their group: look it up only when it changes.
-                    if batch != where[0] or worker != where[1] or attempt != where[2]:
-                        where = (batch, worker, attempt)
-                        members = groups.setdefault(where, array.array("q"))
-                    members.append(index)
-                    continue
-            to_run.append(index)
-        skipped = (
-            self._columns(batch, worker, attempt, run)
-            for (batch, worker, attempt), members in groups.items()
-            for run in _consecutive(members)
-        )
-        return skipped, to_run
-
-    def _columns(
-        self, batch: int, worker: int, attempt: int, members: array.array[int]
-    ) -> Successes:
-        """The ``skipped`` outcomes of ``members``, recorded in ``batch`` by one worker."""
-        found = self._kept[batch]
-        at = [self.positions[index] for index in members]
-        extras = found.extras
-        return Successes(
-            found.names[worker],
-            members,
-            array.array("d", map(found.started.__getitem__, at)),
-            array.array("d", map(found.finished.__getitem__, at)),
-            list(map(found.values.__getitem__, at)),
-            attempt,
-            status=Status.SKIPPED,
-            extras={p: extras[a] for p, a in enumerate(at) if a in extras} if extras else None,
-        )
-
-    def take(self, batch: int, row: Any, key: bytes) -> None:
-        """Keep one journal batch that holds some item's latest record, with its outputs."""
-        where = self.latest.where
-        columns = journal.read_batch(row, where)
-        try:
-            values = journal.load_outputs(row, len(columns.indices), key, where)
-        except journal.UnloadableRecord as exc:
-            recorded = self.latest
-            mine = {i for i in columns.indices if recorded.batches[i] == batch}
-            self.unloadable += sorted(i for i in mine if recorded.status(i) in DONE)
-            self.cause = self.cause or exc
-            return
-        self._kept[batch] = _Kept(
-            columns.started, columns.finished, columns.attempts, columns.workers,
-            columns.names, values, columns.extras,
-        )  # fmt: skip
-        positions, latest = self.positions, self.latest.batches
-        for position, index in enumerate(columns.indices):
-            if latest[index] == batch:
-                positions[index] = position
-
-
-def _consecutive(indices: array.array[int]) -> Iterator[array.array[int]]:
-    """``indices`` cut into runs of consecutive numbers."""
-    start = 0
-    for position in range(1, len(indices)):
-        if indices[position] != indices[position - 1] + 1:
-            yield indices[start:position]
-            start = position
-    if indices:
-        yield indices[start:]
-
-
-def skippable(db: sqlite3.Connection, latest: Latest, key: bytes) -> Skippable:
-    """The records a resume skips: outputs verified with ``key`` and unpickled, batch by batch.
-
-    Only the batches that hold some item's latest record are decoded (a
-    batch a later run redid is not).
-    """
-    found = Skippable(latest)
-    columns = _columns(db, outputs=True)
-    for batch in sorted(set(latest.batches) - {0}):  # 0: an item never recorded
-        found.take(batch, _batch_row(db, batch, columns), key)
-    return found
 
 
 def load_latest(

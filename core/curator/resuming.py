@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from curator.latest import Skippable
+from curator.skipping import Skippable
 from curator.state import StageStates
 from curator.store import CheckpointStore
 

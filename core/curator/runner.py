@@ -10,32 +10,28 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.errors import PluginError, UsageError
-from curator.features import CoreFeature, ItemFeature
+from curator.choosing import ReporterSpec, item_features, reporter_names, resolve_reporters
+from curator.errors import UsageError
+from curator.features import CoreFeature
 from curator.fingerprint import check_fingerprintable, describe, digest, fingerprint
-from curator.groups import keep_together
-from curator.lifecycle import has_hooks
+from curator.fitting import fit_backend
 from curator.loop import RunLoop
 from curator.metrics import stage_names
 from curator.options import NoOptions, build_options
 from curator.pipeline import Pipeline, check_runnable
 from curator.policy import OnError, Policy
 from curator.registry import Registry, default_registry
-from curator.reporter import Reporter
-from curator.reporters import auto_reporter
 from curator.result import RunInfo, RunResult
-from curator.selection import resolve_indices, resolve_jobs
+from curator.selection import resolve_indices
 from curator.session import Session
 from curator.settings import RunSettings, plain_options, record_indices
 from curator.store import DEFAULT_DIR, CheckpointStore, resolve_path
-
-ReporterSpec = str | Reporter | None | Sequence[str | Reporter]
 
 _run_ids = itertools.count(1)
 
@@ -221,54 +217,9 @@ def plan_run(
     name = normalize_name(backend)
     backend_options = build_options(backend_cls.Options, options, owner=f"backend {name!r}")
     caps = backend_cls.capabilities
-    n_jobs = resolve_jobs(jobs if jobs is not None else -1 if caps.parallel else 1)
-    if n_jobs > 1 and not caps.parallel:
-        raise UsageError(
-            f"backend {name!r} runs one item at a time, so jobs={jobs} needs a parallel "
-            f"backend: {', '.join(_able(registry, 'parallel'))}"
-        )
-    # A parallel backend asked for one job runs in this process (no start-up, stateful
-    # stages keep their state); a backend that runs one item at a time always executes,
-    # and so does a parallel one left to pick its jobs (even on a one-CPU machine).
-    in_process = n_jobs == 1 and caps.parallel and jobs is not None
-    if in_process and options:
-        # The backend never runs: its options would be dropped without a word.
-        raise UsageError(
-            f"backend {name!r} with jobs=1 runs items in this process, without the backend, "
-            f"so its option(s) {', '.join(sorted(options))} would not apply; give it 2 or "
-            "more jobs (or leave jobs out: all CPUs)"
-        )
-    if policy.timeout is not None and (in_process or not caps.timeouts):
-        if caps.timeouts:
-            # With jobs=1 items run in this process, where nothing can stop them.
-            raise UsageError(
-                f"backend {name!r} with jobs=1 runs items in this process, where nothing can "
-                "stop a running one, so timeout= cannot be enforced; give it 2 or more jobs "
-                "(or leave jobs out: all CPUs)"
-            )
-        raise UsageError(
-            f"backend {name!r} cannot stop a running item, so timeout= cannot be enforced; "
-            f"use a backend that can: {', '.join(_able(registry, 'timeouts')) or '(none)'}"
-        )
-    if policy.limits_hooks and not in_process and not caps.lifecycle_timeouts:
-        raise UsageError(
-            f"backend {name!r} cannot bound the stages' setup(worker)/teardown(), so "
-            "setup_timeout=/teardown_timeout= cannot be enforced; use a backend that can: "
-            f"{', '.join(_able(registry, 'lifecycle_timeouts')) or '(none)'}"
-        )
-    together = keep_together(runnable, selected)
-    if together is not None and not in_process and not caps.keeps_groups:
-        raise UsageError(
-            f"the pipeline keeps indices together (its partition_indices), and backend "
-            f"{name!r} cannot keep a group on one worker; use a backend that can: "
-            f"{', '.join(_able(registry, 'keeps_groups')) or '(none)'}"
-        )
-    if has_hooks(runnable) and not in_process and not caps.worker_lifecycle:
-        raise UsageError(
-            f"a stage of the pipeline defines setup(worker)/teardown(), and backend {name!r} "
-            f"does not call them; use a backend that does: "
-            f"{', '.join(_able(registry, 'worker_lifecycle')) or '(none)'}"
-        )
+    n_jobs, in_process, together = fit_backend(
+        registry, name, caps, jobs, options, policy, runnable, selected
+    )
     reporters = resolve_reporters(reporter, registry, reporter_options)
     features = item_features(registry)
     # Capture and metrics are built-in features: disabled by name, they are off for the run.
@@ -320,7 +271,7 @@ def plan_run(
         teardown_timeout=policy.teardown_timeout,
         metrics=bool(metrics),
         capture=bool(capture),
-        reporter=tuple(_names(reporter)) if reporter is not None else ("none",),
+        reporter=tuple(reporter_names(reporter)) if reporter is not None else ("none",),
         reporter_options={
             normalize_name(name): plain_options(given)[0]
             for name, given in (reporter_options or {}).items()
@@ -356,36 +307,6 @@ def plan_run(
     )
 
 
-def item_features(registry: Registry) -> tuple[ItemFeature, ...]:
-    """One instance of each usable per-item feature (see :mod:`curator.features`), for one run.
-
-    Raises
-    ------
-    PluginError
-        When a feature class cannot be made (its plugin's bug, named).
-    """
-    made = []
-    for entry in registry.features.values():
-        if entry.cls is None or entry.status != "ok":
-            continue
-        try:
-            made.append(entry.cls())
-        except Exception as exc:
-            raise PluginError(
-                f"the per-item feature {entry.cls.name!r} of {entry.plugin.describe()} cannot "
-                f"be made: {type(exc).__name__}: {exc}"
-            ) from exc
-    return tuple(made)
-
-
-def _able(registry: Registry, capability: str) -> list[str]:
-    return sorted(
-        name
-        for name, entry in registry.backends.items()
-        if entry.cls is not None and getattr(entry.cls.capabilities, capability)
-    )
-
-
 def checkpoint_path(
     pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
 ) -> Path | None:
@@ -411,64 +332,3 @@ def open_store(
 def default_store_path(pipeline_fingerprint: str) -> Path:
     """``.curator/<first 16 hex digits of the fingerprint>.sqlite`` in the working directory."""
     return Path(DEFAULT_DIR) / f"{pipeline_fingerprint[:16]}.sqlite"
-
-
-def resolve_reporters(
-    spec: ReporterSpec,
-    registry: Registry,
-    reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list[Reporter]:
-    """Turn the ``reporter`` argument into reporter instances.
-
-    Parameters
-    ----------
-    spec
-        A name (``"auto"`` picks ``rich`` on an interactive terminal, else
-        ``log``), a :class:`~curator.Reporter` instance, a list of them, or ``None``.
-    registry
-        Where names are looked up.
-    reporter_options
-        Options per reporter name, validated against each reporter's schema.
-
-    Raises
-    ------
-    UsageError
-        For an unknown name, an object that is not a :class:`~curator.Reporter`,
-        or options for a reporter that is not selected or that it does not take.
-    """
-    chosen = {normalize_name(i) for i in _names(spec)}
-    for name in reporter_options or {}:
-        if normalize_name(name) not in chosen:
-            raise UsageError(f"options given for reporter {name!r}, which is not selected")
-    if spec is None:
-        return []
-    items = [spec] if isinstance(spec, (str, Reporter)) or not _iterable(spec) else list(spec)
-    reporters: list[Reporter] = []
-    for item in items:
-        if isinstance(item, Reporter):
-            reporters.append(item)
-        elif isinstance(item, str):
-            name = auto_reporter() if normalize_name(item) == "auto" else item
-            cls = registry.reporter(name)
-            given = (reporter_options or {}).get(normalize_name(name), {})
-            settings = build_options(cls.Options, given, owner=f"reporter {normalize_name(name)!r}")
-            reporters.append(cls(settings))
-        else:
-            raise UsageError(f"reporter must be a name or a curator.Reporter, got {item!r}")
-    return reporters
-
-
-def _names(spec: ReporterSpec) -> list[str]:
-    if isinstance(spec, str):
-        return [spec]
-    if spec is None or isinstance(spec, Reporter) or not _iterable(spec):
-        return []
-    return [item for item in spec if isinstance(item, str)]
-
-
-def _iterable(value: object) -> bool:
-    try:
-        iter(value)  # type: ignore[call-overload]
-    except TypeError:
-        return False
-    return True

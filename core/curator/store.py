@@ -34,10 +34,11 @@ from curator.checkpoint_file import (
 from curator.checkpoint_schema import open_checkpoint
 from curator.errors import UsageError
 from curator.keyfile import user_key
-from curator.latest import Latest, Skippable, scan, skippable
+from curator.latest import Latest, scan
 from curator.latest import read_latest as read_latest  # where tests and tools find it
 from curator.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.runlock import release_lock, remove_lock, take_lock
+from curator.skipping import Skippable, skippable
 from curator.state import StateMark
 from curator.stored_states import stored_partials
 

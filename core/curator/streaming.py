@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
+from curator.choosing import ReporterSpec
 from curator.loop import RunLoop
 from curator.outcome import Outcome
 from curator.pipeline import Pipeline
 from curator.policy import OnError, Policy
 from curator.registry import Registry
 from curator.result import RunInfo, RunResult
-from curator.runner import ReporterSpec, plan_run
+from curator.runner import plan_run
 from curator.session import Session
 
 
