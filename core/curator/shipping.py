@@ -19,7 +19,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from curator.errors import UsageError
+from curator.errors import PluginError, UsageError
 from curator.pickling import sent_by_value
 from curator.work import Work
 
@@ -76,10 +76,21 @@ def pickle_work(work: Work, backend: str) -> bytes:
     ------
     UsageError
         Naming the stage, and its attribute when one is the culprit.
+    PluginError
+        Naming the per-item feature of a plugin that cannot be pickled.
     """
     try:
         return dumps(work)
     except Exception as exc:
+        for feature in work.features:  # a plugin's per-item feature travels with the work
+            if not _picklable(feature):
+                raise PluginError(
+                    f"{backend} ships the run's per-item features to its workers, but the "
+                    f"feature {feature.name!r} ({_name(feature)}) cannot be pickled "
+                    f"({type(exc).__name__}: {exc}); its plugin must keep locks, files and "
+                    "connections out of the feature's attributes (or disable the plugin: "
+                    "CURATOR_DISABLE_PLUGINS)"
+                ) from exc
         culprit = _find_unpicklable(work)
         raise UsageError(
             f"{backend} needs a picklable pipeline, but {culprit} cannot be pickled "

@@ -97,3 +97,37 @@ def test_a_remembered_timeout_on_a_backend_without_timeouts_says_how_to_drop_it(
     summary = json.loads(resumed.stdout)
     assert (summary["ok"] + summary["skipped"], summary["failed"]) == (9, 1), summary
     assert summary["skipped"] >= 1, summary  # what the process-pool run finished
+
+
+def test_an_unpicklable_feature_of_a_plugin_is_named_before_any_worker_starts(
+    tmp_path: Path,
+) -> None:
+    """A plugin's per-item feature ships with the work: one that cannot is the plugin's bug."""
+    import threading
+
+    from curator import ItemFeature, PluginError, Registry, hookimpl, run
+    from curator.plugins import PluginSettings
+    from curator.testing.probes import probe
+    from curator_backend_process_pool import hooks
+
+    class Locked(ItemFeature):
+        name = "locked"
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+    class Provides:
+        @hookimpl
+        def curator_register_item_features(self) -> list[type[ItemFeature]]:
+            return [Locked]
+
+    registry = Registry.load(
+        PluginSettings(strict=True), entrypoints=False,
+        plugins=[("process-pool", hooks), ("locked", Provides())],
+    )  # fmt: skip
+    with pytest.raises(PluginError) as refused:
+        run(probe(3, tmp_path), backend="process-pool", jobs=2, registry=registry, reporter=None)
+    assert "the feature 'locked'" in str(refused.value)
+    assert "cannot be pickled (TypeError: cannot pickle '_thread.lock' object)" in str(
+        refused.value
+    )
