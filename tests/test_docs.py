@@ -36,7 +36,7 @@ def _hookspecs() -> dict[str, object]:
 
 def test_every_hookspec_says_when_and_where_it_is_called() -> None:
     specs = _hookspecs()
-    assert len(specs) == 8
+    assert len(specs) == 9
     for name, fn in specs.items():
         doc = inspect.getdoc(fn) or ""
         assert doc.startswith(("Called", "Return")), name

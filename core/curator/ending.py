@@ -58,7 +58,7 @@ class RunEnding:
         """The failures no retry followed, then ``cancelled`` for every index that never ran."""
         held = self.held
         if held:
-            yield [held[i] for i in self._in_request_order(held)]
+            yield self._announced([held[i] for i in self._in_request_order(held)])
             held.clear()
         ledger = self.ledger
         missing = list(ledger.missing())
@@ -70,7 +70,13 @@ class RunEnding:
             self.progress.cancelled += len(cancelled)  # first: never counted done meanwhile
             for outcome in cancelled:
                 ledger.record(outcome)
-            yield cancelled
+            yield self._announced(cancelled)
+
+    def _announced(self, batch: list[Outcome]) -> list[Outcome]:
+        """``batch``, once the ``curator_batch_finish`` listeners have seen it."""
+        if self.relay.listens("curator_batch_finish"):
+            self.relay.call("curator_batch_finish", run=self.info, batch=batch)
+        return batch
 
     def _tally(self) -> Counter[Status]:
         """Outcomes per status, the open slots as the ``cancelled`` they read as."""

@@ -9,7 +9,8 @@ Registration hooks are called once per plugin when curator builds its
 registry (on the first run or listing in a process). Event hooks are called
 for every run, always in the parent process, in this order per index:
 ``curator_task_start`` (when the backend reports it) then
-``curator_task_finish``; all of them between ``curator_run_start`` and
+``curator_task_finish``, and per batch of final outcomes
+``curator_batch_finish``; all of them between ``curator_run_start`` and
 ``curator_run_finish``.
 """
 
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from curator.backend import Backend
     from curator.cli.plugin_commands import Commands
     from curator.features import ItemFeature
-    from curator.outcome import Outcome, TaskStart
+    from curator.outcome import Outcome, Successes, TaskStart
     from curator.progress import RunProgress
     from curator.reporter import Reporter
     from curator.result import RunInfo, RunResult
@@ -34,6 +37,7 @@ EVENT_HOOKS = (
     "curator_run_start",
     "curator_task_start",
     "curator_task_finish",
+    "curator_batch_finish",
     "curator_run_finish",
 )
 """The hooks that report a run's events, in the order a run calls them."""
@@ -189,6 +193,32 @@ def curator_task_finish(run: RunInfo, outcome: Outcome) -> None:
         The run the item belongs to.
     outcome
         Status, value or error (with the worker's traceback), worker and timing.
+    """
+
+
+@hookspec
+def curator_batch_finish(run: RunInfo, batch: Sequence[Outcome | Successes]) -> None:
+    """Called once per batch of final outcomes, in the parent process, as the run records them.
+
+    A batch is what one step of the run loop made final: the successes of a
+    worker's message (as :class:`~curator.outcome.Successes` columns) with its
+    failures that no retry follows, a resume's skipped items, the failures
+    held for a retry that did not come, the ``cancelled`` items at the end.
+    Every requested index is in exactly one batch. Listening costs one call
+    per batch, not per item: an observer that aggregates (counts, a
+    histogram of a plugin's ``extras``) reads the columns instead of
+    implementing :func:`curator_task_finish`. Iterating a ``Successes`` makes
+    its :class:`~curator.outcome.Outcome` objects; its columns are cheaper.
+    Called after the batch's outcomes are in the run's table and handed to
+    the checkpoint's writer (not necessarily committed yet).
+
+    Parameters
+    ----------
+    run
+        The run the outcomes belong to.
+    batch
+        The batch: ``Successes`` columns and single ``Outcome`` objects; do
+        not change them.
     """
 
 

@@ -91,6 +91,7 @@ class EventIntake:
         report_starts = self.relay.listens("curator_task_start")
         report_finishes = self.relay.listens("curator_task_finish")
         one_by_one = report_starts or report_finishes  # the checkpoint takes columns
+        announce = self.relay.listens("curator_batch_finish")
         started = self.started
         held = self.held
         attempt = self.attempt
@@ -167,6 +168,8 @@ class EventIntake:
             if ledger.open <= progress.alarm_open:
                 progress.ring()
             if finals:
+                if announce:
+                    call("curator_batch_finish", run=info, batch=finals)
                 yield finals
         return stopped_by
 

@@ -311,6 +311,7 @@ class RunLoop(EventIntake, RunEnding):
         skipped, to_run = stored.split(indices, resumed.rerun)
         ledger, call, info = self.ledger, self.relay.call, self.info
         one_by_one = self.relay.listens("curator_task_finish")
+        announce = self.relay.listens("curator_batch_finish")
         for batch in skipped:
             if one_by_one:  # each listener sees the progress as of its item
                 for outcome in batch:
@@ -320,6 +321,8 @@ class RunLoop(EventIntake, RunEnding):
             else:
                 ledger.record_successes(batch)
                 self.progress.skipped += len(batch)
+            if announce:
+                call("curator_batch_finish", run=info, batch=[batch])
             yield [batch]
         return to_run if len(to_run) < len(indices) else indices
 

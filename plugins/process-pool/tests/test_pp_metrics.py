@@ -165,3 +165,33 @@ def test_a_crashed_item_has_no_metrics_and_the_others_keep_theirs() -> None:
     assert result.outcomes[3].status is Status.CRASHED
     assert result.outcomes[3].metrics is None
     assert all(o.metrics is not None for o in result.outcomes if o.ok)
+
+
+def test_a_batch_listener_is_called_per_worker_message_not_per_item(tmp_path: Path) -> None:
+    """``curator_batch_finish``: 2,000 fast items arrive in far fewer batches, each once."""
+    from collections import Counter
+    from collections.abc import Sequence
+
+    from curator import Outcome, RunInfo, Successes, hookimpl
+    from curator.testing.probes import probe
+    from curator.testing.registries import isolated_registry
+    from curator_backend_process_pool import hooks
+
+    class Batches:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.seen: Counter[int] = Counter()
+
+        @hookimpl
+        def curator_batch_finish(self, run: RunInfo, batch: Sequence[Outcome | Successes]) -> None:
+            self.calls += 1
+            for entry in batch:
+                self.seen.update(entry.indices if isinstance(entry, Successes) else [entry.index])
+
+    listener = Batches()
+    registry = isolated_registry(("process-pool", hooks), ("batches", listener))
+    result = run(probe(2000, tmp_path), backend="process-pool", jobs=2, registry=registry,
+                 reporter=None)  # fmt: skip
+    assert result.ok
+    assert listener.seen == Counter(range(2000))
+    assert listener.calls < 2000 / 4, listener.calls  # chunks of many items per message
