@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -158,56 +159,62 @@ def run(
         on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace,
         setup_timeout, teardown_timeout,
     )  # fmt: skip
-    loop = plan_run(
-        pipeline,
-        backend=backend,
-        jobs=jobs,
-        indices=indices,
-        options=options,
-        policy=policy,
-        checkpoint=checkpoint,
-        resume=resume,
-        metrics=metrics,
-        capture=capture,
-        reporter=reporter,
-        reporter_options=reporter_options,
-        registry=registry,
-        session=session,
-    )
-    return loop.execute()
+    request = RunRequest(
+        backend, jobs, indices, options, policy, checkpoint, resume, reporter,
+        reporter_options, metrics, capture,
+    )  # fmt: skip
+    return plan_run(pipeline, request, registry, session).execute()
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run is asked to do: one description, built by ``run``, ``stream`` and the CLI.
+
+    The fields are the arguments of :func:`run` (the failure rules gathered in
+    a :class:`~curator.policy.Policy`); ``target`` is the ``curator run``
+    TARGET, recorded with the other settings in the checkpoint so that
+    ``curator run TARGET --resume`` can repeat the run; ``keep=False`` keeps
+    only failed outcomes in the result (a streamed run). :func:`plan_run`
+    checks it and records it in the checkpoint as
+    :class:`~curator.settings.RunSettings`.
+    """
+
+    backend: str = "sequential"
+    jobs: int | None = None
+    indices: Iterable[int] | None = None
+    options: Mapping[str, Any] | None = None
+    policy: Policy = field(default_factory=Policy)
+    checkpoint: str | os.PathLike[str] | bool | None = None
+    resume: bool = False
+    reporter: ReporterSpec = "auto"
+    reporter_options: Mapping[str, Mapping[str, Any]] | None = None
+    metrics: bool = True
+    capture: bool = True
+    target: str | None = None
+    keep: bool = True
 
 
 def plan_run(
     pipeline: Pipeline[Any],
-    *,
-    backend: str,
-    jobs: int | None,
-    indices: Iterable[int] | None,
-    options: Mapping[str, Any] | None,
-    policy: Policy,
-    checkpoint: str | os.PathLike[str] | bool | None,
-    resume: bool,
-    reporter: ReporterSpec,
-    reporter_options: Mapping[str, Mapping[str, Any]] | None,
-    registry: Registry | None,
-    metrics: bool = True,
-    capture: bool = True,
-    target: str | None = None,
-    keep: bool = True,
+    request: RunRequest,
+    registry: Registry | None = None,
     session: Session | None = None,
 ) -> RunLoop:
     """Validate everything about a run and return its loop, without starting anything.
-
-    The arguments are those of :func:`run`; ``target`` is the ``curator run``
-    TARGET, recorded with the other settings in the checkpoint so that
-    ``curator run TARGET --resume`` can repeat the run; ``keep=False`` keeps
-    only failed outcomes in the result (a streamed run).
 
     Raises
     ------
     UsageError
         For any bad input; nothing has started.
     """
+    backend, jobs, indices, options = (
+        request.backend, request.jobs, request.indices, request.options
+    )  # fmt: skip
+    policy, checkpoint, resume = request.policy, request.checkpoint, request.resume
+    reporter, reporter_options = request.reporter, request.reporter_options
+    metrics, capture, target, keep = (
+        request.metrics, request.capture, request.target, request.keep
+    )  # fmt: skip
     runnable = check_runnable(pipeline)
     if not isinstance(backend, str):
         raise UsageError(f"backend must be a name, got {type(backend).__name__}")

@@ -21,7 +21,7 @@ from curator.pipeline import Pipeline
 from curator.policy import OnError, Policy
 from curator.registry import Registry
 from curator.result import RunInfo, RunResult
-from curator.runner import plan_run
+from curator.runner import RunRequest, plan_run
 from curator.session import Session
 
 
@@ -168,21 +168,9 @@ def stream(
         on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace,
         setup_timeout, teardown_timeout,
     )  # fmt: skip
-    loop = plan_run(
-        pipeline,
-        backend=backend,
-        jobs=jobs,
-        indices=indices,
-        options=options,
-        policy=policy,
-        checkpoint=checkpoint,
-        resume=resume,
-        metrics=metrics,
-        capture=capture,
-        reporter=reporter,
-        reporter_options=reporter_options,
-        registry=registry,
-        keep=False,
-        session=session,
-    )
+    request = RunRequest(
+        backend, jobs, indices, options, policy, checkpoint, resume, reporter,
+        reporter_options, metrics, capture, keep=False,
+    )  # fmt: skip
+    loop = plan_run(pipeline, request, registry, session)
     return RunStream(loop, ordered)

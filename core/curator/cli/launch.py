@@ -82,7 +82,7 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 
 def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
-    from curator.runner import checkpoint_path, plan_run  # sqlite3 and all only when running
+    from curator.runner import RunRequest, checkpoint_path, plan_run  # sqlite3... when running
 
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
@@ -119,8 +119,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             say(line)
         return dry_run(pipeline, path, indices, args, settings, registry)
     try:
-        loop = plan_run(
-            pipeline,
+        request = RunRequest(
             backend=settings.backend,
             jobs=settings.jobs,
             indices=indices,
@@ -142,9 +141,9 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             capture=settings.capture,
             reporter=reporters,
             reporter_options=reporter_options,
-            registry=registry,
             target=args.target,
         )
+        loop = plan_run(pipeline, request, registry)
         for line in notices:  # once the run is known to be valid
             say(line)
         if resuming:
