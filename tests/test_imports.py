@@ -96,3 +96,23 @@ def test_the_core_has_no_import_cycle() -> None:
     assert "curator.store" in graph["curator.loop"]
     assert _cycles(graph) == []
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_concerns_import_each_other_only_as_the_rules_allow() -> None:
+    """Issue 26: the model, observing, the checkpoint, the plugin host and running import only
+    what tools/core_shape.py's FORBIDDEN allows; nothing but the command line imports it."""
+    shape = _shape()
+    assert shape.broken_rules(_module_imports()) == []
+    # The rules catch what they are for: the model reaching into the run, the checkpoint
+    # into the run loop, anything into the command line.
+    planted = {
+        "curator.outcome": {"curator.loop"},
+        "curator.latest": {"curator.intake"},
+        "curator.metrics": {"curator.cli.output"},
+        "curator.loop": {"curator.store"},  # allowed: the run writes the checkpoint
+    }
+    assert shape.broken_rules(planted) == [
+        "curator.latest (the checkpoint) imports curator.intake (the run loop)",
+        "curator.metrics (observing) imports curator.cli.output (the command line)",
+        "curator.outcome (the model) imports curator.loop (running)",
+    ]

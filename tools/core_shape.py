@@ -31,7 +31,6 @@ CONCERNS = {
         "compat",
         "_version",
         "__init__",
-        "__main__",
     ),
     "running (loop, work, policy, backends)": (
         "loop",
@@ -95,9 +94,45 @@ CONCERNS = {
         "observing",
     ),
     "the plugin host (hooks, registry)": ("plugins", "registry", "hookspecs"),
-    "the command line": ("cli",),
+    "the command line": ("cli", "__main__"),
 }
 """Top-level modules and sub-packages of ``curator`` by what they are about."""
+
+RUN_LOOP = frozenset({"loop", "intake", "ending", "runner", "streaming", "session"})
+"""The modules that run a run (the checkpoint's modules never import them)."""
+
+FORBIDDEN = {
+    "the model": ("running", "the checkpoint", "the plugin host", "the command line"),
+    "observing": ("the checkpoint", "the command line"),
+    "the checkpoint": ("the command line",),
+    "the plugin host": ("the checkpoint", "the command line"),
+    "running": ("the command line",),
+}
+"""The import rules between concerns (by the first words of their names): what each must not
+import when it loads. The command line may import everything; nothing but it imports it."""
+
+
+def concern_of(name: str) -> str:
+    """The concern of the module ``name`` (``curator.loop``), in the short form of FORBIDDEN."""
+    top = name.split(".")[1] if "." in name else "__init__"
+    for concern, tops in CONCERNS.items():
+        if top in tops:
+            return concern.split(" (")[0]
+    return "other"
+
+
+def broken_rules(graph: dict[str, set[str]]) -> list[str]:
+    """Each import that breaks :data:`FORBIDDEN`, or the checkpoint's use of the run loop."""
+    broken = []
+    for module, imported in sorted(graph.items()):
+        mine = concern_of(module)
+        for other in sorted(imported):
+            theirs = concern_of(other)
+            if theirs in FORBIDDEN.get(mine, ()):
+                broken.append(f"{module} ({mine}) imports {other} ({theirs})")
+            elif mine == "the checkpoint" and other.partition(".")[2] in RUN_LOOP:
+                broken.append(f"{module} (the checkpoint) imports {other} (the run loop)")
+    return broken
 
 
 def modules(package: Path, whole: bool = False) -> dict[str, Path]:
@@ -201,6 +236,10 @@ def main() -> None:
     print(f"functions over {LONG_FUNCTION} lines: {len(functions)}")
     for count, name in sorted(functions, reverse=True):
         print(f"  {count:5}  {name}")
+    broken = broken_rules(graph)
+    print(f"imports across concerns against the rules: {len(broken)}")
+    for line in broken:
+        print(f"  {line}")
     loops = cycles(graph)
     print(f"import cycles: {len(loops)}")
     for cycle in loops:

@@ -13,8 +13,12 @@ loop: what a checkpoint records commits with its outcomes, in one transaction.
 
 from __future__ import annotations
 
-from curator.cli.plugin_commands import Commands
+from typing import TYPE_CHECKING
+
 from curator.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from curator.cli.plugin_commands import Commands
 
 NAME = "checkpoint"
 """The plugin's name: what ``CURATOR_DISABLE_PLUGINS`` takes."""
