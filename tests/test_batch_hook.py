@@ -79,3 +79,22 @@ def test_a_failing_batch_listener_is_disabled_and_the_run_goes_on(
     assert failed.value.result.ok
     assert failed.value.result.count(Status.OK) == 5
     assert "curator_batch_finish raised RuntimeError: cannot count; it is disabled" in (caplog.text)
+
+
+def test_a_stream_closed_early_still_announces_every_index_once(tmp_path: Path) -> None:
+    """Found by a review: held failures and never-run items of a run ended early were lost."""
+    from curator import stream
+
+    listener = Batches()
+    registry = isolated_registry(("batches", listener))
+    with stream(probe(50, tmp_path, fail=frozenset({3})), registry=registry, reporter=None,
+                on_error="continue", retries=1) as outcomes:  # fmt: skip
+        for taken, _ in enumerate(outcomes, 1):
+            if taken == 10:
+                break
+    result = outcomes.result
+    assert result is not None
+    assert listener.seen == Counter(range(50)), listener.seen
+    assert sum(listener.statuses.values()) == 50
+    # A stream keeps only its failures: compare with the result's counts.
+    assert listener.statuses == {s.value: n for s, n in result.counts().items()}

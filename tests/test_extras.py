@@ -9,7 +9,10 @@ with no part of curator knowing it. The kit checks the same on every backend
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import curator_fixture_extras as fixture
 import jsonschema
@@ -17,7 +20,7 @@ import pytest
 from core_support import as_json, curator, make_distribution, subprocess_env
 from pipelines import numbers
 
-from curator import Status, run
+from curator import ItemFeature, Status, hookimpl, run
 from curator.testing.registries import isolated_registry
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
@@ -147,3 +150,61 @@ def test_a_features_data_reads_as_json_reads_it_back() -> None:
     for bad in [math.nan, {"a": math.inf}, [-math.inf], {1, 2}, object(), {"b": b"bytes"}]:
         with pytest.raises((ValueError, TypeError)):
             as_json(bad)
+
+
+_CALLS: list[tuple[str, str, int, bool | None]] = []
+"""Where the pairing features below note their calls (one process: sequential, threads)."""
+
+
+class _Noting(ItemFeature):
+    name = "noting"
+
+    def __init__(self) -> None:
+        # A feature may guard what the threads that share it touch (the thread pool
+        # copies the pipeline per thread, not the features: found by a review).
+        self.lock = threading.Lock()
+
+    def begin(self, index: int) -> Any:
+        _CALLS.append(("begin", self.name, index, None))
+        return index
+
+    def end(self, index: int, token: Any, ok: bool) -> Any:
+        with self.lock:
+            _CALLS.append(("end", self.name, index, ok))
+        if index == 4:
+            raise RuntimeError("end fails on 4")
+        return None
+
+
+class _Second(_Noting):
+    name = "second"
+
+    def begin(self, index: int) -> Any:
+        if index == 2:
+            raise RuntimeError("begin fails on 2")
+        return super().begin(index)
+
+
+class _Pairing:
+    @hookimpl
+    def curator_register_item_features(self) -> list[type[ItemFeature]]:
+        return [_Noting, _Second]
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_every_feature_that_began_ends_whatever_fails(backend: str) -> None:
+    """Found by a review: a later feature's failed begin, or an earlier one's failed end,
+    left features begun and never ended (a plugin's timers, spans, files)."""
+    _CALLS.clear()
+    result = run(numbers(6), backend=backend, jobs=2 if backend == "thread-pool" else None,
+                 registry=isolated_registry(("pairing", _Pairing())), reporter=None,
+                 on_error="continue")  # fmt: skip
+    failed = {o.index: o.error.message for o in result.outcomes if o.error is not None}
+    assert failed[2].startswith("the per-item feature 'second' failed before the item")
+    assert failed[4].startswith("the per-item feature 'noting' failed after the item")
+    begun = Counter((name, index) for kind, name, index, _ in _CALLS if kind == "begin")
+    ended = Counter((name, index) for kind, name, index, _ in _CALLS if kind == "end")
+    assert begun == ended, (begun, ended)  # each begin has its end, once
+    assert ("noting", 2) in ended  # the first feature ended though the second never began
+    assert ("second", 4) in ended  # the second ended though the first's end raised
+    assert ("end", "noting", 2, False) in _CALLS

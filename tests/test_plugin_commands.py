@@ -191,3 +191,24 @@ def test_a_reporter_flag_that_curator_run_has_already_breaks_its_plugin(site: Pa
     ran = curator("run", "pipelines:ten", "--json", "--no-checkpoint", env=env)
     assert ran.returncode == 0, ran.stderr  # --json is still curator run's own
     assert json.loads(ran.stdout)["ok"] == 10
+
+
+def test_a_reporter_option_given_again_on_resume_keeps_the_others(
+    site: Path, tmp_path: Path
+) -> None:
+    """Found by a review: one reporter flag on --resume dropped json.file (events to stdout)."""
+    make_distribution(site, "curator-fixture-tally", "1.0",
+                      {"tally": "curator_fixture_flags:tally"})  # fmt: skip
+    env = subprocess_env(site)
+    events, first, second = tmp_path / "ev.jsonl", tmp_path / "t1", tmp_path / "t2"
+    ran = curator("run", "pipelines:ten", "--reporter", "json", "--reporter", "tally",
+                  "--reporter-option", f"json.file={events}", "--tally-file", str(first),
+                  env=env, cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    events.unlink()
+    resumed = curator("run", "pipelines:ten", "--resume", "--tally-file", str(second),
+                      env=env, cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert second.read_text() == "10\n"
+    assert events.exists(), resumed.stdout[:200]  # json.file kept: the events went there
+    assert '"event"' not in resumed.stdout

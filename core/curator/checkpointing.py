@@ -1,7 +1,8 @@
 """The checkpoint as a built-in plugin: ``curator status`` and ``curator logs``, switchable by name.
 
 pytest's ``cacheprovider`` is the model: a built-in plugin, listed by
-``curator plugins list`` (``checkpoint``), that ``CURATOR_DISABLE_PLUGINS=checkpoint``
+``curator plugins list`` (``builtin-checkpoint``), that
+``CURATOR_DISABLE_PLUGINS=builtin-checkpoint``
 switches off. It adds the commands that read checkpoints through
 ``curator_add_commands``, like any plugin. Switched off, ``curator run``
 records nothing on disk by default (as ``--no-checkpoint``), and asking for a
@@ -20,7 +21,7 @@ from curator.hookspecs import hookimpl
 if TYPE_CHECKING:
     from curator.cli.plugin_commands import Commands
 
-NAME = "checkpoint"
+NAME = "builtin-checkpoint"
 """The plugin's name: what ``CURATOR_DISABLE_PLUGINS`` takes."""
 
 

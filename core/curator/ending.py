@@ -58,8 +58,9 @@ class RunEnding:
         """The failures no retry followed, then ``cancelled`` for every index that never ran."""
         held = self.held
         if held:
-            yield self._announced([held[i] for i in self._in_request_order(held)])
-            held.clear()
+            last = [held[i] for i in self._in_request_order(held)]
+            held.clear()  # first: a stop while they are handed out never announces them twice
+            yield self._announced(last)
         ledger = self.ledger
         missing = list(ledger.missing())
         for start in range(0, len(missing), BATCH):
@@ -77,6 +78,30 @@ class RunEnding:
         if self.relay.listens("curator_batch_finish"):
             self.relay.call("curator_batch_finish", run=self.info, batch=batch)
         return batch
+
+    def _announce_the_rest(self, when: float) -> None:
+        """Give ``curator_batch_finish`` what a run that ended early never handed out.
+
+        A stream closed by its consumer, a backend's error or a hard stop ends
+        the run before :meth:`_last_outcomes`: its held failures and the
+        items that never ran (``cancelled`` in the result) are announced here,
+        so that every index is in exactly one batch however the run ends.
+        """
+        if not self.relay.listens("curator_batch_finish"):
+            return
+        held = self.held
+        if held:
+            last = [held[i] for i in self._in_request_order(held)]
+            held.clear()
+            self._announced(last)
+        missing = list(self.ledger.missing())
+        for start in range(0, len(missing), BATCH):
+            self._announced(
+                [
+                    Outcome(index, Status.CANCELLED, started=when, finished=when)
+                    for index in missing[start : start + BATCH]
+                ]
+            )
 
     def _tally(self) -> Counter[Status]:
         """Outcomes per status, the open slots as the ``cancelled`` they read as."""
@@ -133,6 +158,7 @@ class RunEnding:
         )
         self.result = result
         try:
+            self._announce_the_rest(finished)
             if self.store is not None:
                 counts = {status.value: n for status, n in result.counts().items()}
                 counts["failed"] = len(result.failures)

@@ -24,8 +24,10 @@ cost more than a fast item itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -90,7 +92,14 @@ class ItemFeature:
         return None
 
     def end(self, index: int, token: Any, ok: bool) -> Any:
-        """Called right after the item (``ok``: its sink returned); returns its data or ``None``.
+        """Called right after the item; returns its data for the item, or ``None``.
+
+        ``ok``: the item's stages ran to the end without raising (its outcome
+        can still fail afterwards, when its value cannot be sent or stored).
+        It is called for every item :meth:`begin` was called for: with ``ok``
+        false also when the item raised, when a later feature's ``begin``
+        raised, or when a hard stop ended the item (then what it returns is
+        not kept).
 
         The data must be JSON (dicts with text keys, lists, text, numbers,
         booleans, ``None``): it is stored in the checkpoint and written into
@@ -98,6 +107,14 @@ class ItemFeature:
         or data that is not JSON, fails the item, with this feature named.
         """
         return None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ItemFeature:
+        """The feature itself: the threads of a backend that copies the work share it.
+
+        (The thread pool copies the pipeline per thread by default; a feature
+        may hold a lock to guard what its threads share.)
+        """
+        return self
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -133,9 +150,12 @@ class FeatureError(Exception):
 
 
 def run_features(
-    features: tuple[ItemFeature, ...], tokens: list[Any], index: int, ok: bool
+    features: Sequence[ItemFeature], tokens: Sequence[Any], index: int, ok: bool
 ) -> dict[str, Any] | None:
     """Each feature's data for the item that just ran (``None``: none has any).
+
+    Every feature that began gets its :meth:`~ItemFeature.end`, also when an
+    earlier one's raised; the first failure is raised after all of them ended.
 
     Raises
     ------
@@ -144,6 +164,7 @@ def run_features(
         that is not JSON.
     """
     extras: dict[str, Any] | None = None
+    failure: FeatureError | None = None
     for feature, token in zip(features, tokens, strict=True):
         try:
             data = feature.end(index, token, ok)
@@ -152,30 +173,50 @@ def run_features(
                 # from the checkpoint (a tuple is a list, a number key is text, everywhere).
                 data = as_json(data)
         except Exception as exc:
-            raise FeatureError(
-                f"the per-item feature {feature.name!r} failed after the item: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            if failure is None:
+                failure = FeatureError(
+                    f"the per-item feature {feature.name!r} failed after the item: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                failure.__cause__ = exc
+            continue
         if data is not None:
             if extras is None:
                 extras = {}
             extras[feature.name] = data
+    if failure is not None:
+        raise failure
     return extras
+
+
+def end_quietly(features: Sequence[ItemFeature], tokens: Sequence[Any], index: int) -> None:
+    """End the features that began (``ok`` false) when the item will not end normally.
+
+    For an item whose later feature failed to begin, or that a hard stop
+    ended: what the features return, or raise, is not kept.
+    """
+    for feature, token in zip(features, tokens, strict=False):  # those that began
+        # The item fails (or the run stops) for another reason already.
+        with contextlib.suppress(Exception):
+            feature.end(index, token, False)
 
 
 def begin_features(features: tuple[ItemFeature, ...], index: int) -> list[Any]:
     """Each feature's token for the item about to run.
+
+    When one raises, those that began before it are ended (:func:`end_quietly`).
 
     Raises
     ------
     FeatureError
         Naming the feature whose :meth:`~ItemFeature.begin` raised.
     """
-    tokens = []
+    tokens: list[Any] = []
     for feature in features:
         try:
             tokens.append(feature.begin(index))
         except Exception as exc:
+            end_quietly(features, tokens, index)
             raise FeatureError(
                 f"the per-item feature {feature.name!r} failed before the item: "
                 f"{type(exc).__name__}: {exc}"

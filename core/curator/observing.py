@@ -1,8 +1,8 @@
 """The built-in per-item features, capture and metrics, as plugins of their own.
 
 Each registers through ``curator_register_item_features`` like a third-party
-feature and is listed by ``curator plugins list`` (``capture``, ``metrics``);
-disabling it by name (``CURATOR_DISABLE_PLUGINS=capture``) switches it off for
+feature and is listed by ``curator plugins list`` (``builtin-capture``, ``builtin-metrics``);
+disabling it by name (``CURATOR_DISABLE_PLUGINS=builtin-capture``) switches it off for
 every run of the process, as ``--no-capture`` (``capture=False``) does for one
 run. Their work around each item is the core's own, in :class:`curator.Work`
 (capture buffers, the stage meter), not the generic ``begin``/``end`` calls:

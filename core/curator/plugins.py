@@ -42,14 +42,16 @@ ENTRY_POINT_GROUP = "curator"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin-backends", "curator.backends"),
     ("builtin-reporters", "curator.reporters"),
-    ("capture", "curator.observing:capture"),
-    ("metrics", "curator.observing:metrics"),
-    ("checkpoint", "curator.checkpointing:checkpoint"),
+    ("builtin-capture", "curator.observing:capture"),
+    ("builtin-metrics", "curator.observing:metrics"),
+    ("builtin-checkpoint", "curator.checkpointing:checkpoint"),
 )
 """Plugin name and ``module[:attribute]`` of each built-in plugin, registered through the same
 hooks. Those in :data:`SWITCHABLE` are left out when disabled by name
 (``CURATOR_DISABLE_PLUGINS``); ``--no-plugins`` (third-party ones) keeps them."""
-SWITCHABLE = frozenset({"capture", "metrics", "checkpoint"})
+SWITCHABLE = frozenset({"builtin-capture", "builtin-metrics", "builtin-checkpoint"})
+"""Their names start with ``builtin-``, as the other built-ins': a third-party plugin named
+``metrics`` neither clashes with one nor switches it off."""
 
 PluginStatus = Literal["loaded", "broken", "disabled"]
 

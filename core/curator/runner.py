@@ -17,6 +17,7 @@ from typing import Any
 
 from curator.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
+from curator.checkpointing import NAME as CHECKPOINT_PLUGIN
 from curator.choosing import ReporterSpec, item_features, reporter_names, resolve_reporters
 from curator.errors import UsageError
 from curator.features import CoreFeature
@@ -238,10 +239,10 @@ def plan_run(
     )
     if resume and checkpoint in (None, False):
         checkpoint = True
-    if checkpoint not in (None, False) and registry.host.switched_off("checkpoint"):
+    if checkpoint not in (None, False) and registry.host.switched_off(CHECKPOINT_PLUGIN):
         raise UsageError(
             "a checkpoint (checkpoint=, --checkpoint, --resume) needs the built-in plugin "
-            "checkpoint, which is disabled (CURATOR_DISABLE_PLUGINS)"
+            f"{CHECKPOINT_PLUGIN}, which is disabled (CURATOR_DISABLE_PLUGINS)"
         )
     if resume:
         check_fingerprintable(runnable)

@@ -9,7 +9,13 @@ from typing import Any
 from curator import capture, pickling
 from curator.capture import Captured
 from curator.errors import HardStop
-from curator.features import FeatureError, ItemFeature, begin_features, run_features
+from curator.features import (
+    FeatureError,
+    ItemFeature,
+    begin_features,
+    end_quietly,
+    run_features,
+)
 from curator.lifecycle import Announce, WorkerInfo, set_up, tear_down
 from curator.metrics import Meter, Metrics
 from curator.outcome import ErrorInfo, ErrorKind, Outcome, Status, TaskStart
@@ -186,7 +192,11 @@ class Work:
             tokens = begin_features(features, index)
         except FeatureError as exc:
             return False, ErrorInfo.from_exception(exc), time.time(), None, None
-        ok, payload, finished, row = self._attempt(index)
+        try:
+            ok, payload, finished, row = self._attempt(index)
+        except BaseException:  # a hard stop: the features still end, what they say is not kept
+            end_quietly(features, tokens, index)
+            raise
         try:
             extras = run_features(features, tokens, index, ok)
         except FeatureError as exc:

@@ -82,22 +82,29 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 
 def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
+    from curator.checkpointing import NAME as CHECKPOINT_PLUGIN
     from curator.runner import RunRequest, checkpoint_path, plan_run  # sqlite3... when running
 
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
     # The default checkpoint is the built-in plugin's: switched off, a run records nothing.
-    default = not registry.host.switched_off("checkpoint")
+    default = not registry.host.switched_off(CHECKPOINT_PLUGIN)
     if not default and (args.checkpoint or args.resume):
         raise UsageError(
-            "--checkpoint and --resume need the built-in plugin checkpoint, which is disabled "
-            "(CURATOR_DISABLE_PLUGINS)"
+            f"--checkpoint and --resume need the built-in plugin {CHECKPOINT_PLUGIN}, which is "
+            "disabled (CURATOR_DISABLE_PLUGINS)"
         )
     checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or default)
     given = given_settings(args)
     pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)
     settings, notices, resuming = _remembered(pipeline, path, given, args)
+    if not default and not args.no_checkpoint:
+        notices = [
+            *notices,
+            f"no checkpoint: the built-in plugin {CHECKPOINT_PLUGIN} is disabled "
+            "(CURATOR_DISABLE_PLUGINS), so this run records nothing on disk",
+        ]
     options = settings.options
     reporters = list(settings.reporter)
     reporter_options = settings.reporter_options

@@ -41,7 +41,11 @@ __all__ = [
     "print_text",
 ]
 
-KNOWN_COMMANDS = {"report": "curator-report", "status": "checkpoint", "logs": "checkpoint"}
+KNOWN_COMMANDS = {
+    "report": "curator-report",
+    "status": "builtin-checkpoint",
+    "logs": "builtin-checkpoint",
+}
 """Commands of curator's own plugins (a distribution, or a built-in plugin's name), for the
 hint when they are missing."""
 

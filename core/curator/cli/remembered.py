@@ -103,6 +103,11 @@ def merge(
         base = dataclasses.replace(base, reporter_options={})
     if "options" in given:
         given = {**given, "options": {**base.options, **given["options"]}}
+    if "reporter_options" in given:  # by reporter and key, as -o merges by key
+        combined = {name: dict(kept) for name, kept in base.reporter_options.items()}
+        for name, options in given["reporter_options"].items():
+            combined[name] = {**combined.get(name, {}), **options}
+        given = {**given, "reporter_options": combined}
     merged = dataclasses.replace(base, **given)
     defaults = RunSettings()
     reused = [
