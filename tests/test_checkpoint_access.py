@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from core_support import curator, subprocess_env, without_write_access
 
 from curator.recorded import read_checkpoint
-from curator.testing.processes import shown_while_running
+from curator.testing.processes import shown_while_running, wait_until_written
 
 # Characters an SQLite URI gives a meaning to (`#` ends the path, `?` starts the
 # parameters, `%41` is "A"), and a few a shell or a URL would trip over.
@@ -98,11 +97,7 @@ def test_a_run_being_written_is_read_live_by_a_reader_who_cannot_write_its_folde
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "c.sqlite-wal").exists():  # the writer has made its files
-            assert running.poll() is None, "the run ended before it wrote its checkpoint"
-            assert time.monotonic() < deadline, "the run never wrote its checkpoint"
-            time.sleep(0.02)
+        wait_until_written(tmp_path / "c.sqlite", running)
         with without_write_access(tmp_path) as reader:
             data = shown_while_running(lambda: reader("status", "c.sqlite", "--json"))
         assert data["state"] == "running"

@@ -184,3 +184,13 @@ def shown_while_running(read: Callable[[], subprocess.CompletedProcess[str]]) ->
             return data
         time.sleep(0.1)
     raise AssertionError("a reader of the running run never showed a recorded item")
+
+
+def wait_until_written(checkpoint: Path, run: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Wait until the run ``run`` has made the files of ``checkpoint`` (its ``-wal``)."""
+    deadline = time.monotonic() + seconds
+    wal = checkpoint.with_name(checkpoint.name + "-wal")
+    while not wal.exists():  # the writer has made its files
+        assert run.poll() is None, "the run ended before it wrote its checkpoint"
+        assert time.monotonic() < deadline, "the run never wrote its checkpoint"
+        time.sleep(0.02)

@@ -9,14 +9,13 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from report_support import curator, shown_while_running, subprocess_env
 
-from curator.testing.processes import without_write_access
+from curator.testing.processes import wait_until_written, without_write_access
 
 # Characters an SQLite URI gives a meaning to, and a few a shell or a URL would trip over.
 AWKWARD_NAMES = ["a#b.sqlite", "a?b.sqlite", "a%41b.sqlite", "a b&mode=rwc;c'd.sqlite"]
@@ -61,11 +60,7 @@ def test_report_reads_a_run_being_written_in_a_folder_it_cannot_write(tmp_path: 
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "c.sqlite-wal").exists():  # the writer has made its files
-            assert running.poll() is None, "the run ended before it wrote its checkpoint"
-            assert time.monotonic() < deadline, "the run never wrote its checkpoint"
-            time.sleep(0.02)
+        wait_until_written(tmp_path / "c.sqlite", running)
         with without_write_access(tmp_path, subprocess_env()) as reader:
             data = shown_while_running(lambda: reader("report", "c.sqlite", "--json"))
         assert data["state"] == "running"
