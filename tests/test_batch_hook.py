@@ -53,7 +53,8 @@ def test_every_index_is_in_exactly_one_batch(tmp_path: Path, backend: str) -> No
         reporter=None, on_error="continue", checkpoint=store, resume=True)  # fmt: skip
     assert again.seen == Counter(range(20))
     assert again.statuses == {"skipped": 19, "failed": 1}
-    assert again.calls < 20  # the skipped items in columns, not one call each
+    if backend == "sequential":  # one worker: its stored runs of indices are consecutive
+        assert again.calls < 20  # the skipped items in columns, not one call each
 
 
 def test_cancelled_items_come_in_the_last_batch(tmp_path: Path) -> None:
