@@ -56,22 +56,33 @@ class RunEnding:
 
     def _last_outcomes(self, when: float) -> Iterator[Sequence[Outcome | Successes]]:
         """The failures no retry followed, then ``cancelled`` for every index that never ran."""
+        for batch, cancelled in self._leftovers(when):
+            if cancelled:
+                self.progress.cancelled += len(batch)  # first: never counted done meanwhile
+                for outcome in batch:
+                    self.ledger.record(outcome)
+            yield self._announced(batch)
+
+    def _leftovers(self, when: float) -> Iterator[tuple[list[Outcome], bool]]:
+        """What is still to hand out, in batches; ``True`` marks the ``cancelled`` ones.
+
+        The held failures come first, and leave :attr:`held` before they are
+        handed out: a stop meanwhile never hands them out twice.
+        """
         held = self.held
         if held:
             last = [held[i] for i in self._in_request_order(held)]
-            held.clear()  # first: a stop while they are handed out never announces them twice
-            yield self._announced(last)
-        ledger = self.ledger
-        missing = list(ledger.missing())
+            held.clear()
+            yield last, False
+        missing = list(self.ledger.missing())
         for start in range(0, len(missing), BATCH):
-            cancelled = [
-                Outcome(index, Status.CANCELLED, started=when, finished=when)
-                for index in missing[start : start + BATCH]
-            ]
-            self.progress.cancelled += len(cancelled)  # first: never counted done meanwhile
-            for outcome in cancelled:
-                ledger.record(outcome)
-            yield self._announced(cancelled)
+            yield (
+                [
+                    Outcome(index, Status.CANCELLED, started=when, finished=when)
+                    for index in missing[start : start + BATCH]
+                ],
+                True,
+            )
 
     def _announced(self, batch: list[Outcome]) -> list[Outcome]:
         """``batch``, once the ``curator_batch_finish`` listeners have seen it."""
@@ -84,24 +95,13 @@ class RunEnding:
 
         A stream closed by its consumer, a backend's error or a hard stop ends
         the run before :meth:`_last_outcomes`: its held failures and the
-        items that never ran (``cancelled`` in the result) are announced here,
-        so that every index is in exactly one batch however the run ends.
+        items that never ran (``cancelled`` in the result, which reads the
+        open slots so) are announced here, so that every index is in exactly
+        one batch however the run ends.
         """
-        if not self.relay.listens("curator_batch_finish"):
-            return
-        held = self.held
-        if held:
-            last = [held[i] for i in self._in_request_order(held)]
-            held.clear()
-            self._announced(last)
-        missing = list(self.ledger.missing())
-        for start in range(0, len(missing), BATCH):
-            self._announced(
-                [
-                    Outcome(index, Status.CANCELLED, started=when, finished=when)
-                    for index in missing[start : start + BATCH]
-                ]
-            )
+        if self.relay.listens("curator_batch_finish"):
+            for batch, _ in self._leftovers(when):
+                self._announced(batch)
 
     def _tally(self) -> Counter[Status]:
         """Outcomes per status, the open slots as the ``cancelled`` they read as."""
