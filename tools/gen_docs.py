@@ -64,12 +64,12 @@ def cli_reference(_: str | None) -> str:
     parser = build_parser(Registry.load(PluginSettings(), entrypoints=False))
     for action in parser._actions:  # without the placeholders of plugins not installed
         if isinstance(action, argparse._SubParsersAction):
-            missing = [
-                a for a in action._choices_actions if (a.help or "").startswith("(needs the plugin")
+            for name, sub in list(action.choices.items()):
+                if sub.get_default("missing_plugin") is not None:
+                    del action.choices[name]
+            action._choices_actions = [
+                a for a in action._choices_actions if a.dest in action.choices
             ]
-            for placeholder in missing:
-                del action.choices[placeholder.dest]
-                action._choices_actions.remove(placeholder)
     return "\n".join(_describe_parser(parser, "curator"))
 
 

@@ -138,7 +138,8 @@ def add_missing_commands(registry: Registry, subparsers: Any) -> None:
     """List each known plugin command that no plugin added, with the plugin it needs."""
     for name, distribution in KNOWN_COMMANDS.items():
         if name not in subparsers.choices:
-            subparsers.add_parser(name, help=f"(needs the plugin {distribution})")
+            placeholder = subparsers.add_parser(name, help=f"(needs the plugin {distribution})")
+            placeholder.set_defaults(missing_plugin=distribution)
 
 
 def check_missing_command(registry: Registry, arguments: list[str], subparsers: Any) -> None:
@@ -152,12 +153,10 @@ def check_missing_command(registry: Registry, arguments: list[str], subparsers: 
         When it is installed but broken.
     """
     command = next((a for a in arguments if not a.startswith("-")), None)
-    distribution = KNOWN_COMMANDS.get(command or "")
-    if command is None or distribution is None:
-        return
-    action = subparsers.choices.get(command)
-    if action is not None and action.get_default("handler") is not None:
-        return  # its plugin added it
+    chosen = subparsers.choices.get(command) if command is not None else None
+    distribution = chosen.get_default("missing_plugin") if chosen is not None else None
+    if distribution is None:
+        return  # not a placeholder of add_missing_commands: its plugin (or the core) added it
     host = registry.host
     builtin = host.records.get(distribution)
     if builtin is not None and builtin.distribution is None:  # a built-in plugin, switched off
