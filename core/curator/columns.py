@@ -13,6 +13,7 @@ gathers a whole checkpoint in one.
 from __future__ import annotations
 
 import array
+import itertools
 import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -91,12 +92,14 @@ class OutcomeColumns:
             for row, outcome in enumerate(batch, base):
                 if outcome.error is not None:
                     self.errors[row] = outcome.error
-        for row, output in enumerate(map(_output, batch), base):
+        printed, extra = self.printed, self.extras
+        for row, output, extras in zip(
+            itertools.count(base), map(_output, batch), map(_extras, batch)
+        ):  # one pass for the columns kept by row
             if output is not None:
-                self.printed[row] = output
-        for row, extras in enumerate(map(_extras, batch), base):
+                printed[row] = output
             if extras is not None:
-                self.extras[row] = extras
+                extra[row] = extras
         self.codes += codes
         self.indices.extend(map(_index, batch))
         self.started.extend(map(_started, batch))
