@@ -31,23 +31,17 @@ class Measure(CoreFeature):
     description = "Each item's seconds per stage, CPU time and memory (--no-metrics)."
 
 
-class CapturePlugin:
-    """Provides :class:`Capture`."""
+class Provides:
+    """A built-in plugin that provides one feature (each is switched off by its own name)."""
+
+    def __init__(self, feature: type[ItemFeature]) -> None:
+        self.feature = feature
 
     @hookimpl
     def curator_register_item_features(self) -> list[type[ItemFeature]]:
-        """Provide ``capture``."""
-        return [Capture]
+        """Provide the feature."""
+        return [self.feature]
 
 
-class MetricsPlugin:
-    """Provides :class:`Measure`."""
-
-    @hookimpl
-    def curator_register_item_features(self) -> list[type[ItemFeature]]:
-        """Provide ``metrics``."""
-        return [Measure]
-
-
-capture = CapturePlugin()
-metrics = MetricsPlugin()
+capture = Provides(Capture)
+metrics = Provides(Measure)
