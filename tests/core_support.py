@@ -75,14 +75,7 @@ def workdir() -> Path:
 def curator(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "curator", *args],
-        capture_output=True,
-        text=True,
-        env=env or subprocess_env(),
-        cwd=cwd or workdir(),
-        timeout=120,
-    )
+    return processes.run_curator(*args, cwd=cwd or workdir(), env=env or subprocess_env())
 
 
 def without_write_access(folder: Path) -> Any:

@@ -194,3 +194,17 @@ def wait_until_written(checkpoint: Path, run: subprocess.Popen[str], seconds: fl
         assert run.poll() is None, "the run ended before it wrote its checkpoint"
         assert time.monotonic() < deadline, "the run never wrote its checkpoint"
         time.sleep(0.02)
+
+
+def run_curator(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The ``curator`` command run with this interpreter in ``cwd``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "curator", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from curator.testing.processes import child_env, shown_while_running
+from curator.testing.processes import child_env, run_curator, shown_while_running
 
 __all__ = ["HERE", "curator", "shown_while_running", "subprocess_env"]
 
@@ -22,11 +21,4 @@ def curator(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the ``curator`` command in ``cwd``."""
-    return subprocess.run(
-        [sys.executable, "-m", "curator", *args],
-        capture_output=True,
-        text=True,
-        env=env or subprocess_env(),
-        cwd=cwd,
-        timeout=120,
-    )
+    return run_curator(*args, cwd=cwd, env=env or subprocess_env())
