@@ -36,7 +36,7 @@ import json, sys, time, tempfile, os
 sys.path.insert(0, {here!r})
 import workloads
 from curator import run
-from curator.registry import default_registry
+from curator.plugin_host.registry import default_registry
 default_registry()
 pipeline = workloads.no_op({items})
 checkpoint = os.path.join(tempfile.mkdtemp(), "cp.sqlite") if {checkpoint!r} else None
@@ -52,7 +52,7 @@ import json, sys
 sys.path.insert(0, {here!r})
 import workloads
 from curator import run, Status
-from curator.registry import default_registry
+from curator.plugin_host.registry import default_registry
 registry = default_registry()
 entry = registry.backends["process-pool"]
 dispatched = []

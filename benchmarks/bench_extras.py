@@ -27,7 +27,7 @@ CODE = """
 import json, sys, tempfile, time
 sys.path.insert(0, {here!r})
 from curator import Registry, run
-from curator.plugins import PluginSettings
+from curator.plugin_host.plugins import PluginSettings
 import workloads
 
 plugins = [("wall", workloads.WallClockPlugin())] if {feature!r} else []

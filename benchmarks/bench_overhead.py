@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curator import Pipeline, run
-from curator.registry import default_registry
+from curator.plugin_host.registry import default_registry
 
 sys.path.insert(0, str(Path(__file__).parent))
 from workloads import no_op

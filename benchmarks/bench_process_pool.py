@@ -40,7 +40,7 @@ import json, resource, sys, time
 sys.path.insert(0, {str(HERE)!r})
 import workloads
 from curator import run
-from curator.registry import default_registry
+from curator.plugin_host.registry import default_registry
 default_registry()
 """
 

@@ -27,8 +27,8 @@ import json, os, sys, time
 sys.path.insert(0, {here!r})
 import workloads
 from curator import run
-from curator.registry import default_registry
-from curator.reporters import LogReporter, RichReporter
+from curator.plugin_host.registry import default_registry
+from curator.observing.reporters import LogReporter, RichReporter
 from rich.console import Console
 default_registry()
 sink = open(os.devnull, "w")

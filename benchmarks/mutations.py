@@ -50,7 +50,7 @@ MUTATIONS = [
     ),
     Mutation(
         "the fingerprint leaves the filters out",
-        "core/curator/fingerprint.py",
+        "core/curator/checkpoint/fingerprint.py",
         "for n, f in enumerate(pipeline.filters, 1)",
         "for n, f in enumerate(pipeline.filters[:0], 1)",
         ("tests/test_fingerprint.py",),
@@ -67,21 +67,21 @@ MUTATIONS = [
     ),
     Mutation(
         "the grace period lasts 100x longer",
-        "core/curator/interrupts.py",
+        "core/curator/running/interrupts.py",
         "self._timer = threading.Timer(self.grace, self._grace_over)",
         "self._timer = threading.Timer(self.grace * 100, self._grace_over)",
         ("tests/test_conformance.py", "-k", "grace_period"),
     ),
     Mutation(
         "SIGTERM is handled like a first Ctrl-C (graceful)",
-        "core/curator/interrupts.py",
+        "core/curator/running/interrupts.py",
         "self._previous = _take_over(self._on_sigint, self._on_sigterm)",
         "self._previous = _take_over(self._on_sigint, self._on_sigint)",
         ("tests/test_conformance.py", "-k", "sigterm"),
     ),
     Mutation(
         "chunk sizes without tail balancing",
-        "core/curator/dispatch.py",
+        "core/curator/backends/dispatch.py",
         "fair = math.ceil(remaining / (4 * self.workers))",
         "fair = remaining",
         ("tests/test_dispatch.py",),
@@ -89,14 +89,14 @@ MUTATIONS = [
     # Issue 29: behaviours the second round of hand-planted bugs found unguarded.
     Mutation(
         "the final merge forgets to reset the caller's stage first (29.1)",
-        "core/curator/state.py",
+        "core/curator/model/state.py",
         'if not self._call(stage, "reset"):',
         "if False:",
         ("tests/test_conformance.py", "-k", "without_ok_items_leaves_the_stage_reset"),
     ),
     Mutation(
         "a resume adds the partials of a batch a later run redid (29.2)",
-        "core/curator/stored_states.py",
+        "core/curator/checkpoint/stored_states.py",
         "if ok and row_id in stored and len(current) == len(ok):",
         "if ok and row_id in stored:",
         ("tests/test_conformance.py", "-k", "two_runs_on_one_checkpoint_counts_each_partial_once"),
@@ -113,7 +113,7 @@ MUTATIONS = [
     ),
     Mutation(
         "a checkpoint of a newer schema is told the old schema's story (29.8)",
-        "core/curator/checkpoint_meta.py",
+        "core/curator/checkpoint/meta.py",
         "if int(schema) > SCHEMA_VERSION:",
         "if int(schema) > SCHEMA_VERSION + 1:",
         (
@@ -133,14 +133,14 @@ MUTATIONS = [
     ),
     Mutation(
         "the reporter check ignores hooks inherited from a mixin (29.6)",
-        "core/curator/contract.py",
+        "core/curator/plugin_host/contract.py",
         "for attr in sorted(dir(cls)):",
         "for attr in sorted(vars(cls)):",
         ("tests/test_plugins.py::test_a_misspelled_hook_breaks_a_reporter_wherever_it_is_defined",),
     ),
     Mutation(
         "a numeric option accepts a string default that would convert (29.9)",
-        "core/curator/options.py",
+        "core/curator/plugin_host/options.py",
         "if isinstance(default, str) and not isinstance(converted, str):",
         "if False:",
         (
@@ -171,7 +171,7 @@ MUTATIONS = [
     ),
     Mutation(
         "the ordered stream releases one waiting outcome per incoming one (29.10)",
-        "core/curator/streaming.py",
+        "core/curator/running/streaming.py",
         "while next_up in waiting:",
         "if next_up in waiting:",
         (
@@ -181,7 +181,7 @@ MUTATIONS = [
     ),
     Mutation(
         "the shard merge takes the shards of items not recorded ok (25.2)",
-        "core/curator/shards.py",
+        "core/curator/model/shards.py",
         "                if ok(index):",
         "                if ok(index) or True:",
         (

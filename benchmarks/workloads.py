@@ -187,7 +187,7 @@ class Counting(Filter[int]):
 
 
 class Accumulating(Counting):
-    """``Counting`` as an accumulating stage: its count merges back (curator.state)."""
+    """``Counting`` as an accumulating stage: its count merges back (curator.model.state)."""
 
     def reset(self) -> None:
         self.count = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from curator import Outcome, RunInfo, Status, Successes, hookimpl, run
-from curator.errors import HookFailedError, TaskFailedError
+from curator.model.errors import HookFailedError, TaskFailedError
 from curator.testing.probes import probe
 from curator.testing.registries import isolated_registry
 

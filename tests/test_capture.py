@@ -16,9 +16,9 @@ import pytest
 from core_support import curator
 
 from curator import Captured, Sink, Status, run
-from curator.capture import LIMIT, acquire, release
-from curator.errors import UsageError
-from curator.store import read_latest
+from curator.checkpoint.store import read_latest
+from curator.model.errors import UsageError
+from curator.observing.capture import LIMIT, acquire, release
 from curator.testing.probes import Numbers, chatter, probe
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
@@ -151,7 +151,7 @@ def test_rich_reporter_shows_an_items_output_in_a_panel(
 ) -> None:
     from rich.console import Console
 
-    from curator.reporters import live
+    from curator.observing.reporters import live
 
     monkeypatch.setattr(live, "PANEL_SECONDS", 60.0)  # no flake on slow hosts
     buffer = io.StringIO()

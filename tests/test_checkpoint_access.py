@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from core_support import curator, subprocess_env, without_write_access
 
-from curator.recorded import read_checkpoint
+from curator.checkpoint.recorded import read_checkpoint
 from curator.testing.processes import shown_while_running, wait_until_written
 
 # Characters an SQLite URI gives a meaning to (`#` ends the path, `?` starts the

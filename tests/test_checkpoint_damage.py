@@ -24,9 +24,9 @@ import pytest
 from core_support import in_process_curator
 
 from curator import UsageError, run
+from curator.checkpoint.recorded import read_checkpoint
+from curator.checkpoint.store import wait_closed
 from curator.cli.target import load_target
-from curator.recorded import read_checkpoint
-from curator.store import wait_closed
 
 ROOT = Path(__file__).parent.parent
 TARGET = "tests/legacy/wave2_pipeline.py:pipeline"

@@ -15,7 +15,7 @@ from core_support import curator, subprocess_env
 from pipelines import numbers
 
 from curator import UsageError, run
-from curator.keyfile import KEY_BYTES, KEY_ENV, user_key
+from curator.checkpoint.keyfile import KEY_BYTES, KEY_ENV, user_key
 
 
 def _key_file(path: Path, content: bytes, mode: int = 0o600) -> Path:

@@ -17,12 +17,13 @@ import pytest
 from core_support import in_process_curator
 from pipelines import numbers
 
-from curator import journal, run
-from curator.catalog import read
-from curator.fingerprint import fingerprint
-from curator.latest import read_codes
-from curator.outcome import ErrorInfo, Outcome, Status
-from curator.store import CheckpointStore, wait_closed
+from curator import run
+from curator.checkpoint import journal
+from curator.checkpoint.catalog import read
+from curator.checkpoint.fingerprint import fingerprint
+from curator.checkpoint.latest import read_codes
+from curator.checkpoint.store import CheckpointStore, wait_closed
+from curator.model.outcome import ErrorInfo, Outcome, Status
 
 BATCHES, PER_BATCH = 30, 40
 FAILING = (45, 1001)
@@ -113,7 +114,7 @@ def test_each_reader_decodes_only_the_batches_that_hold_what_it_shows(
 def test_logs_finds_the_latest_record_of_an_item_run_again(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     _checkpoint(path, runs=2)
-    from curator.catalog import read_item
+    from curator.checkpoint.catalog import read_item
 
     stored = read_item(path, 7, "item 7")
     assert stored is not None

@@ -18,11 +18,11 @@ from core_support import curator, subprocess_env
 from pipelines import Numbers, numbers
 
 from curator import Filter, Sink, UsageError, WorkerInfo, run
-from curator.catalog import read as report
-from curator.checkpoint_file import sqlite_problem
-from curator.fingerprint import fingerprint
-from curator.runlock import release_lock, take_lock
-from curator.store import CheckpointStore, wait_closed
+from curator.checkpoint.catalog import read as report
+from curator.checkpoint.file import sqlite_problem
+from curator.checkpoint.fingerprint import fingerprint
+from curator.checkpoint.runlock import release_lock, take_lock
+from curator.checkpoint.store import CheckpointStore, wait_closed
 
 
 def _store(path: Path, count: int = 5) -> CheckpointStore:

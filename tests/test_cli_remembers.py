@@ -15,9 +15,9 @@ import pytest
 from core_support import as_json, curator, subprocess_env
 
 from curator import UsageError, run
-from curator.options import describe_options, option
-from curator.recorded import read_checkpoint
-from curator.selection import cpu_count
+from curator.checkpoint.recorded import read_checkpoint
+from curator.model.selection import cpu_count
+from curator.plugin_host.options import describe_options, option
 from curator.testing.waiting import wait_until
 
 HINT = re.compile(r"to finish the rest with the same settings: (curator run .*)$", re.M)
@@ -343,7 +343,7 @@ def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path) -> Non
 
 
 def test_a_known_plugin_backend_that_is_not_installed_gets_an_install_hint() -> None:
-    from curator.errors import UnknownNameError
+    from curator.model.errors import UnknownNameError
     from curator.testing.registries import isolated_registry
 
     with pytest.raises(UnknownNameError, match=r"pip install curator-backend-dask"):
@@ -399,7 +399,7 @@ def test_an_option_of_the_wrong_type_is_named_once() -> None:
     assert proc.returncode == 2
     message = proc.stderr
     assert "must be bool, got 'maybe' (use true or false)" in message, message
-    from curator.options import build_options
+    from curator.plugin_host.options import build_options
 
     @__import__("dataclasses").dataclass(frozen=True)
     class Options:
@@ -439,8 +439,8 @@ def test_skipped_items_do_not_count_toward_items_per_second_and_status_agrees(
 def test_the_log_reporter_writes_statuses_as_words() -> None:
     import io
 
-    from curator.outcome import ErrorInfo, Outcome, Status
-    from curator.reporters.log import LogOptions, LogReporter
+    from curator.model.outcome import ErrorInfo, Outcome, Status
+    from curator.observing.reporters.log import LogOptions, LogReporter
 
     stream = io.StringIO()
     reporter = LogReporter(LogOptions(stream=stream))
@@ -500,7 +500,7 @@ def test_a_python_run_is_resumed_from_the_cli_with_its_settings(
 
 
 def test_what_cannot_be_recorded_is_named() -> None:
-    from curator.settings import MAX_RECORDED_SPEC, plain_options, record_indices
+    from curator.checkpoint.settings import MAX_RECORDED_SPEC, plain_options, record_indices
 
     assert plain_options({"n": 1, "names": ("a", "b"), "hook": print}) == (
         {"n": 1, "names": ["a", "b"]},
@@ -512,7 +512,7 @@ def test_what_cannot_be_recorded_is_named() -> None:
 
 
 def test_recorded_settings_of_the_wrong_shape_are_dropped_not_trusted() -> None:
-    from curator.settings import RunSettings
+    from curator.checkpoint.settings import RunSettings
 
     read = RunSettings.from_json(
         {"backend": 3, "jobs": "2", "retries": True, "on_error": "explode", "timeout": 5,

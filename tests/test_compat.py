@@ -7,9 +7,9 @@ import pytest
 from core_support import make_distribution
 
 from curator._version import __version__
-from curator.compat import core_requirement, satisfies
-from curator.plugins import PluginSettings
-from curator.registry import Registry
+from curator.plugin_host.compat import core_requirement, satisfies
+from curator.plugin_host.plugins import PluginSettings
+from curator.plugin_host.registry import Registry
 
 
 @pytest.mark.parametrize(

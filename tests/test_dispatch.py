@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from curator.dispatch import ChunkSizer
+from curator.backends.dispatch import ChunkSizer
 
 
 def test_the_first_chunk_probes_with_one_item() -> None:

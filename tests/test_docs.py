@@ -18,7 +18,7 @@ from pipelines import numbers
 
 from curator import Registry, hookspecs, run
 from curator.cli.main import build_parser
-from curator.plugins import PluginSettings
+from curator.plugin_host.plugins import PluginSettings
 from curator.testing.events import EventRecorder
 from curator.testing.registries import isolated_registry
 
@@ -45,7 +45,9 @@ def test_every_hookspec_says_when_and_where_it_is_called() -> None:
 
 def test_every_hookspec_is_in_the_generated_hook_reference() -> None:
     text = (DOCS / "hooks.md").read_text()
-    assert "<!-- generated: hooks -->" in text, "hooks.md must be generated from curator.hookspecs"
+    assert "<!-- generated: hooks -->" in text, (
+        "hooks.md must be generated from curator.plugin_host.hookspecs"
+    )
     documented = set(re.findall(r"^### `(curator_\w+)`$", text, flags=re.MULTILINE))
     assert documented == set(_hookspecs()), "every hookspec must be listed in docs/hooks.md"
 

@@ -136,7 +136,7 @@ def test_a_features_data_reads_as_json_reads_it_back() -> None:
     import enum
     import math
 
-    from curator.features import as_json
+    from curator.observing.features import as_json
 
     class Level(enum.IntEnum):
         HIGH = 3

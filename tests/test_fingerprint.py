@@ -15,7 +15,7 @@ from core_support import curator, subprocess_env
 from pipelines import Numbers
 
 from curator import Pipeline, Sink, UsageError, run
-from curator.fingerprint import check_fingerprintable, fingerprint
+from curator.checkpoint.fingerprint import check_fingerprintable, fingerprint
 
 
 class Out(Sink[int]):

@@ -10,8 +10,8 @@ import pytest
 from core_support import registry_with
 
 from curator import Backend, Capabilities, Event, Sink, Source, Status, UsageError, Work, run
-from curator.dispatch import Grouped, Todo
-from curator.groups import KeepTogether, keep_together
+from curator.backends.dispatch import Grouped, Todo
+from curator.running.groups import KeepTogether, keep_together
 from curator.testing.grouping import interleaved_groups
 from curator.testing.probes import executions, probe
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ def test_import_curator_loads_no_plugin_and_no_engine() -> None:
     assert not modules & HEAVY
     assert "curator_fixture_good" not in modules
     # The registry exists but has not been built.
-    code = "import curator.registry as r; assert r._default is None"
+    code = "import curator.plugin_host.registry as r; assert r._default is None"
     subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env())
 
 
@@ -59,7 +61,7 @@ def test_no_public_name_is_shadowed_by_a_submodule() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
-    after = "import curator.cli.run, curator.runner, curator\nassert callable(curator.run)"
+    after = "import curator.cli.run, curator.running.runner, curator\nassert callable(curator.run)"
     subprocess.run([sys.executable, "-c", after], check=True, env=subprocess_env())
 
 
@@ -92,27 +94,69 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_core_has_no_import_cycle() -> None:
     """Issue 26: modules import each other one way (a deferred import in a function aside)."""
     graph = _module_imports()
-    assert "curator.loop" in graph
-    assert "curator.store" in graph["curator.loop"]
+    assert "curator.running.loop" in graph
+    assert "curator.checkpoint.store" in graph["curator.running.loop"]
     assert _cycles(graph) == []
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_the_concerns_import_each_other_only_as_the_rules_allow() -> None:
-    """Issue 26: the model, observing, the checkpoint, the plugin host and running import only
-    what tools/core_shape.py's FORBIDDEN allows; nothing but the command line imports it."""
+    """Issue 26: each sub-package imports only what tools/core_shape.py's FORBIDDEN allows
+    (its docstring says the same); nothing but the command line imports the command line."""
     shape = _shape()
     assert shape.broken_rules(_module_imports()) == []
     # The rules catch what they are for: the model reaching into the run, the checkpoint
-    # into the run loop, anything into the command line.
+    # into the run, a backend into the checkpoint, anything into the command line.
     planted = {
-        "curator.outcome": {"curator.loop"},
-        "curator.latest": {"curator.intake"},
-        "curator.metrics": {"curator.cli.output"},
-        "curator.loop": {"curator.store"},  # allowed: the run writes the checkpoint
+        "curator.model.outcome": {"curator.running.loop"},
+        "curator.checkpoint.latest": {"curator.running.intake"},
+        "curator.backends.work": {"curator.checkpoint.store"},
+        "curator.observing.metrics": {"curator.cli.output"},
+        "curator.plugin_host.registry": {"curator.backends.backend"},  # allowed: a plugin base
+        "curator.running.loop": {"curator.checkpoint.store"},  # allowed: the run writes it
     }
     assert shape.broken_rules(planted) == [
-        "curator.latest (the checkpoint) imports curator.intake (the run loop)",
-        "curator.metrics (observing) imports curator.cli.output (the command line)",
-        "curator.outcome (the model) imports curator.loop (running)",
+        "curator.backends.work (backends) imports curator.checkpoint.store (the checkpoint)",
+        "curator.checkpoint.latest (the checkpoint) imports curator.running.intake (running)",
+        "curator.model.outcome (the model) imports curator.running.loop (running)",
+        "curator.observing.metrics (observing) imports curator.cli.output (the command line)",
     ]
+
+
+def test_every_sub_package_says_what_it_owns_and_may_import() -> None:
+    """Issue 26: a one-paragraph docstring per sub-package, naming what it may import."""
+    package = Path(curator.__file__).parent
+    for name in ("model", "backends", "running", "checkpoint", "observing", "plugin_host", "cli"):
+        doc = ast.get_docstring(ast.parse((package / name / "__init__.py").read_text()))
+        assert doc, f"curator.{name} has no docstring"
+        if name != "cli":
+            assert "import" in doc.lower(), f"curator.{name} does not say what it may import"
+
+
+def test_the_old_module_names_are_the_same_modules() -> None:
+    """Issue 26: code and pickles that name a module by its name before the sub-packages
+    (``curator.dispatch``) get the module at its new home, the very same object."""
+    code = textwrap.dedent(
+        """
+        import importlib, pickle, sys
+        from curator import _moved
+        for old, new in _moved.MOVED.items():
+            then, now = importlib.import_module("curator." + old), importlib.import_module(
+                "curator." + new
+            )
+            assert then is now, (old, then, now)
+            assert now.__spec__.name == "curator." + new, now.__spec__
+        from curator.reporters.summary import SummaryReporter
+        from curator.observing.reporters.summary import SummaryReporter as Same
+        assert SummaryReporter is Same
+        import curator.model.outcome
+        assert pickle.loads(b"ccurator.outcome\\nStatus\\n.") is curator.model.outcome.Status
+        assert pickle.loads(b"ccurator.metrics\\nMetrics\\n.") is curator.Metrics
+        print(len(_moved.MOVED))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 50

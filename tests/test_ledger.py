@@ -5,9 +5,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from curator.ledger import Ledger
-from curator.outcome import ErrorInfo, Outcome, Status
-from curator.table import OutcomeTable
+from curator.model.outcome import ErrorInfo, Outcome, Status
+from curator.model.table import OutcomeTable
+from curator.running.ledger import Ledger
 
 
 @pytest.mark.parametrize("indices", [range(10), range(3, 10), range(0, 10, 3), [7, 2, 9]])

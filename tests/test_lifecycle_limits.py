@@ -15,9 +15,9 @@ import pytest
 from core_support import registry_with, subprocess_env
 
 from curator import Backend, Capabilities, Event, UsageError, Work, run
-from curator.catalog import read
-from curator.policy import Policy
-from curator.settings import RunSettings
+from curator.checkpoint.catalog import read
+from curator.checkpoint.settings import RunSettings
+from curator.running.policy import Policy
 from curator.testing.lifecycle import run_with_hung_hook
 from curator.testing.probes import Numbers, WorkerHooks
 

@@ -18,11 +18,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-import curator.metrics
+import curator.observing.metrics
 from curator import ErrorInfo, Metrics, Outcome, Pipeline, Sink, Source, Status, run
-from curator.metrics import stage_names, summarize, summarize_columns
-from curator.reporters.summary import format_summary
-from curator.store import read_latest
+from curator.checkpoint.store import read_latest
+from curator.model.measures import stage_names, summarize, summarize_columns
+from curator.observing.reporters.summary import format_summary
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
 
@@ -40,7 +40,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(curator.metrics, "_clock", fake)
+    monkeypatch.setattr(curator.observing.metrics, "_clock", fake)
     return fake
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import pytest
 
 from curator import UsageError, option
-from curator.options import build_options, describe_options, schema_problems, type_name
+from curator.plugin_host.options import build_options, describe_options, schema_problems, type_name
 
 
 def _init() -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 from pipelines import Collect, Numbers
 
-from curator.fingerprint import describe
-from curator.parameters import differences, flatten
+from curator.checkpoint.fingerprint import describe
+from curator.checkpoint.parameters import differences, flatten
 
 THRESHOLD = 0.5
 

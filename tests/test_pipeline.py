@@ -8,7 +8,7 @@ import pytest
 from pipelines import Collect, Numbers, double
 
 from curator import Pipeline, Source, UsageError, run
-from curator.pipeline import check_runnable
+from curator.model.pipeline import check_runnable
 
 
 def test_shape_matches_the_origin() -> None:

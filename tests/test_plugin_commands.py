@@ -9,7 +9,7 @@ import pytest
 from core_support import as_json, curator, make_distribution, subprocess_env
 
 from curator import Registry
-from curator.plugins import PluginSettings
+from curator.plugin_host.plugins import PluginSettings
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from curator import (
     hookimpl,
     run,
 )
-from curator.plugins import PluginSettings
-from curator.registry import Registry
+from curator.plugin_host.plugins import PluginSettings
+from curator.plugin_host.registry import Registry
 from curator.testing.events import EventRecorder
 from curator.testing.registries import isolated_registry
 

@@ -8,8 +8,8 @@ import pytest
 from pipelines import FailAt, Numbers, Sleep
 
 from curator import Reporter, TaskFailedError, hookimpl, run
-from curator.progress import RunProgress
-from curator.reporters import LogReporter, RichReporter
+from curator.observing.progress import RunProgress
+from curator.observing.reporters import LogReporter, RichReporter
 
 
 class Watcher(Reporter):

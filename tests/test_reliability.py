@@ -24,10 +24,10 @@ from curator import (
     Work,
     run,
 )
-from curator.catalog import read as report
-from curator.fingerprint import fingerprint
-from curator.outcome import Event
-from curator.policy import Policy
+from curator.checkpoint.catalog import read as report
+from curator.checkpoint.fingerprint import fingerprint
+from curator.model.outcome import Event
+from curator.running.policy import Policy
 from curator.testing.events import EventRecorder
 from curator.testing.processes import read_until
 from curator.testing.waiting import wait_until
@@ -197,7 +197,7 @@ def test_default_checkpoint_is_per_pipeline_under_dot_curator(
 
 
 def test_the_fingerprint_is_stable_across_processes_and_sensitive_to_configuration() -> None:
-    code = "from pipelines import numbers; from curator.fingerprint import fingerprint; "
+    code = "from pipelines import numbers; from curator.checkpoint.fingerprint import fingerprint; "
     code += "print(fingerprint(numbers(7)))"
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -12,7 +12,7 @@ from core_support import curator, make_distribution, run_in_pty, subprocess_env
 from pipelines import FailAt, Numbers, numbers
 
 from curator import UsageError, run
-from curator.reporters import JsonReporter, LogReporter, RichReporter, auto_reporter
+from curator.observing.reporters import JsonReporter, LogReporter, RichReporter, auto_reporter
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d curator: "

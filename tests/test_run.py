@@ -24,7 +24,7 @@ from curator import (
     Work,
     run,
 )
-from curator.outcome import Event
+from curator.model.outcome import Event
 from curator.testing.events import EventRecorder
 from curator.testing.registries import isolated_registry
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from curator import UsageError
-from curator.selection import cpu_count, parse_indices, resolve_indices, resolve_jobs
+from curator.model.selection import cpu_count, parse_indices, resolve_indices, resolve_jobs
 
 
 def test_jobs_follow_joblib() -> None:

@@ -1,4 +1,4 @@
-"""Stage state that merges back (curator.state): exactly once, checkpointed, errors named."""
+"""Stage state that merges back (curator.model.state): exactly once, checkpointed, errors named."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from core_support import curator, registry_with
 
 from curator import Backend, Capabilities, Event, Outcome, Pipeline, Sink, Status, Work, run
-from curator.errors import BackendContractError, StateMergeError, TaskFailedError, UsageError
+from curator.checkpoint.fingerprint import fingerprint
 from curator.examples.snapshots import DatasetStatistics, SnapshotSource
-from curator.fingerprint import fingerprint
+from curator.model.errors import BackendContractError, StateMergeError, TaskFailedError, UsageError
 from curator.testing.probes import Numbers, Tally, probe
 
 

@@ -24,8 +24,8 @@ from core_support import curator, registry_with, subprocess_env
 from pipelines import Collect, OneWay, OneWayAt, OneWayTally
 
 from curator import Backend, Capabilities, Status, Work, run
-from curator.catalog import read as report
-from curator.pickling import dumps, problem
+from curator.checkpoint.catalog import read as report
+from curator.model.pickling import dumps, problem
 from curator.testing.probes import Numbers, Tally, local_tuple, probe
 
 
@@ -72,7 +72,7 @@ def test_the_checkpoint_pickler_refuses_what_only_cloudpickle_takes() -> None:
 
 MAIN_COPY = """
 import pickle, sys
-from curator.pickling import problem
+from curator.model.pickling import problem
 
 class Result:  # stands for a class of the run's __main__ that came to this worker by value
     pass

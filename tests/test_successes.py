@@ -31,9 +31,9 @@ from curator import (
     run,
     stream,
 )
-from curator.latest import StoredOutcome, read_latest
-from curator.ledger import Ledger
-from curator.metrics import Metrics
+from curator.checkpoint.latest import StoredOutcome, read_latest
+from curator.model.measures import Metrics
+from curator.running.ledger import Ledger
 from curator.testing.events import EventRecorder
 from curator.testing.probes import Numbers
 

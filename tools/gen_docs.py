@@ -8,7 +8,7 @@ Usage (from the repository root)::
 A generated block sits between ``<!-- generated: KIND ARG -->`` and
 ``<!-- end generated -->`` in a Markdown file:
 
-- ``hooks``: the hook reference, from the docstrings of ``curator.hookspecs``;
+- ``hooks``: the hook reference, from the docstrings of ``curator.plugin_host.hookspecs``;
 - ``cli``: every command and option, from ``curator.cli.main.build_parser``;
 - ``file PATH``: the contents of a repository file as a code block.
 
@@ -38,7 +38,7 @@ LANGUAGES = {".py": "python", ".toml": "toml", ".md": "markdown", ".json": "json
 
 def hooks_reference(_: str | None) -> str:
     """The hook reference: each hook's signature and docstring, as Markdown."""
-    from curator import hookspecs
+    from curator.plugin_host import hookspecs
 
     parts = []
     for name, function in vars(hookspecs).items():
@@ -57,8 +57,8 @@ def hooks_reference(_: str | None) -> str:
 def cli_reference(_: str | None) -> str:
     """Every command of ``curator`` with its usage and options, as Markdown."""
     from curator.cli.main import build_parser
-    from curator.plugins import PluginSettings
-    from curator.registry import Registry
+    from curator.plugin_host.plugins import PluginSettings
+    from curator.plugin_host.registry import Registry
 
     # The built-in plugins' commands (status, logs), none of an installed distribution.
     parser = build_parser(Registry.load(PluginSettings(), entrypoints=False))

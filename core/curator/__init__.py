@@ -16,12 +16,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from curator import _moved
 from curator._version import __version__
 
+_moved.install()
+
 if TYPE_CHECKING:
-    from curator.backend import Backend, Capabilities
-    from curator.capture import Captured
-    from curator.errors import (
+    from curator.backends.backend import Backend, Capabilities
+    from curator.backends.lifecycle import WorkerInfo
+    from curator.backends.work import Work
+    from curator.model.captured import Captured
+    from curator.model.errors import (
         BackendContractError,
         CuratorError,
         HardStop,
@@ -34,67 +39,73 @@ if TYPE_CHECKING:
         UnknownNameError,
         UsageError,
     )
-    from curator.features import ItemFeature
-    from curator.hookspecs import hookimpl
-    from curator.lifecycle import WorkerInfo
-    from curator.metrics import Metrics, StageSummary
-    from curator.options import NoOptions, option
-    from curator.outcome import ErrorInfo, ErrorKind, Event, Outcome, Status, Successes, TaskStart
-    from curator.pipeline import Filter, Pipeline, Sink, Source
-    from curator.registry import Registry, default_registry
-    from curator.reporter import Reporter
-    from curator.result import RunInfo, RunResult
-    from curator.runner import run
-    from curator.session import Session
-    from curator.streaming import RunStream, stream
-    from curator.work import Work
+    from curator.model.measures import Metrics, StageSummary
+    from curator.model.outcome import (
+        ErrorInfo,
+        ErrorKind,
+        Event,
+        Outcome,
+        Status,
+        Successes,
+        TaskStart,
+    )
+    from curator.model.pipeline import Filter, Pipeline, Sink, Source
+    from curator.model.result import RunInfo, RunResult
+    from curator.observing.features import ItemFeature
+    from curator.observing.reporter import Reporter
+    from curator.plugin_host.hookspecs import hookimpl
+    from curator.plugin_host.options import NoOptions, option
+    from curator.plugin_host.registry import Registry, default_registry
+    from curator.running.runner import run
+    from curator.running.session import Session
+    from curator.running.streaming import RunStream, stream
 
 # Names resolve on first use (PEP 562), so a worker process that only needs
-# ``curator.work`` does not pay for the plugin system, and the CLI's import
+# ``curator.backends.work`` does not pay for the plugin system, and the CLI's import
 # stays small.
 _HOMES = {
-    "Backend": "curator.backend",
-    "Capabilities": "curator.backend",
-    "Captured": "curator.capture",
-    "BackendContractError": "curator.errors",
-    "CuratorError": "curator.errors",
-    "HardStop": "curator.errors",
-    "HookFailedError": "curator.errors",
-    "PluginError": "curator.errors",
-    "RunInterrupted": "curator.errors",
-    "SessionBusyError": "curator.errors",
-    "StateMergeError": "curator.errors",
-    "TaskFailedError": "curator.errors",
-    "UnknownNameError": "curator.errors",
-    "UsageError": "curator.errors",
-    "ItemFeature": "curator.features",
-    "hookimpl": "curator.hookspecs",
-    "WorkerInfo": "curator.lifecycle",
-    "Metrics": "curator.metrics",
-    "StageSummary": "curator.metrics",
-    "NoOptions": "curator.options",
-    "option": "curator.options",
-    "ErrorInfo": "curator.outcome",
-    "ErrorKind": "curator.outcome",
-    "Event": "curator.outcome",
-    "Outcome": "curator.outcome",
-    "Status": "curator.outcome",
-    "Successes": "curator.outcome",
-    "TaskStart": "curator.outcome",
-    "Filter": "curator.pipeline",
-    "Pipeline": "curator.pipeline",
-    "Sink": "curator.pipeline",
-    "Source": "curator.pipeline",
-    "Registry": "curator.registry",
-    "default_registry": "curator.registry",
-    "Reporter": "curator.reporter",
-    "RunInfo": "curator.result",
-    "RunResult": "curator.result",
-    "run": "curator.runner",
-    "RunStream": "curator.streaming",
-    "Session": "curator.session",
-    "stream": "curator.streaming",
-    "Work": "curator.work",
+    "Backend": "curator.backends.backend",
+    "Capabilities": "curator.backends.backend",
+    "Captured": "curator.model.captured",
+    "BackendContractError": "curator.model.errors",
+    "CuratorError": "curator.model.errors",
+    "HardStop": "curator.model.errors",
+    "HookFailedError": "curator.model.errors",
+    "PluginError": "curator.model.errors",
+    "RunInterrupted": "curator.model.errors",
+    "SessionBusyError": "curator.model.errors",
+    "StateMergeError": "curator.model.errors",
+    "TaskFailedError": "curator.model.errors",
+    "UnknownNameError": "curator.model.errors",
+    "UsageError": "curator.model.errors",
+    "ItemFeature": "curator.observing.features",
+    "hookimpl": "curator.plugin_host.hookspecs",
+    "WorkerInfo": "curator.backends.lifecycle",
+    "Metrics": "curator.model.measures",
+    "StageSummary": "curator.model.measures",
+    "NoOptions": "curator.plugin_host.options",
+    "option": "curator.plugin_host.options",
+    "ErrorInfo": "curator.model.outcome",
+    "ErrorKind": "curator.model.outcome",
+    "Event": "curator.model.outcome",
+    "Outcome": "curator.model.outcome",
+    "Status": "curator.model.outcome",
+    "Successes": "curator.model.outcome",
+    "TaskStart": "curator.model.outcome",
+    "Filter": "curator.model.pipeline",
+    "Pipeline": "curator.model.pipeline",
+    "Sink": "curator.model.pipeline",
+    "Source": "curator.model.pipeline",
+    "Registry": "curator.plugin_host.registry",
+    "default_registry": "curator.plugin_host.registry",
+    "Reporter": "curator.observing.reporter",
+    "RunInfo": "curator.model.result",
+    "RunResult": "curator.model.result",
+    "run": "curator.running.runner",
+    "RunStream": "curator.running.streaming",
+    "Session": "curator.running.session",
+    "stream": "curator.running.streaming",
+    "Work": "curator.backends.work",
 }
 
 

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import pytest
 
-from curator.store import read_latest
+from curator.checkpoint.store import read_latest
 from curator.testing.processes import child_env, running
 
 HERE = Path(__file__).parent

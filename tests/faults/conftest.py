@@ -10,7 +10,7 @@ import pytest
 from campaign import FIGURES, FIRST_SEEN, PENDING, SEED, Pending, seems_fixed
 
 from curator import Registry
-from curator.plugins import PluginSettings
+from curator.plugin_host.plugins import PluginSettings
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,7 +20,7 @@ from campaign import SEED, Pending, check_stages, record, rng, runs
 from fault_target import build, rows
 
 from curator import Registry, Status, run
-from curator.catalog import read as report
+from curator.checkpoint.catalog import read as report
 
 pytestmark = pytest.mark.faults
 

@@ -18,8 +18,8 @@ import pytest
 from core_support import curator, subprocess_env
 
 from curator import UsageError
-from curator.checkpoint_meta import SCHEMA_VERSION
-from curator.recorded import read_checkpoint
+from curator.checkpoint.meta import SCHEMA_VERSION
+from curator.checkpoint.recorded import read_checkpoint
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from core_support import curator, subprocess_env
 
-from curator.recorded import read_checkpoint
+from curator.checkpoint.recorded import read_checkpoint
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

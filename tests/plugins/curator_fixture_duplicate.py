@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from curator import Backend, Work, hookimpl
-from curator.outcome import Event
+from curator.model.outcome import Event
 
 
 class Impostor(Backend):

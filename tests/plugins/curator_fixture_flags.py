@@ -7,8 +7,8 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from curator import Backend, Reporter, RunResult, Work, hookimpl
-from curator.options import option
-from curator.outcome import Event
+from curator.model.outcome import Event
+from curator.plugin_host.options import option
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from curator import Backend, Reporter, RunResult, Work, hookimpl
-from curator.outcome import Event
+from curator.model.outcome import Event
 
 
 class EchoBackend(Backend):

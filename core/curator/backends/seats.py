@@ -15,7 +15,10 @@ import enum
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+from curator.backends.lifecycle import setup_timed_out, teardown_abandoned
+from curator.model.outcome import Event, Outcome
 
 TICK_SECONDS = 0.25
 """While a thread is in a limited hook, the parent looks at its threads at least this often."""
@@ -115,3 +118,30 @@ class SeatWatch:
                 soonest = min(soonest, TICK_SECONDS, seat.since + limit - now)
         self.check_at = now + max(0.01, soonest)
         return given_up
+
+
+SETUP_FATE = (
+    "a thread cannot be killed: it was abandoned (it keeps what it holds) and the run goes on "
+    "with the other threads"
+)
+TEARDOWN_FATE = "a thread cannot be killed: it was abandoned to finish in the background"
+NO_THREAD_LEFT = "no thread was left to run it: every thread's setup overran its limit"
+
+
+def abandoned(seat: Seat, watch: SeatWatch, attempt: int) -> Iterator[Event]:
+    """Report a thread given up in its hook: its items fail (setup), or a warning (teardown)."""
+    limit = watch.limit(seat.phase)
+    assert limit is not None
+    if seat.phase is Phase.SETUP:
+        yield from setup_timed_out(
+            list(seat.unit), seat.stage, limit, seat.name, SETUP_FATE, attempt
+        )
+    else:
+        teardown_abandoned(seat.stage, limit, seat.name, TEARDOWN_FATE)
+
+
+def unrunnable(indices: list[int], seat: Seat, watch: SeatWatch, attempt: int) -> list[Outcome]:
+    """The items no thread was left for: every thread was abandoned in its setup."""
+    limit = watch.limit(Phase.SETUP)
+    assert limit is not None
+    return setup_timed_out(indices, seat.stage, limit, "thread-pool", NO_THREAD_LEFT, attempt)

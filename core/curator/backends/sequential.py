@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
-from curator.backend import Backend, Capabilities
-from curator.lifecycle import WorkerInfo
-from curator.outcome import Event
-from curator.watchdog import set_up_in_time, tear_down_in_time, unrun
-from curator.work import Work
+from curator.backends.backend import Backend, Capabilities
+from curator.backends.lifecycle import WorkerInfo
+from curator.backends.watchdog import set_up_in_time, tear_down_in_time, unrun
+from curator.backends.work import Work
+from curator.model.outcome import Event
 
 
 class SequentialBackend(Backend):
@@ -30,7 +30,7 @@ class SequentialBackend(Backend):
 
         Stages' ``setup(worker)`` runs before the first item (worker slot 0),
         ``teardown()`` after the last, each within its limit (see
-        :mod:`curator.watchdog`): past the setup limit, every item fails
+        :mod:`curator.backends.watchdog`): past the setup limit, every item fails
         with ``SetupTimeout`` (there is no other worker to run it); past the
         teardown limit, the teardown is abandoned with a warning.
         """
@@ -48,7 +48,7 @@ class SequentialBackend(Backend):
                 yield start
                 try:
                     outcome = work(index)
-                except KeyboardInterrupt:  # the core's hard stop (curator.errors.HardStop)
+                except KeyboardInterrupt:  # the core's hard stop (curator.model.errors.HardStop)
                     yield work.interrupted(index, start.started)
                     raise
                 yield outcome

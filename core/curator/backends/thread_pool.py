@@ -19,15 +19,15 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from curator.backend import Backend, Capabilities
-from curator.backends.seats import Phase, Seat, SeatWatch
-from curator.dispatch import units
-from curator.errors import UsageError
-from curator.lifecycle import WorkerInfo, setup_timed_out, teardown_abandoned
-from curator.options import option
-from curator.outcome import Event, Outcome, TaskStart
-from curator.watchdog import set_up_in_time, tear_down_in_time, unrun
-from curator.work import Work
+from curator.backends.backend import Backend, Capabilities
+from curator.backends.dispatch import units
+from curator.backends.lifecycle import WorkerInfo
+from curator.backends.seats import Phase, Seat, SeatWatch, abandoned, unrunnable
+from curator.backends.watchdog import set_up_in_time, tear_down_in_time, unrun
+from curator.backends.work import Work
+from curator.model.errors import UsageError
+from curator.model.outcome import Event, Outcome, TaskStart
+from curator.plugin_host.options import option
 
 _DONE = object()
 _HOOK = object()
@@ -72,7 +72,7 @@ class ThreadPoolBackend(Backend):
         abandoned (see :mod:`curator.backends.seats`): the items it took fail
         ``SetupTimeout``, a teardown gets a warning, and the run goes on with
         the other threads. A shared pipeline is set up and torn down in this
-        thread, bounded as on ``sequential`` (see :mod:`curator.watchdog`).
+        thread, bounded as on ``sequential`` (see :mod:`curator.backends.watchdog`).
         """
         n_threads = min(self.jobs, len(indices))
         works = [self._copy(work) for _ in range(n_threads)]
@@ -91,6 +91,41 @@ class ThreadPoolBackend(Backend):
         watch = None
         if not shared and (self.setup_timeout is not None or self.teardown_timeout is not None):
             watch = SeatWatch(seats, self.setup_timeout, self.teardown_timeout)
+        threads = self._start(works, shared, seats, todo, records, window)
+        finished = False
+        running: dict[int, TaskStart] = {}  # started, no outcome yet
+        try:
+            yield from _relay(records, n_threads, window, watch, running, work.attempt)
+            if watch is not None and not self.stop_requested:
+                # Every thread was abandoned in its setup: nobody is left for these.
+                left = [index for unit in iter(todo.next, None) for index in unit]
+                stuck = [seat for seat in seats if seat.abandoned]
+                if left and stuck:
+                    yield from unrunnable(left, stuck[-1], watch, work.attempt)
+            finished = True
+        except KeyboardInterrupt:  # the core's hard stop (curator.model.errors.HardStop)
+            # Threads cannot be killed: hand over what finished, and report the
+            # items still running as interrupted (they are abandoned, see above).
+            stop.set()
+            yield from _finished_so_far(records, running)
+            for start in running.values():
+                yield work.interrupted(start.index, start.started, start.worker)
+            raise
+        finally:
+            stop.set()
+            window.wake()
+            self._end(work, threads, seats, shared, finished)
+
+    def _start(
+        self,
+        works: list[Work],
+        shared: bool,
+        seats: list[Seat],
+        todo: _Dispenser,
+        records: queue.SimpleQueue[object],
+        window: _Window,
+    ) -> list[threading.Thread]:
+        """One started thread per seat, each taking units from ``todo``."""
         threads = [
             threading.Thread(
                 target=_worker,
@@ -105,74 +140,33 @@ class ThreadPoolBackend(Backend):
                 name=f"curator-thread-{slot}",
                 daemon=True,
             )
-            for slot in range(n_threads)
+            for slot in range(len(seats))
         ]
         for thread in threads:
             thread.start()
-        finished = False
-        running: dict[int, TaskStart] = {}  # started, no outcome yet
-        try:
-            alive = n_threads
-            while alive:
-                if watch is not None:
-                    for seat in watch.overdue():
-                        alive -= 1
-                        yield from _abandoned(seat, watch, work.attempt)
-                    if not alive:
-                        break
-                try:
-                    record = records.get_nowait()
-                except queue.Empty:
-                    window.wake()  # threads wait for room only while nothing is queued
-                    wait = None if watch is None else watch.wait()
-                    try:
-                        record = records.get() if wait is None else records.get(timeout=wait)
-                    except queue.Empty:
-                        continue
-                if record is _DONE:
-                    alive -= 1
-                elif record is _HOOK:
-                    if watch is not None:
-                        watch.look_now()
-                elif isinstance(record, BaseException):
-                    raise record
-                elif type(record) is TaskStart:
-                    running[record.index] = record
-                    yield record
-                else:
-                    running.pop(record.index, None)  # type: ignore[attr-defined]
-                    yield record  # type: ignore[misc]
-                    window.took()  # the run came back for more: it took this outcome
-            if watch is not None and not self.stop_requested:
-                # Every thread was abandoned in its setup: nobody is left for these.
-                left = [index for unit in iter(todo.next, None) for index in unit]
-                stuck = [seat for seat in seats if seat.abandoned]
-                if left and stuck:
-                    yield from _unrunnable(left, stuck[-1], watch, work.attempt)
-            finished = True
-        except KeyboardInterrupt:  # the core's hard stop (curator.errors.HardStop)
-            # Threads cannot be killed: hand over what finished, and report the
-            # items still running as interrupted (they are abandoned, see above).
-            stop.set()
-            yield from _finished_so_far(records, running)
-            for start in running.values():
-                yield work.interrupted(start.index, start.started, start.worker)
-            raise
-        finally:
-            stop.set()
-            window.wake()
-            # On a hard stop (closed early, a second Ctrl-C) do not wait for running
-            # items: threads cannot be killed. They are daemons, so they end with the
-            # process, and they take no new item.
-            for thread, seat in zip(threads, seats, strict=True):
-                if not seat.abandoned:  # an abandoned one may never come back
-                    thread.join(None if finished else HARD_STOP_JOIN_SECONDS)
-            if shared:
-                if finished:
+        return threads
+
+    def _end(
+        self,
+        work: Work,
+        threads: list[threading.Thread],
+        seats: list[Seat],
+        shared: bool,
+        finished: bool,
+    ) -> None:
+        """Join the threads (briefly, after a hard stop) and tear a shared pipeline down."""
+        # On a hard stop (closed early, a second Ctrl-C) do not wait for running
+        # items: threads cannot be killed. They are daemons, so they end with the
+        # process, and they take no new item.
+        for thread, seat in zip(threads, seats, strict=True):
+            if not seat.abandoned:  # an abandoned one may never come back
+                thread.join(None if finished else HARD_STOP_JOIN_SECONDS)
+        if shared:
+            if finished:
+                tear_down_in_time(work, self.teardown_timeout, "main")
+            else:
+                with contextlib.suppress(Exception):  # the run's own end matters more
                     tear_down_in_time(work, self.teardown_timeout, "main")
-                else:
-                    with contextlib.suppress(Exception):  # the run's own end matters more
-                        tear_down_in_time(work, self.teardown_timeout, "main")
 
     def prepare(self, work: Work) -> None:
         """Refuse to share accumulating stages between threads (each needs its own copy)."""
@@ -298,30 +292,48 @@ def _finished_so_far(
             yield record
 
 
-SETUP_FATE = (
-    "a thread cannot be killed: it was abandoned (it keeps what it holds) and the run goes on "
-    "with the other threads"
-)
-TEARDOWN_FATE = "a thread cannot be killed: it was abandoned to finish in the background"
-NO_THREAD_LEFT = "no thread was left to run it: every thread's setup overran its limit"
+def _relay(
+    records: queue.SimpleQueue[object],
+    alive: int,
+    window: _Window,
+    watch: SeatWatch | None,
+    running: dict[int, TaskStart],
+    attempt: int,
+) -> Iterator[Event]:
+    """The threads' records as events, until every thread is done or abandoned.
 
-
-def _abandoned(seat: Seat, watch: SeatWatch, attempt: int) -> Iterator[Event]:
-    """Report a thread given up in its hook: its items fail (setup), or a warning (teardown)."""
-    limit = watch.limit(seat.phase)
-    assert limit is not None
-    if seat.phase is Phase.SETUP:
-        yield from setup_timed_out(
-            list(seat.unit), seat.stage, limit, seat.name, SETUP_FATE, attempt
-        )
-    else:
-        teardown_abandoned(seat.stage, limit, seat.name, TEARDOWN_FATE)
-
-
-def _unrunnable(indices: list[int], seat: Seat, watch: SeatWatch, attempt: int) -> list[Outcome]:
-    limit = watch.limit(Phase.SETUP)
-    assert limit is not None
-    return setup_timed_out(indices, seat.stage, limit, "thread-pool", NO_THREAD_LEFT, attempt)
+    ``running`` keeps the items started and not finished, for a hard stop.
+    """
+    while alive:
+        if watch is not None:
+            for seat in watch.overdue():
+                alive -= 1
+                yield from abandoned(seat, watch, attempt)
+            if not alive:
+                break
+        try:
+            record = records.get_nowait()
+        except queue.Empty:
+            window.wake()  # threads wait for room only while nothing is queued
+            wait = None if watch is None else watch.wait()
+            try:
+                record = records.get() if wait is None else records.get(timeout=wait)
+            except queue.Empty:
+                continue
+        if record is _DONE:
+            alive -= 1
+        elif record is _HOOK:
+            if watch is not None:
+                watch.look_now()
+        elif isinstance(record, BaseException):
+            raise record
+        elif type(record) is TaskStart:
+            running[record.index] = record
+            yield record
+        else:
+            running.pop(record.index, None)  # type: ignore[attr-defined]
+            yield record  # type: ignore[misc]
+            window.took()  # the run came back for more: it took this outcome
 
 
 def _worker(

@@ -6,9 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curator.backend import normalize_name
+from curator.backends.backend import normalize_name
+from curator.checkpoint.settings import RunSettings
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error, print_fields, print_json, reserve_stdout
 from curator.cli.remembered import (
@@ -20,14 +21,24 @@ from curator.cli.remembered import (
     stored_settings,
 )
 from curator.cli.target import load_target
-from curator.errors import RunInterrupted, StateMergeError, TaskFailedError, UsageError
-from curator.outcome import Status
-from curator.pipeline import Pipeline
-from curator.policy import Policy
-from curator.registry import Registry
-from curator.result import RunResult
-from curator.selection import parse_indices
-from curator.settings import RunSettings
+from curator.model.errors import RunInterrupted, StateMergeError, TaskFailedError, UsageError
+from curator.model.outcome import Status
+from curator.model.pipeline import Pipeline
+from curator.model.result import RunResult
+from curator.model.selection import parse_indices
+from curator.plugin_host.registry import Registry
+from curator.running.policy import Policy
+
+if TYPE_CHECKING:
+    from curator.running.runner import RunRequest
+
+
+RESUMING = (
+    "resuming: items the checkpoint records as done are skipped. It matches "
+    "the pipeline's stages and parameters; edits to their code are not detected "
+    "(after such an edit, start over with a new --checkpoint)"
+)
+"""Said when a run resumes a checkpoint (what is and is not checked)."""
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -82,19 +93,13 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 
 def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
-    from curator.checkpointing import NAME as CHECKPOINT_PLUGIN
-    from curator.runner import RunRequest, checkpoint_path, plan_run  # sqlite3... when running
+    from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
+    from curator.running.runner import (  # sqlite3... when running
+        checkpoint_path,
+        plan_run,
+    )
 
-    if args.no_checkpoint and (args.checkpoint or args.resume):
-        raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
-    # The default checkpoint is the built-in plugin's: switched off, a run records nothing.
-    default = not registry.host.switched_off(CHECKPOINT_PLUGIN)
-    if not default and (args.checkpoint or args.resume):
-        raise UsageError(
-            f"--checkpoint and --resume need the built-in plugin {CHECKPOINT_PLUGIN}, which is "
-            "disabled (CURATOR_DISABLE_PLUGINS)"
-        )
-    checkpoint: str | bool = False if args.no_checkpoint else (args.checkpoint or default)
+    checkpoint, default = _checkpoint_asked(registry, args)
     given = given_settings(args)
     pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)
@@ -105,13 +110,10 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             f"no checkpoint: the built-in plugin {CHECKPOINT_PLUGIN} is disabled "
             "(CURATOR_DISABLE_PLUGINS), so this run records nothing on disk",
         ]
-    options = settings.options
-    reporters = list(settings.reporter)
-    reporter_options = settings.reporter_options
     if (
         args.json
-        and "json" in {normalize_name(r) for r in reporters}
-        and not reporter_options.get("json", {}).get("file")
+        and "json" in {normalize_name(r) for r in settings.reporter}
+        and not settings.reporter_options.get("json", {}).get("file")
     ):
         raise UsageError(
             "--json and the json reporter would both write to stdout; "
@@ -119,46 +121,18 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         )
     if settings.timeout and "timeout" not in given and settings.backend is not None:
         _check_remembered_timeout(registry, settings.backend, settings.timeout)
-    size = len(pipeline)
-    indices = None if settings.indices is None else parse_indices(settings.indices, size)
+    indices = None if settings.indices is None else parse_indices(settings.indices, len(pipeline))
     if args.dry_run:
         for line in notices:
             say(line)
         return dry_run(pipeline, path, indices, args, settings, registry)
     try:
-        request = RunRequest(
-            backend=settings.backend,
-            jobs=settings.jobs,
-            indices=indices,
-            options=options,
-            policy=Policy(
-                settings.on_error,  # type: ignore[arg-type]  # checked when recorded
-                settings.max_failures,
-                settings.retries,
-                settings.retry_delay,
-                settings.retry_backoff,
-                settings.timeout or None,  # --timeout 0: no limit (drops a remembered one)
-                settings.grace,
-                settings.setup_timeout,
-                settings.teardown_timeout,
-            ),
-            checkpoint=checkpoint,
-            resume=args.resume,
-            metrics=settings.metrics,
-            capture=settings.capture,
-            reporter=reporters,
-            reporter_options=reporter_options,
-            target=args.target,
-        )
+        request = _request(settings, indices, checkpoint, args)
         loop = plan_run(pipeline, request, registry)
         for line in notices:  # once the run is known to be valid
             say(line)
         if resuming:
-            say(
-                "resuming: items the checkpoint records as done are skipped. It matches "
-                "the pipeline's stages and parameters; edits to their code are not detected "
-                "(after such an edit, start over with a new --checkpoint)"
-            )
+            say(RESUMING)
         result = loop.execute()
     except TaskFailedError as exc:
         error(str(exc))
@@ -182,13 +156,64 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
 
 
+def _checkpoint_asked(registry: Registry, args: argparse.Namespace) -> tuple[str | bool, bool]:
+    """The run's ``checkpoint=`` from the flags, and whether runs record one by default."""
+    from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
+
+    if args.no_checkpoint and (args.checkpoint or args.resume):
+        raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
+    # The default checkpoint is the built-in plugin's: switched off, a run records nothing.
+    default = not registry.host.switched_off(CHECKPOINT_PLUGIN)
+    if not default and (args.checkpoint or args.resume):
+        raise UsageError(
+            f"--checkpoint and --resume need the built-in plugin {CHECKPOINT_PLUGIN}, which is "
+            "disabled (CURATOR_DISABLE_PLUGINS)"
+        )
+    return (False if args.no_checkpoint else (args.checkpoint or default)), default
+
+
+def _request(
+    settings: RunSettings,
+    indices: Sequence[int] | None,
+    checkpoint: str | bool,
+    args: argparse.Namespace,
+) -> RunRequest:
+    """The run the command line asks for: the flags merged with what the checkpoint remembers."""
+    from curator.running.runner import RunRequest  # sqlite3... when running
+
+    return RunRequest(
+        backend=settings.backend,
+        jobs=settings.jobs,
+        indices=indices,
+        options=settings.options,
+        policy=Policy(
+            settings.on_error,  # type: ignore[arg-type]  # checked when recorded
+            settings.max_failures,
+            settings.retries,
+            settings.retry_delay,
+            settings.retry_backoff,
+            settings.timeout or None,  # --timeout 0: no limit (drops a remembered one)
+            settings.grace,
+            settings.setup_timeout,
+            settings.teardown_timeout,
+        ),
+        checkpoint=checkpoint,
+        resume=args.resume,
+        metrics=settings.metrics,
+        capture=settings.capture,
+        reporter=list(settings.reporter),
+        reporter_options=settings.reporter_options,
+        target=args.target,
+    )
+
+
 def _remembered(
     pipeline: Pipeline[Any], path: Path | None, given: dict[str, Any], args: argparse.Namespace
 ) -> tuple[RunSettings, list[str], bool]:
     """The settings of this run, what to say about the checkpoint it finds, and if it resumes."""
     if path is None:
         return merge(given, None)[0], [], False
-    from curator.checkpoint_file import holds_checkpoint
+    from curator.checkpoint.file import holds_checkpoint
 
     exists = holds_checkpoint(path)
     stored, done = stored_settings(path) if exists else (None, 0)
@@ -253,9 +278,9 @@ def dry_run(
     registry: Registry,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
-    from curator.fingerprint import fingerprint
-    from curator.latest import Latest, read_codes
-    from curator.selection import resolve_jobs
+    from curator.checkpoint.fingerprint import fingerprint
+    from curator.checkpoint.latest import Latest, read_codes
+    from curator.model.selection import resolve_jobs
 
     parallel = registry.backend(settings.backend).capabilities.parallel
     jobs = resolve_jobs(settings.jobs if settings.jobs is not None else -1 if parallel else 1)

@@ -6,11 +6,11 @@ import argparse
 import dataclasses
 from typing import Any, Literal
 
-from curator.backend import normalize_name
+from curator.backends.backend import normalize_name
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import print_fields, print_json, print_table
-from curator.options import OptionInfo, describe_options
-from curator.registry import Entry, Registry
+from curator.plugin_host.options import OptionInfo, describe_options
+from curator.plugin_host.registry import Entry, Registry
 
 LIST_COLUMNS = ("name", "provided_by", "version", "status", "detail", "description")
 
@@ -38,7 +38,7 @@ AUTO_DESCRIPTION = "The default: rich on an interactive terminal (CI unset), els
 
 def _auto_row() -> dict[str, Any]:
     from curator._version import __version__
-    from curator.reporters import auto_reporter
+    from curator.observing.reporters import auto_reporter
 
     return {
         "name": "auto",

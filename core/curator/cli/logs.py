@@ -8,7 +8,7 @@ from typing import Any
 
 from curator.cli.exitcodes import ExitCode
 from curator.cli.status import add_one_checkpoint
-from curator.registry import Registry
+from curator.plugin_host.registry import Registry
 
 
 def add_parser(commands: Any) -> None:
@@ -30,11 +30,11 @@ def add_parser(commands: Any) -> None:
 
 def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Print one item's captured output and traceback."""
-    from curator.catalog import read_item
+    from curator.checkpoint.catalog import read_item
     from curator.cli.output import print_json, print_text
     from curator.cli.status_views import one_checkpoint
-    from curator.outcome import Status
-    from curator.printable import printable
+    from curator.model.outcome import Status
+    from curator.model.printable import printable
 
     path = one_checkpoint(args.what, "logs INDEX")
     index = args.index
@@ -68,6 +68,6 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     if error is not None:
         print_text(error.details())
     for name, data in (stored.extras or {}).items():
-        # A plugin's per-item data (see curator.features), as JSON on one line.
+        # A plugin's per-item data (see curator.observing.features), as JSON on one line.
         print_text(printable(f"{name}: {json.dumps(data, sort_keys=True)}"))
     return ExitCode.OK

@@ -17,7 +17,7 @@ from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error
 
 if TYPE_CHECKING:
-    from curator.registry import Registry
+    from curator.plugin_host.registry import Registry
 
 # Everything else is imported inside the functions: worker processes started
 # with spawn or forkserver re-import the `curator` script, and it should cost
@@ -164,9 +164,9 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``curator`` command and return its exit code."""
-    from curator.errors import PluginError, UsageError
-    from curator.plugins import PluginSettings
-    from curator.registry import Registry
+    from curator.model.errors import PluginError, UsageError
+    from curator.plugin_host.plugins import PluginSettings
+    from curator.plugin_host.registry import Registry
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments == ["--version"]:  # needs no plugin: answered before they load

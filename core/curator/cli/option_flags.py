@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from curator.registry import Registry
+from curator.plugin_host.registry import Registry
 
 
 def add_option_flags(parser: argparse.ArgumentParser, registry: Registry) -> None:

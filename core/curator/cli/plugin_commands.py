@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from curator.cli.output import print_fields, print_json, print_table, print_text
-from curator.errors import PluginError, UsageError
-from curator.registry import Registry
+from curator.model.errors import PluginError, UsageError
+from curator.plugin_host.registry import Registry
 
 __all__ = [
     "KNOWN_COMMANDS",
@@ -67,7 +67,7 @@ class Commands:
         """Add the subcommand ``name``; keyword arguments as argparse's ``add_parser`` takes.
 
         Give it a handler with ``parser.set_defaults(handler=function)``: the
-        function takes the :class:`~curator.registry.Registry` and the parsed
+        function takes the :class:`~curator.plugin_host.registry.Registry` and the parsed
         arguments and returns the exit code.
 
         Raises

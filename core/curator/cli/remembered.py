@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from curator.backend import normalize_name
-from curator.errors import UsageError
-from curator.pipeline import Pipeline
-from curator.settings import RunSettings
+from curator.backends.backend import normalize_name
+from curator.checkpoint.settings import RunSettings
+from curator.model.errors import UsageError
+from curator.model.pipeline import Pipeline
 
 MAX_SIMILAR = 3
 """Checkpoints of the same pipeline class named at most."""
@@ -172,9 +172,9 @@ def same_class_lines(
     A checkpoint of this very configuration (at a path other than ``exclude``,
     named by ``--checkpoint``) is named with the flag that resumes it.
     """
-    from curator.catalog import scan
-    from curator.fingerprint import describe, fingerprint
-    from curator.parameters import differences, flatten
+    from curator.checkpoint.catalog import scan
+    from curator.checkpoint.fingerprint import describe, fingerprint
+    from curator.checkpoint.parameters import differences, flatten
 
     if not folder.is_dir():
         return []
@@ -221,9 +221,9 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     not that it is no checkpoint. Otherwise the file is read again holding the
     lock, when no run can be writing it, and its own error stands.
     """
-    from curator.catalog import resume_facts
-    from curator.runlock import release_lock, take_lock
-    from curator.store import wait_closed
+    from curator.checkpoint.catalog import resume_facts
+    from curator.checkpoint.runlock import release_lock, take_lock
+    from curator.checkpoint.store import wait_closed
 
     try:
         return resume_facts(path)

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from curator.cli.exitcodes import ExitCode
-from curator.registry import Registry
+from curator.plugin_host.registry import Registry
 
 
 def add_parser(commands: Any) -> None:

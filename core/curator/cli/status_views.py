@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from curator.catalog import (
+from curator.checkpoint.catalog import (
     CheckpointReport,
     Unreadable,
     failure_json,
@@ -15,14 +15,14 @@ from curator.catalog import (
     read,
     read_item,
 )
+from curator.checkpoint.latest import StoredOutcome
+from curator.checkpoint.parameters import variants
+from curator.checkpoint.store import DEFAULT_DIR, resolve_path
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import print_fields, print_json, print_table, print_text
-from curator.errors import UsageError
-from curator.latest import StoredOutcome
-from curator.outcome import Status
-from curator.parameters import variants
-from curator.reporters.summary import MAX_LISTED_FAILURES
-from curator.store import DEFAULT_DIR, resolve_path
+from curator.model.errors import UsageError
+from curator.model.outcome import Status
+from curator.observing.reporters.summary import MAX_LISTED_FAILURES
 
 
 def show_status(args: argparse.Namespace) -> ExitCode:
@@ -55,12 +55,12 @@ def locate(what: str | None) -> tuple[Path | None, Path | None]:
         assert path is not None
         return None, path
     from curator.cli.target import load_target
-    from curator.runner import checkpoint_path
+    from curator.running.runner import checkpoint_path
 
     pipeline = load_target(what)
     path = checkpoint_path(pipeline, True)
     assert path is not None
-    from curator.checkpoint_file import holds_checkpoint
+    from curator.checkpoint.file import holds_checkpoint
 
     if not holds_checkpoint(path):
         from curator.cli.remembered import same_class_lines

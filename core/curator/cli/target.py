@@ -11,9 +11,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from curator.errors import UsageError
-from curator.pipeline import Pipeline, check_runnable
-from curator.shipping import ship_by_value
+from curator.backends.shipping import ship_by_value
+from curator.model.errors import UsageError
+from curator.model.pipeline import Pipeline, check_runnable
 
 FORMS = "package.module:attr or path/to/file.py:attr"
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curator.pipeline import Filter, Pipeline, Sink, Source
+from curator.model.pipeline import Filter, Pipeline, Sink, Source
 
 
 @dataclass
@@ -153,7 +153,7 @@ class DatasetStatistics(Filter[Snapshot]):
     """Dataset-wide mean, standard deviation, min and max of every field (normalization constants).
 
     An accumulating stage (``reset``/``state``/``merge``, see
-    :mod:`curator.state`): each worker keeps Welford moments per item, the
+    :mod:`curator.model.state`): each worker keeps Welford moments per item, the
     run merges the ``ok`` items' moments back into this object, and
     ``finish()`` writes them to ``output`` (JSON) when the run ends.
 

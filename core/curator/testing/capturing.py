@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from curator.outcome import Status
+from curator.model.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import chatter
 

@@ -51,9 +51,9 @@ from curator import (
     hookimpl,
     run,
 )
-from curator.backend import Backend, normalize_name
-from curator.catalog import read as report
-from curator.plugins import PluginSettings
+from curator.backends.backend import Backend, normalize_name
+from curator.checkpoint.catalog import read as report
+from curator.plugin_host.plugins import PluginSettings
 from curator.testing import HEAVY_MODULES, processes
 from curator.testing.capturing import CaptureChecks
 from curator.testing.events import EventRecorder

@@ -16,12 +16,12 @@ import os
 import time
 from typing import Any
 
-from curator.features import ItemFeature
-from curator.hookspecs import hookimpl
-from curator.latest import read_latest
-from curator.outcome import Status
-from curator.plugins import PluginSettings
-from curator.registry import Registry
+from curator.checkpoint.latest import read_latest
+from curator.model.outcome import Status
+from curator.observing.features import ItemFeature
+from curator.plugin_host.hookspecs import hookimpl
+from curator.plugin_host.plugins import PluginSettings
+from curator.plugin_host.registry import Registry
 from curator.testing.mixin import KitMixin
 
 FIELD = "kit_probe"

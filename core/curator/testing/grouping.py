@@ -55,8 +55,8 @@ def _assert_kept_together(groups: list[list[int]], runs: list[Execution]) -> Non
         places = {run.where for run in ran}
         assert len(places) == 1, (
             f"group {group} was split: its items ran on {len(places)} workers ({sorted(places)}); "
-            "a backend that declares keeps_groups runs each unit of curator.dispatch.Grouped "
-            "on one worker"
+            "a backend that declares keeps_groups runs each unit of "
+            "curator.backends.dispatch.Grouped on one worker"
         )
         for before, after in itertools.pairwise(ran):
             assert before.finished <= after.started, (

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from curator.outcome import Status
+from curator.model.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import executions, hook_calls, release
 from curator.testing.processes import child_env
@@ -127,7 +127,7 @@ class LifecycleLimitChecks(KitMixin):
         assert any("WorkerHooks.teardown()" in w and f"{HOOK_LIMIT:g} s" in w for w in warnings), (
             f"no warning named the stage whose teardown overran and its limit: {warnings}"
         )
-        from curator.catalog import read
+        from curator.checkpoint.catalog import read
 
         assert read(store).counts == {"ok": 12}
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from curator.result import RunResult
+from curator.model.result import RunResult
 
 
 class KitMixin:

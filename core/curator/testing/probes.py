@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
 
+from curator.backends.lifecycle import WorkerInfo
 from curator.examples.snapshots import Moments, combine, welford
-from curator.lifecycle import WorkerInfo
-from curator.pipeline import Filter, Pipeline, Sink, Source
+from curator.model.pipeline import Filter, Pipeline, Sink, Source
 
 MEET_SECONDS = 20.0
 EMPTY: Moments = (0, 0.0, 0.0, math.inf, -math.inf)
@@ -153,7 +153,7 @@ def release(folder: str | Path) -> None:
 
 
 class Tally(Filter[int]):
-    """An accumulating stage (see :mod:`curator.state`) whose state is the items it saw.
+    """An accumulating stage (see :mod:`curator.model.state`) whose state is the items it saw.
 
     Its partial is the sorted tuple of indices that passed it, so a merged
     tally shows at once an item counted twice or not at all. The partial of
@@ -187,7 +187,7 @@ class Tally(Filter[int]):
 
 
 class WelfordShards(Filter[int]):
-    """The origin's shard-style statistics filter (see :mod:`curator.shards`), stdlib only.
+    """The origin's shard-style statistics filter (see :mod:`curator.model.shards`), stdlib only.
 
     Keeps Welford moments of ``sin(i) * 10 + i / 7`` for the items it sees
     (with the example pipeline's :func:`~curator.examples.snapshots.welford`);

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from curator import Registry
-from curator.plugins import PluginSettings
-from curator.registry import set_default_registry
+from curator.plugin_host.plugins import PluginSettings
+from curator.plugin_host.registry import set_default_registry
 
 
 def isolated_registry(*plugins: tuple[str, object]) -> Registry:

@@ -1,6 +1,6 @@
 """A shard-style stage whose merged output shows each item's rows: counted twice, lost, or stray.
 
-:class:`ShardRows` follows the origin's shard style (see :mod:`curator.shards`):
+:class:`ShardRows` follows the origin's shard style (see :mod:`curator.model.shards`):
 ``flush()`` appends one line per item it saw since the last flush, and the
 static ``merge`` concatenates the shards. :func:`rows` reads the merged file
 back, so a test compares it with the items recorded ``ok`` in one line. On
@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from curator.pipeline import Filter
+from curator.model.pipeline import Filter
 from curator.testing.probes import Crash, claim, crash
 
 

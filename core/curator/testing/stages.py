@@ -1,10 +1,10 @@
-"""The kit's checks of stage state that merges back (:mod:`curator.state`).
+"""The kit's checks of stage state that merges back (:mod:`curator.model.state`).
 
 A mixin of :class:`curator.testing.BackendConformance`, like
 :class:`~curator.testing.grouping.GroupChecks`. A backend needs no code of
 its own for it: the partials ride on the values :class:`curator.Work` makes.
 These checks hold a backend to passing those values on unchanged and to
-yielding each ``ok`` outcome once. Shard-style stages (:mod:`curator.shards`)
+yielding each ``ok`` outcome once. Shard-style stages (:mod:`curator.model.shards`)
 need no code either: each item's rows are its own file, merged for the items
 recorded ``ok``.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from curator.outcome import Status
+from curator.model.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import Tally
 from curator.testing.shard_rows import ShardRows, rows

@@ -2,7 +2,7 @@
 
 A mixin of :class:`curator.testing.BackendConformance`. The checkpoint pickles
 values with plain :mod:`pickle` in the run's process; a worker checks each
-value with the same pickler where it is made (see :mod:`curator.pickling`).
+value with the same pickler where it is made (see :mod:`curator.model.pickling`).
 A value that only cloudpickle could take (an object of a class defined inside
 a function) must fail its own item there, never the checkpoint's writer, so
 every other outcome is recorded.
@@ -10,8 +10,8 @@ every other outcome is recorded.
 
 from __future__ import annotations
 
-from curator.catalog import read as report
-from curator.outcome import Status
+from curator.checkpoint.catalog import read as report
+from curator.model.outcome import Status
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import Tally
 

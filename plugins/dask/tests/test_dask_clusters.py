@@ -19,7 +19,7 @@ import pytest
 from distributed import Client
 
 from curator import UsageError, run
-from curator.catalog import read as read_checkpoint
+from curator.checkpoint.catalog import read as read_checkpoint
 from curator.testing.events import EventRecorder
 from curator.testing.probes import executions, pipeline_file, probe
 from curator.testing.processes import child_env

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import HERE
 
-from curator.catalog import read
+from curator.checkpoint.catalog import read
 from curator.testing.lifecycle import run_with_hung_hook
 from curator.testing.processes import child_env
 

@@ -106,7 +106,7 @@ def test_an_unpicklable_feature_of_a_plugin_is_named_before_any_worker_starts(
     import threading
 
     from curator import ItemFeature, PluginError, Registry, hookimpl, run
-    from curator.plugins import PluginSettings
+    from curator.plugin_host.plugins import PluginSettings
     from curator.testing.probes import probe
     from curator_backend_process_pool import hooks
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pp_support import subprocess_env
 
 from curator import Session, Status
-from curator.catalog import read
+from curator.checkpoint.catalog import read
 from curator.testing.lifecycle import run_with_hung_hook, within_bound
 from curator.testing.probes import probe
 

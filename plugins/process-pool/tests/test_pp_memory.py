@@ -18,7 +18,7 @@ from pp_support import subprocess_env
 
 import curator_backend_process_pool.memory as memory
 from curator import ErrorKind, Status, UsageError, run
-from curator.metrics import format_bytes
+from curator.observing.metrics import format_bytes
 from curator.testing.probes import Numbers
 from curator_backend_process_pool.memory import OomCounters, parse_size, rss, tree_rss
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from curator import Pipeline, Sink, Status, WorkerInfo, run
-from curator.store import read_latest
+from curator.checkpoint.store import read_latest
 from curator.testing.probes import Numbers
 
 MiB = 1 << 20

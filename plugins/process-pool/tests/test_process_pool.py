@@ -23,7 +23,7 @@ from curator import (
     hookimpl,
     run,
 )
-from curator.progress import RunProgress
+from curator.observing.progress import RunProgress
 from curator.testing.events import EventRecorder
 from curator.testing.waiting import wait_until
 
@@ -280,7 +280,7 @@ def test_jobs_one_runs_in_this_process_whatever_the_backend() -> None:
 
 
 def test_named_without_jobs_it_runs_on_every_cpu_in_worker_processes() -> None:
-    from curator.selection import cpu_count
+    from curator.model.selection import cpu_count
 
     result = run(pipeline(6), backend="process-pool", reporter=None)
     assert result.ok

@@ -20,7 +20,7 @@ from curator_report.model import TIME_BINS, build
 from report_support import curator, shown_while_running, subprocess_env
 
 from curator import Sink, run
-from curator.metrics import stage_names
+from curator.model.measures import stage_names
 from curator.testing.probes import Numbers, chatter, probe
 
 
@@ -293,8 +293,8 @@ def test_the_html_page_escapes_what_items_print_and_raise(tmp_path: Path) -> Non
 
 
 def test_a_failures_per_item_fields_of_plugins_are_in_the_report(tmp_path: Path) -> None:
-    from curator.plugins import PluginSettings
-    from curator.registry import Registry
+    from curator.plugin_host.plugins import PluginSettings
+    from curator.plugin_host.registry import Registry
     from curator.testing.extras import FIELD, ProbePlugin
 
     registry = Registry.load(

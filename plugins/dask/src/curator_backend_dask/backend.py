@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from curator import Backend, Capabilities, Event, UsageError, Work, option
-from curator.shipping import pickle_work
-from curator.spawning import main_module_stays_home
+from curator.backends.shipping import pickle_work
+from curator.backends.spawning import main_module_stays_home
 from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
 
 

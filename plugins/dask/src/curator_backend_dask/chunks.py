@@ -1,6 +1,6 @@
 """One run on a connected Dask client: bounded chunks in flight, outcomes as they complete.
 
-The work travels once, pickled by :func:`curator.shipping.pickle_work` and
+The work travels once, pickled by :func:`curator.backends.shipping.pickle_work` and
 scattered to the workers; each task carries only a chunk of indices. A
 worker's death is judged chunk by chunk (see :meth:`ChunkDispatch._lost`),
 and a lost scheduler or a worker that cannot load the work ends the run with
@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from curator import Event, Outcome, TaskStart, UsageError, Work
-from curator.dispatch import ChunkSizer, Grouped, Todo
-from curator.lifecycle import teardown_abandoned
+from curator.backends.dispatch import ChunkSizer, Grouped, Todo
+from curator.backends.lifecycle import teardown_abandoned
 
 if TYPE_CHECKING:
     from curator_backend_dask.backend import DaskBackend
@@ -52,7 +52,7 @@ class ChunkDispatch:
         self.client = client
         self.work = work
         self.shipped = shipped
-        """The work as :func:`curator.shipping.pickle_work` pickled it."""
+        """The work as :func:`curator.backends.shipping.pickle_work` pickled it."""
         self.todo = Todo(indices)  # whole keep-together groups per chunk
         self.grouped = isinstance(indices, Grouped)
         self.end_at_failure = backend.failure_budget is not None and not self.grouped

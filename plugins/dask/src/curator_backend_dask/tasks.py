@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from curator import Outcome, Work, WorkerInfo
-from curator.lifecycle import Announce, setup_timed_out
+from curator.backends.lifecycle import Announce, setup_timed_out
 
 _SET_UP: dict[tuple[str, str], Work] = {}
 """The works loaded (and set up) in this process, by run and worker address, until teardown.
@@ -62,7 +62,7 @@ def run_chunk(
     also ends after its first item that fails, so that the parent counts the
     failure at once (the rest of the chunk goes out again).
 
-    ``shipped`` is the work as :func:`curator.shipping.pickle_work` made it;
+    ``shipped`` is the work as :func:`curator.backends.shipping.pickle_work` made it;
     each worker loads it once per run (a worker that cannot raises
     :class:`CannotLoadWork`, naming itself and the cause). The stages'
     ``setup(worker)`` runs before this worker's first item of the run (on the

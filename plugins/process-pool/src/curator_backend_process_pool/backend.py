@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from curator import Backend, Capabilities, Event, Work, option
-from curator.shipping import pickle_work
+from curator.backends.shipping import pickle_work
 from curator_backend_process_pool.environment import parse_worker_env
 from curator_backend_process_pool.memory import parse_size
 
@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 
 StartMethod = Literal["spawn", "forkserver", "fork"]
 
-FORKSERVER_PRELOAD = ["curator.work", "curator_backend_process_pool.worker"]
+FORKSERVER_PRELOAD = ["curator.backends.work", "curator_backend_process_pool.worker"]
 """What the fork server imports once, so every worker forks with it loaded.
 
 Not ``__main__``: workers never import the user's main module (see
-:mod:`curator.spawning`); what the pipeline needs from it travels by value.
+:mod:`curator.backends.spawning`); what the pipeline needs from it travels by value.
 """
 
 

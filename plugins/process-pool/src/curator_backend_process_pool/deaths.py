@@ -8,7 +8,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from curator import ErrorInfo, ErrorKind, Outcome, Status
-from curator.metrics import format_bytes
+from curator.model.measures import format_bytes
 from curator_backend_process_pool.memory import MemoryWatch
 from curator_backend_process_pool.slots import WorkerSlot
 

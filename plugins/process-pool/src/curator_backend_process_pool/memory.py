@@ -33,7 +33,7 @@ import re
 import signal
 from pathlib import Path
 
-from curator.metrics import format_bytes
+from curator.model.measures import format_bytes
 
 SAMPLE_SECONDS = 0.2
 """How often busy workers' RSS is read."""

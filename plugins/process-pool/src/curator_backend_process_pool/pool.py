@@ -22,9 +22,9 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, TaskStart, UsageError
-from curator.dispatch import ChunkSizer, Todo
-from curator.lifecycle import setup_timed_out, teardown_abandoned
-from curator.spawning import main_module_stays_home, parent_world
+from curator.backends.dispatch import ChunkSizer, Todo
+from curator.backends.lifecycle import setup_timed_out, teardown_abandoned
+from curator.backends.spawning import main_module_stays_home, parent_world
 from curator_backend_process_pool import wire, worker
 from curator_backend_process_pool.deaths import (
     crash_outcome,

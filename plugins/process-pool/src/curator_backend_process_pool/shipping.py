@@ -1,6 +1,6 @@
 """How the initializer travels to the workers: pickled once, as the work is.
 
-The work itself is pickled by the core (:func:`curator.shipping.pickle_work`):
+The work itself is pickled by the core (:func:`curator.backends.shipping.pickle_work`):
 classes and functions of importable modules travel by reference (workers
 import them); those of ``__main__`` (a script, ``python -c``, a notebook cell)
 and of a pipeline file given to ``curator run`` travel by value with
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from curator import UsageError
-from curator.shipping import dumps
+from curator.backends.shipping import dumps
 
 __all__ = ["dumps", "pickle_setup"]
 

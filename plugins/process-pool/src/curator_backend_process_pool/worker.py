@@ -24,8 +24,8 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from curator import ErrorInfo, Work, WorkerInfo
-from curator.lifecycle import Announce
-from curator.spawning import World, adopt_world
+from curator.backends.lifecycle import Announce
+from curator.backends.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
 from curator_backend_process_pool.environment import THREAD_VARIABLES
 from curator_backend_process_pool.memory import over_before_any_item

@@ -56,7 +56,7 @@ def report_command(registry: Registry, args: argparse.Namespace) -> int:
 
 def _print(report: Any) -> None:
     from curator.cli.plugin_commands import print_fields, print_table, print_text
-    from curator.metrics import format_bytes
+    from curator.model.measures import format_bytes
 
     counts = ", ".join(f"{n:,} {status.replace('_', ' ')}" for status, n in report.counts.items())
     rate = report.items_per_second
@@ -95,6 +95,6 @@ def _print(report: Any) -> None:
 
 def _duration(seconds: float) -> str:
     """``0.42 s`` under a minute (a short run is not ``0:00``), else ``1:02:03``."""
-    from curator.reporters.summary import format_duration
+    from curator.observing.reporters.summary import format_duration
 
     return f"{seconds:.2f} s" if seconds < 60 else format_duration(seconds)

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Sequence
 
 from curator import StageSummary, Status
-from curator.metrics import format_bytes
-from curator.reporters.summary import format_duration
+from curator.model.measures import format_bytes
+from curator.observing.reporters.summary import format_duration
 from curator_report.model import ItemLine, Lane, RunReport
 
 WIDTH = 960

@@ -1,6 +1,6 @@
 """A run's report, read from its checkpoint: the model that ``curator report`` renders.
 
-The checkpoint is read column by column (:func:`curator.recorded.read_checkpoint`):
+The checkpoint is read column by column (:func:`curator.checkpoint.recorded.read_checkpoint`):
 nothing is unpickled, no object is made per item, and a run still being
 written can be read (SQLite's WAL lets one process read while another
 writes). Everything shown is aggregated to a bounded size, so the report of
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from curator import Captured, ErrorInfo, StageSummary, Status
-from curator.recorded import RecordedRun, read_checkpoint
+from curator.checkpoint.recorded import RecordedRun, read_checkpoint
 from curator_report.running_time import RunningTime, RunSpan
 
 DRAWN_ITEMS = 2000

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from curator.recorded import RunRecord
+from curator.checkpoint.recorded import RunRecord
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""Pickling the work for other processes: what they may be unable to import travels by value.
+
+Classes and functions of importable modules travel by reference (the
+receiving process imports them). Those of ``__main__`` (a script, ``python
+-c``, a notebook) travel by value with cloudpickle, and so do those of a
+pipeline file given to ``curator run`` (``jobs/convert.py:pipeline``): it is
+imported under the file's name from its folder, which a worker on another
+machine, or started in another directory, does not have. The CLI marks such a
+module with :func:`ship_by_value`; :func:`dumps` pickles it by value, and
+:func:`pickle_work` pickles a run's work with it (or names the part of the
+pipeline that cannot be pickled). cloudpickle comes with the backends that
+send work away (process pool, Dask); the core imports it only in :func:`dumps`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from types import ModuleType
+from typing import Any
+
+from curator.backends.work import Work
+from curator.model.errors import PluginError, UsageError
+from curator.model.pickling import sent_by_value
+
+_BY_VALUE: set[str] = set()
+"""Names of the modules :func:`ship_by_value` marked."""
+
+
+def ship_by_value(module: ModuleType) -> None:
+    """Let :func:`dumps` pickle what ``module`` defines by value (workers may lack the module)."""
+    _BY_VALUE.add(module.__name__)
+
+
+def dumps(obj: object) -> bytes:
+    """Pickle ``obj`` with cloudpickle; plain :func:`pickle.loads` reads it where curator is.
+
+    What ``__main__`` and the modules marked by :func:`ship_by_value` define
+    goes by value; what they import from other modules goes by reference, so
+    those modules must be importable where the bytes are loaded. Loading the
+    bytes tells that process which modules came by value
+    (:func:`curator.model.pickling.sent_by_value`), so its check of the values it
+    makes takes their copies for the run's own.
+    """
+    import cloudpickle  # type: ignore[import-untyped,unused-ignore]  # ~60 ms: only when needed
+
+    shipped = sorted(name for name in _BY_VALUE if isinstance(sys.modules.get(name), ModuleType))
+    registered = set(cloudpickle.list_registry_pickle_by_value())
+    for name in shipped:
+        if name not in registered:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
+    payload = _Arrival(tuple(shipped), obj) if shipped else obj
+    return bytes(cloudpickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class _Arrival:
+    """``obj`` with the modules it brought by value; unpickles as ``obj`` itself."""
+
+    def __init__(self, modules: tuple[str, ...], obj: object) -> None:
+        self.modules = modules
+        self.obj = obj
+
+    def __reduce__(self) -> tuple[Any, tuple[tuple[str, ...], object]]:
+        return _arrive, (self.modules, self.obj)
+
+
+def _arrive(modules: tuple[str, ...], obj: object) -> object:
+    sent_by_value(modules)
+    return obj
+
+
+def pickle_work(work: Work, backend: str) -> bytes:
+    """The work pickled with :func:`dumps` once, or a clear error naming what cannot be pickled.
+
+    Raises
+    ------
+    UsageError
+        Naming the stage, and its attribute when one is the culprit.
+    PluginError
+        Naming the per-item feature of a plugin that cannot be pickled.
+    """
+    try:
+        return dumps(work)
+    except Exception as exc:
+        for feature in work.features:  # a plugin's per-item feature travels with the work
+            if not _picklable(feature):
+                raise PluginError(
+                    f"{backend} ships the run's per-item features to its workers, but the "
+                    f"feature {feature.name!r} ({_name(feature)}) cannot be pickled "
+                    f"({type(exc).__name__}: {exc}); its plugin must keep locks, files and "
+                    "connections out of the feature's attributes (or disable the plugin: "
+                    "CURATOR_DISABLE_PLUGINS)"
+                ) from exc
+        culprit = _find_unpicklable(work)
+        raise UsageError(
+            f"{backend} needs a picklable pipeline, but {culprit} cannot be pickled "
+            f"({type(exc).__name__}: {exc}); keep open files, locks and connections out "
+            "of the pipeline's attributes (open them lazily, in the worker)"
+        ) from exc
+
+
+def _find_unpicklable(work: Work) -> str:
+    pipeline = work.pipeline
+    stages: list[tuple[str, object]] = [("the source", pipeline.source)]
+    stages += [(f"filter {n}", f) for n, f in enumerate(pipeline.filters, 1)]
+    stages.append(("the sink", pipeline.sink))
+    for role, stage in stages:
+        if _picklable(stage):
+            continue
+        label = f"{role} ({_name(stage)})"
+        for attr, value in getattr(stage, "__dict__", {}).items():
+            if not _picklable(value):
+                return f"attribute {attr!r} of {label}, a {type(value).__name__},"
+        return label
+    return "the pipeline"
+
+
+def _picklable(obj: object) -> bool:
+    try:
+        dumps(obj)
+    except Exception:
+        return False
+    return True
+
+
+def _name(obj: object) -> str:
+    kind = (
+        obj
+        if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__"))
+        else type(obj)
+    )
+    return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', repr(kind))}"

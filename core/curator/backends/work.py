@@ -1,0 +1,373 @@
+"""The unit of work a backend executes: one pipeline index in, one Outcome out."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from curator.backends.lifecycle import Announce, WorkerInfo, set_up, tear_down
+from curator.model import pickling
+from curator.model.captured import Captured
+from curator.model.errors import HardStop
+from curator.model.measures import Metrics
+from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status, TaskStart
+from curator.model.pipeline import Pipeline
+from curator.model.shards import WorkerShards, sharding_stages
+from curator.model.state import Contributed, accumulating_stages, reset_all, states_of
+from curator.observing import capture
+from curator.observing.features import (
+    FeatureError,
+    ItemFeature,
+    begin_features,
+    end_quietly,
+    run_features,
+)
+from curator.observing.metrics import Meter
+
+
+class Work:
+    """Turns an index into an :class:`~curator.model.outcome.Outcome`; never raises for an item.
+
+    A backend receives one ``Work`` per run. It is picklable when the pipeline
+    is, and is meant to be sent to each worker once (an initializer, a
+    broadcast) and then called for many indices.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline to run; it must have a sink.
+    attempt
+        Which try this is (1 for the first); outcomes and start records carry it.
+    check_results
+        Pickle each result once where it is made, with the checkpoint's own
+        pickler (:func:`curator.model.pickling.dumps`), so that a result that
+        cannot travel to the parent or be stored in the checkpoint fails its
+        own item (type ``UnpicklableResult``, or ``UnpicklableState`` for a
+        stage's partial) instead of losing others. The core sets it when
+        results cross a process boundary or are checkpointed, unless the
+        backend converts such failures itself (``Capabilities.checks_results``).
+        In a worker process, classes and functions that came by value from
+        the user's ``__main__`` count as the run's own (its process has them);
+        a value only cloudpickle could take (an object of a class defined in
+        a function) fails, since the checkpoint could not store it.
+    metrics
+        Measure each item (see :mod:`curator.observing.metrics`): outcomes made here
+        carry :class:`~curator.observing.metrics.Metrics`, and :attr:`measured` holds
+        the row of the item :meth:`run_index` ran last.
+    capture
+        Capture what each item writes to stdout, stderr and logging (see
+        :mod:`curator.observing.capture`) while it runs:
+        outcomes made here carry it as ``output``, and :attr:`captured`
+        holds that of the item :meth:`run_index` ran last.
+    features
+        The run's per-item features (see :mod:`curator.observing.features`), called
+        around each item: outcomes made here carry their data as ``extras``,
+        and :attr:`extras` holds that of the item :meth:`run_index` ran last.
+    """
+
+    __slots__ = (
+        "_capturing",
+        "_set_up",
+        "accumulating",
+        "attempt",
+        "capture",
+        "captured",
+        "check_results",
+        "extras",
+        "features",
+        "home",
+        "measured",
+        "meter",
+        "pipeline",
+        "sharding",
+    )
+
+    def __init__(
+        self,
+        pipeline: Pipeline[Any],
+        attempt: int = 1,
+        check_results: bool = False,
+        metrics: bool = True,
+        capture: bool = True,
+        features: tuple[ItemFeature, ...] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.features = features
+        self.extras: dict[str, Any] | None = None
+        """What the features recorded for the item :meth:`run_index` ran last (``None``: nothing).
+
+        Backends that ship results in columns send it along (see
+        :attr:`curator.Successes.extras`); outcomes made by calling the work
+        carry it already."""
+        self.capture = capture
+        self._capturing = False
+        self.captured: Captured | None = None
+        """What the item :meth:`run_index` ran last printed (``None``: nothing, or no capture)."""
+        self.attempt = attempt
+        self.check_results = check_results
+        self.meter = Meter(pipeline) if metrics else None
+        self.measured: tuple[float, ...] | None = None
+        """The metrics row of the item :meth:`run_index` ran last (``None`` without metrics).
+
+        Backends that ship results in columns send it along (see
+        :class:`curator.Successes`); outcomes made by calling the work carry
+        it as :class:`~curator.observing.metrics.Metrics` already."""
+        self.home = os.getpid()
+        """The run's process: results made elsewhere travel back to it."""
+        self._set_up: list[object] | None = None
+        self.accumulating = accumulating_stages(pipeline)
+        """The stages whose state merges back (see :mod:`curator.model.state`)."""
+        self.sharding = _shards_of(pipeline)
+        """The stages that write a shard file per item (see :mod:`curator.model.shards`)."""
+
+    def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
+        """Run ``index`` and describe how it ended.
+
+        Whatever the item raises, :class:`KeyboardInterrupt` and
+        :class:`SystemExit` included, becomes a ``failed`` outcome carrying
+        the formatted traceback, the same on every backend. Only
+        :class:`~curator.model.errors.HardStop`, which curator's own signal handling
+        raises in the main thread, propagates: it stops the run, not the item.
+        """
+        if attempt is None:
+            attempt = self.attempt
+        started = time.time()
+        # Not through run_index: threads sharing one work each keep their own results.
+        ok, payload, finished, row, output, extras = self._run(index, started)
+        metrics = None if row is None else Metrics.from_row(row)
+        if ok:
+            return Outcome(
+                index, Status.OK, payload, None, worker, started, finished, attempt, metrics,
+                output, extras,
+            )  # fmt: skip
+        return Outcome(
+            index, Status.FAILED, None, payload, worker, started, finished, attempt, metrics,
+            output, extras,
+        )  # fmt: skip
+
+    def run_index(self, index: int, started: float) -> tuple[bool, Any, float]:
+        """Run ``index`` as calling the work does, and say how it ended in compact form.
+
+        For backends that ship results in bulk and build outcomes elsewhere:
+        no :class:`~curator.model.outcome.Outcome` is made here.
+
+        Parameters
+        ----------
+        index
+            The item to run.
+        started
+            When the caller took the item on (its :func:`time.time`).
+
+        Returns
+        -------
+        tuple
+            ``(True, value, finished)`` when the sink returned, or
+            ``(False, error, finished)`` with an :class:`~curator.model.outcome.ErrorInfo`.
+            :attr:`measured`, :attr:`captured` and :attr:`extras` then hold
+            the item's metrics row, output and features' data.
+        """
+        ok, payload, finished, self.measured, self.captured, self.extras = self._run(index, started)
+        return ok, payload, finished
+
+    def _run(self, index: int, started: float) -> tuple[
+        bool, Any, float, tuple[float, ...] | None, Captured | None, dict[str, Any] | None
+    ]:  # fmt: skip
+        """:meth:`run_index`, with the item's metrics row, output and extras returned."""
+        buffer = capture.begin() if self.capture else None
+        extras = None
+        try:
+            if self.features:
+                ok, payload, finished, row, extras = self._featured(index)
+            else:
+                ok, payload, finished, row = self._attempt(index)
+        finally:
+            output = None if buffer is None else capture.end(buffer)
+        return ok, payload, finished, row, output, extras
+
+    def _featured(
+        self, index: int
+    ) -> tuple[bool, Any, float, tuple[float, ...] | None, dict[str, Any] | None]:
+        """One attempt with the per-item features around it; a feature's failure fails the item."""
+        features = self.features
+        try:
+            tokens = begin_features(features, index)
+        except FeatureError as exc:
+            return False, ErrorInfo.from_exception(exc), time.time(), None, None
+        try:
+            ok, payload, finished, row = self._attempt(index)
+        except BaseException:  # a hard stop: the features still end, what they say is not kept
+            end_quietly(features, tokens, index)
+            raise
+        try:
+            extras = run_features(features, tokens, index, ok)
+        except FeatureError as exc:
+            return False, ErrorInfo.from_exception(exc), time.time(), row, None
+        return ok, payload, finished, row, extras
+
+    def _attempt(self, index: int) -> tuple[bool, Any, float, tuple[float, ...] | None]:
+        accumulating = self.accumulating
+        meter = self.meter
+        sharding = self.sharding
+        row = None
+        if sharding is not None:
+            sharding.begin(index)  # the item writes its own shard (see curator.model.shards)
+        try:
+            if accumulating:
+                reset_all(accumulating)
+            if meter is None:
+                value: Any = self.pipeline[index]
+            else:
+                readings = meter.start()
+                try:
+                    value = meter.run(self.pipeline, index, readings)
+                finally:
+                    row = meter.stop(readings)
+            if accumulating:
+                # The item's contribution travels with its value: it counts only
+                # where the outcome is recorded ok, so exactly once.
+                value = Contributed(value, states_of(accumulating))
+            if sharding is not None:
+                sharding.flush()
+        except HardStop:
+            if sharding is not None:
+                sharding.discard()
+            raise
+        except BaseException as exc:
+            if sharding is not None:
+                sharding.drop()
+            return False, ErrorInfo.from_exception(exc), time.time(), row
+        if self.check_results:
+            error = self.value_error(value, os.getpid() != self.home)
+            if error is not None:
+                if sharding is not None:
+                    sharding.discard()  # an item that is not ok has no rows
+                return False, error, time.time(), row
+        if sharding is not None:
+            try:
+                sharding.commit()
+            except Exception as exc:  # its shard cannot take its name: the item is not ok
+                return False, ErrorInfo.from_exception(exc), time.time(), row
+        return True, value, time.time(), row
+
+    @staticmethod
+    def value_error(value: Any, away: bool = True) -> ErrorInfo | None:
+        """The error of an ``ok`` item whose value the checkpoint could not store, or ``None``.
+
+        The check of ``check_results``, with the checkpoint's own pickler (see
+        :mod:`curator.model.pickling`), for backends that send values themselves: a
+        value that fails it must fail its item (with this error) before it is
+        sent, since the run's process could not record it. ``away``: the value
+        was made outside the run's process.
+        """
+        problem = pickling.problem(value, away)
+        return None if problem is None else Work.travel_error(value, problem, away)
+
+    @staticmethod
+    def travel_error(value: Any, problem: Exception, away: bool = True) -> ErrorInfo:
+        """The error of an ``ok`` item whose value failed to pickle with ``problem``.
+
+        For backends that pickle values themselves: it says whether the
+        sink's result or a stage's partial state (see :mod:`curator.model.state`)
+        is to blame. ``away``: the value was made outside the run's process.
+        """
+        if type(value) is not Contributed:
+            return ErrorInfo.unpicklable_result(value, problem)
+        inner = pickling.problem(value.value, away)
+        if inner is not None:
+            return ErrorInfo.unpicklable_result(value.value, inner)
+        cause = ErrorInfo.from_exception(problem)
+        return ErrorInfo(
+            type=ErrorKind.UNPICKLABLE_STATE.value,
+            message="a stage's state() returned something that cannot be pickled, so it "
+            "cannot be merged in the run's process or stored in the checkpoint: "
+            f"{cause.type}: {cause.message}; return plain data (numbers, tuples, lists, "
+            "dicts, arrays)",
+            traceback=cause.traceback,
+        )
+
+    @property
+    def metric_width(self) -> int:
+        """Floats per row of :attr:`measured` (0 when the work measures nothing)."""
+        return self.meter.width if self.meter is not None else 0
+
+    @property
+    def is_set_up(self) -> bool:
+        """Whether :meth:`setup` ran (and :meth:`teardown` did not yet)."""
+        return self._set_up is not None
+
+    def setup(self, worker: WorkerInfo, announce: Announce | None = None) -> None:
+        """Call the stages' ``setup(worker)`` once, before this worker's first item.
+
+        Backends call it on the worker's own copy of the work (a process's, a
+        thread's); calling it again does nothing until :meth:`teardown`.
+        ``announce`` is told ``("setup", stage name)`` before each stage's
+        ``setup`` (to name the stage that overran its limit).
+
+        Raises
+        ------
+        UsageError
+            Naming the stage whose ``setup`` raised (the others are torn down).
+        """
+        if self._set_up is None:
+            self._set_up = set_up(self.pipeline, worker, announce)
+            if self.meter is not None:
+                self.meter.rebase()  # what setup used is no item's
+            if self.capture:
+                capture.acquire()
+                self._capturing = True
+
+    def teardown(self, announce: Announce | None = None) -> None:
+        """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
+
+        Does nothing if :meth:`setup` was not called (the worker ran no item).
+        ``announce`` is told ``("teardown", stage name)`` before each stage's ``teardown``.
+
+        Raises
+        ------
+        UsageError
+            Naming each stage whose ``teardown`` raised.
+        """
+        done, self._set_up = self._set_up, None
+        if done is None:
+            return
+        if self._capturing:
+            self._capturing = False
+            capture.release()
+        if done:
+            tear_down(done, announce)
+
+    def start(self, index: int, worker: str = "main") -> TaskStart:
+        """Make the start record for ``index`` (stamped now)."""
+        return TaskStart(index, worker, time.time(), self.attempt)
+
+    def interrupted(self, index: int, started: float, worker: str = "main") -> Outcome:
+        """The outcome of an item that a hard stop ended while it ran."""
+        return Outcome.interrupted(index, started, worker, self.attempt)
+
+    def __getstate__(self) -> _State:
+        return (
+            self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None,
+            self.capture, self.features,
+        )  # fmt: skip
+
+    def __setstate__(self, state: _State) -> None:
+        (self.pipeline, self.attempt, self.check_results, self.home, metrics, self.capture,
+         self.features) = state  # fmt: skip
+        self.extras = None
+        self._capturing = False
+        self.captured = None
+        self.meter = Meter(self.pipeline) if metrics else None
+        self.measured = None
+        self._set_up = None  # each copy sets up its own stages
+        self.accumulating = accumulating_stages(self.pipeline)
+        self.sharding = _shards_of(self.pipeline)
+
+
+_State = tuple[Pipeline[Any], int, bool, int, bool, bool, tuple[ItemFeature, ...]]
+"""What a :class:`Work` pickles as."""
+
+
+def _shards_of(pipeline: Pipeline[Any]) -> WorkerShards | None:
+    stages = sharding_stages(pipeline)
+    return WorkerShards(stages) if stages else None

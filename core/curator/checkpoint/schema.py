@@ -1,0 +1,109 @@
+"""A checkpoint's tables: made when a run first writes the file, checked and migrated on open.
+
+The one run that writes a checkpoint opens it here: a file that is not a
+curator checkpoint, or one of another pipeline or schema, is refused before
+anything is written (:mod:`curator.checkpoint.meta`); a new file gets the
+tables and the ``meta`` rows; a file of an earlier release of schema 2 gets
+the columns added since (the migration within the schema).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from curator._version import __version__
+from curator.checkpoint.file import open_for_writing, sqlite_error
+from curator.checkpoint.meta import SCHEMA_VERSION, check_layout, check_meta
+from curator.model.errors import UsageError
+
+_STATES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS states (
+    journal INTEGER PRIMARY KEY, partials BLOB NOT NULL, mac BLOB NOT NULL
+);
+"""
+"""Accumulating stages' partials (see :mod:`curator.model.state`), one row per journal batch."""
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, backend TEXT, jobs INTEGER,
+    requested INTEGER, ok INTEGER, failed INTEGER, skipped INTEGER, cancelled INTEGER,
+    interrupted INTEGER, seconds REAL, ran INTEGER, settings TEXT
+);
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
+    started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL,
+    workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL,
+    metrics BLOB
+);
+"""
+    + _STATES_SCHEMA
+)
+# Columns added to schema 2 after its first release, with their types: added on open.
+_LATER_RUN_COLUMNS = {"seconds": "REAL", "ran": "INTEGER", "settings": "TEXT"}
+_LATER_JOURNAL_COLUMNS = {"metrics": "BLOB"}
+
+
+def open_checkpoint(
+    path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
+) -> sqlite3.Connection:
+    """Open the checkpoint at ``path`` for the run that writes it (made if new, migrated if old).
+
+    Raises
+    ------
+    UsageError
+        When the file is not a curator checkpoint, or one of another pipeline
+        or schema (nothing is written to it then).
+    """
+    db = open_for_writing(path)
+    try:
+        # Look before writing anything, even the journal mode: it is not ours yet.
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if tables and "meta" not in tables:
+            raise UsageError(
+                f"{path} is an SQLite database but not a curator checkpoint; it was left "
+                "untouched. Name another file with --checkpoint"
+            )
+        meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
+        if meta:
+            check_meta(path, meta, fingerprint, pipeline)
+            check_layout(db, path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
+        if meta:
+            _add_later_columns(db)  # the migration within schema 2
+        else:
+            with db:
+                db.executescript(_SCHEMA)
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ("schema", str(SCHEMA_VERSION)),
+                        ("fingerprint", fingerprint),
+                        ("pipeline", pipeline),
+                        ("total", str(total)),
+                        ("created", str(time.time())),
+                        ("curator", __version__),
+                        ("parameters", parameters),
+                    ],
+                )
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        db.close()
+        raise sqlite_error(path, exc) from None
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _add_later_columns(db: sqlite3.Connection) -> None:
+    with db:
+        db.execute(_STATES_SCHEMA)
+        for table, later in (("runs", _LATER_RUN_COLUMNS), ("journal", _LATER_JOURNAL_COLUMNS)):
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in later.items():
+                if name not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")

@@ -1,0 +1,432 @@
+"""The checkpoint store: an SQLite journal of every outcome, for resume and status.
+
+One store holds one pipeline, identified by its fingerprint; opening it for
+another pipeline is an error, never a silent reuse. One run at a time writes
+it: a run holds an exclusive lock (``<checkpoint>.lock``) and a second run on
+the same checkpoint is refused. The run loop appends each outcome to a buffer
+(a plain list append) and a writer thread commits the buffer every
+:data:`COMMIT_SECONDS` as one batch of columns (see :mod:`curator.checkpoint.journal`),
+in WAL mode. If the parent dies, at most the outcomes of the last interval
+are missing, and those items simply run again on resume: an item is never
+reported done unless its outcome was committed. When the run ends the WAL is
+folded back into the file, so the ``.sqlite`` file alone can be copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from curator.checkpoint import journal
+from curator.checkpoint.file import (
+    check_file,
+    sqlite_error,
+    sqlite_problem,
+)
+from curator.checkpoint.keyfile import user_key
+from curator.checkpoint.latest import Latest, scan
+from curator.checkpoint.latest import read_latest as read_latest  # where tests and tools find it
+from curator.checkpoint.runlock import release_lock, remove_lock, take_lock
+from curator.checkpoint.schema import open_checkpoint
+from curator.checkpoint.skipping import Skippable, skippable
+from curator.checkpoint.stored_states import stored_partials
+from curator.model import pickling
+from curator.model.errors import UsageError
+from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
+from curator.model.state import StateMark
+
+COMMIT_SECONDS = 0.1
+"""How often the writer thread commits what has arrived."""
+DEFAULT_DIR = ".curator"
+DEFAULT_FILE = "checkpoint.sqlite"
+
+_INSERT = (
+    f"INSERT INTO journal (run, {', '.join(journal.COLUMNS)}) "
+    f"VALUES (?, {', '.join('?' * len(journal.COLUMNS))})"
+)
+
+
+def resolve_path(checkpoint: str | os.PathLike[str] | bool | None) -> Path | None:
+    """Where the store lives.
+
+    ``True`` means ``.curator/checkpoint.sqlite``; a folder (or a name without a
+    suffix) gets that file name; ``None`` or ``False`` means no checkpoint.
+    """
+    if checkpoint is None or checkpoint is False:
+        return None
+    if checkpoint is True:
+        return Path(DEFAULT_DIR) / DEFAULT_FILE
+    path = Path(checkpoint)
+    if path.is_dir() or (not path.suffix and not path.exists()):
+        return path / DEFAULT_FILE
+    return path
+
+
+class CheckpointStore:
+    """An open checkpoint of one pipeline, locked for this run.
+
+    Parameters
+    ----------
+    path
+        The SQLite file (created with its folder if needed).
+    fingerprint
+        The pipeline's fingerprint; must match the stored one.
+    pipeline, total
+        Description and length of the pipeline, kept for ``curator status``.
+    parameters
+        The pipeline's canonical description as JSON (see
+        :func:`curator.checkpoint.fingerprint.describe`), kept so that ``curator status``
+        can tell checkpoints of one pipeline class apart.
+
+    Raises
+    ------
+    UsageError
+        When the file is not a curator checkpoint (another file, damaged,
+        an older schema), belongs to another pipeline, cannot be written, or
+        another run is using it.
+    """
+
+    def __init__(
+        self, path: Path, fingerprint: str, pipeline: str, total: int, parameters: str = "null"
+    ) -> None:
+        self.path = path
+        self.total = total
+        check_file(path)
+        self._made_folder = not path.parent.exists()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the checkpoint folder {path.parent}: {exc.strerror}; "
+                "choose another with --checkpoint PATH, or run with --no-checkpoint"
+            ) from None
+        wait_closed(path)
+        self._key = user_key()  # a key that is refused leaves no file behind
+        self._lock_file = take_lock(path)
+        self._made = not path.exists()
+        try:
+            self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters)
+        except BaseException:
+            release_lock(self._lock_file)
+            raise
+        stat = os.stat(path)  # just opened: it exists
+        self._identity = (stat.st_dev, stat.st_ino)
+        self._lock = threading.Lock()
+        self._buffer: list[Outcome | Successes | StateMark] = []
+        self.keeps_state = False
+        """Whether the run has accumulating stages: a batch is then written only with
+        the partials that cover it (see :meth:`commit`)."""
+        self._run_id: int | None = None
+        self._writer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self.error: BaseException | None = None
+        self._wrote = False
+        self.discard_unused = False
+        """Set by a run that fails: if this store made the file and no outcome reached
+        it, :meth:`close` removes it rather than leave an empty checkpoint behind."""
+
+    # -- writing ------------------------------------------------------------------
+
+    def start_run(
+        self,
+        backend: str,
+        jobs: int,
+        requested: int,
+        settings: Mapping[str, Any] | None = None,
+        stages: Sequence[str] = (),
+    ) -> None:
+        """Open a run record and start the writer thread.
+
+        ``settings`` are what the run was asked for (see
+        :class:`curator.checkpoint.settings.RunSettings`), so that a resume can repeat it.
+        ``stages`` name the stages the metrics rows are per (see
+        :func:`curator.observing.metrics.stage_names`); they go into the ``meta`` table.
+        """
+        recorded = json.dumps(dict(settings)) if settings is not None else None
+        try:
+            with self._lock, self._db:
+                cursor = self._db.execute(
+                    "INSERT INTO runs (started, backend, jobs, requested, settings) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (time.time(), backend, jobs, requested, recorded),
+                )
+                self._run_id = cursor.lastrowid
+                if stages:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('stages', ?)",
+                        (json.dumps(list(stages)),),
+                    )
+        except sqlite3.Error as exc:
+            raise UsageError(sqlite_problem(self.path, exc)) from None
+        self._writer = threading.Thread(target=self._write_periodically, daemon=True)
+        self._writer.start()
+
+    @property
+    def record(self) -> Callable[[Outcome | Successes | StateMark], None]:
+        """Queue an outcome (or a worker's column batch of them) for the next commit.
+
+        It is ``list.append``, the cheapest call there is.
+
+        The run loop holds on to this bound method; the writer thread takes
+        records off the front of the same list, so it is never replaced.
+        """
+        return self._buffer.append
+
+    def _write_periodically(self) -> None:
+        while not self._stop.wait(COMMIT_SECONDS):
+            try:
+                self.commit()
+            except BaseException as exc:  # keep the first failure for finish_run to raise
+                self.error = exc
+                return
+
+    def commit(self, final: bool = False) -> None:
+        """Write what is buffered as one batch (the writer thread calls this on a timer).
+
+        With accumulating stages, outcomes are written up to the last
+        :class:`~curator.model.state.StateMark`, in one transaction with the partials
+        that cover them; the ones after it wait for theirs. ``final`` writes
+        the rest too, as a batch without partials (a resume runs its ``ok``
+        items again, since their contribution is unknown).
+        """
+        with self._lock:
+            buffer = self._buffer
+            count = len(buffer)
+            if self.keeps_state:
+                marked = count
+                while marked and type(buffer[marked - 1]) is not StateMark:
+                    marked -= 1
+                if marked:
+                    self._write(buffer[:marked])
+                    del buffer[:marked]
+                    count -= marked
+                if not final:
+                    return
+            if not count:
+                return
+            # Appends from the run loop may land meanwhile; only the copied ones go.
+            batch = buffer[:count]
+            del buffer[:count]
+            self._write(batch)
+
+    def _write(self, batch: list[Outcome | Successes | StateMark]) -> None:
+        outcomes: list[Outcome | Successes] = []
+        partials: list[bytes | None] = []
+        for entry in batch:
+            if type(entry) is StateMark:
+                partials.append(entry.pickled)
+            else:
+                outcomes.append(entry)  # type: ignore[arg-type]
+        if not outcomes:
+            return
+        try:
+            row = journal.encode(outcomes, self._key)
+        except Exception:
+            # Every value was checked with the checkpoint's pickler where it was made;
+            # one that still fails here fails its own item, never the others' records.
+            singles = [o for entry in outcomes for o in _one_by_one(entry)]
+            stored = [_storable(outcome) for outcome in singles]
+            row = journal.encode(stored, self._key)
+            if any(new is not old for new, old in zip(stored, singles, strict=True)):
+                partials.append(None)  # they cover an item now recorded failed: not stored
+        with self._db:
+            cursor = self._db.execute(_INSERT, (self._run_id, *row))
+            self._wrote = True
+            # Partials are stored whole or not at all: a resume runs the ok items of
+            # a batch without them again, so each counts once either way.
+            if partials and None not in partials:
+                self._db.execute(
+                    "INSERT INTO states (journal, partials, mac) VALUES (?, ?, ?)",
+                    (cursor.lastrowid, *journal.dump_signed(partials, self._key)),
+                )
+
+    def finish_run(
+        self, counts: dict[str, int], interrupted: bool, seconds: float = 0.0, ran: int = 0
+    ) -> None:
+        """Stop the writer, commit the rest, and close the run record.
+
+        ``seconds`` and ``ran`` (items that ran, skipped and cancelled ones
+        aside) are the run's own figures, so ``curator status`` shows the
+        throughput the run's summary showed.
+
+        Raises
+        ------
+        UsageError
+            When the checkpoint cannot be written, or its file was deleted or
+            replaced during the run.
+        """
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join()
+        try:
+            self._final_commit(counts, interrupted, seconds, ran)
+        except sqlite3.Error as exc:
+            raise UsageError(sqlite_problem(self.path, exc)) from exc
+        if isinstance(self.error, sqlite3.Error):
+            raise UsageError(sqlite_problem(self.path, self.error)) from self.error
+        if self.error is not None:
+            raise self.error
+        try:
+            stat = self.path.stat()
+            same = (stat.st_dev, stat.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise UsageError(
+                f"the checkpoint {self.path} was deleted or replaced while the run was "
+                "writing it: this run's outcomes are not recorded there (the results "
+                "printed above are all there is)"
+            )
+
+    def _final_commit(
+        self, counts: dict[str, int], interrupted: bool, seconds: float, ran: int
+    ) -> None:
+        self.commit(final=True)
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE runs SET finished = ?, ok = ?, failed = ?, skipped = ?, cancelled = ?, "
+                "interrupted = ?, seconds = ?, ran = ? WHERE id = ?",
+                (
+                    time.time(),
+                    counts.get("ok", 0),
+                    counts.get("failed", 0),
+                    counts.get("skipped", 0),
+                    counts.get("cancelled", 0),
+                    int(interrupted),
+                    seconds,
+                    ran,
+                    self._run_id,
+                ),
+            )
+
+    def close(self) -> None:
+        """Stop the writer if a run is still open, close the database, release the lock.
+
+        Everything is committed by then. Closing the last connection folds the
+        WAL back into the database file, so the file can be copied alone.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._writer is not None and self._writer.is_alive():
+            self._writer.join()
+        if self.discard_unused and self._made and not self._wrote:
+            self._discard()
+            return
+        # Folding the WAL in costs an fsync (about 15 ms): done in a thread the
+        # interpreter waits for at exit (not a daemon), so the run returns at once
+        # and the file is whole when the process ends. The lock is released
+        # after it, and a new store on the same file in this process waits for it.
+        closer = threading.Thread(
+            target=_close, args=(self._db, self._lock_file), name="curator-checkpoint-close"
+        )
+        with _CLOSING_LOCK:
+            _CLOSING[_key(self.path)] = closer
+        closer.start()
+
+    def _discard(self) -> None:
+        """Remove the checkpoint this store made (and its lock, and a folder it made)."""
+        self._db.close()
+        try:
+            stat = self.path.stat()
+            ours = (stat.st_dev, stat.st_ino) == self._identity
+        except OSError:
+            ours = False
+        if ours:  # not a file someone put in its place meanwhile
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+        remove_lock(self._lock_file, self.path)
+        if self._made_folder:
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if nothing else is in it
+
+    # -- reading ------------------------------------------------------------------
+
+    def latest(self) -> Skippable:
+        """What a resume needs of the items recorded done: outputs (verified), times, workers."""
+        try:
+            return skippable(self._db, self._scan(), self._key)
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise sqlite_error(self.path, exc) from None
+
+    def _scan(self) -> Latest:
+        return scan(self._db, self.path, self.total)
+
+    def stored_states(
+        self, latest: Latest | None = None
+    ) -> tuple[list[tuple[list[bytes], list[int]]], set[int]]:
+        """The accumulating stages' partials of the ``ok`` items a resume skips.
+
+        ``latest``: every item's latest record, as :meth:`latest` read it (read
+        again if not given). See :func:`curator.checkpoint.stored_states.stored_partials`.
+        """
+        try:
+            if latest is None:
+                latest = self._scan()  # also checks every batch's indices and codes
+            return stored_partials(self._db, self.path, self._key, latest)
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise sqlite_error(self.path, exc) from None
+
+
+def _one_by_one(entry: Outcome | Successes) -> Sequence[Outcome]:
+    """``entry``'s outcomes, one object each."""
+    if isinstance(entry, Successes):
+        return list(entry)
+    return (entry,)
+
+
+def _storable(outcome: Outcome) -> Outcome:
+    """``outcome``, or, if its value cannot be pickled here, its item failed for that reason."""
+    if outcome.status is not Status.OK:
+        return outcome
+    problem = pickling.problem(outcome.value)
+    if problem is None:
+        return outcome
+    return dataclasses.replace(
+        outcome,
+        status=Status.FAILED,
+        value=None,
+        error=ErrorInfo.unpicklable_result(outcome.value, problem),
+    )
+
+
+_CLOSING: dict[str, threading.Thread] = {}
+_CLOSING_LOCK = threading.Lock()
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _close(db: sqlite3.Connection, lock_file: Any) -> None:
+    try:
+        db.close()
+    finally:
+        release_lock(lock_file)
+
+
+def wait_closed(path: Path | None = None) -> None:
+    """Wait until stores closed in this process (the one at ``path``, or all) are on disk.
+
+    A closed store folds its WAL into the database file in the background;
+    after this, the ``.sqlite`` file alone holds everything and can be copied.
+    """
+    with _CLOSING_LOCK:
+        if path is None:
+            closing = list(_CLOSING.values())
+            _CLOSING.clear()
+        else:
+            closing = [t for t in [_CLOSING.pop(_key(path), None)] if t is not None]
+    for thread in closing:
+        thread.join()

@@ -1,0 +1,166 @@
+"""Outcomes kept in columns, read as :class:`~curator.model.outcome.Outcome` objects on demand.
+
+:attr:`curator.RunResult.outcomes` of a run is an :class:`OutcomeTable`: a
+read-only sequence over the run's columns (status bytes, values, timestamps,
+attempts, workers, errors). Reading an item builds its ``Outcome``; the
+questions asked of every outcome at the end of a run (the outputs, the
+failures, the slowest items, counts) are answered from the columns directly.
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+from curator.model.captured import Captured
+from curator.model.measures import Metrics
+from curator.model.outcome import ErrorInfo, Outcome, Status
+
+STATUS_CODES = {status: code for code, status in enumerate(Status, 1)}
+"""The byte that stands for each status in a column (0: no outcome yet)."""
+STATUSES = [Status.CANCELLED, *Status]  # by code; an open slot reads as cancelled
+FAILURE_CODES = frozenset(STATUS_CODES[s] for s in Status if s.is_failure)
+
+
+class OutcomeTable(Sequence[Outcome]):
+    """The outcomes of a run in requested order, built from columns when read.
+
+    Compares equal to a list of the same outcomes. Reading the same item
+    twice builds two equal ``Outcome`` objects; changing one changes nothing
+    here.
+    """
+
+    __slots__ = (
+        "_attempts",
+        "_codes",
+        "_errors",
+        "_extras",
+        "_indices",
+        "_metric_width",
+        "_metrics",
+        "_printed",
+        "_times",
+        "_values",
+        "_when",
+        "_worker_names",
+        "_workers",
+    )
+
+    def __init__(
+        self,
+        indices: Sequence[int],
+        codes: bytearray,
+        values: list[Any],
+        times: array[float],
+        attempts: array[int],
+        workers: array[int],
+        worker_names: list[str],
+        errors: dict[int, ErrorInfo],
+        when: float,
+        metrics: array[float] | None = None,
+        metric_width: int = 0,
+        printed: dict[int, Captured] | None = None,
+        extras: dict[int, dict[str, Any]] | None = None,
+    ) -> None:
+        self._indices = indices
+        self._codes = codes
+        self._values = values
+        self._times = times
+        self._attempts = attempts
+        self._workers = workers
+        self._worker_names = worker_names
+        self._errors = errors
+        self._when = when
+        self._metrics = metrics
+        self._metric_width = metric_width if metrics is not None else 0
+        self._printed = printed or {}
+        self._extras = extras or {}
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def _at(self, position: int) -> Outcome:
+        code = self._codes[position]
+        index = self._indices[position]
+        if not code:
+            return Outcome(index, Status.CANCELLED, started=self._when, finished=self._when)
+        times = self._times
+        return Outcome(
+            index,
+            STATUSES[code],
+            self._values[position],
+            self._errors.get(position),
+            self._worker_names[self._workers[position]],
+            times[2 * position],
+            times[2 * position + 1],
+            self._attempts[position],
+            self._metrics_at(position),
+            self._printed.get(position),
+            self._extras.get(position),
+        )
+
+    def _metrics_at(self, position: int) -> Metrics | None:
+        width = self._metric_width
+        if not width:
+            return None
+        assert self._metrics is not None
+        return Metrics.from_row(self._metrics[position * width : (position + 1) * width])
+
+    @overload
+    def __getitem__(self, item: int) -> Outcome: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> list[Outcome]: ...
+
+    def __getitem__(self, item: int | slice) -> Outcome | list[Outcome]:
+        if isinstance(item, slice):
+            return [self._at(p) for p in range(*item.indices(len(self)))]
+        position = operator.index(item)
+        if position < 0:
+            position += len(self)
+        if not 0 <= position < len(self):
+            raise IndexError("outcome index out of range")
+        return self._at(position)
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return map(self._at, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OutcomeTable | list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable like them
+
+    def __repr__(self) -> str:
+        return f"OutcomeTable({len(self)} outcomes)"
+
+    # -- questions answered from the columns -----------------------------------------
+
+    def values(self) -> list[Any]:
+        """What the sink returned per item, in order (``None`` where it did not return)."""
+        return list(self._values)  # open and reopened slots hold None
+
+    def metric_columns(self) -> tuple[array[float], int]:
+        """The metrics rows one after another (``NaN`` rows: not measured), and their width."""
+        width, flat = self._metric_width, self._metrics
+        if not width or flat is None:
+            return array("d"), 0
+        return flat, width
+
+    def failures(self) -> list[Outcome]:
+        """The failed, crashed and timed-out outcomes, in order."""
+        failed = FAILURE_CODES
+        return [self._at(p) for p, code in enumerate(self._codes) if code in failed]
+
+    def slowest(self, count: int) -> list[Outcome]:
+        """The ``count`` items that ran longest, slowest first (cancelled ones left out)."""
+        times = self._times
+        durations = list(map(operator.sub, times[1::2], times[0::2]))
+        codes = self._codes
+        cancelled = STATUS_CODES[Status.CANCELLED]
+        ran = (p for p in range(len(durations)) if codes[p] and codes[p] != cancelled)
+        return [self._at(p) for p in heapq.nlargest(count, ran, key=durations.__getitem__)]

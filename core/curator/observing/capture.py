@@ -1,0 +1,254 @@
+"""What an item prints, captured per item: stdout, stderr and logging output.
+
+While a worker runs an item, text written to :data:`sys.stdout` or
+:data:`sys.stderr` from that worker's thread goes into the item's buffer
+instead of the terminal, so a worker's ``print`` neither scribbles over the
+live progress view nor gets lost: it travels on the item's
+:class:`~curator.model.outcome.Outcome` (``output``), into the checkpoint, and to
+the reporters (``curator logs INDEX`` prints it later).
+
+How: :func:`acquire` puts one :class:`_Switch` in front of each stream. A
+switch writes to the buffer of the calling thread's running item, if there is
+one, and to the stream it replaced otherwise, so other threads (the main
+thread drawing progress, a thread-pool worker between items) are unaffected.
+Logging records go to a catcher on the root logger, which writes those of an
+item's thread into its buffer (``LEVEL logger: message``); the process's own
+handlers are silenced for such records (a filter), so an item's record is
+neither printed over the progress view nor captured twice. Records are
+filtered by the loggers' levels as usual (Python's default: warnings and
+above). A switch is as strict as a text stream: ``bytes`` raise the
+``TypeError`` in the item that wrote them. Not captured: output written to the
+file descriptors directly (a C library's ``printf``, ``sys.stdout.buffer``),
+and records of handlers added while the run goes on are captured and also
+printed by those handlers.
+
+Only the last :data:`LIMIT` characters of an item are kept; how many were
+dropped is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from curator.model.captured import LIMIT, Captured
+
+__all__ = ["LIMIT", "Captured", "acquire", "begin", "end", "release"]
+
+
+class _Buffer:
+    """One item's output, trimmed to the last :data:`LIMIT` characters as it grows."""
+
+    __slots__ = ("dropped", "parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > 2 * LIMIT:  # trim now and then, not on every write
+            self._trim()
+
+    def _trim(self) -> None:
+        joined = "".join(self.parts)
+        extra = len(joined) - LIMIT
+        if extra > 0:
+            joined = joined[extra:]
+            self.dropped += extra
+        self.parts = [joined]
+        self.size = len(joined)
+
+    def result(self) -> Captured | None:
+        if not self.size:
+            return None
+        self._trim()
+        return Captured(self.parts[0], self.dropped)
+
+
+_running = threading.local()
+"""``buffer``: the output buffer of the item the current thread runs, if any."""
+
+
+class _Switch:
+    """Stands in for ``sys.stdout`` or ``sys.stderr``: routes text by thread (see module doc)."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+
+    def write(self, text: str) -> int:
+        buffer = getattr(_running, "buffer", None)
+        if buffer is None:
+            return self.original.write(text)
+        if not isinstance(text, str):
+            # What a text stream raises, in the item that wrote: bytes in the buffer
+            # would fail when the item's output is joined, outside the item.
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        buffer.write(text)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        # Not through __getattr__: that would write past the item's buffer.
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if getattr(_running, "buffer", None) is None:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        # While an item runs, its text goes to a buffer: no colour codes, no progress bars.
+        return getattr(_running, "buffer", None) is None and self.original.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+class _Quiet(logging.Filter):
+    """Put on the process's own handlers for a run: silent for a thread running an item."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(_running, "buffer", None) is None
+
+
+class _Catcher(logging.Handler):
+    """On the root logger for a run: an item's records go into its buffer, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        buffer = getattr(_running, "buffer", None)
+        if buffer is not None:
+            buffer.write(self.format(record) + "\n")
+        elif not _handled_elsewhere(record):
+            # Being a handler of the root, this one keeps Python's last resort from
+            # printing a warning nobody else handles: do what it would have done.
+            last = logging.lastResort
+            if last is not None and record.levelno >= last.level:
+                last.handle(record)
+
+
+def _handled_elsewhere(record: logging.LogRecord) -> bool:
+    """Whether a handler other than the catcher sees ``record`` (as ``callHandlers`` walks)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        if any(not isinstance(handler, _Catcher) for handler in logger.handlers):
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+class _Installed:
+    """What :func:`acquire` put in place in this process."""
+
+    def __init__(self) -> None:
+        self.out: _Switch | None = None  # set by rewrap()
+        self.err: _Switch | None = None
+        self.quiet, self.catcher = _Quiet(), _Catcher()
+        self.handlers = _handlers()
+        for handler in self.handlers:
+            handler.addFilter(self.quiet)
+        logging.getLogger().addHandler(self.catcher)
+        self.rewrap()
+
+    def rewrap(self) -> None:
+        """Put switches in front of the streams again where something replaced them.
+
+        A test harness or a notebook may swap ``sys.stdout`` while a run goes on;
+        the item's text must still reach its buffer, and other text the new stream.
+        """
+        if sys.stdout is not self.out:
+            current = sys.stdout
+            self.out = current if isinstance(current, _Switch) else _Switch(current)
+            sys.stdout = self.out
+        if sys.stderr is not self.err:
+            current = sys.stderr
+            self.err = current if isinstance(current, _Switch) else _Switch(current)
+            sys.stderr = self.err
+
+    def remove(self) -> None:
+        # Only where nobody replaced a switch since (a progress view's own
+        # redirection restores the switch later, which then passes text through).
+        if self.out is not None and sys.stdout is self.out:
+            sys.stdout = self.out.original
+        if self.err is not None and sys.stderr is self.err:
+            sys.stderr = self.err.original
+        logging.getLogger().removeHandler(self.catcher)
+        for handler in self.handlers:
+            handler.removeFilter(self.quiet)
+
+
+_lock = threading.Lock()
+_users = 0
+_installed: _Installed | None = None
+
+
+def acquire() -> None:
+    """Start capturing in this process: switches on stdout and stderr, a logging catcher.
+
+    Calls nest: each :func:`acquire` needs one :func:`release`; the first
+    installs, the last removes.
+    """
+    global _users, _installed
+    with _lock:
+        _users += 1
+        if _installed is None:
+            _installed = _Installed()
+        else:
+            _installed.rewrap()
+
+
+def release() -> None:
+    """Undo one :func:`acquire`; the last puts everything back."""
+    global _users, _installed
+    with _lock:
+        if _users == 0:
+            return
+        _users -= 1
+        if _users or _installed is None:
+            return
+        _installed.remove()
+        _installed = None
+
+
+def _handlers() -> list[logging.Handler]:
+    """Every handler of the loggers this process has made (the root's included)."""
+    loggers: list[Any] = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    found: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            found[id(handler)] = handler
+    return list(found.values())
+
+
+def begin() -> _Buffer:
+    """Start capturing the current thread's output for one item."""
+    global _installed
+    installed = _installed
+    if installed is None:
+        # A worker process whose backend never called Work.setup: capture for
+        # the rest of the process's life (the run's own process releases at its end).
+        with _lock:
+            if _installed is None:
+                _installed = _Installed()
+    elif sys.stdout is not installed.out or sys.stderr is not installed.err:
+        with _lock:
+            installed.rewrap()
+    buffer = _Buffer()
+    _running.buffer = buffer
+    return buffer
+
+
+def end(buffer: _Buffer) -> Captured | None:
+    """Stop capturing the current thread's output: what the item printed, if anything."""
+    _running.buffer = None
+    return buffer.result()

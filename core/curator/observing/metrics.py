@@ -1,0 +1,216 @@
+"""Per-item metrics: where an item's time and memory went, measured where it ran.
+
+:class:`Meter` runs an item the way :meth:`curator.Pipeline.__getitem__`
+does, with the time spent in each stage counted apart. Stages are lazy
+generators that pull from each other, so each stage's output is wrapped in a
+generator that adds up the time its ``next()`` takes; that time includes the
+stages upstream, which are subtracted (the origin, physicsnemo-curator, times
+its stages the same way). A stage that returns a list or another
+non-iterator is left unwrapped, so measuring never changes what a stage
+receives; its time then counts to the stage that consumes it.
+
+Besides the stage times an item's :class:`Metrics` hold the CPU time of the
+thread that ran it, the worker's peak resident memory at the end of the item
+and how much the item raised it, and the peak GPU memory when a GPU library
+was already in use in the worker (torch; it is never imported to find out).
+All of it costs one ``getrusage`` call and a few reads of the wall clock
+per item (see ``benchmarks/README.md``).
+
+The data it yields (:class:`Metrics`, rows, stage summaries) is defined in
+:mod:`curator.model.measures` and importable from here too.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from curator.model.measures import (
+    FIELDS,
+    MISSING,
+    Metrics,
+    StageSummary,
+    empty_row,
+    format_bytes,
+    stage_names,
+    summarize,
+    summarize_columns,
+    width,
+)
+from curator.model.pipeline import Pipeline, refuse_items
+
+__all__ = [
+    "FIELDS",
+    "MISSING",
+    "Meter",
+    "Metrics",
+    "StageSummary",
+    "empty_row",
+    "format_bytes",
+    "stage_names",
+    "summarize",
+    "summarize_columns",
+    "width",
+]
+
+_WHO = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+# Linux reports ru_maxrss in KiB (also for RUSAGE_THREAD: the process's peak), macOS in bytes.
+_RSS_UNIT = 1 if sys.platform == "darwin" else 1024
+_getrusage = resource.getrusage
+_clock = time.perf_counter
+_thread = threading.get_ident
+_MODULES = sys.modules
+
+
+class Meter:
+    """Measures the items a worker runs.
+
+    :meth:`start` takes the readings of one item and returns them, :meth:`run`
+    runs the item (and may raise: the item's failure), :meth:`stop` gives the
+    row, whether the item ended ok or not. An item's readings are its own, so
+    threads that share a meter (a Dask worker's) measure their items apart;
+    the peak RSS is the process's, so its growth is since the last reading by
+    any of them.
+
+    Readings are system calls, so an item costs one: the ``getrusage`` that
+    ends an item (CPU time and peak RSS at once) starts the next one of the
+    same thread (what the worker does between two items, a few microseconds,
+    counts to the later one). :meth:`rebase` starts afresh, after work that is
+    no item's (a stage's ``setup``).
+    """
+
+    __slots__ = ("_last", "_rss", "_zeros", "stages", "width")
+
+    def __init__(self, pipeline: Pipeline[Any]) -> None:
+        self.stages = len(pipeline.filters) + 2
+        self.width = self.stages + len(FIELDS)
+        """Floats per row."""
+        # Per stage k: spent[2k] is the time of its call, spent[2k + 1] the time the
+        # next stage spent pulling items from it; the last two slots hold the GPU
+        # library in use (or None) and the thread's CPU clock at the start.
+        self._zeros: list[Any] = [0.0] * (2 * self.stages) + [None, 0.0]
+        self._rss = _getrusage(_WHO).ru_maxrss
+        self._last: tuple[int, float] | None = None  # (thread, CPU time) when an item ended
+
+    def rebase(self) -> None:
+        """Take fresh readings for the next item (after work that is no item's)."""
+        self._last = None
+        self._rss = _getrusage(_WHO).ru_maxrss
+
+    def start(self) -> list[Any]:
+        """Take the readings an item's metrics are measured from; pass them to the others."""
+        spent = self._zeros.copy()
+        if _MODULES.get("torch") is not None:
+            gpu = spent[-2] = _gpu_in_use()
+            if gpu is not None:
+                gpu.reset_peak_memory_stats()
+        last = self._last
+        if last is not None and last[0] == _thread():
+            spent[-1] = last[1]
+        else:
+            usage = _getrusage(_WHO)
+            spent[-1] = usage.ru_utime + usage.ru_stime
+        return spent
+
+    def run(self, pipeline: Pipeline[Any], index: int, spent: list[Any]) -> Any:
+        """Run ``pipeline[index]`` with each stage's time counted apart; return the sink's value."""
+        sink = pipeline.sink
+        if sink is None:
+            return pipeline[index]  # raises the pipeline's own error
+        position = pipeline.position(index)
+        clock = _clock
+        began = clock()
+        try:
+            items = pipeline.source[position]
+        finally:
+            spent[0] = clock() - began
+        items = _timed(items, spent, 1, pipeline.source, 0, index)
+        k = 2
+        for number, stage in enumerate(pipeline.filters, 1):
+            began = clock()
+            try:
+                items = stage(items)
+            finally:
+                spent[k] = clock() - began
+            items = _timed(items, spent, k + 1, stage, number, index)
+            k += 2
+        began = clock()
+        try:
+            return sink(items, position)
+        finally:
+            spent[k] = clock() - began
+
+    def stop(self, spent: list[Any]) -> tuple[float, ...]:
+        """The row of the item whose readings :meth:`start` took."""
+        usage = _getrusage(_WHO)
+        now = usage.ru_utime + usage.ru_stime
+        self._last = (_thread(), now)
+        cpu = now - spent[-1]
+        rss = usage.ru_maxrss
+        before, self._rss = self._rss, rss
+        # A stage ran during its own call and while the next stage pulled items
+        # from it; the pulls it made from the stage before it are that stage's.
+        row = [spent[0] + spent[1]]
+        for k in range(2, len(spent) - 2, 2):
+            own = spent[k] + spent[k + 1] - spent[k - 1]
+            row.append(own if own > 0.0 else 0.0)
+        gpu = MISSING
+        if spent[-2] is not None:
+            try:
+                gpu = float(spent[-2].max_memory_allocated())
+            except Exception:  # a GPU library in a bad state must not fail the item
+                gpu = MISSING
+        growth = rss - before
+        row += (cpu, rss * _RSS_UNIT, growth * _RSS_UNIT if growth > 0 else 0, gpu)
+        return tuple(row)
+
+
+def _timed(items: Any, spent: list[float], k: int, stage: object, number: int, index: int) -> Any:
+    """``items`` that ``stage`` handed on, with the time its ``next()`` takes added to ``spent[k]``.
+
+    Only an iterator is wrapped: a list or tuple goes on as it is, so a stage
+    that indexes what it receives behaves as without metrics. What is not
+    iterable at all is that stage's error (see :func:`curator.model.pipeline.refuse_items`).
+    """
+    try:
+        if iter(items) is not items:
+            return items
+    except TypeError:
+        if hasattr(type(items), "__iter__"):
+            raise  # an iterable whose __iter__ failed: its own error
+        refuse_items(items, stage, number, index)
+        raise  # refuse_items passed it: let the consuming stage say what is wrong
+    return _timing(items, spent, k)
+
+
+def _timing(items: Iterator[Any], spent: list[float], k: int) -> Iterator[Any]:
+    clock = _clock
+    pull = items.__next__
+    while True:
+        began = clock()
+        try:
+            item = pull()
+        except StopIteration:
+            spent[k] += clock() - began
+            return
+        except BaseException:
+            spent[k] += clock() - began
+            raise
+        spent[k] += clock() - began
+        yield item
+
+
+def _gpu_in_use() -> Any:
+    """``torch.cuda`` when torch is imported and has a CUDA context in this process, else None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    cuda = getattr(torch, "cuda", None)
+    try:
+        return cuda if cuda is not None and cuda.is_initialized() else None
+    except Exception:
+        return None

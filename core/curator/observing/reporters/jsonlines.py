@@ -1,0 +1,138 @@
+"""The ``json`` reporter: one JSON object per line per event, for dashboards and tools.
+
+The schema is documented in ``docs/reporters.md`` and, machine-readable, in
+``docs/events.schema.json``; fields are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from curator.model.outcome import Outcome, Status, TaskStart
+from curator.model.result import RunInfo, RunResult
+from curator.observing.reporter import Reporter
+from curator.plugin_host.hookspecs import hookimpl
+from curator.plugin_host.options import option
+
+SCHEMA_VERSION = 4
+"""2 added stage names and per-item metrics (``run_start.stages``, ``task_finish.metrics``),
+3 captured output (``task_finish.output``), 4 the data of per-item features
+(``task_finish.extras``)."""
+
+
+@dataclass(frozen=True)
+class JsonOptions:
+    """Options of the ``json`` reporter."""
+
+    file: str | None = option(None, help="append events to this file (default: standard output)")
+    stream: Any = option(None, help="a text stream to write to instead of a file")
+
+    def __post_init__(self) -> None:
+        if self.file:
+            folder = os.path.dirname(os.path.abspath(self.file))
+            if not os.path.isdir(folder):
+                raise ValueError(f"cannot write {self.file}: the folder {folder} does not exist")
+            if os.path.isdir(self.file):
+                raise ValueError(f"cannot write {self.file}: it is a folder")
+            if not os.access(folder, os.W_OK):
+                raise ValueError(f"cannot write {self.file}: the folder {folder} is not writable")
+
+
+class JsonReporter(Reporter):
+    """Write ``run_start``, ``task_start``, ``task_finish`` and ``run_finish`` as JSON lines."""
+
+    name = "json"
+    description = "One JSON object per event and line (stdout or a file), for other tools."
+    Options = JsonOptions
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self._stream: TextIO | None = None
+        self._owned = False
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        stream = self._stream
+        assert stream is not None
+        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    @hookimpl
+    def curator_run_start(self, run: RunInfo) -> None:
+        """Open the output and write ``run_start``."""
+        if self.options.stream is not None:
+            self._stream = self.options.stream
+        elif self.options.file:
+            self._stream = open(self.options.file, "a", encoding="utf-8")  # noqa: SIM115
+            self._owned = True
+        else:
+            self._stream = sys.stdout
+        self._emit(
+            {
+                "event": "run_start",
+                "schema": SCHEMA_VERSION,
+                "run_id": run.run_id,
+                "time": time.time(),
+                "total": run.total,
+                "backend": run.backend,
+                "jobs": run.jobs,
+                "pipeline": run.pipeline,
+                "stages": list(run.stages),
+                "metrics": run.metrics,
+            }
+        )
+
+    @hookimpl
+    def curator_task_start(self, run: RunInfo, start: TaskStart) -> None:
+        """Write ``task_start``."""
+        self._emit(
+            {
+                "event": "task_start",
+                "run_id": run.run_id,
+                "time": start.started,
+                "index": start.index,
+                "worker": start.worker,
+                "attempt": start.attempt,
+            }
+        )
+
+    @hookimpl
+    def curator_task_finish(self, run: RunInfo, outcome: Outcome) -> None:
+        """Write ``task_finish``."""
+        self._emit(
+            {
+                "event": "task_finish",
+                "run_id": run.run_id,
+                "time": outcome.finished,
+                "seconds": outcome.finished - outcome.started,
+                **outcome.to_json(),
+            }
+        )
+
+    @hookimpl
+    def curator_run_finish(self, run: RunInfo, result: RunResult) -> None:
+        """Write ``run_finish`` and close the file."""
+        self._emit(
+            {
+                "event": "run_finish",
+                "run_id": run.run_id,
+                "time": result.finished,
+                "total": run.total,
+                "ok": result.count(Status.OK),
+                "failed": len(result.failures),
+                "skipped": result.count(Status.SKIPPED),
+                "cancelled": result.count(Status.CANCELLED),
+                "interrupted": result.interrupted,
+                "seconds": result.seconds,
+                "stages": [stage.to_json() for stage in result.stage_summary()],
+            }
+        )
+        stream = self._stream
+        if stream is not None:
+            stream.flush()
+            if self._owned:
+                stream.close()
+        self._stream = None

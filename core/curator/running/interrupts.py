@@ -1,0 +1,176 @@
+"""Two-stage Ctrl-C and SIGTERM for the duration of a run.
+
+- The first SIGINT stops dispatching and lets running items finish, for at most
+  ``grace`` seconds; everything that finishes is recorded.
+- A second SIGINT, or the end of the grace period, raises :class:`HardStop` in
+  the main thread: the backend hands over what already finished, stops its
+  workers at once, and the items still running end ``interrupted``.
+- SIGTERM is a hard stop at once (:class:`Terminated`); the checkpoint is still written.
+- While the run records its end (backend let go, stage state and shards merged,
+  checkpoint closed: :class:`Finishing`), SIGINT and SIGTERM wait: a stop asked
+  for then must not cost what already finished. A third Ctrl-C there gives up
+  at once, for a finish that hangs.
+
+The end of the grace period is delivered as a real SIGINT to the main thread
+(``pthread_kill``), not as a flag: a flag is only seen when the main thread
+runs Python code, and a run waiting on a worker that never finishes would
+never see it.
+
+Handlers are installed only in the main thread, and only where the signal has
+its default disposition (a program that ignores SIGINT keeps ignoring it).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+from curator.model.errors import HardStop
+
+Handler = Callable[[int, FrameType | None], None]
+
+
+def _take_over(on_sigint: Handler, on_sigterm: Handler) -> dict[int, Any]:
+    """Install the handlers where the signal has its default disposition (main thread only).
+
+    Returns the handlers replaced, for :func:`_give_back`.
+    """
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum, default, handler in (
+            (signal.SIGINT, signal.default_int_handler, on_sigint),
+            (signal.SIGTERM, signal.SIG_DFL, on_sigterm),
+        ):
+            if signal.getsignal(signum) is default:
+                previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _give_back(previous: dict[int, Any]) -> None:
+    """Restore what :func:`_take_over` replaced."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    previous.clear()
+
+
+class Terminated(HardStop):
+    """SIGTERM arrived during a run."""
+
+
+class Interrupts:
+    """Install the run's signal handlers on enter, restore the previous ones on exit.
+
+    Parameters
+    ----------
+    on_first
+        Called at the first SIGINT: ask the backend to stop dispatching.
+    grace
+        Seconds to wait for running items after the first SIGINT.
+    """
+
+    def __init__(self, on_first: Callable[[], None], grace: float) -> None:
+        self.on_first = on_first
+        self.grace = grace
+        self.requested = False
+        """The first stage happened: the run is winding down."""
+        self.terminated = False
+        """SIGTERM arrived."""
+        self._previous: dict[int, Any] = {}
+        self._timer: threading.Timer | None = None
+        self._wake = threading.Event()
+        self._active = threading.Lock()
+        self._installed = False
+
+    def __enter__(self) -> Interrupts:
+        self._previous = _take_over(self._on_sigint, self._on_sigterm)
+        self._installed = signal.SIGINT in self._previous
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with self._active:  # the grace timer must not signal a thread that left the run
+            self._installed = False
+            if self._timer is not None:
+                self._timer.cancel()
+        _give_back(self._previous)
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise HardStop
+        self.requested = True
+        self._wake.set()
+        sys.stderr.write(
+            f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for running "
+            "ones (Ctrl-C again to stop them at once)\n"
+        )
+        sys.stderr.flush()
+        self.on_first()
+        self._timer = threading.Timer(self.grace, self._grace_over)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _grace_over(self) -> None:
+        with self._active:
+            if self._installed:
+                sys.stderr.write(
+                    f"curator: the grace period of {self.grace:g} s is over; "
+                    "stopping running items\n"
+                )
+                sys.stderr.flush()
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.terminated = True
+        self._wake.set()
+        raise Terminated
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` (between retry rounds); return early, true, if a stop was asked."""
+        if seconds > 0:
+            self._wake.wait(seconds)
+        return self.requested or self.terminated
+
+
+class Finishing:
+    """Hold SIGINT and SIGTERM while a run records its end; restore them on exit.
+
+    The run's end is short and bounded work that keeps what finished (the
+    checkpoint's last records, the merged shards, the summary a ``--json``
+    caller reads), so a Ctrl-C or SIGTERM that arrives then is told to wait,
+    not raised. The third Ctrl-C raises :class:`KeyboardInterrupt` after all:
+    the way out of a finish that hangs.
+    """
+
+    PATIENCE = 3
+    """Ctrl-C presses during the finish after which it is abandoned."""
+
+    def __init__(self) -> None:
+        self.presses = 0
+        """Ctrl-C presses during the finish (a SIGTERM waits too, but never abandons it)."""
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Finishing:
+        self._previous = _take_over(self._on_signal, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _give_back(self._previous)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            self.presses += 1
+            if self.presses >= self.PATIENCE:
+                raise KeyboardInterrupt
+            said = f"(Ctrl-C {self.PATIENCE - self.presses} more time(s) to abandon it)"
+        else:
+            said = "(SIGTERM)"
+        sys.stderr.write(f"\ncurator: recording what finished before stopping {said}\n")
+        sys.stderr.flush()

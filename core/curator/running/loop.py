@@ -1,0 +1,376 @@
+"""The run loop: rounds of attempts on a backend, the failure policy, events, checkpoint.
+
+A run is one or more *rounds*. The first runs every requested index that is
+not already done in the checkpoint; each further round retries the items
+whose last attempt failed, crashed or timed out, after a delay, until they
+succeed or run out of retries. A round is one call of the backend's
+``execute``, so every backend gets retries without knowing about them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any
+
+from curator.backends.backend import Backend
+from curator.backends.work import Work
+from curator.checkpoint.latest import Latest
+from curator.checkpoint.resuming import load_recorded
+from curator.checkpoint.settings import RunSettings
+from curator.checkpoint.store import CheckpointStore
+from curator.model.errors import (
+    BackendContractError,
+    RunInterrupted,
+    StateMergeError,
+    TaskFailedError,
+)
+from curator.model.measures import width as metric_width
+from curator.model.outcome import Outcome, Status, Successes, TaskStart
+from curator.model.pipeline import Pipeline
+from curator.model.result import RunInfo, RunResult
+from curator.model.shards import ShardMerge, sharding_stages
+from curator.model.state import StageStates, accumulating_stages
+from curator.observing import capture
+from curator.observing.features import ItemFeature
+from curator.observing.progress import RunProgress
+from curator.plugin_host.relay import EventRelay
+from curator.running.ending import RunEnding
+from curator.running.groups import KeepTogether
+from curator.running.intake import EventIntake
+from curator.running.interrupts import Interrupts
+from curator.running.ledger import Ledger
+from curator.running.policy import Policy
+
+OK = Status.OK
+
+
+class RunLoop(EventIntake, RunEnding):
+    """One validated run, ready to execute.
+
+    Parameters
+    ----------
+    info
+        What the run covers.
+    pipeline
+        The pipeline (shipped to workers inside :class:`~curator.backends.work.Work`).
+    make_backend
+        Builds a fresh backend instance for each round.
+    relay
+        The run's event hooks (plugins and reporters); a failing listener is disabled.
+    policy
+        Failure, retry, timeout and interrupt rules.
+    store
+        The checkpoint, or ``None``.
+    resume
+        Skip indices the checkpoint records as done.
+    settings
+        What the run was asked for, recorded in the checkpoint.
+    keep
+        Keep every outcome for the result (``curator.run``); a streamed run
+        keeps only the failed ones, so its memory does not grow with the items.
+    hand_back
+        What to do with the backend when the run ends: ``None`` closes it
+        (the run made it); a session takes its backend back (``Session.release``).
+    groups
+        The pipeline's keep-together groups: each round's indices go to the
+        backend as :class:`~curator.backends.dispatch.Grouped` units.
+    features
+        The per-item features the run's work calls around each item (see
+        :mod:`curator.observing.features`).
+    """
+
+    def __init__(
+        self,
+        info: RunInfo,
+        pipeline: Pipeline[Any],
+        make_backend: Callable[[], Backend],
+        relay: EventRelay,
+        policy: Policy,
+        store: CheckpointStore | None = None,
+        resume: bool = False,
+        settings: RunSettings | None = None,
+        keep: bool = True,
+        hand_back: Callable[[Backend], None] | None = None,
+        groups: KeepTogether | None = None,
+        features: tuple[ItemFeature, ...] = (),
+    ) -> None:
+        self.info = info
+        self.features = features
+        self.pipeline = pipeline
+        self.make_backend = make_backend
+        self.relay = relay
+        self.policy = policy
+        self.store = store
+        self.resume = resume
+        self.settings = settings
+        self.ledger = Ledger(info.indices, keep, metric_width(pipeline) if info.metrics else 0)
+        self.backend: Backend | None = None
+        """The backend while a round runs (what the progress view asks)."""
+        self.runner: Backend | None = None
+        """The backend of every round of this run, once the first started."""
+        self.hand_back = hand_back
+        self.groups = groups
+        self._works: dict[int, Work] = {}
+        self.progress = RunProgress(info, self.ledger, self._activity)
+        self.superseded: list[Outcome] = []
+        self.started: dict[int, TaskStart] = {}
+        """Reported starts without an outcome yet (kept only while hooks listen to starts)."""
+        self.final_failures = 0
+        self.attempt = 1
+        """The attempt of the current round, stamped on its events."""
+        self.held: dict[int, Outcome] = {}
+        """Failures of a round that may be retried: final only once the loop decides."""
+        self.result: RunResult | None = None
+        """Set when :meth:`outcomes` is exhausted (or raised)."""
+        accumulating = accumulating_stages(pipeline)
+        self.states = StageStates(accumulating) if accumulating else None
+        """Where accumulating stages' partials meet (see :mod:`curator.model.state`)."""
+        self.merge_error: StateMergeError | None = None
+        self.recorded: Latest | None = None
+        """What the checkpoint a resume continues records for each item (read when it starts)."""
+        sharding = sharding_stages(pipeline)
+        self.shards = ShardMerge(sharding) if sharding else None
+        """Shard-writing stages' outputs, merged when the run ends (:mod:`curator.model.shards`)."""
+        if self.states is not None and store is not None:
+            store.keeps_state = True
+
+    def _activity(self) -> Any:
+        backend = self.backend
+        return backend.activity() if backend is not None else {}
+
+    def execute(self) -> RunResult:
+        """Run every round, report, record, and return (or raise) the result."""
+        batches = self.batches()
+        while True:
+            try:
+                for _ in batches:
+                    pass
+                break
+            except KeyboardInterrupt as stop:
+                if getattr(batches, "gi_frame", None) is None:
+                    raise  # the run ended with it
+                # A hard stop that landed here, between two batches, is the run's to handle.
+                try:
+                    batches.throw(stop)
+                except StopIteration:
+                    break
+        assert self.result is not None
+        return self.result
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """Run every round and yield each index's final outcome as soon as it is known.
+
+        Every requested index gets exactly one: ``skipped`` ones first (resume),
+        then successes as they complete, failures once no retry follows them,
+        and at the end ``cancelled`` for indices that never ran. When the last
+        one is out, :attr:`result` is set and the run's end is raised as
+        :meth:`execute` would (``TaskFailedError``, ``RunInterrupted``).
+        Closing the generator early stops the run at once, like a hard stop,
+        and records what finished.
+        """
+        batches = self.batches()
+        try:
+            for batch in batches:
+                for outcome in batch:
+                    if isinstance(outcome, Successes):
+                        yield from outcome
+                    else:
+                        yield outcome
+        finally:
+            batches.close()
+
+    def batches(self) -> Generator[Sequence[Outcome | Successes], None, None]:
+        """:meth:`outcomes` in the lists they arrive in (one step per batch, not per item).
+
+        A backend's :class:`~curator.model.outcome.Successes` stay columns here: a
+        consumer that only drains the run (``run()``) never makes their outcomes.
+        """
+        info, policy = self.info, self.policy
+        started = time.time()
+        self._begin()
+        # Items that run in this process (sequential, threads, a backend that never
+        # calls Work.setup) print into their buffers; the run puts the streams back.
+        if info.capture:
+            capture.acquire()
+        try:
+            stopped_by: Outcome | None = None
+            interrupts = Interrupts(self._stop_dispatching, policy.grace)
+            hard_stop = False
+            try:
+                with interrupts:
+                    stopped_by = yield from self._rounds(interrupts)
+            except KeyboardInterrupt:
+                hard_stop = True
+            except BaseException:
+                # A backend bug, a setup error, or the consumer closed the stream:
+                # still record and report what finished (a new checkpoint that
+                # nothing reached is not left behind).
+                if self.store is not None:
+                    self.store.discard_unused = True
+                self._finish(started, interrupted=False, terminated=False)
+                raise
+            try:
+                yield from self._last_outcomes(time.time())
+            except KeyboardInterrupt:  # handed in between two batches: what is left reads cancelled
+                hard_stop = True
+            except BaseException:
+                # The consumer closed the stream while it handed these out: the run
+                # still ends (checkpoint released, listeners told, backend let go).
+                self._finish(started, hard_stop or interrupts.requested, interrupts.terminated)
+                raise
+            interrupted = hard_stop or interrupts.requested
+            result = self._finish(started, interrupted, interrupts.terminated)
+            if interrupted:
+                raise RunInterrupted(result)
+            if self.merge_error is not None:
+                self.merge_error.result = result
+                raise self.merge_error
+            self.relay.check(result)
+            if stopped_by is not None:
+                raise TaskFailedError(stopped_by, result)
+        finally:
+            if info.capture:
+                capture.release()
+
+    def _begin(self) -> None:
+        """Start the run: the backend takes the work, listeners and the checkpoint hear of it."""
+        info = self.info
+        try:
+            # The backend sees the work first: a pipeline it cannot ship is the
+            # user's mistake, told before any event or checkpoint record.
+            self.runner = self.make_backend()
+            self.runner.prepare(self._work(1))
+            self.relay.call("curator_run_start", run=info, progress=self.progress)
+            if self.store is not None:
+                settings = self.settings.to_json() if self.settings is not None else None
+                self.store.start_run(info.backend, info.jobs, info.total, settings, info.stages)
+            if self.shards is not None and not self.resume:
+                self.shards.remove_stale()
+        except BaseException:
+            # A backend that refuses the work, a reporter that cannot start (its
+            # file cannot be opened, ...) or a checkpoint that cannot take a run
+            # ends the run before it began.
+            if self.store is not None:
+                self.store.discard_unused = True
+                self.store.close()
+            runner, self.runner = self.runner, None
+            if runner is not None:
+                self._let_go(runner)
+            raise
+
+    def _rounds(
+        self, interrupts: Interrupts
+    ) -> Generator[Sequence[Outcome | Successes], None, Outcome | None]:
+        """The first round and the retries; returns the outcome that stopped the run, if any."""
+        policy = self.policy
+        to_run = yield from self._skip_done()
+        attempt = 1
+        stopped_by: Outcome | None = None
+        while to_run:
+            final = attempt > policy.retries
+            stopped_by = yield from self._round(to_run, attempt, final)
+            retry = self._in_request_order(self.held)
+            if stopped_by is not None or interrupts.requested or not retry:
+                break
+            attempt += 1
+            if interrupts.sleep(policy.delay_before(attempt)):
+                break
+            self.held.clear()
+            self.superseded += self.ledger.reopen(retry)
+            self.progress.retrying(retry)
+            to_run = retry
+        return stopped_by
+
+    def abandon(self) -> None:
+        """Give up a run that never started: release its checkpoint (and lock)."""
+        if self.store is not None:
+            self.store.close()
+
+    def _work(self, attempt: int) -> Work:
+        """The work of one round, the same object for the same attempt."""
+        work = self._works.get(attempt)
+        if work is None:
+            runner = self.runner
+            assert runner is not None
+            # A result that cannot be pickled must fail its own item where it is made,
+            # not break a batch on its way to the parent or into the checkpoint.
+            caps = runner.capabilities
+            check_results = (self.store is not None or caps.needs_picklable_work) and not (
+                caps.checks_results
+            )
+            work = self._works[attempt] = Work(
+                self.pipeline,
+                attempt,
+                check_results,
+                self.info.metrics,
+                self.info.capture,
+                self.features,
+            )
+        return work
+
+    def _stop_dispatching(self) -> None:
+        self.progress.stop_requested(self.policy.grace)
+        if self.backend is not None:
+            self.backend.request_stop()
+
+    def _skip_done(self) -> Generator[Sequence[Outcome | Successes], None, Sequence[int]]:
+        """Report (and yield) checkpointed items as skipped; return the indices still to run."""
+        indices = self.info.indices
+        if self.store is None or not self.resume:
+            return indices
+        resumed = load_recorded(self.store, self.states)
+        stored = resumed.skippable
+        self.recorded = stored.latest
+        skipped, to_run = stored.split(indices, resumed.rerun)
+        ledger, call, info = self.ledger, self.relay.call, self.info
+        one_by_one = self.relay.listens("curator_task_finish")
+        announce = self.relay.listens("curator_batch_finish")
+        for batch in skipped:
+            if one_by_one:  # each listener sees the progress as of its item
+                for outcome in batch:
+                    ledger.record(outcome)
+                    self.progress.skipped += 1
+                    call("curator_task_finish", run=info, outcome=outcome)
+            else:
+                ledger.record_successes(batch)
+                self.progress.skipped += len(batch)
+            if announce:
+                call("curator_batch_finish", run=info, batch=[batch])
+            yield [batch]
+        return to_run if len(to_run) < len(indices) else indices
+
+    def _round(
+        self, indices: Sequence[int], attempt: int, final: bool
+    ) -> Generator[Sequence[Outcome | Successes], None, Outcome | None]:
+        # One backend for every round: its workers stay up for the retries.
+        backend = self.runner
+        assert backend is not None
+        self.attempt = attempt
+        policy = self.policy
+        bounded = backend.capabilities.lifecycle_timeouts
+        backend._begin(
+            policy.timeout,
+            self.relay.listens("curator_task_start"),
+            policy.setup_limit if bounded else None,
+            policy.teardown_limit if bounded else None,
+            policy.failure_budget if final else None,
+        )
+        self.backend = backend
+        if self.progress.watching_workers and backend.activity() is None:
+            self.progress.track_starts()  # before the round's first item starts
+        open_before = self.ledger.open
+        try:
+            planned = self.groups.plan(indices) if self.groups is not None else indices
+            stopped_by = yield from self._consume(
+                backend.execute(self._work(attempt), planned), final
+            )
+        finally:
+            self.backend = None
+        if not backend.stop_requested and self.ledger.open > open_before - len(indices):
+            missing = [i for i in indices if self.ledger.is_open(i)]
+            raise BackendContractError(
+                f"backend {self.info.backend!r} finished without an outcome for "
+                f"{len(missing)} indices: {missing[:20]}"
+            )
+        return stopped_by

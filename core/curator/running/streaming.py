@@ -1,0 +1,176 @@
+"""``curator.stream``: a run's outcomes as they complete, without keeping them.
+
+``curator.run`` returns every outcome at the end, so its memory grows with
+the item count. A stream hands each outcome over as soon as it is final and
+keeps only a byte per index and the failed outcomes, so a run of millions of
+items costs the parent what a run of thousands does. Validation, policies,
+retries, the checkpoint and reporters are those of ``run``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from curator.model.outcome import Outcome
+from curator.model.pipeline import Pipeline
+from curator.model.result import RunInfo, RunResult
+from curator.plugin_host.registry import Registry
+from curator.running.choosing import ReporterSpec
+from curator.running.loop import RunLoop
+from curator.running.policy import OnError, Policy
+from curator.running.runner import RunRequest, plan_run
+from curator.running.session import Session
+
+
+class RunStream:
+    """The outcomes of one run, in the order they complete (or requested order).
+
+    Iterate it once. Each requested index yields exactly one outcome:
+    ``skipped`` ones first (resume), then each as it becomes final (a failure
+    once no retry follows), and ``cancelled`` ones last when the run stopped
+    early. After the last one, :attr:`result` holds the run's counts and its
+    failures, and the run's end is raised as :func:`curator.run` raises it
+    (:class:`~curator.model.errors.TaskFailedError`, :class:`~curator.model.errors.RunInterrupted`).
+
+    Leaving the loop early (``break``, an exception) and then calling
+    :meth:`close` (or leaving a ``with`` block) stops the run at once: running
+    items are abandoned and what finished is recorded.
+    """
+
+    def __init__(self, loop: RunLoop, ordered: bool) -> None:
+        self._loop = loop
+        self._started = False
+        outcomes = loop.outcomes()
+        self._outcomes = _in_request_order(outcomes, loop.ledger.position) if ordered else outcomes
+
+    @property
+    def run(self) -> RunInfo:
+        """What the run covers."""
+        return self._loop.info
+
+    @property
+    def result(self) -> RunResult | None:
+        """The run's result (counts, failures, timing) once the stream is exhausted."""
+        return self._loop.result
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return self
+
+    def __next__(self) -> Outcome:
+        self._started = True
+        return next(self._outcomes)
+
+    def close(self) -> None:
+        """Stop the run now if it still runs; record and report what finished.
+
+        A stream never iterated releases its checkpoint (opened and locked
+        when the stream was made, so that a busy or foreign checkpoint is
+        refused at once) without recording a run.
+        """
+        if not self._started:
+            self._started = True
+            self._loop.abandon()
+        close = getattr(self._outcomes, "close", None)
+        if close is not None:
+            close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_started", True):
+            self.close()
+
+    def __enter__(self) -> RunStream:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _in_request_order(
+    outcomes: Iterator[Outcome], position: Callable[[int], int | None]
+) -> Iterator[Outcome]:
+    """``outcomes`` in requested order: each waits only for those requested before it."""
+    waiting: dict[int, Outcome] = {}
+    next_up = 0
+    try:
+        for outcome in outcomes:
+            at = position(outcome.index)
+            if at != next_up:
+                waiting[at if at is not None else -1] = outcome
+                continue
+            yield outcome
+            next_up += 1
+            while next_up in waiting:
+                yield waiting.pop(next_up)
+                next_up += 1
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+
+
+def stream(
+    pipeline: Pipeline[Any],
+    *,
+    ordered: bool = False,
+    backend: str = "sequential",
+    jobs: int | None = None,
+    indices: Iterable[int] | None = None,
+    options: Mapping[str, Any] | None = None,
+    on_error: OnError = "raise",
+    max_failures: int | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
+    retry_backoff: float = 2.0,
+    timeout: float | None = None,
+    checkpoint: str | os.PathLike[str] | bool | None = None,
+    resume: bool = False,
+    grace: float = 30.0,
+    setup_timeout: float | None = None,
+    teardown_timeout: float | None = None,
+    metrics: bool = True,
+    capture: bool = True,
+    reporter: ReporterSpec = "auto",
+    reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
+    registry: Registry | None = None,
+    session: Session | None = None,
+) -> RunStream:
+    """Run ``pipeline`` and hand out each outcome as it completes, keeping none of them.
+
+    Takes the arguments of :func:`curator.run`, with the same meaning, and
+    checks them all before returning (bad input raises
+    :class:`~curator.model.errors.UsageError` here, before anything starts). The
+    run itself starts when iteration does::
+
+        for outcome in curator.stream(pipeline, backend="process-pool"):
+            if outcome.ok:
+                index_paths(outcome.index, outcome.value)
+
+    Parameters
+    ----------
+    ordered
+        Yield outcomes in requested order (each waits for those before it)
+        instead of as they complete.
+
+    Returns
+    -------
+    RunStream
+        An iterator of :class:`~curator.model.outcome.Outcome`, one per requested index.
+    """
+    policy = Policy(
+        on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace,
+        setup_timeout, teardown_timeout,
+    )  # fmt: skip
+    request = RunRequest(
+        backend, jobs, indices, options, policy, checkpoint, resume, reporter,
+        reporter_options, metrics, capture, keep=False,
+    )  # fmt: skip
+    loop = plan_run(pipeline, request, registry, session)
+    return RunStream(loop, ordered)
