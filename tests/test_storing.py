@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import pytest
 from core_support import curator, registry_with, subprocess_env
-from pipelines import Collect, OneWay, OneWayAt, OneWayTally
+from pipelines import Collect, OneWay, OneWayAt, OneWayTally, numbers
 
 from curator import Backend, Capabilities, Status, Work, run
 from curator.checkpoint.catalog import read as report
@@ -253,3 +253,44 @@ def test_a_resume_says_which_recorded_items_do_not_load_and_exits_0(tmp_path: Pa
     assert "(RuntimeError: item 7 cannot come back), so they run again: " in again.stderr
     summary = json.loads(again.stdout)
     assert summary["ok"] + summary["skipped"] == 30
+
+
+def test_the_writer_commits_early_when_many_items_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: outcomes waiting for a commit stay few however fast items end: the writer
+    commits once COMMIT_ITEMS wait, without waiting out COMMIT_SECONDS (the parent's peak
+    memory with the checkpoint grew with the machine's speed before)."""
+    import time
+
+    from curator.checkpoint import store as storing
+    from curator.checkpoint.fingerprint import fingerprint
+    from curator.model.outcome import Outcome
+
+    monkeypatch.setattr(storing, "COMMIT_SECONDS", 3600.0)
+    pipeline = numbers(storing.COMMIT_ITEMS + 10)
+    path = tmp_path / "c.sqlite"
+    store = storing.CheckpointStore(path, fingerprint(pipeline), repr(pipeline), len(pipeline))
+    store.start_run("sequential", 1, len(pipeline))
+    few = 10
+    for index in range(few):
+        store.record(Outcome(index, Status.OK, index, None, "main", 1.0, 2.0))
+    time.sleep(0.5)  # many looks of the writer: ten items are not worth a commit yet
+
+    def batches() -> int:
+        with closing(sqlite3.connect(path)) as db:
+            return int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+    assert batches() == 0
+    for index in range(few, len(pipeline)):
+        store.record(Outcome(index, Status.OK, index, None, "main", 1.0, 2.0))
+    deadline = time.monotonic() + 60
+    while batches() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert batches() >= 1, "the writer waited for COMMIT_SECONDS with many items waiting"
+    store.finish_run({"ok": len(pipeline)}, False)
+    store.close()
+    storing.wait_closed(path)
+    latest = storing.read_latest(path)
+    assert sorted(latest) == list(range(len(pipeline)))
+    assert {stored.status for stored in latest.values()} == {Status.OK}

@@ -15,6 +15,7 @@ outputs are refused.
 from __future__ import annotations
 
 import array
+import dataclasses
 import hmac
 import json
 import math
@@ -100,6 +101,44 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
         outputs,
         mac,
         columns.metrics.tobytes() if columns.width else None,
+    )
+
+
+def encode_storable(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, bool]:
+    """:func:`encode`, with an item whose value cannot be pickled here recorded failed.
+
+    Every value was checked with the checkpoint's pickler where it was made; one
+    that still fails here fails its own item, never the others' records. The
+    flag says whether some item was recorded failed so.
+    """
+    try:
+        return encode(batch, key), False
+    except Exception:
+        singles = [o for entry in batch for o in _one_by_one(entry)]
+        stored = [_storable(outcome) for outcome in singles]
+        changed = any(new is not old for new, old in zip(stored, singles, strict=True))
+        return encode(stored, key), changed
+
+
+def _one_by_one(entry: Outcome | Successes) -> Sequence[Outcome]:
+    """``entry``'s outcomes, one object each."""
+    if isinstance(entry, Successes):
+        return list(entry)
+    return (entry,)
+
+
+def _storable(outcome: Outcome) -> Outcome:
+    """``outcome``, or, if its value cannot be pickled here, its item failed for that reason."""
+    if outcome.status is not Status.OK:
+        return outcome
+    problem = pickling.problem(outcome.value)
+    if problem is None:
+        return outcome
+    return dataclasses.replace(
+        outcome,
+        status=Status.FAILED,
+        value=None,
+        error=ErrorInfo.unpicklable_result(outcome.value, problem),
     )
 
 

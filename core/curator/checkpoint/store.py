@@ -15,7 +15,6 @@ folded back into the file, so the ``.sqlite`` file alone can be copied.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import sqlite3
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from curator.checkpoint import journal
+from curator.checkpoint.closing import close_in_background
+from curator.checkpoint.closing import wait_closed as wait_closed  # where tests and tools find it
 from curator.checkpoint.file import (
     check_file,
     sqlite_error,
@@ -38,13 +39,18 @@ from curator.checkpoint.runlock import release_lock, remove_lock, take_lock
 from curator.checkpoint.schema import open_checkpoint
 from curator.checkpoint.skipping import Skippable, skippable
 from curator.checkpoint.stored_states import stored_partials
-from curator.model import pickling
 from curator.model.errors import UsageError
-from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
+from curator.model.outcome import Outcome, Successes
 from curator.model.state import StateMark
 
 COMMIT_SECONDS = 0.1
-"""How often the writer thread commits what has arrived."""
+"""How often the writer thread commits what has arrived (at least)."""
+COMMIT_ITEMS = 4096
+"""Items that make the writer commit before :data:`COMMIT_SECONDS` are up: the outcomes
+waiting for a commit (and the batch being encoded) stay small however fast items end."""
+LOOK_SECONDS = 0.02
+"""How often the writer thread counts what is waiting (it never slows the run loop's
+``append``)."""
 DEFAULT_DIR = ".curator"
 DEFAULT_FILE = "checkpoint.sqlite"
 
@@ -182,7 +188,13 @@ class CheckpointStore:
         return self._buffer.append
 
     def _write_periodically(self) -> None:
-        while not self._stop.wait(COMMIT_SECONDS):
+        last = time.monotonic()
+        buffer = self._buffer
+        while not self._stop.wait(LOOK_SECONDS):
+            now = time.monotonic()
+            if now - last < COMMIT_SECONDS and _waiting(buffer) < COMMIT_ITEMS:
+                continue
+            last = now
             try:
                 self.commit()
             except BaseException as exc:  # keep the first failure for finish_run to raise
@@ -228,16 +240,9 @@ class CheckpointStore:
                 outcomes.append(entry)  # type: ignore[arg-type]
         if not outcomes:
             return
-        try:
-            row = journal.encode(outcomes, self._key)
-        except Exception:
-            # Every value was checked with the checkpoint's pickler where it was made;
-            # one that still fails here fails its own item, never the others' records.
-            singles = [o for entry in outcomes for o in _one_by_one(entry)]
-            stored = [_storable(outcome) for outcome in singles]
-            row = journal.encode(stored, self._key)
-            if any(new is not old for new, old in zip(stored, singles, strict=True)):
-                partials.append(None)  # they cover an item now recorded failed: not stored
+        row, failed_some = journal.encode_storable(outcomes, self._key)
+        if failed_some:
+            partials.append(None)  # they cover an item now recorded failed: not stored
         with self._db:
             cursor = self._db.execute(_INSERT, (self._run_id, *row))
             self._wrote = True
@@ -323,16 +328,7 @@ class CheckpointStore:
         if self.discard_unused and self._made and not self._wrote:
             self._discard()
             return
-        # Folding the WAL in costs an fsync (about 15 ms): done in a thread the
-        # interpreter waits for at exit (not a daemon), so the run returns at once
-        # and the file is whole when the process ends. The lock is released
-        # after it, and a new store on the same file in this process waits for it.
-        closer = threading.Thread(
-            target=_close, args=(self._db, self._lock_file), name="curator-checkpoint-close"
-        )
-        with _CLOSING_LOCK:
-            _CLOSING[_key(self.path)] = closer
-        closer.start()
+        close_in_background(self._db, self._lock_file, self.path)
 
     def _discard(self) -> None:
         """Remove the checkpoint this store made (and its lock, and a folder it made)."""
@@ -379,54 +375,13 @@ class CheckpointStore:
             raise sqlite_error(self.path, exc) from None
 
 
-def _one_by_one(entry: Outcome | Successes) -> Sequence[Outcome]:
-    """``entry``'s outcomes, one object each."""
-    if isinstance(entry, Successes):
-        return list(entry)
-    return (entry,)
-
-
-def _storable(outcome: Outcome) -> Outcome:
-    """``outcome``, or, if its value cannot be pickled here, its item failed for that reason."""
-    if outcome.status is not Status.OK:
-        return outcome
-    problem = pickling.problem(outcome.value)
-    if problem is None:
-        return outcome
-    return dataclasses.replace(
-        outcome,
-        status=Status.FAILED,
-        value=None,
-        error=ErrorInfo.unpicklable_result(outcome.value, problem),
-    )
-
-
-_CLOSING: dict[str, threading.Thread] = {}
-_CLOSING_LOCK = threading.Lock()
-
-
-def _key(path: Path) -> str:
-    return os.path.abspath(path)
-
-
-def _close(db: sqlite3.Connection, lock_file: Any) -> None:
-    try:
-        db.close()
-    finally:
-        release_lock(lock_file)
-
-
-def wait_closed(path: Path | None = None) -> None:
-    """Wait until stores closed in this process (the one at ``path``, or all) are on disk.
-
-    A closed store folds its WAL into the database file in the background;
-    after this, the ``.sqlite`` file alone holds everything and can be copied.
-    """
-    with _CLOSING_LOCK:
-        if path is None:
-            closing = list(_CLOSING.values())
-            _CLOSING.clear()
-        else:
-            closing = [t for t in [_CLOSING.pop(_key(path), None)] if t is not None]
-    for thread in closing:
-        thread.join()
+def _waiting(buffer: list[Outcome | Successes | StateMark]) -> int:
+    """How many items' outcomes ``buffer`` holds (the run loop may append meanwhile)."""
+    count = 0
+    for entry in buffer[:]:  # a copy: appends land in the list, not in this walk
+        kind = type(entry)
+        if kind is Successes:
+            count += len(entry)  # type: ignore[arg-type]
+        elif kind is not StateMark:
+            count += 1
+    return count
