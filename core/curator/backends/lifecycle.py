@@ -26,6 +26,7 @@ from typing import Any
 from curator.model.errors import UsageError
 from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status
 from curator.model.pipeline import Pipeline
+from curator.model.plan import defines_hooks
 
 log = logging.getLogger("curator")
 
@@ -68,10 +69,7 @@ def stages(pipeline: Pipeline[Any]) -> Iterator[object]:
 
 def has_hooks(pipeline: Pipeline[Any]) -> bool:
     """Whether a stage of ``pipeline`` defines ``setup`` or ``teardown``."""
-    return any(
-        callable(getattr(stage, "setup", None)) or callable(getattr(stage, "teardown", None))
-        for stage in stages(pipeline)
-    )
+    return any(defines_hooks(stage) for stage in stages(pipeline))
 
 
 def set_up(

@@ -13,8 +13,9 @@ from curator.model.errors import HardStop
 from curator.model.measures import Metrics
 from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status, TaskStart
 from curator.model.pipeline import Pipeline
-from curator.model.shards import WorkerShards, sharding_stages
-from curator.model.state import Contributed, accumulating_stages, reset_all, states_of
+from curator.model.plan import StagePlan
+from curator.model.shards import WorkerShards
+from curator.model.state import Contributed, reset_all, states_of
 from curator.observing import capture
 from curator.observing.features import (
     FeatureError,
@@ -80,6 +81,7 @@ class Work:
         "measured",
         "meter",
         "pipeline",
+        "plan",
         "sharding",
     )
 
@@ -91,8 +93,11 @@ class Work:
         metrics: bool = True,
         capture: bool = True,
         features: tuple[ItemFeature, ...] = (),
+        plan: StagePlan | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.plan = plan if plan is not None else StagePlan.of(pipeline)
+        """The run's stage plan (see :mod:`curator.model.plan`), made once per run."""
         self.features = features
         self.extras: dict[str, Any] | None = None
         """What the features recorded for the item :meth:`run_index` ran last (``None``: nothing).
@@ -116,9 +121,9 @@ class Work:
         self.home = os.getpid()
         """The run's process: results made elsewhere travel back to it."""
         self._set_up: list[object] | None = None
-        self.accumulating = accumulating_stages(pipeline)
+        self.accumulating = self.plan.accumulating
         """The stages whose state merges back (see :mod:`curator.model.state`)."""
-        self.sharding = _shards_of(pipeline)
+        self.sharding = _shards_of(self.plan)
         """The stages that write a shard file per item (see :mod:`curator.model.shards`)."""
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
@@ -348,26 +353,25 @@ class Work:
     def __getstate__(self) -> _State:
         return (
             self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None,
-            self.capture, self.features,
+            self.capture, self.features, self.plan,
         )  # fmt: skip
 
     def __setstate__(self, state: _State) -> None:
         (self.pipeline, self.attempt, self.check_results, self.home, metrics, self.capture,
-         self.features) = state  # fmt: skip
+         self.features, self.plan) = state  # fmt: skip
         self.extras = None
         self._capturing = False
         self.captured = None
         self.meter = Meter(self.pipeline) if metrics else None
         self.measured = None
         self._set_up = None  # each copy sets up its own stages
-        self.accumulating = accumulating_stages(self.pipeline)
-        self.sharding = _shards_of(self.pipeline)
+        self.accumulating = self.plan.accumulating
+        self.sharding = _shards_of(self.plan)
 
 
-_State = tuple[Pipeline[Any], int, bool, int, bool, bool, tuple[ItemFeature, ...]]
+_State = tuple[Pipeline[Any], int, bool, int, bool, bool, tuple[ItemFeature, ...], StagePlan]
 """What a :class:`Work` pickles as."""
 
 
-def _shards_of(pipeline: Pipeline[Any]) -> WorkerShards | None:
-    stages = sharding_stages(pipeline)
-    return WorkerShards(stages) if stages else None
+def _shards_of(plan: StagePlan) -> WorkerShards | None:
+    return WorkerShards(plan.sharding) if plan.sharding else None

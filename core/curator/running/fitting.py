@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from curator.backends.backend import Capabilities
-from curator.backends.lifecycle import has_hooks
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline
+from curator.model.plan import StagePlan
 from curator.model.selection import resolve_jobs
 from curator.plugin_host.registry import Registry
 from curator.running.groups import KeepTogether, keep_together
@@ -31,6 +31,7 @@ def fit_backend(
     policy: Policy,
     runnable: Pipeline[Any],
     selected: Sequence[int],
+    plan: StagePlan,
 ) -> tuple[int, bool, KeepTogether | None]:
     """The run's job count, whether it runs in this process, and its keep-together groups.
 
@@ -57,14 +58,14 @@ def fit_backend(
             "more jobs (or leave jobs out: all CPUs)"
         )
     _check_limits(registry, name, caps, policy, in_process)
-    together = keep_together(runnable, selected)
+    together = keep_together(runnable, selected) if plan.groups else None
     if together is not None and not in_process and not caps.keeps_groups:
         raise UsageError(
             f"the pipeline keeps indices together (its partition_indices), and backend "
             f"{name!r} cannot keep a group on one worker; use a backend that can: "
             f"{', '.join(_able(registry, 'keeps_groups')) or '(none)'}"
         )
-    if has_hooks(runnable) and not in_process and not caps.worker_lifecycle:
+    if plan.hooks and not in_process and not caps.worker_lifecycle:
         raise UsageError(
             f"a stage of the pipeline defines setup(worker)/teardown(), and backend {name!r} "
             f"does not call them; use a backend that does: "

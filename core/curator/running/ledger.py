@@ -50,7 +50,7 @@ class Ledger:
         Keep every outcome (``curator.run``); otherwise only each slot's status
         and the failed outcomes (``curator.stream``).
     metric_width
-        Floats per metrics row (see :func:`curator.observing.metrics.width`); 0 when
+        Floats per metrics row (:attr:`curator.model.plan.StagePlan.metric_width`); 0 when
         the run measures nothing.
     """
 

@@ -25,12 +25,12 @@ from curator.model.errors import (
     StateMergeError,
     TaskFailedError,
 )
-from curator.model.measures import width as metric_width
 from curator.model.outcome import Outcome, Status, Successes, TaskStart
 from curator.model.pipeline import Pipeline
+from curator.model.plan import StagePlan
 from curator.model.result import RunInfo, RunResult
-from curator.model.shards import ShardMerge, sharding_stages
-from curator.model.state import StageStates, accumulating_stages
+from curator.model.shards import ShardMerge
+from curator.model.state import StageStates
 from curator.observing import capture
 from curator.observing.features import ItemFeature
 from curator.observing.progress import RunProgress
@@ -94,8 +94,10 @@ class RunLoop(EventIntake, RunEnding):
         hand_back: Callable[[Backend], None] | None = None,
         groups: KeepTogether | None = None,
         features: tuple[ItemFeature, ...] = (),
+        plan: StagePlan | None = None,
     ) -> None:
         self.info = info
+        self.plan = plan if plan is not None else StagePlan.of(pipeline)
         self.features = features
         self.pipeline = pipeline
         self.make_backend = make_backend
@@ -104,7 +106,7 @@ class RunLoop(EventIntake, RunEnding):
         self.store = store
         self.resume = resume
         self.settings = settings
-        self.ledger = Ledger(info.indices, keep, metric_width(pipeline) if info.metrics else 0)
+        self.ledger = Ledger(info.indices, keep, self.plan.metric_width if info.metrics else 0)
         self.backend: Backend | None = None
         """The backend while a round runs (what the progress view asks)."""
         self.runner: Backend | None = None
@@ -123,13 +125,13 @@ class RunLoop(EventIntake, RunEnding):
         """Failures of a round that may be retried: final only once the loop decides."""
         self.result: RunResult | None = None
         """Set when :meth:`outcomes` is exhausted (or raised)."""
-        accumulating = accumulating_stages(pipeline)
+        accumulating = self.plan.accumulating
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.model.state`)."""
         self.merge_error: StateMergeError | None = None
         self.recorded: Latest | None = None
         """What the checkpoint a resume continues records for each item (read when it starts)."""
-        sharding = sharding_stages(pipeline)
+        sharding = self.plan.sharding
         self.shards = ShardMerge(sharding) if sharding else None
         """Shard-writing stages' outputs, merged when the run ends (:mod:`curator.model.shards`)."""
         if self.states is not None and store is not None:
@@ -306,6 +308,7 @@ class RunLoop(EventIntake, RunEnding):
                 self.info.metrics,
                 self.info.capture,
                 self.features,
+                self.plan,
             )
         return work
 

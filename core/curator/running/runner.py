@@ -22,8 +22,8 @@ from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
 from curator.checkpoint.store import DEFAULT_DIR, CheckpointStore, resolve_path
 from curator.model.errors import UsageError
-from curator.model.measures import stage_names
 from curator.model.pipeline import Pipeline, check_runnable
+from curator.model.plan import StagePlan
 from curator.model.result import RunInfo, RunResult
 from curator.model.selection import resolve_indices
 from curator.observing.features import CoreFeature, ItemFeature
@@ -214,6 +214,7 @@ def plan_run(
     policy, resume, keep = request.policy, request.resume, request.keep
     reporter, reporter_options = request.reporter, request.reporter_options
     runnable = check_runnable(pipeline)
+    plan = StagePlan.of(runnable)
     if not isinstance(backend, str):
         raise UsageError(f"backend must be a name, got {type(backend).__name__}")
     selected = resolve_indices(indices, len(runnable))
@@ -222,7 +223,7 @@ def plan_run(
     name = normalize_name(backend)
     backend_options = build_options(backend_cls.Options, options, owner=f"backend {name!r}")
     n_jobs, in_process, together = fit_backend(
-        registry, name, backend_cls.capabilities, jobs, options, policy, runnable, selected
+        registry, name, backend_cls.capabilities, jobs, options, policy, runnable, selected, plan
     )
     reporters = resolve_reporters(reporter, registry, reporter_options)
     features, measuring, capturing = _features(registry, request.metrics, request.capture)
@@ -235,7 +236,7 @@ def plan_run(
         pipeline=repr(runnable),
         on_error=policy.on_error,
         in_process=in_process,
-        stages=stage_names(runnable),
+        stages=plan.names,
         metrics=measuring,
         capture=capturing,
     )
@@ -252,6 +253,7 @@ def plan_run(
         hand_back=session.release if session is not None else None,
         groups=together,
         features=features,
+        plan=plan,
     )
 
 
