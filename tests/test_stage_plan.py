@@ -46,9 +46,7 @@ def test_a_shipped_work_keeps_the_plan_on_its_own_stages() -> None:
 
 
 @pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
-def test_the_stages_are_planned_once_per_run(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_stages_are_planned_once_per_run(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Three attempts (retries) and every round's Work read the one plan ``run`` made."""
     made: list[Any] = []
     original = StagePlan.of.__func__  # type: ignore[attr-defined]
