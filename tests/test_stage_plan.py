@@ -27,7 +27,8 @@ def test_the_plan_says_what_each_stage_does(tmp_path: Path) -> None:
     )  # fmt: skip
     assert plan.accumulating == (tally,)
     assert plan.sharding == (shards,)
-    assert plan.hooks and plan.groups
+    assert plan.hooks
+    assert plan.groups
     assert plan.metric_width == 5 + 4  # stage seconds, then cpu, rss peak and growth, gpu
     bare = StagePlan.of(Numbers(3).write(Collect()))
     assert (bare.accumulating, bare.sharding, bare.hooks, bare.groups) == ((), (), False, False)
