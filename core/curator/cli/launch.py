@@ -94,10 +94,7 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
-    from curator.running.runner import (  # sqlite3... when running
-        checkpoint_path,
-        plan_run,
-    )
+    from curator.running.runner import checkpoint_path, plan_run  # sqlite3... when running
 
     checkpoint, default = _checkpoint_asked(registry, args)
     given = given_settings(args)
@@ -110,15 +107,7 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             f"no checkpoint: the built-in plugin {CHECKPOINT_PLUGIN} is disabled "
             "(CURATOR_DISABLE_PLUGINS), so this run records nothing on disk",
         ]
-    if (
-        args.json
-        and "json" in {normalize_name(r) for r in settings.reporter}
-        and not settings.reporter_options.get("json", {}).get("file")
-    ):
-        raise UsageError(
-            "--json and the json reporter would both write to stdout; "
-            "send the events to a file with --reporter-option json.file=PATH"
-        )
+    _check_stdout(args, settings)
     if settings.timeout and "timeout" not in given and settings.backend is not None:
         _check_remembered_timeout(registry, settings.backend, settings.timeout)
     indices = None if settings.indices is None else parse_indices(settings.indices, len(pipeline))
@@ -154,6 +143,19 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     if not result.ok:
         _resume_hint(args, result)
     return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
+
+
+def _check_stdout(args: argparse.Namespace, settings: RunSettings) -> None:
+    """Refuse ``--json`` with the ``json`` reporter writing to stdout too."""
+    if (
+        args.json
+        and "json" in {normalize_name(r) for r in settings.reporter}
+        and not settings.reporter_options.get("json", {}).get("file")
+    ):
+        raise UsageError(
+            "--json and the json reporter would both write to stdout; "
+            "send the events to a file with --reporter-option json.file=PATH"
+        )
 
 
 def _checkpoint_asked(registry: Registry, args: argparse.Namespace) -> tuple[str | bool, bool]:
