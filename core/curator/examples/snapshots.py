@@ -205,6 +205,11 @@ class DatasetStatistics(Filter[Snapshot]):
             for name, (count, mean, m2, low, high) in sorted(self.moments.items())
         }
 
+    def use_scratch(self, folder: Path) -> None:
+        """Write into ``folder`` instead (``curator bench`` runs its samples so)."""
+        if self.output is not None:
+            self.output = folder / self.output.name
+
     def finish(self) -> None:
         """Write the dataset-wide statistics to ``output`` once the run has merged them."""
         if self.output is not None:
@@ -223,6 +228,10 @@ class SnapshotWriter(Sink[Snapshot]):
 
     def __init__(self, output: str | Path) -> None:
         self.output = Path(output)
+
+    def use_scratch(self, folder: Path) -> None:
+        """Write into ``folder`` instead (``curator bench`` runs its samples so)."""
+        self.output = folder
 
     def __call__(self, items: Iterator[Snapshot], index: int) -> list[str]:
         """Write the files of each snapshot and return their paths."""

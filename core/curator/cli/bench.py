@@ -1,0 +1,167 @@
+"""``curator bench TARGET``: measure a pipeline on each installed backend and recommend one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from curator.cli.exitcodes import ExitCode
+from curator.cli.output import error, print_json, print_table, print_text, reserve_stdout
+from curator.cli.target import load_target
+from curator.model.measures import format_bytes
+from curator.plugin_host.registry import Registry
+
+COLUMNS = (
+    "backend", "jobs", "chunksize", "items/s", "item (median)", "overhead/item", "start-up",
+    "worker peak RSS", "speedup", "estimated total",
+)  # fmt: skip
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``bench`` subcommand."""
+    parser = commands.add_parser(
+        "bench",
+        help="measure a pipeline on each installed backend and recommend one",
+        description="Run a sample of the pipeline's items on each installed backend, at a "
+        "few job counts and chunk sizes, and recommend the fastest for the whole run. "
+        "Nothing is checkpointed; files the stages write go to a scratch folder.",
+    )
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="package.module:attr or path/to/file.py:attr, as for curator run",
+    )
+    parser.add_argument(
+        "--sample", type=int, default=32, metavar="N", help="items to run per configuration"
+    )
+    parser.add_argument(
+        "-b",
+        "--backend",
+        action="append",
+        metavar="NAME",
+        help="measure this backend only (repeat for several; default: every installed one)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_job_counts,
+        metavar="N[,N...]",
+        help="job counts for parallel backends (default: 2 and every CPU)",
+    )
+    parser.add_argument(
+        "--scratch",
+        metavar="DIR",
+        help="where the sampled items write their files (default: a temporary folder, removed)",
+    )
+    parser.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="run stages that curator cannot point at the scratch folder anyway",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.set_defaults(handler=bench_command)
+
+
+def _job_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected job counts like 2,4,8, got {text!r}") from None
+    if min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"job counts must be at least 1, got {text!r}")
+    return counts
+
+
+def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
+    """``curator bench``: the table (or JSON), then the recommendation."""
+    # What the pipeline prints goes to stderr; stdout is the table's (until the process exits).
+    with reserve_stdout():
+        pipeline = load_target(args.target)
+        if args.scratch is not None:
+            rows = _measure(registry, args, pipeline, Path(args.scratch))
+        else:
+            with tempfile.TemporaryDirectory(prefix="curator-bench-") as scratch:
+                rows = _measure(registry, args, pipeline, Path(scratch))
+        return _report(args, rows, len(pipeline))
+
+
+def _report(args: argparse.Namespace, rows: list[Any], total: int) -> ExitCode:
+    from curator.running.bench import best, speedup_base
+
+    base = speedup_base(rows)
+    chosen = best(rows, total)
+    if args.json:
+        print_json(
+            {
+                "target": args.target,
+                "items": total,
+                "sample": rows[0].items,
+                "configurations": [row.to_json(base, total) for row in rows],
+                "recommended": None if chosen is None else chosen.to_json(base, total),
+            }
+        )
+    else:
+        print_table(f"curator bench {args.target}", COLUMNS, [_row(r, base, total) for r in rows])
+    failing = [row for row in rows if row.failed]
+    for row in failing:
+        error(
+            f"{row.config.label}: {row.failed} of {row.items} sampled items failed "
+            f"(first: {row.first_error})"
+        )
+    if chosen is None:
+        error("no configuration ran the sample without failures: nothing to recommend")
+        return ExitCode.TASKS_FAILED
+    if not args.json:
+        size = chosen.config.chunksize
+        chunk = "" if size is None else f" -o chunksize={size}"
+        print_text(
+            f"recommended: curator run {args.target} -b {chosen.config.backend} "
+            f"-j {chosen.config.jobs}{chunk}  (about {_duration(chosen.estimate(total))} "
+            f"for {total:,} items)"
+        )
+    return ExitCode.TASKS_FAILED if failing else ExitCode.OK
+
+
+def _measure(
+    registry: Registry, args: argparse.Namespace, pipeline: Any, folder: Path
+) -> list[Any]:
+    from curator.running.bench import bench
+
+    def measuring(config: Any) -> None:
+        sys.stderr.write(f"curator bench: measuring {config.label}\n")
+
+    return bench(
+        pipeline, folder, sample=args.sample, backends=args.backend, jobs=args.jobs,
+        allow_writes=args.allow_writes, registry=registry, progress=measuring,
+    )  # fmt: skip
+
+
+def _row(row: Any, base: float | None, total: int) -> list[str]:
+    return [
+        row.config.backend,
+        str(row.config.jobs),
+        "auto" if row.config.chunksize is None else str(row.config.chunksize),
+        f"{row.per_second:,.1f}",
+        _duration(row.item),
+        _duration(row.overhead),
+        _duration(row.startup),
+        format_bytes(row.worker_rss),
+        "-" if base is None else f"{row.per_second / base:.2f}x",
+        _duration(row.estimate(total)),
+    ]
+
+
+def _duration(seconds: float) -> str:
+    """``12 µs``, ``3.4 ms``, ``1.2 s``, ``3 m 20 s``, ``2 h 5 m``."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} m {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} m"

@@ -1,0 +1,319 @@
+"""``curator bench``: a user's own pipeline measured on each installed backend.
+
+A sample of indices, spread evenly over the pipeline, runs on every usable
+backend, at a few job counts (and chunk sizes, where the backend has a
+``chunksize`` option), each run on a fresh copy of the pipeline, without a
+checkpoint or a reporter. Each configuration gives its start-up time, items
+per second once started, the median item's time, the per-item overhead (the
+time per item per worker beyond the item itself), the workers' peak memory and
+the speedup over ``sequential``; the fastest estimated time for the whole run
+is the recommendation.
+
+The sampled items' files never land where the real run writes: each stage
+that writes (the sink, and any stage with ``finish`` or ``flush``) is pointed
+at a scratch folder first, through its ``use_scratch(folder)`` method or its
+``output_path`` attribute. A stage that has neither cannot be redirected;
+:func:`scratch_copy` then refuses, unless the caller allows the writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curator.model.errors import UsageError
+from curator.model.outcome import Status
+from curator.model.pipeline import Pipeline, check_runnable
+from curator.model.shards import path_attribute
+from curator.plugin_host.registry import Registry
+from curator.running.runner import run
+
+SCRATCH_HOOK = "use_scratch"
+"""The stage method the bench calls with a scratch folder before it runs a sample."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way to run: a backend, its job count, and a chunk size (``None``: its default)."""
+
+    backend: str
+    jobs: int
+    chunksize: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``process-pool -j 2 (chunksize 16)``."""
+        chunk = "" if self.chunksize is None else f" (chunksize {self.chunksize})"
+        return f"{self.backend} -j {self.jobs}{chunk}"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one configuration did with the sample.
+
+    Attributes
+    ----------
+    config
+        How it ran.
+    items, failed
+        Items in the sample, and how many of them failed.
+    wall
+        Seconds from the call to the result.
+    startup
+        Seconds until the first item started (workers, shipping the pipeline).
+    per_second
+        Items per second once started.
+    item
+        The median item's own seconds, where it ran.
+    overhead
+        Seconds per item per worker beyond the item itself (dispatch, results).
+    worker_rss
+        The workers' peak resident memory in bytes (``None``: not measured).
+    first_error
+        The first failure's one-line message, if any item failed.
+    """
+
+    config: Config
+    items: int
+    failed: int
+    wall: float
+    startup: float
+    per_second: float
+    item: float
+    overhead: float
+    worker_rss: float | None
+    first_error: str | None = None
+
+    def estimate(self, total: int) -> float:
+        """Seconds this configuration would take for ``total`` items."""
+        return self.startup + total / self.per_second
+
+    def to_json(self, baseline: float | None, total: int) -> dict[str, Any]:
+        """A JSON row; ``baseline``: sequential's items per second (for the speedup)."""
+        return {
+            "backend": self.config.backend,
+            "jobs": self.config.jobs,
+            "chunksize": self.config.chunksize,
+            "items": self.items,
+            "failed": self.failed,
+            "wall_seconds": round(self.wall, 6),
+            "startup_seconds": round(self.startup, 6),
+            "items_per_second": round(self.per_second, 3),
+            "item_seconds": round(self.item, 6),
+            "overhead_seconds": round(self.overhead, 6),
+            "worker_peak_rss": self.worker_rss,
+            "speedup": None if baseline is None else round(self.per_second / baseline, 3),
+            "estimated_seconds": round(self.estimate(total), 3),
+            "first_error": self.first_error,
+        }
+
+
+def sample_indices(size: int, count: int) -> list[int]:
+    """``count`` indices spread evenly over ``range(size)`` (all of them if fewer)."""
+    if count >= size:
+        return list(range(size))
+    step = size / count
+    return sorted({min(size - 1, int(i * step + step / 2)) for i in range(count)})
+
+
+def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
+    """The stages that may write files: the sink, and stages with ``finish`` or ``flush``."""
+    found: list[tuple[str, Any]] = [
+        (f"filter {n} ({type(stage).__qualname__})", stage)
+        for n, stage in enumerate(pipeline.filters, 1)
+        if callable(getattr(stage, "finish", None)) or callable(getattr(stage, "flush", None))
+    ]
+    found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
+    return found
+
+
+def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> Pipeline[Any]:
+    """A copy of ``pipeline`` whose writing stages write into ``folder``.
+
+    Raises
+    ------
+    UsageError
+        When a stage that may write can be pointed nowhere else (no
+        ``use_scratch`` method, no ``output_path`` attribute) and ``allow_writes``
+        is false; or when the pipeline cannot be copied.
+    """
+    try:
+        copied = copy.deepcopy(check_runnable(pipeline))
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(
+            f"curator bench runs a copy of the pipeline, and it cannot be copied "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    stuck = []
+    for number, (name, stage) in enumerate(writing_stages(copied), 1):
+        place = folder / f"stage-{number}"
+        place.mkdir(parents=True, exist_ok=True)
+        hook = getattr(stage, SCRATCH_HOOK, None)
+        attribute = path_attribute(stage)
+        if callable(hook):
+            hook(place)
+        elif attribute is not None:
+            current = getattr(stage, attribute)
+            setattr(stage, attribute, str(place / Path(str(current)).name))
+        else:
+            stuck.append(name)
+    if stuck and not allow_writes:
+        raise UsageError(
+            f"curator bench runs sampled items through the pipeline, and {', '.join(stuck)} "
+            f"may write files that curator cannot point at a scratch folder (give the stage a "
+            f"{SCRATCH_HOOK}(folder) method or an output_path attribute); pass --allow-writes "
+            "to let the sampled items write where the stage writes"
+        )
+    return copied
+
+
+def configurations(
+    registry: Registry,
+    backends: Sequence[str] | None,
+    jobs: Sequence[int] | None,
+    sample: int,
+) -> list[Config]:
+    """Every configuration to measure.
+
+    Each usable backend (or those asked for), at job counts 2 and every CPU (or
+    those asked for), and chunk sizes where the backend has them.
+    """
+    cpus = os.cpu_count() or 1
+    counts = sorted(set(jobs)) if jobs else sorted({min(2, cpus), cpus})
+    usable = {name: entry for name, entry in registry.backends.items() if entry.status == "ok"}
+    names = list(usable) if not backends else [_usable(registry, name) for name in backends]
+    found: list[Config] = []
+    for name in names:
+        cls = registry.backend(name)
+        if not cls.capabilities.parallel:
+            found.append(Config(name, 1))
+            continue
+        fields = {f.name for f in dataclasses.fields(cls.Options)}
+        for count in counts:
+            if count < 2:
+                continue  # a parallel backend asked for one job runs in this process
+            found.append(Config(name, count))
+            if "chunksize" in fields:
+                small = 1
+                large = max(2, sample // (count * 4))
+                found += [Config(name, count, small), Config(name, count, large)]
+    if not found:
+        raise UsageError("no backend to measure: every one asked for runs one job at most here")
+    return found
+
+
+def _usable(registry: Registry, name: str) -> str:
+    registry.backend(name)  # raises the registry's own error for an unknown or broken one
+    return name.replace("_", "-")
+
+
+def measure(
+    pipeline: Pipeline[Any],
+    config: Config,
+    indices: Sequence[int],
+    registry: Registry | None = None,
+) -> Measured:
+    """Run ``indices`` of ``pipeline`` (a copy: see :func:`scratch_copy`) as ``config`` says."""
+    options = {} if config.chunksize is None else {"chunksize": config.chunksize}
+    began, clock = time.time(), time.perf_counter()
+    result = run(
+        copy.deepcopy(pipeline),
+        backend=config.backend,
+        jobs=config.jobs,
+        indices=indices,
+        options=options,
+        on_error="continue",
+        checkpoint=None,
+        reporter=None,
+        registry=registry,
+    )
+    wall = time.perf_counter() - clock
+    outcomes = result.outcomes
+    failed = [o for o in outcomes if o.status is not Status.OK]
+    starts = [o.started for o in outcomes if o.started]
+    startup = max(0.0, min(starts) - began) if starts else 0.0
+    busy = max(wall - startup, 1e-9)
+    spent = [o.finished - o.started for o in outcomes if o.status is Status.OK]
+    item = statistics.median(spent) if spent else 0.0
+    rss = [o.metrics.rss_peak for o in outcomes if o.metrics is not None]
+    return Measured(
+        config=config,
+        items=len(outcomes),
+        failed=len(failed),
+        wall=wall,
+        startup=startup,
+        per_second=len(outcomes) / busy,
+        item=item,
+        overhead=max(0.0, busy * config.jobs / max(len(outcomes), 1) - item),
+        worker_rss=float(max(rss)) if rss else None,
+        first_error=_first_error(failed),
+    )
+
+
+def _first_error(failed: Sequence[Any]) -> str | None:
+    if not failed:
+        return None
+    error = failed[0].error
+    return f"item {failed[0].index}: {error.type}: {error.message}" if error else "failed"
+
+
+def best(rows: Sequence[Measured], total: int) -> Measured | None:
+    """The configuration with the shortest estimated time for ``total`` items (none failed)."""
+    clean = [row for row in rows if not row.failed]
+    if not clean:
+        return None
+    return min(clean, key=lambda row: (row.estimate(total), row.config.jobs))
+
+
+def bench(
+    pipeline: Pipeline[Any],
+    folder: Path,
+    *,
+    sample: int = 32,
+    backends: Sequence[str] | None = None,
+    jobs: Sequence[int] | None = None,
+    allow_writes: bool = False,
+    registry: Registry,
+    progress: Callable[[Config], None] | None = None,
+) -> list[Measured]:
+    """Measure every configuration on ``sample`` indices of ``pipeline``, writing into ``folder``.
+
+    Raises
+    ------
+    UsageError
+        For a bad sample size, an unknown backend or job count, or a pipeline
+        that cannot be benchmarked safely (see :func:`scratch_copy`).
+    """
+    if sample < 1:
+        raise UsageError(f"the sample must hold at least 1 item, got {sample}")
+    if jobs and min(jobs) < 1:
+        raise UsageError(f"job counts must be at least 1, got {min(jobs)}")
+    scratch = scratch_copy(pipeline, folder, allow_writes)
+    size = len(scratch)
+    if size == 0:
+        raise UsageError("the pipeline has no items to measure")
+    indices = sample_indices(size, sample)
+    rows = []
+    for config in configurations(registry, backends, jobs, len(indices)):
+        if progress is not None:
+            progress(config)
+        rows.append(measure(scratch, config, indices, registry))
+    return rows
+
+
+def speedup_base(rows: Sequence[Measured]) -> float | None:
+    """Sequential's items per second, the speedups' base (``None`` when it was not run)."""
+    for row in rows:
+        if row.config.backend == "sequential" and not math.isclose(row.per_second, 0.0):
+            return row.per_second
+    return None

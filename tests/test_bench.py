@@ -1,0 +1,176 @@
+"""``curator bench TARGET`` (issue 27): a user's own pipeline measured on each backend."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_support import curator
+
+from curator.running.bench import sample_indices
+
+EXAMPLE = "curator.examples.snapshots:pipeline"
+
+
+def _json(proc: Any) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_example_is_measured_on_each_backend_and_a_recommendation_made(
+    tmp_path: Path,
+) -> None:
+    proc = curator(
+        "bench", EXAMPLE, "--sample", "4", "-b", "sequential", "-b", "thread-pool", "-j", "2",
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+    report = _json(proc)
+    assert report["items"] == 200
+    assert report["sample"] == 4
+    rows = report["configurations"]
+    assert [(row["backend"], row["jobs"]) for row in rows] == [
+        ("sequential", 1),
+        ("thread-pool", 2),
+    ]
+    for row in rows:
+        assert row["items"] == 4
+        assert row["failed"] == 0
+        assert row["items_per_second"] > 0
+        assert row["item_seconds"] > 0
+        assert row["worker_peak_rss"] > 0
+        assert row["estimated_seconds"] > row["startup_seconds"]
+    assert rows[0]["speedup"] == 1.0
+    assert report["recommended"] in rows
+    # The example's writing stages (its sink, its dataset statistics) were pointed at a
+    # scratch folder through their use_scratch hook: nothing lands where a run writes.
+    assert list(tmp_path.iterdir()) == []
+    assert "measuring sequential -j 1" in proc.stderr
+
+
+def test_the_table_names_the_recommended_command(tmp_path: Path) -> None:
+    proc = curator("bench", EXAMPLE, "--sample", "2", "-b", "sequential", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "items/s" in proc.stdout
+    assert f"recommended: curator run {EXAMPLE} -b sequential -j 1" in proc.stdout
+    assert "for 200 items" in proc.stdout
+
+
+def test_the_samples_write_into_the_scratch_folder_asked_for(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    proc = curator(
+        "bench", EXAMPLE, "--sample", "3", "-b", "sequential", "--scratch", str(scratch),
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+    _json(proc)
+    written = sorted(p.name for p in scratch.rglob("snapshot_*.json"))
+    assert len(written) == 3, written  # the three sampled snapshots, spread over 200
+    assert (scratch / "stage-1" / "dataset-statistics.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scratch"]
+
+
+WRITER = """
+from pathlib import Path
+from curator import Sink
+from curator.testing.probes import Numbers
+
+
+class Writer(Sink):
+    def __init__(self, where):
+        self.where = where
+
+    def __call__(self, items, index):
+        for item in items:
+            Path(self.where, f"{item}.txt").write_text(str(item))
+        return index
+
+
+class Quiet(Sink):
+    def __call__(self, items, index):
+        return sum(items)
+
+    def use_scratch(self, folder):
+        pass
+
+
+class Failing(Sink):
+    def __call__(self, items, index):
+        raise ValueError(f"item {index} cannot be written")
+
+    def use_scratch(self, folder):
+        pass
+
+
+def writes():
+    return Numbers(6).write(Writer("written"))
+
+
+def quiet():
+    return Numbers(6).write(Quiet())
+
+
+def failing():
+    return Numbers(6).write(Failing())
+
+
+def empty():
+    return Numbers(0).write(Quiet())
+"""
+
+
+@pytest.fixture
+def targets(tmp_path: Path) -> Path:
+    (tmp_path / "targets.py").write_text(textwrap.dedent(WRITER))
+    (tmp_path / "written").mkdir()
+    return tmp_path
+
+
+def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
+    targets: Path,
+) -> None:
+    proc = curator("bench", "targets.py:writes", "-b", "sequential", cwd=targets)
+    assert proc.returncode == 2, proc.stderr
+    assert "the sink (Writer) may write files" in proc.stderr
+    assert "use_scratch(folder)" in proc.stderr
+    assert "--allow-writes" in proc.stderr
+    assert list((targets / "written").iterdir()) == []
+    allowed = curator(
+        "bench", "targets.py:writes", "-b", "sequential", "--allow-writes", "--json", cwd=targets
+    )
+    assert _json(allowed)["configurations"][0]["items"] == 6
+    assert sorted(p.name for p in (targets / "written").iterdir()) == [f"{i}.txt" for i in range(6)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["targets.py:quiet", "--sample", "0"], "the sample must hold at least 1 item, got 0"),
+        (["targets.py:quiet", "-j", "0"], "job counts must be at least 1"),
+        (["targets.py:quiet", "-j", "two"], "expected job counts like 2,4,8"),
+        (["targets.py:quiet", "-b", "no-such-backend"], "no-such-backend"),
+        (["targets.py:nothing"], "nothing"),
+        (["targets.py:empty"], "the pipeline has no items to measure"),
+    ],
+)
+def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message: str) -> None:
+    proc = curator("bench", *arguments, cwd=targets)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_failing_items_are_named_and_nothing_is_recommended(targets: Path) -> None:
+    proc = curator("bench", "targets.py:failing", "-b", "sequential", "--sample", "2", cwd=targets)
+    assert proc.returncode == 1, proc.stderr
+    assert "2 of 2 sampled items failed" in proc.stderr
+    assert "ValueError: item " in proc.stderr
+    assert "cannot be written" in proc.stderr
+    assert "nothing to recommend" in proc.stderr
+
+
+def test_the_sample_is_spread_over_the_whole_pipeline() -> None:
+    assert sample_indices(1000, 4) == [125, 375, 625, 875]
+    assert sample_indices(3, 10) == [0, 1, 2]
+    assert sample_indices(10, 1) == [5]
