@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT] [--baseline DIR]
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED] [--baseline DIR]
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
 from a fresh interpreter, 2 workers, this machine, all sections in one run.
@@ -18,6 +18,7 @@ ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        forkserver ``ProcessPoolExecutor`` whose initializer keeps the pipeline
        and whose chunked ``map`` runs one index per task, joblib (loky) and
        mpire (the pipeline as a shared object).
+FIXED  2 no-op items, workers started for the run: the fixed cost of each contender
 SHORT  400 items of 1 ms: sequential; curator, joblib and mpire with workers
        started for the run (cold), and with workers up from a previous run
        (warm: a curator Session, loky's reusable executor, mpire keep_alive).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +194,24 @@ def per_item(repeat: int) -> None:
         )
 
 
+def fixed_cost(repeat: int) -> None:
+    print("\nFIXED 2 no-op items, 2 workers started for the run: ms from the call to the end")
+    rows = list(BODIES.items())
+    if BASELINE is not None:
+        rows.insert(0, ("old curator run", BODIES["curator run"]))
+    seconds: dict[str, list[float]] = {label: [] for label, _ in rows}
+    for _ in range(repeat):  # in turn, as in per_item()
+        for label, body in rows:
+            seconds[label].append(measure(body, 2, 1, old=label.startswith("old "))["seconds"])
+    bare = statistics.median(seconds["bare ProcessPoolExecutor"])
+    for label, _ in rows:
+        median = statistics.median(seconds[label])
+        print(
+            f"  {label:28} median {median * 1e3:6.1f} ms  best {min(seconds[label]) * 1e3:6.1f} ms"
+            f"   bare pool + {(median - bare) * 1e3:5.1f} ms"
+        )
+
+
 def short_runs(repeat: int) -> None:
     print("\nSHORT 400 items of 1 ms, 2 workers (start-up included)")
     rows: list[tuple[str, str, str, bool]] = []  # label, setup, body, old tree
@@ -217,7 +237,7 @@ def main() -> None:
     args = parser.parse_args()
     global BASELINE
     BASELINE = args.baseline.resolve() if args.baseline is not None else None
-    sections = {"MEM": memory, "ITEM": per_item, "SHORT": short_runs}
+    sections = {"MEM": memory, "ITEM": per_item, "SHORT": short_runs, "FIXED": fixed_cost}
     for name in args.only.split(","):
         sections[name](args.repeat)
 
