@@ -152,6 +152,12 @@ def test_the_old_module_names_are_the_same_modules() -> None:
         import curator.model.outcome
         assert pickle.loads(b"ccurator.outcome\\nStatus\\n.") is curator.model.outcome.Status
         assert pickle.loads(b"ccurator.metrics\\nMetrics\\n.") is curator.Metrics
+        import curator, importlib.util
+        assert curator.metrics is importlib.import_module("curator.observing.metrics")
+        assert importlib.util.find_spec("curator.reporters.nothing_here") is None
+        from curator.observing import Capture, Provides
+        from curator.backends import SequentialBackend
+        assert SequentialBackend.name == "sequential"
         print(len(_moved.MOVED))
         """
     )
@@ -160,3 +166,19 @@ def test_the_old_module_names_are_the_same_modules() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 50
+
+
+def test_a_worker_loading_the_work_imports_neither_pluggy_nor_the_plugin_system() -> None:
+    """Review of issue 26: Work lives in curator.backends; the package imports nothing, so a
+    worker that unpickles a Work does not load the built-in backends, the hooks or pluggy."""
+    code = (
+        "import sys, curator.backends.work\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('curator.', 'pluggy')))\n"
+        "print(loaded)\n"
+        "assert not any(m.startswith(('pluggy', 'curator.plugin_host')) for m in loaded)\n"
+        "assert 'curator.backends.builtin' not in loaded"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

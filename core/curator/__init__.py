@@ -112,6 +112,8 @@ _HOMES = {
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
+        if name in _moved.MOVED:  # a module by its name before the sub-packages
+            return importlib.import_module(f"curator.{name}")
         raise AttributeError(f"module 'curator' has no attribute {name!r}")
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from collections.abc import Sequence
@@ -103,7 +104,7 @@ class OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ) -> importlib.machinery.ModuleSpec | None:
         """A spec for an old name (``None`` for every other name)."""
         new = new_name(fullname)
-        if new is None:
+        if new is None or importlib.util.find_spec(new) is None:
             return None
         return importlib.machinery.ModuleSpec(fullname, self, loader_state=new)
 
@@ -112,6 +113,14 @@ class OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module = importlib.import_module(spec.loader_state)
         spec.loader_state = (module, module.__spec__)
         return module
+
+    def get_code(self, fullname: str) -> types.CodeType | None:
+        """The new home's code (for ``python -m`` with an old name)."""
+        new = new_name(fullname)
+        spec = None if new is None else importlib.util.find_spec(new)
+        loader = None if spec is None else spec.loader
+        get_code = getattr(loader, "get_code", None)
+        return get_code(new) if callable(get_code) else None
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Nothing to run; the import machinery set the old name's spec, the real one goes back."""

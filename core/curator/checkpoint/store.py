@@ -190,29 +190,37 @@ class CheckpointStore:
     def _write_periodically(self) -> None:
         last = time.monotonic()
         buffer = self._buffer
+        counted = fresh = 0  # entries of the buffer counted; items among them since a commit
         while not self._stop.wait(LOOK_SECONDS):
-            now = time.monotonic()
-            if now - last < COMMIT_SECONDS and _waiting(buffer) < COMMIT_ITEMS:
-                continue
-            last = now
             try:
-                self.commit()
+                end = len(buffer)
+                fresh += _items(buffer[counted:end])  # only what arrived since the last look
+                counted = end
+                now = time.monotonic()
+                if now - last < COMMIT_SECONDS and fresh < COMMIT_ITEMS:
+                    continue
+                last, fresh = now, 0
+                # What stays (outcomes waiting for their stages' partials) is not counted
+                # again: the next commit by size waits for COMMIT_ITEMS more.
+                counted = max(0, end - self.commit())
             except BaseException as exc:  # keep the first failure for finish_run to raise
                 self.error = exc
                 return
 
-    def commit(self, final: bool = False) -> None:
+    def commit(self, final: bool = False) -> int:
         """Write what is buffered as one batch (the writer thread calls this on a timer).
 
         With accumulating stages, outcomes are written up to the last
         :class:`~curator.model.state.StateMark`, in one transaction with the partials
         that cover them; the ones after it wait for theirs. ``final`` writes
         the rest too, as a batch without partials (a resume runs its ``ok``
-        items again, since their contribution is unknown).
+        items again, since their contribution is unknown). Returns how many
+        records it took off the front of the buffer.
         """
         with self._lock:
             buffer = self._buffer
             count = len(buffer)
+            taken = 0
             if self.keeps_state:
                 marked = count
                 while marked and type(buffer[marked - 1]) is not StateMark:
@@ -221,14 +229,16 @@ class CheckpointStore:
                     self._write(buffer[:marked])
                     del buffer[:marked]
                     count -= marked
+                    taken = marked
                 if not final:
-                    return
+                    return taken
             if not count:
-                return
+                return taken
             # Appends from the run loop may land meanwhile; only the copied ones go.
             batch = buffer[:count]
             del buffer[:count]
             self._write(batch)
+            return taken + count
 
     def _write(self, batch: list[Outcome | Successes | StateMark]) -> None:
         outcomes: list[Outcome | Successes] = []
@@ -375,10 +385,10 @@ class CheckpointStore:
             raise sqlite_error(self.path, exc) from None
 
 
-def _waiting(buffer: list[Outcome | Successes | StateMark]) -> int:
-    """How many items' outcomes ``buffer`` holds (the run loop may append meanwhile)."""
+def _items(entries: list[Outcome | Successes | StateMark]) -> int:
+    """How many items' outcomes ``entries`` hold."""
     count = 0
-    for entry in buffer[:]:  # a copy: appends land in the list, not in this walk
+    for entry in entries:
         kind = type(entry)
         if kind is Successes:
             count += len(entry)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ ENTRY_POINT_GROUP = "curator"
 """The entry-point group third-party plugins register under."""
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("builtin-backends", "curator.backends"),
+    ("builtin-backends", "curator.backends.builtin"),
     ("builtin-reporters", "curator.observing.reporters"),
     ("builtin-capture", "curator.observing.builtin:capture"),
     ("builtin-metrics", "curator.observing.builtin:metrics"),
