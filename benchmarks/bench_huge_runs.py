@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED] [--baseline DIR]
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SMALL,OBS]
+                                         [--baseline DIR]
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
 from a fresh interpreter, 2 workers, this machine, all sections in one run.
@@ -19,6 +20,9 @@ ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        and whose chunked ``map`` runs one index per task, joblib (loky) and
        mpire (the pipeline as a shared object).
 FIXED  2 no-op items, workers started for the run: the fixed cost of each contender
+SMALL  20,000 no-op items, with and without a 1 MB pipeline: each contender, and the ratio
+       to the bare pool
+OBS    200,000 no-op items with curator's metrics and capture on (the defaults) and off
 SHORT  400 items of 1 ms: sequential; curator, joblib and mpire with workers
        started for the run (cold), and with workers up from a previous run
        (warm: a curator Session, loky's reusable executor, mpire keep_alive).
@@ -194,6 +198,51 @@ def per_item(repeat: int) -> None:
         )
 
 
+def small_runs(repeat: int) -> None:
+    print("\nSMALL 20,000 no-op items, 2 workers started for the run: seconds, median of rounds")
+    rows = list(BODIES.items())
+    pipelines = {"": "workloads.no_op(N)", ", 1 MB pipeline": "workloads.no_op(N, 1 << 20)"}
+    for suffix, pipeline in pipelines.items():
+        seconds: dict[str, list[float]] = {label: [] for label, _ in rows}
+        for _ in range(repeat):  # in turn, as in per_item()
+            for label, body in rows:
+                code = body.replace("workloads.no_op(N)", pipeline)
+                seconds[label].append(measure(code, 20_000, 1)["seconds"])
+        bare = statistics.median(seconds["bare ProcessPoolExecutor"])
+        for label, _ in rows:
+            median = statistics.median(seconds[label])
+            print(f"  {label + suffix:42} {median:6.3f} s   {median / bare:5.2f}x the bare pool")
+
+
+OBSERVED = {
+    "curator run, metrics and capture on": (
+        "r = run(workloads.no_op(N), backend='process-pool', jobs=2, reporter=None)"
+    ),
+    "curator run, both off": (
+        "r = run(workloads.no_op(N), backend='process-pool', jobs=2, reporter=None,"
+        " metrics=False, capture=False)"
+    ),
+}
+
+
+def observed(repeat: int) -> None:
+    print("\nOBS 200,000 no-op items, 2 workers: what the default observability costs")
+    seconds: dict[str, list[float]] = {label: [] for label in OBSERVED}
+    peaks: dict[str, list[float]] = {label: [] for label in OBSERVED}
+    for _ in range(repeat):
+        for label, body in OBSERVED.items():
+            sample = measure(body, 200_000, 1)
+            seconds[label].append(sample["seconds"])
+            peaks[label].append(sample["rss_mib"])
+    off = statistics.median(seconds["curator run, both off"])
+    for label in OBSERVED:
+        median = statistics.median(seconds[label])
+        print(
+            f"  {label:38} {median:6.3f} s   {median / off:5.2f}x both off   "
+            f"parent peak {max(peaks[label]):5.1f} MiB"
+        )
+
+
 def fixed_cost(repeat: int) -> None:
     print("\nFIXED 2 no-op items, 2 workers started for the run: ms from the call to the end")
     rows = list(BODIES.items())
@@ -237,7 +286,14 @@ def main() -> None:
     args = parser.parse_args()
     global BASELINE
     BASELINE = args.baseline.resolve() if args.baseline is not None else None
-    sections = {"MEM": memory, "ITEM": per_item, "SHORT": short_runs, "FIXED": fixed_cost}
+    sections = {
+        "MEM": memory,
+        "ITEM": per_item,
+        "SHORT": short_runs,
+        "FIXED": fixed_cost,
+        "SMALL": small_runs,
+        "OBS": observed,
+    }
     for name in args.only.split(","):
         sections[name](args.repeat)
 
