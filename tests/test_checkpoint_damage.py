@@ -205,6 +205,9 @@ def test_a_damaged_field_is_a_clear_error_never_a_traceback(
             continue  # SQLite refuses this value there
         for args in _commands(damaged, tmp_path):
             code = main(args)
+            # In this process a run's checkpoint is closed (its WAL folded in) by a thread
+            # that outlives main(); the next copy over the file must not race it.
+            wait_closed()
             out, err = capsys.readouterr()
             listing = args[:2] == ["status", str(folder)]
             if (
