@@ -12,6 +12,7 @@ from curator.cli.exitcodes import ExitCode
 from curator.cli.output import error, print_json, print_table, print_text, reserve_stdout
 from curator.cli.target import load_target
 from curator.model.measures import format_bytes
+from curator.observing.reporters.summary import format_duration
 from curator.plugin_host.registry import Registry
 
 COLUMNS = (
@@ -155,13 +156,11 @@ def _row(row: Any, base: float | None, total: int) -> list[str]:
 
 
 def _duration(seconds: float) -> str:
-    """``12 µs``, ``3.4 ms``, ``1.2 s``, ``3 m 20 s``, ``2 h 5 m``."""
+    """``12 µs``, ``3.4 ms``, ``1.2 s``; past a minute as the reporters write it (``3:20``)."""
     if seconds < 1e-3:
         return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} m {int(seconds % 60)} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} m"
+    return format_duration(seconds)

@@ -18,13 +18,21 @@ from typing import Any
 
 from curator.model.measures import FIELDS, stage_names
 from curator.model.pipeline import Pipeline
-from curator.model.shards import writes_shards
-from curator.model.state import accumulates
+from curator.model.shards import sharding_stages
+from curator.model.state import accumulating_stages
 
 
 def defines_hooks(stage: object) -> bool:
     """Whether ``stage`` defines the per-worker ``setup`` or ``teardown`` hook."""
     return callable(getattr(stage, "setup", None)) or callable(getattr(stage, "teardown", None))
+
+
+def declares_groups(pipeline: Pipeline[Any]) -> bool:
+    """Whether the source or the sink has ``partition_indices`` (keep-together groups)."""
+    return any(
+        callable(getattr(stage, "partition_indices", None))
+        for stage in (pipeline.source, pipeline.sink)
+    )
 
 
 @dataclass(frozen=True)
@@ -58,17 +66,13 @@ class StagePlan:
     def of(cls, pipeline: Pipeline[Any]) -> StagePlan:
         """The plan of ``pipeline``, which has a sink."""
         stages = (pipeline.source, *pipeline.filters, pipeline.sink)
-        downstream = stages[1:]
         return cls(
             stages=stages,
             names=stage_names(pipeline),
-            accumulating=tuple(s for s in downstream if accumulates(s)),
-            sharding=tuple(s for s in downstream if writes_shards(s)),
+            accumulating=accumulating_stages(pipeline),
+            sharding=sharding_stages(pipeline),
             hooks=any(defines_hooks(stage) for stage in stages),
-            groups=any(
-                callable(getattr(stage, "partition_indices", None))
-                for stage in (pipeline.source, pipeline.sink)
-            ),
+            groups=declares_groups(pipeline),
         )
 
     @property

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import os
 import statistics
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curator.backends.backend import normalize_name
 from curator.model.errors import UsageError
 from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline, check_runnable
@@ -145,10 +145,9 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
         ``use_scratch`` method, no ``output_path`` attribute) and ``allow_writes``
         is false; or when the pipeline cannot be copied.
     """
+    runnable = check_runnable(pipeline)
     try:
-        copied = copy.deepcopy(check_runnable(pipeline))
-    except UsageError:
-        raise
+        copied = copy.deepcopy(runnable)
     except Exception as exc:
         raise UsageError(
             f"curator bench runs a copy of the pipeline, and it cannot be copied "
@@ -214,7 +213,7 @@ def configurations(
 
 def _usable(registry: Registry, name: str) -> str:
     registry.backend(name)  # raises the registry's own error for an unknown or broken one
-    return name.replace("_", "-")
+    return normalize_name(name)
 
 
 def measure(
@@ -314,6 +313,6 @@ def bench(
 def speedup_base(rows: Sequence[Measured]) -> float | None:
     """Sequential's items per second, the speedups' base (``None`` when it was not run)."""
     for row in rows:
-        if row.config.backend == "sequential" and not math.isclose(row.per_second, 0.0):
-            return row.per_second
+        if row.config.backend == "sequential":
+            return row.per_second  # a sample holds an item at least: never zero
     return None

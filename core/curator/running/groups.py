@@ -18,6 +18,7 @@ from typing import Any
 from curator.backends.dispatch import Grouped
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline
+from curator.model.plan import declares_groups
 
 
 class KeepTogether:
@@ -63,8 +64,7 @@ def keep_together(pipeline: Pipeline[Any], indices: Sequence[int]) -> KeepTogeth
         not a list of lists of requested indices, put an index in two groups,
         or the source's and the sink's groups disagree.
     """
-    stages = (pipeline.source, pipeline.sink)
-    if not any(callable(getattr(stage, "partition_indices", None)) for stage in stages):
+    if not declares_groups(pipeline):
         return None  # without a list of every index: a million items cost 40 MB here
     requested = list(indices)
     source_groups = _declared(pipeline.source, "source", requested)
