@@ -174,3 +174,22 @@ def test_the_sample_is_spread_over_the_whole_pipeline() -> None:
     assert sample_indices(1000, 4) == [125, 375, 625, 875]
     assert sample_indices(3, 10) == [0, 1, 2]
     assert sample_indices(10, 1) == [5]
+
+
+def test_bench_is_a_built_in_plugin_switched_off_by_name(tmp_path: Path) -> None:
+    """The command comes through the command hook, like status and logs: listed, and when
+    disabled by name, `curator bench` says which plugin it needs (exit 2)."""
+    from core_support import subprocess_env
+
+    listed = curator("plugins", "list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["builtin-bench"]["status"] == "loaded"
+    assert rows["builtin-bench"]["provides"] == ["command:bench"]
+    env = subprocess_env(CURATOR_DISABLE_PLUGINS="builtin-bench")
+    refused = curator("bench", EXAMPLE, "-b", "sequential", env=env, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "curator bench comes with the built-in plugin builtin-bench, which is disabled" in (
+        refused.stderr
+    )
+    assert list(tmp_path.iterdir()) == []

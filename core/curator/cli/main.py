@@ -30,7 +30,6 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     Without a registry, the built-in commands only (the CLI reference is
     generated from those).
     """
-    from curator.cli import bench as bench_cli
     from curator.cli import listing
     from curator.cli import run as run_cli
 
@@ -69,7 +68,6 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     )
 
     run_cli.add_parser(nouns, registry)
-    bench_cli.add_parser(nouns)
     if registry is not None:
         from curator.cli.plugin_commands import add_missing_commands, add_plugin_commands
 

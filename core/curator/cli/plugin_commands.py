@@ -45,6 +45,7 @@ KNOWN_COMMANDS = {
     "report": "curator-report",
     "status": "builtin-checkpoint",
     "logs": "builtin-checkpoint",
+    "bench": "builtin-bench",
 }
 """Commands of curator's own plugins (a distribution, or a built-in plugin's name), for the
 hint when they are missing."""

@@ -45,11 +45,14 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin-capture", "curator.observing.builtin:capture"),
     ("builtin-metrics", "curator.observing.builtin:metrics"),
     ("builtin-checkpoint", "curator.checkpoint.plugin:checkpoint"),
+    ("builtin-bench", "curator.running.bench_plugin:bench"),
 )
 """Plugin name and ``module[:attribute]`` of each built-in plugin, registered through the same
 hooks. Those in :data:`SWITCHABLE` are left out when disabled by name
 (``CURATOR_DISABLE_PLUGINS``); ``--no-plugins`` (third-party ones) keeps them."""
-SWITCHABLE = frozenset({"builtin-capture", "builtin-metrics", "builtin-checkpoint"})
+SWITCHABLE = frozenset(
+    {"builtin-capture", "builtin-metrics", "builtin-checkpoint", "builtin-bench"}
+)
 """Their names start with ``builtin-``, as the other built-ins': a third-party plugin named
 ``metrics`` neither clashes with one nor switches it off."""
 
