@@ -241,6 +241,20 @@ def observed(repeat: int) -> None:
             f"  {label:38} {median:6.3f} s   {median / off:5.2f}x both off   "
             f"parent peak {max(peaks[label]):5.1f} MiB"
         )
+    # Each round measures both one after the other: the median of the rounds' own
+    # ratios is steadier than the ratio of medians on a machine whose speed drifts.
+    paired = [
+        on / both_off
+        for on, both_off in zip(
+            seconds["curator run, metrics and capture on"],
+            seconds["curator run, both off"],
+            strict=True,
+        )
+    ]
+    print(
+        f"  on / off within each round: median {statistics.median(paired):.2f}x "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in paired)})"
+    )
 
 
 def fixed_cost(repeat: int) -> None:

@@ -260,6 +260,7 @@ def test_the_checkpoint_stores_columns_exactly_as_it_stores_outcomes(
         Columns.made = 0
         result = run(
             Numbers(30).write(Chatty()), checkpoint=store, on_error="continue",
+            metrics="all",  # every item's row stored, not a sample of quick ones
             **{**columns, "reporter": reporter},  # type: ignore[arg-type]
         )  # fmt: skip
         assert Columns.made == 5

@@ -24,7 +24,7 @@ from curator.observing.features import (
     end_quietly,
     run_features,
 )
-from curator.observing.metrics import Meter
+from curator.observing.metrics import SAMPLE_EVERY, Meter
 
 
 class Work:
@@ -53,9 +53,13 @@ class Work:
         a value only cloudpickle could take (an object of a class defined in
         a function) fails, since the checkpoint could not store it.
     metrics
-        Measure each item (see :mod:`curator.observing.metrics`): outcomes made here
+        Measure items (see :mod:`curator.observing.metrics`): outcomes made here
         carry :class:`~curator.observing.metrics.Metrics`, and :attr:`measured` holds
-        the row of the item :meth:`run_index` ran last.
+        the row of the item :meth:`run_index` ran last (``None`` when it was
+        not measured). ``True`` samples quick items (one in
+        :data:`~curator.observing.metrics.SAMPLE_EVERY`, once a streak of
+        them ran; items that run long, fail or grow memory are measured),
+        ``"all"`` measures every item in full.
     capture
         Capture what each item writes to stdout, stderr and logging (see
         :mod:`curator.observing.capture`) while it runs:
@@ -90,7 +94,7 @@ class Work:
         pipeline: Pipeline[Any],
         attempt: int = 1,
         check_results: bool = False,
-        metrics: bool = True,
+        metrics: bool | str = True,
         capture: bool = True,
         features: tuple[ItemFeature, ...] = (),
         plan: StagePlan | None = None,
@@ -111,11 +115,15 @@ class Work:
         """What the item :meth:`run_index` ran last printed (``None``: nothing, or no capture)."""
         self.attempt = attempt
         self.check_results = check_results
-        self.meter = Meter(pipeline) if metrics else None
+        self.meter = Meter(pipeline, metric_sampling(metrics)) if metrics else None
         self.measured: tuple[float, ...] | None = None
         """The metrics row of the item :meth:`run_index` ran last (``None`` without metrics).
 
-        Backends that ship results in columns send it along (see
+        An item the meter sampled out has the all-``NaN`` row
+        :attr:`Meter.nothing <curator.observing.metrics.Meter.nothing>`, the
+        same object every time: a backend may send it like any row, or
+        leave it out (``if work.measured is not work.meter.nothing``). Backends
+        that ship results in columns send it along (see
         :class:`curator.Successes`); outcomes made by calling the work carry
         it as :class:`~curator.observing.metrics.Metrics` already."""
         self.home = os.getpid()
@@ -172,7 +180,9 @@ class Work:
             :attr:`measured`, :attr:`captured` and :attr:`extras` then hold
             the item's metrics row, output and features' data.
         """
-        ok, payload, finished, self.measured, self.captured, self.extras = self._run(index, started)
+        ok, payload, finished, row, self.captured, self.extras = self._run(index, started)
+        meter = self.meter
+        self.measured = row if row is not None or meter is None else meter.nothing
         return ok, payload, finished
 
     def _run(self, index: int, started: float) -> tuple[
@@ -183,15 +193,15 @@ class Work:
         extras = None
         try:
             if self.features:
-                ok, payload, finished, row, extras = self._featured(index)
+                ok, payload, finished, row, extras = self._featured(index, started)
             else:
-                ok, payload, finished, row = self._attempt(index)
+                ok, payload, finished, row = self._attempt(index, started)
         finally:
             output = None if buffer is None else capture.end(buffer)
         return ok, payload, finished, row, output, extras
 
     def _featured(
-        self, index: int
+        self, index: int, started: float
     ) -> tuple[bool, Any, float, tuple[float, ...] | None, dict[str, Any] | None]:
         """One attempt with the per-item features around it; a feature's failure fails the item."""
         features = self.features
@@ -200,7 +210,7 @@ class Work:
         except FeatureError as exc:
             return False, ErrorInfo.from_exception(exc), time.time(), None, None
         try:
-            ok, payload, finished, row = self._attempt(index)
+            ok, payload, finished, row = self._attempt(index, started)
         except BaseException:  # a hard stop: the features still end, what they say is not kept
             end_quietly(features, tokens, index)
             raise
@@ -210,9 +220,17 @@ class Work:
             return False, ErrorInfo.from_exception(exc), time.time(), row, None
         return ok, payload, finished, row, extras
 
-    def _attempt(self, index: int) -> tuple[bool, Any, float, tuple[float, ...] | None]:
+    def _attempt(
+        self, index: int, started: float
+    ) -> tuple[bool, Any, float, tuple[float, ...] | None]:
         accumulating = self.accumulating
         meter = self.meter
+        measuring = False
+        if meter is not None:
+            if meter.skip:  # quick items are sampled: this one runs bare
+                meter.skip -= 1
+            else:
+                measuring = True
         sharding = self.sharding
         row = None
         if sharding is not None:
@@ -220,9 +238,10 @@ class Work:
         try:
             if accumulating:
                 reset_all(accumulating)
-            if meter is None:
+            if not measuring:
                 value: Any = self.pipeline[index]
             else:
+                assert meter is not None
                 readings = meter.start()
                 try:
                     value = meter.run(self.pipeline, index, readings)
@@ -241,19 +260,31 @@ class Work:
         except BaseException as exc:
             if sharding is not None:
                 sharding.drop()
-            return False, ErrorInfo.from_exception(exc), time.time(), row
+            return self._failed(ErrorInfo.from_exception(exc), started, row)
         if self.check_results:
             error = self.value_error(value, os.getpid() != self.home)
             if error is not None:
                 if sharding is not None:
                     sharding.discard()  # an item that is not ok has no rows
-                return False, error, time.time(), row
+                return self._failed(error, started, row)
         if sharding is not None:
             try:
                 sharding.commit()
             except Exception as exc:  # its shard cannot take its name: the item is not ok
-                return False, ErrorInfo.from_exception(exc), time.time(), row
-        return True, value, time.time(), row
+                return self._failed(ErrorInfo.from_exception(exc), started, row)
+        finished = time.time()
+        if meter is not None and (measuring or finished - started >= meter.quick):
+            row = meter.ended(row, finished - started, True)
+        return True, value, finished, row
+
+    def _failed(
+        self, error: ErrorInfo, started: float, row: tuple[float, ...] | None
+    ) -> tuple[bool, Any, float, tuple[float, ...] | None]:
+        """How a failed attempt ended; a sampled one still gets its readings."""
+        finished = time.time()
+        if self.meter is not None:
+            row = self.meter.ended(row, finished - started, False)
+        return False, error, finished, row
 
     @staticmethod
     def value_error(value: Any, away: bool = True) -> ErrorInfo | None:
@@ -352,8 +383,8 @@ class Work:
 
     def __getstate__(self) -> _State:
         return (
-            self.pipeline, self.attempt, self.check_results, self.home, self.meter is not None,
-            self.capture, self.features, self.plan,
+            self.pipeline, self.attempt, self.check_results, self.home,
+            0 if self.meter is None else self.meter.every, self.capture, self.features, self.plan,
         )  # fmt: skip
 
     def __setstate__(self, state: _State) -> None:
@@ -362,15 +393,33 @@ class Work:
         self.extras = None
         self._capturing = False
         self.captured = None
-        self.meter = Meter(self.pipeline) if metrics else None
+        self.meter = Meter(self.pipeline, metrics) if metrics else None
         self.measured = None
         self._set_up = None  # each copy sets up its own stages
         self.accumulating = self.plan.accumulating
         self.sharding = _shards_of(self.plan)
 
 
-_State = tuple[Pipeline[Any], int, bool, int, bool, bool, tuple[ItemFeature, ...], StagePlan]
+_State = tuple[Pipeline[Any], int, bool, int, int, bool, tuple[ItemFeature, ...], StagePlan]
 """What a :class:`Work` pickles as."""
+
+
+def metric_sampling(metrics: bool | str) -> int:
+    """One item in how many a :class:`Meter` measures in full for the ``metrics`` setting.
+
+    Raises
+    ------
+    ValueError
+        For a setting other than ``True``, ``False`` and ``"all"``.
+    """
+    if metrics == "all":
+        return 1
+    if isinstance(metrics, bool):
+        return SAMPLE_EVERY
+    raise ValueError(
+        f"metrics must be True (quick items sampled), 'all' (every item measured in full) or "
+        f"False, not {metrics!r}"
+    )
 
 
 def _shards_of(plan: StagePlan) -> WorkerShards | None:

@@ -41,7 +41,7 @@ class RunSettings:
     grace: float = 30.0
     setup_timeout: float | None = None
     teardown_timeout: float | None = None
-    metrics: bool = True
+    metrics: bool | str = True
     capture: bool = True
     reporter: tuple[str, ...] = ("auto",)
     reporter_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -114,6 +114,8 @@ _FLAGS = {
 def _flag(name: str, value: Any) -> list[str]:
     if name == "on_error":
         return ["--keep-going"] if value == "continue" else ["--no-keep-going"]
+    if name == "metrics" and value == "all":
+        return ["--all-metrics"]
     if name in ("metrics", "capture"):
         return [f"--{name}"] if value else [f"--no-{name}"]
     if name == "options":
@@ -159,7 +161,7 @@ def _fits(name: str, value: object) -> bool:
             isinstance(value, (int, float)) and not isinstance(value, bool)
         )
     if name in ("metrics", "capture"):
-        return isinstance(value, bool)
+        return isinstance(value, bool) or (name == "metrics" and value == "all")
     if name in ("options",):
         return isinstance(value, dict)
     if name == "reporter_options":

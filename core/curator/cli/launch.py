@@ -201,7 +201,7 @@ def _request(
         ),
         checkpoint=checkpoint,
         resume=args.resume,
-        metrics=settings.metrics,
+        metrics="all" if settings.metrics == "all" else bool(settings.metrics),
         capture=settings.capture,
         reporter=list(settings.reporter),
         reporter_options=settings.reporter_options,

@@ -110,8 +110,15 @@ def add_parser(commands: Any, registry: Registry | None = None) -> None:
     policy.add_argument(
         "--metrics",
         action=argparse.BooleanOptionalAction,
-        help="measure each item: seconds per stage, CPU time, peak memory (default: on; "
-        "--no-metrics saves about 3 µs per item)",
+        help="measure items: seconds per stage, CPU time, peak memory (default: on, quick "
+        "items sampled; --no-metrics saves the rest)",
+    )
+    policy.add_argument(
+        "--all-metrics",
+        dest="metrics",
+        action="store_const",
+        const="all",
+        help="measure every item in full, quick ones too (about 3 µs per item)",
     )
     policy.add_argument(
         "--capture",

@@ -37,6 +37,9 @@ class Metrics:
         Seconds spent in each stage, in pipeline order: the source, each
         filter, the sink (names in :attr:`curator.RunInfo.stages`). For a
         failed item, the stages after the one that raised spent nothing.
+        ``NaN`` for an item that ran unmeasured and then turned out long or
+        failed (quick items are sampled, see :mod:`curator.observing.metrics`):
+        it has the readings below, not its split by stage.
     cpu
         CPU seconds (user and system) of the thread that ran the item, as the
         kernel accounts them: exact in sum, but per item only to a scheduler
@@ -63,7 +66,7 @@ class Metrics:
     @classmethod
     def from_row(cls, row: Sequence[float]) -> Metrics | None:
         """The metrics in ``row`` (see the module docs), or ``None`` for a row of no item."""
-        if not row or math.isnan(row[-4]):
+        if not row or math.isnan(row[-3]):  # no peak memory: nothing was read
             return None
         gpu = row[-1]
         return cls(
@@ -82,8 +85,8 @@ class Metrics:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``metrics`` of a ``task_finish`` event)."""
         return {
-            "stages": list(self.stages),
-            "cpu": self.cpu,
+            "stages": [_number(s) for s in self.stages],
+            "cpu": _number(self.cpu),
             "rss_peak": self.rss_peak,
             "rss_growth": self.rss_growth,
             "gpu_peak": self.gpu_peak,
@@ -94,12 +97,17 @@ class Metrics:
         """The inverse of :meth:`to_json`."""
         gpu = data.get("gpu_peak")
         return cls(
-            tuple(float(s) for s in data["stages"]),
-            float(data["cpu"]),
+            tuple(MISSING if s is None else float(s) for s in data["stages"]),
+            MISSING if data["cpu"] is None else float(data["cpu"]),
             int(data["rss_peak"]),
             int(data["rss_growth"]),
             None if gpu is None else int(gpu),
         )
+
+
+def _number(value: float) -> float | None:
+    """``value`` for JSON: ``None`` for ``NaN`` (not measured), which JSON cannot hold."""
+    return None if value != value else value
 
 
 def width(pipeline: Pipeline[Any]) -> int:
@@ -180,11 +188,12 @@ class StageSummary:
 def summarize(names: Sequence[str], rows: Iterable[Sequence[float]]) -> list[StageSummary]:
     """Per-stage totals, means, percentiles and maxima over the measured ``rows``.
 
-    Rows of items without metrics (cancelled, crashed, skipped) are left out.
+    Rows of items without metrics (cancelled, crashed, skipped) are left out,
+    as are those without a split by stage (quick items sampled out).
     """
     columns: list[list[float]] = [[] for _ in names]
     for row in rows:
-        if not row or math.isnan(row[-4]):
+        if not row or math.isnan(row[0]):
             continue
         for column, seconds in zip(columns, row, strict=False):
             column.append(seconds)
@@ -203,7 +212,7 @@ def summarize_columns(
     if not width:
         return summarize(names, ())
     columns = [flat[position::width] for position in range(len(names))]
-    measured = flat[width - len(FIELDS) :: width]  # NaN: the item was not measured
+    measured = flat[0::width]  # NaN: the item's stages were not measured
     if rows is not None:
         columns = [array.array("d", map(column.__getitem__, rows)) for column in columns]
         measured = array.array("d", map(measured.__getitem__, rows))

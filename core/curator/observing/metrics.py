@@ -14,7 +14,10 @@ thread that ran it, the worker's peak resident memory at the end of the item
 and how much the item raised it, and the peak GPU memory when a GPU library
 was already in use in the worker (torch; it is never imported to find out).
 All of it costs one ``getrusage`` call and a few reads of the wall clock
-per item (see ``benchmarks/README.md``).
+per item (see ``benchmarks/README.md``): about 3 µs, more than a no-op item
+itself. So by default quick items are sampled (see :class:`Meter`): every
+item's wall time, status and output stay exact, and an item that runs long,
+fails or grows memory is never lost in a sample.
 
 The data it yields (:class:`Metrics`, rows, stage summaries) is defined in
 :mod:`curator.model.measures` and importable from here too.
@@ -46,6 +49,9 @@ from curator.model.pipeline import Pipeline, refuse_items
 __all__ = [
     "FIELDS",
     "MISSING",
+    "QUICK_SECONDS",
+    "QUICK_STREAK",
+    "SAMPLE_EVERY",
     "Meter",
     "Metrics",
     "StageSummary",
@@ -65,6 +71,13 @@ _clock = time.perf_counter
 _thread = threading.get_ident
 _MODULES = sys.modules
 
+QUICK_SECONDS = 0.001
+"""An item that took less (wall clock, from start to outcome) is *quick*: too short to matter."""
+QUICK_STREAK = 8
+"""Quick, ok items measured in full one after another before sampling starts."""
+SAMPLE_EVERY = 32
+"""While sampling, one item in this many is measured in full (the default ``every``)."""
+
 
 class Meter:
     """Measures the items a worker runs.
@@ -81,14 +94,39 @@ class Meter:
     same thread (what the worker does between two items, a few microseconds,
     counts to the later one). :meth:`rebase` starts afresh, after work that is
     no item's (a stage's ``setup``).
+
+    Sampling (``every`` > 1): once :data:`QUICK_STREAK` items in a row were
+    measured quick (under :data:`QUICK_SECONDS`), ok and without raising the
+    peak memory, all but one in ``every`` items run without the stage clocks
+    and the system call (:attr:`skip` says how many come next). The streak ends, and every item is
+    measured again until a new one builds, as soon as any item runs long or
+    fails, or a measured one finds the peak memory raised. An unmeasured item
+    that turns out long or failed gets a row at its end (:meth:`ended`): its
+    CPU time since the last measured item of its thread (the few quick items
+    in between included), the peak memory and its growth since the last
+    reading; only its split by stage (``NaN``) is missing. ``every=1``
+    measures every item in full.
     """
 
-    __slots__ = ("_last", "_rss", "_zeros", "stages", "width")
+    __slots__ = (
+        "_anchor", "_last", "_rss", "_streak", "_zeros", "every", "nothing", "quick", "skip",
+        "stages", "width",
+    )  # fmt: skip
 
-    def __init__(self, pipeline: Pipeline[Any]) -> None:
+    def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
         self.stages = len(pipeline.filters) + 2
         self.width = self.stages + len(FIELDS)
         """Floats per row."""
+        self.nothing = empty_row(self.width)
+        """The row of an item that ran unmeasured (all ``NaN``), one object for all."""
+        self.every = max(1, every)
+        """One item in this many is measured in full while quick items are sampled."""
+        self.quick = QUICK_SECONDS
+        """Items shorter than this (seconds) are quick (:data:`QUICK_SECONDS`)."""
+        self.skip = 0
+        """How many of the next items run unmeasured: the caller counts it down, one per item."""
+        self._streak = 0  # quick, ok, measured items in a row (sampling starts at QUICK_STREAK)
+        self._anchor: tuple[int, float] | None = None  # _last, kept while items go unmeasured
         # Per stage k: spent[2k] is the time of its call, spent[2k + 1] the time the
         # next stage spent pulling items from it; the last two slots hold the GPU
         # library in use (or None) and the thread's CPU clock at the start.
@@ -100,6 +138,45 @@ class Meter:
         """Take fresh readings for the next item (after work that is no item's)."""
         self._last = None
         self._rss = _getrusage(_WHO).ru_maxrss
+
+    def ended(self, row: tuple[float, ...] | None, seconds: float, ok: bool) -> Any:
+        """The row to keep for an item that took ``seconds`` and ended ``ok`` or not.
+
+        Called for every measured item (``row`` is what :meth:`stop` gave) and
+        for an unmeasured one (``row`` is ``None``) that ran long or failed:
+        that one gets its resource readings now. Either way, it decides how
+        many of the next items run unmeasured (:attr:`skip`, see the class docs).
+        """
+        if row is None:
+            self._streak = self.skip = 0
+            return self._late()
+        if ok and seconds < self.quick and not row[-2] > 0:  # row[-2]: memory growth
+            streak = self._streak + 1
+            if streak >= QUICK_STREAK:
+                streak = QUICK_STREAK
+                self.skip = self.every - 1
+                last = self._last
+                if self.skip and last is not None:  # the next measured item reads its own start
+                    self._anchor, self._last = last, None
+            self._streak = streak
+        else:
+            self._streak = self.skip = 0
+        return row
+
+    def _late(self) -> tuple[float, ...]:
+        """The readings of an unmeasured item that ran long or failed: all but its stages."""
+        usage = _getrusage(_WHO)
+        now = usage.ru_utime + usage.ru_stime
+        thread = _thread()
+        anchor = self._anchor
+        cpu = now - anchor[1] if anchor is not None and anchor[0] == thread else MISSING
+        self._last = (thread, now)
+        rss = usage.ru_maxrss
+        before, self._rss = self._rss, rss
+        growth = rss - before
+        return (MISSING,) * self.stages + (
+            cpu, rss * _RSS_UNIT, growth * _RSS_UNIT if growth > 0 else 0, MISSING,
+        )  # fmt: skip
 
     def start(self) -> list[Any]:
         """Take the readings an item's metrics are measured from; pass them to the others."""

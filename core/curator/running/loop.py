@@ -78,6 +78,11 @@ class RunLoop(EventIntake, RunEnding):
     features
         The per-item features the run's work calls around each item (see
         :mod:`curator.observing.features`).
+    plan
+        The run's stage plan (made here when not given).
+    measure_all
+        With metrics on, measure every item in full instead of sampling quick
+        ones (``metrics="all"``, see :mod:`curator.observing.metrics`).
     """
 
     def __init__(
@@ -95,8 +100,10 @@ class RunLoop(EventIntake, RunEnding):
         groups: KeepTogether | None = None,
         features: tuple[ItemFeature, ...] = (),
         plan: StagePlan | None = None,
+        measure_all: bool = False,
     ) -> None:
         self.info = info
+        self.measure_all = measure_all
         self.plan = plan if plan is not None else StagePlan.of(pipeline)
         self.features = features
         self.pipeline = pipeline
@@ -305,7 +312,7 @@ class RunLoop(EventIntake, RunEnding):
                 self.pipeline,
                 attempt,
                 check_results,
-                self.info.metrics,
+                "all" if self.measure_all and self.info.metrics else self.info.metrics,
                 self.info.capture,
                 self.features,
                 self.plan,

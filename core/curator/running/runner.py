@@ -13,10 +13,11 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
+from curator.backends.work import metric_sampling
 from curator.checkpoint.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
@@ -56,7 +57,7 @@ def run(
     grace: float = 30.0,
     setup_timeout: float | None = None,
     teardown_timeout: float | None = None,
-    metrics: bool = True,
+    metrics: bool | Literal["all"] = True,
     capture: bool = True,
     reporter: ReporterSpec = "auto",
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -119,10 +120,14 @@ def run(
         limit; ``0``: no limit. Backends that declare the
         ``lifecycle_timeouts`` capability accept them.
     metrics
-        Measure each item where it runs: seconds per stage, CPU time, peak
+        Measure items where they run: seconds per stage, CPU time, peak
         memory, GPU memory when a GPU library is in use (see
-        :class:`curator.Metrics`). On by default; it costs about 3 µs per
-        item (``benchmarks/README.md``).
+        :class:`curator.Metrics`). On by default, with quick items sampled:
+        once a streak of items took under a millisecond each, one in 32 is
+        measured in full, and every item that runs long, fails or grows
+        memory is still measured (its stage split only when it was sampled;
+        see :mod:`curator.observing.metrics`). ``"all"`` measures every item
+        in full (about 3 µs per item; ``benchmarks/README.md``).
     capture
         Capture what each item writes to stdout, stderr and logging where it
         runs (see :mod:`curator.observing.capture`): it travels on the outcome
@@ -189,7 +194,7 @@ class RunRequest:
     resume: bool = False
     reporter: ReporterSpec = "auto"
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None
-    metrics: bool = True
+    metrics: bool | Literal["all"] = True
     capture: bool = True
     target: str | None = None
     keep: bool = True
@@ -237,7 +242,7 @@ def plan_run(
         on_error=policy.on_error,
         in_process=in_process,
         stages=plan.names,
-        metrics=measuring,
+        metrics=bool(measuring),
         capture=capturing,
     )
     return RunLoop(
@@ -254,6 +259,7 @@ def plan_run(
         groups=together,
         features=features,
         plan=plan,
+        measure_all=measuring == "all",
     )
 
 
@@ -282,14 +288,19 @@ def _backend_factory(
 
 
 def _features(
-    registry: Registry, metrics: bool, capture: bool
-) -> tuple[tuple[ItemFeature, ...], bool, bool]:
+    registry: Registry, metrics: bool | str, capture: bool
+) -> tuple[tuple[ItemFeature, ...], bool | str, bool]:
     """The run's per-item features of plugins, and whether it measures and captures."""
     features = item_features(registry)
     # Capture and metrics are built-in features: disabled by name, they are off for the run.
     builtin = {f.name for f in features if isinstance(f, CoreFeature)}
     plugins = tuple(f for f in features if not isinstance(f, CoreFeature))
-    return plugins, bool(metrics) and "metrics" in builtin, bool(capture) and "capture" in builtin
+    try:
+        metric_sampling(metrics)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    measuring = metrics if metrics and "metrics" in builtin else False
+    return plugins, measuring, bool(capture) and "capture" in builtin
 
 
 def _store(
@@ -329,7 +340,7 @@ def _settings(request: RunRequest, name: str, selected: Sequence[int], size: int
         grace=policy.grace,
         setup_timeout=policy.setup_timeout,
         teardown_timeout=policy.teardown_timeout,
-        metrics=bool(request.metrics),
+        metrics=request.metrics if request.metrics == "all" else bool(request.metrics),
         capture=bool(request.capture),
         reporter=tuple(reporter_names(reporter)) if reporter is not None else ("none",),
         reporter_options={

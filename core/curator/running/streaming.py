@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from curator.model.outcome import Outcome
 from curator.model.pipeline import Pipeline
@@ -135,7 +135,7 @@ def stream(
     grace: float = 30.0,
     setup_timeout: float | None = None,
     teardown_timeout: float | None = None,
-    metrics: bool = True,
+    metrics: bool | Literal["all"] = True,
     capture: bool = True,
     reporter: ReporterSpec = "auto",
     reporter_options: Mapping[str, Mapping[str, Any]] | None = None,

@@ -10,6 +10,7 @@ builds outcomes itself from :meth:`curator.Work.run_index` must carry
 
 from __future__ import annotations
 
+from curator.model.outcome import Status
 from curator.testing.mixin import KitMixin
 
 
@@ -33,6 +34,22 @@ class MetricsChecks(KitMixin):
             assert metrics.rss_peak > 0
         sink_seconds = [o.metrics.stages[-1] for o in result.outcomes if o.ok and o.metrics]
         assert max(sink_seconds) >= 0.001  # the probe's sink sleeps 2 ms per item
+
+    def test_quick_items_are_sampled_and_a_failure_among_them_is_read(self) -> None:
+        """Quick items are sampled, a failed one among them read; ``"all"`` measures every one."""
+        result = self.run(60, fail=frozenset({50}))
+        failed = result.outcomes[50]
+        assert failed.status is Status.FAILED
+        assert failed.metrics is not None, (
+            "item 50 failed among quick items but has no metrics: a backend that builds "
+            "outcomes from Work.run_index must carry Work.measured"
+        )
+        assert failed.metrics.rss_peak > 0
+        assert all(o.finished >= o.started > 0 for o in result.outcomes)
+        every = self.run(60, metrics="all")
+        assert all(o.metrics is not None for o in every.outcomes), (
+            "metrics='all' left items without metrics"
+        )
 
     def test_metrics_can_be_turned_off(self) -> None:
         """``metrics=False``: outcomes carry none."""

@@ -49,7 +49,9 @@ def test_item_errors_are_failed_outcomes_with_tracebacks(tmp_path: Path) -> None
 
 
 def test_items_on_dask_workers_carry_their_metrics(tmp_path: Path) -> None:
-    result: Any = dask(probe(20, tmp_path, fail=frozenset({4})), on_error="continue")
+    result: Any = dask(
+        probe(20, tmp_path, fail=frozenset({4})), on_error="continue", metrics="all"
+    )  # every item, not a sample of the quick ones (the kit checks the sampling)
     assert result.run.stages == ("Numbers (source)", "Probe (sink)")
     for outcome in result.outcomes:
         assert outcome.metrics is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sys
 import types
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ def test_every_item_from_a_worker_carries_its_metrics(reporter: str | None) -> N
         backend="process-pool",
         jobs=2,
         on_error="continue",
+        metrics="all",
         reporter=reporter,
         reporter_options={"json": {"stream": stream}} if reporter else None,
     )
@@ -65,19 +67,64 @@ def test_every_item_from_a_worker_carries_its_metrics(reporter: str | None) -> N
         assert all(len(e["metrics"]["stages"]) == 2 for e in finishes)
 
 
-def test_the_item_that_raised_the_workers_memory_is_the_one_that_shows_it() -> None:
+@pytest.mark.parametrize("metrics", ["all", True])
+def test_the_item_that_raised_the_workers_memory_is_the_one_that_shows_it(
+    metrics: bool | str,
+) -> None:
+    """Sampled or not: item 150 comes after a streak of quick items, and is still read."""
     result = run(
-        Pipeline(Numbers(12)).write(Hog(big=5)),
+        Pipeline(Numbers(200)).write(Hog(big=150)),
         backend="process-pool",
         jobs=2,
         reporter=None,
+        metrics=metrics,  # type: ignore[arg-type]
     )
-    growth = {o.index: o.metrics.rss_growth for o in result.outcomes}  # type: ignore[union-attr]
-    big = result.outcomes[5].metrics
+    growth = {o.index: o.metrics.rss_growth for o in result.outcomes if o.metrics is not None}
+    big = result.outcomes[150].metrics
     assert big is not None
     assert big.rss_growth >= 250 * MiB
     assert big.rss_peak >= 300 * MiB
-    assert max(g for i, g in growth.items() if i != 5) < 100 * MiB
+    assert max(g for i, g in growth.items() if i != 150) < 100 * MiB
+    if metrics == "all":
+        assert len(growth) == 200
+        assert not any(math.isnan(s) for s in big.stages)
+
+
+def test_quick_items_are_sampled_and_the_rest_measured_in_full() -> None:
+    """The defaults: a slow item and a failed one among quick ones are read; quick ones sampled."""
+    from pp_pipelines import Behaviour
+
+    stream = io.StringIO()
+    result = run(
+        Pipeline(Numbers(400)).write(
+            Behaviour(fail=frozenset({300}), sleep={250: 0.05, 350: 0.05})
+        ),
+        backend="process-pool",
+        jobs=2,
+        on_error="continue",
+        reporter="json",
+        reporter_options={"json": {"stream": stream}},
+    )
+    measured = [o for o in result.outcomes if o.metrics is not None]
+    # Quick items run unmeasured once a streak of them was measured: far fewer rows.
+    assert 16 <= len(measured) < 200, len(measured)
+    for index in (250, 300, 350):  # long or failed: read whether sampled or not
+        metrics = result.outcomes[index].metrics
+        assert metrics is not None, index
+        assert metrics.rss_peak > 10 * MiB
+        assert len(metrics.stages) == 2
+    assert result.outcomes[300].status is Status.FAILED
+    # Every item's own wall time, sampled or not.
+    assert all(o.finished >= o.started > 0 for o in result.outcomes)
+    assert result.outcomes[250].finished - result.outcomes[250].started >= 0.05
+    # Stage summaries are over the items measured by stage (not the unmeasured long ones).
+    split = [o for o in measured if not math.isnan(o.metrics.stages[0])]  # type: ignore[union-attr]
+    assert [s.items for s in result.stage_summary()] == [len(split)] * 2
+    finishes = [
+        json.loads(line) for line in stream.getvalue().splitlines() if '"task_finish"' in line
+    ]
+    assert len(finishes) == 400
+    assert sum(e.get("metrics") is not None for e in finishes) == len(measured)
 
 
 class FakeCuda:
@@ -135,21 +182,29 @@ def test_metrics_off_sends_none(tmp_path: Path) -> None:
     assert {s.metrics for s in read_latest(checkpoint).values()} == {None}
 
 
-def test_worker_metrics_are_stored_in_the_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("metrics", ["all", True])
+def test_worker_metrics_are_stored_in_the_checkpoint(tmp_path: Path, metrics: bool | str) -> None:
     checkpoint = tmp_path / "run.sqlite"
     result = run(
-        Pipeline(Numbers(30)).write(Hog(bad=4)),
+        Pipeline(Numbers(300)).write(Hog(bad=200)),
         backend="process-pool",
         jobs=2,
         reporter=None,
         on_error="continue",
         checkpoint=checkpoint,
+        metrics=metrics,  # type: ignore[arg-type]
     )
     stored = read_latest(checkpoint)
-    assert {i: s.metrics for i, s in stored.items()} == {
-        o.index: o.metrics for o in result.outcomes
+
+    def rows(metrics: Any) -> Any:  # NaN (not measured by stage) is unequal to itself
+        return None if metrics is None else metrics.to_json()
+
+    assert {i: rows(s.metrics) for i, s in stored.items()} == {
+        o.index: rows(o.metrics) for o in result.outcomes
     }
-    assert all(s.metrics is not None for s in stored.values())
+    assert stored[200].metrics is not None  # the failed item, sampled or not
+    kept = sum(s.metrics is not None for s in stored.values())
+    assert kept == 300 if metrics == "all" else 16 <= kept < 300
 
 
 def test_a_crashed_item_has_no_metrics_and_the_others_keep_theirs() -> None:

@@ -107,15 +107,20 @@ def failure_lines(result: RunResult) -> list[str]:
 def stage_line(result: RunResult, stages: list[StageSummary] | None = None) -> str | None:
     """Where the items' time went, stage by stage, or ``None`` when nothing was measured.
 
-    ``  time per stage: Snapshots (source) 1.20 s (10%), Normalize 9.80 s (82%), ...``
-    ``stages`` is ``result.stage_summary()`` when the caller has it already.
+    ``  time per stage: Snapshots (source) 1.20 s (10%), Normalize 9.80 s (82%), ...``,
+    and over how many items when quick ones were sampled. ``stages`` is
+    ``result.stage_summary()`` when the caller has it already.
     """
     stages = result.stage_summary() if stages is None else stages
     total = sum(stage.total for stage in stages)
     if not stages or total <= 0:
         return None
     parts = [f"{s.stage} {s.total:.2f} s ({100 * s.total / total:.0f}%)" for s in stages]
-    return "  time per stage: " + ", ".join(parts)
+    line = "  time per stage: " + ", ".join(parts)
+    ran = result.count(Status.OK) + result.count(Status.FAILED)
+    if stages[0].items < ran:  # quick items were sampled (see curator.observing.metrics)
+        line += f" (over the {stages[0].items:,} of {ran:,} items measured by stage)"
+    return line
 
 
 def format_summary(

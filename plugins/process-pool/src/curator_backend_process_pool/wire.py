@@ -14,9 +14,11 @@ announced gets its start event just before its outcome.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from typing import Any
 
 from curator import Captured, ErrorInfo, Event, Metrics, Outcome, Status, Successes, TaskStart
+from curator.observing.metrics import empty_row
 
 
 class Batch:
@@ -24,8 +26,10 @@ class Batch:
 
     ``values[p]`` is what the sink of ``indices[p]`` returned, or, when ``p``
     is in ``failed``, the item's :class:`curator.ErrorInfo`. ``metrics`` holds
-    the items' metrics rows one after another (``width`` floats each; empty
-    when the run measures nothing). ``captured`` pairs the positions of items
+    the rows of the measured items one after another (``width`` floats each;
+    empty when the run measures nothing), ``measured`` their positions: the
+    meter samples quick items, and an unmeasured item costs the wire nothing.
+    ``captured`` pairs the positions of items
     that printed something with their :class:`curator.Captured`, ``extras``
     those of items the run's per-item features recorded something for with
     that data (:attr:`curator.Work.extras`). The worker's loop
@@ -35,8 +39,8 @@ class Batch:
     """
 
     __slots__ = (
-        "captured", "extras", "failed", "finished", "indices", "metrics", "started", "values",
-        "width",
+        "captured", "extras", "failed", "finished", "indices", "measured", "metrics", "started",
+        "values", "width",
     )  # fmt: skip
 
     def __init__(self, width: int = 0) -> None:
@@ -44,6 +48,7 @@ class Batch:
         self.started = array("d")
         self.finished = array("d")
         self.metrics = array("d")
+        self.measured = array("q")
         self.width = width
         self.values: list[Any] = []
         self.failed: list[int] = []
@@ -57,28 +62,34 @@ class Batch:
         """Rows ``start:end`` as a picklable message part."""
         failed = [p - start for p in self.failed if start <= p < end]
         width = self.width
+        # A measured row's position and floats are in before its value: rows below
+        # ``end`` are complete, whatever the worker's thread appends meanwhile.
+        measured = self.measured
+        first, last = bisect_left(measured, start), bisect_left(measured, end)
         return (
             self.indices[start:end],
             self.started[start:end],
             self.finished[start:end],
             self.values[start:end],
             failed,
-            self.metrics[start * width : end * width],
+            self.metrics[first * width : last * width],
             # list() copies in one step: the worker's thread may append meanwhile
             {p - start: c for p, c in list(self.captured) if start <= p < end},
             {p - start: e for p, e in list(self.extras) if start <= p < end},
+            array("q", [p - start for p in measured[first:last]]),
+            width,
         )
 
     def clear(self) -> None:
         """Forget every row (only the worker's own thread calls this)."""
         del self.indices[:], self.started[:], self.finished[:], self.values[:], self.failed[:]
-        del self.metrics[:]
+        del self.metrics[:], self.measured[:]
         del self.captured[:]
         del self.extras[:]
 
 
 Rows = tuple[Any, ...]
-"""``(indices, started, finished, values, failed, metrics, captured, extras)``.
+"""``(indices, started, finished, values, failed, metrics, captured, extras, measured, width)``.
 
 What :meth:`Batch.rows` gives."""
 
@@ -112,9 +123,10 @@ def decode(
     int
         How many outcomes the rows hold.
     """
-    indices, started, finished, values, failed, metrics, captured, extras = rows
+    indices, started, finished, values, failed, metrics, captured, extras, measured, width = rows
     count = len(values)
-    width = len(metrics) // count if count else 0
+    metrics = _full_rows(metrics, measured, count, width)
+    width = width if metrics else 0
     if not starts and not failed and not captured:
         events.append(
             Successes(
@@ -164,9 +176,21 @@ def decode(
                 [values[p] for p in ok],
                 attempt,
                 array("d", [m for p in ok for m in metrics[p * width : (p + 1) * width]])
-                if width
+                if metrics
                 else None,
                 extras={n: extras[p] for n, p in enumerate(ok) if p in extras} or None,
             )
         )
     return count
+
+
+def _full_rows(metrics: array[float], measured: array[int], count: int, width: int) -> Any:
+    """A row for each of ``count`` items (``NaN``: not measured), or ``None`` when none was."""
+    if not measured:
+        return None
+    if len(measured) == count:
+        return metrics
+    full = array("d", empty_row(width)) * count
+    for k, p in enumerate(measured):
+        full[p * width : (p + 1) * width] = metrics[k * width : (k + 1) * width]
+    return full

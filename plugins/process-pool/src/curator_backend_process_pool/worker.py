@@ -352,7 +352,8 @@ def main(
             run_index = work.run_index
             batch.width = work.metric_width
             measures = batch.width > 0
-            add_metrics = batch.metrics.extend
+            add_metrics, add_measured = batch.metrics.extend, batch.measured.append
+            unmeasured = work.meter.nothing if work.meter is not None else None
             # An item starts when the one before it ended: one clock read per item, not two.
             started = time.time()
             for index in indices:
@@ -367,7 +368,8 @@ def main(
                 add_index(index)
                 add_start(started)
                 add_finish(finished)
-                if measures:
+                if measures and work.measured is not unmeasured:  # quick items are sampled
+                    add_measured(len(batch.values))
                     add_metrics(work.measured)  # type: ignore[arg-type]
                 if work.captured is not None:
                     batch.captured.append((len(batch.values), work.captured))

@@ -1,0 +1,125 @@
+"""Metrics that cost nothing: quick items sampled, the long, failed and memory-hungry still read."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from core_support import curator
+
+import curator.observing.metrics as metrics_module
+from curator import Pipeline, Sink, Status, UsageError, Work, run
+from curator.observing.metrics import QUICK_STREAK, SAMPLE_EVERY
+from curator.observing.reporters.summary import format_summary
+from curator.testing.probes import Numbers
+
+
+class Fails(Sink[int]):
+    """Returns at once; raises for the indices in ``bad``."""
+
+    def __init__(self, bad: frozenset[int] = frozenset()) -> None:
+        self.bad = bad
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        for _ in items:
+            pass
+        if index in self.bad:
+            raise ValueError(f"bad item {index}")
+        return []
+
+
+@pytest.fixture
+def every_item_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No item counts as long by accident (a loaded machine): the schedule is exact."""
+    monkeypatch.setattr(metrics_module, "QUICK_SECONDS", 60.0)
+
+
+def measured_by(work: Work, count: int, long: frozenset[int] = frozenset()) -> list[bool | None]:
+    """For each index: True measured in full, False read at its end only, None not measured."""
+    kinds: list[bool | None] = []
+    for index in range(count):
+        # An item "ran long" when its start lies further back than the quick limit.
+        started = time.time() - (3600.0 if index in long else 0.0)
+        work.run_index(index, started)
+        row = work.measured
+        assert row is not None
+        if row is work.meter.nothing:  # type: ignore[union-attr]
+            kinds.append(None)
+        else:
+            assert not math.isnan(row[-3]), row  # a row that is given has its peak memory
+            kinds.append(not math.isnan(row[0]))
+    return kinds
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_after_a_streak_of_quick_items_one_in_sample_every_is_measured() -> None:
+    work = Work(Pipeline(Numbers(200)).write(Fails()))
+    kinds = measured_by(work, QUICK_STREAK + 4 * SAMPLE_EVERY)
+    assert kinds[:QUICK_STREAK] == [True] * QUICK_STREAK
+    rest = kinds[QUICK_STREAK:]
+    assert rest == ([None] * (SAMPLE_EVERY - 1) + [True]) * 4
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_all_measures_every_item_in_full() -> None:
+    work = Work(Pipeline(Numbers(200)).write(Fails()), metrics="all")
+    assert measured_by(work, 100) == [True] * 100
+
+
+def test_a_long_item_in_a_sampled_stretch_is_read_and_ends_the_sampling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(metrics_module, "QUICK_SECONDS", 60.0)
+    work = Work(Pipeline(Numbers(200)).write(Fails()))
+    assert measured_by(work, QUICK_STREAK + 3)[-3:] == [None] * 3
+    # Item 0 of the next stretch ran long: its readings are taken at its end.
+    kinds = measured_by(work, QUICK_STREAK + 2, long=frozenset({0}))
+    assert kinds[0] is False
+    # Then every item is measured until a new streak built up.
+    assert kinds[1 : 1 + QUICK_STREAK] == [True] * QUICK_STREAK
+    assert kinds[1 + QUICK_STREAK] is None
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_failed_item_in_a_sampled_stretch_is_read_and_ends_the_sampling() -> None:
+    work = Work(Pipeline(Numbers(200)).write(Fails(bad=frozenset({QUICK_STREAK + 2}))))
+    kinds = measured_by(work, 2 * QUICK_STREAK + 4)
+    assert kinds[QUICK_STREAK : QUICK_STREAK + 2] == [None, None]
+    assert kinds[QUICK_STREAK + 2] is False  # the failure: readings, no split by stage
+    assert kinds[QUICK_STREAK + 3 : 2 * QUICK_STREAK + 3] == [True] * QUICK_STREAK
+    assert kinds[2 * QUICK_STREAK + 3] is None
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_an_outcome_of_a_sampled_out_item_has_no_metrics_and_its_own_times() -> None:
+    result = run(Pipeline(Numbers(100)).write(Fails(bad=frozenset({50}))), reporter=None,
+                 on_error="continue")  # fmt: skip
+    kinds = [o.metrics is not None for o in result.outcomes]
+    assert kinds[:QUICK_STREAK] == [True] * QUICK_STREAK
+    assert 0 < sum(kinds) < 100
+    failed = result.outcomes[50]
+    assert failed.status is Status.FAILED
+    assert failed.metrics is not None  # read whether it was sampled or not
+    assert all(o.finished >= o.started > 0 for o in result.outcomes)
+    # The stage summary counts the items measured by stage, not the rest.
+    split = sum(o.metrics is not None and not math.isnan(o.metrics.stages[0])
+                for o in result.outcomes)  # fmt: skip
+    assert [s.items for s in result.stage_summary()] == [split, split]
+    assert all(math.isfinite(s.total) for s in result.stage_summary())
+    assert f"(over the {split} of 100 items measured by stage)" in format_summary(result)
+
+
+def test_metrics_takes_true_false_or_all_and_says_so() -> None:
+    with pytest.raises(UsageError, match=r"metrics must be True .* 'all' .* or False, not 'some'"):
+        run(Pipeline(Numbers(3)).write(Fails()), reporter=None, metrics="some")  # type: ignore[arg-type]
+
+
+def test_all_metrics_on_the_command_line_is_remembered_for_the_resume(tmp_path: Path) -> None:
+    first = curator("run", "pipelines:fails_at_3", "--indices", "0:5", "--all-metrics",
+                    cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    again = curator("run", "pipelines:fails_at_3", "--resume", cwd=tmp_path)
+    assert "resuming with the last run's settings: --indices 0:5 --all-metrics" in again.stderr
