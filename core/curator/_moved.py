@@ -11,12 +11,12 @@ same module object, so its classes and functions are the same too.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
 import types
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 MOVED = {
     "backend": "backends.backend",
@@ -93,7 +93,18 @@ def new_name(fullname: str) -> str | None:
     return None if home is None else f"curator.{home}{dot}{rest}"
 
 
-class OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+if TYPE_CHECKING:
+    from importlib.abc import Loader, MetaPathFinder
+
+    class _Base(MetaPathFinder, Loader):
+        pass
+else:
+    # The import system needs only the methods; importing importlib.abc would cost
+    # every process that imports curator (each worker too) about 13 ms.
+    _Base = object
+
+
+class OldNames(_Base):
     """Finds a moved module under its old name and gives the module at its new home."""
 
     def find_spec(

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import glob
 import os
-import secrets
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,6 +118,8 @@ class WorkerShards:
 
     def begin(self, index: int) -> None:
         """Point each stage at a partial shard of item ``index`` (before the item runs)."""
+        import secrets  # here: every worker imports this module, few write shards
+
         token = secrets.token_hex(6)
         pending: dict[Path, Path] = {}
         for stage, name, template in self._templates:
@@ -143,6 +143,8 @@ class WorkerShards:
             for final, partial in self._pending.items():
                 if os.path.lexists(partial):
                     if final.is_dir() and not final.is_symlink():
+                        import shutil
+
                         shutil.rmtree(final)
                     os.replace(partial, final)
                 else:
@@ -230,6 +232,8 @@ class ShardMerge:
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)

@@ -251,13 +251,16 @@ class PluginHost:
     def _load_one(
         self, ep: importlib.metadata.EntryPoint, distribution: importlib.metadata.Distribution
     ) -> None:
-        dist, version = distribution.metadata["Name"] or "unknown", distribution.version
+        # Each read of ``metadata`` (``version`` and ``requires`` too) parses the file again.
+        metadata = distribution.metadata
+        dist, version = metadata["Name"] or "unknown", metadata["Version"]
         if self.settings.is_disabled(ep.name, dist):
             self.records.setdefault(
                 ep.name, PluginRecord(ep.name, dist, version, status="disabled")
             )
             return
-        wanted = core_requirement(distribution.requires)
+        # An egg-info distribution may keep its requirements in requires.txt instead.
+        wanted = core_requirement(metadata.get_all("Requires-Dist") or distribution.requires)
         if wanted and not satisfies(__version__, wanted):
             self._unloaded(
                 ep.name,

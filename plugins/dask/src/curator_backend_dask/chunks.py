@@ -13,7 +13,6 @@ import contextlib
 import itertools
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +60,8 @@ class ChunkDispatch:
         self.retry_singly: list[int] = []
         self.in_quarantine: set[int] = set()
         """Items of a crashed chunk, run one by one."""
+        import uuid  # here, not at the top: every run imports this module to list the backend
+
         self.topic = f"curator-chunks-{uuid.uuid4().hex}"
         """Names the run on the scheduler (its tasks' log) and on the workers."""
         self.work_future: Any = None
