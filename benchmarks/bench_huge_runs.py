@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SMALL,OBS]
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SMALL,OBS,PARENT]
                                          [--baseline DIR]
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
@@ -23,6 +23,9 @@ FIXED  2 no-op items, workers started for the run: the fixed cost of each conten
 SMALL  20,000 no-op items, with and without a 1 MB pipeline: each contender, and the ratio
        to the bare pool
 OBS    200,000 no-op items with curator's metrics and capture on (the defaults) and off
+PARENT 200,000 no-op items: the parent's peak RSS of ``run()`` (every outcome kept) next
+       to a bare pool that keeps every result (``list(ex.map(...))``) and one that
+       keeps none, and of ``stream()`` (keeps none)
 SHORT  400 items of 1 ms: sequential; curator, joblib and mpire with workers
        started for the run (cold), and with workers up from a previous run
        (warm: a curator Session, loky's reusable executor, mpire keep_alive).
@@ -257,6 +260,33 @@ def observed(repeat: int) -> None:
     )
 
 
+KEPT_BY_BARE_POOL = BODIES["bare ProcessPoolExecutor"].replace(
+    "    for _ in ex.map(workloads.run_kept, range(N), chunksize=max(1, N // 64)):\n        pass",
+    "    results = list(ex.map(workloads.run_kept, range(N), chunksize=max(1, N // 64)))",
+)
+
+
+def parent_memory(repeat: int) -> None:
+    print("\nPARENT 200,000 no-op items, 2 workers: the parent's peak RSS, largest of rounds")
+    rows = {
+        "bare pool, every result kept": KEPT_BY_BARE_POOL,
+        "curator run (every outcome kept)": BODIES["curator run"],
+        "bare pool, no result kept": BODIES["bare ProcessPoolExecutor"],
+        "curator stream (none kept)": BODIES["curator stream"],
+    }
+    assert "results = list(" in rows["bare pool, every result kept"]
+    peaks: dict[str, list[float]] = {label: [] for label in rows}
+    for _ in range(repeat):
+        for label, body in rows.items():
+            peaks[label].append(measure(body, 200_000, 1)["rss_mib"])
+    kept = max(peaks["bare pool, every result kept"])
+    bare = max(peaks["bare pool, no result kept"])
+    for label in rows:
+        peak = max(peaks[label])
+        base = kept if "kept)" in label or "every" in label else bare
+        print(f"  {label:34} {peak:6.1f} MiB   {peak / base:5.2f}x the bare pool alike")
+
+
 def fixed_cost(repeat: int) -> None:
     print("\nFIXED 2 no-op items, 2 workers started for the run: ms from the call to the end")
     rows = list(BODIES.items())
@@ -307,6 +337,7 @@ def main() -> None:
         "FIXED": fixed_cost,
         "SMALL": small_runs,
         "OBS": observed,
+        "PARENT": parent_memory,
     }
     for name in args.only.split(","):
         sections[name](args.repeat)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
 from curator.model.captured import Captured
+from curator.model.measured import MeasuredRows
 from curator.model.measures import Metrics
 from curator.model.outcome import ErrorInfo, Outcome, Status
 
@@ -39,7 +40,6 @@ class OutcomeTable(Sequence[Outcome]):
         "_errors",
         "_extras",
         "_indices",
-        "_metric_width",
         "_metrics",
         "_printed",
         "_times",
@@ -60,8 +60,7 @@ class OutcomeTable(Sequence[Outcome]):
         worker_names: list[str],
         errors: dict[int, ErrorInfo],
         when: float,
-        metrics: array[float] | None = None,
-        metric_width: int = 0,
+        metrics: MeasuredRows | None = None,
         printed: dict[int, Captured] | None = None,
         extras: dict[int, dict[str, Any]] | None = None,
     ) -> None:
@@ -75,7 +74,6 @@ class OutcomeTable(Sequence[Outcome]):
         self._errors = errors
         self._when = when
         self._metrics = metrics
-        self._metric_width = metric_width if metrics is not None else 0
         self._printed = printed or {}
         self._extras = extras or {}
 
@@ -103,11 +101,11 @@ class OutcomeTable(Sequence[Outcome]):
         )
 
     def _metrics_at(self, position: int) -> Metrics | None:
-        width = self._metric_width
-        if not width:
+        metrics = self._metrics
+        if metrics is None:
             return None
-        assert self._metrics is not None
-        return Metrics.from_row(self._metrics[position * width : (position + 1) * width])
+        row = metrics.row(position)
+        return None if row is None else Metrics.from_row(row)
 
     @overload
     def __getitem__(self, item: int) -> Outcome: ...
@@ -145,11 +143,14 @@ class OutcomeTable(Sequence[Outcome]):
         return list(self._values)  # open and reopened slots hold None
 
     def metric_columns(self) -> tuple[array[float], int]:
-        """The metrics rows one after another (``NaN`` rows: not measured), and their width."""
-        width, flat = self._metric_width, self._metrics
-        if not width or flat is None:
+        """The metrics rows one after another, in no particular order, and their width.
+
+        Only items with metrics have a row (``NaN`` rows: not measured).
+        """
+        metrics = self._metrics
+        if metrics is None or not metrics.width:
             return array("d"), 0
-        return flat, width
+        return metrics.rows(), metrics.width
 
     def failures(self) -> list[Outcome]:
         """The failed, crashed and timed-out outcomes, in order."""

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from curator.model.captured import Captured
-from curator.model.measures import empty_row
+from curator.model.measured import MeasuredRows
 from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.model.table import STATUS_CODES, OutcomeTable
 
@@ -82,7 +82,7 @@ class Ledger:
         count = len(indices)
         kept = count if keep else 0
         self.metric_width = metric_width if keep else 0
-        self._metrics = array("d", empty_row(self.metric_width)) * kept
+        self._metrics = MeasuredRows(self.metric_width, kept)
         self._count = count
         self._codes = bytearray(count)
         self._values: list[Any] = [None] * kept
@@ -153,7 +153,7 @@ class Ledger:
         if width and outcome.metrics is not None:
             row = outcome.metrics.row()
             if len(row) == width:
-                self._metrics[position * width : (position + 1) * width] = array("d", row)
+                self._metrics.put(position, row)
         return None
 
     def record_successes(self, batch: Successes) -> str | None:
@@ -200,7 +200,7 @@ class Ledger:
                 width = self.metric_width
                 if width and batch.metric_width() == width:
                     assert batch.metrics is not None
-                    self._metrics[at * width : end * width] = _doubles(batch.metrics)
+                    self._metrics.put_rows(at, batch.metrics)
                 if batch.extras:
                     extras = self._extras
                     for p, data in batch.extras.items():
@@ -292,11 +292,8 @@ class Ledger:
                 self._errors.pop(position, None)
                 self._printed.pop(position, None)
                 self._extras.pop(position, None)
-                width = self.metric_width
-                if width:
-                    self._metrics[position * width : (position + 1) * width] = array(
-                        "d", empty_row(width)
-                    )
+                if self.metric_width:
+                    self._metrics.drop(position)
             else:
                 del self._failures[index]
             self.open += 1
@@ -327,8 +324,7 @@ class Ledger:
             self.worker_names,
             self._errors,
             when,
-            self._metrics,
-            self.metric_width,
+            self._metrics if self.metric_width else None,
             self._printed,
             self._extras,
         )
