@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 from core_support import curator
 
-from curator import Captured, Sink, Status, run
+from curator import Captured, Pipeline, Sink, Status, run
 from curator.checkpoint.store import read_latest
 from curator.model.errors import UsageError
 from curator.observing.capture import LIMIT, acquire, release
@@ -255,3 +255,31 @@ def test_writelines_is_captured_like_write(capsys: pytest.CaptureFixture[str]) -
     for outcome in result.outcomes:
         assert outcome.output is not None
         assert outcome.output.text == f"item {outcome.index}\nsecond line\n"
+
+
+def test_an_item_that_runs_a_pipeline_keeps_its_own_output_and_the_inner_items_theirs() -> None:
+    """A stage may run a pipeline in its own thread: each item, outer and inner, gets its text."""
+    inner_outputs: list[object] = []
+
+    class Inner(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            for _ in items:
+                pass
+            print(f"inner item {index}")
+            return []
+
+    class Outer(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            for _ in items:
+                pass
+            print(f"outer {index} before")
+            inner = run(Pipeline(Numbers(2)).write(Inner()), reporter=None)
+            inner_outputs.append([o.output.text if o.output else None for o in inner.outcomes])
+            print(f"outer {index} after")
+            return []
+
+    result = run(Pipeline(Numbers(2)).write(Outer()), reporter=None)
+    assert [o.output.text if o.output else None for o in result.outcomes] == [
+        f"outer {i} before\nouter {i} after\n" for i in range(2)
+    ]
+    assert inner_outputs == [["inner item 0\n", "inner item 1\n"]] * 2

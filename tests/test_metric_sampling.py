@@ -37,12 +37,17 @@ def every_item_quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics_module, "QUICK_SECONDS", 60.0)
 
 
-def measured_by(work: Work, count: int, long: frozenset[int] = frozenset()) -> list[bool | None]:
-    """For each index: True measured in full, False read at its end only, None not measured."""
+def measured_by(
+    work: Work, count: int, long: frozenset[int] = frozenset(), took: float = 0.0
+) -> list[bool | None]:
+    """For each index: True measured in full, False read at its end only, None not measured.
+
+    An item "takes" ``took`` seconds, and those in ``long`` an hour, by starting that
+    far back (the meter reads an item's time from its start).
+    """
     kinds: list[bool | None] = []
     for index in range(count):
-        # An item "ran long" when its start lies further back than the quick limit.
-        started = time.time() - (3600.0 if index in long else 0.0)
+        started = time.time() - (3600.0 if index in long else took)
         work.run_index(index, started)
         row = work.measured
         assert row is not None
@@ -72,11 +77,14 @@ def test_all_measures_every_item_in_full() -> None:
 def test_a_long_item_in_a_sampled_stretch_is_read_and_ends_the_sampling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(metrics_module, "QUICK_SECONDS", 60.0)
-    work = Work(Pipeline(Numbers(200)).write(Fails()))
-    assert measured_by(work, QUICK_STREAK + 3)[-3:] == [None] * 3
+    # "Quick" is under two hours here, and each item takes a minute: the hour of the
+    # long one below is a small share of the time seen, so sampling goes on after it.
+    monkeypatch.setattr(metrics_module, "QUICK_SECONDS", 7200.0)
+    work = Work(Pipeline(Numbers(5000)).write(Fails()))
+    assert measured_by(work, QUICK_STREAK + 64 * SAMPLE_EVERY + 3, took=60.0)[-3:] == [None] * 3
     # Item 0 of the next stretch ran long: its readings are taken at its end.
-    kinds = measured_by(work, QUICK_STREAK + 2, long=frozenset({0}))
+    monkeypatch.setattr(work.meter, "quick", 3000.0)  # an hour is long, a minute is not
+    kinds = measured_by(work, QUICK_STREAK + 2, long=frozenset({0}), took=60.0)
     assert kinds[0] is False
     # Then every item is measured until a new streak built up.
     assert kinds[1 : 1 + QUICK_STREAK] == [True] * QUICK_STREAK
@@ -123,3 +131,52 @@ def test_all_metrics_on_the_command_line_is_remembered_for_the_resume(tmp_path: 
     assert first.returncode == 1, first.stderr
     again = curator("run", "pipelines:fails_at_3", "--resume", cwd=tmp_path)
     assert "resuming with the last run's settings: --indices 0:5 --all-metrics" in again.stderr
+
+
+def test_a_worker_whose_long_bare_items_take_a_real_share_of_time_measures_every_item() -> None:
+    """Else where the time went would leave the slow items out: a biased sample."""
+    work = Work(Pipeline(Numbers(400)).write(Fails()))
+    assert work.meter is not None
+    # A streak of quick items, then a long one runs bare: its second is most of the time seen.
+    kinds = measured_by(work, QUICK_STREAK + 3, long=frozenset({QUICK_STREAK + 2}))
+    assert kinds[QUICK_STREAK : QUICK_STREAK + 3] == [None, None, False]
+    assert work.meter.every == 1
+    assert measured_by(work, 3 * SAMPLE_EVERY) == [True] * (3 * SAMPLE_EVERY)
+
+
+def test_the_stage_summary_of_a_mix_of_quick_and_slow_items_is_not_skewed() -> None:
+    """Every 25th item spends 5 ms in a filter: sampled, the filter's share stays about right."""
+    from curator import Filter
+
+    def spin(seconds: float) -> None:
+        until = time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            pass
+
+    class Heavy(Filter[int]):
+        def __call__(self, items: Iterator[int]) -> Iterator[int]:
+            for item in items:
+                if item % 25 == 0:
+                    spin(0.005)
+                yield item
+
+    result = run(Pipeline(Numbers(500)).filter(Heavy()).write(Fails()), reporter=None)
+    totals = [s.total for s in result.stage_summary()]  # source, Heavy, sink
+    assert totals[1] / sum(totals) > 0.9, totals  # 20 items x 5 ms against 500 no-op items
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_feature_that_fails_a_bare_item_gets_it_read() -> None:
+    from curator.observing.features import ItemFeature
+
+    class Picky(ItemFeature):
+        name = "picky"
+
+        def end(self, index: int, token: object, ok: bool) -> None:
+            if index == QUICK_STREAK + 2:
+                raise RuntimeError("not this one")
+
+    work = Work(Pipeline(Numbers(200)).write(Fails()), features=(Picky(),))
+    kinds = measured_by(work, QUICK_STREAK + 3)
+    assert kinds[QUICK_STREAK + 1] is None  # bare, quick, ok
+    assert kinds[QUICK_STREAK + 2] is False  # bare, failed by the feature: read at its end

@@ -58,8 +58,9 @@ class Work:
         the row of the item :meth:`run_index` ran last (``None`` when it was
         not measured). ``True`` samples quick items (one in
         :data:`~curator.observing.metrics.SAMPLE_EVERY`, once a streak of
-        them ran; items that run long, fail or grow memory are measured),
-        ``"all"`` measures every item in full.
+        them ran; an item that runs long or fails is always read, see
+        :class:`~curator.observing.metrics.Meter`), ``"all"`` measures every
+        item in full.
     capture
         Capture what each item writes to stdout, stderr and logging (see
         :mod:`curator.observing.capture`) while it runs:
@@ -217,7 +218,12 @@ class Work:
         try:
             extras = run_features(features, tokens, index, ok)
         except FeatureError as exc:
-            return False, ErrorInfo.from_exception(exc), time.time(), row, None
+            error = ErrorInfo.from_exception(exc)
+            if not ok:  # the item had failed already, and was read then
+                return False, error, time.time(), row, None
+            # Failed now: a failed item is always read (one that ran bare, here).
+            _, _, finished, row = self._failed(error, started, row)
+            return False, error, finished, row, None
         return ok, payload, finished, row, extras
 
     def _attempt(
@@ -414,7 +420,7 @@ def metric_sampling(metrics: bool | str) -> int:
     """
     if metrics == "all":
         return 1
-    if isinstance(metrics, bool):
+    if isinstance(metrics, bool | int) and metrics in (0, 1):  # 0 and 1 as Python reads them
         return SAMPLE_EVERY
     raise ValueError(
         f"metrics must be True (quick items sampled), 'all' (every item measured in full) or "

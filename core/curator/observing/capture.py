@@ -46,13 +46,15 @@ class _Buffer:
     no-op item a tenth of a microsecond); ``open`` while an item runs.
     """
 
-    __slots__ = ("dropped", "open", "parts", "size")
+    __slots__ = ("dropped", "open", "outer", "parts", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, outer: _Buffer | None = None) -> None:
         self.parts: list[str] = []
         self.size = 0
         self.dropped = 0
         self.open = False
+        self.outer = outer
+        """The buffer of the item this one runs inside (a pipeline run from a stage), if any."""
 
     def write(self, text: str) -> None:
         self.parts.append(text)
@@ -259,6 +261,8 @@ def begin() -> _Buffer:
         buffer: _Buffer = _running.buffer
     except AttributeError:
         buffer = _running.buffer = _Buffer()
+    if buffer.open:  # an item run inside an item (a stage runs a pipeline): a buffer of its own
+        buffer = _running.buffer = _Buffer(buffer)
     buffer.open = True
     return buffer
 
@@ -266,4 +270,6 @@ def begin() -> _Buffer:
 def end(buffer: _Buffer) -> Captured | None:
     """Stop capturing the current thread's output: what the item printed, if anything."""
     buffer.open = False
+    if buffer.outer is not None:  # back to the item around it
+        _running.buffer = buffer.outer
     return buffer.take() if buffer.size else None

@@ -16,8 +16,10 @@ was already in use in the worker (torch; it is never imported to find out).
 All of it costs one ``getrusage`` call and a few reads of the wall clock
 per item (see ``benchmarks/README.md``): about 3 µs, more than a no-op item
 itself. So by default quick items are sampled (see :class:`Meter`): every
-item's wall time, status and output stay exact, and an item that runs long,
-fails or grows memory is never lost in a sample.
+item's wall time, status and output stay exact, an item that runs long or
+fails is always read (its split by stage only if it was sampled), and a
+worker whose unmeasured items grow memory or take a real share of the time
+goes back to measuring every item.
 
 The data it yields (:class:`Metrics`, rows, stage summaries) is defined in
 :mod:`curator.model.measures` and importable from here too.
@@ -52,6 +54,7 @@ __all__ = [
     "QUICK_SECONDS",
     "QUICK_STREAK",
     "SAMPLE_EVERY",
+    "UNSPLIT_SHARE",
     "Meter",
     "Metrics",
     "StageSummary",
@@ -77,6 +80,9 @@ QUICK_STREAK = 8
 """Quick, ok items measured in full one after another before sampling starts."""
 SAMPLE_EVERY = 32
 """While sampling, one item in this many is measured in full (the default ``every``)."""
+UNSPLIT_SHARE = 0.05
+"""A meter stops sampling once long items that ran unmeasured took more than this share of
+the time it has seen: stage summaries are never more than this far off."""
 
 
 class Meter:
@@ -98,19 +104,28 @@ class Meter:
     Sampling (``every`` > 1): once :data:`QUICK_STREAK` items in a row were
     measured quick (under :data:`QUICK_SECONDS`), ok and without raising the
     peak memory, all but one in ``every`` items run without the stage clocks
-    and the system call (:attr:`skip` says how many come next). The streak ends, and every item is
-    measured again until a new one builds, as soon as any item runs long or
-    fails, or a measured one finds the peak memory raised. An unmeasured item
-    that turns out long or failed gets a row at its end (:meth:`ended`): its
-    CPU time since the last measured item of its thread (the few quick items
-    in between included), the peak memory and its growth since the last
-    reading; only its split by stage (``NaN``) is missing. ``every=1``
+    and the system call (:attr:`skip` says how many come next). The streak
+    ends, and every item is measured again until a new one builds, as soon
+    as any item runs long or fails, or a measured one finds the peak memory
+    raised. An unmeasured item that turns out long or failed gets a row at
+    its end (:meth:`ended`): its CPU time since the last measured item of its
+    thread (the few quick items in between included; ``NaN`` when another
+    thread measured last), the peak memory and its growth since the last
+    reading; only its split by stage (``NaN``) is missing.
+
+    So that the time without a split cannot skew where the time went, a meter
+    stops sampling for good (``every`` becomes 1) once the long items that
+    ran unmeasured took more than :data:`UNSPLIT_SHARE` of the time it has
+    seen (the measured items standing for the ones sampled out). It also
+    stops once the peak memory grew while items ran unmeasured: that growth
+    shows on the next item read, and from then on every item is measured,
+    so the next growth shows on the item that caused it. ``every=1``
     measures every item in full.
     """
 
     __slots__ = (
-        "_anchor", "_last", "_rss", "_streak", "_zeros", "every", "nothing", "quick", "skip",
-        "stages", "width",
+        "_anchor", "_bare", "_last", "_rss", "_seen", "_streak", "_unsplit", "_zeros", "every",
+        "nothing", "quick", "skip", "stages", "width",
     )  # fmt: skip
 
     def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
@@ -126,6 +141,9 @@ class Meter:
         self.skip = 0
         """How many of the next items run unmeasured: the caller counts it down, one per item."""
         self._streak = 0  # quick, ok, measured items in a row (sampling starts at QUICK_STREAK)
+        self._bare = False  # items ran unmeasured since the last reading
+        self._seen = 0.0  # seconds of items seen, a measured one standing for those sampled out
+        self._unsplit = 0.0  # seconds of long items that ran unmeasured
         self._anchor: tuple[int, float] | None = None  # _last, kept while items go unmeasured
         # Per stage k: spent[2k] is the time of its call, spent[2k + 1] the time the
         # next stage spent pulling items from it; the last two slots hold the GPU
@@ -147,17 +165,28 @@ class Meter:
         that one gets its resource readings now. Either way, it decides how
         many of the next items run unmeasured (:attr:`skip`, see the class docs).
         """
-        if row is None:
+        bare, self._bare = self._bare, False
+        if row is None:  # it ran bare, and is long or failed
             self._streak = self.skip = 0
-            return self._late()
+            if seconds >= self.quick:  # a quick failure costs the summaries nothing to speak of
+                self._unsplit += seconds
+            row = self._late()
+            if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit) or (bare and row[-2]):
+                self.every = 1  # see the class docs: from now on, every item in full
+            return row
+        self._seen += seconds * (self.every if bare else 1)
+        if bare and row[-2] > 0:  # memory grew while items ran unmeasured
+            self.every = 1
         if ok and seconds < self.quick and not row[-2] > 0:  # row[-2]: memory growth
             streak = self._streak + 1
             if streak >= QUICK_STREAK:
                 streak = QUICK_STREAK
                 self.skip = self.every - 1
                 last = self._last
-                if self.skip and last is not None:  # the next measured item reads its own start
-                    self._anchor, self._last = last, None
+                if self.skip:
+                    self._bare = True
+                    if last is not None:  # the next measured item reads its own start
+                        self._anchor, self._last = last, None
             self._streak = streak
         else:
             self._streak = self.skip = 0

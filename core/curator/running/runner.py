@@ -124,10 +124,12 @@ def run(
         memory, GPU memory when a GPU library is in use (see
         :class:`curator.Metrics`). On by default, with quick items sampled:
         once a streak of items took under a millisecond each, one in 32 is
-        measured in full, and every item that runs long, fails or grows
-        memory is still measured (its stage split only when it was sampled;
-        see :mod:`curator.observing.metrics`). ``"all"`` measures every item
-        in full (about 3 µs per item; ``benchmarks/README.md``).
+        measured in full; an item that runs long or fails is always read
+        (its stage split only when it was sampled), and a worker goes back
+        to measuring every item once memory grows or long items take more
+        than 5% of its time while items run unmeasured (see
+        :mod:`curator.observing.metrics`). ``"all"`` measures every item in
+        full (about 3 µs per item; ``benchmarks/README.md``).
     capture
         Capture what each item writes to stdout, stderr and logging where it
         runs (see :mod:`curator.observing.capture`): it travels on the outcome
