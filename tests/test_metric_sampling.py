@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,15 +39,19 @@ def every_item_quick(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def measured_by(
-    work: Work, count: int, long: frozenset[int] = frozenset(), took: float = 0.0
+    work: Work,
+    count: int,
+    long: frozenset[int] = frozenset(),
+    took: float = 0.0,
+    offset: int = 0,
 ) -> list[bool | None]:
-    """For each index: True measured in full, False read at its end only, None not measured.
+    """For indices ``offset`` on: True measured in full, False read at its end only, None not.
 
     An item "takes" ``took`` seconds, and those in ``long`` an hour, by starting that
     far back (the meter reads an item's time from its start).
     """
     kinds: list[bool | None] = []
-    for index in range(count):
+    for index in range(offset, offset + count):
         started = time.time() - (3600.0 if index in long else took)
         work.run_index(index, started)
         row = work.measured
@@ -133,13 +138,30 @@ def test_all_metrics_on_the_command_line_is_remembered_for_the_resume(tmp_path: 
     assert "resuming with the last run's settings: --indices 0:5 --all-metrics" in again.stderr
 
 
-def test_a_worker_whose_long_bare_items_take_a_real_share_of_time_measures_every_item() -> None:
+def spin(seconds: float) -> None:
+    """Busy for ``seconds`` of CPU (and wall) time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_worker_whose_long_bare_items_use_a_real_share_of_cpu_measures_every_item() -> None:
     """Else where the time went would leave the slow items out: a biased sample."""
-    work = Work(Pipeline(Numbers(400)).write(Fails()))
+
+    class Busy(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            for _ in items:
+                pass
+            if index == QUICK_STREAK + 2:
+                spin(0.03)
+            return []
+
+    work = Work(Pipeline(Numbers(400)).write(Busy()))
     assert work.meter is not None
-    # A streak of quick items, then a long one runs bare: its second is most of the time seen.
-    kinds = measured_by(work, QUICK_STREAK + 3, long=frozenset({QUICK_STREAK + 2}))
-    assert kinds[QUICK_STREAK : QUICK_STREAK + 3] == [None, None, False]
+    assert measured_by(work, QUICK_STREAK + 2)[-2:] == [None, None]  # sampling started
+    work.meter.quick = 0.001  # the busy item is long: 30 ms of CPU, against microseconds seen
+    assert measured_by(work, 1, offset=QUICK_STREAK + 2) == [False]
     assert work.meter.every == 1
     assert measured_by(work, 3 * SAMPLE_EVERY) == [True] * (3 * SAMPLE_EVERY)
 
@@ -180,3 +202,32 @@ def test_a_feature_that_fails_a_bare_item_gets_it_read() -> None:
     kinds = measured_by(work, QUICK_STREAK + 3)
     assert kinds[QUICK_STREAK + 1] is None  # bare, quick, ok
     assert kinds[QUICK_STREAK + 2] is False  # bare, failed by the feature: read at its end
+
+
+def above_the_peak(extra: int) -> int:
+    """Bytes to allocate now to raise this process's peak memory by ``extra``."""
+    page = resource.getpagesize()
+    resident = int(Path("/proc/self/statm").read_text().split()[1]) * page
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return max(0, peak - resident) + extra
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_memory_that_grows_while_items_run_bare_ends_the_sampling_for_good() -> None:
+    kept: list[bytes] = []
+
+    class Hoards(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            for _ in items:
+                pass
+            if index == QUICK_STREAK + 1:  # bare: its growth shows on the next item read
+                kept.append(b"x" * above_the_peak(64 << 20))
+            return []
+
+    work = Work(Pipeline(Numbers(400)).write(Hoards()))
+    assert work.meter is not None
+    kinds = measured_by(work, QUICK_STREAK + SAMPLE_EVERY + 2 * SAMPLE_EVERY)
+    assert kinds[QUICK_STREAK + 1] is None
+    assert work.meter.every == 1
+    first = kinds.index(True, QUICK_STREAK)  # the next item read, which shows the growth
+    assert kinds[first:] == [True] * (len(kinds) - first)

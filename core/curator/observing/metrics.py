@@ -50,6 +50,7 @@ from curator.model.pipeline import Pipeline, refuse_items
 
 __all__ = [
     "FIELDS",
+    "MEMORY_STEP",
     "MISSING",
     "QUICK_SECONDS",
     "QUICK_STREAK",
@@ -80,9 +81,12 @@ QUICK_STREAK = 8
 """Quick, ok items measured in full one after another before sampling starts."""
 SAMPLE_EVERY = 32
 """While sampling, one item in this many is measured in full (the default ``every``)."""
-UNSPLIT_SHARE = 0.05
+MEMORY_STEP = 16 << 20
+"""Growth of the peak memory (bytes) that ends a streak, and seen after unmeasured items,
+stops sampling: smaller steps come and go with a worker's own buffers."""
+UNSPLIT_SHARE = 0.2
 """A meter stops sampling once long items that ran unmeasured took more than this share of
-the time it has seen: stage summaries are never more than this far off."""
+the time it has seen (their CPU time): stage summaries are not skewed by more."""
 
 
 class Meter:
@@ -103,23 +107,26 @@ class Meter:
 
     Sampling (``every`` > 1): once :data:`QUICK_STREAK` items in a row were
     measured quick (under :data:`QUICK_SECONDS`), ok and without raising the
-    peak memory, all but one in ``every`` items run without the stage clocks
+    peak memory by :data:`MEMORY_STEP`, all but one in ``every`` items run without the stage clocks
     and the system call (:attr:`skip` says how many come next). The streak
     ends, and every item is measured again until a new one builds, as soon
     as any item runs long or fails, or a measured one finds the peak memory
-    raised. An unmeasured item that turns out long or failed gets a row at
-    its end (:meth:`ended`): its CPU time since the last measured item of its
-    thread (the few quick items in between included; ``NaN`` when another
-    thread measured last), the peak memory and its growth since the last
+    raised that much. An unmeasured item that turns out long or failed gets a row at
+    its end (:meth:`ended`): its CPU time (at least what it used, read from
+    the last measured item of its thread; ``NaN`` when another thread measured
+    last), the peak memory and its growth since the last
     reading; only its split by stage (``NaN``) is missing.
 
     So that the time without a split cannot skew where the time went, a meter
     stops sampling for good (``every`` becomes 1) once the long items that
-    ran unmeasured took more than :data:`UNSPLIT_SHARE` of the time it has
-    seen (the measured items standing for the ones sampled out). It also
-    stops once the peak memory grew while items ran unmeasured: that growth
-    shows on the next item read, and from then on every item is measured,
-    so the next growth shows on the item that caused it. ``every=1``
+    ran unmeasured used more than :data:`UNSPLIT_SHARE` of the time it has
+    seen (the measured items standing for the ones sampled out) in CPU time,
+    counting those that used :data:`QUICK_SECONDS` of it or more: an item
+    held up by a thread switch is long without any stage being slow. It also
+    stops once the peak memory grew by :data:`MEMORY_STEP` or more while
+    items ran unmeasured: that growth shows on the next item read, and from
+    then on every item is measured, so the next growth shows on the item
+    that caused it. ``every=1``
     measures every item in full.
     """
 
@@ -144,13 +151,14 @@ class Meter:
         self._bare = False  # items ran unmeasured since the last reading
         self._seen = 0.0  # seconds of items seen, a measured one standing for those sampled out
         self._unsplit = 0.0  # seconds of long items that ran unmeasured
-        self._anchor: tuple[int, float] | None = None  # _last, kept while items go unmeasured
+        self._anchor: tuple[int, float, float] | None = None  # _last, while items go unmeasured
         # Per stage k: spent[2k] is the time of its call, spent[2k + 1] the time the
         # next stage spent pulling items from it; the last two slots hold the GPU
         # library in use (or None) and the thread's CPU clock at the start.
         self._zeros: list[Any] = [0.0] * (2 * self.stages) + [None, 0.0]
         self._rss = _getrusage(_WHO).ru_maxrss
-        self._last: tuple[int, float] | None = None  # (thread, CPU time) when an item ended
+        # (thread, CPU time, wall clock) when an item ended
+        self._last: tuple[int, float, float] | None = None
 
     def rebase(self) -> None:
         """Take fresh readings for the next item (after work that is no item's)."""
@@ -168,16 +176,22 @@ class Meter:
         bare, self._bare = self._bare, False
         if row is None:  # it ran bare, and is long or failed
             self._streak = self.skip = 0
-            if seconds >= self.quick:  # a quick failure costs the summaries nothing to speak of
-                self._unsplit += seconds
-            row = self._late()
-            if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit) or (bare and row[-2]):
+            row = self._late(seconds)
+            cpu = row[-4]
+            # Counted by CPU time: an item held up by a thread switch, or by the worker's
+            # own sender thread, ran long without any stage being slow.
+            if seconds >= self.quick and cpu >= self.quick:
+                self._unsplit += cpu
+            if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit) or (
+                bare and row[-2] >= MEMORY_STEP
+            ):
                 self.every = 1  # see the class docs: from now on, every item in full
             return row
         self._seen += seconds * (self.every if bare else 1)
-        if bare and row[-2] > 0:  # memory grew while items ran unmeasured
+        if bare and row[-2] >= MEMORY_STEP:  # memory grew while items ran unmeasured
             self.every = 1
-        if ok and seconds < self.quick and not row[-2] > 0:  # row[-2]: memory growth
+        # row[-2]: memory growth; smaller steps come and go with the worker's own buffers.
+        if ok and seconds < self.quick and not row[-2] >= MEMORY_STEP:
             streak = self._streak + 1
             if streak >= QUICK_STREAK:
                 streak = QUICK_STREAK
@@ -192,14 +206,24 @@ class Meter:
             self._streak = self.skip = 0
         return row
 
-    def _late(self) -> tuple[float, ...]:
-        """The readings of an unmeasured item that ran long or failed: all but its stages."""
+    def _late(self, seconds: float) -> tuple[float, ...]:
+        """The readings of an unmeasured item that ran long or failed: all but its stages.
+
+        Its CPU time is what the thread used since the last measured item, less
+        all the wall time before this item began (the quick items, and whatever
+        the worker did between them): at least what the item used, never more
+        than its ``seconds``.
+        """
         usage = _getrusage(_WHO)
         now = usage.ru_utime + usage.ru_stime
         thread = _thread()
+        wall = _clock()
         anchor = self._anchor
-        cpu = now - anchor[1] if anchor is not None and anchor[0] == thread else MISSING
-        self._last = (thread, now)
+        cpu = MISSING
+        if anchor is not None and anchor[0] == thread:
+            before = (wall - anchor[2]) - seconds
+            cpu = min(seconds, max(0.0, (now - anchor[1]) - max(0.0, before)))
+        self._last = (thread, now, wall)
         rss = usage.ru_maxrss
         before, self._rss = self._rss, rss
         growth = rss - before
@@ -254,7 +278,7 @@ class Meter:
         """The row of the item whose readings :meth:`start` took."""
         usage = _getrusage(_WHO)
         now = usage.ru_utime + usage.ru_stime
-        self._last = (_thread(), now)
+        self._last = (_thread(), now, _clock())
         cpu = now - spent[-1]
         rss = usage.ru_maxrss
         before, self._rss = self._rss, rss

@@ -126,8 +126,8 @@ def run(
         once a streak of items took under a millisecond each, one in 32 is
         measured in full; an item that runs long or fails is always read
         (its stage split only when it was sampled), and a worker goes back
-        to measuring every item once memory grows or long items take more
-        than 5% of its time while items run unmeasured (see
+        to measuring every item once memory grows by 16 MiB, or long items
+        use over 20% of its time in CPU, while items run unmeasured (see
         :mod:`curator.observing.metrics`). ``"all"`` measures every item in
         full (about 3 µs per item; ``benchmarks/README.md``).
     capture
