@@ -231,3 +231,12 @@ def test_memory_that_grows_while_items_run_bare_ends_the_sampling_for_good() -> 
     assert work.meter.every == 1
     first = kinds.index(True, QUICK_STREAK)  # the next item read, which shows the growth
     assert kinds[first:] == [True] * (len(kinds) - first)
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_count_of_bare_items_below_zero_reads_as_none_left() -> None:
+    """Threads sharing a work may both count the last bare item down: measuring goes on."""
+    work = Work(Pipeline(Numbers(200)).write(Fails()))
+    assert work.meter is not None
+    work.meter.skip = -1
+    assert measured_by(work, QUICK_STREAK + 1) == [True] * QUICK_STREAK + [None]

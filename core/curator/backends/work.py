@@ -233,7 +233,9 @@ class Work:
         meter = self.meter
         measuring = False
         if meter is not None:
-            if meter.skip:  # quick items are sampled: this one runs bare
+            # Quick items are sampled: this one runs bare. "> 0": threads sharing the
+            # work may both count the last one down; below zero reads as none left.
+            if meter.skip > 0:
                 meter.skip -= 1
             else:
                 measuring = True

@@ -94,7 +94,10 @@ def run_chunk(
                 outcomes.append(outcome)
                 if end_at_failure and outcome.status.is_failure:
                     break
-    dask_worker.log_event(topic, {"token": token, "done": True})
+    # Through the client, which waits for the scheduler to have it: the worker's own
+    # log_event is batched, and a worker that dies at its next item (a crash) would lose
+    # it, and with it the proof that this chunk was done, not the one that crashed.
+    get_client().log_event(topic, {"token": token, "done": True})
     return outcomes
 
 

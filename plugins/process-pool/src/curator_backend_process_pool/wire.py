@@ -123,9 +123,9 @@ def decode(
     int
         How many outcomes the rows hold.
     """
-    indices, started, finished, values, failed, metrics, captured, extras, measured, width = rows
+    indices, started, finished, values, failed, metrics, captured, extras, measured_at, width = rows
     count = len(values)
-    metrics = _full_rows(metrics, measured, count, width)
+    metrics = _full_rows(metrics, measured_at, count, width)
     width = width if metrics else 0
     if not starts and not failed and not captured:
         events.append(
