@@ -170,11 +170,6 @@ def test_the_stage_summary_of_a_mix_of_quick_and_slow_items_is_not_skewed() -> N
     """Every 25th item spends 5 ms in a filter: sampled, the filter's share stays about right."""
     from curator import Filter
 
-    def spin(seconds: float) -> None:
-        until = time.perf_counter() + seconds
-        while time.perf_counter() < until:
-            pass
-
     class Heavy(Filter[int]):
         def __call__(self, items: Iterator[int]) -> Iterator[int]:
             for item in items:

@@ -11,12 +11,10 @@ move into one.
 
 from __future__ import annotations
 
-import itertools
-import operator
 from array import array
 from collections.abc import Sequence
 
-from curator.model.measures import empty_row
+from curator.model.measures import empty_row, rows_read
 
 DENSE_SHARE = 3
 """Rows move into a dense array once more than one position in this many has one."""
@@ -61,17 +59,14 @@ class MeasuredRows:
     def put_rows(self, at: int, flat: Sequence[float]) -> None:
         """Keep the rows in ``flat`` for positions ``at``, ``at + 1``, ...; ``NaN`` rows are none.
 
-        A row is one when its peak memory (read for every item measured at
-        all) is a number.
+        A row is one when it holds a reading (:func:`~curator.model.measures.rows_read`).
         """
         width = self.width
         dense = self._dense
         if dense is not None:
             dense[at * width : at * width + len(flat)] = array("d", flat)
             return
-        peaks = flat[width - 3 :: width]
-        # NaN is the one value unequal to itself: this picks the measured rows in C.
-        for k in itertools.compress(range(len(peaks)), map(operator.eq, peaks, peaks)):
+        for k in rows_read(flat, width):
             self.put(at + k, flat[k * width : (k + 1) * width])
 
     def drop(self, position: int) -> None:

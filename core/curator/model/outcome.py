@@ -8,8 +8,6 @@ doing. Both are plain data: they cross process and machine boundaries.
 from __future__ import annotations
 
 import enum
-import itertools
-import operator
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -17,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curator.model.captured import Captured
-from curator.model.measures import Metrics
+from curator.model.measures import Metrics, rows_read
 from curator.model.printable import printable
 
 
@@ -388,7 +386,7 @@ class Successes:
 
     def __iter__(self) -> Iterator[Outcome]:
         worker, attempt, ok = self.worker, self.attempt, self.status
-        metrics_of = _measured(self.metrics, self.metric_width(), len(self.indices)).get
+        metrics_of = _measured(self.metrics, self.metric_width()).get
         extras_of = (self.extras or {}).get
         for position, (index, started, finished, value) in enumerate(
             zip(self.indices, self.started, self.finished, self.values, strict=True)
@@ -399,18 +397,14 @@ class Successes:
             )  # fmt: skip
 
 
-def _measured(flat: Sequence[float] | None, width: int, count: int) -> dict[int, Metrics]:
+def _measured(flat: Sequence[float] | None, width: int) -> dict[int, Metrics | None]:
     """The metrics of the rows of ``flat`` that have any, by position.
 
-    Quick items are sampled (see :mod:`curator.observing.metrics`): most rows
-    are ``NaN``, and picking the others out first (in C) spares each item a slice.
+    Quick items are sampled (see :mod:`curator.observing.metrics`): most rows are ``NaN``.
     """
     if not width or flat is None:
         return {}
-    peaks = flat[width - 3 :: width]  # NaN (unequal to itself): nothing was read
-    read = itertools.compress(range(count), map(operator.eq, peaks, peaks))
-    found = {p: Metrics.from_row(flat[p * width : (p + 1) * width]) for p in read}
-    return {p: m for p, m in found.items() if m is not None}
+    return {p: Metrics.from_row(flat[p * width : (p + 1) * width]) for p in rows_read(flat, width)}
 
 
 Event = TaskStart | Outcome | Successes

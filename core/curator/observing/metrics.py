@@ -182,14 +182,17 @@ class Meter:
             # own sender thread, ran long without any stage being slow.
             if seconds >= self.quick and cpu >= self.quick:
                 self._unsplit += cpu
-            if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit) or (
-                bare and row[-2] >= MEMORY_STEP
-            ):
+            if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit):
                 self.every = 1  # see the class docs: from now on, every item in full
-            return row
-        self._seen += seconds * (self.every if bare else 1)
-        if bare and row[-2] >= MEMORY_STEP:  # memory grew while items ran unmeasured
+        else:
+            self._seen += seconds * (self.every if bare else 1)
+            self._count_streak(row, seconds, ok)
+        if bare and row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
             self.every = 1
+        return row
+
+    def _count_streak(self, row: tuple[float, ...], seconds: float, ok: bool) -> None:
+        """After a measured item: how many of the next items run bare (:attr:`skip`)."""
         # row[-2]: memory growth; smaller steps come and go with the worker's own buffers.
         if ok and seconds < self.quick and not row[-2] >= MEMORY_STEP:
             streak = self._streak + 1
@@ -204,7 +207,6 @@ class Meter:
             self._streak = streak
         else:
             self._streak = self.skip = 0
-        return row
 
     def _late(self, seconds: float) -> tuple[float, ...]:
         """The readings of an unmeasured item that ran long or failed: all but its stages.
@@ -224,12 +226,14 @@ class Meter:
             before = (wall - anchor[2]) - seconds
             cpu = min(seconds, max(0.0, (now - anchor[1]) - max(0.0, before)))
         self._last = (thread, now, wall)
+        return (MISSING,) * self.stages + (cpu, *self._memory(usage), MISSING)
+
+    def _memory(self, usage: resource.struct_rusage) -> tuple[float, float]:
+        """The peak memory in ``usage``, and how much it grew since the last reading (bytes)."""
         rss = usage.ru_maxrss
         before, self._rss = self._rss, rss
         growth = rss - before
-        return (MISSING,) * self.stages + (
-            cpu, rss * _RSS_UNIT, growth * _RSS_UNIT if growth > 0 else 0, MISSING,
-        )  # fmt: skip
+        return rss * _RSS_UNIT, growth * _RSS_UNIT if growth > 0 else 0
 
     def start(self) -> list[Any]:
         """Take the readings an item's metrics are measured from; pass them to the others."""
@@ -280,8 +284,6 @@ class Meter:
         now = usage.ru_utime + usage.ru_stime
         self._last = (_thread(), now, _clock())
         cpu = now - spent[-1]
-        rss = usage.ru_maxrss
-        before, self._rss = self._rss, rss
         # A stage ran during its own call and while the next stage pulled items
         # from it; the pulls it made from the stage before it are that stage's.
         row = [spent[0] + spent[1]]
@@ -294,8 +296,7 @@ class Meter:
                 gpu = float(spent[-2].max_memory_allocated())
             except Exception:  # a GPU library in a bad state must not fail the item
                 gpu = MISSING
-        growth = rss - before
-        row += (cpu, rss * _RSS_UNIT, growth * _RSS_UNIT if growth > 0 else 0, gpu)
+        row += (cpu, *self._memory(usage), gpu)
         return tuple(row)
 
 
