@@ -24,7 +24,7 @@ from curator.observing.features import (
     end_quietly,
     run_features,
 )
-from curator.observing.metrics import SAMPLE_EVERY, Meter
+from curator.observing.metrics import Meter, metric_sampling
 
 
 class Work:
@@ -410,24 +410,6 @@ class Work:
 
 _State = tuple[Pipeline[Any], int, bool, int, int, bool, tuple[ItemFeature, ...], StagePlan]
 """What a :class:`Work` pickles as."""
-
-
-def metric_sampling(metrics: bool | str) -> int:
-    """One item in how many a :class:`Meter` measures in full for the ``metrics`` setting.
-
-    Raises
-    ------
-    ValueError
-        For a setting other than ``True``, ``False`` and ``"all"``.
-    """
-    if metrics == "all":
-        return 1
-    if isinstance(metrics, bool | int) and metrics in (0, 1):  # 0 and 1 as Python reads them
-        return SAMPLE_EVERY
-    raise ValueError(
-        f"metrics must be True (quick items sampled), 'all' (every item measured in full) or "
-        f"False, not {metrics!r}"
-    )
 
 
 def _shards_of(plan: StagePlan) -> WorkerShards | None:

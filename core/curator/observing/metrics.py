@@ -61,6 +61,7 @@ __all__ = [
     "StageSummary",
     "empty_row",
     "format_bytes",
+    "metric_sampling",
     "stage_names",
     "summarize",
     "summarize_columns",
@@ -87,6 +88,24 @@ stops sampling: smaller steps come and go with a worker's own buffers."""
 UNSPLIT_SHARE = 0.2
 """A meter stops sampling once long items that ran unmeasured took more than this share of
 the time it has seen (their CPU time): stage summaries are not skewed by more."""
+
+
+def metric_sampling(metrics: bool | str) -> int:
+    """One item in how many a :class:`Meter` measures in full for the ``metrics`` setting.
+
+    Raises
+    ------
+    ValueError
+        For a setting other than ``True``, ``False`` and ``"all"``.
+    """
+    if metrics == "all":
+        return 1
+    if isinstance(metrics, bool | int) and metrics in (0, 1):  # 0 and 1 as Python reads them
+        return SAMPLE_EVERY
+    raise ValueError(
+        f"metrics must be True (quick items sampled), 'all' (every item measured in full) or "
+        f"False, not {metrics!r}"
+    )
 
 
 class Meter:

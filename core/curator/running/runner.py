@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.backends.work import metric_sampling
 from curator.checkpoint.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
@@ -28,6 +27,7 @@ from curator.model.plan import StagePlan
 from curator.model.result import RunInfo, RunResult
 from curator.model.selection import resolve_indices
 from curator.observing.features import CoreFeature, ItemFeature
+from curator.observing.metrics import metric_sampling
 from curator.plugin_host.options import NoOptions, build_options
 from curator.plugin_host.registry import Registry, default_registry
 from curator.running.choosing import ReporterSpec, item_features, reporter_names, resolve_reporters
