@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import hmac
+import itertools
 import json
 import math
 import pickle
@@ -31,18 +32,21 @@ from curator.model import pickling
 from curator.model.captured import Captured
 from curator.model.columns import CODES, STATUSES, OutcomeColumns
 from curator.model.errors import UsageError
-from curator.model.measures import FIELDS, Metrics
+from curator.model.measures import FIELDS, Metrics, rows_read
 from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
 
 COLUMNS = (
     "indices", "codes", "started", "finished", "attempts", "workers", "info", "outputs", "mac",
-    "metrics",
+    "metrics", "measured",
 )  # fmt: skip
 """The journal table's data columns, in the order :func:`encode` returns them.
 
 ``metrics`` holds the items' metrics rows (see :mod:`curator.observing.metrics`) as raw
-doubles, one row after another, ``NaN`` for an item without metrics; it is
-``NULL`` for a batch without any (and in checkpoints older than the column).
+doubles, one row after another; it is ``NULL`` for a batch without any (and
+in checkpoints older than the column). Quick items are sampled, so most items
+of a run of small ones have no row: ``measured`` then holds the positions of
+the rows (raw 64-bit integers, ascending). It is ``NULL`` when there is a row
+per item (``NaN`` for an item without metrics in checkpoints older than it).
 ``info`` is JSON: the batch's worker names, and by position the items'
 errors, captured output (see :mod:`curator.observing.capture`) and the data of
 per-item features (``extras``, see :mod:`curator.observing.features`; absent in
@@ -100,7 +104,8 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
         json.dumps(details),
         outputs,
         mac,
-        columns.metrics.tobytes() if columns.width else None,
+        columns.metrics.tobytes() if columns.measured else None,
+        columns.measured.tobytes() if len(columns.measured) != len(columns) else None,
     )
 
 
@@ -149,9 +154,9 @@ class Batch:
     ``codes`` are status codes (positions in :class:`~curator.model.outcome.Status`),
     ``workers`` numbers into ``names``; ``errors``, ``printed`` and
     ``extras`` are the items' errors, captured output and features' data by
-    position; ``metrics`` holds
-    ``width`` floats per item (``width`` 0: none). Everything was checked:
-    a damaged batch is never returned.
+    position; ``metrics`` holds ``width`` floats (``width`` 0: none) for each
+    position in ``measured`` (ascending), the items with a reading.
+    Everything was checked: a damaged batch is never returned.
     """
 
     indices: array.array[int]
@@ -166,6 +171,9 @@ class Batch:
     metrics: array.array[float]
     width: int
     extras: dict[int, dict[str, Any]]
+    measured: array.array[int]
+    rows: dict[int, int]
+    """Row number in ``metrics`` by position."""
 
 
 _DAMAGE = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
@@ -183,7 +191,7 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
         When the batch is damaged.
     """
     (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
-     _outputs, _mac, metric_bytes) = row  # fmt: skip
+     _outputs, _mac, metric_bytes, measured_bytes) = row  # fmt: skip
     try:
         indices = _numbers("q", index_bytes)
         started, finished = _numbers("d", started_bytes), _numbers("d", finished_bytes)
@@ -204,18 +212,40 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
         names, errors, printed, extras = _details(info, count)
         if numbers and not (min(numbers) >= 0 and max(numbers) < len(names)):
             raise ValueError("a worker number out of range")
-        measured = array.array("d")
-        if metric_bytes is not None:
-            measured = _numbers("d", metric_bytes)
-            if count and (len(measured) % count or len(measured) // count < len(FIELDS)):
-                raise ValueError("a metrics column that does not split into rows")
+        metrics, measured, width = _metrics(metric_bytes, measured_bytes, count)
     except _DAMAGE as exc:
         raise damaged(where, f"a journal batch cannot be read ({exc})") from None
-    width = len(measured) // count if count else 0
     return Batch(
-        indices, codes, started, finished, attempts, numbers, names, errors, printed, measured,
-        width, extras,
+        indices, codes, started, finished, attempts, numbers, names, errors, printed, metrics,
+        width, extras, measured, dict(zip(measured, range(len(measured)), strict=True)),
     )  # fmt: skip
+
+
+def _metrics(
+    metric_bytes: Any, measured_bytes: Any, count: int
+) -> tuple[array.array[float], array.array[int], int]:
+    """The metrics rows that hold a reading, their positions, and the floats per row."""
+    if metric_bytes is None:
+        return array.array("d"), array.array("q"), 0
+    rows = _numbers("d", metric_bytes)
+    if measured_bytes is None:  # a row per item
+        if not count or len(rows) % count or len(rows) // count < len(FIELDS):
+            raise ValueError("a metrics column that does not split into rows")
+        width = len(rows) // count
+        measured = array.array("q", rows_read(rows, width))
+        if len(measured) != count:  # NaN rows, written before the measured column: left out
+            rows = array.array(
+                "d",
+                itertools.chain.from_iterable(rows[p * width : (p + 1) * width] for p in measured),
+            )
+        return rows, measured, width
+    measured = _numbers("q", measured_bytes)
+    if not measured or len(rows) % len(measured) or len(rows) // len(measured) < len(FIELDS):
+        raise ValueError("a metrics column that does not split into its measured rows")
+    ascending = all(map(int.__lt__, measured, measured[1:]))
+    if not (ascending and measured[0] >= 0 and measured[-1] < count):
+        raise ValueError("measured positions that are not ascending positions of the batch")
+    return rows, measured, len(rows) // len(measured)
 
 
 def _numbers(kind: str, data: Any) -> array.array[Any]:
@@ -305,11 +335,13 @@ def decode(row: Sequence[Any], key: bytes | None, where: Path) -> Iterator[Recor
 
 def record(batch: Batch, position: int, value: Any, where: Path) -> Record:
     """The record at ``position`` of a decoded batch, with ``value`` as its outputs."""
-    width = batch.width
-    try:
-        metrics = Metrics.from_row(batch.metrics[position * width : (position + 1) * width])
-    except _DAMAGE as exc:
-        raise damaged(where, f"an item's metrics cannot be read ({exc})") from None
+    width, number = batch.width, batch.rows.get(position)
+    metrics = None
+    if number is not None:
+        try:
+            metrics = Metrics.from_row(batch.metrics[number * width : (number + 1) * width])
+        except _DAMAGE as exc:
+            raise damaged(where, f"an item's metrics cannot be read ({exc})") from None
     return (
         batch.indices[position],
         STATUSES[batch.codes[position]].value,

@@ -75,10 +75,10 @@ class RecordedRun:
     def metric(self, row: int, name: str) -> float | None:
         """Reading ``name`` (one of :data:`curator.model.measures.FIELDS`) of ``row``, or None."""
         columns = self.columns
-        width = columns.width
-        if not width:
+        values = columns.metric_row(row)
+        if values is None:
             return None
-        value = columns.metrics[row * width + width - len(FIELDS) + FIELDS.index(name)]
+        value = values[columns.width - len(FIELDS) + FIELDS.index(name)]
         return None if math.isnan(value) else value
 
     def stage_summaries(self, rows: Sequence[int]) -> list[StageSummary]:
@@ -87,7 +87,7 @@ class RecordedRun:
         width = columns.width
         if not width or len(self.stages) != width - len(FIELDS):
             return []
-        return summarize_columns(self.stages, columns.metrics, width, rows)
+        return summarize_columns(self.stages, columns.metrics, width, columns.metric_numbers(rows))
 
 
 def read_checkpoint(path: str | Path) -> RecordedRun:

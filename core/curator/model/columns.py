@@ -2,11 +2,12 @@
 
 An :class:`OutcomeColumns` holds many outcomes as parallel columns (indices,
 status codes, times and attempts as raw arrays, workers as numbers into a
-list of names, errors and captured output by row, metrics as one flat array
-of rows). It fills from the three shapes outcomes come in, each column by
-column in C: single :class:`~curator.model.outcome.Outcome` objects, a worker's
-:class:`~curator.model.outcome.Successes`, and a batch decoded from a checkpoint's
-journal. The journal's writer gathers each batch it stores in one; the report
+list of names, errors and captured output by row, metrics as the rows that
+hold a reading, one after another, with their row numbers). It fills from the
+three shapes outcomes come in, each column by column in C: single
+:class:`~curator.model.outcome.Outcome` objects, a worker's
+:class:`~curator.model.outcome.Successes`, and a batch decoded from a
+checkpoint's journal. The journal's writer gathers each batch it stores in one; the report
 gathers a whole checkpoint in one.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from curator.model.captured import Captured
-from curator.model.measures import MISSING
+from curator.model.measures import rows_read
 from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
 
 if TYPE_CHECKING:
@@ -68,8 +69,14 @@ class OutcomeColumns:
         self.extras: dict[int, dict[str, Any]] = {}
         """What per-item features recorded (see :mod:`curator.observing.features`), by row."""
         self.metrics = array.array("d")
-        """:attr:`width` floats per row once a measured row came in (``NaN``: not measured)."""
+        """The rows that hold a reading, :attr:`width` floats each, in the order of
+        :attr:`measured`. Quick items are sampled (see :mod:`curator.observing.metrics`),
+        so most rows of a run of small items have none and take no room."""
+        self.measured = array.array("q")
+        """The row numbers of the :attr:`metrics` rows, ascending."""
         self.width = 0
+        """Floats per metrics row, set by the first one that came in."""
+        self._numbers_of_rows: dict[int, int] | None = None
         self.values: list[Any] | None = [] if values else None
         self._numbers: dict[str, int] = {}
 
@@ -108,17 +115,9 @@ class OutcomeColumns:
         self.workers.extend(map(self.number, map(_worker, batch)))
         if self.values is not None:
             self.values += map(_value, batch)
-        rows = [None if m is None else m.row() for m in map(_metrics, batch)]
-        width = next((len(row) for row in rows if row is not None), 0)
-        if width:
-            self._measured(width, base)
-        if self.width:
-            blank = _blank(self.width)
-            for measured in rows:
-                if measured is not None and len(measured) == self.width:
-                    self.metrics.extend(measured)
-                else:
-                    self.metrics.extend(blank)
+        for row, metrics in enumerate(map(_metrics, batch), base):
+            if metrics is not None:
+                self._add_row(row, metrics.row())
 
     def add_successes(self, batch: Successes) -> None:
         """Add a worker's ``ok`` outcomes as the columns they came in."""
@@ -135,7 +134,8 @@ class OutcomeColumns:
         if batch.extras:
             for position, extras in batch.extras.items():
                 self.extras[base + position] = extras
-        self._add_metrics(batch.metrics, batch.metric_width(), count, base)
+        if batch.metrics:
+            self._add_rows(batch.metrics, batch.metric_width(), batch.measured, base)
 
     def add_batch(self, batch: Batch) -> None:
         """Add a batch decoded from the journal (:func:`curator.checkpoint.journal.read_batch`)."""
@@ -153,26 +153,57 @@ class OutcomeColumns:
             self.printed[base + position] = output
         for position, extras in batch.extras.items():
             self.extras[base + position] = extras
-        self._add_metrics(batch.metrics, batch.width, len(batch.indices), base)
+        if batch.width:
+            self._add_rows(batch.metrics, batch.width, batch.measured, base)
 
-    def _add_metrics(self, flat: Sequence[float] | None, width: int, count: int, base: int) -> None:
-        """Add ``count`` rows of metrics, ``width`` floats each one after another in ``flat``."""
-        if width and flat:
-            self._measured(width, base)
+    def metric_row(self, row: int) -> Sequence[float] | None:
+        """The metrics row of ``row``, or ``None`` when it holds no reading."""
+        number = self._rows_measured().get(row)
+        if number is None:
+            return None
+        return self.metrics[number * self.width : (number + 1) * self.width]
+
+    def metric_numbers(self, rows: Sequence[int]) -> list[int]:
+        """The numbers in :attr:`metrics` of the rows among ``rows`` that have one, in order."""
+        numbers = self._rows_measured()
+        return [numbers[row] for row in rows if row in numbers]
+
+    def _rows_measured(self) -> dict[int, int]:
+        """The number in :attr:`metrics` of each measured row (rows are only ever added)."""
+        numbers, measured = self._numbers_of_rows, self.measured
+        if numbers is None or len(numbers) != len(measured):
+            numbers = self._numbers_of_rows = dict(zip(measured, range(len(measured)), strict=True))
+        return numbers
+
+    def _add_row(self, row: int, values: Sequence[float]) -> None:
+        """Keep one row's metrics (of another width than the first: not kept)."""
         if not self.width:
-            return
-        if flat and width == self.width:
-            self.metrics.extend(flat)
-        else:  # unmeasured (or of another shape): blank rows
-            self.metrics.extend(_blank(self.width) * count)
+            self.width = len(values)
+        if len(values) == self.width:
+            self.measured.append(row)
+            self.metrics.extend(values)
 
-    def _measured(self, width: int, base: int) -> None:
-        """The first measured rows came in: the ``base`` rows before them get blank ones."""
+    def _add_rows(
+        self, flat: Sequence[float], width: int, positions: Sequence[int] | None, base: int
+    ) -> None:
+        """Keep the rows in ``flat`` (``width`` floats each) of the rows ``base + position``.
+
+        ``positions`` are the rows' positions, ascending; ``None``: a row per
+        position, of which those holding a reading are kept.
+        """
         if not self.width:
             self.width = width
-            self.metrics.extend(_blank(width) * base)
-
-
-def _blank(width: int) -> array.array[float]:
-    """A row of ``width`` floats that stands for no measurement."""
-    return array.array("d", (MISSING,)) * width
+        if width != self.width:  # another shape: not kept
+            return
+        if positions is not None:
+            self.measured.extend(base + position for position in positions)
+            self.metrics.extend(flat)
+            return
+        read = list(rows_read(flat, width))
+        if len(read) * width == len(flat):  # every row holds one
+            self.measured.extend(range(base, base + len(read)))
+            self.metrics.extend(flat)
+            return
+        for position in read:
+            self.measured.append(base + position)
+            self.metrics.extend(flat[position * width : (position + 1) * width])

@@ -56,12 +56,19 @@ class MeasuredRows:
         else:
             self._flat[number * width : (number + 1) * width] = array("d", row)
 
-    def put_rows(self, at: int, flat: Sequence[float]) -> None:
+    def put_rows(
+        self, at: int, flat: Sequence[float], positions: Sequence[int] | None = None
+    ) -> None:
         """Keep the rows in ``flat`` for positions ``at``, ``at + 1``, ...; ``NaN`` rows are none.
 
         A row is one when it holds a reading (:func:`~curator.model.measures.rows_read`).
+        ``positions``: ``flat`` holds rows for these positions (after ``at``) only.
         """
         width = self.width
+        if positions is not None:
+            for k, position in enumerate(positions):
+                self.put(at + position, flat[k * width : (k + 1) * width])
+            return
         dense = self._dense
         if dense is not None:
             dense[at * width : at * width + len(flat)] = array("d", flat)

@@ -364,6 +364,10 @@ class Successes:
         What per-item features recorded (:attr:`Outcome.extras`), by
         position, for the items that have any (as :attr:`curator.Work.extras`
         gives them); ``None`` when none has.
+    measured
+        When :attr:`metrics` holds rows for some items only (quick items are
+        sampled): their positions, ascending, one per row. ``None``: a row per
+        item (``NaN`` rows for items without a reading).
     """
 
     worker: str
@@ -375,18 +379,19 @@ class Successes:
     metrics: Sequence[float] | None = None
     status: Status = Status.OK
     extras: dict[int, dict[str, Any]] | None = None
+    measured: Sequence[int] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def metric_width(self) -> int:
-        """Floats per item in :attr:`metrics` (0 without metrics)."""
-        count = len(self.indices)
-        return len(self.metrics) // count if self.metrics and count else 0
+        """Floats per row of :attr:`metrics` (0 without metrics)."""
+        rows = len(self.indices) if self.measured is None else len(self.measured)
+        return len(self.metrics) // rows if self.metrics and rows else 0
 
     def __iter__(self) -> Iterator[Outcome]:
         worker, attempt, ok = self.worker, self.attempt, self.status
-        metrics_of = _measured(self.metrics, self.metric_width()).get
+        metrics_of = _measured(self.metrics, self.metric_width(), self.measured).get
         extras_of = (self.extras or {}).get
         for position, (index, started, finished, value) in enumerate(
             zip(self.indices, self.started, self.finished, self.values, strict=True)
@@ -397,13 +402,20 @@ class Successes:
             )  # fmt: skip
 
 
-def _measured(flat: Sequence[float] | None, width: int) -> dict[int, Metrics | None]:
+def _measured(
+    flat: Sequence[float] | None, width: int, positions: Sequence[int] | None
+) -> dict[int, Metrics | None]:
     """The metrics of the rows of ``flat`` that have any, by position.
 
-    Quick items are sampled (see :mod:`curator.observing.metrics`): most rows are ``NaN``.
+    Quick items are sampled (see :mod:`curator.observing.metrics`): most rows
+    are ``NaN``, or left out (``positions`` name the rows kept).
     """
     if not width or flat is None:
         return {}
+    if positions is not None:
+        return {
+            p: Metrics.from_row(flat[k * width : (k + 1) * width]) for k, p in enumerate(positions)
+        }
     return {p: Metrics.from_row(flat[p * width : (p + 1) * width]) for p in rows_read(flat, width)}
 
 

@@ -84,10 +84,15 @@ class Interrupts:
         self._wake = threading.Event()
         self._active = threading.Lock()
         self._installed = False
+        self._inside = False
+        """Between enter and exit: the handlers act (after it, a late signal is only noted)."""
+        self._grace_sent = False
+        self._late: int | None = None
 
     def __enter__(self) -> Interrupts:
         self._previous = _take_over(self._on_sigint, self._on_sigterm)
         self._installed = signal.SIGINT in self._previous
+        self._inside = True
         return self
 
     def __exit__(
@@ -96,13 +101,49 @@ class Interrupts:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.close()
+        if self._late is not None and kind is None:  # a stop asked for as the run left
+            if self._late == signal.SIGTERM:
+                self.terminated = True
+                raise Terminated
+            self.requested = True
+
+    def close(self) -> None:
+        """Give the previous handlers back (again: nothing); :meth:`__exit__` does it.
+
+        A signal's handler may still raise at the very start of ``__exit__``
+        (Python runs pending handlers on entering a function), before anything
+        is restored: so the run calls this once more after leaving, whatever
+        happened. Otherwise every later run in the process would find the
+        handlers taken and install none (its grace period would never end).
+        """
         with self._active:  # the grace timer must not signal a thread that left the run
             self._installed = False
+            self._inside = False  # from here on the handlers raise nothing
             if self._timer is not None:
                 self._timer.cancel()
         _give_back(self._previous)
 
+    def _left(self, signum: int) -> bool:
+        """Whether the run already left (a signal that was on its way as it did).
+
+        Its handlers are still installed for a moment, and a handler that raised
+        there would skip restoring the previous ones (see :meth:`close`). So a
+        late signal is only noted, and acted on once the
+        previous handlers are back (a SIGTERM raises :class:`Terminated`, a
+        SIGINT marks the run stopped); the grace period's own SIGINT is dropped.
+        """
+        if self._inside:
+            return False
+        if signum == signal.SIGINT and self._grace_sent:
+            self._grace_sent = False
+        elif self._late is None:
+            self._late = signum
+        return True
+
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self._left(signum):
+            return
         if self.requested:
             raise HardStop
         self.requested = True
@@ -125,9 +166,12 @@ class Interrupts:
                     "stopping running items\n"
                 )
                 sys.stderr.flush()
+                self._grace_sent = True
                 signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        if self._left(signum):
+            return
         self.terminated = True
         self._wake.set()
         raise Terminated

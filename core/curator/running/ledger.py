@@ -172,11 +172,9 @@ class Ledger:
             return f"sent a Successes batch whose columns differ in length ({batch.worker})"
         if not size:
             return None
-        if batch.metrics and len(batch.metrics) % size:
-            return (
-                f"sent a Successes batch whose metrics do not split into one row per item "
-                f"({len(batch.metrics)} floats for {size} items, {batch.worker})"
-            )
+        broken = _broken_metrics(batch, size)
+        if broken is not None:
+            return broken
         if batch.extras and not all(type(p) is int and 0 <= p < size for p in batch.extras):
             return (
                 f"sent a Successes batch whose extras name positions it does not have "
@@ -200,7 +198,7 @@ class Ledger:
                 width = self.metric_width
                 if width and batch.metric_width() == width:
                     assert batch.metrics is not None
-                    self._metrics.put_rows(at, batch.metrics)
+                    self._metrics.put_rows(at, batch.metrics, batch.measured)
                 if batch.extras:
                     extras = self._extras
                     for p, data in batch.extras.items():
@@ -337,3 +335,34 @@ class Ledger:
         if not self.keep:
             return sorted(self._failures.values(), key=lambda o: self.position(o.index) or 0)
         return self.table(when)
+
+
+def _broken_metrics(batch: Successes, size: int) -> str | None:
+    """Why ``batch``'s metrics rows do not fit its ``size`` items, or ``None``."""
+    metrics, positions = batch.metrics, batch.measured
+    if not metrics:
+        return None
+    if positions is None:
+        if len(metrics) % size:
+            return (
+                f"sent a Successes batch whose metrics do not split into one row per item "
+                f"({len(metrics)} floats for {size} items, {batch.worker})"
+            )
+        return None
+    rows = len(positions)
+    if not rows or len(metrics) % rows:
+        return (
+            f"sent a Successes batch whose metrics do not split into one row per measured "
+            f"position ({len(metrics)} floats for {rows} positions, {batch.worker})"
+        )
+    if not (
+        all(type(p) is int for p in positions)
+        and positions[0] >= 0
+        and positions[-1] < size
+        and all(map(int.__lt__, positions, positions[1:]))
+    ):
+        return (
+            f"sent a Successes batch whose measured positions are not ascending positions "
+            f"of its {size} items ({batch.worker})"
+        )
+    return None

@@ -207,8 +207,11 @@ class RunLoop(EventIntake, RunEnding):
             interrupts = Interrupts(self._stop_dispatching, policy.grace)
             hard_stop = False
             try:
-                with interrupts:
-                    stopped_by = yield from self._rounds(interrupts)
+                try:
+                    with interrupts:
+                        stopped_by = yield from self._rounds(interrupts)
+                finally:
+                    interrupts.close()  # even if a signal's handler raised as it left
             except KeyboardInterrupt:
                 hard_stop = True
             except BaseException:

@@ -18,7 +18,6 @@ from bisect import bisect_left
 from typing import Any
 
 from curator import Captured, ErrorInfo, Event, Metrics, Outcome, Status, Successes, TaskStart
-from curator.observing.metrics import empty_row
 
 
 class Batch:
@@ -125,21 +124,24 @@ def decode(
     """
     indices, started, finished, values, failed, metrics, captured, extras, measured_at, width = rows
     count = len(values)
-    metrics = _full_rows(metrics, measured_at, count, width)
-    width = width if metrics else 0
+    if not measured_at:
+        width = 0
     if not starts and not failed and not captured:
         events.append(
             Successes(
-                worker, indices, started, finished, values, attempt, metrics or None,
+                worker, indices, started, finished, values, attempt, metrics if width else None,
                 extras=extras or None,
+                measured=None if len(measured_at) == count else measured_at,
             )
         )  # fmt: skip
         return count
     append = events.append
     failures = set(failed)
+    number_of = dict(zip(measured_at, range(len(measured_at)), strict=True)).get
 
     def measured(p: int) -> Metrics | None:
-        return Metrics.from_row(metrics[p * width : (p + 1) * width]) if width else None
+        k = number_of(p)
+        return None if k is None else Metrics.from_row(metrics[k * width : (k + 1) * width])
 
     ok: list[int] = []
     for p in range(count):
@@ -167,6 +169,7 @@ def decode(
         else:
             ok.append(p)
     if ok:
+        kept = [(n, k) for n, k in enumerate(map(number_of, ok)) if k is not None]
         events.append(
             Successes(
                 worker,
@@ -175,22 +178,11 @@ def decode(
                 [finished[p] for p in ok],
                 [values[p] for p in ok],
                 attempt,
-                array("d", [m for p in ok for m in metrics[p * width : (p + 1) * width]])
-                if metrics
+                array("d", [m for _, k in kept for m in metrics[k * width : (k + 1) * width]])
+                if kept
                 else None,
                 extras={n: extras[p] for n, p in enumerate(ok) if p in extras} or None,
+                measured=[n for n, _ in kept] if kept else None,
             )
         )
     return count
-
-
-def _full_rows(metrics: array[float], measured: array[int], count: int, width: int) -> Any:
-    """A row for each of ``count`` items (``NaN``: not measured), or ``None`` when none was."""
-    if not measured:
-        return None
-    if len(measured) == count:
-        return metrics
-    full = array("d", empty_row(width)) * count
-    for k, p in enumerate(measured):
-        full[p * width : (p + 1) * width] = metrics[k * width : (k + 1) * width]
-    return full

@@ -1,0 +1,81 @@
+"""A run gives its signal handlers back whatever arrives as it leaves.
+
+Found by running the conformance kit's grace and SIGTERM checks 300 times in a
+row: a signal whose handler ran as the run left (the grace period's own
+SIGINT, sent as the last item finished) raised before the previous handlers
+were restored. Every later run in that process then found SIGINT and SIGTERM
+taken, installed none, and its grace period never ended: the kit hung.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+from pipelines import Collect
+
+from curator import RunInterrupted, run
+from curator.model.errors import HardStop
+from curator.running.interrupts import Interrupts, Terminated
+from curator.testing.probes import Numbers
+
+
+@pytest.fixture(autouse=True)
+def _default_handlers() -> Iterator[None]:
+    """Each test starts, and must end, with the default dispositions."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    yield
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert handlers == (signal.default_int_handler, signal.SIG_DFL), "handlers left behind"
+
+
+def test_a_handler_that_raises_as_the_run_leaves_still_gives_the_handlers_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leaving = Interrupts.__exit__
+
+    def second_ctrl_c_on_the_way_out(self: Interrupts, *exc: object) -> None:
+        monkeypatch.setattr(Interrupts, "__exit__", leaving)
+        raise HardStop  # what the handler does when Python runs it on entering __exit__
+
+    monkeypatch.setattr(Interrupts, "__exit__", second_ctrl_c_on_the_way_out)
+    with pytest.raises(RunInterrupted):
+        run(Numbers(3).write(Collect()), reporter=None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    result = run(Numbers(3).write(Collect()), reporter=None)  # the next run installs its own
+    assert result.ok
+
+
+def test_a_sigterm_on_its_way_as_the_run_leaves_is_a_termination_after_the_handlers_are_back() -> (
+    None
+):
+    interrupts = Interrupts(lambda: None, grace=60.0)
+    with pytest.raises(Terminated):
+        _leave(interrupts, signal.SIGTERM)
+    assert interrupts.terminated
+
+
+def test_a_late_ctrl_c_marks_the_run_stopped_and_the_grace_periods_own_is_dropped() -> None:
+    stopped = Interrupts(lambda: None, grace=60.0)
+    _leave(stopped, signal.SIGINT)
+    assert stopped.requested
+
+    graced = Interrupts(lambda: None, grace=60.0)
+    graced._grace_sent = True  # the grace timer sent it just before the run left
+    _leave(graced, signal.SIGINT)
+    assert not graced.requested
+
+
+def _leave(interrupts: Interrupts, signum: int) -> None:
+    """A run that is leaving when ``signum`` arrives (its handler still installed)."""
+    with interrupts:
+        interrupts._inside = False
+        os.kill(os.getpid(), signum)  # handled at once: only noted
+        assert not interrupts.terminated
+        assert not interrupts.requested
