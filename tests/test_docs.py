@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.util
 import inspect
 import io
@@ -20,6 +21,7 @@ from curator import Registry, hookspecs, run
 from curator.cli.main import build_parser
 from curator.plugin_host.plugins import PluginSettings
 from curator.testing.events import EventRecorder
+from curator.testing.limits import KitLimits
 from curator.testing.registries import isolated_registry
 
 ROOT = Path(__file__).parent.parent
@@ -176,3 +178,21 @@ def test_the_docs_generator_notices_a_stale_page(tmp_path: Path) -> None:
     assert "old text" not in fresh
     assert "Apache License" in fresh
     assert gen_docs.regenerate(fresh) == fresh
+
+
+def test_every_number_the_kit_enforces_is_in_the_testing_guide() -> None:
+    """docs/testing.md lists each KitLimits field with its default, and nothing else."""
+    text = (DOCS / "testing.md").read_text()
+    section = text[text.index("## Limits") : text.index("## The kit can fail")]
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) \|", section, flags=re.MULTILINE))
+    defaults = {f.name: f.default for f in dataclasses.fields(KitLimits)}
+    assert set(rows) == set(defaults)
+    assert {name: float(value) for name, value in rows.items()} == {
+        name: float(value)  # type: ignore[arg-type]
+        for name, value in defaults.items()
+    }
+
+
+def test_the_kits_limits_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match=r"KitLimits\.check must be a number > 0, not -1"):
+        KitLimits(check=-1)

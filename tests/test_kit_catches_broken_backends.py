@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 
@@ -122,14 +123,61 @@ class IgnoresHookLimits(_Base):
             yield work(index)
         work.teardown()
 
+class ReportsAtTheEnd(_Base):
+    name = "reports-at-the-end"
+    def execute(self, work, indices):  # a batch job's results, only once the job ended
+        done = []
+        runner = threading.Thread(target=lambda: done.extend(work(i) for i in indices))
+        runner.start()
+        runner.join()
+        for outcome in done:
+            yield work.start(outcome.index)
+            yield outcome
+
+class NeverAnswers(_Base):
+    name = "never-answers"
+    def execute(self, work, indices):  # waits for a job that never ends
+        threading.Event().wait()
+        yield
+
+class SwallowsEverything(_Base):
+    name = "swallows-everything"
+    def execute(self, work, indices):  # even the check's failure: only the process can end
+        while True:
+            try:
+                threading.Event().wait()
+            except BaseException:
+                pass
+        yield
+
 @hookimpl
 def curator_register_backends():
     return [
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
-        RebuildsOutcomes, IgnoresHookLimits,
+        RebuildsOutcomes, IgnoresHookLimits, ReportsAtTheEnd, NeverAnswers, SwallowsEverything,
     ]
 """
+
+
+def _kit_on(pytester: pytest.Pytester, backend: str, setting: str) -> None:
+    """The kit's checks against one of the broken backends, with one class attribute set."""
+    pytester.makepyfile(broken_backends=BROKEN)
+    pytester.makepyfile(
+        test_broken=textwrap.dedent(
+            f"""
+            import broken_backends
+            from curator.testing import BackendConformance
+            from curator.testing.limits import KitLimits
+
+            class TestBroken(BackendConformance):
+                backend = {backend!r}
+                plugins = [("broken", broken_backends)]
+                load_entrypoints = False
+                {setting}
+            """
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -167,27 +215,58 @@ def curator_register_backends():
 def test_the_kit_catches_a_broken_backend(
     pytester: pytest.Pytester, backend: str, test: str, message: str
 ) -> None:
-    pytester.makepyfile(broken_backends=BROKEN)
-    pytester.makepyfile(
-        test_broken=textwrap.dedent(
-            f"""
-            import broken_backends
-            from curator.testing import BackendConformance
-
-            class TestBroken(BackendConformance):
-                backend = {backend!r}
-                plugins = [("broken", broken_backends)]
-                load_entrypoints = False
-                hook_run_bound = 5.0
-            """
-        )
-    )
+    _kit_on(pytester, backend, "hook_run_bound = 5.0")
     result = pytester.runpytest_subprocess("-p", "curator.testing.pytest_plugin", "-k", test)
     outcomes = result.parseoutcomes()
     # A class that cannot register fails the check's setup (an error), others the check.
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
     assert outcomes.get("passed", 0) == 0, outcomes
     result.stdout.fnmatch_lines([f"*{message}*"])
+
+
+@pytest.mark.parametrize(
+    ("backend", "test", "message"),
+    [
+        (
+            "reports-at-the-end",
+            "test_sigterm",
+            "*waited 3 s for 1 outcome(s) to reach the parent and another item to start before "
+            "sending SIGTERM; the parent had 0 outcome(s)*",
+        ),
+        (
+            "never-answers",
+            "test_every_index_runs",
+            "*test_every_index_runs_exactly_once_and_results_keep_order did not finish within "
+            "its 4 s: it was waiting for the check to end*",
+        ),
+    ],
+)
+def test_a_check_the_backend_never_answers_fails_in_its_time_limit(
+    pytester: pytest.Pytester, backend: str, test: str, message: str
+) -> None:
+    """The kit never hangs: a backend that sends nothing fails the check, naming the wait."""
+    _kit_on(pytester, backend, "limits = KitLimits(check=4, signal_after=3)")
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "-p", "curator.testing.pytest_plugin", "-k", test, timeout=120
+    )
+    assert time.monotonic() - start < 60
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 1, outcomes
+    result.stdout.fnmatch_lines([message])
+    assert "every thread's stack" in result.stdout.str()  # captured with the check's stderr
+
+
+def test_a_check_that_will_not_give_up_ends_the_test_process(pytester: pytest.Pytester) -> None:
+    """The last resort: a session that cannot fail a check ends, with every stack shown."""
+    _kit_on(pytester, "swallows-everything", "limits = KitLimits(check=2, released_within=2)")
+    result = pytester.runpytest_subprocess(
+        "-p", "curator.testing.pytest_plugin", "-s", "-k", "test_every_index_runs", timeout=120
+    )
+    assert result.ret == 70
+    result.stderr.fnmatch_lines(
+        ["*did not give up within 2 s of failing; ending the test process (exit code 70)*"]
+    )
 
 
 def test_start_records_without_an_attempt_are_corrected_by_the_core(

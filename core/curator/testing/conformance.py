@@ -19,6 +19,9 @@ Class attributes to adjust it:
     hook implementations).
 ``load_entrypoints``
     Also load installed plugins (default true).
+``limits``
+    The numbers the checks hold the backend to
+    (:class:`~curator.testing.limits.KitLimits`; its time budget per check).
 
 Tests that need a capability the backend does not declare are skipped with
 the reason.
@@ -32,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,10 +63,12 @@ from curator.testing.events import EventRecorder
 from curator.testing.extras import ExtrasChecks
 from curator.testing.grouping import GroupChecks
 from curator.testing.lifecycle import LifecycleChecks, LifecycleLimitChecks
+from curator.testing.limits import DEFAULT_LIMITS, KitLimits
 from curator.testing.measuring import MetricsChecks
-from curator.testing.probes import executions, peak_concurrency, probe
+from curator.testing.probes import executions, peak_concurrency, probe, release, started
 from curator.testing.stages import StateChecks
 from curator.testing.storing import StoringChecks
+from curator.testing.timelimit import TimeLimit
 
 
 class _Events(EventRecorder):
@@ -84,11 +89,18 @@ class _Events(EventRecorder):
 
 
 class _signal_later:
-    """Send ``signum`` to this process's main thread once ``after()`` is true."""
+    """Send ``signum`` to this process's main thread once ``ready()`` is true.
 
-    def __init__(self, signum: int, after: Callable[[], bool], deadline: float = 60.0) -> None:
+    If the run does not get that far within ``deadline`` seconds, the check
+    fails at once through its time limit, saying what it waited for and how
+    far the run got (``ready.progress()``), rather than letting a run of hung
+    items go on.
+    """
+
+    def __init__(self, signum: int, ready: _Progress, limit: TimeLimit, deadline: float) -> None:
         self.signum = signum
-        self.after = after
+        self.ready = ready
+        self.limit = limit
         self.deadline = deadline
         self.sent = threading.Event()
         self.done = threading.Event()
@@ -96,10 +108,16 @@ class _signal_later:
 
     def _wait(self) -> None:
         end = time.monotonic() + self.deadline
-        while not self.done.is_set() and time.monotonic() < end:
-            if self.after():
+        while not self.done.is_set():
+            if self.ready():
                 signal.pthread_kill(threading.main_thread().ident or 0, self.signum)
                 self.sent.set()
+                return
+            if time.monotonic() > end:
+                self.limit.fail_now(
+                    f"waited {self.deadline:g} s for {self.ready.what} before sending "
+                    f"{signal.Signals(self.signum).name}; {self.ready.progress()}"
+                )
                 return
             time.sleep(0.01)
 
@@ -107,10 +125,36 @@ class _signal_later:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.done.set()
         self.thread.join()
-        assert self.sent.is_set(), "the signal was never sent: the run never got that far"
+        if kind is not None:  # the check failed already (its time limit names why)
+            return
+        assert self.sent.is_set(), (
+            f"the signal was never sent: the run ended before {self.ready.what}; "
+            f"{self.ready.progress()}"
+        )
+
+
+class _Progress:
+    """Whether a run got far enough to be signalled: outcomes in the parent, another start."""
+
+    def __init__(self, events: _Events, folder: Path, count: int) -> None:
+        self.events = events
+        self.folder = folder
+        self.count = count
+        self.what = f"{count} outcome(s) to reach the parent and another item to start"
+
+    def __call__(self) -> bool:
+        finished = len(self.events.of("task_finish"))
+        return finished >= self.count and len(list(self.folder.glob("start.*"))) > self.count
+
+    def progress(self) -> str:
+        return (
+            f"the parent had {len(self.events.of('task_finish'))} outcome(s) and "
+            f"{len(self.events.of('task_start'))} start event(s); items started in the "
+            f"workers: {sorted(started(self.folder))}"
+        )
 
 
 class BackendConformance(
@@ -134,6 +178,7 @@ class BackendConformance(
     options: ClassVar[dict[str, Any]] = {}
     plugins: ClassVar[Sequence[tuple[str, object]]] = ()
     load_entrypoints: ClassVar[bool] = True
+    limits: ClassVar[KitLimits] = DEFAULT_LIMITS
     lasting_threads: ClassVar[tuple[str, ...]] = ()
     """Name prefixes of threads the backend's engine starts once per interpreter.
 
@@ -154,10 +199,25 @@ class BackendConformance(
         return dict(self.options)
 
     @pytest.fixture(autouse=True)
-    def _conformance_setup(self, tmp_path: Path, backend_options: dict[str, Any]) -> None:
+    def _conformance_setup(
+        self, tmp_path: Path, backend_options: dict[str, Any], request: pytest.FixtureRequest
+    ) -> Iterator[None]:
         self.run_options = backend_options
         self.folder = tmp_path / "executions"
         self.folder.mkdir()
+        self._load_backend()
+        limits = self.limits
+        self.time_limit = TimeLimit(
+            request.node.name, limits.check, limits.released_within, self._release
+        )
+        with self.time_limit:
+            yield
+        self._release()  # items the probe held end now, not in HOLD_SECONDS
+
+    def _release(self) -> None:
+        release(self.folder)
+
+    def _load_backend(self) -> None:
         # Tolerant, so that one broken class fails the checks with its own problems
         # rather than every check with a loading error.
         self.registry = Registry.load(
@@ -332,7 +392,7 @@ class BackendConformance(
             self.run(300, sleep=0.02, fail=frozenset({2}), on_error="raise")
         assert info.value.index == 2
         ran = sum(self.runs_per_index().values())
-        limit = 20 + 10 * self.n_jobs
+        limit = self.limits.stop_dispatch_base + self.limits.stop_dispatch_per_job * self.n_jobs
         assert ran <= limit, (
             f"backend {self.backend!r} kept dispatching after the run was asked to stop: "
             f"{ran} of 300 items ran (at most {limit} expected)"
@@ -379,7 +439,7 @@ class BackendConformance(
         crashed = result.outcomes[5]
         assert crashed.status is Status.CRASHED
         assert crashed.error is not None
-        assert crashed.error.exit_code == 7
+        assert crashed.error.exit_code == self.limits.crash_exit_code
         assert [o.index for o in result.outcomes if o.status is not Status.OK] == [5]
 
     def test_crashes_among_fast_items_cost_only_the_crashed_items(self) -> None:
@@ -393,8 +453,13 @@ class BackendConformance(
     def test_a_hung_item_times_out(self) -> None:
         self.need("timeouts")
         start = time.monotonic()
-        result = self.run(6, hang=frozenset({2}), timeout=1.0)
-        assert time.monotonic() - start < 60
+        limits = self.limits
+        with self.time_limit.waiting_for("the run of a hung item to time out"):
+            result = self.run(6, hang=frozenset({2}), timeout=limits.item_timeout)
+        elapsed = time.monotonic() - start
+        assert elapsed < limits.timed_out_within, (
+            f"a {limits.item_timeout:g} s timeout ended the run only after {elapsed:.1f} s"
+        )
         assert result.outcomes[2].status is Status.TIMED_OUT
         assert [o.index for o in result.outcomes if o.status is not Status.OK] == [2]
 
@@ -412,9 +477,15 @@ class BackendConformance(
         children = processes.children()
         start = time.monotonic()
         events = _Events(stop_after=1)
-        with pytest.raises(RunInterrupted) as info:
+        with (
+            self.time_limit.waiting_for("the run to end after a hard stop"),
+            pytest.raises(RunInterrupted) as info,
+        ):
             self.run(20, hang=frozenset(range(1, 20)), reporter=events)
-        assert time.monotonic() - start < 30, "a hard stop must not wait for running items"
+        elapsed = time.monotonic() - start
+        assert elapsed < self.limits.hard_stop, (
+            f"a hard stop must not wait for running items; the run ended after {elapsed:.1f} s"
+        )
         outcomes = info.value.result.outcomes
         assert outcomes[0].status is Status.OK, "the item that finished must stay ok"
         assert not events.unfinished(), f"started, never finished: {events.unfinished()}"
@@ -425,14 +496,18 @@ class BackendConformance(
         store = self.folder.parent / "grace.sqlite"
         events = _Events()
         hang = frozenset(range(2, 30))
+        limits = self.limits
         start = time.monotonic()
         with (
-            _signal_later(signal.SIGINT, after=self._when_finished(events, 2)),
+            self._signal_later(signal.SIGINT, _Progress(events, self.folder, 2)),
+            self.time_limit.waiting_for("the run to end after its grace period"),
             pytest.raises(RunInterrupted) as info,
         ):
-            self.run(30, hang=hang, grace=1.0, reporter=events, checkpoint=store)
+            self.run(30, hang=hang, grace=limits.grace, reporter=events, checkpoint=store)
         elapsed = time.monotonic() - start
-        assert elapsed < 15, f"a 1 s grace period ended the run only after {elapsed:.1f} s"
+        assert elapsed < limits.grace_end, (
+            f"a {limits.grace:g} s grace period ended the run only after {elapsed:.1f} s"
+        )
         outcomes = info.value.result.outcomes
         assert [o.status for o in outcomes[:2]] == [Status.OK, Status.OK], outcomes[:2]
         announced = set(events.indices("task_start")) & hang
@@ -449,26 +524,23 @@ class BackendConformance(
         events = _Events()
         start = time.monotonic()
         with (
-            _signal_later(signal.SIGTERM, after=self._when_finished(events, 1)),
+            self._signal_later(signal.SIGTERM, _Progress(events, self.folder, 1)),
+            self.time_limit.waiting_for("the run to end after SIGTERM"),
             pytest.raises(RunInterrupted) as info,
         ):
             self.run(10, hang=frozenset(range(1, 10)), grace=60.0, reporter=events)
         elapsed = time.monotonic() - start
         assert info.value.result.terminated
-        assert elapsed < 15, f"SIGTERM must not wait out the 60 s grace period ({elapsed:.1f} s)"
+        assert elapsed < self.limits.sigterm, (
+            f"SIGTERM must not wait out the 60 s grace period ({elapsed:.1f} s)"
+        )
         assert info.value.result.outcomes[0].status is Status.OK
 
-    def _when_finished(self, events: _Events, count: int) -> Callable[[], bool]:
-        """True once ``count`` outcomes reached the parent and another item started."""
-
-        def ready() -> bool:
-            finished = len(events.of("task_finish"))
-            return finished >= count and len(list(self.folder.glob("start.*"))) > count
-
-        return ready
+    def _signal_later(self, signum: int, ready: _Progress) -> _signal_later:
+        return _signal_later(signum, ready, self.time_limit, self.limits.signal_after)
 
     def _assert_nothing_left(self, threads: set[threading.Thread], children: set[int]) -> None:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + self.limits.leftovers
         lasting = tuple(self.lasting_threads)
         while time.monotonic() < deadline:
             new_threads = [

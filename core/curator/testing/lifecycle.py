@@ -19,15 +19,16 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 
 from curator.model.outcome import Status
+from curator.testing.limits import DEFAULT_LIMITS
 from curator.testing.mixin import KitMixin
 from curator.testing.probes import executions, hook_calls, release
 from curator.testing.processes import child_env
 
-HOOK_LIMIT = 1.0
-"""The setup/teardown limit the checks give, in seconds."""
+HOOK_LIMIT = DEFAULT_LIMITS.hook_limit
+"""The setup/teardown limit the checks give, in seconds (:class:`KitLimits`)."""
 T = TypeVar("T")
 
-RUN_BOUND = 120.0
+RUN_BOUND = DEFAULT_LIMITS.hook_run_bound
 """How long a check waits for a run whose hook hung before it calls the run hung."""
 
 
@@ -79,8 +80,13 @@ class LifecycleChecks(KitMixin):
 class LifecycleLimitChecks(KitMixin):
     """A ``setup``/``teardown`` that hangs is bounded, reported, and costs no finished work."""
 
-    hook_run_bound: ClassVar[float] = RUN_BOUND
-    """Seconds a run whose hook hangs may take before the check calls it hung."""
+    hook_run_bound: ClassVar[float | None] = None
+    """Seconds a run whose hook hangs may take before the check calls it hung
+    (default :attr:`KitLimits.hook_run_bound <curator.testing.limits.KitLimits.hook_run_bound>`;
+    kept for tests written before ``limits``)."""
+
+    def _run_bound(self) -> float:
+        return self.hook_run_bound or self.limits.hook_run_bound
 
     def test_a_setup_that_hangs_fails_the_items_its_worker_took_and_the_run_goes_on(
         self,
@@ -89,8 +95,10 @@ class LifecycleLimitChecks(KitMixin):
         self.need("lifecycle_timeouts")
         result = within_bound(
             self.folder,
-            lambda: self.run(20, hang_hook="setup", sleep=0.01, setup_timeout=HOOK_LIMIT),
-            self.hook_run_bound,
+            lambda: self.run(
+                20, hang_hook="setup", sleep=0.01, setup_timeout=self.limits.hook_limit
+            ),
+            self._run_bound(),
         )
         failed = [o for o in result.outcomes if not o.ok]
         assert failed, "a setup hung past its limit, yet every item succeeded"
@@ -101,7 +109,7 @@ class LifecycleLimitChecks(KitMixin):
             assert "WorkerHooks.setup(worker)" in outcome.error.message, (
                 f"the error must name the stage whose setup overran: {outcome.error.message}"
             )
-            assert f"{HOOK_LIMIT:g} s" in outcome.error.message, outcome.error.message
+            assert f"{self.limits.hook_limit:g} s" in outcome.error.message, outcome.error.message
         if self.n_jobs > 1:
             assert result.count(Status.OK) > 0, (
                 "one worker's setup hung; the other workers must run the rest of the items"
@@ -118,15 +126,18 @@ class LifecycleLimitChecks(KitMixin):
             result = within_bound(
                 self.folder,
                 lambda: self.run(
-                    12, hang_hook="teardown", teardown_timeout=HOOK_LIMIT, checkpoint=store
+                    12,
+                    hang_hook="teardown",
+                    teardown_timeout=self.limits.hook_limit,
+                    checkpoint=store,
                 ),
-                self.hook_run_bound,
+                self._run_bound(),
             )
         assert result.count(Status.OK) == 12, result.counts()
         warnings = [r.getMessage() for r in caplog.records if "teardown" in r.getMessage()]
-        assert any("WorkerHooks.teardown()" in w and f"{HOOK_LIMIT:g} s" in w for w in warnings), (
-            f"no warning named the stage whose teardown overran and its limit: {warnings}"
-        )
+        assert any(
+            "WorkerHooks.teardown()" in w and f"{self.limits.hook_limit:g} s" in w for w in warnings
+        ), f"no warning named the stage whose teardown overran and its limit: {warnings}"
         from curator.checkpoint.catalog import read
 
         assert read(store).counts == {"ok": 12}

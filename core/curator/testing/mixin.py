@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from curator.model.result import RunResult
+from curator.testing.limits import KitLimits
+
+if TYPE_CHECKING:
+    from curator.testing.timelimit import TimeLimit
 
 
 class KitMixin:
@@ -17,6 +21,8 @@ class KitMixin:
     n_jobs: int
     plugins: ClassVar[Sequence[tuple[str, object]]]
     load_entrypoints: ClassVar[bool]
+    limits: ClassVar[KitLimits]
+    time_limit: TimeLimit
 
     if TYPE_CHECKING:  # provided by BackendConformance
 

@@ -24,8 +24,9 @@ from typing import Literal, NoReturn
 from curator.backends.lifecycle import WorkerInfo
 from curator.examples.snapshots import Moments, combine, welford
 from curator.model.pipeline import Filter, Pipeline, Sink, Source
+from curator.testing.limits import DEFAULT_LIMITS
 
-MEET_SECONDS = 20.0
+MEET_SECONDS = DEFAULT_LIMITS.meet
 EMPTY: Moments = (0, 0.0, 0.0, math.inf, -math.inf)
 """Moments of no value."""
 
@@ -364,7 +365,7 @@ class Probe(Sink[int]):
         if index in self.crash:
             crash("exit")
         if index in self.hang:
-            time.sleep(3600)
+            hold(folder)  # until the check releases it (a thread cannot be killed)
         if self.meet:
             deadline = time.monotonic() + MEET_SECONDS
             while len(list(folder.glob("start.*"))) < 2:

@@ -1,0 +1,149 @@
+"""A time limit for each check of the conformance kit: it fails, naming what it waited for.
+
+A backend under test may never send the outcome a check waits for: a batch
+backend that reports a chunk only when its job ends, a relay that lost a
+record. Without a limit the check, and the whole test session, would hang.
+With one, the check fails with what it was waiting for, every thread's stack
+is written to stderr, and items the probe holds are released.
+
+The failure reaches the check's thread as a real signal (``pthread_kill``),
+so it also interrupts a run blocked on a queue or a pipe: the handler raises
+pytest's failure, which the run's own cleanup lets pass. If the check has
+still not given up :attr:`~curator.testing.limits.KitLimits.released_within`
+seconds later (a thread stuck in C code that ignores signals), the test
+process ends with exit code 70 and every thread's stack on stderr, rather
+than hang CI.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType, TracebackType
+
+import pytest
+
+EXIT_CODE = 70
+"""How the test process ends when a check ignores its failure (EX_SOFTWARE)."""
+_SIGNAL = signal.SIGALRM
+"""Sent to the check's thread when its time is up (never through the process-wide timer)."""
+
+
+class TimeLimit:
+    """Fail the check running in this thread if it takes longer than ``seconds``.
+
+    Parameters
+    ----------
+    check
+        The check's name, for the message.
+    seconds
+        Its time budget.
+    released_within
+        How long it may take to give up once failed, before the process ends.
+    release
+        Called when the time is up, before the check is failed: lets go of
+        whatever the probe holds (hung items), so the backend can wind down.
+    """
+
+    def __init__(
+        self, check: str, seconds: float, released_within: float, release: Callable[[], None]
+    ) -> None:
+        self.check = check
+        self.seconds = seconds
+        self.released_within = released_within
+        self.release = release
+        self.waiting = "the check to end"
+        """What the check waits for now (see :meth:`waiting_for`)."""
+        self.failure: str | None = None
+        """Why the check was failed, once it was."""
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._wake = threading.Event()  # the check ended, or was failed early
+        self._thread = threading.current_thread()
+        self._previous: object = None
+        self._installed = False
+        self._watcher = threading.Thread(target=self._watch, name="curator-kit-limit", daemon=True)
+
+    def __enter__(self) -> TimeLimit:
+        if self._thread is threading.main_thread():  # elsewhere: the last resort alone
+            self._previous = signal.signal(_SIGNAL, self._on_signal)
+            self._installed = True
+        self._watcher.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            self._done.set()
+            self._wake.set()
+        self._watcher.join()
+        if self._installed:
+            previous = self._previous
+            signal.signal(_SIGNAL, signal.SIG_DFL if previous is None else previous)  # type: ignore[arg-type]
+
+    @contextmanager
+    def waiting_for(self, what: str) -> Iterator[None]:
+        """Name what the check waits for while in the block (the failure says it)."""
+        before, self.waiting = self.waiting, what
+        try:
+            yield
+        finally:
+            self.waiting = before
+
+    def fail_now(self, why: str) -> None:
+        """Fail the check at once with ``why``, as if its time were up (from any thread).
+
+        Returns at once: the check's own thread is failed by the watcher.
+        """
+        with self._lock:
+            if self._done.is_set() or self.failure is not None:
+                return
+            self.failure = why
+            self._wake.set()
+
+    def _watch(self) -> None:
+        self._wake.wait(self.seconds)
+        with self._lock:
+            if self._done.is_set():
+                return
+            if self.failure is None:
+                self.failure = (
+                    f"{self.check} did not finish within its {self.seconds:g} s: it was "
+                    f"waiting for {self.waiting}"
+                )
+        self._give_up()
+
+    def _give_up(self) -> None:
+        """Say why, show every stack, release the probe, fail the check; end the process last."""
+        os.write(2, f"\ncurator.testing: {self.failure}; every thread's stack:\n".encode())
+        faulthandler.dump_traceback(all_threads=True)
+        try:
+            self.release()
+        except Exception as exc:  # the failure matters more than the release
+            os.write(2, f"curator.testing: releasing the probe failed: {exc!r}\n".encode())
+        ident = self._thread.ident
+        if self._installed and ident is not None:
+            signal.pthread_kill(ident, _SIGNAL)
+        if self._done.wait(self.released_within):
+            return
+        os.write(
+            2,
+            f"curator.testing: {self.check} did not give up within {self.released_within:g} s "
+            f"of failing; ending the test process (exit code {EXIT_CODE})\n".encode(),
+        )
+        faulthandler.dump_traceback(all_threads=True)
+        sys.stderr.flush()
+        os._exit(EXIT_CODE)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.failure is not None and not self._done.is_set():
+            pytest.fail(self.failure, pytrace=False)
