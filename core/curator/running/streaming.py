@@ -57,7 +57,10 @@ class RunStream:
         return self._loop.result
 
     def __iter__(self) -> Iterator[Outcome]:
-        return self
+        # The run's own iterator: a for loop then takes each outcome without a
+        # Python call of __next__ per item.
+        self._started = True
+        return self._outcomes
 
     def __next__(self) -> Outcome:
         self._started = True
