@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 from core_support import curator, make_distribution, subprocess_env
@@ -389,25 +388,3 @@ def test_of_two_plugins_offering_one_name_the_first_distribution_by_name_wins(
     zeta = registry.host.records["zeta"]
     assert zeta.status == "broken"
     assert "backend name 'twin' is already registered by plugin 'alpha'" in zeta.error
-
-
-def test_finding_plugins_reads_the_metadata_of_plugin_distributions_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Issue 27 (fixed cost): the names of the other installed distributions come from their
-    folders; parsing every METADATA cost about 50 ms of each run's start."""
-    import importlib.metadata
-
-    read: list[str] = []
-    original = importlib.metadata.PathDistribution.metadata
-
-    def counted(self: importlib.metadata.PathDistribution) -> Any:
-        read.append(str(self._path))  # type: ignore[attr-defined]
-        return original.fget(self)  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(importlib.metadata.PathDistribution, "metadata", property(counted))
-    registry = Registry.load(PluginSettings())
-    installed = len(list(importlib.metadata.distributions()))
-    plugins = registry.host.records
-    assert len(read) < installed, (len(read), installed)  # before: every one, and more
-    assert len(read) <= 3 * len(plugins), (len(read), installed, sorted(read)[:5])

@@ -18,10 +18,9 @@ working. Environment switches:
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import logging
 import os
-import re
 import sys
 import traceback
 from collections.abc import Iterable, Mapping
@@ -34,6 +33,7 @@ from curator._version import __version__
 from curator.model.errors import PluginError
 from curator.plugin_host import hookspecs
 from curator.plugin_host.compat import CORE_DISTRIBUTION, core_requirement, satisfies
+from curator.plugin_host.entrypoints import EntryPoint, canonical, entry_points
 from curator.plugin_host.relay import EventRelay
 
 ENTRY_POINT_GROUP = "curator"
@@ -65,23 +65,6 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _name_of(dist: importlib.metadata.Distribution) -> str:
-    """A distribution's name, from its folder's name where it can be read there.
-
-    Parsing every installed distribution's METADATA to learn its name cost
-    about 50 ms of each run's start (100 distributions); the standard
-    library's own ``entry_points()`` reads names from the path the same way.
-    """
-    name = getattr(dist, "_normalized_name", None)
-    if isinstance(name, str) and name:
-        return name
-    return dist.metadata["Name"] or "unknown"
-
-
 @dataclass(frozen=True)
 class PluginSettings:
     """How plugins are loaded; :meth:`from_env` reads the ``CURATOR_*`` switches."""
@@ -92,7 +75,7 @@ class PluginSettings:
     debug: bool = False
 
     def __post_init__(self) -> None:
-        names = frozenset(_canonical(n.strip()) for n in self.disabled if n.strip())
+        names = frozenset(canonical(n.strip()) for n in self.disabled if n.strip())
         object.__setattr__(self, "disabled", names)
 
     @classmethod
@@ -109,7 +92,7 @@ class PluginSettings:
 
     def is_disabled(self, name: str, distribution: str) -> bool:
         """Whether a plugin is switched off by name or by distribution."""
-        return self.no_plugins or bool({_canonical(name), _canonical(distribution)} & self.disabled)
+        return self.no_plugins or bool({canonical(name), canonical(distribution)} & self.disabled)
 
 
 @dataclass
@@ -183,7 +166,7 @@ class PluginHost:
             self.pm.enable_tracing()
         if builtins:
             for name, where in BUILTIN_PLUGINS:
-                if name in SWITCHABLE and _canonical(name) in self.settings.disabled:
+                if name in SWITCHABLE and canonical(name) in self.settings.disabled:
                     self.records[name] = PluginRecord(name, None, __version__, status="disabled")
                     continue
                 module_name, _, attribute = where.partition(":")
@@ -230,37 +213,18 @@ class PluginHost:
             Where to look for distributions (default: :data:`sys.path`). The
             plugin modules themselves are imported normally.
         """
-        found = (
-            importlib.metadata.distributions()
-            if path is None
-            else importlib.metadata.distributions(path=list(path))
-        )
-        first: dict[str, importlib.metadata.Distribution] = {}
-        for dist in found:
-            # The first distribution of a name on the path is the one Python imports.
-            first.setdefault(_canonical(_name_of(dist)), dist)
-        # Loaded by distribution name, not in the file system's order: when two
-        # plugins offer one backend name, the same one wins on every machine.
-        for key in sorted(first):
-            dist = first[key]
-            for ep in sorted(dist.entry_points, key=lambda ep: ep.name):
-                if ep.group == ENTRY_POINT_GROUP:
-                    self._load_one(ep, dist)
+        for ep in entry_points(ENTRY_POINT_GROUP, path):
+            self._load_one(ep)
         self.check_hooks()
 
-    def _load_one(
-        self, ep: importlib.metadata.EntryPoint, distribution: importlib.metadata.Distribution
-    ) -> None:
-        # Each read of ``metadata`` (``version`` and ``requires`` too) parses the file again.
-        metadata = distribution.metadata
-        dist, version = metadata["Name"] or "unknown", metadata["Version"]
+    def _load_one(self, ep: EntryPoint) -> None:
+        dist, version = ep.distribution, ep.version
         if self.settings.is_disabled(ep.name, dist):
             self.records.setdefault(
                 ep.name, PluginRecord(ep.name, dist, version, status="disabled")
             )
             return
-        # An egg-info distribution may keep its requirements in requires.txt instead.
-        wanted = core_requirement(metadata.get_all("Requires-Dist") or distribution.requires)
+        wanted = core_requirement(ep.requires)
         if wanted and not satisfies(__version__, wanted):
             self._unloaded(
                 ep.name,
