@@ -110,7 +110,7 @@ SPECIFIC: dict[str, dict[str, Any]] = {
 _KIND = {
     "started": "times", "finished": "times", "metrics": "times", "seconds": "times",
     "indices": "numbers", "attempts": "numbers", "workers": "numbers", "codes": "numbers",
-    "measured": "numbers",
+    "measured": "numbers", "sampled": "times",
     "info": "json", "settings": "json", "parameters": "json", "stages": "json",
 }  # fmt: skip
 FIELDS = (
@@ -122,7 +122,7 @@ FIELDS = (
         "cancelled", "interrupted", "seconds", "ran", "settings")]
     + [("journal", c, None) for c in (
         "id", "run", "indices", "codes", "started", "finished", "attempts", "workers", "info",
-        "outputs", "mac", "metrics", "measured")]
+        "outputs", "mac", "metrics", "measured", "sampled")]
     + [("states", c, None) for c in ("journal", "partials", "mac")]
     + [("sqlite_master", "name", "states"), ("sqlite_master", "name", "journal")]
 )  # fmt: skip

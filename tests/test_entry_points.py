@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from core_support import make_distribution
+from core_support import make_distribution, subprocess_env
 
 from curator.plugin_host import entrypoints
 from curator.plugin_host.entrypoints import EntryPoint, entry_points
@@ -23,19 +23,39 @@ from curator.plugin_host.entrypoints import EntryPoint, entry_points
 def test_the_installed_entry_points_are_those_importlib_metadata_finds(group: str) -> None:
     found = entry_points(group)
     assert found == entrypoints._from_importlib(group, list(sys.path), default_path=True)
-    if group == "curator":
-        assert {ep.name for ep in found} >= {"process-pool"}
 
 
-def test_loading_the_plugins_never_imports_importlib_metadata() -> None:
+def test_loading_the_plugins_never_imports_importlib_metadata(tmp_path: Path) -> None:
+    make_distribution(tmp_path, "curator-fixture-good", "1.0", {"good": "curator_fixture_good"})
     code = (
         "import sys; from curator.plugin_host.registry import Registry; "
         "from curator.plugin_host.plugins import PluginSettings; "
         "r = Registry.load(PluginSettings()); "
-        "print('importlib.metadata' in sys.modules, 'process-pool' in r.backends)"
+        "print('importlib.metadata' in sys.modules, 'echo' in r.backends)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env=subprocess_env(tmp_path),
+    )  # fmt: skip
+    assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+def test_path_like_entries_and_extras_read_as_importlib_metadata_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: a Path on sys.path (a conftest's) broke every command."""
+    make_distribution(tmp_path, "curator-x", "1.0", {"x": "json:dumps [fast]", "y": "json"})
+    make_distribution(tmp_path / "twice", "curator-twice", "1.0", {})
+    (tmp_path / "twice" / "curator_twice-1.0.dist-info" / "entry_points.txt").write_text(
+        "[curator]\nsame = json\nsame = os\n"
+    )
+    monkeypatch.setattr(sys, "path", [*sys.path, tmp_path, tmp_path / "twice", 42])
+    found = entry_points("curator")
+    mine = [ep for ep in found if ep.distribution in ("curator-x", "curator-twice")]
+    assert [(ep.name, ep.value) for ep in mine] == [
+        ("same", "json"), ("same", "os"), ("x", "json:dumps [fast]"), ("y", "json"),
+    ]  # fmt: skip
+    assert mine[2].load() is __import__("json").dumps
 
 
 def test_a_folder_of_distributions_reads_names_versions_requirements_and_the_first_of_a_name(

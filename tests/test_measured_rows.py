@@ -103,7 +103,8 @@ def test_the_journal_stores_only_the_rows_of_measured_items() -> None:
     stored = journal.encode([batch], KEY)
     column = dict(zip(journal.COLUMNS, stored, strict=True))
     assert column["measured"] == array("q", [2, 7]).tobytes()
-    assert len(column["metrics"]) == 2 * 6 * 8, "two rows, not ten"
+    assert len(column["sampled"]) == 2 * 6 * 8, "two rows, not ten"
+    assert column["metrics"] is None, "an older curator reads no metrics, never wrong ones"
     metrics = _stored(stored)
     assert [i for i, m in metrics.items() if m is not None] == [2, 7]
     assert metrics[7] == Metrics.from_row(row(7.0))
@@ -112,7 +113,7 @@ def test_the_journal_stores_only_the_rows_of_measured_items() -> None:
 def test_a_batch_measured_in_full_is_stored_as_a_row_per_item() -> None:
     stored = journal.encode([_batch(3, {0: 0.0, 1: 1.0, 2: 2.0})], KEY)
     column = dict(zip(journal.COLUMNS, stored, strict=True))
-    assert column["measured"] is None  # what a reader of an older release expects
+    assert column["measured"] is column["sampled"] is None  # as an older release wrote it
     assert len(column["metrics"]) == 3 * 6 * 8
     assert _stored(stored)[2] == Metrics.from_row(row(2.0))
 
@@ -121,8 +122,8 @@ def test_dense_rows_with_nan_for_unmeasured_items_still_read() -> None:
     """Checkpoints written before the measured column hold a NaN row per unmeasured item."""
     dense = journal.encode([_batch(5, {1: 1.0, 3: 3.0}, positions=False)], KEY)
     sparse = journal.encode([_batch(5, {1: 1.0, 3: 3.0})], KEY)
-    assert dense[-1] is not None, "read from NaN rows, the positions are stored"
-    older = (*dense[:-2], _dense_rows(5, {1: 1.0, 3: 3.0}), None)
+    assert dense[-2] is not None, "read from NaN rows, the positions are stored"
+    older = (*dense[:-3], _dense_rows(5, {1: 1.0, 3: 3.0}), None, None)
     assert _stored(older) == _stored(sparse)
     assert [i for i, m in _stored(older).items() if m is not None] == [1, 3]
 
@@ -149,9 +150,9 @@ def test_measured_positions_that_do_not_fit_the_batch_are_damage(
     positions: list[int], why: str
 ) -> None:
     stored = list(journal.encode([_batch(10, {2: 2.0, 7: 7.0})], KEY))
-    stored[-1] = array("q", positions).tobytes()
+    stored[-2] = array("q", positions).tobytes()
     if why == "does not split":
-        stored[-2] = stored[-2][: 11 * 8]  # 11 floats: not two rows
+        stored[-1] = stored[-1][: 11 * 8]  # 11 floats: not two rows
     with pytest.raises(UsageError, match=r"cp\.sqlite.*a journal batch cannot be read"):
         _stored(tuple(stored))
 

@@ -233,3 +233,12 @@ def test_starting_a_stream_of_a_million_items_costs_about_a_byte_per_item() -> N
     finally:
         tracemalloc.stop()
     assert peak < 4 << 20  # a status byte per index (1 MB), no list of every index
+
+
+def test_a_stream_iterated_but_never_stepped_releases_its_checkpoint(tmp_path: Path) -> None:
+    """Found by a review: iter() without a first next() left the checkpoint locked."""
+    store = tmp_path / "cp.sqlite"
+    outcomes = stream(Numbers(5).write(Collect()), checkpoint=store, reporter=None)
+    assert list(zip([], outcomes, strict=False)) == []  # iter() called, no item taken
+    outcomes.close()
+    assert run(Numbers(5).write(Collect()), checkpoint=store, reporter=None).ok

@@ -37,16 +37,17 @@ from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
 
 COLUMNS = (
     "indices", "codes", "started", "finished", "attempts", "workers", "info", "outputs", "mac",
-    "metrics", "measured",
+    "metrics", "measured", "sampled",
 )  # fmt: skip
 """The journal table's data columns, in the order :func:`encode` returns them.
 
 ``metrics`` holds the items' metrics rows (see :mod:`curator.observing.metrics`) as raw
-doubles, one row after another; it is ``NULL`` for a batch without any (and
-in checkpoints older than the column). Quick items are sampled, so most items
-of a run of small ones have no row: ``measured`` then holds the positions of
-the rows (raw 64-bit integers, ascending). It is ``NULL`` when there is a row
-per item (``NaN`` for an item without metrics in checkpoints older than it).
+doubles, one row per item (``NaN`` for an item without metrics, in checkpoints older
+than ``measured``); it is ``NULL`` for a batch without any. Quick items are sampled,
+so most items of a run of small ones have no row: such a batch leaves ``metrics``
+``NULL`` and stores the rows it has in ``sampled``, their positions in ``measured``
+(raw 64-bit integers, ascending). A curator older than those columns then reads the
+batch as one without metrics, never the rows of one item as another's.
 ``info`` is JSON: the batch's worker names, and by position the items'
 errors, captured output (see :mod:`curator.observing.capture`) and the data of
 per-item features (``extras``, see :mod:`curator.observing.features`; absent in
@@ -104,9 +105,17 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
         json.dumps(details),
         outputs,
         mac,
-        columns.metrics.tobytes() if columns.measured else None,
-        columns.measured.tobytes() if len(columns.measured) != len(columns) else None,
+        *_metric_columns(columns),
     )
+
+
+def _metric_columns(columns: OutcomeColumns) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """``metrics``, ``measured`` and ``sampled``: a row per item, or the rows with positions."""
+    if not columns.measured:
+        return None, None, None
+    if len(columns.measured) == len(columns):
+        return columns.metrics.tobytes(), None, None
+    return None, columns.measured.tobytes(), columns.metrics.tobytes()
 
 
 def encode_storable(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, bool]:
@@ -191,7 +200,7 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
         When the batch is damaged.
     """
     (index_bytes, codes, started_bytes, finished_bytes, attempt_bytes, worker_bytes, info,
-     _outputs, _mac, metric_bytes, measured_bytes) = row  # fmt: skip
+     _outputs, _mac, metric_bytes, measured_bytes, sampled_bytes) = row  # fmt: skip
     try:
         indices = _numbers("q", index_bytes)
         started, finished = _numbers("d", started_bytes), _numbers("d", finished_bytes)
@@ -212,7 +221,7 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
         names, errors, printed, extras = _details(info, count)
         if numbers and not (min(numbers) >= 0 and max(numbers) < len(names)):
             raise ValueError("a worker number out of range")
-        metrics, measured, width = _metrics(metric_bytes, measured_bytes, count)
+        metrics, measured, width = _metrics(metric_bytes, measured_bytes, sampled_bytes, count)
     except _DAMAGE as exc:
         raise damaged(where, f"a journal batch cannot be read ({exc})") from None
     return Batch(
@@ -222,13 +231,13 @@ def read_batch(row: Sequence[Any], where: Path) -> Batch:
 
 
 def _metrics(
-    metric_bytes: Any, measured_bytes: Any, count: int
+    metric_bytes: Any, measured_bytes: Any, sampled_bytes: Any, count: int
 ) -> tuple[array.array[float], array.array[int], int]:
     """The metrics rows that hold a reading, their positions, and the floats per row."""
-    if metric_bytes is None:
+    if measured_bytes is None and metric_bytes is None:
         return array.array("d"), array.array("q"), 0
-    rows = _numbers("d", metric_bytes)
     if measured_bytes is None:  # a row per item
+        rows = _numbers("d", metric_bytes)
         if not count or len(rows) % count or len(rows) // count < len(FIELDS):
             raise ValueError("a metrics column that does not split into rows")
         width = len(rows) // count
@@ -239,6 +248,7 @@ def _metrics(
                 itertools.chain.from_iterable(rows[p * width : (p + 1) * width] for p in measured),
             )
         return rows, measured, width
+    rows = _numbers("d", sampled_bytes)
     measured = _numbers("q", measured_bytes)
     if not measured or len(rows) % len(measured) or len(rows) // len(measured) < len(FIELDS):
         raise ValueError("a metrics column that does not split into its measured rows")

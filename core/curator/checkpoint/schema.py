@@ -36,14 +36,14 @@ CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY, run INTEGER NOT NULL, indices BLOB NOT NULL, codes BLOB NOT NULL,
     started BLOB NOT NULL, finished BLOB NOT NULL, attempts BLOB NOT NULL,
     workers BLOB NOT NULL, info TEXT NOT NULL, outputs BLOB NOT NULL, mac BLOB NOT NULL,
-    metrics BLOB, measured BLOB
+    metrics BLOB, measured BLOB, sampled BLOB
 );
 """
     + _STATES_SCHEMA
 )
 # Columns added to schema 2 after its first release, with their types: added on open.
 _LATER_RUN_COLUMNS = {"seconds": "REAL", "ran": "INTEGER", "settings": "TEXT"}
-_LATER_JOURNAL_COLUMNS = {"metrics": "BLOB", "measured": "BLOB"}
+_LATER_JOURNAL_COLUMNS = {"metrics": "BLOB", "measured": "BLOB", "sampled": "BLOB"}
 
 
 def open_checkpoint(

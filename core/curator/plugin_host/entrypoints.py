@@ -44,7 +44,8 @@ class EntryPoint:
 
     def load(self) -> Any:
         """Import the module and return the attribute (or the module)."""
-        module, _, attribute = self.value.partition(":")
+        target = self.value.partition("[")[0]  # "module:attr [extra]": the extras are not ours
+        module, _, attribute = target.partition(":")
         found: Any = importlib.import_module(module.strip())
         for part in filter(None, attribute.strip().split(".")):
             found = getattr(found, part)
@@ -62,7 +63,12 @@ def entry_points(group: str, path: Iterable[str] | None = None) -> list[EntryPoi
     ``path``: where to look (default :data:`sys.path`). Only the first
     distribution of a name on the path counts: it is the one Python imports.
     """
-    entries = list(sys.path if path is None else path)
+    # sys.path may hold os.PathLike entries (a conftest's Path); anything else is skipped.
+    entries = [
+        os.fspath(entry)
+        for entry in (sys.path if path is None else path)
+        if isinstance(entry, str | os.PathLike)
+    ]
     if not _readable_here(entries):
         return _from_importlib(group, entries, path is None)
     first: dict[str, str] = {}  # canonical name -> its info folder
@@ -83,7 +89,7 @@ def entry_points(group: str, path: Iterable[str] | None = None) -> list[EntryPoi
             name, version, requires = _metadata(first[key])
             found += [
                 EntryPoint(ep, value, name or key, version, requires)
-                for ep, value in sorted(declared.items())
+                for ep, value in sorted(declared, key=lambda pair: pair[0])
             ]
     return found
 
@@ -100,16 +106,16 @@ def _readable_here(entries: list[str]) -> bool:
     )
 
 
-def _group_of(info: str, group: str) -> dict[str, str]:
-    """The entry points of ``group`` an info folder declares (name -> value)."""
+def _group_of(info: str, group: str) -> list[tuple[str, str]]:
+    """The entry points of ``group`` an info folder declares (name, value), in file order."""
     try:
         with open(os.path.join(info, "entry_points.txt"), encoding="utf-8") as file:
             text = file.read()
     except (OSError, UnicodeDecodeError):
-        return {}
+        return []
     if f"[{group}]" not in text:  # most distributions: no need to parse
-        return {}
-    declared: dict[str, str] = {}
+        return []
+    declared: list[tuple[str, str]] = []
     section = None
     for raw in text.splitlines():
         line = raw.strip()
@@ -119,7 +125,7 @@ def _group_of(info: str, group: str) -> dict[str, str]:
             section = line[1:-1].strip()
         elif section == group and "=" in line:
             name, _, value = line.partition("=")
-            declared.setdefault(name.strip(), value.strip())
+            declared.append((name.strip(), value.strip()))
     return declared
 
 

@@ -90,9 +90,9 @@ class Interrupts:
         self._late: int | None = None
 
     def __enter__(self) -> Interrupts:
+        self._inside = True  # before the handlers: one that runs at once must act
         self._previous = _take_over(self._on_sigint, self._on_sigterm)
         self._installed = signal.SIGINT in self._previous
-        self._inside = True
         return self
 
     def __exit__(
@@ -102,10 +102,13 @@ class Interrupts:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-        if self._late is not None and kind is None:  # a stop asked for as the run left
-            if self._late == signal.SIGTERM:
-                self.terminated = True
+        if self._late is None:  # a stop asked for as the run left: act on it now
+            return
+        if self._late == signal.SIGTERM:
+            self.terminated = True
+            if kind is None:  # an exception already on its way ends the run anyway
                 raise Terminated
+        else:
             self.requested = True
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ retries, the checkpoint and reporters are those of ``run``.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -43,6 +44,7 @@ class RunStream:
     def __init__(self, loop: RunLoop, ordered: bool) -> None:
         self._loop = loop
         self._started = False
+        self._iterated = False
         outcomes = loop.outcomes()
         self._outcomes = _in_request_order(outcomes, loop.ledger.position) if ordered else outcomes
 
@@ -57,9 +59,10 @@ class RunStream:
         return self._loop.result
 
     def __iter__(self) -> Iterator[Outcome]:
-        # The run's own iterator: a for loop then takes each outcome without a
-        # Python call of __next__ per item.
-        self._started = True
+        # The run's own generator: a for loop then takes each outcome without a
+        # Python call of __next__ per item. Until it first runs, close() still
+        # treats the stream as never iterated (see there).
+        self._iterated = True  # the loop holds the generator, not this object
         return self._outcomes
 
     def __next__(self) -> Outcome:
@@ -73,7 +76,7 @@ class RunStream:
         when the stream was made, so that a busy or foreign checkpoint is
         refused at once) without recording a run.
         """
-        if not self._started:
+        if not self._started and _never_ran(self._outcomes):
             self._started = True
             self._loop.abandon()
         close = getattr(self._outcomes, "close", None)
@@ -81,7 +84,7 @@ class RunStream:
             close()
 
     def __del__(self) -> None:
-        if not getattr(self, "_started", True):
+        if not getattr(self, "_started", True) and not getattr(self, "_iterated", True):
             self.close()
 
     def __enter__(self) -> RunStream:
@@ -94,6 +97,11 @@ class RunStream:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _never_ran(outcomes: Iterator[Outcome]) -> bool:
+    """Whether the run's generator was never stepped (closing it then runs none of its code)."""
+    return inspect.getgeneratorstate(outcomes) == inspect.GEN_CREATED  # type: ignore[arg-type]
 
 
 def _in_request_order(

@@ -210,9 +210,12 @@ class BackendConformance(
         self.time_limit = TimeLimit(
             request.node.name, limits.check, limits.released_within, self._release
         )
-        with self.time_limit:
-            yield
-        self._release()  # items the probe held end now, not in HOLD_SECONDS
+        try:
+            with self.time_limit:
+                yield
+        finally:
+            self.time_limit.close()  # even if the failure landed as the limit ended
+            self._release()  # items the probe held end now, not in HOLD_SECONDS
 
     def _release(self) -> None:
         release(self.folder)

@@ -67,6 +67,7 @@ class TimeLimit:
         self._thread = threading.current_thread()
         self._previous: object = None
         self._installed = False
+        self._raised = False
         self._watcher = threading.Thread(target=self._watch, name="curator-kit-limit", daemon=True)
 
     def __enter__(self) -> TimeLimit:
@@ -82,11 +83,23 @@ class TimeLimit:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the limit (again: nothing). :meth:`__exit__` does it.
+
+        The failure's signal may land on ``__exit__``'s first line (Python runs
+        a pending handler on entering a function) and skip it: so the kit calls
+        this once more after the check, whatever happened. The failure is
+        raised at most once, so this second call always runs through.
+        """
         with self._lock:
             self._done.set()
             self._wake.set()
-        self._watcher.join()
+        if self._watcher.is_alive() and self._watcher is not threading.current_thread():
+            self._watcher.join()
         if self._installed:
+            self._installed = False
             previous = self._previous
             signal.signal(_SIGNAL, signal.SIG_DFL if previous is None else previous)  # type: ignore[arg-type]
 
@@ -145,5 +158,6 @@ class TimeLimit:
         os._exit(EXIT_CODE)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self.failure is not None and not self._done.is_set():
+        if self.failure is not None and not self._done.is_set() and not self._raised:
+            self._raised = True  # once: the kit's cleanup must run through
             pytest.fail(self.failure, pytrace=False)
