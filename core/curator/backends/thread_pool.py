@@ -274,6 +274,12 @@ class _Window:
                 self._cond.notify_all()
 
 
+SIGNAL_LOOK_SECONDS = 0.2
+"""The longest the run's thread waits on the queue at a time. A Ctrl-C or SIGTERM the
+kernel hands to another thread only sets a flag, which this thread sees when it runs
+Python code again: a wait without end would keep the run from stopping until an item
+finished (a second Ctrl-C once waited out a 30 s item)."""
+
 WAKE_ANYWAY_SECONDS = 0.1
 """A waiting thread checks again after this long even if nobody woke it (a safety net)."""
 
@@ -316,8 +322,9 @@ def _relay(
         except queue.Empty:
             window.wake()  # threads wait for room only while nothing is queued
             wait = None if watch is None else watch.wait()
+            look = SIGNAL_LOOK_SECONDS if wait is None else min(wait, SIGNAL_LOOK_SECONDS)
             try:
-                record = records.get() if wait is None else records.get(timeout=wait)
+                record = records.get(timeout=look)
             except queue.Empty:
                 continue
         if record is _DONE:
