@@ -32,7 +32,7 @@ from curator.model import pickling
 from curator.model.captured import Captured
 from curator.model.columns import CODES, STATUSES, OutcomeColumns
 from curator.model.errors import UsageError
-from curator.model.measures import FIELDS, Metrics, rows_read
+from curator.model.measures import FIELDS, Metrics, ascending_positions, rows_read
 from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
 
 COLUMNS = (
@@ -252,8 +252,7 @@ def _metrics(
     measured = _numbers("q", measured_bytes)
     if not measured or len(rows) % len(measured) or len(rows) // len(measured) < len(FIELDS):
         raise ValueError("a metrics column that does not split into its measured rows")
-    ascending = all(map(int.__lt__, measured, measured[1:]))
-    if not (ascending and measured[0] >= 0 and measured[-1] < count):
+    if not ascending_positions(measured, count):
         raise ValueError("measured positions that are not ascending positions of the batch")
     return rows, measured, len(rows) // len(measured)
 

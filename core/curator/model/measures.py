@@ -121,6 +121,20 @@ def empty_row(size: int) -> tuple[float, ...]:
     return (MISSING,) * size
 
 
+def ascending_positions(positions: Sequence[int], count: int) -> bool:
+    """Whether ``positions`` (not empty) rise strictly, each a position of ``count`` items.
+
+    How a batch that carries rows for some items only names them: a worker's
+    :class:`~curator.model.outcome.Successes` and a journal batch alike.
+    """
+    return (
+        all(type(p) is int for p in positions)
+        and positions[0] >= 0
+        and positions[-1] < count
+        and all(map(int.__lt__, positions, positions[1:]))
+    )
+
+
 def rows_read(flat: Sequence[float], width: int) -> Iterator[int]:
     """The numbers of the rows in ``flat`` (``width`` floats each) that hold a reading.
 

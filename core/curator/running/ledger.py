@@ -26,6 +26,7 @@ from typing import Any
 
 from curator.model.captured import Captured
 from curator.model.measured import MeasuredRows
+from curator.model.measures import ascending_positions
 from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
 from curator.model.table import STATUS_CODES, OutcomeTable
 
@@ -355,12 +356,7 @@ def _broken_metrics(batch: Successes, size: int) -> str | None:
             f"sent a Successes batch whose metrics do not split into one row per measured "
             f"position ({len(metrics)} floats for {rows} positions, {batch.worker})"
         )
-    if not (
-        all(type(p) is int for p in positions)
-        and positions[0] >= 0
-        and positions[-1] < size
-        and all(map(int.__lt__, positions, positions[1:]))
-    ):
+    if not ascending_positions(positions, size):
         return (
             f"sent a Successes batch whose measured positions are not ascending positions "
             f"of its {size} items ({batch.worker})"
