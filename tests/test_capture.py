@@ -6,14 +6,16 @@ import io
 import json
 import logging
 import sqlite3
+import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import jsonschema
 import pytest
-from core_support import curator
+from core_support import curator, subprocess_env
 
 from curator import Captured, Pipeline, Sink, Status, run
 from curator.checkpoint.store import read_latest
@@ -283,3 +285,43 @@ def test_an_item_that_runs_a_pipeline_keeps_its_own_output_and_the_inner_items_t
         f"outer {i} before\nouter {i} after\n" for i in range(2)
     ]
     assert inner_outputs == [["inner item 0\n", "inner item 1\n"]] * 2
+
+
+def test_a_process_that_never_imports_logging_captures_without_it_and_loses_no_record() -> None:
+    # A worker whose items never log must not pay for importing logging; the item
+    # that imports it first still keeps its records (through stderr, as Python's
+    # last resort prints them), and the items after it get them as usual.
+    code = textwrap.dedent(
+        """
+        import sys
+        from curator.observing import capture
+        capture.acquire()
+        assert "logging" not in sys.modules, "capture imported logging"
+        def item(body):
+            buffer = capture.begin()
+            try:
+                body()
+            finally:
+                out = capture.end(buffer)
+            return None if out is None else out.text
+        print(repr(item(lambda: print("plain"))))
+        def first_to_log():
+            import logging
+            logging.getLogger("stage").warning("first record")
+        print(repr(item(first_to_log)))
+        import logging
+        print(repr(item(lambda: logging.getLogger("stage").warning("second record"))))
+        logging.getLogger("outside").warning("not an item's")
+        capture.release()
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        repr("plain\n"),
+        repr("first record\n"),
+        repr("WARNING stage: second record\n"),
+    ]
+    assert proc.stderr == "not an item's\n"

@@ -182,3 +182,28 @@ def test_a_worker_loading_the_work_imports_neither_pluggy_nor_the_plugin_system(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+WORKER_NEEDS_NONE_OF = {
+    "dataclasses", "inspect", "logging", "pathlib", "json", "traceback", "pluggy", "rich",
+}  # fmt: skip
+"""Each costs a worker's start 1-7 ms, on the critical path of every short run."""
+
+
+def test_the_worker_side_of_the_core_imports_nothing_a_worker_does_not_need() -> None:
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import curator.backends.work, curator.backends.spawning, curator.model.pickling\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    )
+    imported = set(ast.literal_eval(proc.stdout.splitlines()[-1]))
+    assert "curator.backends.work" in imported
+    assert not imported & WORKER_NEEDS_NONE_OF, sorted(imported & WORKER_NEEDS_NONE_OF)

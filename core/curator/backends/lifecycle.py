@@ -15,28 +15,24 @@ warning (:func:`teardown_abandoned`), so every backend says it the same way.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from curator.model.errors import UsageError
 from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status
 from curator.model.pipeline import Pipeline
 from curator.model.plan import defines_hooks
-
-log = logging.getLogger("curator")
+from curator.model.record import FrozenRecord
 
 Announce = Callable[[str, str], None]
 """Told ``(hook, stage)`` just before a stage's ``setup`` or ``teardown`` is called,
 so that whoever watches the time can name the stage that overran."""
 
 
-@dataclass(frozen=True)
-class WorkerInfo:
+class WorkerInfo(FrozenRecord):
     """Who runs the items: handed to stages' ``setup(worker)`` and to initializers.
 
     Attributes
@@ -52,11 +48,24 @@ class WorkerInfo:
         The worker's process and machine.
     """
 
+    _fields = ("slot", "backend", "jobs", "pid", "host")
+    __slots__ = _fields
     slot: int
     backend: str
     jobs: int
-    pid: int = field(default_factory=os.getpid)
-    host: str = field(default_factory=socket.gethostname)
+    pid: int
+    host: str
+
+    def __init__(
+        self, slot: int, backend: str, jobs: int, pid: int | None = None, host: str | None = None
+    ) -> None:
+        self._set(
+            slot,
+            backend,
+            jobs,
+            os.getpid() if pid is None else pid,
+            socket.gethostname() if host is None else host,
+        )
 
 
 def stages(pipeline: Pipeline[Any]) -> Iterator[object]:
@@ -189,5 +198,7 @@ def teardown_abandoned(stage: str | None, limit: float, worker: str, fate: str) 
         f"{fate}. Every outcome of the run is recorded (the limit is teardown_timeout, "
         "--teardown-timeout)"
     )
-    log.warning("%s", message)
+    import logging  # here: every worker imports this module, few ever warn
+
+    logging.getLogger("curator").warning("%s", message)
     return message

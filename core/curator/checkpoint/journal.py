@@ -15,7 +15,6 @@ outputs are refused.
 from __future__ import annotations
 
 import array
-import dataclasses
 import hmac
 import itertools
 import json
@@ -148,8 +147,7 @@ def _storable(outcome: Outcome) -> Outcome:
     problem = pickling.problem(outcome.value)
     if problem is None:
         return outcome
-    return dataclasses.replace(
-        outcome,
+    return outcome.replace(
         status=Status.FAILED,
         value=None,
         error=ErrorInfo.unpicklable_result(outcome.value, problem),

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from curator.model.record import FrozenRecord
 
 LIMIT = 64 * 1024
 """Characters of output kept per item: the last 64 KiB of it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Captured:
+class Captured(FrozenRecord):
     """What one item printed.
 
     Attributes
@@ -22,8 +22,13 @@ class Captured:
         How many characters before those were dropped.
     """
 
+    _fields = ("text", "dropped")
+    __slots__ = _fields
     text: str
-    dropped: int = 0
+    dropped: int
+
+    def __init__(self, text: str, dropped: int = 0) -> None:
+        self._set(text, dropped)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_json` reads it back."""

@@ -16,10 +16,10 @@ import itertools
 import math
 import operator
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from curator.model.pipeline import Pipeline
+from curator.model.record import FrozenRecord
 
 FIELDS = ("cpu", "rss_peak", "rss_growth", "gpu_peak")
 """The values a row holds after the stage seconds, in order."""
@@ -28,8 +28,7 @@ MISSING = math.nan
 """What a row holds for a value that was not measured (``gpu_peak`` without a GPU)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Metrics:
+class Metrics(FrozenRecord):
     """What one item cost where it ran.
 
     Attributes
@@ -58,11 +57,23 @@ class Metrics:
         library was in use in the worker; ``None`` otherwise.
     """
 
+    _fields = ("stages", "cpu", "rss_peak", "rss_growth", "gpu_peak")
+    __slots__ = _fields
     stages: tuple[float, ...]
     cpu: float
     rss_peak: int
     rss_growth: int
-    gpu_peak: int | None = None
+    gpu_peak: int | None
+
+    def __init__(
+        self,
+        stages: tuple[float, ...],
+        cpu: float,
+        rss_peak: int,
+        rss_growth: int,
+        gpu_peak: int | None = None,
+    ) -> None:
+        self._set(stages, cpu, rss_peak, rss_growth, gpu_peak)
 
     @classmethod
     def from_row(cls, row: Sequence[float]) -> Metrics | None:
@@ -183,13 +194,14 @@ def _name(stage: object) -> str:
     return name if isinstance(name, str) else type(stage).__qualname__
 
 
-@dataclass(frozen=True)
-class StageSummary:
+class StageSummary(FrozenRecord):
     """Seconds one stage took over the items that have metrics.
 
     ``p50`` and ``p95`` are nearest-rank percentiles.
     """
 
+    _fields = ("stage", "items", "total", "mean", "p50", "p95", "max")
+    __slots__ = _fields
     stage: str
     items: int
     total: float
@@ -197,6 +209,11 @@ class StageSummary:
     p50: float
     p95: float
     max: float
+
+    def __init__(
+        self, stage: str, items: int, total: float, mean: float, p50: float, p95: float, max: float
+    ) -> None:
+        self._set(stage, items, total, mean, p50, p95, max)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -10,14 +10,13 @@ from __future__ import annotations
 import enum
 import itertools
 import time
-import traceback
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from curator.model.captured import Captured
 from curator.model.measures import Metrics, rows_read
 from curator.model.printable import printable
+from curator.model.record import Record
 
 
 class Status(str, enum.Enum):
@@ -79,8 +78,7 @@ class ErrorKind(str, enum.Enum):
 _KINDS = {kind.value: kind for kind in ErrorKind}
 
 
-@dataclass(slots=True)
-class ErrorInfo:
+class ErrorInfo(Record):
     """What went wrong with an item, formatted where it happened.
 
     Attributes
@@ -97,10 +95,20 @@ class ErrorInfo:
         :attr:`multiprocessing.Process.exitcode`).
     """
 
+    _fields = ("type", "message", "traceback", "exit_code")
+    __slots__ = _fields
     type: str
     message: str
-    traceback: str = ""
-    exit_code: int | None = None
+    traceback: str
+    exit_code: int | None
+
+    def __init__(
+        self, type: str, message: str, traceback: str = "", exit_code: int | None = None
+    ) -> None:
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+        self.exit_code = exit_code
 
     @property
     def kind(self) -> ErrorKind | None:
@@ -122,6 +130,8 @@ class ErrorInfo:
             message = str(exc)
         except Exception as broken:
             message = f"<unprintable {name}: str() raised {type(broken).__name__}>"
+        import traceback  # here: every worker imports this module, most items succeed
+
         try:
             trace = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
         except Exception:
@@ -175,8 +185,7 @@ class ErrorInfo:
         )
 
 
-@dataclass(slots=True)
-class TaskStart:
+class TaskStart(Record):
     """A worker began an item.
 
     Build one with :meth:`curator.Work.start` when an item starts, or with
@@ -184,10 +193,18 @@ class TaskStart:
     loop sets ``attempt`` to the round's attempt whatever the backend gave.
     """
 
+    _fields = ("index", "worker", "started", "attempt")
+    __slots__ = _fields
     index: int
     worker: str
     started: float
-    attempt: int = 1
+    attempt: int
+
+    def __init__(self, index: int, worker: str, started: float, attempt: int = 1) -> None:
+        self.index = index
+        self.worker = worker
+        self.started = started
+        self.attempt = attempt
 
     @classmethod
     def of(cls, outcome: Outcome) -> TaskStart:
@@ -200,8 +217,7 @@ class TaskStart:
         return cls(outcome.index, outcome.worker, outcome.started, outcome.attempt)
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(Record):
     """How one index ended.
 
     Attributes
@@ -237,17 +253,48 @@ class Outcome:
     the one place that knows them all.
     """
 
+    _fields = (
+        "index", "status", "value", "error", "worker", "started", "finished", "attempt",
+        "metrics", "output", "extras",
+    )  # fmt: skip
+    __slots__ = _fields
     index: int
     status: Status
-    value: list[str] | None = None
-    error: ErrorInfo | None = None
-    worker: str = ""
-    started: float = 0.0
-    finished: float = 0.0
-    attempt: int = 1
-    metrics: Metrics | None = None
-    output: Captured | None = None
-    extras: dict[str, Any] | None = None
+    value: list[str] | None
+    error: ErrorInfo | None
+    worker: str
+    started: float
+    finished: float
+    attempt: int
+    metrics: Metrics | None
+    output: Captured | None
+    extras: dict[str, Any] | None
+
+    def __init__(
+        self,
+        index: int,
+        status: Status,
+        value: list[str] | None = None,
+        error: ErrorInfo | None = None,
+        worker: str = "",
+        started: float = 0.0,
+        finished: float = 0.0,
+        attempt: int = 1,
+        metrics: Metrics | None = None,
+        output: Captured | None = None,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        self.index = index
+        self.status = status
+        self.value = value
+        self.error = error
+        self.worker = worker
+        self.started = started
+        self.finished = finished
+        self.attempt = attempt
+        self.metrics = metrics
+        self.output = output
+        self.extras = extras
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (``outputs`` is the sink's value, as given).
@@ -331,8 +378,7 @@ class Outcome:
         return self.finished - self.started
 
 
-@dataclass(slots=True)
-class Successes:
+class Successes(Record):
     """Items one worker finished ``ok``, in columns: many outcomes as one record.
 
     A backend that receives results in bulk may yield this instead of one
@@ -371,16 +417,45 @@ class Successes:
         item (``NaN`` rows for items without a reading).
     """
 
+    _fields = (
+        "worker", "indices", "started", "finished", "values", "attempt", "metrics", "status",
+        "extras", "measured",
+    )  # fmt: skip
+    __slots__ = _fields
     worker: str
     indices: Sequence[int]
     started: Sequence[float]
     finished: Sequence[float]
     values: Sequence[Any]
-    attempt: int = 1
-    metrics: Sequence[float] | None = None
-    status: Status = Status.OK
-    extras: dict[int, dict[str, Any]] | None = None
-    measured: Sequence[int] | None = None
+    attempt: int
+    metrics: Sequence[float] | None
+    status: Status
+    extras: dict[int, dict[str, Any]] | None
+    measured: Sequence[int] | None
+
+    def __init__(
+        self,
+        worker: str,
+        indices: Sequence[int],
+        started: Sequence[float],
+        finished: Sequence[float],
+        values: Sequence[Any],
+        attempt: int = 1,
+        metrics: Sequence[float] | None = None,
+        status: Status = Status.OK,
+        extras: dict[int, dict[str, Any]] | None = None,
+        measured: Sequence[int] | None = None,
+    ) -> None:
+        self.worker = worker
+        self.indices = indices
+        self.started = started
+        self.finished = finished
+        self.values = values
+        self.attempt = attempt
+        self.metrics = metrics
+        self.status = status
+        self.extras = extras
+        self.measured = measured
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -13,11 +13,11 @@ same answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from curator.model.measures import FIELDS, stage_names
 from curator.model.pipeline import Pipeline
+from curator.model.record import FrozenRecord
 from curator.model.shards import sharding_stages
 from curator.model.state import accumulating_stages
 
@@ -35,8 +35,7 @@ def declares_groups(pipeline: Pipeline[Any]) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class StagePlan:
+class StagePlan(FrozenRecord):
     """What one run knows about its pipeline's stages; made by :meth:`of`.
 
     Attributes
@@ -55,12 +54,25 @@ class StagePlan:
         Whether the source or the sink has ``partition_indices`` (keep-together groups).
     """
 
+    _fields = ("stages", "names", "accumulating", "sharding", "hooks", "groups")
+    __slots__ = _fields
     stages: tuple[Any, ...]
     names: tuple[str, ...]
     accumulating: tuple[Any, ...]
     sharding: tuple[Any, ...]
     hooks: bool
     groups: bool
+
+    def __init__(
+        self,
+        stages: tuple[Any, ...],
+        names: tuple[str, ...],
+        accumulating: tuple[Any, ...],
+        sharding: tuple[Any, ...],
+        hooks: bool,
+        groups: bool,
+    ) -> None:
+        self._set(stages, names, accumulating, sharding, hooks, groups)
 
     @classmethod
     def of(cls, pipeline: Pipeline[Any]) -> StagePlan:

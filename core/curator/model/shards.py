@@ -32,11 +32,13 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator.model.pipeline import Pipeline
 from curator.model.state import accumulates, stage_label
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PATH_ATTRIBUTES = ("output_path", "_output_path")
 WORKER_ID = "{worker_id}"
@@ -70,6 +72,8 @@ def sharding_stages(pipeline: Pipeline[Any]) -> tuple[Any, ...]:
 
 def shard_path(template: str | os.PathLike[str], index: int | str) -> Path:
     """The shard of item ``index`` for an output path (``*`` as the index: a glob pattern)."""
+    from pathlib import Path  # here: every worker imports this module, few write shards
+
     text = os.fspath(template)
     if WORKER_ID in text:
         return Path(text.replace(WORKER_ID, f"{ITEM}{index}"))
@@ -119,6 +123,7 @@ class WorkerShards:
     def begin(self, index: int) -> None:
         """Point each stage at a partial shard of item ``index`` (before the item runs)."""
         import secrets  # here: every worker imports this module, few write shards
+        from pathlib import Path
 
         token = secrets.token_hex(6)
         pending: dict[Path, Path] = {}

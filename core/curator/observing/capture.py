@@ -14,7 +14,12 @@ thread drawing progress, a thread-pool worker between items) are unaffected.
 Logging records go to a catcher on the root logger, which writes those of an
 item's thread into its buffer (``LEVEL logger: message``); the process's own
 handlers are silenced for such records (a filter), so an item's record is
-neither printed over the progress view nor captured twice. Records are
+neither printed over the progress view nor captured twice. The catcher is put
+in place once the process has imported :mod:`logging` (at the latest, before
+the item after the one that imported it), so that a worker whose items never
+log never imports it: the records of an item that imports logging for the
+first time reach its buffer all the same, through ``stderr``, as Python's
+last resort prints them (the message alone). Records are
 filtered by the loggers' levels as usual (Python's default: warnings and
 above). A switch is as strict as a text stream: ``bytes`` raise the
 ``TypeError`` in the item that wrote them. Not captured: output written to the
@@ -28,13 +33,15 @@ dropped is recorded.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from curator.model.captured import LIMIT, Captured
+
+if TYPE_CHECKING:
+    from curator.observing.capture_logging import Records
 
 __all__ = ["LIMIT", "Captured", "acquire", "begin", "end", "release"]
 
@@ -123,56 +130,22 @@ class _Switch:
         return getattr(self.original, name)
 
 
-class _Quiet(logging.Filter):
-    """Put on the process's own handlers for a run: silent for a thread running an item."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return _item_buffer() is None
-
-
-class _Catcher(logging.Handler):
-    """On the root logger for a run: an item's records go into its buffer, once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        buffer = _item_buffer()
-        if buffer is not None:
-            buffer.write(self.format(record) + "\n")
-        elif not _handled_elsewhere(record):
-            # Being a handler of the root, this one keeps Python's last resort from
-            # printing a warning nobody else handles: do what it would have done.
-            last = logging.lastResort
-            if last is not None and record.levelno >= last.level:
-                last.handle(record)
-
-
-def _handled_elsewhere(record: logging.LogRecord) -> bool:
-    """Whether a handler other than the catcher sees ``record`` (as ``callHandlers`` walks)."""
-    logger: logging.Logger | None = logging.getLogger(record.name)
-    while logger is not None:
-        if any(not isinstance(handler, _Catcher) for handler in logger.handlers):
-            return True
-        if not logger.propagate:
-            return False
-        logger = logger.parent
-    return False
-
-
 class _Installed:
     """What :func:`acquire` put in place in this process."""
 
     def __init__(self) -> None:
         self.out: _Switch | None = None  # set by rewrap()
         self.err: _Switch | None = None
-        self.quiet, self.catcher = _Quiet(), _Catcher()
-        self.handlers = _handlers()
-        for handler in self.handlers:
-            handler.addFilter(self.quiet)
-        logging.getLogger().addHandler(self.catcher)
+        self.records: Records | None = None
+        self.catch_records()
         self.rewrap()
+
+    def catch_records(self) -> None:
+        """Catch logging records, if this process imported :mod:`logging` (see module doc)."""
+        if self.records is None and "logging" in sys.modules:
+            from curator.observing.capture_logging import Records
+
+            self.records = Records(_item_buffer)
 
     def rewrap(self) -> None:
         """Put switches in front of the streams again where something replaced them.
@@ -196,9 +169,8 @@ class _Installed:
             sys.stdout = self.out.original
         if self.err is not None and sys.stderr is self.err:
             sys.stderr = self.err.original
-        logging.getLogger().removeHandler(self.catcher)
-        for handler in self.handlers:
-            handler.removeFilter(self.quiet)
+        if self.records is not None:
+            self.records.remove()
 
 
 _lock = threading.Lock()
@@ -234,16 +206,6 @@ def release() -> None:
         _installed = None
 
 
-def _handlers() -> list[logging.Handler]:
-    """Every handler of the loggers this process has made (the root's included)."""
-    loggers: list[Any] = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    found: dict[int, logging.Handler] = {}
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", ()):
-            found[id(handler)] = handler
-    return list(found.values())
-
-
 def begin() -> _Buffer:
     """Start capturing the current thread's output for one item."""
     global _installed
@@ -254,9 +216,13 @@ def begin() -> _Buffer:
         with _lock:
             if _installed is None:
                 _installed = _Installed()
-    elif sys.stdout is not installed.out or sys.stderr is not installed.err:
-        with _lock:
-            installed.rewrap()
+    else:
+        if sys.stdout is not installed.out or sys.stderr is not installed.err:
+            with _lock:
+                installed.rewrap()
+        if installed.records is None and "logging" in sys.modules:  # imported by the last item
+            with _lock:
+                installed.catch_records()
     try:
         buffer: _Buffer = _running.buffer
     except AttributeError:

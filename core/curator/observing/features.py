@@ -25,14 +25,21 @@ cost more than a fast item itself.
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
-_decode = json.JSONDecoder().decode
+
+
+@functools.cache
+def _json() -> tuple[Callable[[Any], str], Callable[[str], Any]]:
+    """JSON's encoder and decoder, made on first use: most workers never need them."""
+    import json
+
+    encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+    return encoder.encode, json.JSONDecoder().decode
 
 
 def as_json(value: Any) -> Any:
@@ -59,7 +66,8 @@ def as_json(value: Any) -> Any:
         return {key: as_json(item) for key, item in value.items()}
     if kind is list or kind is tuple:
         return [as_json(item) for item in value]
-    return _decode(_encode(value))
+    encode, decode = _json()
+    return decode(encode(value))
 
 
 class ItemFeature:

@@ -111,7 +111,19 @@ class ProcessPoolBackend(Backend):
         """Work pickled by prepare(), by the id of the Work (execute gets the same object)."""
 
     def prepare(self, work: Work) -> None:
-        """Pickle the work now: a pipeline that cannot be sent is named before the run starts."""
+        """Pickle the work now: a pipeline that cannot be sent is named before the run starts.
+
+        Workers that fork from a fork server need it running first: it starts
+        here, before the pickling, so that its interpreter's start and imports
+        (the longest part of a short run) overlap the run's own preparations.
+        """
+        if self._pool is None:
+            context = self._context()
+            if context.get_start_method() == "forkserver":
+                from multiprocessing import forkserver
+
+                context.set_forkserver_preload(FORKSERVER_PRELOAD)
+                forkserver.ensure_running()
         self._shipped = {id(work): pickle_work(work, self.name)}
 
     def activity(self) -> Mapping[str, tuple[int, float]] | None:
@@ -161,11 +173,16 @@ class ProcessPoolBackend(Backend):
         if pool is not None:
             pool.shutdown()
 
+    def _context(self) -> multiprocessing.context.BaseContext:
+        """The multiprocessing context of the start method the options name."""
+        options: ProcessPoolOptions = self.options
+        return multiprocessing.get_context(options.start_method or default_start_method())
+
     def _new_pool(self) -> Pool:
         from curator_backend_process_pool.pool import Pool
 
         options: ProcessPoolOptions = self.options
-        context = multiprocessing.get_context(options.start_method or default_start_method())
+        context = self._context()
         if context.get_start_method() == "forkserver":
             context.set_forkserver_preload(FORKSERVER_PRELOAD)
         return Pool(

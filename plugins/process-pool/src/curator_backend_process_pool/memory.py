@@ -31,9 +31,12 @@ import contextlib
 import os
 import re
 import signal
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curator.model.measures import format_bytes
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLE_SECONDS = 0.2
 """How often busy workers' RSS is read."""
@@ -48,7 +51,7 @@ _UNITS = {
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$", re.ASCII)
 """ASCII digits only: ``float`` would read other scripts' digits (``١٢``) as numbers."""
 
-VMSTAT = Path("/proc/vmstat")
+VMSTAT = "/proc/vmstat"
 """The system-wide OOM kill counter (``oom_kill``)."""
 
 
@@ -198,6 +201,8 @@ def _cgroup_events() -> Path | None:
     Cgroup v2 ``memory.events`` or v1 ``memory.oom_control``: the process's
     own group's, else the one at the root of what this container sees.
     """
+    from pathlib import Path  # here: workers import this module and never call this
+
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
@@ -215,11 +220,13 @@ def _cgroup_events() -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def _counter(path: Path | None, name: str) -> int | None:
+def _counter(path: str | Path | None, name: str) -> int | None:
     if path is None:
         return None
     try:
-        for line in path.read_text().splitlines():
+        with open(path, encoding="ascii", errors="replace") as lines:
+            text = lines.read()
+        for line in text.splitlines():
             key, _, value = line.partition(" ")
             if key == name:
                 return int(value)

@@ -9,13 +9,11 @@ is running, so a crash blames exactly that item.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import pickle
 import select
 import signal
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -401,6 +399,8 @@ def _adopt_own_env(own_env: dict[str, str], thread_cap: int | None) -> None:
 
 def _takes_worker(initializer: Any) -> bool:
     """Whether ``initializer`` accepts a ``worker=`` keyword."""
+    import inspect  # here: only workers with an initializer need it, and it costs a start 4 ms
+
     try:
         parameters = inspect.signature(initializer).parameters.values()
     except (TypeError, ValueError):
@@ -421,7 +421,8 @@ def _torn_down(work: Work, announce: Announce | None = None) -> str | None:
     return None
 
 
-STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
+STDLIB = os.path.dirname(os.__file__) + os.sep
+"""The standard library's folder (where ``os`` lives; ``sysconfig`` would cost a worker 1 ms)."""
 
 
 class ModuleFiles:

@@ -1,0 +1,83 @@
+"""The value classes every worker imports behave as the dataclasses they replaced."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from typing import Any
+
+import pytest
+
+from curator import Captured, ErrorInfo, Metrics, Outcome, Status, Successes, TaskStart, WorkerInfo
+from curator.model.measures import StageSummary
+from curator.model.plan import StagePlan
+from curator.model.record import FrozenRecord, Record
+
+EXAMPLES: list[Record] = [
+    Captured("printed", 3),
+    Metrics((0.5, 0.25), 0.1, 1 << 20, 4096, None),
+    StageSummary("Source", 3, 1.5, 0.5, 0.5, 0.9, 1.0),
+    ErrorInfo("ValueError", "bad", "Traceback ...", None),
+    TaskStart(4, "process-1", 12.5, 2),
+    Outcome(4, Status.OK, ["out"], None, "process-1", 1.0, 2.0, 1, None, Captured("x"), {"a": 1}),
+    Successes("thread-0", [1, 2], [1.0, 2.0], [1.5, 2.5], [None, None], 1, None, Status.OK),
+    StagePlan((), (), (), (), False, False),
+    WorkerInfo(0, "sequential", 1, 123, "host"),
+]
+
+
+@pytest.mark.parametrize("record", EXAMPLES, ids=lambda r: type(r).__name__)
+def test_a_record_pickles_copies_and_compares_by_its_fields(record: Record) -> None:
+    again = pickle.loads(pickle.dumps(record))
+    assert again == record
+    assert again is not record
+    assert copy.copy(record) == record
+    assert copy.deepcopy(record) == record
+    assert (record != again) is False
+    fields = record._fields
+    assert fields
+    assert set(fields) == set(type(record).__slots__)
+    text = repr(record)
+    assert text.startswith(f"{type(record).__qualname__}(")
+    assert f"{fields[0]}=" in text
+    # A record equals only a record of its class with the same fields.
+    assert record != tuple(getattr(record, name) for name in fields)
+    changed = record.replace(**{fields[0]: "other"})
+    assert type(changed) is type(record)
+    assert changed != record
+    assert getattr(changed, fields[0]) == "other"
+    assert getattr(record, fields[0]) != "other"
+    with pytest.raises(TypeError):
+        record.replace(no_such_field=1)
+
+
+@pytest.mark.parametrize("record", EXAMPLES, ids=lambda r: type(r).__name__)
+def test_a_frozen_record_hashes_and_refuses_changes_a_mutable_one_does_not_hash(
+    record: Record,
+) -> None:
+    name = record._fields[0]
+    if isinstance(record, FrozenRecord):
+        assert hash(record) == hash(pickle.loads(pickle.dumps(record)))
+        with pytest.raises(AttributeError, match="cannot assign"):
+            setattr(record, name, 1)
+        with pytest.raises(AttributeError, match="cannot delete"):
+            delattr(record, name)
+    else:
+        with pytest.raises(TypeError, match="unhashable"):
+            hash(record)
+        mutable: Any = copy.copy(record)
+        setattr(mutable, name, 7)
+        assert getattr(mutable, name) == 7
+
+
+def test_defaults_are_those_of_the_fields() -> None:
+    outcome = Outcome(3, Status.FAILED)
+    assert (outcome.value, outcome.error, outcome.worker, outcome.attempt) == (None, None, "", 1)
+    assert (outcome.metrics, outcome.output, outcome.extras) == (None, None, None)
+    assert Captured("x").dropped == 0
+    assert Metrics((), 0.0, 0, 0).gpu_peak is None
+    worker = WorkerInfo(1, "process-pool", 2)
+    assert worker.pid > 0
+    assert worker.host
+    with pytest.raises(AttributeError):
+        Outcome(1, Status.OK).no_such_field = 1  # type: ignore[attr-defined]
