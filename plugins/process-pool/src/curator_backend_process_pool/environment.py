@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping, Sequence
 
 THREAD_VARIABLES = (
@@ -62,6 +61,8 @@ def _check_widths(name: str, template: str) -> None:
     ``{slot:>99999999999}`` would otherwise be formatted into gigabytes (or
     fail with ``MemoryError``) in every worker.
     """
+    import string  # here: the run's process checks; every worker imports this module
+
     try:
         specs = [spec for _, _, spec, _ in string.Formatter().parse(template) if spec]
     except ValueError:

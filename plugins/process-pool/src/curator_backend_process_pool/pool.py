@@ -34,6 +34,7 @@ from curator_backend_process_pool.deaths import (
 )
 from curator_backend_process_pool.limits import Limits
 from curator_backend_process_pool.memory import MemoryWatch, below_the_floor, kill_tree
+from curator_backend_process_pool.shared import SharedBlock
 from curator_backend_process_pool.shipping import pickle_setup
 from curator_backend_process_pool.slots import Chunk, WorkerSlot
 
@@ -96,9 +97,14 @@ class Pool:
         self.setup_bytes = pickle_setup(initializer, initargs)
         self.worker_env = worker_env or {}
         self.thread_cap = thread_cap
-        self.current: Any = context.RawArray("q", [worker.IDLE] * size)
-        self.since: Any = context.RawArray("d", size)
-        self.stop: Any = context.RawValue("b", 0)
+        self.shared = SharedBlock(size)
+        self.current, self.since, self.stop = (
+            self.shared.current,
+            self.shared.since,
+            self.shared.stop,
+        )
+        for slot in range(size):
+            self.current[slot] = worker.IDLE
         self.workers: dict[int, WorkerSlot] = {}
         self.chunk_ids = itertools.count()
         self.parent = os.getpid()
@@ -127,9 +133,7 @@ class Pool:
                 child_end,
                 self.world,
                 self.setup_bytes,
-                self.current,
-                self.since,
-                self.stop,
+                self.shared,
                 self.parent,
                 self.size,
                 self.worker_env,
@@ -177,7 +181,7 @@ class Pool:
         Idle workers are asked to exit and given :data:`GRACE_SECONDS`; with
         ``hard`` (an interrupted run) workers are terminated at once.
         """
-        self.stop.value = 1
+        self.stop[0] = 1
         for w in self.workers.values():
             with contextlib.suppress(OSError, ValueError):
                 w.conn.send(None)
@@ -197,8 +201,8 @@ class Pool:
 
     def stop_dispatching(self) -> None:
         """Tell the workers, through shared memory, to start no new item (any thread)."""
-        if not self.stop.value:
-            self.stop.value = worker.STOP
+        if not self.stop[0]:
+            self.stop[0] = worker.STOP
 
     # -- the run ----------------------------------------------------------------
 
@@ -255,7 +259,7 @@ class Pool:
         self.attempt = attempt
         self.limits = Limits(timeout, setup_timeout, teardown_timeout)
         self.start_failures = 0
-        self.stop.value = 0
+        self.stop[0] = 0
         self.teardown_problems = []
         try:
             yield from self._loop(Todo(indices))
@@ -274,7 +278,7 @@ class Pool:
         while True:
             if not stopping and self.stop_requested():
                 stopping = True
-                self.stop.value = 1
+                self.stop[0] = 1
             if not stopping:
                 self._dispatch(todo)
             busy = [w for w in self.workers.values() if w.chunks or w.quitting]
@@ -512,7 +516,7 @@ class Pool:
         records and exit, even while an item runs; the ones that do not
         (stuck in C code) are killed after :data:`GRACE_SECONDS`.
         """
-        self.stop.value = worker.HARD_STOP
+        self.stop[0] = worker.HARD_STOP
         deadline = time.monotonic() + GRACE_SECONDS
         while self.workers:
             left = deadline - time.monotonic()

@@ -27,6 +27,7 @@ from curator.backends.spawning import World, adopt_world
 from curator_backend_process_pool import shipping, wire
 from curator_backend_process_pool.environment import THREAD_VARIABLES
 from curator_backend_process_pool.memory import over_before_any_item
+from curator_backend_process_pool.shared import SharedBlock
 
 FLUSH_SECONDS = 0.05
 """How often records reach the parent while a chunk runs."""
@@ -212,9 +213,7 @@ def main(
     conn: Connection,
     world: World,
     setup_bytes: bytes,
-    current: Any,
-    since: Any,
-    stop: Any,
+    shared: SharedBlock,
     parent: int,
     jobs: int,
     worker_env: dict[str, str],
@@ -241,13 +240,11 @@ def main(
         The pickled ``(initializer, initargs)``: called once before any item,
         like ``ProcessPoolExecutor``'s; with ``worker=`` (a
         :class:`curator.WorkerInfo`) when it takes that keyword.
-    current
-        Shared array: ``current[slot]`` is the index running now, or -1.
-    since
-        Shared array: ``since[slot]`` is when that item started (wall clock).
-    stop
-        Shared flag: :data:`STOP` finishes the current item and skips the
-        rest; :data:`HARD_STOP` sends what finished and exits at once.
+    shared
+        The memory shared with the parent: ``current[slot]`` is the index
+        running now, or -1; ``since[slot]`` when that item started (wall
+        clock); ``stop[0]``: :data:`STOP` finishes the current item and skips
+        the rest, :data:`HARD_STOP` sends what finished and exits at once.
     parent
         The run's process id: the worker exits when that process is gone.
     jobs
@@ -264,11 +261,7 @@ def main(
     """
     # Ctrl-C goes to the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Typed views on the same shared memory: an item of a memoryview is read
-    # and written faster than one of a ctypes array, and this is per item.
-    current = memoryview(current).cast("B").cast("q")
-    since = memoryview(since).cast("B").cast("d")
-    stop = memoryview(stop).cast("B").cast("b")
+    current, since, stop = shared.current, shared.since, shared.stop
     watch_parent(parent)
     info = WorkerInfo(slot, "process-pool", jobs)
     own_env = {
