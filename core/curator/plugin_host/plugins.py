@@ -145,6 +145,28 @@ class PluginRecord:
         }
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, not looking for hooks among an object's dunder names.
+
+    pluggy reads each attribute a plugin lists (``dir()``) to find its hooks;
+    the 25-odd dunders of an object are never hooks, and skipping them takes
+    two thirds off registering, which a run does twice (its registry, its
+    event relay).
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if name.startswith("__"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+def new_manager() -> pluggy.PluginManager:
+    """A pluggy manager with curator's hookspecs."""
+    manager = _Manager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
 class PluginHost:
     """A pluggy manager with curator's hookspecs and a record of every plugin.
 
@@ -158,8 +180,7 @@ class PluginHost:
 
     def __init__(self, settings: PluginSettings | None = None, *, builtins: bool = True) -> None:
         self.settings = settings if settings is not None else PluginSettings.from_env()
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
+        self.pm = new_manager()
         self.records: dict[str, PluginRecord] = {}
         if self.settings.debug:
             self.pm.trace.root.setwriter(sys.stderr.write)
@@ -297,8 +318,7 @@ class PluginHost:
         Reporters are registered here rather than in the shared manager, so two
         runs in one process (say, in two threads) never see each other's events.
         """
-        manager = pluggy.PluginManager(hookspecs.PROJECT)
-        manager.add_hookspecs(hookspecs)
+        manager = new_manager()
         for name, plugin in self.pm.list_name_plugin():
             if plugin is not None:
                 manager.register(plugin, name=name)
