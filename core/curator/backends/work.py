@@ -74,6 +74,7 @@ class Work:
 
     __slots__ = (
         "_capturing",
+        "_plain",
         "_set_up",
         "accumulating",
         "attempt",
@@ -134,6 +135,7 @@ class Work:
         """The stages whose state merges back (see :mod:`curator.model.state`)."""
         self.sharding = _shards_of(self.plan)
         """The stages that write a shard file per item (see :mod:`curator.model.shards`)."""
+        self._plain = self._is_plain()
 
     def __call__(self, index: int, worker: str = "main", attempt: int | None = None) -> Outcome:
         """Run ``index`` and describe how it ended.
@@ -181,8 +183,31 @@ class Work:
             :attr:`measured`, :attr:`captured` and :attr:`extras` then hold
             the item's metrics row, output and features' data.
         """
-        ok, payload, finished, row, self.captured, self.extras = self._run(index, started)
         meter = self.meter
+        if self._plain and (meter is None or meter.skip > 0):
+            # What most items of a long run take: _run's steps, in one frame (an
+            # item that is measured, or has more around it, takes _run itself).
+            if meter is not None:
+                meter.skip -= 1
+            buffer = capture.begin() if self.capture else None
+            row = None
+            try:
+                value = self.pipeline[index]
+            except HardStop:
+                raise
+            except BaseException as exc:
+                ok, payload, finished, row = self._failed(
+                    ErrorInfo.from_exception(exc), started, None
+                )
+            else:
+                ok, payload, finished = True, value, time.time()
+                if meter is not None and finished - started >= meter.quick:
+                    row = meter.ended(None, finished - started, True)
+            finally:
+                self.captured = None if buffer is None else capture.end(buffer)
+            self.extras = None
+        else:
+            ok, payload, finished, row, self.captured, self.extras = self._run(index, started)
         self.measured = row if row is not None or meter is None else meter.nothing
         return ok, payload, finished
 
@@ -406,6 +431,13 @@ class Work:
         self._set_up = None  # each copy sets up its own stages
         self.accumulating = self.plan.accumulating
         self.sharding = _shards_of(self.plan)
+        self._plain = self._is_plain()
+
+    def _is_plain(self) -> bool:
+        """Whether an item is the pipeline's call alone: no features, state, shards or check."""
+        return not (self.features or self.accumulating or self.check_results) and (
+            self.sharding is None
+        )
 
 
 _State = tuple[Pipeline[Any], int, bool, int, int, bool, tuple[ItemFeature, ...], StagePlan]
