@@ -150,12 +150,49 @@ class SwallowsEverything(_Base):
                 pass
         yield
 
+def _run_one(work, index, conn):
+    conn.send(work(index, "process-0"))
+
+class ForgetsExitCodes(_Base):
+    name = "forgets-exit-codes"
+    capabilities = Capabilities(parallel=True, needs_picklable_work=True, isolates_crashes=True)
+    exit_code = None  # what its crashed outcomes say
+    def execute(self, work, indices):  # each item in a process of its own
+        import multiprocessing
+        context = multiprocessing.get_context("fork")
+        for index in indices:
+            started = time.time()
+            yield TaskStart(index, "process-0", started)
+            here, there = context.Pipe(duplex=False)
+            child = context.Process(target=_run_one, args=(work, index, there))
+            child.start()
+            there.close()
+            try:
+                outcome = here.recv()
+            except EOFError:  # it died
+                outcome = Outcome.crashed(
+                    index, "its process died", "process-0", started, exit_code=self.exit_code
+                )
+            child.join()
+            yield outcome
+
+class CannotTellExitCodes(ForgetsExitCodes):
+    name = "cannot-tell-exit-codes"
+    capabilities = Capabilities(
+        parallel=True, needs_picklable_work=True, isolates_crashes=True, crash_exit_codes=False
+    )
+
+class GuessesExitCodes(CannotTellExitCodes):
+    name = "guesses-exit-codes"
+    exit_code = 1
+
 @hookimpl
 def curator_register_backends():
     return [
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
         RebuildsOutcomes, IgnoresHookLimits, ReportsAtTheEnd, NeverAnswers, SwallowsEverything,
+        ForgetsExitCodes, CannotTellExitCodes, GuessesExitCodes,
     ]
 """
 
@@ -209,6 +246,18 @@ def _kit_on(pytester: pytest.Pytester, backend: str, setting: str) -> None:
             "wrong-default",
             "test_every_index",
             "*option 'workers' is declared int but its default 'two' is not*",
+        ),
+        (
+            "forgets-exit-codes",
+            "test_a_worker_crash",
+            "*exited with code 7, but its outcome says None (a backend that cannot tell "
+            "declares crash_exit_codes=False)*",
+        ),
+        (
+            "guesses-exit-codes",
+            "test_a_worker_crash",
+            "*exited with code 7, but its outcome says 1: a backend that cannot tell gives "
+            "None, never a wrong code*",
         ),
     ],
 )
@@ -306,3 +355,17 @@ def test_a_correct_backend_passes_the_same_checks(pytester: pytest.Pytester) -> 
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0
     assert outcomes["passed"] >= 10
+
+
+def test_a_backend_that_cannot_tell_exit_codes_passes_the_crash_check_by_saying_so(
+    pytester: pytest.Pytester,
+) -> None:
+    # A batch system may report only that a job ended: declared, a crash without a code is fine.
+    _kit_on(pytester, "cannot-tell-exit-codes", "")
+    result = pytester.runpytest_subprocess(
+        "-p", "curator.testing.pytest_plugin", "-k", "test_a_worker_crash"
+    )
+    assert result.parseoutcomes() == {
+        "passed": 1,
+        "deselected": result.parseoutcomes()["deselected"],
+    }

@@ -37,6 +37,12 @@ class Capabilities:
     isolates_crashes
         A worker that dies (segfault, ``os._exit``, OOM kill) costs only the
         item it was running, reported ``crashed``; the run goes on.
+    crash_exit_codes
+        With ``isolates_crashes``: a crashed item's outcome carries its
+        worker's exit code (:attr:`curator.ErrorInfo.exit_code`, negative for a
+        signal). ``False`` where the backend cannot tell it (a batch system
+        that reports only that a job ended): its crashed outcomes then carry
+        none, and the conformance kit accepts ``None`` there, never a wrong code.
     checks_results
         Turns a result that cannot be pickled into that item's ``failed``
         outcome itself, where the pickling fails (so the core need not pickle
@@ -68,6 +74,7 @@ class Capabilities:
     timeouts: bool = False
     cancel_running: bool = False
     isolates_crashes: bool = False
+    crash_exit_codes: bool = True
     checks_results: bool = False
     keeps_groups: bool = False
     worker_lifecycle: bool = False
