@@ -287,16 +287,15 @@ def test_an_item_that_runs_a_pipeline_keeps_its_own_output_and_the_inner_items_t
     assert inner_outputs == [["inner item 0\n", "inner item 1\n"]] * 2
 
 
-def test_a_process_that_never_imports_logging_captures_without_it_and_loses_no_record() -> None:
-    # A worker whose items never log must not pay for importing logging; the item
-    # that imports it first still keeps its records (through stderr, as Python's
-    # last resort prints them), and the items after it get them as usual.
+def test_a_handler_the_first_item_adds_keeps_printing_and_its_records_are_captured() -> None:
+    # In a fresh process (a worker) whose first item imports logging, adds a handler
+    # and logs below the last resort's level: every record is captured and printed.
     code = textwrap.dedent(
         """
-        import sys
+        import io
         from curator.observing import capture
         capture.acquire()
-        assert "logging" not in sys.modules, "capture imported logging"
+        stream = io.StringIO()
         def item(body):
             buffer = capture.begin()
             try:
@@ -304,15 +303,17 @@ def test_a_process_that_never_imports_logging_captures_without_it_and_loses_no_r
             finally:
                 out = capture.end(buffer)
             return None if out is None else out.text
-        print(repr(item(lambda: print("plain"))))
-        def first_to_log():
+        def first():
             import logging
-            logging.getLogger("stage").warning("first record")
-        print(repr(item(first_to_log)))
+            logger = logging.getLogger("job")
+            logger.addHandler(logging.StreamHandler(stream))
+            logger.setLevel(logging.INFO)
+            logger.info("info 0")
+        print(repr(item(first)))
         import logging
-        print(repr(item(lambda: logging.getLogger("stage").warning("second record"))))
-        logging.getLogger("outside").warning("not an item's")
+        print(repr(item(lambda: logging.getLogger("job").warning("warn 1"))))
         capture.release()
+        print(repr(stream.getvalue()))
         """
     )
     proc = subprocess.run(
@@ -320,8 +321,7 @@ def test_a_process_that_never_imports_logging_captures_without_it_and_loses_no_r
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
-        repr("plain\n"),
-        repr("first record\n"),
-        repr("WARNING stage: second record\n"),
+        repr("INFO job: info 0\n"),
+        repr("WARNING job: warn 1\n"),
+        repr("info 0\nwarn 1\n"),
     ]
-    assert proc.stderr == "not an item's\n"

@@ -184,9 +184,7 @@ def test_a_worker_loading_the_work_imports_neither_pluggy_nor_the_plugin_system(
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-WORKER_NEEDS_NONE_OF = {
-    "dataclasses", "inspect", "logging", "pathlib", "json", "traceback", "pluggy", "rich",
-}  # fmt: skip
+WORKER_NEEDS_NONE_OF = {"dataclasses", "inspect", "pathlib", "json", "pluggy", "rich"}
 """Each costs a worker's start 1-7 ms, on the critical path of every short run."""
 
 

@@ -81,3 +81,62 @@ def test_defaults_are_those_of_the_fields() -> None:
     assert worker.host
     with pytest.raises(AttributeError):
         Outcome(1, Status.OK).no_such_field = 1  # type: ignore[attr-defined]
+
+
+class _Written:
+    """Pickles as the dataclass ``cls`` did: a bare instance, then its state."""
+
+    def __init__(self, cls: type, state: object) -> None:
+        self.cls, self.state = cls, state
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        return (object.__new__, (self.cls,), self.state)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [  # frozen and slotted: a list; frozen: __dict__; slotted: (None, slots)
+        (_Written(Metrics, [(0.5,), 0.1, 2, 3, None]), Metrics((0.5,), 0.1, 2, 3)),
+        (_Written(Captured, ["text", 2]), Captured("text", 2)),
+        (
+            _Written(
+                StageSummary,
+                {
+                    "stage": "S",
+                    "items": 1,
+                    "total": 1.0,
+                    "mean": 1.0,
+                    "p50": 1.0,
+                    "p95": 1.0,
+                    "max": 1.0,
+                },
+            ),
+            StageSummary("S", 1, 1.0, 1.0, 1.0, 1.0, 1.0),
+        ),
+        (
+            _Written(WorkerInfo, {"slot": 0, "backend": "b", "jobs": 1, "pid": 5, "host": "h"}),
+            WorkerInfo(0, "b", 1, 5, "h"),
+        ),
+        (
+            _Written(
+                ErrorInfo, (None, {"type": "E", "message": "m", "traceback": "", "exit_code": None})
+            ),
+            ErrorInfo("E", "m"),
+        ),
+    ],
+    ids=["Metrics", "Captured", "StageSummary", "WorkerInfo", "ErrorInfo"],
+)
+def test_pickles_written_by_the_dataclasses_before_still_load(
+    written: _Written, expected: Record
+) -> None:
+    loaded = pickle.loads(pickle.dumps(written))
+    assert loaded == expected
+    assert type(loaded) is type(expected)
+
+
+def test_records_match_by_position_as_dataclasses_did() -> None:
+    match Outcome(3, Status.OK, ["x"]):
+        case Outcome(index, Status.OK, value):
+            assert (index, value) == (3, ["x"])
+        case _:
+            pytest.fail("an ok outcome did not match")

@@ -74,11 +74,11 @@ class Capabilities:
     timeouts: bool = False
     cancel_running: bool = False
     isolates_crashes: bool = False
-    crash_exit_codes: bool = True
     checks_results: bool = False
     keeps_groups: bool = False
     worker_lifecycle: bool = False
     lifecycle_timeouts: bool = False
+    crash_exit_codes: bool = True  # fields are only added at the end: built by position too
 
 
 class Backend(ABC):

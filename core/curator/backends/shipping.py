@@ -14,11 +14,9 @@ send work away (process pool, Dask); the core imports it only in :func:`dumps`.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import pickle
 import sys
-from types import FunctionType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from curator.backends.work import Work
@@ -44,37 +42,15 @@ def dumps(obj: object) -> bytes:
     (:func:`curator.model.pickling.sent_by_value`), so its check of the values it
     makes takes their copies for the run's own.
     """
-    shipped = sorted(name for name in _BY_VALUE if isinstance(sys.modules.get(name), ModuleType))
-    if not shipped:
-        # Most work names only importable code: pickle's own pickler is faster than
-        # cloudpickle, and importing cloudpickle costs a short run more than it saves.
-        with contextlib.suppress(Exception):
-            return _by_reference(obj)
     import cloudpickle  # type: ignore[import-untyped,unused-ignore]  # ~60 ms: only when needed
 
+    shipped = sorted(name for name in _BY_VALUE if isinstance(sys.modules.get(name), ModuleType))
     registered = set(cloudpickle.list_registry_pickle_by_value())
     for name in shipped:
         if name not in registered:
             cloudpickle.register_pickle_by_value(sys.modules[name])
     payload = _Arrival(tuple(shipped), obj) if shipped else obj
     return bytes(cloudpickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-class _MainStaysHome(pickle.Pickler):
-    """Pickles by reference only: refuses what a worker could not import (``__main__``'s)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        # Classes and functions reach this (instances of the built-in types do not).
-        if isinstance(obj, (type, FunctionType)) and obj.__module__ in ("__main__", None):
-            raise pickle.PicklingError(f"{obj!r} is defined in __main__: it travels by value")
-        return NotImplemented
-
-
-def _by_reference(obj: object) -> bytes:
-    """``obj`` pickled by :mod:`pickle`; raises for anything that must travel by value."""
-    buffer = io.BytesIO()
-    _MainStaysHome(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buffer.getvalue()
 
 
 class _Arrival:

@@ -33,6 +33,11 @@ class Record:
     _fields: tuple[str, ...] = ()
     """The fields, in the order ``__init__`` takes them (each class's ``__slots__``)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``case Outcome(index, status):`` as with a dataclass
+        setattr(cls, "__match_args__", cls._fields)  # noqa: B010 - mypy refuses the assignment
+
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
@@ -55,6 +60,22 @@ class Record:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self._values())
+
+    def __setstate__(self, state: Any) -> None:
+        """Read a pickle written while these classes were dataclasses.
+
+        A frozen slotted dataclass pickled its fields as a list, a plain one
+        its ``__dict__``, a slotted one ``(None, {field: value})``. Pickles
+        made now go through ``__init__`` (:meth:`__reduce__`), never here.
+        """
+        if isinstance(state, tuple) and len(state) == 2:
+            fields = {**(state[0] or {}), **(state[1] or {})}
+        elif isinstance(state, dict):
+            fields = state
+        else:
+            fields = dict(zip(self._fields, state, strict=False))  # older: fewer fields
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
 
 
 class FrozenRecord(Record):

@@ -14,12 +14,7 @@ thread drawing progress, a thread-pool worker between items) are unaffected.
 Logging records go to a catcher on the root logger, which writes those of an
 item's thread into its buffer (``LEVEL logger: message``); the process's own
 handlers are silenced for such records (a filter), so an item's record is
-neither printed over the progress view nor captured twice. The catcher is put
-in place once the process has imported :mod:`logging` (at the latest, before
-the item after the one that imported it), so that a worker whose items never
-log never imports it: the records of an item that imports logging for the
-first time reach its buffer all the same, through ``stderr``, as Python's
-last resort prints them (the message alone). Records are
+neither printed over the progress view nor captured twice. Records are
 filtered by the loggers' levels as usual (Python's default: warnings and
 above). A switch is as strict as a text stream: ``bytes`` raise the
 ``TypeError`` in the item that wrote them. Not captured: output written to the
@@ -36,12 +31,10 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from curator.model.captured import LIMIT, Captured
-
-if TYPE_CHECKING:
-    from curator.observing.capture_logging import Records
+from curator.observing.capture_logging import Records
 
 __all__ = ["LIMIT", "Captured", "acquire", "begin", "end", "release"]
 
@@ -136,16 +129,8 @@ class _Installed:
     def __init__(self) -> None:
         self.out: _Switch | None = None  # set by rewrap()
         self.err: _Switch | None = None
-        self.records: Records | None = None
-        self.catch_records()
+        self.records = Records(_item_buffer)
         self.rewrap()
-
-    def catch_records(self) -> None:
-        """Catch logging records, if this process imported :mod:`logging` (see module doc)."""
-        if self.records is None and "logging" in sys.modules:
-            from curator.observing.capture_logging import Records
-
-            self.records = Records(_item_buffer)
 
     def rewrap(self) -> None:
         """Put switches in front of the streams again where something replaced them.
@@ -169,8 +154,7 @@ class _Installed:
             sys.stdout = self.out.original
         if self.err is not None and sys.stderr is self.err:
             sys.stderr = self.err.original
-        if self.records is not None:
-            self.records.remove()
+        self.records.remove()
 
 
 _lock = threading.Lock()
@@ -216,13 +200,9 @@ def begin() -> _Buffer:
         with _lock:
             if _installed is None:
                 _installed = _Installed()
-    else:
-        if sys.stdout is not installed.out or sys.stderr is not installed.err:
-            with _lock:
-                installed.rewrap()
-        if installed.records is None and "logging" in sys.modules:  # imported by the last item
-            with _lock:
-                installed.catch_records()
+    elif sys.stdout is not installed.out or sys.stderr is not installed.err:
+        with _lock:
+            installed.rewrap()
     try:
         buffer: _Buffer = _running.buffer
     except AttributeError:

@@ -1,7 +1,9 @@
 """An item's logging records, into its captured output (see :mod:`curator.observing.capture`).
 
-Kept apart from the streams' capture so that a worker whose items never
-import :mod:`logging` does not import it either (4 ms of every worker's start).
+The catcher is in place from the run's start, before any item can add a
+handler or import a library that does (a catcher put in place later would
+silence those handlers, and miss the records the first item logs below
+Python's last-resort level).
 """
 
 from __future__ import annotations

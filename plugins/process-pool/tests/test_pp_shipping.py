@@ -1,4 +1,4 @@
-"""Work that names only importable code ships with pickle; the rest still travels by value."""
+"""What a worker could not import travels by value, however the run's process reaches it."""
 
 from __future__ import annotations
 
@@ -6,33 +6,14 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from pp_support import subprocess_env
 
 from curator.backends.shipping import dumps
 
 
-def test_work_of_importable_modules_ships_without_cloudpickle() -> None:
-    code = textwrap.dedent(
-        """
-        import pickle, sys
-        import pp_pipelines
-        from curator import run
-        from curator.backends.shipping import dumps
-        pipeline = pp_pipelines.pipeline(4)
-        assert pickle.loads(dumps(pipeline)).source is not None
-        result = run(pipeline, backend="process-pool", jobs=2, reporter=None)
-        print(len(result.outputs), "cloudpickle" in sys.modules)
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["4", "False"]
-
-
-def test_what_a_worker_could_not_import_still_travels_by_value() -> None:
+def test_local_functions_and_lambdas_travel_by_value() -> None:
     def local(x: int) -> int:
         return x + 1
 
@@ -40,21 +21,35 @@ def test_what_a_worker_could_not_import_still_travels_by_value() -> None:
         again = pickle.loads(dumps(obj))
         assert again is not obj
         assert again(3) == obj(3)
+
+
+def test_what_main_defines_loads_in_a_process_that_never_ran_main(tmp_path: Path) -> None:
+    # Reached directly, through an instance, bound to an importable object, or as a
+    # TypeVar: pickled by a script, then loaded by another process (a worker).
     code = textwrap.dedent(
-        """
-        import pickle, sys
+        f"""
+        import fractions, types, typing
         from curator.backends.shipping import dumps
+        T = typing.TypeVar("T")
         class Here:
             def answer(self):
                 return 42
-        data = dumps([Here()])
-        assert "cloudpickle" in sys.modules
-        assert b"__main__" not in data.split(b"cloudpickle")[0]  # not a reference to __main__
-        print(pickle.loads(data)[0].answer())
+        def shout(self):
+            return f"bound to {{type(self).__name__}}"
+        payload = [Here(), types.MethodType(shout, fractions.Fraction(1, 2)), T, typing.List[T]]
+        open({str(tmp_path / "payload.bin")!r}, "wb").write(dumps(payload))
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
+    env = subprocess_env()
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert made.returncode == 0, made.stderr
+    load = textwrap.dedent(
+        f"""
+        import pickle
+        here, bound, typevar, alias = pickle.load(open({str(tmp_path / "payload.bin")!r}, "rb"))
+        print(here.answer(), bound(), typevar.__name__, alias.__args__[0] is typevar)
+        """
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["42"]
+    loaded = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["42", "bound", "to", "Fraction", "T", "True"]

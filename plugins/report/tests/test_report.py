@@ -104,6 +104,10 @@ def test_curator_report_in_the_terminal_as_json_and_as_html(tmp_path: Path) -> N
     data = json.loads(curator("report", "--json", cwd=tmp_path).stdout)
     assert data["counts"] == {"failed": 1, "ok": 5}
     assert [f["index"] for f in data["failures"]] == [2]
+    source = data["stages"][0]
+    assert source["stage"].endswith("(source)")
+    assert source["items"] >= 1
+    assert source["total"] >= 0.0
     page = tmp_path / "report.html"
     wrote = curator("report", "--html", str(page), cwd=tmp_path)
     assert wrote.returncode == 0, wrote.stderr

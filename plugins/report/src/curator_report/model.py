@@ -131,6 +131,7 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``curator report --json``."""
         data = asdict(self)
+        data["stages"] = [stage.to_json() for stage in self.stages]  # a record, not a dataclass
         data["recorded"] = self.recorded
         data["items_per_second"] = self.items_per_second
         return data
