@@ -15,6 +15,7 @@ warning (:func:`teardown_abandoned`), so every backend says it the same way.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -26,6 +27,8 @@ from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status
 from curator.model.pipeline import Pipeline
 from curator.model.plan import defines_hooks
 from curator.model.record import FrozenRecord
+
+log = logging.getLogger("curator")
 
 Announce = Callable[[str, str], None]
 """Told ``(hook, stage)`` just before a stage's ``setup`` or ``teardown`` is called,
@@ -198,7 +201,5 @@ def teardown_abandoned(stage: str | None, limit: float, worker: str, fate: str) 
         f"{fate}. Every outcome of the run is recorded (the limit is teardown_timeout, "
         "--teardown-timeout)"
     )
-    import logging  # here: every worker imports this module, few ever warn
-
-    logging.getLogger("curator").warning("%s", message)
+    log.warning("%s", message)
     return message

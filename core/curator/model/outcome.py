@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import itertools
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -130,8 +131,6 @@ class ErrorInfo(Record):
             message = str(exc)
         except Exception as broken:
             message = f"<unprintable {name}: str() raised {type(broken).__name__}>"
-        import traceback  # here: every worker imports this module, most items succeed
-
         try:
             trace = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
         except Exception:

@@ -117,13 +117,10 @@ class ProcessPoolBackend(Backend):
         here, before the pickling, so that its interpreter's start and imports
         (the longest part of a short run) overlap the run's own preparations.
         """
-        if self._pool is None:
-            context = self._context()
-            if context.get_start_method() == "forkserver":
-                from multiprocessing import forkserver
+        if self._pool is None and self._context().get_start_method() == "forkserver":
+            from multiprocessing import forkserver
 
-                context.set_forkserver_preload(FORKSERVER_PRELOAD)
-                forkserver.ensure_running()
+            forkserver.ensure_running()
         self._shipped = {id(work): pickle_work(work, self.name)}
 
     def activity(self) -> Mapping[str, tuple[int, float]] | None:
@@ -174,19 +171,19 @@ class ProcessPoolBackend(Backend):
             pool.shutdown()
 
     def _context(self) -> multiprocessing.context.BaseContext:
-        """The multiprocessing context of the start method the options name."""
+        """The context of the start method the options name (a fork server preloads curator)."""
         options: ProcessPoolOptions = self.options
-        return multiprocessing.get_context(options.start_method or default_start_method())
+        context = multiprocessing.get_context(options.start_method or default_start_method())
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(FORKSERVER_PRELOAD)
+        return context
 
     def _new_pool(self) -> Pool:
         from curator_backend_process_pool.pool import Pool
 
         options: ProcessPoolOptions = self.options
-        context = self._context()
-        if context.get_start_method() == "forkserver":
-            context.set_forkserver_preload(FORKSERVER_PRELOAD)
         return Pool(
-            context,
+            self._context(),
             size=self.jobs,
             max_tasks_per_child=options.max_tasks_per_child,
             initializer=options.initializer,
