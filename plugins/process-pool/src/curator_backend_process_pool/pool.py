@@ -22,10 +22,11 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from curator import ErrorInfo, Event, Outcome, TaskStart, UsageError
+from curator.backends import columns
 from curator.backends.dispatch import ChunkSizer, Todo
 from curator.backends.lifecycle import setup_timed_out, teardown_abandoned
 from curator.backends.spawning import main_module_stays_home, parent_world
-from curator_backend_process_pool import wire, worker
+from curator_backend_process_pool import worker
 from curator_backend_process_pool.deaths import (
     crash_outcome,
     describe_exit,
@@ -430,7 +431,9 @@ class Pool:
         _, rows, done, running = message
         indices = rows[0] if rows is not None else ()
         if rows is not None:
-            count = wire.decode(rows, w.name, w.announced, events, self.report_starts, self.attempt)
+            count = columns.decode(
+                rows, w.name, w.announced, events, self.report_starts, self.attempt
+            )
             # A message holds rows of one chunk, the oldest one in flight.
             next(iter(w.chunks.values())).reported += count
             w.finished_items += count

@@ -16,15 +16,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from curator import ErrorInfo, Work, WorkerInfo
+from curator.backends import columns
 from curator.backends.lifecycle import Announce
 from curator.backends.spawning import World, adopt_world
-from curator_backend_process_pool import shipping, wire
 from curator_backend_process_pool.environment import THREAD_VARIABLES
 from curator_backend_process_pool.memory import over_before_any_item
 from curator_backend_process_pool.shared import SharedBlock
@@ -51,7 +50,7 @@ class Outbox:
     A background thread flushes on a timer and reports the item running at
     that moment, so the parent learns of long items at once, while fast items
     cost one message per batch instead of two per item. The worker's loop only
-    appends to the :class:`~curator_backend_process_pool.wire.Batch` columns
+    appends to the :class:`~curator.backends.columns.Batch` columns
     (each append atomic), so the hot path takes no lock; ``send_lock`` keeps
     the two senders' messages in order. The running item is read from the
     shared memory the parent watches for crashes, not kept twice.
@@ -63,7 +62,7 @@ class Outbox:
         self.slot = slot
         self.current = current
         self.since = since
-        self.batch = wire.Batch()
+        self.batch = columns.Batch()
         self.sent = 0  # rows of ``batch`` already sent
         self.reported_running: tuple[int, float] | None = None
         self.send_lock = threading.Lock()
@@ -92,7 +91,9 @@ class Outbox:
             if running is not None and running == self.reported_running and rows is None:
                 running = None  # already announced; nothing new to say about it
             if rows is not None or done is not None or running is not None:
-                self.conn.send_bytes(_pickled(("batch", rows, done, running)))
+                self.conn.send_bytes(
+                    columns.pickled(("batch", rows, done, running), ForkingPickler.dumps)
+                )
                 if running is not None:
                     self.reported_running = running
 
@@ -116,55 +117,6 @@ class Outbox:
         """Stop the flusher thread."""
         self.closed.set()
         self.thread.join()
-
-
-def _pickled(message: tuple[Any, ...]) -> bytes:
-    """The message as the parent's ``recv()`` reads it; a value the parent cannot store fails.
-
-    Pickling the whole batch is the fast path: what plain pickle takes, the
-    checkpoint stores. Otherwise each value is checked with the checkpoint's
-    own pickler (:meth:`curator.Work.value_error`): one it refuses (an object
-    of a class defined in a function, which cloudpickle could carry home but
-    the checkpoint could not store) becomes its item's ``failed`` error. The
-    rest goes by value with cloudpickle: a result holding an object of a class
-    that came by value (defined in the user's ``__main__``) goes back by value
-    too, and the parent gets its own class back. The other items of the
-    batch, and the worker, are unharmed.
-    """
-    try:
-        return bytes(ForkingPickler.dumps(message))
-    except Exception:
-        pass
-    kind, rows, done, running = message
-    rows = _sendable(rows, Work.value_error)
-    try:
-        return shipping.dumps((kind, rows, done, running))
-    except Exception:
-        return shipping.dumps((kind, _sendable(rows, _shipping_error), done, running))
-
-
-def _sendable(rows: wire.Rows, error_of: Callable[[Any], ErrorInfo | None]) -> wire.Rows:
-    """``rows`` with each value that ``error_of`` finds fault with replaced by its item's error."""
-    indices, started, finished, values, failed, *rest = rows
-    values, failed = list(values), list(failed)
-    errors = set(failed)
-    for p, value in enumerate(values):
-        if p in errors:
-            continue
-        error = error_of(value)
-        if error is not None:
-            values[p] = error
-            failed.append(p)
-    return (indices, started, finished, values, failed, *rest)
-
-
-def _shipping_error(value: Any) -> ErrorInfo | None:
-    """The error of an item whose value cloudpickle cannot send, or ``None``."""
-    try:
-        shipping.dumps(value)
-    except Exception as exc:
-        return Work.travel_error(value, exc)
-    return None
 
 
 def watch_parent(pid: int) -> None:

@@ -1,23 +1,29 @@
 """The records workers send to the parent, in columns, and their decoding.
 
-A worker sends what finished since its last message as one :class:`Batch`:
-arrays of indices and times (which pickle as raw bytes, so the parent makes
-no object per number) and a list of values. The parent hands the successes on
-as one :class:`curator.Successes`, so a fast item costs it no
-:class:`curator.Outcome`; failures (rare) become outcomes of their own.
+Shared by the backends whose workers run chunks of items away from the run's process
+(the process pool, the batch-job machinery of :mod:`curator.backends.batch`). A worker
+sends what finished since its last message as one :class:`Batch`: arrays of indices and
+times (which pickle as raw bytes, so the parent makes no object per number) and a list
+of values. The parent hands the successes on as one :class:`curator.Successes`, so a
+fast item costs it no :class:`curator.Outcome`; failures (rare) become outcomes of their
+own.
 
-Each message also carries the item running when it was sent, if any, so the
-parent can announce long items while they run. An item whose start was not
-announced gets its start event just before its outcome.
+Each message also carries the item running when it was sent, if any, so the parent can
+announce long items while they run. An item whose start was not announced gets its start
+event just before its outcome.
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
-from curator import Captured, ErrorInfo, Event, Metrics, Outcome, Status, Successes, TaskStart
+from curator.backends.work import Work
+from curator.model.captured import Captured
+from curator.model.measures import Metrics
+from curator.model.outcome import ErrorInfo, Event, Outcome, Status, Successes, TaskStart
 
 
 class Batch:
@@ -186,3 +192,61 @@ def decode(
             )
         )
     return count
+
+
+def pickled(message: Any, dumps: Callable[[Any], bytes | memoryview], rows_at: int = 1) -> bytes:
+    """``message`` pickled with ``dumps``; a value the run's process cannot store fails.
+
+    ``message`` is a tuple whose element ``rows_at`` is :data:`Rows` (or
+    ``None``). Pickling the whole message is the fast path: what plain pickle
+    takes, the checkpoint stores. Otherwise each value is checked with the
+    checkpoint's own pickler (:meth:`curator.Work.value_error`): one it refuses
+    (an object of a class defined in a function, which cloudpickle could carry
+    home but the checkpoint could not store) becomes its item's ``failed``
+    error. The rest goes by value with cloudpickle
+    (:func:`curator.backends.shipping.dumps`): a result holding an object of a
+    class that came by value (defined in the user's ``__main__``) goes back by
+    value too, and the run's process gets its own class back. The other items,
+    and the worker, are unharmed.
+    """
+    try:
+        return bytes(dumps(message))
+    except Exception:
+        pass
+    from curator.backends.shipping import dumps as by_value
+
+    parts = list(message)
+    parts[rows_at] = sendable(parts[rows_at], Work.value_error)
+    try:
+        return by_value(tuple(parts))
+    except Exception:
+        parts[rows_at] = sendable(parts[rows_at], _shipping_error)
+        return by_value(tuple(parts))
+
+
+def sendable(rows: Rows | None, error_of: Callable[[Any], ErrorInfo | None]) -> Rows | None:
+    """``rows`` with each value that ``error_of`` finds fault with replaced by its item's error."""
+    if rows is None:
+        return None
+    indices, started, finished, values, failed, *rest = rows
+    values, failed = list(values), list(failed)
+    errors = set(failed)
+    for p, value in enumerate(values):
+        if p in errors:
+            continue
+        error = error_of(value)
+        if error is not None:
+            values[p] = error
+            failed.append(p)
+    return (indices, started, finished, values, failed, *rest)
+
+
+def _shipping_error(value: Any) -> ErrorInfo | None:
+    """The error of an item whose value cloudpickle cannot send, or ``None``."""
+    from curator.backends.shipping import dumps as by_value
+
+    try:
+        by_value(value)
+    except Exception as exc:
+        return Work.travel_error(value, exc)
+    return None
