@@ -1,0 +1,341 @@
+"""The job side: what ``python -m curator.backends.batch ROUND TASK`` runs in a batch job.
+
+A job runs the units of its task through :class:`curator.Work`, in order. It
+is two processes:
+
+- the **supervisor** (the job's own process) forks a worker, watches the
+  item it runs through a page of shared memory, kills it past the item's
+  time limit, and when the worker dies writes down which item it was running
+  (``crashed``, with its exit code, or ``timed_out``), then forks a fresh
+  worker for the rest of the task. It watches the round's ``stop`` and
+  ``kill`` files, and turns a signal to the job (``scancel``, the batch
+  system's time limit) into a record blaming only the running item;
+- the **worker** loads the work, runs the stages' ``setup(worker)``, then the
+  items, appending what finished to the task's records file every
+  :data:`FLUSH_SECONDS` and at the end, and tears the stages down.
+
+A job that runs again for the same task (a requeue) reads the task's records
+first and runs only the items not yet finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import pickle
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from curator.backends.batch import records
+from curator.backends.batch.folder import KILL, STOP, RoundFolder, Settings
+from curator.backends.batch.records import Kind
+
+FLUSH_SECONDS = 0.05
+"""How often a worker appends what finished (and the item it runs) to its task's records."""
+WATCH_SECONDS = 0.02
+"""How often the supervisor looks at its worker (time limits, its death)."""
+FILES_SECONDS = 0.1
+"""How often the supervisor looks for the round's ``stop`` and ``kill`` files."""
+LEAVE_SECONDS = 2.0
+"""How long a worker told to leave may take to append what finished before it is killed."""
+
+IDLE = -1
+SETTING_UP = -2
+TEARING_DOWN = -3
+
+
+class Shared:
+    """The page the supervisor and its worker share: running item, since when, stop level."""
+
+    def __init__(self) -> None:
+        self._page = mmap.mmap(-1, 32)
+        self.ints = memoryview(self._page)[:16].cast("q")  # running index, stop level
+        self.since = memoryview(self._page)[16:24].cast("d")
+        self.ints[0] = IDLE
+
+
+def main(path: str, task: str) -> int:
+    """Run task ``task`` of the round in folder ``path``; the job's exit code."""
+    folder = RoundFolder(path)
+    settings = folder.settings()
+    sys.path[:] = settings.path or sys.path
+    if settings.cwd is not None:
+        with contextlib.suppress(OSError):
+            os.chdir(settings.cwd)
+    records_path = folder.records_path(task)
+    done = _finished(records_path)
+    indices, slot = folder.task(task)
+    todo = [index for index in indices if index not in done]
+    fd = os.open(records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    records.append(fd, Kind.HELLO, (os.getpid(), socket.gethostname(), time.time()))
+    return _Supervisor(folder, settings, task, fd).run(todo, slot)
+
+
+def _finished(path: str) -> set[int]:
+    """The items a job of this task finished before (the task runs again), torn tail cut off."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return set()
+    found, used = records.parse(data)
+    if used < len(data):
+        os.truncate(path, used)
+    done: set[int] = set()
+    for record in found:
+        if record.kind is Kind.ROWS and record.body[0] is not None:
+            done.update(record.body[0][0])
+        elif record.kind in (Kind.CRASH, Kind.TIMEOUT):
+            done.add(record.body[0])
+    return done
+
+
+class _Supervisor:
+    def __init__(self, folder: RoundFolder, settings: Settings, task: str, fd: int) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.task = task
+        self.fd = fd
+        self.shared = Shared()
+        self.signalled: int | None = None
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, settings.leave_signal):
+            if signum is not None:
+                signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.signalled = signum
+
+    def run(self, todo: list[int], slot: int) -> int:
+        while todo:
+            offset = os.lseek(self.fd, 0, os.SEEK_END)
+            self.shared.ints[0] = IDLE
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = _Worker(self.folder, self.settings, self.fd, self.shared, slot).run(todo)
+                finally:
+                    os._exit(code)
+            status, timed_out, left = self._watch(pid)
+            running = int(self.shared.ints[0])
+            since = float(self.shared.since[0])
+            found, _ = records.parse(_read_from(self.folder.records_path(self.task), offset))
+            finished = {i for r in found if r.kind is Kind.ROWS and r.body[0] for i in r.body[0][0]}
+            if any(r.kind in (Kind.END, Kind.SETUP_FAILED, Kind.SETUP_TIMEOUT) for r in found):
+                return 0
+            todo = [index for index in todo if index not in finished]
+            code = os.waitstatus_to_exitcode(status)
+            if left is not None:
+                self._left(left, running if running in todo else None, since)
+                return 128 + left
+            if running == TEARING_DOWN:
+                stage = next((r.body[1] for r in reversed(found) if r.kind is Kind.HOOK), None)
+                if timed_out:
+                    records.append(self.fd, Kind.END, (None, True, stage))
+                else:
+                    problem = f"its worker (pid {pid}) {_describe(code)} in teardown"
+                    records.append(self.fd, Kind.END, (problem, False, None))
+                return 0
+            if running == SETTING_UP and timed_out:
+                stage = next((r.body[1] for r in reversed(found) if r.kind is Kind.HOOK), None)
+                records.append(self.fd, Kind.SETUP_TIMEOUT, (stage, self.settings.setup_timeout))
+                return 0
+            if running in todo:
+                if timed_out:
+                    records.append(self.fd, Kind.TIMEOUT, (running, since, self.settings.timeout))
+                else:
+                    message = f"worker of job task {self.task} (pid {pid}) {_describe(code)}"
+                    records.append(self.fd, Kind.CRASH, (running, since, code, message))
+                todo.remove(running)
+            elif self.folder.stop_level():
+                return 0
+        records.append(self.fd, Kind.END, (None, False, None))
+        return 0
+
+    def _watch(self, pid: int) -> tuple[int, bool, int | None]:
+        """Wait for the worker ``pid`` to end, minding its time limits and the round's requests.
+
+        Returns its wait status, whether it was killed for a time limit, and
+        the signal that asked the job to leave (or ``None``).
+        """
+        ints, since = self.shared.ints, self.shared.since
+        limits = {
+            SETTING_UP: self.settings.setup_timeout,
+            TEARING_DOWN: self.settings.teardown_timeout,
+        }
+        timed_out = False
+        left: int | None = None
+        files_due = 0.0
+        kill_at: float | None = None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status, timed_out, left
+            now = time.time()
+            running = ints[0]
+            limit = limits.get(running, self.settings.timeout)
+            if not timed_out and limit is not None and running != IDLE and now - since[0] > limit:
+                timed_out = True
+                _kill(pid)
+            if self.signalled is not None and left is None:
+                left = self.signalled
+                ints[1] = KILL  # the worker appends what finished, then leaves
+                kill_at = now + LEAVE_SECONDS
+            if now >= files_due:
+                files_due = now + FILES_SECONDS
+                level = self.folder.stop_level()
+                if level > ints[1]:
+                    ints[1] = level
+                    if level >= KILL:
+                        kill_at = now + LEAVE_SECONDS
+            if kill_at is not None and now >= kill_at:
+                _kill(pid)
+            time.sleep(WATCH_SECONDS)
+
+    def _left(self, signum: int, running: int | None, since: float) -> None:
+        if signum == self.settings.leave_signal:
+            records.append(self.fd, Kind.LEFT, (signum, running))
+        elif running is not None:
+            name = _signal_name(signum)
+            message = (
+                f"job task {self.task} was ended by {name} (cancelled, or past the batch "
+                f"system's time limit) while running item {running}"
+            )
+            records.append(self.fd, Kind.CRASH, (running, since, None, message))
+
+
+class _Worker:
+    """The forked worker: loads the work and runs the items, appending what finished."""
+
+    def __init__(
+        self, folder: RoundFolder, settings: Settings, fd: int, shared: Shared, slot: int
+    ) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.fd = fd
+        self.shared = shared
+        self.slot = slot
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+
+    def run(self, todo: list[int]) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, self.settings.leave_signal):
+            if signum is not None:  # the supervisor decides what a signal to the job means
+                signal.signal(signum, signal.SIG_IGN)
+        from curator.backends.columns import Batch
+        from curator.backends.lifecycle import WorkerInfo
+        from curator.model.outcome import ErrorInfo
+
+        ints, since = self.shared.ints, self.shared.since
+        with open(self.folder.work_path, "rb") as file:
+            work = pickle.loads(file.read())
+        since[0] = time.time()
+        ints[0] = SETTING_UP
+        try:
+            work.setup(WorkerInfo(self.slot, self.settings.backend, self.settings.jobs), self._hook)
+        except BaseException as exc:
+            records.append(self.fd, Kind.SETUP_FAILED, (ErrorInfo.from_exception(exc),))
+            return 0
+        ints[0] = IDLE
+        self.batch = batch = Batch(work.metric_width)
+        self.sent = 0
+        self.reported: tuple[int, float] | None = None
+        flusher = threading.Thread(target=self._flush_periodically, daemon=True)
+        flusher.start()
+        run_index = work.run_index
+        measures = batch.width > 0
+        unmeasured = work.meter.nothing if work.meter is not None else None
+        started = time.time()
+        for index in todo:
+            if ints[1]:
+                break
+            since[0] = started
+            ints[0] = index
+            ok, payload, finished = run_index(index, started)
+            ints[0] = IDLE  # before the row is in: a death now blames nobody, the item runs again
+            batch.indices.append(index)
+            batch.started.append(started)
+            batch.finished.append(finished)
+            if measures and work.measured is not unmeasured:
+                batch.measured.append(len(batch.values))
+                batch.metrics.extend(work.measured)
+            if work.captured is not None:
+                batch.captured.append((len(batch.values), work.captured))
+            if work.extras is not None:
+                batch.extras.append((len(batch.values), work.extras))
+            if not ok:
+                batch.failed.append(len(batch.values))
+            batch.values.append(payload)  # last: the row is complete for the flusher
+            started = finished
+        self.closed.set()
+        flusher.join()
+        self.flush()
+        if ints[1] >= KILL:
+            return 0
+        since[0] = time.time()
+        ints[0] = TEARING_DOWN
+        try:
+            work.teardown(self._hook)
+            problem = None
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        records.append(self.fd, Kind.END, (problem, False, None))
+        return 0
+
+    def _hook(self, hook: str, stage: str) -> None:
+        with self.lock:
+            records.append(self.fd, Kind.HOOK, (hook, stage))
+
+    def flush(self) -> None:
+        """Append the rows finished since the last flush, and the item running now."""
+        from curator.backends.columns import pickled
+
+        with self.lock:
+            index = self.shared.ints[0]
+            running = (index, self.shared.since[0]) if index >= 0 else None
+            end = len(self.batch)
+            rows = self.batch.rows(self.sent, end) if end > self.sent else None
+            self.sent = end
+            if running == self.reported and rows is None:
+                return
+            self.reported = running
+            payload = pickled((rows, running), lambda m: pickle.dumps(m, protocol=5), rows_at=0)
+            records.append(self.fd, Kind.ROWS, (), payload)
+
+    def _flush_periodically(self) -> None:
+        while not self.closed.wait(FLUSH_SECONDS):
+            self.flush()
+            if self.shared.ints[1] >= KILL:
+                os._exit(0)  # what finished is written; the running item is abandoned
+
+
+def _read_from(path: str, offset: int) -> bytes:
+    with open(path, "rb") as file:
+        file.seek(offset)
+        return file.read()
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        return f"was killed by {_signal_name(-code)}"
+    return f"exited with code {code}"
+
+
+__all__ = ["FLUSH_SECONDS", "STOP", "main"]

@@ -1,0 +1,1 @@
+"""A worked batch backend: curator's batch-job machinery with local processes as the jobs."""

@@ -1,0 +1,1 @@
+pytest_plugins = ["curator.testing.pytest_plugin"]

@@ -1,0 +1,5 @@
+from curator.testing import BackendConformance
+
+
+class TestLocalJobs(BackendConformance):
+    backend = "local-jobs"
