@@ -115,8 +115,10 @@ def test_the_backend_and_reporter_examples_in_the_plugin_guide_work(
 ) -> None:
     text = (DOCS / "plugins.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    backend_module = _module_from(blocks[0], "doc_backend_example", monkeypatch)
-    reporter_module = _module_from(blocks[1], "doc_reporter_example", monkeypatch)
+    (backend_block,) = [b for b in blocks if "class ReverseBackend" in b]
+    (reporter_block,) = [b for b in blocks if "def curator_register_reporters" in b]
+    backend_module = _module_from(backend_block, "doc_backend_example", monkeypatch)
+    reporter_module = _module_from(reporter_block, "doc_reporter_example", monkeypatch)
     registry = isolated_registry(
         ("backend-example", backend_module), ("reporter-example", reporter_module)
     )

@@ -67,6 +67,11 @@ class Capabilities:
         at a time (:class:`~curator.backends.dispatch.Todo` does the bookkeeping). The
         core refuses a pipeline that declares groups (``partition_indices``)
         on a backend without it.
+    runs_elsewhere
+        Runs items away from the run's process by nature (the jobs of a batch
+        system, a remote cluster): asked for one job, it runs one job there.
+        A parallel backend without it runs a one-job run in the run's own
+        process instead (no start-up cost; stateful stages keep their state).
     """
 
     parallel: bool = False
@@ -79,6 +84,7 @@ class Capabilities:
     worker_lifecycle: bool = False
     lifecycle_timeouts: bool = False
     crash_exit_codes: bool = True  # fields are only added at the end: built by position too
+    runs_elsewhere: bool = False
 
 
 class Backend(ABC):

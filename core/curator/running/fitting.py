@@ -48,8 +48,9 @@ def fit_backend(
         )
     # A parallel backend asked for one job runs in this process (no start-up, stateful
     # stages keep their state); a backend that runs one item at a time always executes,
-    # and so does a parallel one left to pick its jobs (even on a one-CPU machine).
-    in_process = n_jobs == 1 and caps.parallel and jobs is not None
+    # and so does a parallel one left to pick its jobs (even on a one-CPU machine), and
+    # one whose items run elsewhere by nature (a batch system's one job is still a job).
+    in_process = n_jobs == 1 and caps.parallel and jobs is not None and not caps.runs_elsewhere
     if in_process and options:
         # The backend never runs: its options would be dropped without a word.
         raise UsageError(

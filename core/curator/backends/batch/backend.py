@@ -89,6 +89,7 @@ class BatchBackend(Backend):
         keeps_groups=True,
         worker_lifecycle=True,
         lifecycle_timeouts=True,
+        runs_elsewhere=True,
     )
     requires: ClassVar[tuple[str, ...]] = ("cloudpickle",)
     Options: ClassVar[type[Any]] = BatchOptions

@@ -1,0 +1,217 @@
+"""The batch-job machinery (curator.backends.batch), through the worked local-jobs backend.
+
+The conformance kit runs against local-jobs in the tox env ``local-jobs``; these
+tests hold what only a batch system does to a job: a job signalled or killed
+from outside while it runs, a job that leaves and comes back (preemption), a
+job that runs again for the same task, a torn records file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curator import Registry, RunResult, Status, Work, run
+from curator.backends.batch import records
+from curator.backends.batch.folder import RoundFolder, Settings
+from curator.backends.batch.records import Kind
+from curator.testing.probes import executions, probe, started
+from curator.testing.registries import isolated_registry
+
+EXAMPLE = Path(__file__).parent.parent / "examples/local-jobs-backend/src"
+sys.path.insert(0, str(EXAMPLE))
+
+from curator_backend_local_jobs import hooks  # noqa: E402
+from curator_backend_local_jobs.backend import LocalJobsBackend  # noqa: E402
+
+
+class Preemptible(LocalJobsBackend):
+    """local-jobs whose jobs take SIGUSR2 as "leave now, you will run again"."""
+
+    name = "preemptible-jobs"
+    leave_signal = signal.SIGUSR2
+
+
+class _Plugin:
+    from curator import hookimpl
+
+    @hookimpl
+    def curator_register_backends(self) -> list[Any]:
+        return [Preemptible]
+
+
+@pytest.fixture
+def jobs_registry() -> Registry:
+    return isolated_registry(("local-jobs", hooks), ("preemptible", _Plugin()))
+
+
+def _in_background(**kwargs: Any) -> tuple[threading.Thread, dict[str, RunResult]]:
+    box: dict[str, RunResult] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", run(**kwargs)))
+    thread.start()
+    return thread, box
+
+
+def _wait(condition: Any, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
+        time.sleep(0.02)
+
+
+def _job_pid(job_folder: Path, task: str = "0") -> int:
+    """The supervisor's pid, from the HELLO record of the first round's task."""
+    (round_folder,) = job_folder.glob("run-*/round-1")
+    found = records.Reader(str(round_folder / "records" / f"{task}.rec")).read()
+    hello = next(r for r in found if r.kind is Kind.HELLO)
+    return int(hello.body[0])
+
+
+def test_a_thousand_items_run_exactly_once_in_order(
+    jobs_registry: Registry, tmp_path: Path
+) -> None:
+    result = run(
+        probe(1000, tmp_path), backend="local-jobs", jobs=2, registry=jobs_registry,
+        reporter=None,
+    )  # fmt: skip
+    assert result.ok
+    assert [o.index for o in result.outcomes] == list(range(1000))
+    assert sorted(e.index for e in executions(tmp_path)) == list(range(1000))
+    assert {o.worker for o in result.outcomes} == {f"job-{n}" for n in range(8)}  # 4 per job
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_job_ended_from_outside_costs_only_the_item_it_was_running(
+    jobs_registry: Registry, tmp_path: Path, how: str
+) -> None:
+    """SIGTERM: what scancel and a time limit send first. SIGKILL of the whole job: what
+    follows, or the OOM killer, with no word from the job: the item it said it ran."""
+    folder, job_folder = tmp_path / "probe", tmp_path / "jobs"
+    folder.mkdir()
+    thread, box = _in_background(
+        pipeline=probe(10, folder, hang=frozenset({3})), backend="local-jobs", jobs=1,
+        options={"job_folder": str(job_folder), "items_per_task": 10}, on_error="continue",
+        registry=jobs_registry, reporter=None,
+    )  # fmt: skip
+    _wait(lambda: 3 in started(folder), "item 3 to start")
+    time.sleep(0.2)  # the job has said it runs item 3 (it says so every 50 ms)
+    pid = _job_pid(job_folder)
+    if how == "SIGTERM":
+        os.kill(pid, signal.SIGTERM)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    thread.join(60)
+    assert not thread.is_alive()
+    result = box["result"]
+    crashed = [o for o in result.outcomes if not o.ok]
+    assert [(o.index, o.status) for o in crashed] == [(3, Status.CRASHED)]
+    assert crashed[0].error is not None
+    if how == "SIGTERM":
+        assert "was ended by SIGTERM" in crashed[0].error.message
+    else:
+        assert "without a word from it" in crashed[0].error.message
+    done = sorted(e.index for e in executions(folder))
+    assert done == [0, 1, 2, 4, 5, 6, 7, 8, 9]  # the rest of the task ran again, once
+    assert {o.worker for o in result.outcomes if o.index > 3} == {"job-1"}
+
+
+def test_a_preempted_job_leaves_without_blame_and_its_rest_runs_again(
+    jobs_registry: Registry, tmp_path: Path
+) -> None:
+    folder, job_folder = tmp_path / "probe", tmp_path / "jobs"
+    folder.mkdir()
+    thread, box = _in_background(
+        pipeline=probe(6, folder, sleep=0.3), backend="preemptible-jobs", jobs=1,
+        options={"job_folder": str(job_folder), "items_per_task": 6}, registry=jobs_registry,
+        reporter=None,
+    )  # fmt: skip
+    _wait(lambda: 2 in started(folder), "item 2 to start")
+    os.kill(_job_pid(job_folder), signal.SIGUSR2)
+    thread.join(60)
+    result = box["result"]
+    assert result.ok, [o.error for o in result.outcomes if not o.ok]
+    assert sorted(e.index for e in executions(folder)) == list(range(6))
+    assert started(folder).count(2) == 2  # interrupted, then run again
+
+
+def _round(tmp_path: Path, work: Work) -> RoundFolder:
+    settings = Settings("test", 1, path=list(sys.path), cwd=os.getcwd())
+    return RoundFolder.create(str(tmp_path / "round"), pickle.dumps(work), settings)
+
+
+def _job(folder: RoundFolder, task: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        folder.command(task), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_job_run_again_for_its_task_runs_only_what_is_not_recorded(tmp_path: Path) -> None:
+    probes = tmp_path / "probe"
+    probes.mkdir()
+    folder = _round(tmp_path, Work(probe(6, probes, crash=frozenset({3}))))
+    folder.write_task("0", [0, 1, 2, 3, 4, 5], 0)
+    first = _job(folder, "0")
+    assert first.returncode == 0, first.stderr
+    path = folder.records_path("0")
+    data = Path(path).read_bytes()
+    found, used = records.parse(data)
+    assert used == len(data)
+    kinds = [r.kind for r in found]
+    assert kinds[0] is Kind.HELLO
+    assert kinds[-1] is Kind.END
+    crash = next(r for r in found if r.kind is Kind.CRASH)
+    assert crash.body[0] == 3  # the item ...
+    assert crash.body[2] == 7  # ... and its worker's exit code
+    # As if the job had been killed after the crash: the rest unrecorded, a torn last frame.
+    at = 0
+    for record in found:
+        at += len(records.frame(record.kind, pickle.dumps(record.body, protocol=5)))
+        if record.kind is Kind.CRASH:
+            break
+    torn = records.frame(Kind.ROWS, b"x" * 100)[:40]
+    Path(path).write_bytes(data[:at] + torn)
+    kept, _ = records.parse(data[:at])
+    recorded = {i for r in kept if r.kind is Kind.ROWS and r.body[0] for i in r.body[0][0]}
+    before = executions(probes)
+    second = _job(folder, "0")
+    assert second.returncode == 0, second.stderr
+    after = Path(path).read_bytes()
+    again, used = records.parse(after)
+    assert used == len(after)  # the torn frame was cut off
+    rows = [i for r in again if r.kind is Kind.ROWS and r.body[0] for i in r.body[0][0]]
+    assert sorted(rows) == [0, 1, 2, 4, 5]  # each once: the crashed item is not run again
+    assert again[-1].kind is Kind.END
+    ran = sorted(e.index for e in executions(probes) if e not in before)
+    assert ran == sorted({0, 1, 2, 4, 5} - recorded)
+
+
+def test_records_stop_at_a_torn_or_damaged_frame_and_pass_over_an_unloadable_one() -> None:
+    one = records.frame(Kind.HELLO, pickle.dumps((1, "host", 0.0)))
+    two = records.frame(Kind.END, pickle.dumps((None, False, None)))
+    assert records.parse(one + two[:-1]) == ([records.Record(Kind.HELLO, (1, "host", 0.0))],
+                                             len(one))  # fmt: skip
+    damaged = bytearray(two)
+    damaged[-1] ^= 0xFF
+    assert records.parse(one + bytes(damaged))[1] == len(one)
+    unloadable = records.frame(Kind.ROWS, b"\x80\x05not a pickle")
+    found, used = records.parse(one + unloadable + two)
+    assert [r.kind for r in found] == [Kind.HELLO, Kind.END]
+    assert used == len(one + unloadable + two)
+
+
+def test_the_job_command_says_how_to_call_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "curator.backends.batch"], capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "usage: python -m curator.backends.batch ROUND_FOLDER TASK" in done.stderr
