@@ -70,10 +70,6 @@ class BatchBackend(Backend):
         How often the tasks' records are read.
     state_seconds
         How often :meth:`ended` is asked (it may cost a call to the batch system).
-    throttles_itself
-        The batch system keeps at most ``jobs`` jobs running (Slurm's
-        ``--array=...%jobs``): every task is submitted at once. Otherwise
-        at most ``jobs`` tasks are out at a time.
     leave_signal
         The signal the batch system sends a job to make it leave and come
         back (preemption): the job leaves without blaming its running item.
@@ -95,7 +91,6 @@ class BatchBackend(Backend):
     Options: ClassVar[type[Any]] = BatchOptions
     poll_seconds: ClassVar[float] = 0.05
     state_seconds: ClassVar[float] = 0.2
-    throttles_itself: ClassVar[bool] = False
     leave_signal: ClassVar[int | None] = None
 
     def __init__(self, options: Any, jobs: int) -> None:
@@ -127,6 +122,23 @@ class BatchBackend(Backend):
             shutil.rmtree(self._base, ignore_errors=True)
         self._base, self._made_base = None, False
 
+    def room(self, live: int) -> int:
+        """How many more tasks may be submitted now, with ``live`` tasks out.
+
+        The default keeps at most ``jobs`` out. A backend whose batch system
+        keeps the count itself (Slurm's ``--array=...%jobs``) submits more at
+        once, say a whole array when none is out.
+        """
+        return self.jobs - live
+
+    def default_job_folder(self) -> str | None:
+        """Where round folders go without a ``job_folder`` option.
+
+        ``None`` (the default): a temporary folder, removed by :meth:`close`,
+        which every job on this machine can reach.
+        """
+        return None
+
     def items_per_task(self, count: int) -> int:
         """How many items each task of a round of ``count`` items gets."""
         chosen = getattr(self.options, "items_per_task", None)
@@ -136,7 +148,7 @@ class BatchBackend(Backend):
 
     def _new_round(self, work: Work) -> RoundFolder:
         if self._base is None:
-            chosen = getattr(self.options, "job_folder", None)
+            chosen = getattr(self.options, "job_folder", None) or self.default_job_folder()
             if chosen is None:
                 self._base, self._made_base = tempfile.mkdtemp(prefix="curator-jobs-"), True
             else:
@@ -246,17 +258,14 @@ class _Round:
     def _submit(self) -> None:
         if not self.queued:
             return
-        room = len(self.queued) if self.backend.throttles_itself else self.backend.jobs
-        room -= 0 if self.backend.throttles_itself else len(self.live)
+        room = self.backend.room(len(self.live))
         batch = [self.queued.popleft() for _ in range(min(room, len(self.queued)))]
         taken = {task.slot for task in self.live.values()}
         free = (slot for slot in range(self.backend.jobs) if slot not in taken)
         for task in batch:
-            # Each job's workers are numbered below ``jobs`` (WorkerInfo.slot): a free
-            # seat where this side keeps the count, else by turns.
-            task.slot = int(task.name) % self.backend.jobs
-            if not self.backend.throttles_itself:
-                task.slot = next(free, task.slot)
+            # Each job's worker is numbered below ``jobs`` (WorkerInfo.slot): a free seat
+            # while no more than ``jobs`` are out, else by turns.
+            task.slot = next(free, int(task.name) % self.backend.jobs)
             self.folder.write_task(task.name, task.order, task.slot)
         if batch:
             self.live.update((task.name, task) for task in batch)
@@ -286,12 +295,13 @@ class _Round:
             task.left.discard(index)
             events.append(Outcome.crashed(index, message, task.worker, started, self.attempt, code))
         elif kind is Kind.TIMEOUT:
-            index, started, seconds = body
+            index, started, seconds, message = body
             task.left.discard(index)
             error = ErrorInfo(
                 ErrorKind.TIMEOUT.value,
-                f"item {index} ran longer than {seconds:g} s; the worker of {task.worker} was "
-                "killed and replaced",
+                message
+                or f"item {index} ran longer than {seconds:g} s; the worker of {task.worker} "
+                "was killed and replaced",
             )
             events.append(
                 Outcome(index, Status.TIMED_OUT, None, error, task.worker, started, time.time(),

@@ -41,6 +41,8 @@ WATCH_SECONDS = 0.02
 """How often the supervisor looks at its worker (time limits, its death)."""
 FILES_SECONDS = 0.1
 """How often the supervisor looks for the round's ``stop`` and ``kill`` files."""
+MAX_LEAVES = 2
+"""Times an item may be running when its job is told to leave before it is given up."""
 LEAVE_SECONDS = 2.0
 """How long a worker told to leave may take to append what finished before it is killed."""
 
@@ -68,31 +70,46 @@ def main(path: str, task: str) -> int:
         with contextlib.suppress(OSError):
             os.chdir(settings.cwd)
     records_path = folder.records_path(task)
-    done = _finished(records_path)
+    done, leaves = _finished(records_path)
     indices, slot = folder.task(task)
     todo = [index for index in indices if index not in done]
     fd = os.open(records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     records.append(fd, Kind.HELLO, (os.getpid(), socket.gethostname(), time.time()))
+    for index, count in leaves.items():
+        if count >= MAX_LEAVES and index in todo:  # it cannot finish within one job
+            message = (
+                f"item {index} was running each of the {count} times its job was told to "
+                "leave (its time limit was near, or it was preempted); it is not run again"
+            )
+            records.append(fd, Kind.TIMEOUT, (index, time.time(), None, message))
+            todo.remove(index)
     return _Supervisor(folder, settings, task, fd).run(todo, slot)
 
 
-def _finished(path: str) -> set[int]:
-    """The items a job of this task finished before (the task runs again), torn tail cut off."""
+def _finished(path: str) -> tuple[set[int], dict[int, int]]:
+    """What jobs of this task did before (the task runs again), the torn tail cut off.
+
+    The items they finished, and how many times each item was running when
+    its job was told to leave.
+    """
     try:
         with open(path, "rb") as file:
             data = file.read()
     except FileNotFoundError:
-        return set()
+        return set(), {}
     found, used = records.parse(data)
     if used < len(data):
         os.truncate(path, used)
     done: set[int] = set()
+    leaves: dict[int, int] = {}
     for record in found:
         if record.kind is Kind.ROWS and record.body[0] is not None:
             done.update(record.body[0][0])
         elif record.kind in (Kind.CRASH, Kind.TIMEOUT):
             done.add(record.body[0])
-    return done
+        elif record.kind is Kind.LEFT and record.body[1] is not None:
+            leaves[record.body[1]] = leaves.get(record.body[1], 0) + 1
+    return done, leaves
 
 
 class _Supervisor:
@@ -147,7 +164,7 @@ class _Supervisor:
                 return 0
             if running in todo:
                 if timed_out:
-                    records.append(self.fd, Kind.TIMEOUT, (running, since, self.settings.timeout))
+                    records.append(self.fd, Kind.TIMEOUT, (running, since, self.settings.timeout, None))
                 else:
                     message = f"worker of job task {self.task} (pid {pid}) {_describe(code)}"
                     records.append(self.fd, Kind.CRASH, (running, since, code, message))

@@ -40,7 +40,8 @@ class Kind(IntEnum):
     CRASH = 4
     """``(index, started, exit_code, message)``: the worker died running ``index``."""
     TIMEOUT = 5
-    """``(index, started, seconds)``: ``index`` ran past the time limit; its worker was killed."""
+    """``(index, started, seconds, message)``: ``index`` ran past the item's time limit of
+    ``seconds`` and its worker was killed; or ``message`` says why it is given up."""
     SETUP_FAILED = 6
     """``(error,)``: a stage's ``setup(worker)`` raised (an :class:`curator.ErrorInfo`)."""
     SETUP_TIMEOUT = 7

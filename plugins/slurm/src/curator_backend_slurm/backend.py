@@ -1,0 +1,170 @@
+"""The ``slurm`` backend: curator's batch-job machinery with Slurm job arrays as the jobs.
+
+Everything but the batch system comes from :class:`curator.backends.batch.backend.BatchBackend`:
+the work pickled once into a job folder on the shared file system, tasks of
+whole units, per-item crash blame, time limits, requeues, the records each
+task appends read back as outcomes. This module submits the tasks as job
+arrays (with submitit, which writes the ``sbatch`` script), asks ``squeue``
+which tasks still wait or run, and cancels them with ``scancel``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from curator import UsageError, Work, option
+from curator.backends.batch.backend import BatchBackend, BatchOptions
+from curator.backends.batch.folder import RoundFolder
+from curator_backend_slurm import cluster
+from curator_backend_slurm.job import LEAVE_SIGNAL, run_task
+
+
+@dataclass(frozen=True)
+class SlurmOptions(BatchOptions):
+    """How the jobs are asked for: what ``sbatch`` gets."""
+
+    job_folder: str | None = option(
+        None,
+        help="folder on a file system every node reaches, for the jobs' work, tasks, records "
+        "and logs (default: curator-jobs in the working directory)",
+    )
+
+    partition: str | None = option(None, help="partition to submit to (default: the cluster's)")
+    time_limit: int | None = option(
+        None,
+        help="minutes each job may run, sbatch --time (default: the partition's default or "
+        "maximum)",
+    )
+    cpus_per_task: int = option(1, help="CPUs per job, sbatch --cpus-per-task")
+    mem: str | None = option(None, help="memory per job, sbatch --mem (such as 4G)")
+    gpus_per_task: int | None = option(None, help="GPUs per job, sbatch --gpus-per-task")
+    account: str | None = option(None, help="account to charge, sbatch --account")
+    qos: str | None = option(None, help="quality of service, sbatch --qos")
+    sbatch: tuple[str, ...] = option(
+        (), help="more sbatch options, one per entry ('--constraint=a100', '--exclusive')"
+    )
+    setup: tuple[str, ...] = option(
+        (), help="shell lines each job runs first ('module load cuda', 'source venv/bin/activate')"
+    )
+    signal_before_limit: int = option(
+        90,
+        help="seconds before its time limit a job is told to leave and requeue itself "
+        "(sbatch --signal=USR2@N): its unfinished items run again, its running item blamed "
+        "for nothing",
+    )
+    max_array_size: int | None = option(
+        None, help="tasks per job array (default: the cluster's MaxArraySize)"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("cpus_per_task", "gpus_per_task", "time_limit", "max_array_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be 1 or more, not {value}")
+        for line in self.sbatch:
+            if not line.startswith("--") or line.startswith("--array"):
+                raise ValueError(
+                    f"sbatch entries are long options such as '--constraint=a100', not {line!r}"
+                    + (" (the backend makes the array itself)" if "array" in line else "")
+                )
+
+
+class SlurmBackend(BatchBackend):
+    """Runs each task of a round as one task of a Slurm job array."""
+
+    name = "slurm"
+    description = "Slurm job arrays: per-item blame, time limits, requeue; jobs = tasks at once."
+    requires = ("cloudpickle", "submitit")
+    Options: ClassVar[type[Any]] = SlurmOptions
+    poll_seconds: ClassVar[float] = 0.25
+    state_seconds: ClassVar[float] = 2.0
+    leave_signal: ClassVar[int | None] = LEAVE_SIGNAL
+
+    def __init__(self, options: SlurmOptions, jobs: int) -> None:
+        super().__init__(options, jobs)
+        self.job_ids: dict[tuple[str, str], str] = {}
+        """``(round folder, task)`` -> Slurm's id of its array task (``1234_5``)."""
+        self._parameters: dict[str, Any] | None = None
+        self._array_size = 1
+
+    def prepare(self, work: Work) -> None:
+        """Check the options against the cluster before anything is submitted."""
+        self._parameters = self.parameters()
+        options: SlurmOptions = self.options
+        self._array_size = options.max_array_size or cluster.max_array_size()
+        super().prepare(work)
+
+    def parameters(self) -> dict[str, Any]:
+        """What submitit's ``SlurmExecutor.update_parameters`` gets (checked with the cluster)."""
+        options: SlurmOptions = self.options
+        cluster.check_partition(options.partition)
+        minutes = options.time_limit or cluster.default_minutes(options.partition)
+        extra: dict[str, Any] = {}
+        for line in options.sbatch:
+            key, _, value = line[2:].partition("=")
+            extra[key.replace("-", "_")] = value or True
+        chosen = {
+            "job_name": "curator",
+            "partition": options.partition,
+            "time": minutes,
+            "cpus_per_task": options.cpus_per_task,
+            "mem": options.mem,
+            "gpus_per_task": options.gpus_per_task,
+            "account": options.account,
+            "qos": options.qos,
+            "setup": list(options.setup) or None,
+            "signal_delay_s": options.signal_before_limit,
+            "array_parallelism": self.jobs,
+            "stderr_to_stdout": True,
+            "additional_parameters": {"requeue": True, **extra},
+        }
+        return {key: value for key, value in chosen.items() if value is not None}
+
+    def default_job_folder(self) -> str:
+        """``curator-jobs`` in the working directory: on a cluster, a shared file system."""
+        return os.path.abspath("curator-jobs")
+
+    def room(self, live: int) -> int:
+        """A whole array (``%jobs`` runs at once) when none is out."""
+        return self._array_size if live == 0 else 0
+
+    def submit(self, folder: RoundFolder, tasks: Sequence[str]) -> None:
+        """Submit ``tasks`` as one job array (submitit writes and submits the script)."""
+        import submitit
+
+        executor = submitit.SlurmExecutor(folder=os.path.join(folder.path, "slurm"))
+        parameters = self._parameters if self._parameters is not None else self.parameters()
+        try:
+            executor.update_parameters(**parameters)
+            jobs = executor.map_array(run_task, [folder.path] * len(tasks), list(tasks))
+        except Exception as exc:
+            raise UsageError(f"sbatch refused the job array: {exc}") from exc
+        for task, job in zip(tasks, jobs, strict=True):
+            self.job_ids[folder.path, task] = job.job_id
+
+    def ended(self, folder: RoundFolder, tasks: Collection[str]) -> set[str]:
+        """The tasks squeue no longer lists (unknown when squeue does not answer)."""
+        ids = {task: self.job_ids[folder.path, task] for task in tasks}
+        still = cluster.live(set(ids.values()))
+        if still is None:
+            return set()
+        return {task for task, job in ids.items() if job not in still}
+
+    def cancel(self, folder: RoundFolder, tasks: Collection[str]) -> None:
+        """``scancel`` the tasks' array tasks and wait until they are gone."""
+        cluster.cancel(
+            {self.job_ids[folder.path, t] for t in tasks if (folder.path, t) in self.job_ids}
+        )
+
+    def script(self, tasks: int) -> str:
+        """The ``sbatch`` script an array of ``tasks`` tasks would be submitted with."""
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        parameters = dict(self._parameters if self._parameters is not None else self.parameters())
+        command = "python -u -m submitit.core._submit " + shlex.quote("FOLDER")
+        return str(_make_sbatch_string(command=command, folder="FOLDER", map_count=tasks,
+                                       **parameters))  # fmt: skip

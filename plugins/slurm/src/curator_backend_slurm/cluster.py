@@ -1,0 +1,119 @@
+"""What the backend asks Slurm, through its commands: partitions, limits, live jobs, cancel.
+
+Job state comes from ``squeue`` (and the job folder's records), never from
+``sacct``: clusters without accounting storage have no ``sacct``, and
+``squeue`` answers from the controller's memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Collection
+
+from curator import UsageError
+
+TIMEOUT = 60.0
+"""Seconds a Slurm command may take before the backend gives up on it."""
+
+
+def slurm(*command: str) -> str:
+    """Run a Slurm command; its output, or a :class:`curator.UsageError` with its message."""
+    if shutil.which(command[0]) is None:
+        raise UsageError(
+            f"the slurm backend needs Slurm's {command[0]} on PATH; run curator on a "
+            "login node of the cluster (or load Slurm's module first)"
+        )
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=TIMEOUT, check=False
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(f"{' '.join(command)} did not answer within {TIMEOUT:g} s") from exc
+    if done.returncode != 0:
+        raise UsageError(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout}")
+    return done.stdout
+
+
+def partitions() -> dict[str, bool]:
+    """The cluster's partitions, each with whether it is the default one."""
+    found = {}
+    for line in slurm("sinfo", "-h", "-o", "%P").split():
+        found[line.rstrip("*")] = line.endswith("*")
+    return found
+
+
+def check_partition(name: str | None) -> None:
+    """Refuse a partition the cluster does not have, naming those it has."""
+    known = partitions()
+    if name is not None and name not in known:
+        raise UsageError(
+            f"Slurm has no partition {name!r}; this cluster has: {', '.join(sorted(known))}"
+        )
+
+
+def max_array_size() -> int:
+    """The cluster's ``MaxArraySize``: array indices must stay below it."""
+    for line in slurm("scontrol", "show", "config").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize":
+            return int(value.strip())
+    return 1001  # Slurm's default
+
+
+def default_minutes(partition: str | None) -> int:
+    """Minutes a job may run when it asks for no limit (0: unlimited).
+
+    The partition's default time, else its maximum.
+    """
+    name = partition or next((p for p, default in partitions().items() if default), None)
+    if name is None:
+        return 0
+    fields = dict(
+        item.split("=", 1)
+        for item in slurm("scontrol", "show", "partition", name, "-o").split()
+        if "=" in item
+    )
+    for key in ("DefaultTime", "MaxTime"):
+        minutes = _minutes(fields.get(key, "NONE"))
+        if minutes is not None:
+            return minutes
+    return 0
+
+
+def _minutes(value: str) -> int | None:
+    """Slurm's ``[days-]hours:minutes:seconds`` (or ``UNLIMITED``/``NONE``) in minutes."""
+    if value in ("NONE", "UNLIMITED", "INFINITE"):
+        return None
+    days, _, clock = value.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts
+    return (int(days or 0) * 24 + hours) * 60 + minutes + (1 if seconds else 0)
+
+
+def live(job_ids: Collection[str]) -> set[str] | None:
+    """Which of ``job_ids`` (``ARRAY_TASK``) still wait or run; ``None`` if squeue failed."""
+    if not job_ids:
+        return set()
+    arrays = sorted({job.split("_")[0] for job in job_ids})
+    try:
+        listed = slurm("squeue", "-h", "-r", "-o", "%i", "-j", ",".join(arrays))
+    except UsageError:
+        return None  # the controller is busy or restarting: ask again later
+    return set(listed.split()) & set(job_ids)
+
+
+def cancel(job_ids: Collection[str], wait: float = 30.0) -> None:
+    """``scancel`` the jobs, then wait (up to ``wait`` s) until squeue no longer lists them."""
+    if not job_ids:
+        return
+    subprocess.run(["scancel", *sorted(job_ids)], capture_output=True, timeout=TIMEOUT, check=False)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        left = live(job_ids)
+        if left is not None and not left:
+            return
+        time.sleep(0.5)

@@ -1,0 +1,185 @@
+"""The slurm backend on a real one-node Slurm: arrays, scancel, time limits, requeue, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from curator_backend_slurm.backend import SlurmBackend, SlurmOptions
+
+from curator import RunResult, Status, UsageError, run
+from curator.testing.probes import executions, probe, started
+
+
+def _squeue(*fields: str) -> list[list[str]]:
+    out = subprocess.run(
+        ["squeue", "-h", "-r", "-o", " ".join(fields)], capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    return [line.split() for line in out.splitlines()]
+
+
+def _wait(condition: Any, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
+        time.sleep(0.1)
+
+
+def _in_background(**kwargs: Any) -> tuple[threading.Thread, dict[str, RunResult]]:
+    box: dict[str, RunResult] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", run(**kwargs)))
+    thread.start()
+    return thread, box
+
+
+def _running_job() -> str:
+    """The id of the one array task that runs now."""
+    running: list[str] = []
+
+    def one() -> bool:
+        running[:] = [job for job, state in _squeue("%i", "%T") if state == "RUNNING"]
+        return len(running) == 1
+
+    _wait(one, "exactly one running array task")
+    return running[0]
+
+
+def _release_requeued() -> None:
+    """Start requeued tasks now: Slurm holds a requeued job back for two minutes."""
+    for job, state, reason in _squeue("%i", "%T", "%r"):
+        if state == "PENDING" and reason == "BeginTime":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+
+
+def test_a_thousand_items_go_through_arrays_split_below_max_array_size(tmp_path: Path) -> None:
+    result = run(
+        probe(1000, tmp_path), backend="slurm", jobs=2, reporter=None,
+        options={"items_per_task": 25, "max_array_size": 16},
+    )  # fmt: skip
+    assert result.ok
+    assert [o.index for o in result.outcomes] == list(range(1000))
+    assert sorted(e.index for e in executions(tmp_path)) == list(range(1000))
+    # 40 tasks in arrays of at most 16: three arrays, each task in one of them
+    logs = list(Path("curator-jobs").glob("run-*/round-1/slurm/*_submitted.pkl"))
+    arrays = {path.name.split("_")[0] for path in logs}
+    assert len(logs) == 40
+    assert len(arrays) == 3
+
+
+def test_scancel_of_a_task_costs_only_the_item_it_was_running(tmp_path: Path) -> None:
+    thread, box = _in_background(
+        pipeline=probe(10, tmp_path, hang=frozenset({3})), backend="slurm", jobs=1,
+        options={"items_per_task": 10}, on_error="continue", reporter=None,
+    )  # fmt: skip
+    _wait(lambda: 3 in started(tmp_path), "item 3 to start")
+    time.sleep(0.5)
+    subprocess.run(["scancel", _running_job()], check=True)
+    thread.join(120)
+    assert not thread.is_alive()
+    result = box["result"]
+    failed = [o for o in result.outcomes if not o.ok]
+    assert [(o.index, o.status) for o in failed] == [(3, Status.CRASHED)]
+    assert failed[0].error is not None
+    assert "was ended by SIGTERM" in failed[0].error.message
+    assert sorted(e.index for e in executions(tmp_path)) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_requeued_task_runs_only_its_unfinished_items(tmp_path: Path) -> None:
+    """USR2 (what --signal sends before the time limit, or a preemption): the task leaves,
+    requeues itself, and runs on where it stopped; its running item is blamed for nothing."""
+    thread, box = _in_background(
+        pipeline=probe(8, tmp_path, sleep=0.4), backend="slurm", jobs=1,
+        options={"items_per_task": 8}, reporter=None,
+    )  # fmt: skip
+    _wait(lambda: 2 in started(tmp_path), "item 2 to start")
+    job = _running_job()
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    _wait(lambda: [job, "PENDING"] in _squeue("%i", "%T"), "the task to be requeued")
+    _release_requeued()
+    thread.join(120)
+    assert not thread.is_alive()
+    result = box["result"]
+    assert result.ok, [o.error for o in result.outcomes if not o.ok]
+    assert sorted(e.index for e in executions(tmp_path)) == list(range(8))
+    assert len(started(tmp_path)) == 9  # the item running when it left started twice
+
+
+def test_an_item_past_its_jobs_time_limit_twice_times_out_and_the_rest_runs(
+    tmp_path: Path,
+) -> None:
+    """A one-minute job, told to leave 45 s before its limit: the hung item is running
+    both times its task leaves, so the task's third run gives it up and runs the rest."""
+    thread, box = _in_background(
+        pipeline=probe(4, tmp_path, hang=frozenset({1})), backend="slurm", jobs=1,
+        options={"items_per_task": 4, "time_limit": 1, "signal_before_limit": 45},
+        on_error="continue", reporter=None,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while thread.is_alive() and time.monotonic() < deadline:
+        _release_requeued()
+        thread.join(1)
+    assert not thread.is_alive()
+    result = box["result"]
+    failed = [o for o in result.outcomes if not o.ok]
+    assert [(o.index, o.status) for o in failed] == [(1, Status.TIMED_OUT)]
+    assert failed[0].error is not None
+    assert "each of the 2 times its job was told to leave" in failed[0].error.message
+    assert sorted(e.index for e in executions(tmp_path)) == [0, 2, 3]
+
+
+def test_an_unknown_partition_is_refused_before_anything_is_submitted(tmp_path: Path) -> None:
+    before = _squeue("%i")
+    with pytest.raises(
+        UsageError, match=r"Slurm has no partition 'nope'; this cluster has: debug, short"
+    ):
+        run(probe(3, tmp_path), backend="slurm", jobs=2, options={"partition": "nope"},
+            reporter=None)  # fmt: skip
+    assert _squeue("%i") == before
+    assert not list(Path(".").glob("curator-jobs/run-*/round-*/slurm/*_submitted.pkl"))
+    cli = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "curator.examples.snapshots:pipeline",
+         "--backend", "slurm", "--jobs", "2", "-o", "partition=nope", "--no-checkpoint"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 2, cli.stderr
+    assert "Slurm has no partition 'nope'" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+def test_options_reach_the_sbatch_script(tmp_path: Path) -> None:
+    options = SlurmOptions(
+        partition="debug", time_limit=30, cpus_per_task=4, mem="8G", gpus_per_task=1,
+        account="physics", qos="high", sbatch=("--constraint=a100", "--exclusive"),
+        setup=("module load cuda/12", "source ~/venv/bin/activate"), signal_before_limit=120,
+    )  # fmt: skip
+    script = SlurmBackend(options, jobs=3).script(10)
+    for line in (
+        "#SBATCH --array=0-9%3", "#SBATCH --partition=debug", "#SBATCH --time=30",
+        "#SBATCH --cpus-per-task=4", "#SBATCH --mem=8G", "#SBATCH --gpus-per-task=1",
+        "#SBATCH --account=physics", "#SBATCH --qos=high", "#SBATCH --constraint=a100",
+        "#SBATCH --exclusive", "#SBATCH --signal=USR2@120", "#SBATCH --requeue",
+        "module load cuda/12", "source ~/venv/bin/activate",
+    ):  # fmt: skip
+        assert line in script.splitlines(), f"{line!r} not in\n{script}"
+    assert script.index("module load cuda/12") < script.index("submitit.core._submit")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sbatch": ("--array=0-3",)}, "the backend makes the array itself"),
+        ({"sbatch": ("constraint=a100",)}, "long options such as"),
+        ({"cpus_per_task": 0}, "cpus_per_task must be 1 or more"),
+    ],
+)
+def test_bad_options_are_clear_errors(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        run(probe(2, tmp_path), backend="slurm", jobs=2, options=options, reporter=None)
