@@ -218,3 +218,20 @@ class WallClockPlugin:
     @hookimpl
     def curator_register_item_features(self) -> list[type[ItemFeature]]:
         return [WallClock]
+
+
+class SleepSink:
+    """A sink whose items each sleep ``seconds`` (waiting, as on a file system)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        for _ in items:
+            time.sleep(self.seconds)
+        return []
+
+
+def sleeps(count: int, seconds: float) -> Pipeline[int]:
+    """Items of ``seconds`` each, spent sleeping."""
+    return NoOpSource(count).write(SleepSink(seconds))

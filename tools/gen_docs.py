@@ -10,7 +10,8 @@ A generated block sits between ``<!-- generated: KIND ARG -->`` and
 
 - ``hooks``: the hook reference, from the docstrings of ``curator.plugin_host.hookspecs``;
 - ``cli``: every command and option, from ``curator.cli.main.build_parser``;
-- ``file PATH``: the contents of a repository file as a code block.
+- ``file PATH``: the contents of a repository file as a code block;
+- ``options SRC:module.Class``: a backend's options as a table (``SRC`` goes on the path).
 
 The tests run ``--check``, so a docstring, option or example file that changes
 without its docs being regenerated fails the suite.
@@ -81,10 +82,29 @@ def file_contents(path: str | None) -> str:
     return f"```{language}\n{source.read_text().rstrip()}\n```\n"
 
 
+def options_table(spec: str | None) -> str:
+    """A backend's options as a table: ``SRC:module.Class`` (``SRC`` is put on the path)."""
+    assert spec is not None, "generated: options needs SRC:module.Class"
+    import importlib
+
+    from curator.plugin_host.options import describe_options
+
+    source, _, name = spec.partition(":")
+    sys.path.insert(0, str(ROOT / source))
+    module, _, attr = name.rpartition(".")
+    schema = getattr(importlib.import_module(module), attr)
+    lines = ["| option | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for info in describe_options(schema):
+        meaning, kind = (text.replace("|", "\\|") for text in (info.help, info.type))
+        lines.append(f"| `{info.name}` | `{kind}` | `{info.default}` | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 KINDS: dict[str, Callable[[str | None], str]] = {
     "hooks": hooks_reference,
     "cli": cli_reference,
     "file": file_contents,
+    "options": options_table,
 }
 
 

@@ -28,6 +28,7 @@ DISTRIBUTIONS = {
     "curator-backend-process-pool": ROOT / "plugins" / "process-pool",
     "curator-backend-dask": ROOT / "plugins" / "dask",
     "curator-report": ROOT / "plugins" / "report",
+    "curator-backend-slurm": ROOT / "plugins" / "slurm",
 }
 
 

@@ -183,3 +183,12 @@ def test_bad_options_are_clear_errors(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         run(probe(2, tmp_path), backend="slurm", jobs=2, options=options, reporter=None)
+
+
+def test_a_job_slurm_will_never_start_is_an_error_and_is_cancelled(tmp_path: Path) -> None:
+    """Above the partition's time limit, Slurm keeps the job pending forever."""
+    never = r"Slurm will never start job \S+ as asked: .*PartitionTimeLimit"
+    with pytest.raises(UsageError, match=never):
+        run(probe(3, tmp_path), backend="slurm", jobs=2, reporter=None,
+            options={"partition": "short", "time_limit": 5})  # fmt: skip
+    assert _squeue("%i") == []

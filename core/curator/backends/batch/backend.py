@@ -52,7 +52,7 @@ class BatchOptions:
     )
     items_per_task: int | None = option(
         None,
-        help="items each job runs (default: the items spread over 4 tasks per job slot)",
+        help="items each job runs (default: the round spread over a few tasks per job slot)",
     )
 
 
@@ -73,6 +73,16 @@ class BatchBackend(Backend):
     leave_signal
         The signal the batch system sends a job to make it leave and come
         back (preemption): the job leaves without blaming its running item.
+    tasks_per_job, min_items_per_task
+        Without the ``items_per_task`` option, a round's items are spread
+        over ``tasks_per_job`` tasks per job slot (so that a slow task does
+        not hold the tail of the run), each of at least ``min_items_per_task``
+        items while every slot still gets one (a job that takes seconds to
+        start should not run one quick item).
+    waits_for_exit
+        Whether a round ends only once :meth:`ended` reports every job gone
+        (a local process to reap), or already when each job said its last
+        word (a batch system's job needs no reaping).
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -92,6 +102,9 @@ class BatchBackend(Backend):
     poll_seconds: ClassVar[float] = 0.05
     state_seconds: ClassVar[float] = 0.2
     leave_signal: ClassVar[int | None] = None
+    tasks_per_job: ClassVar[int] = 4
+    min_items_per_task: ClassVar[int] = 1
+    waits_for_exit: ClassVar[bool] = True
 
     def __init__(self, options: Any, jobs: int) -> None:
         super().__init__(options, jobs)
@@ -144,7 +157,8 @@ class BatchBackend(Backend):
         chosen = getattr(self.options, "items_per_task", None)
         if chosen is not None:
             return int(chosen)
-        return max(1, math.ceil(count / (4 * self.jobs)))
+        spread = math.ceil(count / (self.tasks_per_job * self.jobs))
+        return max(1, spread, min(self.min_items_per_task, math.ceil(count / self.jobs)))
 
     def _new_round(self, work: Work) -> RoundFolder:
         if self._base is None:
@@ -293,6 +307,7 @@ class _Round:
         elif kind is Kind.CRASH:
             index, started, code, message = body
             task.left.discard(index)
+            task.silent_deaths = -1  # it said what happened: the next death starts a count
             events.append(Outcome.crashed(index, message, task.worker, started, self.attempt, code))
         elif kind is Kind.TIMEOUT:
             index, started, seconds, message = body
@@ -332,7 +347,8 @@ class _Round:
     def _settle(self, task: _Task) -> None:
         """The task's job is done with it: what it left undone goes out again, unless stopping."""
         self.live.pop(task.name, None)
-        self.leaving.add(task.name)
+        if self.backend.waits_for_exit:
+            self.leaving.add(task.name)
         if task.left and not self.stopping:
             self.add_task(task.unfinished())
 

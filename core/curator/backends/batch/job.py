@@ -164,7 +164,8 @@ class _Supervisor:
                 return 0
             if running in todo:
                 if timed_out:
-                    records.append(self.fd, Kind.TIMEOUT, (running, since, self.settings.timeout, None))
+                    limit = self.settings.timeout
+                    records.append(self.fd, Kind.TIMEOUT, (running, since, limit, None))
                 else:
                     message = f"worker of job task {self.task} (pid {pid}) {_describe(code)}"
                     records.append(self.fd, Kind.CRASH, (running, since, code, message))

@@ -81,8 +81,10 @@ class SlurmBackend(BatchBackend):
     requires = ("cloudpickle", "submitit")
     Options: ClassVar[type[Any]] = SlurmOptions
     poll_seconds: ClassVar[float] = 0.25
-    state_seconds: ClassVar[float] = 2.0
+    state_seconds: ClassVar[float] = 1.0
     leave_signal: ClassVar[int | None] = LEAVE_SIGNAL
+    min_items_per_task: ClassVar[int] = 8
+    waits_for_exit: ClassVar[bool] = False
 
     def __init__(self, options: SlurmOptions, jobs: int) -> None:
         super().__init__(options, jobs)
@@ -147,11 +149,25 @@ class SlurmBackend(BatchBackend):
             self.job_ids[folder.path, task] = job.job_id
 
     def ended(self, folder: RoundFolder, tasks: Collection[str]) -> set[str]:
-        """The tasks squeue no longer lists (unknown when squeue does not answer)."""
+        """The tasks squeue no longer lists (none when squeue does not answer).
+
+        Raises
+        ------
+        UsageError
+            When Slurm will never start a pending task as it was asked for (its
+            time limit above the partition's, an account it does not know, ...).
+        """
         ids = {task: self.job_ids[folder.path, task] for task in tasks}
         still = cluster.live(set(ids.values()))
         if still is None:
             return set()
+        for job, reason in still.items():
+            if reason in cluster.NEVER_STARTS:
+                raise UsageError(
+                    f"Slurm will never start job {job} as asked: it waits for "
+                    f"{reason!r} (see 'squeue --start -j {job}'); fix the options "
+                    "(time_limit, partition, account, qos, ...) and run again"
+                )
         return {task for task, job in ids.items() if job not in still}
 
     def cancel(self, folder: RoundFolder, tasks: Collection[str]) -> None:

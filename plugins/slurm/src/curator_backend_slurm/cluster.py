@@ -94,16 +94,33 @@ def _minutes(value: str) -> int | None:
     return (int(days or 0) * 24 + hours) * 60 + minutes + (1 if seconds else 0)
 
 
-def live(job_ids: Collection[str]) -> set[str] | None:
-    """Which of ``job_ids`` (``ARRAY_TASK``) still wait or run; ``None`` if squeue failed."""
+NEVER_STARTS = frozenset({
+    "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit", "AssocMaxWallDurationPerJobLimit",
+    "BadConstraints", "DependencyNeverSatisfied", "InvalidAccount", "InvalidQOS",
+    "PartitionNodeLimit", "PartitionTimeLimit", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob",
+    "QOSMaxMemoryPerJob", "QOSMaxNodePerJobLimit", "QOSMaxWallDurationPerJobLimit",
+})  # fmt: skip
+"""``squeue`` reasons of a pending job that Slurm will never start as it is."""
+
+
+def live(job_ids: Collection[str]) -> dict[str, str] | None:
+    """Which of ``job_ids`` (``ARRAY_TASK``) still wait or run, and why each waits.
+
+    The reason is ``""`` once the job runs; ``None`` if squeue did not answer.
+    """
     if not job_ids:
-        return set()
+        return {}
     arrays = sorted({job.split("_")[0] for job in job_ids})
     try:
-        listed = slurm("squeue", "-h", "-r", "-o", "%i", "-j", ",".join(arrays))
+        listed = slurm("squeue", "-h", "-r", "-o", "%i %T %r", "-j", ",".join(arrays))
     except UsageError:
         return None  # the controller is busy or restarting: ask again later
-    return set(listed.split()) & set(job_ids)
+    found = {}
+    for line in listed.splitlines():
+        job, state, reason = [*line.split(None, 2), "", ""][:3]
+        if job in job_ids:
+            found[job] = reason if state == "PENDING" else ""
+    return found
 
 
 def cancel(job_ids: Collection[str], wait: float = 30.0) -> None:
@@ -114,6 +131,6 @@ def cancel(job_ids: Collection[str], wait: float = 30.0) -> None:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         left = live(job_ids)
-        if left is not None and not left:
+        if left == {}:
             return
         time.sleep(0.5)
