@@ -180,14 +180,14 @@ def test_a_job_run_again_for_its_task_runs_only_what_is_not_recorded(tmp_path: P
     torn = records.frame(Kind.ROWS, b"x" * 100)[:40]
     Path(path).write_bytes(data[:at] + torn)
     kept, _ = records.parse(data[:at])
-    recorded = {i for r in kept if r.kind is Kind.ROWS and r.body[0] for i in r.body[0][0]}
+    recorded = {i for r in kept if r.kind is Kind.ROWS and r.body[0] for i in r.body[0]}
     before = executions(probes)
     second = _job(folder, "0")
     assert second.returncode == 0, second.stderr
     after = Path(path).read_bytes()
     again, used = records.parse(after)
     assert used == len(after)  # the torn frame was cut off
-    rows = [i for r in again if r.kind is Kind.ROWS and r.body[0] for i in r.body[0][0]]
+    rows = [i for r in again if r.kind is Kind.ROWS and r.body[0] for i in r.body[0]]
     assert sorted(rows) == [0, 1, 2, 4, 5]  # each once: the crashed item is not run again
     assert again[-1].kind is Kind.END
     ran = sorted(e.index for e in executions(probes) if e not in before)
@@ -215,3 +215,94 @@ def test_the_job_command_says_how_to_call_it() -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "usage: python -m curator.backends.batch ROUND_FOLDER TASK" in done.stderr
+
+
+class _EndsItsJob:
+    """A sink that, at the given items, sends SIGTERM to its job (as scancel would)."""
+
+    def __init__(self, at: frozenset[int]) -> None:
+        self.at = at
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        for _ in items:
+            if index in self.at:
+                os.kill(os.getppid(), signal.SIGTERM)  # the job's supervisor
+                time.sleep(30)
+        return []
+
+
+def test_jobs_ended_one_after_another_blame_only_the_items_they_ran(
+    jobs_registry: Registry,
+) -> None:
+    from curator import Pipeline
+    from curator.testing.probes import Numbers
+
+    pipeline = Pipeline(Numbers(10)).write(_EndsItsJob(frozenset({1, 4, 7})))
+    result = run(
+        pipeline, backend="local-jobs", jobs=1, options={"items_per_task": 10},
+        on_error="continue", registry=jobs_registry, reporter=None,
+    )  # fmt: skip
+    failed = sorted((o.index, o.status) for o in result.outcomes if not o.ok)
+    assert failed == [(1, Status.CRASHED), (4, Status.CRASHED), (7, Status.CRASHED)]
+
+
+class _KillsItsWorkerInSetup:
+    def setup(self, worker: Any) -> None:
+        os._exit(3)
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        return []
+
+
+class _Unloadable:
+    """Pickles fine; loading it fails (where the run is as in the job)."""
+
+    def __reduce__(self) -> Any:
+        return (_refuse, ())
+
+
+def _refuse() -> None:
+    raise ImportError("no module named 'only_on_the_nodes'")
+
+
+class _ReturnsUnloadable:
+    def __call__(self, items: Any, index: int) -> Any:
+        for _ in items:
+            pass
+        return _Unloadable() if index == 1 else []
+
+
+@pytest.mark.parametrize(
+    ("sink", "message"),
+    [
+        (_KillsItsWorkerInSetup(), "exited with code 3 in setup"),
+        (_ReturnsUnloadable(), "cannot load what job job-0 sent back"),
+    ],
+)
+def test_a_task_that_cannot_go_on_ends_the_run_with_a_clear_error(
+    jobs_registry: Registry, sink: Any, message: str
+) -> None:
+    from curator import Pipeline, UsageError
+    from curator.testing.probes import Numbers
+
+    with pytest.raises(UsageError, match=message):
+        run(
+            Pipeline(Numbers(4)).write(sink), backend="local-jobs", jobs=1,
+            options={"items_per_task": 4}, registry=jobs_registry, reporter=None,
+        )  # fmt: skip
+
+
+def test_a_job_whose_python_cannot_start_its_task_is_a_clear_error(
+    jobs_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curator import UsageError
+
+    monkeypatch.setattr("curator.backends.batch.folder.sys.executable", str(tmp_path / "no-python"))
+    broken = tmp_path / "no-python"
+    broken.write_text("#!/bin/sh\necho 'No module named curator' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(
+        UsageError, match=r"ended before it started its task(.|\n)*No module named curator"
+    ):
+        run(probe(4, tmp_path), backend="local-jobs", jobs=2, registry=jobs_registry,
+            reporter=None)  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -144,6 +145,14 @@ class BatchBackend(Backend):
         """
         return self.jobs - live
 
+    def log_tail(self, folder: RoundFolder, task: str) -> str:
+        """The end of what the job of task ``task`` printed, for an error message (optional).
+
+        The run calls it when a job ended before it started its task (its
+        Python could not import curator, say); the default says nothing.
+        """
+        return ""
+
     def default_job_folder(self) -> str | None:
         """Where round folders go without a ``job_folder`` option.
 
@@ -211,6 +220,8 @@ class _Task:
         self.reader = Reader(folder.records_path(name))
         self.announced: int | None = None
         self.running: tuple[int, float] | None = None
+        self.hello = False
+        """Whether a job of the task started (its first record is in)."""
         self.silent_deaths = deaths
         self.slot = 0
 
@@ -244,16 +255,23 @@ class _Round:
         backend = self.backend
         states_due = 0.0
         while self.queued or self.live or self.leaving:
+            events: list[Event] = []
             if backend.stop_requested and not self.stopping:
                 self.stopping = True
                 self.queued.clear()  # never submitted: the core marks them cancelled
                 self.folder.request(STOP)
+                waiting = [name for name, task in self.live.items() if not task.hello]
+                if waiting:  # queued jobs need not start only to stop
+                    backend.cancel(self.folder, waiting)
+                    for name in waiting:  # one may have started meanwhile
+                        self._read(self.live.pop(name), events)
             self._submit()
-            events: list[Event] = []
-            for task in list(self.live.values()):
-                self._read(task, events)
             now = time.monotonic()
-            if now >= states_due and (self.live or self.leaving):
+            due = now >= states_due
+            for task in list(self.live.values()):
+                if task.hello or due:  # a job still queued is looked at less often
+                    self._read(task, events)
+            if due and (self.live or self.leaving):
                 states_due = now + backend.state_seconds
                 for name in backend.ended(self.folder, [*self.live, *self.leaving]):
                     self.leaving.discard(name)
@@ -272,7 +290,7 @@ class _Round:
     def _submit(self) -> None:
         if not self.queued:
             return
-        room = self.backend.room(len(self.live))
+        room = self.backend.room(len(self.live) + len(self.leaving))
         batch = [self.queued.popleft() for _ in range(min(room, len(self.queued)))]
         taken = {task.slot for task in self.live.values()}
         free = (slot for slot in range(self.backend.jobs) if slot not in taken)
@@ -293,14 +311,24 @@ class _Round:
         kind, body = record
         starts = self.backend.wants_starts
         if kind is Kind.ROWS:
-            rows, running = body
-            if rows is not None:
+            indices, running, blob = body
+            if blob is not None:
+                try:
+                    rows = pickle.loads(blob)[0]
+                except Exception as exc:
+                    raise UsageError(
+                        f"this process cannot load what job {task.worker} sent back for items "
+                        f"{list(indices)[:5]}: {type(exc).__name__}: {exc}; results must load "
+                        "where the run is (a module the jobs have and this process lacks?)"
+                    ) from exc
                 columns.decode(rows, task.worker, task.announced, events, starts, self.attempt)
-                task.left.difference_update(rows[0])
+                task.left.difference_update(indices)
             task.running = running
             if running is not None and starts and running[0] != task.announced:
                 events.append(TaskStart(running[0], task.worker, running[1], self.attempt))
                 task.announced = running[0]
+        elif kind is Kind.HELLO:
+            task.hello = True
         elif kind is Kind.LEFT:
             task.running = None  # preempted: the item runs again, nobody is blamed
             task.silent_deaths = -1
@@ -363,6 +391,15 @@ class _Round:
         order = task.unfinished()
         if not order or self.stopping:
             return
+        if not task.hello:
+            tail = self.backend.log_tail(self.folder, task.name).strip()
+            said = f"; its output ends with:\n{tail}" if tail else ""
+            raise UsageError(
+                f"{self.backend.name} job {task.worker} ended before it started its task: "
+                f"can its Python ({sys.executable} here) import curator and the pipeline's "
+                f"modules there?{said}"
+            )
+        self.folder.supersede(task.name)  # should the batch system run it again: it leaves
         running = task.running[0] if task.running is not None else None
         deaths = task.silent_deaths + 1
         if running not in task.left and deaths >= SILENT_DEATHS:

@@ -6,6 +6,7 @@ Laid out as::
       settings.json      time limits, the backend's name, the run's import path
       work.pkl           the run's Work, pickled once for every job
       tasks/T.json       the items of task T (whole units, in order), its worker's slot
+      tasks/T.json.superseded   present: task T was given up, its items went elsewhere
       records/T.rec      what the job of task T appended (see records.py)
       stop               present: finish the running item, start no other
       kill               present: leave at once
@@ -83,6 +84,17 @@ class RoundFolder:
         with open(self._task_path(task), "rb") as file:
             found = json.load(file)
         return list(found["indices"]), int(found["slot"])
+
+    def supersede(self, task: str) -> None:
+        """Mark task ``task`` given up: its items went out in other tasks.
+
+        A job of it that starts later (the batch system ran it again) leaves at once.
+        """
+        _write(self._task_path(task) + ".superseded", b"")
+
+    def superseded(self, task: str) -> bool:
+        """Whether task ``task`` was given up (see :meth:`supersede`)."""
+        return os.path.exists(self._task_path(task) + ".superseded")
 
     def records_path(self, task: str) -> str:
         """Where the jobs of task ``task`` append their records."""

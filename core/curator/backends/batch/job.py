@@ -52,20 +52,28 @@ TEARING_DOWN = -3
 
 
 class Shared:
-    """The page the supervisor and its worker share: running item, since when, stop level."""
+    """The page a supervisor and its worker share.
+
+    The item running (or :data:`SETTING_UP`, :data:`TEARING_DOWN`), the
+    stop level, how many items the worker started, and since when it runs
+    what it runs.
+    """
 
     def __init__(self) -> None:
         self._page = mmap.mmap(-1, 32)
-        self.ints = memoryview(self._page)[:16].cast("q")  # running index, stop level
-        self.since = memoryview(self._page)[16:24].cast("d")
+        self.ints = memoryview(self._page)[:24].cast("q")  # running index, stop level, started
+        self.since = memoryview(self._page)[24:32].cast("d")
         self.ints[0] = IDLE
 
 
 def main(path: str, task: str) -> int:
     """Run task ``task`` of the round in folder ``path``; the job's exit code."""
     folder = RoundFolder(path)
+    if folder.superseded(task):
+        return 0  # run again by the batch system after the run gave it up: its items went on
     settings = folder.settings()
-    sys.path[:] = settings.path or sys.path
+    # The run's import path first (its modules as the run found them), then the job's own.
+    sys.path[:] = [*settings.path, *(p for p in sys.path if p not in settings.path)]
     if settings.cwd is not None:
         with contextlib.suppress(OSError):
             os.chdir(settings.cwd)
@@ -75,6 +83,9 @@ def main(path: str, task: str) -> int:
     todo = [index for index in indices if index not in done]
     fd = os.open(records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     records.append(fd, Kind.HELLO, (os.getpid(), socket.gethostname(), time.time()))
+    if folder.stop_level():  # asked to stop before it started: nothing to set up
+        records.append(fd, Kind.END, (None, False, None))
+        return 0
     for index, count in leaves.items():
         if count >= MAX_LEAVES and index in todo:  # it cannot finish within one job
             message = (
@@ -100,16 +111,27 @@ def _finished(path: str) -> tuple[set[int], dict[int, int]]:
     found, used = records.parse(data)
     if used < len(data):
         os.truncate(path, used)
-    done: set[int] = set()
+    done = _done_in(found)
     leaves: dict[int, int] = {}
     for record in found:
-        if record.kind is Kind.ROWS and record.body[0] is not None:
-            done.update(record.body[0][0])
-        elif record.kind in (Kind.CRASH, Kind.TIMEOUT):
-            done.add(record.body[0])
-        elif record.kind is Kind.LEFT and record.body[1] is not None:
+        if record.kind is Kind.LEFT and record.body[1] is not None:
             leaves[record.body[1]] = leaves.get(record.body[1], 0) + 1
     return done, leaves
+
+
+def _done_in(found: list[records.Record]) -> set[int]:
+    """The items ``found`` says finished, or were blamed (never run again)."""
+    done: set[int] = set()
+    for record in found:
+        if record.kind is Kind.ROWS and record.body[0] is not None:
+            done.update(record.body[0])
+        elif record.kind in (Kind.CRASH, Kind.TIMEOUT):
+            done.add(record.body[0])
+    return done
+
+
+FRUITLESS_DEATHS = 3
+"""Workers that may die in a row, finishing and blaming nothing, before the task gives up."""
 
 
 class _Supervisor:
@@ -120,6 +142,7 @@ class _Supervisor:
         self.fd = fd
         self.shared = Shared()
         self.signalled: int | None = None
+        self.killed_for: int | None = None
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, settings.leave_signal):
             if signum is not None:
                 signal.signal(signum, self._on_signal)
@@ -128,30 +151,31 @@ class _Supervisor:
         self.signalled = signum
 
     def run(self, todo: list[int], slot: int) -> int:
+        fruitless = 0
         while todo:
             offset = os.lseek(self.fd, 0, os.SEEK_END)
-            self.shared.ints[0] = IDLE
+            ints = self.shared.ints
+            ints[0], ints[2] = IDLE, 0
             pid = os.fork()
             if pid == 0:
-                code = 1
-                try:
-                    code = _Worker(self.folder, self.settings, self.fd, self.shared, slot).run(todo)
-                finally:
-                    os._exit(code)
-            status, timed_out, left = self._watch(pid)
-            running = int(self.shared.ints[0])
+                _worker_process(self.folder, self.settings, self.fd, self.shared, slot, todo)
+            status, left = self._watch(pid)
+            running, started_any = int(ints[0]), int(ints[2]) > 0
             since = float(self.shared.since[0])
-            found, _ = records.parse(_read_from(self.folder.records_path(self.task), offset))
-            finished = {i for r in found if r.kind is Kind.ROWS and r.body[0] for i in r.body[0][0]}
+            found = self._written_since(offset)
             if any(r.kind in (Kind.END, Kind.SETUP_FAILED, Kind.SETUP_TIMEOUT) for r in found):
                 return 0
+            finished = _done_in(found)
             todo = [index for index in todo if index not in finished]
             code = os.waitstatus_to_exitcode(status)
             if left is not None:
                 self._left(left, running if running in todo else None, since)
                 return 128 + left
+            if self.folder.stop_level() >= KILL:
+                return 0  # the run is going away: nobody is blamed, nothing more is run
+            timed_out = self.killed_for is not None and self.killed_for == running
             if running == TEARING_DOWN:
-                stage = next((r.body[1] for r in reversed(found) if r.kind is Kind.HOOK), None)
+                stage = _last_stage(found)
                 if timed_out:
                     records.append(self.fd, Kind.END, (None, True, stage))
                 else:
@@ -159,8 +183,8 @@ class _Supervisor:
                     records.append(self.fd, Kind.END, (problem, False, None))
                 return 0
             if running == SETTING_UP and timed_out:
-                stage = next((r.body[1] for r in reversed(found) if r.kind is Kind.HOOK), None)
-                records.append(self.fd, Kind.SETUP_TIMEOUT, (stage, self.settings.setup_timeout))
+                limit = self.settings.setup_timeout
+                records.append(self.fd, Kind.SETUP_TIMEOUT, (_last_stage(found), limit))
                 return 0
             if running in todo:
                 if timed_out:
@@ -170,35 +194,68 @@ class _Supervisor:
                     message = f"worker of job task {self.task} (pid {pid}) {_describe(code)}"
                     records.append(self.fd, Kind.CRASH, (running, since, code, message))
                 todo.remove(running)
-            elif self.folder.stop_level():
-                return 0
+                fruitless = 0
+            elif finished:
+                fruitless = 0
+            else:
+                fruitless += 1
+                if not started_any or fruitless >= FRUITLESS_DEATHS:
+                    return self._gave_up(pid, code, running, started_any)
+            if self.folder.stop_level():
+                break
         records.append(self.fd, Kind.END, (None, False, None))
         return 0
 
-    def _watch(self, pid: int) -> tuple[int, bool, int | None]:
+    def _written_since(self, offset: int) -> list[records.Record]:
+        """The records the dead worker appended; a record it was killed writing is cut off."""
+        path = self.folder.records_path(self.task)
+        with open(path, "rb") as file:
+            file.seek(offset)
+            data = file.read()
+        found, used = records.parse(data)
+        if used < len(data):
+            os.ftruncate(self.fd, offset + used)
+        return found
+
+    def _gave_up(self, pid: int, code: int, running: int, started_any: bool) -> int:
+        from curator.model.outcome import ErrorInfo
+
+        when = "in setup(worker)" if running == SETTING_UP else "before its first item"
+        if started_any:
+            when = f"{FRUITLESS_DEATHS} times in a row between items"
+        message = (
+            f"the worker of job task {self.task} (pid {pid}) {_describe(code)} {when}; "
+            "its job's output (the batch system's log) says why"
+        )
+        error = ErrorInfo("WorkerCrash", message, exit_code=code)
+        records.append(self.fd, Kind.SETUP_FAILED, (error,))
+        return 1
+
+    def _watch(self, pid: int) -> tuple[int, int | None]:
         """Wait for the worker ``pid`` to end, minding its time limits and the round's requests.
 
-        Returns its wait status, whether it was killed for a time limit, and
-        the signal that asked the job to leave (or ``None``).
+        Returns its wait status and the signal that asked the job to leave (or
+        ``None``); :attr:`killed_for` names what it was killed for overrunning.
         """
         ints, since = self.shared.ints, self.shared.since
         limits = {
             SETTING_UP: self.settings.setup_timeout,
             TEARING_DOWN: self.settings.teardown_timeout,
         }
-        timed_out = False
+        self.killed_for = None
         left: int | None = None
         files_due = 0.0
         kill_at: float | None = None
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                return status, timed_out, left
+                return status, left
             now = time.time()
             running = ints[0]
             limit = limits.get(running, self.settings.timeout)
-            if not timed_out and limit is not None and running != IDLE and now - since[0] > limit:
-                timed_out = True
+            overran = limit is not None and running != IDLE and now - since[0] > limit
+            if self.killed_for is None and overran:
+                self.killed_for = running  # blamed only if still running it when it died
                 _kill(pid)
             if self.signalled is not None and left is None:
                 left = self.signalled
@@ -216,15 +273,36 @@ class _Supervisor:
             time.sleep(WATCH_SECONDS)
 
     def _left(self, signum: int, running: int | None, since: float) -> None:
-        if signum == self.settings.leave_signal:
+        if signum == self.settings.leave_signal or self.folder.stop_level() or running is None:
+            # Told to leave, or ended while the run stops, or between items: nobody's fault.
             records.append(self.fd, Kind.LEFT, (signum, running))
-        elif running is not None:
-            name = _signal_name(signum)
-            message = (
-                f"job task {self.task} was ended by {name} (cancelled, or past the batch "
-                f"system's time limit) while running item {running}"
-            )
-            records.append(self.fd, Kind.CRASH, (running, since, None, message))
+            return
+        name = _signal_name(signum)
+        message = (
+            f"job task {self.task} was ended by {name} (cancelled, or past the batch "
+            f"system's time limit) while running item {running}"
+        )
+        records.append(self.fd, Kind.CRASH, (running, since, None, message))
+
+
+def _last_stage(found: list[records.Record]) -> str | None:
+    """The stage whose hook the worker announced last."""
+    return next((r.body[1] for r in reversed(found) if r.kind is Kind.HOOK), None)
+
+
+def _worker_process(
+    folder: RoundFolder, settings: Settings, fd: int, shared: Shared, slot: int, todo: list[int]
+) -> None:
+    """The forked worker's whole life; never returns."""
+    code = 1
+    try:
+        code = _Worker(folder, settings, fd, shared, slot).run(todo)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()  # into the job's output, where the batch system keeps it
+    finally:
+        os._exit(code)
 
 
 class _Worker:
@@ -245,18 +323,19 @@ class _Worker:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, self.settings.leave_signal):
             if signum is not None:  # the supervisor decides what a signal to the job means
                 signal.signal(signum, signal.SIG_IGN)
+        _exit_with(os.getppid())
         from curator.backends.columns import Batch
         from curator.backends.lifecycle import WorkerInfo
         from curator.model.outcome import ErrorInfo
 
         ints, since = self.shared.ints, self.shared.since
-        with open(self.folder.work_path, "rb") as file:
-            work = pickle.loads(file.read())
         since[0] = time.time()
         ints[0] = SETTING_UP
         try:
+            with open(self.folder.work_path, "rb") as file:
+                work = pickle.loads(file.read())
             work.setup(WorkerInfo(self.slot, self.settings.backend, self.settings.jobs), self._hook)
-        except BaseException as exc:
+        except BaseException as exc:  # the work does not load here, or a stage's setup failed
             records.append(self.fd, Kind.SETUP_FAILED, (ErrorInfo.from_exception(exc),))
             return 0
         ints[0] = IDLE
@@ -274,6 +353,7 @@ class _Worker:
                 break
             since[0] = started
             ints[0] = index
+            ints[2] += 1
             ok, payload, finished = run_index(index, started)
             ints[0] = IDLE  # before the row is in: a death now blames nobody, the item runs again
             batch.indices.append(index)
@@ -322,8 +402,11 @@ class _Worker:
             if running == self.reported and rows is None:
                 return
             self.reported = running
-            payload = pickled((rows, running), lambda m: pickle.dumps(m, protocol=5), rows_at=0)
-            records.append(self.fd, Kind.ROWS, (), payload)
+            if rows is None:
+                records.append(self.fd, Kind.ROWS, (None, running, None))
+                return
+            blob = pickled((rows,), lambda m: pickle.dumps(m, protocol=5), rows_at=0)
+            records.append(self.fd, Kind.ROWS, (rows[0], running, blob))
 
     def _flush_periodically(self) -> None:
         while not self.closed.wait(FLUSH_SECONDS):
@@ -332,10 +415,19 @@ class _Worker:
                 os._exit(0)  # what finished is written; the running item is abandoned
 
 
-def _read_from(path: str, offset: int) -> bytes:
-    with open(path, "rb") as file:
-        file.seek(offset)
-        return file.read()
+def _exit_with(parent: int) -> None:
+    """End this worker when its supervisor is gone (killed alone, say, by pid)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="curator-supervisor-watch", daemon=True).start()
+
+
+PARENT_SECONDS = 0.2
+"""How often a worker checks that its supervisor still runs."""
 
 
 def _kill(pid: int) -> None:

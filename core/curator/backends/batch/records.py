@@ -33,8 +33,10 @@ class Kind(IntEnum):
     HELLO = 1
     """The job started: ``(pid, host, time)``."""
     ROWS = 2
-    """``(rows, running)``: items finished (:data:`curator.backends.columns.Rows`, or
-    ``None``) and the item running now (``(index, since)``, or ``None``)."""
+    """``(indices, running, rows)``: the indices of the items finished (an ``array``, or
+    ``None``), the item running now (``(index, since)``, or ``None``), and the finished
+    items' :data:`curator.backends.columns.Rows` pickled on their own (``bytes``, or
+    ``None``): a job reads its own records without loading the items' values."""
     HOOK = 3
     """``(hook, stage)``: the worker's stages are in ``setup``/``teardown`` of ``stage``."""
     CRASH = 4
@@ -93,17 +95,28 @@ class Reader:
         self.path = path
         self.offset = 0
         """Where the next unread record starts: every byte before it is whole records."""
+        self.need = 0
+        """How long the file must be before reading it again is worth it (a record being
+        written is not read again and again while it grows)."""
 
     def read(self) -> list[Record]:
         """The records complete since the last call; a torn or half-written one waits."""
         try:
             with open(self.path, "rb") as file:
+                if os.fstat(file.fileno()).st_size < max(self.need, self.offset + 1):
+                    return []
                 file.seek(self.offset)
                 data = file.read()
         except FileNotFoundError:
             return []
         records, used = parse(data)
         self.offset += used
+        rest = len(data) - used
+        self.need = 0
+        if rest >= _HEADER.size:
+            magic, _, length, _ = _HEADER.unpack_from(data, used)
+            if magic == MAGIC:
+                self.need = self.offset + _HEADER.size + length
         return records
 
 

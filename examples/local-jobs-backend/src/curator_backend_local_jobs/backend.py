@@ -47,6 +47,14 @@ class LocalJobsBackend(BatchBackend):
                 gone.add(task)
         return gone
 
+    def log_tail(self, folder: RoundFolder, task: str) -> str:
+        """The end of the job's log, for the error when a job ended before its task started."""
+        try:
+            with open(os.path.join(folder.path, f"job-{task}.log"), "rb") as log:
+                return log.read()[-2000:].decode(errors="replace")
+        except OSError:
+            return ""
+
     def cancel(self, folder: RoundFolder, tasks: Collection[str]) -> None:
         """Kill each task's whole process group, as ``scancel`` would, and reap it."""
         for task in tasks:

@@ -170,6 +170,17 @@ class SlurmBackend(BatchBackend):
                 )
         return {task for task, job in ids.items() if job not in still}
 
+    def log_tail(self, folder: RoundFolder, task: str) -> str:
+        """The end of the task's Slurm output (submitit's log), for error messages."""
+        job = self.job_ids.get((folder.path, task))
+        if job is None:
+            return ""
+        try:
+            with open(os.path.join(folder.path, "slurm", f"{job}_0_log.out"), "rb") as log:
+                return log.read()[-2000:].decode(errors="replace")
+        except OSError:
+            return ""
+
     def cancel(self, folder: RoundFolder, tasks: Collection[str]) -> None:
         """``scancel`` the tasks' array tasks and wait until they are gone."""
         cluster.cancel(
