@@ -306,3 +306,42 @@ def test_a_job_whose_python_cannot_start_its_task_is_a_clear_error(
     ):
         run(probe(4, tmp_path), backend="local-jobs", jobs=2, registry=jobs_registry,
             reporter=None)  # fmt: skip
+
+
+KILLED_PARENT = """
+import sys
+sys.path.insert(0, {example!r})
+from curator import run
+from curator.testing.probes import probe
+from curator.testing.registries import isolated_registry
+from curator_backend_local_jobs import hooks
+run(probe(16, {probes!r}, sleep=0.25), backend="local-jobs", jobs=2, checkpoint={checkpoint!r},
+    options={{"job_folder": {jobs!r}, "items_per_task": 4}},
+    registry=isolated_registry(("local-jobs", hooks)), reporter=None)
+"""
+
+
+def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
+    jobs_registry: Registry, tmp_path: Path
+) -> None:
+    """The run's process SIGKILLed: its jobs run on; --resume takes what they did, runs the
+    rest, and no item is lost or run twice."""
+    probes, job_folder, checkpoint = tmp_path / "probe", tmp_path / "jobs", tmp_path / "c.sqlite"
+    probes.mkdir()
+    script = KILLED_PARENT.format(
+        example=str(EXAMPLE), probes=str(probes), jobs=str(job_folder), checkpoint=str(checkpoint)
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
+    parent.kill()
+    parent.wait()
+    result = run(
+        probe(16, probes, sleep=0.25), backend="local-jobs", jobs=2, checkpoint=checkpoint,
+        resume=True, options={"job_folder": str(job_folder), "items_per_task": 4},
+        registry=jobs_registry, reporter=None,
+    )  # fmt: skip
+    assert result.ok
+    assert sorted(e.index for e in executions(probes)) == list(range(16))
+    assert sorted(o.index for o in result.outcomes) == list(range(16))
+    (old,) = [p for p in job_folder.glob("run-*/round-1") if (p / "adopted").exists()]
+    assert (old / "stop").exists()  # its jobs were asked to stop after their running item

@@ -150,6 +150,15 @@ class Backend(ABC):
         budget (the dask backend ends a chunk at its first failure when it is
         set). ``None`` in a round whose failures are retried.
         """
+        self.run_key: str | None = None
+        """The run's checkpoint (its path), set by the core before :meth:`execute`; ``None``
+        without a checkpoint.
+
+        A run resumed from a checkpoint has the same key as the run it continues,
+        so a backend whose workers outlive the run's process (the jobs of a batch
+        system) can tell what an earlier, killed run of the same checkpoint left
+        running or finished, and adopt it instead of running it again.
+        """
         self._stop = threading.Event()
 
     def request_stop(self) -> None:

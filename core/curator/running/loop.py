@@ -362,6 +362,8 @@ class RunLoop(EventIntake, RunEnding):
         self.attempt = attempt
         policy = self.policy
         bounded = backend.capabilities.lifecycle_timeouts
+        # Names the run across processes: a resume writes into the same checkpoint.
+        backend.run_key = None if self.store is None else str(self.store.path.resolve())
         backend._begin(
             policy.timeout,
             self.relay.listens("curator_task_start"),

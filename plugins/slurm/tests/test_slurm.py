@@ -192,3 +192,32 @@ def test_a_job_slurm_will_never_start_is_an_error_and_is_cancelled(tmp_path: Pat
         run(probe(3, tmp_path), backend="slurm", jobs=2, reporter=None,
             options={"partition": "short", "time_limit": 5})  # fmt: skip
     assert _squeue("%i") == []
+
+
+def test_the_run_outlives_its_process_and_resume_adopts_what_the_jobs_did(
+    tmp_path: Path,
+) -> None:
+    """``curator run`` SIGKILLed on the login node: the array runs on; ``--resume`` adopts
+    what the jobs finished meanwhile: 0 items lost, 0 run twice."""
+    probes = tmp_path / "probe"
+    probes.mkdir()
+    (tmp_path / "jobs_pipeline.py").write_text(
+        "from curator.testing.probes import probe\n"
+        f"pipeline = probe(24, {str(probes)!r}, sleep=0.3)\n"
+    )
+    command = [
+        sys.executable, "-m", "curator", "run", "jobs_pipeline.py:pipeline", "--backend",
+        "slurm", "--jobs", "2", "-o", "items_per_task=6", "--reporter", "none",
+    ]  # fmt: skip
+    first = subprocess.Popen(command, cwd=tmp_path)
+    _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
+    first.kill()
+    first.wait()
+    assert _squeue("%i"), "the jobs went away with the run's process"
+    resumed = subprocess.run(
+        [*command, "--resume", "--json"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(e.index for e in executions(probes)) == list(range(24))
+    assert _squeue("%i") == []

@@ -41,6 +41,9 @@ class Settings:
     cwd: str | None = None
     leave_signal: int | None = None
     """A signal that asks a job to leave and come back (preemption): nobody is blamed."""
+    run_key: str | None = None
+    """The run's checkpoint (:attr:`curator.Backend.run_key`): a resumed run adopts what
+    the rounds of its checkpoint did."""
 
 
 class RoundFolder:
@@ -84,6 +87,16 @@ class RoundFolder:
         with open(self._task_path(task), "rb") as file:
             found = json.load(file)
         return list(found["indices"]), int(found["slot"])
+
+    def task_names(self) -> list[str]:
+        """The round's tasks that were not given up, in the order they were made."""
+        names = [
+            name[: -len(".json")]
+            for name in os.listdir(os.path.join(self.path, "tasks"))
+            if name.endswith(".json")
+        ]
+        ordered = sorted(names, key=lambda name: (len(name), name))
+        return [name for name in ordered if not self.superseded(name)]
 
     def supersede(self, task: str) -> None:
         """Mark task ``task`` given up: its items went out in other tasks.

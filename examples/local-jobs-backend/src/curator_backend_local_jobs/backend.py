@@ -38,11 +38,15 @@ class LocalJobsBackend(BatchBackend):
             self.jobs_running[folder.path, task] = job
 
     def ended(self, folder: RoundFolder, tasks: Collection[str]) -> set[str]:
-        """The tasks whose process has exited (and is reaped)."""
+        """The tasks whose process has exited (and is reaped), or was never ours and is gone."""
         gone = set()
         for task in tasks:
             job = self.jobs_running.get((folder.path, task))
-            if job is None or job.poll() is not None:
+            if job is None:  # started by an earlier run's process: is its job still there?
+                started = self.job_process(folder, task)
+                if started is None or not os.path.exists(f"/proc/{started[0]}"):
+                    gone.add(task)
+            elif job.poll() is not None:
                 self.jobs_running.pop((folder.path, task), None)
                 gone.add(task)
         return gone

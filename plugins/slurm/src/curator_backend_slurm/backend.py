@@ -10,6 +10,7 @@ which tasks still wait or run, and cancels them with ``scancel``.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Collection, Sequence
@@ -147,6 +148,27 @@ class SlurmBackend(BatchBackend):
             raise UsageError(f"sbatch refused the job array: {exc}") from exc
         for task, job in zip(tasks, jobs, strict=True):
             self.job_ids[folder.path, task] = job.job_id
+        known = {t: j for (path, t), j in self.job_ids.items() if path == folder.path}
+        with open(os.path.join(folder.path, "jobs.json.partial"), "w") as file:
+            json.dump(known, file)  # a resumed run finds the jobs of this one here
+        os.replace(os.path.join(folder.path, "jobs.json.partial"), self._ids_path(folder))
+
+    def _ids_path(self, folder: RoundFolder) -> str:
+        return os.path.join(folder.path, "jobs.json")
+
+    def _job_id(self, folder: RoundFolder, task: str) -> str | None:
+        """Slurm's id of the task's array task.
+
+        Read from the round's ``jobs.json`` when an earlier process submitted it.
+        """
+        if (folder.path, task) not in self.job_ids:
+            try:
+                with open(self._ids_path(folder)) as file:
+                    for name, job in json.load(file).items():
+                        self.job_ids.setdefault((folder.path, name), job)
+            except (OSError, ValueError):
+                return None
+        return self.job_ids.get((folder.path, task))
 
     def ended(self, folder: RoundFolder, tasks: Collection[str]) -> set[str]:
         """The tasks squeue no longer lists (none when squeue does not answer).
@@ -157,8 +179,8 @@ class SlurmBackend(BatchBackend):
             When Slurm will never start a pending task as it was asked for (its
             time limit above the partition's, an account it does not know, ...).
         """
-        ids = {task: self.job_ids[folder.path, task] for task in tasks}
-        still = cluster.live(set(ids.values()))
+        ids = {task: self._job_id(folder, task) for task in tasks}
+        still = cluster.live({job for job in ids.values() if job is not None})
         if still is None:
             return set()
         for job, reason in still.items():
@@ -172,7 +194,7 @@ class SlurmBackend(BatchBackend):
 
     def log_tail(self, folder: RoundFolder, task: str) -> str:
         """The end of the task's Slurm output (submitit's log), for error messages."""
-        job = self.job_ids.get((folder.path, task))
+        job = self._job_id(folder, task)
         if job is None:
             return ""
         try:

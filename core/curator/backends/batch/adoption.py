@@ -1,0 +1,108 @@
+"""Adopting what the jobs of an earlier, killed run of the same checkpoint did.
+
+Batch jobs do not depend on the process that submitted them: when ``curator
+run`` dies (its shell closed, the login node rebooted), its jobs run on and
+append to their records. A resumed run (the same checkpoint:
+:attr:`curator.Backend.run_key`) looks in the job folder for those rounds,
+asks their jobs still running to finish their running item and stop, cancels
+those still queued, and takes what they recorded as its own outcomes: an item
+they finished is neither lost nor run again.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Collection, Generator, Sequence
+from typing import TYPE_CHECKING
+
+from curator.backends.batch import outcomes
+from curator.backends.batch.folder import STOP, RoundFolder
+from curator.backends.batch.records import Kind, Reader
+from curator.backends.columns import decode
+from curator.backends.dispatch import Grouped
+from curator.model.outcome import Event, Outcome
+
+if TYPE_CHECKING:
+    from curator.backends.batch.backend import BatchBackend
+
+
+def earlier_rounds(parent: str, run_key: str, own: str) -> list[RoundFolder]:
+    """Earlier rounds of checkpoint ``run_key`` under ``parent``, oldest first.
+
+    Those of the run folder ``own`` and those adopted already are left out.
+    """
+    found = []
+    for run in sorted(glob.glob(os.path.join(parent, "run-*")), key=os.path.getmtime):
+        if os.path.abspath(run) == os.path.abspath(own):
+            continue
+        for path in sorted(glob.glob(os.path.join(run, "round-*")), key=os.path.getmtime):
+            folder = RoundFolder(path)
+            try:
+                key = folder.settings().run_key
+            except (OSError, ValueError, TypeError):
+                continue  # not a round folder, or one being written
+            if key == run_key and not os.path.exists(os.path.join(path, "adopted")):
+                found.append(folder)
+    return found
+
+
+def adopt(
+    backend: BatchBackend, parent: str, own: str, indices: Sequence[int], attempt: int
+) -> Generator[list[Event], None, set[int]]:
+    """Yield the outcomes earlier rounds recorded for ``indices``; return those indices."""
+    wanted = set(indices)
+    adopted: set[int] = set()
+    for old in earlier_rounds(parent, backend.run_key or "", own):
+        tasks = old.task_names()
+        _let_finish(backend, old, tasks)
+        for task in tasks:
+            events: list[Event] = []
+            worker = f"job-{task}"
+            for record in Reader(old.records_path(task)).read():
+                found: list[Event] = []
+                if record.kind is Kind.ROWS:
+                    rows = outcomes.rows_of(record.body, worker)
+                    if rows is not None:
+                        decode(rows, worker, None, found, True, attempt)
+                elif record.kind is Kind.CRASH:
+                    found.append(outcomes.crashed(record.body, worker, attempt))
+                elif record.kind is Kind.TIMEOUT:
+                    found.append(outcomes.timed_out(record.body, worker, attempt))
+                for event in found:
+                    if isinstance(event, Outcome) and event.index in wanted - adopted:
+                        adopted.add(event.index)
+                        events.append(event)
+            if events:
+                yield events
+        with open(os.path.join(old.path, "adopted"), "wb"):
+            pass
+    return adopted
+
+
+def _let_finish(backend: BatchBackend, old: RoundFolder, tasks: Collection[str]) -> None:
+    """Ask the round's jobs to stop after their running item; wait until they have."""
+    old.request(STOP)
+    queued = [task for task in tasks if not _said(old, task, Kind.HELLO)]
+    if queued:
+        backend.cancel(old, queued)
+    running = {task for task in tasks if task not in queued}
+    while running:
+        running -= {task for task in running if _said(old, task, Kind.END)}
+        if running:
+            running -= backend.ended(old, running)
+        if running:
+            time.sleep(backend.state_seconds)
+
+
+def _said(folder: RoundFolder, task: str, kind: Kind) -> bool:
+    return any(record.kind is kind for record in Reader(folder.records_path(task)).read())
+
+
+def without(indices: Sequence[int], adopted: set[int]) -> Sequence[int]:
+    """``indices`` less the ``adopted`` ones, groups kept whole (what is left of each)."""
+    if isinstance(indices, Grouped):
+        units = [[i for i in unit if i not in adopted] for unit in indices.units]
+        return Grouped([unit for unit in units if unit])
+    return [index for index in indices if index not in adopted]
