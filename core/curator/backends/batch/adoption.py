@@ -5,8 +5,9 @@ run`` dies (its shell closed, the login node rebooted), its jobs run on and
 append to their records. A resumed run (the same checkpoint:
 :attr:`curator.Backend.run_key`) looks in the job folder for those rounds,
 asks their jobs still running to finish their running item and stop, cancels
-those still queued, and takes what they recorded as its own outcomes: an item
-they finished is neither lost nor run again.
+those still queued, and takes the items they finished as its own outcomes: an
+item they finished is neither lost nor run again. A round its run saw through
+(``closed``) is never looked at again.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def earlier_rounds(parent: str, run_key: str, own: str) -> list[RoundFolder]:
                 key = folder.settings().run_key
             except (OSError, ValueError, TypeError):
                 continue  # not a round folder, or one being written
-            if key == run_key and not os.path.exists(os.path.join(path, "adopted")):
+            adopted = os.path.exists(os.path.join(path, "adopted"))
+            if key == run_key and not adopted and not folder.closed:
                 found.append(folder)
     return found
 
@@ -51,7 +53,11 @@ def earlier_rounds(parent: str, run_key: str, own: str) -> list[RoundFolder]:
 def adopt(
     backend: BatchBackend, parent: str, own: str, indices: Sequence[int], attempt: int
 ) -> Generator[list[Event], None, set[int]]:
-    """Yield the outcomes earlier rounds recorded for ``indices``; return those indices."""
+    """Yield the successes earlier rounds recorded for ``indices``; return those indices.
+
+    Items those rounds recorded as failed are left to run again, as a resume
+    runs every item its checkpoint does not hold as done.
+    """
     wanted = set(indices)
     adopted: set[int] = set()
     for old in earlier_rounds(parent, backend.run_key or "", own):
@@ -66,12 +72,9 @@ def adopt(
                     rows = outcomes.rows_of(record.body, worker)
                     if rows is not None:
                         decode(rows, worker, None, found, True, attempt)
-                elif record.kind is Kind.CRASH:
-                    found.append(outcomes.crashed(record.body, worker, attempt))
-                elif record.kind is Kind.TIMEOUT:
-                    found.append(outcomes.timed_out(record.body, worker, attempt))
                 for event in found:
-                    if isinstance(event, Outcome) and event.index in wanted - adopted:
+                    # What succeeded; an item that failed runs again, as a resume does.
+                    if isinstance(event, Outcome) and event.ok and event.index in wanted - adopted:
                         adopted.add(event.index)
                         events.append(event)
             if events:

@@ -222,11 +222,9 @@ class BatchBackend(Backend):
             run.add_task(todo.take(size))
         try:
             yield from run.events()
-        except GeneratorExit:
+        except BaseException:  # a hard stop (the generator closed), or an error
             folder.request(KILL)
             self.cancel(folder, [*run.live, *run.leaving])
             raise
-        except BaseException:
-            folder.request(KILL)
-            self.cancel(folder, [*run.live, *run.leaving])
-            raise
+        finally:
+            folder.close()  # this process saw it through: nothing here for a resume to adopt

@@ -10,6 +10,8 @@ Laid out as::
       records/T.rec      what the job of task T appended (see records.py)
       stop               present: finish the running item, start no other
       kill               present: leave at once
+      closed             present: the run saw the round through (nothing to adopt)
+      adopted            present: a resumed run took what the round's jobs did
 
 The folder must be one every job can reach (a shared file system on a
 cluster). Nothing in it is specific to a batch system.
@@ -97,6 +99,15 @@ class RoundFolder:
         ]
         ordered = sorted(names, key=lambda name: (len(name), name))
         return [name for name in ordered if not self.superseded(name)]
+
+    def close(self) -> None:
+        """Mark the round seen through by its run: a resumed run has nothing to adopt here."""
+        _write(os.path.join(self.path, "closed"), b"")
+
+    @property
+    def closed(self) -> bool:
+        """Whether the round's run saw it through (see :meth:`close`)."""
+        return os.path.exists(os.path.join(self.path, "closed"))
 
     def supersede(self, task: str) -> None:
         """Mark task ``task`` given up: its items went out in other tasks.

@@ -90,9 +90,14 @@ class Round:
             self._submit()
             now = time.monotonic()
             due = now >= states_due
+            # Jobs still queued are looked at less often, but for the next few to start.
+            next_few = self.backend.jobs
             for task in list(self.live.values()):
-                if task.hello or due:  # a job still queued is looked at less often
-                    self._read(task, events)
+                if not task.hello and not due:
+                    if next_few <= 0:
+                        continue
+                    next_few -= 1
+                self._read(task, events)
             if due and (self.live or self.leaving):
                 states_due = now + backend.state_seconds
                 for name in backend.ended(self.folder, [*self.live, *self.leaving]):
