@@ -335,6 +335,9 @@ def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
     _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
     parent.kill()
     parent.wait()
+    at_kill = len(executions(probes))
+    _wait(lambda: len(executions(probes)) > at_kill + 1, "the jobs to go on without their run")
+    assert _jobs_outside(checkpoint, jobs_registry)["finished"] >= 2
     result = run(
         probe(16, probes, sleep=0.25), backend="local-jobs", jobs=2, checkpoint=checkpoint,
         resume=True, options={"job_folder": str(job_folder), "items_per_task": 4},
@@ -345,3 +348,22 @@ def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
     assert sorted(o.index for o in result.outcomes) == list(range(16))
     (old,) = [p for p in job_folder.glob("run-*/round-1") if (p / "adopted").exists()]
     assert (old / "stop").exists()  # its jobs were asked to stop after their running item
+    assert _jobs_outside(checkpoint, jobs_registry) == {
+        "folder": str(job_folder), "rounds": 0, "finished": 0,
+    }  # fmt: skip
+
+
+def _jobs_outside(checkpoint: Path, registry: Registry) -> Any:
+    """What ``curator status CHECKPOINT --json`` says the jobs did outside the checkpoint."""
+    import argparse
+    import contextlib
+    import io
+    import json
+
+    from curator.cli.status_views import show_status
+
+    shown = io.StringIO()
+    args = argparse.Namespace(what=str(checkpoint), index=None, failed=False, json=True)
+    with contextlib.redirect_stdout(shown):
+        show_status(args, registry)
+    return json.loads(shown.getvalue())["jobs_outside"]

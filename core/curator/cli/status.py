@@ -56,4 +56,4 @@ def status_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """List the checkpoints of a folder, or describe one checkpoint."""
     from curator.cli.status_views import show_status
 
-    return show_status(args)
+    return show_status(args, registry)

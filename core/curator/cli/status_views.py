@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,16 @@ from curator.cli.output import print_fields, print_json, print_table, print_text
 from curator.model.errors import UsageError
 from curator.model.outcome import Status
 from curator.observing.reporters.summary import MAX_LISTED_FAILURES
+from curator.plugin_host.registry import Registry
 
 
-def show_status(args: argparse.Namespace) -> ExitCode:
-    """List the checkpoints of a folder, or describe one checkpoint."""
+def show_status(args: argparse.Namespace, registry: Registry | None = None) -> ExitCode:
+    """List the checkpoints of a folder, or describe one checkpoint.
+
+    With the run's ``registry``, a checkpoint whose runs went to a batch
+    backend also shows what jobs of a killed run finished that the
+    checkpoint does not hold yet (a ``--resume`` adopts it).
+    """
     folder, path = locate(args.what)
     if path is None:
         assert folder is not None
@@ -40,7 +47,7 @@ def show_status(args: argparse.Namespace) -> ExitCode:
     report = read(path)
     if args.failed:
         return _show_failures(report, args)
-    return _show(report, args)
+    return _show(report, args, registry)
 
 
 def locate(what: str | None) -> tuple[Path | None, Path | None]:
@@ -162,10 +169,15 @@ def _when(report: CheckpointReport) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(report.runs[-1].started))
 
 
-def _show(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
+def _show(
+    report: CheckpointReport, args: argparse.Namespace, registry: Registry | None = None
+) -> ExitCode:
     data = report.to_json()
     settings = report.settings
     data["settings"] = settings.to_json() if settings is not None else None
+    outside = _jobs_outside(report, registry)
+    if outside is not None:
+        data["jobs_outside"] = outside
     if args.json:
         print_json(data)
         return ExitCode.OK
@@ -189,6 +201,12 @@ def _show(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
         command = " ".join(["curator run", settings.target or "TARGET", *settings.flags()])
         fields.append(("settings", command))
     fields += [(f"  {key}", value) for key, value in report.parameters.items() if "." in key]
+    if outside is not None and outside["rounds"]:
+        fields.append((
+            "jobs outside",
+            f"{outside['finished']} items finished by jobs of {outside['rounds']} round(s) "
+            f"whose run ended without them, in {outside['folder']}: --resume adopts them",
+        ))  # fmt: skip
     print_fields(f"checkpoint {report.path}", fields)
     failures = report.failures
     if failures:
@@ -210,6 +228,36 @@ def _show(report: CheckpointReport, args: argparse.Namespace) -> ExitCode:
         listed = f"{more} more, and " if more > 0 else ""
         print_text(f"{listed}full tracebacks: curator status {report.path} --failed (or --index N)")
     return ExitCode.OK
+
+
+def _jobs_outside(report: CheckpointReport, registry: Registry | None) -> dict[str, Any] | None:
+    """What jobs of a killed batch run of this checkpoint finished that it does not hold.
+
+    ``None`` unless the checkpoint's runs went to a batch backend (whose jobs
+    outlive the run's process) and its job folder is known.
+    """
+    settings = report.settings
+    if settings is None or registry is None:
+        return None
+    try:
+        backend = registry.backend(settings.backend)
+    except UsageError:
+        return None  # its plugin is not installed here
+    from curator.backends.batch.backend import BatchBackend
+
+    if not issubclass(backend, BatchBackend):
+        return None
+    folder = settings.options.get("job_folder") or backend.default_job_folder()
+    if folder is None or not os.path.isdir(folder):
+        return None
+    from curator.backends.batch.adoption import not_adopted
+    from curator.checkpoint.latest import read_codes
+
+    rounds, finished = not_adopted(os.path.abspath(folder), str(report.path.resolve()))
+    latest = read_codes(report.path, report.fingerprint) if finished else None
+    if latest is not None:  # what the run recorded before it died is no news
+        finished = {i for i in finished if latest.status(i) != Status.OK.value}
+    return {"folder": folder, "rounds": rounds, "finished": len(finished)}
 
 
 def _error_line(stored: StoredOutcome) -> str:

@@ -50,6 +50,22 @@ def earlier_rounds(parent: str, run_key: str, own: str) -> list[RoundFolder]:
     return found
 
 
+def not_adopted(parent: str, run_key: str) -> tuple[int, set[int]]:
+    """Rounds of checkpoint ``run_key`` under ``parent`` that wait to be adopted.
+
+    How many there are, and the items their jobs finished (read without
+    loading the items' values): what ``curator status`` shows.
+    """
+    rounds = earlier_rounds(parent, run_key, own="")
+    finished: set[int] = set()
+    for old in rounds:
+        for task in old.task_names():
+            for record in Reader(old.records_path(task)).read():
+                if record.kind is Kind.ROWS and record.body[0] is not None:
+                    finished.update(record.body[0])
+    return len(rounds), finished
+
+
 def adopt(
     backend: BatchBackend, parent: str, own: str, indices: Sequence[int], attempt: int
 ) -> Generator[list[Event], None, set[int]]:

@@ -159,7 +159,8 @@ class BatchBackend(Backend):
         """
         return ""
 
-    def default_job_folder(self) -> str | None:
+    @classmethod
+    def default_job_folder(cls) -> str | None:
         """Where round folders go without a ``job_folder`` option.
 
         ``None`` (the default): a temporary folder, removed by :meth:`close`,

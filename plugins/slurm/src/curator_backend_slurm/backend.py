@@ -127,7 +127,8 @@ class SlurmBackend(BatchBackend):
         }
         return {key: value for key, value in chosen.items() if value is not None}
 
-    def default_job_folder(self) -> str:
+    @classmethod
+    def default_job_folder(cls) -> str:
         """``curator-jobs`` in the working directory: on a cluster, a shared file system."""
         return os.path.abspath("curator-jobs")
 
