@@ -222,3 +222,29 @@ def test_the_run_outlives_its_process_and_resume_adopts_what_the_jobs_did(
     assert sorted(e.index for e in executions(probes)) == list(range(24))
     # Nothing is left behind (a job that said its last word may be completing a moment).
     _wait(lambda: _squeue("%i") == [], "every job to leave the queue", 30)
+
+
+def test_a_second_ctrl_c_cancels_the_jobs(tmp_path: Path) -> None:
+    """The first Ctrl-C lets each task finish its item (these hang); the second cancels."""
+    import signal
+
+    probes = tmp_path / "probe"
+    probes.mkdir()
+    (tmp_path / "hung_pipeline.py").write_text(
+        "from curator.testing.probes import probe\n"
+        f"pipeline = probe(8, {str(probes)!r}, hang=frozenset(range(8)))\n"
+    )
+    run_it = subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", "hung_pipeline.py:pipeline", "--backend",
+         "slurm", "--jobs", "2", "--reporter", "none", "--no-checkpoint"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait(lambda: len(started(probes)) == 2, "two items to start")
+    run_it.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert run_it.poll() is None  # still waiting for the running items
+    assert len([state for _, state in _squeue("%i", "%T") if state == "RUNNING"]) == 2
+    run_it.send_signal(signal.SIGINT)
+    _, err = run_it.communicate(timeout=60)
+    assert run_it.returncode == 130, err
+    _wait(lambda: _squeue("%i") == [], "the jobs to be cancelled", 30)
