@@ -82,6 +82,8 @@ class Round:
                 self.stopping = True
                 self.queued.clear()  # never submitted: the core marks them cancelled
                 self.folder.request(STOP)
+                for task in list(self.live.values()):  # which jobs started, as of now
+                    self._read(task, events)
                 waiting = [name for name, task in self.live.items() if not task.hello]
                 if waiting:  # queued jobs need not start only to stop
                     backend.cancel(self.folder, waiting)
