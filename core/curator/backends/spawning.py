@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -93,3 +94,24 @@ def adopt_world(world: World) -> None:
     if cwd is not None:
         with contextlib.suppress(OSError):
             os.chdir(cwd)
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15; ``signal 99`` for a number that names no signal."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``exited with code 3`` / ``was killed by SIGKILL``, from a process's exit code.
+
+    A negative code is a signal, as :attr:`multiprocessing.Process.exitcode`
+    and :func:`os.waitstatus_to_exitcode` give it; ``None``: ``disappeared``.
+    """
+    if exitcode is None:
+        return "disappeared"
+    if exitcode < 0:
+        return f"was killed by {signal_name(-exitcode)}"
+    return f"exited with code {exitcode}"

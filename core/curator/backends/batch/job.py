@@ -33,6 +33,7 @@ from curator.backends.batch import records
 from curator.backends.batch.folder import KILL, RoundFolder, Settings
 from curator.backends.batch.records import Kind
 from curator.backends.batch.worker import IDLE, SETTING_UP, TEARING_DOWN, Shared, worker_process
+from curator.backends.spawning import describe_exit, signal_name
 
 WATCH_SECONDS = 0.02
 """How often the supervisor looks at its worker (time limits, its death)."""
@@ -157,7 +158,7 @@ class _Supervisor:
                 if timed_out:
                     records.append(self.fd, Kind.END, (None, True, stage))
                 else:
-                    problem = f"its worker (pid {pid}) {_describe(code)} in teardown"
+                    problem = f"its worker (pid {pid}) {describe_exit(code)} in teardown"
                     records.append(self.fd, Kind.END, (problem, False, None))
                 return 0
             if running == SETTING_UP and timed_out:
@@ -169,7 +170,7 @@ class _Supervisor:
                     limit = self.settings.timeout
                     records.append(self.fd, Kind.TIMEOUT, (running, since, limit, None))
                 else:
-                    message = f"worker of job task {self.task} (pid {pid}) {_describe(code)}"
+                    message = f"worker of job task {self.task} (pid {pid}) {describe_exit(code)}"
                     records.append(self.fd, Kind.CRASH, (running, since, code, message))
                 todo.remove(running)
                 fruitless = 0
@@ -202,7 +203,7 @@ class _Supervisor:
         if started_any:
             when = f"{FRUITLESS_DEATHS} times in a row between items"
         message = (
-            f"the worker of job task {self.task} (pid {pid}) {_describe(code)} {when}; "
+            f"the worker of job task {self.task} (pid {pid}) {describe_exit(code)} {when}; "
             "its job's output (the batch system's log) says why"
         )
         error = ErrorInfo("WorkerCrash", message, exit_code=code)
@@ -255,7 +256,7 @@ class _Supervisor:
             # Told to leave, or ended while the run stops, or between items: nobody's fault.
             records.append(self.fd, Kind.LEFT, (signum, running))
             return
-        name = _signal_name(signum)
+        name = signal_name(signum)
         message = (
             f"job task {self.task} was ended by {name} (cancelled, or past the batch "
             f"system's time limit) while running item {running}"
@@ -271,19 +272,6 @@ def _last_stage(found: list[records.Record]) -> str | None:
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def _describe(code: int) -> str:
-    if code < 0:
-        return f"was killed by {_signal_name(-code)}"
-    return f"exited with code {code}"
 
 
 __all__ = ["main"]

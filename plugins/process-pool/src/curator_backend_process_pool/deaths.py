@@ -8,6 +8,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from curator import ErrorInfo, ErrorKind, Outcome, Status
+from curator.backends.spawning import describe_exit
 from curator.model.measures import format_bytes
 from curator_backend_process_pool.memory import MemoryWatch
 from curator_backend_process_pool.slots import WorkerSlot
@@ -35,18 +36,6 @@ def name_of(function: Callable[..., object] | None) -> str:
     if function is None:
         return "none given"
     return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', function)}"
-
-
-def describe_exit(exitcode: int | None) -> str:
-    """``exited with code 3`` / ``was killed by SIGKILL``, from a process's exit code."""
-    if exitcode is None:
-        return "disappeared"
-    if exitcode < 0:
-        try:
-            return f"was killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"was killed by signal {-exitcode}"
-    return f"exited with code {exitcode}"
 
 
 def crash_outcome(

@@ -25,11 +25,10 @@ from curator import ErrorInfo, Event, Outcome, TaskStart, UsageError
 from curator.backends import columns
 from curator.backends.dispatch import ChunkSizer, Todo
 from curator.backends.lifecycle import setup_timed_out, teardown_abandoned
-from curator.backends.spawning import main_module_stays_home, parent_world
+from curator.backends.spawning import describe_exit, main_module_stays_home, parent_world
 from curator_backend_process_pool import worker
 from curator_backend_process_pool.deaths import (
     crash_outcome,
-    describe_exit,
     name_of,
     outlived_its_fork_server,
 )
