@@ -15,12 +15,12 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
 from curator.backends.batch import outcomes
 from curator.backends.batch.folder import STOP, RoundFolder
-from curator.backends.batch.records import Kind, Reader
+from curator.backends.batch.records import Kind, Reader, Record
 from curator.backends.columns import decode
 from curator.backends.dispatch import Grouped
 from curator.model.outcome import Event, Outcome
@@ -44,8 +44,7 @@ def earlier_rounds(parent: str, run_key: str, own: str) -> list[RoundFolder]:
                 key = folder.settings().run_key
             except (OSError, ValueError, TypeError):
                 continue  # not a round folder, or one being written
-            adopted = os.path.exists(os.path.join(path, "adopted"))
-            if key == run_key and not adopted and not folder.closed:
+            if key == run_key and not folder.adopted and not folder.closed:
                 found.append(folder)
     return found
 
@@ -77,46 +76,61 @@ def adopt(
     wanted = set(indices)
     adopted: set[int] = set()
     for old in earlier_rounds(parent, backend.run_key or "", own):
-        tasks = old.task_names()
+        tasks = {task: _Said(old.records_path(task)) for task in old.task_names()}
         _let_finish(backend, old, tasks)
-        for task in tasks:
+        for task, said in tasks.items():
+            said.read()  # what the jobs appended until they ended
             events: list[Event] = []
             worker = f"job-{task}"
-            for record in Reader(old.records_path(task)).read():
+            for record in said.records:
+                rows = outcomes.rows_of(record.body, worker) if record.kind is Kind.ROWS else None
+                if rows is None:
+                    continue
                 found: list[Event] = []
-                if record.kind is Kind.ROWS:
-                    rows = outcomes.rows_of(record.body, worker)
-                    if rows is not None:
-                        decode(rows, worker, None, found, True, attempt)
+                decode(rows, worker, None, found, True, attempt)
                 for event in found:
                     # What succeeded; an item that failed runs again, as a resume does.
-                    if isinstance(event, Outcome) and event.ok and event.index in wanted - adopted:
+                    if (
+                        isinstance(event, Outcome) and event.ok and event.index in wanted
+                        and event.index not in adopted
+                    ):  # fmt: skip
                         adopted.add(event.index)
                         events.append(event)
             if events:
                 yield events
-        with open(os.path.join(old.path, "adopted"), "wb"):
-            pass
+        old.mark_adopted()
     return adopted
 
 
-def _let_finish(backend: BatchBackend, old: RoundFolder, tasks: Collection[str]) -> None:
+class _Said:
+    """A task's records as read so far: each poll reads only what was appended since."""
+
+    def __init__(self, path: str) -> None:
+        self.reader = Reader(path)
+        self.records: list[Record] = []
+        self.kinds: set[Kind] = set()
+
+    def read(self) -> set[Kind]:
+        """Read what is new; the kinds of record seen so far."""
+        for record in self.reader.read():
+            self.records.append(record)
+            self.kinds.add(record.kind)
+        return self.kinds
+
+
+def _let_finish(backend: BatchBackend, old: RoundFolder, tasks: dict[str, _Said]) -> None:
     """Ask the round's jobs to stop after their running item; wait until they have."""
     old.request(STOP)
-    queued = [task for task in tasks if not _said(old, task, Kind.HELLO)]
+    queued = [task for task, said in tasks.items() if Kind.HELLO not in said.read()]
     if queued:
         backend.cancel(old, queued)
     running = {task for task in tasks if task not in queued}
     while running:
-        running -= {task for task in running if _said(old, task, Kind.END)}
+        running -= {task for task in running if Kind.END in tasks[task].read()}
         if running:
             running -= backend.ended(old, running)
         if running:
             time.sleep(backend.state_seconds)
-
-
-def _said(folder: RoundFolder, task: str, kind: Kind) -> bool:
-    return any(record.kind is kind for record in Reader(folder.records_path(task)).read())
 
 
 def without(indices: Sequence[int], adopted: set[int]) -> Sequence[int]:

@@ -109,6 +109,15 @@ class RoundFolder:
         """Whether the round's run saw it through (see :meth:`close`)."""
         return os.path.exists(os.path.join(self.path, "closed"))
 
+    def mark_adopted(self) -> None:
+        """Mark the round adopted: a resumed run took what its jobs did."""
+        _write(os.path.join(self.path, "adopted"), b"")
+
+    @property
+    def adopted(self) -> bool:
+        """Whether a resumed run took what the round's jobs did (see :meth:`mark_adopted`)."""
+        return os.path.exists(os.path.join(self.path, "adopted"))
+
     def supersede(self, task: str) -> None:
         """Mark task ``task`` given up: its items went out in other tasks.
 
