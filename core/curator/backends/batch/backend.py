@@ -21,18 +21,19 @@ import tempfile
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from curator.backends.backend import Backend, Capabilities
-from curator.backends.batch.adoption import adopt, without
-from curator.backends.batch.folder import KILL, RoundFolder, Settings
-from curator.backends.batch.records import Kind, Reader
-from curator.backends.batch.tasks import Round
 from curator.backends.dispatch import Todo
 from curator.backends.shipping import pickle_work
 from curator.backends.work import Work
 from curator.model.outcome import Event
 from curator.plugin_host.options import option
+
+if TYPE_CHECKING:
+    # The machinery is imported when a round starts: every run and command loads each
+    # installed backend's class, and these modules cost it about 5 ms.
+    from curator.backends.batch.folder import RoundFolder
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class BatchBackend(Backend):
         For :meth:`ended` and :meth:`cancel` of tasks an earlier process
         submitted (a resumed run adopts them): ``None`` if no job of it started.
         """
+        from curator.backends.batch.records import Kind, Reader
+
         hello = None
         for record in Reader(folder.records_path(task)).read():
             if record.kind is Kind.HELLO:
@@ -177,6 +180,8 @@ class BatchBackend(Backend):
         return max(1, spread, min(self.min_items_per_task, math.ceil(count / self.jobs)))
 
     def _new_round(self, work: Work) -> RoundFolder:
+        from curator.backends.batch.folder import RoundFolder, Settings
+
         if self._base is None:
             chosen = getattr(self.options, "job_folder", None) or self.default_job_folder()
             if chosen is None:
@@ -206,6 +211,10 @@ class BatchBackend(Backend):
         :mod:`curator.backends.batch.adoption`), where the job folder is
         one they share (a ``job_folder``, or :meth:`default_job_folder`).
         """
+        from curator.backends.batch.adoption import adopt, without
+        from curator.backends.batch.folder import KILL
+        from curator.backends.batch.tasks import Round
+
         folder = self._new_round(work)
         key = self.run_key
         if key is not None and key not in self._adopted and not self._made_base:

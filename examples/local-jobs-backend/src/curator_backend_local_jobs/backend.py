@@ -12,9 +12,12 @@ import os
 import signal
 import subprocess
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from curator.backends.batch.backend import BatchBackend
-from curator.backends.batch.folder import RoundFolder
+
+if TYPE_CHECKING:  # every run imports this module: only what the class needs, at once
+    from curator.backends.batch.folder import RoundFolder
 
 
 class LocalJobsBackend(BatchBackend):

@@ -15,13 +15,15 @@ import os
 import shlex
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from curator import UsageError, Work, option
 from curator.backends.batch.backend import BatchBackend, BatchOptions
-from curator.backends.batch.folder import RoundFolder
 from curator_backend_slurm import cluster
 from curator_backend_slurm.job import LEAVE_SIGNAL, run_task
+
+if TYPE_CHECKING:  # every run imports this module: only what the class needs, at once
+    from curator.backends.batch.folder import RoundFolder
 
 
 @dataclass(frozen=True)
