@@ -13,7 +13,7 @@ from core_support import curator
 
 import curator.observing.metrics as metrics_module
 from curator import Pipeline, Sink, Status, UsageError, Work, run
-from curator.observing.metrics import QUICK_STREAK, SAMPLE_EVERY
+from curator.observing.metrics import QUICK_STREAK, SAMPLE_EVERY, SAMPLE_WIDENS_TO
 from curator.observing.reporters.summary import format_summary
 from curator.testing.probes import Numbers
 
@@ -64,13 +64,32 @@ def measured_by(
     return kinds
 
 
+def gaps(every: int, count: int) -> list[int]:
+    """The gaps between measured items once sampling starts: doubling up to the widest."""
+    widths = [min(every << k, SAMPLE_WIDENS_TO * every) for k in range(count)]
+    assert widths[-1] == SAMPLE_WIDENS_TO * every  # the schedule reaches its widest
+    return widths
+
+
 @pytest.mark.usefixtures("every_item_quick")
-def test_after_a_streak_of_quick_items_one_in_sample_every_is_measured() -> None:
-    work = Work(Pipeline(Numbers(200)).write(Fails()))
-    kinds = measured_by(work, QUICK_STREAK + 4 * SAMPLE_EVERY)
+def test_after_a_streak_of_quick_items_one_in_sample_every_is_measured_then_fewer() -> None:
+    work = Work(Pipeline(Numbers(5000)).write(Fails()))
+    schedule = gaps(SAMPLE_EVERY, 6)
+    kinds = measured_by(work, QUICK_STREAK + sum(schedule))
     assert kinds[:QUICK_STREAK] == [True] * QUICK_STREAK
-    rest = kinds[QUICK_STREAK:]
-    assert rest == ([None] * (SAMPLE_EVERY - 1) + [True]) * 4
+    expected: list[bool | None] = []
+    for gap in schedule:  # 32, 64, 128, 256, 256, 256
+        expected += [None] * (gap - 1) + [True]
+    assert kinds[QUICK_STREAK:] == expected
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_failed_item_narrows_the_gap_again() -> None:
+    work = Work(Pipeline(Numbers(5000)).write(Fails(frozenset({2000}))))
+    kinds = measured_by(work, 2001)
+    assert kinds[2000] is False  # read at its end
+    after = measured_by(work, QUICK_STREAK + SAMPLE_EVERY, offset=2001)
+    assert after == [True] * QUICK_STREAK + [None] * (SAMPLE_EVERY - 1) + [True]
 
 
 @pytest.mark.usefixtures("every_item_quick")

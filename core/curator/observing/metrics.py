@@ -81,7 +81,13 @@ QUICK_SECONDS = 0.001
 QUICK_STREAK = 8
 """Quick, ok items measured in full one after another before sampling starts."""
 SAMPLE_EVERY = 32
-"""While sampling, one item in this many is measured in full (the default ``every``)."""
+"""While sampling, one item in this many is measured in full at first (the default ``every``)."""
+SAMPLE_WIDENS_TO = 8
+"""While items stay quick, the gap between measured ones doubles up to this many times ``every``.
+
+A full reading costs a few microseconds, more than a no-op item: measuring one
+in 256 of a long run of quick items keeps what the defaults cost such an item
+near nothing, and still reads hundreds of them per 100,000."""
 MEMORY_STEP = 16 << 20
 """Growth of the peak memory (bytes) that ends a streak, and seen after unmeasured items,
 stops sampling: smaller steps come and go with a worker's own buffers."""
@@ -127,7 +133,9 @@ class Meter:
     Sampling (``every`` > 1): once :data:`QUICK_STREAK` items in a row were
     measured quick (under :data:`QUICK_SECONDS`), ok and without raising the
     peak memory by :data:`MEMORY_STEP`, all but one in ``every`` items run without the stage clocks
-    and the system call (:attr:`skip` says how many come next). The streak
+    and the system call (:attr:`skip` says how many come next); each measured
+    item that keeps the streak doubles that gap, up to :data:`SAMPLE_WIDENS_TO`
+    times ``every`` (one in 256 by default). The streak
     ends, and every item is measured again until a new one builds, as soon
     as any item runs long or fails, or a measured one finds the peak memory
     raised that much. An unmeasured item that turns out long or failed gets a row at
@@ -150,8 +158,8 @@ class Meter:
     """
 
     __slots__ = (
-        "_anchor", "_bare", "_last", "_rss", "_seen", "_streak", "_unsplit", "_zeros", "every",
-        "nothing", "quick", "skip", "stages", "width",
+        "_anchor", "_bare", "_gap", "_last", "_rss", "_seen", "_streak", "_unsplit", "_weight",
+        "_zeros", "every", "nothing", "quick", "skip", "stages", "width",
     )  # fmt: skip
 
     def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
@@ -167,6 +175,8 @@ class Meter:
         self.skip = 0
         """How many of the next items run unmeasured: the caller counts it down, one per item."""
         self._streak = 0  # quick, ok, measured items in a row (sampling starts at QUICK_STREAK)
+        self._gap = self.every  # one item in this many is measured next, while the streak lasts
+        self._weight = 1  # items the next measured one stands for (it and those sampled out)
         self._bare = False  # items ran unmeasured since the last reading
         self._seen = 0.0  # seconds of items seen, a measured one standing for those sampled out
         self._unsplit = 0.0  # seconds of long items that ran unmeasured
@@ -195,6 +205,7 @@ class Meter:
         bare, self._bare = self._bare, False
         if row is None:  # it ran bare, and is long or failed
             self._streak = self.skip = 0
+            self._gap = self.every
             row = self._late(seconds)
             cpu = row[-4]
             # Counted by CPU time: an item held up by a thread switch, or by the worker's
@@ -204,7 +215,7 @@ class Meter:
             if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit):
                 self.every = 1  # see the class docs: from now on, every item in full
         else:
-            self._seen += seconds * (self.every if bare else 1)
+            self._seen += seconds * (self._weight if bare else 1)
             self._count_streak(row, seconds, ok)
         if bare and row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
             self.every = 1
@@ -217,7 +228,11 @@ class Meter:
             streak = self._streak + 1
             if streak >= QUICK_STREAK:
                 streak = QUICK_STREAK
-                self.skip = self.every - 1
+                every = self.every
+                gap = self._gap if every > 1 else 1  # every == 1: sampling stopped for good
+                self.skip = gap - 1
+                self._weight = gap
+                self._gap = min(2 * gap, SAMPLE_WIDENS_TO * every)
                 last = self._last
                 if self.skip:
                     self._bare = True
@@ -226,6 +241,7 @@ class Meter:
             self._streak = streak
         else:
             self._streak = self.skip = 0
+            self._gap = self.every
 
     def _late(self, seconds: float) -> tuple[float, ...]:
         """The readings of an unmeasured item that ran long or failed: all but its stages.

@@ -124,7 +124,8 @@ def run(
         memory, GPU memory when a GPU library is in use (see
         :class:`curator.Metrics`). On by default, with quick items sampled:
         once a streak of items took under a millisecond each, one in 32 is
-        measured in full; an item that runs long or fails is always read
+        measured in full (then fewer, down to one in 256, while the streak
+        lasts); an item that runs long or fails is always read
         (its stage split only when it was sampled), and a worker goes back
         to measuring every item once memory grows by 16 MiB, or long items
         use over 20% of its time in CPU, while items run unmeasured (see
