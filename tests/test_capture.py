@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -17,7 +18,7 @@ import jsonschema
 import pytest
 from core_support import curator, subprocess_env
 
-from curator import Captured, Pipeline, Sink, Status, run
+from curator import Captured, Pipeline, Sink, Status, Work, WorkerInfo, run
 from curator.checkpoint.store import read_latest
 from curator.model.errors import UsageError
 from curator.observing.capture import LIMIT, acquire, release
@@ -325,3 +326,140 @@ def test_a_handler_the_first_item_adds_keeps_printing_and_its_records_are_captur
         repr("WARNING job: warn 1\n"),
         repr("info 0\nwarn 1\n"),
     ]
+
+
+class Says(Sink[int]):
+    """Prints ``item INDEX``; item ``swap_at`` also puts ``replacement`` in place of stdout."""
+
+    def __init__(self, swap_at: int = -1, replacement: io.StringIO | None = None) -> None:
+        self.swap_at = swap_at
+        self.replacement = replacement
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        list(items)
+        if index == self.swap_at:
+            sys.stdout = self.replacement  # type: ignore[assignment]
+        print(f"item {index}")
+        return []
+
+
+def set_up(work: Work) -> None:
+    work.setup(WorkerInfo(0, "test", 1))
+
+
+# Without metrics every item takes run_index's shortest way (with them, only those the
+# meter samples out), where the held buffer is opened and closed in place.
+
+
+def test_run_index_item_after_item_keeps_each_items_output_and_nothing_between(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What a process pool's worker does: items one after another in the thread of setup."""
+    work = Work(Pipeline(Numbers(50)).write(Says()), metrics=False)
+    set_up(work)
+    try:
+        texts = []
+        for index in range(50):
+            work.run_index(index, 0.0)
+            texts.append(work.captured.text if work.captured else None)
+            print(f"between {index}")  # the worker's own, not the next item's
+    finally:
+        work.teardown()
+    assert texts == [f"item {i}\n" for i in range(50)]
+    assert capsys.readouterr().out == "".join(f"between {i}\n" for i in range(50))
+
+
+def test_run_index_captures_again_after_an_item_replaced_stdout() -> None:
+    replacement = io.StringIO()
+    before = sys.stdout
+    work = Work(Pipeline(Numbers(6)).write(Says(swap_at=2, replacement=replacement)), metrics=False)
+    set_up(work)
+    try:
+        texts = []
+        for index in range(6):
+            work.run_index(index, 0.0)
+            texts.append(work.captured.text if work.captured else None)
+        print("after the items")
+    finally:
+        work.teardown()
+        sys.stdout = before
+    # Item 2 printed into what it put in place; the next items are captured again,
+    # and text outside items reaches the replacement.
+    assert texts == ["item 0\n", "item 1\n", None, "item 3\n", "item 4\n", "item 5\n"]
+    assert replacement.getvalue() == "item 2\nafter the items\n"
+
+
+def test_run_index_in_another_thread_than_setup_captures_that_threads_items() -> None:
+    work = Work(Pipeline(Numbers(4)).write(Says()), metrics=False)
+    set_up(work)
+    texts: list[str | None] = []
+
+    def items() -> None:
+        for index in range(4):
+            work.run_index(index, 0.0)
+            texts.append(work.captured.text if work.captured else None)
+
+    try:
+        thread = threading.Thread(target=items)
+        thread.start()
+        thread.join()
+    finally:
+        work.teardown()
+    assert texts == [f"item {i}\n" for i in range(4)]
+
+
+def test_run_index_item_that_runs_a_pipeline_keeps_its_own_output() -> None:
+    class Outer(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            list(items)
+            print(f"outer {index}")
+            inner = run(Pipeline(Numbers(2)).write(Says()), reporter=None)
+            assert [o.output.text if o.output else None for o in inner.outcomes] == [
+                "item 0\n",
+                "item 1\n",
+            ]
+            print(f"outer {index} again")
+            return []
+
+    work = Work(Pipeline(Numbers(3)).write(Outer()), metrics=False)
+    set_up(work)
+    try:
+        texts = []
+        for index in range(3):
+            work.run_index(index, 0.0)
+            texts.append(work.captured.text if work.captured else None)
+    finally:
+        work.teardown()
+    assert texts == [f"outer {i}\nouter {i} again\n" for i in range(3)]
+
+
+def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart() -> None:
+    """A stage that runs another work's items itself, in the thread of the outer item."""
+    inner_texts: list[str | None] = []
+
+    class Outer(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            list(items)
+            print(f"outer {index}")
+            inner = Work(Pipeline(Numbers(2)).write(Says()), metrics=False)
+            set_up(inner)
+            try:
+                for inner_index in range(2):
+                    inner.run_index(inner_index, 0.0)
+                    inner_texts.append(inner.captured.text if inner.captured else None)
+            finally:
+                inner.teardown()
+            print(f"outer {index} again")
+            return []
+
+    work = Work(Pipeline(Numbers(2)).write(Outer()), metrics=False)
+    set_up(work)
+    try:
+        texts = []
+        for index in range(2):
+            work.run_index(index, 0.0)
+            texts.append(work.captured.text if work.captured else None)
+    finally:
+        work.teardown()
+    assert texts == [f"outer {i}\nouter {i} again\n" for i in range(2)]
+    assert inner_texts == ["item 0\n", "item 1\n"] * 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from typing import Any
 
@@ -17,6 +19,7 @@ from curator.model.plan import StagePlan
 from curator.model.shards import WorkerShards
 from curator.model.state import Contributed, reset_all, states_of
 from curator.observing import capture
+from curator.observing.capture import Held
 from curator.observing.features import (
     FeatureError,
     ItemFeature,
@@ -74,6 +77,7 @@ class Work:
 
     __slots__ = (
         "_capturing",
+        "_held",
         "_plain",
         "_set_up",
         "accumulating",
@@ -113,6 +117,7 @@ class Work:
         carry it already."""
         self.capture = capture
         self._capturing = False
+        self._held: Held | None = None
         self.captured: Captured | None = None
         """What the item :meth:`run_index` ran last printed (``None``: nothing, or no capture)."""
         self.attempt = attempt
@@ -189,7 +194,19 @@ class Work:
             # item that is measured, or has more around it, takes _run itself).
             if meter is not None:
                 meter.skip -= 1
-            buffer = capture.begin() if self.capture else None
+            held = self._held
+            buffer: capture.Buffer | None
+            if (
+                held is not None
+                and sys.stdout is held[1]
+                and sys.stderr is held[2]
+                and not held[0].open
+                and _thread() == held[3]
+            ):
+                buffer = held[0]  # what capture.begin() would return, opened here
+                buffer.open = True
+            else:
+                buffer = capture.begin() if self.capture else None
             row = None
             try:
                 value = self.pipeline[index]
@@ -204,7 +221,13 @@ class Work:
                 if meter is not None and finished - started >= meter.quick:
                     row = meter.ended(None, finished - started, True)
             finally:
-                self.captured = None if buffer is None else capture.end(buffer)
+                if buffer is None:
+                    self.captured = None
+                elif buffer.outer is None:  # what capture.end does for a thread's own buffer
+                    buffer.open = False
+                    self.captured = buffer.take() if buffer.size else None
+                else:
+                    self.captured = capture.end(buffer)
             self.extras = None
         else:
             ok, payload, finished, row, self.captured, self.extras = self._run(index, started)
@@ -385,6 +408,7 @@ class Work:
             if self.capture:
                 capture.acquire()
                 self._capturing = True
+                self._held = capture.hold()
 
     def teardown(self, announce: Announce | None = None) -> None:
         """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
@@ -402,6 +426,7 @@ class Work:
             return
         if self._capturing:
             self._capturing = False
+            self._held = None
             capture.release()
         if done:
             tear_down(done, announce)
@@ -425,6 +450,7 @@ class Work:
          self.features, self.plan) = state  # fmt: skip
         self.extras = None
         self._capturing = False
+        self._held = None
         self.captured = None
         self.meter = Meter(self.pipeline, metrics) if metrics else None
         self.measured = None
@@ -442,6 +468,9 @@ class Work:
 
 _State = tuple[Pipeline[Any], int, bool, int, int, bool, tuple[ItemFeature, ...], StagePlan]
 """What a :class:`Work` pickles as."""
+
+
+_thread = threading.get_ident
 
 
 def _shards_of(plan: StagePlan) -> WorkerShards | None:

@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from curator.model.captured import LIMIT, Captured
 from curator.observing.capture_logging import Records
 
-__all__ = ["LIMIT", "Captured", "acquire", "begin", "end", "release"]
+__all__ = ["LIMIT", "Captured", "Held", "acquire", "begin", "end", "hold", "release"]
 
 
 class _Buffer:
@@ -188,6 +188,32 @@ def release() -> None:
             return
         _installed.remove()
         _installed = None
+
+
+Buffer = _Buffer
+"""What :func:`begin` returns (for annotations)."""
+
+Held = tuple[_Buffer, object, object, int]
+"""A thread's buffer, the streams' switches when it was taken, the thread (see :func:`hold`)."""
+
+
+def hold() -> Held | None:
+    """The current thread's buffer, for a caller that runs item after item in this thread.
+
+    :meth:`curator.Work.run_index` takes it at setup and, while the streams
+    still have the same switches in front and it runs in the same thread,
+    opens and closes it around each item itself: what :func:`begin` and
+    :func:`end` do, without their calls and look-ups (a tenth of a
+    microsecond per item). ``None`` when capture is not installed.
+    """
+    installed = _installed
+    if installed is None:
+        return None
+    try:
+        buffer: _Buffer = _running.buffer
+    except AttributeError:
+        buffer = _running.buffer = _Buffer()
+    return buffer, installed.out, installed.err, threading.get_ident()
 
 
 def begin() -> _Buffer:
