@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_support import curator
+from core_support import curator, registry_with
 
-from curator.running.bench import sample_indices
+import curator as curator_api
+from curator.running.bench import bench, configurations, not_measured, sample_indices
+from curator.testing.probes import Numbers
 
 EXAMPLE = "curator.examples.snapshots:pipeline"
 
@@ -193,3 +195,52 @@ def test_bench_is_a_built_in_plugin_switched_off_by_name(tmp_path: Path) -> None
         refused.stderr
     )
     assert list(tmp_path.iterdir()) == []
+
+
+class _Elsewhere(curator_api.Backend):
+    """Stands for a batch backend: its items would run as jobs of a cluster."""
+
+    name = "far-away"
+    capabilities = curator_api.Capabilities(parallel=True, runs_elsewhere=True)
+
+    def prepare(self, work: curator_api.Work) -> None:
+        raise curator_api.UsageError("the cluster's controller does not answer")
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        raise AssertionError("a bench never gets this far")
+
+
+class _Quiet(curator_api.Sink[int]):
+    """Writes nothing."""
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        return [str(item) for item in items]
+
+
+class _Here(curator_api.Backend):
+    name = "close-by"
+    capabilities = curator_api.Capabilities(parallel=True)
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        for index in indices:
+            yield work(index)
+
+
+def test_batch_backends_are_measured_only_when_asked_for(tmp_path: Path) -> None:
+    registry = registry_with(_Here, _Elsewhere)
+    measured = {config.backend for config in configurations(registry, None, [2], 4)}
+    assert "close-by" in measured
+    assert "far-away" not in measured
+    assert not_measured(registry, None) == [
+        ("far-away", "its items run as batch jobs; measure it with -b far-away")
+    ]
+    asked = configurations(registry, ["far-away"], [2], 4)
+    assert [(c.backend, c.jobs) for c in asked] == [("far-away", 2)]
+    assert not_measured(registry, ["far-away"]) == []
+    # Asked for, and out of reach: the error names the configuration.
+    with pytest.raises(curator_api.UsageError) as caught:
+        bench(Numbers(8).write(_Quiet()), tmp_path, sample=2, backends=["far-away"], jobs=[2],
+              allow_writes=True, registry=registry)  # fmt: skip
+    assert str(caught.value) == (
+        "measuring far-away -j 2: the cluster's controller does not answer"
+    )

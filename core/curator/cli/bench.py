@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import error, print_json, print_table, print_text, reserve_stdout
+from curator.cli.output import (
+    error,
+    print_json,
+    print_table,
+    print_text,
+    reserve_stdout,
+    warn,
+)
 from curator.cli.target import load_target
 from curator.model.measures import format_bytes
 from curator.observing.reporters.summary import format_duration
@@ -86,14 +93,15 @@ def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
         else:
             with tempfile.TemporaryDirectory(prefix="curator-bench-") as scratch:
                 rows = _measure(registry, args, pipeline, Path(scratch))
-        return _report(args, rows, len(pipeline))
+        return _report(args, rows, len(pipeline), registry)
 
 
-def _report(args: argparse.Namespace, rows: list[Any], total: int) -> ExitCode:
-    from curator.running.bench import best, speedup_base
+def _report(args: argparse.Namespace, rows: list[Any], total: int, registry: Registry) -> ExitCode:
+    from curator.running.bench import best, not_measured, speedup_base
 
     base = speedup_base(rows)
     chosen = best(rows, total)
+    left_out = not_measured(registry, args.backend)
     if args.json:
         print_json(
             {
@@ -102,10 +110,13 @@ def _report(args: argparse.Namespace, rows: list[Any], total: int) -> ExitCode:
                 "sample": rows[0].items,
                 "configurations": [row.to_json(base, total) for row in rows],
                 "recommended": None if chosen is None else chosen.to_json(base, total),
+                "not_measured": [{"backend": n, "reason": why} for n, why in left_out],
             }
         )
     else:
         print_table(f"curator bench {args.target}", COLUMNS, [_row(r, base, total) for r in rows])
+    for name, why in left_out:
+        warn(f"not measured: {name} ({why})")
     failing = [row for row in rows if row.failed]
     for row in failing:
         error(

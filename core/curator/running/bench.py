@@ -185,12 +185,21 @@ def configurations(
     """Every configuration to measure.
 
     Each usable backend (or those asked for), at job counts 2 and every CPU (or
-    those asked for), and chunk sizes where the backend has them.
+    those asked for), and chunk sizes where the backend has them. Backends
+    whose items run as batch jobs are measured only when asked for (see
+    :func:`not_measured`).
     """
     cpus = os.cpu_count() or 1
     counts = sorted(set(jobs)) if jobs else sorted({min(2, cpus), cpus})
-    usable = {name: entry for name, entry in registry.backends.items() if entry.status == "ok"}
-    names = list(usable) if not backends else [_usable(registry, name) for name in backends]
+    if backends:
+        names = [_usable(registry, name) for name in backends]
+    else:
+        left_out = {name for name, _ in not_measured(registry, backends)}
+        names = [
+            name
+            for name, entry in registry.backends.items()
+            if entry.status == "ok" and name not in left_out
+        ]
     found: list[Config] = []
     for name in names:
         cls = registry.backend(name)
@@ -209,6 +218,22 @@ def configurations(
     if not found:
         raise UsageError("no backend to measure: every one asked for runs one job at most here")
     return found
+
+
+def not_measured(registry: Registry, backends: Sequence[str] | None) -> list[tuple[str, str]]:
+    """The installed backends a bench leaves out unless asked for, each with the reason.
+
+    Those whose items run elsewhere, as jobs of a batch system: each
+    configuration would submit jobs to a cluster's queue, wait there, and
+    take seconds to start a job, which a sample of a few items cannot weigh.
+    """
+    if backends:
+        return []
+    return [
+        (name, f"its items run as batch jobs; measure it with -b {name}")
+        for name, entry in registry.backends.items()
+        if entry.status == "ok" and entry.cls is not None and entry.cls.capabilities.runs_elsewhere
+    ]
 
 
 def _usable(registry: Registry, name: str) -> str:
@@ -306,7 +331,10 @@ def bench(
     for config in configurations(registry, backends, jobs, len(indices)):
         if progress is not None:
             progress(config)
-        rows.append(measure(scratch, config, indices, registry))
+        try:
+            rows.append(measure(scratch, config, indices, registry))
+        except UsageError as exc:  # the backend cannot run here (a cluster out of reach)
+            raise UsageError(f"measuring {config.label}: {exc}") from exc
     return rows
 
 
