@@ -13,7 +13,13 @@ from core_support import curator
 
 import curator.observing.metrics as metrics_module
 from curator import Pipeline, Sink, Status, UsageError, Work, run
-from curator.observing.metrics import QUICK_STREAK, SAMPLE_EVERY, SAMPLE_WIDENS_TO
+from curator.observing.metrics import (
+    QUICK_STREAK,
+    SAMPLE_EVERY,
+    SAMPLE_WIDENS_TO,
+    UNSPLIT_ITEMS,
+    UNSPLIT_RARITY,
+)
 from curator.observing.reporters.summary import format_summary
 from curator.testing.probes import Numbers
 
@@ -164,25 +170,72 @@ def spin(seconds: float) -> None:
         pass
 
 
+class Busy(Sink[int]):
+    """Spins ``seconds`` of CPU for the indices in ``busy``; returns at once for the rest."""
+
+    def __init__(self, busy: frozenset[int], seconds: float = 0.03) -> None:
+        self.busy = busy
+        self.seconds = seconds
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        for _ in items:
+            pass
+        if index in self.busy:
+            spin(self.seconds)
+        return []
+
+
+def sampled_stretch(work: Work, offset: int) -> int:
+    """Run quick items from ``offset`` until one runs bare (a streak built); the next index."""
+    for _ in range(QUICK_STREAK + 1):
+        kinds = measured_by(work, 1, offset=offset)
+        offset += 1
+        if kinds == [None]:
+            return offset
+    raise AssertionError("no item ran bare: the meter does not sample")
+
+
 @pytest.mark.usefixtures("every_item_quick")
 def test_a_worker_whose_long_bare_items_use_a_real_share_of_cpu_measures_every_item() -> None:
-    """Else where the time went would leave the slow items out: a biased sample."""
+    """Else where the time went would leave the slow items out: a biased sample.
 
-    class Busy(Sink[int]):
-        def __call__(self, items: Iterator[int], index: int) -> list[str]:
-            for _ in items:
-                pass
-            if index == QUICK_STREAK + 2:
-                spin(0.03)
-            return []
-
-    work = Work(Pipeline(Numbers(400)).write(Busy()))
+    It takes UNSPLIT_ITEMS of them: one slow item (the first, warming up) is no trend.
+    """
+    busy: set[int] = set()
+    work = Work(Pipeline(Numbers(10_000)).write(Busy(frozenset())))
     assert work.meter is not None
-    assert measured_by(work, QUICK_STREAK + 2)[-2:] == [None, None]  # sampling started
-    work.meter.quick = 0.001  # the busy item is long: 30 ms of CPU, against microseconds seen
-    assert measured_by(work, 1, offset=QUICK_STREAK + 2) == [False]
-    assert work.meter.every == 1
-    assert measured_by(work, 3 * SAMPLE_EVERY) == [True] * (3 * SAMPLE_EVERY)
+    offset = 0
+    for seen in range(1, UNSPLIT_ITEMS + 1):
+        offset = sampled_stretch(work, offset)
+        busy.add(offset)
+        work.pipeline.sink.busy = frozenset(busy)  # type: ignore[attr-defined]
+        work.meter.quick = 0.001  # the busy item is long: 30 ms of CPU, against microseconds
+        assert measured_by(work, 1, offset=offset) == [False]  # it ran bare: read at its end
+        work.meter.quick = 60.0
+        offset += 1
+        assert (work.meter.every == 1) is (seen == UNSPLIT_ITEMS)
+    assert measured_by(work, 3 * SAMPLE_EVERY, offset=offset) == [True] * (3 * SAMPLE_EVERY)
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_rare_long_items_among_many_quick_ones_do_not_stop_the_sampling() -> None:
+    """A garbage collection now and then: fewer than one in UNSPLIT_RARITY items."""
+    work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=0.002)))
+    assert work.meter is not None
+    offset, busy = 0, set()
+    for _ in range(UNSPLIT_ITEMS + 1):
+        measured_by(work, UNSPLIT_RARITY, offset=offset)  # a thousand quick items first
+        offset = sampled_stretch(work, offset + UNSPLIT_RARITY)
+        busy.add(offset)
+        work.pipeline.sink.busy = frozenset(busy)  # type: ignore[attr-defined]
+        work.meter.quick = 0.001
+        assert measured_by(work, 1, offset=offset) == [False]
+        work.meter.quick = 60.0
+        offset += 1
+    # Their CPU is far more than a fifth of the microseconds seen, but they are rare.
+    assert work.meter.every == SAMPLE_EVERY
+    after = measured_by(work, QUICK_STREAK + SAMPLE_EVERY, offset=offset)
+    assert after.count(True) < QUICK_STREAK + SAMPLE_EVERY  # still sampling
 
 
 def test_the_stage_summary_of_a_mix_of_quick_and_slow_items_is_not_skewed() -> None:

@@ -55,6 +55,8 @@ __all__ = [
     "QUICK_SECONDS",
     "QUICK_STREAK",
     "SAMPLE_EVERY",
+    "UNSPLIT_ITEMS",
+    "UNSPLIT_RARITY",
     "UNSPLIT_SHARE",
     "Meter",
     "Metrics",
@@ -94,6 +96,15 @@ stops sampling: smaller steps come and go with a worker's own buffers."""
 UNSPLIT_SHARE = 0.2
 """A meter stops sampling once long items that ran unmeasured took more than this share of
 the time it has seen (their CPU time): stage summaries are not skewed by more."""
+UNSPLIT_ITEMS = 3
+"""...once that many such items ran, at least (one slow first item, warming up, is no trend)..."""
+UNSPLIT_RARITY = 1000
+"""...and once they are at least one in this many of the items it has seen.
+
+Rarer ones are the worker's own hiccups, not slow items of the pipeline: a run
+of no-op items sees a garbage collection of a few milliseconds now and then,
+whose CPU time is a large share of microsecond items, and measuring every item
+from then on would not split it by stage either."""
 
 
 def metric_sampling(metrics: bool | str) -> int:
@@ -149,7 +160,10 @@ class Meter:
     ran unmeasured used more than :data:`UNSPLIT_SHARE` of the time it has
     seen (the measured items standing for the ones sampled out) in CPU time,
     counting those that used :data:`QUICK_SECONDS` of it or more: an item
-    held up by a thread switch is long without any stage being slow. It also
+    held up by a thread switch is long without any stage being slow; and
+    only once :data:`UNSPLIT_ITEMS` such items ran and they are at least one
+    in :data:`UNSPLIT_RARITY` of the items seen (a slow first item, a garbage
+    collection now and then, is no slow stage). It also
     stops once the peak memory grew by :data:`MEMORY_STEP` or more while
     items ran unmeasured: that growth shows on the next item read, and from
     then on every item is measured, so the next growth shows on the item
@@ -158,8 +172,8 @@ class Meter:
     """
 
     __slots__ = (
-        "_anchor", "_bare", "_gap", "_last", "_rss", "_seen", "_streak", "_unsplit", "_weight",
-        "_zeros", "every", "nothing", "quick", "skip", "stages", "width",
+        "_anchor", "_bare", "_gap", "_items", "_last", "_long", "_rss", "_seen", "_streak",
+        "_unsplit", "_weight", "_zeros", "every", "nothing", "quick", "skip", "stages", "width",
     )  # fmt: skip
 
     def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
@@ -180,6 +194,8 @@ class Meter:
         self._bare = False  # items ran unmeasured since the last reading
         self._seen = 0.0  # seconds of items seen, a measured one standing for those sampled out
         self._unsplit = 0.0  # seconds of long items that ran unmeasured
+        self._items = 0  # items seen, a measured one standing for those sampled out
+        self._long = 0  # long items that ran unmeasured
         self._anchor: tuple[int, float, float] | None = None  # _last, while items go unmeasured
         # Per stage k: spent[2k] is the time of its call, spent[2k + 1] the time the
         # next stage spent pulling items from it; the last two slots hold the GPU
@@ -210,12 +226,20 @@ class Meter:
             cpu = row[-4]
             # Counted by CPU time: an item held up by a thread switch, or by the worker's
             # own sender thread, ran long without any stage being slow.
+            self._items += 1
             if seconds >= self.quick and cpu >= self.quick:
                 self._unsplit += cpu
-            if self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit):
+                self._long += 1
+            if (
+                self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit)
+                and self._long >= UNSPLIT_ITEMS
+                and self._long * UNSPLIT_RARITY >= self._items
+            ):
                 self.every = 1  # see the class docs: from now on, every item in full
         else:
-            self._seen += seconds * (self._weight if bare else 1)
+            weight = self._weight if bare else 1
+            self._seen += seconds * weight
+            self._items += weight
             self._count_streak(row, seconds, ok)
         if bare and row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
             self.every = 1
