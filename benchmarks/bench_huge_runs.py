@@ -146,6 +146,9 @@ def measure(
         + EPILOGUE
     )
     env = dict(os.environ)
+    # Stale bytecode would be compiled again in every process (and the fork server):
+    # let the first run of each tree write it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if old:
         assert BASELINE is not None
         tree = [BASELINE / "core", BASELINE / "plugins" / "process-pool" / "src"]
@@ -204,13 +207,16 @@ def per_item(repeat: int) -> None:
 def small_runs(repeat: int) -> None:
     print("\nSMALL 20,000 no-op items, 2 workers started for the run: seconds, median of rounds")
     rows = list(BODIES.items())
+    if BASELINE is not None:
+        rows.insert(0, ("old curator run", BODIES["curator run"]))
     pipelines = {"": "workloads.no_op(N)", ", 1 MB pipeline": "workloads.no_op(N, 1 << 20)"}
     for suffix, pipeline in pipelines.items():
         seconds: dict[str, list[float]] = {label: [] for label, _ in rows}
         for _ in range(repeat):  # in turn, as in per_item()
             for label, body in rows:
                 code = body.replace("workloads.no_op(N)", pipeline)
-                seconds[label].append(measure(code, 20_000, 1)["seconds"])
+                old = label.startswith("old ")
+                seconds[label].append(measure(code, 20_000, 1, old=old)["seconds"])
         bare = statistics.median(seconds["bare ProcessPoolExecutor"])
         for label, _ in rows:
             median = statistics.median(seconds[label])
