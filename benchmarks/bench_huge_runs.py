@@ -136,7 +136,12 @@ BASELINE: Path | None = None
 
 
 def measure(
-    body: str, count: int, repeat: int, setup: str = "", old: bool = False
+    body: str,
+    count: int,
+    repeat: int,
+    setup: str = "",
+    old: bool = False,
+    env_extra: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Best time and CPU, largest peak RSS, of ``repeat`` fresh interpreters."""
     code = (
@@ -149,6 +154,7 @@ def measure(
     # Stale bytecode would be compiled again in every process (and the fork server):
     # let the first run of each tree write it.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(env_extra or {})
     if old:
         assert BASELINE is not None
         tree = [BASELINE / "core", BASELINE / "plugins" / "process-pool" / "src"]
@@ -293,20 +299,39 @@ def parent_memory(repeat: int) -> None:
         print(f"  {label:34} {peak:6.1f} MiB   {peak / base:5.2f}x the bare pool alike")
 
 
+ONLY_PROCESS_POOL = "curator run, process-pool plugin only"
+
+
+def _other_plugins() -> str:
+    """The installed ``curator`` plugins but the process pool, for CURATOR_DISABLE_PLUGINS."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="curator")} - {"process-pool"}
+    return ",".join(sorted(names))
+
+
 def fixed_cost(repeat: int) -> None:
     print("\nFIXED 2 no-op items, 2 workers started for the run: ms from the call to the end")
+    # Every run imports each installed backend's class: the second curator row has
+    # only what `pip install curator-backend-process-pool` brings.
+    others = _other_plugins()
+    print(f"  (installed plugins besides the process pool: {others or 'none'})")
     rows = list(BODIES.items())
+    rows.insert(1, (ONLY_PROCESS_POOL, BODIES["curator run"]))
     if BASELINE is not None:
         rows.insert(0, ("old curator run", BODIES["curator run"]))
+    only = {"CURATOR_DISABLE_PLUGINS": others}
     seconds: dict[str, list[float]] = {label: [] for label, _ in rows}
     for _ in range(repeat):  # in turn, as in per_item()
         for label, body in rows:
-            seconds[label].append(measure(body, 2, 1, old=label.startswith("old "))["seconds"])
+            extra = only if label == ONLY_PROCESS_POOL else None
+            sample = measure(body, 2, 1, old=label.startswith("old "), env_extra=extra)
+            seconds[label].append(sample["seconds"])
     bare = statistics.median(seconds["bare ProcessPoolExecutor"])
     for label, _ in rows:
         median = statistics.median(seconds[label])
         print(
-            f"  {label:28} median {median * 1e3:6.1f} ms  best {min(seconds[label]) * 1e3:6.1f} ms"
+            f"  {label:38} median {median * 1e3:6.1f} ms  best {min(seconds[label]) * 1e3:6.1f} ms"
             f"   bare pool + {(median - bare) * 1e3:5.1f} ms"
         )
 
