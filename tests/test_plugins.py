@@ -93,6 +93,45 @@ def test_builtins_are_registered_through_the_same_hooks(registry: Registry) -> N
     assert {r.provided_by for r in records.values()} == {"builtin"}
 
 
+def test_builtin_classes_pass_the_contract_the_registry_does_not_check_them_for(
+    registry: Registry,
+) -> None:
+    # Registries skip the checks for the core's own classes (every process would
+    # pay for them): this test is where they are checked.
+    from curator.observing.features import feature_problems
+    from curator.plugin_host.contract import backend_problems, reporter_problems
+
+    kinds = [
+        (registry.backends, backend_problems),
+        (registry.reporters, reporter_problems),
+        (registry.features, feature_problems),
+    ]
+    checked = 0
+    for entries, problems_of in kinds:
+        for entry in entries.values():
+            if entry.plugin.distribution is None:
+                assert problems_of(entry.cls) == [], entry.name
+                checked += 1
+    assert checked >= 9  # 2 backends, 5 reporters, the per-item features
+
+
+def test_a_plugin_object_named_like_no_builtin_is_still_checked() -> None:
+    class Badly(Reporter):
+        name = "Bad Name"
+
+    class Plugin:
+        @hookimpl
+        def curator_register_reporters(self) -> list[type[Reporter]]:
+            return [Badly]
+
+    registry = Registry.load(TOLERANT, entrypoints=False, plugins=[("custom", Plugin())])
+    assert "bad name" not in registry.reporters
+    assert "Bad Name" not in registry.reporters
+    record = registry.host.records["custom"]
+    assert record.status == "broken"
+    assert "name must be lowercase words" in record.error
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [

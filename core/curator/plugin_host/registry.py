@@ -14,7 +14,9 @@ from curator.model.errors import PluginError, UnknownNameError, UsageError
 from curator.observing.features import ItemFeature, feature_problems
 from curator.observing.reporter import Reporter
 from curator.plugin_host.contract import backend_problems, reporter_problems
-from curator.plugin_host.plugins import PluginHost, PluginRecord, PluginSettings
+from curator.plugin_host.plugins import BUILTIN_PLUGINS, PluginHost, PluginRecord, PluginSettings
+
+_BUILTIN_NAMES = frozenset(name for name, _ in BUILTIN_PLUGINS)
 
 P = TypeVar("P", Backend, Reporter, ItemFeature)
 EntryStatus = Literal["ok", "unavailable", "broken"]
@@ -131,6 +133,9 @@ class Registry:
         # Registration order: built-ins first, so they keep their names.
         for impl in hook.get_hookimpls():
             record = self.host.plugin_record(impl.plugin_name)
+            # The core's own classes pass the contract by test (tests/test_plugins.py),
+            # not by a check in every process: 1.3 ms of each run and command.
+            trusted = record.distribution is None and impl.plugin_name in _BUILTIN_NAMES
             try:
                 provided = list(impl.function())
             except KeyboardInterrupt:
@@ -151,7 +156,7 @@ class Registry:
                     )
                     continue
                 name = normalize_name(cls.name)
-                problems = check(cls)
+                problems = [] if trusted else check(cls)
                 if problems:
                     self.host.fail(
                         record, f"{kind} {cls.name!r} ({cls.__qualname__}): " + "; ".join(problems)
