@@ -195,6 +195,21 @@ def sampled_stretch(work: Work, offset: int) -> int:
     raise AssertionError("no item ran bare: the meter does not sample")
 
 
+def long_bare_item(work: Work, busy: set[int], offset: int) -> int:
+    """Run item ``offset`` long (the sink spins for it) and bare: read at its end; the next index.
+
+    Long against "quick" set back to a millisecond for it alone: the other items
+    stay quick on a loaded machine too.
+    """
+    assert work.meter is not None
+    busy.add(offset)
+    work.pipeline.sink.busy = frozenset(busy)  # type: ignore[attr-defined]
+    work.meter.quick = 0.001
+    assert measured_by(work, 1, offset=offset) == [False]  # it ran bare: read at its end
+    work.meter.quick = 60.0
+    return offset + 1
+
+
 @pytest.mark.usefixtures("every_item_quick")
 def test_a_worker_whose_long_bare_items_use_a_real_share_of_cpu_measures_every_item() -> None:
     """Else where the time went would leave the slow items out: a biased sample.
@@ -207,12 +222,7 @@ def test_a_worker_whose_long_bare_items_use_a_real_share_of_cpu_measures_every_i
     offset = 0
     for seen in range(1, UNSPLIT_ITEMS + 1):
         offset = sampled_stretch(work, offset)
-        busy.add(offset)
-        work.pipeline.sink.busy = frozenset(busy)  # type: ignore[attr-defined]
-        work.meter.quick = 0.001  # the busy item is long: 30 ms of CPU, against microseconds
-        assert measured_by(work, 1, offset=offset) == [False]  # it ran bare: read at its end
-        work.meter.quick = 60.0
-        offset += 1
+        offset = long_bare_item(work, busy, offset)  # 30 ms of CPU, against microseconds
         assert (work.meter.every == 1) is (seen == UNSPLIT_ITEMS)
     assert measured_by(work, 3 * SAMPLE_EVERY, offset=offset) == [True] * (3 * SAMPLE_EVERY)
 
@@ -222,16 +232,11 @@ def test_rare_long_items_among_many_quick_ones_do_not_stop_the_sampling() -> Non
     """A garbage collection now and then: fewer than one in UNSPLIT_RARITY items."""
     work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=0.002)))
     assert work.meter is not None
-    offset, busy = 0, set()
+    offset, busy = 0, set[int]()
     for _ in range(UNSPLIT_ITEMS + 1):
         measured_by(work, UNSPLIT_RARITY, offset=offset)  # a thousand quick items first
         offset = sampled_stretch(work, offset + UNSPLIT_RARITY)
-        busy.add(offset)
-        work.pipeline.sink.busy = frozenset(busy)  # type: ignore[attr-defined]
-        work.meter.quick = 0.001
-        assert measured_by(work, 1, offset=offset) == [False]
-        work.meter.quick = 60.0
-        offset += 1
+        offset = long_bare_item(work, busy, offset)
     # Their CPU is far more than a fifth of the microseconds seen, but they are rare.
     assert work.meter.every == SAMPLE_EVERY
     after = measured_by(work, QUICK_STREAK + SAMPLE_EVERY, offset=offset)
@@ -307,3 +312,113 @@ def test_a_count_of_bare_items_below_zero_reads_as_none_left() -> None:
     assert work.meter is not None
     work.meter.skip = -1
     assert measured_by(work, QUICK_STREAK + 1) == [True] * QUICK_STREAK + [None]
+
+
+def widest_stretch(work: Work, offset: int) -> int:
+    """Run quick items from ``offset`` until the next measured one stands for the widest gap."""
+    schedule = gaps(SAMPLE_EVERY, 4)  # 32, 64, 128, 256: the next stretch is 256 wide too
+    kinds = measured_by(work, QUICK_STREAK + sum(schedule[:-1]), offset=offset)
+    assert kinds[-1] is True, kinds[-3:]
+    assert kinds[-2] is None, kinds[-3:]
+    return offset + len(kinds)
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow() -> None:
+    """The items sampled out before it were quick, else they had ended the stretch.
+
+    Counted as slow as the measured one, they would hide long bare items that
+    use most of the CPU: sampling must still stop for those.
+    """
+    work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=0.2)))
+    meter = work.meter
+    assert meter is not None
+    offset = widest_stretch(work, 0)
+    widest = SAMPLE_WIDENS_TO * SAMPLE_EVERY
+    assert measured_by(work, widest - 1, offset=offset) == [None] * (widest - 1)
+    offset += widest - 1
+    meter.quick = 0.001  # the measured item that closes the stretch took a quarter second
+    assert measured_by(work, 1, took=0.25, offset=offset) == [True]
+    meter.quick = 60.0
+    offset += 1
+    busy: set[int] = set()
+    for _ in range(UNSPLIT_ITEMS):  # then three bare items spin 0.2 s of CPU each
+        offset = sampled_stretch(work, offset)
+        offset = long_bare_item(work, busy, offset)
+    # 0.6 s unsplit against 0.25 s + 255 quick items: far more than a fifth. Counted
+    # as 256 items of a quarter second, it would have been about one percent.
+    assert meter.every == 1
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_long_bare_item_ending_a_stretch_counts_the_quick_ones_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Else the long items read as more frequent than they are, and stop the sampling.
+
+    Each round: the schedule widens to its widest, three stretches of 256, and
+    the 255th item of the next one runs long: one long item in 1255. Counted
+    without the 254 quick items before it, that would be one in 1001.
+    """
+    monkeypatch.setattr(metrics_module, "UNSPLIT_RARITY", 1100)
+    work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=0.05)))
+    meter = work.meter
+    assert meter is not None
+    widest = SAMPLE_WIDENS_TO * SAMPLE_EVERY
+    offset, busy = 0, set[int]()
+    for _ in range(UNSPLIT_ITEMS + 1):
+        offset = widest_stretch(work, offset)
+        kinds = measured_by(work, 3 * widest + widest - 2, offset=offset)
+        assert kinds[-(widest - 2) :] == [None] * (widest - 2)  # the 254 quick bare ones
+        offset += len(kinds)
+        offset = long_bare_item(work, busy, offset)
+    assert offset == (UNSPLIT_ITEMS + 1) * 1255
+    # Most of the CPU (50 ms against microseconds), but one in 1255 is rarer than one in 1100.
+    assert meter.every == SAMPLE_EVERY
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_feature_that_fails_a_measured_item_counts_it_once() -> None:
+    from curator.observing.features import ItemFeature
+
+    class Picky(ItemFeature):
+        name = "picky"
+
+        def end(self, index: int, token: object, ok: bool) -> None:
+            if index == 3:
+                raise RuntimeError("not this one")
+
+    work = Work(Pipeline(Numbers(200)).write(Fails()), features=(Picky(),))
+    meter = work.meter
+    assert meter is not None
+    assert measured_by(work, 3) == [True] * 3
+    seen, items = meter._seen, meter._items  # what the sampling decides by
+    assert measured_by(work, 1, took=0.25, offset=3) == [True]
+    assert work.run_index(4, time.time())[0] is True
+    assert meter._items == items + 2  # items 3 and 4, once each
+    assert 0.25 <= meter._seen - seen < 0.5
+    # It failed: a new streak builds up (item 4 began it) before items run bare.
+    assert measured_by(work, QUICK_STREAK, offset=5) == [True] * (QUICK_STREAK - 1) + [None]
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_feature_that_fails_before_an_item_gets_it_read_and_counted_down() -> None:
+    from curator.observing.features import ItemFeature
+
+    refused = {QUICK_STREAK + 1, 2 * QUICK_STREAK + 5}  # one bare, one to be measured
+
+    class Refuses(ItemFeature):
+        name = "refuses"
+
+        def begin(self, index: int) -> None:
+            if index in refused:
+                raise RuntimeError("not this one")
+
+    work = Work(Pipeline(Numbers(200)).write(Fails()), features=(Refuses(),))
+    kinds = measured_by(work, 3 * QUICK_STREAK + 6)
+    assert kinds[QUICK_STREAK] is None  # bare
+    assert kinds[QUICK_STREAK + 1] is False  # failed before it ran: read at its end
+    assert kinds[QUICK_STREAK + 2 : 2 * QUICK_STREAK + 2] == [True] * QUICK_STREAK
+    assert kinds[2 * QUICK_STREAK + 2 : 2 * QUICK_STREAK + 5] == [None] * 3
+    assert kinds[2 * QUICK_STREAK + 5] is False
+    assert kinds[2 * QUICK_STREAK + 6 :] == [True] * QUICK_STREAK

@@ -257,7 +257,12 @@ class Work:
         try:
             tokens = begin_features(features, index)
         except FeatureError as exc:
-            return False, ErrorInfo.from_exception(exc), time.time(), None, None
+            meter = self.meter
+            if meter is not None and meter.skip > 0:
+                meter.skip -= 1  # one of the items to run bare: counted as _attempt would
+            error = ErrorInfo.from_exception(exc)
+            _, _, finished, row = self._failed(error, started, None)  # a failed item is read
+            return False, error, finished, row, None
         try:
             ok, payload, finished, row = self._attempt(index, started)
         except BaseException:  # a hard stop: the features still end, what they say is not kept
@@ -269,8 +274,12 @@ class Work:
             error = ErrorInfo.from_exception(exc)
             if not ok:  # the item had failed already, and was read then
                 return False, error, time.time(), row, None
-            # Failed now: a failed item is always read (one that ran bare, here).
-            _, _, finished, row = self._failed(error, started, row)
+            if row is None:  # it ran bare and quick: read now, as every failed item is
+                _, _, finished, row = self._failed(error, started, None)
+            else:  # read already (measured, or long): counted once, its streak ends
+                if self.meter is not None:
+                    self.meter.failed()
+                finished = time.time()
             return False, error, finished, row, None
         return ok, payload, finished, row, extras
 

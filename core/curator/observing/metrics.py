@@ -158,7 +158,9 @@ class Meter:
     So that the time without a split cannot skew where the time went, a meter
     stops sampling for good (``every`` becomes 1) once the long items that
     ran unmeasured used more than :data:`UNSPLIT_SHARE` of the time it has
-    seen (the measured items standing for the ones sampled out) in CPU time,
+    seen in CPU time (a measured item standing for the quick ones sampled out
+    before it, each at most :data:`QUICK_SECONDS`; a long one that ends a
+    stretch early counting those before it as items, their time as none),
     counting those that used :data:`QUICK_SECONDS` of it or more: an item
     held up by a thread switch is long without any stage being slow; and
     only once :data:`UNSPLIT_ITEMS` such items ran and they are at least one
@@ -220,13 +222,17 @@ class Meter:
         """
         bare, self._bare = self._bare, False
         if row is None:  # it ran bare, and is long or failed
+            # It ends its stretch early: the quick items before it ran bare too (the
+            # caller counted each one down). Their time is not known, and is not
+            # counted: the share of the long ones reads high rather than low.
+            ran = self._weight - 1 - max(0, self.skip) if bare else 1
             self._streak = self.skip = 0
             self._gap = self.every
             row = self._late(seconds)
             cpu = row[-4]
             # Counted by CPU time: an item held up by a thread switch, or by the worker's
             # own sender thread, ran long without any stage being slow.
-            self._items += 1
+            self._items += max(1, ran)
             if seconds >= self.quick and cpu >= self.quick:
                 self._unsplit += cpu
                 self._long += 1
@@ -236,14 +242,30 @@ class Meter:
                 and self._long * UNSPLIT_RARITY >= self._items
             ):
                 self.every = 1  # see the class docs: from now on, every item in full
-        else:
-            weight = self._weight if bare else 1
-            self._seen += seconds * weight
+        elif bare:
+            # It stands for the items sampled out before it. Those were quick (a long
+            # one ends the stretch): a slow one here must not count them as slow too.
+            weight = self._weight
+            self._seen += seconds + (weight - 1) * min(seconds, self.quick)
             self._items += weight
+            self._count_streak(row, seconds, ok)
+        else:
+            self._seen += seconds
+            self._items += 1
             self._count_streak(row, seconds, ok)
         if bare and row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
             self.every = 1
         return row
+
+    def failed(self) -> None:
+        """An item read already (measured, or long) failed after all: its streak ends.
+
+        For a per-item feature that fails an item once the item ended: the
+        item counts once, but no bare items follow it.
+        """
+        self._streak = self.skip = 0
+        self._gap = self.every
+        self._bare = False
 
     def _count_streak(self, row: tuple[float, ...], seconds: float, ok: bool) -> None:
         """After a measured item: how many of the next items run bare (:attr:`skip`)."""
