@@ -21,7 +21,7 @@ from curator.observing.metrics import (
     UNSPLIT_RARITY,
 )
 from curator.observing.reporters.summary import format_summary
-from curator.testing.probes import Numbers
+from curator.testing.probes import Numbers, Tally
 
 
 class Fails(Sink[int]):
@@ -324,13 +324,17 @@ def widest_stretch(work: Work, offset: int) -> int:
 
 
 @pytest.mark.usefixtures("every_item_quick")
-def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow() -> None:
+@pytest.mark.parametrize("spun", [0.2, 0.03])
+def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow(spun: float) -> None:
     """The items sampled out before it were quick, else they had ended the stretch.
 
     Counted as slow as the measured one, they would hide long bare items that
-    use most of the CPU: sampling must still stop for those.
+    use most of the CPU (three of 0.2 s against 0.25 s): sampling must still
+    stop for those. Counted at a millisecond each (0.255 s) they would hide
+    long ones using a quarter of the time (three of 0.03 s): they count about
+    what the quick item measured before them took, microseconds.
     """
-    work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=0.2)))
+    work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=spun)))
     meter = work.meter
     assert meter is not None
     offset = widest_stretch(work, 0)
@@ -341,12 +345,12 @@ def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow() -
     assert measured_by(work, 1, took=0.25, offset=offset) == [True]
     meter.quick = 60.0
     offset += 1
+    assert meter._seen < 0.25 + 0.05, meter._seen  # the 255 bare ones: microseconds each
     busy: set[int] = set()
-    for _ in range(UNSPLIT_ITEMS):  # then three bare items spin 0.2 s of CPU each
+    for _ in range(UNSPLIT_ITEMS):  # then three bare items spin `spun` of CPU each
         offset = sampled_stretch(work, offset)
         offset = long_bare_item(work, busy, offset)
-    # 0.6 s unsplit against 0.25 s + 255 quick items: far more than a fifth. Counted
-    # as 256 items of a quarter second, it would have been about one percent.
+    # 0.6 s or 0.09 s unsplit against 0.25 s and microseconds: more than a fifth.
     assert meter.every == 1
 
 
@@ -401,11 +405,9 @@ def test_a_feature_that_fails_a_measured_item_counts_it_once() -> None:
     assert measured_by(work, QUICK_STREAK, offset=5) == [True] * (QUICK_STREAK - 1) + [None]
 
 
-@pytest.mark.usefixtures("every_item_quick")
-def test_a_feature_that_fails_before_an_item_gets_it_read_and_counted_down() -> None:
+def refusing(refused: set[int]) -> object:
+    """A per-item feature whose ``begin`` fails for the indices in ``refused`` (read live)."""
     from curator.observing.features import ItemFeature
-
-    refused = {QUICK_STREAK + 1, 2 * QUICK_STREAK + 5}  # one bare, one to be measured
 
     class Refuses(ItemFeature):
         name = "refuses"
@@ -414,7 +416,13 @@ def test_a_feature_that_fails_before_an_item_gets_it_read_and_counted_down() -> 
             if index in refused:
                 raise RuntimeError("not this one")
 
-    work = Work(Pipeline(Numbers(200)).write(Fails()), features=(Refuses(),))
+    return Refuses()
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_feature_that_fails_before_an_item_gets_it_read_and_counted_down() -> None:
+    refused = {QUICK_STREAK + 1, 2 * QUICK_STREAK + 5}  # bare: 2nd and 4th of their stretches
+    work = Work(Pipeline(Numbers(200)).write(Fails()), features=(refusing(refused),))
     kinds = measured_by(work, 3 * QUICK_STREAK + 6)
     assert kinds[QUICK_STREAK] is None  # bare
     assert kinds[QUICK_STREAK + 1] is False  # failed before it ran: read at its end
@@ -422,3 +430,104 @@ def test_a_feature_that_fails_before_an_item_gets_it_read_and_counted_down() -> 
     assert kinds[2 * QUICK_STREAK + 2 : 2 * QUICK_STREAK + 5] == [None] * 3
     assert kinds[2 * QUICK_STREAK + 5] is False
     assert kinds[2 * QUICK_STREAK + 6 :] == [True] * QUICK_STREAK
+
+
+def the_first_stretch(work: Work) -> int:
+    """Run quick items up to the one that closes the first stretch; that item's index."""
+    kinds = measured_by(work, QUICK_STREAK + SAMPLE_EVERY - 1)
+    assert kinds == [True] * QUICK_STREAK + [None] * (SAMPLE_EVERY - 1)
+    return len(kinds)
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_feature_that_fails_the_item_due_to_be_measured_counts_the_whole_stretch() -> None:
+    """It was not counted down: it and the bare items before it are the stretch."""
+    refused = set[int]()
+    work = Work(Pipeline(Numbers(200)).write(Fails()), features=(refusing(refused),))
+    meter = work.meter
+    assert meter is not None
+    due = the_first_stretch(work)
+    refused.add(due)
+    assert meter._items == QUICK_STREAK
+    assert measured_by(work, 1, offset=due) == [False]  # failed before it ran: read at its end
+    assert meter._items == QUICK_STREAK + SAMPLE_EVERY  # every item so far, once
+
+
+class Resets(Tally):
+    """An accumulating stage whose ``reset`` fails while ``refuse`` is set."""
+
+    refuse = False
+
+    def reset(self) -> None:
+        if self.refuse:
+            raise RuntimeError("cannot start empty")
+        super().reset()
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_an_item_due_to_be_measured_that_fails_before_its_readings_counts_the_stretch() -> None:
+    stage = Resets()
+    work = Work(Pipeline(Numbers(200)).filter(stage).write(Fails()))
+    meter = work.meter
+    assert meter is not None
+    due = the_first_stretch(work)
+    stage.refuse = True
+    assert measured_by(work, 1, offset=due) == [False]
+    assert meter._items == QUICK_STREAK + SAMPLE_EVERY
+    stage.refuse = False
+    assert measured_by(work, 1, offset=due + 1) == [True]  # the streak ended: measured again
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_an_item_read_then_failed_counts_the_bare_items_other_threads_ran() -> None:
+    """Threads sharing a work: while one ends its measured item, others run the next bare ones."""
+    work = Work(Pipeline(Numbers(200)).write(Fails()))
+    meter = work.meter
+    assert meter is not None
+    measured_by(work, QUICK_STREAK)  # the streak is built: bare items come next
+    assert meter.skip == SAMPLE_EVERY - 1
+    items = meter._items
+    meter.skip -= 5  # five of them ran in other threads
+    meter.failed()  # then a feature failed the measured item
+    assert meter._items == items + 5
+    assert meter.skip == 0
+    assert measured_by(work, 1, offset=QUICK_STREAK) == [True]
+
+
+class Naps(Busy):
+    """Busy, and sleeps ``nap`` seconds (wall time without CPU) for the indices in ``naps``."""
+
+    def __init__(self, nap: float) -> None:
+        super().__init__(frozenset())
+        self.naps: set[int] = set()
+        self.nap = nap
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        if index in self.naps:
+            time.sleep(self.nap)
+        return super().__call__(items, index)
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_long_bare_items_count_when_the_items_before_them_waited() -> None:
+    """A bare item that waits (for a core, on a loaded machine) leaves the next one its CPU.
+
+    The CPU a long bare item used is read against the last measured item's end:
+    the wall time the bare items between took bounds their CPU from above, so
+    subtracting it leaves nothing of a long item once one of them waited. Taken
+    at the sample's CPU, they leave it its 30 ms, and three such stop the sampling.
+    """
+    sink = Naps(nap=0.1)
+    work = Work(Pipeline(Numbers(10_000)).write(sink))
+    meter = work.meter
+    assert meter is not None
+    offset, busy = 0, set[int]()
+    for _ in range(UNSPLIT_ITEMS):
+        offset = sampled_stretch(work, offset)
+        sink.naps.add(offset)
+        assert measured_by(work, 1, offset=offset) == [None]  # bare, quick against 60 s
+        offset = long_bare_item(work, busy, offset + 1)
+    row = work.measured
+    assert row is not None
+    assert row[-4] < 0.03  # its CPU time in the row stays a bound
+    assert meter.every == 1

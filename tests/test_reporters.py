@@ -76,19 +76,24 @@ def test_log_options_are_validated() -> None:
 # -- json -------------------------------------------------------------------------
 
 
-def test_json_events_follow_the_documented_schema(tmp_path: Path) -> None:
+def valid_events(tmp_path: Path, pipeline: Any, **options: Any) -> list[dict[str, Any]]:
+    """The json reporter's events of a run that goes on past failures, checked by the schema."""
     target = tmp_path / "events.jsonl"
     run(
-        Numbers(20).write(FailAt({4})),
-        backend="thread-pool",
-        jobs=2,
+        pipeline,
         on_error="continue",
         reporter="json",
         reporter_options={"json": {"file": str(target)}},
+        **options,
     )
     events = [json.loads(line) for line in target.read_text().splitlines()]
     for event in events:
         jsonschema.validate(event, SCHEMA)
+    return events
+
+
+def test_json_events_follow_the_documented_schema(tmp_path: Path) -> None:
+    events = valid_events(tmp_path, Numbers(20).write(FailAt({4})), backend="thread-pool", jobs=2)
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_start"
     assert kinds[-1] == "run_finish"
@@ -105,6 +110,20 @@ def test_json_events_follow_the_documented_schema(tmp_path: Path) -> None:
     assert ok["outputs"] == ["5"]
     assert ok["error"] is None
     assert events[-1]["failed"] == 1
+
+
+def test_json_events_of_items_read_at_their_end_follow_the_schema(tmp_path: Path) -> None:
+    """Quick items are sampled: one that fails unmeasured has no split by stage (nulls)."""
+    # 8 items measured, then bare ones: 20 is one
+    events = valid_events(tmp_path, Numbers(40).write(FailAt({20})))
+    failed = next(e for e in events if e.get("index") == 20 and e["event"] == "task_finish")
+    assert failed["status"] == "failed"
+    assert failed["metrics"]["stages"] == [None, None]
+    assert failed["metrics"]["rss_peak"] > 0
+    assert (
+        next(e for e in events if e.get("index") == 19 and e["event"] == "task_finish")["metrics"]
+        is None
+    )  # bare, quick and ok: no metrics
 
 
 def test_json_goes_to_stdout_by_default(capsys: pytest.CaptureFixture[str]) -> None:

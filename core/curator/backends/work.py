@@ -258,10 +258,12 @@ class Work:
             tokens = begin_features(features, index)
         except FeatureError as exc:
             meter = self.meter
+            due = True  # to be measured, unless it is one of the items to run bare
             if meter is not None and meter.skip > 0:
-                meter.skip -= 1  # one of the items to run bare: counted as _attempt would
+                meter.skip -= 1  # counted down as _attempt would
+                due = False
             error = ErrorInfo.from_exception(exc)
-            _, _, finished, row = self._failed(error, started, None)  # a failed item is read
+            _, _, finished, row = self._failed(error, started, None, due)  # a failed item is read
             return False, error, finished, row, None
         try:
             ok, payload, finished, row = self._attempt(index, started)
@@ -325,30 +327,33 @@ class Work:
         except BaseException as exc:
             if sharding is not None:
                 sharding.drop()
-            return self._failed(ErrorInfo.from_exception(exc), started, row)
+            return self._failed(ErrorInfo.from_exception(exc), started, row, measuring)
         if self.check_results:
             error = self.value_error(value, os.getpid() != self.home)
             if error is not None:
                 if sharding is not None:
                     sharding.discard()  # an item that is not ok has no rows
-                return self._failed(error, started, row)
+                return self._failed(error, started, row, measuring)
         if sharding is not None:
             try:
                 sharding.commit()
             except Exception as exc:  # its shard cannot take its name: the item is not ok
-                return self._failed(ErrorInfo.from_exception(exc), started, row)
+                return self._failed(ErrorInfo.from_exception(exc), started, row, measuring)
         finished = time.time()
         if meter is not None and (measuring or finished - started >= meter.quick):
             row = meter.ended(row, finished - started, True)
         return True, value, finished, row
 
     def _failed(
-        self, error: ErrorInfo, started: float, row: tuple[float, ...] | None
+        self, error: ErrorInfo, started: float, row: tuple[float, ...] | None, due: bool = False
     ) -> tuple[bool, Any, float, tuple[float, ...] | None]:
-        """How a failed attempt ended; a sampled one still gets its readings."""
+        """How a failed attempt ended; a sampled one still gets its readings.
+
+        ``due``: the item was to be measured (see :meth:`Meter.ended`).
+        """
         finished = time.time()
         if self.meter is not None:
-            row = self.meter.ended(row, finished - started, False)
+            row = self.meter.ended(row, finished - started, False, due)
         return False, error, finished, row
 
     @staticmethod

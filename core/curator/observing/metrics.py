@@ -150,19 +150,21 @@ class Meter:
     ends, and every item is measured again until a new one builds, as soon
     as any item runs long or fails, or a measured one finds the peak memory
     raised that much. An unmeasured item that turns out long or failed gets a row at
-    its end (:meth:`ended`): its CPU time (at least what it used, read from
-    the last measured item of its thread; ``NaN`` when another thread measured
+    its end (:meth:`ended`): its CPU time (a lower bound, read from the
+    last measured item of its thread; ``NaN`` when another thread measured
     last), the peak memory and its growth since the last
     reading; only its split by stage (``NaN``) is missing.
 
     So that the time without a split cannot skew where the time went, a meter
     stops sampling for good (``every`` becomes 1) once the long items that
     ran unmeasured used more than :data:`UNSPLIT_SHARE` of the time it has
-    seen in CPU time (a measured item standing for the quick ones sampled out
-    before it, each at most :data:`QUICK_SECONDS`; a long one that ends a
-    stretch early counting those before it as items, their time as none),
+    seen in CPU time (a measured item, or a long one that ends a stretch
+    early, standing for the quick ones sampled out before it, each taken to
+    last as long as the quick item measured before them),
     counting those that used :data:`QUICK_SECONDS` of it or more: an item
-    held up by a thread switch is long without any stage being slow; and
+    held up by a thread switch is long without any stage being slow (for
+    this, a long item's CPU time is not the bound in its row but an estimate,
+    see :meth:`_late`); and
     only once :data:`UNSPLIT_ITEMS` such items ran and they are at least one
     in :data:`UNSPLIT_RARITY` of the items seen (a slow first item, a garbage
     collection now and then, is no slow stage). It also
@@ -174,8 +176,9 @@ class Meter:
     """
 
     __slots__ = (
-        "_anchor", "_bare", "_gap", "_items", "_last", "_long", "_rss", "_seen", "_streak",
-        "_unsplit", "_weight", "_zeros", "every", "nothing", "quick", "skip", "stages", "width",
+        "_anchor", "_bare", "_gap", "_items", "_last", "_long", "_rss", "_sample", "_seen",
+        "_streak", "_unsplit", "_weight", "_zeros", "every", "nothing", "quick", "skip", "stages",
+        "width",
     )  # fmt: skip
 
     def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
@@ -194,6 +197,7 @@ class Meter:
         self._gap = self.every  # one item in this many is measured next, while the streak lasts
         self._weight = 1  # items the next measured one stands for (it and those sampled out)
         self._bare = False  # items ran unmeasured since the last reading
+        self._sample = 0.0  # seconds of the quick item measured before them: what each one took
         self._seen = 0.0  # seconds of items seen, a measured one standing for those sampled out
         self._unsplit = 0.0  # seconds of long items that ran unmeasured
         self._items = 0  # items seen, a measured one standing for those sampled out
@@ -212,30 +216,41 @@ class Meter:
         self._last = None
         self._rss = _getrusage(_WHO).ru_maxrss
 
-    def ended(self, row: tuple[float, ...] | None, seconds: float, ok: bool) -> Any:
+    def ended(
+        self, row: tuple[float, ...] | None, seconds: float, ok: bool, due: bool = False
+    ) -> Any:
         """The row to keep for an item that took ``seconds`` and ended ``ok`` or not.
 
         Called for every measured item (``row`` is what :meth:`stop` gave) and
         for an unmeasured one (``row`` is ``None``) that ran long or failed:
         that one gets its resource readings now. Either way, it decides how
         many of the next items run unmeasured (:attr:`skip`, see the class docs).
+
+        ``due`` says that an unmeasured item was not one to run bare (the
+        caller did not count it down from :attr:`skip`): it was due to be
+        measured, and failed before its readings were taken.
         """
         bare, self._bare = self._bare, False
-        if row is None:  # it ran bare, and is long or failed
-            # It ends its stretch early: the quick items before it ran bare too (the
-            # caller counted each one down). Their time is not known, and is not
-            # counted: the share of the long ones reads high rather than low.
-            ran = self._weight - 1 - max(0, self.skip) if bare else 1
+        if row is None:  # it ran unmeasured, and is long or failed
+            # It ends its stretch early: the items before it ran bare too (the caller
+            # counted each one down, and this one unless it was due to be measured).
+            # They were quick, else they had ended the stretch: each took about what
+            # the quick item measured before them did.
+            ran = self._weight - max(0, self.skip) - (0 if due else 1) if bare else 1
+            ran = max(1, ran)
             self._streak = self.skip = 0
             self._gap = self.every
-            row = self._late(seconds)
-            cpu = row[-4]
+            row, cpu = self._late(seconds, ran - 1, self._anchor if bare else self._last)
+            self._anchor = None
+            self._items += ran
+            self._seen += (ran - 1) * self._sample
             # Counted by CPU time: an item held up by a thread switch, or by the worker's
             # own sender thread, ran long without any stage being slow.
-            self._items += max(1, ran)
             if seconds >= self.quick and cpu >= self.quick:
                 self._unsplit += cpu
                 self._long += 1
+            else:
+                self._seen += seconds
             if (
                 self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit)
                 and self._long >= UNSPLIT_ITEMS
@@ -244,10 +259,12 @@ class Meter:
                 self.every = 1  # see the class docs: from now on, every item in full
         elif bare:
             # It stands for the items sampled out before it. Those were quick (a long
-            # one ends the stretch): a slow one here must not count them as slow too.
+            # one ends the stretch), each about as quick as the item measured before
+            # them: a slow one here must not count them as slow too.
             weight = self._weight
-            self._seen += seconds + (weight - 1) * min(seconds, self.quick)
+            self._seen += seconds + (weight - 1) * self._sample
             self._items += weight
+            self._anchor = None
             self._count_streak(row, seconds, ok)
         else:
             self._seen += seconds
@@ -261,8 +278,14 @@ class Meter:
         """An item read already (measured, or long) failed after all: its streak ends.
 
         For a per-item feature that fails an item once the item ended: the
-        item counts once, but no bare items follow it.
+        item counts once, but no bare items follow it. Those that other
+        threads sharing the meter ran bare since count as seen.
         """
+        if self._bare:
+            ran = self._weight - 1 - max(0, self.skip)
+            self._items += ran
+            self._seen += ran * self._sample
+            self._anchor = None
         self._streak = self.skip = 0
         self._gap = self.every
         self._bare = False
@@ -282,6 +305,7 @@ class Meter:
                 last = self._last
                 if self.skip:
                     self._bare = True
+                    self._sample = seconds
                     if last is not None:  # the next measured item reads its own start
                         self._anchor, self._last = last, None
             self._streak = streak
@@ -289,25 +313,32 @@ class Meter:
             self._streak = self.skip = 0
             self._gap = self.every
 
-    def _late(self, seconds: float) -> tuple[float, ...]:
+    def _late(
+        self, seconds: float, before: int, anchor: tuple[int, float, float] | None
+    ) -> tuple[tuple[float, ...], float]:
         """The readings of an unmeasured item that ran long or failed: all but its stages.
 
-        Its CPU time is what the thread used since the last measured item, less
-        all the wall time before this item began (the quick items, and whatever
-        the worker did between them): at least what the item used, never more
-        than its ``seconds``.
+        Its CPU time in the row is what the thread used since the last measured
+        item ended (``anchor``), less all the wall time before this item began (the ``before``
+        quick items, and whatever the worker did between them): never more than
+        what the item used, nor than its ``seconds``. Returned apart, for the
+        sampling to decide by: that CPU time less what the ``before`` items took
+        each by the sample (see :meth:`ended`), if that is more. The bound alone
+        comes to nothing once the thread waited for a core among those items,
+        and a loaded machine would hide every long item.
         """
         usage = _getrusage(_WHO)
         now = usage.ru_utime + usage.ru_stime
         thread = _thread()
         wall = _clock()
-        anchor = self._anchor
-        cpu = MISSING
+        cpu = guess = MISSING
         if anchor is not None and anchor[0] == thread:
-            before = (wall - anchor[2]) - seconds
-            cpu = min(seconds, max(0.0, (now - anchor[1]) - max(0.0, before)))
+            used = now - anchor[1]
+            waited = (wall - anchor[2]) - seconds
+            cpu = min(seconds, max(0.0, used - max(0.0, waited)))
+            guess = min(seconds, max(cpu, used - before * self._sample))
         self._last = (thread, now, wall)
-        return (MISSING,) * self.stages + (cpu, *self._memory(usage), MISSING)
+        return (MISSING,) * self.stages + (cpu, *self._memory(usage), MISSING), guess
 
     def _memory(self, usage: resource.struct_rusage) -> tuple[float, float]:
         """The peak memory in ``usage``, and how much it grew since the last reading (bytes)."""
