@@ -133,7 +133,9 @@ class Meter:
     row, whether the item ended ok or not. An item's readings are its own, so
     threads that share a meter (a Dask worker's) measure their items apart;
     the peak RSS is the process's, so its growth is since the last reading by
-    any of them.
+    any of them. When sampling, they may measure several items at once at the
+    end of a stretch: the first to start stands for the stretch, and no other
+    opens one until it ended.
 
     Readings are system calls, so an item costs one: the ``getrusage`` that
     ends an item (CPU time and peak RSS at once) starts the next one of the
@@ -176,9 +178,9 @@ class Meter:
     """
 
     __slots__ = (
-        "_anchor", "_bare", "_gap", "_items", "_last", "_long", "_rss", "_sample", "_seen",
-        "_streak", "_unsplit", "_weight", "_zeros", "every", "nothing", "quick", "skip", "stages",
-        "width",
+        "_anchor", "_bare", "_closer", "_gap", "_items", "_last", "_long", "_rss", "_sample",
+        "_seen", "_streak", "_unsplit", "_weight", "_zeros", "every", "nothing", "quick", "skip",
+        "stages", "width",
     )  # fmt: skip
 
     def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
@@ -198,6 +200,9 @@ class Meter:
         self._weight = 1  # items the next measured one stands for (it and those sampled out)
         self._bare = False  # items ran unmeasured since the last reading
         self._sample = 0.0  # seconds of the quick item measured before them: what each one took
+        # (thread, weight) of the measured item that closes the stretch, from its start on:
+        # threads sharing the meter may measure several items at once, one stands for it.
+        self._closer: tuple[int, int] | None = None
         self._seen = 0.0  # seconds of items seen, a measured one standing for those sampled out
         self._unsplit = 0.0  # seconds of long items that ran unmeasured
         self._items = 0  # items seen, a measured one standing for those sampled out
@@ -230,8 +235,8 @@ class Meter:
         caller did not count it down from :attr:`skip`): it was due to be
         measured, and failed before its readings were taken.
         """
-        bare, self._bare = self._bare, False
         if row is None:  # it ran unmeasured, and is long or failed
+            bare, self._bare = self._bare, False
             # It ends its stretch early: the items before it ran bare too (the caller
             # counted each one down, and this one unless it was due to be measured).
             # They were quick, else they had ended the stretch: each took about what
@@ -257,21 +262,23 @@ class Meter:
                 and self._long * UNSPLIT_RARITY >= self._items
             ):
                 self.every = 1  # see the class docs: from now on, every item in full
-        elif bare:
+            return row
+        closer = self._closer
+        if closer is not None and closer[0] == _thread():  # it closes the stretch
             # It stands for the items sampled out before it. Those were quick (a long
             # one ends the stretch), each about as quick as the item measured before
             # them: a slow one here must not count them as slow too.
-            weight = self._weight
+            self._closer = self._anchor = None
+            weight = closer[1]
             self._seen += seconds + (weight - 1) * self._sample
             self._items += weight
-            self._anchor = None
             self._count_streak(row, seconds, ok)
+            if row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
+                self.every = 1
         else:
             self._seen += seconds
             self._items += 1
             self._count_streak(row, seconds, ok)
-        if bare and row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
-            self.every = 1
         return row
 
     def failed(self) -> None:
@@ -281,21 +288,26 @@ class Meter:
         item counts once, but no bare items follow it. Those that other
         threads sharing the meter ran bare since count as seen.
         """
+        self._end_streak()
+
+    def _end_streak(self) -> None:
+        """Measure every item again; the bare items of an open stretch that ran count as seen."""
         if self._bare:
+            self._bare = False
             ran = self._weight - 1 - max(0, self.skip)
             self._items += ran
             self._seen += ran * self._sample
             self._anchor = None
         self._streak = self.skip = 0
         self._gap = self.every
-        self._bare = False
 
     def _count_streak(self, row: tuple[float, ...], seconds: float, ok: bool) -> None:
         """After a measured item: how many of the next items run bare (:attr:`skip`)."""
         # row[-2]: memory growth; smaller steps come and go with the worker's own buffers.
         if ok and seconds < self.quick and not row[-2] >= MEMORY_STEP:
             streak = self._streak + 1
-            if streak >= QUICK_STREAK:
+            # One stretch at a time: another thread's item may have opened or be closing one.
+            if streak >= QUICK_STREAK and not self._bare and self._closer is None:
                 streak = QUICK_STREAK
                 every = self.every
                 gap = self._gap if every > 1 else 1  # every == 1: sampling stopped for good
@@ -308,10 +320,9 @@ class Meter:
                     self._sample = seconds
                     if last is not None:  # the next measured item reads its own start
                         self._anchor, self._last = last, None
-            self._streak = streak
+            self._streak = min(streak, QUICK_STREAK)
         else:
-            self._streak = self.skip = 0
-            self._gap = self.every
+            self._end_streak()
 
     def _late(
         self, seconds: float, before: int, anchor: tuple[int, float, float] | None
@@ -354,8 +365,12 @@ class Meter:
             gpu = spent[-2] = _gpu_in_use()
             if gpu is not None:
                 gpu.reset_peak_memory_stats()
+        thread = _thread()
+        if self._bare:  # this item closes the stretch: it stands for the items in it
+            self._bare = False
+            self._closer = (thread, self._weight)
         last = self._last
-        if last is not None and last[0] == _thread():
+        if last is not None and last[0] == thread:
             spent[-1] = last[1]
         else:
             usage = _getrusage(_WHO)
