@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from core_support import curator
@@ -331,16 +332,20 @@ def widest_stretch(work: Work, offset: int) -> int:
     return offset + len(kinds)
 
 
-@pytest.mark.usefixtures("every_item_quick")
-@pytest.mark.parametrize("spun", [0.2, 0.03])
-def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow(spun: float) -> None:
+@pytest.mark.usefixtures("every_item_quick", "precise_cpu")
+@pytest.mark.parametrize(("took", "spun"), [(0.25, 0.2), (0.01, 0.02)])
+def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow(
+    took: float, spun: float
+) -> None:
     """The items sampled out before it were quick, else they had ended the stretch.
 
     Counted as slow as the measured one, they would hide long bare items that
     use most of the CPU (three of 0.2 s against 0.25 s): sampling must still
     stop for those. Counted at a millisecond each (0.255 s) they would hide
-    long ones using a quarter of the time (three of 0.03 s): they count about
-    what the quick item measured before them took, microseconds.
+    long ones using most of the time (three of 20 ms against 10 ms and the
+    255): they count what the quick item measured before them took (set to
+    10 µs here, with what the meter saw before: on a loaded machine a no-op
+    item can take milliseconds, and then the long ones are no fifth).
     """
     work = Work(Pipeline(Numbers(100_000)).write(Busy(frozenset(), seconds=spun)))
     meter = work.meter
@@ -349,17 +354,22 @@ def test_a_slow_item_measured_after_quick_bare_ones_does_not_count_them_slow(spu
     widest = SAMPLE_WIDENS_TO * SAMPLE_EVERY
     assert measured_by(work, widest - 1, offset=offset) == [None] * (widest - 1)
     offset += widest - 1
-    meter.quick = 0.001  # the measured item that closes the stretch took a quarter second
-    assert measured_by(work, 1, took=0.25, offset=offset) == [True]
+    meter._seen = seen = 0.0
+    meter._sample = sample = 1e-5  # the quick item measured before the 255 bare ones
+    meter.quick = 0.001  # the measured item that closes the stretch is slow
+    began = time.time()
+    assert measured_by(work, 1, took=took, offset=offset) == [True]
+    running = time.time() - began
     meter.quick = 60.0
     offset += 1
-    assert meter._seen < 0.25 + 0.05, meter._seen  # the 255 bare ones: microseconds each
+    # It took "took" and what running it took; each bare item, the sample.
+    assert took + 255 * sample <= meter._seen - seen <= took + running + 255 * sample
     busy: set[int] = set()
     for _ in range(UNSPLIT_ITEMS):  # then three bare items spin `spun` of CPU each
         offset = sampled_stretch(work, offset)
         offset = long_bare_item(work, busy, offset)
-    # 0.6 s or 0.09 s unsplit against 0.25 s and microseconds: more than a fifth.
-    assert meter.every == 1
+    # 0.6 s or 60 ms unsplit against the slow item and 255 quick ones: more than a fifth.
+    assert meter.every == 1, (meter._unsplit, meter._seen, meter._long, meter._items, sample)
 
 
 @pytest.mark.usefixtures("every_item_quick")
@@ -516,6 +526,26 @@ class Naps(Busy):
         return super().__call__(items, index)
 
 
+@pytest.fixture
+def precise_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread's CPU time from ``thread_time``: ``getrusage`` moves it in ticks (4 ms here)."""
+    real = resource.getrusage
+
+    def usage(who: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            ru_utime=time.thread_time(), ru_stime=0.0, ru_maxrss=real(who).ru_maxrss
+        )
+
+    monkeypatch.setattr(metrics_module, "_getrusage", usage)
+
+
+def closed_stretch(work: Work) -> int:
+    """Run quick items through the first stretch and the item that closes it; the next index."""
+    due = the_first_stretch(work)
+    assert measured_by(work, 1, offset=due) == [True]
+    return due + 1
+
+
 @pytest.mark.usefixtures("every_item_quick")
 def test_long_bare_items_count_when_the_items_before_them_waited() -> None:
     """A bare item that waits (for a core, on a loaded machine) leaves the next one its CPU.
@@ -523,13 +553,14 @@ def test_long_bare_items_count_when_the_items_before_them_waited() -> None:
     The CPU a long bare item used is read against the last measured item's end:
     the wall time the bare items between took bounds their CPU from above, so
     subtracting it leaves nothing of a long item once one of them waited. Taken
-    at the sample's CPU, they leave it its 30 ms, and three such stop the sampling.
+    at what the thread used per bare item over a whole stretch, they leave it
+    its 30 ms, and three such stop the sampling.
     """
     sink = Naps(nap=0.1)
     work = Work(Pipeline(Numbers(10_000)).write(sink))
     meter = work.meter
     assert meter is not None
-    offset, busy = 0, set[int]()
+    offset, busy = closed_stretch(work), set[int]()
     for _ in range(UNSPLIT_ITEMS):
         offset = sampled_stretch(work, offset)
         sink.naps.add(offset)
@@ -582,3 +613,58 @@ def test_threads_measuring_at_once_at_the_end_of_a_stretch_count_it_once() -> No
     closer.join(30)
     assert meter._items == QUICK_STREAK + SAMPLE_EVERY + 1  # every item so far, once
     assert meter.skip == 2 * SAMPLE_EVERY - 1  # the closer opened the next stretch
+
+
+@pytest.mark.usefixtures("every_item_quick", "precise_cpu")
+def test_a_long_bare_item_that_only_waited_is_not_counted_unsplit() -> None:
+    """The worker's own CPU between items (a reporter, the checkpoint) is not the item's.
+
+    Between items the test spins 0.2 ms, as a busy run loop would; the long item
+    sleeps 3 ms. What the thread used since the last reading, less each bare
+    item's share by the last stretch's rate, leaves it next to nothing.
+    """
+    sink = Naps(nap=0.003)
+    work = Work(Pipeline(Numbers(10_000)).write(sink))
+    meter = work.meter
+    assert meter is not None
+
+    def looping(count: int, offset: int) -> list[bool | None]:
+        kinds = []
+        for index in range(offset, offset + count):
+            spin(0.0002)
+            kinds += measured_by(work, 1, offset=index)
+        return kinds
+
+    looping(QUICK_STREAK + SAMPLE_EVERY, 0)  # a whole stretch, closed: its rate is known
+    offset = QUICK_STREAK + SAMPLE_EVERY
+    for _ in range(UNSPLIT_ITEMS):
+        kinds = looping(QUICK_STREAK + 20, offset)  # a streak, then 20 bare items
+        assert kinds[-20:] == [None] * 20
+        offset += len(kinds)
+        sink.naps.add(offset)
+        meter.quick = 0.001
+        assert looping(1, offset) == [False]  # long, bare: read at its end
+        meter.quick = 60.0
+        offset += 1
+    assert meter._long == 0
+    assert meter.every == SAMPLE_EVERY
+
+
+@pytest.mark.usefixtures("every_item_quick")
+def test_a_long_bare_item_whose_cpu_cannot_be_read_leaves_the_share_as_it_was() -> None:
+    """Another thread's: its CPU is NaN. Counted as time seen, it would hide the others."""
+    work = Work(Pipeline(Numbers(200)).write(Fails()))
+    meter = work.meter
+    assert meter is not None
+    offset = sampled_stretch(work, 0)
+    seen = meter._seen
+    meter.quick = 0.001
+    elsewhere = threading.Thread(target=work.run_index, args=(offset, time.time() - 3600.0))
+    elsewhere.start()
+    elsewhere.join(30)
+    row = work.measured
+    assert row is not None
+    assert math.isnan(row[-4])  # read at its end, its CPU not known
+    assert meter._items == QUICK_STREAK + 2  # it counts as an item seen
+    # The quick bare item before it counts at the sample's time, its hour not at all.
+    assert meter._seen == pytest.approx(seen + meter._sample)

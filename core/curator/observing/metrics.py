@@ -178,9 +178,9 @@ class Meter:
     """
 
     __slots__ = (
-        "_anchor", "_bare", "_closer", "_gap", "_items", "_last", "_long", "_rss", "_sample",
-        "_seen", "_streak", "_unsplit", "_weight", "_zeros", "every", "nothing", "quick", "skip",
-        "stages", "width",
+        "_anchor", "_bare", "_closer", "_gap", "_items", "_last", "_long", "_rate", "_rss",
+        "_sample", "_seen", "_streak", "_unsplit", "_weight", "_zeros", "every", "nothing", "quick",
+        "skip", "stages", "width",
     )  # fmt: skip
 
     def __init__(self, pipeline: Pipeline[Any], every: int = SAMPLE_EVERY) -> None:
@@ -200,6 +200,9 @@ class Meter:
         self._weight = 1  # items the next measured one stands for (it and those sampled out)
         self._bare = False  # items ran unmeasured since the last reading
         self._sample = 0.0  # seconds of the quick item measured before them: what each one took
+        # CPU seconds the thread used per bare item of the last stretch, between items
+        # included (negative: none yet): a long bare item's CPU is estimated with it.
+        self._rate = -1.0
         # (thread, weight) of the measured item that closes the stretch, from its start on:
         # threads sharing the meter may measure several items at once, one stands for it.
         self._closer: tuple[int, int] | None = None
@@ -254,7 +257,7 @@ class Meter:
             if seconds >= self.quick and cpu >= self.quick:
                 self._unsplit += cpu
                 self._long += 1
-            else:
+            elif cpu == cpu:  # NaN: another thread's readings, its share is not known
                 self._seen += seconds
             if (
                 self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit)
@@ -330,13 +333,15 @@ class Meter:
         """The readings of an unmeasured item that ran long or failed: all but its stages.
 
         Its CPU time in the row is what the thread used since the last measured
-        item ended (``anchor``), less all the wall time before this item began (the ``before``
-        quick items, and whatever the worker did between them): never more than
-        what the item used, nor than its ``seconds``. Returned apart, for the
-        sampling to decide by: that CPU time less what the ``before`` items took
-        each by the sample (see :meth:`ended`), if that is more. The bound alone
-        comes to nothing once the thread waited for a core among those items,
-        and a loaded machine would hide every long item.
+        item ended (``anchor``), less all the wall time before this item began
+        (the ``before`` quick items, and whatever the worker did between them):
+        never more than what the item used, nor than its ``seconds``. Returned
+        apart, for the sampling to decide by: that CPU time less what the
+        thread used per bare item over the last whole stretch (between items
+        included), if that is more. The bound alone comes to nothing once the
+        thread waited for a core among those items, and a loaded machine would
+        hide every long item; the estimate is of CPU time throughout, so an item
+        that only waited does not turn long by it.
         """
         usage = _getrusage(_WHO)
         now = usage.ru_utime + usage.ru_stime
@@ -347,7 +352,9 @@ class Meter:
             used = now - anchor[1]
             waited = (wall - anchor[2]) - seconds
             cpu = min(seconds, max(0.0, used - max(0.0, waited)))
-            guess = min(seconds, max(cpu, used - before * self._sample))
+            guess = cpu
+            if before > 0 and self._rate >= 0.0:
+                guess = min(seconds, max(cpu, used - before * self._rate))
         self._last = (thread, now, wall)
         return (MISSING,) * self.stages + (cpu, *self._memory(usage), MISSING), guess
 
@@ -366,7 +373,8 @@ class Meter:
             if gpu is not None:
                 gpu.reset_peak_memory_stats()
         thread = _thread()
-        if self._bare:  # this item closes the stretch: it stands for the items in it
+        closes = self._bare
+        if closes:  # this item closes the stretch: it stands for the items in it
             self._bare = False
             self._closer = (thread, self._weight)
         last = self._last
@@ -375,6 +383,9 @@ class Meter:
         else:
             usage = _getrusage(_WHO)
             spent[-1] = usage.ru_utime + usage.ru_stime
+        anchor = self._anchor
+        if closes and anchor is not None and anchor[0] == thread and self._weight > 1:
+            self._rate = max(0.0, spent[-1] - anchor[1]) / (self._weight - 1)
         return spent
 
     def run(self, pipeline: Pipeline[Any], index: int, spent: list[Any]) -> Any:
