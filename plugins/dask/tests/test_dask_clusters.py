@@ -140,3 +140,21 @@ def test_a_scheduler_killed_mid_run_is_a_clear_error_and_keeps_what_finished(
     recorded = read_checkpoint(store).counts
     assert recorded.get("ok", 0) >= 10, recorded
     assert recorded["ok"] <= len(executions(folder))
+
+
+def test_a_scheduler_without_workers_is_a_clear_error(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=0, dashboard_address=":0")  # type: ignore[no-untyped-call]
+    try:
+        with pytest.raises(UsageError, match="no Dask worker is running") as info:
+            run(
+                probe(4, tmp_path, sleep=0.0),
+                backend="dask",
+                reporter=None,
+                options={"address": cluster.scheduler_address},
+            )
+    finally:
+        cluster.close()
+    assert "No valid workers found" in str(info.value)
+    assert "--resume" not in str(info.value)  # nothing ran

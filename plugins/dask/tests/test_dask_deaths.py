@@ -81,6 +81,21 @@ def test_workers_killed_among_fast_items_cost_only_their_items(tmp_path: Path) -
     assert {e.index for e in executions(tmp_path)} == set(range(2800)) - victims
 
 
+def test_the_local_cluster_never_gives_up_on_a_worker_that_died(tmp_path: Path) -> None:
+    # Dask's cluster closes the nanny of a worker not back within lost-worker-timeout
+    # (15 s by default; a loaded machine restarting a worker that items kill again
+    # takes that long). Here the setting is a tenth of a second and the items kill
+    # both workers: for the run's LocalCluster it does not apply, the nannies start
+    # new ones (else no worker is left, and the run cannot end).
+    victims = frozenset({5, 25})
+    pipeline = Pipeline(Numbers(60)).filter(KillsItsWorker(victims)).write(Probe(str(tmp_path)))
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "0.1s"}):
+        result: Any = run(pipeline, backend="dask", jobs=2, reporter=None, on_error="continue")
+    assert [o.index for o in result.outcomes if o.status is Status.CRASHED] == sorted(victims)
+    assert Counter(o.status for o in result.outcomes)[Status.OK] == 60 - len(victims)
+    assert dask.config.get("distributed.deploy.lost-worker-timeout") == "15s"  # as it was
+
+
 def test_workers_of_a_users_cluster_killed_from_outside_lose_nothing(
     own_cluster: Path, tmp_path: Path
 ) -> None:

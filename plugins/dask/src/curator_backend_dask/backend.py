@@ -19,6 +19,12 @@ from curator.backends.shipping import pickle_work
 from curator.backends.spawning import main_module_stays_home
 from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
 
+LOCAL_CLUSTER_SETTINGS = {
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.deploy.lost-worker-timeout": "7 days",
+}
+"""Dask settings for the run on the LocalCluster curator starts (see ``DaskBackend._execute``)."""
+
 
 @dataclass(frozen=True)
 class DaskOptions:
@@ -96,23 +102,35 @@ class DaskBackend(Backend):
 
         options: DaskOptions = self.options
         shipped = self._shipped.pop(id(work), None) or pickle_work(work, self.name)
+        remote = bool(options.address or options.scheduler_file)
+        # For the LocalCluster, the whole run: a death fails the task at once (the run
+        # loop decides about retries), and a worker that died is never given up. Dask's
+        # cluster closes the nanny of a worker not back within lost-worker-timeout (15 s):
+        # a loaded machine restarting one that an item kills again can take longer, and
+        # with every nanny closed the run would have no worker left.
+        settings = {} if remote else LOCAL_CLUSTER_SETTINGS
+        with dask.config.set(settings):
+            yield from self._on_cluster(work, indices, shipped, Client, LocalCluster)
+
+    def _on_cluster(
+        self, work: Work, indices: Sequence[int], shipped: bytes, client_cls: Any, cluster_cls: Any
+    ) -> Iterator[Event]:
+        options: DaskOptions = self.options
         cluster = None
         if options.address or options.scheduler_file:
-            client = _connect(Client, options)
+            client = _connect(client_cls, options)
         else:
-            # A death should fail the task at once: the run loop decides about retries.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    # Not None: the scheduler's HTTP server would still take port 8787
-                    # (and warn when a notebook's cluster or another run holds it).
-                    dashboard_address=":0",
-                    # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
-                    preload=["curator_backend_dask.tasks"],
-                )
-                client = Client(cluster)  # type: ignore[no-untyped-call]
+            cluster = cluster_cls(
+                n_workers=self.jobs,
+                threads_per_worker=1,
+                processes=True,
+                # Not None: the scheduler's HTTP server would still take port 8787
+                # (and warn when a notebook's cluster or another run holds it).
+                dashboard_address=":0",
+                # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
+                preload=["curator_backend_dask.tasks"],
+            )
+            client = client_cls(cluster)
         try:
             self._dispatch = ChunkDispatch(self, client, work, shipped, indices)
             if self.stop_requested:  # asked while the cluster started

@@ -29,6 +29,12 @@ MAX_CHUNK = 10_000
 """Upper bound on adaptive chunks."""
 STOP_SECONDS = 10.0
 """How long the end of a run waits for the workers to hear that it stops."""
+WORKERS_BACK_SECONDS = 120.0
+"""How long a run waits mid-run for a worker to run again, when every worker died at once.
+
+A LocalCluster's nannies start new ones; on a loaded machine that can take
+longer than a client's timeout (30 s), which is how long one scatter waits.
+"""
 TEARDOWN_FATE = "Dask cannot stop a thread: it was left to finish in the background"
 
 
@@ -159,14 +165,32 @@ class ChunkDispatch:
         with contextlib.suppress(Exception):
             self.client.run(stop, topic=self.topic)
 
-    def _scatter(self) -> None:
+    def _scatter(self, wait: float = 0.0) -> None:
         """Put the pickled work on the workers, under a key of its own.
 
         hash=False: never shared with an equal work of an earlier run that is
         being released. Each worker loads it once per run (see
-        :func:`curator_backend_dask.tasks.run_chunk`).
+        :func:`curator_backend_dask.tasks.run_chunk`). One attempt waits the
+        client's timeout for a running worker; with no worker after ``wait``
+        seconds more, the run ends with an error that says so.
         """
-        self.work_future = self.client.scatter(self.shipped, broadcast=True, hash=False)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.work_future = self.client.scatter(self.shipped, broadcast=True, hash=False)
+                return
+            except TimeoutError as exc:  # the scheduler's "No valid workers found"
+                if time.monotonic() < deadline:
+                    continue
+                kept = (
+                    "; the outcomes that came back before are recorded (--resume runs the rest)"
+                    if self.work_future is not None  # lost mid-run: all workers died at once
+                    else ""
+                )
+                raise UsageError(
+                    f"no Dask worker is running to take the pipeline ({exc}): start workers "
+                    f"for the scheduler, or use curator's LocalCluster (no address){kept}"
+                ) from None
 
     def _collect(self, future: Any, chunk: list[int], token: int) -> Iterator[Event]:
         from distributed import KilledWorker
@@ -194,7 +218,7 @@ class ChunkDispatch:
             # what no queued task needs). Scatter it again; the chunk is judged
             # as if its worker had died.
             if self.work_future.status != "finished":
-                self._scatter()
+                self._scatter(WORKERS_BACK_SECONDS)
             yield from self._lost(chunk, token, started, exc)
             return
         self.sizer.observe(len(outcomes), sum(o.finished - o.started for o in outcomes))
