@@ -9,6 +9,7 @@ an error that names it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import threading
@@ -179,8 +180,10 @@ class ChunkDispatch:
             try:
                 self.work_future = self.client.scatter(self.shipped, broadcast=True, hash=False)
                 return
-            except TimeoutError as exc:  # the scheduler's "No valid workers found"
-                if time.monotonic() < deadline:
+            # The scheduler's "No valid workers found": asyncio's TimeoutError, which
+            # before Python 3.11 is not the builtin one.
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                if time.monotonic() < deadline and not self.backend.stop_requested:
                     continue
                 kept = (
                     "; the outcomes that came back before are recorded (--resume runs the rest)"
