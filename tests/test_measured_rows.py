@@ -16,6 +16,7 @@ from curator.checkpoint import journal
 from curator.checkpoint.latest import read_latest
 from curator.model.measured import DENSE_SHARE, MeasuredRows
 from curator.model.measures import Metrics
+from curator.observing import metrics
 from curator.running.ledger import Ledger
 from curator.testing.probes import Numbers
 
@@ -180,8 +181,13 @@ def test_a_batch_of_sparse_rows_hands_out_each_items_metrics() -> None:
     assert outcomes[3].metrics == Metrics.from_row(row(3.0))
 
 
-def test_a_sampled_run_stores_exactly_the_metrics_it_measured(tmp_path: Path) -> None:
+def test_a_sampled_run_stores_exactly_the_metrics_it_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """End to end: what the run measured is what the checkpoint holds, item by item."""
+    # Every item quick: on a loaded machine no-op items held up a millisecond by a
+    # thread switch end the streak (8 items measured each time), which this test is not about.
+    monkeypatch.setattr(metrics, "QUICK_SECONDS", 60.0)
     store = tmp_path / "cp.sqlite"
     result = run(Numbers(400).write(Collect()), checkpoint=store, reporter=None)
     measured = {o.index for o in result.outcomes if o.metrics is not None}
