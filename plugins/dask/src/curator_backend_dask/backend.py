@@ -98,7 +98,6 @@ class DaskBackend(Backend):
 
     def _execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         import dask
-        from distributed import Client, LocalCluster
 
         options: DaskOptions = self.options
         shipped = self._shipped.pop(id(work), None) or pickle_work(work, self.name)
@@ -110,17 +109,19 @@ class DaskBackend(Backend):
         # with every nanny closed the run would have no worker left.
         settings = {} if remote else LOCAL_CLUSTER_SETTINGS
         with dask.config.set(settings):
-            yield from self._on_cluster(work, indices, shipped, Client, LocalCluster)
+            yield from self._on_cluster(work, indices, shipped, remote)
 
     def _on_cluster(
-        self, work: Work, indices: Sequence[int], shipped: bytes, client_cls: Any, cluster_cls: Any
+        self, work: Work, indices: Sequence[int], shipped: bytes, remote: bool
     ) -> Iterator[Event]:
+        from distributed import Client, LocalCluster
+
         options: DaskOptions = self.options
         cluster = None
-        if options.address or options.scheduler_file:
-            client = _connect(client_cls, options)
+        if remote:
+            client = _connect(Client, options)
         else:
-            cluster = cluster_cls(
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=self.jobs,
                 threads_per_worker=1,
                 processes=True,
@@ -130,7 +131,7 @@ class DaskBackend(Backend):
                 # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
                 preload=["curator_backend_dask.tasks"],
             )
-            client = client_cls(cluster)
+            client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
             self._dispatch = ChunkDispatch(self, client, work, shipped, indices)
             if self.stop_requested:  # asked while the cluster started
