@@ -332,9 +332,11 @@ def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
         example=str(EXAMPLE), probes=str(probes), jobs=str(job_folder), checkpoint=str(checkpoint)
     )
     parent = subprocess.Popen([sys.executable, "-c", script])
-    _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
-    parent.kill()
-    parent.wait()
+    try:
+        _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
+    finally:  # killed on a failed wait too: a live child would fail a later test's teardown
+        parent.kill()
+        parent.wait()
     at_kill = len(executions(probes))
     _wait(lambda: len(executions(probes)) > at_kill + 1, "the jobs to go on without their run")
     assert _jobs_outside(checkpoint, jobs_registry)["finished"] >= 2

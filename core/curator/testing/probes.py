@@ -97,13 +97,13 @@ class WorkerHooks(Filter[int]):
             hold(self.folder)
         self.where = f"{os.getpid()}.{threading.get_ident()}"
         name = f"setup.{self.where}.{worker.slot}.{worker.jobs}.{worker.backend}"
-        (Path(self.folder) / name).write_text(repr(time.time()))
+        _record(Path(self.folder) / name, repr(time.time()))
 
     def teardown(self) -> None:
         """Record the time, under the setup's process and thread (or hang, first)."""
         if self.hang == "teardown" and claim(self.folder, "hung"):
             hold(self.folder)
-        (Path(self.folder) / f"teardown.{self.where}").write_text(repr(time.time()))
+        _record(Path(self.folder) / f"teardown.{self.where}", repr(time.time()))
 
     def __call__(self, items: Iterator[int]) -> Iterator[int]:
         """Pass the items on."""
@@ -385,7 +385,7 @@ class Probe(Sink[int]):
             raise SystemExit(f"probe: item {index} calls sys.exit")
         if index in self.unprintable:
             raise Unprintable
-        (folder / f"run.{index}.{where}").write_text(f"{started} {time.time()}")
+        _record(folder / f"run.{index}.{where}", f"{started} {time.time()}")
         if index in self.unpicklable:
             return [threading.Lock()]  # type: ignore[list-item]
         if index in self.local:
@@ -502,6 +502,17 @@ class Convert(Sink):
 
 pipeline = Numbers().write(Convert())
 """
+
+
+def _record(path: Path, text: str) -> None:
+    """Write a record whole or not at all: readers poll the folder while items run.
+
+    The text goes to a hidden name first (no reader's pattern matches it) and is
+    renamed into place, so a reader never finds a record still empty.
+    """
+    hidden = path.with_name(f".{path.name}.part")
+    hidden.write_text(text)
+    os.replace(hidden, path)
 
 
 @dataclass(frozen=True)

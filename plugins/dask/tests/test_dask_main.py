@@ -3,7 +3,7 @@
 Real interpreters, as a user runs them: a script without an
 ``if __name__ == "__main__":`` guard, and the same code piped to ``python -``.
 Classes and results of ``__main__`` travel by value; each of two runs sees
-the environment as it is when the run starts.
+the environment as it is when the run starts, and Dask's config is whole after them.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ for x in ("a", "b"):
                  backend="dask", jobs=2, reporter=None)
     assert all(isinstance(seen, Seen) for out in result.outputs for seen in out), "class lost"
     rounds.append([[s.index, s.x] for out in result.outputs for s in out])
+import dask  # Dask's own settings outlive the runs (a later cluster of the user's needs them)
+dask.config.get("distributed.comm.timeouts.connect")
 print(json.dumps(rounds))
 """
 

@@ -98,6 +98,7 @@ class DaskBackend(Backend):
 
     def _execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         import dask
+        import distributed  # noqa: F401
 
         options: DaskOptions = self.options
         shipped = self._shipped.pop(id(work), None) or pickle_work(work, self.name)
@@ -107,6 +108,9 @@ class DaskBackend(Backend):
         # cluster closes the nanny of a worker not back within lost-worker-timeout (15 s):
         # a loaded machine restarting one that an item kills again can take longer, and
         # with every nanny closed the run would have no worker left.
+        # Imported first, distributed loads its defaults into Dask's config: a set
+        # made before that would, at its end, take the whole "distributed" tree away
+        # with it (the process's next cluster would fail on a missing key).
         settings = {} if remote else LOCAL_CLUSTER_SETTINGS
         with dask.config.set(settings):
             yield from self._on_cluster(work, indices, shipped, remote)
