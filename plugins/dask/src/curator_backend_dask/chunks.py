@@ -9,7 +9,6 @@ an error that names it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import threading
@@ -175,6 +174,8 @@ class ChunkDispatch:
         client's timeout for a running worker; with no worker after ``wait``
         seconds more, the run ends with an error that says so.
         """
+        import asyncio  # here, not at the top: every run loads this module, few scatter
+
         deadline = time.monotonic() + wait
         while True:
             try:
