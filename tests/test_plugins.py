@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ FIXTURES = {
     "exits": ("curator-fixture-exits", "curator_fixture_exits"),
     "base-exception": ("curator-fixture-base-exception", "curator_fixture_base_exception"),
     "failing-observer": ("curator-fixture-failing-observer", "curator_fixture_failing_observer"),
+    "later": ("curator-fixture-later", "curator_fixture_later"),
+    "later-broken": ("curator-fixture-later-broken", "curator_fixture_later_broken"),
 }
 
 
@@ -312,7 +315,10 @@ def test_debug_switch_traces_registration_and_event_hooks_and_prints_tracebacks(
     env = subprocess_env(site, CURATOR_DEBUG_PLUGINS="1")
     listing = curator("backends", "list", "--json", env=env)
     assert listing.returncode == 0, listing.stderr
-    assert "curator_register_backends [builtin-backends] -> [<class" in listing.stderr
+    assert (
+        "curator_register_backends [builtin-backends] -> [ClassRef(name='sequential', "
+        "target='curator.backends.sequential:SequentialBackend')"
+    ) in listing.stderr
     assert "curator_register_backends [good] -> [<class 'curator_fixture_good.EchoBackend'>]" in (
         listing.stderr
     )
@@ -427,3 +433,64 @@ def test_of_two_plugins_offering_one_name_the_first_distribution_by_name_wins(
     zeta = registry.host.records["zeta"]
     assert zeta.status == "broken"
     assert "backend name 'twin' is already registered by plugin 'alpha'" in zeta.error
+
+
+@pytest.fixture
+def later_unimported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module the ``later`` plugins refer to, not imported yet (as in a fresh process)."""
+    monkeypatch.delitem(sys.modules, "curator_fixture_later_backend", raising=False)
+
+
+def test_a_class_registered_by_reference_is_imported_by_its_first_use(
+    site: Path, later_unimported: None
+) -> None:
+    install(site, "later")
+    registry = load(site, PluginSettings(strict=True))
+    assert registry.host.records["later"].provides == [
+        "backend:later", "backend:later-unavailable",
+    ]  # fmt: skip
+    # Another backend's run leaves it alone: a run imports only the backend it runs.
+    assert run(numbers(2), registry=registry, reporter=None).ok
+    assert "curator_fixture_later_backend" not in sys.modules
+    result = run(numbers(3), backend="later", registry=registry, reporter=None)
+    assert result.outputs == [["0"], ["2"], ["4"]]
+    assert "curator_fixture_later_backend" in sys.modules
+    # Its unavailability shows once it is imported, as a class's does at registration.
+    with pytest.raises(UsageError, match="backend 'later-unavailable' is unavailable: missing"):
+        run(numbers(2), backend="later-unavailable", registry=registry)
+    entry = registry.backends["later-unavailable"]
+    assert (entry.status, entry.target) == (
+        "unavailable", "curator_fixture_later_backend:NeedsEngine",
+    )  # fmt: skip
+    assert registry.backends["later"].description.startswith("Runs items in-process")
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("nowhere", "refers to 'curator_fixture_nowhere:Nothing', which cannot be imported: "
+         "ModuleNotFoundError"),
+        ("misnamed", "refers to 'curator_fixture_later_backend:Later', which is named 'later'"),
+        ("not-a-backend", "which is <class 'curator_fixture_later_backend.NotABackend'>, "
+         "expected a Backend subclass with a name"),
+        ("no-colon", "cannot be imported: ValueError: 'curator_fixture_later_backend.Later' is "
+         "not 'package.module:ClassName'"),
+    ],
+)  # fmt: skip
+def test_a_reference_that_fails_is_refused_by_name_and_its_plugin_listed_broken(
+    site: Path, name: str, reason: str
+) -> None:
+    install(site, "later-broken")
+    registry = load(site)
+    with pytest.raises(PluginError) as refused:
+        run(numbers(2), backend=name, registry=registry)
+    assert "comes from plugin 'later-broken' (curator-fixture-later-broken" in str(refused.value)
+    assert reason in str(refused.value)
+    # The listing imports every reference: none of these is left, the plugin is broken.
+    assert set(registry.backends) == {"sequential", "thread-pool"}
+    record = registry.host.records["later-broken"]
+    assert record.status == "broken"
+    assert record.provides == []
+    assert [row.name for row in registry.listing("backend") if row.status == "broken"] == [
+        "later-broken"
+    ]

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from curator.model.result import RunInfo, RunResult
     from curator.observing.features import ItemFeature
     from curator.observing.reporter import Reporter
+    from curator.plugin_host.class_ref import ClassRef
     from curator.plugin_host.hookspecs import hookimpl
     from curator.plugin_host.options import NoOptions, option
     from curator.plugin_host.registry import Registry, default_registry
@@ -80,6 +81,7 @@ _HOMES = {
     "UsageError": "curator.model.errors",
     "ItemFeature": "curator.observing.features",
     "hookimpl": "curator.plugin_host.hookspecs",
+    "ClassRef": "curator.plugin_host.class_ref",
     "WorkerInfo": "curator.backends.lifecycle",
     "Metrics": "curator.model.measures",
     "StageSummary": "curator.model.measures",
@@ -129,6 +131,7 @@ __all__ = [
     "BackendContractError",
     "Capabilities",
     "Captured",
+    "ClassRef",
     "CuratorError",
     "ErrorInfo",
     "ErrorKind",

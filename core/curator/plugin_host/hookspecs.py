@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from curator.observing.features import ItemFeature
     from curator.observing.progress import RunProgress
     from curator.observing.reporter import Reporter
+    from curator.plugin_host.class_ref import ClassRef
 
 PROJECT = "curator"
 
@@ -51,31 +52,35 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def curator_register_backends() -> list[type[Backend]]:  # type: ignore[empty-body]
-    """Return the backend classes this plugin provides.
+def curator_register_backends() -> list[type[Backend] | ClassRef]:  # type: ignore[empty-body]
+    """Return the backend classes this plugin provides, or references to them.
 
     Called once per plugin, in the process that builds the registry (the CLI,
     or the process calling :func:`curator.run`), before any run. Keep it
-    cheap: return classes, import no heavy engine (import those inside
-    :meth:`~curator.backends.backend.Backend.execute`).
+    cheap: import no heavy engine (import those inside
+    :meth:`~curator.backends.backend.Backend.execute`). Better, return a
+    :class:`~curator.plugin_host.class_ref.ClassRef` (name and import path):
+    the class's module is then imported only by a run that uses the backend,
+    or a listing, never by every run of every other backend.
 
-    Each class is checked here: it implements ``execute``, its name is
-    lowercase words joined by dashes, its ``Options`` defaults have their
-    declared types and its capabilities are consistent; a class that fails is
-    not registered and its plugin is listed ``broken`` with the problems.
-    Built-ins register first, then plugins in distribution-name order: a name
-    already registered is rejected and reported, naming both providers.
+    Each class is checked (a referenced one when it is imported): it
+    implements ``execute``, its name is lowercase words joined by dashes, its
+    ``Options`` defaults have their declared types and its capabilities are
+    consistent; a class that fails is not registered and its plugin is listed
+    ``broken`` with the problems. Built-ins register first, then plugins in
+    distribution-name order: a name already registered is rejected and
+    reported, naming both providers.
 
     Returns
     -------
-    list[type[Backend]]
-        Subclasses of :class:`curator.Backend`.
+    list[type[Backend] | ClassRef]
+        Subclasses of :class:`curator.Backend`, or references to them.
     """
 
 
 @hookspec
-def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-body]
-    """Return the reporter classes this plugin provides.
+def curator_register_reporters() -> list[type[Reporter] | ClassRef]:  # type: ignore[empty-body]
+    """Return the reporter classes this plugin provides, or references to them.
 
     Called once per plugin, in the process that builds the registry, before
     any run. The same rules as :func:`curator_register_backends` apply; in
@@ -84,13 +89,13 @@ def curator_register_reporters() -> list[type[Reporter]]:  # type: ignore[empty-
 
     Returns
     -------
-    list[type[Reporter]]
-        Subclasses of :class:`curator.Reporter`.
+    list[type[Reporter] | ClassRef]
+        Subclasses of :class:`curator.Reporter`, or references to them.
     """
 
 
 @hookspec
-def curator_register_item_features() -> list[type[ItemFeature]]:  # type: ignore[empty-body]
+def curator_register_item_features() -> list[type[ItemFeature] | ClassRef]:  # type: ignore[empty-body]
     """Return the per-item feature classes this plugin provides (:mod:`curator.observing.features`).
 
     Called once per plugin, in the process that builds the registry, before
@@ -103,8 +108,8 @@ def curator_register_item_features() -> list[type[ItemFeature]]:  # type: ignore
 
     Returns
     -------
-    list[type[ItemFeature]]
-        Subclasses of :class:`curator.ItemFeature`.
+    list[type[ItemFeature] | ClassRef]
+        Subclasses of :class:`curator.ItemFeature`, or references to them.
     """
 
 

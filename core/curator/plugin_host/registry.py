@@ -13,6 +13,7 @@ from curator.backends.backend import Backend, normalize_name
 from curator.model.errors import PluginError, UnknownNameError, UsageError
 from curator.observing.features import ItemFeature, feature_problems
 from curator.observing.reporter import Reporter
+from curator.plugin_host.class_ref import ClassRef
 from curator.plugin_host.contract import backend_problems, reporter_problems
 from curator.plugin_host.plugins import BUILTIN_PLUGINS, PluginHost, PluginRecord, PluginSettings
 
@@ -38,6 +39,9 @@ class Entry(Generic[P]):
         ``ok``, ``unavailable`` (a requirement is missing) or ``broken``.
     detail
         Why it is not ``ok``; for an ``ok`` entry, which other plugins offer the name too.
+    target
+        Where a class registered as a :class:`~curator.plugin_host.class_ref.ClassRef`
+        comes from; while ``cls`` is ``None`` and this is set, it is not imported yet.
     """
 
     name: str
@@ -45,6 +49,7 @@ class Entry(Generic[P]):
     plugin: PluginRecord
     status: EntryStatus
     detail: str = ""
+    target: str | None = None
 
     @property
     def description(self) -> str:
@@ -63,10 +68,28 @@ class Entry(Generic[P]):
         }
 
 
+@dataclass(frozen=True)
+class _Kind(Generic[P]):
+    """What a registration hook provides: the base class, and the check of a plugin's class."""
+
+    name: str
+    base: type[P]
+    check: Callable[[Any], list[str]]
+
+
+_BACKEND: _Kind[Backend] = _Kind("backend", Backend, backend_problems)  # type: ignore[type-abstract]
+_REPORTER: _Kind[Reporter] = _Kind("reporter", Reporter, reporter_problems)
+_FEATURE: _Kind[ItemFeature] = _Kind("feature", ItemFeature, feature_problems)
+
+
 class Registry:
     """Every backend and reporter that the loaded plugins provide.
 
     Build one with :meth:`load`; :func:`default_registry` caches one per process.
+    A class a plugin registers as a :class:`~curator.plugin_host.class_ref.ClassRef`
+    is imported when first needed: :meth:`backend` and :meth:`reporter` import
+    the one asked for, :attr:`backends`, :attr:`reporters` and :attr:`features`
+    every one.
 
     Parameters
     ----------
@@ -76,21 +99,26 @@ class Registry:
 
     def __init__(self, host: PluginHost) -> None:
         self.host = host
-        self.backends: dict[str, Entry[Backend]] = self._collect(
-            host.pm.hook.curator_register_backends,
-            Backend,  # type: ignore[type-abstract]
-            "backend",
-            backend_problems,
-        )
-        self.reporters: dict[str, Entry[Reporter]] = self._collect(
-            host.pm.hook.curator_register_reporters, Reporter, "reporter", reporter_problems
-        )
-        self.features: dict[str, Entry[ItemFeature]] = self._collect(
-            host.pm.hook.curator_register_item_features,
-            ItemFeature,
-            "feature",
-            feature_problems,
-        )
+        self._settling = threading.RLock()  # two runs' threads may look up one name at once
+        hook = host.pm.hook
+        self._backends = self._collect(hook.curator_register_backends, _BACKEND)
+        self._reporters = self._collect(hook.curator_register_reporters, _REPORTER)
+        self._features = self._collect(hook.curator_register_item_features, _FEATURE)
+
+    @property
+    def backends(self) -> dict[str, Entry[Backend]]:
+        """Every backend, by name, each class imported."""
+        return self._settle_all(self._backends, _BACKEND)
+
+    @property
+    def reporters(self) -> dict[str, Entry[Reporter]]:
+        """Every reporter, by name, each class imported."""
+        return self._settle_all(self._reporters, _REPORTER)
+
+    @property
+    def features(self) -> dict[str, Entry[ItemFeature]]:
+        """Every per-item feature, by name, each class imported."""
+        return self._settle_all(self._features, _FEATURE)
 
     @classmethod
     def load(
@@ -126,16 +154,11 @@ class Registry:
             host.check_hooks()
         return cls(host)
 
-    def _collect(
-        self, hook: Any, base: type[P], kind: str, check: Callable[[Any], list[str]]
-    ) -> dict[str, Entry[P]]:
+    def _collect(self, hook: Any, kind: _Kind[P]) -> dict[str, Entry[P]]:
         entries: dict[str, Entry[P]] = {}
         # Registration order: built-ins first, so they keep their names.
         for impl in hook.get_hookimpls():
             record = self.host.plugin_record(impl.plugin_name)
-            # The core's own classes pass the contract by test (tests/test_plugins.py),
-            # not by a check in every process: 1.3 ms of each run and command.
-            trusted = record.distribution is None and impl.plugin_name in _BUILTIN_NAMES
             try:
                 provided = list(impl.function())
             except KeyboardInterrupt:
@@ -145,23 +168,16 @@ class Registry:
                 continue
             if self.host.settings.debug:
                 self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
-            for cls in provided:
-                if not (isinstance(cls, type) and issubclass(cls, base)) or not isinstance(
-                    getattr(cls, "name", None), str
-                ):
-                    self.host.fail(
-                        record,
-                        f"{hook.name} returned {cls!r}, "
-                        f"expected a {base.__name__} subclass with a name",
+            for item in provided:
+                if isinstance(item, ClassRef) and isinstance(item.name, str):
+                    entry: Entry[P] | None = Entry(
+                        normalize_name(item.name), None, record, "ok", target=item.target
                     )
+                else:
+                    entry = self._checked(item, record, kind, f"{hook.name} returned")
+                if entry is None:
                     continue
-                name = normalize_name(cls.name)
-                problems = [] if trusted else check(cls)
-                if problems:
-                    self.host.fail(
-                        record, f"{kind} {cls.name!r} ({cls.__qualname__}): " + "; ".join(problems)
-                    )
-                    continue
+                name = entry.name
                 if name in entries:
                     # Built-ins register first, then plugins by distribution name.
                     winner = entries[name]
@@ -170,14 +186,80 @@ class Registry:
                     entries[name] = dataclasses.replace(winner, detail=detail)
                     self.host.fail(
                         record,
-                        f"{kind} name {name!r} is already registered by "
+                        f"{kind.name} name {name!r} is already registered by "
                         f"{winner.plugin.describe()}; ignored the one from {record.describe()}",
                     )
                     continue
-                reason = cls.unavailable_reason()
-                status: EntryStatus = "unavailable" if reason else "ok"
-                entries[name] = Entry(name, cls, record, status, reason or "")
-                record.provides.append(f"{kind}:{name}")
+                entries[name] = entry
+                record.provides.append(f"{kind.name}:{name}")
+        return entries
+
+    def _checked(
+        self, cls: Any, record: PluginRecord, kind: _Kind[P], source: str
+    ) -> Entry[P] | None:
+        """``cls``'s entry, or ``None`` (its plugin marked broken) if it is not a valid one."""
+        if not (isinstance(cls, type) and issubclass(cls, kind.base)) or not isinstance(
+            getattr(cls, "name", None), str
+        ):
+            self.host.fail(
+                record,
+                f"{source} {cls!r}, expected a {kind.base.__name__} subclass with a name",
+            )
+            return None
+        # The core's own classes pass the contract by test (tests/test_plugins.py),
+        # not by a check in every process: 1.3 ms of each run and command.
+        trusted = record.distribution is None and record.name in _BUILTIN_NAMES
+        problems = [] if trusted else kind.check(cls)
+        if problems:
+            self.host.fail(
+                record, f"{kind.name} {cls.name!r} ({cls.__qualname__}): " + "; ".join(problems)
+            )
+            return None
+        reason = cls.unavailable_reason()
+        status: EntryStatus = "unavailable" if reason else "ok"
+        return Entry(normalize_name(cls.name), cls, record, status, reason or "")
+
+    def _settle(self, entries: dict[str, Entry[P]], name: str, kind: _Kind[P]) -> Entry[P] | None:
+        """Import the class of ``name``'s entry if it is a reference; ``None`` if that fails.
+
+        A class that cannot be imported, is not the one the reference names, or
+        fails its checks leaves the registry, and its plugin is marked broken.
+        """
+        with self._settling:
+            entry = entries.get(name)
+            if entry is None or entry.cls is not None or entry.target is None:
+                return entry
+            return self._import(entries, entry, kind)
+
+    def _import(
+        self, entries: dict[str, Entry[P]], entry: Entry[P], kind: _Kind[P]
+    ) -> Entry[P] | None:
+        name, record = entry.name, entry.plugin
+        assert entry.target is not None
+        source = f"{kind.name} {name!r} refers to {entry.target!r}, which"
+        try:
+            cls = ClassRef(name, entry.target).load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an import's sys.exit() too
+            settled = None
+            self.host.fail(record, f"{source} cannot be imported: {type(exc).__name__}: {exc}", exc)
+        else:
+            settled = self._checked(cls, record, kind, f"{source} is")
+            if settled is not None and settled.name != name:
+                self.host.fail(record, f"{source} is named {settled.name!r}")
+                settled = None
+        if settled is None:
+            del entries[name]
+            record.provides.remove(f"{kind.name}:{name}")
+            return None
+        detail = "; ".join(d for d in (settled.detail, entry.detail) if d)  # why, and twins
+        entries[name] = settled = dataclasses.replace(settled, detail=detail, target=entry.target)
+        return settled
+
+    def _settle_all(self, entries: dict[str, Entry[P]], kind: _Kind[P]) -> dict[str, Entry[P]]:
+        for name in [n for n, e in entries.items() if e.cls is None]:
+            self._settle(entries, name, kind)
         return entries
 
     def broken_plugins(self) -> list[PluginRecord]:
@@ -207,16 +289,25 @@ class Registry:
         PluginError
             The plugin that would provide it is broken.
         """
-        return self._get(self.backends, name, "backend")
+        return self._get(self._backends, name, _BACKEND)
 
     def reporter(self, name: str) -> type[Reporter]:
         """Look up a usable reporter class by name; raises like :meth:`backend`."""
-        return self._get(self.reporters, name, "reporter")
+        return self._get(self._reporters, name, _REPORTER)
 
-    def _get(self, entries: dict[str, Entry[P]], name: str, kind: str) -> type[P]:
+    def _get(self, entries: dict[str, Entry[P]], name: str, of: _Kind[P]) -> type[P]:
+        kind: str = of.name
         wanted = normalize_name(name)
         entry = entries.get(wanted)
-        if entry is not None and entry.cls is not None:
+        if entry is not None:
+            record = entry.plugin
+            entry = self._settle(entries, wanted, of)
+            if entry is None:
+                raise PluginError(
+                    f"{kind} {wanted!r} comes from {record.describe()}, which is broken: "
+                    f"{record.error}"
+                )
+            assert entry.cls is not None
             if entry.status != "ok":
                 raise UsageError(f"{kind} {wanted!r} is unavailable: {entry.detail}")
             return entry.cls

@@ -1,10 +1,10 @@
 """The entry point: register the backend. Nothing heavy is imported here."""
 
-from curator import Backend, hookimpl
-from curator_backend_local_jobs.backend import LocalJobsBackend
+from curator import Backend, ClassRef, hookimpl
 
 
 @hookimpl
-def curator_register_backends() -> list[type[Backend]]:
+def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``local-jobs`` backend."""
-    return [LocalJobsBackend]
+    # By reference: only a run on local-jobs (or a listing) imports the backend's module.
+    return [ClassRef("local-jobs", "curator_backend_local_jobs.backend:LocalJobsBackend")]

@@ -1,10 +1,10 @@
 """The entry point: register the backend. Nothing heavy is imported here."""
 
-from curator import Backend, hookimpl
-from curator_backend_loky.backend import LokyBackend
+from curator import Backend, ClassRef, hookimpl
 
 
 @hookimpl
-def curator_register_backends() -> list[type[Backend]]:
+def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``loky`` backend."""
-    return [LokyBackend]
+    # By reference: only a run on loky (or a listing) imports the backend's module.
+    return [ClassRef("loky", "curator_backend_loky.backend:LokyBackend")]

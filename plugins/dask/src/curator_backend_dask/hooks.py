@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from curator import Backend, hookimpl
-from curator_backend_dask.backend import DaskBackend
+from curator import Backend, ClassRef, hookimpl
 
 
 @hookimpl
-def curator_register_backends() -> list[type[Backend]]:
+def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``dask`` backend."""
-    return [DaskBackend]
+    # By reference: only a run on dask (or a listing) imports the backend's module.
+    return [ClassRef("dask", "curator_backend_dask.backend:DaskBackend")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from curator import Backend, hookimpl
-from curator_backend_process_pool.backend import ProcessPoolBackend
+from curator import Backend, ClassRef, hookimpl
 
 
 @hookimpl
-def curator_register_backends() -> list[type[Backend]]:
+def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``process-pool`` backend."""
-    return [ProcessPoolBackend]
+    # By reference: only a run on process-pool (or a listing) imports the backend's module.
+    return [ClassRef("process-pool", "curator_backend_process_pool.backend:ProcessPoolBackend")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from curator import Backend, hookimpl
-from curator_backend_slurm.backend import SlurmBackend
+from curator import Backend, ClassRef, hookimpl
 
 
 @hookimpl
-def curator_register_backends() -> list[type[Backend]]:
+def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``slurm`` backend."""
-    return [SlurmBackend]
+    # By reference: only a run on slurm (or a listing) imports the backend's module.
+    return [ClassRef("slurm", "curator_backend_slurm.backend:SlurmBackend")]

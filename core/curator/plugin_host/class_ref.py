@@ -1,0 +1,47 @@
+"""A plugin's class named by its import path, imported only when a run or a listing needs it."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClassRef:
+    """A backend, reporter or per-item feature class, registered without importing it.
+
+    A registration hook (``curator_register_backends`` and the others) may
+    return these instead of classes. The registry then knows the name from the
+    reference alone and imports ``target`` the first time the class is needed:
+    a run imports the backend it runs and none of the others, and a plugin's
+    hook module stays a few lines that import nothing::
+
+        @hookimpl
+        def curator_register_backends():
+            return [ClassRef("my-cluster", "my_plugin.backend:MyClusterBackend")]
+
+    The class is checked when it is imported, as a class returned directly is
+    at registration: if the import fails, or the class's ``name`` is not this
+    name, or it breaks the contract, the plugin is listed ``broken`` with the
+    reason, and a run that asks for the name is refused with it.
+
+    Parameters
+    ----------
+    name
+        The name the class registers under (the class's own ``name``).
+    target
+        ``"package.module:ClassName"``.
+    """
+
+    name: str
+    target: str
+
+    def load(self) -> object:
+        """Import ``target``'s module and return the object it names."""
+        module_name, colon, attribute = self.target.partition(":")
+        if not (module_name and colon and attribute):
+            raise ValueError(f"{self.target!r} is not 'package.module:ClassName'")
+        found: object = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+        return found
