@@ -157,9 +157,12 @@ def measure(
     env.update(env_extra or {})
     if old:
         assert BASELINE is not None
-        tree = [BASELINE / "core", BASELINE / "plugins" / "process-pool" / "src"]
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in tree)
-        env["CURATOR_DISABLE_PLUGINS"] = "dask"  # the installed one needs the new core
+        # The tree's own code of every installed plugin (editable installs are on the path
+        # after PYTHONPATH): the new plugins' hook modules may need the new core.
+        plugins = ["plugins/process-pool", "plugins/dask", "plugins/slurm", "plugins/report"]
+        plugins.append("examples/local-jobs-backend")
+        tree = [BASELINE / "core"] + [BASELINE / p / "src" for p in plugins]
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in tree if p.exists())
     samples = []
     for _ in range(repeat):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

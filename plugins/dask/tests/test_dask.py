@@ -176,6 +176,19 @@ def test_listing_backends_never_imports_dask() -> None:
     assert out.stdout.strip().endswith("DASK False False False")
 
 
+def test_a_run_on_another_backend_never_imports_the_dask_backend() -> None:
+    # The plugin registers its class by reference: only a run on dask imports its module.
+    code = (
+        "import sys\n"
+        "from curator import run\n"
+        "from curator.examples.snapshots import pipeline\n"
+        "assert run(pipeline(4), reporter=None).ok\n"
+        "print('DASK', 'curator_backend_dask.backend' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("DASK False")
+
+
 def test_a_crash_blames_only_the_item_that_was_running(tmp_path: Path) -> None:
     # Items of 0.2 s: every worker has a chunk running and one queued when item 5 kills it.
     result = dask(probe(24, tmp_path, sleep=0.2, crash=frozenset({5})), on_error="continue")
