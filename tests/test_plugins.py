@@ -43,6 +43,8 @@ FIXTURES = {
     "failing-observer": ("curator-fixture-failing-observer", "curator_fixture_failing_observer"),
     "later": ("curator-fixture-later", "curator_fixture_later"),
     "later-broken": ("curator-fixture-later-broken", "curator_fixture_later_broken"),
+    # Distributions register by name: this one's "later" comes before the good plugin's.
+    "later-twin": ("curator-fixture-a-later-twin", "curator_fixture_later_twin"),
 }
 
 
@@ -494,3 +496,33 @@ def test_a_reference_that_fails_is_refused_by_name_and_its_plugin_listed_broken(
     assert [row.name for row in registry.listing("backend") if row.status == "broken"] == [
         "later-broken"
     ]
+    # Refused with the reason every time, after the listing too (not "unknown backend").
+    with pytest.raises(PluginError) as again:
+        run(numbers(2), backend=name, registry=registry)
+    assert reason in str(again.value)
+
+
+def test_in_strict_mode_a_failing_reference_raises_each_time_and_is_imported_once(
+    site: Path,
+) -> None:
+    install(site, "later-broken")
+    registry = load(site, PluginSettings(strict=True))
+    with pytest.raises(PluginError, match="cannot be imported: ModuleNotFoundError"):
+        registry.backend("nowhere")
+    error = registry.host.records["later-broken"].error
+    with pytest.raises(PluginError, match="cannot be imported: ModuleNotFoundError"):
+        registry.backend("nowhere")
+    assert registry.host.records["later-broken"].error == error  # not imported again
+
+
+def test_a_name_whose_reference_fails_goes_to_the_plugin_registration_ignored(
+    site: Path, later_unimported: None
+) -> None:
+    install(site, "later-twin", "later")
+    registry = load(site)
+    assert registry.host.records["later"].provides == ["backend:later-unavailable"]
+    result = run(numbers(3), backend="later", registry=registry, reporter=None)
+    assert result.outputs == [["0"], ["2"], ["4"]]
+    assert registry.backends["later"].plugin.name == "later"
+    assert registry.host.records["later-twin"].status == "broken"
+    assert "curator_fixture_nowhere" in registry.host.records["later-twin"].error

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+from functools import partial
 from types import FunctionType, ModuleType
 from typing import Any
 
@@ -45,11 +46,14 @@ def dumps(obj: object) -> bytes:
 
     Work that is all importable (classes and functions of installed modules)
     is pickled plainly: the receiving process imports them by name either way,
-    and neither process imports cloudpickle (about 10 ms each).
+    and neither process imports cloudpickle (about 10 ms each). Not while
+    modules are registered with cloudpickle's own
+    ``cloudpickle.register_pickle_by_value`` (say, for a Dask cluster that
+    lacks them): those, and their submodules, must travel by value too.
     """
     shipped = sorted(name for name in _BY_VALUE if isinstance(sys.modules.get(name), ModuleType))
     homes = ("__main__", *shipped)
-    if not _made_in(obj, homes):
+    if not _registered_elsewhere(shipped) and not _made_in(obj, homes):
         plain = _by_reference(obj, homes)
         if plain is not None:
             return plain
@@ -63,17 +67,37 @@ def dumps(obj: object) -> bytes:
     return bytes(cloudpickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _made_in(obj: object, homes: tuple[str, ...]) -> bool:
-    """Whether ``obj``'s class, or a class of a work's stages, is defined in one of ``homes``.
+def _registered_elsewhere(shipped: list[str]) -> bool:
+    """Whether modules besides ``shipped`` are registered with cloudpickle to go by value."""
+    cloudpickle = sys.modules.get("cloudpickle")
+    if cloudpickle is None:  # nobody registered anything
+        return False
+    listed = getattr(cloudpickle, "list_registry_pickle_by_value", None)
+    return listed is not None and bool(set(listed()) - set(shipped))
 
-    A quick look, to spare pickling a large pipeline twice in the common case
-    (stages defined in a script or notebook): :func:`_by_reference` is what decides.
+
+def _made_in(obj: object, homes: tuple[str, ...]) -> bool:
+    """Whether ``obj``, a stage of a work, or a stage's attribute comes from one of ``homes``.
+
+    A quick look (classes, functions, bound methods, partials), to spare
+    pickling a large pipeline twice in the common cases (stages, or the
+    callables they hold, defined in a script or notebook): :func:`_by_reference`
+    is what decides.
     """
     parts: list[object] = [obj]
     if isinstance(obj, Work):
         pipeline = obj.pipeline
-        parts += [pipeline.source, *pipeline.filters, pipeline.sink]
+        stages = [pipeline.source, *pipeline.filters, pipeline.sink]
+        parts += stages
+        for stage in stages:
+            parts += getattr(stage, "__dict__", {}).values()
     for part in parts:
+        try:
+            if isinstance(part, partial):
+                part = part.func
+            part = getattr(part, "__func__", part)  # a bound method: its function
+        except Exception:  # an attribute hook of the user's: only a shortcut is lost
+            continue
         kind = part if isinstance(part, (type, FunctionType)) else type(part)
         if getattr(kind, "__module__", None) in homes:
             return True

@@ -60,8 +60,9 @@ def curator_register_backends() -> list[type[Backend] | ClassRef]:  # type: igno
     cheap: import no heavy engine (import those inside
     :meth:`~curator.backends.backend.Backend.execute`). Better, return a
     :class:`~curator.plugin_host.class_ref.ClassRef` (name and import path):
-    the class's module is then imported only by a run that uses the backend,
-    or a listing, never by every run of every other backend.
+    the class's module is then imported by a run that uses the backend, or a
+    listing (the command line lists every backend for ``curator run``'s flags),
+    never by a ``curator.run`` on another backend.
 
     Each class is checked (a referenced one when it is imported): it
     implements ``execute``, its name is lowercase words joined by dashes, its

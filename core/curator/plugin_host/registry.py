@@ -100,6 +100,10 @@ class Registry:
     def __init__(self, host: PluginHost) -> None:
         self.host = host
         self._settling = threading.RLock()  # two runs' threads may look up one name at once
+        self._understudies: dict[str, list[Entry[Any]]] = {}
+        """By ``kind:name``: the entries registration ignored for a name already taken."""
+        self._refused: dict[str, str] = {}
+        """By ``kind:name``: why a reference's class was refused when it was imported."""
         hook = host.pm.hook
         self._backends = self._collect(hook.curator_register_backends, _BACKEND)
         self._reporters = self._collect(hook.curator_register_reporters, _REPORTER)
@@ -170,16 +174,20 @@ class Registry:
                 self.host.trace(f"{hook.name} [{impl.plugin_name}] -> {provided!r}")
             for item in provided:
                 if isinstance(item, ClassRef) and isinstance(item.name, str):
-                    entry: Entry[P] | None = Entry(
+                    entry = Entry[P](
                         normalize_name(item.name), None, record, "ok", target=item.target
                     )
                 else:
-                    entry = self._checked(item, record, kind, f"{hook.name} returned")
-                if entry is None:
-                    continue
+                    problem = self._problem(item, record, kind, f"{hook.name} returned")
+                    if problem is not None:
+                        self.host.fail(record, problem)
+                        continue
+                    entry = self._entry(item, record)
                 name = entry.name
                 if name in entries:
-                    # Built-ins register first, then plugins by distribution name.
+                    # Built-ins register first, then plugins by distribution name. The one
+                    # ignored stands in if the winner, a reference, fails to import.
+                    self._understudies.setdefault(f"{kind.name}:{name}", []).append(entry)
                     winner = entries[name]
                     note = f"also offered by {record.describe()}, which is ignored"
                     detail = f"{winner.detail}; {note}" if winner.detail else note
@@ -194,27 +202,21 @@ class Registry:
                 record.provides.append(f"{kind.name}:{name}")
         return entries
 
-    def _checked(
-        self, cls: Any, record: PluginRecord, kind: _Kind[P], source: str
-    ) -> Entry[P] | None:
-        """``cls``'s entry, or ``None`` (its plugin marked broken) if it is not a valid one."""
+    def _problem(self, cls: Any, record: PluginRecord, kind: _Kind[P], source: str) -> str | None:
+        """Why ``cls`` cannot be registered for ``kind``, or ``None`` if it can."""
         if not (isinstance(cls, type) and issubclass(cls, kind.base)) or not isinstance(
             getattr(cls, "name", None), str
         ):
-            self.host.fail(
-                record,
-                f"{source} {cls!r}, expected a {kind.base.__name__} subclass with a name",
-            )
-            return None
+            return f"{source} {cls!r}, expected a {kind.base.__name__} subclass with a name"
         # The core's own classes pass the contract by test (tests/test_plugins.py),
         # not by a check in every process: 1.3 ms of each run and command.
         trusted = record.distribution is None and record.name in _BUILTIN_NAMES
         problems = [] if trusted else kind.check(cls)
         if problems:
-            self.host.fail(
-                record, f"{kind.name} {cls.name!r} ({cls.__qualname__}): " + "; ".join(problems)
-            )
-            return None
+            return f"{kind.name} {cls.name!r} ({cls.__qualname__}): " + "; ".join(problems)
+        return None
+
+    def _entry(self, cls: type[P], record: PluginRecord) -> Entry[P]:
         reason = cls.unavailable_reason()
         status: EntryStatus = "unavailable" if reason else "ok"
         return Entry(normalize_name(cls.name), cls, record, status, reason or "")
@@ -223,7 +225,9 @@ class Registry:
         """Import the class of ``name``'s entry if it is a reference; ``None`` if that fails.
 
         A class that cannot be imported, is not the one the reference names, or
-        fails its checks leaves the registry, and its plugin is marked broken.
+        fails its checks leaves the registry (a plugin's class of the same name
+        that registration ignored takes its place), its plugin is marked broken,
+        and a lookup of the name is refused with the reason from then on.
         """
         with self._settling:
             entry = entries.get(name)
@@ -234,28 +238,42 @@ class Registry:
     def _import(
         self, entries: dict[str, Entry[P]], entry: Entry[P], kind: _Kind[P]
     ) -> Entry[P] | None:
-        name, record = entry.name, entry.plugin
+        name, record, key = entry.name, entry.plugin, f"{kind.name}:{entry.name}"
         assert entry.target is not None
         source = f"{kind.name} {name!r} refers to {entry.target!r}, which"
+        error: BaseException | None = None
+        problem: str | None
         try:
-            cls = ClassRef(name, entry.target).load()
+            cls: Any = ClassRef(name, entry.target).load()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # an import's sys.exit() too
-            settled = None
-            self.host.fail(record, f"{source} cannot be imported: {type(exc).__name__}: {exc}", exc)
+            error, problem = exc, f"{source} cannot be imported: {type(exc).__name__}: {exc}"
         else:
-            settled = self._checked(cls, record, kind, f"{source} is")
-            if settled is not None and settled.name != name:
-                self.host.fail(record, f"{source} is named {settled.name!r}")
-                settled = None
-        if settled is None:
-            del entries[name]
-            record.provides.remove(f"{kind.name}:{name}")
-            return None
-        detail = "; ".join(d for d in (settled.detail, entry.detail) if d)  # why, and twins
-        entries[name] = settled = dataclasses.replace(settled, detail=detail, target=entry.target)
-        return settled
+            problem = self._problem(cls, record, kind, f"{source} is")
+            if problem is None and normalize_name(cls.name) != name:
+                problem = f"{source} is named {normalize_name(cls.name)!r}"
+        if problem is None:
+            made = self._entry(cls, record)
+            detail = "; ".join(d for d in (made.detail, entry.detail) if d)  # why, and twins
+            entries[name] = made = dataclasses.replace(made, detail=detail, target=entry.target)
+            return made
+        # The registry is whole again before the plugin's failure is told (which
+        # raises in strict mode): the next lookup does not import it again.
+        del entries[name]
+        record.provides.remove(key)
+        understudies = self._understudies.pop(key, [])
+        if understudies:
+            entries[name], *rest = understudies
+            entries[name].plugin.provides.append(key)
+            if rest:
+                self._understudies[key] = rest
+        else:
+            self._refused[key] = (
+                f"{kind.name} {name!r} comes from {record.describe()}, which is broken: {problem}"
+            )
+        self.host.fail(record, problem, error)
+        return self._settle(entries, name, kind) if understudies else None
 
     def _settle_all(self, entries: dict[str, Entry[P]], kind: _Kind[P]) -> dict[str, Entry[P]]:
         for name in [n for n, e in entries.items() if e.cls is None]:
@@ -298,19 +316,15 @@ class Registry:
     def _get(self, entries: dict[str, Entry[P]], name: str, of: _Kind[P]) -> type[P]:
         kind: str = of.name
         wanted = normalize_name(name)
-        entry = entries.get(wanted)
+        entry = self._settle(entries, wanted, of)
         if entry is not None:
-            record = entry.plugin
-            entry = self._settle(entries, wanted, of)
-            if entry is None:
-                raise PluginError(
-                    f"{kind} {wanted!r} comes from {record.describe()}, which is broken: "
-                    f"{record.error}"
-                )
             assert entry.cls is not None
             if entry.status != "ok":
                 raise UsageError(f"{kind} {wanted!r} is unavailable: {entry.detail}")
             return entry.cls
+        refused = self._refused.get(f"{kind}:{wanted}")
+        if refused is not None:
+            raise PluginError(refused)
         for record in self.broken_plugins():
             if normalize_name(record.name) == wanted:
                 raise PluginError(

@@ -103,7 +103,7 @@ def test_importable_work_is_pickled_plainly(tmp_path: Path) -> None:
     assert not parent_has_it
 
 
-@pytest.mark.parametrize("home", ["__main__", "shipped"])
+@pytest.mark.parametrize("home", ["__main__", "shipped", "registered with cloudpickle"])
 def test_a_global_only_named_from_a_module_workers_lack_travels_by_value(
     home: str, tmp_path: Path
 ) -> None:
@@ -111,16 +111,18 @@ def test_a_global_only_named_from_a_module_workers_lack_travels_by_value(
     # pickle would name (as __main__.T, or jobs_file.T) for the loading process to find.
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "jobs_file.py").write_text("import typing\nT = typing.TypeVar('T')\n")
+    # A Dask user's own cloudpickle.register_pickle_by_value counts too.
     where = "T = typing.TypeVar('T')"
-    if home == "shipped":
+    if home != "__main__":
+        mark = "ship_by_value" if home == "shipped" else "cloudpickle.register_pickle_by_value"
         where = (
-            "import importlib.util\n"
+            "import cloudpickle, importlib.util\n"
             f"spec = importlib.util.spec_from_file_location('jobs_file', {str(tmp_path)!r} "
             "+ '/jobs/jobs_file.py')\n"
             "module = importlib.util.module_from_spec(spec)\n"
             "sys.modules['jobs_file'] = module\n"
             "spec.loader.exec_module(module)\n"
-            "ship_by_value(module)\n"
+            f"{mark}(module)\n"
             "T = module.T"
         )
     code = (

@@ -6,5 +6,5 @@ from curator import Backend, ClassRef, hookimpl
 @hookimpl
 def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``local-jobs`` backend."""
-    # By reference: only a run on local-jobs (or a listing) imports the backend's module.
+    # By reference: a run on another backend never imports the backend's module.
     return [ClassRef("local-jobs", "curator_backend_local_jobs.backend:LocalJobsBackend")]

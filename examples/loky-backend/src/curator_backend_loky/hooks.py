@@ -6,5 +6,5 @@ from curator import Backend, ClassRef, hookimpl
 @hookimpl
 def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``loky`` backend."""
-    # By reference: only a run on loky (or a listing) imports the backend's module.
+    # By reference: a run on another backend never imports the backend's module.
     return [ClassRef("loky", "curator_backend_loky.backend:LokyBackend")]

@@ -8,5 +8,5 @@ from curator import Backend, ClassRef, hookimpl
 @hookimpl
 def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``dask`` backend."""
-    # By reference: only a run on dask (or a listing) imports the backend's module.
+    # By reference: a run on another backend never imports the backend's module.
     return [ClassRef("dask", "curator_backend_dask.backend:DaskBackend")]

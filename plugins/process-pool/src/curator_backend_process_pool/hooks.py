@@ -8,5 +8,5 @@ from curator import Backend, ClassRef, hookimpl
 @hookimpl
 def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``process-pool`` backend."""
-    # By reference: only a run on process-pool (or a listing) imports the backend's module.
+    # By reference: a run on another backend never imports the backend's module.
     return [ClassRef("process-pool", "curator_backend_process_pool.backend:ProcessPoolBackend")]

@@ -8,5 +8,5 @@ from curator import Backend, ClassRef, hookimpl
 @hookimpl
 def curator_register_backends() -> list[type[Backend] | ClassRef]:
     """Provide the ``slurm`` backend."""
-    # By reference: only a run on slurm (or a listing) imports the backend's module.
+    # By reference: a run on another backend never imports the backend's module.
     return [ClassRef("slurm", "curator_backend_slurm.backend:SlurmBackend")]
