@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
+
+
+def import_object(module: str, attribute: str = "") -> Any:
+    """Import ``module`` and return its (dotted) ``attribute``, or the module without one.
+
+    How entry points, the built-in plugins and :class:`ClassRef` name what they load.
+    """
+    found: Any = importlib.import_module(module)
+    for part in filter(None, attribute.split(".")):
+        found = getattr(found, part)
+    return found
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,6 @@ class ClassRef:
     def load(self) -> object:
         """Import ``target``'s module and return the object it names."""
         module_name, colon, attribute = self.target.partition(":")
-        if not (module_name and colon and attribute):
+        if not (module_name and colon and all(attribute.split("."))):
             raise ValueError(f"{self.target!r} is not 'package.module:ClassName'")
-        found: object = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-        return found
+        return import_object(module_name, attribute)

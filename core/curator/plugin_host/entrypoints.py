@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from curator.plugin_host.class_ref import import_object
+
 _INFO_SUFFIXES = (".dist-info", ".egg-info")
 
 
@@ -46,10 +48,7 @@ class EntryPoint:
         """Import the module and return the attribute (or the module)."""
         target = self.value.partition("[")[0]  # "module:attr [extra]": the extras are not ours
         module, _, attribute = target.partition(":")
-        found: Any = importlib.import_module(module.strip())
-        for part in filter(None, attribute.strip().split(".")):
-            found = getattr(found, part)
-        return found
+        return import_object(module.strip(), attribute.strip())
 
 
 def canonical(name: str) -> str:

@@ -18,7 +18,6 @@ working. Environment switches:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -32,6 +31,7 @@ import pluggy
 from curator._version import __version__
 from curator.model.errors import PluginError
 from curator.plugin_host import hookspecs
+from curator.plugin_host.class_ref import import_object
 from curator.plugin_host.compat import CORE_DISTRIBUTION, core_requirement, satisfies
 from curator.plugin_host.entrypoints import EntryPoint, canonical, entry_points
 from curator.plugin_host.relay import EventRelay
@@ -191,10 +191,7 @@ class PluginHost:
                     self.records[name] = PluginRecord(name, None, __version__, status="disabled")
                     continue
                 module_name, _, attribute = where.partition(":")
-                plugin = importlib.import_module(module_name)
-                self.register(
-                    getattr(plugin, attribute) if attribute else plugin, name, version=__version__
-                )
+                self.register(import_object(module_name, attribute), name, version=__version__)
 
     def switched_off(self, name: str) -> bool:
         """Whether the built-in plugin ``name`` (see :data:`SWITCHABLE`) is disabled here."""
