@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
 
 import jsonschema
@@ -21,6 +21,7 @@ from core_support import curator, subprocess_env
 from curator import Captured, Pipeline, Sink, Status, Work, WorkerInfo, run
 from curator.checkpoint.store import read_latest
 from curator.model.errors import UsageError
+from curator.observing import capture
 from curator.observing.capture import LIMIT, acquire, release
 from curator.testing.probes import Numbers, chatter, probe
 
@@ -347,14 +348,21 @@ def set_up(work: Work) -> None:
     work.setup(WorkerInfo(0, "test", 1))
 
 
-# Without metrics every item takes run_index's shortest way (with them, only those the
-# meter samples out), where the held buffer is opened and closed in place.
+def each_way(work: Work, in_a_row: bool) -> AbstractContextManager[object]:
+    """Items one by one, or in the block a worker's chunk loop runs them in."""
+    return work.in_a_row() if in_a_row else nullcontext()
+
+
+WAYS = pytest.mark.parametrize("in_a_row", [False, True], ids=["one-by-one", "in-a-row"])
+
+
+# Without metrics every plain item takes run_index's shortest way in a row (with them,
+# only those the meter samples out); one by one, each opens and closes its own buffer.
 
 
 def test_run_index_item_after_item_keeps_each_items_output_and_nothing_between(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """What a process pool's worker does: items one after another in the thread of setup."""
     work = Work(Pipeline(Numbers(50)).write(Says()), metrics=False)
     set_up(work)
     try:
@@ -362,11 +370,79 @@ def test_run_index_item_after_item_keeps_each_items_output_and_nothing_between(
         for index in range(50):
             work.run_index(index, 0.0)
             texts.append(work.captured.text if work.captured else None)
-            print(f"between {index}")  # the worker's own, not the next item's
+            print(f"between {index}")  # the caller's own, not the next item's
     finally:
         work.teardown()
     assert texts == [f"item {i}\n" for i in range(50)]
     assert capsys.readouterr().out == "".join(f"between {i}\n" for i in range(50))
+
+
+@pytest.mark.parametrize("metrics", [False, True])
+def test_in_a_row_keeps_each_items_output_and_writes_what_follows_the_last(
+    capsys: pytest.CaptureFixture[str], metrics: bool
+) -> None:
+    """What a process pool's worker does: items one after another in one thread."""
+    work = Work(Pipeline(Numbers(300)).write(Says()), metrics=metrics)
+    set_up(work)
+    try:
+        texts = []
+        with work.in_a_row():
+            for index in range(300):
+                work.run_index(index, 0.0)
+                texts.append(work.captured.text if work.captured else None)
+            print("after the last item", file=sys.stderr)
+        print("after the block", file=sys.stderr)
+    finally:
+        work.teardown()
+    assert texts == [f"item {i}\n" for i in range(300)]
+    # Written in the block after the last item: no item's, and not lost.
+    assert capsys.readouterr().err == "after the last item\nafter the block\n"
+
+
+def test_in_a_row_opens_the_buffer_once_for_all_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[object] = []
+    begin = capture.begin
+
+    def counting_begin() -> capture.Buffer:
+        buffer = begin()
+        opened.append(buffer)
+        return buffer
+
+    monkeypatch.setattr(capture, "begin", counting_begin)
+    work = Work(Pipeline(Numbers(100)).write(Says()), metrics=False)
+    set_up(work)
+    try:
+        with work.in_a_row():
+            for index in range(100):
+                work.run_index(index, 0.0)
+        assert len(opened) == 1
+        for index in range(100):
+            work.run_index(index, 0.0)
+        assert len(opened) == 101
+    finally:
+        work.teardown()
+
+
+def test_in_a_row_of_a_failing_item_keeps_its_output_with_its_error() -> None:
+    class Fails(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            list(items)
+            print(f"about to fail {index}")
+            if index % 2:
+                raise ValueError(f"odd {index}")
+            return []
+
+    work = Work(Pipeline(Numbers(6)).write(Fails()), metrics=False)
+    set_up(work)
+    try:
+        ended = []
+        with work.in_a_row():
+            for index in range(6):
+                ok, _, _ = work.run_index(index, 0.0)
+                ended.append((ok, work.captured.text if work.captured else None))
+    finally:
+        work.teardown()
+    assert ended == [(i % 2 == 0, f"about to fail {i}\n") for i in range(6)]
 
 
 def test_run_index_captures_again_after_an_item_replaced_stdout() -> None:
@@ -389,15 +465,40 @@ def test_run_index_captures_again_after_an_item_replaced_stdout() -> None:
     assert replacement.getvalue() == "item 2\nafter the items\n"
 
 
-def test_run_index_in_another_thread_than_setup_captures_that_threads_items() -> None:
+def test_in_a_row_captures_again_at_the_next_block_after_an_item_replaced_stdout() -> None:
+    replacement = io.StringIO()
+    before = sys.stdout
+    work = Work(Pipeline(Numbers(6)).write(Says(swap_at=1, replacement=replacement)), metrics=False)
+    set_up(work)
+    try:
+        texts = []
+        for block in ((0, 1, 2), (3, 4, 5)):
+            with work.in_a_row():
+                for index in block:
+                    work.run_index(index, 0.0)
+                    texts.append(work.captured.text if work.captured else None)
+    finally:
+        work.teardown()
+        sys.stdout = before
+    # The rest of the block wrote where item 1 pointed stdout (as documented); the next
+    # block puts the switch back in front.
+    assert texts == ["item 0\n", None, None, "item 3\n", "item 4\n", "item 5\n"]
+    assert replacement.getvalue() == "item 1\nitem 2\n"
+
+
+@WAYS
+def test_run_index_in_another_thread_than_setup_captures_that_threads_items(
+    in_a_row: bool,
+) -> None:
     work = Work(Pipeline(Numbers(4)).write(Says()), metrics=False)
     set_up(work)
     texts: list[str | None] = []
 
     def items() -> None:
-        for index in range(4):
-            work.run_index(index, 0.0)
-            texts.append(work.captured.text if work.captured else None)
+        with each_way(work, in_a_row):
+            for index in range(4):
+                work.run_index(index, 0.0)
+                texts.append(work.captured.text if work.captured else None)
 
     try:
         thread = threading.Thread(target=items)
@@ -408,7 +509,8 @@ def test_run_index_in_another_thread_than_setup_captures_that_threads_items() ->
     assert texts == [f"item {i}\n" for i in range(4)]
 
 
-def test_run_index_item_that_runs_a_pipeline_keeps_its_own_output() -> None:
+@WAYS
+def test_run_index_item_that_runs_a_pipeline_keeps_its_own_output(in_a_row: bool) -> None:
     class Outer(Sink[int]):
         def __call__(self, items: Iterator[int], index: int) -> list[str]:
             list(items)
@@ -425,15 +527,17 @@ def test_run_index_item_that_runs_a_pipeline_keeps_its_own_output() -> None:
     set_up(work)
     try:
         texts = []
-        for index in range(3):
-            work.run_index(index, 0.0)
-            texts.append(work.captured.text if work.captured else None)
+        with each_way(work, in_a_row):
+            for index in range(3):
+                work.run_index(index, 0.0)
+                texts.append(work.captured.text if work.captured else None)
     finally:
         work.teardown()
     assert texts == [f"outer {i}\nouter {i} again\n" for i in range(3)]
 
 
-def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart() -> None:
+@WAYS
+def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart(in_a_row: bool) -> None:
     """A stage that runs another work's items itself, in the thread of the outer item."""
     inner_texts: list[str | None] = []
 
@@ -444,9 +548,10 @@ def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart() -> Non
             inner = Work(Pipeline(Numbers(2)).write(Says()), metrics=False)
             set_up(inner)
             try:
-                for inner_index in range(2):
-                    inner.run_index(inner_index, 0.0)
-                    inner_texts.append(inner.captured.text if inner.captured else None)
+                with each_way(inner, in_a_row):
+                    for inner_index in range(2):
+                        inner.run_index(inner_index, 0.0)
+                        inner_texts.append(inner.captured.text if inner.captured else None)
             finally:
                 inner.teardown()
             print(f"outer {index} again")
@@ -456,9 +561,10 @@ def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart() -> Non
     set_up(work)
     try:
         texts = []
-        for index in range(2):
-            work.run_index(index, 0.0)
-            texts.append(work.captured.text if work.captured else None)
+        with each_way(work, in_a_row):
+            for index in range(2):
+                work.run_index(index, 0.0)
+                texts.append(work.captured.text if work.captured else None)
     finally:
         work.teardown()
     assert texts == [f"outer {i}\nouter {i} again\n" for i in range(2)]

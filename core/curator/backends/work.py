@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from typing import Any
 
@@ -19,7 +18,7 @@ from curator.model.plan import StagePlan
 from curator.model.shards import WorkerShards
 from curator.model.state import Contributed, reset_all, states_of
 from curator.observing import capture
-from curator.observing.capture import Held
+from curator.observing.capture import Buffer
 from curator.observing.features import (
     FeatureError,
     ItemFeature,
@@ -77,7 +76,7 @@ class Work:
 
     __slots__ = (
         "_capturing",
-        "_held",
+        "_in_row",
         "_plain",
         "_set_up",
         "accumulating",
@@ -117,7 +116,7 @@ class Work:
         carry it already."""
         self.capture = capture
         self._capturing = False
-        self._held: Held | None = None
+        self._in_row: Buffer | None = None
         self.captured: Captured | None = None
         """What the item :meth:`run_index` ran last printed (``None``: nothing, or no capture)."""
         self.attempt = attempt
@@ -189,24 +188,13 @@ class Work:
             the item's metrics row, output and features' data.
         """
         meter = self.meter
-        if self._plain and (meter is None or meter.skip > 0):
-            # What most items of a long run take: _run's steps, in one frame (an
-            # item that is measured, or has more around it, takes _run itself).
+        in_row = self._in_row
+        if in_row is not None and (meter is None or meter.skip > 0):
+            # What most items of a long run take: the pipeline's call, in one frame,
+            # with the buffer in_a_row() keeps open (an item that is measured, or has
+            # more around it, takes _run itself).
             if meter is not None:
                 meter.skip -= 1
-            held = self._held
-            buffer: capture.Buffer | None
-            if (
-                held is not None
-                and sys.stdout is held[1]
-                and sys.stderr is held[2]
-                and not held[0].open
-                and _thread() == held[3]
-            ):
-                buffer = held[0]  # what capture.begin() would return, opened here
-                buffer.open = True
-            else:
-                buffer = capture.begin() if self.capture else None
             row = None
             try:
                 value = self.pipeline[index]
@@ -220,19 +208,27 @@ class Work:
                 ok, payload, finished = True, value, time.time()
                 if meter is not None and finished - started >= meter.quick:
                     row = meter.ended(None, finished - started, True)
-            finally:
-                if buffer is None:
-                    self.captured = None
-                elif buffer.outer is None:  # what capture.end does for a thread's own buffer
-                    buffer.open = False
-                    self.captured = buffer.take() if buffer.size else None
-                else:
-                    self.captured = capture.end(buffer)
+            self.captured = in_row.take() if in_row.size else None
             self.extras = None
         else:
             ok, payload, finished, row, self.captured, self.extras = self._run(index, started)
         self.measured = row if row is not None or meter is None else meter.nothing
         return ok, payload, finished
+
+    def in_a_row(self) -> InARow:
+        """A block in which the calling thread runs items with :meth:`run_index`, and only that.
+
+        For backends whose worker runs many items one after another in one
+        thread (a process's chunk loop): within the block, the item's output
+        buffer is opened once, not around each item, and what the thread
+        writes counts toward the item that runs next, so nothing but items
+        may write from it. Only the thread that entered may call
+        :meth:`run_index` inside the block. A stream an item replaces for good
+        is caught at the next block, not the next item. The work runs the
+        same without the block, at a fraction of a microsecond more per item
+        (see :mod:`curator.observing.capture`).
+        """
+        return InARow(self)
 
     def _run(self, index: int, started: float) -> tuple[
         bool, Any, float, tuple[float, ...] | None, Captured | None, dict[str, Any] | None
@@ -422,7 +418,6 @@ class Work:
             if self.capture:
                 capture.acquire()
                 self._capturing = True
-                self._held = capture.hold()
 
     def teardown(self, announce: Announce | None = None) -> None:
         """Call ``teardown()`` of the stages :meth:`setup` set up, after the worker's last item.
@@ -440,7 +435,6 @@ class Work:
             return
         if self._capturing:
             self._capturing = False
-            self._held = None
             capture.release()
         if done:
             tear_down(done, announce)
@@ -464,7 +458,7 @@ class Work:
          self.features, self.plan) = state  # fmt: skip
         self.extras = None
         self._capturing = False
-        self._held = None
+        self._in_row = None
         self.captured = None
         self.meter = Meter(self.pipeline, metrics) if metrics else None
         self.measured = None
@@ -480,11 +474,38 @@ class Work:
         )
 
 
+class InARow:
+    """What :meth:`Work.in_a_row` returns: a context manager, entered once per stretch of items."""
+
+    __slots__ = ("_buffer", "_work")
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+        self._buffer: Buffer | None = None
+
+    def __enter__(self) -> Work:
+        work = self._work
+        # Only the plain items take the short way; the others open their own buffer.
+        if work._plain and work._in_row is None:
+            # Without capture: a buffer never opened, so it stays empty.
+            self._buffer = capture.begin() if work.capture else Buffer()
+            work._in_row = self._buffer
+        return work
+
+    def __exit__(self, *exc: object) -> None:
+        buffer, self._buffer = self._buffer, None
+        if buffer is None:
+            return
+        work = self._work
+        work._in_row = None
+        if work.capture:
+            left = capture.end(buffer)
+            if left is not None:  # written after the last item: not an item's, not lost either
+                sys.stderr.write(left.text)
+
+
 _State = tuple[Pipeline[Any], int, bool, int, int, bool, tuple[ItemFeature, ...], StagePlan]
 """What a :class:`Work` pickles as."""
-
-
-_thread = threading.get_ident
 
 
 def _shards_of(plan: StagePlan) -> WorkerShards | None:

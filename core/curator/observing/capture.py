@@ -36,10 +36,10 @@ from typing import Any, TextIO
 from curator.model.captured import LIMIT, Captured
 from curator.observing.capture_logging import Records
 
-__all__ = ["LIMIT", "Captured", "Held", "acquire", "begin", "end", "hold", "release"]
+__all__ = ["LIMIT", "Buffer", "Captured", "acquire", "begin", "end", "release"]
 
 
-class _Buffer:
+class Buffer:
     """A thread's item output, trimmed to the last :data:`LIMIT` characters as it grows.
 
     Each thread keeps one, reused item after item (making one per item cost a
@@ -48,7 +48,7 @@ class _Buffer:
 
     __slots__ = ("dropped", "open", "outer", "parts", "size")
 
-    def __init__(self, outer: _Buffer | None = None) -> None:
+    def __init__(self, outer: Buffer | None = None) -> None:
         self.parts: list[str] = []
         self.size = 0
         self.dropped = 0
@@ -57,6 +57,7 @@ class _Buffer:
         """The buffer of the item this one runs inside (a pipeline run from a stage), if any."""
 
     def write(self, text: str) -> None:
+        """Add ``text`` (what the item wrote), trimming now and then."""
         self.parts.append(text)
         self.size += len(text)
         if self.size > 2 * LIMIT:  # trim now and then, not on every write
@@ -80,12 +81,12 @@ class _Buffer:
 
 
 _running = threading.local()
-"""``buffer``: the current thread's :class:`_Buffer`, once it ran an item."""
+"""``buffer``: the current thread's :class:`Buffer`, once it ran an item."""
 
 
-def _item_buffer() -> _Buffer | None:
+def _item_buffer() -> Buffer | None:
     """The buffer of the item the current thread runs, or ``None`` between items."""
-    buffer: _Buffer | None = getattr(_running, "buffer", None)
+    buffer: Buffer | None = getattr(_running, "buffer", None)
     return buffer if buffer is not None and buffer.open else None
 
 
@@ -190,33 +191,7 @@ def release() -> None:
         _installed = None
 
 
-Buffer = _Buffer
-"""What :func:`begin` returns (for annotations)."""
-
-Held = tuple[_Buffer, object, object, int]
-"""A thread's buffer, the streams' switches when it was taken, the thread (see :func:`hold`)."""
-
-
-def hold() -> Held | None:
-    """The current thread's buffer, for a caller that runs item after item in this thread.
-
-    :meth:`curator.Work.run_index` takes it at setup and, while the streams
-    still have the same switches in front and it runs in the same thread,
-    opens and closes it around each item itself: what :func:`begin` and
-    :func:`end` do, without their calls and look-ups (a tenth of a
-    microsecond per item). ``None`` when capture is not installed.
-    """
-    installed = _installed
-    if installed is None:
-        return None
-    try:
-        buffer: _Buffer = _running.buffer
-    except AttributeError:
-        buffer = _running.buffer = _Buffer()
-    return buffer, installed.out, installed.err, threading.get_ident()
-
-
-def begin() -> _Buffer:
+def begin() -> Buffer:
     """Start capturing the current thread's output for one item."""
     global _installed
     installed = _installed
@@ -230,16 +205,16 @@ def begin() -> _Buffer:
         with _lock:
             installed.rewrap()
     try:
-        buffer: _Buffer = _running.buffer
+        buffer: Buffer = _running.buffer
     except AttributeError:
-        buffer = _running.buffer = _Buffer()
+        buffer = _running.buffer = Buffer()
     if buffer.open:  # an item run inside an item (a stage runs a pipeline): a buffer of its own
-        buffer = _running.buffer = _Buffer(buffer)
+        buffer = _running.buffer = Buffer(buffer)
     buffer.open = True
     return buffer
 
 
-def end(buffer: _Buffer) -> Captured | None:
+def end(buffer: Buffer) -> Captured | None:
     """Stop capturing the current thread's output: what the item printed, if anything."""
     buffer.open = False
     if buffer.outer is not None:  # back to the item around it

@@ -99,28 +99,31 @@ class _Worker:
         measures = batch.width > 0
         unmeasured = work.meter.nothing if work.meter is not None else None
         started = time.time()
-        for index in todo:
-            if ints[1]:
-                break
-            since[0] = started
-            ints[0] = index
-            ints[2] += 1
-            ok, payload, finished = run_index(index, started)
-            ints[0] = IDLE  # before the row is in: a death now blames nobody, the item runs again
-            batch.indices.append(index)
-            batch.started.append(started)
-            batch.finished.append(finished)
-            if measures and work.measured is not unmeasured:
-                batch.measured.append(len(batch.values))
-                batch.metrics.extend(work.measured)
-            if work.captured is not None:
-                batch.captured.append((len(batch.values), work.captured))
-            if work.extras is not None:
-                batch.extras.append((len(batch.values), work.extras))
-            if not ok:
-                batch.failed.append(len(batch.values))
-            batch.values.append(payload)  # last: the row is complete for the flusher
-            started = finished
+        with work.in_a_row():  # nothing but items write from this thread
+            for index in todo:
+                if ints[1]:
+                    break
+                since[0] = started
+                ints[0] = index
+                ints[2] += 1
+                ok, payload, finished = run_index(index, started)
+                ints[0] = (
+                    IDLE  # before the row is in: a death now blames nobody, the item runs again
+                )
+                batch.indices.append(index)
+                batch.started.append(started)
+                batch.finished.append(finished)
+                if measures and work.measured is not unmeasured:
+                    batch.measured.append(len(batch.values))
+                    batch.metrics.extend(work.measured)
+                if work.captured is not None:
+                    batch.captured.append((len(batch.values), work.captured))
+                if work.extras is not None:
+                    batch.extras.append((len(batch.values), work.extras))
+                if not ok:
+                    batch.failed.append(len(batch.values))
+                batch.values.append(payload)  # last: the row is complete for the flusher
+                started = finished
         self.closed.set()
         flusher.join()
         self.flush()

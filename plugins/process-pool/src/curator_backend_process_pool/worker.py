@@ -299,29 +299,30 @@ def main(
             unmeasured = work.meter.nothing if work.meter is not None else None
             # An item starts when the one before it ended: one clock read per item, not two.
             started = time.time()
-            for index in indices:
-                if stop[0]:
-                    break
-                since[slot] = started
-                current[slot] = index
-                ok, payload, finished = run_index(index, started)
-                # Idle before the row is in: a death now leaves the item
-                # unreported (it runs again), never blamed for a crash it did not cause.
-                current[slot] = IDLE
-                add_index(index)
-                add_start(started)
-                add_finish(finished)
-                if measures and work.measured is not unmeasured:  # quick items are sampled
-                    add_measured(len(batch.values))
-                    add_metrics(work.measured)  # type: ignore[arg-type]
-                if work.captured is not None:
-                    batch.captured.append((len(batch.values), work.captured))
-                if work.extras is not None:
-                    batch.extras.append((len(batch.values), work.extras))
-                if not ok:
-                    failed.append(len(batch.values))
-                add_value(payload)  # last: the row is complete for the flusher
-                started = finished
+            with work.in_a_row():  # nothing but items write from this thread
+                for index in indices:
+                    if stop[0]:
+                        break
+                    since[slot] = started
+                    current[slot] = index
+                    ok, payload, finished = run_index(index, started)
+                    # Idle before the row is in: a death now leaves the item
+                    # unreported (it runs again), never blamed for a crash it did not cause.
+                    current[slot] = IDLE
+                    add_index(index)
+                    add_start(started)
+                    add_finish(finished)
+                    if measures and work.measured is not unmeasured:  # quick items are sampled
+                        add_measured(len(batch.values))
+                        add_metrics(work.measured)  # type: ignore[arg-type]
+                    if work.captured is not None:
+                        batch.captured.append((len(batch.values), work.captured))
+                    if work.extras is not None:
+                        batch.extras.append((len(batch.values), work.extras))
+                    if not ok:
+                        failed.append(len(batch.values))
+                    add_value(payload)  # last: the row is complete for the flusher
+                    started = finished
             outbox.flush(done=(chunk_id, time.perf_counter() - chunk_started))
             modules.note()  # what the items imported: cheap when they imported nothing
     except (OSError, ValueError):  # the parent closed the pipe: nothing left to report to
