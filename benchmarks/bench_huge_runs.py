@@ -245,34 +245,31 @@ OBSERVED = {
 
 def observed(repeat: int) -> None:
     print("\nOBS 200,000 no-op items, 2 workers: what the default observability costs")
-    seconds: dict[str, list[float]] = {label: [] for label in OBSERVED}
-    peaks: dict[str, list[float]] = {label: [] for label in OBSERVED}
+    trees = ["", "old "] if BASELINE is not None else [""]
+    rows = {tree + label: body for tree in trees for label, body in OBSERVED.items()}
+    seconds: dict[str, list[float]] = {label: [] for label in rows}
+    peaks: dict[str, list[float]] = {label: [] for label in rows}
     for _ in range(repeat):
-        for label, body in OBSERVED.items():
-            sample = measure(body, 200_000, 1)
+        for label, body in rows.items():
+            sample = measure(body, 200_000, 1, old=label.startswith("old "))
             seconds[label].append(sample["seconds"])
             peaks[label].append(sample["rss_mib"])
-    off = statistics.median(seconds["curator run, both off"])
-    for label in OBSERVED:
-        median = statistics.median(seconds[label])
+    for tree in trees:
+        on, off = f"{tree}curator run, metrics and capture on", f"{tree}curator run, both off"
+        both_off = statistics.median(seconds[off])
+        for label in (on, off):
+            median = statistics.median(seconds[label])
+            print(
+                f"  {label:42} {median:6.3f} s   {median / both_off:5.2f}x both off   "
+                f"parent peak {max(peaks[label]):5.1f} MiB"
+            )
+        # Each round measures both one after the other: the median of the rounds' own
+        # ratios is steadier than the ratio of medians on a machine whose speed drifts.
+        paired = [a / b for a, b in zip(seconds[on], seconds[off], strict=True)]
         print(
-            f"  {label:38} {median:6.3f} s   {median / off:5.2f}x both off   "
-            f"parent peak {max(peaks[label]):5.1f} MiB"
+            f"  {tree}on / off within each round: median {statistics.median(paired):.2f}x "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in paired)})"
         )
-    # Each round measures both one after the other: the median of the rounds' own
-    # ratios is steadier than the ratio of medians on a machine whose speed drifts.
-    paired = [
-        on / both_off
-        for on, both_off in zip(
-            seconds["curator run, metrics and capture on"],
-            seconds["curator run, both off"],
-            strict=True,
-        )
-    ]
-    print(
-        f"  on / off within each round: median {statistics.median(paired):.2f}x "
-        f"(rounds: {', '.join(f'{r:.2f}' for r in paired)})"
-    )
 
 
 KEPT_BY_BARE_POOL = BODIES["bare ProcessPoolExecutor"].replace(

@@ -34,3 +34,17 @@ def site(tmp_path: Path) -> Path:
     path = tmp_path / "site"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def default_signal_handlers() -> Iterator[None]:
+    """The test starts, and must end, with SIGINT's and SIGTERM's default dispositions."""
+    import signal
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    yield
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert handlers == (signal.default_int_handler, signal.SIG_DFL), "handlers left behind"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 
 import pytest
 from pipelines import Collect
@@ -21,17 +20,7 @@ from curator.model.errors import HardStop
 from curator.running.interrupts import Interrupts, Terminated
 from curator.testing.probes import Numbers
 
-
-@pytest.fixture(autouse=True)
-def _default_handlers() -> Iterator[None]:
-    """Each test starts, and must end, with the default dispositions."""
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    yield
-    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    assert handlers == (signal.default_int_handler, signal.SIG_DFL), "handlers left behind"
+pytestmark = pytest.mark.usefixtures("default_signal_handlers")
 
 
 def test_a_handler_that_raises_as_the_run_leaves_still_gives_the_handlers_back(

@@ -24,6 +24,7 @@ _moved.install()
 if TYPE_CHECKING:
     from curator.backends.backend import Backend, Capabilities
     from curator.backends.lifecycle import WorkerInfo
+    from curator.backends.releasing import uninterrupted
     from curator.backends.work import Work
     from curator.model.captured import Captured
     from curator.model.errors import (
@@ -104,6 +105,7 @@ _HOMES = {
     "RunInfo": "curator.model.result",
     "RunResult": "curator.model.result",
     "run": "curator.running.runner",
+    "uninterrupted": "curator.backends.releasing",
     "RunStream": "curator.running.streaming",
     "Session": "curator.running.session",
     "stream": "curator.running.streaming",
@@ -171,4 +173,5 @@ __all__ = [
     "option",
     "run",
     "stream",
+    "uninterrupted",
 ]

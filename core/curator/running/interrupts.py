@@ -10,6 +10,10 @@
   checkpoint closed: :class:`Finishing`), SIGINT and SIGTERM wait: a stop asked
   for then must not cost what already finished. A third Ctrl-C there gives up
   at once, for a finish that hangs.
+- A backend's own release of its workers (closing a cluster, cancelling batch
+  jobs) runs in :class:`uninterrupted`: a hard stop that arrives then waits
+  until the release is done (with a message), so it is not abandoned half-way;
+  the third Ctrl-C there gives up.
 
 The end of the grace period is delivered as a real SIGINT to the main thread
 (``pthread_kill``), not as a flag: a flag is only seen when the main thread
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+from curator.backends.releasing import uninterrupted
 from curator.model.errors import HardStop
 
 Handler = Callable[[int, FrameType | None], None]
@@ -148,7 +153,10 @@ class Interrupts:
         if self._left(signum):
             return
         if self.requested:
-            raise HardStop
+            stop = HardStop()
+            if uninterrupted.defers(stop, terminating=False):
+                return
+            raise stop
         self.requested = True
         self._wake.set()
         sys.stderr.write(
@@ -177,7 +185,10 @@ class Interrupts:
             return
         self.terminated = True
         self._wake.set()
-        raise Terminated
+        stop = Terminated()
+        if uninterrupted.defers(stop, terminating=True):
+            return
+        raise stop
 
     def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` (between retry rounds); return early, true, if a stop was asked."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from curator.backends.backend import Backend, Capabilities
 from curator.backends.dispatch import Todo
+from curator.backends.releasing import uninterrupted
 from curator.backends.shipping import pickle_work
 from curator.backends.work import Work
 from curator.model.outcome import Event
@@ -234,7 +235,9 @@ class BatchBackend(Backend):
             yield from run.events()
         except BaseException:  # a hard stop (the generator closed), or an error
             folder.request(KILL)
-            self.cancel(folder, [*run.live, *run.leaving])
+            # Abandoned half-way by another Ctrl-C, the cancel would leave jobs queued.
+            with uninterrupted(f"cancelling the {self.name} jobs"):
+                self.cancel(folder, [*run.live, *run.leaving])
             raise
         finally:
             folder.close()  # this process saw it through: nothing here for a resume to adopt

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from curator import Backend, Capabilities, Event, UsageError, Work, option
+from curator import Backend, Capabilities, Event, UsageError, Work, option, uninterrupted
 from curator.backends.shipping import pickle_work
 from curator.backends.spawning import main_module_stays_home
 from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
@@ -151,9 +151,12 @@ class DaskBackend(Backend):
             ) from None
         finally:
             self._dispatch = None
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            # A hard stop raised inside close() would leave the cluster half-closed, and
+            # distributed's exit hook waiting 10 s on it: the stop waits for the close.
+            with uninterrupted("closing the Dask cluster"):
+                client.close()
+                if cluster is not None:
+                    cluster.close()
 
 
 def _connect(client_cls: Any, options: DaskOptions) -> Any:
