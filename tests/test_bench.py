@@ -152,6 +152,8 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
         (["targets.py:quiet", "-j", "0"], "job counts must be at least 1"),
         (["targets.py:quiet", "-j", "two"], "expected job counts like 2,4,8"),
         (["targets.py:quiet", "-b", "no-such-backend"], "no-such-backend"),
+        # What was asked for first, then whether the sink may write outside scratch.
+        (["targets.py:writes", "-b", "no-such-backend"], "unknown backend 'no-such-backend'"),
         (["targets.py:nothing"], "nothing"),
         (["targets.py:empty"], "the pipeline has no items to measure"),
     ],

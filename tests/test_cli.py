@@ -247,12 +247,27 @@ def test_usage_errors_exit_2_without_a_traceback(args: list[str], message: str) 
     assert "Traceback (most recent call last)" not in proc.stderr
 
 
-def test_a_broken_module_target_shows_its_own_traceback(tmp_path: Path) -> None:
-    (tmp_path / "broken_target.py").write_text("raise RuntimeError('oops in user code')\n")
-    proc = curator("run", "broken_target:p", cwd=tmp_path)
+def frames(stderr: str) -> list[str]:
+    """The files of the traceback's frames, in order."""
+    return [line.split('"')[1] for line in stderr.splitlines() if line.startswith('  File "')]
+
+
+@pytest.mark.parametrize("form", ["module", "file"])
+def test_a_broken_module_target_shows_its_own_traceback_and_only_that(
+    tmp_path: Path, form: str
+) -> None:
+    (tmp_path / "helper_of_target.py").write_text("raise RuntimeError('oops in user code')\n")
+    (tmp_path / "broken_target.py").write_text("import helper_of_target\n")
+    target = "broken_target:p" if form == "module" else f"{tmp_path / 'broken_target.py'}:p"
+    proc = curator("run", target, cwd=tmp_path)
     assert proc.returncode == 2
     assert "importing 'broken_target' failed" in proc.stderr
     assert "RuntimeError: oops in user code" in proc.stderr
+    # From the user's first line on: no frames of curator or of the import machinery.
+    assert frames(proc.stderr) == [
+        str(tmp_path / "broken_target.py"),
+        str(tmp_path / "helper_of_target.py"),
+    ], proc.stderr
 
 
 def test_a_failing_target_factory_shows_its_own_traceback() -> None:
@@ -260,6 +275,7 @@ def test_a_failing_target_factory_shows_its_own_traceback() -> None:
     assert proc.returncode == 2
     assert "calling raises_while_building() failed" in proc.stderr
     assert "RuntimeError: cannot build the pipeline" in proc.stderr
+    assert [Path(f).name for f in frames(proc.stderr)] == ["pipelines.py"], proc.stderr
 
 
 def test_file_targets(tmp_path: Path) -> None:

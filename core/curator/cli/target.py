@@ -73,7 +73,7 @@ def _call(factory: Any, attr: str, spec: str) -> Any:
             f"invalid target {spec!r}: calling {attr}() called sys.exit({exc.code!r})"
         ) from None
     except Exception as exc:
-        trace = "".join(traceback.format_exception(exc)).rstrip()
+        trace = _users_trace(exc)
         raise UsageError(f"invalid target {spec!r}: calling {attr}() failed:\n{trace}") from None
 
 
@@ -115,5 +115,20 @@ def _import(name: str, spec: str) -> Any:
 
 
 def _import_failed(name: str, spec: str, exc: BaseException) -> str:
-    trace = "".join(traceback.format_exception(exc)).rstrip()
-    return f"invalid target {spec!r}: importing {name!r} failed:\n{trace}"
+    return f"invalid target {spec!r}: importing {name!r} failed:\n{_users_trace(exc)}"
+
+
+def _users_trace(exc: BaseException) -> str:
+    """``exc``'s traceback from the user's first frame on.
+
+    Not this module's or the import machinery's frames above it: a dozen lines
+    that say nothing about the user's error.
+    """
+    machinery = (__file__, importlib.__file__)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename not in machinery and not filename.startswith("<frozen importlib"):
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()

@@ -322,13 +322,15 @@ def bench(
         raise UsageError(f"the sample must hold at least 1 item, got {sample}")
     if jobs and min(jobs) < 1:
         raise UsageError(f"job counts must be at least 1, got {min(jobs)}")
-    scratch = scratch_copy(pipeline, folder, allow_writes)
-    size = len(scratch)
+    size = len(pipeline)
     if size == 0:
         raise UsageError("the pipeline has no items to measure")
     indices = sample_indices(size, sample)
+    # What was asked for is checked first: an unknown backend is the error to fix first.
+    configs = configurations(registry, backends, jobs, len(indices))
+    scratch = scratch_copy(pipeline, folder, allow_writes)
     rows = []
-    for config in configurations(registry, backends, jobs, len(indices)):
+    for config in configs:
         if progress is not None:
             progress(config)
         try:
