@@ -17,12 +17,12 @@ import pytest
 from core_support import curator, subprocess_env
 from pipelines import Numbers, numbers
 
-from curator import Filter, Sink, UsageError, WorkerInfo, run
+from curator import Filter, Sink, Status, UsageError, WorkerInfo, run
 from curator.checkpoint.catalog import read as report
 from curator.checkpoint.file import sqlite_problem
 from curator.checkpoint.fingerprint import fingerprint
 from curator.checkpoint.runlock import release_lock, take_lock
-from curator.checkpoint.store import CheckpointStore, wait_closed
+from curator.checkpoint.store import CheckpointStore, read_latest, wait_closed
 
 
 def _store(path: Path, count: int = 5) -> CheckpointStore:
@@ -231,10 +231,35 @@ class DeletesTheCheckpoint(Sink[int]):
         return [str(index)]
 
 
-def test_a_checkpoint_deleted_during_the_run_is_an_error(tmp_path: Path) -> None:
+class ReplacesTheCheckpoint(DeletesTheCheckpoint):
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        value = super().__call__(items, index)
+        if index == 5:
+            Path(self.path).write_text("someone else's file")
+        return value
+
+
+@pytest.mark.parametrize("fate", ["deleted", "replaced"])
+def test_a_checkpoint_deleted_or_replaced_during_the_run_is_an_error_that_loses_nothing(
+    tmp_path: Path, fate: str
+) -> None:
+    """Found by a break-it tour: the run's whole recording was lost with the file."""
     path = tmp_path / "c.sqlite"
-    with pytest.raises(UsageError, match="was deleted or replaced while the run was writing it"):
-        run(Numbers(10).write(DeletesTheCheckpoint(str(path))), checkpoint=path, reporter=None)
+    sink = DeletesTheCheckpoint if fate == "deleted" else ReplacesTheCheckpoint
+    with pytest.raises(UsageError, match=f"the checkpoint {path} was {fate}") as error:
+        run(Numbers(10).write(sink(str(path))), checkpoint=path, reporter=None)
+    message = str(error.value)
+    assert "while the run was writing it; what it held, this run's outcomes included" in message
+    # The recording is whole again: where it was, or beside another file that took its place.
+    written = path if fate == "deleted" else tmp_path / "c.recovered.sqlite"
+    assert f"is written to {written} again" in message
+    assert sorted(read_latest(written)) == list(range(10))
+    assert {o.status for o in read_latest(written).values()} == {Status.OK.value}
+    if fate == "replaced":
+        assert path.read_text() == "someone else's file"
+    # And a resume from it finds every item done.
+    again = run(Numbers(10).write(sink(str(path))), checkpoint=written, resume=True, reporter=None)
+    assert again.count(Status.SKIPPED) == 10
 
 
 class _DatabaseDown(Filter[int]):

@@ -35,6 +35,7 @@ from curator.checkpoint.file import (
 from curator.checkpoint.keyfile import user_key
 from curator.checkpoint.latest import Latest, scan
 from curator.checkpoint.latest import read_latest as read_latest  # where tests and tools find it
+from curator.checkpoint.recovery import recover
 from curator.checkpoint.runlock import release_lock, remove_lock, take_lock
 from curator.checkpoint.schema import open_checkpoint
 from curator.checkpoint.skipping import Skippable, skippable
@@ -277,7 +278,8 @@ class CheckpointStore:
         ------
         UsageError
             When the checkpoint cannot be written, or its file was deleted or
-            replaced during the run.
+            replaced during the run (what it held is then written again, see
+            :mod:`curator.checkpoint.recovery`, and the message says where).
         """
         self._stop.set()
         if self._writer is not None:
@@ -296,11 +298,8 @@ class CheckpointStore:
         except OSError:
             same = False
         if not same:
-            raise UsageError(
-                f"the checkpoint {self.path} was deleted or replaced while the run was "
-                "writing it: this run's outcomes are not recorded there (the results "
-                "printed above are all there is)"
-            )
+            with self._lock:
+                raise UsageError(recover(self._db, self.path))
 
     def _final_commit(
         self, counts: dict[str, int], interrupted: bool, seconds: float, ran: int
