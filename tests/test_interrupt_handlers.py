@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 from pipelines import Collect
@@ -68,3 +69,37 @@ def _leave(interrupts: Interrupts, signum: int) -> None:
         os.kill(os.getpid(), signum)  # handled at once: only noted
         assert not interrupts.terminated
         assert not interrupts.requested
+
+
+class SignalsWhenCollected:
+    """Sends ``signum`` to this process from its ``__del__``: the handler runs in there."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), self.signum)
+        for _ in range(1000):  # bytecodes for the handler to run at, inside __del__
+            pass
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_hard_stop_that_lands_in_a_finalizer_is_delivered_after_it(
+    signum: signal.Signals, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found on Dask: a SIGTERM raised inside a Future.__del__ was printed and dropped, and
+    the run waited for its items forever."""
+    interrupts = Interrupts(lambda: None, grace=60.0)
+    stop = Terminated if signum == signal.SIGTERM else HardStop
+    with interrupts:
+        if signum == signal.SIGINT:
+            os.kill(os.getpid(), signal.SIGINT)  # the first: a hard stop is the second
+        with pytest.raises(stop):
+            _collect_then_wait(signum)
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def _collect_then_wait(signum: int) -> None:
+    finalized = SignalsWhenCollected(signum)
+    del finalized  # the only reference: the handler runs inside __del__, must not raise there
+    time.sleep(5)  # where the run's own code waits: the stop arrives here

@@ -62,6 +62,15 @@ def _give_back(previous: dict[int, Any]) -> None:
     previous.clear()
 
 
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside a ``__del__``, where an exception raised is dropped."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 class Terminated(HardStop):
     """SIGTERM arrived during a run."""
 
@@ -156,7 +165,8 @@ class Interrupts:
             stop = HardStop()
             if uninterrupted.defers(stop, terminating=False):
                 return
-            raise stop
+            self._raise(stop, signum, frame)
+            return
         self.requested = True
         self._wake.set()
         sys.stderr.write(
@@ -188,7 +198,26 @@ class Interrupts:
         stop = Terminated()
         if uninterrupted.defers(stop, terminating=True):
             return
-        raise stop
+        self._raise(stop, signum, frame)
+
+    def _raise(self, stop: HardStop, signum: int, frame: FrameType | None) -> None:
+        """Raise ``stop`` here, unless here is a finalizer: then deliver the signal again soon.
+
+        Python prints and drops what a ``__del__`` raises, and runs signal
+        handlers wherever the main thread is, finalizers included (found on
+        Dask: a SIGTERM raised inside a ``Future.__del__`` was lost, and the run
+        waited for its items forever).
+        """
+        if not _in_finalizer(frame):
+            raise stop
+        again = threading.Timer(0.02, self._resend, (signum,))
+        again.daemon = True
+        again.start()
+
+    def _resend(self, signum: int) -> None:
+        with self._active:
+            if self._installed:
+                signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
     def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` (between retry rounds); return early, true, if a stop was asked."""
