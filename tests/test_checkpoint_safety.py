@@ -232,34 +232,77 @@ class DeletesTheCheckpoint(Sink[int]):
 
 
 class ReplacesTheCheckpoint(DeletesTheCheckpoint):
+    """Puts another SQLite database (a backup, say) in the checkpoint's place at item 5."""
+
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         value = super().__call__(items, index)
         if index == 5:
-            Path(self.path).write_text("someone else's file")
+            theirs = Path(self.path).with_name("theirs.db")
+            with closing(sqlite3.connect(theirs)) as db, db:
+                db.execute("CREATE TABLE mine (x)")
+                db.executemany("INSERT INTO mine VALUES (?)", [(i,) for i in range(100)])
+            os.replace(theirs, self.path)
         return value
 
 
-@pytest.mark.parametrize("fate", ["deleted", "replaced"])
+@pytest.mark.parametrize("fate", ["deleted", "replaced", "replaced twice"])
 def test_a_checkpoint_deleted_or_replaced_during_the_run_is_an_error_that_loses_nothing(
     tmp_path: Path, fate: str
 ) -> None:
     """Found by a break-it tour: the run's whole recording was lost with the file."""
     path = tmp_path / "c.sqlite"
+    recovered = tmp_path / "c.recovered.sqlite"
+    if fate == "replaced twice":  # a name taken by an earlier recovery is not reused
+        recovered.write_text("an earlier recovery")
     sink = DeletesTheCheckpoint if fate == "deleted" else ReplacesTheCheckpoint
-    with pytest.raises(UsageError, match=f"the checkpoint {path} was {fate}") as error:
-        run(Numbers(10).write(sink(str(path))), checkpoint=path, reporter=None)
+    happened = "deleted" if fate == "deleted" else "replaced"
+    with pytest.raises(UsageError, match=f"the checkpoint {path} was {happened}") as error:
+        run(Numbers(2000).write(sink(str(path))), checkpoint=path, reporter=None)
     message = str(error.value)
     assert "while the run was writing it; what it held, this run's outcomes included" in message
     # The recording is whole again: where it was, or beside another file that took its place.
-    written = path if fate == "deleted" else tmp_path / "c.recovered.sqlite"
+    written = {
+        "deleted": path,
+        "replaced": recovered,
+        "replaced twice": tmp_path / "c.recovered-2.sqlite",
+    }[fate]
     assert f"is written to {written} again" in message
-    assert sorted(read_latest(written)) == list(range(10))
+    assert sorted(read_latest(written)) == list(range(2000))
     assert {o.status for o in read_latest(written).values()} == {Status.OK.value}
-    if fate == "replaced":
-        assert path.read_text() == "someone else's file"
+    if fate != "deleted":
+        # The file in its place is untouched: the run's -wal is not left beside it, where
+        # SQLite would read it as that file's journal and write the run's pages over it.
+        assert not Path(f"{path}-wal").exists()
+        with closing(sqlite3.connect(path)) as theirs:
+            assert theirs.execute("SELECT count(*) FROM mine").fetchone() == (100,)
+            assert theirs.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    if fate == "replaced twice":
+        assert recovered.read_text() == "an earlier recovery"
     # And a resume from it finds every item done.
-    again = run(Numbers(10).write(sink(str(path))), checkpoint=written, resume=True, reporter=None)
-    assert again.count(Status.SKIPPED) == 10
+    pipeline = Numbers(2000).write(sink(str(path)))
+    again = run(pipeline, checkpoint=written, resume=True, reporter=None)
+    assert again.count(Status.SKIPPED) == 2000
+
+
+class DeletesItInSetup(Filter[int]):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def setup(self, worker: WorkerInfo) -> None:
+        os.unlink(self.path)
+        raise ConnectionError("database is down")
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        yield from items
+
+
+def test_a_new_checkpoint_deleted_before_any_outcome_is_not_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(UsageError, match="it held nothing yet: nothing is recorded"):
+        run(Numbers(5).filter(DeletesItInSetup(str(path))).write(_Paths()), checkpoint=path,
+            reporter=None)  # fmt: skip
+    wait_closed()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 class _DatabaseDown(Filter[int]):

@@ -3,17 +3,43 @@
 The run's connection still reads the file it opened (unlinked, or moved
 aside), so nothing it recorded is lost until that connection closes: the
 store copies it to the checkpoint's path, or beside it when another file took
-that path, before it closes.
+that path, before it closes. The run's own ``-wal`` and ``-shm`` files are
+removed from beside the path first: SQLite would read them as the journal of
+whatever file holds the path now, and write the run's pages over it.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+Identity = tuple[int, int]
+"""A file's device and inode."""
 
-def recover(db: sqlite3.Connection, path: Path) -> str:
+COMPANIONS = ("-wal", "-shm")
+"""The files SQLite keeps beside a checkpoint in WAL mode."""
+
+TRIES = 100
+"""Names tried beside a replaced checkpoint: ``NAME.recovered.sqlite``, then ``-2``, ``-3``..."""
+
+
+def companions(path: Path) -> dict[str, Identity]:
+    """The identities of the ``-wal`` and ``-shm`` files beside ``path`` now (its run's own)."""
+    found = {}
+    for suffix in COMPANIONS:
+        try:
+            stat = os.stat(f"{path}{suffix}")
+        except OSError:
+            continue
+        found[suffix] = (stat.st_dev, stat.st_ino)
+    return found
+
+
+def recover(
+    db: sqlite3.Connection, path: Path, own: dict[str, Identity], worth_keeping: bool
+) -> str:
     """Write what ``db`` holds to ``path`` again (or beside it); the message that says where.
 
     Parameters
@@ -22,21 +48,32 @@ def recover(db: sqlite3.Connection, path: Path) -> str:
         The run's open connection to the checkpoint that is no longer at ``path``.
     path
         Where the checkpoint was.
+    own
+        Its run's ``-wal`` and ``-shm`` files (:func:`companions`), removed from
+        beside ``path`` whatever happens.
+    worth_keeping
+        ``False`` when the run made the checkpoint and recorded nothing in it:
+        nothing is written then.
     """
+    _drop(path, own)
     gone = not path.exists()
     what = "deleted" if gone else "replaced by another file"
-    target = path if gone else path.with_name(f"{path.stem}.recovered{path.suffix}")
     happened = f"the checkpoint {path} was {what} while the run was writing it"
-    made = False
+    if not worth_keeping:
+        return f"{happened} (it held nothing yet: nothing is recorded)"
+    names = [path] if gone else []
+    names += [path.with_name(f"{path.stem}.recovered{path.suffix}")]
+    names += [path.with_name(f"{path.stem}.recovered-{n}{path.suffix}") for n in range(2, TRIES)]
+    target = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            raise FileExistsError(f"{target} exists")
-        made = True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = _claim(names)
+        if target is None:
+            raise FileExistsError(f"{names[-1]} and the {len(names) - 1} names before it exist")
         with closing(sqlite3.connect(target)) as copy:
             db.backup(copy)
     except (OSError, sqlite3.Error) as exc:
-        if made:  # half a copy is no checkpoint
+        if target is not None:  # half a copy is no checkpoint
             target.unlink(missing_ok=True)
         return (
             f"{happened}, and what it held could not be written again ({exc}): this run's "
@@ -46,3 +83,26 @@ def recover(db: sqlite3.Connection, path: Path) -> str:
         f"{happened}; what it held, this run's outcomes included, is written to {target} "
         f"again: `--resume --checkpoint {target}` goes on from it"
     )
+
+
+def _drop(path: Path, own: dict[str, Identity]) -> None:
+    """Remove the run's own ``-wal`` and ``-shm`` from beside ``path`` (not files of others)."""
+    for suffix, identity in own.items():
+        name = f"{path}{suffix}"
+        try:
+            stat = os.stat(name)
+            if (stat.st_dev, stat.st_ino) == identity:
+                os.unlink(name)
+        except OSError:
+            continue
+
+
+def _claim(names: list[Path]) -> Path | None:
+    """The first of ``names`` that did not exist, made empty here (so no one else takes it)."""
+    for name in names:
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    return None

@@ -35,7 +35,7 @@ from curator.checkpoint.file import (
 from curator.checkpoint.keyfile import user_key
 from curator.checkpoint.latest import Latest, scan
 from curator.checkpoint.latest import read_latest as read_latest  # where tests and tools find it
-from curator.checkpoint.recovery import recover
+from curator.checkpoint.recovery import companions, recover
 from curator.checkpoint.runlock import release_lock, remove_lock, take_lock
 from curator.checkpoint.schema import open_checkpoint
 from curator.checkpoint.skipping import Skippable, skippable
@@ -126,6 +126,7 @@ class CheckpointStore:
             raise
         stat = os.stat(path)  # just opened: it exists
         self._identity = (stat.st_dev, stat.st_ino)
+        self._companions = companions(path)
         self._lock = threading.Lock()
         self._buffer: list[Outcome | Successes | StateMark] = []
         self.keeps_state = False
@@ -298,8 +299,9 @@ class CheckpointStore:
         except OSError:
             same = False
         if not same:
+            worth_keeping = self._wrote or not self._made
             with self._lock:
-                raise UsageError(recover(self._db, self.path))
+                raise UsageError(recover(self._db, self.path, self._companions, worth_keeping))
 
     def _final_commit(
         self, counts: dict[str, int], interrupted: bool, seconds: float, ran: int
