@@ -270,6 +270,16 @@ def test_a_broken_module_target_shows_its_own_traceback_and_only_that(
     ], proc.stderr
 
 
+def test_a_target_with_a_syntax_error_shows_the_line_and_no_frames(tmp_path: Path) -> None:
+    (tmp_path / "typo_target.py").write_text("pipeline = (\n")
+    proc = curator("run", "typo_target:pipeline", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "importing 'typo_target' failed" in proc.stderr
+    assert "SyntaxError" in proc.stderr
+    assert f'File "{tmp_path / "typo_target.py"}", line 1' in proc.stderr
+    assert frames(proc.stderr) == [str(tmp_path / "typo_target.py")], proc.stderr
+
+
 def test_a_failing_target_factory_shows_its_own_traceback() -> None:
     proc = curator("run", "pipelines:raises_while_building")
     assert proc.returncode == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
@@ -44,9 +45,13 @@ def stopping_run() -> Interrupts:
     return interrupts
 
 
-def release(done: list[str], what: str, *signals: signal.Signals, fail: bool = False) -> None:
-    """A backend's release: ``signals`` arrive inside it, one by one; ``done`` notes its steps."""
+def release(
+    done: list[str], what: str, *signals: signal.Signals, fail: bool = False, wait: float = 0.0
+) -> None:
+    """A backend's release: ``signals`` arrive inside it, one by one, after ``wait`` seconds;
+    ``done`` notes its steps."""
     with uninterrupted(what):
+        time.sleep(wait)
         for signum in signals:
             os.kill(os.getpid(), signum)  # handled at once, inside the block
             done.append(f"after {signum.name}")
@@ -116,6 +121,61 @@ def test_an_error_leaving_the_block_is_not_replaced_by_the_stop_it_deferred() ->
     finally:
         interrupts.close()
     assert done == ["after SIGINT", "released"]
+
+
+def test_a_stop_deferred_in_a_finally_does_not_replace_the_error_on_its_way() -> None:
+    """Found in review: blocks sit in `finally` and `except` clauses, where the exception
+    being handled was replaced by the deferred stop (a backend's error lost)."""
+    interrupts = stopping_run()
+    done: list[str] = []
+
+    def backend_with_a_bug() -> None:
+        try:
+            raise RuntimeError("backend bug")
+        finally:
+            release(done, "releasing after a bug", signal.SIGINT)
+
+    try:
+        with pytest.raises(RuntimeError, match="backend bug"):
+            backend_with_a_bug()
+        release(done, "the next release")  # nothing deferred is left over for it
+    finally:
+        interrupts.close()
+    assert done == ["after SIGINT", "released", "released"]
+
+
+def test_the_grace_periods_end_is_no_press_inside_a_release(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in review: the grace timer ran on after the hard stop, fired inside the
+    release and counted as one of the three presses that abandon it."""
+    interrupts = Interrupts(lambda: None, grace=0.2)
+    interrupts.__enter__()
+    done: list[str] = []
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # the first
+        with pytest.raises(HardStop):
+            os.kill(os.getpid(), signal.SIGINT)  # the second: the hard stop, raised
+        with pytest.raises(HardStop):
+            release(done, "closing after the hard stop", signal.SIGINT, wait=0.6)
+    finally:
+        interrupts.close()
+    assert done == ["after SIGINT", "released"]
+    err = capsys.readouterr().err
+    assert "grace period" not in err
+    assert "closing after the hard stop before stopping (Ctrl-C 2 more time(s)" in err
+
+
+def test_a_stop_left_behind_by_a_block_reaches_no_later_run() -> None:
+    """A signal that lands as the last block ends raises there and skips its reset."""
+    uninterrupted._deferred = HardStop()  # what such a signal leaves
+    uninterrupted._presses = 2
+    interrupts = Interrupts(lambda: None, grace=60.0)
+    done: list[str] = []
+    with interrupts:
+        release(done, "a later run's release")
+    assert done == ["released"]
+    assert uninterrupted.forget() is None
 
 
 def test_nested_blocks_raise_the_deferred_stop_once_the_outermost_ends() -> None:

@@ -20,8 +20,9 @@ class uninterrupted:  # lower case: used like a function, ``with curator.uninter
     processes wraps that in ``with curator.uninterrupted("closing the Dask
     cluster"):``. A hard stop (the second Ctrl-C, the end of the grace
     period, SIGTERM) that arrives inside is told to wait, with a message,
-    and raised when the block ends, unless an exception already leaves it
-    (the run is stopping then anyway). Without it, the stop would be raised in
+    and raised when the block ends, unless an exception is already on its way
+    (raised in the block, or being handled where the block sits: a ``finally``
+    or ``except`` clause); the run is stopping then anyway. Without it, the stop would be raised in
     the middle of the release and leave workers or jobs behind. A third
     Ctrl-C inside gives up at once, for a release that hangs.
 
@@ -58,10 +59,22 @@ class uninterrupted:  # lower case: used like a function, ``with curator.uninter
         uninterrupted._open.remove(self)
         if uninterrupted._open:
             return
-        deferred, uninterrupted._deferred = uninterrupted._deferred, None
-        uninterrupted._presses = 0
-        if deferred is not None and kind is None:
+        deferred = uninterrupted.forget()
+        # Blocks sit in `finally` and `except` clauses: an exception already on its way
+        # there (a backend's error, the stream's GeneratorExit) must not be replaced.
+        if deferred is not None and kind is None and sys.exc_info()[1] is None:
             raise deferred
+
+    @classmethod
+    def forget(cls) -> HardStop | None:
+        """Drop the deferred stop and the presses counted; return what was deferred.
+
+        A run's signal handling calls it as it starts and ends, so nothing a block
+        left behind (a signal that landed as the block ended) reaches another run.
+        """
+        deferred, cls._deferred = cls._deferred, None
+        cls._presses = 0
+        return deferred
 
     @classmethod
     def defers(cls, stop: HardStop, terminating: bool) -> bool:

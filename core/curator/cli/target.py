@@ -126,9 +126,10 @@ def _users_trace(exc: BaseException) -> str:
     """
     machinery = (__file__, importlib.__file__)
     tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename not in machinery and not filename.startswith("<frozen importlib"):
             break
         tb = tb.tb_next
+    # None left (a SyntaxError: the error names the file and line itself): no frames.
     return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()

@@ -24,6 +24,10 @@ printed by those handlers.
 
 Only the last :data:`LIMIT` characters of an item are kept; how many were
 dropped is recorded.
+
+A worker that runs many items one after another in one thread keeps its buffer
+open for all of them (:meth:`curator.Work.in_a_row`): there is no "between
+items" then, and the work takes each item's text from the buffer as it ends.
 """
 
 from __future__ import annotations

@@ -104,6 +104,7 @@ class Interrupts:
         self._late: int | None = None
 
     def __enter__(self) -> Interrupts:
+        uninterrupted.forget()
         self._inside = True  # before the handlers: one that runs at once must act
         self._previous = _take_over(self._on_sigint, self._on_sigterm)
         self._installed = signal.SIGINT in self._previous
@@ -140,6 +141,7 @@ class Interrupts:
             if self._timer is not None:
                 self._timer.cancel()
         _give_back(self._previous)
+        uninterrupted.forget()
 
     def _left(self, signum: int) -> bool:
         """Whether the run already left (a signal that was on its way as it did).
@@ -162,6 +164,7 @@ class Interrupts:
         if self._left(signum):
             return
         if self.requested:
+            self._no_more_grace()
             stop = HardStop()
             if uninterrupted.defers(stop, terminating=False):
                 return
@@ -195,10 +198,16 @@ class Interrupts:
             return
         self.terminated = True
         self._wake.set()
+        self._no_more_grace()
         stop = Terminated()
         if uninterrupted.defers(stop, terminating=True):
             return
         self._raise(stop, signum, frame)
+
+    def _no_more_grace(self) -> None:
+        """A hard stop is here: the grace period's own SIGINT would be one press too many."""
+        if self._timer is not None:
+            self._timer.cancel()
 
     def _raise(self, stop: HardStop, signum: int, frame: FrameType | None) -> None:
         """Raise ``stop`` here, unless here is a finalizer: then deliver the signal again soon.
