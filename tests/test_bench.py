@@ -246,3 +246,8 @@ def test_batch_backends_are_measured_only_when_asked_for(tmp_path: Path) -> None
     assert str(caught.value) == (
         "measuring far-away -j 2: the cluster's controller does not answer"
     )
+
+
+def test_bench_through_the_api_refuses_what_is_not_a_pipeline(tmp_path: Path) -> None:
+    with pytest.raises(curator_api.UsageError, match="expected a curator Pipeline, got int"):
+        bench(42, tmp_path, registry=curator_api.default_registry())  # type: ignore[arg-type]

@@ -322,7 +322,7 @@ def bench(
         raise UsageError(f"the sample must hold at least 1 item, got {sample}")
     if jobs and min(jobs) < 1:
         raise UsageError(f"job counts must be at least 1, got {min(jobs)}")
-    size = len(pipeline)
+    size = len(check_runnable(pipeline))
     if size == 0:
         raise UsageError("the pipeline has no items to measure")
     indices = sample_indices(size, sample)
