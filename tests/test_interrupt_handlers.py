@@ -103,3 +103,18 @@ def _collect_then_wait(signum: int) -> None:
     finalized = SignalsWhenCollected(signum)
     del finalized  # the only reference: the handler runs inside __del__, must not raise there
     time.sleep(5)  # where the run's own code waits: the stop arrives here
+
+
+def test_a_stop_dropped_in_a_finalizer_is_not_sent_again_once_another_was_raised() -> None:
+    interrupts = Interrupts(lambda: None, grace=60.0)
+    with interrupts:
+        with pytest.raises(Terminated):
+            _collect_then_signal(signal.SIGTERM)
+        time.sleep(0.2)  # the finalizer's resend, 20 ms after, would raise a second one here
+    assert interrupts.terminated
+
+
+def _collect_then_signal(signum: int) -> None:
+    finalized = SignalsWhenCollected(signum)
+    del finalized  # dropped in __del__: sent again in 20 ms...
+    os.kill(os.getpid(), signum)  # ...but another arrives first, and is raised

@@ -102,6 +102,7 @@ class Interrupts:
         """Between enter and exit: the handlers act (after it, a late signal is only noted)."""
         self._grace_sent = False
         self._late: int | None = None
+        self._raised = 0  # hard stops raised (not dropped in a finalizer)
 
     def __enter__(self) -> Interrupts:
         uninterrupted.forget()
@@ -218,14 +219,16 @@ class Interrupts:
         waited for its items forever).
         """
         if not _in_finalizer(frame):
+            self._raised += 1
             raise stop
-        again = threading.Timer(0.02, self._resend, (signum,))
+        again = threading.Timer(0.02, self._resend, (signum, self._raised))
         again.daemon = True
         again.start()
 
-    def _resend(self, signum: int) -> None:
+    def _resend(self, signum: int, raised: int) -> None:
         with self._active:
-            if self._installed:
+            # Not when a stop was raised since (another signal's): that one is on its way.
+            if self._installed and self._raised == raised:
                 signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
     def sleep(self, seconds: float) -> bool:
