@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
 
@@ -356,6 +356,16 @@ def each_way(work: Work, in_a_row: bool) -> AbstractContextManager[object]:
 WAYS = pytest.mark.parametrize("in_a_row", [False, True], ids=["one-by-one", "in-a-row"])
 
 
+def outputs(work: Work, indices: Iterable[int], in_a_row: bool = False) -> list[str | None]:
+    """Run ``indices`` with ``run_index``, one way or the other: what each item printed."""
+    texts = []
+    with each_way(work, in_a_row):
+        for index in indices:
+            work.run_index(index, 0.0)
+            texts.append(work.captured.text if work.captured else None)
+    return texts
+
+
 # Without metrics every plain item takes run_index's shortest way in a row (with them,
 # only those the meter samples out); one by one, each opens and closes its own buffer.
 
@@ -451,10 +461,7 @@ def test_run_index_captures_again_after_an_item_replaced_stdout() -> None:
     work = Work(Pipeline(Numbers(6)).write(Says(swap_at=2, replacement=replacement)), metrics=False)
     set_up(work)
     try:
-        texts = []
-        for index in range(6):
-            work.run_index(index, 0.0)
-            texts.append(work.captured.text if work.captured else None)
+        texts = outputs(work, range(6))
         print("after the items")
     finally:
         work.teardown()
@@ -471,12 +478,7 @@ def test_in_a_row_captures_again_at_the_next_block_after_an_item_replaced_stdout
     work = Work(Pipeline(Numbers(6)).write(Says(swap_at=1, replacement=replacement)), metrics=False)
     set_up(work)
     try:
-        texts = []
-        for block in ((0, 1, 2), (3, 4, 5)):
-            with work.in_a_row():
-                for index in block:
-                    work.run_index(index, 0.0)
-                    texts.append(work.captured.text if work.captured else None)
+        texts = outputs(work, (0, 1, 2), in_a_row=True) + outputs(work, (3, 4, 5), in_a_row=True)
     finally:
         work.teardown()
         sys.stdout = before
@@ -495,10 +497,7 @@ def test_run_index_in_another_thread_than_setup_captures_that_threads_items(
     texts: list[str | None] = []
 
     def items() -> None:
-        with each_way(work, in_a_row):
-            for index in range(4):
-                work.run_index(index, 0.0)
-                texts.append(work.captured.text if work.captured else None)
+        texts.extend(outputs(work, range(4), in_a_row))
 
     try:
         thread = threading.Thread(target=items)
@@ -526,11 +525,7 @@ def test_run_index_item_that_runs_a_pipeline_keeps_its_own_output(in_a_row: bool
     work = Work(Pipeline(Numbers(3)).write(Outer()), metrics=False)
     set_up(work)
     try:
-        texts = []
-        with each_way(work, in_a_row):
-            for index in range(3):
-                work.run_index(index, 0.0)
-                texts.append(work.captured.text if work.captured else None)
+        texts = outputs(work, range(3), in_a_row)
     finally:
         work.teardown()
     assert texts == [f"outer {i}\nouter {i} again\n" for i in range(3)]
@@ -548,10 +543,7 @@ def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart(in_a_row
             inner = Work(Pipeline(Numbers(2)).write(Says()), metrics=False)
             set_up(inner)
             try:
-                with each_way(inner, in_a_row):
-                    for inner_index in range(2):
-                        inner.run_index(inner_index, 0.0)
-                        inner_texts.append(inner.captured.text if inner.captured else None)
+                inner_texts.extend(outputs(inner, range(2), in_a_row))
             finally:
                 inner.teardown()
             print(f"outer {index} again")
@@ -560,11 +552,7 @@ def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart(in_a_row
     work = Work(Pipeline(Numbers(2)).write(Outer()), metrics=False)
     set_up(work)
     try:
-        texts = []
-        with each_way(work, in_a_row):
-            for index in range(2):
-                work.run_index(index, 0.0)
-                texts.append(work.captured.text if work.captured else None)
+        texts = outputs(work, range(2), in_a_row)
     finally:
         work.teardown()
     assert texts == [f"outer {i}\nouter {i} again\n" for i in range(2)]

@@ -21,10 +21,11 @@ class uninterrupted:  # lower case: used like a function, ``with curator.uninter
     cluster"):``. A hard stop (the second Ctrl-C, the end of the grace
     period, SIGTERM) that arrives inside is told to wait, with a message,
     and raised when the block ends, unless an exception is already on its way
-    (raised in the block, or being handled where the block sits: a ``finally``
-    or ``except`` clause); the run is stopping then anyway. Without it, the stop would be raised in
-    the middle of the release and leave workers or jobs behind. A third
-    Ctrl-C inside gives up at once, for a release that hangs.
+    (raised in the block, or being handled where the block sits: a
+    ``finally`` or ``except`` clause); the run is stopping then anyway.
+    Without it, the stop would be raised in the middle of the release and
+    leave workers or jobs behind. A third Ctrl-C inside gives up at once, for
+    a release that hangs.
 
     Acts only in the main thread, during a run with curator's signal handling
     (elsewhere the block runs as plain code); blocks nest.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 Identity = tuple[int, int]
@@ -25,16 +25,19 @@ TRIES = 100
 """Names tried beside a replaced checkpoint: ``NAME.recovered.sqlite``, then ``-2``, ``-3``..."""
 
 
+def identity_of(path: Path | str) -> Identity | None:
+    """The device and inode of the file at ``path`` now (``None``: nothing there)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def companions(path: Path) -> dict[str, Identity]:
     """The identities of the ``-wal`` and ``-shm`` files beside ``path`` now (its run's own)."""
-    found = {}
-    for suffix in COMPANIONS:
-        try:
-            stat = os.stat(f"{path}{suffix}")
-        except OSError:
-            continue
-        found[suffix] = (stat.st_dev, stat.st_ino)
-    return found
+    found = {suffix: identity_of(f"{path}{suffix}") for suffix in COMPANIONS}
+    return {suffix: identity for suffix, identity in found.items() if identity is not None}
 
 
 def recover(
@@ -89,12 +92,9 @@ def _drop(path: Path, own: dict[str, Identity]) -> None:
     """Remove the run's own ``-wal`` and ``-shm`` from beside ``path`` (not files of others)."""
     for suffix, identity in own.items():
         name = f"{path}{suffix}"
-        try:
-            stat = os.stat(name)
-            if (stat.st_dev, stat.st_ino) == identity:
+        if identity_of(name) == identity:
+            with suppress(OSError):
                 os.unlink(name)
-        except OSError:
-            continue
 
 
 def _claim(names: list[Path]) -> Path | None:

@@ -35,7 +35,7 @@ from curator.checkpoint.file import (
 from curator.checkpoint.keyfile import user_key
 from curator.checkpoint.latest import Latest, scan
 from curator.checkpoint.latest import read_latest as read_latest  # where tests and tools find it
-from curator.checkpoint.recovery import companions, recover
+from curator.checkpoint.recovery import companions, identity_of, recover
 from curator.checkpoint.runlock import release_lock, remove_lock, take_lock
 from curator.checkpoint.schema import open_checkpoint
 from curator.checkpoint.skipping import Skippable, skippable
@@ -124,8 +124,7 @@ class CheckpointStore:
         except BaseException:
             release_lock(self._lock_file)
             raise
-        stat = os.stat(path)  # just opened: it exists
-        self._identity = (stat.st_dev, stat.st_ino)
+        self._identity = identity_of(path)  # just opened: it exists
         self._companions = companions(path)
         self._lock = threading.Lock()
         self._buffer: list[Outcome | Successes | StateMark] = []
@@ -293,12 +292,7 @@ class CheckpointStore:
             raise UsageError(sqlite_problem(self.path, self.error)) from self.error
         if self.error is not None:
             raise self.error
-        try:
-            stat = self.path.stat()
-            same = (stat.st_dev, stat.st_ino) == self._identity
-        except OSError:
-            same = False
-        if not same:
+        if identity_of(self.path) != self._identity:
             worth_keeping = self._wrote or not self._made
             with self._lock:
                 raise UsageError(recover(self._db, self.path, self._companions, worth_keeping))
@@ -344,12 +338,7 @@ class CheckpointStore:
     def _discard(self) -> None:
         """Remove the checkpoint this store made (and its lock, and a folder it made)."""
         self._db.close()
-        try:
-            stat = self.path.stat()
-            ours = (stat.st_dev, stat.st_ino) == self._identity
-        except OSError:
-            ours = False
-        if ours:  # not a file someone put in its place meanwhile
+        if identity_of(self.path) == self._identity:  # not a file put in its place meanwhile
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{self.path}{suffix}")

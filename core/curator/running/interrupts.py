@@ -165,11 +165,7 @@ class Interrupts:
         if self._left(signum):
             return
         if self.requested:
-            self._no_more_grace()
-            stop = HardStop()
-            if uninterrupted.defers(stop, terminating=False):
-                return
-            self._raise(stop, signum, frame)
+            self._hard_stop(HardStop(), signum, frame)
             return
         self.requested = True
         self._wake.set()
@@ -199,25 +195,22 @@ class Interrupts:
             return
         self.terminated = True
         self._wake.set()
-        self._no_more_grace()
-        stop = Terminated()
-        if uninterrupted.defers(stop, terminating=True):
-            return
-        self._raise(stop, signum, frame)
+        self._hard_stop(Terminated(), signum, frame)
 
-    def _no_more_grace(self) -> None:
-        """A hard stop is here: the grace period's own SIGINT would be one press too many."""
+    def _hard_stop(self, stop: HardStop, signum: int, frame: FrameType | None) -> None:
+        """Raise ``stop`` here, unless a backend's release defers it, or here is a finalizer.
+
+        The grace period ends with it (its own SIGINT would count as one more
+        press inside a release). Python prints and drops what a ``__del__``
+        raises, and runs signal handlers wherever the main thread is,
+        finalizers included (found on Dask: a SIGTERM raised inside a
+        ``Future.__del__`` was lost, and the run waited for its items
+        forever): there, the signal is delivered again 20 ms later.
+        """
         if self._timer is not None:
             self._timer.cancel()
-
-    def _raise(self, stop: HardStop, signum: int, frame: FrameType | None) -> None:
-        """Raise ``stop`` here, unless here is a finalizer: then deliver the signal again soon.
-
-        Python prints and drops what a ``__del__`` raises, and runs signal
-        handlers wherever the main thread is, finalizers included (found on
-        Dask: a SIGTERM raised inside a ``Future.__del__`` was lost, and the run
-        waited for its items forever).
-        """
+        if uninterrupted.defers(stop, terminating=isinstance(stop, Terminated)):
+            return
         if not _in_finalizer(frame):
             self._raised += 1
             raise stop

@@ -107,9 +107,8 @@ class _Worker:
                 ints[0] = index
                 ints[2] += 1
                 ok, payload, finished = run_index(index, started)
-                ints[0] = (
-                    IDLE  # before the row is in: a death now blames nobody, the item runs again
-                )
+                # Idle before the row is in: a death now blames nobody, the item runs again.
+                ints[0] = IDLE
                 batch.indices.append(index)
                 batch.started.append(started)
                 batch.finished.append(finished)
