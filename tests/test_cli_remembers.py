@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_support import as_json, curator, subprocess_env
+from core_support import as_json, curator, in_process_curator, subprocess_env
 
 from curator import UsageError, run
 from curator.checkpoint.recorded import read_checkpoint
@@ -205,6 +205,32 @@ def test_a_bad_flag_is_reported_before_any_notice(tmp_path: Path) -> None:
     proc = curator("run", "pipelines:ten", "-b", "thread-pool", "-o", "nope=1", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.startswith("curator: error: unknown option 'nope'"), proc.stderr
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-b", "thread-pool", "-o", "nope=1"],
+        ["-b", "thread-pool", "--timeout", "5"],
+        ["-b", "sequential", "-j", "3"],
+        ["-b", "thread-pool", "-j", "1", "-o", "copy_pipeline=true"],
+        ["--reporter", "log", "--reporter-option", "json.file=x"],
+    ],
+)
+def test_a_dry_run_refuses_what_the_run_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    main = in_process_curator(monkeypatch)
+    assert main(["run", "pipelines:ten", *flags]) == 2
+    refused = capsys.readouterr().err
+    assert refused.startswith("curator: error: "), refused
+    assert main(["run", "pipelines:ten", *flags, "--dry-run"]) == 2
+    assert capsys.readouterr().err == refused
+    assert main(["run", "pipelines:ten", "-b", "thread-pool", "-j", "2", "--dry-run"]) == 0
+    assert "dry run: nothing was run" in capsys.readouterr().out
+    assert not (tmp_path / ".curator").exists()  # the refused run opened no checkpoint
 
 
 # -- 3. status: every checkpoint, TARGET, variants, tracebacks --------------------

@@ -30,7 +30,7 @@ from curator.plugin_host.registry import Registry
 from curator.running.policy import Policy
 
 if TYPE_CHECKING:
-    from curator.running.runner import RunRequest
+    from curator.running.runner import CheckedRun, RunRequest
 
 
 RESUMING = (
@@ -94,7 +94,7 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 
 def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
-    from curator.running.runner import checkpoint_path, plan_run  # sqlite3... when running
+    from curator.running.runner import check_run, checkpoint_path, plan_run  # sqlite3...
 
     checkpoint, default = _checkpoint_asked(registry, args)
     given = given_settings(args)
@@ -112,9 +112,11 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         _check_remembered_timeout(registry, settings.backend, settings.timeout)
     indices = None if settings.indices is None else parse_indices(settings.indices, len(pipeline))
     if args.dry_run:
+        # Every check of the run itself: a dry run passes only what the run would start.
+        checked = check_run(pipeline, _request(settings, indices, checkpoint, args), registry)
         for line in notices:
             say(line)
-        return dry_run(pipeline, path, indices, args, settings, registry)
+        return dry_run(pipeline, path, checked, args, settings)
     try:
         request = _request(settings, indices, checkpoint, args)
         loop = plan_run(pipeline, request, registry)
@@ -274,25 +276,22 @@ def _keep_going_hint(args: argparse.Namespace, result: RunResult, index: int) ->
 def dry_run(
     pipeline: Pipeline[Any],
     path: Path | None,
-    indices: Sequence[int] | None,
+    checked: CheckedRun,
     args: argparse.Namespace,
     settings: RunSettings,
-    registry: Registry,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.checkpoint.fingerprint import fingerprint
     from curator.checkpoint.latest import Latest, read_codes
-    from curator.model.selection import resolve_jobs
 
-    parallel = registry.backend(settings.backend).capabilities.parallel
-    jobs = resolve_jobs(settings.jobs if settings.jobs is not None else -1 if parallel else 1)
-    requested = indices if indices is not None else range(len(pipeline))
+    jobs = checked.jobs
+    requested = checked.selected
     stored = read_codes(path, fingerprint(pipeline)) if args.resume and path is not None else None
     split = (stored or Latest(len(pipeline), Path())).plan(requested)
     to_run = split.to_run
     summary: dict[str, Any] = {
         "checkpoint": str(path) if path is not None else None,
-        "backend": normalize_name(settings.backend),
+        "backend": checked.name,
         "jobs": jobs,
         "requested": len(requested),
         "done": split.done,

@@ -143,8 +143,9 @@ def add_parser(commands: Any, registry: Registry | None = None) -> None:
     store.add_argument(
         "--dry-run",
         action="store_true",
-        help="print what would run (backend, jobs and settings; done, failed, interrupted, "
-        "pending, to run) and run nothing",
+        help="check the run as it would start (bad flags exit 2 as they would), print what "
+        "would run (backend, jobs and settings; done, failed, interrupted, pending, to run) "
+        "and run nothing",
     )
     parser.add_argument(
         "--reporter",

@@ -28,10 +28,12 @@ from curator.model.result import RunInfo, RunResult
 from curator.model.selection import resolve_indices
 from curator.observing.features import CoreFeature, ItemFeature
 from curator.observing.metrics import metric_sampling
+from curator.observing.reporter import Reporter
 from curator.plugin_host.options import NoOptions, build_options
 from curator.plugin_host.registry import Registry, default_registry
 from curator.running.choosing import ReporterSpec, item_features, reporter_names, resolve_reporters
 from curator.running.fitting import fit_backend
+from curator.running.groups import KeepTogether
 from curator.running.loop import RunLoop
 from curator.running.policy import OnError, Policy
 from curator.running.session import Session
@@ -203,24 +205,43 @@ class RunRequest:
     keep: bool = True
 
 
-def plan_run(
-    pipeline: Pipeline[Any],
-    request: RunRequest,
-    registry: Registry | None = None,
-    session: Session | None = None,
-) -> RunLoop:
-    """Validate everything about a run and return its loop, without starting anything.
+@dataclass(frozen=True)
+class CheckedRun:
+    """A run request that passed every check, before anything was opened or started.
+
+    What :func:`check_run` found out: the pipeline as it runs, the backend and
+    its options, the job count, the reporters and features. ``curator run
+    --dry-run`` stops here; :func:`plan_run` goes on to open the checkpoint.
+    """
+
+    runnable: Pipeline[Any]
+    plan: StagePlan
+    selected: Sequence[int]
+    name: str
+    backend_cls: type[Backend]
+    backend_options: Any
+    jobs: int
+    in_process: bool
+    together: KeepTogether | None
+    reporters: list[Reporter]
+    features: tuple[ItemFeature, ...]
+    measuring: bool | str
+    capturing: bool
+
+
+def check_run(
+    pipeline: Pipeline[Any], request: RunRequest, registry: Registry | None = None
+) -> CheckedRun:
+    """Check everything about a run without opening, creating or starting anything.
 
     Raises
     ------
     UsageError
-        For any bad input; nothing has started.
+        For any bad input.
     """
     backend, jobs, indices, options = (
         request.backend, request.jobs, request.indices, request.options
     )  # fmt: skip
-    policy, resume, keep = request.policy, request.resume, request.keep
-    reporter, reporter_options = request.reporter, request.reporter_options
     runnable = check_runnable(pipeline)
     plan = StagePlan.of(runnable)
     if not isinstance(backend, str):
@@ -231,38 +252,69 @@ def plan_run(
     name = normalize_name(backend)
     backend_options = build_options(backend_cls.Options, options, owner=f"backend {name!r}")
     n_jobs, in_process, together = fit_backend(
-        registry, name, backend_cls.capabilities, jobs, options, policy, runnable, selected, plan
-    )
-    reporters = resolve_reporters(reporter, registry, reporter_options)
+        registry, name, backend_cls.capabilities, jobs, options, request.policy, runnable,
+        selected, plan,
+    )  # fmt: skip
+    reporters = resolve_reporters(request.reporter, registry, request.reporter_options)
     features, measuring, capturing = _features(registry, request.metrics, request.capture)
-    store = _store(runnable, request, registry)
+    _check_checkpoint(runnable, request, registry)
+    return CheckedRun(
+        runnable, plan, selected, name, backend_cls, backend_options, n_jobs, in_process,
+        together, reporters, features, measuring, capturing,
+    )  # fmt: skip
+
+
+def plan_run(
+    pipeline: Pipeline[Any],
+    request: RunRequest,
+    registry: Registry | None = None,
+    session: Session | None = None,
+) -> RunLoop:
+    """Validate everything about a run and return its loop, without starting anything.
+
+    The checkpoint (if any) is opened and locked here, so that a busy or
+    foreign one is refused before the run starts.
+
+    Raises
+    ------
+    UsageError
+        For any bad input; nothing has started.
+    """
+    registry = registry if registry is not None else default_registry()
+    checked = check_run(pipeline, request, registry)
+    runnable, plan, selected = checked.runnable, checked.plan, checked.selected
+    policy = request.policy
+    store = open_store(runnable, _checkpoint_of(request))
     info = RunInfo(
         run_id=f"{os.getpid()}-{next(_run_ids)}",
-        backend=name,
-        jobs=n_jobs,
+        backend=checked.name,
+        jobs=checked.jobs,
         indices=selected if isinstance(selected, range) else tuple(selected),
         pipeline=repr(runnable),
         on_error=policy.on_error,
-        in_process=in_process,
+        in_process=checked.in_process,
         stages=plan.names,
-        metrics=bool(measuring),
-        capture=capturing,
+        metrics=bool(checked.measuring),
+        capture=checked.capturing,
+    )
+    make_backend = _backend_factory(
+        checked.backend_cls, checked.backend_options, checked.jobs, checked.in_process, session
     )
     return RunLoop(
         info,
         runnable,
-        _backend_factory(backend_cls, backend_options, n_jobs, in_process, session),
-        registry.host.event_relay(reporters),
+        make_backend,
+        registry.host.event_relay(checked.reporters),
         policy,
         store=store,
-        resume=resume,
-        settings=_settings(request, name, selected, len(runnable)),
-        keep=keep,
+        resume=request.resume,
+        settings=_settings(request, checked.name, selected, len(runnable)),
+        keep=request.keep,
         hand_back=session.release if session is not None else None,
-        groups=together,
-        features=features,
+        groups=checked.together,
+        features=checked.features,
         plan=plan,
-        measure_all=measuring == "all",
+        measure_all=checked.measuring == "all",
     )
 
 
@@ -306,21 +358,25 @@ def _features(
     return plugins, measuring, bool(capture) and "capture" in builtin
 
 
-def _store(
-    runnable: Pipeline[Any], request: RunRequest, registry: Registry
-) -> CheckpointStore | None:
-    """The run's checkpoint (``None``: none), checked; a resume without a path takes the default."""
+def _checkpoint_of(request: RunRequest) -> str | os.PathLike[str] | bool | None:
+    """The run's ``checkpoint=``: a resume without one takes the default."""
     checkpoint = request.checkpoint
     if request.resume and checkpoint in (None, False):
-        checkpoint = True
-    if checkpoint not in (None, False) and registry.host.switched_off(CHECKPOINT_PLUGIN):
+        return True
+    return checkpoint
+
+
+def _check_checkpoint(runnable: Pipeline[Any], request: RunRequest, registry: Registry) -> None:
+    """Refuse a checkpoint the plugins cannot keep, or a resume of an unfingerprintable pipeline."""
+    if _checkpoint_of(request) not in (None, False) and registry.host.switched_off(
+        CHECKPOINT_PLUGIN
+    ):
         raise UsageError(
             "a checkpoint (checkpoint=, --checkpoint, --resume) needs the built-in plugin "
             f"{CHECKPOINT_PLUGIN}, which is disabled (CURATOR_DISABLE_PLUGINS)"
         )
     if request.resume:
         check_fingerprintable(runnable)
-    return open_store(runnable, checkpoint)
 
 
 def _settings(request: RunRequest, name: str, selected: Sequence[int], size: int) -> RunSettings:
