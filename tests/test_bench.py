@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ def test_the_example_is_measured_on_each_backend_and_a_recommendation_made(
         assert row["failed"] == 0
         assert row["items_per_second"] > 0
         assert row["item_seconds"] > 0
+        assert isinstance(row["worker_peak_rss"], int), row  # bytes
         assert row["worker_peak_rss"] > 0
-        assert row["estimated_seconds"] > row["startup_seconds"]
+        assert row["estimated_seconds"] > row["startup_seconds"] >= row["first_run_seconds"]
     assert rows[0]["speedup"] == 1.0
     assert report["recommended"] in rows
     # The example's writing stages (its sink, its dataset statistics) were pointed at a
@@ -105,8 +107,32 @@ class Failing(Sink):
         pass
 
 
+class PathWriter(Sink):
+    def __init__(self, output_path):
+        self.output_path = Path(output_path)  # a Path: the bench must hand one back
+
+    def __call__(self, items, index):
+        self.output_path.mkdir(parents=True, exist_ok=True)
+        for item in items:
+            (self.output_path / f"{item}.txt").write_text(str(item))
+        return index
+
+
+class BadScratch(Quiet):
+    def use_scratch(self, folder):
+        raise OSError("no room there")
+
+
 def writes():
     return Numbers(6).write(Writer("written"))
+
+
+def path_writes():
+    return Numbers(4).write(PathWriter("written/out"))
+
+
+def bad_scratch():
+    return Numbers(4).write(BadScratch())
 
 
 def quiet():
@@ -156,6 +182,13 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
         (["targets.py:writes", "-b", "no-such-backend"], "unknown backend 'no-such-backend'"),
         (["targets.py:nothing"], "nothing"),
         (["targets.py:empty"], "the pipeline has no items to measure"),
+        # The user's folder or stage, not curator: exit 2, no traceback.
+        (["targets.py:quiet", "--scratch", "targets.py"], "cannot make the scratch folder"),
+        (
+            ["targets.py:bad_scratch"],
+            "the sink (BadScratch): use_scratch('",
+        ),
+        (["targets.py:bad_scratch"], "raised OSError: no room there"),
     ],
 )
 def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message: str) -> None:
@@ -163,6 +196,19 @@ def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_path_attribute_is_pointed_at_scratch_and_stays_a_path(targets: Path) -> None:
+    scratch = targets / "scratch"
+    proc = curator(
+        "bench", "targets.py:path_writes", "-b", "sequential", "--scratch", str(scratch),
+        "--json", cwd=targets,
+    )  # fmt: skip
+    measured = _json(proc)["configurations"][0]
+    assert (measured["items"], measured["failed"]) == (4, 0), proc.stderr
+    written = sorted(p.name for p in (scratch / "stage-1" / "out").iterdir())
+    assert written == [f"{i}.txt" for i in range(4)]
+    assert list((targets / "written").iterdir()) == []
 
 
 def test_failing_items_are_named_and_nothing_is_recommended(targets: Path) -> None:
@@ -251,3 +297,39 @@ def test_batch_backends_are_measured_only_when_asked_for(tmp_path: Path) -> None
 def test_bench_through_the_api_refuses_what_is_not_a_pipeline(tmp_path: Path) -> None:
     with pytest.raises(curator_api.UsageError, match="expected a curator Pipeline, got int"):
         bench(42, tmp_path, registry=curator_api.default_registry())  # type: ignore[arg-type]
+
+
+class _SlowFirst(curator_api.Backend):
+    """A backend whose first run in a process pays once what later runs do not (a fork
+    server's start, an engine's imports)."""
+
+    name = "slow-first"
+    capabilities = curator_api.Capabilities(parallel=True)
+    started = False
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        if not _SlowFirst.started:
+            _SlowFirst.started = True
+            time.sleep(1.0)
+        for index in indices:
+            yield work(index)
+
+
+def test_what_a_first_run_pays_once_is_carried_by_every_configuration(tmp_path: Path) -> None:
+    """Measured apart (one item first), not by whichever configuration runs first."""
+    _SlowFirst.started = False  # as in a fresh process
+    registry = registry_with(_SlowFirst)
+    rows = bench(
+        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["slow-first", "slow-first"],
+        jobs=[2, 3], allow_writes=True, registry=registry,
+    )  # fmt: skip
+    assert [(row.config.backend, row.config.jobs) for row in rows] == [
+        ("slow-first", 2), ("slow-first", 3)
+    ]  # fmt: skip  # asked for twice, measured once
+    assert [row.failed for row in rows] == [0, 0]
+    for row in rows:
+        assert row.once > 0.5, row  # the second's run did not pay it, yet it is carried
+        assert row.startup >= row.once
+        assert row.estimate(8) > row.once
+    json_row = rows[0].to_json(None, 8)
+    assert json_row["first_run_seconds"] == round(rows[0].once, 6)
