@@ -557,3 +557,30 @@ def test_run_index_inside_an_item_of_run_index_keeps_both_outputs_apart(in_a_row
         work.teardown()
     assert texts == [f"outer {i}\nouter {i} again\n" for i in range(2)]
     assert inner_texts == ["item 0\n", "item 1\n"] * 2
+
+
+class ClosesItsStreams(Sink[int]):
+    """Writes through ``with sys.stdout as out:`` (a CLI idiom), then closes stderr."""
+
+    def __call__(self, items: Iterable[int], index: int) -> list[str]:
+        with sys.stdout as out:
+            for item in items:
+                out.write(f"item {item}\n")
+        sys.stderr.write("bye\n")
+        sys.stderr.close()
+        return []
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_an_item_that_closes_its_streams_closes_only_its_captured_ones(
+    backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(Pipeline(Numbers(4)).write(ClosesItsStreams()), backend=backend, reporter=None)
+    assert [o.status for o in result.outcomes] == [Status.OK] * 4
+    assert [o.output.text if o.output else None for o in result.outcomes] == [
+        f"item {i}\nbye\n" for i in range(4)
+    ]
+    assert not sys.stdout.closed  # the run's own streams
+    assert not sys.stderr.closed
+    print("still open")
+    assert capsys.readouterr().out == "still open\n"

@@ -124,6 +124,24 @@ class _Switch:
         # While an item runs, its text goes to a buffer: no colour codes, no progress bars.
         return _item_buffer() is None and self.original.isatty()
 
+    def close(self) -> None:
+        # An item's stream is its buffer: closing it must not close the terminal under
+        # the run (and under every other thread and item), which a worker process
+        # would not have done either.
+        if _item_buffer() is None:
+            self.original.close()
+
+    @property
+    def closed(self) -> bool:
+        return _item_buffer() is None and bool(self.original.closed)
+
+    def __enter__(self) -> _Switch:
+        # ``with (open(path) if path else sys.stdout) as out:``, as with the stream itself.
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)
 
