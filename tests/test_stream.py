@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -242,3 +243,21 @@ def test_a_stream_iterated_but_never_stepped_releases_its_checkpoint(tmp_path: P
     assert list(zip([], outcomes, strict=False)) == []  # iter() called, no item taken
     outcomes.close()
     assert run(Numbers(5).write(Collect()), checkpoint=store, reporter=None).ok
+
+
+def test_a_stream_never_iterated_leaves_no_checkpoint_behind(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(5).write(Collect())
+    stream(pipeline, checkpoint=checkpoint, reporter=None).close()
+    assert list(tmp_path.iterdir()) == []
+    unused = stream(pipeline, checkpoint=checkpoint, reporter=None)
+    del unused  # dropped without a close()
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+    # A checkpoint that holds a run's records stays as it was (a fresh pipeline each
+    # time: Collect's parameters change as it runs in this process).
+    assert run(Numbers(5).write(Collect()), checkpoint=checkpoint, reporter=None).ok
+    stream(Numbers(5).write(Collect()), checkpoint=checkpoint, reporter=None).close()
+    assert checkpoint.exists()
+    resumed = run(Numbers(5).write(Collect()), checkpoint=checkpoint, resume=True, reporter=None)
+    assert resumed.count(Status.SKIPPED) == 5

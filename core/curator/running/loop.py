@@ -295,8 +295,12 @@ class RunLoop(EventIntake, RunEnding):
         return stopped_by
 
     def abandon(self) -> None:
-        """Give up a run that never started: release its checkpoint (and lock)."""
+        """Give up a run that never started: release its checkpoint (and lock).
+
+        A checkpoint this run made is removed again: it records nothing.
+        """
         if self.store is not None:
+            self.store.discard_unused = True
             self.store.close()
 
     def _work(self, attempt: int) -> Work:
