@@ -336,6 +336,7 @@ def test_metrics_go_into_the_checkpoint_and_come_back(tmp_path: Path, clock: Clo
     assert {i: s.metrics for i, s in stored.items()} == {
         o.index: o.metrics for o in result.outcomes
     }
+    assert read_latest(str(checkpoint)) == stored  # as the user guide reads it
     assert stored[0].metrics is not None
     assert stored[0].metrics.stages == (7.0, 30.0, 1300.0)
     assert stored[3].status == "failed"

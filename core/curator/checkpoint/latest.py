@@ -13,6 +13,7 @@ outputs). Nothing is unpickled unless a resume gives its key.
 from __future__ import annotations
 
 import array
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -268,12 +269,15 @@ def load_latest(
     return {index: StoredOutcome(*record) for index, record in latest.items()}
 
 
-def read_latest(path: Path, fingerprint: str | None = None) -> dict[int, StoredOutcome]:
+def read_latest(
+    path: str | os.PathLike[str], fingerprint: str | None = None
+) -> dict[int, StoredOutcome]:
     """The latest outcome per index in the checkpoint at ``path``, without outputs.
 
     Empty if there is none. With ``fingerprint``, a checkpoint of another
     pipeline is an error, as it is for a run.
     """
+    path = Path(path)  # a str too: the user guide reads one this way
     if not holds_checkpoint(path):
         return {}
     with reading(path) as db:
