@@ -65,6 +65,18 @@ def test_flags_given_with_resume_override_the_recorded_ones(tmp_path: Path) -> N
     assert summary["skipped"] == 2  # 2 and 4 were done; 3 fails again, 5 is new
 
 
+def test_a_resume_names_as_given_now_only_the_option_keys_given_now(tmp_path: Path) -> None:
+    """-o and --reporter-option merge by key: the recorded keys kept are the last run's."""
+    curator("run", "pipelines:fails_at_3", "--reporter", "log", "--reporter-option",
+            "log.interval=5", "--indices", "0:5", cwd=tmp_path)  # fmt: skip
+    again = curator("run", "pipelines:fails_at_3", "--resume", "--reporter-option",
+                    "log.step=0.5", cwd=tmp_path)  # fmt: skip
+    assert (
+        "resuming with the last run's settings: --indices 0:5 --reporter log "
+        "--reporter-option log.interval=5; given now: --reporter-option log.step=0.5\n"
+    ) in again.stderr, again.stderr
+
+
 def test_resume_with_another_backend_drops_the_old_backends_options_and_jobs(
     tmp_path: Path,
 ) -> None:

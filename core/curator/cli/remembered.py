@@ -144,17 +144,35 @@ def reuse_lines(
             f"the last run's {listed} could not be recorded (a Python object, or a selection "
             "too long): give them again if they matter"
         )
-    if reused:
+    # -o and --reporter-option merge by key: the recorded keys not given now are reused.
+    kept: dict[str, Any] = {
+        "options": _not_given(settings.options, given.get("options") or {}),
+        "reporter_options": {
+            name: left
+            for name, recorded in settings.reporter_options.items()
+            if (left := _not_given(recorded, given.get("reporter_options", {}).get(name) or {}))
+        },
+    }
+    kept = {name: value for name, value in kept.items() if name in given and value}
+    if reused or kept:
         now = [name for name in given if name != "target"]
-        overridden = f"; given now: {' '.join(settings.flags(now))}" if now else ""
-        reused_flags = " ".join(settings.flags(reused))
-        lines.append(f"resuming with the last run's settings: {reused_flags}{overridden}")
+        as_given = RunSettings(**given).flags(now)  # the merged -o would show the kept keys too
+        overridden = f"; given now: {' '.join(as_given)}" if now else ""
+        reused_flags = settings.flags(reused) + dataclasses.replace(RunSettings(), **kept).flags(
+            list(kept)
+        )
+        lines.append(f"resuming with the last run's settings: {' '.join(reused_flags)}{overridden}")
     if dropped:
         lines.append(
             f"not reused with -b {settings.backend}: {' '.join(dropped)} (the last run's "
             f"{before} settings; give them again to keep them)"
         )
     return lines
+
+
+def _not_given(recorded: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The options among ``recorded`` whose keys were not given now."""
+    return {key: value for key, value in recorded.items() if key not in given}
 
 
 def nothing_to_resume(pipeline: Pipeline[Any], path: Path, why: str) -> list[str]:
