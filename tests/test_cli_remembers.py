@@ -356,8 +356,10 @@ def test_the_cli_without_jobs_on_a_parallel_backend_uses_every_cpu(tmp_path: Pat
 # -- 6. a closed pipe ends quietly ----------------------------------------------------
 
 
-def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path) -> None:
-    args = ["run", "pipelines:many", "--reporter", "json", "--no-checkpoint"]
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path, checkpoint: bool) -> None:
+    args = ["run", "pipelines:many", "--reporter", "json"]
+    args += [] if checkpoint else ["--no-checkpoint"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "curator", *args],
         cwd=tmp_path,
@@ -368,13 +370,19 @@ def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path) -> Non
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
-    proc.stdout.readline()
-    proc.stdout.close()  # what `| head -1` does once it has its line
+    for _ in range(50 if checkpoint else 1):  # with a checkpoint: some items finished
+        proc.stdout.readline()
+    proc.stdout.close()  # what `| head` does once it has its lines
     err = proc.stderr.read()
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141, err
     assert "Traceback" not in err, err
     assert "internal error" not in err
+    if checkpoint:  # it ended early on an error: status says so, not "finished"
+        (listed,) = _status(tmp_path)
+        assert listed["state"] == "stopped", listed
+        assert listed["done"] < listed["total"]
+        assert listed["last_run"]["stopped"] is True
 
 
 # -- 7. known plugins that are not there ----------------------------------------------

@@ -27,6 +27,7 @@ from curator.checkpoint.latest import DONE, StoredOutcome
 from curator.checkpoint.meta import meta_total, read_meta
 from curator.checkpoint.parameters import flatten
 from curator.checkpoint.runlock import lock_holder
+from curator.checkpoint.schema import STOPPED
 from curator.checkpoint.settings import RunSettings
 from curator.model.errors import UsageError
 from curator.model.outcome import Status
@@ -54,6 +55,9 @@ class RunRecord:
     seconds: float
     items_per_second: float
     settings: RunSettings | None
+    stopped: bool = False
+    """It ended early on an error (see :data:`~curator.checkpoint.schema.STOPPED`);
+    ``interrupted`` is true too."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of a run in ``curator status --json``."""
@@ -66,6 +70,7 @@ class RunRecord:
             "requested": self.requested,
             **self.counts,
             "interrupted": self.interrupted,
+            "stopped": self.stopped,
             "seconds": round(self.seconds, 3),
             "items_per_second": round(self.items_per_second, 3),
             "settings": self.settings.to_json() if self.settings is not None else None,
@@ -300,6 +305,7 @@ def _run_record(row: dict[str, Any], path: Path) -> RunRecord:
     counts = {key: number(key, whole=True) or 0 for key in ("ok", "failed", "skipped", "cancelled")}
     if ran is None:
         ran = counts["ok"] + counts["failed"]
+    ended = number("interrupted", whole=True)
     return RunRecord(
         id=row["id"],
         started=started,
@@ -308,10 +314,11 @@ def _run_record(row: dict[str, Any], path: Path) -> RunRecord:
         jobs=number("jobs", whole=True) or 0,
         requested=number("requested", whole=True) or 0,
         counts=counts,
-        interrupted=bool(number("interrupted", whole=True)),
+        interrupted=bool(ended),
         seconds=seconds,
         items_per_second=throughput(ran, seconds),
         settings=RunSettings.from_json(_json(row["settings"])),
+        stopped=ended == STOPPED,
     )
 
 
@@ -322,6 +329,8 @@ def run_state(path: Path, runs: list[RunRecord]) -> str:
     last = runs[-1]
     if last.finished is None:
         return "running" if _holder_alive(path) else "died"
+    if last.stopped:
+        return "stopped"
     return "interrupted" if last.interrupted else "finished"
 
 

@@ -18,6 +18,12 @@ from curator.checkpoint.file import open_for_writing, sqlite_error
 from curator.checkpoint.meta import SCHEMA_VERSION, check_layout, check_meta
 from curator.model.errors import UsageError
 
+STOPPED = 2
+"""The ``interrupted`` column of a run that ended early on an error (the reader of its
+output went away, a backend failed, its stream was closed): true to earlier readers,
+``stopped`` to ``curator status``. A hard stop (Ctrl-C, SIGTERM) is 1."""
+
+
 _STATES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS states (
     journal INTEGER PRIMARY KEY, partials BLOB NOT NULL, mac BLOB NOT NULL

@@ -37,7 +37,7 @@ from curator.checkpoint.latest import Latest, scan
 from curator.checkpoint.latest import read_latest as read_latest  # where tests and tools find it
 from curator.checkpoint.recovery import companions, identity_of, recover
 from curator.checkpoint.runlock import release_lock, remove_lock, take_lock
-from curator.checkpoint.schema import open_checkpoint
+from curator.checkpoint.schema import STOPPED, open_checkpoint
 from curator.checkpoint.skipping import Skippable, skippable
 from curator.checkpoint.stored_states import stored_partials
 from curator.model.errors import UsageError
@@ -266,13 +266,19 @@ class CheckpointStore:
                 )
 
     def finish_run(
-        self, counts: dict[str, int], interrupted: bool, seconds: float = 0.0, ran: int = 0
+        self,
+        counts: dict[str, int],
+        interrupted: bool,
+        seconds: float = 0.0,
+        ran: int = 0,
+        stopped: bool = False,
     ) -> None:
         """Stop the writer, commit the rest, and close the run record.
 
         ``seconds`` and ``ran`` (items that ran, skipped and cancelled ones
         aside) are the run's own figures, so ``curator status`` shows the
-        throughput the run's summary showed.
+        throughput the run's summary showed. ``stopped``: the run ended early
+        on an error (see :data:`~curator.checkpoint.schema.STOPPED`).
 
         Raises
         ------
@@ -285,7 +291,8 @@ class CheckpointStore:
         if self._writer is not None:
             self._writer.join()
         try:
-            self._final_commit(counts, interrupted, seconds, ran)
+            ended = STOPPED if stopped else int(interrupted)
+            self._final_commit(counts, ended, seconds, ran)
         except sqlite3.Error as exc:
             raise UsageError(sqlite_problem(self.path, exc)) from exc
         if isinstance(self.error, sqlite3.Error):
@@ -297,9 +304,7 @@ class CheckpointStore:
             with self._lock:
                 raise UsageError(recover(self._db, self.path, self._companions, worth_keeping))
 
-    def _final_commit(
-        self, counts: dict[str, int], interrupted: bool, seconds: float, ran: int
-    ) -> None:
+    def _final_commit(self, counts: dict[str, int], ended: int, seconds: float, ran: int) -> None:
         self.commit(final=True)
         with self._lock, self._db:
             self._db.execute(
@@ -311,7 +316,7 @@ class CheckpointStore:
                     counts.get("failed", 0),
                     counts.get("skipped", 0),
                     counts.get("cancelled", 0),
-                    int(interrupted),
+                    ended,
                     seconds,
                     ran,
                     self._run_id,

@@ -123,11 +123,16 @@ class RunEnding:
         else:
             self.hand_back(runner)
 
-    def _finish(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
+    def _finish(
+        self, started: float, interrupted: bool, terminated: bool, stopped: bool = False
+    ) -> RunResult:
+        """End the run: record and report it. ``stopped``: it ends early on an error."""
         with Finishing():
-            return self._record_end(started, interrupted, terminated)
+            return self._record_end(started, interrupted, terminated, stopped)
 
-    def _record_end(self, started: float, interrupted: bool, terminated: bool) -> RunResult:
+    def _record_end(
+        self, started: float, interrupted: bool, terminated: bool, stopped: bool
+    ) -> RunResult:
         runner, self.runner = self.runner, None
         if runner is not None:
             self._let_go(runner)
@@ -162,7 +167,7 @@ class RunEnding:
             if self.store is not None:
                 counts = {status.value: n for status, n in result.counts().items()}
                 counts["failed"] = len(result.failures)
-                self.store.finish_run(counts, interrupted, result.seconds, result.ran)
+                self.store.finish_run(counts, interrupted, result.seconds, result.ran, stopped)
         finally:
             if self.store is not None:
                 self.store.close()

@@ -220,7 +220,7 @@ class RunLoop(EventIntake, RunEnding):
                 # nothing reached is not left behind).
                 if self.store is not None:
                     self.store.discard_unused = True
-                self._finish(started, interrupted=False, terminated=False)
+                self._finish(started, interrupted=False, terminated=False, stopped=True)
                 raise
             try:
                 yield from self._last_outcomes(time.time())
