@@ -56,7 +56,7 @@ class RunRecord:
     items_per_second: float
     settings: RunSettings | None
     stopped: bool = False
-    """It ended early on an error (see :data:`~curator.checkpoint.schema.STOPPED`);
+    """It ended early, not by a hard stop (see :data:`~curator.checkpoint.schema.STOPPED`);
     ``interrupted`` is true too."""
 
     def to_json(self) -> dict[str, Any]:

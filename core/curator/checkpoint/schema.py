@@ -19,9 +19,9 @@ from curator.checkpoint.meta import SCHEMA_VERSION, check_layout, check_meta
 from curator.model.errors import UsageError
 
 STOPPED = 2
-"""The ``interrupted`` column of a run that ended early on an error (the reader of its
-output went away, a backend failed, its stream was closed): true to earlier readers,
-``stopped`` to ``curator status``. A hard stop (Ctrl-C, SIGTERM) is 1."""
+"""The ``interrupted`` column of a run that ended early, not by a hard stop (its stream
+was closed, the reader of its output went away, a backend failed): true to earlier
+readers, ``stopped`` to ``curator status``. A hard stop (Ctrl-C, SIGTERM) is 1."""
 
 
 _STATES_SCHEMA = """

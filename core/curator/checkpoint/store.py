@@ -277,8 +277,8 @@ class CheckpointStore:
 
         ``seconds`` and ``ran`` (items that ran, skipped and cancelled ones
         aside) are the run's own figures, so ``curator status`` shows the
-        throughput the run's summary showed. ``stopped``: the run ended early
-        on an error (see :data:`~curator.checkpoint.schema.STOPPED`).
+        throughput the run's summary showed. ``stopped``: the run ended early,
+        not by a hard stop (see :data:`~curator.checkpoint.schema.STOPPED`).
 
         Raises
         ------

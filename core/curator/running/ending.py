@@ -126,7 +126,7 @@ class RunEnding:
     def _finish(
         self, started: float, interrupted: bool, terminated: bool, stopped: bool = False
     ) -> RunResult:
-        """End the run: record and report it. ``stopped``: it ends early on an error."""
+        """End the run: record and report it. ``stopped``: it ends early, not by a hard stop."""
         with Finishing():
             return self._record_end(started, interrupted, terminated, stopped)
 
