@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,20 @@ def test_planning_and_reading_create_no_file(case: str, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert made == ["home", "work"], f"{case} left files behind: {made}"
+
+
+def test_ctrl_c_before_the_command_takes_it_ends_quietly_with_130(tmp_path: Path) -> None:
+    """A Ctrl-C while the command still sets itself up (as while its modules load)."""
+    code = (
+        "import curator.cli.main as command\n"
+        "def pressed():\n"
+        "    raise KeyboardInterrupt\n"
+        "command._setup_logging = pressed\n"
+        "command.cli()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+        env=subprocess_env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "curator: interrupted\n"

@@ -153,10 +153,14 @@ def cli() -> None:
     Ctrl-C (the second of two pressed quickly) must not turn a recorded,
     reported interruption into a death by signal while Python shuts down.
     """
-    from curator.cli.output import reserve_stdout_until_exit
+    try:
+        from curator.cli.output import reserve_stdout_until_exit
 
-    reserve_stdout_until_exit()  # this process ends with the command
-    code = main()
+        reserve_stdout_until_exit()  # this process ends with the command
+        code = main()
+    except KeyboardInterrupt:  # before main() could take it (its imports, its set-up)
+        sys.stderr.write("curator: interrupted\n")
+        code = ExitCode.INTERRUPTED
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
