@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SMALL,OBS,PARENT]
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SPLIT,SMALL,OBS,PARENT]
                                          [--baseline DIR]
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
@@ -20,6 +20,8 @@ ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        and whose chunked ``map`` runs one index per task, joblib (loky) and
        mpire (the pipeline as a shared object).
 FIXED  2 no-op items, workers started for the run: the fixed cost of each contender
+SPLIT  the same run of curator and of the bare pool, in phases: when the fork server was
+       asked for, when it handed out the first worker, when the run ended
 SMALL  20,000 no-op items, with and without a 1 MB pipeline: each contender, and the ratio
        to the bare pool
 OBS    200,000 no-op items with curator's metrics and capture on (the defaults) and off
@@ -300,6 +302,7 @@ def parent_memory(repeat: int) -> None:
 
 
 ONLY_PROCESS_POOL = "curator run, process-pool plugin only"
+WITH_FORK = "curator run, start_method=fork"
 
 
 def _other_plugins() -> str:
@@ -318,6 +321,12 @@ def fixed_cost(repeat: int) -> None:
     print(f"  (installed plugins besides the process pool: {others or 'none'})")
     rows = list(BODIES.items())
     rows.insert(1, (ONLY_PROCESS_POOL, BODIES["curator run"]))
+    # Not the default (see docs/user-guide.md, "Threads inside workers"): what the
+    # fork server's start costs, seen from the start method that needs none.
+    fork = BODIES["curator run"].replace(
+        "reporter=None)", "reporter=None, options={'start_method': 'fork'})"
+    )
+    rows.insert(2, (WITH_FORK, fork))
     if BASELINE is not None:
         rows.insert(0, ("old curator run", BODIES["curator run"]))
     only = {"CURATOR_DISABLE_PLUGINS": others}
@@ -333,6 +342,58 @@ def fixed_cost(repeat: int) -> None:
         print(
             f"  {label:38} median {median * 1e3:6.1f} ms  best {min(seconds[label]) * 1e3:6.1f} ms"
             f"   bare pool + {(median - bare) * 1e3:5.1f} ms"
+        )
+
+
+# Stamps the moments the fork server is asked for and first hands out a worker. The
+# process pool calls the module's ensure_running() (bound at import), multiprocessing's
+# own Popen the instance's method: both are wrapped.
+SPLIT_STAMPS = """
+from multiprocessing import forkserver, popen_forkserver
+stamps = {}
+def stamped(name, call):
+    def wrapper(*args, **kwargs):
+        stamps.setdefault(name + " asked", time.perf_counter() - start)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            stamps.setdefault(name + " done", time.perf_counter() - start)
+    return wrapper
+forkserver.ensure_running = stamped("fork server", forkserver.ensure_running)
+forkserver.ForkServer.ensure_running = stamped("fork server", forkserver.ForkServer.ensure_running)
+popen_forkserver.Popen._launch = stamped("first worker", popen_forkserver.Popen._launch)
+"""
+
+
+def fixed_split(repeat: int) -> None:
+    print("\nSPLIT where the 2-item run's time goes, ms from the call, median of rounds")
+    rows = {"curator run": BODIES["curator run"], "bare pool": BODIES["bare ProcessPoolExecutor"]}
+    marks: dict[str, dict[str, list[float]]] = {label: {} for label in rows}
+    for _ in range(repeat):
+        for label, body in rows.items():
+            code = (
+                PRELUDE
+                + SPLIT_STAMPS  # before the clock starts, as the modules it imports
+                + "N = 2\ncpu0 = cpu()\nstart = time.perf_counter()\n"
+                + body
+                + "\nstamps['end'] = time.perf_counter() - start\nprint(json.dumps(stamps))"
+            )
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            proc = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, env=env
+            )
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr)
+            for name, value in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+                marks[label].setdefault(name, []).append(value * 1e3)
+    for label, named in marks.items():
+        asked = statistics.median(named["fork server asked"])
+        first = statistics.median(named["first worker done"])
+        end = statistics.median(named["end"])
+        print(
+            f"  {label:12} fork server asked at {asked:5.1f}   first worker at {first:6.1f} "
+            f"(fork server's start {first - asked:5.1f})   end {end:6.1f}"
+            f"   (first worker to end {end - first:5.1f})"
         )
 
 
@@ -366,6 +427,7 @@ def main() -> None:
         "ITEM": per_item,
         "SHORT": short_runs,
         "FIXED": fixed_cost,
+        "SPLIT": fixed_split,
         "SMALL": small_runs,
         "OBS": observed,
         "PARENT": parent_memory,
