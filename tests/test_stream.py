@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pipelines import Collect, FailAt, Flaky, Sleep
 import curator
 from curator import Sink, Status, TaskFailedError, UsageError, run, stream
 from curator.backends.thread_pool import AHEAD_PER_THREAD
+from curator.checkpoint.catalog import read as report
 from curator.testing.events import EventRecorder
 from curator.testing.probes import Numbers, probe
 
@@ -261,3 +263,17 @@ def test_a_stream_never_iterated_leaves_no_checkpoint_behind(tmp_path: Path) -> 
     assert checkpoint.exists()
     resumed = run(Numbers(5).write(Collect()), checkpoint=checkpoint, resume=True, reporter=None)
     assert resumed.count(Status.SKIPPED) == 5
+
+
+def test_a_stream_closed_early_is_recorded_stopped_and_one_closed_after_its_end_finished(
+    tmp_path: Path,
+) -> None:
+    early, late = tmp_path / "early.sqlite", tmp_path / "late.sqlite"
+    with stream(Numbers(50).write(Collect()), checkpoint=early, reporter=None) as outcomes:
+        next(iter(outcomes))
+    with stream(Numbers(5).write(Collect()), checkpoint=late, reporter=None) as outcomes:
+        assert len(list(itertools.islice(outcomes, 5))) == 5  # every item, not the end
+    assert report(early).state == "stopped"
+    assert report(early).runs[-1].stopped
+    assert report(late).state == "finished"
+    assert not report(late).runs[-1].interrupted

@@ -95,7 +95,7 @@ class CheckpointReport:
     runs: list[RunRecord]
     state: str
     """``running``, ``died`` (the run's process ended without closing it), ``interrupted``,
-    ``finished``, or ``never run``."""
+    ``stopped`` (it ended early, not by a hard stop), ``finished``, or ``never run``."""
 
     @property
     def done(self) -> int:

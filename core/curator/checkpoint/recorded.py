@@ -45,7 +45,8 @@ class RecordedRun:
         The pipeline's stage names, in order (empty in checkpoints older than them).
     state
         What its last run is doing: ``never run``, ``running``, ``died``
-        (its process is gone), ``interrupted`` or ``finished``.
+        (its process is gone), ``interrupted``, ``stopped`` (it ended early,
+        not by a hard stop) or ``finished``.
     runs
         The runs it records, oldest first.
     columns

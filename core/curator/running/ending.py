@@ -167,7 +167,11 @@ class RunEnding:
             if self.store is not None:
                 counts = {status.value: n for status, n in result.counts().items()}
                 counts["failed"] = len(result.failures)
-                self.store.finish_run(counts, interrupted, result.seconds, result.ran, stopped)
+                # A stream closed after its last outcome ended no earlier than a run.
+                early = stopped and bool(
+                    result.count(Status.CANCELLED) or result.count(Status.INTERRUPTED)
+                )
+                self.store.finish_run(counts, interrupted, result.seconds, result.ran, early)
         finally:
             if self.store is not None:
                 self.store.close()
