@@ -584,3 +584,27 @@ def test_an_item_that_closes_its_streams_closes_only_its_captured_ones(
     assert not sys.stderr.closed
     print("still open")
     assert capsys.readouterr().out == "still open\n"
+
+
+class ClosesFromAThread(Sink[int]):
+    """Hands its writing to a thread of its own, which closes stdout when done."""
+
+    def __call__(self, items: Iterable[int], index: int) -> list[str]:
+        def write() -> None:
+            with sys.stdout as out:
+                out.write("".join(f"{item}\n" for item in items))
+
+        helper = threading.Thread(target=write)
+        helper.start()
+        helper.join()
+        return []
+
+
+def test_a_thread_an_item_starts_cannot_close_the_runs_stdout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = run(Pipeline(Numbers(3)).write(ClosesFromAThread()), reporter=None)
+    assert result.ok
+    assert not sys.stdout.closed
+    print("still open")
+    assert capsys.readouterr().out.endswith("still open\n")  # the thread's text went through

@@ -125,11 +125,11 @@ class _Switch:
         return _item_buffer() is None and self.original.isatty()
 
     def close(self) -> None:
-        # An item's stream is its buffer: closing it must not close the terminal under
-        # the run (and under every other thread and item), which a worker process
-        # would not have done either.
-        if _item_buffer() is None:
-            self.original.close()
+        # While a run captures, nothing closes the stream under it: an item's stream is
+        # its buffer, and a thread the item started (it is no item itself) would close
+        # the terminal under the run and every other item, which a worker process would
+        # not have done. The run puts the stream back as it found it.
+        self.flush()
 
     @property
     def closed(self) -> bool:
