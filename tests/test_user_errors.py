@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from core_support import curator, subprocess_env
 
+from curator import UsageError, run
+
 CASES = {
     "len raises": (["pipelines:len_raises"], "len() raised RuntimeError: cannot count the files"),
     "len negative": (["pipelines:len_negative"], "__len__() should return >= 0"),
@@ -129,3 +131,17 @@ def test_ctrl_c_before_the_command_takes_it_ends_quietly_with_130(tmp_path: Path
     )  # fmt: skip
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr == "curator: interrupted\n"
+
+
+def test_a_run_of_what_is_no_pipeline_is_refused_before_any_plugin_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import curator.plugin_host.registry as registries
+
+    def broken() -> None:
+        raise AssertionError("the plugins were loaded before the pipeline was checked")
+
+    monkeypatch.setattr(registries, "default_registry", broken)
+    monkeypatch.setattr("curator.running.runner.default_registry", broken)
+    with pytest.raises(UsageError, match="Pipeline"):
+        run(42)  # type: ignore[arg-type]

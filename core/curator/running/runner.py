@@ -227,6 +227,7 @@ class CheckedRun:
     features: tuple[ItemFeature, ...]
     measuring: bool | str
     capturing: bool
+    registry: Registry
 
 
 def check_run(
@@ -260,7 +261,7 @@ def check_run(
     _check_checkpoint(runnable, request, registry)
     return CheckedRun(
         runnable, plan, selected, name, backend_cls, backend_options, n_jobs, in_process,
-        together, reporters, features, measuring, capturing,
+        together, reporters, features, measuring, capturing, registry,
     )  # fmt: skip
 
 
@@ -280,8 +281,7 @@ def plan_run(
     UsageError
         For any bad input; nothing has started.
     """
-    registry = registry if registry is not None else default_registry()
-    checked = check_run(pipeline, request, registry)
+    checked = check_run(pipeline, request, registry)  # the pipeline first, then the plugins
     runnable, plan, selected = checked.runnable, checked.plan, checked.selected
     policy = request.policy
     store = open_store(runnable, _checkpoint_of(request))
@@ -304,7 +304,7 @@ def plan_run(
         info,
         runnable,
         make_backend,
-        registry.host.event_relay(checked.reporters),
+        checked.registry.host.event_relay(checked.reporters),
         policy,
         store=store,
         resume=request.resume,
