@@ -333,3 +333,12 @@ def test_what_a_first_run_pays_once_is_carried_by_every_configuration(tmp_path: 
         assert row.estimate(8) > row.once
     json_row = rows[0].to_json(None, 8)
     assert json_row["first_run_seconds"] == round(rows[0].once, 6)
+
+
+def test_the_wall_time_carries_what_the_first_run_pays_too(tmp_path: Path) -> None:
+    _SlowFirst.started = False
+    (row,) = bench(
+        Numbers(4).write(_Quiet()), tmp_path, sample=2, backends=["slow-first"], jobs=[2],
+        allow_writes=True, registry=registry_with(_SlowFirst),
+    )  # fmt: skip
+    assert row.wall >= row.startup >= row.once > 0.5

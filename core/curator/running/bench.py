@@ -66,7 +66,7 @@ class Measured:
     items, failed
         Items in the sample, and how many of them failed.
     wall
-        Seconds from the call to the result.
+        Seconds from the call to the result (with :attr:`once`).
     startup
         Seconds until the first item started (workers, shipping the pipeline),
         in a process that had not run this backend before (see :attr:`once`).
@@ -364,18 +364,25 @@ def bench(
             progress(config)
         try:
             first = None
-            if config.backend not in once:
+            if config.backend not in once and not _runs_elsewhere(registry, config.backend):
                 # A process's first run of a backend pays once what later runs do not:
-                # one item first, so that not only the first configuration pays it.
+                # one item first, so that not only the first configuration pays it. (Not
+                # for batch jobs: a queue's wait is no start-up cost, and a job is dear.)
                 first = measure(scratch, config, indices[:1], registry)
             row = measure(scratch, config, indices, registry)
         except UsageError as exc:  # the backend cannot run here (a cluster out of reach)
             raise UsageError(f"measuring {config.label}: {exc}") from exc
         if first is not None:
             once[config.backend] = max(0.0, first.startup - row.startup)
-        extra = once[config.backend]
-        rows.append(dataclasses.replace(row, startup=row.startup + extra, once=extra))
+        extra = once.setdefault(config.backend, 0.0)
+        rows.append(
+            dataclasses.replace(row, wall=row.wall + extra, startup=row.startup + extra, once=extra)
+        )
     return rows
+
+
+def _runs_elsewhere(registry: Registry, name: str) -> bool:
+    return registry.backend(name).capabilities.runs_elsewhere
 
 
 def speedup_base(rows: Sequence[Measured]) -> float | None:
