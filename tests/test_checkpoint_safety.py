@@ -424,9 +424,28 @@ def test_a_read_only_checkpoint_exits_2(tmp_path: Path) -> None:
 # -- (f) the dry run checks the pipeline too ------------------------------------------------------
 
 
-def test_a_dry_run_refuses_another_pipelines_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resume", [["--resume"], []])
+def test_a_dry_run_refuses_another_pipelines_checkpoint(tmp_path: Path, resume: list[str]) -> None:
     path = tmp_path / "c.sqlite"
     run(numbers(5), checkpoint=path, reporter=None)
-    proc = curator("run", "pipelines:ten", "--resume", "--dry-run", "--checkpoint", str(path))
+    proc = curator("run", "pipelines:ten", *resume, "--dry-run", "--checkpoint", str(path))
     assert proc.returncode == 2
     assert "belongs to another pipeline" in proc.stderr
+
+
+def test_a_dry_run_refuses_a_checkpoint_another_run_holds_and_takes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite"
+    assert curator("run", "pipelines:ten", "--checkpoint", str(path)).returncode == 0
+    held = take_lock(path)
+    try:
+        proc = curator("run", "pipelines:ten", "--dry-run", "--checkpoint", str(path))
+        assert proc.returncode == 2, proc.stderr
+        assert "is in use by another curator run (pid " in proc.stderr
+    finally:
+        release_lock(held)
+    lock = path.with_name(path.name + ".lock").read_text()
+    proc = curator("run", "pipelines:ten", "--dry-run", "--checkpoint", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert path.with_name(path.name + ".lock").read_text() == lock  # looked, took nothing

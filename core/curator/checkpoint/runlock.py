@@ -51,10 +51,7 @@ def take_lock(checkpoint: Path) -> IO[str] | None:
         except BlockingIOError:
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise UsageError(
-                f"the checkpoint {checkpoint} is in use by another curator run ({holder}); "
-                "wait for it to finish, or use another --checkpoint"
-            ) from None
+            raise _in_use(checkpoint, holder) from None
         if _still_named(handle, path):
             break
         handle.close()  # its run removed it meanwhile: lock the file that has the name now
@@ -62,6 +59,37 @@ def take_lock(checkpoint: Path) -> IO[str] | None:
     handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {time.ctime()}\n")
     handle.flush()
     return handle
+
+
+def check_not_in_use(checkpoint: Path) -> None:
+    """Refuse as :func:`take_lock` would, but take nothing and make no file (a dry run).
+
+    Raises
+    ------
+    UsageError
+        When another run holds the lock, naming that run.
+    """
+    if fcntl is None:
+        return
+    try:
+        fd = os.open(lock_path(checkpoint), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return  # no lock (or none this reader may open): the run's own check decides
+    with os.fdopen(fd) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_use(checkpoint, handle.read().strip() or "another process") from None
+        except OSError:
+            return
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _in_use(checkpoint: Path, holder: str) -> UsageError:
+    return UsageError(
+        f"the checkpoint {checkpoint} is in use by another curator run ({holder}); "
+        "wait for it to finish, or use another --checkpoint"
+    )
 
 
 def release_lock(handle: IO[str] | None) -> None:

@@ -112,7 +112,8 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         _check_remembered_timeout(registry, settings.backend, settings.timeout)
     indices = None if settings.indices is None else parse_indices(settings.indices, len(pipeline))
     if args.dry_run:
-        # Every check of the run itself: a dry run passes only what the run would start.
+        # The run's own checks, then its checkpoint's (another pipeline's, busy): a dry
+        # run refuses what the run would refuse before it starts.
         checked = check_run(pipeline, _request(settings, indices, checkpoint, args), registry)
         for line in notices:
             say(line)
@@ -283,11 +284,15 @@ def dry_run(
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.checkpoint.fingerprint import fingerprint
     from curator.checkpoint.latest import Latest, read_codes
+    from curator.checkpoint.runlock import check_not_in_use
 
     jobs = checked.jobs
     requested = checked.selected
-    stored = read_codes(path, fingerprint(pipeline)) if args.resume and path is not None else None
-    split = (stored or Latest(len(pipeline), Path())).plan(requested)
+    # What the run refuses when it opens the checkpoint: another pipeline's, a busy one.
+    stored = read_codes(path, fingerprint(pipeline)) if path is not None else None
+    if path is not None:
+        check_not_in_use(path)
+    split = (stored if args.resume and stored else Latest(len(pipeline), Path())).plan(requested)
     to_run = split.to_run
     summary: dict[str, Any] = {
         "checkpoint": str(path) if path is not None else None,
