@@ -148,6 +148,17 @@ def hold(folder: str | Path) -> None:
         time.sleep(0.05)
 
 
+def take_turn(folder: str | Path) -> int:
+    """The calling item's place in starting order (0 for the first), in any process.
+
+    It is the first ``turn.N`` in ``folder`` that the item can claim.
+    """
+    turn = 0
+    while not claim(folder, f"turn.{turn}"):
+        turn += 1
+    return turn
+
+
 def release(folder: str | Path) -> None:
     """End every :func:`hold` on ``folder``."""
     (Path(folder) / "release").touch()
@@ -308,6 +319,11 @@ class Probe(Sink[int]):
         waits for once it started, up to :data:`MEET_SECONDS`, and fails if
         one never appears: how a test orders items across threads and
         processes (the caller, or other items' ``run.N.*`` records, make them).
+    hang_after, fail_after
+        Every item but the first ``N`` to start hangs (or fails), whatever
+        their indices: a backend may run the indices in any order, so a check
+        that needs "some items done, the rest stuck" must not name them.
+        Each item takes its turn in starting order (see :func:`take_turn`).
     """
 
     def __init__(
@@ -329,8 +345,12 @@ class Probe(Sink[int]):
         binary: frozenset[int] = frozenset(),
         bypass: frozenset[int] = frozenset(),
         waits: Mapping[int, Sequence[str]] | None = None,
+        hang_after: int | None = None,
+        fail_after: int | None = None,
     ) -> None:
         self.folder = folder
+        self.hang_after = hang_after
+        self.fail_after = fail_after
         self.sleep = sleep
         self.fail = fail
         self.flaky = flaky
@@ -354,6 +374,12 @@ class Probe(Sink[int]):
         started = time.time()
         where = f"{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}"
         (folder / f"start.{index}.{where}").touch()
+        late = False
+        if self.hang_after is not None or self.fail_after is not None:
+            turn = take_turn(folder)
+            if self.hang_after is not None and turn >= self.hang_after:
+                hold(folder)
+            late = self.fail_after is not None and turn >= self.fail_after
         if index in self.waits:
             _wait_for(folder, self.waits[index], index)
         if self.chatty:
@@ -377,7 +403,7 @@ class Probe(Sink[int]):
         if index in self.flaky and not list(folder.glob(f"flaked.{index}")):
             (folder / f"flaked.{index}").touch()
             raise ValueError(f"probe: flaky item {index} fails on its first attempt")
-        if index in self.fail:
+        if index in self.fail or late:
             raise ValueError(f"probe: item {index} fails")
         if index in self.interrupt:
             raise KeyboardInterrupt(f"probe: item {index} raises KeyboardInterrupt")
