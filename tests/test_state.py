@@ -228,6 +228,34 @@ def test_an_ok_outcome_without_its_state_is_a_backend_contract_error(tmp_path: P
         )
 
 
+class Twice(Backend):
+    """Breaks the contract: reports index 0 twice (the same outcome object again)."""
+
+    name = "twice"
+    capabilities = Capabilities()
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        for index in indices:
+            outcome = work(index)
+            yield outcome
+            if index == 0:
+                yield outcome
+
+
+def test_an_outcome_reported_twice_is_blamed_for_that_with_stateful_stages(
+    tmp_path: Path,
+) -> None:
+    """The first report unwraps the value of its stages' state: the second must not be taken
+    for an outcome that came without it."""
+    with pytest.raises(BackendContractError, match="reported index 0 twice"):
+        run(
+            probe(3, tmp_path, tally=Tally()),
+            backend="twice",
+            registry=registry_with(Twice),
+            reporter=None,
+        )
+
+
 def test_work_sends_the_value_with_each_stage_partial(tmp_path: Path) -> None:
     outcome = Work(probe(2, tmp_path, tally=Tally()))(1)
     assert outcome.ok

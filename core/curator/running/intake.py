@@ -110,7 +110,8 @@ class EventIntake:
                     if item.attempt != attempt:
                         item.attempt = attempt
                     if states is not None:
-                        item.values = _contributions(item.values, states, info)
+                        values, indices = item.values, item.indices
+                        item.values = _contributions(values, states, info, indices, ledger)
                     broken = ledger.record_successes(item)
                     if broken is not None:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
@@ -121,7 +122,7 @@ class EventIntake:
                     if item.attempt != attempt:
                         item.attempt = attempt
                     if states is not None and item.status is OK:
-                        item.value = _contribution(item.value, states, info)
+                        item.value = _contribution(item.value, states, info, item.index, ledger)
                     broken = ledger.record(item)
                     if broken is not None:
                         raise BackendContractError(f"backend {info.backend!r} {broken}")
@@ -182,9 +183,13 @@ class EventIntake:
             yield from self._drain(ends, None)
 
 
-def _contribution(value: Any, states: StageStates, info: RunInfo) -> Any:
+def _contribution(
+    value: Any, states: StageStates, info: RunInfo, index: int, ledger: Ledger
+) -> Any:
     """An ``ok`` item's value, its stages' partials counted."""
     if type(value) is not Contributed:
+        if ledger.reported(index):  # its value was unwrapped the first time round
+            raise BackendContractError(f"backend {info.backend!r} reported index {index} twice")
         raise BackendContractError(
             f"backend {info.backend!r} yielded an ok outcome without its stages' state: "
             "values must come from calling curator.Work (or its run_index), unchanged"
@@ -193,11 +198,17 @@ def _contribution(value: Any, states: StageStates, info: RunInfo) -> Any:
     return value.value
 
 
-def _contributions(values: Sequence[Any], states: StageStates, info: RunInfo) -> list[Any]:
+def _contributions(
+    values: Sequence[Any],
+    states: StageStates,
+    info: RunInfo,
+    indices: Sequence[int],
+    ledger: Ledger,
+) -> list[Any]:
     """:func:`_contribution` for a column of values, in passes that run in C."""
     if set(map(type, values)) - {Contributed}:
-        for value in values:  # names the broken one
-            _contribution(value, states, info)
+        for value, index in zip(values, indices, strict=False):  # names the broken one
+            _contribution(value, states, info, index, ledger)
     states.add_all([value.states for value in values])
     return [value.value for value in values]
 

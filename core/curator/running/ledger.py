@@ -115,6 +115,11 @@ class Ledger:
             return position if 0 <= position < len(span) else None
         return span.index(index) if index in span else None
 
+    def reported(self, index: int) -> bool:
+        """Whether ``index`` has its final outcome already."""
+        position = self.position(index)
+        return position is not None and bool(self._codes[position])
+
     def record(self, outcome: Outcome) -> str | None:
         """Store ``outcome``; return why it breaks the backend contract, or ``None``."""
         first = self._first
