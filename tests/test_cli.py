@@ -306,13 +306,22 @@ def test_broken_plugin_backend_exits_4(plugin_site: Path) -> None:
     assert "would come from plugin 'import-error'" in proc.stderr
 
 
-def test_a_backend_bug_is_an_internal_error(plugin_site: Path) -> None:
-    proc = curator(
-        "run", "pipelines:ten", "--backend", "lossy", "-j", "2", env=subprocess_env(plugin_site)
-    )
-    assert proc.returncode == 3
+def test_a_plugin_backends_bug_is_the_plugins_error_and_names_it(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    env = subprocess_env(plugin_site)
+    proc = curator("run", "pipelines:ten", "--backend", "lossy", "-j", "2", env=env, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
     assert "finished without an outcome for 1 indices: [9]" in proc.stderr
-    assert "internal error" in proc.stderr
+    assert "that is a bug in plugin 'lossy' (curator-fixture-lossy 0.2), not in your pipeline" in (
+        proc.stderr
+    )
+    assert "Traceback" in proc.stderr  # for the plugin's authors
+    assert "internal error" not in proc.stderr
+    # The items it did report are recorded: a resume runs only the lost one.
+    resumed = curator("run", "pipelines:ten", "--resume", "-b", "thread-pool", "-j", "2",
+                      "--json", env=env, cwd=tmp_path)  # fmt: skip
+    assert as_json(resumed)["skipped"] == 9, resumed.stderr
 
 
 def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ class ExitCode(enum.IntEnum):
     USAGE_ERROR = 2
     """Bad arguments: target, backend, option, indices (argparse uses 2 as well)."""
     INTERNAL_ERROR = 3
-    """A bug in curator or a backend; the traceback is printed."""
+    """A bug in curator or a built-in backend; the traceback is printed."""
     PLUGIN_ERROR = 4
-    """The plugin providing what was asked for is broken."""
+    """The plugin providing what was asked for is broken, or its backend broke the run
+    contract (the message names the plugin; the traceback is printed for its authors)."""
     BROKEN_PIPE = 141
     """The reader of the output went away (``| head``): 128 + SIGPIPE, quietly."""
     INTERRUPTED = 130

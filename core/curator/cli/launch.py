@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,14 @@ from curator.cli.remembered import (
     stored_settings,
 )
 from curator.cli.target import load_target
-from curator.model.errors import RunInterrupted, StateMergeError, TaskFailedError, UsageError
+from curator.model.errors import (
+    BackendContractError,
+    PluginError,
+    RunInterrupted,
+    StateMergeError,
+    TaskFailedError,
+    UsageError,
+)
 from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline
 from curator.model.result import RunResult
@@ -126,6 +134,9 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
         if resuming:
             say(RESUMING)
         result = loop.execute()
+    except BackendContractError as exc:
+        _blame_the_backend(registry, settings.backend, exc)
+        raise
     except TaskFailedError as exc:
         error(str(exc))
         _resume_hint(args, exc.result)
@@ -146,6 +157,22 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     if not result.ok:
         _resume_hint(args, result)
     return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
+
+
+def _blame_the_backend(registry: Registry, backend: str, exc: BackendContractError) -> None:
+    """A plugin's backend broke the contract: its bug, named as such (exit 4, its traceback).
+
+    A built-in backend's is curator's own bug: it goes on as an internal error.
+    """
+    entry = registry.backends.get(normalize_name(backend))
+    record = entry.plugin if entry is not None else None
+    if record is None or record.distribution is None:
+        return
+    sys.stderr.write(traceback.format_exc())  # for the plugin's authors
+    raise PluginError(
+        f"{exc}\nthat is a bug in {record.describe()}, not in your pipeline; please report "
+        "it to the plugin's authors (what finished is recorded)"
+    ) from exc
 
 
 def _check_stdout(args: argparse.Namespace, settings: RunSettings) -> None:
