@@ -306,15 +306,24 @@ def test_a_check_the_backend_never_answers_fails_in_its_time_limit(
     assert "every thread's stack" in result.stdout.str()  # captured with the check's stderr
 
 
-def test_a_check_that_will_not_give_up_ends_the_test_process(pytester: pytest.Pytester) -> None:
-    """The last resort: a session that cannot fail a check ends, with every stack shown."""
+@pytest.mark.parametrize("capture", [["-s"], []])
+def test_a_check_that_will_not_give_up_ends_the_test_process(
+    pytester: pytest.Pytester, capture: list[str]
+) -> None:
+    """The last resort: a session that cannot fail a check ends, with every stack shown,
+    under pytest's capture too (it would hold them to the end of a check that never ends)."""
     _kit_on(pytester, "swallows-everything", "limits = KitLimits(check=2, released_within=2)")
     result = pytester.runpytest_subprocess(
-        "-p", "curator.testing.pytest_plugin", "-s", "-k", "test_every_index_runs", timeout=120
-    )
+        "-p", "curator.testing.pytest_plugin", *capture, "-k", "test_every_index_runs",
+        timeout=120,
+    )  # fmt: skip
     assert result.ret == 70
     result.stderr.fnmatch_lines(
-        ["*did not give up within 2 s of failing; ending the test process (exit code 70)*"]
+        [
+            "*test_every_index_runs_exactly_once_and_results_keep_order did not finish within "
+            "its 2 s*every thread's stack*",
+            "*did not give up within 2 s of failing; ending the test process (exit code 70)*",
+        ]
     )
 
 

@@ -211,8 +211,13 @@ class BackendConformance(
         self.folder.mkdir()
         self._load_backend()
         limits = self.limits
+        capture = request.config.pluginmanager.getplugin("capturemanager")
         self.time_limit = TimeLimit(
-            request.node.name, limits.check, limits.released_within, self._release
+            request.node.name,
+            limits.check,
+            limits.released_within,
+            self._release,
+            getattr(capture, "stop_global_capturing", None),
         )
         try:
             with self.time_limit:

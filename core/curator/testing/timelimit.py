@@ -51,8 +51,15 @@ class TimeLimit:
     """
 
     def __init__(
-        self, check: str, seconds: float, released_within: float, release: Callable[[], None]
+        self,
+        check: str,
+        seconds: float,
+        released_within: float,
+        release: Callable[[], None],
+        uncapture: Callable[[], None] | None = None,
     ) -> None:
+        self.uncapture = uncapture
+        """Called before the process ends: hands what pytest captured to the terminal."""
         self.check = check
         self.seconds = seconds
         self.released_within = released_within
@@ -148,6 +155,13 @@ class TimeLimit:
             signal.pthread_kill(ident, _SIGNAL)
         if self._done.wait(self.released_within):
             return
+        if self.uncapture is not None:
+            # pytest holds the check's stderr until the check ends, which it will not:
+            # what it holds (the failure, the stacks) and what follows go to the terminal.
+            try:
+                self.uncapture()
+            except Exception as exc:
+                os.write(2, f"curator.testing: could not stop pytest's capture: {exc!r}\n".encode())
         os.write(
             2,
             f"curator.testing: {self.check} did not give up within {self.released_within:g} s "
