@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 
 import pytest
+from core_support import make_distribution
 
 BROKEN = """
 import threading, time
@@ -377,3 +379,58 @@ def test_a_backend_that_cannot_tell_exit_codes_passes_the_crash_check_by_saying_
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 1, outcomes
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 0, outcomes
+
+
+HEAVY_HOOKS = """
+from curator import ClassRef, hookimpl
+
+
+@hookimpl
+def curator_register_backends():
+    return [ClassRef("heavy", "heavy_backend:Heavy")]
+"""
+
+HEAVY_BACKEND = """
+import dask  # at import: every curator command that lists or runs backends would pay it
+
+from curator import Backend, Capabilities
+
+
+class Heavy(Backend):
+    name = "heavy"
+    capabilities = Capabilities()
+
+    def execute(self, work, indices):
+        for index in indices:
+            yield work(index)
+"""
+
+
+def test_a_backend_module_that_imports_an_engine_is_caught(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only the hook module: `curator run` imports every installed backend's class."""
+    site = pytester.path / "site"
+    (site / "dask").mkdir(parents=True)
+    (site / "dask" / "__init__.py").write_text("")  # stands for the engine
+    (site / "heavy_hooks.py").write_text(HEAVY_HOOKS)
+    (site / "heavy_backend.py").write_text(HEAVY_BACKEND)
+    make_distribution(site, "curator-fixture-heavy", "1.0", {"heavy": "heavy_hooks"})
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    pytester.makepyfile(
+        test_heavy=textwrap.dedent(
+            """
+            from curator.testing import BackendConformance
+
+            class TestHeavy(BackendConformance):
+                backend = "heavy"
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "curator.testing.pytest_plugin", "-k", "nothing_heavy", timeout=120
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*importing heavy_backend (the module of the backend's class) imports ?'dask'?, and*"]
+    )

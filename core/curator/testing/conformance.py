@@ -631,20 +631,29 @@ class BackendConformance(
 
     # -- packaging ------------------------------------------------------------------------
 
-    def test_the_hook_module_imports_nothing_heavy(self) -> None:
-        record = self.registry.backends[normalize_name(self.backend)].plugin
+    def test_the_hook_and_backend_modules_import_nothing_heavy(self) -> None:
+        # Listing imports the hook module; `curator run` imports every installed backend's
+        # class (for its flags): neither may pull in an engine.
+        name = normalize_name(self.backend)
+        record = self.registry.backends[name].plugin
         if not record.module:
             pytest.skip("the backend is not provided by an entry point")
-        code = (
-            "import importlib, json, sys; "
-            f"importlib.import_module({record.module!r}); "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout
-        heavy = sorted(HEAVY_MODULES & set(eval(out)))
-        assert not heavy, (
-            f"importing {record.module} (the plugin's hook module) imports {heavy}; "
-            "import them inside the backend's execute() instead"
-        )
+        backend_module = self.registry.backend(name).__module__
+        for module, what in (
+            (record.module, "the plugin's hook module"),
+            (backend_module, "the module of the backend's class"),
+        ):
+            code = (
+                "import importlib, json, sys; "
+                f"importlib.import_module({module!r}); "
+                "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+            heavy = sorted(HEAVY_MODULES & set(eval(out)))
+            assert not heavy, (
+                f"importing {module} ({what}) imports {heavy}, and every curator command "
+                "that lists or runs backends imports it; import them inside the backend's "
+                "execute() instead"
+            )
