@@ -77,6 +77,23 @@ def test_a_resume_names_as_given_now_only_the_option_keys_given_now(tmp_path: Pa
     ) in again.stderr, again.stderr
 
 
+def test_a_resume_that_names_the_reporter_again_keeps_its_recorded_options(
+    tmp_path: Path,
+) -> None:
+    curator("run", "pipelines:fails_at_3", "--reporter", "log", "--reporter-option",
+            "log.interval=5", "--indices", "0:5", cwd=tmp_path)  # fmt: skip
+    again = curator("run", "pipelines:fails_at_3", "--resume", "--reporter", "log",
+                    "--dry-run", "--json", cwd=tmp_path)  # fmt: skip
+    assert json.loads(again.stdout)["settings"]["reporter_options"] == {"log": {"interval": "5"}}
+    other = curator("run", "pipelines:fails_at_3", "--resume", "--reporter", "json",
+                    "--reporter-option", "json.file=events.jsonl", "--dry-run", "--json",
+                    cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 0, other.stderr  # the log reporter's options do not follow
+    assert json.loads(other.stdout)["settings"]["reporter_options"] == {
+        "json": {"file": "events.jsonl"}
+    }
+
+
 def test_resume_with_another_backend_drops_the_old_backends_options_and_jobs(
     tmp_path: Path,
 ) -> None:

@@ -99,8 +99,10 @@ def merge(
         )
         dropped = forgotten.flags(list(BACKEND_SETTINGS))
         base = dataclasses.replace(base, jobs=RunSettings().jobs, options={})
-    if "reporter" in given:
-        base = dataclasses.replace(base, reporter_options={})
+    if "reporter" in given:  # the recorded options of the reporters still chosen stay
+        chosen = {normalize_name(name) for name in given["reporter"]}
+        kept = {name: o for name, o in base.reporter_options.items() if name in chosen}
+        base = dataclasses.replace(base, reporter_options=kept)
     if "options" in given:
         given = {**given, "options": {**base.options, **given["options"]}}
     if "reporter_options" in given:  # by reporter and key, as -o merges by key
