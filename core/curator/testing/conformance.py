@@ -136,10 +136,6 @@ class _signal_later:
         )
 
 
-def _count(outcomes: Any, status: Status) -> int:
-    return sum(outcome.status is status for outcome in outcomes)
-
-
 class _Progress:
     """Whether a run got far enough to be signalled: outcomes in the parent, another start."""
 
@@ -513,8 +509,7 @@ class BackendConformance(
         assert elapsed < self.limits.hard_stop, (
             f"a hard stop must not wait for running items; the run ended after {elapsed:.1f} s"
         )
-        outcomes = info.value.result.outcomes
-        assert _count(outcomes, Status.OK) == 1, "the item that finished must stay ok"
+        assert info.value.result.count(Status.OK) == 1, "the item that finished must stay ok"
         assert not events.unfinished(), f"started, never finished: {events.unfinished()}"
         time.sleep(0.1)
         self._assert_nothing_left(threads, children)
@@ -562,7 +557,7 @@ class BackendConformance(
         assert elapsed < self.limits.sigterm, (
             f"SIGTERM must not wait out the 60 s grace period ({elapsed:.1f} s)"
         )
-        assert _count(info.value.result.outcomes, Status.OK) == 1, "the finished item stays ok"
+        assert info.value.result.count(Status.OK) == 1, "the finished item stays ok"
 
     def _signal_later(self, signum: int, ready: _Progress) -> _signal_later:
         return _signal_later(signum, ready, self.time_limit, self.limits.signal_after)
