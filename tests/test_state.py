@@ -218,16 +218,6 @@ class Bypass(Backend):
             yield Outcome(index, Status.OK, work.pipeline[index], worker="main")
 
 
-def test_an_ok_outcome_without_its_state_is_a_backend_contract_error(tmp_path: Path) -> None:
-    with pytest.raises(BackendContractError, match="ok outcome without its stages' state"):
-        run(
-            probe(3, tmp_path, tally=Tally()),
-            backend="bypass",
-            registry=registry_with(Bypass),
-            reporter=None,
-        )
-
-
 class Twice(Backend):
     """Breaks the contract: reports index 0 twice (the same outcome object again)."""
 
@@ -242,16 +232,23 @@ class Twice(Backend):
                 yield outcome
 
 
-def test_an_outcome_reported_twice_is_blamed_for_that_with_stateful_stages(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        (Bypass, "ok outcome without its stages' state"),
+        # The first report unwraps the value of its stages' state: the second must not be
+        # taken for an outcome that came without it.
+        (Twice, "reported index 0 twice"),
+    ],
+)
+def test_a_stateful_runs_backend_contract_errors_name_what_broke(
+    tmp_path: Path, backend: type[Backend], message: str
 ) -> None:
-    """The first report unwraps the value of its stages' state: the second must not be taken
-    for an outcome that came without it."""
-    with pytest.raises(BackendContractError, match="reported index 0 twice"):
+    with pytest.raises(BackendContractError, match=message):
         run(
             probe(3, tmp_path, tally=Tally()),
-            backend="twice",
-            registry=registry_with(Twice),
+            backend=backend.name,
+            registry=registry_with(backend),
             reporter=None,
         )
 
