@@ -137,6 +137,17 @@ BASELINE: Path | None = None
 """An older checkout whose core and plugin the ``old`` measurements import."""
 
 
+def _child_env() -> dict[str, str]:
+    """This environment for a measured interpreter, bytecode writing allowed.
+
+    Stale bytecode would be compiled again in every process (and the fork server): the
+    first run of each tree writes it.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def measure(
     body: str,
     count: int,
@@ -152,11 +163,7 @@ def measure(
         + body
         + EPILOGUE
     )
-    env = dict(os.environ)
-    # Stale bytecode would be compiled again in every process (and the fork server):
-    # let the first run of each tree write it.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.update(env_extra or {})
+    env = {**_child_env(), **(env_extra or {})}
     if old:
         assert BASELINE is not None
         # The tree's own code of every installed plugin (editable installs are on the path
@@ -378,9 +385,8 @@ def fixed_split(repeat: int) -> None:
                 + body
                 + "\nstamps['end'] = time.perf_counter() - start\nprint(json.dumps(stamps))"
             )
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             proc = subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, env=env
+                [sys.executable, "-c", code], capture_output=True, text=True, env=_child_env()
             )
             if proc.returncode != 0:
                 raise SystemExit(proc.stderr)
