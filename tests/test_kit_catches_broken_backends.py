@@ -178,6 +178,12 @@ class ForgetsExitCodes(_Base):
             child.join()
             yield outcome
 
+class NeverTimesOut(ForgetsExitCodes):
+    name = "never-times-out"
+    capabilities = Capabilities(  # but waits for a hung item to its end
+        parallel=True, needs_picklable_work=True, isolates_crashes=True, timeouts=True
+    )
+
 class CannotTellExitCodes(ForgetsExitCodes):
     name = "cannot-tell-exit-codes"
     capabilities = Capabilities(
@@ -193,7 +199,8 @@ def curator_register_backends():
     return [
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
-        RebuildsOutcomes, IgnoresHookLimits, ReportsAtTheEnd, NeverAnswers, SwallowsEverything,
+        RebuildsOutcomes, IgnoresHookLimits, ReportsAtTheEnd, NeverAnswers, NeverTimesOut,
+        SwallowsEverything,
         ForgetsExitCodes, CannotTellExitCodes, GuessesExitCodes,
     ]
 """
@@ -306,6 +313,27 @@ def test_a_check_the_backend_never_answers_fails_in_its_time_limit(
     assert outcomes.get("failed", 0) == 1, outcomes
     result.stdout.fnmatch_lines([message])
     assert "every thread's stack" in result.stdout.str()  # captured with the check's stderr
+
+
+def test_a_timed_check_fails_at_its_documented_limit_not_at_the_check_budget(
+    pytester: pytest.Pytester,
+) -> None:
+    """A run that overruns a check's own limit is failed when the limit passes, while it
+    still runs: not after the 60 s budget (or after the run, which may never end)."""
+    _kit_on(pytester, "never-times-out", "limits = KitLimits(check=60, timed_out_within=3)")
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "-p", "curator.testing.pytest_plugin", "-k", "test_a_hung_item_times_out", timeout=120
+    )
+    assert time.monotonic() - start < 40
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 1, outcomes
+    result.stdout.fnmatch_lines(
+        [
+            "*test_a_hung_item_times_out: the run of a hung item to time out took longer than "
+            "3 s (KitLimits.timed_out_within)*"
+        ]
+    )
 
 
 @pytest.mark.parametrize("capture", [["-s"], []])

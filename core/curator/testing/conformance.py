@@ -477,7 +477,11 @@ class BackendConformance(
         self.need("timeouts")
         start = time.monotonic()
         limits = self.limits
-        with self.time_limit.waiting_for("the run of a hung item to time out"):
+        with self.time_limit.waiting_for(
+            "the run of a hung item to time out",
+            within=limits.timed_out_within,
+            limit="timed_out_within",
+        ):
             result = self.run(6, hang=frozenset({2}), timeout=limits.item_timeout)
         elapsed = time.monotonic() - start
         assert elapsed < limits.timed_out_within, (
@@ -501,7 +505,9 @@ class BackendConformance(
         start = time.monotonic()
         events = _Events(stop_after=1)
         with (
-            self.time_limit.waiting_for("the run to end after a hard stop"),
+            self.time_limit.waiting_for(
+                "the run to end after a hard stop", within=self.limits.hard_stop, limit="hard_stop"
+            ),
             pytest.raises(RunInterrupted) as info,
         ):
             self.run(20, hang_after=1, reporter=events)  # the first to start finishes
@@ -521,7 +527,9 @@ class BackendConformance(
         start = time.monotonic()
         with (
             self._signal_later(signal.SIGINT, _Progress(events, self.folder, 2)),
-            self.time_limit.waiting_for("the run to end after its grace period"),
+            self.time_limit.waiting_for(
+                "the run to end after its grace period", within=limits.grace_end, limit="grace_end"
+            ),
             pytest.raises(RunInterrupted) as info,
         ):
             # The first two items to start finish, whatever their indices; the rest hang.
@@ -548,7 +556,9 @@ class BackendConformance(
         start = time.monotonic()
         with (
             self._signal_later(signal.SIGTERM, _Progress(events, self.folder, 1)),
-            self.time_limit.waiting_for("the run to end after SIGTERM"),
+            self.time_limit.waiting_for(
+                "the run to end after SIGTERM", within=self.limits.sigterm, limit="sigterm"
+            ),
             pytest.raises(RunInterrupted) as info,
         ):
             self.run(10, hang_after=1, grace=60.0, reporter=events)

@@ -5,7 +5,9 @@ many items may still run after the run asked to stop, what exit code a crash
 reports. Those numbers live here, and ``docs/testing.md`` lists them (a test
 keeps the two in step). A check never waits without a limit: each has the
 time budget :attr:`KitLimits.check`, and fails naming what it waited for
-when that runs out (see :mod:`curator.testing.watchdog`).
+when that runs out (see :mod:`curator.testing.timelimit`); a check with a
+number of its own (``timed_out_within``, ``hard_stop``, ``grace_end``,
+``sigterm``) fails as soon as the run overruns it, while the run still goes.
 
 A backend's tests may give the kit other limits (``limits = KitLimits(check=900)``
 on the test class): a batch system that queues each job for a while needs

@@ -111,12 +111,29 @@ class TimeLimit:
             signal.signal(_SIGNAL, signal.SIG_DFL if previous is None else previous)  # type: ignore[arg-type]
 
     @contextmanager
-    def waiting_for(self, what: str) -> Iterator[None]:
-        """Name what the check waits for while in the block (the failure says it)."""
+    def waiting_for(
+        self, what: str, *, within: float | None = None, limit: str = ""
+    ) -> Iterator[None]:
+        """Name what the check waits for while in the block (the failure says it).
+
+        With ``within``, the block has that many seconds of its own: past them the
+        check fails at once, naming ``limit`` (the :class:`~curator.testing.limits.KitLimits`
+        field), rather than only after the whole run returned or the check's budget ran out.
+        """
         before, self.waiting = self.waiting, what
+        timer = None
+        if within is not None:
+            why = f"{self.check}: {what} took longer than {within:g} s" + (
+                f" (KitLimits.{limit})" if limit else ""
+            )
+            timer = threading.Timer(within, self.fail_now, args=(why,))
+            timer.name, timer.daemon = "curator-kit-within", True
+            timer.start()
         try:
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
             self.waiting = before
 
     def fail_now(self, why: str) -> None:
