@@ -608,3 +608,33 @@ def test_a_thread_an_item_starts_cannot_close_the_runs_stdout(
     assert not sys.stdout.closed
     print("still open")
     assert capsys.readouterr().out.endswith("still open\n")  # the thread's text went through
+
+
+CLOSES_THE_PROCESS_STDOUT = """
+import sys
+from curator import Pipeline
+
+class Closes:
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, index):
+        if index == 1:
+            sys.stdout.close()  # without capture: the command's own stream
+        return [index]
+
+pipeline = Pipeline(Closes()).write(lambda items, index: [])
+"""
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_without_capture_an_item_closing_stdout_leaves_the_json_whole(
+    tmp_path: Path, backend: str
+) -> None:
+    (tmp_path / "closes.py").write_text(CLOSES_THE_PROCESS_STDOUT)
+    ran = curator(
+        "run", "closes:pipeline", "--no-capture", "-b", backend, "--json", cwd=tmp_path
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["ok"] == 3
+    assert "internal error" not in ran.stderr

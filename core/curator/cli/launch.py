@@ -359,4 +359,5 @@ def _emit(args: argparse.Namespace, result: RunResult, stopped_at: int | None = 
         summary = result.summary()
         summary["stopped_at"] = stopped_at
         print_json(summary)
-    sys.stdout.flush()
+    if not sys.stdout.closed:  # an item may have closed it (--no-capture): the output is elsewhere
+        sys.stdout.flush()
