@@ -30,6 +30,7 @@ class Behaviour(Sink[int]):
         markers: str | None = None,
         once: bool = False,
         spin_at: frozenset[int] = frozenset(),
+        wait_for_markers: dict[int, int] | None = None,
     ) -> None:
         self.fail = fail
         self.exit_at = exit_at
@@ -40,6 +41,8 @@ class Behaviour(Sink[int]):
         self.markers = markers
         self.once = once
         self.spin_at = spin_at
+        self.wait_for_markers = wait_for_markers or {}
+        """By index: the item waits (60 s at most) until that many markers exist."""
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         list(items)
@@ -55,6 +58,13 @@ class Behaviour(Sink[int]):
             crash("segfault")
         while index in self.spin_at:
             pass  # a busy loop that never ends: only a kill stops it
+        if index in self.wait_for_markers:
+            assert self.markers is not None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if len(os.listdir(self.markers)) >= self.wait_for_markers[index]:
+                    break
+                time.sleep(0.01)
         delay = self.sleep.get(index, self.default_sleep)
         if delay:
             time.sleep(delay)

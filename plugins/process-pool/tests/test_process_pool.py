@@ -165,9 +165,15 @@ def test_a_long_item_is_announced_while_it_runs() -> None:
     assert finish - start > 1.0  # the start event arrived long before the item ended
 
 
-def test_a_slow_item_does_not_hold_back_the_other_worker() -> None:
-    # Item 0 takes 2 s; 40 items of 20 ms must all finish on the other worker meanwhile.
-    result = pp(pipeline(41, sleep={0: 2.0}, default_sleep=0.02))
+def test_a_slow_item_does_not_hold_back_the_other_worker(tmp_path: Path) -> None:
+    # Item 0 waits until the other 40 (20 ms each) have started, then 1 s more: they must
+    # all finish on the other worker meanwhile. A pool that queued items behind item 0
+    # keeps it waiting 60 s, and those items finish after it.
+    result = pp(
+        pipeline(
+            41, markers=str(tmp_path), wait_for_markers={0: 41}, sleep={0: 1.0}, default_sleep=0.02
+        )
+    )
     slow = result.outcomes[0]
     assert all(o.finished < slow.finished for o in result.outcomes[1:])
     assert {o.worker for o in result.outcomes[1:]} == {"process-0", "process-1"} - {slow.worker}
@@ -230,7 +236,7 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path: Path) -> None:
     summary = json.loads(out)
     assert summary["interrupted"] is True
     assert summary["ok"] + summary["cancelled"] == 400
-    worker_pids = {int(p.read_text()) for p in tmp_path.iterdir()}
+    worker_pids = {int(p.name.split(".")[1]) for p in tmp_path.iterdir()}  # INDEX.PID.NS
     assert worker_pids
     assert not any(running(pid) for pid in worker_pids)
 
