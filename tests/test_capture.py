@@ -638,3 +638,24 @@ def test_without_capture_an_item_closing_stdout_leaves_the_json_whole(
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["ok"] == 3
     assert "internal error" not in ran.stderr
+
+
+class ChecksItsStreams(Sink[int]):
+    """What code that checks its streams' types sees while an item runs."""
+
+    def __call__(self, items: Iterable[int], index: int) -> list[tuple[bool, ...]]:
+        list(items)
+        return [
+            (
+                isinstance(sys.stdout, io.TextIOBase),
+                isinstance(sys.stderr, io.IOBase),
+                sys.stdout.encoding == sys.__stdout__.encoding if sys.__stdout__ else True,
+            )
+        ]
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_a_captured_stream_is_a_text_stream_to_isinstance(backend: str) -> None:
+    assert isinstance(sys.stdout, io.TextIOBase)  # what pytest gives the run
+    result = run(Pipeline(Numbers(2)).write(ChecksItsStreams()), backend=backend, reporter=None)
+    assert result.outputs == [[(True, True, True)]] * 2

@@ -32,6 +32,7 @@ items" then, and the work takes each item's text from the buffer as it ends.
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 from collections.abc import Iterable
@@ -144,6 +145,11 @@ class _Switch:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)
+
+
+# A text stream to code that checks (isinstance(sys.stdout, io.TextIOBase)), as the stream it
+# stands in for is; registered, not inherited, so that nothing of IOBase hides __getattr__.
+io.TextIOBase.register(_Switch)
 
 
 class _Installed:
