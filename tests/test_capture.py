@@ -610,30 +610,38 @@ def test_a_thread_an_item_starts_cannot_close_the_runs_stdout(
     assert capsys.readouterr().out.endswith("still open\n")  # the thread's text went through
 
 
-CLOSES_THE_PROCESS_STDOUT = """
+TOUCHES_THE_PROCESS_STDOUT = """
 import sys
 from curator import Pipeline
 
-class Closes:
+class Writer:  # no io stream: write and flush only
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+class Touches:
     def __len__(self):
         return 3
 
     def __getitem__(self, index):
         if index == 1:
-            sys.stdout.close()  # without capture: the command's own stream
+            {what}  # without capture: the command's own stream
         return [index]
 
-pipeline = Pipeline(Closes()).write(lambda items, index: [])
+pipeline = Pipeline(Touches()).write(lambda items, index: [])
 """
 
 
+@pytest.mark.parametrize("what", ["sys.stdout.close()", "sys.stdout = Writer()"])
 @pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
-def test_without_capture_an_item_closing_stdout_leaves_the_json_whole(
-    tmp_path: Path, backend: str
+def test_without_capture_an_item_closing_or_replacing_stdout_leaves_the_json_whole(
+    tmp_path: Path, backend: str, what: str
 ) -> None:
-    (tmp_path / "closes.py").write_text(CLOSES_THE_PROCESS_STDOUT)
+    (tmp_path / "touches.py").write_text(TOUCHES_THE_PROCESS_STDOUT.replace("{what}", what))
     ran = curator(
-        "run", "closes:pipeline", "--no-capture", "-b", backend, "--json", cwd=tmp_path
+        "run", "touches:pipeline", "--no-capture", "-b", backend, "--json", cwd=tmp_path
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["ok"] == 3
@@ -643,19 +651,39 @@ def test_without_capture_an_item_closing_stdout_leaves_the_json_whole(
 class ChecksItsStreams(Sink[int]):
     """What code that checks its streams' types sees while an item runs."""
 
-    def __call__(self, items: Iterable[int], index: int) -> list[tuple[bool, ...]]:
+    def __call__(self, items: Iterable[int], index: int) -> list[tuple[bool, bool]]:
         list(items)
-        return [
-            (
-                isinstance(sys.stdout, io.TextIOBase),
-                isinstance(sys.stderr, io.IOBase),
-                sys.stdout.encoding == sys.__stdout__.encoding if sys.__stdout__ else True,
-            )
-        ]
+        return [(isinstance(sys.stdout, io.TextIOBase), isinstance(sys.stderr, io.IOBase))]
 
 
 @pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
-def test_a_captured_stream_is_a_text_stream_to_isinstance(backend: str) -> None:
+def test_a_captured_text_stream_is_a_text_stream_to_isinstance(backend: str) -> None:
     assert isinstance(sys.stdout, io.TextIOBase)  # what pytest gives the run
+    assert isinstance(sys.stderr, io.TextIOBase)
     result = run(Pipeline(Numbers(2)).write(ChecksItsStreams()), backend=backend, reporter=None)
-    assert result.outputs == [[(True, True, True)]] * 2
+    assert result.outputs == [[(True, True)]] * 2
+
+
+class _Writer:
+    """A stand-in for stdout that is no io stream: write and flush only."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_capture_in_front_of_a_writer_that_is_no_stream_claims_no_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writer = _Writer()
+    monkeypatch.setattr(sys, "stdout", writer)
+    acquire()
+    try:
+        switched = sys.stdout
+        assert switched is not writer  # capture put its switch in front
+        assert not isinstance(switched, io.TextIOBase)
+    finally:
+        release()
+    assert sys.stdout is writer

@@ -184,6 +184,10 @@ class NeverTimesOut(ForgetsExitCodes):
         parallel=True, needs_picklable_work=True, isolates_crashes=True, timeouts=True
     )
 
+class NeverEnds(NeverAnswers):
+    name = "never-ends"
+    capabilities = NeverTimesOut.capabilities  # and waits for a job that never ends
+
 class CannotTellExitCodes(ForgetsExitCodes):
     name = "cannot-tell-exit-codes"
     capabilities = Capabilities(
@@ -200,7 +204,7 @@ def curator_register_backends():
         DropsOne, DuplicatesOne, IgnoresJobs, SwallowsErrors, LeaksAWorker,
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
         RebuildsOutcomes, IgnoresHookLimits, ReportsAtTheEnd, NeverAnswers, NeverTimesOut,
-        SwallowsEverything,
+        NeverEnds, SwallowsEverything,
         ForgetsExitCodes, CannotTellExitCodes, GuessesExitCodes,
     ]
 """
@@ -315,12 +319,35 @@ def test_a_check_the_backend_never_answers_fails_in_its_time_limit(
     assert "every thread's stack" in result.stdout.str()  # captured with the check's stderr
 
 
+@pytest.mark.parametrize(
+    ("backend", "messages"),
+    [
+        (  # lets its items go once the kit does: the check's own assertion fails
+            "never-times-out",
+            [
+                "*a 1 s timeout ended the run only after 3.* s*",
+                "*test_a_hung_item_times_out: the run of a hung item to time out took longer "
+                "than 3 s (KitLimits.timed_out_within); letting go of the items the probe holds*",
+            ],
+        ),
+        (  # does not end even then: failed 2 s (released_within) later
+            "never-ends",
+            [
+                "*test_a_hung_item_times_out: the run of a hung item to time out took longer "
+                "than 3 s (KitLimits.timed_out_within), and it had not ended 2 s after the "
+                "probe let go of its items*",
+            ],
+        ),
+    ],
+)
 def test_a_timed_check_fails_at_its_documented_limit_not_at_the_check_budget(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, backend: str, messages: list[str]
 ) -> None:
-    """A run that overruns a check's own limit is failed when the limit passes, while it
-    still runs: not after the 60 s budget (or after the run, which may never end)."""
-    _kit_on(pytester, "never-times-out", "limits = KitLimits(check=60, timed_out_within=3)")
+    """A run that overruns a check's own limit is let go of when the limit passes, and
+    fails on it: not after the 60 s budget (or after the run, which may never end)."""
+    _kit_on(
+        pytester, backend, "limits = KitLimits(check=60, timed_out_within=3, released_within=2)"
+    )
     start = time.monotonic()
     result = pytester.runpytest_subprocess(
         "-p", "curator.testing.pytest_plugin", "-k", "test_a_hung_item_times_out", timeout=120
@@ -328,12 +355,7 @@ def test_a_timed_check_fails_at_its_documented_limit_not_at_the_check_budget(
     assert time.monotonic() - start < 40
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 1, outcomes
-    result.stdout.fnmatch_lines(
-        [
-            "*test_a_hung_item_times_out: the run of a hung item to time out took longer than "
-            "3 s (KitLimits.timed_out_within)*"
-        ]
-    )
+    result.stdout.fnmatch_lines(messages)
 
 
 @pytest.mark.parametrize("capture", [["-s"], []])

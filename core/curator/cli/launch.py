@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
 from collections.abc import Sequence
@@ -359,5 +360,9 @@ def _emit(args: argparse.Namespace, result: RunResult, stopped_at: int | None = 
         summary = result.summary()
         summary["stopped_at"] = stopped_at
         print_json(summary)
-    if not sys.stdout.closed:  # an item may have closed it (--no-capture): the output is elsewhere
-        sys.stdout.flush()
+    # What items wrote past capture goes out before the command's last words. An item may
+    # have closed or replaced sys.stdout (--no-capture): the command's own output is elsewhere.
+    out = sys.stdout
+    if out is not None and not getattr(out, "closed", False):
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            out.flush()

@@ -147,9 +147,19 @@ class _Switch:
         return getattr(self.original, name)
 
 
-# A text stream to code that checks (isinstance(sys.stdout, io.TextIOBase)), as the stream it
-# stands in for is; registered, not inherited, so that nothing of IOBase hides __getattr__.
-io.TextIOBase.register(_Switch)
+class _TextSwitch(_Switch):
+    """A switch in front of an :class:`io.TextIOBase`: a text stream to ``isinstance`` too."""
+
+
+# Registered, not inherited: nothing of IOBase may hide what __getattr__ hands on.
+io.TextIOBase.register(_TextSwitch)
+
+
+def _switch(stream: TextIO) -> _Switch:
+    """``stream`` if it is a switch already, else a switch in front of it."""
+    if isinstance(stream, _Switch):
+        return stream
+    return (_TextSwitch if isinstance(stream, io.TextIOBase) else _Switch)(stream)
 
 
 class _Installed:
@@ -168,12 +178,10 @@ class _Installed:
         the item's text must still reach its buffer, and other text the new stream.
         """
         if sys.stdout is not self.out:
-            current = sys.stdout
-            self.out = current if isinstance(current, _Switch) else _Switch(current)
+            self.out = _switch(sys.stdout)
             sys.stdout = self.out
         if sys.stderr is not self.err:
-            current = sys.stderr
-            self.err = current if isinstance(current, _Switch) else _Switch(current)
+            self.err = _switch(sys.stderr)
             sys.stderr = self.err
 
     def remove(self) -> None:

@@ -109,6 +109,8 @@ class _signal_later:
     def _wait(self) -> None:
         end = time.monotonic() + self.deadline
         while not self.done.is_set():
+            if self.limit.failure is not None:  # the check failed meanwhile: send nothing
+                return
             if self.ready():
                 signal.pthread_kill(threading.main_thread().ident or 0, self.signum)
                 self.sent.set()
@@ -525,10 +527,14 @@ class BackendConformance(
         events = _Events()
         limits = self.limits
         start = time.monotonic()
+        signaller = self._signal_later(signal.SIGINT, _Progress(events, self.folder, 2))
         with (
-            self._signal_later(signal.SIGINT, _Progress(events, self.folder, 2)),
+            signaller,
             self.time_limit.waiting_for(
-                "the run to end after its grace period", within=limits.grace_end, limit="grace_end"
+                "the run to end after its grace period",
+                within=limits.grace_end,
+                limit="grace_end",
+                after=signaller.sent,
             ),
             pytest.raises(RunInterrupted) as info,
         ):
@@ -554,10 +560,14 @@ class BackendConformance(
     def test_sigterm_stops_at_once_without_a_grace_period(self) -> None:
         events = _Events()
         start = time.monotonic()
+        signaller = self._signal_later(signal.SIGTERM, _Progress(events, self.folder, 1))
         with (
-            self._signal_later(signal.SIGTERM, _Progress(events, self.folder, 1)),
+            signaller,
             self.time_limit.waiting_for(
-                "the run to end after SIGTERM", within=self.limits.sigterm, limit="sigterm"
+                "the run to end after SIGTERM",
+                within=self.limits.sigterm,
+                limit="sigterm",
+                after=signaller.sent,
             ),
             pytest.raises(RunInterrupted) as info,
         ):

@@ -7,7 +7,8 @@ keeps the two in step). A check never waits without a limit: each has the
 time budget :attr:`KitLimits.check`, and fails naming what it waited for
 when that runs out (see :mod:`curator.testing.timelimit`); a check with a
 number of its own (``timed_out_within``, ``hard_stop``, ``grace_end``,
-``sigterm``) fails as soon as the run overruns it, while the run still goes.
+``sigterm``) acts once the run overruns it: the probe lets go of its items, and
+the run has :attr:`KitLimits.released_within` to end before the check fails.
 
 A backend's tests may give the kit other limits (``limits = KitLimits(check=900)``
 on the test class): a batch system that queues each job for a while needs
@@ -27,8 +28,9 @@ class KitLimits:
     check: float = 300.0
     """Time budget of one check: past it the check fails, naming what it waited for."""
     released_within: float = 30.0
-    """After the budget ran out, how long the check may take to give up before the
-    kit ends the test process (with every thread's stack on stderr)."""
+    """How long a run past a check's own limit has to end once the probe let go of its
+    items; and after the budget ran out, how long the check may take to give up before
+    the kit ends the test process (with every thread's stack on stderr)."""
     item_timeout: float = 1.0
     """The per-item ``timeout`` the timeout check gives a hung item."""
     timed_out_within: float = 60.0

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
@@ -112,28 +113,37 @@ class TimeLimit:
 
     @contextmanager
     def waiting_for(
-        self, what: str, *, within: float | None = None, limit: str = ""
+        self,
+        what: str,
+        *,
+        within: float | None = None,
+        limit: str = "",
+        after: threading.Event | None = None,
     ) -> Iterator[None]:
         """Name what the check waits for while in the block (the failure says it).
 
-        With ``within``, the block has that many seconds of its own: past them the
-        check fails at once, naming ``limit`` (the :class:`~curator.testing.limits.KitLimits`
-        field), rather than only after the whole run returned or the check's budget ran out.
+        With ``within``, the block has that many seconds of its own, counted from
+        its start and named by ``limit`` (a :class:`~curator.testing.limits.KitLimits`
+        field). Past them the items the probe holds are let go, and the block has
+        :attr:`released_within` seconds to end (the check's own assertion then says
+        by how much it overran); if it does not, the check fails at once, rather than
+        only when its whole budget ran out. With ``after``, that limit is enforced
+        only once the event is set (a signal sent: until then the check's wait for
+        the run to get that far governs).
         """
         before, self.waiting = self.waiting, what
-        timer = None
+        overrun = None
         if within is not None:
             why = f"{self.check}: {what} took longer than {within:g} s" + (
                 f" (KitLimits.{limit})" if limit else ""
             )
-            timer = threading.Timer(within, self.fail_now, args=(why,))
-            timer.name, timer.daemon = "curator-kit-within", True
-            timer.start()
+            overrun = _Overrun(self, why, time.monotonic() + within, after)
+            overrun.thread.start()
         try:
             yield
         finally:
-            if timer is not None:
-                timer.cancel()
+            if overrun is not None:
+                overrun.end()
             self.waiting = before
 
     def fail_now(self, why: str) -> None:
@@ -192,3 +202,51 @@ class TimeLimit:
         if self.failure is not None and not self._done.is_set() and not self._raised:
             self._raised = True  # once: the kit's cleanup must run through
             pytest.fail(self.failure, pytrace=False)
+
+
+class _Overrun:
+    """A block's own time limit (see :meth:`TimeLimit.waiting_for`), watched from a thread."""
+
+    def __init__(
+        self, limit: TimeLimit, why: str, deadline: float, armed: threading.Event | None
+    ) -> None:
+        self.limit = limit
+        self.why = why
+        self.deadline = deadline
+        self.armed = armed
+        self.ended = threading.Event()
+        self._gate = threading.Lock()  # the block ends, or the check is failed: not both
+        self.thread = threading.Thread(target=self._watch, name="curator-kit-within", daemon=True)
+
+    def end(self) -> None:
+        """The block ended: nothing more to watch."""
+        with self._gate:
+            self.ended.set()
+
+    def _watch(self) -> None:
+        if self.armed is not None:
+            while not self.armed.is_set():
+                if self.ended.wait(0.02):
+                    return
+        if self.ended.wait(max(0.0, self.deadline - time.monotonic())):
+            return
+        limit = self.limit
+        # Let go first: a backend past its limit may be in its own clean-up (cancelling
+        # jobs, closing a cluster), which a failure raised into the run would cut short.
+        os.write(
+            2,
+            f"\ncurator.testing: {self.why}; letting go of the items the probe holds, the "
+            f"run has {limit.released_within:g} s to end\n".encode(),
+        )
+        try:
+            limit.release()
+        except Exception as exc:
+            os.write(2, f"curator.testing: releasing the probe failed: {exc!r}\n".encode())
+        if self.ended.wait(limit.released_within):
+            return  # the check's own assertion says by how much the run overran
+        with self._gate:
+            if not self.ended.is_set():
+                limit.fail_now(
+                    f"{self.why}, and it had not ended {limit.released_within:g} s after the "
+                    "probe let go of its items"
+                )
