@@ -325,7 +325,7 @@ def test_a_check_the_backend_never_answers_fails_in_its_time_limit(
         (  # lets its items go once the kit does: the check's own assertion fails
             "never-times-out",
             [
-                "*a 1 s timeout ended the run only after 3.* s*",
+                "*a 1 s timeout ended the run only after * s*",
                 "*test_a_hung_item_times_out: the run of a hung item to time out took longer "
                 "than 3 s (KitLimits.timed_out_within); letting go of the items the probe holds*",
             ],

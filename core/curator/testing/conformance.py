@@ -112,8 +112,8 @@ class _signal_later:
             if self.limit.failure is not None:  # the check failed meanwhile: send nothing
                 return
             if self.ready():
-                signal.pthread_kill(threading.main_thread().ident or 0, self.signum)
-                self.sent.set()
+                if self.limit.signal_unless_failed(self.signum):
+                    self.sent.set()
                 return
             if time.monotonic() > end:
                 self.limit.fail_now(

@@ -13,6 +13,12 @@ still not given up :attr:`~curator.testing.limits.KitLimits.released_within`
 seconds later (a thread stuck in C code that ignores signals), the test
 process ends with exit code 70 and every thread's stack on stderr, rather
 than hang CI.
+
+A part of a check with a documented limit of its own (a hard stop must end
+the run within 30 s) is watched too (:meth:`TimeLimit.waiting_for`): past
+that limit the probe lets go of its items and the run has ``released_within``
+seconds to end by itself, so that a backend's clean-up is not cut short,
+before the check is failed as above.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ class TimeLimit:
     seconds
         Its time budget.
     released_within
-        How long it may take to give up once failed, before the process ends.
+        How long it may take to give up once failed, before the process ends;
+        and how long a run past a block's own limit has to end by itself.
     release
         Called when the time is up, before the check is failed: lets go of
         whatever the probe holds (hung items), so the backend can wind down.
@@ -77,6 +84,7 @@ class TimeLimit:
         self._installed = False
         self._raised = False
         self._watcher = threading.Thread(target=self._watch, name="curator-kit-limit", daemon=True)
+        self._overruns: list[_Overrun] = []  # every block's own limit: ended by close() at last
 
     def __enter__(self) -> TimeLimit:
         if self._thread is threading.main_thread():  # elsewhere: the last resort alone
@@ -104,6 +112,8 @@ class TimeLimit:
         with self._lock:
             self._done.set()
             self._wake.set()
+        for overrun in self._overruns:  # a failure that landed in a block's finally skipped it
+            overrun.end()
         if self._watcher.is_alive() and self._watcher is not threading.current_thread():
             self._watcher.join()
         if self._installed:
@@ -138,6 +148,7 @@ class TimeLimit:
                 f" (KitLimits.{limit})" if limit else ""
             )
             overrun = _Overrun(self, why, time.monotonic() + within, after)
+            self._overruns.append(overrun)
             overrun.thread.start()
         try:
             yield
@@ -145,6 +156,18 @@ class TimeLimit:
             if overrun is not None:
                 overrun.end()
             self.waiting = before
+
+    def signal_unless_failed(self, signum: int) -> bool:
+        """Send ``signum`` to the main thread, unless the check failed or ended: whether sent.
+
+        Under the lock :meth:`fail_now` takes, so that a check failed meanwhile is not
+        sent a Ctrl-C or a SIGTERM it no longer handles (which would end the session).
+        """
+        with self._lock:
+            if self._done.is_set() or self.failure is not None:
+                return False
+            signal.pthread_kill(threading.main_thread().ident or 0, signum)
+            return True
 
     def fail_now(self, why: str) -> None:
         """Fail the check at once with ``why``, as if its time were up (from any thread).
