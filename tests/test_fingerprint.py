@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import sqlite3
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -86,25 +88,29 @@ class Numbers(Source):
         return 6
 
     def __getitem__(self, index):
-        yield index
+        yield index * {source}
 
 
 def scale(items):
     for x in items:
-        yield x * FACTOR  # a module-level value, read when the item runs
+        yield x * {filter}  # a module-level value, read when the item runs
 
 
 class Out(Sink):
     def __call__(self, items, index):
-        return [str(x) for x in items]
+        return [str(x * {sink}) for x in items]
 
 
 pipeline = Numbers().filter(scale).write(Out())
 """
 
 
-def test_resume_never_returns_results_of_other_parameters(tmp_path: Path) -> None:
-    (tmp_path / "scaled.py").write_text(textwrap.dedent(SCALED))
+@pytest.mark.parametrize("reader", ["filter", "source", "sink"])
+def test_resume_never_returns_results_of_other_parameters(tmp_path: Path, reader: str) -> None:
+    # FACTOR read by a function, by a source's __getitem__, by a sink's __call__.
+    code = SCALED.format(**{where: "FACTOR" if where == reader else "1" for where in
+                            ("source", "filter", "sink")})  # fmt: skip
+    (tmp_path / "scaled.py").write_text(textwrap.dedent(code))
     env = subprocess_env(FACTOR="2")
     first = curator("run", "scaled.py:pipeline", "--json", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -135,17 +141,17 @@ def test_resume_never_returns_results_of_other_parameters(tmp_path: Path) -> Non
     assert "edits to their code are not detected" in same.stderr
 
 
-class HoldsALock(Sink[int]):
+class HoldsAConnection(Sink[int]):
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
 
     def __call__(self, items: Iterator[int], index: int) -> list[str]:
         return []
 
 
 def test_resume_refuses_a_pipeline_it_cannot_fingerprint(tmp_path: Path) -> None:
-    pipeline = Numbers(4).write(HoldsALock())
-    with pytest.raises(UsageError, match=r"cannot resume.*'lock' is a _thread.lock"):
+    pipeline = Numbers(4).write(HoldsAConnection())
+    with pytest.raises(UsageError, match=r"cannot resume.*'db' is a sqlite3.Connection"):
         check_fingerprintable(pipeline)
     with pytest.raises(UsageError, match="__curator_fingerprint__"):
         run(pipeline, checkpoint=tmp_path / "c.sqlite", resume=True, reporter=None)
@@ -153,7 +159,32 @@ def test_resume_refuses_a_pipeline_it_cannot_fingerprint(tmp_path: Path) -> None
     assert run(pipeline, checkpoint=tmp_path / "c.sqlite", reporter=None).ok
 
 
-class Declared(HoldsALock):
+LOG = logging.getLogger("curator-tests.fingerprint")
+_WRITING = threading.Lock()
+
+
+class LogsAndLocks(Sink[int]):
+    """Reads a module-level logger and lock in __call__, and holds a lock of its own."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        with self.lock, _WRITING:
+            LOG.info("item %d", index)
+        return [str(index)]
+
+
+def test_loggers_and_locks_are_no_parameters_and_do_not_stop_a_resume(tmp_path: Path) -> None:
+    LOG.addHandler(logging.NullHandler())  # a handler holds a lock of its own
+    pipeline = Numbers(4).write(LogsAndLocks())
+    check_fingerprintable(pipeline)
+    run(pipeline, checkpoint=tmp_path / "c.sqlite", reporter=None)
+    resumed = run(pipeline, checkpoint=tmp_path / "c.sqlite", resume=True, reporter=None)
+    assert [o.status.value for o in resumed.outcomes] == ["skipped"] * 4
+
+
+class Declared(HoldsAConnection):
     def __curator_fingerprint__(self) -> dict[str, str]:
         return {"version": "1"}
 

@@ -37,10 +37,12 @@ import enum
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import sys
 import sysconfig
+import threading
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +54,8 @@ from curator.model.state import accumulates, clean_copy
 _MAX_DEPTH = 32
 _DIGEST_ABOVE = 4096  # bytes or characters
 _PLAIN = (type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset, enum.Enum)
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
+"""Hold no data that could shape an output: described by their type, never a reason to refuse."""
 
 
 def fingerprint(pipeline: Pipeline[Any]) -> str:
@@ -135,6 +139,10 @@ class _Walker:
             return {"class": _qualname(obj)}
         if isinstance(obj, types.ModuleType):
             return {"module": obj.__name__}
+        if isinstance(obj, logging.Logger):  # a named singleton (log = getLogger(__name__))
+            return {"logger": obj.name}
+        if isinstance(obj, _LOCKS):
+            return {"lock": _qualname(type(obj))}
         if depth > _MAX_DEPTH or id(obj) in self.active:
             return {"ref": _qualname(type(obj))}
         self.active.add(id(obj))
@@ -289,6 +297,10 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots))
 
 
+_ITEM_METHODS = frozenset({"__len__", "__getitem__", "__iter__", "__call__"})
+"""The special methods that run an item (a source's, a stage's): what they read counts."""
+
+
 def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType]]:
     """The plain data a user class defines, and its methods (whose globals count too)."""
     data: dict[str, Any] = {}
@@ -297,7 +309,7 @@ def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType
         if _is_library(klass.__module__):
             continue
         for name, value in vars(klass).items():
-            if name.startswith("__") and name.endswith("__"):
+            if name.startswith("__") and name.endswith("__") and name not in _ITEM_METHODS:
                 continue
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__
