@@ -56,13 +56,6 @@ MUTATIONS = [
         ("tests/test_fingerprint.py",),
     ),
     Mutation(
-        "the fingerprint skips what a class's __getitem__ and __call__ read",
-        "core/curator/checkpoint/fingerprint.py",
-        "and name not in _ITEM_METHODS:",
-        "and name not in ():",
-        ("tests/test_fingerprint.py",),
-    ),
-    Mutation(
         "the process pool enforces timeouts at 10x the limit",
         "plugins/process-pool/src/curator_backend_process_pool/limits.py",
         "if now - since[slot] > limit and current[slot] == doing:",

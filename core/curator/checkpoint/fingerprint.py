@@ -297,10 +297,6 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots))
 
 
-_ITEM_METHODS = frozenset({"__len__", "__getitem__", "__iter__", "__call__"})
-"""The special methods that run an item (a source's, a stage's): what they read counts."""
-
-
 def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType]]:
     """The plain data a user class defines, and its methods (whose globals count too)."""
     data: dict[str, Any] = {}
@@ -309,7 +305,7 @@ def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType
         if _is_library(klass.__module__):
             continue
         for name, value in vars(klass).items():
-            if name.startswith("__") and name.endswith("__") and name not in _ITEM_METHODS:
+            if name.startswith("__") and name.endswith("__"):
                 continue
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__
