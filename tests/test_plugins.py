@@ -14,14 +14,17 @@ from curator import (
     Outcome,
     PluginError,
     Reporter,
+    RunInfo,
     Status,
     UsageError,
     hookimpl,
     run,
 )
+from curator.observing.progress import RunProgress
 from curator.plugin_host.plugins import PluginSettings
 from curator.plugin_host.registry import Registry
 from curator.testing.events import EventRecorder
+from curator.testing.probes import probe
 from curator.testing.registries import isolated_registry
 
 TOLERANT = PluginSettings(strict=False)
@@ -393,6 +396,47 @@ def test_a_raising_reporter_is_disabled_and_the_run_keeps_its_result(
         run(numbers(6), registry=registry, reporter=strict)
     assert [o.status for o in info.value.result.outcomes] == [Status.OK] * 6
     assert strict.calls == 1
+
+
+class RaisingCallbacks(Reporter):
+    """Subscribes to the run's progress in run_start; every callback raises."""
+
+    name = "raising-callbacks"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {"output": 0, "failure": 0, "alarm": 0}
+
+    @hookimpl
+    def curator_run_start(self, run: RunInfo, progress: RunProgress) -> None:
+        progress.on_output(lambda outcome: self._raise("output"))
+        progress.on_failure(lambda outcome: self._raise("failure"))
+        progress.call_at(1, lambda: self._raise("alarm"))
+
+    def _raise(self, what: str) -> None:
+        self.calls[what] += 1
+        raise RuntimeError(f"{what} bug")
+
+
+def test_a_reporters_progress_callbacks_that_raise_are_dropped_and_the_run_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    raising = RaisingCallbacks()
+    registry = isolated_registry()
+    registry.host.settings = TOLERANT
+    pipeline = probe(6, tmp_path, chatty=True, fail=frozenset({2, 4}))
+    with caplog.at_level(logging.WARNING, logger="curator"):
+        result = run(pipeline, backend="thread-pool", jobs=2, registry=registry,
+                     reporter=raising, on_error="continue")  # fmt: skip
+    assert [o.status for o in result.outcomes].count(Status.OK) == 4
+    assert raising.calls == {"output": 1, "failure": 1, "alarm": 1}, "dropped after one call"
+    for what in ("on_output callback", "on_failure callback", "progress alarm"):
+        assert f"its {what} raised RuntimeError" in caplog.text, caplog.text
+    assert "reporter 'raising-callbacks'" in caplog.text
+    registry.host.settings = PluginSettings(strict=True)
+    with pytest.raises(HookFailedError, match="raised RuntimeError") as info:
+        run(pipeline, registry=registry, reporter=RaisingCallbacks(), on_error="continue")
+    assert len(info.value.result.outcomes) == 6
 
 
 def test_a_plugin_whose_event_hooks_raise_costs_no_run(site: Path) -> None:

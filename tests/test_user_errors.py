@@ -24,6 +24,14 @@ CASES = {
         ["pipelines:ten", "--reporter", "json", "--reporter-option", "json.file=/no/such/e.jsonl"],
         "the folder /no/such does not exist",
     ),
+    "a word as the log reporter's stream": (
+        ["pipelines:ten", "--reporter", "log", "--reporter-option", "log.stream=abc"],
+        "stream must be a text stream (an object with write()), not 'abc'",
+    ),
+    "a word as the json reporter's stream": (
+        ["pipelines:ten", "--reporter", "json", "--reporter-option", "json.stream=abc"],
+        "stream must be a text stream",
+    ),
     "infinite retry delay": (
         ["pipelines:ten", "--retries", "1", "--retry-delay", "inf"],
         "retry_delay must be a finite number",

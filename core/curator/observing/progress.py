@@ -69,6 +69,8 @@ class RunProgress:
         """When the first Ctrl-C asked the run to stop (monotonic), or ``None``."""
         self.grace = 0.0
         """Seconds running items get once the run is stopping."""
+        self.guard: Callable[[Callable[..., None], str], Callable[..., None]] = _unguarded
+        """Wraps each subscription (the core isolates a listener's failures through it)."""
         self.skipped = 0
         """Items a resume skipped (done before this run: not in its rate)."""
         self.cancelled = 0
@@ -159,12 +161,13 @@ class RunProgress:
 
     def call_at(self, done: int, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (in the parent's run loop) once ``done`` items have finished."""
+        callback = self.guard(callback, "its progress alarm")
         heapq.heappush(self._alarms, (done, next(self._alarm_ids), callback))
         self.alarm_open = self.total - self._alarms[0][0]
 
     def on_failure(self, callback: Callable[[Outcome], None]) -> None:
         """Call ``callback(outcome)`` for every failed, crashed or timed-out item, as it arrives."""
-        self._failure_watchers.append(callback)
+        self._failure_watchers.append(self.guard(callback, "its on_failure callback"))
 
     def on_output(self, callback: Callable[[Outcome], None]) -> None:
         """Call ``callback(outcome)`` for every item that printed something, as it arrives.
@@ -172,7 +175,7 @@ class RunProgress:
         The outcome's ``output`` (a :class:`curator.Captured`) holds what it
         wrote to stdout, stderr and logging (see :mod:`curator.observing.capture`).
         """
-        self._output_watchers.append(callback)
+        self._output_watchers.append(self.guard(callback, "its on_output callback"))
 
     # -- fed by the core ----------------------------------------------------------
 
@@ -215,6 +218,10 @@ class RunProgress:
             _, _, callback = heapq.heappop(self._alarms)
             callback()
         self.alarm_open = self.total - self._alarms[0][0] if self._alarms else -1
+
+
+def _unguarded(callback: Callable[..., None], what: str) -> Callable[..., None]:
+    return callback
 
 
 def steps(total: int, fraction: float) -> int:

@@ -47,3 +47,16 @@ class Reporter:
     def unavailable_reason(cls) -> str | None:
         """Say why the reporter cannot run here (a missing requirement), or ``None``."""
         return missing_requirements(cls.requires)
+
+
+def check_stream(value: object) -> None:
+    """Refuse a reporter's ``stream`` option that is no text stream (``ValueError``).
+
+    A stream is given from Python; on the command line it would be a word
+    (``--reporter-option log.stream=x``), which fails only at the first line written.
+    """
+    if value is not None and not callable(getattr(value, "write", None)):
+        raise ValueError(
+            f"stream must be a text stream (an object with write()), not {value!r}: "
+            "give it from Python"
+        )

@@ -72,6 +72,8 @@ class EventRelay:
         self.strict = strict
         self.failures: list[HookFailure] = []
         self._listeners = {hook: self._collect(manager, hook) for hook in EVENT_HOOKS}
+        self._calling: str | None = None
+        """The plugin whose listener runs now (a subscription it makes is its own)."""
 
     @staticmethod
     def _collect(manager: pluggy.PluginManager, hook: str) -> list[_Listener]:
@@ -92,6 +94,7 @@ class EventRelay:
         for listener in listeners:
             if self.trace is not None:
                 self.trace(f"{hook} [{listener.plugin}]")
+            self._calling = listener.plugin
             try:
                 listener.function(*[kwargs[name] for name in listener.argnames])
             except (UsageError, KeyboardInterrupt, BrokenPipeError):
@@ -101,6 +104,8 @@ class EventRelay:
                 raise
             except BaseException as exc:
                 self._disable(hook, listener, exc)
+            finally:
+                self._calling = None
 
     def check(self, result: RunResult) -> None:
         """In strict mode, raise :class:`~curator.HookFailedError` if a listener failed."""
@@ -112,10 +117,45 @@ class EventRelay:
                 result,
             )
 
+    def guarded(self, callback: Callable[..., None], what: str) -> Callable[..., None]:
+        """``callback`` (a listener's subscription to the run's progress), isolated as hooks are.
+
+        Once it raises, it is dropped with a warning naming its plugin, and the run
+        goes on (in strict plugin mode, :meth:`check` fails the run at its end).
+        """
+        owner = getattr(callback, "__self__", None)
+        plugin = self._calling or next(
+            (
+                listener.plugin
+                for listeners in self._listeners.values()
+                for listener in listeners
+                if owner is not None and getattr(listener.function, "__self__", None) is owner
+            ),
+            getattr(callback, "__qualname__", repr(callback)),
+        )
+        dropped = False
+
+        def call(*args: Any) -> None:
+            nonlocal dropped
+            if dropped:
+                return
+            try:
+                callback(*args)
+            except (UsageError, KeyboardInterrupt, BrokenPipeError):
+                raise  # as from a hook (see call)
+            except BaseException as exc:
+                dropped = True
+                self._record(plugin, what, exc)
+
+        return call
+
     def _disable(self, hook: str, listener: _Listener, exc: BaseException) -> None:
         self._listeners[hook] = [other for other in self._listeners[hook] if other is not listener]
+        self._record(listener.plugin, hook, exc)
+
+    def _record(self, plugin: str, hook: str, exc: BaseException) -> None:
         failure = HookFailure(
-            listener.plugin,
+            plugin,
             hook,
             f"{type(exc).__name__}: {exc}",
             "".join(traceback.format_exception(exc)),
@@ -123,7 +163,7 @@ class EventRelay:
         self.failures.append(failure)
         log.warning(
             "%s: %s raised %s; it is disabled for the rest of this run, which goes on",
-            self.describe(listener.plugin),
+            self.describe(plugin),
             hook,
             failure.error,
         )

@@ -122,6 +122,7 @@ class RunLoop(EventIntake, RunEnding):
         self.groups = groups
         self._works: dict[int, Work] = {}
         self.progress = RunProgress(info, self.ledger, self._activity)
+        self.progress.guard = relay.guarded  # a reporter's callbacks fail as its hooks do
         self.superseded: list[Outcome] = []
         self.started: dict[int, TaskStart] = {}
         """Reported starts without an outcome yet (kept only while hooks listen to starts)."""

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from curator.model.outcome import Outcome, Status, TaskStart
 from curator.model.result import RunInfo, RunResult
-from curator.observing.reporter import Reporter
+from curator.observing.reporter import Reporter, check_stream
 from curator.plugin_host.hookspecs import hookimpl
 from curator.plugin_host.options import option
 
@@ -33,6 +33,7 @@ class JsonOptions:
     stream: Any = option(None, help="a text stream to write to instead of a file")
 
     def __post_init__(self) -> None:
+        check_stream(self.stream)
         if self.file:
             folder = os.path.dirname(os.path.abspath(self.file))
             if not os.path.isdir(folder):

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from curator.model.outcome import Outcome
 from curator.model.result import RunInfo, RunResult
 from curator.observing.progress import RunProgress, steps
-from curator.observing.reporter import Reporter
+from curator.observing.reporter import Reporter, check_stream
 from curator.observing.reporters.summary import format_duration, format_summary
 from curator.plugin_host.hookspecs import hookimpl
 from curator.plugin_host.options import option
@@ -25,6 +25,7 @@ class LogOptions:
     stream: Any = option(None, help="a text stream to write to (default: standard error)")
 
     def __post_init__(self) -> None:
+        check_stream(self.stream)
         if self.interval < 0:
             raise ValueError("interval must be >= 0")
         if not 0 < self.step <= 1:

@@ -9,7 +9,7 @@ from typing import Any
 from curator.model.measures import StageSummary
 from curator.model.outcome import Status
 from curator.model.result import RunInfo, RunResult
-from curator.observing.reporter import Reporter
+from curator.observing.reporter import Reporter, check_stream
 from curator.plugin_host.hookspecs import hookimpl
 from curator.plugin_host.options import option
 
@@ -21,6 +21,9 @@ class SummaryOptions:
     """Options of the ``summary`` reporter."""
 
     stream: Any = option(None, help="a text stream to write to (default: standard error)")
+
+    def __post_init__(self) -> None:
+        check_stream(self.stream)
 
 
 class SummaryReporter(Reporter):
