@@ -130,7 +130,8 @@ def add_parser(commands: Any, registry: Registry | None = None) -> None:
     store.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="checkpoint file or folder, made with any missing folders "
+        help="checkpoint file, or a folder to hold FOLDER/checkpoint.sqlite (a path without a "
+        "suffix that does not exist is a folder), made with any missing folders "
         "(default: .curator/<pipeline fingerprint>.sqlite)",
     )
     store.add_argument("--no-checkpoint", action="store_true", help="record nothing on disk")
