@@ -77,3 +77,18 @@ def test_closing_a_session_while_its_stream_goes_on_lets_the_stream_end(tmp_path
     assert all(o.ok for o in taken)
     with pytest.raises(UsageError, match="session is closed"):
         session.run(Numbers(2).write(Collect()), reporter=None)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        (0, "jobs must not be 0"),
+        (1.5, "jobs must be an integer"),
+        ("2", "jobs must be an integer"),
+        (-100000, "leaves no worker"),
+    ],
+)
+def test_a_session_checks_its_jobs_when_it_opens(jobs: object, message: str) -> None:
+    # As its backend and options are: before any run, not at the first.
+    with pytest.raises(UsageError, match=message):
+        Session(backend="thread-pool", jobs=jobs)  # type: ignore[arg-type]

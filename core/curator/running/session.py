@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from curator.backends.backend import Backend, normalize_name
 from curator.model.errors import SessionBusyError, UsageError
+from curator.model.selection import resolve_jobs
 from curator.plugin_host.options import build_options
 from curator.plugin_host.registry import Registry, default_registry
 
@@ -69,6 +70,8 @@ class Session:
         backend_cls = self.registry.backend(backend)
         self.backend = normalize_name(backend)
         build_options(backend_cls.Options, options, owner=f"backend {self.backend!r}")
+        if jobs is not None:
+            resolve_jobs(jobs)  # checked here, as the backend and its options are
         self.jobs = jobs
         self.options = dict(options or {})
         self._shared: Backend | None = None
