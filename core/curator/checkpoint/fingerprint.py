@@ -73,20 +73,6 @@ def describe(pipeline: Pipeline[Any]) -> dict[str, Any]:
     return _describe(pipeline, _Walker())
 
 
-def values_digest(pipeline: Pipeline[Any]) -> str:
-    """The fingerprint with what a class's special methods read too (``__getitem__``, ...).
-
-    The fingerprint itself leaves the module-level values read only by a source's
-    ``__len__``/``__getitem__``/``__iter__`` or a stage's ``__call__`` out: covering them
-    there would change the fingerprint (and the default checkpoint's name) of every
-    such pipeline, and checkpoints made before must still resume. A checkpoint
-    records this digest beside the fingerprint, and a resume compares the two
-    (:func:`curator.checkpoint.meta.check_meta`). A value curator cannot describe
-    counts by its type here, never as a reason to refuse.
-    """
-    return _digest_of(_describe(pipeline, _Walker(item_methods=True)))
-
-
 def check_fingerprintable(pipeline: Pipeline[Any]) -> None:
     """Raise :class:`~curator.UsageError` if part of ``pipeline`` cannot be fingerprinted.
 
@@ -124,9 +110,7 @@ def _parameters(stage: object) -> object:
 
 
 class _Walker:
-    def __init__(self, item_methods: bool = False) -> None:
-        self.item_methods = item_methods
-        """Whether what a class's special methods that run an item read counts too."""
+    def __init__(self) -> None:
         self.active: set[int] = set()
         self.path: list[str] = []
         self.problems: list[str] = []
@@ -247,7 +231,7 @@ class _Walker:
             }
         else:
             described["reduced"] = self._reduced(obj, depth)
-        data, methods = _class_contents(kind, self.item_methods)
+        data, methods = _class_contents(kind)
         if data:
             described["class"] = {k: self._attribute(k, v, depth) for k, v in data.items()}
         if methods:
@@ -313,25 +297,15 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots))
 
 
-_ITEM_METHODS = frozenset({"__len__", "__getitem__", "__iter__", "__call__"})
-"""The special methods that run an item (a source's, a stage's): see :func:`values_digest`."""
-
-
-def _class_contents(
-    kind: type, item_methods: bool = False
-) -> tuple[dict[str, Any], list[types.FunctionType]]:
-    """The plain data a user class defines, and its methods (whose globals count too).
-
-    Special methods are left out, but with ``item_methods`` those that run an item.
-    """
+def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType]]:
+    """The plain data a user class defines, and its methods (whose globals count too)."""
     data: dict[str, Any] = {}
     methods: list[types.FunctionType] = []
     for klass in reversed(kind.__mro__):
         if _is_library(klass.__module__):
             continue
         for name, value in vars(klass).items():
-            special = name.startswith("__") and name.endswith("__")
-            if special and not (item_methods and name in _ITEM_METHODS):
+            if name.startswith("__") and name.endswith("__"):
                 continue
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__

@@ -287,16 +287,15 @@ def read_latest(
         return load_latest(db, path)
 
 
-def read_codes(path: Path, fingerprint: str, values: str | None = None) -> Latest | None:
+def read_codes(path: Path, fingerprint: str) -> Latest | None:
     """Each item's latest status in the checkpoint of the pipeline ``fingerprint`` at ``path``.
 
-    ``None`` if there is none; a checkpoint of another pipeline (or, given
-    ``values``, of other values: see :func:`~curator.checkpoint.meta.check_meta`) is
-    an error. Only the index and status columns are read: what a dry run's plan needs.
+    ``None`` if there is none; a checkpoint of another pipeline is an error.
+    Only the index and status columns are read: what a dry run's plan needs.
     """
     if not holds_checkpoint(path):
         return None
     with reading(path) as db:
         meta = read_meta(db, path)
-        check_meta(path, meta, fingerprint, "this pipeline", values)
+        check_meta(path, meta, fingerprint, "this pipeline")
         return scan(db, path, meta_total(meta, path))

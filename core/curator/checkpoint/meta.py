@@ -21,15 +21,8 @@ SCHEMA_VERSION = 2
 """The checkpoint layout this curator reads and writes (see :func:`check_schema`)."""
 
 
-def check_meta(
-    path: Path, meta: dict[str, str], fingerprint: str, pipeline: str, values: str | None = None
-) -> None:
-    """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline.
-
-    With ``values`` (:func:`curator.checkpoint.fingerprint.values_digest`), also one
-    whose pipeline read other module-level values in its special methods; a
-    checkpoint that records none (made before curator recorded it) is not refused.
-    """
+def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
+    """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline."""
     check_schema(path, meta)
     if meta.get("fingerprint") != fingerprint:
         raise UsageError(
@@ -38,19 +31,6 @@ def check_meta(
             f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
             "to start over"
         )
-    recorded = meta.get(VALUES_KEY)
-    if values is not None and recorded is not None and recorded != values:
-        raise UsageError(
-            f"the checkpoint {path} was made with other values than this run's: a module-level "
-            "value that the pipeline's special methods read (a source's __getitem__ or "
-            "__len__, a stage's __call__: FACTOR = os.environ[...]) changed since. Its results "
-            f"are not this run's: use another --checkpoint, or delete {path} to start over"
-        )
-
-
-VALUES_KEY = "values"
-"""The ``meta`` key of :func:`~curator.checkpoint.fingerprint.values_digest` (absent in
-checkpoints made before it was recorded)."""
 
 
 def check_schema(path: Path, meta: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from curator._version import __version__
 from curator.checkpoint.file import open_for_writing, sqlite_error
-from curator.checkpoint.meta import SCHEMA_VERSION, VALUES_KEY, check_layout, check_meta
+from curator.checkpoint.meta import SCHEMA_VERSION, check_layout, check_meta
 from curator.model.errors import UsageError
 
 STOPPED = 2
@@ -53,12 +53,7 @@ _LATER_JOURNAL_COLUMNS = {"metrics": "BLOB", "measured": "BLOB", "sampled": "BLO
 
 
 def open_checkpoint(
-    path: Path,
-    fingerprint: str,
-    pipeline: str,
-    total: int,
-    parameters: str,
-    values: str | None = None,
+    path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
 ) -> sqlite3.Connection:
     """Open the checkpoint at ``path`` for the run that writes it (made if new, migrated if old).
 
@@ -79,16 +74,13 @@ def open_checkpoint(
             )
         meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
         if meta:
-            check_meta(path, meta, fingerprint, pipeline, values)
+            check_meta(path, meta, fingerprint, pipeline)
             check_layout(db, path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
         if meta:
             _add_later_columns(db)  # the migration within schema 2
-            if values is not None and VALUES_KEY not in meta:  # made before it was recorded
-                with db:
-                    db.execute("INSERT INTO meta VALUES (?, ?)", (VALUES_KEY, values))
         else:
             with db:
                 db.executescript(_SCHEMA)
@@ -102,7 +94,6 @@ def open_checkpoint(
                         ("created", str(time.time())),
                         ("curator", __version__),
                         ("parameters", parameters),
-                        *([(VALUES_KEY, values)] if values is not None else []),
                     ],
                 )
     except (sqlite3.Error, UnicodeDecodeError) as exc:

@@ -92,9 +92,6 @@ class CheckpointStore:
         The pipeline's canonical description as JSON (see
         :func:`curator.checkpoint.fingerprint.describe`), kept so that ``curator status``
         can tell checkpoints of one pipeline class apart.
-    values
-        :func:`curator.checkpoint.fingerprint.values_digest` of the pipeline: a
-        checkpoint that records another is refused; one that records none takes it.
 
     Raises
     ------
@@ -105,13 +102,7 @@ class CheckpointStore:
     """
 
     def __init__(
-        self,
-        path: Path,
-        fingerprint: str,
-        pipeline: str,
-        total: int,
-        parameters: str = "null",
-        values: str | None = None,
+        self, path: Path, fingerprint: str, pipeline: str, total: int, parameters: str = "null"
     ) -> None:
         self.path = path
         self.total = total
@@ -129,7 +120,7 @@ class CheckpointStore:
         self._lock_file = take_lock(path)
         self._made = not path.exists()
         try:
-            self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters, values)
+            self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters)
         except BaseException:
             release_lock(self._lock_file)
             raise

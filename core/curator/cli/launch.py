@@ -310,18 +310,14 @@ def dry_run(
     settings: RunSettings,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
-    from curator.checkpoint.fingerprint import fingerprint, values_digest
+    from curator.checkpoint.fingerprint import fingerprint
     from curator.checkpoint.latest import Latest, read_codes
     from curator.checkpoint.runlock import check_not_in_use
 
     jobs = checked.jobs
     requested = checked.selected
     # What the run refuses when it opens the checkpoint: another pipeline's, a busy one.
-    stored = (
-        read_codes(path, fingerprint(pipeline), values_digest(pipeline))
-        if path is not None
-        else None
-    )
+    stored = read_codes(path, fingerprint(pipeline)) if path is not None else None
     if path is not None:
         check_not_in_use(path)
     split = (stored if args.resume and stored else Latest(len(pipeline), Path())).plan(requested)

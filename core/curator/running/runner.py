@@ -17,13 +17,7 @@ from typing import Any, Literal
 
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.checkpoint.fingerprint import (
-    check_fingerprintable,
-    describe,
-    digest,
-    fingerprint,
-    values_digest,
-)
+from curator.checkpoint.fingerprint import check_fingerprintable, describe, digest, fingerprint
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
 from curator.checkpoint.store import DEFAULT_DIR, CheckpointStore, resolve_path
@@ -435,14 +429,7 @@ def open_store(
     key = digest(description)
     path = default_store_path(key) if checkpoint is True else resolve_path(checkpoint)
     assert path is not None
-    return CheckpointStore(
-        path,
-        key,
-        repr(pipeline),
-        len(pipeline),
-        json.dumps(description),
-        values_digest(pipeline),
-    )
+    return CheckpointStore(path, key, repr(pipeline), len(pipeline), json.dumps(description))
 
 
 def default_store_path(pipeline_fingerprint: str) -> Path:
