@@ -362,7 +362,5 @@ def _emit(args: argparse.Namespace, result: RunResult, stopped_at: int | None = 
         print_json(summary)
     # What items wrote past capture goes out before the command's last words. An item may
     # have closed or replaced sys.stdout (--no-capture): the command's own output is elsewhere.
-    out = sys.stdout
-    if out is not None and not getattr(out, "closed", False):
-        with contextlib.suppress(ValueError, OSError, AttributeError):
-            out.flush()
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        sys.stdout.flush()

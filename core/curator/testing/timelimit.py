@@ -169,6 +169,13 @@ class TimeLimit:
             signal.pthread_kill(threading.main_thread().ident or 0, signum)
             return True
 
+    def release_probe(self) -> None:
+        """Let go of what the probe holds; a failure to is written to stderr, never raised."""
+        try:
+            self.release()
+        except Exception as exc:  # the check's failure matters more than the release
+            os.write(2, f"curator.testing: releasing the probe failed: {exc!r}\n".encode())
+
     def fail_now(self, why: str) -> None:
         """Fail the check at once with ``why``, as if its time were up (from any thread).
 
@@ -196,10 +203,7 @@ class TimeLimit:
         """Say why, show every stack, release the probe, fail the check; end the process last."""
         os.write(2, f"\ncurator.testing: {self.failure}; every thread's stack:\n".encode())
         faulthandler.dump_traceback(all_threads=True)
-        try:
-            self.release()
-        except Exception as exc:  # the failure matters more than the release
-            os.write(2, f"curator.testing: releasing the probe failed: {exc!r}\n".encode())
+        self.release_probe()
         ident = self._thread.ident
         if self._installed and ident is not None:
             signal.pthread_kill(ident, _SIGNAL)
@@ -261,10 +265,7 @@ class _Overrun:
             f"\ncurator.testing: {self.why}; letting go of the items the probe holds, the "
             f"run has {limit.released_within:g} s to end\n".encode(),
         )
-        try:
-            limit.release()
-        except Exception as exc:
-            os.write(2, f"curator.testing: releasing the probe failed: {exc!r}\n".encode())
+        limit.release_probe()
         if self.ended.wait(limit.released_within):
             return  # the check's own assertion says by how much the run overran
         with self._gate:
