@@ -361,6 +361,53 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path: Path) -> None:
     assert int(done.group(1)) == summary["ok"]
 
 
+FAILS_FROM_THE_ENVIRONMENT = """
+import os
+from curator import Sink, Source
+
+
+class Twenty(Source[int]):
+    def __len__(self):
+        return 20
+
+    def __getitem__(self, index):
+        if str(index) == os.environ["FAIL_AT"]:
+            raise ValueError(f"bad item {index}")
+        yield index
+
+
+class Write(Sink[int]):
+    def __call__(self, items, index):
+        return [str(item) for item in items]
+
+
+pipeline = Twenty().write(Write())
+"""
+
+
+def test_the_resume_hint_counts_the_items_earlier_runs_left_done(tmp_path: Path) -> None:
+    script = tmp_path / "flaky.py"
+    script.write_text(FAILS_FROM_THE_ENVIRONMENT)
+    args = ("run", f"{script}:pipeline", "--checkpoint", str(tmp_path / "c.sqlite"))
+    first = curator(*args, env=subprocess_env(FAIL_AT="15"))
+    assert first.returncode == 1, first.stderr
+    assert "15 of 20 items are done and recorded in" in first.stderr
+    # Not a resume: items 0-2 run again, 3 fails, and 4-14 are still done from the first run.
+    second = curator(*args, env=subprocess_env(FAIL_AT="3"))
+    assert second.returncode == 1, second.stderr
+    assert "14 of 20 items are done and recorded in" in second.stderr, second.stderr
+    dry = as_json(curator(*args, "--resume", "--dry-run", "--json", env=subprocess_env(FAIL_AT="")))
+    assert dry["done"] == 14
+
+
+def test_status_of_a_folder_without_checkpoints(tmp_path: Path) -> None:
+    listed = curator("status", "--json", cwd=tmp_path)
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, []), listed.stderr
+    shown = curator("status", cwd=tmp_path)
+    assert shown.returncode == 2
+    assert "no checkpoint in .curator/ (runs record one unless --no-checkpoint)" in shown.stderr
+
+
 def test_version_and_console_script() -> None:
     from curator import __version__
 

@@ -11,6 +11,7 @@ import math
 import os
 import socket
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,31 @@ def resume_facts(path: Path) -> tuple[RunSettings | None, int]:
                 settings = RunSettings.from_json(_json(text))
         done = by_item.scan(db, path, meta_total(meta, path)).done
     return settings, done
+
+
+def check_readable(path: Path) -> None:
+    """Refuse ``path`` unless it reads as a checkpoint (only its meta table is read).
+
+    Raises
+    ------
+    UsageError
+        As :func:`read` would, for the same file.
+    """
+    if not holds_checkpoint(path):
+        raise no_checkpoint(path)
+    with reading(path) as db:
+        read_meta(db, path)
+
+
+def done_among(path: Path, indices: Iterable[int]) -> int:
+    """How many of ``indices`` the checkpoint at ``path`` holds as done (a resume skips them).
+
+    Earlier runs' items count too: what a run over an existing checkpoint
+    says is left to do after it stops.
+    """
+    with reading(path) as db:
+        meta = read_meta(db, path)
+        return by_item.scan(db, path, meta_total(meta, path)).plan(indices, listed=0).done
 
 
 @dataclass(frozen=True)
