@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sqlite3
 import subprocess
 import sys
@@ -150,8 +151,9 @@ def test_log_reporter_prefixes_each_line_with_the_item_and_worker(tmp_path: Path
         assert said[0].split("curator: ", 1)[1] == f"[{index} main] {chatter(index)[0]}"
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["checkpoint", "no-checkpoint"])
 def test_rich_reporter_shows_an_items_output_in_a_panel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
 ) -> None:
     from rich.console import Console
 
@@ -161,18 +163,21 @@ def test_rich_reporter_shows_an_items_output_in_a_panel(
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=100, color_system=None)
     run(probe(5, tmp_path, chatty=True, fail=frozenset({1})), reporter="rich",
-        on_error="continue",
+        on_error="continue", checkpoint=tmp_path / "c.sqlite" if kept else None,
         reporter_options={"rich": {"console": console, "output_lines": 2}})  # fmt: skip
     text = buffer.getvalue()
     assert "item 0 on main" in text
     assert "item 0 says hello" in text
     assert "item 0 logs a warning" not in text  # beyond output_lines...
-    assert "... 2 more lines: curator logs 0" in text  # ...and said so
+    # ...and said so, with where the rest can be read (only a checkpoint keeps it)
+    rest = ": curator logs" if kept else " (not kept: the run has no checkpoint)"
+    assert f"... 2 more lines{rest}{' 0' if kept else ''}" in text
     # Items ending within PANEL_SECONDS of a panel are named in one line, not drawn;
     # failures always get their panel.
     assert "item 1 on main" in text
     assert "item 2 on main" not in text
-    assert "output of items 2, 3, 4 not shown (too many at once): curator logs INDEX" in text
+    rest = ": curator logs INDEX" if kept else " (not kept: the run has no checkpoint)"
+    assert f"output of items 2, 3, 4 not shown (too many at once){rest}" in text
 
 
 def test_json_events_carry_the_output_and_match_the_schema(tmp_path: Path) -> None:
@@ -212,6 +217,41 @@ def test_curator_logs_without_a_checkpoint_says_what_to_do(tmp_path: Path) -> No
     shown = curator("logs", "0", cwd=tmp_path)
     assert shown.returncode == 2
     assert "no checkpoint in .curator/" in shown.stderr
+
+
+def test_curator_logs_and_report_pass_over_a_newer_file_that_is_no_checkpoint(
+    tmp_path: Path,
+) -> None:
+    ran = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "none", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    stray = tmp_path / ".curator" / "notes.sqlite"
+    stray.write_text("not a database\n")
+    later = stray.stat().st_mtime + 60
+    os.utime(stray, (later, later))  # the newest file in the folder
+    for args in (["logs", "2"], ["report", "--json"]):
+        shown = curator(*args, cwd=tmp_path)
+        assert shown.returncode == 0, (args, shown.stderr)
+        assert (
+            "warning: passed over a newer file: .curator/notes.sqlite is not a curator "
+            "checkpoint (not an SQLite database); it was left untouched\n"
+        ) in shown.stderr, (args, shown.stderr)
+        assert "--checkpoint" not in shown.stderr  # neither command has that flag
+    assert "ValueError: probe: item 2 fails" in curator("logs", "2", cwd=tmp_path).stdout
+    (tmp_path / ".curator" / _only_checkpoint(tmp_path)).unlink()
+    alone = curator("logs", "2", cwd=tmp_path)
+    assert alone.returncode == 2
+    assert alone.stderr.endswith(
+        "no checkpoint in .curator/: name one (curator logs INDEX CHECKPOINT)\n"
+        "  .curator/notes.sqlite is not a curator checkpoint (not an SQLite database); it was "
+        "left untouched\n"
+    ), alone.stderr
+    assert stray.read_text() == "not a database\n"
+
+
+def _only_checkpoint(folder: Path) -> str:
+    found = [p.name for p in (folder / ".curator").glob("*.sqlite") if p.name != "notes.sqlite"]
+    assert len(found) == 1, found
+    return found[0]
 
 
 def test_a_run_without_capture_is_remembered_and_logs_say_so(tmp_path: Path) -> None:

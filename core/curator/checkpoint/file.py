@@ -93,7 +93,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     UsageError
         When there is no file there, it is not an SQLite file, or SQLite cannot open it.
     """
-    check_file(path)
+    check_file(path, reading=True)
     if not path.is_file():
         raise UsageError(f"no checkpoint at {path}")
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
@@ -106,7 +106,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(uri(path, **parameters), uri=True, timeout=BUSY_SECONDS)
     except sqlite3.Error as exc:
-        raise sqlite_error(path, exc) from None
+        raise sqlite_error(path, exc, reading=True) from None
     if writable:
         db.execute("PRAGMA query_only = ON")
     return db
@@ -119,7 +119,7 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
     try:
         yield db
     except (sqlite3.Error, UnicodeDecodeError) as exc:
-        raise sqlite_error(path, exc) from None
+        raise sqlite_error(path, exc, reading=True) from None
     finally:
         db.close()
 
@@ -133,19 +133,26 @@ def damaged(path: Path, what: str) -> DamagedCheckpoint:
     return DamagedCheckpoint(f"{path} is damaged: {what}")
 
 
-def sqlite_error(path: Path, exc: sqlite3.Error | UnicodeDecodeError) -> UsageError:
+def sqlite_error(
+    path: Path, exc: sqlite3.Error | UnicodeDecodeError, *, reading: bool = False
+) -> UsageError:
     """An SQLite error on the checkpoint at ``path`` as a usage error (damage told apart).
 
     Text SQLite holds that is not UTF-8 (where Python decodes it) is damage too.
+    ``reading``: as for :func:`check_file`.
     """
     if isinstance(exc, UnicodeDecodeError):
         return damaged(path, f"it holds text that is not UTF-8 ({exc})")
     broken = any(sign in str(exc) for sign in _DAMAGE_SIGNS)
-    return (DamagedCheckpoint if broken else UsageError)(sqlite_problem(path, exc))
+    return (DamagedCheckpoint if broken else UsageError)(sqlite_problem(path, exc, reading=reading))
 
 
-def check_file(path: Path) -> None:
-    """Refuse a path that exists but is not a file SQLite could hold a checkpoint in."""
+def check_file(path: Path, *, reading: bool = False) -> None:
+    """Refuse a path that exists but is not a file SQLite could hold a checkpoint in.
+
+    ``reading``: for a reader (``status``, ``logs``, a run's look before it
+    opens the file to write), whose message names no flag to use instead.
+    """
     if path.is_dir():
         raise UsageError(f"the checkpoint {path} is a folder")
     try:
@@ -156,14 +163,18 @@ def check_file(path: Path) -> None:
     except OSError as exc:
         raise UsageError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
     if header and header != SQLITE_HEADER:
+        advice = "" if reading else ". Name another file with --checkpoint"
         raise UsageError(
             f"{path} is not a curator checkpoint (not an SQLite database); it was left "
-            "untouched. Name another file with --checkpoint"
+            f"untouched{advice}"
         )
 
 
-def sqlite_problem(path: Path, exc: sqlite3.Error) -> str:
-    """What an SQLite error on the checkpoint at ``path`` means, in words."""
+def sqlite_problem(path: Path, exc: sqlite3.Error, *, reading: bool = False) -> str:
+    """What an SQLite error on the checkpoint at ``path`` means, in words.
+
+    ``reading``: as for :func:`check_file`.
+    """
     text = str(exc)
     if "readonly" in text or "read-only" in text:
         return (
@@ -172,4 +183,5 @@ def sqlite_problem(path: Path, exc: sqlite3.Error) -> str:
         )
     if "unable to open" in text:
         return f"cannot open the checkpoint {path} ({text}); check the folder's permissions"
-    return f"{path} is not a usable curator checkpoint ({text}); name another with --checkpoint"
+    advice = "" if reading else "; name another with --checkpoint"
+    return f"{path} is not a usable curator checkpoint ({text}){advice}"

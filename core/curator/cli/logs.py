@@ -19,7 +19,8 @@ def add_parser(commands: Any) -> None:
         description=(
             "Print the output captured while item INDEX last ran (the last 64 KiB of it) and, "
             "if it failed, its traceback, from a checkpoint. Without CHECKPOINT, the most "
-            "recently written checkpoint in .curator/ is read."
+            "recently written checkpoint in .curator/ is read (newer files that are not "
+            "checkpoints are passed over, each named in a warning)."
         ),
     )
     parser.add_argument("index", type=int, metavar="INDEX", help="the item")

@@ -122,8 +122,9 @@ def checkpoint_of(args: argparse.Namespace, usage: str) -> Path:
 
     A TARGET (``module:attr``, a file) names its pipeline's checkpoint; without
     the argument, the most recently written checkpoint in ``.curator/`` is
-    read. ``usage`` is the command as the user types it (``report``), for the
-    message when there is none.
+    read (newer files that are not checkpoints are passed over with a
+    warning). ``usage`` is the command as the user types it (``report``), for
+    the message when there is none.
 
     Raises
     ------

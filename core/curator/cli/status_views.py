@@ -11,6 +11,7 @@ from typing import Any
 from curator.checkpoint.catalog import (
     CheckpointReport,
     Unreadable,
+    check_readable,
     failure_json,
     listing,
     read,
@@ -20,7 +21,7 @@ from curator.checkpoint.latest import StoredOutcome
 from curator.checkpoint.parameters import variants
 from curator.checkpoint.store import DEFAULT_DIR, resolve_path
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import print_fields, print_json, print_table, print_text
+from curator.cli.output import print_fields, print_json, print_table, print_text, warn
 from curator.model.errors import UsageError
 from curator.model.outcome import Status
 from curator.observing.reporters.summary import MAX_LISTED_FAILURES
@@ -96,14 +97,31 @@ def one_checkpoint(what: str | None, command: str) -> Path:
 def newest(command: str) -> Path:
     """The most recently written checkpoint in ``.curator/``, for commands that default to it.
 
-    ``command`` is the usage shown if there is none (``logs INDEX``).
+    ``command`` is the usage shown if there is none (``logs INDEX``). Newer
+    files that cannot be read as a checkpoint are passed over, each named on
+    stderr with the reason.
     """
-    found = list(Path(DEFAULT_DIR).glob("*.sqlite"))
-    if not found:
-        raise UsageError(
-            f"no checkpoint in {DEFAULT_DIR}/: name one (curator {command} CHECKPOINT)"
-        )
-    return max(found, key=lambda path: path.stat().st_mtime)
+    passed_over: list[str] = []
+    for path in sorted(Path(DEFAULT_DIR).glob("*.sqlite"), key=_written, reverse=True):
+        try:
+            check_readable(path)
+        except UsageError as exc:
+            passed_over.append(str(exc))
+            continue
+        for reason in passed_over:
+            warn(f"passed over a newer file: {reason}")
+        return path
+    why = "".join(f"\n  {reason}" for reason in passed_over)
+    raise UsageError(
+        f"no checkpoint in {DEFAULT_DIR}/: name one (curator {command} CHECKPOINT){why}"
+    )
+
+
+def _written(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed since the listing: tried last, and then said to be missing
+        return 0.0
 
 
 def _list(folder: Path, args: argparse.Namespace) -> ExitCode:

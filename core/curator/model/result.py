@@ -55,6 +55,9 @@ class RunInfo:
         Whether items are measured (``metrics=False`` turns it off).
     capture
         Whether what items print is captured (``capture=False`` turns it off).
+    checkpoint
+        The checkpoint file the run records to, ``None`` without one (where
+        ``curator logs`` can read an item's output back later).
     """
 
     run_id: str
@@ -67,6 +70,7 @@ class RunInfo:
     stages: tuple[str, ...] = ()
     metrics: bool = True
     capture: bool = True
+    checkpoint: str | None = None
 
     @property
     def where(self) -> str:

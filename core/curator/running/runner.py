@@ -296,6 +296,7 @@ def plan_run(
         stages=plan.names,
         metrics=bool(checked.measuring),
         capture=checked.capturing,
+        checkpoint=str(store.path) if store is not None else None,
     )
     make_backend = _backend_factory(
         checked.backend_cls, checked.backend_options, checked.jobs, checked.in_process, session

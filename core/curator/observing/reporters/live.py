@@ -117,11 +117,18 @@ class RichReporter(Reporter):
         shown = self.options.output_lines
         if len(lines) > shown:
             more = len(lines) - shown + 1
-            lines = [*lines[: shown - 1], f"... {more} more lines: curator logs {outcome.index}"]
+            lines = [*lines[: shown - 1], f"... {more} more lines{self._kept(outcome.index)}"]
         title = f"item {outcome.index} on {outcome.worker}"
         style = "red" if outcome.status.is_failure else "blue"
         body = Text("\n".join(lines))
         self.console.print(Panel(body, title=title, title_align="left", border_style=style))
+
+    def _kept(self, index: int | str) -> str:
+        """Where the rest of an item's output can be read, if anywhere."""
+        progress = self.progress
+        if progress is None or progress.run.checkpoint is None:
+            return " (not kept: the run has no checkpoint)"
+        return f": curator logs {index}"
 
     def _say_unshown(self) -> None:
         unshown, self._unshown = self._unshown, []
@@ -133,8 +140,8 @@ class RichReporter(Reporter):
                 else ""
             )
             self.console.print(
-                f"[dim]output of items {named}{more} not shown (too many at once): "
-                f"curator logs INDEX[/dim]",
+                f"[dim]output of items {named}{more} not shown (too many at once)"
+                f"{self._kept('INDEX')}[/dim]",
                 highlight=False,
             )
 

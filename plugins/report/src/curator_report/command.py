@@ -20,7 +20,8 @@ def add_parser(commands: Commands) -> None:
             "time per stage, slowest and most memory-hungry items, failures. --html FILE writes "
             "a self-contained page (no network needed) with a per-worker timeline, throughput "
             "over time and a duration histogram. Without CHECKPOINT, the most recently written "
-            "checkpoint in .curator/ is read."
+            "checkpoint in .curator/ is read (newer files that are not checkpoints are "
+            "passed over, each named in a warning)."
         ),
     )
     add_checkpoint_argument(parser)
