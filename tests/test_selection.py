@@ -69,7 +69,9 @@ def test_parse_index_specs(spec: str, expected: list[int]) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("a", "'a' is not an integer"),
+        ("a", "'a' is not an integer$"),
+        ("0-5", r"'0-5' is not an integer \(a range is START:STOP, STOP not included: 0:6\)"),
+        ("1,2..4", r"'2..4' is not an integer \(a range is START:STOP, STOP not included: 2:5\)"),
         ("1,,2", "empty part"),
         ("0:5:0", "step must be positive"),
         ("0:11", "goes past the last index"),

@@ -13,6 +13,7 @@ MAX_JOBS = 65536
 """The most workers a run may ask for."""
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_DASHED_RANGE = re.compile(r"([0-9]+)(?:-|\.\.)([0-9]+)")
 
 
 def cpu_count() -> int:
@@ -185,5 +186,10 @@ def format_indices(indices: Sequence[int]) -> str:
 def _parse_int(text: str, spec: str) -> int:
     # int() also takes "1_0", " 7" and non-ASCII digits; a selection takes plain digits only.
     if not _INTEGER.fullmatch(text):
-        raise UsageError(f"invalid index selection {spec!r}: {text!r} is not an integer")
+        hint = ""
+        dashed = _DASHED_RANGE.fullmatch(text)
+        if dashed:  # "0-5", "0..5": the first and last index, as other tools write ranges
+            first, last = int(dashed[1]), int(dashed[2])
+            hint = f" (a range is START:STOP, STOP not included: {first}:{last + 1})"
+        raise UsageError(f"invalid index selection {spec!r}: {text!r} is not an integer{hint}")
     return int(text)
