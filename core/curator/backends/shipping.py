@@ -15,15 +15,16 @@ only when something must travel by value (else the work is pickled plainly).
 
 from __future__ import annotations
 
+import io
 import pickle
 import sys
 from functools import partial
-from types import FunctionType, ModuleType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from curator.backends.work import Work
 from curator.model.errors import PluginError, UsageError
-from curator.model.pickling import sent_by_value
+from curator.model.pickling import code_in, sent_by_value
 
 _BY_VALUE: set[str] = set()
 """Names of the modules :func:`ship_by_value` marked."""
@@ -64,7 +65,40 @@ def dumps(obj: object) -> bytes:
         if name not in registered:
             cloudpickle.register_pickle_by_value(sys.modules[name])
     payload = _Arrival(tuple(shipped), obj) if shipped else obj
-    return bytes(cloudpickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    buffer = io.BytesIO()
+    _file_naming_pickler(cloudpickle)(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(payload)
+    return buffer.getvalue()
+
+
+_FileNaming: type | None = None
+
+
+def _file_naming_pickler(cloudpickle: Any) -> Any:
+    """The pickler of cloudpickle, keeping the file name of the code it sends by value.
+
+    cloudpickle (3.1) names every such function's file ``<dynamic-code>``, for
+    payloads that do not depend on where the code was defined. A worker's
+    traceback then names no file: the item failed "in <dynamic-code>, line
+    7". Each code object here travels as a copy that cloudpickle reduces as
+    usual, with its file name beside it (:func:`curator.model.pickling.code_in`).
+    """
+    global _FileNaming
+    if _FileNaming is None:
+
+        class FileNaming(cloudpickle.Pickler):  # type: ignore[misc,name-defined,unused-ignore]
+            def __init__(self, file: io.BytesIO, protocol: int) -> None:
+                super().__init__(file, protocol=protocol)
+                self.copies: dict[int, CodeType] = {}  # kept alive: their ids stay theirs
+
+            def reducer_override(self, obj: Any) -> Any:
+                if type(obj) is CodeType and id(obj) not in self.copies:
+                    copy = obj.replace()
+                    self.copies[id(copy)] = copy  # cloudpickle's own reduction takes it
+                    return code_in, (copy, obj.co_filename)
+                return super().reducer_override(obj)
+
+        _FileNaming = FileNaming
+    return _FileNaming
 
 
 def _registered_elsewhere(shipped: list[str]) -> bool:

@@ -48,6 +48,15 @@ def sent_by_value(modules: Iterable[str]) -> None:
     _SENT_BY_VALUE.update(modules)
 
 
+def code_in(code: types.CodeType, filename: str) -> types.CodeType:
+    """``code`` with ``filename`` as its file: how code sent by value gets its file name back.
+
+    See :func:`curator.backends.shipping.dumps`; a worker's traceback then
+    names the user's file and line, and shows the line where the file exists.
+    """
+    return code.replace(co_filename=filename)
+
+
 def dumps(value: Any, elsewhere: bool = False) -> bytes:
     """``value`` pickled as the checkpoint stores it.
 

@@ -132,3 +132,47 @@ def test_a_pipeline_files_objects_travel_by_value_and_come_back_as_its_own(
         )
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)[counted] == 12
+
+
+BROKEN_FILE = """
+from curator import Sink, Source
+
+
+class Numbers(Source[int]):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        if index == 2:
+            raise ValueError("item 2 is broken")  # line 11
+        yield index
+
+
+class Strings(Sink[int]):
+    def __call__(self, items, index):
+        return [str(item) for item in items]  # line 17
+
+
+pipeline = Numbers().write(Strings())
+"""
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_worker_traceback_names_the_pipeline_files_lines(method: str, tmp_path: Path) -> None:
+    # The file's code travels by value; cloudpickle alone would name it "<dynamic-code>".
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "broken.py").write_text(BROKEN_FILE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "jobs/broken.py:pipeline", "-b", "process-pool",
+         "-j", "2", "-o", f"start_method={method}", "--no-checkpoint", "--reporter", "none"],
+        capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback from the worker" in proc.stderr
+    path = tmp_path / "jobs" / "broken.py"
+    assert f'File "{path}", line 17, in <listcomp>' in proc.stderr or (
+        f'File "{path}", line 17, in __call__' in proc.stderr  # 3.12+ inlines comprehensions
+    ), proc.stderr
+    assert f'File "{path}", line 11, in __getitem__' in proc.stderr, proc.stderr
+    assert 'raise ValueError("item 2 is broken")  # line 11' in proc.stderr  # the source line
+    assert "<dynamic-code>" not in proc.stderr
