@@ -171,11 +171,14 @@ def test_status_and_dry_run_never_unpickle_and_resume_refuses_forged_outputs(
     status = curator("status", str(path), "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["counts"] == {"ok": 10}
+    # The dry run refuses what the resume refuses (it checks a signature, unpickles nothing).
     dry = curator(
         "run", "pipelines:ten", "--resume", "--dry-run", "--checkpoint", str(path), "--json"
     )
-    assert dry.returncode == 0, dry.stderr
-    assert json.loads(dry.stdout)["done"] == 10
+    assert dry.returncode == 2, dry.stderr
+    assert "were not written by your curator" in dry.stderr
+    assert dry.stdout == ""
+    assert not marker.exists(), "the dry run ran code from the checkpoint"
     resumed = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path))
     assert resumed.returncode == 2
     assert "were not written by your curator" in resumed.stderr
@@ -186,6 +189,13 @@ def test_outputs_signed_with_another_key_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     other_key = subprocess_env(CURATOR_KEY_FILE=str(tmp_path / "someone-else.key"))
     assert curator("run", "pipelines:ten", "--checkpoint", str(path), env=other_key).returncode == 0
+    for dry_run in (["--dry-run"], ["--dry-run", "--indices", "3:5"]):
+        dry = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path), *dry_run)
+        assert dry.returncode == 2, dry.stderr
+        assert "were not written by your curator" in dry.stderr, dry.stderr
+    own = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path), "--dry-run",
+                  env=other_key)  # fmt: skip
+    assert own.returncode == 0, own.stderr
     resumed = curator("run", "pipelines:ten", "--resume", "--checkpoint", str(path))
     assert resumed.returncode == 2
     assert "signature does not match your key" in resumed.stderr

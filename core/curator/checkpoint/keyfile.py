@@ -59,6 +59,14 @@ def user_key() -> bytes:
     return key if key is not None else _create(path)
 
 
+def existing_key() -> bytes | None:
+    """The key of this user if there is one, checked as :func:`user_key` checks it; never made.
+
+    For a look that must not create files (``curator run --resume --dry-run``).
+    """
+    return _read(key_path())
+
+
 def _read(path: Path) -> bytes | None:
     """The key at ``path``, checked; ``None`` if there is no file."""
     for _ in range(READ_TRIES):

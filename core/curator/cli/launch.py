@@ -318,7 +318,7 @@ def dry_run(
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.checkpoint.fingerprint import fingerprint
-    from curator.checkpoint.latest import Latest, read_codes
+    from curator.checkpoint.latest import Latest, check_signature, read_codes
     from curator.checkpoint.runlock import check_not_in_use
 
     jobs = checked.jobs
@@ -327,6 +327,8 @@ def dry_run(
     stored = read_codes(path, fingerprint(pipeline)) if path is not None else None
     if path is not None:
         check_not_in_use(path)
+    if args.resume and stored is not None and path is not None:
+        check_signature(path, stored, requested)  # what the resume loads is the user's own
     split = (stored if args.resume and stored else Latest(len(pipeline), Path())).plan(requested)
     to_run = split.to_run
     summary: dict[str, Any] = {
