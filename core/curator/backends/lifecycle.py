@@ -15,7 +15,6 @@ warning (:func:`teardown_abandoned`), so every backend says it the same way.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -27,8 +26,6 @@ from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status
 from curator.model.pipeline import Pipeline
 from curator.model.plan import defines_hooks
 from curator.model.record import FrozenRecord
-
-log = logging.getLogger("curator")
 
 Announce = Callable[[str, str], None]
 """Told ``(hook, stage)`` just before a stage's ``setup`` or ``teardown`` is called,
@@ -201,5 +198,7 @@ def teardown_abandoned(stage: str | None, limit: float, worker: str, fate: str) 
         f"{fate}. Every outcome of the run is recorded (the limit is teardown_timeout, "
         "--teardown-timeout)"
     )
-    log.warning("%s", message)
+    import logging  # here: a worker starts without it (see curator.observing.capture_logging)
+
+    logging.getLogger("curator").warning("%s", message)
     return message

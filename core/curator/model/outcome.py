@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import itertools
 import time
-import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -131,6 +130,8 @@ class ErrorInfo(Record):
             message = str(exc)
         except Exception as broken:
             message = f"<unprintable {name}: str() raised {type(broken).__name__}>"
+        import traceback  # here: a worker starts without it (logging's import needs it too)
+
         try:
             trace = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
         except Exception:

@@ -29,7 +29,6 @@ A run that does not resume starts by removing shards a former run left.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -83,6 +82,8 @@ def shard_path(template: str | os.PathLike[str], index: int | str) -> Path:
 
 def shards_of(template: str | os.PathLike[str]) -> dict[int, Path]:
     """The shard files (or folders) that exist for an output path, by item."""
+    import glob  # here: a worker's start (which imports this module) has no use for it
+
     head, _, tail = shard_path(template, "*").name.partition("*")
     folder = shard_path(template, 0).parent
     found: dict[int, Path] = {}
@@ -95,6 +96,8 @@ def shards_of(template: str | os.PathLike[str]) -> dict[int, Path]:
 
 def partials_of(template: str | os.PathLike[str]) -> list[Path]:
     """The partial shards (items that never finished writing) that exist for an output path."""
+    import glob
+
     pattern = shard_path(template, "*")
     head, _, tail = pattern.name.partition("*")
     name = glob.escape(PARTIAL) + "*-" + glob.escape(head) + "*" + glob.escape(tail)

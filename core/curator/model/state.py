@@ -28,7 +28,6 @@ resumed run adds the partials of the items it skips.
 
 from __future__ import annotations
 
-import copy
 import pickle
 from collections.abc import Sequence
 from typing import Any
@@ -113,6 +112,8 @@ def clean_copy(stage: object) -> object:
     The fingerprint describes this copy: the state a stage accumulated is the
     run's result, not one of its parameters.
     """
+    import copy  # here: a worker's start (which imports this module) has no use for it
+
     try:
         clone = copy.deepcopy(stage)
         clone.reset()  # type: ignore[attr-defined]

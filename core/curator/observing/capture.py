@@ -36,10 +36,13 @@ import io
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from curator.model.captured import LIMIT, Captured
-from curator.observing.capture_logging import Records
+from curator.observing.after_import import when_imported
+
+if TYPE_CHECKING:
+    from curator.observing.capture_logging import Records
 
 __all__ = ["LIMIT", "Buffer", "Captured", "acquire", "begin", "end", "release"]
 
@@ -166,10 +169,20 @@ class _Installed:
     """What :func:`acquire` put in place in this process."""
 
     def __init__(self) -> None:
+        self.removed = False
         self.out: _Switch | None = None  # set by rewrap()
         self.err: _Switch | None = None
-        self.records = Records(_item_buffer)
+        self.records: Records | None = None
+        # Set up once logging is imported (now, if it is): a worker starts without it.
+        self.unwatch = when_imported("logging", self.catch_records)
         self.rewrap()
+
+    def catch_records(self) -> None:
+        from curator.observing.capture_logging import Records
+
+        with _records_lock:
+            if self.records is None and not self.removed:
+                self.records = Records(_item_buffer)
 
     def rewrap(self) -> None:
         """Put switches in front of the streams again where something replaced them.
@@ -191,10 +204,15 @@ class _Installed:
             sys.stdout = self.out.original
         if self.err is not None and sys.stderr is self.err:
             sys.stderr = self.err.original
-        self.records.remove()
+        self.unwatch()
+        with _records_lock:
+            self.removed = True
+            if self.records is not None:
+                self.records.remove()
 
 
 _lock = threading.Lock()
+_records_lock = threading.Lock()  # not _lock: the catcher may be set up inside an import
 _users = 0
 _installed: _Installed | None = None
 

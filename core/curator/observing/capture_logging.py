@@ -3,7 +3,11 @@
 The catcher is in place from the run's start, before any item can add a
 handler or import a library that does (a catcher put in place later would
 silence those handlers, and miss the records the first item logs below
-Python's last-resort level).
+Python's last-resort level). In a process that has not imported
+:mod:`logging` yet (a worker starts without it, see
+:mod:`curator.observing.after_import`), it is put in place by that import,
+before the importer's next line: no record can be logged, nor a handler
+added, before then.
 """
 
 from __future__ import annotations

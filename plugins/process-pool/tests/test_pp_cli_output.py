@@ -36,3 +36,47 @@ def test_what_workers_write_past_the_capture_goes_to_stderr(
     for index in range(4):
         for line in bypass_lines(index):
             assert line in proc.stderr
+
+
+LOGS_LATE = """
+import sys
+from curator import Sink, Source
+
+
+class Numbers(Source[int]):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, index):
+        yield index
+
+
+class ImportsLogging(Sink[int]):
+    def __call__(self, items, index):
+        had_logging = "logging" in sys.modules
+        import logging
+
+        logging.getLogger("late").warning("item %d logs", index)
+        return [(index, had_logging) for _ in items]
+
+
+pipeline = Numbers().write(ImportsLogging())
+"""
+
+
+def test_an_item_that_imports_logging_itself_has_its_records_captured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker starts without logging; capture's catcher is set up by the import.
+    from curator import run
+
+    (tmp_path / "logs_late.py").write_text(LOGS_LATE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import logs_late
+
+    result = run(logs_late.pipeline, backend="process-pool", jobs=2, reporter=None)
+    first_items = [outcome.value[0] for outcome in result.outcomes if not outcome.value[0][1]]
+    assert first_items, "logging was imported in every worker before its items ran"
+    for outcome in result.outcomes:
+        assert outcome.output is not None, outcome
+        assert outcome.output.text == f"WARNING late: item {outcome.index} logs\n"

@@ -1,0 +1,97 @@
+"""Call back once a module is imported, without importing it: a post-import hook.
+
+A worker process starts from a fork server that imports curator's worker side
+once; every millisecond of that import is on the path of each run's start.
+Catching an item's logging records needs :mod:`logging` (with
+:mod:`traceback`, :mod:`string` and more: about 8 ms), yet an item can log
+only once something imported :mod:`logging`. So capture sets up its catcher
+right after that import (:func:`when_imported`), before the importer's next
+line can add a handler or log a record: what the catcher sees is the same as
+when it is set up at the run's start.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_lock = threading.Lock()
+
+
+class _Watch:
+    """On :data:`sys.meta_path` until ``name`` is imported, then its loader calls back."""
+
+    def __init__(self, name: str, callback: Callable[[], None]) -> None:
+        self.name = name
+        self.callback: Callable[[], None] | None = callback
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        self.cancel()  # one import only; the finders after this one find the module
+        spec = None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                break
+        if spec is None or spec.loader is None or self.callback is None:
+            return spec
+        spec.loader = _ThenCall(spec.loader, self.callback)
+        self.callback = None
+        return spec
+
+    def cancel(self) -> None:
+        """Stop watching (the callback is not called)."""
+        with _lock:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+
+class _ThenCall:
+    """A loader that runs the real one, then calls back (once: a reload calls nothing)."""
+
+    def __init__(self, loader: Any, callback: Callable[[], None]) -> None:
+        self.loader = loader
+        self.callback: Callable[[], None] | None = callback
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self.loader.exec_module(module)
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            try:
+                callback()
+            except Exception as exc:  # the importer's own import must not fail for it
+                import warnings
+
+                warnings.warn(f"curator: after importing {module.__name__}: {exc!r}", stacklevel=2)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package, ...: the real loader's
+        return getattr(self.loader, name)
+
+
+def when_imported(name: str, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` now if ``name`` is imported, else right after its import.
+
+    Returns
+    -------
+    Callable
+        Cancels the call if it has not happened yet.
+    """
+    if name in sys.modules:
+        callback()
+        return lambda: None
+    watch = _Watch(name, callback)
+    with _lock:
+        sys.meta_path.insert(0, watch)
+    if name in sys.modules:  # imported by another thread meanwhile, past the watch
+        watch.cancel()
+        if watch.callback is not None:
+            watch.callback = None
+            callback()
+    return watch.cancel

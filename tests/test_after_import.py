@@ -1,0 +1,61 @@
+"""The post-import hook capture uses to set up its logging catcher only once logging exists."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from curator.observing.after_import import when_imported
+
+
+@pytest.fixture
+def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The name of a module nobody imported yet (it counts its executions)."""
+    name = f"late_module_{tmp_path.name}".replace("-", "_")
+    (tmp_path / f"{name}.py").write_text("import builtins\nEXECUTED = True\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_the_callback_runs_right_after_the_import_with_the_module_whole(module: str) -> None:
+    seen: list[object] = []
+    when_imported(module, lambda: seen.append(sys.modules[module].VALUE))
+    assert seen == []  # nothing imported it yet, and the hook does not
+    assert module not in sys.modules
+    imported = importlib.import_module(module)
+    assert seen == [42]
+    assert imported.__loader__.get_source(module).endswith("VALUE = 42\n")  # the real loader's
+    importlib.reload(imported)
+    assert seen == [42]  # once: a reload calls nothing
+    assert not any(type(finder).__name__ == "_Watch" for finder in sys.meta_path)
+
+
+def test_an_imported_module_calls_back_at_once(module: str) -> None:
+    importlib.import_module(module)
+    seen: list[str] = []
+    cancel = when_imported(module, lambda: seen.append("called"))
+    assert seen == ["called"]
+    cancel()  # nothing left to cancel
+
+
+def test_a_cancelled_watch_calls_nothing_and_leaves_the_import_alone(module: str) -> None:
+    seen: list[str] = []
+    cancel = when_imported(module, lambda: seen.append("called"))
+    cancel()
+    assert importlib.import_module(module).VALUE == 42
+    assert seen == []
+    assert not any(type(finder).__name__ == "_Watch" for finder in sys.meta_path)
+
+
+def test_a_failing_callback_warns_and_the_import_still_succeeds(module: str) -> None:
+    def broken() -> None:
+        raise RuntimeError("no catcher today")
+
+    when_imported(module, broken)
+    with pytest.warns(UserWarning, match=f"after importing {module}: RuntimeError"):
+        assert importlib.import_module(module).VALUE == 42
