@@ -28,8 +28,6 @@ from typing import Any
 
 from curator.plugin_host.class_ref import import_object
 
-_INFO_SUFFIXES = (".dist-info", ".egg-info")
-
 
 @dataclass(frozen=True)
 class EntryPoint:
@@ -77,10 +75,15 @@ def entry_points(group: str, path: Iterable[str] | None = None) -> list[EntryPoi
             children = os.listdir(folder)
         except OSError:
             continue
-        for child in children:
-            stem, suffix = os.path.splitext(child)
-            if suffix.lower() in _INFO_SUFFIXES:
-                first.setdefault(canonical(stem.partition("-")[0]), os.path.join(folder, child))
+        for child in children:  # hundreds per folder: only cheap string tests here
+            tail = child[-10:].lower()
+            if tail == ".dist-info":
+                stem = child[:-10]
+            elif tail.endswith(".egg-info"):
+                stem = child[:-9]
+            else:
+                continue
+            first.setdefault(canonical(stem.partition("-")[0]), os.path.join(folder, child))
     found: list[EntryPoint] = []
     for key in sorted(first):
         declared = _group_of(first[key], group)
@@ -108,11 +111,15 @@ def _readable_here(entries: list[str]) -> bool:
 def _group_of(info: str, group: str) -> list[tuple[str, str]]:
     """The entry points of ``group`` an info folder declares (name, value), in file order."""
     try:
-        with open(os.path.join(info, "entry_points.txt"), encoding="utf-8") as file:
-            text = file.read()
-    except (OSError, UnicodeDecodeError):
+        with open(os.path.join(info, "entry_points.txt"), "rb") as file:
+            data = file.read()
+    except OSError:
         return []
-    if f"[{group}]" not in text:  # most distributions: no need to parse
+    if f"[{group}]".encode() not in data:  # most distributions: no need to decode or parse
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
         return []
     declared: list[tuple[str, str]] = []
     section = None

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import traceback
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -157,6 +158,14 @@ class _Manager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         if name.startswith("__"):
             return None
+        if isinstance(plugin, types.ModuleType):
+            # A module plugin's names are mostly its imports: anything but a function is
+            # never a hook, and its __dict__ says so without pluggy's static lookup.
+            value = vars(plugin).get(name)
+            if not isinstance(
+                value, types.FunctionType | types.MethodType | staticmethod | classmethod
+            ):
+                return None
         return super().parse_hookimpl_opts(plugin, name)
 
 
