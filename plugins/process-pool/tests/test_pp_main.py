@@ -176,3 +176,49 @@ def test_a_worker_traceback_names_the_pipeline_files_lines(method: str, tmp_path
     assert f'File "{path}", line 11, in __getitem__' in proc.stderr, proc.stderr
     assert 'raise ValueError("item 2 is broken")  # line 11' in proc.stderr  # the source line
     assert "<dynamic-code>" not in proc.stderr
+
+
+PRELOADED = """
+import gc, sys
+from curator import Sink, Source
+
+
+class Two(Source[int]):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        yield index
+
+
+class WhatTheWorkerHas(Sink[int]):
+    def __call__(self, items, index):
+        list(items)
+        return [gc.get_freeze_count(), "curator.backends.work" in sys.modules,
+                "logging" in sys.modules]
+
+"""
+
+PRELOADED_RUN = """
+import json
+from curator import run
+from preloaded import Two, WhatTheWorkerHas  # importable: no cloudpickle (which imports logging)
+
+result = run(Two().write(WhatTheWorkerHas()), backend="process-pool", jobs=2, reporter=None)
+print(json.dumps(result.outputs))
+"""
+
+
+def test_workers_fork_from_a_server_with_curator_loaded_and_frozen(tmp_path: Path) -> None:
+    (tmp_path / "preloaded.py").write_text(PRELOADED)
+    script = tmp_path / "run_preloaded.py"
+    script.write_text(PRELOADED_RUN)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+        env=subprocess_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for frozen, has_work, has_logging in json.loads(proc.stdout):
+        assert frozen > 1000  # what the server imported is out of the workers' collections
+        assert has_work
+        assert not has_logging  # capture sets its catcher up when something imports it

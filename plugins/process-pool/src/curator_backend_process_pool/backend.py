@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 StartMethod = Literal["spawn", "forkserver", "fork"]
 
-FORKSERVER_PRELOAD = ["curator.backends.work", "curator_backend_process_pool.worker"]
+FORKSERVER_PRELOAD = ["curator_backend_process_pool.preload"]
 """What the fork server imports once, so every worker forks with it loaded.
 
 Not ``__main__``: workers never import the user's main module (see
