@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,15 @@ def test_the_callback_runs_right_after_the_import_with_the_module_whole(module: 
     importlib.reload(imported)
     assert seen == [42]  # once: a reload calls nothing
     assert not any(type(finder).__name__ == "_Watch" for finder in sys.meta_path)
+
+
+def test_asking_whether_the_module_exists_does_not_use_the_watch_up(module: str) -> None:
+    seen: list[str] = []
+    when_imported(module, lambda: seen.append("called"))
+    assert importlib.util.find_spec(module) is not None  # a library's "is it installed?"
+    assert seen == []
+    importlib.import_module(module)
+    assert seen == ["called"]
 
 
 def test_an_imported_module_calls_back_at_once(module: str) -> None:

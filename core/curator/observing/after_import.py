@@ -28,20 +28,28 @@ class _Watch:
         self.callback: Callable[[], None] | None = callback
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self.name:
+        if fullname != self.name or self.callback is None:
             return None
-        self.cancel()  # one import only; the finders after this one find the module
         spec = None
-        for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
+        for finder in list(sys.meta_path):  # the finders after this one find the module
+            find = getattr(finder, "find_spec", None) if finder is not self else None
             spec = find(fullname, path, target) if find is not None else None
             if spec is not None:
                 break
-        if spec is None or spec.loader is None or self.callback is None:
+        if spec is None or spec.loader is None:
             return spec
-        spec.loader = _ThenCall(spec.loader, self.callback)
-        self.callback = None
+        # The watch stays until the module has run: a find_spec() that imports nothing
+        # (a library asking whether logging exists) must not use it up.
+        spec.loader = _ThenCall(spec.loader, self.fire)
         return spec
+
+    def fire(self) -> None:
+        """The module ran: stop watching, and call back (once, whichever loader calls)."""
+        self.cancel()
+        with _lock:
+            callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
 
     def cancel(self) -> None:
         """Stop watching (the callback is not called)."""
@@ -90,8 +98,10 @@ def when_imported(name: str, callback: Callable[[], None]) -> Callable[[], None]
     with _lock:
         sys.meta_path.insert(0, watch)
     if name in sys.modules:  # imported by another thread meanwhile, past the watch
+        watch.fire()
+
+    def cancel() -> None:
         watch.cancel()
-        if watch.callback is not None:
-            watch.callback = None
-            callback()
-    return watch.cancel
+        watch.callback = None
+
+    return cancel
