@@ -203,6 +203,38 @@ def test_outputs_signed_with_another_key_are_refused(tmp_path: Path) -> None:
     assert mine.returncode == 0, mine.stderr
 
 
+def test_a_dry_run_refuses_a_checkpoint_that_two_keys_signed_as_the_resume_does(
+    tmp_path: Path,
+) -> None:
+    # Items 0-4 signed with the default key, 5-9 with another: a resume with either key
+    # verifies every batch it holds, so both refuse, and so do their dry runs.
+    path = tmp_path / "c.sqlite"
+    other = subprocess_env(CURATOR_KEY_FILE=str(tmp_path / "someone-else.key"))
+    base = ("run", "pipelines:ten", "--checkpoint", str(path))
+    assert curator(*base, "--indices", "0:5").returncode == 0
+    assert curator(*base, "--indices", "5:10", env=other).returncode == 0
+    for env in (None, other):
+        dry = curator(*base, "--resume", "--dry-run", "--indices", "0:5", env=env)
+        assert dry.returncode == 2, dry.stderr
+        assert "the outputs recorded in" in dry.stderr
+        resumed = curator(*base, "--resume", "--indices", "0:5", env=env)
+        assert resumed.returncode == 2, resumed.stderr
+        assert "the outputs recorded in" in resumed.stderr
+
+
+def test_a_dry_run_refuses_stage_states_the_resume_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    base = ("run", "pipelines:tallied", "--checkpoint", str(path))
+    assert curator(*base).returncode == 0
+    wait_closed(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        assert db.execute("UPDATE states SET mac = ?", (b"forged" * 5,)).rowcount > 0
+    for more in (["--dry-run"], []):
+        proc = curator(*base, "--resume", *more)
+        assert proc.returncode == 2, (more, proc.stderr)
+        assert "the stage states recorded in" in proc.stderr, (more, proc.stderr)
+
+
 # -- (c) the file alone holds everything ------------------------------------------------------
 
 

@@ -299,26 +299,3 @@ def read_codes(path: Path, fingerprint: str) -> Latest | None:
         meta = read_meta(db, path)
         check_meta(path, meta, fingerprint, "this pipeline")
         return scan(db, path, meta_total(meta, path))
-
-
-def check_signature(path: Path, latest: Latest, indices: Iterable[int]) -> None:
-    """Refuse, as a resume of ``indices`` would, outputs not signed with this user's key.
-
-    What a dry run can afford: the first batch the resume would load is
-    checked, nothing is unpickled, and no key is made where there is none.
-
-    Raises
-    ------
-    UsageError
-        When that batch's signature does not match the key (or there is no key).
-    """
-    from curator.checkpoint.keyfile import existing_key
-
-    codes, batches, size = latest.codes, latest.batches, len(latest.codes)
-    batch = next((batches[i] for i in indices if 0 <= i < size and codes[i] in _DONE), None)
-    if batch is None:
-        return  # nothing done: the resume loads no outputs
-    with reading(path) as db:
-        row = db.execute("SELECT outputs, mac FROM journal WHERE id = ?", (batch,)).fetchone()
-    if row is not None:
-        journal.check_signed(row[0], row[1], existing_key(), path, "outputs")

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import array
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from curator.checkpoint import journal
+from curator.checkpoint.file import reading
 from curator.checkpoint.latest import Latest
 
 
@@ -44,6 +47,24 @@ def stored_partials(
     """
     partials: list[tuple[list[bytes], list[int]]] = []
     rerun: set[int] = set()
+    for stored, current in _batches(db, latest):
+        if stored is None:
+            rerun.update(current)
+            continue
+        # A list of pickled marks: plain bytes, so it always loads.
+        marks = journal.load_signed(*stored, key, path, "stage states")
+        partials.append((marks, current))
+    return partials, rerun
+
+
+def _batches(
+    db: sqlite3.Connection, latest: Latest
+) -> Iterator[tuple[tuple[Any, Any] | None, list[int]]]:
+    """Each journal batch's partials a resume takes back, with its current ``ok`` items.
+
+    The partials as stored (data, mac), or ``None`` when the resume runs those
+    items again instead.
+    """
     stored = {
         journal_id: (data, mac)
         for journal_id, data, mac in db.execute("SELECT journal, partials, mac FROM states")
@@ -54,11 +75,31 @@ def stored_partials(
         codes_of = dict(zip(array.array("q", index_bytes), codes, strict=True))
         ok = [index for index, code in codes_of.items() if code in journal.DONE_CODES]
         current = [index for index in ok if latest.batches[index] == row_id]
-        if ok and row_id in stored and len(current) == len(ok):
-            data, mac = stored[row_id]
-            # A list of pickled marks: plain bytes, so it always loads.
-            marks = journal.load_signed(data, mac, key, path, "stage states")
-            partials.append((marks, current))
-        else:
-            rerun.update(current)
-    return partials, rerun
+        taken = ok and row_id in stored and len(current) == len(ok)
+        yield (stored[row_id] if taken else None), current
+
+
+def check_signatures(path: Path, latest: Latest, states: bool) -> None:
+    """Refuse, as a resume would, what it loads that this user's key did not sign.
+
+    What ``--resume --dry-run`` checks: the outputs of every batch that holds
+    some item's latest record, and (``states``: the pipeline has accumulating
+    stages) the partials a resume adds back. Their signatures only: nothing is
+    unpickled, and no key is made where there is none.
+
+    Raises
+    ------
+    UsageError
+        When a signature does not match the key (or there is no key).
+    """
+    from curator.checkpoint.keyfile import existing_key
+
+    key = existing_key()
+    with reading(path) as db:
+        for batch in sorted(set(latest.batches) - {0}):  # 0: an item never recorded
+            for data, mac in db.execute("SELECT outputs, mac FROM journal WHERE id = ?", (batch,)):
+                journal.check_signed(data, mac, key, path, "outputs")
+        if states:
+            for stored, _ in _batches(db, latest):
+                if stored is not None:
+                    journal.check_signed(*stored, key, path, "stage states")

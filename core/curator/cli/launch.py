@@ -318,8 +318,9 @@ def dry_run(
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
     from curator.checkpoint.fingerprint import fingerprint
-    from curator.checkpoint.latest import Latest, check_signature, read_codes
+    from curator.checkpoint.latest import Latest, read_codes
     from curator.checkpoint.runlock import check_not_in_use
+    from curator.checkpoint.stored_states import check_signatures
 
     jobs = checked.jobs
     requested = checked.selected
@@ -328,7 +329,8 @@ def dry_run(
     if path is not None:
         check_not_in_use(path)
     if args.resume and stored is not None and path is not None:
-        check_signature(path, stored, requested)  # what the resume loads is the user's own
+        # What the resume would load must be the user's own, or it refuses.
+        check_signatures(path, stored, bool(checked.plan.accumulating))
     split = (stored if args.resume and stored else Latest(len(pipeline), Path())).plan(requested)
     to_run = split.to_run
     summary: dict[str, Any] = {
