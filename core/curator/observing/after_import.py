@@ -12,6 +12,7 @@ when it is set up at the run's start.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -55,7 +56,9 @@ class _Watch:
         """Stop watching (the callback is not called)."""
         with _lock:
             if self in sys.meta_path:
-                sys.meta_path.remove(self)
+                # A new list, not one changed in place: an import running in another
+                # thread walks the list it took, and would skip the finder after this one.
+                sys.meta_path = [finder for finder in sys.meta_path if finder is not self]
 
 
 class _ThenCall:
@@ -75,12 +78,14 @@ class _ThenCall:
             try:
                 callback()
             except Exception as exc:  # the importer's own import must not fail for it
-                import warnings
-
-                warnings.warn(f"curator: after importing {module.__name__}: {exc!r}", stacklevel=2)
+                with contextlib.suppress(Exception):  # (not a warning: -W error would raise)
+                    sys.stderr.write(f"curator: after importing {module.__name__}: {exc!r}\n")
 
     def __getattr__(self, name: str) -> Any:  # get_source, is_package, ...: the real loader's
-        return getattr(self.loader, name)
+        loader = self.__dict__.get("loader")  # absent in a copy being made: no recursion
+        if loader is None:
+            raise AttributeError(name)
+        return getattr(loader, name)
 
 
 def when_imported(name: str, callback: Callable[[], None]) -> Callable[[], None]:
@@ -96,7 +101,7 @@ def when_imported(name: str, callback: Callable[[], None]) -> Callable[[], None]
         return lambda: None
     watch = _Watch(name, callback)
     with _lock:
-        sys.meta_path.insert(0, watch)
+        sys.meta_path = [watch, *sys.meta_path]  # a new list, as in cancel()
     if name in sys.modules:  # imported by another thread meanwhile, past the watch
         watch.fire()
 

@@ -178,6 +178,8 @@ class _Installed:
         self.rewrap()
 
     def catch_records(self) -> None:
+        if self.removed:  # a watch that outlived its capture
+            return
         from curator.observing.capture_logging import Records
 
         with _records_lock:
@@ -255,9 +257,14 @@ def begin() -> Buffer:
         with _lock:
             if _installed is None:
                 _installed = _Installed()
-    elif sys.stdout is not installed.out or sys.stderr is not installed.err:
-        with _lock:
-            installed.rewrap()
+    else:
+        if sys.stdout is not installed.out or sys.stderr is not installed.err:
+            with _lock:
+                installed.rewrap()
+        if installed.records is None and "logging" in sys.modules:
+            # Imported past the watch (a thread that had found it before the watch was
+            # set, a finder ahead of it): the catcher is set up here, before the item.
+            installed.catch_records()
     try:
         buffer: Buffer = _running.buffer
     except AttributeError:
