@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -113,6 +114,26 @@ def test_curator_report_in_the_terminal_as_json_and_as_html(tmp_path: Path) -> N
     assert wrote.returncode == 0, wrote.stderr
     assert f"wrote {page}: 6 items" in wrote.stdout
     assert '<g class="lane" data-worker="main">' in page.read_text()
+
+
+def test_curator_report_passes_over_a_newer_file_that_is_no_checkpoint(tmp_path: Path) -> None:
+    ran = curator(
+        "run", "report_pipelines:chatty", "--keep-going", "--reporter", "none", cwd=tmp_path
+    )
+    assert ran.returncode == 1, ran.stderr
+    stray = tmp_path / ".curator" / "notes.sqlite"
+    stray.write_text("not a database\n")
+    later = stray.stat().st_mtime + 60
+    os.utime(stray, (later, later))  # the newest file in the folder
+    shown = curator("report", "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "warning: passed over a newer file: .curator/notes.sqlite is not a curator "
+        "checkpoint (not an SQLite database); it was left untouched\n"
+    ) in shown.stderr, shown.stderr
+    assert "--checkpoint" not in shown.stderr  # report has no such flag
+    assert json.loads(shown.stdout)["counts"] == {"failed": 1, "ok": 5}
+    assert stray.read_text() == "not a database\n"
 
 
 @pytest.mark.parametrize(
