@@ -20,7 +20,7 @@ import pytest
 from core_support import curator, subprocess_env
 
 from curator import Captured, Pipeline, Sink, Status, Work, WorkerInfo, run
-from curator.checkpoint.store import read_latest
+from curator.checkpoint.store import read_latest, wait_closed
 from curator.model.errors import UsageError
 from curator.observing import capture
 from curator.observing.capture import LIMIT, acquire, release
@@ -236,7 +236,18 @@ def test_curator_logs_passes_over_a_newer_file_that_is_no_checkpoint(
     ) in shown.stderr, shown.stderr
     assert "--checkpoint" not in shown.stderr  # logs has no such flag
     assert "ValueError: probe: item 2 fails" in shown.stdout
-    (tmp_path / ".curator" / _only_checkpoint(tmp_path)).unlink()
+    # A newer checkpoint that cannot be read is an error, never a reason to show an older run.
+    real = tmp_path / ".curator" / _only_checkpoint(tmp_path)
+    wait_closed(real)
+    damaged = tmp_path / ".curator" / "newer.sqlite"
+    damaged.write_bytes(real.read_bytes()[: real.stat().st_size // 2])
+    os.utime(damaged, (later + 60, later + 60))
+    refused = curator("logs", "2", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "newer.sqlite" in refused.stderr
+    assert "ValueError: probe" not in refused.stdout
+    damaged.unlink()
+    real.unlink()
     alone = curator("logs", "2", cwd=tmp_path)
     assert alone.returncode == 2
     assert alone.stderr.endswith(
@@ -248,7 +259,11 @@ def test_curator_logs_passes_over_a_newer_file_that_is_no_checkpoint(
 
 
 def _only_checkpoint(folder: Path) -> str:
-    found = [p.name for p in (folder / ".curator").glob("*.sqlite") if p.name != "notes.sqlite"]
+    found = [
+        p.name
+        for p in (folder / ".curator").glob("*.sqlite")
+        if p.name not in ("notes.sqlite", "newer.sqlite")
+    ]
     assert len(found) == 1, found
     return found[0]
 

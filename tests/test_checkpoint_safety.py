@@ -401,6 +401,8 @@ def test_a_file_that_is_not_a_checkpoint_is_a_clear_error_everywhere_and_stays_u
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+        # A run can be pointed elsewhere; status has no such flag to suggest.
+        assert ("with --checkpoint" in proc.stderr) == (args[0] == "run"), (args, proc.stderr)
     assert path.read_bytes() == content
 
 

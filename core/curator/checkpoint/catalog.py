@@ -168,7 +168,7 @@ def read(path: Path, failures: bool = True) -> CheckpointReport:
     """
     if not holds_checkpoint(path):
         raise no_checkpoint(path)
-    with reading(path) as db:
+    with reading(path, advice=False) as db:
         meta = read_meta(db, path)
         total = meta_total(meta, path)
         latest = by_item.scan(db, path, total)
@@ -195,7 +195,7 @@ def read_item(path: Path, index: int, given: str) -> StoredOutcome | None:
     """
     if not holds_checkpoint(path):
         raise no_checkpoint(path)
-    with reading(path) as db:
+    with reading(path, advice=False) as db:
         total = meta_total(read_meta(db, path), path)
         if not 0 <= index < total:
             raise UsageError(
@@ -241,7 +241,7 @@ def check_readable(path: Path) -> None:
     """
     if not holds_checkpoint(path):
         raise no_checkpoint(path)
-    with reading(path) as db:
+    with reading(path, advice=False) as db:
         read_meta(db, path)
 
 

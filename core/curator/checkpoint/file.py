@@ -65,7 +65,7 @@ def holds_checkpoint(path: Path) -> bool:
 def no_checkpoint(path: Path) -> UsageError:
     """The error of a reader given ``path``, where no checkpoint is (:func:`holds_checkpoint`)."""
     empty = " (the file is empty: a run there starts a new checkpoint)" if path.exists() else ""
-    return UsageError(f"no checkpoint at {path}{empty}")
+    return NotACheckpoint(f"no checkpoint at {path}{empty}")
 
 
 def open_for_writing(path: Path) -> sqlite3.Connection:
@@ -85,15 +85,18 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
         raise UsageError(f"cannot open the checkpoint {path}: {exc}") from None
 
 
-def open_for_reading(path: Path) -> sqlite3.Connection:
+def open_for_reading(path: Path, *, advice: bool = True) -> sqlite3.Connection:
     """A connection that only reads the existing checkpoint at ``path`` (see the module's notes).
+
+    ``advice``: whether its errors suggest ``--checkpoint`` (not for the commands
+    that only read a checkpoint and have no such flag: ``status``, ``logs``, ``report``).
 
     Raises
     ------
     UsageError
         When there is no file there, it is not an SQLite file, or SQLite cannot open it.
     """
-    check_file(path, reading=True)
+    check_file(path, advice=advice)
     if not path.is_file():
         raise UsageError(f"no checkpoint at {path}")
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
@@ -106,20 +109,20 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(uri(path, **parameters), uri=True, timeout=BUSY_SECONDS)
     except sqlite3.Error as exc:
-        raise sqlite_error(path, exc, reading=True) from None
+        raise sqlite_error(path, exc, advice=advice) from None
     if writable:
         db.execute("PRAGMA query_only = ON")
     return db
 
 
 @contextlib.contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
+def reading(path: Path, *, advice: bool = True) -> Iterator[sqlite3.Connection]:
     """``with reading(path) as db``: :func:`open_for_reading`, its SQLite errors as usage errors."""
-    db = open_for_reading(path)
+    db = open_for_reading(path, advice=advice)
     try:
         yield db
     except (sqlite3.Error, UnicodeDecodeError) as exc:
-        raise sqlite_error(path, exc, reading=True) from None
+        raise sqlite_error(path, exc, advice=advice) from None
     finally:
         db.close()
 
@@ -128,30 +131,34 @@ class DamagedCheckpoint(UsageError):
     """A checkpoint whose content cannot be what curator wrote: a clear error, exit 2."""
 
 
+class NotACheckpoint(UsageError):
+    """A file that is no curator checkpoint at all (not SQLite, another database, empty)."""
+
+
 def damaged(path: Path, what: str) -> DamagedCheckpoint:
     """The error for the checkpoint at ``path``, damaged as ``what`` says."""
     return DamagedCheckpoint(f"{path} is damaged: {what}")
 
 
 def sqlite_error(
-    path: Path, exc: sqlite3.Error | UnicodeDecodeError, *, reading: bool = False
+    path: Path, exc: sqlite3.Error | UnicodeDecodeError, *, advice: bool = True
 ) -> UsageError:
     """An SQLite error on the checkpoint at ``path`` as a usage error (damage told apart).
 
     Text SQLite holds that is not UTF-8 (where Python decodes it) is damage too.
-    ``reading``: as for :func:`check_file`.
+    ``advice``: as for :func:`check_file`.
     """
     if isinstance(exc, UnicodeDecodeError):
         return damaged(path, f"it holds text that is not UTF-8 ({exc})")
     broken = any(sign in str(exc) for sign in _DAMAGE_SIGNS)
-    return (DamagedCheckpoint if broken else UsageError)(sqlite_problem(path, exc, reading=reading))
+    return (DamagedCheckpoint if broken else UsageError)(sqlite_problem(path, exc, advice=advice))
 
 
-def check_file(path: Path, *, reading: bool = False) -> None:
+def check_file(path: Path, *, advice: bool = True) -> None:
     """Refuse a path that exists but is not a file SQLite could hold a checkpoint in.
 
-    ``reading``: for a reader (``status``, ``logs``, a run's look before it
-    opens the file to write), whose message names no flag to use instead.
+    ``advice``: whether the message suggests ``--checkpoint`` (a run's; the
+    commands that only read a checkpoint have no such flag).
     """
     if path.is_dir():
         raise UsageError(f"the checkpoint {path} is a folder")
@@ -163,17 +170,17 @@ def check_file(path: Path, *, reading: bool = False) -> None:
     except OSError as exc:
         raise UsageError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
     if header and header != SQLITE_HEADER:
-        advice = "" if reading else ". Name another file with --checkpoint"
-        raise UsageError(
+        hint = ". Name another file with --checkpoint" if advice else ""
+        raise NotACheckpoint(
             f"{path} is not a curator checkpoint (not an SQLite database); it was left "
-            f"untouched{advice}"
+            f"untouched{hint}"
         )
 
 
-def sqlite_problem(path: Path, exc: sqlite3.Error, *, reading: bool = False) -> str:
+def sqlite_problem(path: Path, exc: sqlite3.Error, *, advice: bool = True) -> str:
     """What an SQLite error on the checkpoint at ``path`` means, in words.
 
-    ``reading``: as for :func:`check_file`.
+    ``advice``: as for :func:`check_file`.
     """
     text = str(exc)
     if "readonly" in text or "read-only" in text:
@@ -183,5 +190,5 @@ def sqlite_problem(path: Path, exc: sqlite3.Error, *, reading: bool = False) -> 
         )
     if "unable to open" in text:
         return f"cannot open the checkpoint {path} ({text}); check the folder's permissions"
-    advice = "" if reading else "; name another with --checkpoint"
-    return f"{path} is not a usable curator checkpoint ({text}){advice}"
+    hint = "; name another with --checkpoint" if advice else ""
+    return f"{path} is not a usable curator checkpoint ({text}){hint}"

@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from curator._version import __version__
-from curator.checkpoint.file import damaged
+from curator.checkpoint.file import NotACheckpoint, damaged
 from curator.model.errors import UsageError
 
 SCHEMA_VERSION = 2
@@ -82,7 +82,7 @@ def read_meta(db: sqlite3.Connection, path: Path) -> dict[str, str]:
     """
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     if "meta" not in tables:
-        raise UsageError(f"{path} is an SQLite database but not a curator checkpoint")
+        raise NotACheckpoint(f"{path} is an SQLite database but not a curator checkpoint")
     meta = {}
     for key, value in db.execute("SELECT key, value FROM meta"):
         if not (isinstance(key, str) and isinstance(value, str)):

@@ -104,7 +104,7 @@ def read_checkpoint(path: str | Path) -> RecordedRun:
     if not holds_checkpoint(path):
         raise no_checkpoint(path)
     columns = OutcomeColumns(values=False)
-    with reading(path) as db:
+    with reading(path, advice=False) as db:
         meta = read_meta(db, path)
         total = meta_total(meta, path)
         # A checkpoint of an earlier version may lack columns added since: they read as NULL.

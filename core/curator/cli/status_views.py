@@ -17,6 +17,7 @@ from curator.checkpoint.catalog import (
     read,
     read_item,
 )
+from curator.checkpoint.file import NotACheckpoint
 from curator.checkpoint.latest import StoredOutcome
 from curator.checkpoint.parameters import variants
 from curator.checkpoint.store import DEFAULT_DIR, resolve_path
@@ -98,14 +99,15 @@ def newest(command: str) -> Path:
     """The most recently written checkpoint in ``.curator/``, for commands that default to it.
 
     ``command`` is the usage shown if there is none (``logs INDEX``). Newer
-    files that cannot be read as a checkpoint are passed over, each named on
-    stderr with the reason.
+    files that are no checkpoint at all are passed over, each named on stderr
+    with the reason; a newer checkpoint that cannot be read (damaged, of a
+    later curator) is an error, not a reason to show an older run.
     """
     passed_over: list[str] = []
     for path in sorted(Path(DEFAULT_DIR).glob("*.sqlite"), key=_written, reverse=True):
         try:
             check_readable(path)
-        except UsageError as exc:
+        except NotACheckpoint as exc:
             passed_over.append(str(exc))
             continue
         for reason in passed_over:
