@@ -72,6 +72,7 @@ def test_parse_index_specs(spec: str, expected: list[int]) -> None:
         ("a", "'a' is not an integer$"),
         ("0-5", r"'0-5' is not an integer \(a range is START:STOP, STOP not included: 0:6\)"),
         ("1,2..4", r"'2..4' is not an integer \(a range is START:STOP, STOP not included: 2:5\)"),
+        ("5-2", r"'5-2' is not an integer \(a range is START:STOP, STOP not included\)$"),
         ("1,,2", "empty part"),
         ("0:5:0", "step must be positive"),
         ("0:11", "goes past the last index"),

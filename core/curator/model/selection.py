@@ -190,6 +190,7 @@ def _parse_int(text: str, spec: str) -> int:
         dashed = _DASHED_RANGE.fullmatch(text)
         if dashed:  # "0-5", "0..5": the first and last index, as other tools write ranges
             first, last = int(dashed[1]), int(dashed[2])
-            hint = f" (a range is START:STOP, STOP not included: {first}:{last + 1})"
+            meant = f": {first}:{last + 1}" if first <= last else ""
+            hint = f" (a range is START:STOP, STOP not included{meant})"
         raise UsageError(f"invalid index selection {spec!r}: {text!r} is not an integer{hint}")
     return int(text)

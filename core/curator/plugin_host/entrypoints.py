@@ -83,6 +83,8 @@ def entry_points(group: str, path: Iterable[str] | None = None) -> list[EntryPoi
                 stem = child[:-9]
             else:
                 continue
+            if not stem:  # a folder named just ".dist-info": no distribution
+                continue
             first.setdefault(canonical(stem.partition("-")[0]), os.path.join(folder, child))
     found: list[EntryPoint] = []
     for key in sorted(first):

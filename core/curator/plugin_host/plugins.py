@@ -159,12 +159,11 @@ class _Manager(pluggy.PluginManager):
         if name.startswith("__"):
             return None
         if isinstance(plugin, types.ModuleType):
-            # A module plugin's names are mostly its imports: anything but a function is
-            # never a hook, and its __dict__ says so without pluggy's static lookup.
+            # A module plugin's names are mostly its imports: what cannot be called (a
+            # module, a constant) is never a hook, and its __dict__ says so without
+            # pluggy's static lookup. Whatever can be called is left to pluggy to judge.
             value = vars(plugin).get(name)
-            if not isinstance(
-                value, types.FunctionType | types.MethodType | staticmethod | classmethod
-            ):
+            if not (callable(value) or isinstance(value, classmethod)):
                 return None
         return super().parse_hookimpl_opts(plugin, name)
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import gc
 
+collecting = gc.isenabled()
 gc.disable()
 try:
     import curator.backends.work  # noqa: F401
     import curator_backend_process_pool.worker  # noqa: F401
 finally:
-    gc.enable()
+    if collecting:
+        gc.enable()
 gc.freeze()
