@@ -97,8 +97,8 @@ MUTATIONS = [
     Mutation(
         "a resume adds the partials of a batch a later run redid (29.2)",
         "core/curator/checkpoint/stored_states.py",
-        "if ok and row_id in stored and len(current) == len(ok):",
-        "if ok and row_id in stored:",
+        "taken = ok and row_id in stored and len(current) == len(ok)",
+        "taken = ok and row_id in stored",
         ("tests/test_conformance.py", "-k", "two_runs_on_one_checkpoint_counts_each_partial_once"),
     ),
     Mutation(
