@@ -6,12 +6,13 @@ resume will find. Reading never unpickles anything and never writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,20 @@ def failure_json(stored: StoredOutcome, traceback: bool = False) -> dict[str, An
     return data
 
 
+@contextlib.contextmanager
+def reading_checkpoint(path: Path) -> Iterator[tuple[sqlite3.Connection, dict[str, str]]]:
+    """``with reading_checkpoint(path) as (db, meta)``: how a command that only reads opens one.
+
+    What is no checkpoint (a missing or empty file, another kind of file or
+    database) is refused as :class:`~curator.checkpoint.file.NotACheckpoint`,
+    with no ``--checkpoint`` advice: those commands have no such flag.
+    """
+    if not holds_checkpoint(path):
+        raise no_checkpoint(path)
+    with reading(path, advice=False) as db:
+        yield db, read_meta(db, path)
+
+
 def read(path: Path, failures: bool = True) -> CheckpointReport:
     """Read the checkpoint at ``path`` (read-only; nothing is unpickled).
 
@@ -166,10 +181,7 @@ def read(path: Path, failures: bool = True) -> CheckpointReport:
         When there is no checkpoint there, the file is not one this curator
         reads, or it is damaged (:class:`~curator.checkpoint.file.DamagedCheckpoint`).
     """
-    if not holds_checkpoint(path):
-        raise no_checkpoint(path)
-    with reading(path, advice=False) as db:
-        meta = read_meta(db, path)
+    with reading_checkpoint(path) as (db, meta):
         total = meta_total(meta, path)
         latest = by_item.scan(db, path, total)
         failed = list(by_item.records(db, latest, latest.failed())) if failures else []
@@ -193,10 +205,8 @@ def read_item(path: Path, index: int, given: str) -> StoredOutcome | None:
     ``given`` is how the user named the item (``--index 7``), for the message
     when the pipeline has no such item.
     """
-    if not holds_checkpoint(path):
-        raise no_checkpoint(path)
-    with reading(path, advice=False) as db:
-        total = meta_total(read_meta(db, path), path)
+    with reading_checkpoint(path) as (db, meta):
+        total = meta_total(meta, path)
         if not 0 <= index < total:
             raise UsageError(
                 f"{given} is not an item of this pipeline (it has {total}, 0..{total - 1})"
@@ -239,10 +249,8 @@ def check_readable(path: Path) -> None:
     UsageError
         As :func:`read` would, for the same file.
     """
-    if not holds_checkpoint(path):
-        raise no_checkpoint(path)
-    with reading(path, advice=False) as db:
-        read_meta(db, path)
+    with reading_checkpoint(path):
+        pass
 
 
 def done_among(path: Path, indices: Iterable[int]) -> int:

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curator.checkpoint import journal
-from curator.checkpoint.catalog import RunRecord, read_runs, run_state
-from curator.checkpoint.file import holds_checkpoint, no_checkpoint, reading
+from curator.checkpoint.catalog import RunRecord, read_runs, reading_checkpoint, run_state
 from curator.checkpoint.latest import beyond
-from curator.checkpoint.meta import meta_total, read_meta
+from curator.checkpoint.meta import meta_total
 from curator.model.columns import STATUSES, OutcomeColumns
 from curator.model.measures import FIELDS, StageSummary, summarize_columns
 from curator.model.outcome import Status
@@ -101,11 +100,8 @@ def read_checkpoint(path: str | Path) -> RecordedRun:
         (the message says which and where).
     """
     path = Path(path)
-    if not holds_checkpoint(path):
-        raise no_checkpoint(path)
     columns = OutcomeColumns(values=False)
-    with reading(path, advice=False) as db:
-        meta = read_meta(db, path)
+    with reading_checkpoint(path) as (db, meta):
         total = meta_total(meta, path)
         # A checkpoint of an earlier version may lack columns added since: they read as NULL.
         present = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
