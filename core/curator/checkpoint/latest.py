@@ -118,6 +118,10 @@ class Latest:
         """Items a resume skips."""
         return sum(self.codes.count(code) for code in _DONE)
 
+    def holding_batches(self) -> list[int]:
+        """The journal batches holding some item's latest record, in order: what a resume loads."""
+        return sorted(set(self.batches) - {0})  # 0: an item never recorded
+
     def failed(self) -> list[int]:
         """The items whose latest outcome is a failure, by index."""
         found = []

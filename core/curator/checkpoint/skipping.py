@@ -153,6 +153,6 @@ def skippable(db: sqlite3.Connection, latest: Latest, key: bytes) -> Skippable:
     """
     found = Skippable(latest)
     columns = batch_columns(db, outputs=True)
-    for batch in sorted(set(latest.batches) - {0}):  # 0: an item never recorded
+    for batch in latest.holding_batches():
         found.take(batch, batch_row(db, batch, columns), key)
     return found

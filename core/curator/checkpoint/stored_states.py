@@ -17,7 +17,7 @@ from typing import Any
 
 from curator.checkpoint import journal
 from curator.checkpoint.file import reading
-from curator.checkpoint.latest import Latest
+from curator.checkpoint.latest import Latest, batch_row
 
 
 def stored_partials(
@@ -96,9 +96,10 @@ def check_signatures(path: Path, latest: Latest, states: bool) -> None:
 
     key = existing_key()
     with reading(path) as db:
-        for batch in sorted(set(latest.batches) - {0}):  # 0: an item never recorded
-            for data, mac in db.execute("SELECT outputs, mac FROM journal WHERE id = ?", (batch,)):
-                journal.check_signed(data, mac, key, path, "outputs")
+        for batch in latest.holding_batches():
+            row = batch_row(db, batch, "outputs, mac")
+            if row is not None:
+                journal.check_signed(row[0], row[1], key, path, "outputs")
         if states:
             for stored, _ in _batches(db, latest):
                 if stored is not None:
