@@ -279,18 +279,17 @@ def _resume_hint(args: argparse.Namespace, result: RunResult, why: str = "") -> 
     """Where the run stands and how to finish it; ``why`` it stopped, if it was asked to."""
     done = result.count(Status.OK) + result.count(Status.SKIPPED)
     stopped = f"{why}; " if why else ""
-    if result.checkpoint is not None:
-        from curator.checkpoint.catalog import done_among
-
-        # A run over an existing checkpoint (no --resume) leaves earlier runs' items
-        # done too: the resume it suggests skips those as well.
-        with contextlib.suppress(UsageError):
-            done = done_among(result.checkpoint, result.run.indices)
     if result.checkpoint is None:
         if why:
             say(f"{stopped}{done} of {result.run.total} items are done (no checkpoint: a rerun "
                 "starts over)")  # fmt: skip
         return
+    from curator.checkpoint.catalog import done_among
+
+    # A run over an existing checkpoint (no --resume) leaves earlier runs' items done
+    # too: the resume it suggests skips those as well.
+    with contextlib.suppress(UsageError):
+        done = done_among(result.checkpoint, result.run.indices)
     say(
         f"{stopped}{done} of {result.run.total} items are done and recorded in "
         f"{result.checkpoint}; to finish the rest with the same settings: {_resume_command(args)}"

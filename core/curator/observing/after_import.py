@@ -62,24 +62,26 @@ class _Watch:
 
 
 class _ThenCall:
-    """A loader that runs the real one, then calls back (once: a reload calls nothing)."""
+    """A loader that runs the real one, then calls back.
+
+    The callback is the watch's :meth:`_Watch.fire`, which calls only once: a
+    reload calls nothing.
+    """
 
     def __init__(self, loader: Any, callback: Callable[[], None]) -> None:
         self.loader = loader
-        self.callback: Callable[[], None] | None = callback
+        self.callback = callback
 
     def create_module(self, spec: Any) -> Any:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
         self.loader.exec_module(module)
-        callback, self.callback = self.callback, None
-        if callback is not None:
-            try:
-                callback()
-            except Exception as exc:  # the importer's own import must not fail for it
-                with contextlib.suppress(Exception):  # (not a warning: -W error would raise)
-                    sys.stderr.write(f"curator: after importing {module.__name__}: {exc!r}\n")
+        try:
+            self.callback()
+        except Exception as exc:  # the importer's own import must not fail for it
+            with contextlib.suppress(Exception):  # (not a warning: -W error would raise)
+                sys.stderr.write(f"curator: after importing {module.__name__}: {exc!r}\n")
 
     def __getattr__(self, name: str) -> Any:  # get_source, is_package, ...: the real loader's
         loader = self.__dict__.get("loader")  # absent in a copy being made: no recursion
