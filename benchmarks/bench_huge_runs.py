@@ -7,6 +7,8 @@ Usage::
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
 from a fresh interpreter, 2 workers, this machine, all sections in one run.
+Rounds interleave the contenders, each round in a shuffled (seeded) order, and
+each measurement starts once everything the previous one started has exited.
 With ``--baseline DIR`` (an older checkout, e.g. ``git archive <commit> | tar
 -x -C DIR``), the figures of ``curator.run`` are also taken with that tree's
 core and process-pool plugin first on ``sys.path``, side by side.
@@ -15,7 +17,8 @@ MEM    parent peak RSS: ``run()`` of 200,000 no-op items returning a short
        string each; ``stream()`` of 200,000 and of 2,000,000 no-op items.
 ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        time of 200,000 minus that of 2,000, per extra item) and the parent's
-       CPU seconds, for curator's process pool (run and stream), a bare
+       CPU seconds, for curator's process pool (run, run with each outcome
+       read afterwards, and stream), a bare
        forkserver ``ProcessPoolExecutor`` whose initializer keeps the pipeline
        and whose chunked ``map`` runs one index per task, joblib (loky) and
        mpire (the pipeline as a shared object).
@@ -38,12 +41,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).parent
+T = TypeVar("T")
 
 PRELUDE = f"""
 import json, resource, sys, time
@@ -137,6 +145,57 @@ BASELINE: Path | None = None
 """An older checkout whose core and plugin the ``old`` measurements import."""
 
 
+def _adopt_orphans() -> bool:
+    """Become the subreaper of this process's descendants (Linux); whether it worked.
+
+    A measured interpreter's fork server and resource tracker are orphaned when it
+    exits and end on their own when they see its pipes close: usually before
+    ``subprocess.run`` returns, but nothing guarantees it. As their subreaper,
+    :func:`_settle` waits until they are gone, so that none still runs when the
+    next contender starts (and none is left a zombie).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+ADOPTED = _adopt_orphans()
+
+
+def _settle() -> None:
+    """Wait until every process a measurement left behind has exited."""
+    if not ADOPTED:
+        time.sleep(0.2)
+        return
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+ROUNDS = random.Random(20261206)
+"""Each round's order of the contenders (seeded: a rerun measures in the same orders)."""
+
+
+def in_rounds(rows: Iterable[T], repeat: int) -> Iterator[T]:
+    """Every row once per round, ``repeat`` rounds, each round in a shuffled order.
+
+    Interleaved rounds let a noisy minute of this shared machine hit every
+    contender alike; the shuffle keeps a contender from always following the same
+    one (whose leftovers, or the machine's state after it, it would inherit).
+    """
+    rows = list(rows)
+    for _ in range(repeat):
+        order = rows[:]
+        ROUNDS.shuffle(order)
+        yield from order
+
+
 def _child_env() -> dict[str, str]:
     """This environment for a measured interpreter, bytecode writing allowed.
 
@@ -175,6 +234,7 @@ def measure(
     samples = []
     for _ in range(repeat):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        _settle()
         if proc.returncode != 0:
             raise SystemExit(proc.stderr)
         samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -198,20 +258,25 @@ def memory(repeat: int) -> None:
         print(f"  {label:32} {measure(body, count, repeat)['rss_mib']:7.1f}")
 
 
+RUN_AND_READ = "curator run, each outcome read"
+
+
 def per_item(repeat: int) -> None:
     print("\nITEM 200,000 no-op items, 2 workers: µs/item after start-up, parent CPU s")
     rows = list(BODIES.items())
+    # run() keeps columns and makes an Outcome only when one is read; stream() makes
+    # one per item as it hands it out. Reading them all puts run() on stream()'s footing.
+    rows.insert(2, (RUN_AND_READ, BODIES["curator run"] + "\nfor o in r.outcomes:\n    pass"))
     if BASELINE is not None:
         rows.insert(0, ("old curator run", BODIES["curator run"]))
     # Rounds of every contender in turn, so a noisy minute of this shared machine
     # hits them all alike; each figure is the best of its rounds.
     small: dict[str, list[float]] = {label: [] for label, _ in rows}
     large: dict[str, list[dict[str, float]]] = {label: [] for label, _ in rows}
-    for _ in range(repeat):
-        for label, body in rows:
-            old = label.startswith("old ")
-            small[label].append(measure(body, 2_000, 1, old=old)["seconds"])
-            large[label].append(measure(body, 200_000, 1, old=old))
+    for label, body in in_rounds(rows, repeat):
+        old = label.startswith("old ")
+        small[label].append(measure(body, 2_000, 1, old=old)["seconds"])
+        large[label].append(measure(body, 200_000, 1, old=old))
     for label, _ in rows:
         best = min(large[label], key=lambda sample: sample["seconds"])
         marginal = (best["seconds"] - min(small[label])) / 198_000 * 1e6
@@ -230,11 +295,10 @@ def small_runs(repeat: int) -> None:
     pipelines = {"": "workloads.no_op(N)", ", 1 MB pipeline": "workloads.no_op(N, 1 << 20)"}
     for suffix, pipeline in pipelines.items():
         seconds: dict[str, list[float]] = {label: [] for label, _ in rows}
-        for _ in range(repeat):  # in turn, as in per_item()
-            for label, body in rows:
-                code = body.replace("workloads.no_op(N)", pipeline)
-                old = label.startswith("old ")
-                seconds[label].append(measure(code, 20_000, 1, old=old)["seconds"])
+        for label, body in in_rounds(rows, repeat):
+            code = body.replace("workloads.no_op(N)", pipeline)
+            old = label.startswith("old ")
+            seconds[label].append(measure(code, 20_000, 1, old=old)["seconds"])
         bare = statistics.median(seconds["bare ProcessPoolExecutor"])
         for label, _ in rows:
             median = statistics.median(seconds[label])
@@ -258,11 +322,10 @@ def observed(repeat: int) -> None:
     rows = {tree + label: body for tree in trees for label, body in OBSERVED.items()}
     seconds: dict[str, list[float]] = {label: [] for label in rows}
     peaks: dict[str, list[float]] = {label: [] for label in rows}
-    for _ in range(repeat):
-        for label, body in rows.items():
-            sample = measure(body, 200_000, 1, old=label.startswith("old "))
-            seconds[label].append(sample["seconds"])
-            peaks[label].append(sample["rss_mib"])
+    for label, body in in_rounds(rows.items(), repeat):
+        sample = measure(body, 200_000, 1, old=label.startswith("old "))
+        seconds[label].append(sample["seconds"])
+        peaks[label].append(sample["rss_mib"])
     for tree in trees:
         on, off = f"{tree}curator run, metrics and capture on", f"{tree}curator run, both off"
         both_off = statistics.median(seconds[off])
@@ -297,9 +360,8 @@ def parent_memory(repeat: int) -> None:
     }
     assert "results = list(" in rows["bare pool, every result kept"]
     peaks: dict[str, list[float]] = {label: [] for label in rows}
-    for _ in range(repeat):
-        for label, body in rows.items():
-            peaks[label].append(measure(body, 200_000, 1)["rss_mib"])
+    for label, body in in_rounds(rows.items(), repeat):
+        peaks[label].append(measure(body, 200_000, 1)["rss_mib"])
     kept = max(peaks["bare pool, every result kept"])
     bare = max(peaks["bare pool, no result kept"])
     for label in rows:
@@ -338,11 +400,10 @@ def fixed_cost(repeat: int) -> None:
         rows.insert(0, ("old curator run", BODIES["curator run"]))
     only = {"CURATOR_DISABLE_PLUGINS": others}
     seconds: dict[str, list[float]] = {label: [] for label, _ in rows}
-    for _ in range(repeat):  # in turn, as in per_item()
-        for label, body in rows:
-            extra = only if label == ONLY_PROCESS_POOL else None
-            sample = measure(body, 2, 1, old=label.startswith("old "), env_extra=extra)
-            seconds[label].append(sample["seconds"])
+    for label, body in in_rounds(rows, repeat):
+        extra = only if label == ONLY_PROCESS_POOL else None
+        sample = measure(body, 2, 1, old=label.startswith("old "), env_extra=extra)
+        seconds[label].append(sample["seconds"])
     bare = statistics.median(seconds["bare ProcessPoolExecutor"])
     for label, _ in rows:
         median = statistics.median(seconds[label])
@@ -376,22 +437,22 @@ def fixed_split(repeat: int) -> None:
     print("\nSPLIT where the 2-item run's time goes, ms from the call, median of rounds")
     rows = {"curator run": BODIES["curator run"], "bare pool": BODIES["bare ProcessPoolExecutor"]}
     marks: dict[str, dict[str, list[float]]] = {label: {} for label in rows}
-    for _ in range(repeat):
-        for label, body in rows.items():
-            code = (
-                PRELUDE
-                + SPLIT_STAMPS  # before the clock starts, as the modules it imports
-                + "N = 2\ncpu0 = cpu()\nstart = time.perf_counter()\n"
-                + body
-                + "\nstamps['end'] = time.perf_counter() - start\nprint(json.dumps(stamps))"
-            )
-            proc = subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, env=_child_env()
-            )
-            if proc.returncode != 0:
-                raise SystemExit(proc.stderr)
-            for name, value in json.loads(proc.stdout.strip().splitlines()[-1]).items():
-                marks[label].setdefault(name, []).append(value * 1e3)
+    for label, body in in_rounds(rows.items(), repeat):
+        code = (
+            PRELUDE
+            + SPLIT_STAMPS  # before the clock starts, as the modules it imports
+            + "N = 2\ncpu0 = cpu()\nstart = time.perf_counter()\n"
+            + body
+            + "\nstamps['end'] = time.perf_counter() - start\nprint(json.dumps(stamps))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=_child_env()
+        )
+        _settle()
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        for name, value in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+            marks[label].setdefault(name, []).append(value * 1e3)
     for label, named in marks.items():
         asked = statistics.median(named["fork server asked"])
         first = statistics.median(named["first worker done"])
@@ -413,9 +474,8 @@ def short_runs(repeat: int) -> None:
     rows += [(label, "", body, False) for label, body in SHORT.items()]
     rows += [(label, setup, body, False) for label, (setup, body) in WARM.items()]
     seconds: dict[str, list[float]] = {label: [] for label, *_ in rows}
-    for _ in range(repeat):  # in turn, as in per_item()
-        for label, setup, body, old in rows:
-            seconds[label].append(measure(body, 400, 1, setup, old=old)["seconds"])
+    for label, setup, body, old in in_rounds(rows, repeat):
+        seconds[label].append(measure(body, 400, 1, setup, old=old)["seconds"])
     for label, *_ in rows:
         print(f"  {label:28} {min(seconds[label]):6.3f} s")
 
