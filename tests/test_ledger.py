@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from curator.model.captured import Captured
+from curator.model.measures import Metrics
 from curator.model.outcome import ErrorInfo, Outcome, Status
 from curator.model.table import OutcomeTable
 from curator.running.ledger import Ledger
@@ -62,6 +64,38 @@ def test_the_table_reads_like_a_list_of_the_outcomes() -> None:
     assert ledger.reopen([1, 4]) == [failed]  # only failures reopen
     assert ledger.is_open(1)
     assert table[1] == Outcome(1, Status.CANCELLED, started=10.0, finished=10.0)
+
+
+@pytest.mark.parametrize("measured", [3, 300], ids=["few measured (sparse rows)", "all (dense)"])
+def test_iterating_the_table_reads_each_outcome_as_indexing_does(measured: int) -> None:
+    # Iteration builds the outcomes from whole columns, indexing one at a time: every
+    # column must read the same both ways, whichever items have errors, output,
+    # extras or metrics.
+    count = 300
+    ledger = Ledger(range(100, 100 + count), metric_width=6)
+    recorded = []
+    for i in range(count):
+        failed = i % 7 == 3
+        outcome = Outcome(
+            100 + i,
+            Status.FAILED if failed else Status.OK,
+            None if failed else [f"out-{i}"],
+            ErrorInfo("ValueError", f"bad {i}") if failed else None,
+            f"process-{i % 5}",
+            float(i),
+            i + 0.5,
+            1 + i % 3,
+            Metrics((0.1, 0.2), 0.3, 1000 + i, i, None if i % 2 else 7)
+            if i % 100 < measured
+            else None,
+            Captured(f"printed {i}\n") if i % 11 == 0 else None,
+            {"feature": i} if i % 13 == 0 else None,
+        )
+        assert ledger.record(outcome) is None
+        recorded.append(outcome)
+    table = ledger.outcomes(0.0)
+    assert list(table) == [table[p] for p in range(count)] == recorded
+    assert sum(o.metrics is not None for o in table) == min(measured, 100) * 3
 
 
 def test_a_kept_outcome_costs_far_less_than_an_outcome_object() -> None:

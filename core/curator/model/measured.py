@@ -94,6 +94,15 @@ class MeasuredRows:
             return None
         return self._flat[number * width : (number + 1) * width]
 
+    def present(self) -> dict[int, Sequence[float]]:
+        """The rows that hold a reading, by position (what :meth:`row` reads as metrics)."""
+        width = self.width
+        dense = self._dense
+        if dense is not None:
+            return {p: dense[p * width : (p + 1) * width] for p in rows_read(dense, width)}
+        flat = self._flat
+        return {p: flat[n * width : (n + 1) * width] for p, n in self._where.items()}
+
     def rows(self) -> array[float]:
         """Every row one after another, in no particular order (``NaN`` rows: none)."""
         if self._dense is not None:
