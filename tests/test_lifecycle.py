@@ -16,6 +16,7 @@ from curator import (
     Event,
     Filter,
     Status,
+    TeardownError,
     UsageError,
     Work,
     WorkerInfo,
@@ -94,8 +95,16 @@ def test_a_teardown_that_raises_fails_the_run_but_keeps_the_outcomes(
 ) -> None:
     store = tmp_path / "cp.sqlite"
     pipeline = Numbers(4).filter(Connection(fail_teardown=True)).write(_sink)
-    with pytest.raises(UsageError, match=r"Connection.teardown\(\) raised OSError: flush failed"):
+    with pytest.raises(
+        TeardownError, match=r"Connection.teardown\(\) raised OSError: flush failed"
+    ) as caught:
         run(pipeline, backend=backend, checkpoint=store, reporter=None)
+    assert isinstance(caught.value, UsageError)  # the stage's code is the user's
+    # The caller keeps every outcome, as with a failed merge (StateMergeError).
+    result = caught.value.result
+    assert result is not None
+    assert result.count(Status.OK) == 4
+    assert result.outputs[2] == [str(2000)]
     # Every item was recorded before the teardown failed: resuming runs none of them
     # (so no worker is set up, and nothing is torn down).
     again = Numbers(4).filter(Connection(fail_teardown=True)).write(_sink)  # as a new process

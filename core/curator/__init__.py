@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         SessionBusyError,
         StateMergeError,
         TaskFailedError,
+        TeardownError,
         UnknownNameError,
         UsageError,
     )
@@ -78,6 +79,7 @@ _HOMES = {
     "SessionBusyError": "curator.model.errors",
     "StateMergeError": "curator.model.errors",
     "TaskFailedError": "curator.model.errors",
+    "TeardownError": "curator.model.errors",
     "UnknownNameError": "curator.model.errors",
     "UsageError": "curator.model.errors",
     "ItemFeature": "curator.observing.features",
@@ -163,6 +165,7 @@ __all__ = [
     "Successes",
     "TaskFailedError",
     "TaskStart",
+    "TeardownError",
     "UnknownNameError",
     "UsageError",
     "Work",

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from curator.model.errors import UsageError
+from curator.model.errors import TeardownError, UsageError
 from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status
 from curator.model.pipeline import Pipeline
 from curator.model.plan import defines_hooks
@@ -120,7 +120,7 @@ def tear_down(stages_set_up: list[object], announce: Announce | None = None) -> 
 
     Raises
     ------
-    UsageError
+    TeardownError
         Naming every stage whose ``teardown`` raised.
     """
     problems = []
@@ -135,7 +135,7 @@ def tear_down(stages_set_up: list[object], announce: Announce | None = None) -> 
         except Exception as exc:
             problems.append(f"{stage_name(stage)}.teardown() raised {type(exc).__name__}: {exc}")
     if problems:
-        raise UsageError("; ".join(problems))
+        raise TeardownError("; ".join(problems))
 
 
 def stage_name(stage: object) -> str:

@@ -67,6 +67,20 @@ class StateMergeError(CuratorError):
         self.result = result
 
 
+class TeardownError(UsageError):
+    """A stage's ``teardown()`` raised: named per stage (and worker), once the items ran.
+
+    The run loop raises it after every outcome is recorded, so a resume finds
+    them done; ``result`` is the run's result (set by the run loop). A
+    :class:`UsageError`, as the stage's code is the user's: ``except
+    UsageError`` catches it too.
+    """
+
+    def __init__(self, message: str, result: RunResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class TaskFailedError(CuratorError):
     """An item failed and the run stopped because ``on_error="raise"``.
 

@@ -158,6 +158,15 @@ class _TextSwitch(_Switch):
 io.TextIOBase.register(_TextSwitch)
 
 
+def past_items(stream: TextIO) -> TextIO:
+    """``stream`` without capture's switch: what is written there reaches no item's buffer.
+
+    For the run's own notices written from the main thread, which may be
+    inside an item that runs in this process (a signal's handler).
+    """
+    return stream.original if isinstance(stream, _Switch) else stream
+
+
 def _switch(stream: TextIO) -> _Switch:
     """``stream`` if it is a switch already, else a switch in front of it."""
     if isinstance(stream, _Switch):

@@ -14,7 +14,7 @@ from typing import Any
 
 from curator.backends.backend import Backend
 from curator.checkpoint.store import CheckpointStore
-from curator.model.errors import BackendContractError
+from curator.model.errors import BackendContractError, HardStop
 from curator.model.outcome import Event, Outcome, Status, Successes, TaskStart
 from curator.model.result import RunInfo
 from curator.model.state import Contributed, StageStates, StateMark
@@ -51,7 +51,10 @@ class EventIntake:
         stop (a :class:`KeyboardInterrupt` raised here or in the backend) the
         stop is thrown into the backend's generator, which may still yield the
         outcomes it can collect (finished items, ``interrupted`` ones) before
-        it ends; they are recorded like any other, then the stop goes on.
+        it ends; they are recorded like any other, then the stop goes on. A
+        consumer that closes the run's generator (a stream left early) stops
+        the backend the same way: nothing that finished is reported
+        ``cancelled``.
         """
         budget = self.policy.failure_budget if final else None
         try:
@@ -60,6 +63,15 @@ class EventIntake:
             except KeyboardInterrupt as stop:
                 yield from self._drain(_handed_over(events, stop), budget, final)
                 yield from self._interrupt_started()
+                raise
+            except GeneratorExit:
+                # The consumer closed the stream: the run stops at once, as at a hard
+                # stop, and what the backend still hands over (items that finished,
+                # the running ones interrupted) is recorded, though nobody takes it.
+                for _ in self._drain(_handed_over(events, HardStop()), budget, final):
+                    pass
+                for _ in self._interrupt_started():
+                    pass
                 raise
         finally:
             # Closing the generator is how a backend learns to stop and clean up.

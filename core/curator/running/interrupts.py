@@ -35,6 +35,7 @@ from typing import Any
 
 from curator.backends.releasing import uninterrupted
 from curator.model.errors import HardStop
+from curator.observing import capture
 
 Handler = Callable[[int, FrameType | None], None]
 
@@ -169,11 +170,14 @@ class Interrupts:
             return
         self.requested = True
         self._wake.set()
-        sys.stderr.write(
+        # The handler runs in the main thread, perhaps inside an item that runs here
+        # (sequential): past that item's capture, or its output would swallow this.
+        stderr = capture.past_items(sys.stderr)
+        stderr.write(
             f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for running "
             "ones (Ctrl-C again to stop them at once)\n"
         )
-        sys.stderr.flush()
+        stderr.flush()
         self.on_first()
         self._timer = threading.Timer(self.grace, self._grace_over)
         self._timer.daemon = True
@@ -223,6 +227,15 @@ class Interrupts:
             # Not when a stop was raised since (another signal's): that one is on its way.
             if self._installed and self._raised == raised:
                 signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+    @property
+    def stopped_hard(self) -> bool:
+        """Whether a hard stop was raised (a second Ctrl-C, the grace period's end, SIGTERM).
+
+        A stream's consumer may get it in its own loop body, where the run
+        only sees its generator closed.
+        """
+        return self._raised > 0
 
     def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` (between retry rounds); return early, true, if a stop was asked."""

@@ -24,6 +24,7 @@ from curator.model.errors import (
     RunInterrupted,
     StateMergeError,
     TaskFailedError,
+    TeardownError,
 )
 from curator.model.outcome import Outcome, Status, Successes, TaskStart
 from curator.model.pipeline import Pipeline
@@ -215,13 +216,19 @@ class RunLoop(EventIntake, RunEnding):
                     interrupts.close()  # even if a signal's handler raised as it left
             except KeyboardInterrupt:
                 hard_stop = True
-            except BaseException:
+            except BaseException as problem:
                 # A backend bug, a setup error, or the consumer closed the stream:
                 # still record and report what finished (a new checkpoint that
-                # nothing reached is not left behind).
+                # nothing reached is not left behind). A hard stop raised in a
+                # stream's loop body closed it: the run was interrupted, not left.
                 if self.store is not None:
                     self.store.discard_unused = True
-                self._finish(started, interrupted=False, terminated=False, stopped=True)
+                hard = interrupts.stopped_hard
+                result = self._finish(
+                    started, interrupted=hard, terminated=interrupts.terminated, stopped=not hard
+                )
+                if isinstance(problem, TeardownError) and problem.result is None:
+                    problem.result = result
                 raise
             try:
                 yield from self._last_outcomes(time.time())
@@ -230,7 +237,8 @@ class RunLoop(EventIntake, RunEnding):
             except BaseException:
                 # The consumer closed the stream while it handed these out: the run
                 # still ends (checkpoint released, listeners told, backend let go).
-                self._finish(started, hard_stop or interrupts.requested, interrupts.terminated)
+                stopped = hard_stop or interrupts.requested or interrupts.stopped_hard
+                self._finish(started, stopped, interrupts.terminated)
                 raise
             interrupted = hard_stop or interrupts.requested
             result = self._finish(started, interrupted, interrupts.terminated)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
+from curator.model.errors import HardStop, RunInterrupted
 from curator.model.outcome import Outcome
 from curator.model.pipeline import Pipeline
 from curator.model.result import RunInfo, RunResult
@@ -37,8 +38,12 @@ class RunStream:
     (:class:`~curator.model.errors.TaskFailedError`, :class:`~curator.model.errors.RunInterrupted`).
 
     Leaving the loop early (``break``, an exception) and then calling
-    :meth:`close` (or leaving a ``with`` block) stops the run at once: running
-    items are abandoned and what finished is recorded.
+    :meth:`close` (or leaving a ``with`` block) stops the run at once, as a
+    second Ctrl-C does: what finished is recorded (``ok``, though not handed
+    out), running items are abandoned (``interrupted``), the rest reads
+    ``cancelled``. A hard stop that reaches the loop body (a second Ctrl-C,
+    the end of the grace period, SIGTERM) leaves a ``with`` block as
+    :class:`~curator.model.errors.RunInterrupted`, as :func:`curator.run` raises it.
     """
 
     def __init__(self, loop: RunLoop, ordered: bool) -> None:
@@ -97,6 +102,11 @@ class RunStream:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+        result = self.result
+        if isinstance(error, HardStop) and result is not None and result.interrupted:
+            # The stop reached the loop body (a second Ctrl-C, the grace period's
+            # end, SIGTERM while the consumer worked): raised as run() raises it.
+            raise RunInterrupted(result) from error
 
 
 def _never_ran(outcomes: Iterator[Outcome]) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from curator import Filter, Session, UsageError, WorkerInfo, run
+from curator import Filter, Session, Status, TeardownError, UsageError, WorkerInfo, run
 from curator.testing.probes import Numbers
 
 SEEN: list[WorkerInfo] = []
@@ -95,6 +95,10 @@ def test_a_stage_hook_that_raises_is_a_usage_error_naming_it(fail: str, tmp_path
     expected = "no GPU left" if fail == "setup" else "could not release the GPU"
     assert f"Resource.{fail}" in str(caught.value)
     assert expected in str(caught.value)
+    if fail == "teardown":  # after every item: the caller keeps their outcomes
+        assert isinstance(caught.value, TeardownError)
+        assert caught.value.result is not None
+        assert caught.value.result.count(Status.OK) == 6
 
 
 def test_worker_env_gives_each_worker_its_own_gpu() -> None:

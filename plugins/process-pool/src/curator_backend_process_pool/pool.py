@@ -21,7 +21,7 @@ from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from curator import ErrorInfo, Event, Outcome, TaskStart, UsageError
+from curator import ErrorInfo, Event, Outcome, TaskStart, TeardownError, UsageError
 from curator.backends import columns
 from curator.backends.dispatch import ChunkSizer, Todo
 from curator.backends.lifecycle import setup_timed_out, teardown_abandoned
@@ -307,7 +307,7 @@ class Pool:
 
         Raises
         ------
-        UsageError
+        TeardownError
             Naming the workers whose stages' ``teardown()`` raised.
         """
         waiting = [w for w in self.workers.values() if w.work_of == self.runs and not w.quitting]
@@ -332,7 +332,9 @@ class Pool:
                 if w.ended or w.process.sentinel in ready:
                     waiting.remove(w)
         if self.teardown_problems:
-            raise UsageError("a stage's teardown() failed on " + "; ".join(self.teardown_problems))
+            raise TeardownError(
+                "a stage's teardown() failed on " + "; ".join(self.teardown_problems)
+            )
 
     def _abandon_teardown(self, w: WorkerSlot) -> None:
         """Kill ``w``, whose stages' teardown ran past its limit, with a warning naming it."""

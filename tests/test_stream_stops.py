@@ -1,0 +1,124 @@
+"""How a run ends when its consumer stops early or a hard stop reaches the consumer's code.
+
+A stream hands its consumer control between outcomes: whatever ends the run
+while the consumer's loop body runs (``break``, an exception, a second Ctrl-C,
+the end of the grace period) must still record everything that finished, and
+report the run as run() would.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pipelines import RanToTheEnd, settled
+
+import curator
+from curator import Status, run, stream
+from curator.checkpoint.catalog import read as report
+from curator.testing.probes import Numbers
+
+
+def test_a_stream_left_early_records_every_item_that_finished(tmp_path: Path) -> None:
+    # The threads keep running items while the consumer holds its first outcome (up
+    # to the window): each of those ran its sink to the end, so it is ok, recorded,
+    # and a resume must not run it (and its side effects) again.
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(40).write(RanToTheEnd(str(tmp_path)))
+    with stream(
+        pipeline, backend="thread-pool", jobs=2, checkpoint=checkpoint, reporter=None
+    ) as outcomes:
+        next(iter(outcomes))
+        finished = settled(str(tmp_path))
+    assert len(finished) > 1  # items went on while the consumer worked
+    result = outcomes.result
+    assert result is not None
+    assert result.count(Status.OK) == len(finished)
+    assert result.count(Status.CANCELLED) + result.count(Status.INTERRUPTED) == 40 - len(finished)
+    assert report(checkpoint).state == "stopped"
+    resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
+    assert {o.index for o in resumed.outcomes if o.status is Status.SKIPPED} == finished
+
+
+def _consume_slowly(outcomes: curator.RunStream, seen: list[int]) -> None:
+    with outcomes:
+        for outcome in outcomes:
+            seen.append(outcome.index)
+            time.sleep(0.6)  # the consumer's own work
+
+
+@pytest.mark.parametrize(("backend", "jobs"), [("thread-pool", 2), ("sequential", None)])
+def test_a_hard_stop_in_the_loop_body_ends_the_stream_as_run_ends(
+    tmp_path: Path, backend: str, jobs: int | None, default_signal_handlers: None
+) -> None:
+    # One Ctrl-C while the consumer works on an outcome; the grace period ends while it
+    # still does, so the hard stop is raised in the loop body, not in the run's frames.
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(30).write(RanToTheEnd(str(tmp_path), seconds=0.05))
+    outcomes = stream(
+        pipeline, backend=backend, jobs=jobs, grace=0.1, checkpoint=checkpoint, reporter=None
+    )
+    press = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
+    press.start()
+    seen: list[int] = []
+    with pytest.raises(curator.RunInterrupted) as info:
+        _consume_slowly(outcomes, seen)
+    press.join()
+    result = info.value.result
+    assert result.interrupted
+    finished = settled(str(tmp_path))
+    assert result.count(Status.OK) == len(finished)
+    assert seen
+    assert report(checkpoint).state == "interrupted"
+    resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
+    assert {o.index for o in resumed.outcomes if o.status is Status.SKIPPED} == finished
+
+
+PRINTING = """
+import sys, time
+from curator import Sink
+from curator.testing.probes import Numbers
+
+class Chatty(Sink):
+    def __call__(self, items, index):
+        print(f"item {index} speaks")
+        time.sleep(0.2)
+        return [str(i) for i in items]
+
+pipeline = Numbers(6).write(Chatty())
+"""
+
+
+def test_the_first_ctrl_c_is_told_on_stderr_even_inside_an_item_that_runs_here(
+    tmp_path: Path,
+) -> None:
+    # On sequential the item runs in the main thread, where the signal's handler runs
+    # too: its notice belongs on the terminal, not in the item's captured output.
+    (tmp_path / "chatty.py").write_text(textwrap.dedent(PRINTING))
+    script = textwrap.dedent(
+        """
+        import signal, sys, threading
+        sys.path.insert(0, ".")
+        import curator, chatty
+        threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,)).start()
+        try:
+            curator.run(chatty.pipeline, reporter=None)
+        except curator.RunInterrupted as stop:
+            for outcome in stop.result.outcomes:
+                if outcome.output is not None:
+                    print(repr(outcome.output.text))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "curator: stopping: no new items" in proc.stderr
+    assert "item " in proc.stdout  # the items' output was captured ...
+    assert "stopping" not in proc.stdout  # ... without the run's notice in it
