@@ -77,6 +77,9 @@ def test_closing_a_session_while_its_stream_goes_on_lets_the_stream_end(tmp_path
     assert all(o.ok for o in taken)
     with pytest.raises(UsageError, match="session is closed"):
         session.run(Numbers(2).write(Collect()), reporter=None)
+    # A stream is checked when it is made, as a run is, not once it is iterated.
+    with pytest.raises(UsageError, match="session is closed"):
+        session.stream(Numbers(2).write(Collect()), reporter=None)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,18 @@ def test_bad_input_is_refused_before_anything_starts() -> None:
         stream(Numbers(3).write(Collect()), indices=[5])
 
 
+@pytest.mark.parametrize(
+    ("argument", "value"), [("resume", "false"), ("capture", "no"), ("ordered", 1)]
+)
+def test_a_switch_that_is_not_a_bool_is_refused(argument: str, value: object) -> None:
+    # resume="false" is truthy: it resumed a checkpoint the caller asked not to.
+    with pytest.raises(UsageError, match=f"{argument} must be True or False, got {value!r}"):
+        stream(Numbers(3).write(Collect()), reporter=None, **{argument: value})  # type: ignore[arg-type]
+    if argument != "ordered":
+        with pytest.raises(UsageError, match=f"{argument} must be True or False"):
+            run(Numbers(3).write(Collect()), reporter=None, **{argument: value})  # type: ignore[arg-type]
+
+
 def test_a_failure_is_final_only_after_its_retries(tmp_path: Path) -> None:
     outcomes = list(
         stream(

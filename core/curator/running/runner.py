@@ -243,6 +243,8 @@ def check_run(
     backend, jobs, indices, options = (
         request.backend, request.jobs, request.indices, request.options
     )  # fmt: skip
+    check_switch("resume", request.resume)
+    check_switch("capture", request.capture)
     runnable = check_runnable(pipeline)
     plan = StagePlan.of(runnable)
     if not isinstance(backend, str):
@@ -341,6 +343,18 @@ def _backend_factory(
         return session.claim(make_backend)
 
     return session_backend
+
+
+def check_switch(name: str, value: object) -> None:
+    """Refuse a switch that is not ``True`` or ``False`` (``resume="false"`` would be true).
+
+    Raises
+    ------
+    UsageError
+        Naming the argument and the value given.
+    """
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be True or False, got {value!r}")
 
 
 def _features(

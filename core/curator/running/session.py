@@ -134,6 +134,8 @@ class Session:
         return stream(pipeline, **self._arguments(arguments))
 
     def _arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        if self._closed:  # told when the run or stream is made, before anything starts
+            raise UsageError("this session is closed; open a new curator.Session")
         fixed = sorted(set(arguments) & set(FIXED))
         if fixed:
             raise UsageError(

@@ -23,7 +23,7 @@ from curator.plugin_host.registry import Registry
 from curator.running.choosing import ReporterSpec
 from curator.running.loop import RunLoop
 from curator.running.policy import OnError, Policy
-from curator.running.runner import RunRequest, plan_run
+from curator.running.runner import RunRequest, check_switch, plan_run
 from curator.running.session import Session
 
 
@@ -185,6 +185,7 @@ def stream(
     RunStream
         An iterator of :class:`~curator.model.outcome.Outcome`, one per requested index.
     """
+    check_switch("ordered", ordered)
     policy = Policy(
         on_error, max_failures, retries, retry_delay, retry_backoff, timeout, grace,
         setup_timeout, teardown_timeout,
