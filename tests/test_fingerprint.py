@@ -68,6 +68,16 @@ def test_changing_only_a_filter_parameter_changes_the_fingerprint(what: str) -> 
     assert fingerprint(build(2)) != fingerprint(build(3)), f"{what} is not in the fingerprint"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: a list and a tuple of equal items are described alike; telling them apart "
+    "changes the fingerprint (and default checkpoint path) of every pipeline with a list or "
+    "tuple parameter, and checkpoints made before must still resume (tests/legacy)",
+)
+def test_a_list_and_a_tuple_parameter_are_told_apart() -> None:
+    assert fingerprint(with_filter(Scale((64, 64)))) != fingerprint(with_filter(Scale([64, 64])))  # type: ignore[arg-type]
+
+
 def test_adding_or_swapping_a_filter_changes_the_fingerprint() -> None:
     plain = Numbers(3).write(Out())
     one = Numbers(3).filter(scaled_by(2)).write(Out())
