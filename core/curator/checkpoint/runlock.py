@@ -32,6 +32,15 @@ def lock_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".lock")
 
 
+def has_lock_file(checkpoint: Path) -> bool:
+    """Whether anything is at the lock's name of ``checkpoint`` (a link counts).
+
+    Asked before :func:`take_lock`: a run refused once it holds the lock
+    removes a lock file it made (:func:`remove_lock`), and only that one.
+    """
+    return os.path.lexists(lock_path(checkpoint))
+
+
 def take_lock(checkpoint: Path) -> IO[str] | None:
     """Take the run lock of ``checkpoint`` (``None`` where there is no ``flock``).
 

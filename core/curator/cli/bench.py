@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -130,7 +131,7 @@ def _report(args: argparse.Namespace, rows: list[Any], total: int, registry: Reg
         size = chosen.config.chunksize
         chunk = "" if size is None else f" -o chunksize={size}"
         print_text(
-            f"recommended: curator run {args.target} -b {chosen.config.backend} "
+            f"recommended: curator run {shlex.quote(args.target)} -b {chosen.config.backend} "
             f"-j {chosen.config.jobs}{chunk}  (about {_duration(chosen.estimate(total))} "
             f"for {total:,} items)"
         )

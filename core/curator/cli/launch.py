@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -13,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from curator.backends.backend import normalize_name
 from curator.checkpoint.settings import RunSettings
 from curator.cli.exitcodes import ExitCode
-from curator.cli.output import error, print_fields, print_json, reserve_stdout
+from curator.cli.output import (
+    command_stdout,
+    error,
+    print_fields,
+    print_json,
+    reserve_stdout,
+    stdout_to_stderr,
+)
 from curator.cli.remembered import (
     given_settings,
     merge,
@@ -29,6 +38,7 @@ from curator.model.errors import (
     RunInterrupted,
     StateMergeError,
     TaskFailedError,
+    TeardownError,
     UsageError,
 )
 from curator.model.outcome import Status
@@ -92,22 +102,29 @@ def _check_remembered_timeout(registry: Registry, backend: str, timeout: float) 
 def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """Load the target, run it and report; the exit code says how it went.
 
-    With ``--json`` stdout carries the JSON and nothing else: what the target's
-    import and the run write to stdout goes to stderr (see :func:`reserve_stdout`).
+    With ``--json``, or the ``json`` reporter writing its events to stdout,
+    stdout carries the JSON and nothing else: what the run writes to stdout
+    goes to stderr (see :func:`reserve_stdout`). What the target's module
+    prints while it is imported goes to stderr in any case.
     """
-    if not args.json:
-        return _launch(registry, args)
-    with reserve_stdout():
-        return _launch(registry, args)
+    with contextlib.ExitStack() as reserved:
+        if args.json:
+            reserved.enter_context(reserve_stdout())
+        return _launch(registry, args, reserved)
 
 
-def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
+def _launch(
+    registry: Registry, args: argparse.Namespace, reserved: contextlib.ExitStack
+) -> ExitCode:
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
     from curator.running.runner import check_run, checkpoint_path, plan_run  # sqlite3...
 
     checkpoint, default = _checkpoint_asked(registry, args)
     given = given_settings(args)
-    pipeline = load_target(args.target)
+    # Before the settings are known: a --resume may take the json reporter from the
+    # checkpoint, and then stdout must hold its events only.
+    with stdout_to_stderr():
+        pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)
     settings, notices, resuming = _remembered(pipeline, path, given, args)
     if not default and not args.no_checkpoint:
@@ -117,6 +134,12 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
             "(CURATOR_DISABLE_PLUGINS), so this run records nothing on disk",
         ]
     _check_stdout(args, settings)
+    _check_option_flags(registry, args, settings)
+    if not args.json and _events_on_stdout(settings):
+        from curator.observing.reporters.jsonlines import events_to_stdout
+
+        reserved.enter_context(reserve_stdout())
+        reserved.enter_context(events_to_stdout(command_stdout()))
     if settings.timeout and "timeout" not in given and settings.backend is not None:
         _check_remembered_timeout(registry, settings.backend, settings.timeout)
     indices = None if settings.indices is None else parse_indices(settings.indices, len(pipeline))
@@ -141,13 +164,19 @@ def _launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
     except TaskFailedError as exc:
         error(str(exc))
         _resume_hint(args, exc.result)
-        _keep_going_hint(args, exc.result, exc.index)
+        _keep_going_hint(args, exc.result, exc.index, settings.max_failures)
         _emit(args, exc.result, stopped_at=exc.index)
         return ExitCode.TASKS_FAILED
     except StateMergeError as exc:  # the stage's code failed; every outcome is recorded
         error(str(exc))
         if exc.result is not None:
             _emit(args, exc.result)
+        return ExitCode.TASKS_FAILED
+    except TeardownError as exc:  # after the items: every outcome is recorded
+        if exc.result is None:
+            raise
+        error(str(exc))
+        _emit(args, exc.result)
         return ExitCode.TASKS_FAILED
     except RunInterrupted as exc:  # asked for (Ctrl-C, SIGTERM): not an error
         result = exc.result
@@ -189,10 +218,48 @@ def _check_stdout(args: argparse.Namespace, settings: RunSettings) -> None:
         )
 
 
+def _check_option_flags(
+    registry: Registry, args: argparse.Namespace, settings: RunSettings
+) -> None:
+    """Refuse a backend's flag (``--memory-limit``) for a backend that does not take it.
+
+    The user typed the flag, not ``-o memory_limit``: the message names the
+    flag and the backends that declare it, not an unknown option.
+    """
+    backend = normalize_name(settings.backend)
+    entry = registry.backends.get(backend)
+    if entry is None or entry.cls is None:
+        return  # an unknown or broken backend: its own error says so
+    takes = {field.name for field in dataclasses.fields(entry.cls.Options)}
+    for dest, flag in getattr(args, "option_flags", {}).items():
+        if getattr(args, dest) is None or flag.option in takes:
+            continue
+        declared = ", ".join(flag.backends)
+        noun = "backend" if len(flag.backends) == 1 else "backends"
+        raise UsageError(
+            f"{flag.flag} is an option of {noun} {declared}; backend {backend!r} does not "
+            f"take it (choose one that does with -b)"
+        )
+
+
+def _events_on_stdout(settings: RunSettings) -> bool:
+    """Whether the run's ``json`` reporter writes its events to stdout (its default)."""
+    options = settings.reporter_options.get("json", {})
+    return (
+        "json" in {normalize_name(r) for r in settings.reporter}
+        and not options.get("file")
+        and options.get("stream") is None
+    )
+
+
 def _checkpoint_asked(registry: Registry, args: argparse.Namespace) -> tuple[str | bool, bool]:
     """The run's ``checkpoint=`` from the flags, and whether runs record one by default."""
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 
+    if args.checkpoint == "":  # an unset variable in a script: not the default checkpoint
+        raise UsageError(
+            "--checkpoint needs a path, got an empty one (leave the flag out for the default)"
+        )
     if args.no_checkpoint and (args.checkpoint or args.resume):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint or --resume")
     # The default checkpoint is the built-in plugin's: switched off, a run records nothing.
@@ -264,15 +331,17 @@ def _remembered(
         notices = nothing_to_resume(pipeline, path, why)
     elif stored is None and not done:
         notices = nothing_to_resume(pipeline, path, f"the checkpoint {path} holds no finished item")
-    settings, reused, dropped = merge(given, stored)
+    settings, reused, dropped, replaced = merge(given, stored)
     before = stored.backend if stored is not None else ""
     resuming = not notices  # it has something to resume
-    return settings, notices + reuse_lines(settings, reused, given, dropped, before), resuming
+    lines = reuse_lines(settings, reused, given, dropped, before)
+    return settings, notices + lines + replaced, resuming
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    where = f" --checkpoint {args.checkpoint}" if args.checkpoint else ""
-    return f"curator run {args.target} --resume{where}"
+    """The command that resumes this run, quoted for a POSIX shell (paths may hold spaces)."""
+    where = ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    return shlex.join(["curator", "run", args.target, "--resume", *where])
 
 
 def _resume_hint(args: argparse.Namespace, result: RunResult, why: str = "") -> None:
@@ -296,15 +365,27 @@ def _resume_hint(args: argparse.Namespace, result: RunResult, why: str = "") -> 
     )
 
 
-def _keep_going_hint(args: argparse.Namespace, result: RunResult, index: int) -> None:
-    """After a stop at the first failure: how to run what never ran, past failures."""
+def _keep_going_hint(
+    args: argparse.Namespace, result: RunResult, index: int, max_failures: int | None
+) -> None:
+    """After a stop at a failure: what stopped the run, and how to run what never ran.
+
+    ``max_failures`` is the run's failure budget, if it had one: then the run
+    stopped at the failure that used it up (``index``), not at the first.
+    The suggested ``--keep-going`` replaces a remembered budget (see
+    :func:`curator.cli.remembered.merge`), so the command runs past failures.
+    """
     never_ran = result.count(Status.CANCELLED)
     if result.checkpoint is None or not never_ran:
         return
     items = "item" if never_ran == 1 else "items"
+    if max_failures is not None and max_failures > 1:
+        stopped = f"after {max_failures} failures (the last: item {index})"
+    else:
+        stopped = f"at the first failure (item {index})"
     say(
-        f"the run stopped at the first failure (item {index}), so {never_ran} {items} never "
-        f"ran; to run them past failures: {_resume_command(args)} --keep-going"
+        f"the run stopped {stopped}, so {never_ran} {items} never ran; to run them past "
+        f"failures: {_resume_command(args)} --keep-going"
     )
 
 

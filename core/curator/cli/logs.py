@@ -17,8 +17,9 @@ def add_parser(commands: Any) -> None:
         "logs",
         help="print what an item wrote (stdout, stderr, logging) and its traceback",
         description=(
-            "Print the output captured while item INDEX last ran (the last 64 KiB of it) and, "
-            "if it failed, its traceback, from a checkpoint. Without CHECKPOINT, the most "
+            "Print the output captured while item INDEX last ran (the last 64 KiB of it; none "
+            "is kept for an item that crashed, timed out or was interrupted) and, if it "
+            "failed, its traceback, from a checkpoint. Without CHECKPOINT, the most "
             "recently written checkpoint in .curator/ is read (newer files that are not "
             "checkpoints are passed over, each named in a warning)."
         ),
@@ -27,6 +28,24 @@ def add_parser(commands: Any) -> None:
     add_one_checkpoint(parser)
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(handler=logs_command)
+
+
+NOT_KEPT = {
+    "crashed": "crashed (its worker died)",
+    "timed_out": "timed out",
+    "interrupted": "was interrupted",
+}
+"""Statuses whose item's output curator does not keep: its worker was stopped mid-item."""
+
+
+def _no_output(status: str) -> str:
+    """Why the record of an item that ended with ``status`` holds no output."""
+    if status in NOT_KEPT:
+        return (
+            f"(no output kept: curator does not keep what an item printed when it "
+            f"{NOT_KEPT[status]})"
+        )
+    return "(it printed nothing, or the run did not capture output)"
 
 
 def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
@@ -62,7 +81,7 @@ def logs_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     head = f"item {index}: {Status(stored.status).label}, attempt {stored.attempt}"
     print_text(f"{head}, on {stored.worker} ({path})")
     if stored.output is None:
-        print_text("(it printed nothing, or the run did not capture output)")
+        print_text(_no_output(stored.status))
     else:
         print_text("\n".join(stored.output.lines()))
     error = stored.error

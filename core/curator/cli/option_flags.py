@@ -15,26 +15,42 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import NamedTuple
 
 from curator.plugin_host.registry import Registry
+
+
+class OptionFlag(NamedTuple):
+    """A backend option's flag: what the user typed, the option it sets, who declares it."""
+
+    flag: str
+    """The flag, ``--memory-limit``."""
+    option: str
+    """The option it sets, ``memory_limit``."""
+    backends: tuple[str, ...]
+    """The installed backends that declare it, for the message when another is chosen."""
 
 
 def add_option_flags(parser: argparse.ArgumentParser, registry: Registry) -> None:
     """Add the flags of every installed backend's options to the ``run`` parser.
 
     The parsed arguments then hold ``option_flags``: each flag's destination
-    and the option it sets.
+    and its :class:`OptionFlag`.
     """
     group = parser.add_argument_group(
         "backend options", "Flags installed backends declare: each is short for -o NAME=VALUE."
     )
     flags: dict[str, str] = {}  # flag -> the option it sets
+    declared: dict[str, list[str]] = {}  # flag -> the backends that declare it
     for backend, entry in sorted(registry.backends.items()):
         if entry.cls is None:
             continue
         for field in dataclasses.fields(entry.cls.Options):
             flag = field.metadata.get("flag")
-            if flag is None or flags.get(flag) == field.name:  # another backend's, same option
+            if flag is None:
+                continue
+            if flags.get(flag) == field.name:  # another backend's, same option
+                declared[flag].append(backend)
                 continue
             try:
                 group.add_argument(
@@ -52,7 +68,13 @@ def add_option_flags(parser: argparse.ArgumentParser, registry: Registry) -> Non
                 )
                 continue
             flags[flag] = field.name
-    parser.set_defaults(option_flags={f"option_{name}": name for name in flags.values()})
+            declared[flag] = [backend]
+    parser.set_defaults(
+        option_flags={
+            f"option_{name}": OptionFlag(flag, name, tuple(declared[flag]))
+            for flag, name in flags.items()
+        }
+    )
     _add_reporter_flags(parser, registry)
 
 

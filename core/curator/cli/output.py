@@ -31,6 +31,11 @@ def _stdout() -> TextIO:
     return _reserved if _reserved is not None else sys.stdout
 
 
+def command_stdout() -> TextIO:
+    """Where the command's own output goes: the real stdout, also inside :func:`reserve_stdout`."""
+    return _stdout()
+
+
 @contextlib.contextmanager
 def reserve_stdout() -> Iterator[None]:
     """Keep stdout for the command's own output; everything else written meanwhile goes to stderr.
@@ -75,6 +80,46 @@ def reserve_stdout() -> Iterator[None]:
         if kept is not None:
             if not _reserved_until_exit:
                 os.dup2(kept, 1)
+            os.close(kept)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what is written to stdout meanwhile to stderr; put stdout back afterwards, always.
+
+    For importing a pipeline's module: what it prints is not the command's
+    output (``status --json`` must print JSON only), and no output of the
+    command itself is written meanwhile. Unlike :func:`reserve_stdout`,
+    stdout is put back even when :func:`reserve_stdout_until_exit` was called,
+    for the command's output that follows. Inside :func:`reserve_stdout`
+    this changes nothing: stdout is stderr already.
+    """
+    if _reserved is not None:
+        yield
+        return
+    stdout = sys.stdout
+    with contextlib.suppress(Exception):
+        stdout.flush()
+    kept = _point_fd_1_at_stderr()
+    try:
+        on_fd_1 = stdout.fileno() == 1
+    except (AttributeError, ValueError, OSError):  # a harness's stream (pytest, a notebook)
+        on_fd_1 = False
+    # On file descriptor 1, sys.stdout stays the same object (a module may keep it, say
+    # for a logging handler, and its later writes belong on stdout): what it buffers is
+    # flushed below while 1 is still stderr's copy. Any other stream is swapped meanwhile.
+    swapped = not (on_fd_1 and kept is not None)
+    if swapped:
+        sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        if swapped and sys.stdout is sys.stderr:  # else the module replaced it: its choice
+            sys.stdout = stdout
+        if kept is not None:
+            os.dup2(kept, 1)
             os.close(kept)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,9 +51,16 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
             given[switch] = getattr(args, switch)
     if args.option:
         given["options"] = parse_options(args.option)
-    for dest, name in getattr(args, "option_flags", {}).items():  # a backend's own flags
-        if getattr(args, dest) is not None:
-            given["options"] = {**given.get("options", {}), name: getattr(args, dest)}
+    for dest, flag in getattr(args, "option_flags", {}).items():  # a backend's own flags
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        options = given.get("options", {})
+        if flag.option in options:  # as -o twice: which one was meant is not ours to guess
+            raise UsageError(
+                f"option {flag.option!r} is given twice (-o {flag.option}=... and {flag.flag})"
+            )
+        given["options"] = {**options, flag.option: value}
     if args.reporter:
         given["reporter"] = tuple(args.reporter)
     if args.reporter_option:
@@ -80,16 +88,17 @@ on a parallel backend, one item at a time otherwise) unless ``-j`` is given.
 
 def merge(
     given: dict[str, Any], stored: RunSettings | None
-) -> tuple[RunSettings, list[str], list[str]]:
+) -> tuple[RunSettings, list[str], list[str], list[str]]:
     """The run's settings: given flags, else the stored ones, else the defaults.
 
-    Returns the settings, the names of the stored ones reused, and the flags
-    of the stored ones left out because another backend is given (see
-    :data:`BACKEND_SETTINGS`).
+    Returns the settings, the names of the stored ones reused, the flags of
+    the stored ones left out because another backend is given (see
+    :data:`BACKEND_SETTINGS`), and the lines saying which stored ones a flag
+    given now replaces without naming them (see :func:`_failure_mode_given`).
     """
     if stored is None:
-        return RunSettings(**given), [], []
-    base = stored
+        return RunSettings(**given), [], [], []
+    base, replaced = _failure_mode_given(given, stored)
     dropped: list[str] = []
     if "backend" in given and normalize_name(given["backend"]) != stored.backend:
         forgotten = dataclasses.replace(
@@ -119,7 +128,26 @@ def merge(
         and field.name not in ("target", "unrecorded")
         and getattr(merged, field.name) != getattr(defaults, field.name)
     ]
-    return merged, reused, dropped
+    return merged, reused, dropped, replaced
+
+
+def _failure_mode_given(
+    given: dict[str, Any], stored: RunSettings
+) -> tuple[RunSettings, list[str]]:
+    """Forget the stored ``--max-failures`` when ``--keep-going``/``--no-keep-going`` is given.
+
+    A failure budget overrides the failure mode (see
+    :class:`~curator.running.policy.Policy`): reused under ``--keep-going``,
+    the last run's ``--max-failures 2`` would stop the resume at two failures
+    again, so the hint "--resume --keep-going" after such a stop would never
+    get past them. The mode given now is the user's word on failures; a
+    budget given with it stays.
+    """
+    if "on_error" not in given or "max_failures" in given or stored.max_failures is None:
+        return stored, []
+    mode = "--keep-going" if given["on_error"] == "continue" else "--no-keep-going"
+    line = f"not reused: --max-failures {stored.max_failures} ({mode} given now)"
+    return dataclasses.replace(stored, max_failures=None), [line]
 
 
 def say(message: str) -> None:
@@ -211,7 +239,7 @@ def same_class_lines(
         if report.fingerprint == this:
             lines.append(
                 f"{report.path} holds this configuration ({report.done} of {report.total} "
-                f"done): to resume it, give --checkpoint {report.path}"
+                f"done): to resume it, give --checkpoint {shlex.quote(str(report.path))}"
             )
             continue
         changed = differences(mine, report.parameters) if report.parameters else []
@@ -223,7 +251,8 @@ def same_class_lines(
             f"({report.done} of {report.total} done): {what}"
         )
     if len(similar) > MAX_SIMILAR:
-        lines.append(f"and {len(similar) - MAX_SIMILAR} more: curator status {folder}")
+        more = len(similar) - MAX_SIMILAR
+        lines.append(f"and {more} more: curator status {shlex.quote(str(folder))}")
     if any(report.fingerprint != this for report in similar):
         lines.append(
             "a resume reuses only results of exactly this configuration; to continue one of "
@@ -242,7 +271,7 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     lock, when no run can be writing it, and its own error stands.
     """
     from curator.checkpoint.catalog import resume_facts
-    from curator.checkpoint.runlock import release_lock, take_lock
+    from curator.checkpoint.runlock import has_lock_file, release_lock, remove_lock, take_lock
     from curator.checkpoint.store import wait_closed
 
     try:
@@ -250,8 +279,16 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     except UsageError:
         pass
     wait_closed(path)  # a store this process closed lets go of the lock first
+    made = not has_lock_file(path)
     lock = take_lock(path)  # another run holds it: "in use by another curator run"
     try:
-        return resume_facts(path)
-    finally:
-        release_lock(lock)
+        facts = resume_facts(path)
+    except BaseException:
+        # Refused (the user's notes.txt is no checkpoint): leave nothing beside the file.
+        if made:
+            remove_lock(lock, path)
+        else:
+            release_lock(lock)
+        raise
+    release_lock(lock)
+    return facts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def locate(what: str | None) -> tuple[Path | None, Path | None]:
     """``(folder, None)`` to list a folder, ``(None, file)`` to show one checkpoint."""
     if what is None:
         return Path(DEFAULT_DIR), None
+    if not what:  # Path("") is the current folder: an unset variable, not a choice
+        raise UsageError("the checkpoint or TARGET given is empty: name one, or leave it out")
     given = Path(what)
     if given.is_dir():
         return given, None
@@ -63,10 +66,12 @@ def locate(what: str | None) -> tuple[Path | None, Path | None]:
         path = resolve_path(what)
         assert path is not None
         return None, path
+    from curator.cli.output import stdout_to_stderr
     from curator.cli.target import load_target
     from curator.running.runner import checkpoint_path
 
-    pipeline = load_target(what)
+    with stdout_to_stderr():  # what the module prints is not the command's output (--json)
+        pipeline = load_target(what)
     path = checkpoint_path(pipeline, True)
     assert path is not None
     from curator.checkpoint.file import holds_checkpoint
@@ -218,7 +223,9 @@ def _show(
         ("last run", when),
     ]
     if settings is not None:
-        command = " ".join(["curator run", settings.target or "TARGET", *settings.flags()])
+        # Quoted to be pasted into a shell: a target, a path or an option value may hold spaces.
+        words = [settings.target or "TARGET", *settings.flags()]
+        command = "curator run " + shlex.join(words)
         fields.append(("settings", command))
     fields += [(f"  {key}", value) for key, value in report.parameters.items() if "." in key]
     if outside is not None and outside["rounds"]:
@@ -246,7 +253,8 @@ def _show(
         )
         more = len(failures) - MAX_LISTED_FAILURES
         listed = f"{more} more, and " if more > 0 else ""
-        print_text(f"{listed}full tracebacks: curator status {report.path} --failed (or --index N)")
+        where = shlex.quote(str(report.path))
+        print_text(f"{listed}full tracebacks: curator status {where} --failed (or --index N)")
     return ExitCode.OK
 
 

@@ -7,6 +7,7 @@ per-item feature (see :mod:`curator.observing.features`) gets one instance per r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,10 +64,17 @@ def resolve_reporters(
     Raises
     ------
     UsageError
-        For an unknown name, an object that is not a :class:`~curator.Reporter`,
-        or options for a reporter that is not selected or that it does not take.
+        For an unknown name, a name given twice, an object that is not a
+        :class:`~curator.Reporter`, options for a reporter that is not
+        selected or that it does not take, or a float option that is not a
+        finite number.
     """
-    chosen = {normalize_name(i) for i in reporter_names(spec)}
+    names = [normalize_name(i) for i in reporter_names(spec)]
+    # Twice the same reporter writes everything twice (the json events, the summary).
+    twice = next((name for position, name in enumerate(names) if name in names[:position]), None)
+    if twice is not None:
+        raise UsageError(f"reporter {twice!r} is named twice")
+    chosen = set(names)
     for name in reporter_options or {}:
         if normalize_name(name) not in chosen:
             raise UsageError(f"options given for reporter {name!r}, which is not selected")
@@ -78,14 +86,33 @@ def resolve_reporters(
         if isinstance(item, Reporter):
             reporters.append(item)
         elif isinstance(item, str):
-            name = auto_reporter() if normalize_name(item) == "auto" else item
+            auto = normalize_name(item) == "auto"
+            name = auto_reporter() if auto else item
+            if auto and normalize_name(name) in chosen:
+                continue  # auto picks a reporter named besides it: once is enough
             cls = registry.reporter(name)
             given = (reporter_options or {}).get(normalize_name(name), {})
-            settings = build_options(cls.Options, given, owner=f"reporter {normalize_name(name)!r}")
+            owner = f"reporter {normalize_name(name)!r}"
+            settings = build_options(cls.Options, given, owner=owner)
+            _check_finite(settings, given, owner)
             reporters.append(cls(settings))
         else:
             raise UsageError(f"reporter must be a name or a curator.Reporter, got {item!r}")
     return reporters
+
+
+def _check_finite(settings: object, given: Mapping[str, Any], owner: str) -> None:
+    """Refuse a number option given as ``nan`` or ``inf``, as the run's own flags are refused.
+
+    ``float("nan")`` converts without complaint and then compares false with
+    everything, so a check like ``interval < 0`` lets it pass and the
+    reporter silently misbehaves (``log.interval=nan`` writes no progress).
+    Only the options given are checked: a schema's default is its author's.
+    """
+    for name in given:
+        value = getattr(settings, name, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"option {name!r} of {owner} must be a finite number, got {value!r}")
 
 
 def reporter_names(spec: ReporterSpec) -> list[str]:

@@ -262,5 +262,8 @@ def test_the_memory_limit_flag_of_curator_run(tmp_path: Path) -> None:
     assert "MemoryLimit: memory limit: item 1" in resumed.stderr
     elsewhere = curator_run("-b", "thread-pool", "--memory-limit", "1GiB")
     assert elsewhere.returncode == 2
-    assert "unknown option 'memory_limit' for backend 'thread-pool'" in elsewhere.stderr
+    assert (
+        "--memory-limit is an option of backend process-pool; "
+        "backend 'thread-pool' does not take it" in elsewhere.stderr
+    )
     assert "Traceback" not in elsewhere.stderr

@@ -6,10 +6,12 @@ The schema is documented in ``docs/reporters.md`` and, machine-readable, in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -23,6 +25,26 @@ SCHEMA_VERSION = 4
 """2 added stage names and per-item metrics (``run_start.stages``, ``task_finish.metrics``),
 3 captured output (``task_finish.output``), 4 the data of per-item features
 (``task_finish.extras``)."""
+
+
+_STDOUT: list[TextIO] = []
+"""Where standard output is for the reporter, innermost last (see :func:`events_to_stdout`)."""
+
+
+@contextlib.contextmanager
+def events_to_stdout(stream: TextIO) -> Iterator[None]:
+    """Let ``stream`` be the reporter's standard output meanwhile, instead of ``sys.stdout``.
+
+    ``curator run --reporter json`` keeps stdout for the events the way
+    ``--json`` keeps it for the summary: what the pipeline writes to stdout
+    goes to stderr, file descriptor 1 included, so ``sys.stdout`` leads there
+    too; the events go to ``stream``, the real stdout.
+    """
+    _STDOUT.append(stream)
+    try:
+        yield
+    finally:
+        _STDOUT.remove(stream)
 
 
 @dataclass(frozen=True)
@@ -70,7 +92,7 @@ class JsonReporter(Reporter):
             self._stream = open(self.options.file, "a", encoding="utf-8")  # noqa: SIM115
             self._owned = True
         else:
-            self._stream = sys.stdout
+            self._stream = _STDOUT[-1] if _STDOUT else sys.stdout
         self._emit(
             {
                 "event": "run_start",
