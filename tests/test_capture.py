@@ -178,6 +178,8 @@ def test_rich_reporter_shows_an_items_output_in_a_panel(
     assert "item 2 on main" not in text
     rest = ": curator logs INDEX" if kept else " (not kept: the run has no checkpoint)"
     assert f"output of items 2, 3, 4 not shown (too many at once){rest}" in text
+    if kept:  # not in .curator/, where curator logs looks without being told
+        assert str(tmp_path / "c.sqlite") in text.replace("\n", "")
 
 
 def test_json_events_carry_the_output_and_match_the_schema(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ whatever file holds the path now, and write the run's pages over it.
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 from contextlib import closing, suppress
 from pathlib import Path
@@ -84,7 +85,7 @@ def recover(
         )
     return (
         f"{happened}; what it held, this run's outcomes included, is written to {target} "
-        f"again: `--resume --checkpoint {target}` goes on from it"
+        f"again: `--resume --checkpoint {shlex.quote(str(target))}` goes on from it"
     )
 
 

@@ -7,9 +7,11 @@ reporting thus does not grow with the item rate, and nothing runs in a worker.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curator.model.outcome import Outcome, Status
@@ -124,11 +126,20 @@ class RichReporter(Reporter):
         self.console.print(Panel(body, title=title, title_align="left", border_style=style))
 
     def _kept(self, index: int | str) -> str:
-        """Where the rest of an item's output can be read, if anywhere."""
+        """Where the rest of an item's output can be read, if anywhere.
+
+        ``curator logs INDEX`` reads the newest checkpoint in ``.curator/``: a
+        run's checkpoint elsewhere (``--checkpoint``) is named.
+        """
         progress = self.progress
         if progress is None or progress.run.checkpoint is None:
             return " (not kept: the run has no checkpoint)"
-        return f": curator logs {index}"
+        from curator.checkpoint.store import DEFAULT_DIR  # sqlite3 and more: only when asked
+
+        checkpoint = Path(progress.run.checkpoint)
+        if checkpoint.resolve().parent == Path(DEFAULT_DIR).resolve():
+            return f": curator logs {index}"
+        return f": curator logs {index} {shlex.quote(str(checkpoint))}"
 
     def _say_unshown(self) -> None:
         unshown, self._unshown = self._unshown, []

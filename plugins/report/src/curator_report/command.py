@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,10 @@ def _print(report: Any) -> None:
                 for i in report.slowest[:10]
             ],
         )
+    where = shlex.quote(str(report.checkpoint))  # a path with spaces, pasted into a shell
     if report.failures_total:
-        print_text(f"{report.failures_total:,} failed: curator status {report.checkpoint} --failed")
-    print_text(f"plots: curator report {report.checkpoint} --html report.html")
+        print_text(f"{report.failures_total:,} failed: curator status {where} --failed")
+    print_text(f"plots: curator report {where} --html report.html")
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import shlex
 import time
 from collections.abc import Iterable, Sequence
 
@@ -377,6 +378,7 @@ def _failures(report: RunReport) -> str:
     more = report.failures_total - len(report.failures)
     if more > 0:
         blocks.append(
-            f'<p class="none">{more:,} more: curator status {_e(report.checkpoint)} --failed</p>'
+            f'<p class="none">{more:,} more: curator status '
+            f"{_e(shlex.quote(str(report.checkpoint)))} --failed</p>"
         )
     return "".join(blocks)
