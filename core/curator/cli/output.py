@@ -53,10 +53,7 @@ def reserve_stdout() -> Iterator[None]:
     stdout = sys.stdout
     stdout.flush()
     kept = _point_fd_1_at_stderr()
-    try:
-        on_fd_1 = stdout.fileno() == 1
-    except (AttributeError, ValueError, OSError):  # a harness's stream (pytest, a notebook)
-        on_fd_1 = False
+    on_fd_1 = _on_fd_1(stdout)
     if on_fd_1 and kept is not None:
         reserved: TextIO = open(  # noqa: SIM115 - closed below, after fd 1 is put back
             os.dup(kept), "w", encoding=stdout.encoding, errors=stdout.errors
@@ -83,6 +80,14 @@ def reserve_stdout() -> Iterator[None]:
             os.close(kept)
 
 
+def _on_fd_1(stream: TextIO) -> bool:
+    """Whether ``stream`` writes to file descriptor 1 (a harness's stream, pytest's, does not)."""
+    try:
+        return stream.fileno() == 1
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
     """Send what is written to stdout meanwhile to stderr; put stdout back afterwards, always.
@@ -101,10 +106,7 @@ def stdout_to_stderr() -> Iterator[None]:
     with contextlib.suppress(Exception):
         stdout.flush()
     kept = _point_fd_1_at_stderr()
-    try:
-        on_fd_1 = stdout.fileno() == 1
-    except (AttributeError, ValueError, OSError):  # a harness's stream (pytest, a notebook)
-        on_fd_1 = False
+    on_fd_1 = _on_fd_1(stdout)
     # On file descriptor 1, sys.stdout stays the same object (a module may keep it, say
     # for a logging handler, and its later writes belong on stdout): what it buffers is
     # flushed below while 1 is still stderr's copy. Any other stream is swapped meanwhile.
