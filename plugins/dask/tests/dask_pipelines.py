@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 from curator import Pipeline
 from curator.testing.probes import probe
@@ -40,3 +42,28 @@ def slow_to_close() -> Pipeline[int]:
 
     SpecCluster.close = close  # type: ignore[method-assign,assignment]
     return slow()
+
+
+class Flush:
+    """A filter whose ``teardown()`` raises, after every item ran."""
+
+    def setup(self, worker: object) -> None:
+        pass
+
+    def teardown(self) -> None:
+        raise OSError("flush failed")
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        yield from items
+
+
+class Finishes:
+    """A sink that writes ``done-INDEX`` into ``folder`` as its last act."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        values = [str(item) for item in items]
+        Path(self.folder, f"done-{index}").touch()
+        return values

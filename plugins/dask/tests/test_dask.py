@@ -86,6 +86,32 @@ def test_an_existing_cluster_by_address_and_by_scheduler_file(
             time.sleep(0.1)
 
 
+def test_a_scheduler_file_written_while_the_run_waits_is_used(
+    cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A scheduler started just before the run writes its file once it listens, in
+    # place: the run waits for the file, and reads a half-written one again.
+    import curator_backend_dask.connection as connection
+
+    monkeypatch.setattr(connection, "HALF_WRITTEN_SECONDS", 10.0)
+    identity = cluster.read_text()
+    later = tmp_path / "scheduler.json"
+
+    def write_slowly() -> None:
+        time.sleep(0.5)
+        later.write_text(identity[: len(identity) // 2])
+        time.sleep(0.5)
+        later.write_text(identity)
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    try:
+        result = dask(probe(4, tmp_path), options={"scheduler_file": str(later)})
+    finally:
+        writer.join()
+    assert result.ok  # type: ignore[attr-defined]
+
+
 def test_cancelling_leaves_the_users_cluster_running_and_clean(
     cluster: Path, tmp_path: Path
 ) -> None:

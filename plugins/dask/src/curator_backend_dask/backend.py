@@ -10,6 +10,8 @@ cancelled and it is left running and clean.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +20,46 @@ from curator import Backend, Capabilities, Event, UsageError, Work, option, unin
 from curator.backends.shipping import pickle_work
 from curator.backends.spawning import main_module_stays_home
 from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
+from curator_backend_dask.connection import address_problem, connect
 
 LOCAL_CLUSTER_SETTINGS = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.deploy.lost-worker-timeout": "7 days",
 }
 """Dask settings for the run on the LocalCluster curator starts (see ``DaskBackend._execute``)."""
+LOCAL_CLUSTER_START = threading.Lock()
+"""Held while a run starts its LocalCluster (see ``DaskBackend._on_cluster``)."""
+
+
+class _SharedSettings:
+    """The one set of :data:`LOCAL_CLUSTER_SETTINGS` the runs on LocalClusters share."""
+
+    lock = threading.Lock()
+    runs = 0
+    made: Any = None
+
+
+@contextlib.contextmanager
+def _local_cluster_settings(dask: Any) -> Iterator[None]:
+    """:data:`LOCAL_CLUSTER_SETTINGS` in Dask's config while any run on a LocalCluster lasts.
+
+    The config is the process's: runs at once (in threads) share one set, made by
+    the first to begin and undone by the last to end. Each run's own set, undone
+    in any order but the reverse, would take the settings from a run still going
+    and leave them in the process after the last.
+    """
+    with _SharedSettings.lock:
+        if _SharedSettings.runs == 0:
+            _SharedSettings.made = dask.config.set(LOCAL_CLUSTER_SETTINGS)
+        _SharedSettings.runs += 1
+    try:
+        yield
+    finally:
+        with _SharedSettings.lock:
+            _SharedSettings.runs -= 1
+            if _SharedSettings.runs == 0:
+                made, _SharedSettings.made = _SharedSettings.made, None
+                made.__exit__(None, None, None)
 
 
 @dataclass(frozen=True)
@@ -39,8 +75,16 @@ class DaskOptions:
     chunksize: int | None = option(None, help="indices per task (default: adaptive)")
 
     def __post_init__(self) -> None:
-        if self.address and self.scheduler_file:
+        if self.address is not None and self.scheduler_file is not None:
             raise ValueError("give address or scheduler_file, not both")
+        if self.address is not None:
+            problem = address_problem(self.address)
+            if problem is not None:
+                raise ValueError(f"address {self.address!r} is not a scheduler address: {problem}")
+        if self.scheduler_file is not None and not self.scheduler_file.strip():
+            raise ValueError(
+                "scheduler_file is empty; give a scheduler file, or leave it out for a LocalCluster"
+            )
         if self.chunksize is not None and self.chunksize < 1:
             raise ValueError("chunksize must be at least 1")
 
@@ -102,7 +146,7 @@ class DaskBackend(Backend):
 
         options: DaskOptions = self.options
         shipped = self._shipped.pop(id(work), None) or pickle_work(work, self.name)
-        remote = bool(options.address or options.scheduler_file)
+        remote = options.address is not None or options.scheduler_file is not None
         # For the LocalCluster, the whole run: a death fails the task at once (the run
         # loop decides about retries), and a worker that died is never given up. Dask's
         # cluster closes the nanny of a worker not back within lost-worker-timeout (15 s):
@@ -111,8 +155,8 @@ class DaskBackend(Backend):
         # Imported first, distributed loads its defaults into Dask's config: a set
         # made before that would, at its end, take the whole "distributed" tree away
         # with it (the process's next cluster would fail on a missing key).
-        settings = {} if remote else LOCAL_CLUSTER_SETTINGS
-        with dask.config.set(settings):
+        settings = contextlib.nullcontext() if remote else _local_cluster_settings(dask)
+        with settings:
             yield from self._on_cluster(work, indices, shipped, remote)
 
     def _on_cluster(
@@ -123,19 +167,27 @@ class DaskBackend(Backend):
         options: DaskOptions = self.options
         cluster = None
         if remote:
-            client = _connect(Client, options)
-        else:
-            cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=self.jobs,
-                threads_per_worker=1,
-                processes=True,
-                # Not None: the scheduler's HTTP server would still take port 8787
-                # (and warn when a notebook's cluster or another run holds it).
-                dashboard_address=":0",
-                # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
-                preload=["curator_backend_dask.tasks"],
+            client = connect(
+                Client, options.address, options.scheduler_file, lambda: self.stop_requested
             )
-            client = Client(cluster)  # type: ignore[no-untyped-call]
+            if client is None:  # stopped while it waited for the scheduler file
+                return
+        else:
+            # One start at a time in a process: two at once (runs in two threads) can
+            # race in distributed's lazy imports ("module 'distributed.dashboard' has
+            # no attribute 'scheduler'").
+            with LOCAL_CLUSTER_START:
+                cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    # Not None: the scheduler's HTTP server would still take port 8787
+                    # (and warn when a notebook's cluster or another run holds it).
+                    dashboard_address=":0",
+                    # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
+                    preload=["curator_backend_dask.tasks"],
+                )
+                client = Client(cluster)  # type: ignore[no-untyped-call]
         try:
             self._dispatch = ChunkDispatch(self, client, work, shipped, indices)
             if self.stop_requested:  # asked while the cluster started
@@ -157,13 +209,3 @@ class DaskBackend(Backend):
                 client.close()
                 if cluster is not None:
                     cluster.close()
-
-
-def _connect(client_cls: Any, options: DaskOptions) -> Any:
-    try:
-        if options.scheduler_file:
-            return client_cls(scheduler_file=options.scheduler_file, timeout="10s")
-        return client_cls(options.address, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        where = options.address or options.scheduler_file
-        raise UsageError(f"cannot reach the Dask scheduler at {where}: {exc}") from None

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from curator import Event, Outcome, TaskStart, UsageError, Work
+from curator import Event, Outcome, TaskStart, TeardownError, UsageError, Work
 from curator.backends.dispatch import ChunkSizer, Grouped, Todo
 from curator.backends.lifecycle import teardown_abandoned
 
@@ -269,7 +269,7 @@ class ChunkDispatch:
             else:
                 problems.append(f"{address}: {what}")
         if problems:
-            raise UsageError("a stage's teardown() failed on " + "; ".join(sorted(problems)))
+            raise TeardownError("a stage's teardown() failed on " + "; ".join(sorted(problems)))
 
     def _died_running(self, token: int) -> bool:
         """Whether the chunk of ``token`` was running on a worker that is gone now.
