@@ -50,37 +50,6 @@ class FailAt(Sink[int]):
         return [str(v) for v in values]
 
 
-class RanToTheEnd(Sink[int]):
-    """Writes ``done-INDEX`` into ``folder`` as its last act: proof the item ran to its end."""
-
-    def __init__(self, folder: str, seconds: float = 0.0) -> None:
-        self.folder = folder
-        self.seconds = seconds
-
-    def __call__(self, items: Iterator[int], index: int) -> list[str]:
-        values = [str(item) for item in items]
-        time.sleep(self.seconds)
-        with open(os.path.join(self.folder, f"done-{index}"), "w"):
-            pass
-        return values
-
-
-def ran_to_the_end(folder: str) -> set[int]:
-    """The indices whose :class:`RanToTheEnd` sink ran to its end."""
-    return {int(name[5:]) for name in os.listdir(folder) if name.startswith("done-")}
-
-
-def settled(folder: str, quiet: float = 0.5, patience: float = 20.0) -> set[int]:
-    """:func:`ran_to_the_end` once no item has finished for ``quiet`` seconds."""
-    seen, since, start = ran_to_the_end(folder), time.monotonic(), time.monotonic()
-    while time.monotonic() - since < quiet and time.monotonic() - start < patience:
-        time.sleep(0.05)
-        now = ran_to_the_end(folder)
-        if now != seen:
-            seen, since = now, time.monotonic()
-    return seen
-
-
 class Sleep(Sink[int]):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds

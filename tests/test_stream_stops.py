@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from pipelines import RanToTheEnd, settled
 
 import curator
 from curator import Status, run, stream
 from curator.checkpoint.catalog import read as report
-from curator.testing.probes import Numbers
+from curator.testing.probes import probe, settled
 
 
 def test_a_stream_left_early_records_every_item_that_finished(tmp_path: Path) -> None:
@@ -30,12 +29,14 @@ def test_a_stream_left_early_records_every_item_that_finished(tmp_path: Path) ->
     # to the window): each of those ran its sink to the end, so it is ok, recorded,
     # and a resume must not run it (and its side effects) again.
     checkpoint = tmp_path / "run.sqlite"
-    pipeline = Numbers(40).write(RanToTheEnd(str(tmp_path)))
+    items = tmp_path / "items"  # the probe's run.* records, beside no run.sqlite
+    items.mkdir()
+    pipeline = probe(40, items)
     with stream(
         pipeline, backend="thread-pool", jobs=2, checkpoint=checkpoint, reporter=None
     ) as outcomes:
         next(iter(outcomes))
-        finished = settled(str(tmp_path))
+        finished = settled(items)
     assert len(finished) > 1  # items went on while the consumer worked
     result = outcomes.result
     assert result is not None
@@ -60,7 +61,9 @@ def test_a_hard_stop_in_the_loop_body_ends_the_stream_as_run_ends(
     # One Ctrl-C while the consumer works on an outcome; the grace period ends while it
     # still does, so the hard stop is raised in the loop body, not in the run's frames.
     checkpoint = tmp_path / "run.sqlite"
-    pipeline = Numbers(30).write(RanToTheEnd(str(tmp_path), seconds=0.05))
+    items = tmp_path / "items"  # the probe's run.* records, beside no run.sqlite
+    items.mkdir()
+    pipeline = probe(30, items, sleep=0.05)
     outcomes = stream(
         pipeline, backend=backend, jobs=jobs, grace=0.1, checkpoint=checkpoint, reporter=None
     )
@@ -72,7 +75,7 @@ def test_a_hard_stop_in_the_loop_body_ends_the_stream_as_run_ends(
     press.join()
     result = info.value.result
     assert result.interrupted
-    finished = settled(str(tmp_path))
+    finished = settled(items)
     assert result.count(Status.OK) == len(finished)
     assert seen
     assert report(checkpoint).state == "interrupted"

@@ -561,6 +561,27 @@ def executions(folder: Path | str) -> list[Execution]:
     return found
 
 
+def settled(folder: Path | str, quiet: float = 0.5, patience: float = 20.0) -> set[int]:
+    """The indices whose execution completed, once none has for ``quiet`` seconds.
+
+    For a run the check holds back (a stream whose consumer does not take its
+    outcomes): what finished by then is what the run must record. Waits
+    ``patience`` seconds at most.
+    """
+
+    def completed() -> set[int]:
+        return {execution.index for execution in executions(folder)}
+
+    seen, start = completed(), time.monotonic()
+    since = start
+    while time.monotonic() - since < quiet and time.monotonic() - start < patience:
+        time.sleep(0.05)
+        now = completed()
+        if now != seen:
+            seen, since = now, time.monotonic()
+    return seen
+
+
 def started(folder: Path | str) -> list[int]:
     """The indices whose execution started (also those that crashed or hung)."""
     return [int(p.name.split(".")[1]) for p in Path(folder).glob("start.*")]

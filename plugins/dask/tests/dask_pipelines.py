@@ -24,7 +24,6 @@ def slow_to_close() -> Pipeline[int]:
     exit hook then closes the cluster again (a second ``closing``).
     """
     import time
-    from pathlib import Path
 
     from distributed.deploy.spec import SpecCluster
 
@@ -55,15 +54,3 @@ class Flush:
 
     def __call__(self, items: Iterator[int]) -> Iterator[int]:
         yield from items
-
-
-class Finishes:
-    """A sink that writes ``done-INDEX`` into ``folder`` as its last act."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-
-    def __call__(self, items: Iterator[int], index: int) -> list[str]:
-        values = [str(item) for item in items]
-        Path(self.folder, f"done-{index}").touch()
-        return values

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from dask_pipelines import Finishes, Flush
+from dask_pipelines import Flush
 
 from curator import Status, TeardownError, run, stream
-from curator.testing.probes import Numbers
-
-
-def _done(folder: Path) -> set[int]:
-    return {int(p.name[5:]) for p in folder.glob("done-*")}
+from curator.testing.probes import Numbers, Probe, probe, settled
 
 
 def test_a_teardown_that_raises_keeps_the_runs_outcomes(tmp_path: Path) -> None:
-    pipeline = Numbers(6).filter(Flush()).write(Finishes(str(tmp_path)))  # type: ignore[arg-type]
+    pipeline = Numbers(6).filter(Flush()).write(Probe(str(tmp_path)))  # type: ignore[arg-type]
     with pytest.raises(TeardownError, match="flush failed") as caught:
         run(pipeline, backend="dask", jobs=2, reporter=None)
     result = caught.value.result
@@ -26,16 +21,13 @@ def test_a_teardown_that_raises_keeps_the_runs_outcomes(tmp_path: Path) -> None:
 
 
 def test_a_stream_left_early_records_every_item_that_finished(tmp_path: Path) -> None:
-    checkpoint, folder = tmp_path / "run.sqlite", tmp_path / "done"
-    folder.mkdir()
-    pipeline = Numbers(200).write(Finishes(str(folder)))  # type: ignore[arg-type]
+    checkpoint = tmp_path / "run.sqlite"
+    items = tmp_path / "items"  # the probe's run.* records, beside no run.sqlite
+    items.mkdir()
+    pipeline = probe(200, items)
     with stream(pipeline, backend="dask", jobs=2, checkpoint=checkpoint, reporter=None) as outcomes:
         next(iter(outcomes))
-        seen, since = _done(folder), time.monotonic()
-        while time.monotonic() - since < 1.0:  # until the workers are held back
-            time.sleep(0.05)
-            if (now := _done(folder)) != seen:
-                seen, since = now, time.monotonic()
+        seen = settled(items, quiet=1.0)  # until the workers are held back
     result = outcomes.result
     assert result is not None
     assert result.count(Status.OK) == len(seen) > 1

@@ -260,29 +260,3 @@ class CountsStarts(Sink[int]):
         with open(self.tally, "ab", buffering=0) as tally:  # O_APPEND: whole bytes, any process
             tally.write(b".")
         return [str(i) for i in items]
-
-
-class Finishes(Sink[int]):
-    """Writes ``done-INDEX`` into ``folder`` as its last act: proof the item ran to its end."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-
-    def __call__(self, items: Iterator[int], index: int) -> list[str]:
-        values = [str(item) for item in items]
-        Path(self.folder, f"done-{index}").touch()
-        return values
-
-
-def finished(folder: str, quiet: float = 0.5, patience: float = 20.0) -> set[int]:
-    """The indices whose :class:`Finishes` sink ran, once none has for ``quiet`` seconds."""
-
-    def done() -> set[int]:
-        return {int(p.name[5:]) for p in Path(folder).glob("done-*")}
-
-    seen, since, start = done(), time.monotonic(), time.monotonic()
-    while time.monotonic() - since < quiet and time.monotonic() - start < patience:
-        time.sleep(0.05)
-        if (now := done()) != seen:
-            seen, since = now, time.monotonic()
-    return seen

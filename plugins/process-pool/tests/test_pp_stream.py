@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pp_pipelines import CountsStarts, Finishes, Numbers, finished
+from pp_pipelines import CountsStarts, Numbers
 
 from curator import Status, run, stream
+from curator.testing.probes import probe, settled
 
 CHUNK = 20
 
@@ -37,14 +38,15 @@ def test_a_slow_consumer_holds_the_workers_back(tmp_path: Path) -> None:
 def test_a_stream_left_early_records_every_item_that_finished(tmp_path: Path) -> None:
     # Workers go on while the consumer holds its first outcome: what they finished is
     # handed over when the stream closes (ok, recorded), so a resume does not run it again.
-    checkpoint, folder = tmp_path / "run.sqlite", tmp_path / "done"
-    folder.mkdir()
-    pipeline = Numbers(400).write(Finishes(str(folder)))
+    checkpoint = tmp_path / "run.sqlite"
+    items = tmp_path / "items"  # the probe's run.* records, beside no run.sqlite
+    items.mkdir()
+    pipeline = probe(400, items)
     with stream(
         pipeline, backend="process-pool", jobs=2, checkpoint=checkpoint, reporter=None
     ) as outcomes:
         next(iter(outcomes))
-        done = finished(str(folder))
+        done = settled(items)
     assert len(done) > 1
     result = outcomes.result
     assert result is not None
