@@ -36,9 +36,21 @@ def has_lock_file(checkpoint: Path) -> bool:
     """Whether anything is at the lock's name of ``checkpoint`` (a link counts).
 
     Asked before :func:`take_lock`: a run refused once it holds the lock
-    removes a lock file it made (:func:`remove_lock`), and only that one.
+    removes a lock file it made, and only that one (:func:`give_back_refused`).
     """
     return os.path.lexists(lock_path(checkpoint))
+
+
+def give_back_refused(handle: IO[str] | None, checkpoint: Path, made: bool) -> None:
+    """Let go of the lock of a file that was then refused (no checkpoint, another's).
+
+    ``made``: taking the lock made its file (see :func:`has_lock_file`), which
+    then goes too, so that nothing is left beside the user's file.
+    """
+    if made:
+        remove_lock(handle, checkpoint)
+    else:
+        release_lock(handle)
 
 
 def take_lock(checkpoint: Path) -> IO[str] | None:

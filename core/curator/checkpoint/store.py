@@ -36,7 +36,12 @@ from curator.checkpoint.keyfile import user_key
 from curator.checkpoint.latest import Latest, scan
 from curator.checkpoint.latest import read_latest as read_latest  # where tests and tools find it
 from curator.checkpoint.recovery import companions, identity_of, recover
-from curator.checkpoint.runlock import has_lock_file, release_lock, remove_lock, take_lock
+from curator.checkpoint.runlock import (
+    give_back_refused,
+    has_lock_file,
+    remove_lock,
+    take_lock,
+)
 from curator.checkpoint.schema import STOPPED, open_checkpoint
 from curator.checkpoint.skipping import Skippable, skippable
 from curator.checkpoint.stored_states import stored_partials
@@ -123,11 +128,7 @@ class CheckpointStore:
         try:
             self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters)
         except BaseException:
-            # Refused (not a checkpoint, another pipeline's): no lock file left beside it.
-            if made_lock:
-                remove_lock(self._lock_file, path)
-            else:
-                release_lock(self._lock_file)
+            give_back_refused(self._lock_file, path, made_lock)
             raise
         self._identity = identity_of(path)  # just opened: it exists
         self._companions = companions(path)

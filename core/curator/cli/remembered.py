@@ -271,7 +271,7 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     lock, when no run can be writing it, and its own error stands.
     """
     from curator.checkpoint.catalog import resume_facts
-    from curator.checkpoint.runlock import has_lock_file, release_lock, remove_lock, take_lock
+    from curator.checkpoint.runlock import give_back_refused, has_lock_file, release_lock, take_lock
     from curator.checkpoint.store import wait_closed
 
     try:
@@ -283,12 +283,8 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     lock = take_lock(path)  # another run holds it: "in use by another curator run"
     try:
         facts = resume_facts(path)
-    except BaseException:
-        # Refused (the user's notes.txt is no checkpoint): leave nothing beside the file.
-        if made:
-            remove_lock(lock, path)
-        else:
-            release_lock(lock)
+    except BaseException:  # refused (the user's notes.txt is no checkpoint)
+        give_back_refused(lock, path, made)
         raise
     release_lock(lock)
     return facts
