@@ -87,6 +87,8 @@ def test_unknown_option_lists_valid_ones_and_suggests() -> None:
         ({"label": 3}, "must be str"),
         ({"args": 3}, "must be tuple"),
         ({"workers": -1}, "invalid options for backend 'demo': workers must be >= 0"),
+        ({"ratio": "nan"}, "option 'ratio' of backend 'demo' must be a finite number, got nan"),
+        ({"ratio": float("-inf")}, "must be a finite number, got -inf"),
     ],
 )
 def test_wrong_values_are_errors(values: dict[str, object], message: str) -> None:

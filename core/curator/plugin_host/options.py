@@ -135,8 +135,8 @@ def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner
     Raises
     ------
     UsageError
-        For an unknown option name, a value of the wrong type, or a value the
-        schema's own ``__post_init__`` rejects.
+        For an unknown option name, a value of the wrong type, a number that
+        is not finite, or a value the schema's own ``__post_init__`` rejects.
     """
     values = dict(values or {})
     hints = _hints(schema)
@@ -153,6 +153,12 @@ def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner
                 f"option {name!r} of {owner} must be {type_name(hints[name])}, "
                 f"got {value!r} ({exc})"
             ) from None
+        number = converted[name]
+        # nan converts without complaint and then compares false with everything, so a
+        # check like "interval < 0" lets it pass (log.interval=nan wrote no progress).
+        # Only what is given: a schema's default is its author's.
+        if isinstance(number, float) and not math.isfinite(number):
+            raise UsageError(f"option {name!r} of {owner} must be a finite number, got {number!r}")
     try:
         return schema(**converted)
     except (TypeError, ValueError) as exc:

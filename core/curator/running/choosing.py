@@ -7,7 +7,6 @@ per-item feature (see :mod:`curator.observing.features`) gets one instance per r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,8 +65,8 @@ def resolve_reporters(
     UsageError
         For an unknown name, a name given twice, an object that is not a
         :class:`~curator.Reporter`, options for a reporter that is not
-        selected or that it does not take, or a float option that is not a
-        finite number.
+        selected or that it does not take (or values it refuses: see
+        :func:`~curator.plugin_host.options.build_options`).
     """
     names = [normalize_name(i) for i in reporter_names(spec)]
     # Twice the same reporter writes everything twice (the json events, the summary).
@@ -94,25 +93,10 @@ def resolve_reporters(
             given = (reporter_options or {}).get(normalize_name(name), {})
             owner = f"reporter {normalize_name(name)!r}"
             settings = build_options(cls.Options, given, owner=owner)
-            _check_finite(settings, given, owner)
             reporters.append(cls(settings))
         else:
             raise UsageError(f"reporter must be a name or a curator.Reporter, got {item!r}")
     return reporters
-
-
-def _check_finite(settings: object, given: Mapping[str, Any], owner: str) -> None:
-    """Refuse a number option given as ``nan`` or ``inf``, as the run's own flags are refused.
-
-    ``float("nan")`` converts without complaint and then compares false with
-    everything, so a check like ``interval < 0`` lets it pass and the
-    reporter silently misbehaves (``log.interval=nan`` writes no progress).
-    Only the options given are checked: a schema's default is its author's.
-    """
-    for name in given:
-        value = getattr(settings, name, None)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"option {name!r} of {owner} must be a finite number, got {value!r}")
 
 
 def reporter_names(spec: ReporterSpec) -> list[str]:
