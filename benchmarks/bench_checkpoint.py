@@ -14,7 +14,8 @@ run must dispatch exactly the 1,000 others (counted by a backend wrapper).
 ``--cli``: the same comparison through ``curator run`` (its default reporters,
 output not a terminal), ``--checkpoint`` against ``--no-checkpoint``, with the
 parent's peak RSS (the CLI runs inside the measuring process, so its own
-``ru_maxrss`` is the parent's, workers apart); then a resume of the finished
+``ru_maxrss`` is the parent's, workers apart), each timed until the checkpoint
+is closed (its WAL folded into the file, as the process waits for at exit); then a resume of the finished
 checkpoint, which skips every item, timed the same way.
 """
 
@@ -82,6 +83,8 @@ os.chdir({folder!r})
 from curator.cli.main import main
 start = time.perf_counter()
 code = main(["run", "workloads:no_op_from_env", "-b", "process-pool", "-j", "2", *{flags!r}])
+from curator.checkpoint.store import wait_closed
+wait_closed()  # the process ends once the file is whole: the user waits for that too
 seconds = time.perf_counter() - start
 assert code == 0, code
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -296,6 +296,31 @@ def test_the_writer_commits_early_when_many_items_wait(
     assert {stored.status for stored in latest.values()} == {Status.OK}
 
 
+def test_a_new_checkpoint_takes_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """Issue 27: a journal batch is a few large blobs; in 64 KiB pages a commit writes a
+    sixteenth of the pages it writes in SQLite's default 4 KiB, and the WAL is folded in
+    every 4 MiB whatever the page size (a file made with other pages keeps them)."""
+    from curator.checkpoint.schema import PAGE_BYTES, WAL_BYTES, open_checkpoint
+
+    pipeline = numbers(30)
+    made = tmp_path / "new.sqlite"
+    result = run(pipeline, backend="sequential", reporter=None, checkpoint=str(made))
+    assert result.ok
+    old = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(old)) as db:
+        db.execute("PRAGMA page_size=4096")
+        db.execute("VACUUM")  # an empty file takes the page size now
+    with closing(sqlite3.connect(made)) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+    for path, pages in ((made, PAGE_BYTES), (old, 4096)):
+        db = open_checkpoint(path, meta["fingerprint"], meta["pipeline"], len(pipeline), "{}")
+        try:
+            assert db.execute("PRAGMA page_size").fetchone()[0] == pages
+            assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_BYTES // pages
+        finally:
+            db.close()
+
+
 def test_outcomes_waiting_for_their_partials_do_not_make_the_writer_spin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

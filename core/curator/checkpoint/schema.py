@@ -51,6 +51,16 @@ CREATE TABLE IF NOT EXISTS journal (
 _LATER_RUN_COLUMNS = {"seconds": "REAL", "ran": "INTEGER", "settings": "TEXT"}
 _LATER_JOURNAL_COLUMNS = {"metrics": "BLOB", "measured": "BLOB", "sampled": "BLOB"}
 
+PAGE_BYTES = 65536
+"""The page size of a new checkpoint. A journal batch is a few large blobs (about 40 bytes
+an item, a megabyte for a batch of small items): written in SQLite's largest pages, a
+commit costs a sixteenth of the page writes of the default 4 KiB, which halves the
+writer thread's time in SQLite. A file made with another page size keeps it."""
+WAL_BYTES = 4 * 1024 * 1024
+"""How much the WAL grows before a commit folds it into the file (SQLite's default of
+1,000 pages, in bytes for any page size): folds happen during the run, beside the
+workers, and the one at close stays small."""
+
 
 def open_checkpoint(
     path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
@@ -76,8 +86,12 @@ def open_checkpoint(
         if meta:
             check_meta(path, meta, fingerprint, pipeline)
             check_layout(db, path)
+        if not tables:  # only an empty file takes a page size
+            db.execute(f"PRAGMA page_size={PAGE_BYTES}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        page_bytes = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute(f"PRAGMA wal_autocheckpoint={max(1, WAL_BYTES // page_bytes)}")
         db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
         if meta:
             _add_later_columns(db)  # the migration within schema 2

@@ -127,8 +127,9 @@ class OutcomeColumns:
         self.indices.extend(batch.indices)
         self.started.extend(batch.started)
         self.finished.extend(batch.finished)
-        self.attempts.extend((batch.attempt,) * count)
-        self.workers.extend((self.number(batch.worker),) * count)
+        # An array times a count fills in C; extending from a tuple converts item by item.
+        self.attempts += array.array("q", (batch.attempt,)) * count
+        self.workers += array.array("q", (self.number(batch.worker),)) * count
         if self.values is not None:
             self.values += batch.values
         if batch.extras:
