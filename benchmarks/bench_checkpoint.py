@@ -15,7 +15,10 @@ run must dispatch exactly the 1,000 others (counted by a backend wrapper).
 output not a terminal), ``--checkpoint`` against ``--no-checkpoint``, with the
 parent's peak RSS (the CLI runs inside the measuring process, so its own
 ``ru_maxrss`` is the parent's, workers apart), each timed until the checkpoint
-is closed (its WAL folded into the file, as the process waits for at exit); then a resume of the finished
+is closed (its WAL folded into the file, as the process waits for at exit), and
+the parent's CPU seconds (user and system: the workers do the same work either
+way, so the difference is what the checkpoint costs, free of the scheduling noise
+of three busy processes on two cores); then a resume of the finished
 checkpoint, which skips every item, timed the same way.
 """
 
@@ -81,14 +84,16 @@ sys.path.insert(0, {here!r})
 os.environ["BENCH_ITEMS"] = "{items}"
 os.chdir({folder!r})
 from curator.cli.main import main
+before = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
 code = main(["run", "workloads:no_op_from_env", "-b", "process-pool", "-j", "2", *{flags!r}])
 from curator.checkpoint.store import wait_closed
 wait_closed()  # the process ends once the file is whole: the user waits for that too
 seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF)
 assert code == 0, code
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps([seconds, peak]))
+cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+print(json.dumps([seconds, after.ru_maxrss / 1024, cpu]))
 """
 
 
@@ -129,11 +134,13 @@ def cli_rounds(items: int, rounds: int, before: str | None) -> None:
             values = measured[tree, kind]
             times = sorted(v[0] for v in values)
             peaks = sorted(v[1] for v in values)
+            cpus = sorted(v[2] for v in values)
             ratio = sorted(v[0] / b[0] for v, b in zip(values, base, strict=True))
             peak_ratio = sorted(v[1] / b[1] for v, b in zip(values, base, strict=True))
             print(
                 f"  {tree:6} {kind:18} median {times[len(times) // 2]:.3f} s "
-                f"(best {times[0]:.3f}), peak RSS {peaks[len(peaks) // 2]:.1f} MiB; "
+                f"(best {times[0]:.3f}), parent CPU {cpus[len(cpus) // 2]:.3f} s, "
+                f"peak RSS {peaks[len(peaks) // 2]:.1f} MiB; "
                 f"/ --no-checkpoint (median of rounds): time {ratio[len(ratio) // 2]:.2f}x, "
                 f"RSS {peak_ratio[len(peak_ratio) // 2]:.2f}x"
             )
