@@ -24,29 +24,6 @@ from curator.checkpoint.catalog import read as report
 from curator.testing.probes import probe, settled
 
 
-def test_a_stream_left_early_records_every_item_that_finished(tmp_path: Path) -> None:
-    # The threads keep running items while the consumer holds its first outcome (up
-    # to the window): each of those ran its sink to the end, so it is ok, recorded,
-    # and a resume must not run it (and its side effects) again.
-    checkpoint = tmp_path / "run.sqlite"
-    items = tmp_path / "items"  # the probe's run.* records, beside no run.sqlite
-    items.mkdir()
-    pipeline = probe(40, items)
-    with stream(
-        pipeline, backend="thread-pool", jobs=2, checkpoint=checkpoint, reporter=None
-    ) as outcomes:
-        next(iter(outcomes))
-        finished = settled(items)
-    assert len(finished) > 1  # items went on while the consumer worked
-    result = outcomes.result
-    assert result is not None
-    assert result.count(Status.OK) == len(finished)
-    assert result.count(Status.CANCELLED) + result.count(Status.INTERRUPTED) == 40 - len(finished)
-    assert report(checkpoint).state == "stopped"
-    resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
-    assert {o.index for o in resumed.outcomes if o.status is Status.SKIPPED} == finished
-
-
 def _consume_slowly(outcomes: curator.RunStream, seen: list[int]) -> None:
     with outcomes:
         for outcome in outcomes:

@@ -68,6 +68,7 @@ from curator.testing.measuring import MetricsChecks
 from curator.testing.probes import executions, peak_concurrency, probe, release, started
 from curator.testing.stages import StateChecks
 from curator.testing.storing import StoringChecks
+from curator.testing.streams import StreamChecks
 from curator.testing.timelimit import TimeLimit
 
 
@@ -168,6 +169,7 @@ class BackendConformance(
     MetricsChecks,
     StateChecks,
     StoringChecks,
+    StreamChecks,
 ):
     """The backend contract as tests; subclass and set ``backend``.
 

@@ -10,6 +10,7 @@ from curator.model.result import RunResult
 from curator.testing.limits import KitLimits
 
 if TYPE_CHECKING:
+    from curator.plugin_host.registry import Registry
     from curator.testing.timelimit import TimeLimit
 
 
@@ -23,6 +24,10 @@ class KitMixin:
     load_entrypoints: ClassVar[bool]
     limits: ClassVar[KitLimits]
     time_limit: TimeLimit
+    run_options: dict[str, Any]
+    """The backend options of every run (the ``backend_options`` fixture's)."""
+    registry: Registry
+    """The registry the checks run with."""
 
     if TYPE_CHECKING:  # provided by BackendConformance
 
