@@ -158,3 +158,28 @@ def test_a_scheduler_without_workers_is_a_clear_error(tmp_path: Path) -> None:
         cluster.close()
     assert "No valid workers found" in str(info.value)
     assert "--resume" not in str(info.value)  # nothing ran
+
+
+def test_a_local_cluster_whose_client_fails_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LocalCluster is up when its Client is made: if that fails, its worker
+    processes must not outlive the run (they did, until the interpreter's exit)."""
+    import distributed
+
+    from curator.testing import processes
+
+    before = processes.children()
+
+    class Refused(distributed.Client):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise OSError("the client refused to start")
+
+    monkeypatch.setattr(distributed, "Client", Refused)
+    with pytest.raises(OSError, match="the client refused to start"):
+        run(probe(4, tmp_path), backend="dask", jobs=2, reporter=None)
+    wait_until(
+        lambda: not (processes.children() - before - processes.interpreter_helpers()),
+        30,
+        "the LocalCluster's worker processes to end",
+    )

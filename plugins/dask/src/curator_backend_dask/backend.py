@@ -187,7 +187,12 @@ class DaskBackend(Backend):
                     # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
                     preload=["curator_backend_dask.tasks"],
                 )
-                client = Client(cluster)  # type: ignore[no-untyped-call]
+                try:
+                    client = Client(cluster)  # type: ignore[no-untyped-call]
+                except BaseException:  # the cluster is up: its workers must not outlive this
+                    with uninterrupted("closing the Dask cluster"):
+                        cluster.close()
+                    raise
         try:
             self._dispatch = ChunkDispatch(self, client, work, shipped, indices)
             if self.stop_requested:  # asked while the cluster started
