@@ -2,7 +2,8 @@
 
 A malformed address is refused with the options, before anything starts; a
 scheduler file is waited for as long as an unreachable scheduler is tried
-(``CONNECT_SECONDS``), and one that is no scheduler file is named as such.
+(option ``connect_timeout``, ``CONNECT_SECONDS`` by default), and one that is
+no scheduler file is named as such.
 Through the API (a :class:`curator.UsageError`) and the CLI (exit 2, no traceback).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -81,19 +83,39 @@ def test_an_empty_scheduler_file_option_is_refused(tmp_path: Path) -> None:
         dask(tmp_path, scheduler_file="")
 
 
-def test_a_missing_scheduler_file_is_waited_for_a_bounded_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(connection, "CONNECT_SECONDS", 1.0)
+def test_a_missing_scheduler_file_is_waited_for_a_bounded_time(tmp_path: Path) -> None:
     missing = tmp_path / "scheduler.json"
     started = time.monotonic()
     with pytest.raises(UsageError) as info:
-        dask(tmp_path, scheduler_file=str(missing))
+        dask(tmp_path, scheduler_file=str(missing), connect_timeout=1.5)
     waited = time.monotonic() - started
     assert str(info.value) == (
-        f"scheduler file {missing} does not exist (waited 1 s for a scheduler to write it)"
+        f"scheduler file {missing} does not exist (waited 1.5 s for a scheduler to write it; "
+        "option connect_timeout waits longer)"
     )
-    assert 1.0 <= waited < 10
+    assert 1.5 <= waited < 10
+
+
+def test_a_scheduler_file_that_appears_within_connect_timeout_is_used(
+    tmp_path: Path, cluster: Path
+) -> None:
+    """A scheduler started as a batch job writes its file late: connect_timeout waits for it."""
+    late = tmp_path / "late.json"
+    writer = threading.Timer(2.0, lambda: late.write_bytes(cluster.read_bytes()))
+    writer.start()
+    try:
+        result = dask(tmp_path, scheduler_file=str(late), connect_timeout=30)
+    finally:
+        writer.cancel()
+    assert result.ok  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seconds", [0, -1, "soon"])
+def test_a_connect_timeout_that_is_no_positive_number_is_refused(
+    seconds: object, tmp_path: Path
+) -> None:
+    with pytest.raises(UsageError, match="connect_timeout"):
+        dask(tmp_path, address="tcp://127.0.0.1:8786", connect_timeout=seconds)
 
 
 def test_a_scheduler_file_in_a_missing_folder_is_an_error_at_once(tmp_path: Path) -> None:
@@ -149,16 +171,14 @@ def test_a_scheduler_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     assert str(info.value) == f"cannot read the scheduler file {tmp_path} (Is a directory)"
 
 
-def test_an_unreachable_scheduler_of_a_scheduler_file_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(connection, "CONNECT_SECONDS", 1.0)
+def test_an_unreachable_scheduler_of_a_scheduler_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "scheduler.json"
     path.write_text('{"address": "tcp://127.0.0.1:9"}')
     with pytest.raises(UsageError) as info:
-        dask(tmp_path, scheduler_file=str(path))
+        dask(tmp_path, scheduler_file=str(path), connect_timeout=1)
     assert str(info.value).startswith(
-        f"cannot reach the Dask scheduler at tcp://127.0.0.1:9 (from the scheduler file {path}): "
+        f"cannot reach the Dask scheduler at tcp://127.0.0.1:9 (from the scheduler file {path}) "
+        "within 1 s: "
     )
 
 
@@ -184,7 +204,7 @@ def _curator_run(cwd: Path, *options: str) -> tuple[subprocess.CompletedProcess[
             "scheduler_file={tmp}/scheduler.json",
             None,
             "scheduler file {tmp}/scheduler.json does not exist (waited 10 s for a scheduler "
-            "to write it)",
+            "to write it; option connect_timeout waits longer)",
         ),
         (
             "address=nonsense",

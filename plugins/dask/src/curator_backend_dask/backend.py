@@ -20,7 +20,7 @@ from curator import Backend, Capabilities, Event, UsageError, Work, option, unin
 from curator.backends.shipping import pickle_work
 from curator.backends.spawning import main_module_stays_home
 from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
-from curator_backend_dask.connection import address_problem, connect
+from curator_backend_dask.connection import CONNECT_SECONDS, address_problem, connect
 
 LOCAL_CLUSTER_SETTINGS = {
     "distributed.scheduler.allowed-failures": 0,
@@ -73,6 +73,10 @@ class DaskOptions:
         None, help="scheduler file of an existing cluster (dask-jobqueue, dask scheduler)"
     )
     chunksize: int | None = option(None, help="indices per task (default: adaptive)")
+    connect_timeout: float = option(
+        CONNECT_SECONDS,
+        help="seconds to wait for an existing cluster's scheduler (and its scheduler file)",
+    )
 
     def __post_init__(self) -> None:
         if self.address is not None and self.scheduler_file is not None:
@@ -87,6 +91,8 @@ class DaskOptions:
             )
         if self.chunksize is not None and self.chunksize < 1:
             raise ValueError("chunksize must be at least 1")
+        if not self.connect_timeout > 0:
+            raise ValueError("connect_timeout must be a number of seconds above 0")
 
 
 class DaskBackend(Backend):
@@ -168,7 +174,11 @@ class DaskBackend(Backend):
         cluster = None
         if remote:
             client = connect(
-                Client, options.address, options.scheduler_file, lambda: self.stop_requested
+                Client,
+                options.address,
+                options.scheduler_file,
+                lambda: self.stop_requested,
+                options.connect_timeout,
             )
             if client is None:  # stopped while it waited for the scheduler file
                 return

@@ -15,7 +15,8 @@ from typing import Any
 from curator import UsageError
 
 CONNECT_SECONDS = 10.0
-"""How long a run waits to reach an existing scheduler, and for its scheduler file to appear."""
+"""How long a run waits to reach an existing scheduler, and for its scheduler file to appear,
+unless its ``connect_timeout`` option says otherwise."""
 HALF_WRITTEN_SECONDS = 0.5
 """How long a scheduler file that does not read as one is read again (its scheduler may be
 writing it: Dask writes the file in place, not atomically)."""
@@ -57,11 +58,13 @@ def address_problem(address: str) -> str | None:
     return None
 
 
-def read_scheduler_file(path: str, stopping: Callable[[], bool]) -> str | None:
+def read_scheduler_file(
+    path: str, stopping: Callable[[], bool], seconds: float = CONNECT_SECONDS
+) -> str | None:
     """The scheduler's address in the scheduler file ``path``.
 
     A scheduler started just before the run writes its file once it listens:
-    a missing file is waited for, up to :data:`CONNECT_SECONDS` (as long as an
+    a missing file is waited for, up to ``seconds`` (as long as an
     unreachable address is tried), and one that does not read as a scheduler
     file is read again for :data:`HALF_WRITTEN_SECONDS`. ``None`` when the run
     is stopped meanwhile.
@@ -71,7 +74,7 @@ def read_scheduler_file(path: str, stopping: Callable[[], bool]) -> str | None:
     UsageError
         The file did not appear in time, cannot be read, or is no scheduler file.
     """
-    deadline = time.monotonic() + CONNECT_SECONDS
+    deadline = time.monotonic() + seconds
     folder = os.path.dirname(os.path.abspath(path))
     given_up_at: float | None = None  # when a file that is no scheduler file is given up
     while True:
@@ -98,8 +101,8 @@ def read_scheduler_file(path: str, stopping: Callable[[], bool]) -> str | None:
                 raise UsageError(f"scheduler file {path} is not a Dask scheduler file ({problem})")
         elif now >= deadline:
             raise UsageError(
-                f"scheduler file {path} does not exist (waited {CONNECT_SECONDS:g} s for "
-                "a scheduler to write it)"
+                f"scheduler file {path} does not exist (waited {seconds:g} s for a scheduler "
+                "to write it; option connect_timeout waits longer)"
             )
         if stopping():
             return None
@@ -126,10 +129,15 @@ def _address_in(text: str) -> tuple[str | None, str]:
 
 
 def connect(
-    client_cls: Any, address: str | None, scheduler_file: str | None, stopping: Callable[[], bool]
+    client_cls: Any,
+    address: str | None,
+    scheduler_file: str | None,
+    stopping: Callable[[], bool],
+    seconds: float = CONNECT_SECONDS,
 ) -> Any:
     """A client of the scheduler at ``address`` or named in ``scheduler_file``.
 
+    ``seconds``: how long to wait for the scheduler file, then for the scheduler.
     ``None`` when the run is stopped while the scheduler file is waited for.
 
     Raises
@@ -139,7 +147,7 @@ def connect(
         cannot be reached (or Dask rejects its address).
     """
     if scheduler_file:
-        found = read_scheduler_file(scheduler_file, stopping)
+        found = read_scheduler_file(scheduler_file, stopping, seconds)
         if found is None:
             return None
         address, where = found, f"{found} (from the scheduler file {scheduler_file})"
@@ -147,9 +155,11 @@ def connect(
         assert address, "connect() needs an address or a scheduler file"
         where = address
     try:
-        return client_cls(address, timeout=f"{CONNECT_SECONDS:g}s")
+        return client_cls(address, timeout=f"{seconds:g}s")
     except (OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {where} within {seconds:g} s: {exc}"
+        ) from None
     except ValueError as exc:  # a transport Dask does not know, an address it cannot parse
         named = f"the address {address!r} in the scheduler file {scheduler_file}"
         if not scheduler_file:
