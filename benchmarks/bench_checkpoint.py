@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_checkpoint.py [--items 20000] [--rounds 7]
-    python benchmarks/bench_checkpoint.py --cli --items 200000 [--rounds 5] [--before DIR]
+    python benchmarks/bench_checkpoint.py --cli --items 200000 [--rounds 5] [--before DIR] [--outputs paths]
 
 Needs the process-pool plugin. 1) 20,000 no-op items on the process pool
 (jobs=2), with and without a checkpoint, in interleaved rounds of fresh
@@ -19,7 +19,8 @@ is closed (its WAL folded into the file, as the process waits for at exit), and
 the parent's CPU seconds (user and system: the workers do the same work either
 way, so the difference is what the checkpoint costs, free of the scheduling noise
 of three busy processes on two cores); then a resume of the finished
-checkpoint, which skips every item, timed the same way.
+checkpoint, which skips every item, timed the same way. ``--outputs paths``: each
+item's sink returns the path of a file (as a real sink does) instead of an empty list.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ os.chdir({folder!r})
 from curator.cli.main import main
 before = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
-code = main(["run", "workloads:no_op_from_env", "-b", "process-pool", "-j", "2", *{flags!r}])
+code = main(["run", {target!r}, "-b", "process-pool", "-j", "2", *{flags!r}])
 from curator.checkpoint.store import wait_closed
 wait_closed()  # the process ends once the file is whole: the user waits for that too
 seconds = time.perf_counter() - start
@@ -97,7 +98,7 @@ print(json.dumps([seconds, after.ru_maxrss / 1024, cpu]))
 """
 
 
-def cli_rounds(items: int, rounds: int, before: str | None) -> None:
+def cli_rounds(items: int, rounds: int, before: str | None, target: str) -> None:
     """``curator run`` with and without the checkpoint, then a resume that skips everything.
 
     ``before``: a checkout of another commit, measured in the same rounds
@@ -115,7 +116,7 @@ def cli_rounds(items: int, rounds: int, before: str | None) -> None:
             Path(folder, tree).mkdir()
             made = CLI_TIMED.format(
                 here=str(HERE), items=items, folder=str(Path(folder, tree)),
-                flags=kinds["resume, all done"][:2],
+                flags=kinds["resume, all done"][:2], target=target,
             )  # fmt: skip
             python(made, root)  # the finished checkpoint the resumes skip
         for _ in range(rounds):
@@ -124,10 +125,10 @@ def cli_rounds(items: int, rounds: int, before: str | None) -> None:
                     where = Path(folder, tree)
                     (where / "cp.sqlite").unlink(missing_ok=True)
                     code = CLI_TIMED.format(
-                        here=str(HERE), items=items, folder=str(where), flags=flags
+                        here=str(HERE), items=items, folder=str(where), flags=flags, target=target
                     )
                     measured[tree, kind].append(python(code, root))
-    print(f"curator run, {items} no-op items, process-pool -j 2, {rounds} interleaved rounds")
+    print(f"curator run {target}, {items} items, process-pool -j 2, {rounds} interleaved rounds")
     for tree in trees:
         base = measured[tree, "--no-checkpoint"]
         for kind in kinds:
@@ -149,6 +150,7 @@ def cli_rounds(items: int, rounds: int, before: str | None) -> None:
 def python(code: str, root: str | None = None) -> object:
     """Run ``code`` in a fresh interpreter (with the checkout at ``root``, if given)."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # or each process compiles the tree it imports
     if root is not None:
         paths = [f"{root}/core", f"{root}/plugins/process-pool/src", env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
@@ -164,9 +166,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cli", action="store_true", help="through curator run (see above)")
     parser.add_argument("--before", help="with --cli: a checkout to measure side by side")
+    parser.add_argument(
+        "--outputs",
+        choices=("none", "paths"),
+        default="none",
+        help="with --cli: what each item's sink returns: an empty list, or a file's path",
+    )
     args = parser.parse_args()
     if args.cli:
-        cli_rounds(args.items, args.rounds, args.before)
+        target = {"none": "workloads:no_op_from_env", "paths": "workloads:paths_from_env"}
+        cli_rounds(args.items, args.rounds, args.before, target[args.outputs])
         return
     times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):

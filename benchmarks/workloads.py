@@ -44,6 +44,20 @@ def no_op_from_env() -> Pipeline[int]:
     return no_op(int(os.environ.get("BENCH_ITEMS", "200000")))
 
 
+def path_sink(items: Iterator[int], index: int) -> list[str]:
+    """What a real sink returns: the path of the file it wrote (nothing is written)."""
+    for _ in items:
+        pass
+    return [f"/data/curated/run-0001/sample-{index:08d}.h5"]
+
+
+def paths_from_env() -> Pipeline[int]:
+    """``$BENCH_ITEMS`` no-op items whose sink returns one path each: a CLI target."""
+    import os
+
+    return NoOpSource(int(os.environ.get("BENCH_ITEMS", "200000"))).write(path_sink)
+
+
 def spin(loops: int) -> int:
     """Pure-Python CPU work; holds the GIL."""
     total = 0

@@ -70,6 +70,36 @@ def test_the_checkpoint_pickler_refuses_what_only_cloudpickle_takes() -> None:
     assert pickle.loads(dumps([(1, "a"), {"b": 2.5}])) == [(1, "a"), {"b": 2.5}]
 
 
+SHARED = ["a shared path"]
+CYCLE: list[Any] = ["a list that holds itself"]
+CYCLE.append(CYCLE)
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [["/data/a.h5"], ("b", 2, 2.5, None, b"c", True), [], None],  # flat: no memo
+        [{"path": "/data/a.h5"}, ["nested", ["list"]]],  # anything else: the usual pickle
+        [SHARED, SHARED],  # two items returned one list: equal lists come back
+        [CYCLE],  # a cycle still pickles
+    ],
+)
+def test_many_outputs_pickle_as_the_checkpoint_stores_them(outputs: list[Any]) -> None:
+    from curator.model.pickling import dumps_outputs
+
+    loaded = pickle.loads(dumps_outputs(outputs))
+    assert repr(loaded) == repr(outputs)
+
+
+def test_flat_outputs_skip_the_pickle_memo() -> None:
+    """Issue 27: lists of paths pickled without the memo, a third of the writer's time."""
+    from curator.model.pickling import dumps_outputs
+
+    outputs = [[f"/data/{i}.h5"] for i in range(1000)]
+    assert len(dumps_outputs(outputs)) < len(dumps(outputs))  # no memo entries written
+    assert pickle.loads(dumps_outputs(outputs)) == outputs
+
+
 MAIN_COPY = """
 import pickle, sys
 from curator.model.pickling import problem

@@ -93,7 +93,8 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
     if columns.extras:
         details["extras"] = {str(row): extras for row, extras in columns.extras.items()}
     assert columns.values is not None
-    outputs, mac = dump_signed(columns.values, key)
+    outputs = pickling.dumps_outputs(columns.values)
+    mac = _sign(key, outputs)
     return (
         columns.indices.tobytes(),
         bytes(columns.codes),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 import pickle
 import sys
 import types
@@ -78,6 +79,34 @@ def dumps(value: Any, elsewhere: bool = False) -> bytes:
     buffer = io.BytesIO()
     _AsTheRunWill(buffer, protocol=PROTOCOL).dump(value)
     return buffer.getvalue()
+
+
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
+"""Types whose values hold no reference to another object: no cycle can run through them."""
+_FLAT_OUTPUTS = frozenset({list, tuple, type(None)})
+"""What an output may be for :func:`dumps_outputs` to skip the memo (``None``: a failed item)."""
+
+
+def dumps_outputs(values: list[Any]) -> bytes:
+    """The sinks' outputs of many items (one entry each) pickled as :func:`dumps` does.
+
+    A sink most often returns a list of paths or numbers. When every output is
+    such a list or tuple of strings, numbers, bytes or ``None`` (or is ``None``), pickle's memo
+    (which keeps every object it wrote, to write a repeated one by reference)
+    is skipped: it costs more than the rest of the pickling, and such values
+    hold no cycle. What they share is written again instead (two items that
+    returned one list come back with two equal lists, as they would from two
+    workers). The result unpickles equal.
+    """
+    if set(map(type, values)) <= _FLAT_OUTPUTS and (
+        set(map(type, itertools.chain.from_iterable(filter(None, values)))) <= _ATOMS
+    ):
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=PROTOCOL)
+        pickler.fast = True  # no memo: nothing repeats by reference in these values
+        pickler.dump(values)
+        return buffer.getvalue()
+    return dumps(values)
 
 
 def problem(value: Any, elsewhere: bool = False) -> Exception | None:
