@@ -9,8 +9,9 @@ succeed or run out of retries. A round is one call of the backend's
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from curator.backends.backend import Backend
@@ -177,17 +178,24 @@ class RunLoop(EventIntake, RunEnding):
         and at the end ``cancelled`` for indices that never ran. When the last
         one is out, :attr:`result` is set and the run's end is raised as
         :meth:`execute` would (``TaskFailedError``, ``RunInterrupted``).
-        Closing the generator early stops the run at once, like a hard stop,
-        and records what finished.
+        Closing :meth:`outcome_runs` (what this chains) early stops the run at
+        once, like a hard stop, and records what finished.
+        """
+        return itertools.chain.from_iterable(self.outcome_runs())
+
+    def outcome_runs(self) -> Generator[Iterable[Outcome], None, None]:
+        """:meth:`outcomes` in the runs they arrive in: ``Successes``, or one outcome.
+
+        A worker's :class:`~curator.model.outcome.Successes` makes its outcomes
+        as they are read. Chained, the runs give each outcome without a step of this generator per
+        item. Closing it early stops the run at once, like a hard stop, and
+        records what finished.
         """
         batches = self.batches()
         try:
             for batch in batches:
                 for outcome in batch:
-                    if isinstance(outcome, Successes):
-                        yield from outcome
-                    else:
-                        yield outcome
+                    yield outcome if isinstance(outcome, Successes) else (outcome,)
         finally:
             batches.close()
 

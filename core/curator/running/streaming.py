@@ -10,8 +10,9 @@ retries, the checkpoint and reporters are those of ``run``.
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -50,7 +51,9 @@ class RunStream:
         self._loop = loop
         self._started = False
         self._iterated = False
-        outcomes = loop.outcomes()
+        self._runs = loop.outcome_runs()
+        """The run's generator: closing it stops the run."""
+        outcomes = itertools.chain.from_iterable(self._runs)
         self._outcomes = _in_request_order(outcomes, loop.ledger.position) if ordered else outcomes
 
     @property
@@ -64,10 +67,10 @@ class RunStream:
         return self._loop.result
 
     def __iter__(self) -> Iterator[Outcome]:
-        # The run's own generator: a for loop then takes each outcome without a
+        # The run's outcomes chained in C: a for loop then takes each without a
         # Python call of __next__ per item. Until it first runs, close() still
         # treats the stream as never iterated (see there).
-        self._iterated = True  # the loop holds the generator, not this object
+        self._iterated = True  # the loop holds the iterator, not this object
         return self._outcomes
 
     def __next__(self) -> Outcome:
@@ -81,12 +84,13 @@ class RunStream:
         when the stream was made, so that a busy or foreign checkpoint is
         refused at once) without recording a run.
         """
-        if not self._started and _never_ran(self._outcomes):
+        if not self._started and _never_ran(self._runs):
             self._started = True
             self._loop.abandon()
-        close = getattr(self._outcomes, "close", None)
+        close = getattr(self._outcomes, "close", None)  # the generator that orders them
         if close is not None:
             close()
+        self._runs.close()
 
     def __del__(self) -> None:
         if not getattr(self, "_started", True) and not getattr(self, "_iterated", True):
@@ -109,9 +113,9 @@ class RunStream:
             raise RunInterrupted(result) from error
 
 
-def _never_ran(outcomes: Iterator[Outcome]) -> bool:
+def _never_ran(runs: Generator[Any, None, None]) -> bool:
     """Whether the run's generator was never stepped (closing it then runs none of its code)."""
-    return inspect.getgeneratorstate(outcomes) == inspect.GEN_CREATED  # type: ignore[arg-type]
+    return inspect.getgeneratorstate(runs) == inspect.GEN_CREATED
 
 
 def _in_request_order(
