@@ -102,3 +102,37 @@ def test_the_first_ctrl_c_is_told_on_stderr_even_inside_an_item_that_runs_here(
     assert "curator: stopping: no new items" in proc.stderr
     assert "item " in proc.stdout  # the items' output was captured ...
     assert "stopping" not in proc.stdout  # ... without the run's notice in it
+
+
+LEFT_OPEN = """
+import curator
+from curator.testing.probes import probe
+
+outcomes = curator.stream(
+    probe(12, "items", sleep=0.2), backend="thread-pool", jobs=2, checkpoint="run.sqlite",
+    reporter=None,
+)
+for outcome in outcomes:
+    print("took", outcome.index, flush=True)
+    break  # never closed: the stream ends with the interpreter
+"""
+
+
+def test_a_stream_left_open_ends_with_the_interpreter_and_records_what_finished(
+    tmp_path: Path,
+) -> None:
+    """The run's end ran as the interpreter shut down, where no thread can start any more:
+    closing the checkpoint in a thread hung the process for good (SIGTERM too)."""
+    (tmp_path / "items").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", LEFT_OPEN],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,  # the defect was a hang
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("took ")
+    recorded = report(tmp_path / "run.sqlite")
+    assert recorded.state == "stopped", recorded
+    assert recorded.counts.get("ok", 0) >= 1, recorded.counts

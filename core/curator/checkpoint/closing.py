@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ def _key(path: Path) -> str:
 
 
 def close_in_background(db: sqlite3.Connection, lock_file: Any, path: Path) -> None:
-    """Close ``db`` and then release ``lock_file`` in a thread :func:`wait_closed` can join."""
+    """Close ``db`` and then release ``lock_file`` in a thread :func:`wait_closed` can join.
+
+    While the interpreter shuts down (a stream nobody closed, finalized with the
+    script's globals) no thread can start any more: it closes here and now.
+    """
+    if sys.is_finalizing():
+        _close(db, lock_file)
+        return
     closer = threading.Thread(target=_close, args=(db, lock_file), name="curator-checkpoint-close")
     with _CLOSING_LOCK:
         _CLOSING[_key(path)] = closer
