@@ -369,3 +369,39 @@ def _jobs_outside(checkpoint: Path, registry: Registry) -> Any:
     with contextlib.redirect_stdout(shown):
         show_status(args, registry)
     return json.loads(shown.getvalue())["jobs_outside"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # A hot loop that grew without bound and ignored Ctrl-C, before.
+        ({"items_per_task": 0}, "items_per_task must be 1 or more, not 0"),
+        ({"items_per_task": -3}, "items_per_task must be 1 or more, not -3"),
+        ({"job_folder": " "}, "job_folder is empty"),
+    ],
+)
+def test_bad_batch_options_are_refused_before_anything_runs(
+    tmp_path: Path, jobs_registry: Registry, options: dict[str, Any], message: str
+) -> None:
+    from curator import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        run(probe(4, tmp_path), backend="local-jobs", jobs=2, options=options,
+            registry=jobs_registry, reporter=None)  # fmt: skip
+    assert not started(tmp_path)
+
+
+def test_a_job_folder_that_cannot_be_made_is_a_usage_error(
+    tmp_path: Path, jobs_registry: Registry
+) -> None:
+    """It was an OSError traceback ("internal error", exit 3 in the CLI)."""
+    from curator import UsageError
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(
+        UsageError, match=r"cannot make the local-jobs jobs' folder in .*a-file/jobs"
+    ):
+        run(probe(4, tmp_path), backend="local-jobs", jobs=2, registry=jobs_registry,
+            options={"job_folder": str(blocked / "jobs")}, reporter=None)  # fmt: skip
+    assert not started(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -176,6 +177,14 @@ def test_options_reach_the_sbatch_script(tmp_path: Path) -> None:
         ({"sbatch": ("--array=0-3",)}, "the backend makes the array itself"),
         ({"sbatch": ("constraint=a100",)}, "long options such as"),
         ({"cpus_per_task": 0}, "cpus_per_task must be 1 or more"),
+        # A hot loop that grew without bound and ignored Ctrl-C, before.
+        ({"items_per_task": 0}, "items_per_task must be 1 or more, not 0"),
+        ({"signal_before_limit": -5}, "signal_before_limit must be 0 or more seconds"),
+        # Every job was told to leave as it started: its items all timed out.
+        (
+            {"partition": "short", "signal_before_limit": 90},
+            r"signal_before_limit=90 s is not below the jobs' time limit \(1 min\)",
+        ),
     ],
 )
 def test_bad_options_are_clear_errors(
@@ -185,12 +194,22 @@ def test_bad_options_are_clear_errors(
         run(probe(2, tmp_path), backend="slurm", jobs=2, options=options, reporter=None)
 
 
-def test_a_job_slurm_will_never_start_is_an_error_and_is_cancelled(tmp_path: Path) -> None:
-    """Above the partition's time limit, Slurm keeps the job pending forever."""
-    never = r"Slurm will never start job \S+ as asked: .*PartitionTimeLimit"
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        # Slurm names either, as its scheduler's pass comes
+        ({"partition": "short", "time_limit": 5}, "(PartitionTimeLimit|PartitionConfig)"),
+        ({"cpus_per_task": (os.cpu_count() or 1) + 1}, "PartitionConfig"),  # waited forever
+    ],
+    ids=["above-the-time-limit", "more-cpus-than-a-node"],
+)
+def test_a_job_slurm_will_never_start_is_an_error_and_is_cancelled(
+    tmp_path: Path, options: dict[str, Any], reason: str
+) -> None:
+    """Slurm keeps such a job pending forever."""
+    never = rf"Slurm will never start job \S+ as asked: .*{reason}"
     with pytest.raises(UsageError, match=never):
-        run(probe(3, tmp_path), backend="slurm", jobs=2, reporter=None,
-            options={"partition": "short", "time_limit": 5})  # fmt: skip
+        run(probe(3, tmp_path), backend="slurm", jobs=2, reporter=None, options=options)
     assert _squeue("%i") == []
 
 

@@ -28,6 +28,7 @@ from curator.backends.dispatch import Todo
 from curator.backends.releasing import uninterrupted
 from curator.backends.shipping import pickle_work
 from curator.backends.work import Work
+from curator.model.errors import UsageError
 from curator.model.outcome import Event
 from curator.plugin_host.options import option
 
@@ -50,6 +51,12 @@ class BatchOptions:
         None,
         help="items each job runs (default: the round spread over a few tasks per job slot)",
     )
+
+    def __post_init__(self) -> None:
+        if self.items_per_task is not None and self.items_per_task < 1:
+            raise ValueError(f"items_per_task must be 1 or more, not {self.items_per_task}")
+        if self.job_folder is not None and not self.job_folder.strip():
+            raise ValueError("job_folder is empty; name a folder every job can reach")
 
 
 class BatchBackend(Backend):
@@ -176,6 +183,8 @@ class BatchBackend(Backend):
         """How many items each task of a round of ``count`` items gets."""
         chosen = getattr(self.options, "items_per_task", None)
         if chosen is not None:
+            if int(chosen) < 1:  # Options of the backend's own that do not check it
+                raise UsageError(f"items_per_task must be 1 or more, not {chosen}")
             return int(chosen)
         spread = math.ceil(count / (self.tasks_per_job * self.jobs))
         return max(1, spread, min(self.min_items_per_task, math.ceil(count / self.jobs)))
@@ -185,11 +194,19 @@ class BatchBackend(Backend):
 
         if self._base is None:
             chosen = getattr(self.options, "job_folder", None) or self.default_job_folder()
-            if chosen is None:
-                self._base, self._made_base = tempfile.mkdtemp(prefix="curator-jobs-"), True
-            else:
-                os.makedirs(chosen, exist_ok=True)
-                self._base = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(chosen))
+            try:
+                if chosen is None:
+                    self._base, self._made_base = tempfile.mkdtemp(prefix="curator-jobs-"), True
+                else:
+                    os.makedirs(chosen, exist_ok=True)
+                    self._base = tempfile.mkdtemp(prefix="run-", dir=os.path.abspath(chosen))
+            except OSError as exc:
+                where = chosen or tempfile.gettempdir()
+                raise UsageError(
+                    f"cannot make the {self.name} jobs' folder in {where} "
+                    f"({exc.strerror or exc}); name a writable folder every job can reach "
+                    "with -o job_folder=PATH"
+                ) from None
         prepared = self._prepared
         payload = prepared[1] if prepared and prepared[0] is work else pickle_work(work, self.name)
         self._rounds += 1

@@ -64,6 +64,11 @@ class SlurmOptions(BatchOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.signal_before_limit < 0:
+            raise ValueError(
+                f"signal_before_limit must be 0 or more seconds, not {self.signal_before_limit}"
+            )
         for name in ("cpus_per_task", "gpus_per_task", "time_limit", "max_array_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -108,6 +113,13 @@ class SlurmBackend(BatchBackend):
         options: SlurmOptions = self.options
         cluster.check_partition(options.partition)
         minutes = options.time_limit or cluster.default_minutes(options.partition)
+        if minutes and options.signal_before_limit >= minutes * 60:  # 0: no limit
+            raise UsageError(
+                f"signal_before_limit={options.signal_before_limit} s is not below the jobs' "
+                f"time limit ({minutes} min): every job would be told to leave as it starts, "
+                "and its items would time out. Give a smaller signal_before_limit "
+                "(-o signal_before_limit=30) or a longer time_limit"
+            )
         extra: dict[str, Any] = {}
         for line in options.sbatch:
             key, _, value = line[2:].partition("=")

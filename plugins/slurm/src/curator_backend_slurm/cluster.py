@@ -97,8 +97,9 @@ def _minutes(value: str) -> int | None:
 NEVER_STARTS = frozenset({
     "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit", "AssocMaxWallDurationPerJobLimit",
     "BadConstraints", "DependencyNeverSatisfied", "InvalidAccount", "InvalidQOS",
-    "PartitionNodeLimit", "PartitionTimeLimit", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob",
-    "QOSMaxMemoryPerJob", "QOSMaxNodePerJobLimit", "QOSMaxWallDurationPerJobLimit",
+    "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "QOSMaxCpuPerJobLimit",
+    "QOSMaxGRESPerJob", "QOSMaxMemoryPerJob", "QOSMaxNodePerJobLimit",
+    "QOSMaxWallDurationPerJobLimit",
 })  # fmt: skip
 """``squeue`` reasons of a pending job that Slurm will never start as it is."""
 
