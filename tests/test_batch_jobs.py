@@ -405,3 +405,30 @@ def test_a_job_folder_that_cannot_be_made_is_a_usage_error(
         run(probe(4, tmp_path), backend="local-jobs", jobs=2, registry=jobs_registry,
             options={"job_folder": str(blocked / "jobs")}, reporter=None)  # fmt: skip
     assert not started(tmp_path)
+
+
+def test_a_hard_stop_reads_what_the_jobs_finished_since_the_last_look(
+    tmp_path: Path, jobs_registry: Registry
+) -> None:
+    """A hard stop lands while the run's loop is not reading (a stream's consumer holds an
+    outcome; on Slurm, squeue not answering): the job went on finishing items. They must
+    be read before the round closes: they were lost, and a resume ran them again."""
+    from curator import stream
+
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    checkpoint = tmp_path / "run.sqlite"
+    with stream(
+        probe(16, folder, sleep=0.2), backend="local-jobs", jobs=1, registry=jobs_registry,
+        options={"items_per_task": 16}, checkpoint=checkpoint, reporter=None,
+    ) as outcomes:  # fmt: skip
+        next(iter(outcomes))
+        time.sleep(1.5)  # the job finishes more items meanwhile
+    finished = {execution.index for execution in executions(folder)}
+    assert len(finished) >= 3
+    result = outcomes.result
+    assert result is not None
+    assert result.count(Status.OK) == len(finished)
+    resumed = run(probe(16, folder, sleep=0.2), backend="thread-pool", jobs=4,
+                  checkpoint=checkpoint, resume=True, reporter=None)  # fmt: skip
+    assert {o.index for o in resumed.outcomes if o.status is Status.SKIPPED} == finished

@@ -250,11 +250,14 @@ class BatchBackend(Backend):
             run.add_task(todo.take(size))
         try:
             yield from run.events()
-        except BaseException:  # a hard stop (the generator closed), or an error
+        except BaseException as stop:  # a hard stop (the generator closed), or an error
             folder.request(KILL)
             # Abandoned half-way by another Ctrl-C, the cancel would leave jobs queued.
             with uninterrupted(f"cancelling the {self.name} jobs"):
                 self.cancel(folder, [*run.live, *run.leaving])
+                finished = run.last_word()  # once the jobs are gone: all they will write
+            if finished and not isinstance(stop, GeneratorExit):
+                yield finished  # recorded before the stop goes on
             raise
         finally:
             folder.close()  # this process saw it through: nothing here for a resume to adopt

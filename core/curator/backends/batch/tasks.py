@@ -116,6 +116,22 @@ class Round:
         if self.teardown_problems:
             raise UsageError("a stage's teardown() failed on " + "; ".join(self.teardown_problems))
 
+    def last_word(self) -> list[Event]:
+        """What the live tasks' jobs recorded since their last read (at a hard stop, an error).
+
+        The loop may not have read them for a while (the batch system was slow
+        to answer): their finished items must still be reported, not lost with
+        a round that is closed.
+        """
+        self.stopping = True
+        events: list[Event] = []
+        for task in list(self.live.values()):
+            try:
+                self._read(task, events)
+            except UsageError:  # a job that could not set up: it finished nothing
+                continue
+        return events
+
     def _submit(self) -> None:
         if not self.queued:
             return
