@@ -267,3 +267,23 @@ def test_a_second_ctrl_c_cancels_the_jobs(tmp_path: Path) -> None:
     _, err = run_it.communicate(timeout=60)
     assert run_it.returncode == 130, err
     _wait(lambda: _squeue("%i") == [], "the jobs to be cancelled", 30)
+
+
+def test_a_new_process_cancels_the_queued_jobs_an_earlier_one_submitted(tmp_path: Path) -> None:
+    """A resume adopting a killed run's round cancels its queued tasks: their ids come from
+    the round's jobs.json, which cancel() did not read (they stayed queued, then started
+    only to find the run gone)."""
+    import json
+    from types import SimpleNamespace
+
+    held = subprocess.run(
+        ["sbatch", "--parsable", "--hold", "--job-name=curator", "--wrap", "sleep 60"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+    (tmp_path / "jobs.json").write_text(json.dumps({"3": held}))
+    backend = SlurmBackend(SlurmOptions(), jobs=2)
+    try:
+        backend.cancel(SimpleNamespace(path=str(tmp_path)), ["3"])  # type: ignore[arg-type]
+        assert held not in {job for (job,) in _squeue("%i")}
+    finally:
+        subprocess.run(["scancel", held], check=False)

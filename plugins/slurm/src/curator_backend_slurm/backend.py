@@ -219,10 +219,13 @@ class SlurmBackend(BatchBackend):
             return ""
 
     def cancel(self, folder: RoundFolder, tasks: Collection[str]) -> None:
-        """``scancel`` the tasks' array tasks and wait until they are gone."""
-        cluster.cancel(
-            {self.job_ids[folder.path, t] for t in tasks if (folder.path, t) in self.job_ids}
-        )
+        """``scancel`` the tasks' array tasks and wait until they are gone.
+
+        Also those an earlier process submitted (a resume adopting a killed run's
+        round cancels its queued tasks): their ids are read from the round's folder.
+        """
+        ids = {self._job_id(folder, task) for task in tasks}
+        cluster.cancel({job for job in ids if job is not None})
 
     def script(self, tasks: int) -> str:
         """The ``sbatch`` script an array of ``tasks`` tasks would be submitted with."""

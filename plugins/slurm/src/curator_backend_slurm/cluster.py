@@ -7,6 +7,8 @@ Job state comes from ``squeue`` (and the job folder's records), never from
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import subprocess
 import time
@@ -125,13 +127,29 @@ def live(job_ids: Collection[str]) -> dict[str, str] | None:
 
 
 def cancel(job_ids: Collection[str], wait: float = 30.0) -> None:
-    """``scancel`` the jobs, then wait (up to ``wait`` s) until squeue no longer lists them."""
+    """``scancel`` the jobs, then wait (up to ``wait`` s) until squeue no longer lists them.
+
+    Jobs that may still be there then (Slurm did not answer) are named in a
+    warning with the command that cancels them: left queued, they would start
+    later, only to find the run gone.
+    """
     if not job_ids:
         return
-    subprocess.run(["scancel", *sorted(job_ids)], capture_output=True, timeout=TIMEOUT, check=False)
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):  # the wait below tells
+        subprocess.run(
+            ["scancel", *sorted(job_ids)], capture_output=True, timeout=TIMEOUT, check=False
+        )
     deadline = time.monotonic() + wait
+    left: dict[str, str] | None = None
     while time.monotonic() < deadline:
         left = live(job_ids)
         if left == {}:
             return
         time.sleep(0.5)
+    named = sorted(job_ids if left is None else left)
+    logging.getLogger("curator").warning(
+        "Slurm did not confirm that jobs %s were cancelled%s; to be sure, run: scancel %s",
+        ", ".join(named),
+        " (squeue did not answer)" if left is None else "",
+        " ".join(named),
+    )
