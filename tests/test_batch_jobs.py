@@ -272,24 +272,40 @@ class _ReturnsUnloadable:
         return _Unloadable() if index == 1 else []
 
 
-@pytest.mark.parametrize(
-    ("sink", "message"),
-    [
-        (_KillsItsWorkerInSetup(), "exited with code 3 in setup"),
-        (_ReturnsUnloadable(), "cannot load what job job-0 sent back"),
-    ],
-)
 def test_a_task_that_cannot_go_on_ends_the_run_with_a_clear_error(
-    jobs_registry: Registry, sink: Any, message: str
+    jobs_registry: Registry,
 ) -> None:
     from curator import Pipeline, UsageError
     from curator.testing.probes import Numbers
 
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(UsageError, match="exited with code 3 in setup"):
         run(
-            Pipeline(Numbers(4)).write(sink), backend="local-jobs", jobs=1,
+            Pipeline(Numbers(4)).write(_KillsItsWorkerInSetup()), backend="local-jobs", jobs=1,
             options={"items_per_task": 4}, registry=jobs_registry, reporter=None,
         )  # fmt: skip
+
+
+def test_results_this_process_cannot_load_fail_their_items_and_the_run_goes_on(
+    jobs_registry: Registry,
+) -> None:
+    """It ended the whole run (a usage error), losing what every other job finished."""
+    from curator import ErrorKind, Pipeline
+    from curator.testing.probes import Numbers
+
+    result = run(
+        Pipeline(Numbers(12)).write(_ReturnsUnloadable()), backend="local-jobs", jobs=2,
+        options={"items_per_task": 4}, registry=jobs_registry, reporter=None,
+        on_error="continue",
+    )  # fmt: skip
+    failed = [o for o in result.outcomes if not o.ok]
+    assert 1 in {o.index for o in failed}
+    assert set(range(4, 12)) <= {o.index for o in result.outcomes if o.ok}  # other tasks'
+    for outcome in failed:
+        assert outcome.index < 4  # only what came back with the unloadable value
+        assert outcome.error is not None
+        assert outcome.error.type == ErrorKind.UNPICKLABLE_RESULT.value
+        assert "cannot load what job job-0 sent back" in outcome.error.message
+        assert "only_on_the_nodes" in outcome.error.message
 
 
 def test_a_job_whose_python_cannot_start_its_task_is_a_clear_error(

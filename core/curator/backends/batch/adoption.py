@@ -23,7 +23,7 @@ from curator.backends.batch.folder import STOP, RoundFolder
 from curator.backends.batch.records import Kind, Reader, Record
 from curator.backends.columns import decode
 from curator.backends.dispatch import Grouped
-from curator.model.outcome import Event, Outcome
+from curator.model.outcome import ErrorInfo, Event, Outcome
 
 if TYPE_CHECKING:
     from curator.backends.batch.backend import BatchBackend
@@ -84,7 +84,7 @@ def adopt(
             worker = f"job-{task}"
             for record in said.records:
                 rows = outcomes.rows_of(record.body, worker) if record.kind is Kind.ROWS else None
-                if rows is None:
+                if rows is None or isinstance(rows, ErrorInfo):  # unloadable here: run again
                     continue
                 found: list[Event] = []
                 decode(rows, worker, None, found, True, attempt)

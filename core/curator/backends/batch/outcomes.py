@@ -7,19 +7,16 @@ import time
 from typing import Any
 
 from curator.backends.columns import Rows
-from curator.model.errors import UsageError
 from curator.model.outcome import ErrorInfo, ErrorKind, Outcome, Status
 
 
-def rows_of(body: tuple[Any, ...], worker: str) -> Rows | None:
+def rows_of(body: tuple[Any, ...], worker: str) -> Rows | ErrorInfo | None:
     """The finished items' rows a ``ROWS`` record carries.
 
-    ``None`` when it names the running item only.
-
-    Raises
-    ------
-    UsageError
-        When this process cannot load the values a job sent back.
+    ``None`` when it names the running item only; an :class:`~curator.ErrorInfo`
+    when this process cannot load them (a value whose class this process
+    lacks, or that refuses to load here): those items fail with it (see
+    :func:`unloaded`), the rest of the run goes on.
     """
     indices, _, blob = body
     if blob is None:
@@ -27,12 +24,22 @@ def rows_of(body: tuple[Any, ...], worker: str) -> Rows | None:
     try:
         rows: Rows = pickle.loads(blob)[0]
     except Exception as exc:
-        raise UsageError(
+        return ErrorInfo(
+            ErrorKind.UNPICKLABLE_RESULT.value,
             f"this process cannot load what job {worker} sent back for items "
-            f"{list(indices)[:5]}: {type(exc).__name__}: {exc}; results must load where "
-            "the run is (a module the jobs have and this process lacks?)"
-        ) from exc
+            f"{list(indices)[:5]}{' ...' if len(indices) > 5 else ''}: "
+            f"{type(exc).__name__}: {exc}; results must load where the run is (a module "
+            "the jobs have and this process lacks?). They ran; --resume runs them again",
+        )
     return rows
+
+
+def unloaded(indices: Any, error: ErrorInfo, worker: str, attempt: int) -> list[Outcome]:
+    """The outcomes of items whose rows this process could not load (see :func:`rows_of`)."""
+    now = time.time()
+    return [
+        Outcome(index, Status.FAILED, None, error, worker, now, now, attempt) for index in indices
+    ]
 
 
 def crashed(body: tuple[Any, ...], worker: str, attempt: int) -> Outcome:

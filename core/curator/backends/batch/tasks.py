@@ -21,7 +21,7 @@ from curator.backends.batch.folder import STOP, RoundFolder
 from curator.backends.batch.records import Kind, Reader, Record
 from curator.backends.lifecycle import setup_timed_out, teardown_abandoned
 from curator.model.errors import UsageError
-from curator.model.outcome import Event, Outcome, TaskStart
+from curator.model.outcome import ErrorInfo, Event, Outcome, TaskStart
 
 if TYPE_CHECKING:
     from curator.backends.batch.backend import BatchBackend
@@ -158,7 +158,10 @@ class Round:
         if kind is Kind.ROWS:
             indices, running, _ = body
             rows = outcomes.rows_of(body, task.worker)
-            if rows is not None:
+            if isinstance(rows, ErrorInfo):
+                events.extend(outcomes.unloaded(indices, rows, task.worker, self.attempt))
+                task.left.difference_update(indices)
+            elif rows is not None:
                 columns.decode(rows, task.worker, task.announced, events, starts, self.attempt)
                 task.left.difference_update(indices)
             task.running = running
