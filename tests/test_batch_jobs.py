@@ -308,18 +308,32 @@ def test_results_this_process_cannot_load_fail_their_items_and_the_run_goes_on(
         assert "only_on_the_nodes" in outcome.error.message
 
 
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        (
+            "echo 'No module named curator' >&2\nexit 1\n",
+            r"ended before it started its task: can its Python (.|\n)*No module named curator",
+        ),
+        # Not a word: the node failed, or it could not reach the job folder.
+        ("exit 1\n", r"ended before it started its task: it left no output: can the nodes"),
+    ],
+    ids=["says-why", "silent"],
+)
 def test_a_job_whose_python_cannot_start_its_task_is_a_clear_error(
-    jobs_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    jobs_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    script: str,
+    message: str,
 ) -> None:
     from curator import UsageError
 
     monkeypatch.setattr("curator.backends.batch.folder.sys.executable", str(tmp_path / "no-python"))
     broken = tmp_path / "no-python"
-    broken.write_text("#!/bin/sh\necho 'No module named curator' >&2\nexit 1\n")
+    broken.write_text("#!/bin/sh\n" + script)
     broken.chmod(0o755)
-    with pytest.raises(
-        UsageError, match=r"ended before it started its task(.|\n)*No module named curator"
-    ):
+    with pytest.raises(UsageError, match=message):
         run(probe(4, tmp_path), backend="local-jobs", jobs=2, registry=jobs_registry,
             reporter=None)  # fmt: skip
 

@@ -223,11 +223,19 @@ class Round:
             return
         if not task.hello:
             tail = self.backend.log_tail(self.folder, task.name).strip()
-            said = f"; its output ends with:\n{tail}" if tail else ""
+            if tail:
+                why = (
+                    f"can its Python ({sys.executable} here) import curator and the "
+                    f"pipeline's modules there? Its output ends with:\n{tail}"
+                )
+            else:  # not a word: it may never have reached Python
+                why = (
+                    "it left no output: can the nodes reach the job folder "
+                    f"({self.folder.path}; -o job_folder=... names one they share), and did "
+                    f"its node stay up? Can its Python ({sys.executable} here) import curator?"
+                )
             raise UsageError(
-                f"{self.backend.name} job {task.worker} ended before it started its task: "
-                f"can its Python ({sys.executable} here) import curator and the pipeline's "
-                f"modules there?{said}"
+                f"{self.backend.name} job {task.worker} ended before it started its task: {why}"
             )
         self.folder.supersede(task.name)  # should the batch system run it again: it leaves
         running = task.running[0] if task.running is not None else None
