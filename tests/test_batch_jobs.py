@@ -385,6 +385,39 @@ def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
     }  # fmt: skip
 
 
+def test_a_run_that_starts_over_stops_a_killed_runs_jobs_and_adopts_nothing(
+    jobs_registry: Registry, tmp_path: Path
+) -> None:
+    """Without --resume the run does every item again, as its notice says: it took over
+    what the killed run's jobs did, as a resume does."""
+    probes, job_folder, checkpoint = tmp_path / "probe", tmp_path / "jobs", tmp_path / "c.sqlite"
+    probes.mkdir()
+    script = KILLED_PARENT.format(
+        example=str(EXAMPLE), probes=str(probes), jobs=str(job_folder), checkpoint=str(checkpoint)
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
+    finally:
+        parent.kill()
+        parent.wait()
+    result = run(
+        probe(16, probes, sleep=0.25), backend="local-jobs", jobs=2, checkpoint=checkpoint,
+        options={"job_folder": str(job_folder), "items_per_task": 4}, registry=jobs_registry,
+        reporter=None,
+    )  # fmt: skip
+    assert result.ok
+    assert result.count(Status.OK) == 16  # every item ran in this run, none adopted
+    runs: dict[int, int] = {}
+    for execution in executions(probes):
+        runs[execution.index] = runs.get(execution.index, 0) + 1
+    assert sorted(runs) == list(range(16))
+    assert sum(runs.values()) >= 16 + 3  # what the killed run's jobs did, done again
+    (old,) = [p for p in job_folder.glob("run-*/round-1") if (p / "stop").exists()]
+    assert (old / "adopted").exists()  # settled: a later resume does not adopt it
+    assert _jobs_outside(checkpoint, jobs_registry)["rounds"] == 0
+
+
 def _jobs_outside(checkpoint: Path, registry: Registry) -> Any:
     """What ``curator status CHECKPOINT --json`` says the jobs did outside the checkpoint."""
     import argparse

@@ -159,6 +159,13 @@ class Backend(ABC):
         system) can tell what an earlier, killed run of the same checkpoint left
         running or finished, and adopt it instead of running it again.
         """
+        self.resumes = False
+        """Whether the run resumes its checkpoint (set by the core with :attr:`run_key`).
+
+        Only a resume adopts what an earlier run left done; a run that starts
+        over does every item again (a backend still stops what such a run left
+        running, so that no item runs twice at once).
+        """
         self._stop = threading.Event()
 
     def request_stop(self) -> None:

@@ -385,6 +385,7 @@ class RunLoop(EventIntake, RunEnding):
         bounded = backend.capabilities.lifecycle_timeouts
         # Names the run across processes: a resume writes into the same checkpoint.
         backend.run_key = None if self.store is None else str(self.store.path.resolve())
+        backend.resumes = self.resume and self.store is not None
         backend._begin(
             policy.timeout,
             self.relay.listens("curator_task_start"),

@@ -71,13 +71,18 @@ def adopt(
     """Yield the successes earlier rounds recorded for ``indices``; return those indices.
 
     Items those rounds recorded as failed are left to run again, as a resume
-    runs every item its checkpoint does not hold as done.
+    runs every item its checkpoint does not hold as done. A run that starts
+    over (not :attr:`~curator.Backend.resumes`) adopts nothing: it only stops
+    those rounds' jobs, which would otherwise run items beside its own.
     """
     wanted = set(indices)
     adopted: set[int] = set()
     for old in earlier_rounds(parent, backend.run_key or "", own):
         tasks = {task: _Said(old.records_path(task)) for task in old.task_names()}
         _let_finish(backend, old, tasks)
+        if not backend.resumes:
+            old.mark_adopted()  # settled: a later resume takes this run's records instead
+            continue
         for task, said in tasks.items():
             said.read()  # what the jobs appended until they ended
             events: list[Event] = []

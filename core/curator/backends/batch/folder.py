@@ -110,7 +110,11 @@ class RoundFolder:
         return os.path.exists(os.path.join(self.path, "closed"))
 
     def mark_adopted(self) -> None:
-        """Mark the round adopted: a resumed run took what its jobs did."""
+        """Mark the round settled by a later run of its checkpoint.
+
+        A resume took what its jobs did; a run that started over stopped them and
+        does every item again. Either way no later run adopts it.
+        """
         _write(os.path.join(self.path, "adopted"), b"")
 
     @property
