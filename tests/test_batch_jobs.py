@@ -351,11 +351,11 @@ run(probe(16, {probes!r}, sleep=0.25), backend="local-jobs", jobs=2, checkpoint=
 """
 
 
-def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
-    jobs_registry: Registry, tmp_path: Path
-) -> None:
-    """The run's process SIGKILLed: its jobs run on; --resume takes what they did, runs the
-    rest, and no item is lost or run twice."""
+def _killed_run(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A checkpointed local-jobs run whose process was SIGKILLed once three items finished.
+
+    Its jobs run on. Returns the probe folder, the job folder and the checkpoint.
+    """
     probes, job_folder, checkpoint = tmp_path / "probe", tmp_path / "jobs", tmp_path / "c.sqlite"
     probes.mkdir()
     script = KILLED_PARENT.format(
@@ -367,6 +367,15 @@ def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
     finally:  # killed on a failed wait too: a live child would fail a later test's teardown
         parent.kill()
         parent.wait()
+    return probes, job_folder, checkpoint
+
+
+def test_a_resumed_run_adopts_what_the_jobs_of_a_killed_run_did(
+    jobs_registry: Registry, tmp_path: Path
+) -> None:
+    """The run's process SIGKILLed: its jobs run on; --resume takes what they did, runs the
+    rest, and no item is lost or run twice."""
+    probes, job_folder, checkpoint = _killed_run(tmp_path)
     at_kill = len(executions(probes))
     _wait(lambda: len(executions(probes)) > at_kill + 1, "the jobs to go on without their run")
     assert _jobs_outside(checkpoint, jobs_registry)["finished"] >= 2
@@ -390,17 +399,7 @@ def test_a_run_that_starts_over_stops_a_killed_runs_jobs_and_adopts_nothing(
 ) -> None:
     """Without --resume the run does every item again, as its notice says: it took over
     what the killed run's jobs did, as a resume does."""
-    probes, job_folder, checkpoint = tmp_path / "probe", tmp_path / "jobs", tmp_path / "c.sqlite"
-    probes.mkdir()
-    script = KILLED_PARENT.format(
-        example=str(EXAMPLE), probes=str(probes), jobs=str(job_folder), checkpoint=str(checkpoint)
-    )
-    parent = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        _wait(lambda: len(executions(probes)) >= 3, "three items to finish")
-    finally:
-        parent.kill()
-        parent.wait()
+    probes, job_folder, checkpoint = _killed_run(tmp_path)
     result = run(
         probe(16, probes, sleep=0.25), backend="local-jobs", jobs=2, checkpoint=checkpoint,
         options={"job_folder": str(job_folder), "items_per_task": 4}, registry=jobs_registry,
