@@ -25,6 +25,7 @@ from curator.cli.output import (
 )
 from curator.cli.remembered import (
     given_settings,
+    jobs_left_running,
     merge,
     nothing_to_resume,
     reuse_lines,
@@ -127,6 +128,8 @@ def _launch(
         pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)
     settings, notices, resuming = _remembered(pipeline, path, given, args)
+    if resuming and path is not None:
+        notices = [*notices, *jobs_left_running(registry, path, settings.backend)]
     if not default and not args.no_checkpoint:
         notices = [
             *notices,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from curator.backends.backend import normalize_name
 from curator.checkpoint.settings import RunSettings
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline
+from curator.plugin_host.registry import Registry
 
 MAX_SIMILAR = 3
 """Checkpoints of the same pipeline class named at most."""
@@ -288,3 +290,37 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
         raise
     release_lock(lock)
     return facts
+
+
+def jobs_left_running(registry: Registry, path: Path, backend: str) -> list[str]:
+    """What to say when a resume on ``backend`` leaves a killed batch run's jobs alone.
+
+    The jobs of a batch backend outlive the run's process; a resume on that
+    backend stops them and adopts what they did, a resume on another one
+    does neither, and may run their items a second time while they still run.
+    """
+    stored, _ = stored_settings(path)
+    if stored is None or normalize_name(stored.backend) == normalize_name(backend):
+        return []
+    try:
+        batch = registry.backend(stored.backend)
+    except UsageError:  # its plugin is not installed here
+        return []
+    from curator.backends.batch.backend import BatchBackend
+
+    if not issubclass(batch, BatchBackend):
+        return []
+    folder = stored.options.get("job_folder") or batch.default_job_folder()
+    if not isinstance(folder, str) or not os.path.isdir(folder):
+        return []
+    from curator.backends.batch.adoption import not_adopted
+
+    rounds, finished = not_adopted(os.path.abspath(folder), str(path.resolve()))
+    if not rounds:
+        return []
+    return [
+        f"jobs of an earlier {stored.backend} run of this checkpoint may still be running "
+        f"({rounds} round(s) in {folder}, {len(finished)} items finished there): a resume "
+        f"on {backend} neither stops nor adopts them, and may run their items a second "
+        f"time while they run. To adopt what they did, resume with --backend {stored.backend}"
+    ]
