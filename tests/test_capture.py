@@ -215,6 +215,24 @@ def test_curator_logs_prints_an_items_output_and_traceback(tmp_path: Path) -> No
     assert "Traceback" not in wrong.stderr
 
 
+def test_curator_logs_takes_the_folder_a_run_was_given_as_its_checkpoint(tmp_path: Path) -> None:
+    """``--checkpoint FOLDER`` puts the run's checkpoint in it; status took the folder,
+    logs refused it ("is a folder")."""
+    ran = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "none",
+                  "--checkpoint", "runs", cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    shown = curator("logs", "2", "runs", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "ValueError: probe: item 2 fails" in shown.stdout
+    other = curator("run", "pipelines:chatty", "--keep-going", "--reporter", "none",
+                    "--checkpoint", "runs/other.sqlite", cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 1, other.stderr
+    two = curator("logs", "2", "runs", cwd=tmp_path)
+    assert two.returncode == 2
+    assert "runs is a folder of 2 checkpoints: name one of them" in two.stderr
+    assert "runs/other.sqlite" in two.stderr
+
+
 def test_curator_logs_without_a_checkpoint_says_what_to_do(tmp_path: Path) -> None:
     shown = curator("logs", "0", cwd=tmp_path)
     assert shown.returncode == 2

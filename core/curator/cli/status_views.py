@@ -94,10 +94,24 @@ def one_checkpoint(what: str | None, command: str) -> Path:
     """
     if what is None:
         return newest(command)
-    path = locate(what)[1]
-    if path is None:
-        raise UsageError(f"{what} is a folder: name one checkpoint in it")
-    return path
+    folder, path = locate(what)
+    if path is not None:
+        return path
+    assert folder is not None
+    found = []
+    for candidate in sorted(folder.glob("*.sqlite")):
+        try:
+            check_readable(candidate)
+        except NotACheckpoint:
+            continue
+        found.append(candidate)
+    if len(found) == 1:  # what --checkpoint FOLDER made: its one checkpoint
+        return found[0]
+    names = "".join(f"\n  {shlex.quote(str(p))}" for p in found)
+    raise UsageError(
+        f"{what} is a folder of {len(found)} checkpoints: name one"
+        + (f" of them:{names}" if found else " (it holds none)")
+    )
 
 
 def newest(command: str) -> Path:
