@@ -26,6 +26,25 @@ if TYPE_CHECKING:  # every run imports this module: only what the class needs, a
     from curator.backends.batch.folder import RoundFolder
 
 
+_SET_BY_THE_BACKEND = {
+    "array": "the backend makes the array itself",
+    "job-name": "its jobs are named curator (what 'scancel --name=curator' finds)",
+    "output": "it reads each job's own log for error messages",
+    "error": "it reads each job's own log for error messages",
+    "requeue": "it requeues its jobs itself",
+    "no-requeue": "it requeues its jobs itself",
+    "signal": "give signal_before_limit",
+    "time": "give time_limit",
+    "partition": "give partition",
+    "cpus-per-task": "give cpus_per_task",
+    "mem": "give mem",
+    "gpus-per-task": "give gpus_per_task",
+    "account": "give account",
+    "qos": "give qos",
+}
+"""``sbatch`` options the backend sets from its own options, or must set as it does."""
+
+
 @dataclass(frozen=True)
 class SlurmOptions(BatchOptions):
     """How the jobs are asked for: what ``sbatch`` gets."""
@@ -74,11 +93,13 @@ class SlurmOptions(BatchOptions):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be 1 or more, not {value}")
         for line in self.sbatch:
-            if not line.startswith("--") or line.startswith("--array"):
+            if not line.startswith("--"):
                 raise ValueError(
                     f"sbatch entries are long options such as '--constraint=a100', not {line!r}"
-                    + (" (the backend makes the array itself)" if "array" in line else "")
                 )
+            why = _SET_BY_THE_BACKEND.get(line[2:].partition("=")[0])
+            if why is not None:
+                raise ValueError(f"sbatch entry {line!r} is one the backend sets itself: {why}")
 
 
 class SlurmBackend(BatchBackend):
