@@ -48,7 +48,11 @@ def resolve_jobs(jobs: object) -> int:
     cpus = cpu_count()
     resolved = cpus + 1 + jobs
     if resolved < 1:
-        raise UsageError(f"jobs={jobs} leaves no worker on a machine with {cpus} CPUs")
+        raise UsageError(
+            f"jobs={jobs} counts back from this machine's {cpus} CPUs and leaves no worker "
+            "(-1: all of them); give a number of workers instead, say jobs=8 (on a cluster, "
+            "how many of its jobs run at once)"
+        )
     return resolved
 
 
