@@ -260,3 +260,31 @@ class CountsStarts(Sink[int]):
         with open(self.tally, "ab", buffering=0) as tally:  # O_APPEND: whole bytes, any process
             tally.write(b".")
         return [str(i) for i in items]
+
+
+class LoadsInWorkersOnly:
+    """A result that pickles in a worker and fails to load in the run's process (a module
+    the workers have and the run's process lacks, say)."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_load_in_a_worker, ())
+
+
+def _load_in_a_worker() -> LoadsInWorkersOnly:
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        raise RuntimeError("this result loads in a worker only")
+    return LoadsInWorkersOnly()
+
+
+class ReturnsUnloadable(Sink[int]):
+    """Item ``bad`` returns a :class:`LoadsInWorkersOnly`."""
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        for _ in items:
+            pass
+        return [LoadsInWorkersOnly()] if index == self.bad else [str(index)]  # type: ignore[list-item]

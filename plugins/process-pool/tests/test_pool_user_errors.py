@@ -131,3 +131,16 @@ def test_an_unpicklable_feature_of_a_plugin_is_named_before_any_worker_starts(
     assert "cannot be pickled (TypeError: cannot pickle '_thread.lock' object)" in str(
         refused.value
     )
+
+
+def test_a_result_the_run_cannot_load_is_a_usage_error_naming_it() -> None:
+    """It ended the run as an internal error (exit 3, a traceback)."""
+    from pp_pipelines import ReturnsUnloadable
+
+    from curator import Pipeline, UsageError, run
+    from curator.testing.probes import Numbers
+
+    with pytest.raises(UsageError, match="cannot load what process-pool worker") as caught:
+        run(Pipeline(Numbers(40)).write(ReturnsUnloadable(7)), backend="process-pool",
+            jobs=2, reporter=None, on_error="continue")  # fmt: skip
+    assert "RuntimeError: this result loads in a worker only" in str(caught.value)

@@ -403,7 +403,18 @@ class Pool:
         events: list[Event] = []
         try:
             while w.conn.poll():
-                self._handle(w, w.conn.recv(), events)
+                message = w.conn.recv_bytes()
+                try:
+                    loaded = pickle.loads(message)
+                except (EOFError, pickle.UnpicklingError):
+                    raise
+                except Exception as exc:  # a value's own loading failed, here only
+                    raise UsageError(
+                        f"this process cannot load what process-pool worker {w.name} sent "
+                        f"back: {type(exc).__name__}: {exc}; results must load where the run "
+                        "is. What came back before is recorded (--resume runs the rest)"
+                    ) from exc
+                self._handle(w, loaded, events)
         except (EOFError, OSError, pickle.UnpicklingError):
             pass  # the worker died mid-message; its sentinel reports the rest
         return events
