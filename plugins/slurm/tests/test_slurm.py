@@ -180,6 +180,7 @@ def test_options_reach_the_sbatch_script(tmp_path: Path) -> None:
         ({"sbatch": ("--job-name=mine",)}, "is one the backend sets itself: its jobs are named"),
         ({"sbatch": ("--no-requeue",)}, "it requeues its jobs itself"),
         ({"sbatch": ("--time=10",)}, "give time_limit"),
+        ({"mem": "lots"}, "mem is sbatch --mem: a number of megabytes"),
         ({"cpus_per_task": 0}, "cpus_per_task must be 1 or more"),
         # A hot loop that grew without bound and ignored Ctrl-C, before.
         ({"items_per_task": 0}, "items_per_task must be 1 or more, not 0"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ class SlurmOptions(BatchOptions):
         if self.signal_before_limit < 0:
             raise ValueError(
                 f"signal_before_limit must be 0 or more seconds, not {self.signal_before_limit}"
+            )
+        if self.mem is not None and not re.fullmatch(r"[0-9]+[KMGTkmgt]?", self.mem):
+            raise ValueError(
+                f"mem is sbatch --mem: a number of megabytes or one with a unit K, M, G or T "
+                f"(such as 4G), not {self.mem!r}"
             )
         for name in ("cpus_per_task", "gpus_per_task", "time_limit", "max_array_size"):
             value = getattr(self, name)
