@@ -49,11 +49,20 @@ class LokyBackend(Backend):
                     break
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    outcome = future.result()
-                    if self.wants_starts:
-                        yield TaskStart.of(outcome)
-                    yield outcome
+                    yield from self._handed_over(future.result())
             finished = True
+        except BaseException as stop:  # a hard stop, or a stream closed early
+            if not isinstance(stop, GeneratorExit):  # a closed generator yields no more
+                # Items that finished since the last look are done: hand them over too.
+                for future in [f for f in pending if f.done() and not f.cancelled()]:
+                    if future.exception() is None:
+                        yield from self._handed_over(future.result())
+            raise
         finally:
             # A normal end waits for idle workers; a hard stop kills running items.
             pool.shutdown(wait=True, kill_workers=not finished)
+
+    def _handed_over(self, outcome: Outcome) -> Iterator[Event]:
+        if self.wants_starts:
+            yield TaskStart.of(outcome)
+        yield outcome
