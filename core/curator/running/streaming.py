@@ -9,9 +9,11 @@ retries, the checkpoint and reporters are those of ``run``.
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import itertools
 import os
+import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal
@@ -55,6 +57,7 @@ class RunStream:
         """The run's generator: closing it stops the run."""
         outcomes = itertools.chain.from_iterable(self._runs)
         self._outcomes = _in_request_order(outcomes, loop.ledger.position) if ordered else outcomes
+        _LEFT_OPEN.add(self)
 
     @property
     def run(self) -> RunInfo:
@@ -84,6 +87,7 @@ class RunStream:
         when the stream was made, so that a busy or foreign checkpoint is
         refused at once) without recording a run.
         """
+        _LEFT_OPEN.discard(self)
         if not self._started and _never_ran(self._runs):
             self._started = True
             self._loop.abandon()
@@ -111,6 +115,21 @@ class RunStream:
             # The stop reached the loop body (a second Ctrl-C, the grace period's
             # end, SIGTERM while the consumer worked): raised as run() raises it.
             raise RunInterrupted(result) from error
+
+
+_LEFT_OPEN: weakref.WeakSet[RunStream] = weakref.WeakSet()
+"""Streams not closed yet: the interpreter's exit closes those a script left open."""
+
+
+@atexit.register
+def _close_left_open() -> None:
+    """Close the streams a script left open, while the interpreter can still run threads.
+
+    Left to the interpreter's last stage, the run's end would wait for threads
+    that can no longer run (the checkpoint's writer): the process hung.
+    """
+    for left in list(_LEFT_OPEN):
+        left.close()
 
 
 def _never_ran(runs: Generator[Any, None, None]) -> bool:
