@@ -421,21 +421,23 @@ def test_a_resume_on_another_backend_says_the_killed_runs_jobs_may_still_run(
     jobs_registry: Registry, tmp_path: Path
 ) -> None:
     """It neither stops nor adopts them: their items could run twice at once, unsaid."""
-    from curator.cli.remembered import jobs_left_running
+    from curator.cli.remembered import jobs_left_running, stored_settings
 
     probes, job_folder, checkpoint = _killed_run(tmp_path)
-    (said,) = jobs_left_running(jobs_registry, checkpoint, "sequential")
+    stored = stored_settings(checkpoint)[0]
+    (said,) = jobs_left_running(jobs_registry, checkpoint, stored, "sequential")
     assert "jobs of an earlier local-jobs run of this checkpoint may still be running" in said
     assert f"in {job_folder}" in said
     assert "resume with --backend local-jobs" in said
-    assert jobs_left_running(jobs_registry, checkpoint, "local-jobs") == []
+    assert jobs_left_running(jobs_registry, checkpoint, stored, "local-jobs") == []
     resumed = run(  # what the advice says: their jobs stop, what they did is adopted
         probe(16, probes, sleep=0.25), backend="local-jobs", jobs=2, checkpoint=checkpoint,
         resume=True, options={"job_folder": str(job_folder), "items_per_task": 4},
         registry=jobs_registry, reporter=None,
     )  # fmt: skip
     assert resumed.ok
-    assert jobs_left_running(jobs_registry, checkpoint, "sequential") == []
+    after = stored_settings(checkpoint)[0]
+    assert jobs_left_running(jobs_registry, checkpoint, after, "sequential") == []
 
 
 def _jobs_outside(checkpoint: Path, registry: Registry) -> Any:

@@ -127,9 +127,7 @@ def _launch(
     with stdout_to_stderr():
         pipeline = load_target(args.target)
     path = checkpoint_path(pipeline, checkpoint)
-    settings, notices, resuming = _remembered(pipeline, path, given, args)
-    if resuming and path is not None:
-        notices = [*notices, *jobs_left_running(registry, path, settings.backend)]
+    settings, notices, resuming = _remembered(registry, pipeline, path, given, args)
     if not default and not args.no_checkpoint:
         notices = [
             *notices,
@@ -311,7 +309,11 @@ def _request(
 
 
 def _remembered(
-    pipeline: Pipeline[Any], path: Path | None, given: dict[str, Any], args: argparse.Namespace
+    registry: Registry,
+    pipeline: Pipeline[Any],
+    path: Path | None,
+    given: dict[str, Any],
+    args: argparse.Namespace,
 ) -> tuple[RunSettings, list[str], bool]:
     """The settings of this run, what to say about the checkpoint it finds, and if it resumes."""
     if path is None:
@@ -338,6 +340,8 @@ def _remembered(
     before = stored.backend if stored is not None else ""
     resuming = not notices  # it has something to resume
     lines = reuse_lines(settings, reused, given, dropped, before)
+    if resuming:
+        lines += jobs_left_running(registry, path, stored, settings.backend)
     return settings, notices + lines + replaced, resuming
 
 

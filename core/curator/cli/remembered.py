@@ -292,26 +292,38 @@ def stored_settings(path: Path) -> tuple[RunSettings | None, int]:
     return facts
 
 
-def jobs_left_running(registry: Registry, path: Path, backend: str) -> list[str]:
-    """What to say when a resume on ``backend`` leaves a killed batch run's jobs alone.
+def batch_job_folder(registry: Registry, settings: RunSettings) -> str | None:
+    """Where the jobs of a run with ``settings`` work, if its backend is a batch backend.
 
-    The jobs of a batch backend outlive the run's process; a resume on that
-    backend stops them and adopts what they did, a resume on another one
-    does neither, and may run their items a second time while they still run.
+    ``None`` for any other backend, one whose plugin is not installed here,
+    or a job folder that is not there (any more).
     """
-    stored, _ = stored_settings(path)
-    if stored is None or normalize_name(stored.backend) == normalize_name(backend):
-        return []
     try:
-        batch = registry.backend(stored.backend)
+        backend = registry.backend(settings.backend)
     except UsageError:  # its plugin is not installed here
-        return []
+        return None
     from curator.backends.batch.backend import BatchBackend
 
-    if not issubclass(batch, BatchBackend):
+    if not issubclass(backend, BatchBackend):
+        return None
+    folder = settings.options.get("job_folder") or backend.default_job_folder()
+    return folder if isinstance(folder, str) and os.path.isdir(folder) else None
+
+
+def jobs_left_running(
+    registry: Registry, path: Path, stored: RunSettings | None, backend: str
+) -> list[str]:
+    """What to say when a resume on ``backend`` leaves a killed batch run's jobs alone.
+
+    ``stored``: the settings of the checkpoint's last run. The jobs of a batch
+    backend outlive the run's process; a resume on that backend stops them and
+    adopts what they did, a resume on another one does neither, and may run
+    their items a second time while they still run.
+    """
+    if stored is None or normalize_name(stored.backend) == normalize_name(backend):
         return []
-    folder = stored.options.get("job_folder") or batch.default_job_folder()
-    if not isinstance(folder, str) or not os.path.isdir(folder):
+    folder = batch_job_folder(registry, stored)
+    if folder is None:
         return []
     from curator.backends.batch.adoption import not_adopted
 

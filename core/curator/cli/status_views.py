@@ -281,16 +281,10 @@ def _jobs_outside(report: CheckpointReport, registry: Registry | None) -> dict[s
     settings = report.settings
     if settings is None or registry is None:
         return None
-    try:
-        backend = registry.backend(settings.backend)
-    except UsageError:
-        return None  # its plugin is not installed here
-    from curator.backends.batch.backend import BatchBackend
+    from curator.cli.remembered import batch_job_folder
 
-    if not issubclass(backend, BatchBackend):
-        return None
-    folder = settings.options.get("job_folder") or backend.default_job_folder()
-    if folder is None or not os.path.isdir(folder):
+    folder = batch_job_folder(registry, settings)
+    if folder is None:
         return None
     from curator.backends.batch.adoption import not_adopted
     from curator.checkpoint.latest import read_codes
