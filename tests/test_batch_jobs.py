@@ -517,3 +517,28 @@ def test_a_hard_stop_reads_what_the_jobs_finished_since_the_last_look(
     resumed = run(probe(16, folder, sleep=0.2), backend="thread-pool", jobs=4,
                   checkpoint=checkpoint, resume=True, reporter=None)  # fmt: skip
     assert {o.index for o in resumed.outcomes if o.status is Status.SKIPPED} == finished
+
+
+def test_a_round_of_many_tasks_queues_them_cheaply_and_writes_none_before_it_submits(
+    tmp_path: Path,
+) -> None:
+    """A million one-item tasks (items_per_task=1) queued a Task each: 770 bytes, 950 MB in all."""
+    import tracemalloc
+
+    from curator.backends.batch.tasks import Round
+    from curator.backends.dispatch import Todo
+
+    folder = _round(tmp_path, Work(probe(1, tmp_path)))
+    count = 50_000
+    tracemalloc.start()
+    try:
+        queue = Round(LocalJobsBackend(LocalJobsBackend.Options(), 2), folder, 1)
+        todo = Todo(range(count))
+        while todo:
+            queue.add_task(todo.take(1))
+        queued, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert queue.tasks == count
+    assert queued / count < 300, f"{queued / count:.0f} bytes per queued task"
+    assert not any((Path(folder.path) / "tasks").iterdir()), "a queued task wrote its file"
