@@ -262,6 +262,41 @@ def test_a_dry_run_refuses_what_the_run_refuses(
     assert not (tmp_path / ".curator").exists()  # the refused run opened no checkpoint
 
 
+def test_a_dry_run_asks_the_backend_to_check_its_options_and_lets_it_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a cluster would refuse (Slurm's partition) is named by --dry-run too."""
+    from curator.backends.thread_pool import ThreadPoolBackend
+
+    calls: list[tuple[str, int]] = []
+
+    def check(self: ThreadPoolBackend) -> None:
+        calls.append(("check", self.jobs))
+        if self.jobs == 3:
+            raise UsageError("the system refuses 3 workers")
+
+    monkeypatch.setattr(ThreadPoolBackend, "check", check)
+    monkeypatch.setattr(ThreadPoolBackend, "close", lambda self: calls.append(("close", 0)))
+    monkeypatch.chdir(tmp_path)
+    main = in_process_curator(monkeypatch)
+    assert main(["run", "pipelines:ten", "-b", "thread-pool", "-j", "3", "--dry-run"]) == 2
+    assert capsys.readouterr().err.startswith("curator: error: the system refuses 3 workers")
+    assert calls == [("check", 3), ("close", 0)]
+    assert main(["run", "pipelines:ten", "-b", "thread-pool", "-j", "2", "--dry-run"]) == 0
+    assert "dry run: nothing was run" in capsys.readouterr().out
+    assert calls[2:] == [("check", 2), ("close", 0)]
+    # One job runs in this process, on no backend of its own: nothing to ask.
+    assert main(["run", "pipelines:ten", "-b", "thread-pool", "-j", "1", "--dry-run"]) == 0
+    assert len(calls) == 4
+    assert not (tmp_path / ".curator").exists()
+    # A run asks the same before it prepares: refused before the checkpoint records it.
+    assert main(["run", "pipelines:ten", "-b", "thread-pool", "-j", "3"]) == 2
+    assert "curator: error: the system refuses 3 workers" in capsys.readouterr().err
+    assert calls[4:] == [("check", 3), ("close", 0)]
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
 # -- 3. status: every checkpoint, TARGET, variants, tracebacks --------------------
 
 

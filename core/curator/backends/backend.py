@@ -194,6 +194,18 @@ class Backend(ABC):
         """
         return
 
+    def check(self) -> None:
+        """Check the options against the system the items would run on, starting nothing.
+
+        Optional. The core calls it right before :meth:`prepare` in every run,
+        and ``curator run --dry-run`` calls it alone (on a backend it then
+        closes), so that an option the system refuses (a partition the cluster
+        does not have, an array larger than it takes) is named before anything
+        runs. Raise :class:`~curator.model.errors.UsageError`. It must not
+        start workers, submit jobs or write files. The default checks nothing.
+        """
+        return
+
     def close(self) -> None:
         """Release what the backend keeps between calls of :meth:`execute` (workers, a cluster).
 

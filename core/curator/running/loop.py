@@ -269,6 +269,7 @@ class RunLoop(EventIntake, RunEnding):
             # The backend sees the work first: a pipeline it cannot ship is the
             # user's mistake, told before any event or checkpoint record.
             self.runner = self.make_backend()
+            self.runner.check()
             self.runner.prepare(self._work(1))
             self.relay.call("curator_run_start", run=info, progress=self.progress)
             if self.store is not None:

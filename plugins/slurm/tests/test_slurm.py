@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -23,6 +25,11 @@ def _squeue(*fields: str) -> list[list[str]]:
         check=True,
     ).stdout  # fmt: skip
     return [line.split() for line in out.splitlines()]
+
+
+def _job_ids() -> set[str]:
+    """The jobs in the queue now (an earlier test's may still be leaving it)."""
+    return {job for (job,) in _squeue("%i")}
 
 
 def _wait(condition: Any, what: str, seconds: float = 60.0) -> None:
@@ -135,13 +142,13 @@ def test_an_item_past_its_jobs_time_limit_twice_times_out_and_the_rest_runs(
 
 
 def test_an_unknown_partition_is_refused_before_anything_is_submitted(tmp_path: Path) -> None:
-    before = _squeue("%i")
+    before = _job_ids()
     with pytest.raises(
         UsageError, match=r"Slurm has no partition 'nope'; this cluster has: debug, short"
     ):
         run(probe(3, tmp_path), backend="slurm", jobs=2, options={"partition": "nope"},
             reporter=None)  # fmt: skip
-    assert _squeue("%i") == before
+    assert _job_ids() <= before, "a job was submitted"
     assert not list(Path(".").glob("curator-jobs/run-*/round-*/slurm/*_submitted.pkl"))
     cli = subprocess.run(
         [sys.executable, "-m", "curator", "run", "curator.examples.snapshots:pipeline",
@@ -200,6 +207,59 @@ def test_bad_options_are_clear_errors(
 
 
 @pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("partition=nope", "Slurm has no partition 'nope'; this cluster has: debug, short"),
+        (
+            "max_array_size=5000",
+            r"max_array_size=5000 is above this cluster's MaxArraySize \(\d+\)",
+        ),
+        ("partition=short", r"signal_before_limit=90 s is not below the jobs' time limit"),
+    ],
+)
+def test_a_dry_run_asks_the_cluster_and_submits_nothing(
+    tmp_path: Path, option: str, message: str
+) -> None:
+    """--dry-run named only what the options alone said wrong; the cluster's answer came later."""
+    before = _job_ids()
+    cli = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "curator.examples.snapshots:pipeline",
+         "--backend", "slurm", "--jobs", "2", "-o", option, "--dry-run"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert cli.returncode == 2, cli.stderr
+    assert re.search(message, cli.stderr), cli.stderr
+    assert "Traceback" not in cli.stderr
+    assert _job_ids() <= before, "a job was submitted"
+    assert not (tmp_path / "curator-jobs").exists()
+    fine = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "curator.examples.snapshots:pipeline",
+         "--backend", "slurm", "--jobs", "2", "-o", "partition=debug", "--dry-run", "--json"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert fine.returncode == 0, fine.stderr
+    assert json.loads(fine.stdout)["to_run"] == 200
+    assert not (tmp_path / "curator-jobs").exists()
+    assert _job_ids() <= before, "a job was submitted"
+
+
+def test_what_sbatch_refuses_is_said_once(tmp_path: Path) -> None:
+    """submitit printed sbatch's message, then the error repeated it."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "curator", "run", "curator.examples.snapshots:pipeline",
+         "--backend", "slurm", "--jobs", "2", "-o", "sbatch=['--constraint=nosuch']",
+         "--no-checkpoint", "--reporter", "none"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert cli.returncode == 2, cli.stderr
+    assert "curator: error: sbatch refused the job array: " in cli.stderr
+    sbatch_says = re.findall(r"sbatch: error: [^\n]*", cli.stderr)
+    assert sbatch_says, cli.stderr
+    assert len(sbatch_says) == len(set(sbatch_says)), cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+@pytest.mark.parametrize(
     ("options", "reason"),
     [
         # Slurm names either, as its scheduler's pass comes
@@ -213,9 +273,10 @@ def test_a_job_slurm_will_never_start_is_an_error_and_is_cancelled(
 ) -> None:
     """Slurm keeps such a job pending forever."""
     never = rf"Slurm will never start job \S+ as asked: .*{reason}"
+    before = _job_ids()
     with pytest.raises(UsageError, match=never):
         run(probe(3, tmp_path), backend="slurm", jobs=2, reporter=None, options=options)
-    assert _squeue("%i") == []
+    assert _job_ids() <= before, "the job Slurm never starts was left in the queue"
 
 
 def test_the_run_outlives_its_process_and_resume_adopts_what_the_jobs_did(
@@ -246,6 +307,41 @@ def test_the_run_outlives_its_process_and_resume_adopts_what_the_jobs_did(
     assert sorted(e.index for e in executions(probes)) == list(range(24))
     # Nothing is left behind (a job that said its last word may be completing a moment).
     _wait(lambda: _squeue("%i") == [], "every job to leave the queue", 30)
+
+
+def test_a_squeue_that_does_not_answer_is_said_once_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run waited on a silent controller without a word (found by a hostile user)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    refusal = "slurm_load_jobs error: Unable to contact slurm controller"
+    (fake / "squeue").write_text(f"#!/bin/sh\necho '{refusal}' >&2\nexit 1\n")
+    (fake / "squeue").chmod(0o755)
+    monkeypatch.setattr(SlurmBackend, "silence_seconds", 0.5)
+    probes = tmp_path / "probe"
+    probes.mkdir()
+    thread, box = _in_background(
+        pipeline=probe(16, probes, sleep=1.0), backend="slurm", jobs=2, reporter=None,
+        options={"items_per_task": 8},
+    )  # fmt: skip
+    _wait(lambda: len(executions(probes)) >= 1, "an item to finish")
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "curator"]
+
+    real = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{real}")
+    _wait(lambda: any("has not answered" in m for m in said()), "the run to say so", 20)
+    monkeypatch.setenv("PATH", real)
+    assert len(executions(probes)) < 16, "the jobs ended before squeue answered again"
+    thread.join(120)
+    assert box["result"].ok
+    assert box["result"].counts()[Status.OK] == 16
+    silent = [m for m in said() if "squeue has not answered for" in m]
+    assert len(silent) == 1, said()
+    assert "its jobs are cancelled once Slurm answers" in silent[0]
+    assert said().count("Slurm's squeue answers again") == 1, said()
 
 
 def test_a_second_ctrl_c_cancels_the_jobs(tmp_path: Path) -> None:
@@ -289,6 +385,6 @@ def test_a_new_process_cancels_the_queued_jobs_an_earlier_one_submitted(tmp_path
     backend = SlurmBackend(SlurmOptions(), jobs=2)
     try:
         backend.cancel(SimpleNamespace(path=str(tmp_path)), ["3"])  # type: ignore[arg-type]
-        assert held not in {job for (job,) in _squeue("%i")}
+        assert held not in _job_ids()
     finally:
         subprocess.run(["scancel", held], check=False)

@@ -11,14 +11,16 @@ which tasks still wait or run, and cancels them with ``scancel``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from curator import UsageError, Work, option
+from curator import UsageError, option
 from curator.backends.batch.backend import BatchBackend, BatchOptions
 from curator_backend_slurm import cluster
 from curator_backend_slurm.job import LEAVE_SIGNAL, run_task
@@ -120,6 +122,8 @@ class SlurmBackend(BatchBackend):
     leave_signal: ClassVar[int | None] = LEAVE_SIGNAL
     min_items_per_task: ClassVar[int] = 8
     waits_for_exit: ClassVar[bool] = False
+    silence_seconds: ClassVar[float] = 30.0
+    """How long squeue may not answer before the run says that it waits on Slurm."""
 
     def __init__(self, options: SlurmOptions, jobs: int) -> None:
         super().__init__(options, jobs)
@@ -127,13 +131,24 @@ class SlurmBackend(BatchBackend):
         """``(round folder, task)`` -> Slurm's id of its array task (``1234_5``)."""
         self._parameters: dict[str, Any] | None = None
         self._array_size = 1
+        self._silent_since: float | None = None
+        """Since when squeue has not answered (``time.monotonic``); ``None`` while it does."""
+        self._told_silence = False
 
-    def prepare(self, work: Work) -> None:
-        """Check the options against the cluster before anything is submitted."""
+    def check(self) -> None:
+        """Check the options against the cluster (partition, time limit, array size).
+
+        Before every run, and alone for ``curator run --dry-run``; nothing is submitted.
+        """
         self._parameters = self.parameters()
         options: SlurmOptions = self.options
-        self._array_size = options.max_array_size or cluster.max_array_size()
-        super().prepare(work)
+        largest = cluster.max_array_size()
+        if options.max_array_size is not None and options.max_array_size > largest:
+            raise UsageError(
+                f"max_array_size={options.max_array_size} is above this cluster's "
+                f"MaxArraySize ({largest}); give {largest} or less, or leave it out"
+            )
+        self._array_size = options.max_array_size or largest
 
     def parameters(self) -> dict[str, Any]:
         """What submitit's ``SlurmExecutor.update_parameters`` gets (checked with the cluster)."""
@@ -179,15 +194,13 @@ class SlurmBackend(BatchBackend):
 
     def submit(self, folder: RoundFolder, tasks: Sequence[str]) -> None:
         """Submit ``tasks`` as one job array (submitit writes and submits the script)."""
-        import submitit
+        from curator_backend_slurm.submitting import submit_array
 
-        executor = submitit.SlurmExecutor(folder=os.path.join(folder.path, "slurm"))
         parameters = self._parameters if self._parameters is not None else self.parameters()
-        try:
-            executor.update_parameters(**parameters)
-            jobs = executor.map_array(run_task, [folder.path] * len(tasks), list(tasks))
-        except Exception as exc:
-            raise UsageError(f"sbatch refused the job array: {exc}") from exc
+        jobs = submit_array(
+            os.path.join(folder.path, "slurm"), parameters, run_task,
+            [folder.path] * len(tasks), list(tasks),
+        )  # fmt: skip
         for task, job in zip(tasks, jobs, strict=True):
             self.job_ids[folder.path, task] = job.job_id
         known = {t: j for (path, t), j in self.job_ids.items() if path == folder.path}
@@ -222,9 +235,16 @@ class SlurmBackend(BatchBackend):
             time limit above the partition's, an account it does not know, ...).
         """
         ids = {task: self._job_id(folder, task) for task in tasks}
-        still = cluster.live({job for job in ids.values() if job is not None})
+        known = {job for job in ids.values() if job is not None}
+        asked = time.monotonic()
+        still = cluster.live(known)
         if still is None:
+            self._not_answering(asked)
             return set()
+        if known:  # squeue was asked, and answered
+            if self._told_silence:
+                logging.getLogger("curator").warning("Slurm's squeue answers again")
+            self._silent_since, self._told_silence = None, False
         for job, reason in still.items():
             if reason in cluster.NEVER_STARTS:
                 raise UsageError(
@@ -233,6 +253,24 @@ class SlurmBackend(BatchBackend):
                     "(time_limit, partition, account, qos, ...) and run again"
                 )
         return {task for task, job in ids.items() if job not in still}
+
+    def _not_answering(self, asked: float) -> None:
+        """Say once when squeue has not answered since a while: the run waits on Slurm.
+
+        ``asked``: when the call that failed began (one that timed out took a minute).
+        """
+        now = time.monotonic()
+        if self._silent_since is None:
+            self._silent_since = asked
+        if not self._told_silence and now - self._silent_since >= self.silence_seconds:
+            self._told_silence = True
+            logging.getLogger("curator").warning(
+                "Slurm's squeue has not answered for %.0f s (its controller is busy or down): "
+                "the run waits for it, and records items as their jobs finish. Ctrl-C stops "
+                "the run; its jobs are cancelled once Slurm answers, or curator names the "
+                "scancel command that cancels them",
+                now - self._silent_since,
+            )
 
     def log_tail(self, folder: RoundFolder, task: str) -> str:
         """The end of the task's Slurm output (submitit's log), for error messages."""
