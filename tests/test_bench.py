@@ -118,6 +118,26 @@ class PathWriter(Sink):
         return index
 
 
+class CopiedNotShipped(Quiet):
+    # Copied for the bench, but no process can be sent it (a pool refuses the pipeline).
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError("CopiedNotShipped cannot be pickled")
+
+
+class FolderWriter(Sink):
+    def __init__(self, output_path):
+        self.output_path = output_path  # a folder that exists: files go inside
+
+    def __call__(self, items, index):
+        for item in items:
+            Path(self.output_path, f"{item}.txt").write_text(str(item))
+        return index
+
+
 class BadScratch(Quiet):
     def use_scratch(self, folder):
         raise OSError("no room there")
@@ -137,6 +157,14 @@ def bad_scratch():
 
 def quiet():
     return Numbers(6).write(Quiet())
+
+
+def not_shipped():
+    return Numbers(8).write(CopiedNotShipped())
+
+
+def into_folder():
+    return Numbers(4).write(FolderWriter("written"))
 
 
 def failing():
@@ -198,15 +226,22 @@ def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message
     assert "Traceback" not in proc.stderr
 
 
-def test_a_path_attribute_is_pointed_at_scratch_and_stays_a_path(targets: Path) -> None:
+@pytest.mark.parametrize(
+    ("target", "folder"),
+    [
+        ("targets.py:path_writes", "out"),  # a Path attribute: the bench must hand one back
+        # A folder that exists: its scratch twin was not made, and every item failed.
+        ("targets.py:into_folder", "written"),
+    ],
+)
+def test_an_output_path_is_pointed_at_scratch(targets: Path, target: str, folder: str) -> None:
     scratch = targets / "scratch"
     proc = curator(
-        "bench", "targets.py:path_writes", "-b", "sequential", "--scratch", str(scratch),
-        "--json", cwd=targets,
-    )  # fmt: skip
+        "bench", target, "-b", "sequential", "--scratch", str(scratch), "--json", cwd=targets
+    )
     measured = _json(proc)["configurations"][0]
     assert (measured["items"], measured["failed"]) == (4, 0), proc.stderr
-    written = sorted(p.name for p in (scratch / "stage-1" / "out").iterdir())
+    written = sorted(p.name for p in (scratch / "stage-1" / folder).iterdir())
     assert written == [f"{i}.txt" for i in range(4)]
     assert list((targets / "written").iterdir()) == []
 
@@ -218,6 +253,50 @@ def test_failing_items_are_named_and_nothing_is_recommended(targets: Path) -> No
     assert "ValueError: item " in proc.stderr
     assert "cannot be written" in proc.stderr
     assert "nothing to recommend" in proc.stderr
+
+
+def test_a_backend_that_cannot_run_the_pipeline_is_left_out_and_the_rest_measured(
+    targets: Path,
+) -> None:
+    """One backend's refusal used to end the whole bench with no table (a hostile user)."""
+    proc = curator(
+        "bench", "targets.py:not_shipped", "--sample", "4", "-b", "sequential",
+        "-b", "process-pool", "-b", "thread-pool", "-j", "2", "--json", cwd=targets,
+    )  # fmt: skip
+    report = _json(proc)
+    assert [row["backend"] for row in report["configurations"]] == ["sequential", "thread-pool"]
+    assert report["recommended"]["backend"] in ("sequential", "thread-pool")
+    (left_out,) = report["not_measured"]
+    assert left_out["backend"] == "process-pool"
+    assert "CopiedNotShipped cannot be pickled" in left_out["reason"]
+    assert "not measured: process-pool (" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # Nothing at all measured: the reasons are the error.
+    alone = curator("bench", "targets.py:not_shipped", "-b", "process-pool", cwd=targets)
+    assert alone.returncode == 2, alone.stderr
+    assert "curator: error: measuring process-pool -j 2" in alone.stderr
+    assert "CopiedNotShipped cannot be pickled" in alone.stderr
+
+
+def test_more_workers_than_half_the_sample_are_not_measured(targets: Path) -> None:
+    """Idle workers counted against the backend: --sample 1 -j 2 recommended sequential."""
+    proc = curator(
+        "bench", "targets.py:quiet", "--sample", "3", "-b", "sequential", "-b", "thread-pool",
+        "-j", "2", "--json", cwd=targets,
+    )  # fmt: skip
+    report = _json(proc)
+    assert [row["backend"] for row in report["configurations"]] == ["sequential"]
+    assert report["not_measured"] == [
+        {
+            "backend": "thread-pool",
+            "reason": "-j 2: a sample of 3 items cannot keep 2 workers busy; give --sample 8 "
+            "or more",
+        }
+    ]
+    alone = curator("bench", "targets.py:quiet", "--sample", "3", "-b", "thread-pool", "-j",
+                    "2", cwd=targets)  # fmt: skip
+    assert alone.returncode == 2, alone.stderr
+    assert "cannot keep 2 workers busy; give --sample 8 or more" in alone.stderr
 
 
 def test_the_sample_is_spread_over_the_whole_pipeline() -> None:
@@ -287,7 +366,7 @@ def test_batch_backends_are_measured_only_when_asked_for(tmp_path: Path) -> None
     assert not_measured(registry, ["far-away"]) == []
     # Asked for, and out of reach: the error names the configuration.
     with pytest.raises(curator_api.UsageError) as caught:
-        bench(Numbers(8).write(_Quiet()), tmp_path, sample=2, backends=["far-away"], jobs=[2],
+        bench(Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["far-away"], jobs=[2],
               allow_writes=True, registry=registry)  # fmt: skip
     assert str(caught.value) == (
         "measuring far-away -j 2: the cluster's controller does not answer"
@@ -320,7 +399,7 @@ def test_what_a_first_run_pays_once_is_carried_by_every_configuration(tmp_path: 
     _SlowFirst.started = False  # as in a fresh process
     registry = registry_with(_SlowFirst)
     rows = bench(
-        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["slow-first", "slow-first"],
+        Numbers(8).write(_Quiet()), tmp_path, sample=6, backends=["slow-first", "slow-first"],
         jobs=[2, 3], allow_writes=True, registry=registry,
     )  # fmt: skip
     assert [(row.config.backend, row.config.jobs) for row in rows] == [
@@ -338,7 +417,7 @@ def test_what_a_first_run_pays_once_is_carried_by_every_configuration(tmp_path: 
 def test_the_wall_time_carries_what_the_first_run_pays_too(tmp_path: Path) -> None:
     _SlowFirst.started = False
     (row,) = bench(
-        Numbers(4).write(_Quiet()), tmp_path, sample=2, backends=["slow-first"], jobs=[2],
+        Numbers(4).write(_Quiet()), tmp_path, sample=4, backends=["slow-first"], jobs=[2],
         allow_writes=True, registry=registry_with(_SlowFirst),
     )  # fmt: skip
     assert row.wall >= row.startup >= row.once > 0.5

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
+from core_support import registry_with
 from pipelines import Collect
 
-from curator import RunInterrupted, run
+from curator import Backend, Capabilities, RunInterrupted, UsageError, Work, run
 from curator.model.errors import HardStop
 from curator.running.interrupts import Interrupts, Terminated
 from curator.testing.probes import Numbers
@@ -118,3 +120,52 @@ def _collect_then_signal(signum: int) -> None:
     finalized = SignalsWhenCollected(signum)
     del finalized  # dropped in __del__: sent again in 20 ms...
     os.kill(os.getpid(), signum)  # ...but another arrives first, and is raised
+
+
+class _KilledByTheSignal(Backend):
+    """Its workers share the terminal's process group: Ctrl-C kills them, and the engine
+    fails with its own error (Dask's "Nanny failed to start", loky's TerminatedWorkerError)."""
+
+    name = "killed-by-the-signal"
+    capabilities = Capabilities(parallel=True)
+    error: Exception = RuntimeError("Nanny failed to start.")
+    signalled = True
+
+    def execute(self, work: Work, indices: Any) -> Any:
+        yield work(indices[0])
+        if self.signalled:
+            os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C: a graceful stop
+            time.sleep(0.05)  # the handler runs
+        raise self.error
+
+
+@pytest.mark.parametrize("kind", [RuntimeError, OSError])
+def test_an_engine_that_fails_once_ctrl_c_killed_its_workers_ends_the_run_interrupted(
+    monkeypatch: pytest.MonkeyPatch, kind: type[Exception]
+) -> None:
+    """It was an internal error (exit 3, a traceback) for what the user asked for."""
+    monkeypatch.setattr(_KilledByTheSignal, "error", kind("the workers are gone"))
+    registry = registry_with(_KilledByTheSignal)
+    with pytest.raises(RunInterrupted) as stopped:
+        run(Numbers(4).write(Collect()), backend="killed-by-the-signal", jobs=2, reporter=None,
+            registry=registry)  # fmt: skip
+    assert isinstance(stopped.value.__cause__, kind)
+    result = stopped.value.result
+    assert result.interrupted
+    assert [o.index for o in result.outcomes if o.ok] == [0]  # what finished is kept
+
+
+def test_without_a_signal_an_engines_error_and_a_usage_error_stay_what_they_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = registry_with(_KilledByTheSignal)
+    monkeypatch.setattr(_KilledByTheSignal, "signalled", False)
+    with pytest.raises(RuntimeError, match="Nanny failed to start"):
+        run(Numbers(4).write(Collect()), backend="killed-by-the-signal", jobs=2, reporter=None,
+            registry=registry)  # fmt: skip
+    # A user's mistake after Ctrl-C is still the user's mistake to fix.
+    monkeypatch.setattr(_KilledByTheSignal, "signalled", True)
+    monkeypatch.setattr(_KilledByTheSignal, "error", UsageError("no such cluster"))
+    with pytest.raises(UsageError, match="no such cluster"):
+        run(Numbers(4).write(Collect()), backend="killed-by-the-signal", jobs=2, reporter=None,
+            registry=registry)  # fmt: skip

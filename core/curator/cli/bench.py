@@ -89,20 +89,27 @@ def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     # What the pipeline prints goes to stderr; stdout is the table's (until the process exits).
     with reserve_stdout():
         pipeline = load_target(args.target)
+        skipped: list[tuple[str, str]] = []
         if args.scratch is not None:
-            rows = _measure(registry, args, pipeline, Path(args.scratch))
+            rows = _measure(registry, args, pipeline, Path(args.scratch), skipped)
         else:
             with tempfile.TemporaryDirectory(prefix="curator-bench-") as scratch:
-                rows = _measure(registry, args, pipeline, Path(scratch))
-        return _report(args, rows, len(pipeline), registry)
+                rows = _measure(registry, args, pipeline, Path(scratch), skipped)
+        return _report(args, rows, len(pipeline), registry, skipped)
 
 
-def _report(args: argparse.Namespace, rows: list[Any], total: int, registry: Registry) -> ExitCode:
+def _report(
+    args: argparse.Namespace,
+    rows: list[Any],
+    total: int,
+    registry: Registry,
+    skipped: list[tuple[str, str]],
+) -> ExitCode:
     from curator.running.bench import best, not_measured, speedup_base
 
     base = speedup_base(rows)
     chosen = best(rows, total)
-    left_out = not_measured(registry, args.backend)
+    left_out = [*not_measured(registry, args.backend), *skipped]
     if args.json:
         print_json(
             {
@@ -139,7 +146,11 @@ def _report(args: argparse.Namespace, rows: list[Any], total: int, registry: Reg
 
 
 def _measure(
-    registry: Registry, args: argparse.Namespace, pipeline: Any, folder: Path
+    registry: Registry,
+    args: argparse.Namespace,
+    pipeline: Any,
+    folder: Path,
+    skipped: list[tuple[str, str]],
 ) -> list[Any]:
     from curator.running.bench import bench
 
@@ -149,6 +160,7 @@ def _measure(
     return bench(
         pipeline, folder, sample=args.sample, backends=args.backend, jobs=args.jobs,
         allow_writes=args.allow_writes, registry=registry, progress=measuring,
+        skipped=lambda backend, why: skipped.append((backend, why)),
     )  # fmt: skip
 
 

@@ -12,8 +12,7 @@ is the recommendation.
 The sampled items' files never land where the real run writes: each stage
 that writes (the sink, and any stage with ``finish`` or ``flush``) is pointed
 at a scratch folder first, through its ``use_scratch(folder)`` method or its
-``output_path`` attribute. A stage that has neither cannot be redirected;
-:func:`scratch_copy` then refuses, unless the caller allows the writes.
+``output_path`` attribute (see :mod:`curator.running.bench_scratch`).
 """
 
 from __future__ import annotations
@@ -25,19 +24,16 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from curator.backends.backend import normalize_name
 from curator.model.errors import UsageError
 from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline, check_runnable
-from curator.model.shards import path_attribute
 from curator.plugin_host.registry import Registry
+from curator.running.bench_scratch import scratch_copy
 from curator.running.runner import run
-
-SCRATCH_HOOK = "use_scratch"
-"""The stage method the bench calls with a scratch folder before it runs a sample."""
 
 
 @dataclass(frozen=True)
@@ -131,77 +127,6 @@ def sample_indices(size: int, count: int) -> list[int]:
         return list(range(size))
     step = size / count
     return sorted({min(size - 1, int(i * step + step / 2)) for i in range(count)})
-
-
-def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
-    """The stages that may write files: the sink, and stages with ``finish`` or ``flush``."""
-    found: list[tuple[str, Any]] = [
-        (f"filter {n} ({type(stage).__qualname__})", stage)
-        for n, stage in enumerate(pipeline.filters, 1)
-        if callable(getattr(stage, "finish", None)) or callable(getattr(stage, "flush", None))
-    ]
-    found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
-    return found
-
-
-def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> Pipeline[Any]:
-    """A copy of ``pipeline`` whose writing stages write into ``folder``.
-
-    Raises
-    ------
-    UsageError
-        When a stage that may write can be pointed nowhere else (no
-        ``use_scratch`` method, no ``output_path`` attribute) and ``allow_writes``
-        is false; or when the pipeline cannot be copied.
-    """
-    runnable = check_runnable(pipeline)
-    try:
-        copied = copy.deepcopy(runnable)
-    except Exception as exc:
-        raise UsageError(
-            f"curator bench runs a copy of the pipeline, and it cannot be copied "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-    stuck = []
-    for number, (name, stage) in enumerate(writing_stages(copied), 1):
-        place = folder / f"stage-{number}"
-        try:
-            place.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(
-                f"cannot make the scratch folder {place}: {exc.strerror or exc}"
-            ) from None
-        hook = getattr(stage, SCRATCH_HOOK, None)
-        attribute = path_attribute(stage)
-        if callable(hook):
-            try:
-                hook(place)
-            except Exception as exc:  # the stage's code: named like a failing setup()
-                raise UsageError(
-                    f"{name}: {SCRATCH_HOOK}({str(place)!r}) raised {type(exc).__name__}: {exc}"
-                ) from None
-        elif attribute is not None:
-            setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
-        else:
-            stuck.append(name)
-    if stuck and not allow_writes:
-        raise UsageError(
-            f"curator bench runs sampled items through the pipeline, and {', '.join(stuck)} "
-            f"may write files that curator cannot point at a scratch folder (give the stage a "
-            f"{SCRATCH_HOOK}(folder) method or an output_path attribute); pass --allow-writes "
-            "to let the sampled items write where the stage writes"
-        )
-    return copied
-
-
-def _moved_path(current: str | os.PathLike[str], folder: Path) -> str | os.PathLike[str]:
-    """``current``'s file name in ``folder``, of ``current``'s type (a ``str`` stays one)."""
-    moved = folder / Path(os.fspath(current)).name
-    if isinstance(current, str):
-        return str(moved)
-    if isinstance(current, PurePath):
-        return type(current)(moved)  # the stage may call its Path's methods
-    return moved
 
 
 def configurations(
@@ -337,14 +262,22 @@ def bench(
     allow_writes: bool = False,
     registry: Registry,
     progress: Callable[[Config], None] | None = None,
+    skipped: Callable[[str, str], None] | None = None,
 ) -> list[Measured]:
     """Measure every configuration on ``sample`` indices of ``pipeline``, writing into ``folder``.
+
+    A configuration of more workers than half the sample is not measured
+    (idle workers would count against it), nor are the configurations of a
+    backend that refused the pipeline (one it cannot ship, a cluster out of
+    reach): ``skipped`` hears of each, with a backend and the reason, and
+    the rest are measured.
 
     Raises
     ------
     UsageError
-        For a bad sample size, an unknown backend or job count, or a pipeline
-        that cannot be benchmarked safely (see :func:`scratch_copy`).
+        For a bad sample size, an unknown backend or job count, a pipeline
+        that cannot be benchmarked safely (see :func:`scratch_copy`), or
+        when no configuration could be measured (the reasons named).
     """
     if sample < 1:
         raise UsageError(f"the sample must hold at least 1 item, got {sample}")
@@ -359,7 +292,21 @@ def bench(
     scratch = scratch_copy(pipeline, folder, allow_writes)
     rows = []
     once: dict[str, float] = {}  # by backend
+    refused: dict[str, str] = {}  # by backend: why it cannot run the pipeline
+    reasons: dict[str, None] = {}  # what was not measured, once each, in order
     for config in configs:
+        if config.backend in refused:
+            continue
+        if config.jobs > 1 and len(indices) < 2 * config.jobs:
+            why = (
+                f"-j {config.jobs}: a sample of {len(indices)} items cannot keep {config.jobs} "
+                f"workers busy; give --sample {4 * config.jobs} or more"
+            )
+            said = f"{config.backend} {why}"
+            if said not in reasons and skipped is not None:  # once for its chunk sizes
+                skipped(config.backend, why)
+            reasons[said] = None
+            continue
         if progress is not None:
             progress(config)
         try:
@@ -370,14 +317,20 @@ def bench(
                 # for batch jobs: a queue's wait is no start-up cost, and a job is dear.)
                 first = measure(scratch, config, indices[:1], registry)
             row = measure(scratch, config, indices, registry)
-        except UsageError as exc:  # the backend cannot run here (a cluster out of reach)
-            raise UsageError(f"measuring {config.label}: {exc}") from exc
+        except UsageError as exc:  # it cannot ship this pipeline, its cluster is out of reach
+            refused[config.backend] = str(exc)
+            reasons[f"measuring {config.label}: {exc}"] = None
+            if skipped is not None:
+                skipped(config.backend, str(exc))
+            continue
         if first is not None:
             once[config.backend] = max(0.0, first.startup - row.startup)
         extra = once.setdefault(config.backend, 0.0)
         rows.append(
             dataclasses.replace(row, wall=row.wall + extra, startup=row.startup + extra, once=extra)
         )
+    if not rows:
+        raise UsageError("; ".join(reasons))
     return rows
 
 

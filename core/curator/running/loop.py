@@ -26,6 +26,7 @@ from curator.model.errors import (
     StateMergeError,
     TaskFailedError,
     TeardownError,
+    UsageError,
 )
 from curator.model.outcome import Outcome, Status, Successes, TaskStart
 from curator.model.pipeline import Pipeline
@@ -231,12 +232,26 @@ class RunLoop(EventIntake, RunEnding):
                 # stream's loop body closed it: the run was interrupted, not left.
                 if self.store is not None:
                     self.store.discard_unused = True
-                hard = interrupts.stopped_hard
+                # Ctrl-C reaches the workers too (the terminal signals the whole process
+                # group): an engine whose workers it killed fails with its own error
+                # (Dask's "Nanny failed to start", loky's TerminatedWorkerError). The
+                # user stopped the run; that error is its cause, not a bug to report.
+                signalled = interrupts.requested or interrupts.terminated
+                stopped = interrupts.stopped_hard or (
+                    signalled
+                    and isinstance(problem, Exception)
+                    and not isinstance(problem, (UsageError, TeardownError, BackendContractError))
+                )
                 result = self._finish(
-                    started, interrupted=hard, terminated=interrupts.terminated, stopped=not hard
+                    started,
+                    interrupted=stopped,
+                    terminated=interrupts.terminated,
+                    stopped=not stopped,
                 )
                 if isinstance(problem, TeardownError) and problem.result is None:
                     problem.result = result
+                if stopped and isinstance(problem, Exception):
+                    raise RunInterrupted(result) from problem
                 raise
             try:
                 yield from self._last_outcomes(time.time())

@@ -1,0 +1,98 @@
+"""Where ``curator bench``'s sampled items write: a scratch folder, never the run's place.
+
+Each stage that may write files (the sink, and any stage with ``finish`` or
+``flush``) is pointed at a folder of its own in the scratch folder, through
+its ``use_scratch(folder)`` method or its ``output_path`` attribute. A stage
+that has neither cannot be redirected: :func:`scratch_copy` then refuses,
+unless the caller allows the writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path, PurePath
+from typing import Any
+
+from curator.model.errors import UsageError
+from curator.model.pipeline import Pipeline, check_runnable
+from curator.model.shards import path_attribute
+
+SCRATCH_HOOK = "use_scratch"
+"""The stage method the bench calls with a scratch folder before it runs a sample."""
+
+
+def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
+    """The stages that may write files: the sink, and stages with ``finish`` or ``flush``."""
+    found: list[tuple[str, Any]] = [
+        (f"filter {n} ({type(stage).__qualname__})", stage)
+        for n, stage in enumerate(pipeline.filters, 1)
+        if callable(getattr(stage, "finish", None)) or callable(getattr(stage, "flush", None))
+    ]
+    found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
+    return found
+
+
+def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> Pipeline[Any]:
+    """A copy of ``pipeline`` whose writing stages write into ``folder``.
+
+    Raises
+    ------
+    UsageError
+        When a stage that may write can be pointed nowhere else (no
+        ``use_scratch`` method, no ``output_path`` attribute) and ``allow_writes``
+        is false; or when the pipeline cannot be copied.
+    """
+    runnable = check_runnable(pipeline)
+    try:
+        copied = copy.deepcopy(runnable)
+    except Exception as exc:
+        raise UsageError(
+            f"curator bench runs a copy of the pipeline, and it cannot be copied "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    stuck = []
+    for number, (name, stage) in enumerate(writing_stages(copied), 1):
+        place = folder / f"stage-{number}"
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot make the scratch folder {place}: {exc.strerror or exc}"
+            ) from None
+        hook = getattr(stage, SCRATCH_HOOK, None)
+        attribute = path_attribute(stage)
+        if callable(hook):
+            try:
+                hook(place)
+            except Exception as exc:  # the stage's code: named like a failing setup()
+                raise UsageError(
+                    f"{name}: {SCRATCH_HOOK}({str(place)!r}) raised {type(exc).__name__}: {exc}"
+                ) from None
+        elif attribute is not None:
+            setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
+        else:
+            stuck.append(name)
+    if stuck and not allow_writes:
+        raise UsageError(
+            f"curator bench runs sampled items through the pipeline, and {', '.join(stuck)} "
+            f"may write files that curator cannot point at a scratch folder (give the stage a "
+            f"{SCRATCH_HOOK}(folder) method or an output_path attribute); pass --allow-writes "
+            "to let the sampled items write where the stage writes"
+        )
+    return copied
+
+
+def _moved_path(current: str | os.PathLike[str], folder: Path) -> str | os.PathLike[str]:
+    """``current``'s file name in ``folder``, of ``current``'s type (a ``str`` stays one).
+
+    A folder (one that exists) is made there too: a stage writes files into it.
+    """
+    moved = folder / Path(os.fspath(current)).name
+    if os.path.isdir(current):
+        moved.mkdir(parents=True, exist_ok=True)
+    if isinstance(current, str):
+        return str(moved)
+    if isinstance(current, PurePath):
+        return type(current)(moved)  # the stage may call its Path's methods
+    return moved
