@@ -118,16 +118,6 @@ class PathWriter(Sink):
         return index
 
 
-class CopiedNotShipped(Quiet):
-    # Copied for the bench, but no process can be sent it (a pool refuses the pipeline).
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __reduce__(self):
-        raise TypeError("CopiedNotShipped cannot be pickled")
-
-
 class FolderWriter(Sink):
     def __init__(self, output_path):
         self.output_path = output_path  # a folder that exists: files go inside
@@ -157,10 +147,6 @@ def bad_scratch():
 
 def quiet():
     return Numbers(6).write(Quiet())
-
-
-def not_shipped():
-    return Numbers(8).write(CopiedNotShipped())
 
 
 def into_folder():
@@ -253,29 +239,6 @@ def test_failing_items_are_named_and_nothing_is_recommended(targets: Path) -> No
     assert "ValueError: item " in proc.stderr
     assert "cannot be written" in proc.stderr
     assert "nothing to recommend" in proc.stderr
-
-
-def test_a_backend_that_cannot_run_the_pipeline_is_left_out_and_the_rest_measured(
-    targets: Path,
-) -> None:
-    """One backend's refusal used to end the whole bench with no table (a hostile user)."""
-    proc = curator(
-        "bench", "targets.py:not_shipped", "--sample", "4", "-b", "sequential",
-        "-b", "process-pool", "-b", "thread-pool", "-j", "2", "--json", cwd=targets,
-    )  # fmt: skip
-    report = _json(proc)
-    assert [row["backend"] for row in report["configurations"]] == ["sequential", "thread-pool"]
-    assert report["recommended"]["backend"] in ("sequential", "thread-pool")
-    (left_out,) = report["not_measured"]
-    assert left_out["backend"] == "process-pool"
-    assert "CopiedNotShipped cannot be pickled" in left_out["reason"]
-    assert "not measured: process-pool (" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    # Nothing at all measured: the reasons are the error.
-    alone = curator("bench", "targets.py:not_shipped", "-b", "process-pool", cwd=targets)
-    assert alone.returncode == 2, alone.stderr
-    assert "curator: error: measuring process-pool -j 2" in alone.stderr
-    assert "CopiedNotShipped cannot be pickled" in alone.stderr
 
 
 def test_more_workers_than_half_the_sample_are_not_measured(targets: Path) -> None:
@@ -412,6 +375,38 @@ def test_what_a_first_run_pays_once_is_carried_by_every_configuration(tmp_path: 
         assert row.estimate(8) > row.once
     json_row = rows[0].to_json(None, 8)
     assert json_row["first_run_seconds"] == round(rows[0].once, 6)
+
+
+class _Refuses(curator_api.Backend):
+    """A backend that cannot take this pipeline (a pool that cannot pickle it)."""
+
+    name = "refuses"
+    capabilities = curator_api.Capabilities(parallel=True)
+
+    def prepare(self, work: curator_api.Work) -> None:
+        raise curator_api.UsageError("refuses needs a picklable pipeline")
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        raise AssertionError("never reached")
+
+
+def test_a_backend_that_refuses_the_pipeline_is_left_out_and_the_rest_measured(
+    tmp_path: Path,
+) -> None:
+    """One backend's refusal ended the whole bench with no table (a hostile user found it)."""
+    registry = registry_with(_Refuses)
+    skipped: list[tuple[str, str]] = []
+    rows = bench(
+        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["refuses", "thread-pool"],
+        jobs=[2], allow_writes=True, registry=registry,
+        skipped=lambda backend, why: skipped.append((backend, why)),
+    )  # fmt: skip
+    assert [(row.config.backend, row.failed) for row in rows] == [("thread-pool", 0)]
+    assert skipped == [("refuses", "refuses needs a picklable pipeline")]
+    with pytest.raises(curator_api.UsageError) as caught:
+        bench(Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["refuses"], jobs=[2],
+              allow_writes=True, registry=registry)  # fmt: skip
+    assert str(caught.value) == "measuring refuses -j 2: refuses needs a picklable pipeline"
 
 
 def test_the_wall_time_carries_what_the_first_run_pays_too(tmp_path: Path) -> None:

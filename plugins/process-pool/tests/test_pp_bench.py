@@ -32,3 +32,59 @@ def test_the_pool_is_measured_with_its_chunk_sizes_and_speedups(tmp_path: Path) 
         assert row["worker_peak_rss"] > 0
         assert row["speedup"] > 0
     assert list(tmp_path.iterdir()) == []  # the samples wrote into a scratch folder
+
+
+NOT_SHIPPED = """
+from curator import Sink
+from curator.testing.probes import Numbers
+
+
+class CopiedNotShipped(Sink):
+    # Copied for the bench, but no process can be sent it: the pool refuses the pipeline.
+    def __call__(self, items, index):
+        return sum(items)
+
+    def use_scratch(self, folder):
+        pass
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError("CopiedNotShipped cannot be pickled")
+
+
+pipeline = Numbers(8).write(CopiedNotShipped())
+"""
+
+
+def test_a_pool_that_cannot_take_the_pipeline_is_left_out_and_the_rest_measured(
+    tmp_path: Path,
+) -> None:
+    """One backend's refusal ended the whole bench with no table (a hostile user found it)."""
+    (tmp_path / "targets.py").write_text(NOT_SHIPPED)
+
+    def bench(*backends: str) -> subprocess.CompletedProcess[str]:
+        chosen = [arg for name in backends for arg in ("-b", name)]
+        return subprocess.run(
+            [sys.executable, "-m", "curator", "bench", "targets.py:pipeline", "--sample", "4",
+             *chosen, "-j", "2", "--json"],
+            capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(), timeout=300,
+            check=False,
+        )  # fmt: skip
+
+    proc = bench("sequential", "process-pool", "thread-pool")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [row["backend"] for row in report["configurations"]] == ["sequential", "thread-pool"]
+    assert report["recommended"]["backend"] in ("sequential", "thread-pool")
+    (left_out,) = report["not_measured"]
+    assert left_out["backend"] == "process-pool"
+    assert "CopiedNotShipped cannot be pickled" in left_out["reason"]
+    assert "not measured: process-pool (" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # Nothing at all measured: the reasons are the error.
+    alone = bench("process-pool")
+    assert alone.returncode == 2, alone.stderr
+    assert "curator: error: measuring process-pool -j 2" in alone.stderr
+    assert "CopiedNotShipped cannot be pickled" in alone.stderr
