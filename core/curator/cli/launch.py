@@ -408,17 +408,17 @@ def dry_run(
     from curator.checkpoint.latest import Latest, read_codes
     from curator.checkpoint.runlock import check_not_in_use
     from curator.checkpoint.stored_states import check_signatures
+    from curator.running.runner import new_backend
 
     jobs = checked.jobs
     requested = checked.selected
-    if not checked.in_process:
-        # What the run's backend would refuse as it prepares (a cluster's partition,
-        # its limits): asked of the system, nothing started.
-        backend = checked.backend_cls(checked.backend_options, jobs)
-        try:
-            backend.check()
-        finally:
-            backend.close()
+    # What the run's backend would refuse before it prepares (a cluster's partition,
+    # its limits): asked of the system, nothing started.
+    backend = new_backend(checked)
+    try:
+        backend.check()
+    finally:
+        backend.close()
     # What the run refuses when it opens the checkpoint: another pipeline's, a busy one.
     stored = read_codes(path, fingerprint(pipeline)) if path is not None else None
     if path is not None:

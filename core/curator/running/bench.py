@@ -292,7 +292,7 @@ def bench(
     scratch = scratch_copy(pipeline, folder, allow_writes)
     rows = []
     once: dict[str, float] = {}  # by backend
-    refused: dict[str, str] = {}  # by backend: why it cannot run the pipeline
+    refused: set[str] = set()  # backends that cannot run the pipeline
     reasons: dict[str, None] = {}  # what was not measured, once each, in order
     for config in configs:
         if config.backend in refused:
@@ -318,7 +318,7 @@ def bench(
                 first = measure(scratch, config, indices[:1], registry)
             row = measure(scratch, config, indices, registry)
         except UsageError as exc:  # it cannot ship this pipeline, its cluster is out of reach
-            refused[config.backend] = str(exc)
+            refused.add(config.backend)
             reasons[f"measuring {config.label}: {exc}"] = None
             if skipped is not None:
                 skipped(config.backend, str(exc))

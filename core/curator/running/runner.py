@@ -300,9 +300,7 @@ def plan_run(
         capture=checked.capturing,
         checkpoint=str(store.path) if store is not None else None,
     )
-    make_backend = _backend_factory(
-        checked.backend_cls, checked.backend_options, checked.jobs, checked.in_process, session
-    )
+    make_backend = _backend_factory(checked, session)
     return RunLoop(
         info,
         runnable,
@@ -321,19 +319,18 @@ def plan_run(
     )
 
 
-def _backend_factory(
-    backend_cls: type[Backend],
-    options: Any,
-    jobs: int,
-    in_process: bool,
-    session: Session | None,
-) -> Callable[[], Backend]:
+def new_backend(checked: CheckedRun) -> Backend:
+    """A fresh instance of the backend the run was checked for (sequential when in process)."""
+    if checked.in_process:
+        return SequentialBackend(NoOptions(), 1)
+    return checked.backend_cls(checked.backend_options, checked.jobs)
+
+
+def _backend_factory(checked: CheckedRun, session: Session | None) -> Callable[[], Backend]:
     """How the run gets its backend instance when it starts (a session's warm one, if given)."""
 
     def make_backend() -> Backend:
-        if in_process:
-            return SequentialBackend(NoOptions(), 1)
-        return backend_cls(options, jobs)
+        return new_backend(checked)
 
     if session is None:
         return make_backend
