@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from core_support import curator, registry_with
 
 import curator as curator_api
-from curator.running.bench import bench, configurations, not_measured, sample_indices
+from curator.running.bench import Config, bench, configurations, not_measured, sample_indices
 from curator.testing.probes import Numbers
 
 EXAMPLE = "curator.examples.snapshots:pipeline"
@@ -77,7 +78,7 @@ def test_the_samples_write_into_the_scratch_folder_asked_for(tmp_path: Path) -> 
 
 WRITER = """
 from pathlib import Path
-from curator import Sink
+from curator import Filter, Sink
 from curator.testing.probes import Numbers
 
 
@@ -133,8 +134,31 @@ class BadScratch(Quiet):
         raise OSError("no room there")
 
 
+class Tally(Filter):
+    # Writes its count when torn down: no finish or flush, but it says where it writes.
+
+    def __init__(self, output_path):
+        self.output_path = output_path
+        self.seen = 0
+
+    def setup(self, worker):
+        self.seen = 0
+
+    def __call__(self, items):
+        for item in items:
+            self.seen += 1
+            yield item
+
+    def teardown(self):
+        Path(self.output_path).write_text(str(self.seen))
+
+
 def writes():
     return Numbers(6).write(Writer("written"))
+
+
+def tallied():
+    return Numbers(6).filter(Tally("written/tally.txt")).write(Quiet())
 
 
 def path_writes():
@@ -203,6 +227,17 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
             "the sink (BadScratch): use_scratch('",
         ),
         (["targets.py:bad_scratch"], "raised OSError: no room there"),
+        # Backend options are each backend's own: for the backends named, each takes them.
+        (["targets.py:quiet", "-o", "copy_pipeline=false"], "need the backends they are for"),
+        (
+            ["targets.py:quiet", "-b", "thread-pool", "-b", "sequential", "-o", "copy_pipeline=0"],
+            "unknown option 'copy_pipeline' for backend 'sequential'",
+        ),
+        (
+            ["targets.py:quiet", "-b", "thread-pool", "-o", "copy_pipeline=maybe"],
+            "option 'copy_pipeline' of backend 'thread-pool' must be",
+        ),
+        (["targets.py:quiet", "-b", "thread-pool", "-o", "copy_pipeline"], "expected KEY=VALUE"),
     ],
 )
 def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message: str) -> None:
@@ -239,23 +274,33 @@ def test_failing_items_are_named_and_nothing_is_recommended(targets: Path) -> No
     assert "ValueError: item " in proc.stderr
     assert "cannot be written" in proc.stderr
     assert "nothing to recommend" in proc.stderr
+    # The row is measured, but its estimate is no candidate: the table says why.
+    assert "(2 failed)" in proc.stdout
 
 
-def test_more_workers_than_half_the_sample_are_not_measured(targets: Path) -> None:
-    """Idle workers counted against the backend: --sample 1 -j 2 recommended sequential."""
+@pytest.mark.parametrize(
+    ("sample", "jobs", "reason"),
+    [
+        # Idle workers counted against the backend: --sample 1 -j 2 recommended sequential.
+        ("3", "2", "-j 2: a sample of 3 items cannot keep 2 workers busy; give --sample 8 or more"),
+        # Left out without a word before: one job runs in this process, as sequential.
+        ("4", "1", "-j 1: with one job it runs its items in this process, as sequential does"),
+    ],
+)
+def test_configurations_a_sample_cannot_weigh_are_named_not_measured(
+    targets: Path, sample: str, jobs: str, reason: str
+) -> None:
     proc = curator(
-        "bench", "targets.py:quiet", "--sample", "3", "-b", "sequential", "-b", "thread-pool",
-        "-j", "2", "--json", cwd=targets,
+        "bench", "targets.py:quiet", "--sample", sample, "-b", "sequential", "-b",
+        "thread-pool", "-j", jobs, "--json", cwd=targets,
     )  # fmt: skip
     report = _json(proc)
     assert [row["backend"] for row in report["configurations"]] == ["sequential"]
-    assert report["not_measured"] == [
-        {
-            "backend": "thread-pool",
-            "reason": "-j 2: a sample of 3 items cannot keep 2 workers busy; give --sample 8 "
-            "or more",
-        }
-    ]
+    assert report["not_measured"] == [{"backend": "thread-pool", "reason": reason}]
+    assert f"not measured: thread-pool ({reason})" in proc.stderr
+
+
+def test_a_sample_too_small_for_the_only_backend_is_an_error(targets: Path) -> None:
     alone = curator("bench", "targets.py:quiet", "--sample", "3", "-b", "thread-pool", "-j",
                     "2", cwd=targets)  # fmt: skip
     assert alone.returncode == 2, alone.stderr
@@ -416,3 +461,62 @@ def test_the_wall_time_carries_what_the_first_run_pays_too(tmp_path: Path) -> No
         allow_writes=True, registry=registry_with(_SlowFirst),
     )  # fmt: skip
     assert row.wall >= row.startup >= row.once > 0.5
+
+
+def test_a_filter_that_says_where_it_writes_is_pointed_at_scratch(targets: Path) -> None:
+    """A filter writing in teardown(), with an output_path and no finish or flush."""
+    scratch = targets / "scratch"
+    proc = curator(
+        "bench", "targets.py:tallied", "-b", "sequential", "--sample", "3", "--scratch",
+        str(scratch), "--json", cwd=targets,
+    )  # fmt: skip
+    _json(proc)
+    # Torn down after the first run's single item, then after the sample's three.
+    assert (scratch / "stage-1" / "tally.txt").read_text() == "3"
+    assert list((targets / "written").iterdir()) == []
+
+
+def test_backend_options_reach_each_run_and_the_recommendation(targets: Path) -> None:
+    proc = curator(
+        "bench", "targets.py:quiet", "--sample", "4", "-b", "thread-pool", "-j", "2", "-o",
+        "copy_pipeline=false", cwd=targets,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "-b thread-pool -j 2 -o copy_pipeline=false" in proc.stdout
+    report = _json(curator(
+        "bench", "targets.py:quiet", "--sample", "4", "-b", "thread-pool", "-j", "2", "-o",
+        "copy_pipeline=false", "--json", cwd=targets,
+    ))  # fmt: skip
+    assert report["options"] == {"copy_pipeline": "false"}
+
+
+class _Chunky(curator_api.Backend):
+    """A parallel backend with a chunk size: measured at several unless one is asked for."""
+
+    name = "chunky"
+    capabilities = curator_api.Capabilities(parallel=True)
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        chunksize: int | None = None
+
+    seen: ClassVar[list[int | None]] = []
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        type(self).seen.append(self.options.chunksize)
+        for index in indices:
+            yield work(index)
+
+
+def test_a_chunk_size_asked_for_is_the_only_one_measured(tmp_path: Path) -> None:
+    registry = registry_with(_Chunky)
+    assert [c.chunksize for c in configurations(registry, ["chunky"], [2], 16)] == [None, 1, 2]
+    asked = configurations(registry, ["chunky"], [2], 16, {"chunksize": 3})
+    assert asked == [Config("chunky", 2, 3)]
+    _Chunky.seen.clear()
+    rows = bench(
+        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["chunky"], jobs=[2],
+        options={"chunksize": "3"}, allow_writes=True, registry=registry,
+    )  # fmt: skip
+    assert [row.config for row in rows] == [Config("chunky", 2, 3)]
+    assert set(_Chunky.seen) == {3}  # the first run's single item too: converted from "3"

@@ -61,6 +61,13 @@ def add_parser(commands: Any) -> None:
         help="job counts for parallel backends (default: 2 and every CPU)",
     )
     parser.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a backend option for the backends named with -b (repeatable)",
+    )
+    parser.add_argument(
         "--scratch",
         metavar="DIR",
         help="where the sampled items write their files (default: a temporary folder, removed)",
@@ -87,7 +94,10 @@ def _job_counts(text: str) -> list[int]:
 def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """``curator bench``: the table (or JSON), then the recommendation."""
     # What the pipeline prints goes to stderr; stdout is the table's (until the process exits).
+    from curator.cli.launch import parse_options  # here: `curator --help` does without it
+
     with reserve_stdout():
+        args.options = parse_options(args.option or [])
         pipeline = load_target(args.target)
         skipped: list[tuple[str, str]] = []
         if args.scratch is not None:
@@ -116,6 +126,7 @@ def _report(
                 "target": args.target,
                 "items": total,
                 "sample": rows[0].items,
+                "options": args.options,
                 "configurations": [row.to_json(base, total) for row in rows],
                 "recommended": None if chosen is None else chosen.to_json(base, total),
                 "not_measured": [{"backend": n, "reason": why} for n, why in left_out],
@@ -135,8 +146,12 @@ def _report(
         error("no configuration ran the sample without failures: nothing to recommend")
         return ExitCode.TASKS_FAILED
     if not args.json:
-        size = chosen.config.chunksize
-        chunk = "" if size is None else f" -o chunksize={size}"
+        asked = {**args.options, "chunksize": chosen.config.chunksize}
+        chunk = "".join(
+            f" -o {shlex.quote(f'{key}={value}')}"
+            for key, value in asked.items()
+            if value is not None or key in args.options
+        )
         print_text(
             f"recommended: curator run {shlex.quote(args.target)} -b {chosen.config.backend} "
             f"-j {chosen.config.jobs}{chunk}  (about {_duration(chosen.estimate(total))} "
@@ -159,7 +174,8 @@ def _measure(
 
     return bench(
         pipeline, folder, sample=args.sample, backends=args.backend, jobs=args.jobs,
-        allow_writes=args.allow_writes, registry=registry, progress=measuring,
+        allow_writes=args.allow_writes, options=args.options, registry=registry,
+        progress=measuring,
         skipped=lambda backend, why: skipped.append((backend, why)),
     )  # fmt: skip
 
@@ -175,7 +191,8 @@ def _row(row: Any, base: float | None, total: int) -> list[str]:
         _duration(row.startup),
         format_bytes(row.worker_rss),
         "-" if base is None else f"{row.per_second / base:.2f}x",
-        _duration(row.estimate(total)),
+        # Not a candidate: the recommendation passes over configurations with failures.
+        f"- ({row.failed} failed)" if row.failed else _duration(row.estimate(total)),
     ]
 
 

@@ -10,9 +10,10 @@ the speedup over ``sequential``; the fastest estimated time for the whole run
 is the recommendation.
 
 The sampled items' files never land where the real run writes: each stage
-that writes (the sink, and any stage with ``finish`` or ``flush``) is pointed
-at a scratch folder first, through its ``use_scratch(folder)`` method or its
-``output_path`` attribute (see :mod:`curator.running.bench_scratch`).
+that writes (the sink, any stage with ``finish`` or ``flush``, and filters that
+say where they write) is pointed at a scratch folder first, through its
+``use_scratch(folder)`` method or its ``output_path`` attribute (see
+:mod:`curator.running.bench_scratch`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import dataclasses
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from curator.backends.backend import normalize_name
 from curator.model.errors import UsageError
 from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline, check_runnable
+from curator.plugin_host.options import build_options
 from curator.plugin_host.registry import Registry
 from curator.running.bench_scratch import scratch_copy
 from curator.running.runner import run
@@ -134,13 +136,18 @@ def configurations(
     backends: Sequence[str] | None,
     jobs: Sequence[int] | None,
     sample: int,
+    options: Mapping[str, Any] | None = None,
+    skipped: Callable[[str, str], None] | None = None,
 ) -> list[Config]:
     """Every configuration to measure.
 
     Each usable backend (or those asked for), at job counts 2 and every CPU (or
-    those asked for), and chunk sizes where the backend has them. Backends
+    those asked for), and chunk sizes where the backend has them (unless
+    ``options``, the backend options asked for, fix one). Backends
     whose items run as batch jobs are measured only when asked for (see
-    :func:`not_measured`).
+    :func:`not_measured`). A parallel backend is not measured at one job
+    (it would run its items in this process, as ``sequential`` does):
+    ``skipped`` hears of it.
     """
     cpus = os.cpu_count() or 1
     counts = sorted(set(jobs)) if jobs else sorted({min(2, cpus), cpus})
@@ -153,21 +160,26 @@ def configurations(
             for name, entry in registry.backends.items()
             if entry.status == "ok" and name not in left_out
         ]
+    options = options or {}
     found: list[Config] = []
     for name in names:
         cls = registry.backend(name)
         if not cls.capabilities.parallel:
             found.append(Config(name, 1))
             continue
-        fields = {f.name for f in dataclasses.fields(cls.Options)}
+        chunked = "chunksize" in {f.name for f in dataclasses.fields(cls.Options)}
         for count in counts:
             if count < 2:
-                continue  # a parallel backend asked for one job runs in this process
-            found.append(Config(name, count))
-            if "chunksize" in fields:
-                small = 1
+                if skipped is not None:
+                    skipped(name, f"-j {count}: with one job it runs its items in this process, "
+                            "as sequential does")  # fmt: skip
+            elif chunked and "chunksize" in options:  # the user's own, alone
+                found.append(Config(name, count, options["chunksize"]))
+            elif chunked:
                 large = max(2, sample // (count * 4))
-                found += [Config(name, count, small), Config(name, count, large)]
+                found += [Config(name, count), Config(name, count, 1), Config(name, count, large)]
+            else:
+                found.append(Config(name, count))
     if not found:
         raise UsageError("no backend to measure: every one asked for runs one job at most here")
     return found
@@ -199,9 +211,16 @@ def measure(
     config: Config,
     indices: Sequence[int],
     registry: Registry | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Measured:
-    """Run ``indices`` of ``pipeline`` (a copy: see :func:`scratch_copy`) as ``config`` says."""
-    options = {} if config.chunksize is None else {"chunksize": config.chunksize}
+    """Run ``indices`` of ``pipeline`` (a copy: see :func:`scratch_copy`) as ``config`` says.
+
+    ``options`` are backend options for every configuration; ``config``'s chunk size
+    comes on top.
+    """
+    options = dict(options or {})
+    if config.chunksize is not None:
+        options["chunksize"] = config.chunksize
     began, clock = time.time(), time.perf_counter()
     result = run(
         copy.deepcopy(pipeline),
@@ -260,14 +279,20 @@ def bench(
     backends: Sequence[str] | None = None,
     jobs: Sequence[int] | None = None,
     allow_writes: bool = False,
+    options: Mapping[str, Any] | None = None,
     registry: Registry,
     progress: Callable[[Config], None] | None = None,
     skipped: Callable[[str, str], None] | None = None,
 ) -> list[Measured]:
     """Measure every configuration on ``sample`` indices of ``pipeline``, writing into ``folder``.
 
+    ``options`` are backend options (``-o``) for the backends named in
+    ``backends``: each of them must take every one. A chunk size among them
+    is the only one measured.
+
     A configuration of more workers than half the sample is not measured
-    (idle workers would count against it), nor are the configurations of a
+    (idle workers would count against it), nor one job of a parallel
+    backend, nor the configurations of a
     backend that refused the pipeline (one it cannot ship, a cluster out of
     reach): ``skipped`` hears of each, with a backend and the reason, and
     the rest are measured.
@@ -275,7 +300,8 @@ def bench(
     Raises
     ------
     UsageError
-        For a bad sample size, an unknown backend or job count, a pipeline
+        For a bad sample size, an unknown backend or job count, options
+        without named backends or that one of them refuses, a pipeline
         that cannot be benchmarked safely (see :func:`scratch_copy`), or
         when no configuration could be measured (the reasons named).
     """
@@ -288,7 +314,8 @@ def bench(
         raise UsageError("the pipeline has no items to measure")
     indices = sample_indices(size, sample)
     # What was asked for is checked first: an unknown backend is the error to fix first.
-    configs = configurations(registry, backends, jobs, len(indices))
+    options = _checked_options(registry, backends, options)
+    configs = configurations(registry, backends, jobs, len(indices), options, skipped)
     scratch = scratch_copy(pipeline, folder, allow_writes)
     rows = []
     once: dict[str, float] = {}  # by backend
@@ -315,8 +342,8 @@ def bench(
                 # A process's first run of a backend pays once what later runs do not:
                 # one item first, so that not only the first configuration pays it. (Not
                 # for batch jobs: a queue's wait is no start-up cost, and a job is dear.)
-                first = measure(scratch, config, indices[:1], registry)
-            row = measure(scratch, config, indices, registry)
+                first = measure(scratch, config, indices[:1], registry, options)
+            row = measure(scratch, config, indices, registry, options)
         except UsageError as exc:  # it cannot ship this pipeline, its cluster is out of reach
             refused.add(config.backend)
             reasons[f"measuring {config.label}: {exc}"] = None
@@ -332,6 +359,30 @@ def bench(
     if not rows:
         raise UsageError("; ".join(reasons))
     return rows
+
+
+def _checked_options(
+    registry: Registry, backends: Sequence[str] | None, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``options``, each converted to its type, once every backend named takes all of them.
+
+    The conversions agree from one backend to the next (a chunk size is one
+    number), and the chunk size is the one the configurations carry.
+    """
+    if not options:
+        return {}
+    if not backends:
+        raise UsageError(
+            "backend options (-o) need the backends they are for (-b NAME): every backend "
+            "has options of its own"
+        )
+    checked: dict[str, Any] = {}
+    for name in backends:
+        built = build_options(
+            registry.backend(name).Options, options, owner=f"backend {normalize_name(name)!r}"
+        )
+        checked.update({key: getattr(built, key) for key in options})
+    return checked
 
 
 def _runs_elsewhere(registry: Registry, name: str) -> bool:

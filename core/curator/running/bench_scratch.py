@@ -1,10 +1,11 @@
 """Where ``curator bench``'s sampled items write: a scratch folder, never the run's place.
 
-Each stage that may write files (the sink, and any stage with ``finish`` or
-``flush``) is pointed at a folder of its own in the scratch folder, through
-its ``use_scratch(folder)`` method or its ``output_path`` attribute. A stage
-that has neither cannot be redirected: :func:`scratch_copy` then refuses,
-unless the caller allows the writes.
+Each stage that may write files (the sink, any stage with ``finish`` or
+``flush``, and any filter with either of the two below) is pointed at a
+folder of its own in the scratch folder, through its ``use_scratch(folder)``
+method or its ``output_path`` attribute. A sink, or a stage with ``finish``
+or ``flush``, that has neither cannot be redirected: :func:`scratch_copy` then
+refuses, unless the caller allows the writes.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ SCRATCH_HOOK = "use_scratch"
 
 
 def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
-    """The stages that may write files: the sink, and stages with ``finish`` or ``flush``."""
+    """The stages that may write files: the sink, and filters that finish, flush or say where.
+
+    A filter with a ``use_scratch`` method or an ``output_path`` may write in
+    ``setup`` or ``teardown``, or as items pass: it is pointed at the scratch
+    folder too. A filter with neither (nor ``finish``, ``flush``) is taken to
+    write nothing.
+    """
     found: list[tuple[str, Any]] = [
         (f"filter {n} ({type(stage).__qualname__})", stage)
         for n, stage in enumerate(pipeline.filters, 1)
-        if callable(getattr(stage, "finish", None)) or callable(getattr(stage, "flush", None))
+        if callable(getattr(stage, "finish", None))
+        or callable(getattr(stage, "flush", None))
+        or callable(getattr(stage, SCRATCH_HOOK, None))
+        or path_attribute(stage) is not None
     ]
     found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
     return found

@@ -88,3 +88,31 @@ def test_a_pool_that_cannot_take_the_pipeline_is_left_out_and_the_rest_measured(
     assert alone.returncode == 2, alone.stderr
     assert "curator: error: measuring process-pool -j 2" in alone.stderr
     assert "CopiedNotShipped cannot be pickled" in alone.stderr
+
+
+def test_options_for_the_pool_reach_its_runs_and_a_chunk_size_given_is_kept(
+    tmp_path: Path,
+) -> None:
+    def bench(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "curator", "bench", "curator.examples.snapshots:pipeline",
+             "--sample", "8", "-b", "process-pool", "-j", "2", "-o", "chunksize=3", "-o",
+             "start_method=spawn", *extra],
+            capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(), timeout=300,
+            check=False,
+        )  # fmt: skip
+
+    proc = bench("--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [(row["jobs"], row["chunksize"]) for row in report["configurations"]] == [(2, 3)]
+    assert report["options"] == {"chunksize": "3", "start_method": "spawn"}
+    table = bench()
+    assert table.returncode == 0, table.stderr
+    # Each option once in the command to run, the chunk size as given.
+    assert "-j 2 -o chunksize=3 -o start_method=spawn  (about" in table.stdout
+    refused = bench("-o", "start_method=teleport")
+    assert refused.returncode == 2, refused.stderr
+    assert "start_method" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert list(tmp_path.iterdir()) == []
