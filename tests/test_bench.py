@@ -77,6 +77,7 @@ def test_the_samples_write_into_the_scratch_folder_asked_for(tmp_path: Path) -> 
 
 
 WRITER = """
+from dataclasses import dataclass
 from pathlib import Path
 from curator import Filter, Sink
 from curator.testing.probes import Numbers
@@ -150,7 +151,8 @@ class Tally(Filter):
             yield item
 
     def teardown(self):
-        Path(self.output_path).write_text(str(self.seen))
+        with open(self.output_path, "w") as file:  # a str, a path, or bytes
+            file.write(str(self.seen))
 
 
 def writes():
@@ -159,6 +161,23 @@ def writes():
 
 def tallied():
     return Numbers(6).filter(Tally("written/tally.txt")).write(Quiet())
+
+
+def tallied_bytes():
+    return Numbers(6).filter(Tally(b"written/tally.txt")).write(Quiet())
+
+
+@dataclass(frozen=True)
+class Frozen(Filter):
+    # Its output_path cannot be pointed elsewhere: setting it raises.
+    output_path: str
+
+    def __call__(self, items):
+        yield from items
+
+
+def frozen():
+    return Numbers(6).filter(Frozen("written/frozen.txt")).write(Quiet())
 
 
 def path_writes():
@@ -238,6 +257,18 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
             "option 'copy_pipeline' of backend 'thread-pool' must be",
         ),
         (["targets.py:quiet", "-b", "thread-pool", "-o", "copy_pipeline"], "expected KEY=VALUE"),
+        (["targets.py:quiet", "--scratch", ""], "--scratch needs a folder"),
+        # A stage whose output_path cannot be set is named, not a traceback.
+        (["targets.py:frozen"], "filter 1 (Frozen) (its output_path cannot be set"),
+        # Nothing measured: every reason, each naming its configuration.
+        (
+            ["targets.py:quiet", "-b", "thread-pool", "-j", "1"],
+            "nothing to measure: thread-pool -j 1: with one job it runs its items in this process",
+        ),
+        (
+            ["targets.py:quiet", "-b", "thread-pool", "-j", "1,2", "--sample", "2"],
+            "as sequential does; thread-pool -j 2: a sample of 2 items cannot keep 2 workers",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message: str) -> None:
@@ -369,8 +400,9 @@ def test_batch_backends_are_measured_only_when_asked_for(tmp_path: Path) -> None
     assert not_measured(registry, None) == [
         ("far-away", "its items run as batch jobs; measure it with -b far-away")
     ]
-    asked = configurations(registry, ["far-away"], [2], 4)
-    assert [(c.backend, c.jobs) for c in asked] == [("far-away", 2)]
+    asked = configurations(registry, ["far-away"], [1, 2], 4)
+    # One job of a batch backend is one job elsewhere, not this process: measured too.
+    assert [(c.backend, c.jobs) for c in asked] == [("far-away", 1), ("far-away", 2)]
     assert not_measured(registry, ["far-away"]) == []
     # Asked for, and out of reach: the error names the configuration.
     with pytest.raises(curator_api.UsageError) as caught:
@@ -463,12 +495,15 @@ def test_the_wall_time_carries_what_the_first_run_pays_too(tmp_path: Path) -> No
     assert row.wall >= row.startup >= row.once > 0.5
 
 
-def test_a_filter_that_says_where_it_writes_is_pointed_at_scratch(targets: Path) -> None:
+@pytest.mark.parametrize("target", ["targets.py:tallied", "targets.py:tallied_bytes"])
+def test_a_filter_that_says_where_it_writes_is_pointed_at_scratch(
+    targets: Path, target: str
+) -> None:
     """A filter writing in teardown(), with an output_path and no finish or flush."""
     scratch = targets / "scratch"
     proc = curator(
-        "bench", "targets.py:tallied", "-b", "sequential", "--sample", "3", "--scratch",
-        str(scratch), "--json", cwd=targets,
+        "bench", target, "-b", "sequential", "--sample", "3", "--scratch", str(scratch),
+        "--json", cwd=targets,
     )  # fmt: skip
     _json(proc)
     # Torn down after the first run's single item, then after the sample's three.
@@ -520,3 +555,31 @@ def test_a_chunk_size_asked_for_is_the_only_one_measured(tmp_path: Path) -> None
     )  # fmt: skip
     assert [row.config for row in rows] == [Config("chunky", 2, 3)]
     assert set(_Chunky.seen) == {3}  # the first run's single item too: converted from "3"
+
+
+class _Loses(curator_api.Backend):
+    """Breaks the run contract: the last index of every call never comes back."""
+
+    name = "loses"
+    capabilities = curator_api.Capabilities(parallel=True)
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        for index in list(indices)[:-1]:
+            yield work(index)
+
+
+def test_a_backend_that_breaks_the_contract_is_named_and_the_rest_measured(
+    tmp_path: Path,
+) -> None:
+    """It ended the bench with a traceback (exit 3); a run names it as the plugin's bug."""
+    left_out: list[tuple[str, str]] = []
+    rows = bench(
+        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["loses", "close-by"],
+        jobs=[2], allow_writes=True, registry=registry_with(_Here, _Loses),
+        skipped=lambda backend, why: left_out.append((backend, why)),
+    )  # fmt: skip
+    assert [row.config.backend for row in rows] == ["close-by"]
+    ((backend, why),) = left_out
+    assert backend == "loses"
+    assert "finished without an outcome for 1 indices" in why
+    assert why.endswith("that is a bug in plugin 'test' (builtin)")

@@ -19,6 +19,7 @@ from curator.cli.output import (
     warn,
 )
 from curator.cli.target import load_target
+from curator.model.errors import UsageError
 from curator.model.measures import format_bytes
 from curator.observing.reporters.summary import format_duration
 from curator.plugin_host.registry import Registry
@@ -96,6 +97,8 @@ def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     # What the pipeline prints goes to stderr; stdout is the table's (until the process exits).
     from curator.cli.launch import parse_options  # here: `curator --help` does without it
 
+    if args.scratch is not None and not args.scratch.strip():
+        raise UsageError("--scratch needs a folder, got an empty name")
     with reserve_stdout():
         args.options = parse_options(args.option or [])
         pipeline = load_target(args.target)

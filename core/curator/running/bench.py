@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from curator.backends.backend import normalize_name
-from curator.model.errors import UsageError
+from curator.model.errors import BackendContractError, UsageError
 from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline, check_runnable
 from curator.plugin_host.options import build_options
@@ -146,8 +146,8 @@ def configurations(
     ``options``, the backend options asked for, fix one). Backends
     whose items run as batch jobs are measured only when asked for (see
     :func:`not_measured`). A parallel backend is not measured at one job
-    (it would run its items in this process, as ``sequential`` does):
-    ``skipped`` hears of it.
+    (it would run its items in this process, as ``sequential`` does),
+    unless its items run as jobs: ``skipped`` hears of it.
     """
     cpus = os.cpu_count() or 1
     counts = sorted(set(jobs)) if jobs else sorted({min(2, cpus), cpus})
@@ -169,7 +169,7 @@ def configurations(
             continue
         chunked = "chunksize" in {f.name for f in dataclasses.fields(cls.Options)}
         for count in counts:
-            if count < 2:
+            if count < 2 and not cls.capabilities.runs_elsewhere:  # a job runs elsewhere
                 if skipped is not None:
                     skipped(name, f"-j {count}: with one job it runs its items in this process, "
                             "as sequential does")  # fmt: skip
@@ -180,8 +180,6 @@ def configurations(
                 found += [Config(name, count), Config(name, count, 1), Config(name, count, large)]
             else:
                 found.append(Config(name, count))
-    if not found:
-        raise UsageError("no backend to measure: every one asked for runs one job at most here")
     return found
 
 
@@ -314,25 +312,31 @@ def bench(
         raise UsageError("the pipeline has no items to measure")
     indices = sample_indices(size, sample)
     # What was asked for is checked first: an unknown backend is the error to fix first.
+    reasons: dict[str, None] = {}  # what was not measured, once each, in order: the error
+
+    def leave_out(backend: str, why: str) -> None:
+        said = f"{backend} {why}"
+        if said not in reasons and skipped is not None:  # once for its chunk sizes
+            skipped(backend, why)
+        reasons[said] = None
+
     options = _checked_options(registry, backends, options)
-    configs = configurations(registry, backends, jobs, len(indices), options, skipped)
+    configs = configurations(registry, backends, jobs, len(indices), options, leave_out)
+    if not configs:
+        raise UsageError("nothing to measure: " + ("; ".join(reasons) or "no usable backend"))
     scratch = scratch_copy(pipeline, folder, allow_writes)
     rows = []
     once: dict[str, float] = {}  # by backend
     refused: set[str] = set()  # backends that cannot run the pipeline
-    reasons: dict[str, None] = {}  # what was not measured, once each, in order
     for config in configs:
         if config.backend in refused:
             continue
         if config.jobs > 1 and len(indices) < 2 * config.jobs:
-            why = (
+            leave_out(
+                config.backend,
                 f"-j {config.jobs}: a sample of {len(indices)} items cannot keep {config.jobs} "
-                f"workers busy; give --sample {4 * config.jobs} or more"
+                f"workers busy; give --sample {4 * config.jobs} or more",
             )
-            said = f"{config.backend} {why}"
-            if said not in reasons and skipped is not None:  # once for its chunk sizes
-                skipped(config.backend, why)
-            reasons[said] = None
             continue
         if progress is not None:
             progress(config)
@@ -349,6 +353,13 @@ def bench(
             reasons[f"measuring {config.label}: {exc}"] = None
             if skipped is not None:
                 skipped(config.backend, str(exc))
+            continue
+        except BackendContractError as exc:  # its bug, named as a run names it; others go on
+            refused.add(config.backend)
+            why = f"{exc}; that is a bug in {_provider(registry, config.backend)}"
+            reasons[f"measuring {config.label}: {why}"] = None
+            if skipped is not None:
+                skipped(config.backend, why)
             continue
         if first is not None:
             once[config.backend] = max(0.0, first.startup - row.startup)
@@ -383,6 +394,13 @@ def _checked_options(
         )
         checked.update({key: getattr(built, key) for key in options})
     return checked
+
+
+def _provider(registry: Registry, name: str) -> str:
+    """Who provides backend ``name``, for a message: ``plugin 'loky' (dist 1.0)``."""
+    entry = registry.backends.get(normalize_name(name))
+    plugin = entry.plugin if entry is not None else None
+    return plugin.describe() if plugin is not None else f"backend {name!r}"
 
 
 def _runs_elsewhere(registry: Registry, name: str) -> bool:

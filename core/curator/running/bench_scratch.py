@@ -17,7 +17,7 @@ from typing import Any
 
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline, check_runnable
-from curator.model.shards import path_attribute
+from curator.model.shards import PATH_ATTRIBUTES
 
 SCRATCH_HOOK = "use_scratch"
 """The stage method the bench calls with a scratch folder before it runs a sample."""
@@ -37,7 +37,7 @@ def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
         if callable(getattr(stage, "finish", None))
         or callable(getattr(stage, "flush", None))
         or callable(getattr(stage, SCRATCH_HOOK, None))
-        or path_attribute(stage) is not None
+        or _path_attribute(stage) is not None
     ]
     found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
     return found
@@ -71,7 +71,7 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
                 f"cannot make the scratch folder {place}: {exc.strerror or exc}"
             ) from None
         hook = getattr(stage, SCRATCH_HOOK, None)
-        attribute = path_attribute(stage)
+        attribute = _path_attribute(stage)
         if callable(hook):
             try:
                 hook(place)
@@ -80,29 +80,42 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
                     f"{name}: {SCRATCH_HOOK}({str(place)!r}) raised {type(exc).__name__}: {exc}"
                 ) from None
         elif attribute is not None:
-            setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
+            try:
+                setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
+            except Exception as exc:  # frozen, a read-only property, a setter that refuses
+                stuck.append(f"{name} (its {attribute} cannot be set: {type(exc).__name__})")
         else:
             stuck.append(name)
     if stuck and not allow_writes:
         raise UsageError(
             f"curator bench runs sampled items through the pipeline, and {', '.join(stuck)} "
             f"may write files that curator cannot point at a scratch folder (give the stage a "
-            f"{SCRATCH_HOOK}(folder) method or an output_path attribute); pass --allow-writes "
-            "to let the sampled items write where the stage writes"
+            f"{SCRATCH_HOOK}(folder) method or a settable output_path attribute); pass "
+            "--allow-writes to let the sampled items write where the stage writes"
         )
     return copied
 
 
-def _moved_path(current: str | os.PathLike[str], folder: Path) -> str | os.PathLike[str]:
+def _path_attribute(stage: object) -> str | None:
+    """The name of the stage's output path attribute (``str``, ``bytes`` or a path), if any."""
+    kinds = (str, bytes, os.PathLike)
+    return next((n for n in PATH_ATTRIBUTES if isinstance(getattr(stage, n, None), kinds)), None)
+
+
+def _moved_path(
+    current: str | bytes | os.PathLike[str], folder: Path
+) -> str | bytes | os.PathLike[str]:
     """``current``'s file name in ``folder``, of ``current``'s type (a ``str`` stays one).
 
     A folder (one that exists) is made there too: a stage writes files into it.
     """
-    moved = folder / Path(os.fspath(current)).name
+    moved = folder / Path(os.fsdecode(current)).name
     if os.path.isdir(current):
         moved.mkdir(parents=True, exist_ok=True)
     if isinstance(current, str):
         return str(moved)
+    if isinstance(current, bytes):
+        return os.fsencode(moved)
     if isinstance(current, PurePath):
         return type(current)(moved)  # the stage may call its Path's methods
     return moved

@@ -16,6 +16,10 @@ class LokyOptions:
 
     in_flight: int = option(2, help="items queued per worker, to hide the round trip")
 
+    def __post_init__(self) -> None:
+        if self.in_flight < 1:  # none queued: the backend would end with items never run
+            raise ValueError(f"in_flight must be 1 or more, not {self.in_flight}")
+
 
 def _run_one(work: Work, index: int) -> Outcome:
     return work(index, worker=f"loky-{os.getpid()}")
