@@ -13,7 +13,8 @@ import pytest
 from core_support import curator, registry_with
 
 import curator as curator_api
-from curator.running.bench import Config, bench, configurations, not_measured, sample_indices
+from curator.running.bench import bench
+from curator.running.bench_configs import Config, configurations, not_measured, sample_indices
 from curator.testing.probes import Numbers
 
 EXAMPLE = "curator.examples.snapshots:pipeline"
@@ -180,6 +181,20 @@ def frozen():
     return Numbers(6).filter(Frozen("written/frozen.txt")).write(Quiet())
 
 
+class Moody(Filter):
+    # Asking where it writes raises: taken to write, and named.
+    @property
+    def output_path(self):
+        raise RuntimeError("not decided yet")
+
+    def __call__(self, items):
+        yield from items
+
+
+def moody():
+    return Numbers(6).filter(Moody()).write(Quiet())
+
+
 def path_writes():
     return Numbers(4).write(PathWriter("written/out"))
 
@@ -260,6 +275,7 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
         (["targets.py:quiet", "--scratch", ""], "--scratch needs a folder"),
         # A stage whose output_path cannot be set is named, not a traceback.
         (["targets.py:frozen"], "filter 1 (Frozen) (its output_path cannot be set"),
+        (["targets.py:moody"], "filter 1 (Moody) (asking where it writes raised RuntimeError)"),
         # Nothing measured: every reason, each naming its configuration.
         (
             ["targets.py:quiet", "-b", "thread-pool", "-j", "1"],
@@ -517,7 +533,7 @@ def test_backend_options_reach_each_run_and_the_recommendation(targets: Path) ->
         "copy_pipeline=false", cwd=targets,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "-b thread-pool -j 2 -o copy_pipeline=false" in proc.stdout
+    assert "-b thread-pool -j 2 -o copy_pipeline=false  (about" in proc.stdout  # as typed
     report = _json(curator(
         "bench", "targets.py:quiet", "--sample", "4", "-b", "thread-pool", "-j", "2", "-o",
         "copy_pipeline=false", "--json", cwd=targets,
@@ -534,16 +550,19 @@ class _Chunky(curator_api.Backend):
     @dataclasses.dataclass(frozen=True)
     class Options:
         chunksize: int | None = None
+        tag: str = ""
 
-    seen: ClassVar[list[int | None]] = []
+    seen: ClassVar[list[Any]] = []
 
     def execute(self, work: curator_api.Work, indices: Any) -> Any:
-        type(self).seen.append(self.options.chunksize)
+        type(self).seen.append(self.options)
         for index in indices:
             yield work(index)
 
 
-def test_a_chunk_size_asked_for_is_the_only_one_measured(tmp_path: Path) -> None:
+def test_backend_options_reach_every_run_and_a_chunk_size_asked_for_is_the_only_one(
+    tmp_path: Path,
+) -> None:
     registry = registry_with(_Chunky)
     assert [c.chunksize for c in configurations(registry, ["chunky"], [2], 16)] == [None, 1, 2]
     asked = configurations(registry, ["chunky"], [2], 16, {"chunksize": 3})
@@ -551,10 +570,11 @@ def test_a_chunk_size_asked_for_is_the_only_one_measured(tmp_path: Path) -> None
     _Chunky.seen.clear()
     rows = bench(
         Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["chunky"], jobs=[2],
-        options={"chunksize": "3"}, allow_writes=True, registry=registry,
+        options={"chunksize": "3", "tag": "007"}, allow_writes=True, registry=registry,
     )  # fmt: skip
     assert [row.config for row in rows] == [Config("chunky", 2, 3)]
-    assert set(_Chunky.seen) == {3}  # the first run's single item too: converted from "3"
+    # The first run's single item, then the sample: each converted by the backend's schema.
+    assert _Chunky.seen == [_Chunky.Options(3, "007")] * 2
 
 
 class _Loses(curator_api.Backend):
@@ -568,18 +588,28 @@ class _Loses(curator_api.Backend):
             yield work(index)
 
 
-def test_a_backend_that_breaks_the_contract_is_named_and_the_rest_measured(
+def test_a_plugin_backend_that_breaks_the_contract_is_named_and_the_rest_measured(
     tmp_path: Path,
 ) -> None:
-    """It ended the bench with a traceback (exit 3); a run names it as the plugin's bug."""
+    """It ended the bench with a traceback (exit 3); a run names it as the plugin's bug,
+    and a built-in backend's as curator's own (an internal error)."""
+    registry = registry_with(_Here, _Loses)
+
+    def bench_loses() -> list[Any]:
+        return bench(
+            Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["loses", "close-by"],
+            jobs=[2], allow_writes=True, registry=registry,
+            skipped=lambda backend, why: left_out.append((backend, why)),
+        )  # fmt: skip
+
     left_out: list[tuple[str, str]] = []
-    rows = bench(
-        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["loses", "close-by"],
-        jobs=[2], allow_writes=True, registry=registry_with(_Here, _Loses),
-        skipped=lambda backend, why: left_out.append((backend, why)),
-    )  # fmt: skip
+    with pytest.raises(curator_api.BackendContractError):  # built in here: curator's bug
+        bench_loses()
+    registry.backends["loses"].plugin.distribution = "curator-backend-loses"
+    registry.backends["loses"].plugin.version = "0.1"
+    rows = bench_loses()
     assert [row.config.backend for row in rows] == ["close-by"]
     ((backend, why),) = left_out
     assert backend == "loses"
     assert "finished without an outcome for 1 indices" in why
-    assert why.endswith("that is a bug in plugin 'test' (builtin)")
+    assert why.endswith("that is a bug in plugin 'test' (curator-backend-loses 0.1)")

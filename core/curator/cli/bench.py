@@ -118,7 +118,8 @@ def _report(
     registry: Registry,
     skipped: list[tuple[str, str]],
 ) -> ExitCode:
-    from curator.running.bench import best, not_measured, speedup_base
+    from curator.running.bench import best, speedup_base
+    from curator.running.bench_configs import not_measured
 
     base = speedup_base(rows)
     chosen = best(rows, total)
@@ -149,12 +150,10 @@ def _report(
         error("no configuration ran the sample without failures: nothing to recommend")
         return ExitCode.TASKS_FAILED
     if not args.json:
-        asked = {**args.options, "chunksize": chosen.config.chunksize}
-        chunk = "".join(
-            f" -o {shlex.quote(f'{key}={value}')}"
-            for key, value in asked.items()
-            if value is not None or key in args.options
-        )
+        asked = dict(args.options)  # as typed; the chunk size measured if none was given
+        if chosen.config.chunksize is not None:
+            asked.setdefault("chunksize", chosen.config.chunksize)
+        chunk = "".join(f" -o {shlex.quote(f'{key}={value}')}" for key, value in asked.items())
         print_text(
             f"recommended: curator run {shlex.quote(args.target)} -b {chosen.config.backend} "
             f"-j {chosen.config.jobs}{chunk}  (about {_duration(chosen.estimate(total))} "

@@ -195,9 +195,8 @@ def _blame_the_backend(registry: Registry, backend: str, exc: BackendContractErr
 
     A built-in backend's is curator's own bug: it goes on as an internal error.
     """
-    entry = registry.backends.get(normalize_name(backend))
-    record = entry.plugin if entry is not None else None
-    if record is None or record.distribution is None:
+    record = registry.installed_plugin_of(backend)
+    if record is None:
         return
     sys.stderr.write(traceback.format_exc())  # for the plugin's authors
     raise PluginError(

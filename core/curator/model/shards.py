@@ -46,10 +46,10 @@ PARTIAL = ".partial-"
 """How a shard being written is named: hidden, beside the shard, never merged."""
 
 
-def path_attribute(stage: object) -> str | None:
-    """The name of the stage's output path attribute, if it has one."""
+def path_attribute(stage: object, kinds: tuple[type, ...] = (str, os.PathLike)) -> str | None:
+    """The name of the stage's output path attribute (a value of one of ``kinds``), if any."""
     for name in PATH_ATTRIBUTES:
-        if isinstance(getattr(stage, name, None), str | os.PathLike):
+        if isinstance(getattr(stage, name, None), kinds):
             return name
     return None
 

@@ -309,6 +309,15 @@ class Registry:
         """
         return self._get(self._backends, name, _BACKEND)
 
+    def installed_plugin_of(self, backend: str) -> PluginRecord | None:
+        """The installed plugin that provides ``backend``; ``None`` for a built-in (or unknown).
+
+        Whom a backend that broke the run contract is blamed on: a built-in's is curator's bug.
+        """
+        entry = self.backends.get(normalize_name(backend))
+        record = entry.plugin if entry is not None else None
+        return record if record is not None and record.distribution is not None else None
+
     def reporter(self, name: str) -> type[Reporter]:
         """Look up a usable reporter class by name; raises like :meth:`backend`."""
         return self._get(self._reporters, name, _REPORTER)

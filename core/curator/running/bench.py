@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,29 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curator.backends.backend import normalize_name
 from curator.model.errors import BackendContractError, UsageError
 from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline, check_runnable
-from curator.plugin_host.options import build_options
 from curator.plugin_host.registry import Registry
+from curator.running.bench_configs import Config, checked_options, configurations, sample_indices
 from curator.running.bench_scratch import scratch_copy
 from curator.running.runner import run
-
-
-@dataclass(frozen=True)
-class Config:
-    """One way to run: a backend, its job count, and a chunk size (``None``: its default)."""
-
-    backend: str
-    jobs: int
-    chunksize: int | None = None
-
-    @property
-    def label(self) -> str:
-        """``process-pool -j 2 (chunksize 16)``."""
-        chunk = "" if self.chunksize is None else f" (chunksize {self.chunksize})"
-        return f"{self.backend} -j {self.jobs}{chunk}"
 
 
 @dataclass(frozen=True)
@@ -123,87 +106,6 @@ class Measured:
         }
 
 
-def sample_indices(size: int, count: int) -> list[int]:
-    """``count`` indices spread evenly over ``range(size)`` (all of them if fewer)."""
-    if count >= size:
-        return list(range(size))
-    step = size / count
-    return sorted({min(size - 1, int(i * step + step / 2)) for i in range(count)})
-
-
-def configurations(
-    registry: Registry,
-    backends: Sequence[str] | None,
-    jobs: Sequence[int] | None,
-    sample: int,
-    options: Mapping[str, Any] | None = None,
-    skipped: Callable[[str, str], None] | None = None,
-) -> list[Config]:
-    """Every configuration to measure.
-
-    Each usable backend (or those asked for), at job counts 2 and every CPU (or
-    those asked for), and chunk sizes where the backend has them (unless
-    ``options``, the backend options asked for, fix one). Backends
-    whose items run as batch jobs are measured only when asked for (see
-    :func:`not_measured`). A parallel backend is not measured at one job
-    (it would run its items in this process, as ``sequential`` does),
-    unless its items run as jobs: ``skipped`` hears of it.
-    """
-    cpus = os.cpu_count() or 1
-    counts = sorted(set(jobs)) if jobs else sorted({min(2, cpus), cpus})
-    if backends:
-        names = list(dict.fromkeys(_usable(registry, name) for name in backends))  # once each
-    else:
-        left_out = {name for name, _ in not_measured(registry, backends)}
-        names = [
-            name
-            for name, entry in registry.backends.items()
-            if entry.status == "ok" and name not in left_out
-        ]
-    options = options or {}
-    found: list[Config] = []
-    for name in names:
-        cls = registry.backend(name)
-        if not cls.capabilities.parallel:
-            found.append(Config(name, 1))
-            continue
-        chunked = "chunksize" in {f.name for f in dataclasses.fields(cls.Options)}
-        for count in counts:
-            if count < 2 and not cls.capabilities.runs_elsewhere:  # a job runs elsewhere
-                if skipped is not None:
-                    skipped(name, f"-j {count}: with one job it runs its items in this process, "
-                            "as sequential does")  # fmt: skip
-            elif chunked and "chunksize" in options:  # the user's own, alone
-                found.append(Config(name, count, options["chunksize"]))
-            elif chunked:
-                large = max(2, sample // (count * 4))
-                found += [Config(name, count), Config(name, count, 1), Config(name, count, large)]
-            else:
-                found.append(Config(name, count))
-    return found
-
-
-def not_measured(registry: Registry, backends: Sequence[str] | None) -> list[tuple[str, str]]:
-    """The installed backends a bench leaves out unless asked for, each with the reason.
-
-    Those whose items run elsewhere, as jobs of a batch system: each
-    configuration would submit jobs to a cluster's queue, wait there, and
-    take seconds to start a job, which a sample of a few items cannot weigh.
-    """
-    if backends:
-        return []
-    return [
-        (name, f"its items run as batch jobs; measure it with -b {name}")
-        for name, entry in registry.backends.items()
-        if entry.status == "ok" and entry.cls is not None and entry.cls.capabilities.runs_elsewhere
-    ]
-
-
-def _usable(registry: Registry, name: str) -> str:
-    registry.backend(name)  # raises the registry's own error for an unknown or broken one
-    return normalize_name(name)
-
-
 def measure(
     pipeline: Pipeline[Any],
     config: Config,
@@ -213,8 +115,8 @@ def measure(
 ) -> Measured:
     """Run ``indices`` of ``pipeline`` (a copy: see :func:`scratch_copy`) as ``config`` says.
 
-    ``options`` are backend options for every configuration; ``config``'s chunk size
-    comes on top.
+    ``options`` are backend options for every configuration, as given (the run
+    converts them); ``config``'s chunk size comes on top.
     """
     options = dict(options or {})
     if config.chunksize is not None:
@@ -320,7 +222,7 @@ def bench(
             skipped(backend, why)
         reasons[said] = None
 
-    options = _checked_options(registry, backends, options)
+    options = checked_options(registry, backends, options)  # each named backend takes them
     configs = configurations(registry, backends, jobs, len(indices), options, leave_out)
     if not configs:
         raise UsageError("nothing to measure: " + ("; ".join(reasons) or "no usable backend"))
@@ -354,9 +256,12 @@ def bench(
             if skipped is not None:
                 skipped(config.backend, str(exc))
             continue
-        except BackendContractError as exc:  # its bug, named as a run names it; others go on
+        except BackendContractError as exc:  # a plugin's bug, named as a run names it
+            plugin = registry.installed_plugin_of(config.backend)
+            if plugin is None:
+                raise  # curator's own: an internal error, as in a run
             refused.add(config.backend)
-            why = f"{exc}; that is a bug in {_provider(registry, config.backend)}"
+            why = f"{exc}; that is a bug in {plugin.describe()}"
             reasons[f"measuring {config.label}: {why}"] = None
             if skipped is not None:
                 skipped(config.backend, why)
@@ -370,37 +275,6 @@ def bench(
     if not rows:
         raise UsageError("; ".join(reasons))
     return rows
-
-
-def _checked_options(
-    registry: Registry, backends: Sequence[str] | None, options: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """``options``, each converted to its type, once every backend named takes all of them.
-
-    The conversions agree from one backend to the next (a chunk size is one
-    number), and the chunk size is the one the configurations carry.
-    """
-    if not options:
-        return {}
-    if not backends:
-        raise UsageError(
-            "backend options (-o) need the backends they are for (-b NAME): every backend "
-            "has options of its own"
-        )
-    checked: dict[str, Any] = {}
-    for name in backends:
-        built = build_options(
-            registry.backend(name).Options, options, owner=f"backend {normalize_name(name)!r}"
-        )
-        checked.update({key: getattr(built, key) for key in options})
-    return checked
-
-
-def _provider(registry: Registry, name: str) -> str:
-    """Who provides backend ``name``, for a message: ``plugin 'loky' (dist 1.0)``."""
-    entry = registry.backends.get(normalize_name(name))
-    plugin = entry.plugin if entry is not None else None
-    return plugin.describe() if plugin is not None else f"backend {name!r}"
 
 
 def _runs_elsewhere(registry: Registry, name: str) -> bool:

@@ -17,10 +17,13 @@ from typing import Any
 
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline, check_runnable
-from curator.model.shards import PATH_ATTRIBUTES
+from curator.model.shards import path_attribute
 
 SCRATCH_HOOK = "use_scratch"
 """The stage method the bench calls with a scratch folder before it runs a sample."""
+
+WRITING_HOOKS = ("finish", "flush", SCRATCH_HOOK)
+"""A filter with one of these methods may write files."""
 
 
 def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
@@ -29,16 +32,20 @@ def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
     A filter with a ``use_scratch`` method or an ``output_path`` may write in
     ``setup`` or ``teardown``, or as items pass: it is pointed at the scratch
     folder too. A filter with neither (nor ``finish``, ``flush``) is taken to
-    write nothing.
+    write nothing; one that cannot even be asked (an attribute that raises) is
+    taken to write.
     """
-    found: list[tuple[str, Any]] = [
-        (f"filter {n} ({type(stage).__qualname__})", stage)
-        for n, stage in enumerate(pipeline.filters, 1)
-        if callable(getattr(stage, "finish", None))
-        or callable(getattr(stage, "flush", None))
-        or callable(getattr(stage, SCRATCH_HOOK, None))
-        or _path_attribute(stage) is not None
-    ]
+    found: list[tuple[str, Any]] = []
+    for n, stage in enumerate(pipeline.filters, 1):
+        try:
+            writes = (
+                any(callable(getattr(stage, hook, None)) for hook in WRITING_HOOKS)
+                or _path_attribute(stage) is not None
+            )
+        except Exception:
+            writes = True  # scratch_copy names what went wrong
+        if writes:
+            found.append((f"filter {n} ({type(stage).__qualname__})", stage))
     found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
     return found
 
@@ -70,8 +77,11 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
             raise UsageError(
                 f"cannot make the scratch folder {place}: {exc.strerror or exc}"
             ) from None
-        hook = getattr(stage, SCRATCH_HOOK, None)
-        attribute = _path_attribute(stage)
+        try:
+            hook, attribute = getattr(stage, SCRATCH_HOOK, None), _path_attribute(stage)
+        except Exception as exc:  # a property of the stage's that raises
+            stuck.append(f"{name} (asking where it writes raised {type(exc).__name__})")
+            continue
         if callable(hook):
             try:
                 hook(place)
@@ -98,8 +108,7 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
 
 def _path_attribute(stage: object) -> str | None:
     """The name of the stage's output path attribute (``str``, ``bytes`` or a path), if any."""
-    kinds = (str, bytes, os.PathLike)
-    return next((n for n in PATH_ATTRIBUTES if isinstance(getattr(stage, n, None), kinds)), None)
+    return path_attribute(stage, (str, bytes, os.PathLike))
 
 
 def _moved_path(

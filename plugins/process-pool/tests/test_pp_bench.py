@@ -111,8 +111,14 @@ def test_options_for_the_pool_reach_its_runs_and_a_chunk_size_given_is_kept(
     assert table.returncode == 0, table.stderr
     # Each option once in the command to run, the chunk size as given.
     assert "-j 2 -o chunksize=3 -o start_method=spawn  (about" in table.stdout
-    refused = bench("-o", "start_method=teleport")
+    refused = subprocess.run(
+        [sys.executable, "-m", "curator", "bench", "curator.examples.snapshots:pipeline",
+         "-b", "process-pool", "-j", "2", "-o", "start_method=teleport"],
+        capture_output=True, text=True, cwd=tmp_path, env=subprocess_env(), timeout=300,
+        check=False,
+    )  # fmt: skip
     assert refused.returncode == 2, refused.stderr
-    assert "start_method" in refused.stderr
+    assert "option 'start_method' of backend 'process-pool' must be" in refused.stderr
+    assert "got 'teleport'" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert list(tmp_path.iterdir()) == []
