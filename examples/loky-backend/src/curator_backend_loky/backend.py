@@ -21,6 +21,10 @@ class LokyOptions:
             raise ValueError(f"in_flight must be 1 or more, not {self.in_flight}")
 
 
+IN_TRANSIT_SECONDS = 0.2
+"""At a hard stop, how long to wait for the next result on its way from a worker."""
+
+
 def _run_one(work: Work, index: int) -> Outcome:
     return work(index, worker=f"loky-{os.getpid()}")
 
@@ -57,10 +61,16 @@ class LokyBackend(Backend):
             finished = True
         except BaseException as stop:  # a hard stop, or a stream closed early
             if not isinstance(stop, GeneratorExit):  # a closed generator yields no more
-                # Items that finished since the last look are done: hand them over too.
-                for future in [f for f in pending if f.done() and not f.cancelled()]:
-                    if future.exception() is None:
-                        yield from self._handed_over(future.result())
+                # Items that finished since the last look are done, and the results
+                # still on their way from the workers land within a moment: hand both
+                # over (the running items' wait ends as soon as nothing more lands).
+                while pending:
+                    done, pending = wait(pending, IN_TRANSIT_SECONDS, FIRST_COMPLETED)
+                    if not done:
+                        break
+                    for future in done:
+                        if not future.cancelled() and future.exception() is None:
+                            yield from self._handed_over(future.result())
             raise
         finally:
             # A normal end waits for idle workers; a hard stop kills running items.
