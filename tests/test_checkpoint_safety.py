@@ -142,6 +142,28 @@ def test_the_run_lock_is_never_written_through_a_link_or_into_another_file(
     assert not path.exists(), "the run went on without its lock"
 
 
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (("run", "pipelines:ten", "--checkpoint"), "is not a regular file (a named pipe)"),
+        (("run", "pipelines:ten", "--resume", "--checkpoint"), "is not a regular file"),
+        (("status",), "no checkpoint at {path}: it is not a regular file (a named pipe)"),
+    ],
+)
+def test_a_named_pipe_as_the_checkpoint_is_refused_not_waited_on(
+    tmp_path: Path, command: tuple[str, ...], says: str
+) -> None:
+    """Found by a kill campaign: the run opened the pipe and waited for a writer forever,
+    deaf to Ctrl-C; status called it an empty file. (A hang fails on the helper's timeout.)"""
+    path = tmp_path / "c.sqlite"
+    os.mkfifo(path)
+    proc = curator(*command, str(path))
+    assert proc.returncode == 2, proc.stderr
+    assert says.format(path=path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "c.sqlite.lock").exists()
+
+
 # -- (b) reading never runs code -----------------------------------------------------------
 
 

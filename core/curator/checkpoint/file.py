@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,8 +65,29 @@ def holds_checkpoint(path: Path) -> bool:
 
 def no_checkpoint(path: Path) -> UsageError:
     """The error of a reader given ``path``, where no checkpoint is (:func:`holds_checkpoint`)."""
+    special = _special_kind(path)
+    if special is not None:
+        return NotACheckpoint(f"no checkpoint at {path}: it is not a regular file ({special})")
     empty = " (the file is empty: a run there starts a new checkpoint)" if path.exists() else ""
     return NotACheckpoint(f"no checkpoint at {path}{empty}")
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder, else ``None``.
+
+    ``/dev/null`` reads as an empty file and is left to the checks that follow.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return None
 
 
 def open_for_writing(path: Path) -> sqlite3.Connection:
@@ -162,6 +184,12 @@ def check_file(path: Path, *, advice: bool = True) -> None:
     """
     if path.is_dir():
         raise UsageError(f"the checkpoint {path} is a folder")
+    special = _special_kind(path)
+    if special is not None:  # opening a FIFO would wait for a writer, forever
+        hint = ". Name another file with --checkpoint" if advice else ""
+        raise UsageError(
+            f"the checkpoint {path} is not a regular file ({special}); it was left untouched{hint}"
+        )
     try:
         with open(path, "rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
