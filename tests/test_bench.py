@@ -25,6 +25,13 @@ def _json(proc: Any) -> Any:
     return json.loads(proc.stdout)
 
 
+def _sequential_into(scratch: Path, target: str, *more: str, cwd: Path) -> Any:
+    """``curator bench TARGET -b sequential --scratch SCRATCH --json``: its report."""
+    return _json(curator(
+        "bench", target, *more, "-b", "sequential", "--scratch", str(scratch), "--json", cwd=cwd
+    ))  # fmt: skip
+
+
 def test_the_example_is_measured_on_each_backend_and_a_recommendation_made(
     tmp_path: Path,
 ) -> None:
@@ -66,11 +73,7 @@ def test_the_table_names_the_recommended_command(tmp_path: Path) -> None:
 
 def test_the_samples_write_into_the_scratch_folder_asked_for(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
-    proc = curator(
-        "bench", EXAMPLE, "--sample", "3", "-b", "sequential", "--scratch", str(scratch),
-        "--json", cwd=tmp_path,
-    )  # fmt: skip
-    _json(proc)
+    _sequential_into(scratch, EXAMPLE, "--sample", "3", cwd=tmp_path)
     written = sorted(p.name for p in scratch.rglob("snapshot_*.json"))
     assert len(written) == 3, written  # the three sampled snapshots, spread over 200
     assert (scratch / "stage-1" / "dataset-statistics.json").exists()
@@ -304,11 +307,8 @@ def test_bad_input_is_a_clear_error(targets: Path, arguments: list[str], message
 )
 def test_an_output_path_is_pointed_at_scratch(targets: Path, target: str, folder: str) -> None:
     scratch = targets / "scratch"
-    proc = curator(
-        "bench", target, "-b", "sequential", "--scratch", str(scratch), "--json", cwd=targets
-    )
-    measured = _json(proc)["configurations"][0]
-    assert (measured["items"], measured["failed"]) == (4, 0), proc.stderr
+    measured = _sequential_into(scratch, target, cwd=targets)["configurations"][0]
+    assert (measured["items"], measured["failed"]) == (4, 0), measured
     written = sorted(p.name for p in (scratch / "stage-1" / folder).iterdir())
     assert written == [f"{i}.txt" for i in range(4)]
     assert list((targets / "written").iterdir()) == []
@@ -517,11 +517,7 @@ def test_a_filter_that_says_where_it_writes_is_pointed_at_scratch(
 ) -> None:
     """A filter writing in teardown(), with an output_path and no finish or flush."""
     scratch = targets / "scratch"
-    proc = curator(
-        "bench", target, "-b", "sequential", "--sample", "3", "--scratch", str(scratch),
-        "--json", cwd=targets,
-    )  # fmt: skip
-    _json(proc)
+    _sequential_into(scratch, target, "--sample", "3", cwd=targets)
     # Torn down after the first run's single item, then after the sample's three.
     assert (scratch / "stage-1" / "tally.txt").read_text() == "3"
     assert list((targets / "written").iterdir()) == []
