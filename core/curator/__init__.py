@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from curator.backends.lifecycle import WorkerInfo
     from curator.backends.releasing import uninterrupted
     from curator.backends.work import Work
+    from curator.backends.worker_process import tie_to_run
     from curator.model.captured import Captured
     from curator.model.errors import (
         BackendContractError,
@@ -108,6 +109,7 @@ _HOMES = {
     "RunResult": "curator.model.result",
     "run": "curator.running.runner",
     "uninterrupted": "curator.backends.releasing",
+    "tie_to_run": "curator.backends.worker_process",
     "RunStream": "curator.running.streaming",
     "Session": "curator.running.session",
     "stream": "curator.running.streaming",
@@ -176,5 +178,6 @@ __all__ = [
     "option",
     "run",
     "stream",
+    "tie_to_run",
     "uninterrupted",
 ]

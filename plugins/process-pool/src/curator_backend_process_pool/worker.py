@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import select
-import signal
 import sys
 import threading
 import time
@@ -20,7 +18,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from curator import ErrorInfo, Work, WorkerInfo
+from curator import ErrorInfo, Work, WorkerInfo, tie_to_run
 from curator.backends import columns
 from curator.backends.lifecycle import Announce
 from curator.backends.spawning import World, adopt_world
@@ -39,9 +37,6 @@ STOP = 1
 """Value of the shared stop flag: finish the running item, start no other."""
 HARD_STOP = 2
 """Value of the shared stop flag: send what finished and exit now (the parent kills stragglers)."""
-
-PARENT_POLL_SECONDS = 0.2
-"""Where the parent cannot be watched through a pidfd, how often to check it is alive."""
 
 
 class Outbox:
@@ -119,47 +114,6 @@ class Outbox:
         self.thread.join()
 
 
-def watch_parent(pid: int) -> None:
-    """Exit this process as soon as the process ``pid`` (the run's parent) is gone.
-
-    With ``forkserver`` a worker's parent is the fork server, not the run, so
-    neither ``getppid`` nor a parent-death signal would notice the run dying.
-    A pidfd becomes readable the moment ``pid`` exits; where there is none,
-    the check polls. Runs in a daemon thread, so it works while the main
-    thread is busy in a Python loop (not in C code that never releases the GIL).
-    """
-
-    def watch() -> None:
-        try:
-            handle = os.pidfd_open(pid)
-        except AttributeError:
-            handle = None
-        except OSError:  # already gone
-            os._exit(PARENT_GONE)
-        if handle is not None:
-            select.select([handle], [], [])
-        else:
-            while _exists(pid):
-                time.sleep(PARENT_POLL_SECONDS)
-        os._exit(PARENT_GONE)
-
-    threading.Thread(target=watch, name="curator-parent-watch", daemon=True).start()
-
-
-PARENT_GONE = 75
-"""Exit code of a worker that outlived the run's process."""
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main(
     slot: int,
     conn: Connection,
@@ -211,10 +165,8 @@ def main(
         The pool's memory limit: a worker over it before its first item says
         so (``("over-limit", rss)``) and exits instead of running items.
     """
-    # Ctrl-C goes to the whole process group; the parent decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tie_to_run(parent)  # deaf to the terminal's Ctrl-C; gone when the run is
     current, since, stop = shared.current, shared.since, shared.stop
-    watch_parent(parent)
     info = WorkerInfo(slot, "process-pool", jobs)
     own_env = {
         name: template.format(

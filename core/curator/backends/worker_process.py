@@ -1,0 +1,73 @@
+"""A worker process's ties to the run: deaf to the terminal's Ctrl-C, gone when the run is.
+
+A backend whose workers are processes of its own (a pool's, an executor's)
+calls :func:`tie_to_run` in each worker as it starts (an executor's
+``initializer``), so that
+
+- a Ctrl-C typed in the terminal, which the terminal sends to the whole process
+  group, reaches only the run's process: the run decides what stops (the first
+  Ctrl-C lets running items finish), instead of every running item ending
+  ``failed`` with a ``KeyboardInterrupt``;
+- the worker exits as soon as the run's process is gone, even by ``SIGKILL``,
+  instead of running items nobody will collect.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+import time
+
+RUN_GONE_EXIT = 75
+"""Exit code of a worker that outlived the run's process."""
+
+POLL_SECONDS = 0.2
+"""Where the system cannot notify a process's end, how often the worker looks."""
+
+
+def tie_to_run(run_pid: int) -> None:
+    """Make this process a worker of the run in process ``run_pid``.
+
+    Ignores SIGINT and starts a daemon thread that ends this process (exit code
+    :data:`RUN_GONE_EXIT`) the moment ``run_pid`` exits. Call it in the
+    worker's main thread before its first item, with the run's process id
+    taken in the run's process (``os.getpid()`` there)::
+
+        ProcessPoolExecutor(jobs, initializer=curator.tie_to_run, initargs=(os.getpid(),))
+
+    Neither the worker's parent process id nor a parent-death signal would do:
+    a worker's parent is often not the run (a fork server, an executor's
+    manager process). The thread works while the worker's main thread is busy
+    in Python code, not in C code that never releases the GIL.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_when_gone, args=(run_pid,), name="curator-run-watch", daemon=True
+    ).start()
+
+
+def _exit_when_gone(pid: int) -> None:
+    try:
+        handle: int | None = os.pidfd_open(pid)
+    except AttributeError:  # no pidfd on this system: look now and then
+        handle = None
+    except OSError:  # already gone
+        os._exit(RUN_GONE_EXIT)
+    if handle is not None:
+        select.select([handle], [], [])  # readable the moment the process exits
+    else:
+        while _exists(pid):
+            time.sleep(POLL_SECONDS)
+    os._exit(RUN_GONE_EXIT)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as somebody else's
+        return True
+    return True
