@@ -59,6 +59,7 @@ from curator.checkpoint.catalog import read as report
 from curator.plugin_host.plugins import PluginSettings
 from curator.testing import HEAVY_MODULES, processes
 from curator.testing.capturing import CaptureChecks
+from curator.testing.crashes import CrashChecks
 from curator.testing.events import EventRecorder
 from curator.testing.extras import ExtrasChecks
 from curator.testing.grouping import GroupChecks
@@ -162,6 +163,7 @@ class _Progress:
 
 class BackendConformance(
     CaptureChecks,
+    CrashChecks,
     ExtrasChecks,
     GroupChecks,
     LifecycleChecks,
@@ -448,34 +450,6 @@ class BackendConformance(
             )
 
     # -- isolation, timeouts, cancellation ----------------------------------------------
-
-    def test_a_worker_crash_becomes_a_crashed_outcome(self) -> None:
-        self.need("isolates_crashes")
-        result = self.run(12, crash=frozenset({5}))
-        crashed = result.outcomes[5]
-        assert crashed.status is Status.CRASHED
-        assert crashed.error is not None
-        expected = self.limits.crash_exit_code
-        exit_code = crashed.error.exit_code
-        if self.caps.crash_exit_codes:
-            assert exit_code == expected, (
-                f"the worker of item 5 exited with code {expected}, but its outcome says "
-                f"{exit_code} (a backend that cannot tell declares crash_exit_codes=False)"
-            )
-        else:
-            assert exit_code in (expected, None), (
-                f"the worker of item 5 exited with code {expected}, but its outcome says "
-                f"{exit_code}: a backend that cannot tell gives None, never a wrong code"
-            )
-        assert [o.index for o in result.outcomes if o.status is not Status.OK] == [5]
-
-    def test_crashes_among_fast_items_cost_only_the_crashed_items(self) -> None:
-        self.need("isolates_crashes")
-        crash = frozenset(range(499, 6000, 500))
-        result = self.run(6000, crash=crash)
-        crashed = [o.index for o in result.outcomes if o.status is Status.CRASHED]
-        assert crashed == sorted(crash), f"expected exactly {sorted(crash)} to crash: {crashed}"
-        assert result.count(Status.OK) == 6000 - len(crash), result.counts()
 
     def test_a_hung_item_times_out(self) -> None:
         self.need("timeouts")

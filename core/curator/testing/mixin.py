@@ -10,6 +10,7 @@ from curator.model.result import RunResult
 from curator.testing.limits import KitLimits
 
 if TYPE_CHECKING:
+    from curator.backends.backend import Capabilities
     from curator.plugin_host.registry import Registry
     from curator.testing.timelimit import TimeLimit
 
@@ -28,6 +29,8 @@ class KitMixin:
     """The backend options of every run (the ``backend_options`` fixture's)."""
     registry: Registry
     """The registry the checks run with."""
+    caps: Capabilities
+    """What the backend under test declares."""
 
     if TYPE_CHECKING:  # provided by BackendConformance
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass
 
-from curator import Backend, Capabilities, Event, Outcome, TaskStart, Work, option
+from curator import Backend, Capabilities, Event, Outcome, TaskStart, Work, option, tie_to_run
 
 
 @dataclass(frozen=True)
@@ -42,21 +44,38 @@ class LokyBackend(Backend):
         """Submit items as workers free up; yield each outcome as it completes."""
         from joblib.externals.loky import ProcessPoolExecutor  # heavy: import on use
 
-        pool = ProcessPoolExecutor(max_workers=self.jobs)
-        todo = iter(indices)
-        pending: set[Future[Outcome]] = set()
+        def new_pool() -> ProcessPoolExecutor:
+            # Each worker ignores the terminal's Ctrl-C and exits when this process does.
+            return ProcessPoolExecutor(self.jobs, initializer=tie_to_run, initargs=(os.getpid(),))
+
+        pool = new_pool()
+        todo: Iterator[int] = iter(indices)
+        pending: dict[Future[Outcome], tuple[int, float]] = {}  # index, when submitted
         finished = False
         try:
             while True:
+                broken = False
                 while not self.stop_requested and len(pending) < self.jobs * self.options.in_flight:
                     index = next(todo, None)
                     if index is None:
                         break
-                    pending.add(pool.submit(_run_one, work, index))
-                if not pending:
+                    try:
+                        pending[pool.submit(_run_one, work, index)] = (index, time.time())
+                    except BrokenExecutor:  # a worker died since the last look
+                        todo, broken = itertools.chain((index,), todo), True
+                        break
+                if pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    broken = broken or any(isinstance(f.exception(), BrokenExecutor) for f in done)
+                elif not broken:
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                if broken:  # loky fails every item of a pool that lost a worker
+                    yield from self._lost_with_the_pool(work, pending)
+                    pool.shutdown(wait=True, kill_workers=True)
+                    pool = new_pool()
+                    continue
                 for future in done:
+                    del pending[future]
                     yield from self._handed_over(future.result())
             finished = True
         except BaseException as stop:  # a hard stop, or a stream closed early
@@ -64,8 +83,9 @@ class LokyBackend(Backend):
                 # Items that finished since the last look are done, and the results
                 # still on their way from the workers land within a moment: hand both
                 # over (the running items' wait ends as soon as nothing more lands).
-                while pending:
-                    done, pending = wait(pending, IN_TRANSIT_SECONDS, FIRST_COMPLETED)
+                waiting = set(pending)
+                while waiting:
+                    done, waiting = wait(waiting, IN_TRANSIT_SECONDS, FIRST_COMPLETED)
                     if not done:
                         break
                     for future in done:
@@ -75,6 +95,29 @@ class LokyBackend(Backend):
         finally:
             # A normal end waits for idle workers; a hard stop kills running items.
             pool.shutdown(wait=True, kill_workers=not finished)
+
+    def _lost_with_the_pool(
+        self, work: Work, pending: dict[Future[Outcome], tuple[int, float]]
+    ) -> Iterator[Event]:
+        """Hand over what a broken pool held: what finished, and the rest as crashed.
+
+        loky cannot tell which item a dead worker ran: it fails every item its
+        pool held, so each of them is reported ``crashed`` (a retry runs them again).
+        """
+        wait(pending)  # a broken pool settles all its futures at once
+        for future, (index, submitted) in pending.items():
+            problem = future.exception()
+            if problem is None:
+                yield from self._handed_over(future.result())
+                continue
+            cause = " ".join(str(problem).split())
+            message = (
+                f"a loky worker died ({cause}); loky fails every item its pool held, so this "
+                "item may have been waiting, not running"
+            )
+            crashed = Outcome.crashed(index, message, "loky", submitted, work.attempt)
+            yield from self._handed_over(crashed)
+        pending.clear()
 
     def _handed_over(self, outcome: Outcome) -> Iterator[Event]:
         if self.wants_starts:
