@@ -38,7 +38,7 @@ class Configured:
         self.transform = clip
 
     def __call__(self, items: Iterator[int]) -> Iterator[int]:
-        return items
+        return (item for item in items if item > THRESHOLD)  # a data method's global
 
 
 class Fixed:
@@ -74,6 +74,7 @@ def test_parameters_of_every_kind_of_stage() -> None:
         "Configured.transform.high": "9",
         "Configured.transform._helper.THRESHOLD": "0.5",
         "Configured.kind": "'plain'",
+        "Configured.THRESHOLD": "0.5",
         "Fixed.version": "2",
         "clip #2.defaults": "[0]",
         "clip #2.high": "9",

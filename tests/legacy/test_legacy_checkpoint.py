@@ -110,3 +110,45 @@ def test_a_resume_from_python_merges_the_recorded_stage_state(
     assert sorted(o.index for o in result.outcomes if o.status == "skipped") == OK
     assert result.outputs[0] == ["0"]  # a recorded output, read back from the fixture
     assert pipeline.filters[0].seen == tuple(i for i in range(20) if i not in (3, 10))
+
+
+def test_the_default_checkpoint_an_earlier_curator_made_is_resumed_and_then_told_apart(
+    legacy: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Made before the data methods' reads were fingerprinted (the sink reads FAILING).
+
+    ``--resume`` with no ``--checkpoint`` finds it under its earlier name, says
+    so, resumes it, and gives it today's fingerprint: a pipeline whose sink
+    then reads another FAILING is no longer taken for it.
+    """
+    from curator.checkpoint.catalog import reading_checkpoint
+    from curator.checkpoint.fingerprint import fingerprint, legacy_fingerprint
+    from curator.cli.target import load_target
+
+    fixture, env = legacy
+    work = tmp_path / "project"
+    (work / ".curator").mkdir(parents=True)
+    shutil.copyfile(HERE / "wave2_pipeline.py", work / "wave2_pipeline.py")
+    pipeline = load_target(str(HERE / "wave2_pipeline.py") + ":pipeline")
+    today, earlier = fingerprint(pipeline), legacy_fingerprint(pipeline)
+    assert today != earlier, "the sink's FAILING is fingerprinted now"
+    checkpoint = work / ".curator" / f"{earlier[:16]}.sqlite"
+    fixture.rename(checkpoint)
+    target = "wave2_pipeline.py:pipeline"
+    proc = curator("run", target, "--resume", "--indices", "0:20", "--json", env=env, cwd=work)
+    assert proc.returncode == 1, proc.stderr  # 3 and 10 fail again, on purpose
+    assert json.loads(proc.stdout)["counts"]["skipped"] == 14
+    assert "was made by an earlier curator" in proc.stderr
+    assert sorted(p.name for p in (work / ".curator").glob("*.sqlite")) == [checkpoint.name]
+    with reading_checkpoint(checkpoint) as (_, meta):
+        assert meta["fingerprint"] == today
+    again = curator("run", target, "--resume", "--indices", "0:20", "--json", env=env, cwd=work)
+    assert json.loads(again.stdout)["counts"]["skipped"] == 18
+    assert "was made by an earlier curator" not in again.stderr
+    # Another FAILING: another configuration now, where the earlier fingerprint was blind to it.
+    source = (work / "wave2_pipeline.py").read_text()
+    (work / "wave2_pipeline.py").write_text(source.replace("{3, 10}", "{3, 11}"))
+    shutil.rmtree(work / "__pycache__", ignore_errors=True)  # same size, same second: stale
+    other = curator("run", target, "--resume", "--checkpoint", str(checkpoint), env=env, cwd=work)
+    assert other.returncode == 2
+    assert "belongs to another pipeline" in other.stderr

@@ -13,7 +13,8 @@ What it covers, for the source, every filter and the sink:
 - functions and lambdas by qualified name, with their default arguments, the
   values their closures captured, and the module-level values their code
   reads (``FACTOR = int(os.environ["FACTOR"])``), also for the methods of a
-  stage's class;
+  stage's class, its data methods (``__getitem__``, ``__len__``, ``__iter__``,
+  ``__call__``) among them;
 - bound methods with their instance, ``functools.partial`` with its arguments;
 - containers element by element (sets and dict keys sorted), large bytes and
   strings by digest, other objects through what they pickle to
@@ -22,6 +23,13 @@ What it covers, for the source, every filter and the sink:
 What it does not cover: the code itself. Editing a stage's code without
 changing its parameters keeps the fingerprint, so a resume would reuse results
 of the old code; start over (a new checkpoint) after such an edit.
+
+What the data methods read was covered from 2026-12-07 on: it is described
+under its own key, added only when there is any (modules, classes, builtins and
+installed functions they read count by name elsewhere, or not at all), so a
+pipeline whose data methods read no other module-level value kept its
+fingerprint. :func:`legacy_fingerprint` gives the one curator gave before, so
+that a checkpoint made then is still found and resumed.
 
 An object can take over with a ``__curator_fingerprint__()`` method returning
 something JSON-serializable. An object curator cannot describe (an open file,
@@ -73,6 +81,16 @@ def describe(pipeline: Pipeline[Any]) -> dict[str, Any]:
     return _describe(pipeline, _Walker())
 
 
+def legacy_fingerprint(pipeline: Pipeline[Any]) -> str:
+    """The fingerprint curator gave ``pipeline`` before it covered the data methods' reads.
+
+    Equal to :func:`fingerprint` for a pipeline whose ``__getitem__``, ``__len__``,
+    ``__iter__`` and ``__call__`` read no module-level value besides modules,
+    classes and installed functions.
+    """
+    return _digest_of(_describe(pipeline, _Walker(legacy=True)))
+
+
 def check_fingerprintable(pipeline: Pipeline[Any]) -> None:
     """Raise :class:`~curator.UsageError` if part of ``pipeline`` cannot be fingerprinted.
 
@@ -110,7 +128,9 @@ def _parameters(stage: object) -> object:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, legacy: bool = False) -> None:
+        self.legacy = legacy
+        """Describe as curator did before the data methods' reads were covered."""
         self.active: set[int] = set()
         self.path: list[str] = []
         self.problems: list[str] = []
@@ -199,8 +219,15 @@ class _Walker:
             "globals": self._globals([fn], depth),
         }
 
-    def _globals(self, functions: list[types.FunctionType], depth: int) -> dict[str, Any]:
-        """The module-level data that ``functions`` read (modules and classes by name)."""
+    def _globals(
+        self, functions: list[types.FunctionType], depth: int, skip: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The module-level data that ``functions`` read (modules and classes by name).
+
+        With ``skip`` (the names other methods read, described already), only
+        values that can hold a parameter: no module, class, builtin or
+        installed function.
+        """
         found: dict[str, Any] = {}
         for fn in functions:
             namespace = fn.__globals__
@@ -208,6 +235,8 @@ class _Walker:
                 if name in found or name not in namespace:
                     continue
                 value = namespace[name]
+                if skip is not None and (name in skip or _holds_no_parameter(value)):
+                    continue
                 if isinstance(value, (type, types.ModuleType)):
                     found[name] = self(value, depth + 1)
                 else:
@@ -231,11 +260,15 @@ class _Walker:
             }
         else:
             described["reduced"] = self._reduced(obj, depth)
-        data, methods = _class_contents(kind)
+        data, methods, data_methods = _class_contents(kind)
         if data:
             described["class"] = {k: self._attribute(k, v, depth) for k, v in data.items()}
         if methods:
             described["globals"] = self._globals(methods, depth)
+        if data_methods and not self.legacy:
+            read = self._globals(data_methods, depth, skip=described.get("globals", {}))
+            if read:  # only then: a pipeline whose data methods read nothing keeps its key
+                described["data_methods_read"] = read
         return described
 
     def _reduced(self, obj: object, depth: int) -> Any:
@@ -264,6 +297,13 @@ class _Walker:
             return self(value, depth + 1)
         finally:
             self.path.pop()
+
+
+def _holds_no_parameter(value: object) -> bool:
+    """A module, class, builtin or installed function: read by name, it sets no parameter."""
+    if isinstance(value, (type, types.ModuleType, types.BuiltinFunctionType)):
+        return True
+    return isinstance(value, types.FunctionType) and _is_library(value.__module__)
 
 
 def _global_names(code: types.CodeType) -> Iterator[str]:
@@ -297,14 +337,28 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots))
 
 
-def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType]]:
-    """The plain data a user class defines, and its methods (whose globals count too)."""
+_DATA_METHODS = frozenset({"__getitem__", "__len__", "__iter__", "__call__"})
+"""The special methods through which a pipeline reads and makes its data."""
+
+
+def _class_contents(
+    kind: type,
+) -> tuple[dict[str, Any], list[types.FunctionType], list[types.FunctionType]]:
+    """The plain data a user class defines, its methods, and its data methods.
+
+    The globals of both kinds of methods count; the data methods' are described
+    apart (see the module's docstring).
+    """
     data: dict[str, Any] = {}
     methods: list[types.FunctionType] = []
+    data_methods: list[types.FunctionType] = []
     for klass in reversed(kind.__mro__):
         if _is_library(klass.__module__):
             continue
         for name, value in vars(klass).items():
+            if name in _DATA_METHODS and isinstance(value, types.FunctionType):
+                data_methods.append(value)
+                continue
             if name.startswith("__") and name.endswith("__"):
                 continue
             if isinstance(value, (staticmethod, classmethod)):
@@ -315,7 +369,7 @@ def _class_contents(kind: type) -> tuple[dict[str, Any], list[types.FunctionType
                 methods += [f for f in (value.fget,) if isinstance(f, types.FunctionType)]
             elif isinstance(value, _PLAIN):
                 data[name] = value
-    return data, methods
+    return data, methods, data_methods
 
 
 def _slots(cls: type) -> list[str]:

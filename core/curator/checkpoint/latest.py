@@ -15,7 +15,7 @@ from __future__ import annotations
 import array
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,15 +291,19 @@ def read_latest(
         return load_latest(db, path)
 
 
-def read_codes(path: Path, fingerprint: str) -> Latest | None:
+def read_codes(
+    path: Path, fingerprint: str, legacy: Callable[[], str] | None = None
+) -> Latest | None:
     """Each item's latest status in the checkpoint of the pipeline ``fingerprint`` at ``path``.
 
-    ``None`` if there is none; a checkpoint of another pipeline is an error.
-    Only the index and status columns are read: what a dry run's plan needs.
+    ``None`` if there is none; a checkpoint of another pipeline is an error
+    (one that is the pipeline's by its ``legacy`` fingerprint is not, see
+    :func:`~curator.checkpoint.meta.check_meta`). Only the index and status
+    columns are read: what a dry run's plan needs.
     """
     if not holds_checkpoint(path):
         return None
     with reading(path) as db:
         meta = read_meta(db, path)
-        check_meta(path, meta, fingerprint, "this pipeline")
+        check_meta(path, meta, fingerprint, "this pipeline", legacy)
         return scan(db, path, meta_total(meta, path))

@@ -11,6 +11,7 @@ refused with its own message and left untouched.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from curator._version import __version__
@@ -21,16 +22,32 @@ SCHEMA_VERSION = 2
 """The checkpoint layout this curator reads and writes (see :func:`check_schema`)."""
 
 
-def check_meta(path: Path, meta: dict[str, str], fingerprint: str, pipeline: str) -> None:
-    """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline."""
+def check_meta(
+    path: Path,
+    meta: dict[str, str],
+    fingerprint: str,
+    pipeline: str,
+    legacy: Callable[[], str] | None = None,
+) -> bool:
+    """Refuse a checkpoint of another schema, or (given its ``fingerprint``) of another pipeline.
+
+    ``legacy`` gives the fingerprint an earlier curator gave the pipeline (see
+    :func:`curator.checkpoint.fingerprint.legacy_fingerprint`), computed only
+    when the stored one is not ``fingerprint``. Returns whether the checkpoint
+    is the pipeline's by that one.
+    """
     check_schema(path, meta)
-    if meta.get("fingerprint") != fingerprint:
-        raise UsageError(
-            f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
-            f"fingerprint {str(meta.get('fingerprint', '?'))[:12]}); this one is {pipeline} "
-            f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
-            "to start over"
-        )
+    stored = meta.get("fingerprint")
+    if stored == fingerprint:
+        return False
+    if legacy is not None and stored == legacy():
+        return True
+    raise UsageError(
+        f"the checkpoint {path} belongs to another pipeline ({meta.get('pipeline')}, "
+        f"fingerprint {str(stored or '?')[:12]}); this one is {pipeline} "
+        f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
+        "to start over"
+    )
 
 
 def check_schema(path: Path, meta: dict[str, str]) -> None:

@@ -91,7 +91,8 @@ def _stage(stage: Any, path: str, flat: dict[str, str]) -> None:
         _nonempty(stage.get("defaults"), f"{path}.defaults", flat)
         for name, value in [*_items(stage.get("kwdefaults")), *_pairs(stage.get("closure"))]:
             _value(value, f"{path}.{name}", flat)
-    for name, value in _items(stage.get("globals")):
+    read = [*_items(stage.get("globals")), *_items(stage.get("data_methods_read"))]
+    for name, value in read:
         if _is_code(value):
             _stage_params_only(value, f"{path}.{name}", flat)
         else:

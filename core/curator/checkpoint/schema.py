@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from curator._version import __version__
@@ -63,9 +64,19 @@ workers, and the one at close stays small."""
 
 
 def open_checkpoint(
-    path: Path, fingerprint: str, pipeline: str, total: int, parameters: str
+    path: Path,
+    fingerprint: str,
+    pipeline: str,
+    total: int,
+    parameters: str,
+    legacy: Callable[[], str] | None = None,
 ) -> sqlite3.Connection:
     """Open the checkpoint at ``path`` for the run that writes it (made if new, migrated if old).
+
+    A checkpoint that is the pipeline's by the fingerprint an earlier curator
+    gave it (``legacy``, see :func:`~curator.checkpoint.meta.check_meta`) is
+    given today's fingerprint and description, so that from now on it is
+    told apart from a run with other values of what today's covers.
 
     Raises
     ------
@@ -83,8 +94,9 @@ def open_checkpoint(
                 "untouched. Name another file with --checkpoint"
             )
         meta = dict(db.execute("SELECT key, value FROM meta")) if tables else {}
+        earlier = False
         if meta:
-            check_meta(path, meta, fingerprint, pipeline)
+            earlier = check_meta(path, meta, fingerprint, pipeline, legacy)
             check_layout(db, path)
         if not tables:  # only an empty file takes a page size
             db.execute(f"PRAGMA page_size={PAGE_BYTES}")
@@ -95,6 +107,12 @@ def open_checkpoint(
         db.isolation_level = "DEFERRED"  # implicit transactions, committed by `with db:`
         if meta:
             _add_later_columns(db)  # the migration within schema 2
+            if earlier:
+                with db:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        [("fingerprint", fingerprint), ("parameters", parameters)],
+                    )
         else:
             with db:
                 db.executescript(_SCHEMA)

@@ -107,7 +107,13 @@ class CheckpointStore:
     """
 
     def __init__(
-        self, path: Path, fingerprint: str, pipeline: str, total: int, parameters: str = "null"
+        self,
+        path: Path,
+        fingerprint: str,
+        pipeline: str,
+        total: int,
+        parameters: str = "null",
+        legacy: Callable[[], str] | None = None,
     ) -> None:
         self.path = path
         self.total = total
@@ -126,7 +132,7 @@ class CheckpointStore:
         self._lock_file = take_lock(path)
         self._made = not path.exists()
         try:
-            self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters)
+            self._db = open_checkpoint(path, fingerprint, pipeline, total, parameters, legacy)
         except BaseException:
             give_back_refused(self._lock_file, path, made_lock)
             raise

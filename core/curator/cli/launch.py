@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import shlex
 import sys
 import traceback
@@ -341,7 +342,28 @@ def _remembered(
     lines = reuse_lines(settings, reused, given, dropped, before)
     if resuming:
         lines += jobs_left_running(registry, path, stored, settings.backend)
+        if _fingerprinted_earlier(pipeline, path):
+            lines.append(EARLIER_FINGERPRINT.format(path=path))
     return settings, notices + lines + replaced, resuming
+
+
+EARLIER_FINGERPRINT = (
+    "the checkpoint {path} was made by an earlier curator, whose fingerprint did not cover "
+    "the module-level values that the stages' __getitem__, __len__, __iter__ and __call__ "
+    "read: it is resumed as that curator would resume it (if such a value changed since, "
+    "start over with a new --checkpoint), and from now on holds this curator's fingerprint"
+)
+"""Said when a resume takes a checkpoint by the fingerprint an earlier curator gave."""
+
+
+def _fingerprinted_earlier(pipeline: Pipeline[Any], path: Path) -> bool:
+    """Whether the checkpoint at ``path`` is the pipeline's by its earlier fingerprint only."""
+    from curator.checkpoint.catalog import reading_checkpoint
+    from curator.checkpoint.fingerprint import fingerprint, legacy_fingerprint
+
+    with reading_checkpoint(path) as (_, meta):
+        stored = meta.get("fingerprint")
+    return stored != fingerprint(pipeline) and stored == legacy_fingerprint(pipeline)
 
 
 def _resume_command(args: argparse.Namespace) -> str:
@@ -403,7 +425,7 @@ def dry_run(
     settings: RunSettings,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
-    from curator.checkpoint.fingerprint import fingerprint
+    from curator.checkpoint.fingerprint import fingerprint, legacy_fingerprint
     from curator.checkpoint.latest import Latest, read_codes
     from curator.checkpoint.runlock import check_not_in_use
     from curator.checkpoint.stored_states import check_signatures
@@ -419,7 +441,8 @@ def dry_run(
     finally:
         backend.close()
     # What the run refuses when it opens the checkpoint: another pipeline's, a busy one.
-    stored = read_codes(path, fingerprint(pipeline)) if path is not None else None
+    earlier = functools.partial(legacy_fingerprint, pipeline)
+    stored = read_codes(path, fingerprint(pipeline), earlier) if path is not None else None
     if path is not None:
         check_not_in_use(path)
     if args.resume and stored is not None and path is not None:

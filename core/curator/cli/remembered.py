@@ -223,7 +223,7 @@ def same_class_lines(
     named by ``--checkpoint``) is named with the flag that resumes it.
     """
     from curator.checkpoint.catalog import scan
-    from curator.checkpoint.fingerprint import describe, fingerprint
+    from curator.checkpoint.fingerprint import describe, fingerprint, legacy_fingerprint
     from curator.checkpoint.parameters import differences, flatten
 
     if not folder.is_dir():
@@ -231,6 +231,7 @@ def same_class_lines(
     try:
         mine = flatten(describe(pipeline))
         this = fingerprint(pipeline)
+        mine_earlier = legacy_fingerprint(pipeline)  # what an earlier curator gave it
     except Exception:  # a pipeline curator cannot describe: nothing to compare
         return []
     similar = [
@@ -238,7 +239,7 @@ def same_class_lines(
     ]
     lines = []
     for report in similar[:MAX_SIMILAR]:
-        if report.fingerprint == this:
+        if report.fingerprint in (this, mine_earlier):
             lines.append(
                 f"{report.path} holds this configuration ({report.done} of {report.total} "
                 f"done): to resume it, give --checkpoint {shlex.quote(str(report.path))}"
@@ -255,7 +256,7 @@ def same_class_lines(
     if len(similar) > MAX_SIMILAR:
         more = len(similar) - MAX_SIMILAR
         lines.append(f"and {more} more: curator status {shlex.quote(str(folder))}")
-    if any(report.fingerprint != this for report in similar):
+    if any(report.fingerprint not in (this, mine_earlier) for report in similar):
         lines.append(
             "a resume reuses only results of exactly this configuration; to continue one of "
             "those, run that configuration"

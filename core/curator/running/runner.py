@@ -7,6 +7,7 @@ the event hooks. Backends only execute, so all backends behave the same.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -17,7 +18,13 @@ from typing import Any, Literal
 
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.checkpoint.fingerprint import check_fingerprintable, describe, digest, fingerprint
+from curator.checkpoint.fingerprint import (
+    check_fingerprintable,
+    describe,
+    digest,
+    fingerprint,
+    legacy_fingerprint,
+)
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
 from curator.checkpoint.store import DEFAULT_DIR, CheckpointStore, resolve_path
@@ -427,7 +434,7 @@ def checkpoint_path(
 ) -> Path | None:
     """Where the checkpoint of ``pipeline`` lives for a ``checkpoint=`` argument."""
     if checkpoint is True:
-        return default_store_path(fingerprint(pipeline))
+        return _default_path(pipeline, fingerprint(pipeline))
     return resolve_path(checkpoint)
 
 
@@ -439,9 +446,26 @@ def open_store(
         return None
     description = describe(pipeline)
     key = digest(description)
-    path = default_store_path(key) if checkpoint is True else resolve_path(checkpoint)
+    path = _default_path(pipeline, key) if checkpoint is True else resolve_path(checkpoint)
     assert path is not None
-    return CheckpointStore(path, key, repr(pipeline), len(pipeline), json.dumps(description))
+    return CheckpointStore(
+        path, key, repr(pipeline), len(pipeline), json.dumps(description),
+        legacy=functools.partial(legacy_fingerprint, pipeline),
+    )  # fmt: skip
+
+
+def _default_path(pipeline: Pipeline[Any], key: str) -> Path:
+    """The default checkpoint: today's, or the one an earlier curator made, if only it exists.
+
+    An earlier curator fingerprinted less (see
+    :func:`~curator.checkpoint.fingerprint.legacy_fingerprint`): the file it
+    made for this pipeline goes on being its checkpoint.
+    """
+    path = default_store_path(key)
+    if path.exists() or not path.parent.is_dir():
+        return path
+    earlier = default_store_path(legacy_fingerprint(pipeline))
+    return earlier if earlier != path and earlier.exists() else path
 
 
 def default_store_path(pipeline_fingerprint: str) -> Path:
