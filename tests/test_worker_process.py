@@ -62,3 +62,24 @@ def test_a_worker_tied_to_a_run_already_gone_exits_at_once(tmp_path: Path) -> No
 def test_it_is_public() -> None:
     assert "tie_to_run" in curator.__all__
     assert curator.tie_to_run.__module__ == "curator.backends.worker_process"
+
+
+BLOCKED = "import signal; print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))"
+
+
+def test_a_process_started_while_starting_workers_holds_ctrl_c_back_until_it_ties() -> None:
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    with curator.starting_workers():
+        held = subprocess.run([sys.executable, "-c", BLOCKED], capture_output=True, text=True)
+        tied = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import curator, os; curator.tie_to_run(os.getppid()); {BLOCKED}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before, "the mask is restored"
+    assert held.stdout.strip() == "True", held.stderr
+    assert tied.stdout.strip() == "False", "tie_to_run ignores SIGINT, then unblocks it"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from curator.backends.lifecycle import WorkerInfo
     from curator.backends.releasing import uninterrupted
     from curator.backends.work import Work
-    from curator.backends.worker_process import tie_to_run
+    from curator.backends.worker_process import starting_workers, tie_to_run
     from curator.model.captured import Captured
     from curator.model.errors import (
         BackendContractError,
@@ -110,6 +110,7 @@ _HOMES = {
     "run": "curator.running.runner",
     "uninterrupted": "curator.backends.releasing",
     "tie_to_run": "curator.backends.worker_process",
+    "starting_workers": "curator.backends.worker_process",
     "RunStream": "curator.running.streaming",
     "Session": "curator.running.session",
     "stream": "curator.running.streaming",
@@ -177,6 +178,7 @@ __all__ = [
     "hookimpl",
     "option",
     "run",
+    "starting_workers",
     "stream",
     "tie_to_run",
     "uninterrupted",

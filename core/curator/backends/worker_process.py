@@ -2,7 +2,7 @@
 
 A backend whose workers are processes of its own (a pool's, an executor's)
 calls :func:`tie_to_run` in each worker as it starts (an executor's
-``initializer``), so that
+``initializer``), and starts them inside :func:`starting_workers`, so that
 
 - a Ctrl-C typed in the terminal, which the terminal sends to the whole process
   group, reaches only the run's process: the run decides what stops (the first
@@ -14,11 +14,13 @@ calls :func:`tie_to_run` in each worker as it starts (an executor's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import threading
 import time
+from collections.abc import Iterator
 
 RUN_GONE_EXIT = 75
 """Exit code of a worker that outlived the run's process."""
@@ -42,10 +44,34 @@ def tie_to_run(run_pid: int) -> None:
     manager process). The thread works while the worker's main thread is busy
     in Python code, not in C code that never releases the GIL.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also drops one that came while blocked
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # see starting_workers
     threading.Thread(
         target=_exit_when_gone, args=(run_pid,), name="curator-run-watch", daemon=True
     ).start()
+
+
+@contextlib.contextmanager
+def starting_workers() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts worker processes; restore it after.
+
+    A worker takes a Ctrl-C typed while it starts (its interpreter and
+    imports, before :func:`tie_to_run` runs) and dies of it. A process, and a
+    thread, inherit the signal mask of the thread that starts them, even
+    across ``exec``: workers started here, or by a thread started here (an
+    executor's manager, which also replaces workers), hold a Ctrl-C back until
+    :func:`tie_to_run` drops it. In this thread it waits until the block ends.
+    Keep the block to starting and submitting, never waiting for results.
+
+    Code that unblocks SIGINT inside the block undoes it for what it starts
+    after: Python's resource trackers do as they start (multiprocessing's,
+    loky's). Start those before the block (their ``ensure_running()``).
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _exit_when_gone(pid: int) -> None:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass
 
-from curator import Backend, Capabilities, Event, Outcome, TaskStart, Work, option, tie_to_run
+from curator import (
+    Backend,
+    Capabilities,
+    Event,
+    Outcome,
+    TaskStart,
+    Work,
+    option,
+    starting_workers,
+    tie_to_run,
+)
 
 
 @dataclass(frozen=True)
@@ -48,34 +59,34 @@ class LokyBackend(Backend):
             # Each worker ignores the terminal's Ctrl-C and exits when this process does.
             return ProcessPoolExecutor(self.jobs, initializer=tie_to_run, initargs=(os.getpid(),))
 
+        _start_trackers()  # before starting_workers: each unblocks SIGINT as it starts
         pool = new_pool()
         todo: Iterator[int] = iter(indices)
+        suspects: list[int] = []  # held by a pool when a worker died: each runs alone next
         pending: dict[Future[Outcome], tuple[int, float]] = {}  # index, when submitted
         finished = False
         try:
             while True:
                 broken = False
-                while not self.stop_requested and len(pending) < self.jobs * self.options.in_flight:
-                    index = next(todo, None)
-                    if index is None:
-                        break
-                    try:
-                        pending[pool.submit(_run_one, work, index)] = (index, time.time())
-                    except BrokenExecutor:  # a worker died since the last look
-                        todo, broken = itertools.chain((index,), todo), True
-                        break
+                with starting_workers():  # loky starts its workers as items are submitted
+                    while (index := self._next(todo, suspects, pending)) is not None:
+                        try:
+                            pending[pool.submit(_run_one, work, index)] = (index, time.time())
+                        except BrokenExecutor:  # a worker died since the last look
+                            todo, broken = itertools.chain((index,), todo), True
+                            break
                 if pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    broken = broken or any(isinstance(f.exception(), BrokenExecutor) for f in done)
+                    broken = broken or any(_died_in(f) for f in done)
                 elif not broken:
                     break
                 if broken:  # loky fails every item of a pool that lost a worker
-                    yield from self._lost_with_the_pool(work, pending)
+                    yield from self._after_a_death(work, pending, suspects)
                     pool.shutdown(wait=True, kill_workers=True)
                     pool = new_pool()
                     continue
                 for future in done:
-                    del pending[future]
+                    del pending[future]  # before the yield: a hard stop there hands over the rest
                     yield from self._handed_over(future.result())
             finished = True
         except BaseException as stop:  # a hard stop, or a stream closed early
@@ -96,30 +107,74 @@ class LokyBackend(Backend):
             # A normal end waits for idle workers; a hard stop kills running items.
             pool.shutdown(wait=True, kill_workers=not finished)
 
-    def _lost_with_the_pool(
-        self, work: Work, pending: dict[Future[Outcome], tuple[int, float]]
-    ) -> Iterator[Event]:
-        """Hand over what a broken pool held: what finished, and the rest as crashed.
+    def _next(self, todo: Iterator[int], suspects: list[int], pending: Sized) -> int | None:
+        """The index to submit now, if any: a suspect only into an empty pool."""
+        if self.stop_requested:
+            return None
+        if suspects:
+            return suspects.pop(0) if not pending else None
+        if len(pending) >= self.jobs * self.options.in_flight:
+            return None
+        return next(todo, None)
 
-        loky cannot tell which item a dead worker ran: it fails every item its
-        pool held, so each of them is reported ``crashed`` (a retry runs them again).
+    def _after_a_death(
+        self, work: Work, pending: dict[Future[Outcome], tuple[int, float]], suspects: list[int]
+    ) -> Iterator[Event]:
+        """Hand over what a broken pool finished; find who killed its worker.
+
+        loky fails every item the pool held and cannot say which one ran in the
+        worker that died. An item alone in the pool is the one: it is reported
+        ``crashed``. Several become suspects, which then run one at a time: the
+        innocent ones finish, the guilty one is found alone. If the run stops
+        first, suspects are not run again: the core reports them ``cancelled``,
+        and a resume runs them.
         """
         wait(pending)  # a broken pool settles all its futures at once
-        for future, (index, submitted) in pending.items():
+        lost: list[tuple[int, float, BaseException]] = []
+        for future, (index, submitted) in list(pending.items()):
+            del pending[future]  # before the yield: a hard stop there must not hand it over again
             problem = future.exception()
             if problem is None:
                 yield from self._handed_over(future.result())
-                continue
-            cause = " ".join(str(problem).split())
-            message = (
-                f"a loky worker died ({cause}); loky fails every item its pool held, so this "
-                "item may have been waiting, not running"
-            )
-            crashed = Outcome.crashed(index, message, "loky", submitted, work.attempt)
+            elif _died_in(future):
+                lost.append((index, submitted, problem))
+            else:  # the pool broke for another reason (work that cannot load there)
+                raise problem
+        if len(lost) > 1:
+            suspects += [index for index, _, _ in lost]
+        elif lost:
+            index, submitted, problem = lost[0]
+            codes = _exit_codes(problem)
+            single = re.fullmatch(r"\{\w+\((-?\d+)\)\}", codes)  # {EXIT(7)}, {SIGKILL(-9)}
+            message = f"the loky worker running this item died (exit {codes})"
+            exit_code = int(single.group(1)) if single else None
+            crashed = Outcome.crashed(index, message, "loky", submitted, work.attempt, exit_code)
             yield from self._handed_over(crashed)
-        pending.clear()
 
     def _handed_over(self, outcome: Outcome) -> Iterator[Event]:
         if self.wants_starts:
             yield TaskStart.of(outcome)
         yield outcome
+
+
+def _start_trackers() -> None:
+    """Start the resource trackers of loky and multiprocessing, which loky's pool uses."""
+    import multiprocessing.resource_tracker
+
+    from joblib.externals.loky.backend import resource_tracker
+
+    resource_tracker.ensure_running()
+    multiprocessing.resource_tracker.ensure_running()
+
+
+def _died_in(future: Future[Outcome]) -> bool:
+    """Whether ``future`` failed because a worker of its pool died."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    return isinstance(future.exception(), TerminatedWorkerError)
+
+
+def _exit_codes(problem: BaseException) -> str:
+    """The exit codes loky's error names (``{SIGKILL(-9)}``); its text if it names none."""
+    found = re.findall(r"\{[^{}]*\}", str(problem))
+    return found[-1] if found else " ".join(str(problem).split())
