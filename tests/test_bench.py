@@ -275,6 +275,17 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
             "option 'copy_pipeline' of backend 'thread-pool' must be",
         ),
         (["targets.py:quiet", "-b", "thread-pool", "-o", "copy_pipeline"], "expected KEY=VALUE"),
+        # ... or one backend's own, named before the key.
+        (
+            ["targets.py:quiet", "-b", "sequential", "-o", "thread-pool:copy_pipeline=false"],
+            "options are given for backend 'thread-pool', which -b does not name",
+        ),
+        (["targets.py:quiet", "-o", "no-such:copy_pipeline=1"], "no-such"),
+        (["targets.py:quiet", "-o", ":copy_pipeline=1"], "expected BACKEND:KEY=VALUE"),
+        (
+            ["targets.py:quiet", "-o", "sequential:copy_pipeline=0"],
+            "unknown option 'copy_pipeline' for backend 'sequential'",
+        ),
         (["targets.py:quiet", "--scratch", ""], "--scratch needs a folder"),
         # A stage whose output_path cannot be set is named, not a traceback.
         (["targets.py:frozen"], "filter 1 (Frozen) (its output_path cannot be set"),
@@ -537,6 +548,19 @@ def test_backend_options_reach_each_run_and_the_recommendation(targets: Path) ->
     assert report["options"] == {"copy_pipeline": "false"}
 
 
+def test_one_backends_own_options_leave_the_others_measured_as_they_are(targets: Path) -> None:
+    """-o NAME:KEY=VALUE: sequential, which takes no option, is measured beside (the speedups)."""
+    report = _json(curator(
+        "bench", "targets.py:quiet", "--sample", "4", "-b", "sequential", "-b", "thread-pool",
+        "-j", "2", "-o", "thread-pool:copy_pipeline=false", "--json", cwd=targets,
+    ))  # fmt: skip
+    assert report["options"] == {}
+    assert report["backend_options"] == {"thread-pool": {"copy_pipeline": "false"}}
+    measured = {row["backend"] for row in report["configurations"]}
+    assert measured == {"sequential", "thread-pool"}
+    assert all(row["speedup"] is not None for row in report["configurations"])
+
+
 class _Chunky(curator_api.Backend):
     """A parallel backend with a chunk size: measured at several unless one is asked for."""
 
@@ -561,7 +585,7 @@ def test_backend_options_reach_every_run_and_a_chunk_size_asked_for_is_the_only_
 ) -> None:
     registry = registry_with(_Chunky)
     assert [c.chunksize for c in configurations(registry, ["chunky"], [2], 16)] == [None, 1, 2]
-    asked = configurations(registry, ["chunky"], [2], 16, {"chunksize": 3})
+    asked = configurations(registry, ["chunky"], [2], 16, {"chunky": {"chunksize": 3}})
     assert asked == [Config("chunky", 2, 3)]
     _Chunky.seen.clear()
     rows = bench(
@@ -571,6 +595,15 @@ def test_backend_options_reach_every_run_and_a_chunk_size_asked_for_is_the_only_
     assert [row.config for row in rows] == [Config("chunky", 2, 3)]
     # The first run's single item, then the sample: each converted by the backend's schema.
     assert _Chunky.seen == [_Chunky.Options(3, "007")] * 2
+    _Chunky.seen.clear()
+    rows = bench(
+        Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["chunky", "sequential"],
+        jobs=[2], backend_options={"chunky": {"tag": "7"}},
+        allow_writes=True, registry=registry,
+    )  # fmt: skip
+    assert {row.config.backend for row in rows} == {"chunky", "sequential"}
+    assert set(_Chunky.seen) == {_Chunky.Options(None, "7"), _Chunky.Options(1, "7"),
+                                 _Chunky.Options(2, "7")}  # fmt: skip
 
 
 class _Loses(curator_api.Backend):

@@ -65,8 +65,8 @@ def add_parser(commands: Any) -> None:
         "-o",
         "--option",
         action="append",
-        metavar="KEY=VALUE",
-        help="a backend option for the backends named with -b (repeatable)",
+        metavar="[BACKEND:]KEY=VALUE",
+        help="a backend option for the backends named with -b, or for BACKEND only (repeatable)",
     )
     parser.add_argument(
         "--scratch",
@@ -92,6 +92,21 @@ def _job_counts(text: str) -> list[int]:
     return counts
 
 
+def _scoped(options: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """``-o`` options for every backend named, and those for one (``NAME:KEY``), by name."""
+    common: dict[str, str] = {}
+    own: dict[str, dict[str, str]] = {}
+    for key, value in options.items():
+        backend, scoped, name = key.rpartition(":")
+        if not scoped:
+            common[key] = value
+        elif not backend.strip() or not name.strip():
+            raise UsageError(f"invalid option {key}={value!r}: expected BACKEND:KEY=VALUE")
+        else:
+            own.setdefault(backend.strip(), {})[name.strip()] = value
+    return common, own
+
+
 def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     """``curator bench``: the table (or JSON), then the recommendation."""
     # What the pipeline prints goes to stderr; stdout is the table's (until the process exits).
@@ -100,7 +115,7 @@ def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
     if args.scratch is not None and not args.scratch.strip():
         raise UsageError("--scratch needs a folder, got an empty name")
     with reserve_stdout():
-        args.options = parse_options(args.option or [])
+        args.options, args.backend_options = _scoped(parse_options(args.option or []))
         pipeline = load_target(args.target)
         skipped: list[tuple[str, str]] = []
         if args.scratch is not None:
@@ -131,6 +146,7 @@ def _report(
                 "items": total,
                 "sample": rows[0].items,
                 "options": args.options,
+                "backend_options": args.backend_options,
                 "configurations": [row.to_json(base, total) for row in rows],
                 "recommended": None if chosen is None else chosen.to_json(base, total),
                 "not_measured": [{"backend": n, "reason": why} for n, why in left_out],
@@ -150,7 +166,8 @@ def _report(
         error("no configuration ran the sample without failures: nothing to recommend")
         return ExitCode.TASKS_FAILED
     if not args.json:
-        asked = dict(args.options)  # as typed; the chunk size measured if none was given
+        # As typed, the chosen backend's own too; the chunk size measured if none was given.
+        asked = {**args.options, **_own_options(args.backend_options, chosen.config.backend)}
         if chosen.config.chunksize is not None:
             asked.setdefault("chunksize", chosen.config.chunksize)
         chunk = "".join(f" -o {shlex.quote(f'{key}={value}')}" for key, value in asked.items())
@@ -176,10 +193,22 @@ def _measure(
 
     return bench(
         pipeline, folder, sample=args.sample, backends=args.backend, jobs=args.jobs,
-        allow_writes=args.allow_writes, options=args.options, registry=registry,
+        allow_writes=args.allow_writes, options=args.options,
+        backend_options=args.backend_options, registry=registry,
         progress=measuring,
         skipped=lambda backend, why: skipped.append((backend, why)),
     )  # fmt: skip
+
+
+def _own_options(scoped: dict[str, dict[str, str]], backend: str) -> dict[str, str]:
+    from curator.backends.backend import normalize_name
+
+    return {
+        key: value
+        for name, given in scoped.items()
+        if normalize_name(name) == backend
+        for key, value in given.items()
+    }
 
 
 def _row(row: Any, base: float | None, total: int) -> list[str]:

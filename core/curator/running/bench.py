@@ -180,15 +180,17 @@ def bench(
     jobs: Sequence[int] | None = None,
     allow_writes: bool = False,
     options: Mapping[str, Any] | None = None,
+    backend_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Registry,
     progress: Callable[[Config], None] | None = None,
     skipped: Callable[[str, str], None] | None = None,
 ) -> list[Measured]:
     """Measure every configuration on ``sample`` indices of ``pipeline``, writing into ``folder``.
 
-    ``options`` are backend options (``-o``) for the backends named in
-    ``backends``: each of them must take every one. A chunk size among them
-    is the only one measured.
+    ``options`` are backend options (``-o KEY=VALUE``) for the backends named
+    in ``backends``: each of them must take every one. ``backend_options``
+    (``-o NAME:KEY=VALUE``) are one backend's own, by its name, on top. A
+    chunk size among a backend's options is the only one measured for it.
 
     A configuration of more workers than half the sample is not measured
     (idle workers would count against it), nor one job of a parallel
@@ -222,8 +224,9 @@ def bench(
             skipped(backend, why)
         reasons[said] = None
 
-    options = checked_options(registry, backends, options)  # each named backend takes them
-    configs = configurations(registry, backends, jobs, len(indices), options, leave_out)
+    # Each backend takes every option it is given.
+    by_backend = checked_options(registry, backends, options, backend_options)
+    configs = configurations(registry, backends, jobs, len(indices), by_backend, leave_out)
     if not configs:
         raise UsageError("nothing to measure: " + ("; ".join(reasons) or "no usable backend"))
     scratch = scratch_copy(pipeline, folder, allow_writes)
@@ -242,14 +245,15 @@ def bench(
             continue
         if progress is not None:
             progress(config)
+        own = by_backend.get(config.backend)
         try:
             first = None
             if config.backend not in once and not _runs_elsewhere(registry, config.backend):
                 # A process's first run of a backend pays once what later runs do not:
                 # one item first, so that not only the first configuration pays it. (Not
                 # for batch jobs: a queue's wait is no start-up cost, and a job is dear.)
-                first = measure(scratch, config, indices[:1], registry, options)
-            row = measure(scratch, config, indices, registry, options)
+                first = measure(scratch, config, indices[:1], registry, own)
+            row = measure(scratch, config, indices, registry, own)
         except UsageError as exc:  # it cannot ship this pipeline, its cluster is out of reach
             refused.add(config.backend)
             reasons[f"measuring {config.label}: {exc}"] = None

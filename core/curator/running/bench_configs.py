@@ -47,14 +47,14 @@ def configurations(
     backends: Sequence[str] | None,
     jobs: Sequence[int] | None,
     sample: int,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
     skipped: Callable[[str, str], None] | None = None,
 ) -> list[Config]:
     """Every configuration to measure.
 
     Each usable backend (or those asked for), at job counts 2 and every CPU (or
     those asked for), and chunk sizes where the backend has them (unless
-    ``options``, the backend options asked for, fix one). Backends
+    its ``options``, the backend options asked for by backend, fix one). Backends
     whose items run as batch jobs are measured only when asked for (see
     :func:`not_measured`). A parallel backend is not measured at one job
     (it would run its items in this process, as ``sequential`` does),
@@ -71,10 +71,10 @@ def configurations(
             for name, entry in registry.backends.items()
             if entry.status == "ok" and name not in left_out
         ]
-    options = options or {}
     found: list[Config] = []
     for name in names:
         cls = registry.backend(name)
+        own = (options or {}).get(name, {})
         if not cls.capabilities.parallel:
             found.append(Config(name, 1))
             continue
@@ -84,9 +84,9 @@ def configurations(
                 if skipped is not None:
                     skipped(name, f"-j {count}: with one job it runs its items in this process, "
                             "as sequential does")  # fmt: skip
-            elif chunked and "chunksize" in options:  # the user's own, alone
+            elif chunked and "chunksize" in own:  # the user's own, alone
                 owner = f"backend {name!r}"  # each backend converts it as it reads it
-                asked = build_options(cls.Options, {"chunksize": options["chunksize"]}, owner=owner)
+                asked = build_options(cls.Options, {"chunksize": own["chunksize"]}, owner=owner)
                 found.append(Config(name, count, asked.chunksize))
             elif chunked:
                 large = max(2, sample // (count * 4))
@@ -118,23 +118,39 @@ def _usable(registry: Registry, name: str) -> str:
 
 
 def checked_options(
-    registry: Registry, backends: Sequence[str] | None, options: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """``options`` as given, once every backend named takes all of them (each converts its own).
+    registry: Registry,
+    backends: Sequence[str] | None,
+    options: Mapping[str, Any] | None,
+    own: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The options each backend runs with, as given (each backend converts its own).
+
+    ``options`` (``-o KEY=VALUE``) are for every backend named in ``backends``;
+    ``own`` (``-o BACKEND:KEY=VALUE``) for one backend each, on top. Every
+    backend must take all of its options.
 
     Raises
     ------
     UsageError
-        For options without backends named, or one that a named backend refuses.
+        For options without backends named, options for a backend that is
+        not measured, or one that its backend refuses.
     """
-    if not options:
-        return {}
-    if not backends:
+    if options and not backends:
         raise UsageError(
-            "backend options (-o) need the backends they are for (-b NAME): every backend "
-            "has options of its own"
+            "backend options (-o KEY=VALUE) need the backends they are for (-b NAME), or "
+            "the backend's name before the key (-o NAME:KEY=VALUE): every backend has "
+            "options of its own"
         )
-    for name in backends:
-        owner = f"backend {normalize_name(name)!r}"
-        build_options(registry.backend(name).Options, options, owner=owner)
-    return dict(options)
+    named = [_usable(registry, name) for name in backends or ()]
+    found: dict[str, dict[str, Any]] = {name: dict(options or {}) for name in named}
+    for name, given in (own or {}).items():
+        usable = _usable(registry, name)
+        if named and usable not in named:
+            raise UsageError(
+                f"options are given for backend {usable!r}, which -b does not name: name it "
+                f"too (-b {usable})"
+            )
+        found[usable] = {**found.get(usable, {}), **given}
+    for name, given in found.items():
+        build_options(registry.backend(name).Options, given, owner=f"backend {name!r}")
+    return {name: given for name, given in found.items() if given}
