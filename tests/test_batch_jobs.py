@@ -542,3 +542,35 @@ def test_a_round_of_many_tasks_queues_them_cheaply_and_writes_none_before_it_sub
     assert queue.tasks == count
     assert queued / count < 300, f"{queued / count:.0f} bytes per queued task"
     assert not any((Path(folder.path) / "tasks").iterdir()), "a queued task wrote its file"
+
+
+def test_a_hard_stop_reports_the_items_the_jobs_were_running_interrupted(
+    tmp_path: Path, jobs_registry: Registry
+) -> None:
+    """With nobody listening to starts (no reporter), the core cannot tell running items
+    from those never started: they read cancelled. The jobs' records say which ran."""
+    from curator import RunInterrupted
+
+    folder = tmp_path / "probe"
+    folder.mkdir()
+
+    def stop_once_two_run() -> None:
+        _wait(lambda: len(started(folder)) >= 2, "two items to start")
+        time.sleep(0.5)  # their jobs' records say so
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_once_two_run)
+    stopper.start()
+    try:
+        with pytest.raises(RunInterrupted) as info:
+            run(
+                probe(8, folder, sleep=60), backend="local-jobs", jobs=2, registry=jobs_registry,
+                options={"items_per_task": 1}, reporter=None,
+            )  # fmt: skip
+    finally:
+        stopper.join()
+    outcomes = info.value.result.outcomes
+    running = set(started(folder))
+    assert len(running) == 2
+    assert {outcomes[i].status for i in running} == {Status.INTERRUPTED}
+    assert {o.status for o in outcomes if o.index not in running} == {Status.CANCELLED}

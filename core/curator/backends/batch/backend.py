@@ -256,6 +256,7 @@ class BatchBackend(Backend):
             with uninterrupted(f"cancelling the {self.name} jobs"):
                 self.cancel(folder, [*run.live, *run.leaving])
                 finished = run.last_word()  # once the jobs are gone: all they will write
+                finished += run.interrupted()
             if finished and not isinstance(stop, GeneratorExit):
                 yield finished  # recorded before the stop goes on
             raise

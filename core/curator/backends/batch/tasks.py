@@ -135,6 +135,20 @@ class Round:
                 continue
         return events
 
+    def interrupted(self) -> list[Event]:
+        """The items the live tasks' jobs were running, as a hard stop ends them.
+
+        Read after :meth:`last_word`: an item a job finished since is not
+        among them, and one it started after its last record is not known
+        (the core reports it ``cancelled``; either way a resume runs it).
+        """
+        found: list[Event] = []
+        for task in self.live.values():
+            if task.running is not None and task.running[0] in task.left:
+                index, started = task.running
+                found.append(Outcome.interrupted(index, started, task.worker, self.attempt))
+        return found
+
     def _submit(self) -> None:
         if not self.queued:
             return
