@@ -227,3 +227,74 @@ def test_data_methods_that_read_only_code_keep_the_earlier_fingerprint() -> None
     pipeline = Numbers(3).write(ReadsOnlyCode())
     assert fingerprint(pipeline) == legacy_fingerprint(pipeline)
     assert "data_methods_read" not in json.dumps(describe(pipeline))
+
+
+LEVEL = 2
+"""Read by the data methods below; each test sets it."""
+MEMO: dict[int, int] = {}
+"""Filled as items pass: a cache, no parameter."""
+CONNECTION = threading.Condition()  # a resource read by name: no parameter either
+
+
+def _level_of(x: int) -> int:
+    return x * LEVEL  # a helper's own read counts, through the method that calls it
+
+
+def _traced(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def traced(*args: Any) -> Any:
+        return method(*args)
+
+    return traced
+
+
+class StaticCall(Sink[int]):
+    @staticmethod
+    def __call__(items: Iterator[int], index: int) -> list[str]:  # type: ignore[override]
+        return [str(x * LEVEL) for x in items]
+
+
+class DecoratedCall(Sink[int]):
+    @_traced
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        return [str(_level_of(x)) for x in items]
+
+
+class CachingCall(Sink[int]):
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        with CONNECTION:
+            MEMO[index] = index
+        return [str(x) for x in items]
+
+
+@pytest.mark.parametrize("sink", [StaticCall, DecoratedCall], ids=["staticmethod", "decorated"])
+def test_a_data_method_behind_a_wrapper_is_covered(
+    sink: type[Sink[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = Numbers(3).write(sink())
+    before = fingerprint(pipeline)
+    monkeypatch.setattr(__import__(__name__), "LEVEL", 3)
+    assert fingerprint(pipeline) != before
+    assert legacy_fingerprint(pipeline) == legacy_fingerprint(Numbers(3).write(sink()))
+
+
+def test_what_a_data_method_fills_or_holds_is_no_parameter() -> None:
+    """A cache filled as items pass, a resource: the fingerprint stays, resume is allowed."""
+    pipeline = Numbers(3).write(CachingCall())
+    before = fingerprint(pipeline)
+    run(pipeline, reporter=None)
+    assert MEMO == {0: 0, 1: 1, 2: 2}
+    assert fingerprint(pipeline) == before == legacy_fingerprint(pipeline)
+    check_fingerprintable(pipeline)
+
+
+def test_a_large_value_a_data_method_reads_counts_by_its_digest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = __import__(__name__)
+    monkeypatch.setattr(module, "LEVEL", tuple(range(5000)))
+    described = json.dumps(describe(Numbers(3).write(StaticCall())))
+    assert len(described) < 2000
+    first = fingerprint(Numbers(3).write(StaticCall()))
+    monkeypatch.setattr(module, "LEVEL", (*range(4999), -1))
+    assert fingerprint(Numbers(3).write(StaticCall())) != first

@@ -99,14 +99,15 @@ def test_a_resume_from_python_merges_the_recorded_stage_state(
     from curator.cli.target import load_target
 
     pipeline = load_target(TARGET)
-    result = api.run(
-        pipeline,
-        backend="sequential",
-        checkpoint=checkpoint,
-        resume=True,
-        on_error="continue",
-        reporter=None,
-    )
+    with pytest.warns(UserWarning, match="was made by an earlier curator"):
+        result = api.run(
+            pipeline,
+            backend="sequential",
+            checkpoint=checkpoint,
+            resume=True,
+            on_error="continue",
+            reporter=None,
+        )
     assert sorted(o.index for o in result.outcomes if o.status == "skipped") == OK
     assert result.outputs[0] == ["0"]  # a recorded output, read back from the fixture
     assert pipeline.filters[0].seen == tuple(i for i in range(20) if i not in (3, 10))
@@ -152,3 +153,22 @@ def test_the_default_checkpoint_an_earlier_curator_made_is_resumed_and_then_told
     other = curator("run", target, "--resume", "--checkpoint", str(checkpoint), env=env, cwd=work)
     assert other.returncode == 2
     assert "belongs to another pipeline" in other.stderr
+    # Without --checkpoint it is not taken either: this configuration gets a file of its own.
+    fresh = curator("run", target, "--indices", "0:4", "--json", env=env, cwd=work)
+    assert fresh.returncode == 1, fresh.stderr  # 3 fails, on purpose
+    assert json.loads(fresh.stdout)["counts"] == {"ok": 3, "failed": 1}
+    assert len(list((work / ".curator").glob("*.sqlite"))) == 2
+
+
+def test_a_run_that_does_not_resume_says_it_gives_an_earlier_checkpoint_todays_fingerprint(
+    legacy: tuple[Path, dict[str, str]],
+) -> None:
+    """A later --resume reuses its results: the notice comes now, when the file changes."""
+    checkpoint, env = legacy
+    args = ("run", TARGET, "--checkpoint", str(checkpoint), "--indices", "0:2", "--json")
+    proc = curator(*args, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "was made by an earlier curator" in proc.stderr
+    assert "UserWarning" not in proc.stderr  # said once, as a notice, not as Python's warning
+    again = curator(*args, env=env, cwd=ROOT)
+    assert "was made by an earlier curator" not in again.stderr

@@ -13,8 +13,9 @@ What it covers, for the source, every filter and the sink:
 - functions and lambdas by qualified name, with their default arguments, the
   values their closures captured, and the module-level values their code
   reads (``FACTOR = int(os.environ["FACTOR"])``), also for the methods of a
-  stage's class, its data methods (``__getitem__``, ``__len__``, ``__iter__``,
-  ``__call__``) among them;
+  stage's class; for its data methods (``__getitem__``, ``__len__``,
+  ``__iter__``, ``__call__``), the module-level values that cannot change in
+  place and the user functions they call (see :meth:`_Walker._fixed_reads`);
 - bound methods with their instance, ``functools.partial`` with its arguments;
 - containers element by element (sets and dict keys sorted), large bytes and
   strings by digest, other objects through what they pickle to
@@ -25,11 +26,10 @@ changing its parameters keeps the fingerprint, so a resume would reuse results
 of the old code; start over (a new checkpoint) after such an edit.
 
 What the data methods read was covered from 2026-12-07 on: it is described
-under its own key, added only when there is any (modules, classes, builtins and
-installed functions they read count by name elsewhere, or not at all), so a
-pipeline whose data methods read no other module-level value kept its
-fingerprint. :func:`legacy_fingerprint` gives the one curator gave before, so
-that a checkpoint made then is still found and resumed.
+under its own key, added only when there is any, so a pipeline whose data
+methods read no such value kept its fingerprint. :func:`legacy_fingerprint`
+gives the one curator gave before, so that a checkpoint made then is still
+found and resumed.
 
 An object can take over with a ``__curator_fingerprint__()`` method returning
 something JSON-serializable. An object curator cannot describe (an open file,
@@ -219,15 +219,8 @@ class _Walker:
             "globals": self._globals([fn], depth),
         }
 
-    def _globals(
-        self, functions: list[types.FunctionType], depth: int, skip: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The module-level data that ``functions`` read (modules and classes by name).
-
-        With ``skip`` (the names other methods read, described already), only
-        values that can hold a parameter: no module, class, builtin or
-        installed function.
-        """
+    def _globals(self, functions: list[types.FunctionType], depth: int) -> dict[str, Any]:
+        """The module-level data that ``functions`` read (modules and classes by name)."""
         found: dict[str, Any] = {}
         for fn in functions:
             namespace = fn.__globals__
@@ -235,8 +228,6 @@ class _Walker:
                 if name in found or name not in namespace:
                     continue
                 value = namespace[name]
-                if skip is not None and (name in skip or _holds_no_parameter(value)):
-                    continue
                 if isinstance(value, (type, types.ModuleType)):
                     found[name] = self(value, depth + 1)
                 else:
@@ -266,10 +257,47 @@ class _Walker:
         if methods:
             described["globals"] = self._globals(methods, depth)
         if data_methods and not self.legacy:
-            read = self._globals(data_methods, depth, skip=described.get("globals", {}))
+            covered = set(described.get("globals", {}))
+            read = self._fixed_reads(data_methods, depth, covered, set())
             if read:  # only then: a pipeline whose data methods read nothing keeps its key
                 described["data_methods_read"] = read
         return described
+
+    def _fixed_reads(
+        self, functions: list[types.FunctionType], depth: int, covered: set[str], seen: set[int]
+    ) -> dict[str, Any]:
+        """The module-level values ``functions`` read that cannot change while a run goes.
+
+        Numbers, strings, bytes, enum members, and tuples and frozensets of
+        them (by digest when large), and the user functions they call, with
+        theirs. What can change in place (a dict filled as items pass, a
+        connection, an object) is left out: describing it would give the
+        pipeline another fingerprint as it ran. Names in ``covered`` are
+        described elsewhere already.
+        """
+        found: dict[str, Any] = {}
+        for fn in functions:
+            if id(fn) in seen:  # a function that calls itself
+                continue
+            seen.add(id(fn))
+            namespace = fn.__globals__
+            for name in sorted(_global_names(fn.__code__)):
+                if name in found or name in covered or name not in namespace:
+                    continue
+                value = namespace[name]
+                if isinstance(value, types.FunctionType) and not _is_library(value.__module__):
+                    reads = self._fixed_reads([value], depth + 1, covered, seen)
+                    if reads:
+                        found[name] = {"function": _qualname(value), "globals": reads}
+                elif _fixed(value):
+                    described = self._attribute(name, value, depth)
+                    text = _canonical(described)
+                    found[name] = (
+                        described
+                        if len(text) <= _DIGEST_ABOVE
+                        else {"sha256": _digest(text.encode())}
+                    )
+        return found
 
     def _reduced(self, obj: object, depth: int) -> Any:
         """Objects without attributes (C types): what they pickle to."""
@@ -299,11 +327,32 @@ class _Walker:
             self.path.pop()
 
 
-def _holds_no_parameter(value: object) -> bool:
-    """A module, class, builtin or installed function: read by name, it sets no parameter."""
-    if isinstance(value, (type, types.ModuleType, types.BuiltinFunctionType)):
+_ATOMS = (type(None), bool, int, float, complex, str, bytes, enum.Enum)
+
+
+def _fixed(value: object, depth: int = 0) -> bool:
+    """Whether ``value`` cannot change in place: an atom, or a tuple or frozenset of fixed ones."""
+    if isinstance(value, _ATOMS):
         return True
-    return isinstance(value, types.FunctionType) and _is_library(value.__module__)
+    if isinstance(value, (tuple, frozenset)) and depth < _MAX_DEPTH:
+        return all(_fixed(item, depth + 1) for item in value)
+    return False
+
+
+def _unwrapped(method: object) -> types.FunctionType | None:
+    """The function a data method runs: through staticmethod, partialmethod and decorators."""
+    for _ in range(_MAX_DEPTH):
+        if isinstance(method, types.FunctionType) and not hasattr(method, "__wrapped__"):
+            return method
+        if isinstance(method, (staticmethod, classmethod)):
+            method = method.__func__
+        elif isinstance(method, functools.partialmethod):
+            method = method.func
+        elif hasattr(method, "__wrapped__"):  # functools.wraps, as decorators set it
+            method = method.__wrapped__
+        else:
+            return None
+    return None
 
 
 def _global_names(code: types.CodeType) -> Iterator[str]:
@@ -356,8 +405,10 @@ def _class_contents(
         if _is_library(klass.__module__):
             continue
         for name, value in vars(klass).items():
-            if name in _DATA_METHODS and isinstance(value, types.FunctionType):
-                data_methods.append(value)
+            if name in _DATA_METHODS:
+                method = _unwrapped(value)
+                if method is not None:
+                    data_methods.append(method)
                 continue
             if name.startswith("__") and name.endswith("__"):
                 continue
@@ -388,9 +439,12 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _canonical(description: Any) -> str:
+    return json.dumps(description, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _digest_of(description: Any) -> str:
-    text = json.dumps(description, sort_keys=True, separators=(",", ":"), default=str)
-    return _digest(text.encode())
+    return _digest(_canonical(description).encode())
 
 
 def _sort_key(value: Any) -> str:

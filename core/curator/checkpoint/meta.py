@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curator._version import __version__
-from curator.checkpoint.file import NotACheckpoint, damaged
+from curator.checkpoint.file import NotACheckpoint, damaged, reading
 from curator.model.errors import UsageError
 
 SCHEMA_VERSION = 2
@@ -48,6 +48,25 @@ def check_meta(
         f"({fingerprint[:12]}). Use another --checkpoint, or delete {path} "
         "to start over"
     )
+
+
+EARLIER_FINGERPRINT = (
+    "the checkpoint {path} was made by an earlier curator, whose fingerprint did not cover "
+    "the module-level values that the stages' __getitem__, __len__, __iter__ and __call__ "
+    "read: it now holds this curator's fingerprint, and its results are reused as that "
+    "curator would reuse them (if such a value changed since it was made, start over with "
+    "a new checkpoint)"
+)
+"""Said when a run takes a checkpoint by the fingerprint an earlier curator gave."""
+
+
+def stored_fingerprint(path: Path) -> str | None:
+    """The fingerprint the checkpoint at ``path`` holds; ``None`` if it cannot be read."""
+    try:
+        with reading(path, advice=False) as db:
+            return read_meta(db, path).get("fingerprint")
+    except (UsageError, OSError):  # damaged, of another schema: not taken for this pipeline's
+        return None
 
 
 def check_schema(path: Path, meta: dict[str, str]) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from curator._version import __version__
 from curator.checkpoint.file import open_for_writing, sqlite_error
-from curator.checkpoint.meta import SCHEMA_VERSION, check_layout, check_meta
+from curator.checkpoint.meta import EARLIER_FINGERPRINT, SCHEMA_VERSION, check_layout, check_meta
 from curator.model.errors import UsageError
 
 STOPPED = 2
@@ -113,6 +114,8 @@ def open_checkpoint(
                         "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [("fingerprint", fingerprint), ("parameters", parameters)],
                     )
+                # The command line says it before the run (curator.cli.launch).
+                warnings.warn(EARLIER_FINGERPRINT.format(path=path), UserWarning, stacklevel=2)
         else:
             with db:
                 db.executescript(_SCHEMA)

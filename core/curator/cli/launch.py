@@ -329,6 +329,7 @@ def _remembered(
                 f"the checkpoint {path} holds {done} finished items of this pipeline; this "
                 f"run does them again (to skip them: {_resume_command(args)})"
             )
+        notices += _fingerprinted_earlier(pipeline, path) if exists else []
         return merge(given, None)[0], notices, False
     notices = []
     if not exists:
@@ -342,28 +343,19 @@ def _remembered(
     lines = reuse_lines(settings, reused, given, dropped, before)
     if resuming:
         lines += jobs_left_running(registry, path, stored, settings.backend)
-        if _fingerprinted_earlier(pipeline, path):
-            lines.append(EARLIER_FINGERPRINT.format(path=path))
+        lines += _fingerprinted_earlier(pipeline, path)
     return settings, notices + lines + replaced, resuming
 
 
-EARLIER_FINGERPRINT = (
-    "the checkpoint {path} was made by an earlier curator, whose fingerprint did not cover "
-    "the module-level values that the stages' __getitem__, __len__, __iter__ and __call__ "
-    "read: it is resumed as that curator would resume it (if such a value changed since, "
-    "start over with a new --checkpoint), and from now on holds this curator's fingerprint"
-)
-"""Said when a resume takes a checkpoint by the fingerprint an earlier curator gave."""
-
-
-def _fingerprinted_earlier(pipeline: Pipeline[Any], path: Path) -> bool:
-    """Whether the checkpoint at ``path`` is the pipeline's by its earlier fingerprint only."""
-    from curator.checkpoint.catalog import reading_checkpoint
+def _fingerprinted_earlier(pipeline: Pipeline[Any], path: Path) -> list[str]:
+    """What to say when the checkpoint at ``path`` is the pipeline's by its earlier fingerprint."""
     from curator.checkpoint.fingerprint import fingerprint, legacy_fingerprint
+    from curator.checkpoint.meta import EARLIER_FINGERPRINT, stored_fingerprint
 
-    with reading_checkpoint(path) as (_, meta):
-        stored = meta.get("fingerprint")
-    return stored != fingerprint(pipeline) and stored == legacy_fingerprint(pipeline)
+    stored = stored_fingerprint(path)
+    if stored == fingerprint(pipeline) or stored != legacy_fingerprint(pipeline):
+        return []
+    return [EARLIER_FINGERPRINT.format(path=path)]
 
 
 def _resume_command(args: argparse.Namespace) -> str:

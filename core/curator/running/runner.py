@@ -25,6 +25,7 @@ from curator.checkpoint.fingerprint import (
     fingerprint,
     legacy_fingerprint,
 )
+from curator.checkpoint.meta import stored_fingerprint
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
 from curator.checkpoint.store import DEFAULT_DIR, CheckpointStore, resolve_path
@@ -455,17 +456,22 @@ def open_store(
 
 
 def _default_path(pipeline: Pipeline[Any], key: str) -> Path:
-    """The default checkpoint: today's, or the one an earlier curator made, if only it exists.
+    """The default checkpoint: today's, or the one an earlier curator made for this pipeline.
 
     An earlier curator fingerprinted less (see
     :func:`~curator.checkpoint.fingerprint.legacy_fingerprint`): the file it
-    made for this pipeline goes on being its checkpoint.
+    made goes on being this pipeline's checkpoint while it holds that
+    fingerprint, or today's (a run gave it today's): once given another
+    configuration's, it is that one's, and this one gets its own file.
     """
     path = default_store_path(key)
     if path.exists() or not path.parent.is_dir():
         return path
-    earlier = default_store_path(legacy_fingerprint(pipeline))
-    return earlier if earlier != path and earlier.exists() else path
+    earlier_key = legacy_fingerprint(pipeline)
+    earlier = default_store_path(earlier_key)
+    if earlier == path or not earlier.exists():
+        return path
+    return earlier if stored_fingerprint(earlier) in (key, earlier_key) else path
 
 
 def default_store_path(pipeline_fingerprint: str) -> Path:
