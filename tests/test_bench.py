@@ -283,6 +283,14 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
         (["targets.py:quiet", "-o", "no-such:copy_pipeline=1"], "no-such"),
         (["targets.py:quiet", "-o", ":copy_pipeline=1"], "expected BACKEND:KEY=VALUE"),
         (
+            ["targets.py:quiet", "-o", "thread-pool:x=1", "-o", "thread_pool:x=0"],
+            "option 'x' of backend 'thread-pool' is given twice",
+        ),
+        (
+            ["targets.py:quiet", "-b", "thread-pool", "-o", "x=1", "-o", "thread-pool:x=0"],
+            "option 'x' is given for every backend and for backend 'thread-pool'",
+        ),
+        (
             ["targets.py:quiet", "-o", "sequential:copy_pipeline=0"],
             "unknown option 'copy_pipeline' for backend 'sequential'",
         ),

@@ -172,3 +172,22 @@ def test_a_run_that_does_not_resume_says_it_gives_an_earlier_checkpoint_todays_f
     assert "UserWarning" not in proc.stderr  # said once, as a notice, not as Python's warning
     again = curator(*args, env=env, cwd=ROOT)
     assert "was made by an earlier curator" not in again.stderr
+
+
+def test_a_damaged_checkpoint_under_the_earlier_name_is_named_not_passed_over(
+    tmp_path: Path,
+) -> None:
+    """It cannot say whose it is: the run opens it and says what is wrong, as before."""
+    from curator.checkpoint.fingerprint import legacy_fingerprint
+    from curator.cli.target import load_target
+
+    work = tmp_path / "project"
+    (work / ".curator").mkdir(parents=True)
+    shutil.copyfile(HERE / "wave2_pipeline.py", work / "wave2_pipeline.py")
+    earlier = legacy_fingerprint(load_target(str(HERE / "wave2_pipeline.py") + ":pipeline"))
+    damaged = work / ".curator" / f"{earlier[:16]}.sqlite"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    proc = curator("run", "wave2_pipeline.py:pipeline", "--resume", env=subprocess_env(), cwd=work)
+    assert proc.returncode == 2, proc.stderr
+    assert damaged.name in proc.stderr
+    assert len(list((work / ".curator").glob("*.sqlite"))) == 1

@@ -43,6 +43,16 @@ def tie_to_run(run_pid: int) -> None:
     a worker's parent is often not the run (a fork server, an executor's
     manager process). The thread works while the worker's main thread is busy
     in Python code, not in C code that never releases the GIL.
+
+    Parameters
+    ----------
+    run_pid
+        The process id of the run's process.
+
+    Raises
+    ------
+    ValueError
+        When called outside the worker's main thread (signal handlers are set there only).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # also drops one that came while blocked
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # see starting_workers
@@ -60,12 +70,20 @@ def starting_workers() -> Iterator[None]:
     thread, inherit the signal mask of the thread that starts them, even
     across ``exec``: workers started here, or by a thread started here (an
     executor's manager, which also replaces workers), hold a Ctrl-C back until
-    :func:`tie_to_run` drops it. In this thread it waits until the block ends.
-    Keep the block to starting and submitting, never waiting for results.
+    :func:`tie_to_run` drops it. The run's own process still takes it (the
+    kernel gives it to a thread that does not block it). Keep the block to
+    starting and submitting, never waiting for results.
 
     Code that unblocks SIGINT inside the block undoes it for what it starts
     after: Python's resource trackers do as they start (multiprocessing's,
     loky's). Start those before the block (their ``ensure_running()``).
+    Workers forked by a server started outside the block (multiprocessing's
+    ``forkserver``) have the server's mask, not this thread's.
+
+    Yields
+    ------
+    None
+        The block in which to start the workers.
     """
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
@@ -77,10 +95,10 @@ def starting_workers() -> Iterator[None]:
 def _exit_when_gone(pid: int) -> None:
     try:
         handle: int | None = os.pidfd_open(pid)
-    except AttributeError:  # no pidfd on this system: look now and then
-        handle = None
-    except OSError:  # already gone
+    except ProcessLookupError:  # already gone
         os._exit(RUN_GONE_EXIT)
+    except (AttributeError, OSError):  # no pidfd here (an old kernel, a sandbox): look now and then
+        handle = None
     if handle is not None:
         select.select([handle], [], [])  # readable the moment the process exits
     else:

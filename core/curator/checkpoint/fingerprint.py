@@ -40,7 +40,6 @@ records outcomes, but resume refuses (see :func:`check_fingerprintable`).
 from __future__ import annotations
 
 import dataclasses
-import dis
 import enum
 import functools
 import hashlib
@@ -48,20 +47,23 @@ import json
 import logging
 import math
 import os
-import sys
-import sysconfig
 import threading
 import types
-from collections.abc import Iterator
 from typing import Any
 
+from curator.checkpoint.code_reads import (
+    MAX_DEPTH,
+    class_contents,
+    fixed,
+    global_names,
+    is_library,
+    slots,
+)
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline
 from curator.model.state import accumulates, clean_copy
 
-_MAX_DEPTH = 32
 _DIGEST_ABOVE = 4096  # bytes or characters
-_PLAIN = (type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset, enum.Enum)
 _LOCKS = (type(threading.Lock()), type(threading.RLock()))
 """Hold no data that could shape an output: described by their type, never a reason to refuse."""
 
@@ -85,8 +87,9 @@ def legacy_fingerprint(pipeline: Pipeline[Any]) -> str:
     """The fingerprint curator gave ``pipeline`` before it covered the data methods' reads.
 
     Equal to :func:`fingerprint` for a pipeline whose ``__getitem__``, ``__len__``,
-    ``__iter__`` and ``__call__`` read no module-level value besides modules,
-    classes and installed functions.
+    ``__iter__`` and ``__call__`` read no module-level value that cannot change
+    in place (a number, a string, a tuple of them), themselves or through the
+    user functions they call.
     """
     return _digest_of(_describe(pipeline, _Walker(legacy=True)))
 
@@ -163,7 +166,7 @@ class _Walker:
             return {"logger": obj.name}
         if isinstance(obj, _LOCKS):
             return {"lock": _qualname(type(obj))}
-        if depth > _MAX_DEPTH or id(obj) in self.active:
+        if depth > MAX_DEPTH or id(obj) in self.active:
             return {"ref": _qualname(type(obj))}
         self.active.add(id(obj))
         try:
@@ -202,7 +205,7 @@ class _Walker:
         return self._instance(obj, depth)
 
     def _function(self, fn: types.FunctionType, depth: int) -> Any:
-        if _is_library(fn.__module__):
+        if is_library(fn.__module__):
             # Installed code: its module-level state is not the user's configuration.
             return {"function": _qualname(fn), "defaults": self(list(fn.__defaults__ or ()), depth)}
         closure = []
@@ -224,7 +227,7 @@ class _Walker:
         found: dict[str, Any] = {}
         for fn in functions:
             namespace = fn.__globals__
-            for name in sorted(_global_names(fn.__code__)):
+            for name in sorted(global_names(fn.__code__)):
                 if name in found or name not in namespace:
                     continue
                 value = namespace[name]
@@ -239,9 +242,9 @@ class _Walker:
         state: dict[str, Any] | None = None
         if dataclasses.is_dataclass(obj):
             state = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        elif hasattr(obj, "__dict__") or _slots(kind):
+        elif hasattr(obj, "__dict__") or slots(kind):
             state = dict(getattr(obj, "__dict__", {}))
-            for slot in _slots(kind):
+            for slot in slots(kind):
                 if hasattr(obj, slot):
                     state[slot] = getattr(obj, slot)
         described: dict[str, Any] = {"type": _qualname(kind)}
@@ -251,20 +254,26 @@ class _Walker:
             }
         else:
             described["reduced"] = self._reduced(obj, depth)
-        data, methods, data_methods = _class_contents(kind)
+        data, methods, data_methods = class_contents(kind)
         if data:
             described["class"] = {k: self._attribute(k, v, depth) for k, v in data.items()}
         if methods:
             described["globals"] = self._globals(methods, depth)
         if data_methods and not self.legacy:
-            covered = set(described.get("globals", {}))
+            covered = {
+                (id(f.__globals__), name) for f in methods for name in global_names(f.__code__)
+            }
             read = self._fixed_reads(data_methods, depth, covered, set())
             if read:  # only then: a pipeline whose data methods read nothing keeps its key
                 described["data_methods_read"] = read
         return described
 
     def _fixed_reads(
-        self, functions: list[types.FunctionType], depth: int, covered: set[str], seen: set[int]
+        self,
+        functions: list[types.FunctionType],
+        depth: int,
+        covered: set[tuple[int, str]],
+        seen: set[int],
     ) -> dict[str, Any]:
         """The module-level values ``functions`` read that cannot change while a run goes.
 
@@ -272,8 +281,8 @@ class _Walker:
         them (by digest when large), and the user functions they call, with
         theirs. What can change in place (a dict filled as items pass, a
         connection, an object) is left out: describing it would give the
-        pipeline another fingerprint as it ran. Names in ``covered`` are
-        described elsewhere already.
+        pipeline another fingerprint as it ran. ``covered`` names what the
+        other methods read (by module namespace and name): described already.
         """
         found: dict[str, Any] = {}
         for fn in functions:
@@ -281,15 +290,15 @@ class _Walker:
                 continue
             seen.add(id(fn))
             namespace = fn.__globals__
-            for name in sorted(_global_names(fn.__code__)):
-                if name in found or name in covered or name not in namespace:
+            for name in sorted(global_names(fn.__code__)):
+                if name in found or (id(namespace), name) in covered or name not in namespace:
                     continue
                 value = namespace[name]
-                if isinstance(value, types.FunctionType) and not _is_library(value.__module__):
+                if isinstance(value, types.FunctionType) and not is_library(value.__module__):
                     reads = self._fixed_reads([value], depth + 1, covered, seen)
                     if reads:
                         found[name] = {"function": _qualname(value), "globals": reads}
-                elif _fixed(value):
+                elif fixed(value):
                     described = self._attribute(name, value, depth)
                     text = _canonical(described)
                     found[name] = (
@@ -325,110 +334,6 @@ class _Walker:
             return self(value, depth + 1)
         finally:
             self.path.pop()
-
-
-_ATOMS = (type(None), bool, int, float, complex, str, bytes, enum.Enum)
-
-
-def _fixed(value: object, depth: int = 0) -> bool:
-    """Whether ``value`` cannot change in place: an atom, or a tuple or frozenset of fixed ones."""
-    if isinstance(value, _ATOMS):
-        return True
-    if isinstance(value, (tuple, frozenset)) and depth < _MAX_DEPTH:
-        return all(_fixed(item, depth + 1) for item in value)
-    return False
-
-
-def _unwrapped(method: object) -> types.FunctionType | None:
-    """The function a data method runs: through staticmethod, partialmethod and decorators."""
-    for _ in range(_MAX_DEPTH):
-        if isinstance(method, types.FunctionType) and not hasattr(method, "__wrapped__"):
-            return method
-        if isinstance(method, (staticmethod, classmethod)):
-            method = method.__func__
-        elif isinstance(method, functools.partialmethod):
-            method = method.func
-        elif hasattr(method, "__wrapped__"):  # functools.wraps, as decorators set it
-            method = method.__wrapped__
-        else:
-            return None
-    return None
-
-
-def _global_names(code: types.CodeType) -> Iterator[str]:
-    """Names that ``code`` (and the functions and lambdas nested in it) load as globals."""
-    for instruction in dis.get_instructions(code):
-        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME") and instruction.argval:
-            yield instruction.argval
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _global_names(const)
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_library(module: str | None) -> bool:
-    """Whether ``module`` was installed (standard library, site-packages), not user code."""
-    if not module or module in sys.builtin_module_names:
-        return True
-    if module.split(".")[0] == "curator":
-        return module.startswith("curator.") and not module.startswith("curator.testing")
-    path = getattr(sys.modules.get(module), "__file__", None)
-    if not path:
-        return False
-    path = os.path.realpath(path)
-    return any(path.startswith(root + os.sep) for root in _installed_roots())
-
-
-@functools.lru_cache(maxsize=1)
-def _installed_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    return tuple(sorted(os.path.realpath(r) for r in roots))
-
-
-_DATA_METHODS = frozenset({"__getitem__", "__len__", "__iter__", "__call__"})
-"""The special methods through which a pipeline reads and makes its data."""
-
-
-def _class_contents(
-    kind: type,
-) -> tuple[dict[str, Any], list[types.FunctionType], list[types.FunctionType]]:
-    """The plain data a user class defines, its methods, and its data methods.
-
-    The globals of both kinds of methods count; the data methods' are described
-    apart (see the module's docstring).
-    """
-    data: dict[str, Any] = {}
-    methods: list[types.FunctionType] = []
-    data_methods: list[types.FunctionType] = []
-    for klass in reversed(kind.__mro__):
-        if _is_library(klass.__module__):
-            continue
-        for name, value in vars(klass).items():
-            if name in _DATA_METHODS:
-                method = _unwrapped(value)
-                if method is not None:
-                    data_methods.append(method)
-                continue
-            if name.startswith("__") and name.endswith("__"):
-                continue
-            if isinstance(value, (staticmethod, classmethod)):
-                value = value.__func__
-            if isinstance(value, types.FunctionType):
-                methods.append(value)
-            elif isinstance(value, property):
-                methods += [f for f in (value.fget,) if isinstance(f, types.FunctionType)]
-            elif isinstance(value, _PLAIN):
-                data[name] = value
-    return data, methods, data_methods
-
-
-def _slots(cls: type) -> list[str]:
-    names: list[str] = []
-    for klass in cls.__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        names += [slots] if isinstance(slots, str) else list(slots)
-    return [n for n in names if n not in ("__dict__", "__weakref__")]
 
 
 def _qualname(obj: Any) -> str:

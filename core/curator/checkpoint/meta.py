@@ -53,11 +53,18 @@ def check_meta(
 EARLIER_FINGERPRINT = (
     "the checkpoint {path} was made by an earlier curator, whose fingerprint did not cover "
     "the module-level values that the stages' __getitem__, __len__, __iter__ and __call__ "
-    "read: it now holds this curator's fingerprint, and its results are reused as that "
-    "curator would reuse them (if such a value changed since it was made, start over with "
-    "a new checkpoint)"
+    "read: it is taken as this pipeline's, as that curator took it (if such a value "
+    "changed since it was made, start over with a new checkpoint), and a run gives it this "
+    "curator's fingerprint"
 )
 """Said when a run takes a checkpoint by the fingerprint an earlier curator gave."""
+
+
+class EarlierFingerprintWarning(UserWarning):
+    """A run took a checkpoint by the fingerprint an earlier curator gave its pipeline.
+
+    The Python API warns with it; the command line says it as a notice before the run.
+    """
 
 
 def stored_fingerprint(path: Path) -> str | None:

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from curator._version import __version__
 from curator.checkpoint.file import open_for_writing, sqlite_error
-from curator.checkpoint.meta import EARLIER_FINGERPRINT, SCHEMA_VERSION, check_layout, check_meta
+from curator.checkpoint.meta import (
+    EARLIER_FINGERPRINT,
+    SCHEMA_VERSION,
+    EarlierFingerprintWarning,
+    check_layout,
+    check_meta,
+)
 from curator.model.errors import UsageError
 
 STOPPED = 2
@@ -114,8 +120,10 @@ def open_checkpoint(
                         "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [("fingerprint", fingerprint), ("parameters", parameters)],
                     )
-                # The command line says it before the run (curator.cli.launch).
-                warnings.warn(EARLIER_FINGERPRINT.format(path=path), UserWarning, stacklevel=2)
+                # The command line says it before the run (curator.cli.launch). It is about
+                # the file, not about a line of the caller's: no stack level points anywhere.
+                notice = EARLIER_FINGERPRINT.format(path=path)
+                warnings.warn(notice, EarlierFingerprintWarning, stacklevel=1)
         else:
             with db:
                 db.executescript(_SCHEMA)

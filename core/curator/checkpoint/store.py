@@ -90,13 +90,17 @@ class CheckpointStore:
     path
         The SQLite file (created with its folder if needed).
     fingerprint
-        The pipeline's fingerprint; must match the stored one.
+        The pipeline's fingerprint; must match the stored one (or ``legacy``'s).
     pipeline, total
         Description and length of the pipeline, kept for ``curator status``.
     parameters
         The pipeline's canonical description as JSON (see
         :func:`curator.checkpoint.fingerprint.describe`), kept so that ``curator status``
         can tell checkpoints of one pipeline class apart.
+    legacy
+        Gives the fingerprint an earlier curator gave the pipeline (see
+        :func:`curator.checkpoint.fingerprint.legacy_fingerprint`): a checkpoint
+        that holds it is taken and given ``fingerprint``.
 
     Raises
     ------

@@ -94,16 +94,22 @@ def _job_counts(text: str) -> list[int]:
 
 def _scoped(options: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """``-o`` options for every backend named, and those for one (``NAME:KEY``), by name."""
+    from curator.backends.backend import normalize_name
+
     common: dict[str, str] = {}
     own: dict[str, dict[str, str]] = {}
     for key, value in options.items():
         backend, scoped, name = key.rpartition(":")
         if not scoped:
             common[key] = value
-        elif not backend.strip() or not name.strip():
+            continue
+        if not backend.strip() or not name.strip():
             raise UsageError(f"invalid option {key}={value!r}: expected BACKEND:KEY=VALUE")
-        else:
-            own.setdefault(backend.strip(), {})[name.strip()] = value
+        backend, name = normalize_name(backend.strip()), name.strip()
+        given = own.setdefault(backend, {})
+        if name in given:  # process_pool:k and process-pool:k
+            raise UsageError(f"option {name!r} of backend {backend!r} is given twice")
+        given[name] = value
     return common, own
 
 
@@ -167,7 +173,7 @@ def _report(
         return ExitCode.TASKS_FAILED
     if not args.json:
         # As typed, the chosen backend's own too; the chunk size measured if none was given.
-        asked = {**args.options, **_own_options(args.backend_options, chosen.config.backend)}
+        asked = {**args.options, **args.backend_options.get(chosen.config.backend, {})}
         if chosen.config.chunksize is not None:
             asked.setdefault("chunksize", chosen.config.chunksize)
         chunk = "".join(f" -o {shlex.quote(f'{key}={value}')}" for key, value in asked.items())
@@ -198,17 +204,6 @@ def _measure(
         progress=measuring,
         skipped=lambda backend, why: skipped.append((backend, why)),
     )  # fmt: skip
-
-
-def _own_options(scoped: dict[str, dict[str, str]], backend: str) -> dict[str, str]:
-    from curator.backends.backend import normalize_name
-
-    return {
-        key: value
-        for name, given in scoped.items()
-        if normalize_name(name) == backend
-        for key, value in given.items()
-    }
 
 
 def _row(row: Any, base: float | None, total: int) -> list[str]:

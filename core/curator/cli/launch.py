@@ -9,6 +9,7 @@ import functools
 import shlex
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,7 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 def _launch(
     registry: Registry, args: argparse.Namespace, reserved: contextlib.ExitStack
 ) -> ExitCode:
+    from curator.checkpoint.meta import EarlierFingerprintWarning
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
     from curator.running.runner import check_run, checkpoint_path, plan_run  # sqlite3...
 
@@ -154,7 +156,9 @@ def _launch(
         return dry_run(pipeline, path, checked, args, settings)
     try:
         request = _request(settings, indices, checkpoint, args)
-        loop = plan_run(pipeline, request, registry)
+        with warnings.catch_warnings():  # said as a notice (_remembered), not as Python's
+            warnings.filterwarnings("ignore", category=EarlierFingerprintWarning)
+            loop = plan_run(pipeline, request, registry)
         for line in notices:  # once the run is known to be valid
             say(line)
         if resuming:

@@ -9,7 +9,6 @@ import signal
 import sys
 import threading
 import traceback
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from curator.plugin_host.registry import Registry
 
     arguments = list(sys.argv[1:] if argv is None else argv)
-    # Said as a notice before the run (curator.cli.launch), not as a Python warning.
-    warnings.filterwarnings("ignore", message=r"the checkpoint .* was made by an earlier curator")
     if arguments == ["--version"]:  # needs no plugin: answered before they load
         print(f"curator {__version__}")
         return ExitCode.OK

@@ -145,6 +145,12 @@ def checked_options(
     found: dict[str, dict[str, Any]] = {name: dict(options or {}) for name in named}
     for name, given in (own or {}).items():
         usable = _usable(registry, name)
+        twice = sorted(set(given) & set(options or {}))
+        if twice:
+            raise UsageError(
+                f"option {twice[0]!r} is given for every backend and for backend {usable!r}: "
+                "give it once"
+            )
         if named and usable not in named:
             raise UsageError(
                 f"options are given for backend {usable!r}, which -b does not name: name it "

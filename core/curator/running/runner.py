@@ -471,7 +471,8 @@ def _default_path(pipeline: Pipeline[Any], key: str) -> Path:
     earlier = default_store_path(earlier_key)
     if earlier == path or not earlier.exists():
         return path
-    return earlier if stored_fingerprint(earlier) in (key, earlier_key) else path
+    # One that cannot be read is taken too: opening it then says what is wrong with it.
+    return earlier if stored_fingerprint(earlier) in (key, earlier_key, None) else path
 
 
 def default_store_path(pipeline_fingerprint: str) -> Path:

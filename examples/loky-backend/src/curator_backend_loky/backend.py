@@ -6,7 +6,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass
 
@@ -38,6 +38,10 @@ IN_TRANSIT_SECONDS = 0.2
 """At a hard stop, how long to wait for the next result on its way from a worker."""
 
 
+Pending = dict[Future[Outcome], tuple[int, float, bool]]
+"""The futures in flight: each item's index, when it was submitted, whether it runs alone."""
+
+
 def _run_one(work: Work, index: int) -> Outcome:
     return work(index, worker=f"loky-{os.getpid()}")
 
@@ -63,18 +67,24 @@ class LokyBackend(Backend):
         pool = new_pool()
         todo: Iterator[int] = iter(indices)
         suspects: list[int] = []  # held by a pool when a worker died: each runs alone next
-        pending: dict[Future[Outcome], tuple[int, float]] = {}  # index, when submitted
+        pending: Pending = {}
         finished = False
         try:
             while True:
                 broken = False
                 with starting_workers():  # loky starts its workers as items are submitted
-                    while (index := self._next(todo, suspects, pending)) is not None:
+                    while (taken := self._next(todo, suspects, pending)) is not None:
+                        index, alone = taken
                         try:
-                            pending[pool.submit(_run_one, work, index)] = (index, time.time())
-                        except BrokenExecutor:  # a worker died since the last look
-                            todo, broken = itertools.chain((index,), todo), True
+                            future = pool.submit(_run_one, work, index)
+                        except BrokenExecutor:  # a worker died since the last look: back it goes
+                            if alone:
+                                suspects.insert(0, index)
+                            else:
+                                todo = itertools.chain((index,), todo)
+                            broken = True
                             break
+                        pending[future] = (index, time.time(), alone)
                 if pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     broken = broken or any(_died_in(f) for f in done)
@@ -107,19 +117,20 @@ class LokyBackend(Backend):
             # A normal end waits for idle workers; a hard stop kills running items.
             pool.shutdown(wait=True, kill_workers=not finished)
 
-    def _next(self, todo: Iterator[int], suspects: list[int], pending: Sized) -> int | None:
-        """The index to submit now, if any: a suspect only into an empty pool."""
-        if self.stop_requested:
+    def _next(
+        self, todo: Iterator[int], suspects: list[int], pending: Pending
+    ) -> tuple[int, bool] | None:
+        """The index to submit now, if any, and whether it runs alone (a suspect does)."""
+        if self.stop_requested or any(alone for _, _, alone in pending.values()):
             return None
         if suspects:
-            return suspects.pop(0) if not pending else None
+            return (suspects.pop(0), True) if not pending else None
         if len(pending) >= self.jobs * self.options.in_flight:
             return None
-        return next(todo, None)
+        index = next(todo, None)
+        return None if index is None else (index, False)
 
-    def _after_a_death(
-        self, work: Work, pending: dict[Future[Outcome], tuple[int, float]], suspects: list[int]
-    ) -> Iterator[Event]:
+    def _after_a_death(self, work: Work, pending: Pending, suspects: list[int]) -> Iterator[Event]:
         """Hand over what a broken pool finished; find who killed its worker.
 
         loky fails every item the pool held and cannot say which one ran in the
@@ -131,7 +142,7 @@ class LokyBackend(Backend):
         """
         wait(pending)  # a broken pool settles all its futures at once
         lost: list[tuple[int, float, BaseException]] = []
-        for future, (index, submitted) in list(pending.items()):
+        for future, (index, submitted, _) in list(pending.items()):
             del pending[future]  # before the yield: a hard stop there must not hand it over again
             problem = future.exception()
             if problem is None:
