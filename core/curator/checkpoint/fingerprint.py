@@ -64,6 +64,8 @@ from curator.model.pipeline import Pipeline
 from curator.model.state import accumulates, clean_copy
 
 _DIGEST_ABOVE = 4096  # bytes or characters
+_DATA_READS = "data_methods_read"
+"""The key of what a class's data methods read (new on 2026-12-07, see :func:`identify`)."""
 _LOCKS = (type(threading.Lock()), type(threading.RLock()))
 """Hold no data that could shape an output: described by their type, never a reason to refuse."""
 
@@ -91,7 +93,27 @@ def legacy_fingerprint(pipeline: Pipeline[Any]) -> str:
     in place (a number, a string, a tuple of them), themselves or through the
     user functions they call.
     """
-    return _digest_of(_describe(pipeline, _Walker(legacy=True)))
+    return identify(pipeline)[2]
+
+
+def identify(pipeline: Pipeline[Any]) -> tuple[dict[str, Any], str, str]:
+    """The description, its fingerprint and :func:`legacy_fingerprint`, from one walk.
+
+    The earlier description is this one without what the data methods read,
+    the one thing an earlier curator left out.
+    """
+    walker = _Walker()
+    description = _describe(pipeline, walker)
+    today = _digest_of(description)
+    if not walker.data_reads:
+        return description, today, today
+    held = [(place, place.pop(_DATA_READS)) for place in walker.data_reads]
+    try:
+        earlier = _digest_of(description)
+    finally:
+        for place, read in held:
+            place[_DATA_READS] = read
+    return description, today, earlier
 
 
 def check_fingerprintable(pipeline: Pipeline[Any]) -> None:
@@ -131,9 +153,9 @@ def _parameters(stage: object) -> object:
 
 
 class _Walker:
-    def __init__(self, legacy: bool = False) -> None:
-        self.legacy = legacy
-        """Describe as curator did before the data methods' reads were covered."""
+    def __init__(self) -> None:
+        self.data_reads: list[dict[str, Any]] = []
+        """The descriptions given what their data methods read (see :func:`identify`)."""
         self.active: set[int] = set()
         self.path: list[str] = []
         self.problems: list[str] = []
@@ -259,13 +281,14 @@ class _Walker:
             described["class"] = {k: self._attribute(k, v, depth) for k, v in data.items()}
         if methods:
             described["globals"] = self._globals(methods, depth)
-        if data_methods and not self.legacy:
+        if data_methods:
             covered = {
                 (id(f.__globals__), name) for f in methods for name in global_names(f.__code__)
             }
             read = self._fixed_reads(data_methods, depth, covered, set())
             if read:  # only then: a pipeline whose data methods read nothing keeps its key
-                described["data_methods_read"] = read
+                described[_DATA_READS] = read
+                self.data_reads.append(described)
         return described
 
     def _fixed_reads(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import shlex
 import sys
 import traceback
@@ -353,11 +352,12 @@ def _remembered(
 
 def _fingerprinted_earlier(pipeline: Pipeline[Any], path: Path) -> list[str]:
     """What to say when the checkpoint at ``path`` is the pipeline's by its earlier fingerprint."""
-    from curator.checkpoint.fingerprint import fingerprint, legacy_fingerprint
+    from curator.checkpoint.fingerprint import identify
     from curator.checkpoint.meta import EARLIER_FINGERPRINT, stored_fingerprint
 
     stored = stored_fingerprint(path)
-    if stored == fingerprint(pipeline) or stored != legacy_fingerprint(pipeline):
+    _, today, earlier = identify(pipeline)
+    if stored == today or stored != earlier:
         return []
     return [EARLIER_FINGERPRINT.format(path=path)]
 
@@ -421,7 +421,7 @@ def dry_run(
     settings: RunSettings,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
-    from curator.checkpoint.fingerprint import fingerprint, legacy_fingerprint
+    from curator.checkpoint.fingerprint import identify
     from curator.checkpoint.latest import Latest, read_codes
     from curator.checkpoint.runlock import check_not_in_use
     from curator.checkpoint.stored_states import check_signatures
@@ -437,8 +437,8 @@ def dry_run(
     finally:
         backend.close()
     # What the run refuses when it opens the checkpoint: another pipeline's, a busy one.
-    earlier = functools.partial(legacy_fingerprint, pipeline)
-    stored = read_codes(path, fingerprint(pipeline), earlier) if path is not None else None
+    _, today, earlier = identify(pipeline)
+    stored = read_codes(path, today, lambda: earlier) if path is not None else None
     if path is not None:
         check_not_in_use(path)
     if args.resume and stored is not None and path is not None:

@@ -223,15 +223,14 @@ def same_class_lines(
     named by ``--checkpoint``) is named with the flag that resumes it.
     """
     from curator.checkpoint.catalog import scan
-    from curator.checkpoint.fingerprint import describe, fingerprint, legacy_fingerprint
+    from curator.checkpoint.fingerprint import identify
     from curator.checkpoint.parameters import differences, flatten
 
     if not folder.is_dir():
         return []
     try:
-        mine = flatten(describe(pipeline))
-        this = fingerprint(pipeline)
-        mine_earlier = legacy_fingerprint(pipeline)  # what an earlier curator gave it
+        description, this, mine_earlier = identify(pipeline)  # and what an earlier curator gave it
+        mine = flatten(description)
     except Exception:  # a pipeline curator cannot describe: nothing to compare
         return []
     similar = [

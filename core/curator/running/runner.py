@@ -7,7 +7,6 @@ the event hooks. Backends only execute, so all backends behave the same.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -18,13 +17,7 @@ from typing import Any, Literal
 
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.checkpoint.fingerprint import (
-    check_fingerprintable,
-    describe,
-    digest,
-    fingerprint,
-    legacy_fingerprint,
-)
+from curator.checkpoint.fingerprint import check_fingerprintable, identify
 from curator.checkpoint.meta import stored_fingerprint
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
@@ -435,7 +428,8 @@ def checkpoint_path(
 ) -> Path | None:
     """Where the checkpoint of ``pipeline`` lives for a ``checkpoint=`` argument."""
     if checkpoint is True:
-        return _default_path(pipeline, fingerprint(pipeline))
+        _, key, earlier = identify(pipeline)
+        return _default_path(key, earlier)
     return resolve_path(checkpoint)
 
 
@@ -445,20 +439,19 @@ def open_store(
     """Open (or create) the checkpoint of ``pipeline``; ``None`` when there is none."""
     if checkpoint is None or checkpoint is False:
         return None
-    description = describe(pipeline)
-    key = digest(description)
-    path = _default_path(pipeline, key) if checkpoint is True else resolve_path(checkpoint)
+    description, key, earlier = identify(pipeline)
+    path = _default_path(key, earlier) if checkpoint is True else resolve_path(checkpoint)
     assert path is not None
     return CheckpointStore(
         path, key, repr(pipeline), len(pipeline), json.dumps(description),
-        legacy=functools.partial(legacy_fingerprint, pipeline),
+        legacy=lambda: earlier,
     )  # fmt: skip
 
 
-def _default_path(pipeline: Pipeline[Any], key: str) -> Path:
+def _default_path(key: str, earlier_key: str) -> Path:
     """The default checkpoint: today's, or the one an earlier curator made for this pipeline.
 
-    An earlier curator fingerprinted less (see
+    An earlier curator fingerprinted less (``earlier_key``, see
     :func:`~curator.checkpoint.fingerprint.legacy_fingerprint`): the file it
     made goes on being this pipeline's checkpoint while it holds that
     fingerprint, or today's (a run gave it today's): once given another
@@ -467,7 +460,6 @@ def _default_path(pipeline: Pipeline[Any], key: str) -> Path:
     path = default_store_path(key)
     if path.exists() or not path.parent.is_dir():
         return path
-    earlier_key = legacy_fingerprint(pipeline)
     earlier = default_store_path(earlier_key)
     if earlier == path or not earlier.exists():
         return path
