@@ -448,6 +448,41 @@ def test_batch_backends_are_measured_only_when_asked_for(tmp_path: Path) -> None
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _JobsOptions:
+    job_folder: str | None = None
+
+
+class _Jobs(curator_api.Backend):
+    """Stands for a batch backend with a jobs' folder; runs here, noting the folder it got."""
+
+    name = "jobs-here"
+    capabilities = curator_api.Capabilities(parallel=True, runs_elsewhere=True)
+    Options = _JobsOptions
+    folders: ClassVar[list[str | None]] = []
+
+    def execute(self, work: curator_api.Work, indices: Any) -> Any:
+        _Jobs.folders.append(self.options.job_folder)
+        for index in indices:
+            yield work(index)
+
+
+def test_a_batch_backends_jobs_keep_their_folder_in_the_scratch_unless_one_is_given(
+    tmp_path: Path,
+) -> None:
+    """Slurm's jobs left curator-jobs/run-* in the working directory after every bench."""
+    registry = registry_with(_Jobs, _Here)
+    _Jobs.folders.clear()
+    bench(Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["jobs-here", "close-by"],
+          jobs=[2], allow_writes=True, registry=registry)  # fmt: skip
+    assert _Jobs.folders == [str(tmp_path / "jobs")]
+    _Jobs.folders.clear()
+    bench(Numbers(8).write(_Quiet()), tmp_path, sample=4, backends=["jobs-here"], jobs=[2],
+          allow_writes=True, registry=registry,
+          backend_options={"jobs-here": {"job_folder": "/shared/jobs"}})  # fmt: skip
+    assert _Jobs.folders == ["/shared/jobs"]
+
+
 def test_bench_through_the_api_refuses_what_is_not_a_pipeline(tmp_path: Path) -> None:
     with pytest.raises(curator_api.UsageError, match="expected a curator Pipeline, got int"):
         bench(42, tmp_path, registry=curator_api.default_registry())  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -71,7 +72,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--scratch",
         metavar="DIR",
-        help="where the sampled items write their files (default: a temporary folder, removed)",
+        help="where the sampled items write their files, and a batch backend's jobs keep theirs "
+        "(default: a temporary folder, removed; in the working directory when a batch "
+        "backend is measured)",
     )
     parser.add_argument(
         "--allow-writes",
@@ -127,7 +130,7 @@ def bench_command(registry: Registry, args: argparse.Namespace) -> ExitCode:
         if args.scratch is not None:
             rows = _measure(registry, args, pipeline, Path(args.scratch), skipped)
         else:
-            with tempfile.TemporaryDirectory(prefix="curator-bench-") as scratch:
+            with _temporary_scratch(registry, args.backend) as scratch:
                 rows = _measure(registry, args, pipeline, Path(scratch), skipped)
         return _report(args, rows, len(pipeline), registry, skipped)
 
@@ -183,6 +186,31 @@ def _report(
             f"for {total:,} items)"
         )
     return ExitCode.TASKS_FAILED if failing else ExitCode.OK
+
+
+def _temporary_scratch(
+    registry: Registry, backends: list[str] | None
+) -> tempfile.TemporaryDirectory[str]:
+    """The scratch folder made for the bench, removed afterwards.
+
+    In the system's temporary folder, unless a batch backend is measured: its
+    jobs run on other machines, and write there too, so the folder is made in
+    the working directory, where such a backend keeps its jobs' folder by
+    default (on a cluster, a shared file system).
+    """
+    elsewhere = [
+        name for name in backends or () if registry.backend(name).capabilities.runs_elsewhere
+    ]
+    if not elsewhere:
+        return tempfile.TemporaryDirectory(prefix="curator-bench-")
+    try:
+        return tempfile.TemporaryDirectory(prefix="curator-bench-", dir=os.path.abspath("."))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot make the scratch folder for {elsewhere[0]}'s jobs in the working "
+            f"directory ({exc.strerror or exc}); give --scratch DIR on a file system the jobs "
+            "reach"
+        ) from None
 
 
 def _measure(

@@ -13,7 +13,8 @@ The sampled items' files never land where the real run writes: each stage
 that writes (the sink, any stage with ``finish`` or ``flush``, and filters that
 say where they write) is pointed at a scratch folder first, through its
 ``use_scratch(folder)`` method or its ``output_path`` attribute (see
-:mod:`curator.running.bench_scratch`).
+:mod:`curator.running.bench_scratch`), and a batch backend's jobs keep their
+folder there too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from curator.model.outcome import Status
 from curator.model.pipeline import Pipeline, check_runnable
 from curator.plugin_host.registry import Registry
 from curator.running.bench_configs import Config, checked_options, configurations, sample_indices
-from curator.running.bench_scratch import scratch_copy
+from curator.running.bench_scratch import jobs_into_scratch, scratch_copy
 from curator.running.runner import run
 
 
@@ -191,6 +192,9 @@ def bench(
     in ``backends``: each of them must take every one. ``backend_options``
     (``-o NAME:KEY=VALUE``) are one backend's own, by its name, on top. A
     chunk size among a backend's options is the only one measured for it.
+    A batch backend's jobs keep their folder in ``folder`` too (``jobs``),
+    unless its ``job_folder`` is given: ``folder`` must then be one its jobs
+    reach.
 
     A configuration of more workers than half the sample is not measured
     (idle workers would count against it), nor one job of a parallel
@@ -246,6 +250,8 @@ def bench(
         if progress is not None:
             progress(config)
         own = by_backend.get(config.backend)
+        if _runs_elsewhere(registry, config.backend):
+            own = jobs_into_scratch(registry.backend(config.backend).Options, own or {}, folder)
         try:
             first = None
             if config.backend not in once and not _runs_elsewhere(registry, config.backend):

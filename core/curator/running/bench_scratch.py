@@ -128,3 +128,21 @@ def _moved_path(
     if isinstance(current, PurePath):
         return type(current)(moved)  # the stage may call its Path's methods
     return moved
+
+
+JOB_FOLDER = "job_folder"
+"""The option naming a batch backend's jobs' folder (``curator.backends.batch.BatchOptions``)."""
+
+
+def jobs_into_scratch(options_class: type, given: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``given`` with the jobs' folder of a backend that has one in ``folder``, unless named.
+
+    A batch backend keeps its jobs' work, records and logs in a folder of its
+    own (Slurm's default: ``curator-jobs`` in the working directory, kept for
+    the logs). A bench's sample is no run to look back on: its jobs write into
+    the scratch folder, and go with it. A ``job_folder`` the user gave is kept.
+    """
+    fields = getattr(options_class, "__dataclass_fields__", {})
+    if JOB_FOLDER not in fields or given.get(JOB_FOLDER) is not None:
+        return given
+    return {**given, JOB_FOLDER: str(folder / "jobs")}

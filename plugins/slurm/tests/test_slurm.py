@@ -160,6 +160,18 @@ def test_an_unknown_partition_is_refused_before_anything_is_submitted(tmp_path: 
     assert "Traceback" not in cli.stderr
 
 
+def test_a_bench_leaves_nothing_where_it_ran(tmp_path: Path) -> None:
+    """Its jobs' folder was curator-jobs/ in the working directory, kept after every bench."""
+    bench = subprocess.run(
+        [sys.executable, "-m", "curator", "bench", "curator.examples.snapshots:pipeline",
+         "-b", "slurm", "-j", "1", "--sample", "2", "--json"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    assert json.loads(bench.stdout)["recommended"]["backend"] == "slurm"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_options_reach_the_sbatch_script(tmp_path: Path) -> None:
     options = SlurmOptions(
         partition="debug", time_limit=30, cpus_per_task=4, mem="8G", gpus_per_task=1,
