@@ -14,7 +14,7 @@ With ``--baseline DIR`` (an older checkout, e.g. ``git archive <commit> | tar
 core and process-pool plugin first on ``sys.path``, side by side.
 
 MEM    parent peak RSS: ``run()`` of 200,000 no-op items returning a short
-       string each; ``stream()`` of 200,000 and of 2,000,000 no-op items.
+       string each; ``stream()`` of 200,000 and of 2,000,000 such items.
 ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        time of 200,000 minus that of 2,000, per extra item) and the parent's
        CPU seconds, for curator's process pool (run, run with each outcome

@@ -315,6 +315,35 @@ def test_memory_that_grows_while_items_run_bare_ends_the_sampling_for_good() -> 
 
 
 @pytest.mark.usefixtures("every_item_quick")
+@pytest.mark.parametrize("ends_the_stretch", ["long", "failed"])
+def test_growth_that_shows_on_a_long_or_failed_bare_item_ends_the_sampling_too(
+    ends_the_stretch: str,
+) -> None:
+    """Its row showed the growth, and sampling went on: the next growth had no owner either."""
+    kept: list[bytes] = []
+    closer = QUICK_STREAK + 2
+
+    class Hoards(Sink[int]):
+        def __call__(self, items: Iterator[int], index: int) -> list[str]:
+            for _ in items:
+                pass
+            if index == QUICK_STREAK + 1:  # bare, quick: its growth shows on the next read
+                kept.append(b"x" * above_the_peak(64 << 20))
+            if index == closer and ends_the_stretch == "failed":
+                raise ValueError("bad item")
+            return []
+
+    work = Work(Pipeline(Numbers(400)).write(Hoards()))
+    assert work.meter is not None
+    long = frozenset({closer}) if ends_the_stretch == "long" else frozenset()
+    kinds = measured_by(work, QUICK_STREAK + 3 * SAMPLE_EVERY, long=long)
+    assert kinds[QUICK_STREAK + 1] is None
+    assert kinds[closer] is False  # bare, read at its end: its row shows the growth
+    assert work.meter.every == 1
+    assert kinds[closer + 1 :] == [True] * (len(kinds) - closer - 1)
+
+
+@pytest.mark.usefixtures("every_item_quick")
 def test_a_count_of_bare_items_below_zero_reads_as_none_left() -> None:
     """Threads sharing a work may both count the last bare item down: measuring goes on."""
     work = Work(Pipeline(Numbers(200)).write(Fails()))

@@ -60,7 +60,8 @@ class Work:
         the row of the item :meth:`run_index` ran last (``None`` when it was
         not measured). ``True`` samples quick items (one in
         :data:`~curator.observing.metrics.SAMPLE_EVERY`, once a streak of
-        them ran; an item that runs long or fails is always read, see
+        them ran, widening to one in 256 while they stay quick; an item that
+        runs long or fails is always read, see
         :class:`~curator.observing.metrics.Meter`), ``"all"`` measures every
         item in full.
     capture

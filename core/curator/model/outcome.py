@@ -239,7 +239,8 @@ class Outcome(Record):
     metrics
         What the item cost where it ran (see :class:`curator.Metrics`);
         ``None`` when it never ran in a worker (cancelled, crashed, skipped
-        from an older checkpoint) or the run measured nothing (``metrics=False``).
+        from an older checkpoint), when it was a quick item the run's sampling
+        let run unmeasured, or the run measured nothing (``metrics=False``).
     output
         What the item wrote to stdout, stderr and logging while it ran (see
         :class:`curator.Captured`); ``None`` when it wrote nothing or the run

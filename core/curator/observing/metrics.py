@@ -263,7 +263,7 @@ class Meter:
                 self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit)
                 and self._long >= UNSPLIT_ITEMS
                 and self._long * UNSPLIT_RARITY >= self._items
-            ):
+            ) or row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
                 self.every = 1  # see the class docs: from now on, every item in full
             return row
         closer = self._closer

@@ -9,8 +9,8 @@ timestamps, the attempt and the worker per slot, and the errors of the few
 that have one. That is about 30 bytes per item besides the value, where an
 ``Outcome`` with its index and timestamps costs 176, so a run of a million
 items costs the parent little more than what the sinks returned. Metrics add
-a row of 8-byte floats per item (5 to 8 of them for a pipeline of 1 to 4
-filters), ``NaN`` where an item has none. The
+a row of 8-byte floats (one per stage, and 4 more) for each item read, kept sparse
+until a third of the items have one (:class:`~curator.model.measured.MeasuredRows`). The
 :class:`~curator.model.table.OutcomeTable` of :meth:`Ledger.outcomes` builds each
 ``Outcome`` when it is read. A ledger that does not keep outcomes (a streamed
 run) holds the status bytes and the failed outcomes only (retries and the
