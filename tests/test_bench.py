@@ -220,6 +220,38 @@ def failing():
 
 def empty():
     return Numbers(0).write(Quiet())
+
+
+class StopsAtTheEnd(Filter):
+    # Accumulating: its finish runs in the run's end, where this Ctrl-C lands.
+    def __init__(self):
+        self.seen = 0
+
+    def __call__(self, items):
+        for item in items:
+            self.seen += 1
+            yield item
+
+    def reset(self):
+        self.seen = 0
+
+    def state(self):
+        return self.seen
+
+    def merge(self, states):
+        self.seen = sum(states)
+        return self.seen
+
+    def finish(self):
+        import os, signal
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def use_scratch(self, folder):
+        pass
+
+
+def stops_at_the_end():
+    return Numbers(8).filter(StopsAtTheEnd()).write(Quiet())
 """
 
 
@@ -228,6 +260,17 @@ def targets(tmp_path: Path) -> Path:
     (tmp_path / "targets.py").write_text(textwrap.dedent(WRITER))
     (tmp_path / "written").mkdir()
     return tmp_path
+
+
+def test_a_ctrl_c_as_a_configuration_records_its_end_stops_the_bench(targets: Path) -> None:
+    """It waited for the run's end, was dropped there, and the bench measured on: exit 0."""
+    proc = curator("bench", "targets.py:stops_at_the_end", "-b", "sequential", "-b",
+                   "thread-pool", "-j", "2", "--sample", "4", cwd=targets)  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert "curator: recording what finished before stopping" in proc.stderr
+    assert proc.stderr.count("curator bench: measuring") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
 
 
 def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(

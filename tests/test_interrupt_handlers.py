@@ -21,7 +21,7 @@ from pipelines import Collect
 from curator import Backend, Capabilities, RunInterrupted, UsageError, Work, run
 from curator.model.errors import HardStop
 from curator.running.interrupts import Interrupts, Terminated
-from curator.testing.probes import Numbers
+from curator.testing.probes import Numbers, Tally
 
 pytestmark = pytest.mark.usefixtures("default_signal_handlers")
 
@@ -169,3 +169,32 @@ def test_without_a_signal_an_engines_error_and_a_usage_error_stay_what_they_are(
     with pytest.raises(UsageError, match="no such cluster"):
         run(Numbers(4).write(Collect()), backend="killed-by-the-signal", jobs=2, reporter=None,
             registry=registry)  # fmt: skip
+
+
+class StopsAsTheRunRecordsItsEnd(Tally):
+    """An accumulating stage whose ``finish``, in the run's end, signals this process."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+
+    def finish(self) -> None:
+        os.kill(os.getpid(), self.signum)  # handled at once, by the run's end: it waits
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_that_waited_for_the_runs_end_is_raised_once_it_is_recorded(
+    signum: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was dropped: run() returned, and a script's next run (the bench's next) went on."""
+    pipeline = Numbers(5).filter(StopsAsTheRunRecordsItsEnd(signum)).write(Collect())
+    with pytest.raises(RunInterrupted) as caught:
+        run(pipeline, reporter=None)
+    result = caught.value.result
+    assert result.ok
+    assert not result.interrupted  # every item ended, and is recorded
+    assert [o.index for o in result.outcomes] == list(range(5))
+    assert caught.value.terminated is (signum == signal.SIGTERM)
+    assert "curator: recording what finished before stopping" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert run(Numbers(3).write(Collect()), reporter=None).ok  # nothing left pending

@@ -185,9 +185,9 @@ def _launch(
         return ExitCode.TASKS_FAILED
     except RunInterrupted as exc:  # asked for (Ctrl-C, SIGTERM): not an error
         result = exc.result
-        _resume_hint(args, result, "terminated" if result.terminated else "interrupted")
+        _resume_hint(args, result, "terminated" if exc.terminated else "interrupted")
         _emit(args, result)
-        return ExitCode.TERMINATED if result.terminated else ExitCode.INTERRUPTED
+        return ExitCode.TERMINATED if exc.terminated else ExitCode.INTERRUPTED
     _emit(args, result)
     if not result.ok:
         _resume_hint(args, result)
@@ -383,6 +383,9 @@ def _resume_hint(args: argparse.Namespace, result: RunResult, why: str = "") -> 
     # too: the resume it suggests skips those as well.
     with contextlib.suppress(UsageError):
         done = done_among(result.checkpoint, result.run.indices)
+    if done >= result.run.total:  # stopped as it recorded its end: nothing is left
+        say(f"{stopped}all {done} items are done and recorded in {result.checkpoint}")
+        return
     say(
         f"{stopped}{done} of {result.run.total} items are done and recorded in "
         f"{result.checkpoint}; to finish the rest with the same settings: {_resume_command(args)}"

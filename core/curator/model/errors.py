@@ -131,12 +131,24 @@ class HardStop(KeyboardInterrupt):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a run; ``result`` keeps every outcome that had finished.
+    """Ctrl-C or SIGTERM stopped a run; ``result`` keeps every outcome that had finished.
 
     It is a :class:`KeyboardInterrupt`, so code that does not know curator
-    still stops as usual.
+    still stops as usual. A stop that arrives while the run records its end
+    waits for the record, then is raised as this too: every item may have
+    ended (``result.interrupted`` is then false), but the caller was asked to
+    stop.
+
+    Attributes
+    ----------
+    result
+        The run's result.
+    terminated
+        Whether SIGTERM asked for the stop (``result.terminated``, or a
+        SIGTERM that arrived while the run recorded its end).
     """
 
-    def __init__(self, result: RunResult) -> None:
+    def __init__(self, result: RunResult, terminated: bool = False) -> None:
         super().__init__("the run was interrupted")
         self.result = result
+        self.terminated = terminated or result.terminated

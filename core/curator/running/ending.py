@@ -49,6 +49,7 @@ class RunEnding:
     merge_error: StateMergeError | None
     recorded: Latest | None
     result: RunResult | None
+    stopped_at_the_end: Finishing | None
 
     def _in_request_order(self, indices: Iterable[int]) -> list[int]:
         position = self.ledger.position
@@ -126,8 +127,12 @@ class RunEnding:
     def _finish(
         self, started: float, interrupted: bool, terminated: bool, stopped: bool = False
     ) -> RunResult:
-        """End the run: record and report it. ``stopped``: it ends early, not by a hard stop."""
-        with Finishing():
+        """End the run: record and report it. ``stopped``: it ends early, not by a hard stop.
+
+        A stop asked for meanwhile is kept in :attr:`stopped_at_the_end`.
+        """
+        finishing = self.stopped_at_the_end = Finishing()
+        with finishing:
             return self._record_end(started, interrupted, terminated, stopped)
 
     def _record_end(

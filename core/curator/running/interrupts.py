@@ -250,8 +250,9 @@ class Finishing:
     The run's end is short and bounded work that keeps what finished (the
     checkpoint's last records, the merged shards, the summary a ``--json``
     caller reads), so a Ctrl-C or SIGTERM that arrives then is told to wait,
-    not raised. The third Ctrl-C raises :class:`KeyboardInterrupt` after all:
-    the way out of a finish that hangs.
+    not raised; the run passes the stop on once its end is recorded (see
+    :attr:`stop_asked`). The third Ctrl-C raises :class:`KeyboardInterrupt`
+    after all: the way out of a finish that hangs.
     """
 
     PATIENCE = 3
@@ -260,6 +261,8 @@ class Finishing:
     def __init__(self) -> None:
         self.presses = 0
         """Ctrl-C presses during the finish (a SIGTERM waits too, but never abandons it)."""
+        self.terminated = False
+        """Whether SIGTERM arrived during the finish."""
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Finishing:
@@ -269,6 +272,11 @@ class Finishing:
     def __exit__(self, *exc_info: object) -> None:
         _give_back(self._previous)
 
+    @property
+    def stop_asked(self) -> bool:
+        """Whether a Ctrl-C or SIGTERM waited for the finish: the caller must still stop."""
+        return self.presses > 0 or self.terminated
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT:
             self.presses += 1
@@ -276,6 +284,7 @@ class Finishing:
                 raise KeyboardInterrupt
             said = f"(Ctrl-C {self.PATIENCE - self.presses} more time(s) to abandon it)"
         else:
+            self.terminated = True
             said = "(SIGTERM)"
         sys.stderr.write(f"\ncurator: recording what finished before stopping {said}\n")
         sys.stderr.flush()

@@ -41,7 +41,7 @@ from curator.plugin_host.relay import EventRelay
 from curator.running.ending import RunEnding
 from curator.running.groups import KeepTogether
 from curator.running.intake import EventIntake
-from curator.running.interrupts import Interrupts
+from curator.running.interrupts import Finishing, Interrupts
 from curator.running.ledger import Ledger
 from curator.running.policy import Policy
 
@@ -136,6 +136,8 @@ class RunLoop(EventIntake, RunEnding):
         """Failures of a round that may be retried: final only once the loop decides."""
         self.result: RunResult | None = None
         """Set when :meth:`outcomes` is exhausted (or raised)."""
+        self.stopped_at_the_end: Finishing | None = None
+        """The run's end, and the Ctrl-C or SIGTERM that waited for it, if any."""
         accumulating = self.plan.accumulating
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.model.state`)."""
@@ -273,6 +275,11 @@ class RunLoop(EventIntake, RunEnding):
             self.relay.check(result)
             if stopped_by is not None:
                 raise TaskFailedError(stopped_by, result)
+            end = self.stopped_at_the_end
+            if end is not None and end.stop_asked:
+                # Every item ended, and is recorded; the stop that waited for the record
+                # is still the caller's: a script's next run, the bench's next one.
+                raise RunInterrupted(result, terminated=end.terminated)
         finally:
             if info.capture:
                 capture.release()
