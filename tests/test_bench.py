@@ -252,6 +252,17 @@ class StopsAtTheEnd(Filter):
 
 def stops_at_the_end():
     return Numbers(8).filter(StopsAtTheEnd()).write(Quiet())
+
+
+class SlowToFinish(StopsAtTheEnd):
+    # Its finish takes half a second once per run, whatever the run's size.
+    def finish(self):
+        import time
+        time.sleep(0.5)
+
+
+def slow_to_finish():
+    return Numbers(1000).filter(SlowToFinish()).write(Quiet())
 """
 
 
@@ -271,6 +282,17 @@ def test_a_ctrl_c_as_a_configuration_records_its_end_stops_the_bench(targets: Pa
     assert proc.stderr.count("curator bench: measuring") == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_what_a_run_pays_once_at_its_end_is_not_counted_per_item(targets: Path) -> None:
+    """A stage's finish of 0.5 s was spread over the 8 sampled items: 1,000 items were
+    estimated at over a minute (8 items per second), where a real run takes about 1 s."""
+    [row] = _json(curator("bench", "targets.py:slow_to_finish", "-b", "sequential", "--sample",
+                          "8", "--json", cwd=targets))["configurations"]  # fmt: skip
+    assert row["wind_down_seconds"] >= 0.5
+    assert row["items_per_second"] > 100  # no-op items: thousands a second
+    assert row["estimated_seconds"] < 20  # 0.5 s once, and 1,000 no-op items
+    assert row["estimated_seconds"] >= row["wind_down_seconds"] + row["startup_seconds"]
 
 
 def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(

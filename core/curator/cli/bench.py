@@ -27,7 +27,7 @@ from curator.plugin_host.registry import Registry
 
 COLUMNS = (
     "backend", "jobs", "chunksize", "items/s", "item (median)", "overhead/item", "start-up",
-    "worker peak RSS", "speedup", "estimated total",
+    "wind-down", "worker peak RSS", "speedup", "estimated total",
 )  # fmt: skip
 
 
@@ -243,6 +243,7 @@ def _row(row: Any, base: float | None, total: int) -> list[str]:
         _duration(row.item),
         _duration(row.overhead),
         _duration(row.startup),
+        _duration(row.wind_down),
         format_bytes(row.worker_rss),
         "-" if base is None else f"{row.per_second / base:.2f}x",
         # Not a candidate: the recommendation passes over configurations with failures.

@@ -53,7 +53,7 @@ class Measured:
         Seconds until the first item started (workers, shipping the pipeline),
         in a process that had not run this backend before (see :attr:`once`).
     per_second
-        Items per second once started.
+        Items per second from the first item's start to the last one's end.
     item
         The median item's own seconds, where it ran.
     overhead
@@ -68,6 +68,10 @@ class Measured:
         part of :attr:`startup`, measured before the backend's first
         configuration, so that every configuration of a backend carries it
         alike and a real ``curator run`` pays what the table says.
+    wind_down
+        Seconds from the last item's end to the run's end (the stages'
+        ``finish``, the workers stopping): paid once per run, as
+        :attr:`startup` is, not per item.
     """
 
     config: Config
@@ -81,10 +85,11 @@ class Measured:
     worker_rss: int | None
     first_error: str | None = None
     once: float = 0.0
+    wind_down: float = 0.0
 
     def estimate(self, total: int) -> float:
         """Seconds this configuration would take for ``total`` items."""
-        return self.startup + total / self.per_second
+        return self.startup + total / self.per_second + self.wind_down
 
     def to_json(self, baseline: float | None, total: int) -> dict[str, Any]:
         """A JSON row; ``baseline``: sequential's items per second (for the speedup)."""
@@ -96,6 +101,7 @@ class Measured:
             "failed": self.failed,
             "wall_seconds": round(self.wall, 6),
             "startup_seconds": round(self.startup, 6),
+            "wind_down_seconds": round(self.wind_down, 6),
             "first_run_seconds": round(self.once, 6),
             "items_per_second": round(self.per_second, 3),
             "item_seconds": round(self.item, 6),
@@ -139,7 +145,12 @@ def measure(
     failed = [o for o in outcomes if o.status is not Status.OK]
     starts = [o.started for o in outcomes if o.started]
     startup = max(0.0, min(starts) - began) if starts else 0.0
-    busy = max(wall - startup, 1e-9)
+    # What follows the last item (a stage's finish, the workers stopping) is paid once
+    # per run, as the start-up is: spread over a sample's items, it would be scaled up
+    # to the whole run's.
+    ends = [o.finished for o in outcomes if o.started]
+    wind_down = max(0.0, began + wall - max(ends)) if ends else 0.0
+    busy = max(wall - startup - wind_down, 1e-9)
     spent = [o.finished - o.started for o in outcomes if o.status is Status.OK]
     item = statistics.median(spent) if spent else 0.0
     rss = [o.metrics.rss_peak for o in outcomes if o.metrics is not None]
@@ -154,6 +165,7 @@ def measure(
         overhead=max(0.0, busy * config.jobs / max(len(outcomes), 1) - item),
         worker_rss=int(max(rss)) if rss else None,
         first_error=_first_error(failed),
+        wind_down=wind_down,
     )
 
 
