@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_the_samples_write_into_the_scratch_folder_asked_for(tmp_path: Path) -> 
 WRITER = """
 from dataclasses import dataclass
 from pathlib import Path
-from curator import Filter, Sink
+from curator import Filter, Sink, Source
 from curator.testing.probes import Numbers
 
 
@@ -263,6 +264,32 @@ class SlowToFinish(StopsAtTheEnd):
 
 def slow_to_finish():
     return Numbers(1000).filter(SlowToFinish()).write(Quiet())
+
+
+class Caching(Source):
+    # Reads, and writes a cache of what it read: it says where, with use_scratch.
+    def __init__(self, count, cache):
+        self.count = count
+        self.cache = cache
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        Path(self.cache).mkdir(parents=True, exist_ok=True)
+        Path(self.cache, f"{index}.cache").write_text(str(index))
+        yield index
+
+    def use_scratch(self, folder):
+        self.cache = str(Path(folder, "cache"))
+
+
+def cached():
+    return Caching(6, "written/cache").write(Quiet())
+
+
+def three():
+    return Numbers(3).write(Quiet())
 """
 
 
@@ -295,6 +322,14 @@ def test_what_a_run_pays_once_at_its_end_is_not_counted_per_item(targets: Path) 
     assert row["estimated_seconds"] >= row["wind_down_seconds"] + row["startup_seconds"]
 
 
+def test_a_source_that_says_where_it_writes_is_pointed_at_scratch(targets: Path) -> None:
+    """A source's use_scratch was never called: its cache landed where the run's does."""
+    _sequential_into(targets / "scratch", "targets.py:cached", cwd=targets)
+    cached = sorted(p.name for p in (targets / "scratch" / "source" / "cache").iterdir())
+    assert cached == [f"{i}.cache" for i in range(6)]
+    assert list((targets / "written").iterdir()) == []
+
+
 def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
     targets: Path,
 ) -> None:
@@ -304,6 +339,10 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
     assert "use_scratch(folder)" in proc.stderr
     assert "--allow-writes" in proc.stderr
     assert list((targets / "written").iterdir()) == []
+    scratch = curator("bench", "targets.py:writes", "-b", "sequential", "--scratch", "scratch",
+                      cwd=targets)  # fmt: skip
+    assert scratch.returncode == 2, scratch.stderr
+    assert not (targets / "scratch").exists()  # refused before any folder was made
     allowed = curator(
         "bench", "targets.py:writes", "-b", "sequential", "--allow-writes", "--json", cwd=targets
     )
@@ -315,7 +354,13 @@ def test_a_sink_that_cannot_be_pointed_at_scratch_is_refused_unless_allowed(
     ("arguments", "message"),
     [
         (["targets.py:quiet", "--sample", "0"], "the sample must hold at least 1 item, got 0"),
-        (["targets.py:quiet", "-j", "0"], "job counts must be at least 1"),
+        (["targets.py:quiet", "-j", "0"], "jobs must not be 0: use 1 to run in-process"),
+        (["targets.py:quiet", "-j", "2,-99"], "jobs=-99 counts back from this machine's"),
+        (
+            ["targets.py:quiet", "-b", "sequential", "-j", "2,4"],
+            "backend 'sequential' runs one "
+            "item at a time, so -j 2,4 needs a parallel backend among those named with -b",
+        ),
         (["targets.py:quiet", "-j", "two"], "expected job counts like 2,4,8"),
         (["targets.py:quiet", "-b", "no-such-backend"], "no-such-backend"),
         # What was asked for first, then whether the sink may write outside scratch.
@@ -436,6 +481,12 @@ def test_a_sample_too_small_for_the_only_backend_is_an_error(targets: Path) -> N
                     "2", cwd=targets)  # fmt: skip
     assert alone.returncode == 2, alone.stderr
     assert "cannot keep 2 workers busy; give --sample 8 or more" in alone.stderr
+    # A larger sample cannot help a pipeline that has no more items: it said to give one.
+    small = curator("bench", "targets.py:three", "--sample", "8", "-b", "thread-pool", "-j",
+                    "2", cwd=targets)  # fmt: skip
+    assert small.returncode == 2, small.stderr
+    assert "-j 2: the pipeline's 3 items cannot keep 2 workers busy" in small.stderr
+    assert "--sample" not in small.stderr
 
 
 def test_the_sample_is_spread_over_the_whole_pipeline() -> None:
@@ -548,6 +599,19 @@ def test_a_batch_backends_jobs_keep_their_folder_in_the_scratch_unless_one_is_gi
     assert _Jobs.folders == ["/shared/jobs"]
 
 
+def test_options_for_a_batch_backend_the_bench_leaves_out_are_refused(tmp_path: Path) -> None:
+    """Without -b, a batch backend is not measured: its options were dropped, silently."""
+    registry = registry_with(_Jobs, _Here)
+    with pytest.raises(curator_api.UsageError) as caught:
+        bench(Numbers(8).write(_Quiet()), tmp_path, sample=4, jobs=[2], allow_writes=True,
+              registry=registry,
+              backend_options={"jobs-here": {"job_folder": "/shared"}})  # fmt: skip
+    assert str(caught.value) == (
+        "options are given for backend 'jobs-here', whose items run as batch jobs: the bench "
+        "measures it only when named (-b jobs-here)"
+    )
+
+
 def test_bench_through_the_api_refuses_what_is_not_a_pipeline(tmp_path: Path) -> None:
     with pytest.raises(curator_api.UsageError, match="expected a curator Pipeline, got int"):
         bench(42, tmp_path, registry=curator_api.default_registry())  # type: ignore[arg-type]
@@ -654,6 +718,16 @@ def test_backend_options_reach_each_run_and_the_recommendation(targets: Path) ->
         "copy_pipeline=false", "--json", cwd=targets,
     ))  # fmt: skip
     assert report["options"] == {"copy_pipeline": "false"}
+
+
+def test_job_counts_read_as_curator_run_reads_them(targets: Path) -> None:
+    """-j -1 (every CPU, as curator run -j -1 says) was refused: job counts must be >= 1."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
+        pytest.skip("every CPU is one job here: thread-pool is not measured at one")
+    report = _json(curator("bench", "targets.py:quiet", "--sample", str(4 * cpus), "-b",
+                           "thread-pool", "-j", "-1", "--json", cwd=targets))  # fmt: skip
+    assert [row["jobs"] for row in report["configurations"]] == [cpus]
 
 
 def test_one_backends_own_options_leave_the_others_measured_as_they_are(targets: Path) -> None:

@@ -60,7 +60,7 @@ def add_parser(commands: Any) -> None:
         "--jobs",
         type=_job_counts,
         metavar="N[,N...]",
-        help="job counts for parallel backends (default: 2 and every CPU)",
+        help="job counts for parallel backends, -1 for every CPU (default: 2 and every CPU)",
     )
     parser.add_argument(
         "-o",
@@ -86,13 +86,17 @@ def add_parser(commands: Any) -> None:
 
 
 def _job_counts(text: str) -> list[int]:
+    """``2,4,8``; as ``curator run -j`` reads them, ``-1`` is every CPU, ``-2`` all but one."""
+    from curator.model.selection import resolve_jobs
+
     try:
         counts = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected job counts like 2,4,8, got {text!r}") from None
-    if min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"job counts must be at least 1, got {text!r}")
-    return counts
+    try:
+        return [resolve_jobs(count) for count in counts]
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (in -j {text})") from None
 
 
 def _scoped(options: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:

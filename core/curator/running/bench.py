@@ -253,11 +253,13 @@ def bench(
         if config.backend in refused:
             continue
         if config.jobs > 1 and len(indices) < 2 * config.jobs:
-            leave_out(
-                config.backend,
-                f"-j {config.jobs}: a sample of {len(indices)} items cannot keep {config.jobs} "
-                f"workers busy; give --sample {4 * config.jobs} or more",
+            why = (  # a larger sample helps, unless the pipeline has no more items
+                f"a sample of {len(indices)} items cannot keep {config.jobs} workers busy; "
+                f"give --sample {4 * config.jobs} or more"
+                if len(indices) < size
+                else f"the pipeline's {size} items cannot keep {config.jobs} workers busy"
             )
+            leave_out(config.backend, f"-j {config.jobs}: {why}")
             continue
         if progress is not None:
             progress(config)

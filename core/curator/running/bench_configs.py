@@ -59,6 +59,12 @@ def configurations(
     :func:`not_measured`). A parallel backend is not measured at one job
     (it would run its items in this process, as ``sequential`` does),
     unless its items run as jobs: ``skipped`` hears of it.
+
+    Raises
+    ------
+    UsageError
+        For job counts asked for when every backend named runs one item at
+        a time (``-b sequential -j 2``), as ``curator run`` refuses them.
     """
     cpus = os.cpu_count() or 1
     counts = sorted(set(jobs)) if jobs else sorted({2, max(2, cpus)})
@@ -71,6 +77,13 @@ def configurations(
             for name, entry in registry.backends.items()
             if entry.status == "ok" and name not in left_out
         ]
+    serial = [name for name in names if not registry.backend(name).capabilities.parallel]
+    if backends and jobs and serial == names and any(count != 1 for count in jobs):
+        asked = ",".join(str(count) for count in jobs)
+        raise UsageError(
+            f"backend {', '.join(map(repr, serial))} runs one item at a time, so -j {asked} "
+            "needs a parallel backend among those named with -b (such as -b process-pool)"
+        )
     found: list[Config] = []
     for name in names:
         cls = registry.backend(name)
@@ -155,6 +168,11 @@ def checked_options(
             raise UsageError(
                 f"options are given for backend {usable!r}, which -b does not name: name it "
                 f"too (-b {usable})"
+            )
+        if not named and registry.backend(usable).capabilities.runs_elsewhere:
+            raise UsageError(
+                f"options are given for backend {usable!r}, whose items run as batch jobs: "
+                f"the bench measures it only when named (-b {usable})"
             )
         found[usable] = {**found.get(usable, {}), **given}
     for name, given in found.items():

@@ -1,8 +1,8 @@
 """Where ``curator bench``'s sampled items write: a scratch folder, never the run's place.
 
 Each stage that may write files (the sink, any stage with ``finish`` or
-``flush``, and any filter with either of the two below) is pointed at a
-folder of its own in the scratch folder, through its ``use_scratch(folder)``
+``flush``, and any filter or source with either of the two below) is pointed
+at a folder of its own in the scratch folder, through its ``use_scratch(folder)``
 method or its ``output_path`` attribute. A sink, or a stage with ``finish``
 or ``flush``, that has neither cannot be redirected: :func:`scratch_copy` then
 refuses, unless the caller allows the writes.
@@ -26,28 +26,50 @@ WRITING_HOOKS = ("finish", "flush", SCRATCH_HOOK)
 """A filter with one of these methods may write files."""
 
 
-def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any]]:
-    """The stages that may write files: the sink, and filters that finish, flush or say where.
+def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any, str]]:
+    """The stages that may write files, each with its name and its scratch folder's name.
 
-    A filter with a ``use_scratch`` method or an ``output_path`` may write in
-    ``setup`` or ``teardown``, or as items pass: it is pointed at the scratch
-    folder too. A filter with neither (nor ``finish``, ``flush``) is taken to
-    write nothing; one that cannot even be asked (an attribute that raises) is
-    taken to write.
+    The sink, and filters that finish, flush or say where they write: a
+    filter with a ``use_scratch`` method or an ``output_path`` may write in
+    ``setup`` or ``teardown``, or as items pass. A filter with neither (nor
+    ``finish``, ``flush``) is taken to write nothing; one that cannot even be
+    asked (an attribute that raises) is taken to write. A source is taken to
+    read, unless it has a ``use_scratch`` method (it writes a cache, say: an
+    ``output_path`` of a source's may well be what it reads); it goes into the
+    folder ``source``, the others into ``stage-1``, ``stage-2``, ... in
+    pipeline order.
     """
-    found: list[tuple[str, Any]] = []
-    for n, stage in enumerate(pipeline.filters, 1):
-        try:
-            writes = (
-                any(callable(getattr(stage, hook, None)) for hook in WRITING_HOOKS)
-                or _path_attribute(stage) is not None
-            )
-        except Exception:
-            writes = True  # scratch_copy names what went wrong
-        if writes:
-            found.append((f"filter {n} ({type(stage).__qualname__})", stage))
-    found.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
+    found: list[tuple[str, Any, str]] = []
+    source = pipeline.source
+    if _has_hook(source):
+        found.append((f"the source ({type(source).__qualname__})", source, "source"))
+    stages: list[tuple[str, Any]] = [
+        (f"filter {n} ({type(stage).__qualname__})", stage)
+        for n, stage in enumerate(pipeline.filters, 1)
+        if _says_where(stage, WRITING_HOOKS)
+    ]
+    stages.append((f"the sink ({type(pipeline.sink).__qualname__})", pipeline.sink))
+    found += [(name, stage, f"stage-{n}") for n, (name, stage) in enumerate(stages, 1)]
     return found
+
+
+def _has_hook(stage: object) -> bool:
+    """Whether ``stage`` has a ``use_scratch`` method (or cannot even be asked)."""
+    try:
+        return callable(getattr(stage, SCRATCH_HOOK, None))
+    except Exception:
+        return True  # scratch_copy names what went wrong
+
+
+def _says_where(stage: object, hooks: tuple[str, ...]) -> bool:
+    """Whether ``stage`` has one of ``hooks`` or an output path (or cannot even be asked)."""
+    try:
+        return (
+            any(callable(getattr(stage, hook, None)) for hook in hooks)
+            or _path_attribute(stage) is not None
+        )
+    except Exception:
+        return True  # scratch_copy names what went wrong
 
 
 def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> Pipeline[Any]:
@@ -68,32 +90,24 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
             f"curator bench runs a copy of the pipeline, and it cannot be copied "
             f"({type(exc).__name__}: {exc})"
         ) from None
+    # Every stage is asked first: a bench refused makes no folder.
+    routes: list[tuple[str, Any, str, Any, str | None]] = []
     stuck = []
-    for number, (name, stage) in enumerate(writing_stages(copied), 1):
-        place = folder / f"stage-{number}"
-        try:
-            place.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(
-                f"cannot make the scratch folder {place}: {exc.strerror or exc}"
-            ) from None
+    for name, stage, where in writing_stages(copied):
         try:
             hook, attribute = getattr(stage, SCRATCH_HOOK, None), _path_attribute(stage)
         except Exception as exc:  # a property of the stage's that raises
             stuck.append(f"{name} (asking where it writes raised {type(exc).__name__})")
             continue
         if callable(hook):
-            try:
-                hook(place)
-            except Exception as exc:  # the stage's code: named like a failing setup()
-                raise UsageError(
-                    f"{name}: {SCRATCH_HOOK}({str(place)!r}) raised {type(exc).__name__}: {exc}"
-                ) from None
+            routes.append((name, stage, where, hook, None))
         elif attribute is not None:
-            try:
-                setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
+            try:  # set to what it holds: one that cannot be set says so now
+                setattr(stage, attribute, getattr(stage, attribute))
             except Exception as exc:  # frozen, a read-only property, a setter that refuses
                 stuck.append(f"{name} (its {attribute} cannot be set: {type(exc).__name__})")
+                continue
+            routes.append((name, stage, where, None, attribute))
         else:
             stuck.append(name)
     if stuck and not allow_writes:
@@ -103,6 +117,30 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
             f"{SCRATCH_HOOK}(folder) method or a settable output_path attribute); pass "
             "--allow-writes to let the sampled items write where the stage writes"
         )
+    for name, stage, where, hook, attribute in routes:
+        place = folder / where
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot make the scratch folder {place}: {exc.strerror or exc}"
+            ) from None
+        if hook is not None:
+            try:
+                hook(place)
+            except Exception as exc:  # the stage's code: named like a failing setup()
+                raise UsageError(
+                    f"{name}: {SCRATCH_HOOK}({str(place)!r}) raised {type(exc).__name__}: {exc}"
+                ) from None
+        else:
+            assert attribute is not None
+            try:
+                setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
+            except Exception as exc:  # a setter that refuses the new value
+                raise UsageError(
+                    f"{name}: its {attribute} cannot be pointed at {str(place)!r} "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
     return copied
 
 
