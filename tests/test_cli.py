@@ -427,3 +427,16 @@ def test_missing_verb_is_a_usage_error() -> None:
     proc = curator("backends")
     assert proc.returncode == 2
     assert "usage: curator backends" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "pipelines:ten"], ["bench", "pipelines:ten"], ["backends", "list"], ["status"]],
+)
+def test_an_unknown_argument_is_refused_with_the_subcommands_usage(command: list[str]) -> None:
+    """The top level's usage line was shown: `usage: curator [-h] [--version] ... COMMAND`."""
+    proc = curator(*command, "--frobnicate")
+    assert proc.returncode == 2, proc.stderr
+    name = " ".join(word for word in command if ":" not in word)
+    assert proc.stderr.startswith(f"usage: curator {name} "), proc.stderr
+    assert f"curator {name}: error: unrecognized arguments: --frobnicate" in proc.stderr

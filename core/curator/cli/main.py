@@ -84,10 +84,15 @@ a tour: curator backends list; curator run mypkg.jobs:pipeline -b process-pool -
 
 
 def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
-    """Let ``--no-plugins`` follow any subcommand too (``curator run T --no-plugins``)."""
+    """Let ``--no-plugins`` follow any subcommand too (``curator run T --no-plugins``).
+
+    Each subcommand also names its parser (``command_parser``), so that an
+    argument it does not know is refused with its usage, not the top level's.
+    """
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
+                sub.set_defaults(command_parser=sub)
                 if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
                     # SUPPRESS: absent here, the value given before the subcommand stands.
                     sub.add_argument(
@@ -185,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = Registry.load(settings)
         parser = build_parser(registry)
         _check_missing_command(registry, arguments[: _end_of_options(arguments)], parser)
-        args = parser.parse_args(arguments)
+        args, unknown = parser.parse_known_args(arguments)
+        if unknown:  # said by the subcommand's parser: its usage line, not the top level's
+            refusing: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+            refusing.error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.noun is None:
             parser.print_help()
             return ExitCode.OK
