@@ -46,7 +46,11 @@ def add_parser(commands: Any) -> None:
         help="package.module:attr or path/to/file.py:attr, as for curator run",
     )
     parser.add_argument(
-        "--sample", type=int, default=32, metavar="N", help="items to run per configuration"
+        "--sample",
+        type=int,
+        default=32,
+        metavar="N",
+        help="items to run per configuration, spread over the pipeline (default: 32)",
     )
     parser.add_argument(
         "-b",
