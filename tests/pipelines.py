@@ -246,6 +246,7 @@ hostile = Numbers(3).write(Hostile())
 one_way_result = Numbers(30).write(OneWayAt(7))
 one_way_partial = Numbers(30).filter(OneWayTally(7)).write(Collect())
 slow_merge = Numbers(20).filter(SlowMerge()).write(Collect())
+slow_merge_failing = Numbers(20).filter(SlowMerge()).write(FailAt({5}))
 tallied = Numbers(10).filter(Tally()).write(Collect())
 marked_slow = Numbers(40).write(Marked(30.0))
 marked_six = Numbers(6).write(Marked(2.0))  # still busy when a test presses Ctrl-C

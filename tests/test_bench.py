@@ -16,6 +16,7 @@ from core_support import curator, registry_with
 import curator as curator_api
 from curator.running.bench import bench
 from curator.running.bench_configs import Config, configurations, not_measured, sample_indices
+from curator.running.bench_scratch import scratch_copy
 from curator.testing.probes import Numbers
 
 EXAMPLE = "curator.examples.snapshots:pipeline"
@@ -255,6 +256,16 @@ def stops_at_the_end():
     return Numbers(8).filter(StopsAtTheEnd()).write(Quiet())
 
 
+class TermsAtTheEnd(StopsAtTheEnd):
+    def finish(self):
+        import os, signal
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def terms_at_the_end():
+    return Numbers(8).filter(TermsAtTheEnd()).write(Quiet())
+
+
 class SlowToFinish(StopsAtTheEnd):
     # Its finish takes half a second once per run, whatever the run's size.
     def finish(self):
@@ -300,11 +311,14 @@ def targets(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_ctrl_c_as_a_configuration_records_its_end_stops_the_bench(targets: Path) -> None:
+@pytest.mark.parametrize(("target", "code"), [("stops_at_the_end", 130), ("terms_at_the_end", 143)])
+def test_a_stop_as_a_configuration_records_its_end_stops_the_bench(
+    targets: Path, target: str, code: int
+) -> None:
     """It waited for the run's end, was dropped there, and the bench measured on: exit 0."""
-    proc = curator("bench", "targets.py:stops_at_the_end", "-b", "sequential", "-b",
+    proc = curator("bench", f"targets.py:{target}", "-b", "sequential", "-b",
                    "thread-pool", "-j", "2", "--sample", "4", cwd=targets)  # fmt: skip
-    assert proc.returncode == 130, proc.stderr
+    assert proc.returncode == code, proc.stderr
     assert "curator: recording what finished before stopping" in proc.stderr
     assert proc.stderr.count("curator bench: measuring") == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -597,6 +611,39 @@ def test_a_batch_backends_jobs_keep_their_folder_in_the_scratch_unless_one_is_gi
           allow_writes=True, registry=registry,
           backend_options={"jobs-here": {"job_folder": "/shared/jobs"}})  # fmt: skip
     assert _Jobs.folders == ["/shared/jobs"]
+
+
+class _MakesItsFolder(curator_api.Sink[int]):
+    """Its output_path's setter makes the folder; one that holds output already is refused."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    @property
+    def output_path(self) -> str:
+        return self._path
+
+    @output_path.setter
+    def output_path(self, path: str) -> None:
+        if Path(path).is_dir() and any(Path(path).iterdir()):
+            raise ValueError(f"{path} holds output already")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self._path = path
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        return [str(item) for item in items]
+
+
+def test_a_stages_setter_is_called_with_the_scratch_path_only(tmp_path: Path) -> None:
+    """Asked whether it could be set, with the real path: the real folder was made (or the
+    setter refused what holds the real run's output, and the bench refused the stage)."""
+    fresh, full = tmp_path / "fresh", tmp_path / "full"
+    full.mkdir()
+    (full / "part-0.txt").write_text("the real run's")
+    for real in (fresh, full):
+        copied = scratch_copy(Numbers(4).write(_MakesItsFolder(str(real))), tmp_path / "s", False)
+        assert Path(copied.sink.output_path) == tmp_path / "s" / "stage-1" / real.name
+    assert not fresh.exists()
 
 
 def test_options_for_a_batch_backend_the_bench_leaves_out_are_refused(tmp_path: Path) -> None:

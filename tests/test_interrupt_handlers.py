@@ -18,7 +18,17 @@ import pytest
 from core_support import registry_with
 from pipelines import Collect
 
-from curator import Backend, Capabilities, RunInterrupted, UsageError, Work, run
+from curator import (
+    Backend,
+    Capabilities,
+    RunInterrupted,
+    Status,
+    TaskFailedError,
+    UsageError,
+    Work,
+    run,
+)
+from curator import stream as curator_stream
 from curator.model.errors import HardStop
 from curator.running.interrupts import Interrupts, Terminated
 from curator.testing.probes import Numbers, Tally
@@ -198,3 +208,63 @@ def test_a_stop_that_waited_for_the_runs_end_is_raised_once_it_is_recorded(
     assert "curator: recording what finished before stopping" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert run(Numbers(3).write(Collect()), reporter=None).ok  # nothing left pending
+
+
+def test_a_stop_that_waited_for_the_end_of_a_stream_closed_early_is_raised_on_closing() -> None:
+    """Closing the stream (after a break, or leaving a with block) returned: the script went on."""
+    pipeline = Numbers(20).filter(StopsAsTheRunRecordsItsEnd(signal.SIGINT)).write(Collect())
+    outcomes = curator_stream(pipeline, reporter=None)
+    for outcome in outcomes:
+        if outcome.index == 3:
+            break
+    with pytest.raises(RunInterrupted) as caught:
+        outcomes.close()  # as leaving a with block does
+    assert not caught.value.terminated
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class FailsAt(Collect):
+    """Collects; item ``bad`` raises."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.bad = bad
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        if index == self.bad:
+            raise ValueError(f"item {index} is bad")
+        return super().__call__(items, index)
+
+
+def test_a_stop_that_waited_for_the_end_of_a_failed_run_is_raised_with_the_failure_as_cause() -> (
+    None
+):
+    """A script that catches TaskFailedError and goes on to its next run went on."""
+    pipeline = Numbers(6).filter(StopsAsTheRunRecordsItsEnd(signal.SIGTERM)).write(FailsAt(2))
+    with pytest.raises(RunInterrupted) as caught:
+        run(pipeline, reporter=None)  # on_error="raise": the run stops at item 2
+    assert caught.value.terminated
+    assert isinstance(caught.value.__cause__, TaskFailedError)
+    assert caught.value.result.count(Status.FAILED) == 1
+
+
+class StopsAt(Collect):
+    """Collects; at item ``at``, this process gets a Ctrl-C (the run's first: a graceful stop)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        if index == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().__call__(items, index)
+
+
+def test_a_sigterm_during_the_end_of_an_interrupted_run_is_a_termination() -> None:
+    """It was reported as the Ctrl-C that had stopped the run: exit 130, not 143."""
+    pipeline = Numbers(20).filter(StopsAsTheRunRecordsItsEnd(signal.SIGTERM)).write(StopsAt(3))
+    with pytest.raises(RunInterrupted) as caught:
+        run(pipeline, reporter=None)
+    assert caught.value.result.interrupted
+    assert caught.value.terminated

@@ -29,6 +29,10 @@ def test_a_plugins_command_runs_with_the_registry_and_its_exit_code(commands_sit
     assert {"sequential", "thread-pool"} <= set(said["backends"])  # it got the registry
     assert curator("greet", "three", env=env).returncode == 3
     assert "greet someone (a plugin's command)" in curator("--help", env=env).stdout
+    # By its alias too: the alias once broke every command (--no-plugins added twice).
+    hello = curator("hello", "ada", "--json", env=env)
+    assert hello.returncode == 0, hello.stderr
+    assert json.loads(hello.stdout)["greeted"] == "ada"
 
 
 def test_a_usage_error_in_a_plugins_command_is_exit_2_without_traceback(

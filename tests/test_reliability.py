@@ -365,6 +365,21 @@ def test_a_stop_while_the_run_records_its_end_waits_for_it_then_stops(
     assert (row["state"], row["done"]) == ("finished", 20), row
 
 
+def test_a_stop_while_a_failed_run_records_its_end_says_the_failure_too(
+    markers: Path, tmp_path: Path
+) -> None:
+    """The stop wins (exit 130), and how the run had ended is still said."""
+    args = ["pipelines:slow_merge_failing", "-b", "thread-pool", "-j", "2", "--no-keep-going"]
+    proc = start(args, markers, tmp_path)
+    wait_until(lambda: (markers / "merging").exists(), 60, "the stage merge to begin")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "ValueError: bad item 5" in err
+    assert "--resume" in err  # items are left: the run stopped at the failure
+    assert json.loads(out)["failed"] == 1
+
+
 def test_the_grace_flag_ends_a_graceful_stop_after_that_long(markers: Path, tmp_path: Path) -> None:
     args = ["pipelines:marked_slow", "-b", "thread-pool", "-j", "2", "--grace", "1"]
     proc = start(args, markers, tmp_path)

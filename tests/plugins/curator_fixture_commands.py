@@ -1,4 +1,4 @@
-"""A plugin that adds commands: ``greet`` works; ``run`` is taken; ``half`` fails midway."""
+"""A plugin that adds commands: ``greet`` (or ``hello``) works; ``run`` is taken; ``half`` fails."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def greet(registry: Any, args: argparse.Namespace) -> int:
 
 @hookimpl
 def curator_add_commands(commands: Any) -> None:
-    parser = commands.add_parser("greet", help="greet someone (a plugin's command)")
+    parser = commands.add_parser(
+        "greet", aliases=["hello"], help="greet someone (a plugin's command)"
+    )
     parser.add_argument("name")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=greet)

@@ -209,10 +209,13 @@ def _temporary_scratch(
     elsewhere = [
         name for name in backends or () if registry.backend(name).capabilities.runs_elsewhere
     ]
+    # Left behind rather than fail the bench: a job's open file on NFS (.nfs*) cannot go yet.
     if not elsewhere:
-        return tempfile.TemporaryDirectory(prefix="curator-bench-")
+        return tempfile.TemporaryDirectory(prefix="curator-bench-", ignore_cleanup_errors=True)
     try:
-        return tempfile.TemporaryDirectory(prefix="curator-bench-", dir=os.path.abspath("."))
+        return tempfile.TemporaryDirectory(
+            prefix="curator-bench-", dir=os.path.abspath("."), ignore_cleanup_errors=True
+        )
     except OSError as exc:
         raise UsageError(
             f"cannot make the scratch folder for {elsewhere[0]}'s jobs in the working "

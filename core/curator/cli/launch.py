@@ -185,6 +185,8 @@ def _launch(
         return ExitCode.TASKS_FAILED
     except RunInterrupted as exc:  # asked for (Ctrl-C, SIGTERM): not an error
         result = exc.result
+        if isinstance(exc.__cause__, SAID_AT_THE_END):  # how the run ended, before the stop
+            error(str(exc.__cause__))
         _resume_hint(args, result, "terminated" if exc.terminated else "interrupted")
         _emit(args, result)
         return ExitCode.TERMINATED if exc.terminated else ExitCode.INTERRUPTED
@@ -368,12 +370,18 @@ def _resume_command(args: argparse.Namespace) -> str:
     return shlex.join(["curator", "run", args.target, "--resume", *where])
 
 
+SAID_AT_THE_END = (TaskFailedError, StateMergeError, TeardownError, UsageError, PluginError)
+"""How a run can end that the user must hear of, even when a stop was asked for meanwhile."""
+
+
 def _resume_hint(args: argparse.Namespace, result: RunResult, why: str = "") -> None:
     """Where the run stands and how to finish it; ``why`` it stopped, if it was asked to."""
     done = result.count(Status.OK) + result.count(Status.SKIPPED)
     stopped = f"{why}; " if why else ""
     if result.checkpoint is None:
-        if why:
+        if why and done >= result.run.total:  # stopped as it recorded its end
+            say(f"{stopped}all {done} items are done")
+        elif why:
             say(f"{stopped}{done} of {result.run.total} items are done (no checkpoint: a rerun "
                 "starts over)")  # fmt: skip
         return

@@ -91,7 +91,8 @@ def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
     """
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
+            # Once each: a command's aliases name the same parser.
+            for sub in {id(sub): sub for sub in action.choices.values()}.values():
                 sub.set_defaults(command_parser=sub)
                 if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
                     # SUPPRESS: absent here, the value given before the subcommand stands.
@@ -102,6 +103,27 @@ def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
                         help=NO_PLUGINS_HELP,
                     )
                 _accept_everywhere(sub)
+
+
+def _refuse_unknown(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    arguments: list[str],
+    unknown: list[str],
+) -> None:
+    """Exit 2 naming ``unknown``, with the usage of the command they were given to.
+
+    What follows the command word is the command's (``curator run T --bogus``:
+    its usage line); what comes before it, the top level's (``curator --bogus run``).
+    """
+    command: argparse.ArgumentParser | None = getattr(args, "command_parser", None)
+    noun = getattr(args, "noun", None)
+    first = unknown[0]
+    before = noun not in arguments or (
+        first in arguments and arguments.index(first) < arguments.index(noun)
+    )
+    refusing = parser if command is None or before else command
+    refusing.error(f"unrecognized arguments: {' '.join(unknown)}")
 
 
 def _check_missing_command(
@@ -173,7 +195,7 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``curator`` command and return its exit code."""
-    from curator.model.errors import PluginError, UsageError
+    from curator.model.errors import PluginError, RunInterrupted, UsageError
     from curator.plugin_host.plugins import PluginSettings
     from curator.plugin_host.registry import Registry
 
@@ -191,9 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(registry)
         _check_missing_command(registry, arguments[: _end_of_options(arguments)], parser)
         args, unknown = parser.parse_known_args(arguments)
-        if unknown:  # said by the subcommand's parser: its usage line, not the top level's
-            refusing: argparse.ArgumentParser = getattr(args, "command_parser", parser)
-            refusing.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if unknown:
+            _refuse_unknown(parser, args, arguments, unknown)
         if args.noun is None:
             parser.print_help()
             return ExitCode.OK
@@ -205,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginError as exc:
         error(str(exc))
         return ExitCode.PLUGIN_ERROR
+    except RunInterrupted as exc:  # a run's stop, in a command other than `run` (bench)
+        sys.stderr.write(f"curator: {'terminated' if exc.terminated else 'interrupted'}\n")
+        return ExitCode.TERMINATED if exc.terminated else ExitCode.INTERRUPTED
     except KeyboardInterrupt:  # Ctrl-C before or after a run: asked for, not an error
         sys.stderr.write("curator: interrupted\n")
         return ExitCode.INTERRUPTED

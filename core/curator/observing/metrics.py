@@ -171,10 +171,12 @@ class Meter:
     in :data:`UNSPLIT_RARITY` of the items seen (a slow first item, a garbage
     collection now and then, is no slow stage). It also
     stops once the peak memory grew by :data:`MEMORY_STEP` or more while
-    items ran unmeasured: that growth shows on the next item read, and from
-    then on every item is measured, so the next growth shows on the item
-    that caused it. ``every=1``
-    measures every item in full.
+    quick items ran unmeasured: that growth shows on the measured item that
+    closes their stretch, and from then on every item is measured, so the
+    next growth shows on the item that caused it. Growth that shows on a long
+    or failed unmeasured item is on its row and only ends the streak: a quick
+    item can hardly grow the peak that much, so that item most likely did.
+    ``every=1`` measures every item in full.
     """
 
     __slots__ = (
@@ -263,7 +265,7 @@ class Meter:
                 self._unsplit > UNSPLIT_SHARE * (self._seen + self._unsplit)
                 and self._long >= UNSPLIT_ITEMS
                 and self._long * UNSPLIT_RARITY >= self._items
-            ) or row[-2] >= MEMORY_STEP:  # row[-2]: memory grew while items ran bare
+            ):
                 self.every = 1  # see the class docs: from now on, every item in full
             return row
         closer = self._closer

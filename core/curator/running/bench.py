@@ -147,10 +147,12 @@ def measure(
     startup = max(0.0, min(starts) - began) if starts else 0.0
     # What follows the last item (a stage's finish, the workers stopping) is paid once
     # per run, as the start-up is: spread over a sample's items, it would be scaled up
-    # to the whole run's.
+    # to the whole run's. The items' span is read from their own clocks (a batch job's
+    # may run on another machine, its clock off this one's), within the run's wall time.
     ends = [o.finished for o in outcomes if o.started]
-    wind_down = max(0.0, began + wall - max(ends)) if ends else 0.0
-    busy = max(wall - startup - wind_down, 1e-9)
+    span = max(ends) - min(starts) if ends else 0.0
+    busy = min(span, wall) if span > 0 else max(wall - startup, 1e-9)
+    wind_down = max(0.0, wall - startup - busy)
     spent = [o.finished - o.started for o in outcomes if o.status is Status.OK]
     item = statistics.median(spent) if spent else 0.0
     rss = [o.metrics.rss_peak for o in outcomes if o.metrics is not None]

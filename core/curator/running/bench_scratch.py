@@ -102,21 +102,16 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
         if callable(hook):
             routes.append((name, stage, where, hook, None))
         elif attribute is not None:
-            try:  # set to what it holds: one that cannot be set says so now
-                setattr(stage, attribute, getattr(stage, attribute))
-            except Exception as exc:  # frozen, a read-only property, a setter that refuses
-                stuck.append(f"{name} (its {attribute} cannot be set: {type(exc).__name__})")
+            fixed = _read_only(stage, attribute)  # asked without calling a setter of the stage's
+            if fixed is not None:
+                stuck.append(f"{name} (its {attribute} cannot be set: {fixed})")
                 continue
             routes.append((name, stage, where, None, attribute))
         else:
             stuck.append(name)
     if stuck and not allow_writes:
-        raise UsageError(
-            f"curator bench runs sampled items through the pipeline, and {', '.join(stuck)} "
-            f"may write files that curator cannot point at a scratch folder (give the stage a "
-            f"{SCRATCH_HOOK}(folder) method or a settable output_path attribute); pass "
-            "--allow-writes to let the sampled items write where the stage writes"
-        )
+        raise UsageError(_refusal(stuck))
+    stuck = []
     for name, stage, where, hook, attribute in routes:
         place = folder / where
         try:
@@ -136,12 +131,35 @@ def scratch_copy(pipeline: Pipeline[Any], folder: Path, allow_writes: bool) -> P
             assert attribute is not None
             try:
                 setattr(stage, attribute, _moved_path(getattr(stage, attribute), place))
-            except Exception as exc:  # a setter that refuses the new value
-                raise UsageError(
-                    f"{name}: its {attribute} cannot be pointed at {str(place)!r} "
-                    f"({type(exc).__name__}: {exc})"
-                ) from None
+            except Exception as exc:  # a setter that refuses, a __setattr__ that does
+                stuck.append(f"{name} (its {attribute} cannot be set: {type(exc).__name__})")
+    if stuck and not allow_writes:  # found only by setting it: the scratch is all it touched
+        raise UsageError(_refusal(stuck))
     return copied
+
+
+def _refusal(stuck: list[str]) -> str:
+    return (
+        f"curator bench runs sampled items through the pipeline, and {', '.join(stuck)} "
+        f"may write files that curator cannot point at a scratch folder (give the stage a "
+        f"{SCRATCH_HOOK}(folder) method or a settable output_path attribute); pass "
+        "--allow-writes to let the sampled items write where the stage writes"
+    )
+
+
+def _read_only(stage: object, attribute: str) -> str | None:
+    """Why ``stage.attribute`` cannot be set, told from its class (``None``: it may be).
+
+    A property without a setter, or a frozen dataclass. The stage's own
+    setter is not called: it may make the folder the real run writes to.
+    """
+    declared = getattr(type(stage), attribute, None)
+    if isinstance(declared, property):
+        return None if declared.fset is not None else "AttributeError"
+    params = getattr(type(stage), "__dataclass_params__", None)
+    if params is not None and getattr(params, "frozen", False):
+        return "FrozenInstanceError"
+    return None
 
 
 def _path_attribute(stage: object) -> str | None:

@@ -252,37 +252,57 @@ class RunLoop(EventIntake, RunEnding):
                 )
                 if isinstance(problem, TeardownError) and problem.result is None:
                     problem.result = result
-                if stopped and isinstance(problem, Exception):
-                    raise RunInterrupted(result) from problem
+                held, terminated = self._stop_held()
+                # A plugin's bug still goes to its authors, unless the user stopped the run.
+                reported = isinstance(problem, BackendContractError) and not stopped
+                if (stopped or held) and isinstance(problem, Exception) and not reported:
+                    raise RunInterrupted(result, terminated=terminated) from problem
+                if held and isinstance(problem, GeneratorExit):  # the stream was closed
+                    raise RunInterrupted(result, terminated=terminated) from None
                 raise
             try:
                 yield from self._last_outcomes(time.time())
             except KeyboardInterrupt:  # handed in between two batches: what is left reads cancelled
                 hard_stop = True
-            except BaseException:
+            except BaseException as problem:
                 # The consumer closed the stream while it handed these out: the run
                 # still ends (checkpoint released, listeners told, backend let go).
                 stopped = hard_stop or interrupts.requested or interrupts.stopped_hard
-                self._finish(started, stopped, interrupts.terminated)
+                result = self._finish(started, stopped, interrupts.terminated)
+                held, terminated = self._stop_held()
+                if held and isinstance(problem, GeneratorExit):
+                    raise RunInterrupted(result, terminated=terminated) from None
                 raise
             interrupted = hard_stop or interrupts.requested
             result = self._finish(started, interrupted, interrupts.terminated)
+            # A stop that waited for the run's end to be recorded is still the caller's,
+            # even when every item ended: a script's next run, the bench's next one.
+            held, terminated = self._stop_held()
             if interrupted:
-                raise RunInterrupted(result)
-            if self.merge_error is not None:
-                self.merge_error.result = result
-                raise self.merge_error
-            self.relay.check(result)
-            if stopped_by is not None:
-                raise TaskFailedError(stopped_by, result)
-            end = self.stopped_at_the_end
-            if end is not None and end.stop_asked:
-                # Every item ended, and is recorded; the stop that waited for the record
-                # is still the caller's: a script's next run, the bench's next one.
-                raise RunInterrupted(result, terminated=end.terminated)
+                raise RunInterrupted(result, terminated=terminated)
+            try:
+                if self.merge_error is not None:
+                    self.merge_error.result = result
+                    raise self.merge_error
+                self.relay.check(result)
+                if stopped_by is not None:
+                    raise TaskFailedError(stopped_by, result)
+            except Exception as ended:
+                if held:  # how the run ended is the stop's cause: a script must still stop
+                    raise RunInterrupted(result, terminated=terminated) from ended
+                raise
+            if held:
+                raise RunInterrupted(result, terminated=terminated)
         finally:
             if info.capture:
                 capture.release()
+
+    def _stop_held(self) -> tuple[bool, bool]:
+        """Whether a Ctrl-C or SIGTERM waited for the run's end, and whether a SIGTERM did."""
+        end = self.stopped_at_the_end
+        if end is None:
+            return False, False
+        return end.stop_asked, end.terminated
 
     def _begin(self) -> None:
         """Start the run: the backend takes the work, listeners and the checkpoint hear of it."""

@@ -10,6 +10,7 @@ retries, the checkpoint and reporters are those of ``run``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import inspect
 import itertools
 import os
@@ -85,7 +86,9 @@ class RunStream:
 
         A stream never iterated releases its checkpoint (opened and locked
         when the stream was made, so that a busy or foreign checkpoint is
-        refused at once) without recording a run.
+        refused at once) without recording a run. A Ctrl-C or SIGTERM that
+        arrives while the run records its end waits for the record, then is
+        raised here as :class:`~curator.model.errors.RunInterrupted`.
         """
         _LEFT_OPEN.discard(self)
         if not self._started and _never_ran(self._runs):
@@ -129,7 +132,8 @@ def _close_left_open() -> None:
     that can no longer run (the checkpoint's writer): the process hung.
     """
     for left in list(_LEFT_OPEN):
-        left.close()
+        with contextlib.suppress(RunInterrupted):  # a stop in its end: the process is leaving
+            left.close()
 
 
 def _never_ran(runs: Generator[Any, None, None]) -> bool:
