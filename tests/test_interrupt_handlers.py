@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,3 +271,50 @@ def test_a_sigterm_during_the_end_of_an_interrupted_run_is_a_termination() -> No
         run(pipeline, reporter=None)
     assert caught.value.result.interrupted
     assert caught.value.terminated
+
+
+def test_the_with_blocks_own_error_is_the_cause_of_a_stop_during_the_end() -> None:
+    """The body's ValueError was lost behind the RunInterrupted its closing raised."""
+    pipeline = Numbers(20).filter(StopsAsTheRunRecordsItsEnd(signal.SIGINT)).write(Collect())
+    with pytest.raises(RunInterrupted) as caught:
+        _consume_until_a_bug(pipeline)
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+LEFT_WITHOUT_CLOSING = """
+import os, signal
+from curator import Sink, stream
+from curator.testing.probes import Numbers, Tally
+
+class StopsAtTheEnd(Tally):
+    def finish(self):
+        os.kill(os.getpid(), signal.SIGINT)
+
+class Keep(Sink):
+    def __call__(self, items, index):
+        return [str(item) for item in items]
+
+for outcome in stream(Numbers(20).filter(StopsAtTheEnd()).write(Keep()), reporter=None):
+    if outcome.index == 3:
+        break
+print("went on")
+"""
+
+
+def test_a_stream_left_without_closing_prints_no_ignored_exception(tmp_path: Path) -> None:
+    """Its generator, finalized by the garbage collector, raised the stop it could only print."""
+    script = tmp_path / "left.py"
+    script.write_text(LEFT_WITHOUT_CLOSING)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "went on" in done.stdout
+    assert "Exception ignored" not in done.stderr
+
+
+def _consume_until_a_bug(pipeline: Any) -> None:
+    with curator_stream(pipeline, reporter=None) as outcomes:
+        for outcome in outcomes:
+            if outcome.index == 3:
+                raise ValueError("the consumer's own bug")

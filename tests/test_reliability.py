@@ -377,7 +377,8 @@ def test_a_stop_while_a_failed_run_records_its_end_says_the_failure_too(
     assert proc.returncode == 130, err
     assert "ValueError: bad item 5" in err
     assert "--resume" in err  # items are left: the run stopped at the failure
-    assert json.loads(out)["failed"] == 1
+    summary = json.loads(out)  # where it stopped, as a run stopped at a failure says it
+    assert (summary["failed"], summary["stopped_at"]) == (1, 5)
 
 
 def test_the_grace_flag_ends_a_graceful_stop_after_that_long(markers: Path, tmp_path: Path) -> None:

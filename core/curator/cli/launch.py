@@ -185,10 +185,15 @@ def _launch(
         return ExitCode.TASKS_FAILED
     except RunInterrupted as exc:  # asked for (Ctrl-C, SIGTERM): not an error
         result = exc.result
-        if isinstance(exc.__cause__, SAID_AT_THE_END):  # how the run ended, before the stop
-            error(str(exc.__cause__))
+        cause = exc.__cause__
+        if isinstance(cause, SAID_AT_THE_END):  # how the run ended, before the stop
+            error(str(cause))
         _resume_hint(args, result, "terminated" if exc.terminated else "interrupted")
-        _emit(args, result)
+        stopped_at = None
+        if isinstance(cause, TaskFailedError):  # it had stopped at a failure: as it says then
+            stopped_at = cause.index
+            _keep_going_hint(args, result, cause.index, settings.max_failures)
+        _emit(args, result, stopped_at=stopped_at)
         return ExitCode.TERMINATED if exc.terminated else ExitCode.INTERRUPTED
     _emit(args, result)
     if not result.ok:

@@ -138,6 +138,9 @@ class RunLoop(EventIntake, RunEnding):
         """Set when :meth:`outcomes` is exhausted (or raised)."""
         self.stopped_at_the_end: Finishing | None = None
         """The run's end, and the Ctrl-C or SIGTERM that waited for it, if any."""
+        self.closed_by_caller = False
+        """Whether a stream's close() ended the run: a stop held by its end is raised
+        there (a generator the garbage collector finalizes could only print it)."""
         accumulating = self.plan.accumulating
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.model.state`)."""
@@ -257,7 +260,7 @@ class RunLoop(EventIntake, RunEnding):
                 reported = isinstance(problem, BackendContractError) and not stopped
                 if (stopped or held) and isinstance(problem, Exception) and not reported:
                     raise RunInterrupted(result, terminated=terminated) from problem
-                if held and isinstance(problem, GeneratorExit):  # the stream was closed
+                if held and isinstance(problem, GeneratorExit) and self.closed_by_caller:
                     raise RunInterrupted(result, terminated=terminated) from None
                 raise
             try:
@@ -270,7 +273,7 @@ class RunLoop(EventIntake, RunEnding):
                 stopped = hard_stop or interrupts.requested or interrupts.stopped_hard
                 result = self._finish(started, stopped, interrupts.terminated)
                 held, terminated = self._stop_held()
-                if held and isinstance(problem, GeneratorExit):
+                if held and isinstance(problem, GeneratorExit) and self.closed_by_caller:
                     raise RunInterrupted(result, terminated=terminated) from None
                 raise
             interrupted = hard_stop or interrupts.requested

@@ -94,6 +94,7 @@ class RunStream:
         if not self._started and _never_ran(self._runs):
             self._started = True
             self._loop.abandon()
+        self._loop.closed_by_caller = True  # a stop during the end is raised here, not dropped
         close = getattr(self._outcomes, "close", None)  # the generator that orders them
         if close is not None:
             close()
@@ -112,7 +113,12 @@ class RunStream:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        try:
+            self.close()
+        except RunInterrupted as stop:  # it arrived during the run's end
+            if error is not None and not isinstance(error, KeyboardInterrupt):
+                raise stop from error  # the body's own error, not lost behind it
+            raise
         result = self.result
         if isinstance(error, HardStop) and result is not None and result.interrupted:
             # The stop reached the loop body (a second Ctrl-C, the grace period's
