@@ -206,9 +206,9 @@ def _temporary_scratch(
     the working directory, where such a backend keeps its jobs' folder by
     default (on a cluster, a shared file system).
     """
-    elsewhere = [
-        name for name in backends or () if registry.backend(name).capabilities.runs_elsewhere
-    ]
+    from curator.running.bench import runs_elsewhere
+
+    elsewhere = [name for name in backends or () if runs_elsewhere(registry, name)]
     # Left behind rather than fail the bench: a job's open file on NFS (.nfs*) cannot go yet.
     if not elsewhere:
         return tempfile.TemporaryDirectory(prefix="curator-bench-", ignore_cleanup_errors=True)

@@ -266,11 +266,12 @@ def bench(
         if progress is not None:
             progress(config)
         own = by_backend.get(config.backend)
-        if _runs_elsewhere(registry, config.backend):
+        elsewhere = runs_elsewhere(registry, config.backend)
+        if elsewhere:
             own = jobs_into_scratch(registry.backend(config.backend).Options, own or {}, folder)
         try:
             first = None
-            if config.backend not in once and not _runs_elsewhere(registry, config.backend):
+            if config.backend not in once and not elsewhere:
                 # A process's first run of a backend pays once what later runs do not:
                 # one item first, so that not only the first configuration pays it. (Not
                 # for batch jobs: a queue's wait is no start-up cost, and a job is dear.)
@@ -303,7 +304,8 @@ def bench(
     return rows
 
 
-def _runs_elsewhere(registry: Registry, name: str) -> bool:
+def runs_elsewhere(registry: Registry, name: str) -> bool:
+    """Whether backend ``name``'s items run as batch jobs, on other machines."""
     return registry.backend(name).capabilities.runs_elsewhere
 
 

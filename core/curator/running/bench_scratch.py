@@ -11,6 +11,7 @@ refuses, unless the caller allows the writes.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from pathlib import Path, PurePath
 from typing import Any
@@ -41,7 +42,7 @@ def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any, str]]:
     """
     found: list[tuple[str, Any, str]] = []
     source = pipeline.source
-    if _has_hook(source):
+    if _says_where(source, (SCRATCH_HOOK,), by_path=False):
         found.append((f"the source ({type(source).__qualname__})", source, "source"))
     stages: list[tuple[str, Any]] = [
         (f"filter {n} ({type(stage).__qualname__})", stage)
@@ -53,20 +54,14 @@ def writing_stages(pipeline: Pipeline[Any]) -> list[tuple[str, Any, str]]:
     return found
 
 
-def _has_hook(stage: object) -> bool:
-    """Whether ``stage`` has a ``use_scratch`` method (or cannot even be asked)."""
-    try:
-        return callable(getattr(stage, SCRATCH_HOOK, None))
-    except Exception:
-        return True  # scratch_copy names what went wrong
+def _says_where(stage: object, hooks: tuple[str, ...], by_path: bool = True) -> bool:
+    """Whether ``stage`` has one of ``hooks`` or (``by_path``) an output path.
 
-
-def _says_where(stage: object, hooks: tuple[str, ...]) -> bool:
-    """Whether ``stage`` has one of ``hooks`` or an output path (or cannot even be asked)."""
+    A stage that cannot even be asked is taken to say so.
+    """
     try:
-        return (
-            any(callable(getattr(stage, hook, None)) for hook in hooks)
-            or _path_attribute(stage) is not None
+        return any(callable(getattr(stage, hook, None)) for hook in hooks) or (
+            by_path and _path_attribute(stage) is not None
         )
     except Exception:
         return True  # scratch_copy names what went wrong
@@ -198,7 +193,7 @@ def jobs_into_scratch(options_class: type, given: dict[str, Any], folder: Path) 
     the logs). A bench's sample is no run to look back on: its jobs write into
     the scratch folder, and go with it. A ``job_folder`` the user gave is kept.
     """
-    fields = getattr(options_class, "__dataclass_fields__", {})
+    fields = {field.name for field in dataclasses.fields(options_class)}
     if JOB_FOLDER not in fields or given.get(JOB_FOLDER) is not None:
         return given
     return {**given, JOB_FOLDER: str(folder / "jobs")}

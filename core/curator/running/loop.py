@@ -260,8 +260,7 @@ class RunLoop(EventIntake, RunEnding):
                 reported = isinstance(problem, BackendContractError) and not stopped
                 if (stopped or held) and isinstance(problem, Exception) and not reported:
                     raise RunInterrupted(result, terminated=terminated) from problem
-                if held and isinstance(problem, GeneratorExit) and self.closed_by_caller:
-                    raise RunInterrupted(result, terminated=terminated) from None
+                self._stop_on_closing(problem, result)
                 raise
             try:
                 yield from self._last_outcomes(time.time())
@@ -272,9 +271,7 @@ class RunLoop(EventIntake, RunEnding):
                 # still ends (checkpoint released, listeners told, backend let go).
                 stopped = hard_stop or interrupts.requested or interrupts.stopped_hard
                 result = self._finish(started, stopped, interrupts.terminated)
-                held, terminated = self._stop_held()
-                if held and isinstance(problem, GeneratorExit) and self.closed_by_caller:
-                    raise RunInterrupted(result, terminated=terminated) from None
+                self._stop_on_closing(problem, result)
                 raise
             interrupted = hard_stop or interrupts.requested
             result = self._finish(started, interrupted, interrupts.terminated)
@@ -306,6 +303,15 @@ class RunLoop(EventIntake, RunEnding):
         if end is None:
             return False, False
         return end.stop_asked, end.terminated
+
+    def _stop_on_closing(self, problem: BaseException, result: RunResult) -> None:
+        """Raise the stop that waited for the run's end, when a stream's close() ended it.
+
+        Only there: a generator that the garbage collector finalizes could only print it.
+        """
+        held, terminated = self._stop_held()
+        if held and isinstance(problem, GeneratorExit) and self.closed_by_caller:
+            raise RunInterrupted(result, terminated=terminated) from None
 
     def _begin(self) -> None:
         """Start the run: the backend takes the work, listeners and the checkpoint hear of it."""
