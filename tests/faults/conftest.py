@@ -7,10 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from campaign import FIGURES, FIRST_SEEN, PENDING, SEED, Pending, seems_fixed
+from campaign import FIGURES, FIRST_SEEN, PENDING, SCALE, SEED, Pending, seems_fixed
 
 from curator import Registry
 from curator.plugin_host.plugins import PluginSettings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A campaign test's hang limit (pyproject's ``timeout``) grows with ``FAULT_SCALE``."""
+    limit = pytest.mark.timeout(300 * max(1.0, SCALE))
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):  # the hook sees the whole session's items
+            item.add_marker(limit)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,27 @@ def registry() -> Registry:
 def _default_registry(registry: Registry) -> Iterator[None]:
     with default_registry(registry):
         yield
+
+
+def _io_loops() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "IO loop"}
+
+
+@pytest.fixture(autouse=True)
+def _no_io_loop_left() -> Iterator[None]:
+    """No test leaves a Dask client's IO loop running in the test process.
+
+    What is left running is closed by the garbage collector later, in whichever
+    thread it collects in: in one starting another client, that close waits on
+    distributed's loop lock, which the start holds (a 10 s failure in another
+    test, or a hang; tests/test_dask_connect.py).
+    """
+    before = _io_loops()
+    yield
+    deadline = time.monotonic() + 2.0  # a loop stopped by the test may take a moment to end
+    while (left := _io_loops() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"the test left {len(left)} Dask IO loop(s) running"
 
 
 @contextmanager

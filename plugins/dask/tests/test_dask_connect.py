@@ -9,6 +9,7 @@ Through the API (a :class:`curator.UsageError`) and the CLI (exit 2, no tracebac
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -180,6 +181,37 @@ def test_an_unreachable_scheduler_of_a_scheduler_file_is_named(tmp_path: Path) -
         f"cannot reach the Dask scheduler at tcp://127.0.0.1:9 (from the scheduler file {path}) "
         "within 1 s: "
     )
+
+
+def _io_loops() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "IO loop"}
+
+
+@pytest.mark.parametrize(
+    ("address", "error"),
+    [
+        ("tcp://127.0.0.1:9", "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s"),
+        ("http://127.0.0.1:8786", "option address='http://127.0.0.1:8786' is not a Dask"),
+    ],
+)
+def test_a_client_that_cannot_connect_leaves_no_io_loop_behind(
+    address: str, error: str, tmp_path: Path
+) -> None:
+    """Its IO loop ran on, and the garbage collector closed the client at a random moment.
+
+    Collected in a thread starting another client, that close waited on distributed's
+    loop lock, which the start held: the start failed after 10 s (on the new client's
+    IO-loop thread), or hung for good (on the thread holding the lock).
+    """
+    before = _io_loops()
+    gc.disable()  # what is left is closed here, not by a collection that happens to run
+    try:
+        with pytest.raises(UsageError) as info:
+            dask(tmp_path, address=address, connect_timeout=1)
+        assert str(info.value).startswith(error)
+        assert _io_loops() - before == set()
+    finally:
+        gc.enable()
 
 
 def _curator_run(cwd: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], float]:

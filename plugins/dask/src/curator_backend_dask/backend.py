@@ -20,7 +20,12 @@ from curator import Backend, Capabilities, Event, UsageError, Work, option, unin
 from curator.backends.shipping import pickle_work
 from curator.backends.spawning import main_module_stays_home
 from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
-from curator_backend_dask.connection import CONNECT_SECONDS, address_problem, connect
+from curator_backend_dask.connection import (
+    CONNECT_SECONDS,
+    address_problem,
+    connect,
+    new_client,
+)
 
 LOCAL_CLUSTER_SETTINGS = {
     "distributed.scheduler.allowed-failures": 0,
@@ -198,7 +203,7 @@ class DaskBackend(Backend):
                     preload=["curator_backend_dask.tasks"],
                 )
                 try:
-                    client = Client(cluster)  # type: ignore[no-untyped-call]
+                    client = new_client(Client, cluster)
                 except BaseException:  # the cluster is up: its workers must not outlive this
                     with uninterrupted("closing the Dask cluster"):
                         cluster.close()

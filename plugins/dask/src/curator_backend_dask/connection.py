@@ -6,6 +6,7 @@ address before anything starts), so it imports neither dask nor asyncio.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -128,6 +129,33 @@ def _address_in(text: str) -> tuple[str | None, str]:
     return address, ""
 
 
+def new_client(client_cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``client_cls(*args, **kwargs)``; if that fails, the half-started client is closed first.
+
+    A Client starts its IO-loop thread before it connects. When it cannot
+    connect, distributed marks it closed but leaves that thread running, and
+    what is left of the client (held by the error's traceback) is closed by the
+    garbage collector at some later moment, in whichever thread collects it. In a
+    thread that is starting another client, that close waits on distributed's
+    class-wide loop lock, which the start holds: a start on the IO-loop thread
+    waits 10 s and then fails, and one on the thread that holds the lock waits
+    forever. So the failed client is closed here, and its loop stopped.
+    """
+    client = client_cls.__new__(client_cls)
+    try:
+        client.__init__(*args, **kwargs)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.close()
+        # distributed's own, and public nowhere: a closed client's loop is stopped by nothing
+        runner = getattr(client, "_loop_runner", None)
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                runner.stop()
+        raise
+    return client
+
+
 def connect(
     client_cls: Any,
     address: str | None,
@@ -155,7 +183,7 @@ def connect(
         assert address, "connect() needs an address or a scheduler file"
         where = address
     try:
-        return client_cls(address, timeout=f"{seconds:g}s")
+        return new_client(client_cls, address, timeout=f"{seconds:g}s")
     except (OSError, TimeoutError) as exc:
         raise UsageError(
             f"cannot reach the Dask scheduler at {where} within {seconds:g} s: {exc}"
