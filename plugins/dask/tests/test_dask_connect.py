@@ -10,6 +10,8 @@ Through the API (a :class:`curator.UsageError`) and the CLI (exit 2, no tracebac
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ import curator_backend_dask.connection as connection
 from curator import UsageError, run
 from curator.testing.probes import pipeline_file, probe
 from curator.testing.processes import child_env
+from curator.testing.waiting import wait_until
 
 HERE = Path(__file__).parent
 
@@ -212,6 +215,25 @@ def test_a_client_that_cannot_connect_leaves_no_io_loop_behind(
         assert _io_loops() - before == set()
     finally:
         gc.enable()
+
+
+def test_a_client_whose_scheduler_is_gone_for_good_is_closed_with_its_io_loop(
+    own_cluster: Path,
+) -> None:
+    """distributed closes such a client itself and leaves its IO loop running.
+
+    ``close()`` then returns at once: a run that lost its scheduler left a thread
+    running for good (``close_client`` is what the run's end calls).
+    """
+    before = _io_loops()
+    client = connection.new_client(
+        distributed.Client, scheduler_file=str(own_cluster), timeout="2s"
+    )
+    os.kill(client.run_on_scheduler(os.getpid), signal.SIGKILL)
+    wait_until(lambda: client.status == "closed", 60, "the client to give its scheduler up")
+    assert _io_loops() - before  # what close() alone leaves behind
+    connection.close_client(client)
+    assert _io_loops() - before == set()
 
 
 def _curator_run(cwd: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], float]:

@@ -23,6 +23,7 @@ from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
 from curator_backend_dask.connection import (
     CONNECT_SECONDS,
     address_problem,
+    close_client,
     connect,
     new_client,
 )
@@ -226,6 +227,8 @@ class DaskBackend(Backend):
             # A hard stop raised inside close() would leave the cluster half-closed, and
             # distributed's exit hook waiting 10 s on it: the stop waits for the close.
             with uninterrupted("closing the Dask cluster"):
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+                try:
+                    close_client(client)
+                finally:
+                    if cluster is not None:
+                        cluster.close()

@@ -132,28 +132,39 @@ def _address_in(text: str) -> tuple[str | None, str]:
 def new_client(client_cls: Any, *args: Any, **kwargs: Any) -> Any:
     """``client_cls(*args, **kwargs)``; if that fails, the half-started client is closed first.
 
-    A Client starts its IO-loop thread before it connects. When it cannot
-    connect, distributed marks it closed but leaves that thread running, and
-    what is left of the client (held by the error's traceback) is closed by the
-    garbage collector at some later moment, in whichever thread collects it. In a
-    thread that is starting another client, that close waits on distributed's
+    A Client starts its IO-loop thread before it connects. What is left of one
+    that failed (held by the error's traceback) is otherwise closed by the
+    garbage collector at some later moment, in whichever thread collects it. In
+    a thread that is starting another client, that close waits on distributed's
     class-wide loop lock, which the start holds: a start on the IO-loop thread
     waits 10 s and then fails, and one on the thread that holds the lock waits
-    forever. So the failed client is closed here, and its loop stopped.
+    forever.
     """
     client = client_cls.__new__(client_cls)
     try:
         client.__init__(*args, **kwargs)
     except BaseException:
         with contextlib.suppress(Exception):
-            client.close()
-        # distributed's own, and public nowhere: a closed client's loop is stopped by nothing
-        runner = getattr(client, "_loop_runner", None)
-        if runner is not None:
-            with contextlib.suppress(Exception):
-                runner.stop()
+            close_client(client)
         raise
     return client
+
+
+def close_client(client: Any) -> None:
+    """Close ``client`` and stop its IO loop.
+
+    A client that distributed closed itself (it could not connect, or lost its
+    scheduler for good) reads as closed, so ``close()`` returns at once and
+    leaves its IO-loop thread running: the loop is stopped here, even if
+    ``close()`` raised. Stopping a loop already stopped does nothing.
+    """
+    try:
+        client.close()
+    finally:
+        # distributed's own, and public nowhere: nothing else stops that loop
+        runner = getattr(client, "_loop_runner", None)
+        if runner is not None:
+            runner.stop()
 
 
 def connect(
