@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 from campaign import FIGURES, FIRST_SEEN, PENDING, SCALE, SEED, Pending, seems_fixed
+from pytest_timeout import get_env_settings
 
 from curator import Registry
 from curator.plugin_host.plugins import PluginSettings
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A campaign test's hang limit (pyproject's ``timeout``) grows with ``FAULT_SCALE``."""
-    limit = pytest.mark.timeout(300 * max(1.0, SCALE))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A campaign test's hang limit (``--timeout``, or pyproject's) grows with ``FAULT_SCALE``."""
+    base = get_env_settings(config).timeout  # as pytest-timeout resolves it for every test
+    if not base:  # turned off (``--timeout 0``, for a debugger)
+        return
+    limit = pytest.mark.timeout(base * max(1.0, SCALE))
     here = Path(__file__).parent
     for item in items:
         if item.path.is_relative_to(here):  # the hook sees the whole session's items

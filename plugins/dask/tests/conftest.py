@@ -33,7 +33,8 @@ def _default_registry(registry: Registry) -> Iterator[None]:
         yield
 
 
-def _io_loops() -> set[threading.Thread]:
+def io_loops() -> set[threading.Thread]:
+    """The IO-loop threads of Dask clients (and clusters) running in this process."""
     return {thread for thread in threading.enumerate() if thread.name == "IO loop"}
 
 
@@ -46,10 +47,10 @@ def _no_io_loop_left() -> Iterator[None]:
     distributed's loop lock, which the start holds (a 10 s failure in another
     test, or a hang; tests/test_dask_connect.py).
     """
-    before = _io_loops()
+    before = io_loops()
     yield
     deadline = time.monotonic() + 2.0  # a loop stopped by the test may take a moment to end
-    while (left := _io_loops() - before) and time.monotonic() < deadline:
+    while (left := io_loops() - before) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"the test left {len(left)} Dask IO loop(s) running"
 

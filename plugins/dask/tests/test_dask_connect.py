@@ -20,6 +20,7 @@ from pathlib import Path
 
 import distributed
 import pytest
+from conftest import io_loops
 
 import curator_backend_dask.connection as connection
 from curator import UsageError, run
@@ -186,10 +187,6 @@ def test_an_unreachable_scheduler_of_a_scheduler_file_is_named(tmp_path: Path) -
     )
 
 
-def _io_loops() -> set[threading.Thread]:
-    return {thread for thread in threading.enumerate() if thread.name == "IO loop"}
-
-
 @pytest.mark.parametrize(
     ("address", "error"),
     [
@@ -206,13 +203,13 @@ def test_a_client_that_cannot_connect_leaves_no_io_loop_behind(
     loop lock, which the start held: the start failed after 10 s (on the new client's
     IO-loop thread), or hung for good (on the thread holding the lock).
     """
-    before = _io_loops()
+    before = io_loops()
     gc.disable()  # what is left is closed here, not by a collection that happens to run
     try:
         with pytest.raises(UsageError) as info:
             dask(tmp_path, address=address, connect_timeout=1)
         assert str(info.value).startswith(error)
-        assert _io_loops() - before == set()
+        assert io_loops() - before == set()
     finally:
         gc.enable()
 
@@ -225,15 +222,15 @@ def test_a_client_whose_scheduler_is_gone_for_good_is_closed_with_its_io_loop(
     ``close()`` then returns at once: a run that lost its scheduler left a thread
     running for good (``close_client`` is what the run's end calls).
     """
-    before = _io_loops()
+    before = io_loops()
     client = connection.new_client(
         distributed.Client, scheduler_file=str(own_cluster), timeout="2s"
     )
     os.kill(client.run_on_scheduler(os.getpid), signal.SIGKILL)
     wait_until(lambda: client.status == "closed", 60, "the client to give its scheduler up")
-    assert _io_loops() - before  # what close() alone leaves behind
+    assert io_loops() - before  # what close() alone leaves behind
     connection.close_client(client)
-    assert _io_loops() - before == set()
+    assert io_loops() - before == set()
 
 
 def _curator_run(cwd: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], float]:
