@@ -14,11 +14,12 @@ With ``--baseline DIR`` (an older checkout, e.g. ``git archive <commit> | tar
 core and process-pool plugin first on ``sys.path``, side by side.
 
 MEM    parent peak RSS: ``run()`` of 200,000 no-op items returning a short
-       string each; ``stream()`` of 200,000 and of 2,000,000 such items.
+       string each; ``stream()`` of 200,000 and of 2,000,000 such items, and
+       ``stream().batches()`` of 2,000,000.
 ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        time of 200,000 minus that of 2,000, per extra item) and the parent's
        CPU seconds, for curator's process pool (run, run with each outcome
-       read afterwards, and stream), a bare
+       read afterwards, stream, and stream taken in batches), a bare
        forkserver ``ProcessPoolExecutor`` whose initializer keeps the pipeline
        and whose chunked ``map`` runs one index per task, joblib (loky) and
        mpire (the pipeline as a shared object).
@@ -82,6 +83,10 @@ BODIES = {
         "for o in stream(workloads.no_op(N), backend='process-pool', jobs=2, reporter=None):\n"
         "    pass"
     ),
+    "curator stream, batches": (
+        "for b in stream(workloads.no_op(N), backend='process-pool', jobs=2,"
+        " reporter=None).batches():\n    pass"
+    ),
     "bare ProcessPoolExecutor": (
         "import multiprocessing\nfrom concurrent.futures import ProcessPoolExecutor\n"
         "with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('forkserver'),"
@@ -106,6 +111,7 @@ STREAM_STRINGS = (
     "for o in stream(workloads.short_strings(N), backend='process-pool', jobs=2,"
     " reporter=None):\n    pass"
 )
+STREAM_BATCHES = STREAM_STRINGS.replace("reporter=None):", "reporter=None).batches():")
 
 SHORT = {
     "sequential": "run(workloads.naps(N), reporter=None)",
@@ -254,6 +260,7 @@ def memory(repeat: int) -> None:
         ("run() 200,000 short strings", RUN_STRINGS, 200_000),
         ("stream() 200,000 short strings", STREAM_STRINGS, 200_000),
         ("stream() 2,000,000 short strings", STREAM_STRINGS, 2_000_000),
+        ("stream().batches() 2,000,000", STREAM_BATCHES, 2_000_000),
     ]:
         print(f"  {label:32} {measure(body, count, repeat)['rss_mib']:7.1f}")
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from curator.model.pipeline import Filter, Pipeline, Sink, Source
     from curator.model.result import RunInfo, RunResult
+    from curator.model.table import OutcomeTable
     from curator.observing.features import ItemFeature
     from curator.observing.reporter import Reporter
     from curator.plugin_host.class_ref import ClassRef
@@ -112,6 +113,7 @@ _HOMES = {
     "tie_to_run": "curator.backends.worker_process",
     "starting_workers": "curator.backends.worker_process",
     "RunStream": "curator.running.streaming",
+    "OutcomeTable": "curator.model.table",
     "Session": "curator.running.session",
     "stream": "curator.running.streaming",
     "Work": "curator.backends.work",
@@ -150,6 +152,7 @@ __all__ = [
     "Metrics",
     "NoOptions",
     "Outcome",
+    "OutcomeTable",
     "Pipeline",
     "PluginError",
     "Registry",

@@ -73,18 +73,7 @@ def encode(batch: Sequence[Outcome | Successes], key: bytes) -> tuple[Any, ...]:
     outcomes goes in column by column (:class:`~curator.model.columns.OutcomeColumns`).
     Either way every loop runs in C, which keeps the writer thread cheap.
     """
-    columns = OutcomeColumns()
-    single: list[Outcome] = []
-    for entry in batch:
-        if type(entry) is Successes:
-            if single:
-                columns.add_outcomes(single)
-                single = []
-            columns.add_successes(entry)
-        else:
-            single.append(entry)  # type: ignore[arg-type]
-    if single:
-        columns.add_outcomes(single)
+    columns = OutcomeColumns.of(batch)
     details: dict[str, Any] = {
         "names": columns.names,
         "errors": {str(row): error.to_json() for row, error in columns.errors.items()},

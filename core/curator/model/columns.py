@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from curator.model.captured import Captured
+from curator.model.measured import MeasuredRows
 from curator.model.measures import rows_read
 from curator.model.outcome import ErrorInfo, Outcome, Status, Successes
+from curator.model.table import OutcomeTable
 
 if TYPE_CHECKING:
     from curator.checkpoint.journal import Batch
@@ -30,6 +32,8 @@ STATUSES = list(Status)
 """Status codes: a status's position in :class:`~curator.model.outcome.Status`."""
 CODES = {status: code for code, status in enumerate(STATUSES)}
 OK_CODE = CODES[Status.OK]
+_TABLE_CODES = bytes(range(1, 256)) + b"\0"
+"""Status codes here to those of :data:`curator.model.table.STATUS_CODES` (one more: 0 is open)."""
 
 _index = operator.attrgetter("index")
 _status = operator.attrgetter("status")
@@ -80,8 +84,61 @@ class OutcomeColumns:
         self.values: list[Any] | None = [] if values else None
         self._numbers: dict[str, int] = {}
 
+    @classmethod
+    def of(cls, batch: Sequence[Outcome | Successes]) -> OutcomeColumns:
+        """The outcomes of ``batch`` (single ones and whole ``Successes``), in its order.
+
+        A ``Successes`` goes in as its columns, without an ``Outcome`` per item;
+        a run of single outcomes goes in column by column. Either way every loop
+        runs in C.
+        """
+        columns = cls()
+        single: list[Outcome] = []
+        for entry in batch:
+            if type(entry) is Successes:
+                if single:
+                    columns.add_outcomes(single)
+                    single = []
+                columns.add_successes(entry)
+            else:
+                single.append(entry)  # type: ignore[arg-type]
+        if single:
+            columns.add_outcomes(single)
+        return columns
+
     def __len__(self) -> int:
         return len(self.indices)
+
+    def table(self) -> OutcomeTable:
+        """These outcomes as a read-only :class:`~curator.model.table.OutcomeTable`, in order.
+
+        The table shares the columns (nothing is copied per item but the
+        timestamps, which it keeps in pairs); add nothing after making it.
+        """
+        count = len(self.indices)
+        times = array.array("d", bytes(16 * count))
+        times[0::2] = self.started
+        times[1::2] = self.finished
+        metrics = None
+        if self.width:
+            width, flat = self.width, self.metrics
+            metrics = MeasuredRows(width, count)
+            for number, row in enumerate(self.measured):
+                metrics.put(row, flat[number * width : (number + 1) * width])
+        return OutcomeTable(
+            self.indices,
+            self.codes.translate(_TABLE_CODES),
+            self.values if self.values is not None else [None] * count,
+            times,
+            self.attempts,
+            self.workers,
+            self.names,
+            self.errors,
+            0.0,  # every row holds a final outcome: no open slot reads the time
+            metrics,
+            self.printed,
+            self.extras,
+        )
 
     def number(self, worker: str) -> int:
         """``worker``'s number in :attr:`names` (added if new)."""
@@ -120,10 +177,10 @@ class OutcomeColumns:
                 self._add_row(row, metrics.row())
 
     def add_successes(self, batch: Successes) -> None:
-        """Add a worker's ``ok`` outcomes as the columns they came in."""
+        """Add a worker's ``ok`` outcomes (or a resume's ``skipped`` ones) as their columns."""
         count = len(batch.indices)
         base = len(self.indices)
-        self.codes += bytes((OK_CODE,)) * count
+        self.codes += bytes((CODES[batch.status],)) * count  # ok; skipped from a resume
         self.indices.extend(batch.indices)
         self.started.extend(batch.started)
         self.finished.extend(batch.finished)

@@ -170,6 +170,10 @@ class OutcomeTable(Sequence[Outcome]):
 
     # -- questions answered from the columns -----------------------------------------
 
+    def indices(self) -> list[int]:
+        """The items' indices, in order."""
+        return list(self._indices)
+
     def values(self) -> list[Any]:
         """What the sink returned per item, in order (``None`` where it did not return)."""
         return list(self._values)  # open and reopened slots hold None

@@ -15,14 +15,16 @@ import inspect
 import itertools
 import os
 import weakref
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from curator.model.errors import HardStop, RunInterrupted
-from curator.model.outcome import Outcome
+from curator.model.columns import OutcomeColumns
+from curator.model.errors import HardStop, RunInterrupted, UsageError
+from curator.model.outcome import Outcome, Successes
 from curator.model.pipeline import Pipeline
 from curator.model.result import RunInfo, RunResult
+from curator.model.table import OutcomeTable
 from curator.plugin_host.registry import Registry
 from curator.running.choosing import ReporterSpec
 from curator.running.loop import RunLoop
@@ -52,9 +54,11 @@ class RunStream:
 
     def __init__(self, loop: RunLoop, ordered: bool) -> None:
         self._loop = loop
+        self._ordered = ordered
+        self._batched = False
         self._started = False
         self._iterated = False
-        self._runs = loop.outcome_runs()
+        self._runs: Generator[Any, None, None] = loop.outcome_runs()
         """The run's generator: closing it stops the run."""
         outcomes = itertools.chain.from_iterable(self._runs)
         self._outcomes = _in_request_order(outcomes, loop.ledger.position) if ordered else outcomes
@@ -74,12 +78,48 @@ class RunStream:
         # The run's outcomes chained in C: a for loop then takes each without a
         # Python call of __next__ per item. Until it first runs, close() still
         # treats the stream as never iterated (see there).
+        if self._batched:
+            raise UsageError(_TAKEN_IN_BATCHES)
         self._iterated = True  # the loop holds the iterator, not this object
         return self._outcomes
 
     def __next__(self) -> Outcome:
+        if self._batched:
+            raise UsageError(_TAKEN_IN_BATCHES)
         self._started = True
         return next(self._outcomes)
+
+    def batches(self) -> Iterator[OutcomeTable]:
+        """The outcomes in the batches they complete in, each as columns.
+
+        Instead of iterating the stream: each batch is an
+        :class:`~curator.model.table.OutcomeTable` of the outcomes that arrived
+        together (a worker's chunk, a few single ones), in the order they
+        completed, never empty. Its :meth:`~curator.model.table.OutcomeTable.indices`
+        and :meth:`~curator.model.table.OutcomeTable.values` come from its columns,
+        so a consumer that takes them (to add a chunk of paths to a catalog at
+        once) pays per item what :func:`curator.run` does, where iterating the
+        stream builds an :class:`~curator.model.outcome.Outcome` per item;
+        iterating a batch still gives its outcomes one by one. Everything else
+        (each index once, skipped first, cancelled last, the run's end raised
+        after the last batch, closing early) is as for iterating the stream.
+
+        Raises
+        ------
+        UsageError
+            For an ``ordered`` stream (its outcomes wait for earlier ones one by
+            one), or one already iterated.
+        """
+        if self._ordered:
+            raise UsageError(
+                "batches() hands out outcomes as they complete; an ordered stream "
+                "(ordered=True) yields them one by one in requested order: iterate it instead"
+            )
+        if self._iterated or self._started:
+            raise UsageError("this stream is already being iterated: take its outcomes one way")
+        self._iterated = self._batched = True
+        self._runs = self._loop.batches()  # the per-outcome generator never ran: nothing to close
+        return filter(None, map(_batch_table, self._runs))  # an end may hand out nothing
 
     def close(self) -> None:
         """Stop the run now if it still runs; record and report what finished.
@@ -126,6 +166,10 @@ class RunStream:
             raise RunInterrupted(result) from error
 
 
+_TAKEN_IN_BATCHES = (
+    "this stream is already being taken in batches (batches()): take its outcomes one way"
+)
+
 _LEFT_OPEN: weakref.WeakSet[RunStream] = weakref.WeakSet()
 """Streams not closed yet: the interpreter's exit closes those a script left open."""
 
@@ -140,6 +184,11 @@ def _close_left_open() -> None:
     for left in list(_LEFT_OPEN):
         with contextlib.suppress(RunInterrupted):  # a stop in its end: the process is leaving
             left.close()
+
+
+def _batch_table(batch: Sequence[Outcome | Successes]) -> OutcomeTable:
+    """One batch of the run loop as a table (its ``Successes`` stay columns)."""
+    return OutcomeColumns.of(batch).table()
 
 
 def _never_ran(runs: Generator[Any, None, None]) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pp_pipelines import CountsStarts, Numbers
+from pp_pipelines import CountsStarts, Numbers, pipeline
 
-from curator import stream
+from curator import Status, stream
 
 CHUNK = 20
 
@@ -32,3 +32,32 @@ def test_a_slow_consumer_holds_the_workers_back(tmp_path: Path) -> None:
     # A worker holds at most two chunks (one running, one queued), and the run hands out
     # at most one chunk's outcomes at a time: memory does not grow with the item count.
     assert most_ahead <= 4 * CHUNK * jobs, most_ahead
+
+
+def test_batches_hand_out_the_workers_chunks_as_columns() -> None:
+    outcomes = stream(
+        pipeline(3000, fail=frozenset({7, 2500})),
+        backend="process-pool",
+        jobs=2,
+        options={"chunksize": CHUNK},
+        on_error="continue",
+        metrics="all",
+        reporter=None,
+    )
+    indices: list[int] = []
+    sizes: list[int] = []
+    for batch in outcomes.batches():
+        sizes.append(len(batch))
+        indices += batch.indices()
+        for outcome, value in zip(batch, batch.values(), strict=True):
+            assert outcome.value == value
+            if outcome.ok:
+                assert value[0] == str(outcome.index)
+                assert outcome.metrics is not None
+                assert outcome.worker.startswith("process-")
+    assert sorted(indices) == list(range(3000))  # each index exactly once
+    assert max(sizes) >= CHUNK - 1  # a worker's chunk came as one batch, not item by item
+    result = outcomes.result
+    assert result is not None
+    assert result.count(Status.OK) == 2998
+    assert sorted(o.index for o in result.failures) == [7, 2500]

@@ -1,0 +1,143 @@
+"""``RunStream.batches()``: a stream's outcomes in the batches they complete in, as columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipelines import Collect, FailAt, Flaky, Sleep, chatty
+
+from curator import Outcome, OutcomeTable, Status, TaskFailedError, UsageError, run, stream
+from curator.testing.probes import Numbers
+
+
+def _fields(outcome: Outcome) -> tuple[Any, ...]:
+    """What a stream says of an item, its clock readings and metric values aside."""
+    error = outcome.error
+    return (
+        outcome.index,
+        outcome.status,
+        outcome.value,
+        outcome.worker.split("-")[0],  # which thread took an item varies from run to run
+        outcome.attempt,
+        None if error is None else (error.type, error.message),
+        outcome.output,
+        outcome.extras,
+        outcome.metrics is None,
+        outcome.started <= outcome.finished,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_the_batches_hold_the_outcomes_the_stream_yields_one_by_one(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    arguments: dict[str, Any] = {"backend": backend, "on_error": "continue", "reporter": None}
+    one_by_one = sorted(map(_fields, stream(chatty(), **arguments)), key=lambda f: f[0])
+    batches = list(stream(chatty(), **arguments).batches())
+    assert batches
+    assert all(isinstance(b, OutcomeTable) and len(b) for b in batches)
+    in_batches = sorted((_fields(o) for b in batches for o in b), key=lambda f: f[0])
+    assert in_batches == one_by_one
+    assert [f[0] for f in one_by_one if f[1] is Status.FAILED] == [2]
+    assert any(f[6] is not None for f in one_by_one)  # what the items printed came along
+
+
+def test_a_batch_gives_its_indices_values_and_failures_from_its_columns() -> None:
+    outcomes = stream(
+        Numbers(30).write(FailAt({4, 17})), backend="thread-pool", jobs=3,
+        on_error="continue", reporter=None,
+    )  # fmt: skip
+    indices: list[int] = []
+    values: dict[int, Any] = {}
+    failed: list[Outcome] = []
+    for batch in outcomes.batches():
+        assert batch.indices() == [o.index for o in batch]
+        values.update(zip(batch.indices(), batch.values(), strict=True))
+        indices += batch.indices()
+        failed += batch.failures()
+    assert sorted(indices) == list(range(30))  # each index exactly once
+    assert values[5] == ["5"]
+    assert values[4] is None
+    assert sorted(o.index for o in failed) == [4, 17]
+    assert all(o.status is Status.FAILED and "bad item" in o.error.message for o in failed)  # type: ignore[union-attr]
+    result = outcomes.result
+    assert result is not None
+    assert result.count(Status.OK) == 28
+    assert sorted(o.index for o in result.failures) == [4, 17]
+
+
+def test_a_resume_hands_out_the_skipped_items_first_as_skipped(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(12).write(Flaky(str(tmp_path), {3, 8}, fail_times=1))
+    run(pipeline, checkpoint=checkpoint, on_error="continue", reporter=None)
+    batches = list(stream(pipeline, checkpoint=checkpoint, resume=True, reporter=None).batches())
+    statuses = [(o.index, o.status) for b in batches for o in b]
+    skipped = [i for i, s in statuses if s is Status.SKIPPED]
+    assert sorted(skipped) == [0, 1, 2, 4, 5, 6, 7, 9, 10, 11]
+    assert [s for _, s in statuses[: len(skipped)]] == [Status.SKIPPED] * len(skipped)
+    assert sorted((i, s) for i, s in statuses if s is not Status.SKIPPED) == [
+        (3, Status.OK),
+        (8, Status.OK),
+    ]
+
+
+def test_the_failure_budget_is_raised_after_the_last_batch() -> None:
+    tables: list[OutcomeTable] = []
+    with pytest.raises(TaskFailedError) as info:
+        tables.extend(stream(Numbers(20).write(FailAt({3})), reporter=None).batches())
+    assert info.value.outcome.index == 3
+    statuses = {o.index: o.status for b in tables for o in b}
+    assert len(statuses) == 20
+    assert statuses[3] is Status.FAILED
+    assert statuses[19] is Status.CANCELLED
+
+
+def test_leaving_the_batches_early_stops_the_run_and_records_what_finished(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(40).write(Sleep(0.01))
+    with stream(pipeline, backend="thread-pool", jobs=2, checkpoint=checkpoint) as outcomes:
+        first = next(iter(outcomes.batches()))
+    assert len(first) >= 1
+    result = outcomes.result
+    assert result is not None
+    assert len(first) <= result.count(Status.OK) < 40
+    resumed = run(pipeline, checkpoint=checkpoint, resume=True, reporter=None)
+    assert resumed.count(Status.SKIPPED) == result.count(Status.OK)
+
+
+def test_a_stream_is_taken_one_way_only() -> None:
+    pipeline = Numbers(5).write(Collect())
+    ordered = stream(pipeline, ordered=True, reporter=None)
+    with pytest.raises(UsageError, match="ordered stream"):
+        ordered.batches()
+    assert [o.index for o in ordered] == [0, 1, 2, 3, 4]  # the refusal left it whole
+
+    iterated = stream(pipeline, reporter=None)
+    next(iterated)
+    with pytest.raises(UsageError, match="already being iterated"):
+        iterated.batches()
+    iterated.close()
+
+    batched = stream(pipeline, reporter=None)
+    tables = batched.batches()
+    with pytest.raises(UsageError, match="already being taken in batches"):
+        iter(batched)
+    with pytest.raises(UsageError, match="already being taken in batches"):
+        next(batched)
+    assert sorted(i for table in tables for i in table.indices()) == [0, 1, 2, 3, 4]
+
+
+def test_a_stream_never_stepped_through_its_batches_runs_nothing(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(5).write(Collect())
+    unused = stream(pipeline, checkpoint=checkpoint, reporter=None)
+    unused.batches()
+    unused.close()
+    assert unused.result is None
+    assert not checkpoint.exists()
+    assert run(pipeline, checkpoint=checkpoint, reporter=None).ok
