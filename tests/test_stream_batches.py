@@ -129,7 +129,14 @@ def test_a_stream_is_taken_one_way_only() -> None:
         iter(batched)
     with pytest.raises(UsageError, match="already being taken in batches"):
         next(batched)
+    with pytest.raises(UsageError, match="already being taken in batches"):
+        batched.batches()
     assert sorted(i for table in tables for i in table.indices()) == [0, 1, 2, 3, 4]
+
+    closed = stream(pipeline, reporter=None)
+    closed.close()
+    with pytest.raises(UsageError, match="this stream is closed"):
+        closed.batches()
 
 
 def test_a_stream_never_stepped_through_its_batches_runs_nothing(tmp_path: Path) -> None:

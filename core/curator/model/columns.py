@@ -8,7 +8,8 @@ three shapes outcomes come in, each column by column in C: single
 :class:`~curator.model.outcome.Outcome` objects, a worker's
 :class:`~curator.model.outcome.Successes`, and a batch decoded from a
 checkpoint's journal. The journal's writer gathers each batch it stores in one; the report
-gathers a whole checkpoint in one.
+gathers a whole checkpoint in one; ``stream().batches()`` gathers each batch of the run
+loop in one and hands it out as an :class:`~curator.model.table.OutcomeTable`.
 """
 
 from __future__ import annotations

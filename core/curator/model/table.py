@@ -5,6 +5,8 @@ read-only sequence over the run's columns (status bytes, values, timestamps,
 attempts, workers, errors). Reading an item builds its ``Outcome``; the
 questions asked of every outcome at the end of a run (the outputs, the
 failures, the slowest items, counts) are answered from the columns directly.
+:meth:`curator.RunStream.batches` hands out a stream's outcomes as one such table
+per batch.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ _FAILED = re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(FAILU
 
 
 class OutcomeTable(Sequence[Outcome]):
-    """The outcomes of a run in requested order, built from columns when read.
+    """Outcomes built from columns when read: a run's, in requested order, or a stream's batch.
+
+    :attr:`curator.RunResult.outcomes` holds a run's in requested order; each
+    table :meth:`curator.RunStream.batches` hands out holds the outcomes of
+    one batch, in the order they completed.
 
     Compares equal to a list of the same outcomes. Reading the same item
     twice builds two equal ``Outcome`` objects; changing one changes nothing

@@ -56,6 +56,7 @@ class RunStream:
         self._loop = loop
         self._ordered = ordered
         self._batched = False
+        self._closed = False
         self._started = False
         self._iterated = False
         self._runs: Generator[Any, None, None] = loop.outcome_runs()
@@ -108,13 +109,17 @@ class RunStream:
         ------
         UsageError
             For an ``ordered`` stream (its outcomes wait for earlier ones one by
-            one), or one already iterated.
+            one), one closed, one already iterated, or a second call.
         """
         if self._ordered:
             raise UsageError(
                 "batches() hands out outcomes as they complete; an ordered stream "
                 "(ordered=True) yields them one by one in requested order: iterate it instead"
             )
+        if self._closed:
+            raise UsageError("this stream is closed: start another to take outcomes in batches")
+        if self._batched:
+            raise UsageError(_TAKEN_IN_BATCHES)
         if self._iterated or self._started:
             raise UsageError("this stream is already being iterated: take its outcomes one way")
         self._iterated = self._batched = True
@@ -131,6 +136,7 @@ class RunStream:
         raised here as :class:`~curator.model.errors.RunInterrupted`.
         """
         _LEFT_OPEN.discard(self)
+        self._closed = True
         if not self._started and _never_ran(self._runs):
             self._started = True
             self._loop.abandon()
