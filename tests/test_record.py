@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from array import array
 from typing import Any
 
 import pytest
@@ -140,3 +141,21 @@ def test_records_match_by_position_as_dataclasses_did() -> None:
             assert (index, value) == (3, ["x"])
         case _:
             pytest.fail("an ok outcome did not match")
+
+
+def test_metrics_read_twice_with_unmeasured_readings_compare_and_hash_equal() -> None:
+    # A NaN reading means "not measured" (a long item that ran bare: no split by stage,
+    # its CPU read by another thread). Each read of a column makes new NaN floats, and
+    # float NaN never equals itself: the same outcome read twice compared unequal.
+    nan = float("nan")
+    row = array("d", [nan, nan, nan, 4096.0, 0.0, nan])  # 2 stages, cpu, peak, growth, gpu
+    first, again = Metrics.from_row(row), Metrics.from_row(row)
+    assert first is not None
+    assert first.stages[0] is not again.stages[0]  # type: ignore[union-attr]
+    assert first == again
+    assert hash(first) == hash(again)
+    assert len({first, again}) == 1
+    assert Outcome(3, Status.FAILED, metrics=first) == Outcome(3, Status.FAILED, metrics=again)
+    assert first != Metrics((nan, 0.5), nan, 4096, 0)
+    assert first != Metrics((nan, nan), nan, 8192, 0)
+    assert Metrics((0.25,), 0.5, 1, 0) == Metrics((0.25,), 0.5, 1, 0)

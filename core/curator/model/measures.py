@@ -75,6 +75,16 @@ class Metrics(FrozenRecord):
     ) -> None:
         self._set(stages, cpu, rss_peak, rss_growth, gpu_peak)
 
+    def __eq__(self, other: object) -> bool:
+        # NaN stands for "not measured" here, not for a failed sum: the same item's
+        # metrics read twice must compare equal (float NaN never equals itself).
+        if type(other) is not Metrics:
+            return NotImplemented
+        return _comparable(self) == _comparable(other)
+
+    def __hash__(self) -> int:  # type: ignore[override]  # Record: None, as mutable
+        return hash(_comparable(self))
+
     @classmethod
     def from_row(cls, row: Sequence[float]) -> Metrics | None:
         """The metrics in ``row`` (see the module docs), or ``None`` for a row of no item."""
@@ -115,6 +125,21 @@ class Metrics(FrozenRecord):
             int(data["rss_growth"]),
             None if gpu is None else int(gpu),
         )
+
+
+def _comparable(metrics: Metrics) -> tuple[Any, ...]:
+    """``metrics``' fields with every NaN as one marker, so that two unmeasured readings match."""
+    # x != x only for NaN, and for any type: a record may hold what replace() put there.
+    return (
+        tuple(_NOT_MEASURED if s != s else s for s in metrics.stages),
+        _NOT_MEASURED if metrics.cpu != metrics.cpu else metrics.cpu,
+        metrics.rss_peak,
+        metrics.rss_growth,
+        metrics.gpu_peak,
+    )
+
+
+_NOT_MEASURED = "not measured"
 
 
 def _number(value: float) -> float | None:
