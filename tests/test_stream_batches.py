@@ -137,6 +137,8 @@ def test_a_stream_is_taken_one_way_only() -> None:
     closed.close()
     with pytest.raises(UsageError, match="this stream is closed"):
         closed.batches()
+    with pytest.raises(UsageError, match="this stream is closed"):
+        iter(closed)  # it gave nothing, silently
 
 
 def test_a_stream_never_stepped_through_its_batches_runs_nothing(tmp_path: Path) -> None:

@@ -81,6 +81,8 @@ class RunStream:
         # treats the stream as never iterated (see there).
         if self._batched:
             raise UsageError(_TAKEN_IN_BATCHES)
+        if self._closed:  # it would give nothing, as if the run had had no items
+            raise UsageError("this stream is closed: start another to take its outcomes")
         self._iterated = True  # the loop holds the iterator, not this object
         return self._outcomes
 
