@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,27 @@ def test_a_stream_never_stepped_through_its_batches_runs_nothing(tmp_path: Path)
     assert unused.result is None
     assert not checkpoint.exists()
     assert run(pipeline, checkpoint=checkpoint, reporter=None).ok
+
+
+@pytest.mark.parametrize("taken", ["iterated", "in batches"])
+def test_a_stream_dropped_before_its_first_step_leaves_no_checkpoint_behind(
+    tmp_path: Path, taken: str
+) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    pipeline = Numbers(5).write(Collect())
+    dropped = stream(pipeline, checkpoint=checkpoint, reporter=None)
+    iterator = iter(dropped) if taken == "iterated" else dropped.batches()
+    del dropped, iterator  # neither stepped nor closed
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []  # no empty checkpoint, no lock
+    assert run(pipeline, checkpoint=checkpoint, reporter=None).ok
+
+
+def test_a_stream_whose_stream_object_is_dropped_still_runs_through_its_iterator(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "run.sqlite"
+    batches = stream(Numbers(7).write(Collect()), checkpoint=checkpoint, reporter=None).batches()
+    gc.collect()  # the RunStream is gone; the iterator the caller holds is not
+    assert sorted(i for table in batches for i in table.indices()) == list(range(7))
+    assert checkpoint.exists()

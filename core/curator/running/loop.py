@@ -121,6 +121,8 @@ class RunLoop(EventIntake, RunEnding):
         """The backend while a round runs (what the progress view asks)."""
         self.runner: Backend | None = None
         """The backend of every round of this run, once the first started."""
+        self.began = False
+        """Whether the run started (its generator took its first step)."""
         self.hand_back = hand_back
         self.groups = groups
         self._works: dict[int, Work] = {}
@@ -315,6 +317,7 @@ class RunLoop(EventIntake, RunEnding):
 
     def _begin(self) -> None:
         """Start the run: the backend takes the work, listeners and the checkpoint hear of it."""
+        self.began = True
         info = self.info
         try:
             # The backend sees the work first: a pipeline it cannot ship is the

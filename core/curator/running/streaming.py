@@ -84,6 +84,7 @@ class RunStream:
         if self._closed:  # it would give nothing, as if the run had had no items
             raise UsageError("this stream is closed: start another to take its outcomes")
         self._iterated = True  # the loop holds the iterator, not this object
+        _released_if_dropped(self._runs, self._loop)
         return self._outcomes
 
     def __next__(self) -> Outcome:
@@ -126,6 +127,7 @@ class RunStream:
             raise UsageError("this stream is already being iterated: take its outcomes one way")
         self._iterated = self._batched = True
         self._runs = self._loop.batches()  # the per-outcome generator never ran: nothing to close
+        _released_if_dropped(self._runs, self._loop)
         return filter(None, map(_batch_table, self._runs))  # an end may hand out nothing
 
     def close(self) -> None:
@@ -197,6 +199,22 @@ def _close_left_open() -> None:
 def _batch_table(batch: Sequence[Outcome | Successes]) -> OutcomeTable:
     """One batch of the run loop as a table (its ``Successes`` stay columns)."""
     return OutcomeColumns.of(batch).table()
+
+
+def _released_if_dropped(runs: Generator[Any, None, None], loop: RunLoop) -> None:
+    """Release the run's checkpoint if ``runs`` is dropped without ever taking a step.
+
+    A generator that never started runs none of its code when it is collected,
+    and once the caller holds the iterator the stream itself cannot tell (it
+    may be gone while the iterator is stepped later): without this, an empty
+    checkpoint file and its lock stayed behind.
+    """
+    weakref.finalize(runs, _abandon_unbegun, loop)
+
+
+def _abandon_unbegun(loop: RunLoop) -> None:
+    if not loop.began:
+        loop.abandon()
 
 
 def _never_ran(runs: Generator[Any, None, None]) -> bool:
