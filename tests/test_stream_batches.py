@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from pipelines import Collect, FailAt, Flaky, Sleep, chatty
 
 from curator import Outcome, OutcomeTable, Status, TaskFailedError, UsageError, run, stream
+from curator.running import streaming
 from curator.testing.probes import Numbers
 
 
@@ -140,6 +142,8 @@ def test_a_stream_is_taken_one_way_only() -> None:
         closed.batches()
     with pytest.raises(UsageError, match="this stream is closed"):
         iter(closed)  # it gave nothing, silently
+    with pytest.raises(UsageError, match="this stream is closed"):
+        next(closed)
 
 
 def test_a_stream_never_stepped_through_its_batches_runs_nothing(tmp_path: Path) -> None:
@@ -175,3 +179,21 @@ def test_a_stream_whose_stream_object_is_dropped_still_runs_through_its_iterator
     gc.collect()  # the RunStream is gone; the iterator the caller holds is not
     assert sorted(i for table in batches for i in table.indices()) == list(range(7))
     assert checkpoint.exists()
+
+
+def test_taking_a_stream_a_few_outcomes_at_a_time_keeps_nothing_per_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # islice() and next(iter(s)) call iter() each time: each call used to leave a
+    # finalizer behind (about 300 bytes) until the run's generator died.
+    registered: list[object] = []
+    real = streaming._released_if_dropped
+    monkeypatch.setattr(
+        streaming, "_released_if_dropped", lambda *a: registered.append(a) or real(*a)
+    )
+    outcomes = stream(Numbers(2000).write(Collect()), reporter=None, metrics=False)
+    taken = 0
+    while chunk := list(itertools.islice(outcomes, 7)):
+        taken += len(chunk)
+    assert taken == 2000
+    assert len(registered) == 1

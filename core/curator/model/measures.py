@@ -78,7 +78,7 @@ class Metrics(FrozenRecord):
     def __eq__(self, other: object) -> bool:
         # NaN stands for "not measured" here, not for a failed sum: the same item's
         # metrics read twice must compare equal (float NaN never equals itself).
-        if type(other) is not Metrics:
+        if type(other) is not type(self):  # as Record compares: same class, same fields
             return NotImplemented
         return _comparable(self) == _comparable(other)
 

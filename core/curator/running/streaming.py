@@ -82,14 +82,15 @@ class RunStream:
         if self._batched:
             raise UsageError(_TAKEN_IN_BATCHES)
         if self._closed:  # it would give nothing, as if the run had had no items
-            raise UsageError("this stream is closed: start another to take its outcomes")
-        self._iterated = True  # the loop holds the iterator, not this object
-        _released_if_dropped(self._runs, self._loop)
+            raise UsageError(_CLOSED)
+        if not self._iterated:  # once: islice() and next(iter()) call this again and again
+            self._iterated = True  # the loop holds the iterator, not this object
+            _released_if_dropped(self._runs, self._loop)
         return self._outcomes
 
     def __next__(self) -> Outcome:
-        if self._batched:
-            raise UsageError(_TAKEN_IN_BATCHES)
+        if self._batched or self._closed:
+            raise UsageError(_TAKEN_IN_BATCHES if self._batched else _CLOSED)
         self._started = True
         return next(self._outcomes)
 
@@ -176,6 +177,7 @@ class RunStream:
             raise RunInterrupted(result) from error
 
 
+_CLOSED = "this stream is closed: start another to take its outcomes"
 _TAKEN_IN_BATCHES = (
     "this stream is already being taken in batches (batches()): take its outcomes one way"
 )
