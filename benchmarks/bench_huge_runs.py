@@ -24,8 +24,9 @@ ITEM   200,000 items of the no-op pipeline: µs per item after start-up (the
        and whose chunked ``map`` runs one index per task, joblib (loky) and
        mpire (the pipeline as a shared object).
 FIXED  2 no-op items, workers started for the run: the fixed cost of each contender
-SPLIT  the same run of curator and of the bare pool, in phases: when the fork server was
-       asked for, when it handed out the first worker, when the run ended
+SPLIT  the same run of curator and of the bare pool, of 2 items and of 20,000, in phases:
+       when the fork server was asked for, when it handed out the first worker, when the
+       run ended
 SMALL  20,000 no-op items, with and without a 1 MB pipeline: each contender, and the ratio
        to the bare pool
 OBS    200,000 no-op items with curator's metrics and capture on (the defaults) and off
@@ -441,14 +442,20 @@ popen_forkserver.Popen._launch = stamped("first worker", popen_forkserver.Popen.
 
 
 def fixed_split(repeat: int) -> None:
-    print("\nSPLIT where the 2-item run's time goes, ms from the call, median of rounds")
+    # 2 items: the fixed cost alone; 20,000: SMALL's run, where the items' time adds to it.
+    for count in (2, 20_000):
+        split_at(count, repeat)
+
+
+def split_at(count: int, repeat: int) -> None:
+    print(f"\nSPLIT where a {count:,}-item run's time goes, ms from the call, median of rounds")
     rows = {"curator run": BODIES["curator run"], "bare pool": BODIES["bare ProcessPoolExecutor"]}
     marks: dict[str, dict[str, list[float]]] = {label: {} for label in rows}
     for label, body in in_rounds(rows.items(), repeat):
         code = (
             PRELUDE
             + SPLIT_STAMPS  # before the clock starts, as the modules it imports
-            + "N = 2\ncpu0 = cpu()\nstart = time.perf_counter()\n"
+            + f"N = {count}\ncpu0 = cpu()\nstart = time.perf_counter()\n"
             + body
             + "\nstamps['end'] = time.perf_counter() - start\nprint(json.dumps(stamps))"
         )
