@@ -122,10 +122,8 @@ class OutcomeColumns:
         times[1::2] = self.finished
         metrics = None
         if self.width:
-            width, flat = self.width, self.metrics
-            metrics = MeasuredRows(width, count)
-            for number, row in enumerate(self.measured):
-                metrics.put(row, flat[number * width : (number + 1) * width])
+            metrics = MeasuredRows(self.width, count)
+            metrics.put_rows(0, self.metrics, self.measured)
         return OutcomeTable(
             self.indices,
             self.codes.translate(_TABLE_CODES),

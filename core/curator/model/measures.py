@@ -128,18 +128,14 @@ class Metrics(FrozenRecord):
 
 
 def _comparable(metrics: Metrics) -> tuple[Any, ...]:
-    """``metrics``' fields with every NaN as one marker, so that two unmeasured readings match."""
-    # x != x only for NaN, and for any type: a record may hold what replace() put there.
+    """``metrics``' fields with every NaN as ``None``, so that two unmeasured readings match."""
     return (
-        tuple(_NOT_MEASURED if s != s else s for s in metrics.stages),
-        _NOT_MEASURED if metrics.cpu != metrics.cpu else metrics.cpu,
+        tuple(map(_number, metrics.stages)),
+        _number(metrics.cpu),
         metrics.rss_peak,
         metrics.rss_growth,
         metrics.gpu_peak,
     )
-
-
-_NOT_MEASURED = "not measured"
 
 
 def _number(value: float) -> float | None:

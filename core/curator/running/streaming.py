@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import inspect
 import itertools
 import os
 import weakref
@@ -121,7 +120,7 @@ class RunStream:
                 "(ordered=True) yields them one by one in requested order: iterate it instead"
             )
         if self._closed:
-            raise UsageError("this stream is closed: start another to take outcomes in batches")
+            raise UsageError(_CLOSED)
         if self._batched:
             raise UsageError(_TAKEN_IN_BATCHES)
         if self._iterated or self._started:
@@ -142,7 +141,7 @@ class RunStream:
         """
         _LEFT_OPEN.discard(self)
         self._closed = True
-        if not self._started and _never_ran(self._runs):
+        if not self._started and not self._loop.began:  # closing its generator runs nothing
             self._started = True
             self._loop.abandon()
         self._loop.closed_by_caller = True  # a stop during the end is raised here, not dropped
@@ -217,11 +216,6 @@ def _released_if_dropped(runs: Generator[Any, None, None], loop: RunLoop) -> Non
 def _abandon_unbegun(loop: RunLoop) -> None:
     if not loop.began:
         loop.abandon()
-
-
-def _never_ran(runs: Generator[Any, None, None]) -> bool:
-    """Whether the run's generator was never stepped (closing it then runs none of its code)."""
-    return inspect.getgeneratorstate(runs) == inspect.GEN_CREATED
 
 
 def _in_request_order(
