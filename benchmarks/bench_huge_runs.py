@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SPLIT,SMALL,OBS,PARENT]
+    python benchmarks/bench_huge_runs.py [--repeat 3] [--only MEM,ITEM,SHORT,FIXED,SPLIT,SMALL,OBS,PARENT,IMPORT]
                                          [--baseline DIR]
 
 Needs the process-pool plugin, joblib and mpire installed. Every figure comes
@@ -33,6 +33,10 @@ OBS    200,000 no-op items with curator's metrics and capture on (the defaults) 
 PARENT 200,000 no-op items: the parent's peak RSS of ``run()`` (every outcome kept) next
        to a bare pool that keeps every result (``list(ex.map(...))``) and one that
        keeps none, and of ``stream()`` (keeps none)
+IMPORT ``from curator import run`` in a fresh interpreter (this tree, and the baseline's),
+       and whole scripts from launch to exit: ``python -c pass``, a 2-item curator run
+       with its imports, and the floor, a bare forkserver pool mapping ``abs`` over 2
+       numbers (no pipeline, no curator)
 SHORT  400 items of 1 ms: sequential; curator, joblib and mpire with workers
        started for the run (cold), and with workers up from a previous run
        (warm: a curator Session, loky's reusable executor, mpire keep_alive).
@@ -214,6 +218,19 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _baseline_env() -> dict[str, str]:
+    """The environment that runs the ``--baseline`` tree's core and plugins."""
+    assert BASELINE is not None
+    env = _child_env()
+    # The tree's own code of every installed plugin (editable installs are on the path
+    # after PYTHONPATH): the new plugins' hook modules may need the new core.
+    plugins = ["plugins/process-pool", "plugins/dask", "plugins/slurm", "plugins/report"]
+    plugins.append("examples/local-jobs-backend")
+    tree = [BASELINE / "core"] + [BASELINE / p / "src" for p in plugins]
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in tree if p.exists())
+    return env
+
+
 def measure(
     body: str,
     count: int,
@@ -229,15 +246,7 @@ def measure(
         + body
         + EPILOGUE
     )
-    env = {**_child_env(), **(env_extra or {})}
-    if old:
-        assert BASELINE is not None
-        # The tree's own code of every installed plugin (editable installs are on the path
-        # after PYTHONPATH): the new plugins' hook modules may need the new core.
-        plugins = ["plugins/process-pool", "plugins/dask", "plugins/slurm", "plugins/report"]
-        plugins.append("examples/local-jobs-backend")
-        tree = [BASELINE / "core"] + [BASELINE / p / "src" for p in plugins]
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in tree if p.exists())
+    env = {**(_baseline_env() if old else _child_env()), **(env_extra or {})}
     samples = []
     for _ in range(repeat):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -478,6 +487,57 @@ def split_at(count: int, repeat: int) -> None:
         )
 
 
+IMPORTING = """
+import time
+start = time.perf_counter()
+from curator import run
+print((time.perf_counter() - start) * 1e3)
+"""
+
+CURATOR_SCRIPT = "curator run(), import included"
+WHOLE_SCRIPTS = {
+    "python -c pass": "pass",
+    CURATOR_SCRIPT: (
+        f"import sys\nsys.path.insert(0, {str(HERE)!r})\nfrom curator import run\n"
+        "import workloads\n"
+        "run(workloads.no_op(2), backend='process-pool', jobs=2, reporter=None)"
+    ),
+    # The floor: no pipeline, no curator; a builtin as the work.
+    "bare ProcessPoolExecutor, abs()": (
+        "import multiprocessing\nfrom concurrent.futures import ProcessPoolExecutor\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('forkserver'))"
+        " as ex:\n"
+        "        list(ex.map(abs, range(2)))"
+    ),
+}
+
+
+def importing(repeat: int) -> None:
+    print("\nIMPORT ms, median of rounds, each a fresh interpreter")
+    trees = [("this tree", False)] + ([("baseline", True)] if BASELINE is not None else [])
+    rows = [("from curator import run, " + label, IMPORTING, old) for label, old in trees]
+    rows += [(label, code, False) for label, code in WHOLE_SCRIPTS.items()]
+    if BASELINE is not None:
+        rows.append(
+            ("baseline curator run(), import included", WHOLE_SCRIPTS[CURATOR_SCRIPT], True)
+        )
+    spent: dict[str, list[float]] = {label: [] for label, _, _ in rows}
+    for label, code, old in in_rounds(rows, repeat):
+        env = _baseline_env() if old else _child_env()
+        began = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        whole = (time.perf_counter() - began) * 1e3
+        _settle()
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        inside = label.startswith("from curator import run")
+        spent[label].append(float(proc.stdout.strip().splitlines()[-1]) if inside else whole)
+    for label, _, _ in rows:
+        kind = "the import, in the process" if label.startswith("from ") else "launch to exit"
+        print(f"  {label:48} {statistics.median(spent[label]):6.1f} ms   ({kind})")
+
+
 def short_runs(repeat: int) -> None:
     print("\nSHORT 400 items of 1 ms, 2 workers (start-up included)")
     rows: list[tuple[str, str, str, bool]] = []  # label, setup, body, old tree
@@ -511,6 +571,7 @@ def main() -> None:
         "SMALL": small_runs,
         "OBS": observed,
         "PARENT": parent_memory,
+        "IMPORT": importing,
     }
     for name in args.only.split(","):
         sections[name](args.repeat)

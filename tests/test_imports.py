@@ -51,6 +51,53 @@ def test_listing_backends_as_json_imports_no_engine() -> None:
     assert not modules & HEAVY, modules & HEAVY
 
 
+RUN_TWO_ITEMS = """
+import sys, tempfile
+from curator import Sink, Source, run
+
+class Two(Source):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        yield index
+
+class Kept(Sink):
+    def __call__(self, items, index):
+        return list(items)
+
+pipeline = Two().write(Kept())
+"""
+
+CHECKPOINT_MODULES = {"sqlite3", "hashlib", "curator.checkpoint.store", "curator.checkpoint.meta"}
+REPORTER_MODULES = {
+    f"curator.observing.reporters.{name}" for name in ("live", "log", "jsonlines", "summary")
+}
+
+
+def test_a_run_imports_the_checkpoint_and_reporters_only_when_it_uses_them() -> None:
+    """Issue 27: what `from curator import run` and a run load is part of every script's
+    start; a run without a checkpoint (the API's default) loads no SQLite, no hashing and
+    no store, and a run loads the reporters it names only."""
+    bare = RUN_TWO_ITEMS + "assert run(pipeline, reporter=None).outputs == [[0], [1]]"
+    modules = _modules_after(bare)
+    assert "curator.running.loop" in modules
+    assert not modules & (CHECKPOINT_MODULES | REPORTER_MODULES | {"rich"}), sorted(
+        modules & (CHECKPOINT_MODULES | REPORTER_MODULES | {"rich"})
+    )
+    logged = _modules_after(RUN_TWO_ITEMS + "run(pipeline, reporter='log')")
+    assert "curator.observing.reporters.log" in logged
+    unused = {"curator.observing.reporters.live", "curator.observing.reporters.jsonlines", "rich"}
+    assert not logged & unused, sorted(logged & unused)
+    kept = RUN_TWO_ITEMS + (
+        "with tempfile.TemporaryDirectory() as folder:\n"
+        "    run(pipeline, reporter=None, checkpoint=folder)\n"
+        "    again = run(pipeline, reporter=None, checkpoint=folder, resume=True)\n"
+        "    assert again.count('skipped') == 2, again\n"
+    )
+    assert _modules_after(kept) >= CHECKPOINT_MODULES
+
+
 def test_no_public_name_is_shadowed_by_a_submodule() -> None:
     # `import curator.run` would replace the function `curator.run` by the module.
     code = (
@@ -95,7 +142,7 @@ def test_the_core_has_no_import_cycle() -> None:
     """Issue 26: modules import each other one way (a deferred import in a function aside)."""
     graph = _module_imports()
     assert "curator.running.loop" in graph
-    assert "curator.checkpoint.store" in graph["curator.running.loop"]
+    assert "curator.running.ledger" in graph["curator.running.loop"]
     assert _cycles(graph) == []
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

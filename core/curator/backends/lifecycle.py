@@ -16,7 +16,6 @@ warning (:func:`teardown_abandoned`), so every backend says it the same way.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -64,8 +63,14 @@ class WorkerInfo(FrozenRecord):
             backend,
             jobs,
             os.getpid() if pid is None else pid,
-            socket.gethostname() if host is None else host,
+            _host_name() if host is None else host,
         )
+
+
+def _host_name() -> str:
+    import socket  # where the workers fork, multiprocessing has it loaded; in process, not yet
+
+    return socket.gethostname()
 
 
 def stages(pipeline: Pipeline[Any]) -> Iterator[object]:

@@ -108,6 +108,10 @@ class Latest:
         code = self.codes[index] if 0 <= index < len(self.codes) else 0
         return _STATUSES[code - 1].value if code else None
 
+    def is_done(self, index: int) -> bool:
+        """Whether a resume skips ``index`` (its latest outcome is ``ok`` or ``skipped``)."""
+        return self.status(index) in DONE
+
     def counts(self) -> dict[str, int]:
         """Items per latest status (those never recorded left out), by status name."""
         counts = {status.value: self.codes.count(code) for code, status in enumerate(_STATUSES, 1)}

@@ -119,8 +119,9 @@ def _launch(
     registry: Registry, args: argparse.Namespace, reserved: contextlib.ExitStack
 ) -> ExitCode:
     from curator.checkpoint.meta import EarlierFingerprintWarning
+    from curator.checkpoint.opening import checkpoint_path
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
-    from curator.running.runner import check_run, checkpoint_path, plan_run  # sqlite3...
+    from curator.running.runner import check_run, plan_run  # sqlite3...
 
     checkpoint, default = _checkpoint_asked(registry, args)
     given = given_settings(args)

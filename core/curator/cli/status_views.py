@@ -66,9 +66,9 @@ def locate(what: str | None) -> tuple[Path | None, Path | None]:
         path = resolve_path(what)
         assert path is not None
         return None, path
+    from curator.checkpoint.opening import checkpoint_path
     from curator.cli.output import stdout_to_stderr
     from curator.cli.target import load_target
-    from curator.running.runner import checkpoint_path
 
     with stdout_to_stderr():  # what the module prints is not the command's output (--json)
         pipeline = load_target(what)

@@ -7,12 +7,14 @@ import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator.model.measures import StageSummary, summarize, summarize_columns
 from curator.model.outcome import Outcome, Status
 from curator.model.table import OutcomeTable
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _STATUS = operator.attrgetter("status")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import importlib
 import math
 import types
@@ -178,6 +177,8 @@ def _unknown_message(unknown: list[str], schema: type[Any], owner: str) -> str:
     names = ", ".join(repr(n) for n in unknown)
     noun = "option" if len(unknown) == 1 else "options"
     message = f"unknown {noun} {names} for {owner}"
+    import difflib  # for the error message only: off the path of every run
+
     close = difflib.get_close_matches(unknown[0], [i.name for i in infos], n=1)
     if close:
         message += f"; did you mean {close[0]!r}?"

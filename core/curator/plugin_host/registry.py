@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -369,6 +368,8 @@ class Registry:
             if plugins_off:
                 message += " (plugins are off: --no-plugins or CURATOR_NO_PLUGINS=1)"
             candidates = [*entries, *KNOWN_PLUGINS.get(kind, {})]
+            import difflib  # for the error message only: off the path of every run
+
             close = difflib.get_close_matches(wanted, candidates, n=1, cutoff=0.5)
             if close:
                 message += f"; did you mean {close[0]!r}?"

@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from curator.backends.backend import Backend
-from curator.checkpoint.latest import DONE, Latest
-from curator.checkpoint.store import CheckpointStore
 from curator.model.errors import StateMergeError
 from curator.model.outcome import Outcome, Status, Successes
 from curator.model.result import RunInfo, RunResult
@@ -25,6 +24,10 @@ from curator.observing.progress import RunProgress
 from curator.plugin_host.relay import EventRelay
 from curator.running.interrupts import Finishing
 from curator.running.ledger import Ledger
+
+if TYPE_CHECKING:  # the checkpoint's modules (sqlite3, hashlib) load only for a run that keeps one
+    from curator.checkpoint.latest import Latest
+    from curator.checkpoint.store import CheckpointStore
 
 OK = Status.OK
 
@@ -116,7 +119,7 @@ class RunEnding:
         done = self.ledger.done(index)
         if done is not None:
             return done
-        return self.recorded is not None and self.recorded.status(index) in DONE
+        return self.recorded is not None and self.recorded.is_done(index)
 
     def _let_go(self, runner: Backend) -> None:
         if self.hand_back is None:

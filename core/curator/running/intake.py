@@ -10,10 +10,9 @@ and tells the listeners.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator.backends.backend import Backend
-from curator.checkpoint.store import CheckpointStore
 from curator.model.errors import BackendContractError, HardStop
 from curator.model.outcome import Event, Outcome, Status, Successes, TaskStart
 from curator.model.result import RunInfo
@@ -22,6 +21,9 @@ from curator.observing.progress import RunProgress
 from curator.plugin_host.relay import EventRelay
 from curator.running.ledger import Ledger
 from curator.running.policy import Policy
+
+if TYPE_CHECKING:  # the checkpoint's modules (sqlite3, hashlib) load only for a run that keeps one
+    from curator.checkpoint.store import CheckpointStore
 
 OK = Status.OK
 

@@ -12,14 +12,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator.backends.backend import Backend
 from curator.backends.work import Work
-from curator.checkpoint.latest import Latest
-from curator.checkpoint.resuming import load_recorded
-from curator.checkpoint.settings import RunSettings
-from curator.checkpoint.store import CheckpointStore
 from curator.model.errors import (
     BackendContractError,
     RunInterrupted,
@@ -44,6 +40,11 @@ from curator.running.intake import EventIntake
 from curator.running.interrupts import Finishing, Interrupts
 from curator.running.ledger import Ledger
 from curator.running.policy import Policy
+
+if TYPE_CHECKING:  # the checkpoint's modules (sqlite3, hashlib) load only for a run that keeps one
+    from curator.checkpoint.latest import Latest
+    from curator.checkpoint.settings import RunSettings
+    from curator.checkpoint.store import CheckpointStore
 
 OK = Status.OK
 
@@ -408,6 +409,8 @@ class RunLoop(EventIntake, RunEnding):
         indices = self.info.indices
         if self.store is None or not self.resume:
             return indices
+        from curator.checkpoint.resuming import load_recorded  # with the checkpoint's modules
+
         resumed = load_recorded(self.store, self.states)
         stored = resumed.skippable
         self.recorded = stored.latest

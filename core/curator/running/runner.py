@@ -8,20 +8,15 @@ the event hooks. Backends only execute, so all backends behave the same.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
-from curator.checkpoint.fingerprint import check_fingerprintable, identify
-from curator.checkpoint.meta import stored_fingerprint
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
-from curator.checkpoint.store import DEFAULT_DIR, CheckpointStore, resolve_path
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline, check_runnable
 from curator.model.plan import StagePlan
@@ -287,7 +282,13 @@ def plan_run(
     checked = check_run(pipeline, request, registry)  # the pipeline first, then the plugins
     runnable, plan, selected = checked.runnable, checked.plan, checked.selected
     policy = request.policy
-    store = open_store(runnable, _checkpoint_of(request))
+    checkpoint = _checkpoint_of(request)
+    store = None
+    if checkpoint is not None and checkpoint is not False:
+        # sqlite3, hashlib and the store's modules load only for a run that keeps a checkpoint.
+        from curator.checkpoint.opening import open_store
+
+        store = open_store(runnable, checkpoint)
     info = RunInfo(
         run_id=f"{os.getpid()}-{next(_run_ids)}",
         backend=checked.name,
@@ -389,6 +390,8 @@ def _check_checkpoint(runnable: Pipeline[Any], request: RunRequest, registry: Re
             f"{CHECKPOINT_PLUGIN}, which is disabled (CURATOR_DISABLE_PLUGINS)"
         )
     if request.resume:
+        from curator.checkpoint.fingerprint import check_fingerprintable  # hashlib: on resume only
+
         check_fingerprintable(runnable)
 
 
@@ -421,52 +424,3 @@ def _settings(request: RunRequest, name: str, selected: Sequence[int], size: int
         },
         unrecorded=unrecorded + too_long,
     )
-
-
-def checkpoint_path(
-    pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
-) -> Path | None:
-    """Where the checkpoint of ``pipeline`` lives for a ``checkpoint=`` argument."""
-    if checkpoint is True:
-        _, key, earlier = identify(pipeline)
-        return _default_path(key, earlier)
-    return resolve_path(checkpoint)
-
-
-def open_store(
-    pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
-) -> CheckpointStore | None:
-    """Open (or create) the checkpoint of ``pipeline``; ``None`` when there is none."""
-    if checkpoint is None or checkpoint is False:
-        return None
-    description, key, earlier = identify(pipeline)
-    path = _default_path(key, earlier) if checkpoint is True else resolve_path(checkpoint)
-    assert path is not None
-    return CheckpointStore(
-        path, key, repr(pipeline), len(pipeline), json.dumps(description),
-        legacy=lambda: earlier,
-    )  # fmt: skip
-
-
-def _default_path(key: str, earlier_key: str) -> Path:
-    """The default checkpoint: today's, or the one an earlier curator made for this pipeline.
-
-    An earlier curator fingerprinted less (``earlier_key``, see
-    :func:`~curator.checkpoint.fingerprint.legacy_fingerprint`): the file it
-    made goes on being this pipeline's checkpoint while it holds that
-    fingerprint, or today's (a run gave it today's): once given another
-    configuration's, it is that one's, and this one gets its own file.
-    """
-    path = default_store_path(key)
-    if path.exists() or not path.parent.is_dir():
-        return path
-    earlier = default_store_path(earlier_key)
-    if earlier == path or not earlier.exists():
-        return path
-    # One that cannot be read is taken too: opening it then says what is wrong with it.
-    return earlier if stored_fingerprint(earlier) in (key, earlier_key, None) else path
-
-
-def default_store_path(pipeline_fingerprint: str) -> Path:
-    """``.curator/<first 16 hex digits of the fingerprint>.sqlite`` in the working directory."""
-    return Path(DEFAULT_DIR) / f"{pipeline_fingerprint[:16]}.sqlite"

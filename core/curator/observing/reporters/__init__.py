@@ -1,15 +1,23 @@
-"""The built-in reporters, registered through the same hook as third-party ones."""
+"""The built-in reporters, registered through the same hook as third-party ones.
+
+By reference, as a plugin's: a run imports the module of the reporters it uses only
+(none for ``reporter=None``; rich's live view only where it is shown).
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
-from curator.observing.reporter import Reporter
-from curator.observing.reporters.jsonlines import JsonReporter
-from curator.observing.reporters.live import RichReporter
-from curator.observing.reporters.log import LogReporter
-from curator.observing.reporters.summary import NoneReporter, SummaryReporter
+from curator.plugin_host.class_ref import ClassRef
 from curator.plugin_host.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from curator.observing.reporter import Reporter
+    from curator.observing.reporters.jsonlines import JsonReporter
+    from curator.observing.reporters.live import RichReporter
+    from curator.observing.reporters.log import LogReporter
+    from curator.observing.reporters.summary import NoneReporter, SummaryReporter
 
 __all__ = [
     "JsonReporter",
@@ -20,11 +28,28 @@ __all__ = [
     "auto_reporter",
 ]
 
+_HERE = "curator.observing.reporters"
+_CLASSES = {
+    "RichReporter": ClassRef("rich", f"{_HERE}.live:RichReporter"),
+    "LogReporter": ClassRef("log", f"{_HERE}.log:LogReporter"),
+    "JsonReporter": ClassRef("json", f"{_HERE}.jsonlines:JsonReporter"),
+    "SummaryReporter": ClassRef("summary", f"{_HERE}.summary:SummaryReporter"),
+    "NoneReporter": ClassRef("none", f"{_HERE}.summary:NoneReporter"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The classes stay importable from here, without importing them all eagerly.
+    ref = _CLASSES.get(name)
+    if ref is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return ref.load()
+
 
 @hookimpl
-def curator_register_reporters() -> list[type[Reporter]]:
+def curator_register_reporters() -> list[type[Reporter] | ClassRef]:
     """Provide ``rich``, ``log``, ``json``, ``summary`` and ``none``."""
-    return [RichReporter, LogReporter, JsonReporter, SummaryReporter, NoneReporter]
+    return list(_CLASSES.values())
 
 
 def auto_reporter() -> str:
