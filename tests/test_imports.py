@@ -98,6 +98,17 @@ def test_a_run_imports_the_checkpoint_and_reporters_only_when_it_uses_them() -> 
     assert _modules_after(kept) >= CHECKPOINT_MODULES
 
 
+def test_the_version_is_answered_without_loading_the_plugin_system() -> None:
+    code = (
+        "import sys\nfrom curator.cli.main import main\nsys.argv = ['curator', '--version']\nmain()"
+    )
+    modules = _modules_after(code)
+    assert "curator.cli.main" in modules
+    assert not modules & {"pluggy", "curator.plugin_host.registry"}, sorted(
+        modules & {"pluggy", "curator.plugin_host.registry"}
+    )
+
+
 def test_no_public_name_is_shadowed_by_a_submodule() -> None:
     # `import curator.run` would replace the function `curator.run` by the module.
     code = (

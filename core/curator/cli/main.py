@@ -195,14 +195,14 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``curator`` command and return its exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["--version"]:  # needs no plugin: answered before they (or pluggy) load
+        print(f"curator {__version__}")
+        return ExitCode.OK
     from curator.model.errors import PluginError, RunInterrupted, UsageError
     from curator.plugin_host.plugins import PluginSettings
     from curator.plugin_host.registry import Registry
 
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments == ["--version"]:  # needs no plugin: answered before they load
-        print(f"curator {__version__}")
-        return ExitCode.OK
     _setup_logging()
     try:
         settings = PluginSettings.from_env()
