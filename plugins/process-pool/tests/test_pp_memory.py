@@ -267,3 +267,28 @@ def test_the_memory_limit_flag_of_curator_run(tmp_path: Path) -> None:
         "backend 'thread-pool' does not take it" in elsewhere.stderr
     )
     assert "Traceback" not in elsewhere.stderr
+
+
+def test_the_oom_counter_file_is_the_groups_own_then_the_roots(tmp_path: Path) -> None:
+    """Cgroup v2 (one ``0::`` line) and v1 (a ``memory`` controller line), as the kernel
+    lists them in /proc/self/cgroup; a group whose file is not visible falls back to the
+    root's; no readable membership, or no file at all, is no counter."""
+    root = tmp_path / "cgroup"
+    membership = tmp_path / "membership"
+    own = root / "user.slice" / "job"
+    own.mkdir(parents=True)
+    (own / "memory.events").write_text("oom_kill 0\n")
+    (root / "memory.events").write_text("oom_kill 0\n")
+    membership.write_text("0::/user.slice/job\n")
+    assert memory.cgroup_events(str(membership), str(root)) == str(own / "memory.events")
+    membership.write_text("0::/elsewhere\n")
+    assert memory.cgroup_events(str(membership), str(root)) == str(root / "memory.events")
+    v1 = root / "memory" / "docker" / "abc"
+    v1.mkdir(parents=True)
+    (v1 / "memory.oom_control").write_text("oom_kill_disable 0\noom_kill 0\n")
+    membership.write_text("12:pids:/docker/abc\n4:memory,hugetlb:/docker/abc\n0::/\n")
+    found = memory.cgroup_events(str(membership), str(root))
+    assert found == str(v1 / "memory.oom_control")
+    assert memory.cgroup_events(str(tmp_path / "absent"), str(root)) is None
+    membership.write_text("4:memory:/gone\n")
+    assert memory.cgroup_events(str(membership), str(tmp_path / "empty")) is None

@@ -31,12 +31,8 @@ import contextlib
 import os
 import re
 import signal
-from typing import TYPE_CHECKING
 
 from curator.model.measures import format_bytes
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 SAMPLE_SECONDS = 0.2
 """How often busy workers' RSS is read."""
@@ -195,32 +191,37 @@ def below_the_floor(limit: int, held: int, worker: str) -> str:
     )
 
 
-def _cgroup_events() -> Path | None:
+def cgroup_events(
+    membership: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup"
+) -> str | None:
     """The file with this process's cgroup OOM kill counter, if there is one.
 
     Cgroup v2 ``memory.events`` or v1 ``memory.oom_control``: the process's
-    own group's, else the one at the root of what this container sees.
+    own group's (``membership`` says which), else the one at the root of what
+    this container sees (``root``).
     """
-    from pathlib import Path  # here: workers import this module and never call this
-
+    # os.path, not pathlib: every run's start reads this, and pathlib costs a few ms to import.
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        with open(membership, encoding="utf-8", errors="replace") as file:
+            lines = file.read().splitlines()
     except OSError:
         return None
-    root = Path("/sys/fs/cgroup")
     candidates = []
     for line in lines:
         _, controllers, group = line.split(":", 2)
         group = group.lstrip("/")
         if controllers == "":
-            candidates += [root / group / "memory.events", root / "memory.events"]
+            candidates += [os.path.join(root, group, "memory.events"), f"{root}/memory.events"]
         elif "memory" in controllers.split(","):
-            v1 = root / "memory"
-            candidates += [v1 / group / "memory.oom_control", v1 / "memory.oom_control"]
-    return next((path for path in candidates if path.is_file()), None)
+            v1 = f"{root}/memory"
+            candidates += [
+                os.path.join(v1, group, "memory.oom_control"),
+                f"{v1}/memory.oom_control",
+            ]
+    return next((path for path in candidates if os.path.isfile(path)), None)
 
 
-def _counter(path: str | Path | None, name: str) -> int | None:
+def _counter(path: str | None, name: str) -> int | None:
     if path is None:
         return None
     try:
@@ -239,7 +240,7 @@ class OomCounters:
     """The kernel's OOM kill counters this process can read, snapshot at creation."""
 
     def __init__(self) -> None:
-        self.sources = [VMSTAT, _cgroup_events()]
+        self.sources = [VMSTAT, cgroup_events()]
         self.before = self.read()
 
     def read(self) -> list[int | None]:
