@@ -98,6 +98,76 @@ def test_a_run_imports_the_checkpoint_and_reporters_only_when_it_uses_them() -> 
     assert _modules_after(kept) >= CHECKPOINT_MODULES
 
 
+def test_auto_decides_on_log_without_importing_rich_when_stderr_is_no_terminal() -> None:
+    """What rich would answer for a stderr that is no terminal, without its 25 ms import;
+    a variable that overrides rich's check (FORCE_COLOR) still goes to rich."""
+    plain = subprocess_env()
+    for name in ("CI", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        plain.pop(name, None)
+    code = RUN_TWO_ITEMS + (
+        "from curator.observing.reporters import auto_reporter\n"
+        "print(auto_reporter(), 'rich' in sys.modules)\n"
+        "run(pipeline)\n"
+        "print('rich' in sys.modules)\n"
+    )
+    for env, expected in (
+        (plain, "log False\nFalse"),
+        ({**plain, "FORCE_COLOR": "1"}, "rich True"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        assert proc.stdout.strip().startswith(expected), (proc.stdout, proc.stderr)
+    assert (
+        "run started: 2 items"
+        in subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=plain, check=True
+        ).stderr
+    )
+
+
+def test_a_reporter_first_loaded_inside_a_sys_modules_patch_still_works_after_it() -> None:
+    """A test hiding an optional module with patch.dict(sys.modules) around the process's
+    first run drops the reporter modules that run loaded; the classes kept still read
+    their option types."""
+    code = RUN_TWO_ITEMS + (
+        "from unittest import mock\n"
+        "for reporter in ('log', 'json', 'summary', 'rich'):\n"
+        "    with mock.patch.dict(sys.modules, {'some_optional_dependency': None}):\n"
+        "        run(pipeline, reporter=reporter)\n"
+        "    assert run(pipeline, reporter=reporter).outputs == [[0], [1]], reporter\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_public_api_keeps_its_type_hints_and_its_older_names() -> None:
+    """Lazy imports keep what was there: the public classes' and functions' annotations
+    resolve (pydantic, cattrs and typeguard read them), the names importable before."""
+    code = (
+        "import inspect, typing, curator\n"
+        "broken = []\n"
+        "for name in curator.__all__:\n"
+        "    value = getattr(curator, name)\n"
+        "    if inspect.isclass(value) or inspect.isfunction(value):\n"
+        "        try:\n"
+        "            typing.get_type_hints(value)\n"
+        "        except Exception as exc:\n"
+        "            broken.append(f'{name}: {exc}')\n"
+        "assert not broken, broken\n"
+        "from curator.reporters import Reporter, RichReporter\n"
+        "from curator.runner import checkpoint_path, default_store_path, open_store\n"
+        "import curator.observing.reporters as reporters\n"
+        "assert {'RichReporter', 'LogReporter', 'Reporter'} <= set(dir(reporters))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_the_version_is_answered_without_loading_the_plugin_system() -> None:
     code = (
         "import sys\nfrom curator.cli.main import main\nsys.argv = ['curator', '--version']\nmain()"

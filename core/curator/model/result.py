@@ -7,14 +7,12 @@ import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path  # at run time: get_type_hints(RunResult) must find it
+from typing import Any
 
 from curator.model.measures import StageSummary, summarize, summarize_columns
 from curator.model.outcome import Outcome, Status
 from curator.model.table import OutcomeTable
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 _STATUS = operator.attrgetter("status")
 

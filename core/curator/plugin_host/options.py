@@ -14,6 +14,7 @@ import ast
 import dataclasses
 import importlib
 import math
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -165,8 +166,15 @@ def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner
 
 
 def _hints(schema: type[Any]) -> dict[str, Any]:
+    # The names are those of the schema's module. A dataclass's __init__ keeps that module's
+    # namespace even once the module has left sys.modules (a test's patch.dict around the
+    # run that first loaded the class): get_type_hints alone would then know none of them.
+    # Only then is the namespace given: given, it would serve every base class too.
+    namespace = None
+    if schema.__module__ not in sys.modules:
+        namespace = getattr(schema.__init__, "__globals__", None)
     try:
-        return typing.get_type_hints(schema)
+        return typing.get_type_hints(schema, globalns=namespace)
     except Exception as exc:
         # A schema whose annotations name something its module does not define.
         raise TypeError(f"cannot read the option types of {schema.__qualname__}: {exc}") from exc

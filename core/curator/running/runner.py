@@ -424,3 +424,15 @@ def _settings(request: RunRequest, name: str, selected: Sequence[int], size: int
         },
         unrecorded=unrecorded + too_long,
     )
+
+
+_IN_OPENING = frozenset({"checkpoint_path", "open_store", "default_store_path"})
+
+
+def __getattr__(name: str) -> Any:
+    # Their home until a run without a checkpoint stopped loading the checkpoint's modules.
+    if name in _IN_OPENING:
+        from curator.checkpoint import opening
+
+        return getattr(opening, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

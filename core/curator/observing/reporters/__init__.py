@@ -7,13 +7,14 @@ By reference, as a plugin's: a run imports the module of the reporters it uses o
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
+from curator.observing.reporter import Reporter
 from curator.plugin_host.class_ref import ClassRef
 from curator.plugin_host.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from curator.observing.reporter import Reporter
     from curator.observing.reporters.jsonlines import JsonReporter
     from curator.observing.reporters.live import RichReporter
     from curator.observing.reporters.log import LogReporter
@@ -23,6 +24,7 @@ __all__ = [
     "JsonReporter",
     "LogReporter",
     "NoneReporter",
+    "Reporter",
     "RichReporter",
     "SummaryReporter",
     "auto_reporter",
@@ -46,6 +48,10 @@ def __getattr__(name: str) -> Any:
     return ref.load()
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_CLASSES})
+
+
 @hookimpl
 def curator_register_reporters() -> list[type[Reporter] | ClassRef]:
     """Provide ``rich``, ``log``, ``json``, ``summary`` and ``none``."""
@@ -62,6 +68,23 @@ def auto_reporter() -> str:
     """
     if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
         return "log"
+    if not _may_be_interactive():
+        return "log"  # rich's answer too, without importing it (about 25 ms)
     from rich.console import Console
 
     return "rich" if Console(stderr=True).is_interactive else "log"
+
+
+def _may_be_interactive() -> bool:
+    """Whether rich could find stderr interactive.
+
+    Not when stderr is no terminal, unless a variable that overrides rich's own check
+    (``FORCE_COLOR`` and the others) is set.
+    """
+    if any(name in os.environ for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")):
+        return True
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed stderr, as rich says (the end of a pytest run)
+        return False
