@@ -31,6 +31,14 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(proc.stdout.splitlines()[-1]))
 
 
+def _passes(code: str) -> None:
+    """Run ``code`` in a fresh interpreter; its asserts are the test's."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_import_curator_loads_no_plugin_and_no_engine() -> None:
     modules = _modules_after("import curator")
     assert not modules & HEAVY
@@ -137,10 +145,7 @@ def test_a_reporter_first_loaded_inside_a_sys_modules_patch_still_works_after_it
         "        run(pipeline, reporter=reporter)\n"
         "    assert run(pipeline, reporter=reporter).outputs == [[0], [1]], reporter\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
-    )
-    assert proc.returncode == 0, proc.stderr
+    _passes(code)
 
 
 def test_the_public_api_keeps_its_type_hints_and_its_older_names() -> None:
@@ -162,10 +167,7 @@ def test_the_public_api_keeps_its_type_hints_and_its_older_names() -> None:
         "import curator.observing.reporters as reporters\n"
         "assert {'RichReporter', 'LogReporter', 'Reporter'} <= set(dir(reporters))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env()
-    )
-    assert proc.returncode == 0, proc.stderr
+    _passes(code)
 
 
 def test_the_version_is_answered_without_loading_the_plugin_system() -> None:
