@@ -106,6 +106,20 @@ def test_a_run_imports_the_checkpoint_and_reporters_only_when_it_uses_them() -> 
     assert _modules_after(kept) >= CHECKPOINT_MODULES
 
 
+def test_the_command_line_loads_the_checkpoint_only_for_a_run_that_keeps_one(
+    tmp_path: Path,
+) -> None:
+    code = RUN_TWO_ITEMS + (
+        "from curator.cli.main import main\n"
+        "assert main(['run', '__main__:pipeline', '-b', 'sequential', '--reporter', 'none',"
+        " '--no-checkpoint']) == 0\n"
+    )
+    assert not _modules_after(code) & CHECKPOINT_MODULES
+    kept = code.replace("'--no-checkpoint'", f"'--checkpoint', {str(tmp_path)!r}")
+    assert _modules_after(kept) >= CHECKPOINT_MODULES
+    assert (tmp_path / "checkpoint.sqlite").exists()
+
+
 def test_auto_decides_on_log_without_importing_rich_when_stderr_is_no_terminal() -> None:
     """What rich would answer for a stderr that is no terminal, without its 25 ms import;
     a variable that overrides rich's check (FORCE_COLOR) still goes to rich."""

@@ -118,10 +118,8 @@ def launch(registry: Registry, args: argparse.Namespace) -> ExitCode:
 def _launch(
     registry: Registry, args: argparse.Namespace, reserved: contextlib.ExitStack
 ) -> ExitCode:
-    from curator.checkpoint.meta import EarlierFingerprintWarning
-    from curator.checkpoint.opening import checkpoint_path
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
-    from curator.running.runner import check_run, plan_run  # sqlite3...
+    from curator.running.runner import check_run, plan_run
 
     checkpoint, default = _checkpoint_asked(registry, args)
     given = given_settings(args)
@@ -129,7 +127,12 @@ def _launch(
     # checkpoint, and then stdout must hold its events only.
     with stdout_to_stderr():
         pipeline = load_target(args.target)
-    path = checkpoint_path(pipeline, checkpoint)
+    path = None
+    if checkpoint is not None and checkpoint is not False:
+        # SQLite and the checkpoint's modules: not for a run with --no-checkpoint.
+        from curator.checkpoint.opening import checkpoint_path
+
+        path = checkpoint_path(pipeline, checkpoint)
     settings, notices, resuming = _remembered(registry, pipeline, path, given, args)
     if not default and not args.no_checkpoint:
         notices = [
@@ -157,7 +160,10 @@ def _launch(
     try:
         request = _request(settings, indices, checkpoint, args)
         with warnings.catch_warnings():  # said as a notice (_remembered), not as Python's
-            warnings.filterwarnings("ignore", category=EarlierFingerprintWarning)
+            if path is not None:
+                from curator.checkpoint.meta import EarlierFingerprintWarning
+
+                warnings.filterwarnings("ignore", category=EarlierFingerprintWarning)
             loop = plan_run(pipeline, request, registry)
         for line in notices:  # once the run is known to be valid
             say(line)
