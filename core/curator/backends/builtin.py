@@ -5,10 +5,10 @@ By reference, as a plugin's: a run imports the module of the backend it runs onl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from curator.backends.backend import Backend
-from curator.plugin_host.class_ref import ClassRef
+from curator.plugin_host.class_ref import ClassRef, loaded_on_access
 from curator.plugin_host.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -23,12 +23,8 @@ _CLASSES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Where release 0.1 had the classes, without importing them eagerly.
-    ref = _CLASSES.get(name)
-    if ref is None:
-        raise AttributeError(f"module 'curator.backends.builtin' has no attribute {name!r}")
-    return ref.load()
+# Where release 0.1 had the classes, without importing them eagerly.
+__getattr__ = loaded_on_access(__name__, _CLASSES)
 
 
 @hookimpl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,3 +56,19 @@ class ClassRef:
         if not (module_name and colon and all(attribute.split("."))):
             raise ValueError(f"{self.target!r} is not 'package.module:ClassName'")
         return import_object(module_name, attribute)
+
+
+def loaded_on_access(module: str, refs: Mapping[str, ClassRef]) -> Callable[[str], Any]:
+    """A module's ``__getattr__`` that gives ``refs``' classes by name, importing each when asked.
+
+    What lets a module export classes (built-in backends, reporters) that a run
+    imports only when it uses them: ``__getattr__ = loaded_on_access(__name__, refs)``.
+    """
+
+    def __getattr__(name: str) -> Any:
+        ref = refs.get(name)
+        if ref is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        return ref.load()
+
+    return __getattr__

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from curator.observing.reporter import Reporter
-from curator.plugin_host.class_ref import ClassRef
+from curator.plugin_host.class_ref import ClassRef, loaded_on_access
 from curator.plugin_host.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -40,12 +40,8 @@ _CLASSES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # The classes stay importable from here, without importing them all eagerly.
-    ref = _CLASSES.get(name)
-    if ref is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return ref.load()
+# The classes stay importable from here, without importing them all eagerly.
+__getattr__ = loaded_on_access(__name__, _CLASSES)
 
 
 def __dir__() -> list[str]:
