@@ -13,6 +13,7 @@ from typing import Any
 
 from curator.checkpoint.fingerprint import identify
 from curator.checkpoint.meta import stored_fingerprint
+from curator.checkpoint.plugin import asks_for_one
 from curator.checkpoint.store import DEFAULT_DIR, CheckpointStore, resolve_path
 from curator.model.pipeline import Pipeline
 
@@ -31,7 +32,7 @@ def open_store(
     pipeline: Pipeline[Any], checkpoint: str | os.PathLike[str] | bool | None
 ) -> CheckpointStore | None:
     """Open (or create) the checkpoint of ``pipeline``; ``None`` when there is none."""
-    if checkpoint is None or checkpoint is False:
+    if not asks_for_one(checkpoint):
         return None
     description, key, earlier = identify(pipeline)
     path = _default_path(key, earlier) if checkpoint is True else resolve_path(checkpoint)

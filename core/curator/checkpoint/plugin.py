@@ -25,6 +25,14 @@ NAME = "builtin-checkpoint"
 """The plugin's name: what ``CURATOR_DISABLE_PLUGINS`` takes."""
 
 
+def asks_for_one(checkpoint: object) -> bool:
+    """Whether a ``checkpoint=`` value asks for a checkpoint (``None`` and ``False`` do not).
+
+    Light on purpose: asked before the store's modules (SQLite, hashing) are imported.
+    """
+    return checkpoint is not None and checkpoint is not False
+
+
 class CheckpointPlugin:
     """Adds ``curator status`` and ``curator logs``."""
 

@@ -119,6 +119,7 @@ def _launch(
     registry: Registry, args: argparse.Namespace, reserved: contextlib.ExitStack
 ) -> ExitCode:
     from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
+    from curator.checkpoint.plugin import asks_for_one
     from curator.running.runner import check_run, plan_run
 
     checkpoint, default = _checkpoint_asked(registry, args)
@@ -128,7 +129,7 @@ def _launch(
     with stdout_to_stderr():
         pipeline = load_target(args.target)
     path = None
-    if checkpoint is not None and checkpoint is not False:
+    if asks_for_one(checkpoint):
         # SQLite and the checkpoint's modules: not for a run with --no-checkpoint.
         from curator.checkpoint.opening import checkpoint_path
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from curator.backends.backend import Backend, normalize_name
 from curator.backends.sequential import SequentialBackend
 from curator.checkpoint.plugin import NAME as CHECKPOINT_PLUGIN
+from curator.checkpoint.plugin import asks_for_one
 from curator.checkpoint.settings import RunSettings, plain_options, record_indices
 from curator.model.errors import UsageError
 from curator.model.pipeline import Pipeline, check_runnable
@@ -284,7 +285,7 @@ def plan_run(
     policy = request.policy
     checkpoint = _checkpoint_of(request)
     store = None
-    if checkpoint is not None and checkpoint is not False:
+    if asks_for_one(checkpoint):
         # sqlite3, hashlib and the store's modules load only for a run that keeps a checkpoint.
         from curator.checkpoint.opening import open_store
 
@@ -382,9 +383,7 @@ def _checkpoint_of(request: RunRequest) -> str | os.PathLike[str] | bool | None:
 
 def _check_checkpoint(runnable: Pipeline[Any], request: RunRequest, registry: Registry) -> None:
     """Refuse a checkpoint the plugins cannot keep, or a resume of an unfingerprintable pipeline."""
-    if _checkpoint_of(request) not in (None, False) and registry.host.switched_off(
-        CHECKPOINT_PLUGIN
-    ):
+    if asks_for_one(_checkpoint_of(request)) and registry.host.switched_off(CHECKPOINT_PLUGIN):
         raise UsageError(
             "a checkpoint (checkpoint=, --checkpoint, --resume) needs the built-in plugin "
             f"{CHECKPOINT_PLUGIN}, which is disabled (CURATOR_DISABLE_PLUGINS)"
