@@ -119,6 +119,75 @@ def test_a_backend_flag_that_curator_run_has_already_breaks_its_plugin(site: Pat
     assert json.loads(ran.stdout)["jobs"] == 2
 
 
+def test_a_flag_that_is_not_a_long_flag_breaks_its_plugin_not_the_command(site: Path) -> None:
+    """Found by a review: flag="depth" (a bare word) made every curator command a traceback."""
+    make_distribution(
+        site, "curator-fixture-crooked-flags", "1.0", {"crooked": "curator_fixture_flags:crooked"}
+    )
+    env = subprocess_env(site)
+    rows = {row["name"]: row for row in as_json(curator("plugins", "list", "--json", env=env))}
+    assert rows["crooked"]["status"] == "broken"
+    assert (
+        "backend 'crooked-flags' declares a flag for its option 'depth', but the flag 'depth' "
+        "is not a long flag" in rows["crooked"]["detail"]
+    )
+    helped = curator("run", "--help", env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert "Traceback" not in helped.stderr
+    ran = curator("run", "pipelines:ten", "-b", "crooked-flags", "-o", "depth=2", "--json",
+                  "--no-checkpoint", env=env)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr  # its option stays reachable through -o
+    assert json.loads(ran.stdout)["ok"] == 10
+
+
+@pytest.mark.parametrize("flag", ["depth", "-d", "--", "--two words", "--trailing-", "--x=1"])
+def test_option_refuses_a_flag_that_is_not_a_long_flag(flag: str) -> None:
+    from curator.plugin_host.options import option
+
+    with pytest.raises(ValueError, match="is not a long flag: it must be -- and a name"):
+        option(1, help="h", flag=flag)
+    assert option(1, help="h", flag="--memory-limit2").metadata["flag"] == "--memory-limit2"
+
+
+def test_a_run_imports_only_its_own_backend_and_a_plugin_flag_still_parses(
+    site: Path, tmp_path: Path
+) -> None:
+    """A run on the command line imports no other plugin's classes, as run() does.
+
+    Their flags need them, so a line with one (or with help, an error, an
+    abbreviation) is parsed by the parser that has every flag.
+    """
+    make_distribution(site, "curator-fixture-later-broken", "1.0",
+                      {"later-broken": "curator_fixture_later_broken"})  # fmt: skip
+    make_distribution(site, "curator-fixture-flags", "1.0", {"deep": "curator_fixture_flags"})
+    env = subprocess_env(site)
+    ran = curator("run", "pipelines:ten", "-b", "thread-pool", "-j", "2", "--json",
+                  "--no-checkpoint", env=env)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "broken" not in ran.stderr  # later-broken's references were never imported
+    assert json.loads(ran.stdout)["ok"] == 10
+    # Its own backend is imported, and refused with the reason.
+    nowhere = curator("run", "pipelines:ten", "-b", "nowhere", "--no-checkpoint", env=env)
+    assert nowhere.returncode == 4, nowhere.stderr
+    assert "cannot be imported: ModuleNotFoundError" in nowhere.stderr
+    # Help has every flag (and so imports every class: the broken plugin is told).
+    helped = curator("run", "--help", env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert "--depth VALUE" in helped.stdout
+    assert "later-broken" in helped.stderr
+    # A plugin's flag, whole or abbreviated, and an abbreviated flag of curator run's own.
+    for depth in ("--depth", "--dep"):
+        deep = curator("run", "pipelines:ten", "-b", "deep", depth, "3", "--keep",
+                       "--no-checkpoint", env=env, cwd=tmp_path)  # fmt: skip
+        assert deep.returncode == 0, deep.stderr
+        assert "deep: depth 3" in deep.stderr
+    # An error's usage line is the whole parser's.
+    bad = curator("run", "pipelines:ten", "-j", "two", env=env)
+    assert bad.returncode == 2
+    assert "[--depth VALUE]" in bad.stderr
+    assert "argument -j/--jobs: invalid int value: 'two'" in bad.stderr
+
+
 def test_curator_report_without_its_plugin_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

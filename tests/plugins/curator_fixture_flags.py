@@ -99,3 +99,28 @@ class Loud:
 
 
 loud = Loud()
+
+
+@dataclasses.dataclass(frozen=True)
+class CrookedOptions:
+    # Written by hand: option() refuses a flag that is not a long one.
+    depth: int = dataclasses.field(default=1, metadata={"help": "a bare word", "flag": "depth"})
+
+
+class CrookedFlags(Backend):
+    name = "crooked-flags"
+    description = "Declares a flag that is not one."
+    Options = CrookedOptions
+
+    def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
+        for index in indices:
+            yield work(index, worker="crooked")
+
+
+class Crooked:
+    @hookimpl
+    def curator_register_backends(self) -> list[type[Backend]]:
+        return [CrookedFlags]
+
+
+crooked = Crooked()

@@ -245,13 +245,17 @@ def _check_option_flags(
     The user typed the flag, not ``-o memory_limit``: the message names the
     flag and the backends that declare it, not an unknown option.
     """
+    flags = getattr(args, "option_flags", {})  # none parsed: a line without plugins' flags
+    given = [flag for dest, flag in flags.items() if getattr(args, dest) is not None]
+    if not given:
+        return
     backend = normalize_name(settings.backend)
     entry = registry.backends.get(backend)
     if entry is None or entry.cls is None:
         return  # an unknown or broken backend: its own error says so
     takes = {field.name for field in dataclasses.fields(entry.cls.Options)}
-    for dest, flag in getattr(args, "option_flags", {}).items():
-        if getattr(args, dest) is None or flag.option in takes:
+    for flag in given:
+        if flag.option in takes:
             continue
         declared = ", ".join(flag.backends)
         noun = "backend" if len(flag.backends) == 1 else "backends"

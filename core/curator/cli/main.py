@@ -10,7 +10,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from curator._version import __version__
 from curator.cli.exitcodes import ExitCode
@@ -24,16 +24,20 @@ if TYPE_CHECKING:
 # them next to nothing.
 
 
-def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    registry: Registry | None = None, *, lean: bool = False
+) -> argparse.ArgumentParser:
     """The argument parser, with the commands of ``registry``'s plugins.
 
     Without a registry, the built-in commands only (the CLI reference is
-    generated from those).
+    generated from those). ``lean``: without the flags installed backends and
+    reporters declare for ``curator run``, so without importing their classes,
+    and a parser that hands help, errors and abbreviations over (see :func:`_parse`).
     """
     from curator.cli import listing
     from curator.cli import run as run_cli
 
-    parser = argparse.ArgumentParser(
+    parser = (_LeanParser if lean else argparse.ArgumentParser)(
         prog="curator",
         description="Run data-curation pipelines on pluggable run backends.",
         epilog=TOUR,
@@ -67,7 +71,7 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
         handler=listing.list_plugins
     )
 
-    run_cli.add_parser(nouns, registry)
+    run_cli.add_parser(nouns, registry, plugin_flags=not lean)
     if registry is not None:
         from curator.cli.plugin_commands import add_missing_commands, add_plugin_commands
 
@@ -103,6 +107,60 @@ def _accept_everywhere(parser: argparse.ArgumentParser) -> None:
                         help=NO_PLUGINS_HELP,
                     )
                 _accept_everywhere(sub)
+
+
+class _WholeParserNeeded(Exception):
+    """The lean parser met what only the whole one answers as the user expects."""
+
+
+class _LeanParser(argparse.ArgumentParser):
+    """A parser without plugins' ``curator run`` flags: it never answers the user itself.
+
+    Help and errors would leave those flags out, and an abbreviation could
+    mean one of them (``--mem`` for ``--memory-limit``), so it knows only
+    whole flags and hands help and errors over to the whole parser.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})  # its commands' too
+
+    def error(self, message: str) -> NoReturn:
+        raise _WholeParserNeeded(message)
+
+    def print_help(self, file: Any = None) -> None:
+        raise _WholeParserNeeded("help")
+
+
+def _parse(
+    registry: Registry, arguments: list[str]
+) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    """The command line parsed, and the parser that parsed it.
+
+    The flags installed backends and reporters declare (``--memory-limit``)
+    come from their classes, so the whole parser imports every plugin's
+    classes: tens of milliseconds, and a broken plugin's warning, that a run
+    on another backend has no use for. ``curator run`` is parsed without them
+    first: only a line the lean parser takes whole, every argument known
+    exactly, is its; anything else (help, an error, a plugin's flag, an
+    abbreviation, another command) goes to the whole parser, as before.
+    """
+    head = arguments[: _end_of_options(arguments)]
+    if "run" in head:
+        lean = build_parser(registry, lean=True)
+        _check_missing_command(registry, head, lean)
+        try:
+            args, unknown = lean.parse_known_args(arguments)
+        except _WholeParserNeeded:
+            pass
+        else:
+            if args.noun == "run" and not unknown:
+                return args, lean
+    parser = build_parser(registry)
+    _check_missing_command(registry, head, parser)
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown:
+        _refuse_unknown(parser, args, arguments, unknown)
+    return args, parser
 
 
 def _refuse_unknown(
@@ -210,11 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "--no-plugins" in arguments[: _end_of_options(arguments)]:
             settings = PluginSettings(strict=settings.strict, no_plugins=True, debug=settings.debug)
         registry = Registry.load(settings)
-        parser = build_parser(registry)
-        _check_missing_command(registry, arguments[: _end_of_options(arguments)], parser)
-        args, unknown = parser.parse_known_args(arguments)
-        if unknown:
-            _refuse_unknown(parser, args, arguments, unknown)
+        args, parser = _parse(registry, arguments)
         if args.noun is None:
             parser.print_help()
             return ExitCode.OK

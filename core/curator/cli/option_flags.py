@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from curator.plugin_host.options import flag_problem
+from curator.plugin_host.plugins import PluginRecord
 from curator.plugin_host.registry import Registry
 
 
@@ -47,7 +49,7 @@ def add_option_flags(parser: argparse.ArgumentParser, registry: Registry) -> Non
             continue
         for field in dataclasses.fields(entry.cls.Options):
             flag = field.metadata.get("flag")
-            if flag is None:
+            if flag is None or _malformed(registry, entry.plugin, f"backend {backend!r}", field):
                 continue
             if flags.get(flag) == field.name:  # another backend's, same option
                 declared[flag].append(backend)
@@ -90,7 +92,7 @@ def _add_reporter_flags(parser: argparse.ArgumentParser, registry: Registry) -> 
             continue
         for field in dataclasses.fields(entry.cls.Options):
             flag = field.metadata.get("flag")
-            if flag is None:
+            if flag is None or _malformed(registry, entry.plugin, f"reporter {reporter!r}", field):
                 continue
             dest = f"reporter_option_{reporter}_{field.name}"
             try:
@@ -111,3 +113,17 @@ def _add_reporter_flags(parser: argparse.ArgumentParser, registry: Registry) -> 
                 continue
             taken[dest] = (reporter, field.name)
     parser.set_defaults(reporter_flags=taken)
+
+
+def _malformed(registry: Registry, plugin: PluginRecord, who: str, field: Any) -> bool:
+    """Whether ``field``'s flag is malformed; its plugin is then listed broken, as for a taken one.
+
+    :func:`~curator.plugin_host.options.option` refuses such a flag; a field
+    whose metadata was written by hand does not go through it.
+    """
+    problem = flag_problem(field.metadata["flag"])
+    if problem is not None:
+        registry.host.fail(
+            plugin, f"{who} declares a flag for its option {field.name!r}, but {problem}"
+        )
+    return problem is not None

@@ -13,8 +13,13 @@ from curator.cli.exitcodes import ExitCode
 from curator.plugin_host.registry import Registry
 
 
-def add_parser(commands: Any, registry: Registry | None = None) -> None:
-    """Add the ``run`` subcommand (with the flags ``registry``'s backends declare)."""
+def add_parser(
+    commands: Any, registry: Registry | None = None, *, plugin_flags: bool = True
+) -> None:
+    """Add the ``run`` subcommand; with ``plugin_flags``, the flags ``registry``'s plugins declare.
+
+    Those flags need every backend's and reporter's class imported.
+    """
     parser = commands.add_parser(
         "run",
         help="run a pipeline",
@@ -167,7 +172,7 @@ def add_parser(commands: Any, registry: Registry | None = None) -> None:
         "pipeline and its items write to stdout goes to stderr",
     )
     parser.set_defaults(handler=run_command)
-    if registry is not None:
+    if registry is not None and plugin_flags:
         from curator.cli.option_flags import add_option_flags
 
         add_option_flags(parser, registry)

@@ -313,7 +313,7 @@ class Registry:
 
         Whom a backend that broke the run contract is blamed on: a built-in's is curator's bug.
         """
-        entry = self.backends.get(normalize_name(backend))
+        entry = self._settle(self._backends, normalize_name(backend), _BACKEND)  # that one only
         record = entry.plugin if entry is not None else None
         return record if record is not None and record.distribution is not None else None
 
