@@ -140,13 +140,13 @@ def test_a_flag_that_is_not_a_long_flag_breaks_its_plugin_not_the_command(site: 
     assert json.loads(ran.stdout)["ok"] == 10
 
 
-@pytest.mark.parametrize("flag", ["depth", "-d", "--", "--two words", "--trailing-", "--x=1"])
-def test_option_refuses_a_flag_that_is_not_a_long_flag(flag: str) -> None:
-    from curator.plugin_host.options import option
+def test_a_long_flag_is_two_dashes_and_a_name_without_spaces_or_equals() -> None:
+    from curator.cli.option_flags import flag_problem
 
-    with pytest.raises(ValueError, match="is not a long flag: it must be -- and a name"):
-        option(1, help="h", flag=flag)
-    assert option(1, help="h", flag="--memory-limit2").metadata["flag"] == "--memory-limit2"
+    for flag in ("--memory-limit", "--max_mem", "--2x", "--Größe"):
+        assert flag_problem(flag) is None, flag
+    for flag in ("depth", "-d", "--", "---x", "--two words", "--x=1", None):
+        assert "is not a long flag: it must be -- and a name" in str(flag_problem(flag)), flag
 
 
 def test_a_run_imports_only_its_own_backend_and_a_plugin_flag_still_parses(
@@ -186,6 +186,30 @@ def test_a_run_imports_only_its_own_backend_and_a_plugin_flag_still_parses(
     assert bad.returncode == 2
     assert "[--depth VALUE]" in bad.stderr
     assert "argument -j/--jobs: invalid int value: 'two'" in bad.stderr
+    # Found by a review: a value that abbreviates a flag is read as the whole parser reads
+    # it (argparse takes "--keep=a b" for a positional when no flag starts with --keep).
+    odd = curator("run", "pipelines:ten", "--checkpoint", "--keep=a b", env=env, cwd=tmp_path)
+    assert odd.returncode == 2
+    assert "argument --checkpoint: expected one argument" in odd.stderr
+    assert not (tmp_path / "--keep=a b").exists()
+    # Strict mode checks every plugin on every command, as before.
+    strict = subprocess_env(site, CURATOR_STRICT_PLUGINS="1")
+    refused = curator("run", "pipelines:ten", "-b", "thread-pool", "--no-checkpoint", env=strict)
+    assert refused.returncode == 4, refused.stderr
+    assert "later-broken" in refused.stderr
+
+
+def test_plugins_commands_are_asked_for_once_when_the_whole_parser_takes_a_run_line(
+    site: Path,
+) -> None:
+    """Found by a review: the lean parse, then the whole one, asked every plugin twice."""
+    make_distribution(site, "curator-fixture-commands", "1.0",
+                      {"half": "curator_fixture_commands:half"})  # fmt: skip
+    env = subprocess_env(site)
+    for line in (["run", "--help"], ["run", "pipelines:ten", "--keep", "--no-checkpoint"]):
+        ran = curator(*line, env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stderr.count("half: about to fail") == 1, ran.stderr
 
 
 def test_curator_report_without_its_plugin_says_what_to_install(

@@ -30,9 +30,10 @@ def build_parser(
     """The argument parser, with the commands of ``registry``'s plugins.
 
     Without a registry, the built-in commands only (the CLI reference is
-    generated from those). ``lean``: without the flags installed backends and
-    reporters declare for ``curator run``, so without importing their classes,
-    and a parser that hands help, errors and abbreviations over (see :func:`_parse`).
+    generated from those). ``lean``: without plugins' commands and the flags
+    installed backends and reporters declare for ``curator run``, so without
+    importing their classes, and a parser that hands help and errors over
+    (see :func:`_parse`).
     """
     from curator.cli import listing
     from curator.cli import run as run_cli
@@ -72,7 +73,7 @@ def build_parser(
     )
 
     run_cli.add_parser(nouns, registry, plugin_flags=not lean)
-    if registry is not None:
+    if registry is not None and not lean:
         from curator.cli.plugin_commands import add_missing_commands, add_plugin_commands
 
         add_plugin_commands(registry, nouns)
@@ -114,15 +115,10 @@ class _WholeParserNeeded(Exception):
 
 
 class _LeanParser(argparse.ArgumentParser):
-    """A parser without plugins' ``curator run`` flags: it never answers the user itself.
+    """A parser without plugins' commands and flags: it never answers the user itself.
 
-    Help and errors would leave those flags out, and an abbreviation could
-    mean one of them (``--mem`` for ``--memory-limit``), so it knows only
-    whole flags and hands help and errors over to the whole parser.
+    Help and errors would leave those out, so it hands them to the whole parser.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **{**kwargs, "allow_abbrev": False})  # its commands' too
 
     def error(self, message: str) -> NoReturn:
         raise _WholeParserNeeded(message)
@@ -140,27 +136,46 @@ def _parse(
     come from their classes, so the whole parser imports every plugin's
     classes: tens of milliseconds, and a broken plugin's warning, that a run
     on another backend has no use for. ``curator run`` is parsed without them
-    first: only a line the lean parser takes whole, every argument known
-    exactly, is its; anything else (help, an error, a plugin's flag, an
-    abbreviation, another command) goes to the whole parser, as before.
+    first, by a parser that knows the built-in commands only. The line is its
+    only when every ``--`` argument is one of its flags, whole (not one that
+    could be a plugin's, or abbreviate one), and it takes the line without
+    help or an error; anything else goes to the whole parser, as before. In
+    strict mode (``CURATOR_STRICT_PLUGINS=1``) every command checks every
+    plugin, so the whole parser takes every line.
     """
     head = arguments[: _end_of_options(arguments)]
-    if "run" in head:
+    if "run" in head and not registry.host.settings.strict:
         lean = build_parser(registry, lean=True)
-        _check_missing_command(registry, head, lean)
-        try:
-            args, unknown = lean.parse_known_args(arguments)
-        except _WholeParserNeeded:
-            pass
-        else:
-            if args.noun == "run" and not unknown:
-                return args, lean
+        if _knows_every_flag(lean, head):
+            try:
+                args, unknown = lean.parse_known_args(arguments)
+            except _WholeParserNeeded:
+                pass
+            else:
+                if args.noun == "run" and not unknown:
+                    return args, lean
     parser = build_parser(registry)
     _check_missing_command(registry, head, parser)
     args, unknown = parser.parse_known_args(arguments)
     if unknown:
         _refuse_unknown(parser, args, arguments, unknown)
     return args, parser
+
+
+def _knows_every_flag(parser: argparse.ArgumentParser, head: list[str]) -> bool:
+    """Whether every ``--`` argument in ``head`` is, whole, a flag of ``parser`` or its ``run``.
+
+    A plugin's flag is always ``--`` and a name, so a line the lean parser
+    would read otherwise than the whole one has such an argument: a plugin's
+    flag, an abbreviation (``--mem``), or a value that looks like either.
+    """
+    known = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            known.update(action.choices["run"]._option_string_actions)
+    return all(
+        argument.partition("=")[0] in known for argument in head if argument.startswith("--")
+    )
 
 
 def _refuse_unknown(

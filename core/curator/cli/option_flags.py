@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from typing import Any, NamedTuple
 
-from curator.plugin_host.options import flag_problem
 from curator.plugin_host.plugins import PluginRecord
 from curator.plugin_host.registry import Registry
 
@@ -127,3 +127,19 @@ def _malformed(registry: Registry, plugin: PluginRecord, who: str, field: Any) -
             plugin, f"{who} declares a flag for its option {field.name!r}, but {problem}"
         )
     return problem is not None
+
+
+def flag_problem(flag: object) -> str | None:
+    """Why ``flag`` cannot be an option's flag of ``curator run``; ``None`` when it can.
+
+    A flag is ``--`` and a name without spaces or ``=``: argparse would take a
+    bare word for a positional argument, and the lean parse of ``curator run``
+    (see :func:`curator.cli.main._parse`) relies on every plugin's flag
+    starting with ``--``.
+    """
+    if isinstance(flag, str) and re.fullmatch(r"--[^-\s=][^\s=]*", flag):
+        return None
+    return (
+        f"the flag {flag!r} is not a long flag: it must be -- and a name without spaces "
+        "or = (--memory-limit)"
+    )

@@ -34,31 +34,11 @@ def option(default: Any, *, help: str, flag: str | None = None) -> Any:
     ``flag``: a flag of ``curator run`` that sets this option, short for
     ``-o NAME=VALUE`` (``"--memory-limit"``); the CLI adds it while the
     backend is installed, and ``--resume`` remembers it with the options.
-
-    Raises
-    ------
-    ValueError
-        ``flag`` is not a long flag (``--`` and a name of letters, digits and
-        ``-``): short flags and bare words are ``curator run``'s own.
+    It must be a long flag, ``--`` and a name without spaces or ``=``: the
+    command refuses any other, as one it has already.
     """
-    if flag is not None:
-        problem = flag_problem(flag)
-        if problem is not None:
-            raise ValueError(problem)
     metadata = {"help": help} if flag is None else {"help": help, "flag": flag}
     return dataclasses.field(default=default, metadata=metadata)
-
-
-def flag_problem(flag: object) -> str | None:
-    """Why ``flag`` cannot be an option's flag of ``curator run``; ``None`` when it can."""
-    import re  # here: only schemas that declare flags ask, and workers need no re
-
-    if isinstance(flag, str) and re.fullmatch(r"--[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*", flag):
-        return None
-    return (
-        f"the flag {flag!r} is not a long flag: it must be -- and a name of letters, digits "
-        "and single hyphens (--memory-limit)"
-    )
 
 
 @dataclasses.dataclass(frozen=True)
