@@ -194,6 +194,22 @@ class Backend(ABC):
         """
         return
 
+    @classmethod
+    def start_early(cls, options: Any, jobs: int) -> None:
+        """Begin, without waiting for it, a slow start that every run with ``options`` waits for.
+
+        Optional. The core calls it as soon as a run is checked far enough to
+        know its backend, options and jobs: before the rest of the checks, the
+        checkpoint's opening and the reporters' start, so that a slow start
+        (the process pool's fork server: an interpreter and its imports)
+        overlaps them. It must start nothing that would need stopping: the run
+        may still be refused (a bad reporter, a busy checkpoint) or never begin
+        (a stream never iterated), and no instance exists yet to close it.
+        Never called for a dry run, nor for a run in the calling process
+        (``jobs=1``). The default does nothing.
+        """
+        return
+
     def check(self) -> None:
         """Check the options against the system the items would run on, starting nothing.
 

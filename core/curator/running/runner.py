@@ -228,9 +228,17 @@ class CheckedRun:
 
 
 def check_run(
-    pipeline: Pipeline[Any], request: RunRequest, registry: Registry | None = None
+    pipeline: Pipeline[Any],
+    request: RunRequest,
+    registry: Registry | None = None,
+    *,
+    start_early: bool = False,
 ) -> CheckedRun:
     """Check everything about a run without opening, creating or starting anything.
+
+    ``start_early``: a run that is going to start (not a dry run) lets its
+    backend begin a slow start as soon as it is known (see
+    :meth:`curator.Backend.start_early`), while the rest is checked.
 
     Raises
     ------
@@ -255,6 +263,8 @@ def check_run(
         registry, name, backend_cls.capabilities, jobs, options, request.policy, runnable,
         selected, plan,
     )  # fmt: skip
+    if start_early and not in_process:
+        backend_cls.start_early(backend_options, n_jobs)
     reporters = resolve_reporters(request.reporter, registry, request.reporter_options)
     features, measuring, capturing = _features(registry, request.metrics, request.capture)
     _check_checkpoint(runnable, request, registry)
@@ -280,7 +290,8 @@ def plan_run(
     UsageError
         For any bad input; nothing has started.
     """
-    checked = check_run(pipeline, request, registry)  # the pipeline first, then the plugins
+    # The pipeline first, then the plugins; the backend's slow start overlaps the rest.
+    checked = check_run(pipeline, request, registry, start_early=True)
     runnable, plan, selected = checked.runnable, checked.plan, checked.selected
     policy = request.policy
     checkpoint = _checkpoint_of(request)

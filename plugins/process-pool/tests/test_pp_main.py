@@ -222,3 +222,36 @@ def test_workers_fork_from_a_server_with_curator_loaded_and_frozen(tmp_path: Pat
         assert frozen > 1000  # what the server imported is out of the workers' collections
         assert has_work
         assert not has_logging  # capture sets its catcher up when something imports it
+
+
+_CHILDREN = """
+import os, sys
+from curator import stream
+from pp_pipelines import pipeline
+
+def children():
+    found = []
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{task}/children") as listed:
+            for pid in listed.read().split():
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    found.append(cmdline.read().replace(b"\\0", b" ").decode())
+    return found
+
+made = stream(pipeline(4), backend="process-pool", jobs=2, reporter=None,
+              options={"start_method": sys.argv[1]})
+print(sum("multiprocessing.forkserver" in c for c in children()))
+print(len(list(made)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; forkserver")
+@pytest.mark.parametrize(("method", "servers"), [("forkserver", 1), ("spawn", 0)])
+def test_the_fork_server_starts_with_the_runs_checks_before_it_begins(
+    method: str, servers: int
+) -> None:
+    """start_early: the fork server's start overlaps the checks, checkpoint and reporters."""
+    ran = subprocess.run([sys.executable, "-c", _CHILDREN, method], capture_output=True,
+                         text=True, env=subprocess_env(), timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == [str(servers), "4"]

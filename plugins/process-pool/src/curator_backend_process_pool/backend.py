@@ -113,14 +113,12 @@ class ProcessPoolBackend(Backend):
     def prepare(self, work: Work) -> None:
         """Pickle the work now: a pipeline that cannot be sent is named before the run starts.
 
-        Workers that fork from a fork server need it running first: it starts
-        here, before the pickling, so that its interpreter's start and imports
-        (the longest part of a short run) overlap the run's own preparations.
+        The fork server started with the run's checks (:meth:`start_early`);
+        it starts here, before the pickling, for whoever did not ask that (it
+        may also have died since).
         """
-        if self._pool is None and self._context().get_start_method() == "forkserver":
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
+        if self._pool is None:
+            self.start_early(self.options, self.jobs)
         self._shipped = {id(work): pickle_work(work, self.name)}
 
     def activity(self) -> Mapping[str, tuple[int, float]] | None:
@@ -170,13 +168,22 @@ class ProcessPoolBackend(Backend):
         if pool is not None:
             pool.shutdown()
 
+    @classmethod
+    def start_early(cls, options: Any, jobs: int) -> None:
+        """Start the fork server (when workers fork from one), without waiting for it.
+
+        Its interpreter's start and imports are the longest part of a short
+        run: they overlap the run's checks, its checkpoint's opening and its
+        reporters' start. A fork server needs no stopping: it ends with this
+        process, and the next run's workers fork from it.
+        """
+        if _context(options).get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def _context(self) -> multiprocessing.context.BaseContext:
-        """The context of the start method the options name (a fork server preloads curator)."""
-        options: ProcessPoolOptions = self.options
-        context = multiprocessing.get_context(options.start_method or default_start_method())
-        if context.get_start_method() == "forkserver":
-            context.set_forkserver_preload(FORKSERVER_PRELOAD)
-        return context
+        return _context(self.options)
 
     def _new_pool(self) -> Pool:
         from curator_backend_process_pool.pool import Pool
@@ -192,3 +199,11 @@ class ProcessPoolBackend(Backend):
             thread_cap=max(1, (os.cpu_count() or 1) // self.jobs) if options.cap_threads else None,
             memory_limit=options.memory_limit,  # type: ignore[arg-type]  # parsed
         )
+
+
+def _context(options: ProcessPoolOptions) -> multiprocessing.context.BaseContext:
+    """The context of the start method ``options`` name (a fork server preloads curator)."""
+    context = multiprocessing.get_context(options.start_method or default_start_method())
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
