@@ -35,7 +35,8 @@ PARENT 200,000 no-op items: the parent's peak RSS of ``run()`` (every outcome ke
        keeps none, and of ``stream()`` (keeps none)
 IMPORT ``from curator import run`` in a fresh interpreter (this tree, and the baseline's),
        and whole scripts from launch to exit: ``python -c pass``, a 2-item curator run
-       with its imports, and the floor, a bare forkserver pool mapping ``abs`` over 2
+       with its imports, the same run as ``curator run`` with a checkpoint (the command's
+       default) and without, and the floor, a bare forkserver pool mapping ``abs`` over 2
        numbers (no pipeline, no curator)
 SHORT  400 items of 1 ms: sequential; curator, joblib and mpire with workers
        started for the run (cold), and with workers up from a previous run
@@ -51,6 +52,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -513,29 +515,43 @@ WHOLE_SCRIPTS = {
 }
 
 
+# The command line of the same 2-item run, the checkpoint (its default) in a fresh folder.
+COMMAND = ["run", "workloads:no_op_from_env", "-b", "process-pool", "-j", "2", "--reporter", "none"]
+COMMANDS = {
+    "curator run, checkpoint (the default)": ["--checkpoint", "{folder}"],
+    "curator run --no-checkpoint": ["--no-checkpoint"],
+}
+
+
 def importing(repeat: int) -> None:
     print("\nIMPORT ms, median of rounds, each a fresh interpreter")
     trees = [("this tree", False)] + ([("baseline", True)] if BASELINE is not None else [])
-    rows = [("from curator import run, " + label, IMPORTING, old) for label, old in trees]
-    rows += [(label, code, False) for label, code in WHOLE_SCRIPTS.items()]
+    rows = [("from curator import run, " + label, ["-c", IMPORTING], old) for label, old in trees]
+    rows += [(label, ["-c", code], False) for label, code in WHOLE_SCRIPTS.items()]
     if BASELINE is not None:
-        rows.append(
-            ("baseline curator run(), import included", WHOLE_SCRIPTS[CURATOR_SCRIPT], True)
-        )
+        script = ["-c", WHOLE_SCRIPTS[CURATOR_SCRIPT]]
+        rows.append(("baseline curator run(), import included", script, True))
+    for label, extra in COMMANDS.items():
+        rows += [(f"{label}, {tree}", ["-m", "curator", *COMMAND, *extra], old)
+                 for tree, old in trees]  # fmt: skip
     spent: dict[str, list[float]] = {label: [] for label, _, _ in rows}
-    for label, code, old in in_rounds(rows, repeat):
-        env = _baseline_env() if old else _child_env()
-        began = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        whole = (time.perf_counter() - began) * 1e3
-        _settle()
-        if proc.returncode != 0:
-            raise SystemExit(proc.stderr)
-        inside = label.startswith("from curator import run")
-        spent[label].append(float(proc.stdout.strip().splitlines()[-1]) if inside else whole)
+    with tempfile.TemporaryDirectory() as scratch:
+        for n, (label, argv, old) in enumerate(in_rounds(rows, repeat)):
+            env = {**(_baseline_env() if old else _child_env()), "BENCH_ITEMS": "2"}
+            argv = [a.replace("{folder}", f"{scratch}/{n}") for a in argv]
+            began = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, *argv], capture_output=True, text=True, env=env, cwd=HERE
+            )
+            whole = (time.perf_counter() - began) * 1e3
+            _settle()
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr)
+            inside = label.startswith("from curator import run")
+            spent[label].append(float(proc.stdout.strip().splitlines()[-1]) if inside else whole)
     for label, _, _ in rows:
         kind = "the import, in the process" if label.startswith("from ") else "launch to exit"
-        print(f"  {label:48} {statistics.median(spent[label]):6.1f} ms   ({kind})")
+        print(f"  {label:52} {statistics.median(spent[label]):6.1f} ms   ({kind})")
 
 
 def short_runs(repeat: int) -> None:
