@@ -20,12 +20,12 @@ from curator.testing import HEAVY_MODULES
 HEAVY = HEAVY_MODULES | {"rich"}
 
 
-def _modules_after(code: str) -> set[str]:
+def _modules_after(code: str, **env: str) -> set[str]:
     proc = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
         capture_output=True,
         text=True,
-        env=subprocess_env(),
+        env=subprocess_env(**env),
         check=True,
     )
     return set(json.loads(proc.stdout.splitlines()[-1]))
@@ -104,6 +104,21 @@ def test_a_run_imports_the_checkpoint_and_reporters_only_when_it_uses_them() -> 
         "    assert again.count('skipped') == 2, again\n"
     )
     assert _modules_after(kept) >= CHECKPOINT_MODULES
+
+
+def test_only_the_run_that_makes_the_users_key_imports_tempfile(tmp_path: Path) -> None:
+    """tempfile (with shutil, bz2, lzma and random) is 4 ms of a checkpoint's start; only
+    making the signing key, once per user, needs it."""
+    key = {"CURATOR_KEY_FILE": str(tmp_path / "checkpoint.key")}
+    code = RUN_TWO_ITEMS.replace("import sys, tempfile", "import sys") + (
+        f"run(pipeline, reporter=None, checkpoint={str(tmp_path / 'kept')!r}, resume=RESUME)"
+    )
+    first = _modules_after(code.replace("RESUME", "False"), **key)
+    assert (tmp_path / "checkpoint.key").stat().st_size == 32
+    assert {"tempfile", "secrets"} <= first
+    again = _modules_after(code.replace("RESUME", "True"), **key)
+    assert "curator.checkpoint.store" in again
+    assert not again & {"tempfile", "secrets"}, sorted(again & {"tempfile", "secrets"})
 
 
 def test_the_command_line_loads_the_checkpoint_only_for_a_run_that_keeps_one(

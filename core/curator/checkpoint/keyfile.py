@@ -17,9 +17,7 @@ key, then writes it) looks again for a moment before refusing it.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -121,6 +119,9 @@ def _check_private(path: Path, info: os.stat_result) -> None:
 
 def _create(path: Path) -> bytes:
     """Make a new key at ``path`` whole at once; the key there afterwards (maybe another's)."""
+    import secrets  # here: once per user, and tempfile alone is 4 ms of every checkpoint's start
+    import tempfile
+
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
