@@ -225,7 +225,7 @@ def test_workers_fork_from_a_server_with_curator_loaded_and_frozen(tmp_path: Pat
 
 
 _CHILDREN = """
-import os, sys
+import os, sys, time
 from curator import stream
 from pp_pipelines import pipeline
 
@@ -240,7 +240,16 @@ def children():
 
 made = stream(pipeline(4), backend="process-pool", jobs=2, reporter=None,
               options={"start_method": sys.argv[1]})
-print(sum("multiprocessing.forkserver" in c for c in children()))
+# A child shows this command line (or none) until its exec is done: look again for a
+# while, for words this code does not hold in one piece.
+server = "from multiprocessing" + ".forkserver import main"
+deadline = time.monotonic() + 30
+while True:
+    servers = sum(server in c for c in children())
+    if servers or sys.argv[1] != "forkserver" or time.monotonic() > deadline:
+        break
+    time.sleep(0.01)
+print(servers)
 print(len(list(made)))
 """
 
