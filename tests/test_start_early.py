@@ -73,6 +73,10 @@ def test_no_start_early_for_a_run_in_process_or_one_refused_before_its_backend(
 ) -> None:
     assert run(numbers(3), backend="eager", jobs=1, registry=registry, reporter=None).ok
     assert Eager.calls == []  # jobs=1 runs in this process, on no backend of its own
+    empty = run(numbers(3), backend="eager", jobs=2, indices=[], registry=registry, reporter=None)
+    assert empty.outcomes == []
+    assert "start_early" not in [what for what, _, _ in Eager.calls]  # nothing to start for
+    Eager.calls.clear()
     with pytest.raises(UsageError):
         run(numbers(3), backend="eager", jobs=2, registry=registry, options={"cold": 1})
     assert Eager.calls == []

@@ -156,7 +156,7 @@ def run(
     Raises
     ------
     UsageError
-        For bad input, before anything starts.
+        For bad input, before the run starts.
     TaskFailedError
         When the failure budget is used up; it carries the partial result.
     RunInterrupted
@@ -263,7 +263,7 @@ def check_run(
         registry, name, backend_cls.capabilities, jobs, options, request.policy, runnable,
         selected, plan,
     )  # fmt: skip
-    if start_early and not in_process:
+    if start_early and not in_process and len(selected):  # indices=[] starts nothing
         backend_cls.start_early(backend_options, n_jobs)
     reporters = resolve_reporters(request.reporter, registry, request.reporter_options)
     features, measuring, capturing = _features(registry, request.metrics, request.capture)
@@ -280,15 +280,17 @@ def plan_run(
     registry: Registry | None = None,
     session: Session | None = None,
 ) -> RunLoop:
-    """Validate everything about a run and return its loop, without starting anything.
+    """Validate everything about a run and return its loop, without starting the run.
 
     The checkpoint (if any) is opened and locked here, so that a busy or
-    foreign one is refused before the run starts.
+    foreign one is refused before the run starts. The one thing that may
+    begin here is the backend's early start (:meth:`curator.Backend.start_early`),
+    which needs no stopping.
 
     Raises
     ------
     UsageError
-        For any bad input; nothing has started.
+        For any bad input; the run has not started.
     """
     # The pipeline first, then the plugins; the backend's slow start overlaps the rest.
     checked = check_run(pipeline, request, registry, start_early=True)

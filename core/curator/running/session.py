@@ -50,7 +50,7 @@ class Session:
     A session runs one run at a time: a run (or a stream, from its first
     outcome until it is exhausted or closed) holds the workers, and another
     run that starts meanwhile, from another thread or inside a stream's
-    loop, raises :class:`~curator.model.errors.SessionBusyError` before it does
+    loop, raises :class:`~curator.model.errors.SessionBusyError` before it runs
     anything. Runs that must go on at the same time each need a session.
 
     Raises
@@ -134,7 +134,7 @@ class Session:
         return stream(pipeline, **self._arguments(arguments))
 
     def _arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        if self._closed:  # told when the run or stream is made, before anything starts
+        if self._closed:  # told when the run or stream is made, before the run starts
             raise UsageError("this session is closed; open a new curator.Session")
         fixed = sorted(set(arguments) & set(FIXED))
         if fixed:

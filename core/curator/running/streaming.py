@@ -271,7 +271,7 @@ def stream(
 
     Takes the arguments of :func:`curator.run`, with the same meaning, and
     checks them all before returning (bad input raises
-    :class:`~curator.model.errors.UsageError` here, before anything starts). The
+    :class:`~curator.model.errors.UsageError` here, before the run starts). The
     run itself starts when iteration does::
 
         for outcome in curator.stream(pipeline, backend="process-pool"):
