@@ -103,8 +103,7 @@ loud = Loud()
 
 @dataclasses.dataclass(frozen=True)
 class CrookedOptions:
-    # Written by hand: option() refuses a flag that is not a long one.
-    depth: int = dataclasses.field(default=1, metadata={"help": "a bare word", "flag": "depth"})
+    depth: int = option(1, help="a bare word", flag="depth")
 
 
 class CrookedFlags(Backend):

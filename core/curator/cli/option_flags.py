@@ -116,11 +116,7 @@ def _add_reporter_flags(parser: argparse.ArgumentParser, registry: Registry) -> 
 
 
 def _malformed(registry: Registry, plugin: PluginRecord, who: str, field: Any) -> bool:
-    """Whether ``field``'s flag is malformed; its plugin is then listed broken, as for a taken one.
-
-    :func:`~curator.plugin_host.options.option` refuses such a flag; a field
-    whose metadata was written by hand does not go through it.
-    """
+    """Whether ``field``'s flag is malformed: its plugin is then broken, as for a taken flag."""
     problem = flag_problem(field.metadata["flag"])
     if problem is not None:
         registry.host.fail(

@@ -182,15 +182,12 @@ class ProcessPoolBackend(Backend):
 
             forkserver.ensure_running()
 
-    def _context(self) -> multiprocessing.context.BaseContext:
-        return _context(self.options)
-
     def _new_pool(self) -> Pool:
         from curator_backend_process_pool.pool import Pool
 
         options: ProcessPoolOptions = self.options
         return Pool(
-            self._context(),
+            _context(self.options),
             size=self.jobs,
             max_tasks_per_child=options.max_tasks_per_child,
             initializer=options.initializer,
