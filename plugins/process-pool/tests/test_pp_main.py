@@ -224,9 +224,9 @@ def test_workers_fork_from_a_server_with_curator_loaded_and_frozen(tmp_path: Pat
         assert not has_logging  # capture sets its catcher up when something imports it
 
 
-_CHILDREN = """
+_LIST_CHILDREN = """
 import os, sys, time
-from curator import stream
+from curator import run, stream
 from pp_pipelines import pipeline
 
 def children():
@@ -237,7 +237,11 @@ def children():
                 with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
                     found.append(cmdline.read().replace(b"\\0", b" ").decode())
     return found
+"""
 
+_CHILDREN = (
+    _LIST_CHILDREN
+    + """
 made = stream(pipeline(4), backend="process-pool", jobs=2, reporter=None,
               options={"start_method": sys.argv[1]})
 # A child shows this command line (or none) until its exec is done: look again for a
@@ -252,6 +256,7 @@ while True:
 print(servers)
 print(len(list(made)))
 """
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; forkserver")
@@ -264,3 +269,22 @@ def test_the_fork_server_starts_with_the_runs_checks_before_it_begins(
                          text=True, env=subprocess_env(), timeout=120)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == [str(servers), "4"]
+
+
+_NOTHING_SELECTED = (
+    _LIST_CHILDREN
+    + """
+result = run(pipeline(4), backend="process-pool", jobs=2, reporter=None, indices=[],
+             options={"start_method": "forkserver"})
+print(len(result.outcomes), children())
+"""
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; forkserver")
+def test_a_run_that_selects_nothing_starts_no_process() -> None:
+    """indices=[] starts nothing: no fork server, no resource tracker, no worker."""
+    ran = subprocess.run([sys.executable, "-c", _NOTHING_SELECTED], capture_output=True,
+                         text=True, env=subprocess_env(), timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["0", "[]"]

@@ -113,12 +113,12 @@ class ProcessPoolBackend(Backend):
     def prepare(self, work: Work) -> None:
         """Pickle the work now: a pipeline that cannot be sent is named before the run starts.
 
-        The fork server started with the run's checks (:meth:`start_early`);
-        it starts here, before the pickling, for whoever did not ask that (it
-        may also have died since).
+        Nothing starts here: a run that runs no item (it selects none, or a
+        resume skips them all) never calls :meth:`execute` and starts no
+        worker. The fork server started with the run's checks
+        (:meth:`start_early`, not called for a run that selects no index), or
+        starts with the first workers.
         """
-        if self._pool is None:
-            self.start_early(self.options, self.jobs)
         self._shipped = {id(work): pickle_work(work, self.name)}
 
     def activity(self) -> Mapping[str, tuple[int, float]] | None:
