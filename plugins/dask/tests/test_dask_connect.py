@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import dask.config as dask_config
 import distributed
 import pytest
 from conftest import io_loops
@@ -214,22 +215,44 @@ def test_a_client_that_cannot_connect_leaves_no_io_loop_behind(
         gc.enable()
 
 
+def test_a_local_cluster_that_fails_to_start_leaves_no_io_loop_behind(tmp_path: Path) -> None:
+    """distributed stops no loop of a cluster whose scheduler fails to start.
+
+    Its IO-loop thread ran on, until the process ended, in every process where
+    a run's cluster could not start (here: a scheduler preload that is missing),
+    and the command line printed it as an internal error, with a traceback.
+    """
+    before = io_loops()
+    gc.disable()  # what is left is closed here, not by a collection that happens to run
+    try:
+        missing = {"distributed.scheduler.preload": ["curator_no_such_preload"]}
+        with dask_config.set(missing), pytest.raises(UsageError) as info:
+            dask(tmp_path)
+        assert str(info.value).startswith(
+            "the Dask LocalCluster of 2 workers could not start (ModuleNotFoundError: No "
+            "module named 'curator_no_such_preload'); check Dask's configuration"
+        )
+        assert io_loops() - before == set()
+    finally:
+        gc.enable()
+
+
 def test_a_client_whose_scheduler_is_gone_for_good_is_closed_with_its_io_loop(
     own_cluster: Path,
 ) -> None:
     """distributed closes such a client itself and leaves its IO loop running.
 
     ``close()`` then returns at once: a run that lost its scheduler left a thread
-    running for good (``close_client`` is what the run's end calls).
+    running for good (``close_with_loop`` is what the run's end calls).
     """
     before = io_loops()
-    client = connection.new_client(
+    client = connection.new_with_loop(
         distributed.Client, scheduler_file=str(own_cluster), timeout="2s"
     )
     os.kill(client.run_on_scheduler(os.getpid), signal.SIGKILL)
     wait_until(lambda: client.status == "closed", 60, "the client to give its scheduler up")
     assert io_loops() - before  # what close() alone leaves behind
-    connection.close_client(client)
+    connection.close_with_loop(client)
     assert io_loops() - before == set()
 
 

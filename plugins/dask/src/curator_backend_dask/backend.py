@@ -23,9 +23,9 @@ from curator_backend_dask.chunks import ChunkDispatch, SchedulerLost
 from curator_backend_dask.connection import (
     CONNECT_SECONDS,
     address_problem,
-    close_client,
+    close_with_loop,
     connect,
-    new_client,
+    new_with_loop,
 )
 
 LOCAL_CLUSTER_SETTINGS = {
@@ -171,6 +171,36 @@ class DaskBackend(Backend):
         with settings:
             yield from self._on_cluster(work, indices, shipped, remote)
 
+    def _local_cluster(self, cluster_cls: Any) -> Any:
+        """A LocalCluster of ``jobs`` single-threaded worker processes, started.
+
+        Raises
+        ------
+        UsageError
+            It could not start (distributed's "Cluster failed to start"): most
+            often Dask's configuration names something this machine lacks.
+        """
+        try:
+            return new_with_loop(
+                cluster_cls,
+                n_workers=self.jobs,
+                threads_per_worker=1,
+                processes=True,
+                # Not None: the scheduler's HTTP server would still take port 8787
+                # (and warn when a notebook's cluster or another run holds it).
+                dashboard_address=":0",
+                # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
+                preload=["curator_backend_dask.tasks"],
+            )
+        except RuntimeError as exc:
+            cause = exc.__cause__ or exc
+            raise UsageError(
+                f"the Dask LocalCluster of {self.jobs} workers could not start "
+                f"({type(cause).__name__}: {cause}); check Dask's configuration (DASK_* "
+                "environment variables, ~/.config/dask), or give the address of a "
+                "running scheduler (-o address=...)"
+            ) from exc
+
     def _on_cluster(
         self, work: Work, indices: Sequence[int], shipped: bytes, remote: bool
     ) -> Iterator[Event]:
@@ -193,21 +223,12 @@ class DaskBackend(Backend):
             # race in distributed's lazy imports ("module 'distributed.dashboard' has
             # no attribute 'scheduler'").
             with LOCAL_CLUSTER_START:
-                cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    # Not None: the scheduler's HTTP server would still take port 8787
-                    # (and warn when a notebook's cluster or another run holds it).
-                    dashboard_address=":0",
-                    # Its dask_setup makes the workers ignore a terminal's Ctrl-C.
-                    preload=["curator_backend_dask.tasks"],
-                )
+                cluster = self._local_cluster(LocalCluster)
                 try:
-                    client = new_client(Client, cluster)
+                    client = new_with_loop(Client, cluster)
                 except BaseException:  # the cluster is up: its workers must not outlive this
                     with uninterrupted("closing the Dask cluster"):
-                        cluster.close()
+                        close_with_loop(cluster)
                     raise
         try:
             self._dispatch = ChunkDispatch(self, client, work, shipped, indices)
@@ -228,7 +249,7 @@ class DaskBackend(Backend):
             # distributed's exit hook waiting 10 s on it: the stop waits for the close.
             with uninterrupted("closing the Dask cluster"):
                 try:
-                    close_client(client)
+                    close_with_loop(client)
                 finally:
                     if cluster is not None:
-                        cluster.close()
+                        close_with_loop(cluster)

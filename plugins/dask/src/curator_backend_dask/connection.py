@@ -129,40 +129,43 @@ def _address_in(text: str) -> tuple[str | None, str]:
     return address, ""
 
 
-def new_client(client_cls: Any, *args: Any, **kwargs: Any) -> Any:
-    """``client_cls(*args, **kwargs)``; if that fails, the half-started client is closed first.
+def new_with_loop(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``cls(*args, **kwargs)`` for a Dask Client or cluster; if that fails, what started is closed.
 
-    A Client starts its IO-loop thread before it connects. What is left of one
-    that failed (held by the error's traceback) is otherwise closed by the
-    garbage collector at some later moment, in whichever thread collects it. In
-    a thread that is starting another client, that close waits on distributed's
-    class-wide loop lock, which the start holds: a start on the IO-loop thread
-    waits 10 s and then fails, and one on the thread that holds the lock waits
-    forever.
+    Both start their IO-loop thread before they connect (a cluster, before its
+    scheduler and workers start). distributed stops neither loop when the
+    start fails: a cluster whose scheduler cannot start raises with its loop
+    running. What is left of a client that failed (held by the error's
+    traceback) is otherwise closed by the garbage collector at some later
+    moment, in whichever thread collects it. In a thread that is starting
+    another client, that close waits on distributed's class-wide loop lock,
+    which the start holds: a start on the IO-loop thread waits 10 s and then
+    fails, and one on the thread that holds the lock waits forever.
     """
-    client = client_cls.__new__(client_cls)
+    made = cls.__new__(cls)
     try:
-        client.__init__(*args, **kwargs)
+        made.__init__(*args, **kwargs)
     except BaseException:
         with contextlib.suppress(Exception):
-            close_client(client)
+            close_with_loop(made)
         raise
-    return client
+    return made
 
 
-def close_client(client: Any) -> None:
-    """Close ``client`` and stop its IO loop.
+def close_with_loop(made: Any) -> None:
+    """Close a Dask Client or cluster and stop its IO loop.
 
     A client that distributed closed itself (it could not connect, or lost its
     scheduler for good) reads as closed, so ``close()`` returns at once and
-    leaves its IO-loop thread running: the loop is stopped here, even if
-    ``close()`` raised. Stopping a loop already stopped does nothing.
+    leaves its IO-loop thread running, as does a cluster that failed to start:
+    the loop is stopped here, even if ``close()`` raised. Stopping a loop
+    already stopped does nothing.
     """
     try:
-        client.close()
+        made.close()
     finally:
         # distributed's own, and public nowhere: nothing else stops that loop
-        runner = getattr(client, "_loop_runner", None)
+        runner = getattr(made, "_loop_runner", None)
         if runner is not None:
             runner.stop()
 
@@ -194,7 +197,7 @@ def connect(
         assert address, "connect() needs an address or a scheduler file"
         where = address
     try:
-        return new_client(client_cls, address, timeout=f"{seconds:g}s")
+        return new_with_loop(client_cls, address, timeout=f"{seconds:g}s")
     except (OSError, TimeoutError) as exc:
         raise UsageError(
             f"cannot reach the Dask scheduler at {where} within {seconds:g} s: {exc}"
