@@ -26,9 +26,10 @@ class ClassRef:
     A registration hook (``curator_register_backends`` and the others) may
     return these instead of classes. The registry then knows the name from the
     reference alone and imports ``target`` the first time the class is needed:
-    :func:`curator.run` imports the backend it runs and none of the others (the
-    command line imports every backend's class, for ``curator run``'s flags),
-    and a plugin's hook module stays a few lines that import nothing::
+    :func:`curator.run` and ``curator run`` import the backend they run and none
+    of the others (the command line imports every class only for a line that
+    needs their flags: one that gives a plugin's flag, asks for help or has an
+    error), and a plugin's hook module stays a few lines that import nothing::
 
         @hookimpl
         def curator_register_backends():

@@ -623,8 +623,8 @@ class BackendConformance(
     # -- packaging ------------------------------------------------------------------------
 
     def test_the_hook_and_backend_modules_import_nothing_heavy(self) -> None:
-        # Listing imports the hook module; `curator run` imports every installed backend's
-        # class (for its flags): neither may pull in an engine.
+        # Listing imports the hook module; most command lines import every installed
+        # backend's class (for `curator run`'s flags): neither may pull in an engine.
         name = normalize_name(self.backend)
         record = self.registry.backends[name].plugin
         if not record.module:
