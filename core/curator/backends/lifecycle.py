@@ -91,6 +91,8 @@ def set_up(
 ) -> list[object]:
     """Call ``setup(worker)`` on every stage that has one; return the stages set up.
 
+    A stage that defines only ``teardown()`` (it opens what it needs lazily, in
+    its first item) counts as set up: :func:`tear_down` calls it.
     ``announce`` is told ``("setup", stage name)`` before each call.
 
     Raises
@@ -103,6 +105,8 @@ def set_up(
     for stage in stages(pipeline):
         hook = getattr(stage, "setup", None)
         if not callable(hook):
+            if callable(getattr(stage, "teardown", None)):
+                done.append(stage)
             continue
         if announce is not None:
             announce("setup", stage_name(stage))

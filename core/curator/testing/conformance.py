@@ -269,6 +269,7 @@ class BackendConformance(
                 "local",
                 "groups",
                 "lifecycle",
+                "lazy_teardown",
                 "hang_hook",
                 "tally",
                 "shards",

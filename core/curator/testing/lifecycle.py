@@ -65,6 +65,27 @@ class LifecycleChecks(KitMixin):
                 assert 0 <= call.slot < call.jobs, f"slot {call.slot} of {call.jobs} workers"
         assert set(teardowns) <= set(setups)  # no teardown without its setup
 
+    def test_a_stage_with_only_a_teardown_is_torn_down_after_each_workers_last_item(
+        self,
+    ) -> None:
+        """A stage that opens what it needs in its first item has ``teardown()`` and no setup."""
+        self.need("worker_lifecycle")
+        result = self.run(12, lazy_teardown=True, sleep=0.01)
+        assert result.ok, [o for o in result.outcomes if not o.ok][:3]
+        runs = executions(self.folder)
+        opened = _by_place(hook_calls(self.folder, "opened"))
+        teardowns = _by_place(hook_calls(self.folder, "teardown"))
+        for place in {r.where for r in runs}:
+            mine = [r for r in runs if r.where == place]
+            assert len(opened[place]) == 1, f"{place} opened {len(opened[place])} times"
+            assert len(teardowns[place]) == 1, (
+                f"the worker at {place} ran {len(mine)} items of a stage that defines "
+                f"teardown() and no setup(worker); teardown() was called "
+                f"{len(teardowns[place])} times instead of once, after its last item "
+                "(work.setup(info) before the first item, work.teardown() after the last)"
+            )
+            assert teardowns[place][0].at >= max(r.finished for r in mine)
+
     def test_a_worker_that_replaces_a_crashed_one_sets_up_again(self) -> None:
         """The replacement's copy is set up before its first item too."""
         self.need("worker_lifecycle")

@@ -110,6 +110,32 @@ class WorkerHooks(Filter[int]):
         yield from items
 
 
+class LazyResource(Filter[int]):
+    """A filter that opens its per-worker resource in its first item and has no ``setup``.
+
+    The pattern for a resource that cannot be pickled: opened lazily where the
+    items run, closed in ``teardown()``. Leaves ``opened.<pid>.<thread>`` in
+    ``folder`` at its first item and ``teardown.<pid>.<thread>`` (the same
+    process and thread) when torn down.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.where = ""
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        """Open (record) at the first item; pass the items on."""
+        if not self.where:
+            self.where = f"{os.getpid()}.{threading.get_ident()}"
+            _record(Path(self.folder) / f"opened.{self.where}", repr(time.time()))
+        yield from items
+
+    def teardown(self) -> None:
+        """Record the time, under the process and thread that opened it."""
+        where = self.where or f"{os.getpid()}.{threading.get_ident()}"
+        _record(Path(self.folder) / f"teardown.{where}", repr(time.time()))
+
+
 def local_tuple(values: tuple[int, ...]) -> tuple[int, ...]:
     """``values`` as a tuple of a class defined in this function.
 
@@ -261,7 +287,10 @@ class HookCall:
 
 
 def hook_calls(folder: Path | str, kind: str) -> list[HookCall]:
-    """The ``setup`` or ``teardown`` calls :class:`WorkerHooks` recorded in ``folder``."""
+    """The ``setup`` or ``teardown`` calls :class:`WorkerHooks` recorded in ``folder``.
+
+    Also ``teardown`` and ``opened`` (its first item) of a :class:`LazyResource`.
+    """
     calls = []
     for path in Path(folder).glob(f"{kind}.*"):
         parts = path.name.split(".")
@@ -473,12 +502,14 @@ def probe(
     tally: Tally | None = None,
     hang_hook: str = "",
     shards: Filter[int] | None = None,
+    lazy_teardown: bool = False,
     **behaviour: object,
 ) -> Pipeline[int]:
     """``Numbers(count)`` written into a :class:`Probe`.
 
     ``groups`` are kept together; ``lifecycle`` puts a :class:`WorkerHooks` in
-    between (``hang_hook``: one worker hangs in that hook), ``tally`` an
+    between (``hang_hook``: one worker hangs in that hook), ``lazy_teardown`` a
+    :class:`LazyResource` (``teardown`` without ``setup``), ``tally`` an
     accumulating :class:`Tally` (before the sink, so a failing item has been
     counted by the time it fails), ``shards`` a shard-writing stage (say a
     :class:`~curator.testing.shard_rows.ShardRows`) after it.
@@ -487,6 +518,8 @@ def probe(
     pipeline = Pipeline(source)
     if lifecycle or hang_hook:
         pipeline = pipeline.filter(WorkerHooks(str(folder), hang_hook))
+    if lazy_teardown:
+        pipeline = pipeline.filter(LazyResource(str(folder)))
     if tally is not None:
         pipeline = pipeline.filter(tally)
     if shards is not None:
