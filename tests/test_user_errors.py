@@ -32,6 +32,15 @@ CASES = {
         ["pipelines:ten", "--reporter", "json", "--reporter-option", "json.stream=abc"],
         "stream must be a text stream",
     ),
+    "a word as the rich reporter's console": (
+        ["pipelines:ten", "--reporter", "rich", "--reporter-option", "rich.console=foo"],
+        "console must be a rich Console, not 'foo': give it from Python",
+    ),
+    "a reporter option without its reporter's name, its value with a dot": (
+        ["pipelines:ten", "--reporter", "json", "--reporter-option", "file=events.jsonl"],
+        "invalid reporter option 'file=events.jsonl': expected NAME.KEY=VALUE, the reporter's "
+        "name first",
+    ),
     "infinite retry delay": (
         ["pipelines:ten", "--retries", "1", "--retry-delay", "inf"],
         "retry_delay must be a finite number",

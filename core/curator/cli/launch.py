@@ -80,10 +80,15 @@ def parse_reporter_options(pairs: list[str]) -> dict[str, dict[str, str]]:
     """Turn ``["json.file=x", ...]`` into ``{"json": {"file": "x"}}``."""
     options: dict[str, dict[str, str]] = {}
     for pair in pairs:
-        name, dot, rest = pair.partition(".")
+        # The value may hold dots (json.file=events.jsonl): the name is before the key's.
+        setting, equals, given = pair.partition("=")
+        name, dot, field = setting.partition(".")
         if not dot or not name.strip():
-            raise UsageError(f"invalid reporter option {pair!r}: expected NAME.KEY=VALUE")
-        for key, value in parse_options([rest]).items():
+            raise UsageError(
+                f"invalid reporter option {pair!r}: expected NAME.KEY=VALUE, the reporter's "
+                "name first (json.file=events.jsonl)"
+            )
+        for key, value in parse_options([f"{field}{equals}{given}"]).items():
             per_reporter = options.setdefault(normalize_name(name), {})
             if key in per_reporter:
                 raise UsageError(f"reporter option {name}.{key} is given twice")

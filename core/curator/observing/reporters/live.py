@@ -64,6 +64,11 @@ class RichOptions:
             raise ValueError("output_lines must be >= 0")
         if self.refresh_per_second <= 0:
             raise ValueError("refresh_per_second must be > 0")
+        # On the command line it would be a word, which broke the view at its first draw.
+        if self.console is not None and not callable(getattr(self.console, "print", None)):
+            raise ValueError(
+                f"console must be a rich Console, not {self.console!r}: give it from Python"
+            )
 
 
 class RichReporter(Reporter):
