@@ -156,3 +156,26 @@ def test_a_default_of_the_declared_type_is_accepted(hint: Any, default: object) 
     schema = make_dataclass("Options", [("value", hint, option(default, help="a value"))])
     assert schema_problems(schema) == []
     assert schema_problems(Schema) == []
+
+
+NOT_MAPPINGS = [[("copy_pipeline", False)], "copy_pipeline=false", 3]
+
+
+@pytest.mark.parametrize("given", NOT_MAPPINGS, ids=["list", "str", "int"])
+def test_options_that_are_no_mapping_are_a_usage_error_from_every_entry_point(
+    given: object,
+) -> None:
+    """run(), stream() and Session(): not Python's error about lists or strings, from deep in."""
+    from curator import Session, run, stream
+    from curator.testing.probes import Numbers
+
+    pipeline = Numbers(3).write(lambda items, index: [str(x) for x in items])
+    said = "must be a dict of option names to values, such as {'name': value}, not a "
+    kinds = {"options": given}, {"reporter_options": given}, {"reporter_options": {"log": given}}
+    for kind in kinds:
+        with pytest.raises(UsageError, match=re.escape(said)):
+            run(pipeline, backend="thread-pool", reporter=None, **kind)  # type: ignore[arg-type]
+        with pytest.raises(UsageError, match=re.escape(said)):
+            stream(pipeline, backend="thread-pool", reporter=None, **kind)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=re.escape(f"the options of backend 'thread-pool' {said}")):
+        Session(backend="thread-pool", options=given)  # type: ignore[arg-type]

@@ -122,6 +122,19 @@ def _default(field: dataclasses.Field[Any]) -> Any:
     return dataclasses.MISSING
 
 
+def check_mapping(values: object, what: str) -> None:
+    """Refuse ``values`` that are neither ``None`` nor a mapping (``UsageError`` naming ``what``).
+
+    ``options=[("chunksize", 4)]`` or ``options="chunksize=4"`` from Python
+    otherwise failed deep inside with Python's own error about lists or strings.
+    """
+    if values is not None and not isinstance(values, Mapping):
+        raise UsageError(
+            f"{what} must be a dict of option names to values, such as {{'name': value}}, "
+            f"not a {type(values).__name__} ({values!r})"
+        )
+
+
 def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner: str) -> S:
     """Validate ``values`` against ``schema`` and return the options instance.
 
@@ -140,6 +153,7 @@ def build_options(schema: type[S], values: Mapping[str, object] | None, *, owner
         For an unknown option name, a value of the wrong type, a number that
         is not finite, or a value the schema's own ``__post_init__`` rejects.
     """
+    check_mapping(values, f"the options of {owner}")
     values = dict(values or {})
     hints = _hints(schema)
     fields = {f.name: f for f in dataclasses.fields(schema)}  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from curator.model.selection import resolve_indices
 from curator.observing.features import CoreFeature, ItemFeature
 from curator.observing.metrics import metric_sampling
 from curator.observing.reporter import Reporter
-from curator.plugin_host.options import NoOptions, build_options
+from curator.plugin_host.options import NoOptions, build_options, check_mapping
 from curator.plugin_host.registry import Registry, default_registry
 from curator.running.choosing import ReporterSpec, item_features, reporter_names, resolve_reporters
 from curator.running.fitting import fit_backend
@@ -200,6 +200,12 @@ class RunRequest:
     capture: bool = True
     target: str | None = None
     keep: bool = True
+
+    def __post_init__(self) -> None:
+        check_mapping(self.options, "options")
+        check_mapping(self.reporter_options, "reporter_options")
+        for name, given in (self.reporter_options or {}).items():
+            check_mapping(given, f"reporter_options[{name!r}]")
 
 
 @dataclass(frozen=True)
