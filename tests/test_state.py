@@ -181,6 +181,13 @@ def test_a_broken_merge_is_a_run_error_naming_the_stage_with_outputs_and_checkpo
         run(pipeline, backend=backend, jobs=jobs, reporter=None, checkpoint=checkpoint)
     assert message in str(error.value)
     assert "the checkpoint is intact" in str(error.value)
+    if how == "finish":  # the merge went through: the stage holds every item
+        assert "the stage holds the run's merged state, but its finish() did not complete" in (
+            str(error.value)
+        )
+        assert stage.seen == tuple(range(300))
+    else:
+        assert "the stage does not hold the run's merged state" in str(error.value)
     result = error.value.result
     assert result.ok
     assert len(result.outputs) == 300

@@ -138,6 +138,8 @@ class StageStates:
         self._batch: list[tuple[Any, ...]] = []
         self.problem: str | None = None
         """Why merging failed (the first failure); partials are then kept unfolded."""
+        self._merged_then_failed = False
+        """Whether the failure was a ``finish()``: that stage holds the merged state."""
 
     def add(self, states: tuple[Any, ...]) -> None:
         """Count one ``ok`` item's partials (one per stage)."""
@@ -228,9 +230,13 @@ class StageStates:
                 if not self._settle(stage, pending):
                     break
         if self.problem is not None:
+            held = (
+                "the stage holds the run's merged state, but its finish() did not complete"
+                if self._merged_then_failed
+                else "the stage does not hold the run's merged state"
+            )
             raise StateMergeError(
-                f"{self.problem}. Every outcome is recorded and the checkpoint is intact; "
-                "the stage does not hold the run's merged state"
+                f"{self.problem}. Every outcome is recorded and the checkpoint is intact; {held}"
             )
 
     def _settle(self, stage: Any, pending: list[Any]) -> bool:
@@ -241,7 +247,10 @@ class StageStates:
             self._merge(stage, pending)
             if self.problem is not None:
                 return False
-        return not callable(getattr(stage, "finish", None)) or self._call(stage, "finish")
+        if not callable(getattr(stage, "finish", None)) or self._call(stage, "finish"):
+            return True
+        self._merged_then_failed = True
+        return False
 
     def _call(self, stage: Any, name: str) -> bool:
         """Call ``stage.<name>()``; if it raises, say so in :attr:`problem`, return ``False``."""
