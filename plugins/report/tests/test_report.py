@@ -159,6 +159,16 @@ def test_an_unwritable_html_file_is_a_usage_error(tmp_path: Path) -> None:
     assert "cannot write the report to" in wrote.stderr
 
 
+@pytest.mark.parametrize("name", ["", " "])
+def test_an_empty_html_file_name_is_a_usage_error(tmp_path: Path, name: str) -> None:
+    """It printed the text report and exited 0, writing no page."""
+    curator("run", "report_pipelines:ten", "--reporter", "none", cwd=tmp_path)
+    wrote = curator("report", "--html", name, cwd=tmp_path)
+    assert wrote.returncode == 2, wrote.stdout
+    assert "--html needs a file name, got an empty one" in wrote.stderr
+    assert wrote.stdout == ""
+
+
 def test_the_report_of_a_run_still_going(tmp_path: Path) -> None:
     command = [
         sys.executable,

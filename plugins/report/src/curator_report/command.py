@@ -37,6 +37,8 @@ def report_command(registry: Registry, args: argparse.Namespace) -> int:
     from curator.cli.plugin_commands import checkpoint_of, print_json, print_text
     from curator_report.model import build
 
+    if args.html is not None and not args.html.strip():
+        raise UsageError("--html needs a file name, got an empty one (leave it out for the text)")
     path = checkpoint_of(args, "report")
     report = build(path)
     if args.html:
