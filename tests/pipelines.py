@@ -88,8 +88,19 @@ def numbers(count: int = 10) -> Pipeline[int]:
     return Numbers(count).filter(double).write(Collect())
 
 
+class LockedSink(Sink[int]):
+    """A sink that holds a lock: it can be neither copied (thread-pool) nor pickled."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __call__(self, items: Iterator[int], index: int) -> list[str]:
+        return [str(item) for item in items]
+
+
 # Targets for `curator run` tests.
 ten = numbers(10)
+locked = Numbers(6).write(LockedSink())
 eleven = numbers(11)  # the class of `ten`, another parameter
 who_runs = Numbers(4).write(WhoAmI())
 fails_at_3 = Numbers(10).write(FailAt({3}))

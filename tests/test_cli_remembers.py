@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +296,70 @@ def test_a_dry_run_asks_the_backend_to_check_its_options_and_lets_it_go(
     assert calls[4:] == [("check", 3), ("close", 0)]
     assert main(["status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_a_dry_run_refuses_a_pipeline_the_backend_cannot_take_and_so_does_the_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """thread-pool cannot copy it: the dry run said it would run, the run started and failed."""
+    monkeypatch.chdir(tmp_path)
+    main = in_process_curator(monkeypatch)
+    flags = ["run", "pipelines:locked", "-b", "thread-pool", "-j", "2", "--reporter", "log"]
+    assert main([*flags, "--dry-run"]) == 2
+    refused = capsys.readouterr().err
+    assert refused.startswith("curator: error: thread-pool could not copy the pipeline for "), (
+        refused
+    )
+    assert main(flags) == 2
+    said = capsys.readouterr().err
+    assert said == refused  # before the run started: no start line, no summary
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # and no checkpoint records it
+    assert main(["run", "pipelines:locked", "-b", "thread-pool", "-j", "2", "-o",
+                 "copy_pipeline=false", "--dry-run"]) == 0  # fmt: skip
+
+
+def _read_only_folder(folder: Path) -> Iterator[Path]:
+    """``folder`` mounted read-only over itself (root ignores file modes), or a skip."""
+    folder.mkdir()
+    if subprocess.run(["mount", "--bind", str(folder), str(folder)],
+                      capture_output=True).returncode:  # fmt: skip
+        pytest.skip("cannot bind-mount here (not root, or no mount namespace)")
+    try:
+        remount = ["mount", "-o", "remount,bind,ro", str(folder)]
+        if subprocess.run(remount, capture_output=True).returncode:
+            pytest.skip("cannot remount read-only here")
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[Path]:
+    yield from _read_only_folder(tmp_path / "ro")
+
+
+@pytest.mark.parametrize("where", ["c.sqlite", "sub/c.sqlite"])
+def test_a_dry_run_warns_of_a_checkpoint_the_run_could_not_write(
+    where: str, read_only: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """It said nothing, and the run then stopped; reading needs no write access, so a warning."""
+    monkeypatch.chdir(tmp_path)
+    main = in_process_curator(monkeypatch)
+    flags = ["run", "pipelines:ten", "--checkpoint", f"ro/{where}", "--reporter", "none"]
+    assert main(flags) == 2
+    assert "Read-only file system" in capsys.readouterr().err
+    why = f"cannot write the checkpoint ro/{where}: the folder ro is not writable"
+    assert main([*flags, "--dry-run"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"warning {why}, so the run would stop at once" in shown, shown
+    assert main([*flags, "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cannot_write"] == why
+    assert main(["run", "pipelines:ten", "--checkpoint", "rw/sub/c.sqlite", "--dry-run",
+                 "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["cannot_write"] is None
+    assert not (tmp_path / "rw").exists()  # a dry run creates nothing
 
 
 # -- 3. status: every checkpoint, TARGET, variants, tracebacks --------------------

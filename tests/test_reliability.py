@@ -260,6 +260,7 @@ def test_status_and_dry_run_from_the_cli(tmp_path: Path) -> None:
         "pending": 0,
         "to_run": 2,
         "failed_indices": [3, 7],
+        "cannot_write": None,
     }
     # The dry run ran nothing and wrote nothing: no run record, the file unchanged.
     assert report(checkpoint).runs == runs_before

@@ -82,7 +82,7 @@ def test_no_start_early_for_a_run_in_process_or_one_refused_before_its_backend(
     assert Eager.calls == []
 
 
-def test_a_dry_run_asks_nothing_of_the_backend(
+def test_a_dry_run_starts_nothing_early_and_only_checks_the_work(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import curator.cli.main as cli
@@ -92,4 +92,5 @@ def test_a_dry_run_asks_nothing_of_the_backend(
     code = cli.main(["run", "pipelines:numbers", "-b", "eager", "-j", "2", "--dry-run",
                      "--no-checkpoint"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    assert Eager.calls == []
+    # prepare(work) refuses work the backend cannot take (it starts nothing); no early start
+    assert [what for what, _, _ in Eager.calls] == ["prepare"]

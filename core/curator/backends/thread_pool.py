@@ -65,6 +65,9 @@ class ThreadPoolBackend(Backend):
     )
     Options = ThreadPoolOptions
 
+    _first_copy: tuple[Work, Work] | None = None
+    """The work :meth:`prepare` was given, and the copy it made of it for the first thread."""
+
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Start the threads, stream their records, and join them when done or closed.
 
@@ -75,7 +78,9 @@ class ThreadPoolBackend(Backend):
         thread, bounded as on ``sequential`` (see :mod:`curator.backends.watchdog`).
         """
         n_threads = min(self.jobs, len(indices))
-        works = [self._copy(work) for _ in range(n_threads)]
+        prepared, self._first_copy = self._first_copy, None
+        works = [prepared[1]] if prepared is not None and prepared[0] is work else []
+        works += [self._copy(work) for _ in range(n_threads - len(works))]
         shared = works[0] is work  # copy_pipeline=false: one setup for every thread
         if shared:
             info = WorkerInfo(0, self.name, self.jobs)
@@ -169,7 +174,12 @@ class ThreadPoolBackend(Backend):
                     tear_down_in_time(work, self.teardown_timeout, "main")
 
     def prepare(self, work: Work) -> None:
-        """Refuse to share accumulating stages between threads (each needs its own copy)."""
+        """Refuse what the threads cannot run, before the run starts.
+
+        Accumulating stages cannot be shared between threads (each needs its
+        own copy), and a pipeline that cannot be copied is named here, not
+        after the run began. The first thread's copy is kept for :meth:`execute`.
+        """
         if work.accumulating and not self.options.copy_pipeline:
             names = ", ".join(type(stage).__qualname__ for stage in work.accumulating)
             raise UsageError(
@@ -177,6 +187,7 @@ class ThreadPoolBackend(Backend):
                 "cannot share: run it with copy_pipeline=true (the default), so each thread "
                 "has its own copy and curator merges them"
             )
+        self._first_copy = (work, self._copy(work)) if self.options.copy_pipeline else None
 
     def _copy(self, work: Work) -> Work:
         if not self.options.copy_pipeline:

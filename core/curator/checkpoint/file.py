@@ -205,6 +205,26 @@ def check_file(path: Path, *, advice: bool = True) -> None:
         )
 
 
+def writing_problem(path: Path) -> str | None:
+    """Why a run could not write the checkpoint at ``path`` (``None``: it could); creates nothing.
+
+    The file, where it exists, and its folder (SQLite writes its journal
+    beside it), or else the nearest folder that exists, where the run would
+    create the rest, must be writable. What ``--dry-run`` tells, as it reads
+    a checkpoint it cannot write.
+    """
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"cannot write the checkpoint {path}: it is read-only"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"cannot write the checkpoint {path}: {folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write the checkpoint {path}: the folder {folder} is not writable"
+    return None
+
+
 def sqlite_problem(path: Path, exc: sqlite3.Error, *, advice: bool = True) -> str:
     """What an SQLite error on the checkpoint at ``path`` means, in words.
 

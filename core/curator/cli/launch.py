@@ -446,6 +446,12 @@ def _keep_going_hint(
     )
 
 
+WOULD_STOP = (
+    "so the run would stop at once (choose another with --checkpoint PATH, or run with "
+    "--no-checkpoint)"
+)
+
+
 def dry_run(
     pipeline: Pipeline[Any],
     path: Path | None,
@@ -454,6 +460,8 @@ def dry_run(
     settings: RunSettings,
 ) -> ExitCode:
     """Print what a run (with ``--resume``: a resumed run) would do, and do nothing."""
+    from curator.backends.work import Work
+    from curator.checkpoint.file import writing_problem
     from curator.checkpoint.fingerprint import identify
     from curator.checkpoint.latest import Latest, read_codes
     from curator.checkpoint.runlock import check_not_in_use
@@ -462,13 +470,22 @@ def dry_run(
 
     jobs = checked.jobs
     requested = checked.selected
-    # What the run's backend would refuse before it prepares (a cluster's partition,
-    # its limits): asked of the system, nothing started.
+    # What the run's backend would refuse before the run starts: asked of the system (a
+    # cluster's partition, its limits), and of the work (a pipeline that cannot be
+    # pickled or copied). Neither starts anything.
     backend = new_backend(checked)
     try:
         backend.check()
+        work = Work(
+            checked.runnable, 1, False, checked.measuring, checked.capturing,
+            checked.features, checked.plan,
+        )  # fmt: skip
+        backend.prepare(work)
     finally:
         backend.close()
+    # Told, not refused: reading a checkpoint needs no write access (the plan of
+    # someone else's run), but the run itself would stop at once.
+    cannot_write = writing_problem(path) if path is not None else None
     # What the run refuses when it opens the checkpoint: another pipeline's, a busy one.
     _, today, earlier = identify(pipeline)
     stored = read_codes(path, today, lambda: earlier) if path is not None else None
@@ -491,6 +508,7 @@ def dry_run(
         "to_run": to_run,
         "failed_indices": split.failed_indices,
         "settings": settings.to_json(),
+        "cannot_write": cannot_write,
     }
     if args.json:
         print_json(summary)
@@ -507,6 +525,7 @@ def dry_run(
                 ("interrupted (run again)", str(summary["interrupted"])),
                 ("pending", str(summary["pending"])),
                 ("to run", str(to_run)),
+                *([("warning", f"{cannot_write}, {WOULD_STOP}")] if cannot_write else []),
             ],
         )
     return ExitCode.OK

@@ -119,6 +119,7 @@ spinning = Numbers(40).write(
     Behaviour(default_sleep=0.2, spin_at=frozenset({0}), markers=os.environ.get("PP_TEST_MARKERS"))
 )
 small = pipeline(4)  # a quick run for CLI tests
+locked = Numbers(4).write(HoldsALock())  # cannot be pickled
 fails_at_3 = pipeline(10, fail=frozenset({3}))
 
 

@@ -56,6 +56,20 @@ def test_bad_process_pool_options_exit_2(case: str, tmp_path: Path) -> None:
     assert sorted(tmp_path.rglob("*")) == [], "the failed run left files behind"
 
 
+def test_a_dry_run_refuses_a_pipeline_that_cannot_be_pickled_as_the_run_does(
+    tmp_path: Path,
+) -> None:
+    """The dry run said it would run (exit 0); the run then refused the pipeline."""
+    command = ["run", "pp_pipelines:locked", "-b", "process-pool", "-j", "2", "--reporter", "log"]
+    dry = _curator(*command, "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 2, dry.stdout
+    assert "needs a picklable pipeline" in dry.stderr
+    assert sorted(tmp_path.rglob("*")) == [], "the dry run left files behind"
+    ran = _curator(*command, cwd=tmp_path)
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr == dry.stderr  # the same error, before the run started
+
+
 def test_a_memory_limit_with_one_job_is_refused_not_dropped(tmp_path: Path) -> None:
     # -j 1 runs items in the curator process itself: no worker to watch, no limit to apply.
     proc = _curator(
