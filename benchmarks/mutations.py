@@ -44,8 +44,8 @@ MUTATIONS = [
     Mutation(
         "thread pool shares one pipeline copy between threads",
         "core/curator/backends/thread_pool.py",
-        "works += [self._copy(work) for _ in range(n_threads - len(works))]",
-        "works += works[:1] * (n_threads - len(works))",
+        "works = [self._copy(work) for _ in range(n_threads)]",
+        "works = [self._copy(work)] * n_threads",
         ("tests/test_thread_pool.py",),
     ),
     Mutation(

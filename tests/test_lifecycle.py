@@ -89,6 +89,67 @@ def test_a_setup_that_raises_is_a_usage_error_naming_the_stage(backend: str) -> 
     assert "Connection.setup(worker) raised ConnectionError: database is down" in str(caught.value)
 
 
+class LazyLog(Filter[int]):
+    """Opens its handle in its first item, closes it in ``teardown()``: no ``setup``."""
+
+    def __init__(self, reset: bool = True) -> None:
+        self.reset = reset
+        self.handle: list[str] | None = None  # stands for an open file
+        self.closed = 0
+
+    def __call__(self, items: Iterator[int]) -> Iterator[int]:
+        if self.handle is None:
+            self.handle = []
+        for item in items:
+            if self.closed and not self.reset:
+                raise ValueError("I/O operation on closed file")
+            self.handle.append(str(item))
+            yield item
+
+    def teardown(self) -> None:
+        self.closed += 1
+        assert self.handle is not None  # as a file's close() on None would raise
+        if self.reset:
+            self.handle = None  # the next round (or run) of this object opens again
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
+def test_a_stage_with_only_a_teardown_never_hides_another_stages_setup_error(
+    backend: str,
+) -> None:
+    """Torn down in the failed setup's cleanup, before any item opened it, it raised instead."""
+    lazy = LazyLog()
+    pipeline = Numbers(4).filter(lazy).filter(Connection(fail_setup=True)).write(_sink)
+    # Shared by the threads, the caller's own objects are the ones set up and torn down.
+    shared = {"jobs": 2, "options": {"copy_pipeline": False}} if backend == "thread-pool" else {}
+    with pytest.raises(UsageError) as refused:
+        run(pipeline, backend=backend, reporter=None, **shared)  # type: ignore[arg-type]
+    assert str(refused.value).startswith("Connection.setup(worker) raised ConnectionError: "), (
+        refused.value
+    )
+    assert "tearing down" not in str(refused.value)
+    assert lazy.closed == 0  # it opened nothing: its teardown is not called
+
+
+def test_a_stage_with_only_a_teardown_that_resets_runs_every_round_of_a_run_in_process() -> None:
+    """The same object runs each retry in the process: teardown() after each round."""
+    failed: set[int] = set()
+
+    def fails_once_at_3(items: Iterator[int], index: int) -> list[str]:
+        values = [str(i) for i in items]
+        if index == 3 and index not in failed:
+            failed.add(index)
+            raise ValueError("once")
+        return values
+
+    lazy = LazyLog()
+    pipeline = Numbers(6).filter(lazy).write(fails_once_at_3)
+    result = run(pipeline, reporter=None, retries=1, retry_delay=0)
+    assert result.ok, [o for o in result.outcomes if not o.ok]
+    assert lazy.closed == 2  # after each round
+    assert lazy.handle is None
+
+
 @pytest.mark.parametrize("backend", ["sequential", "thread-pool"])
 def test_a_teardown_that_raises_fails_the_run_but_keeps_the_outcomes(
     backend: str, tmp_path: Path

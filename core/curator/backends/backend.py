@@ -190,7 +190,10 @@ class Backend(ABC):
         the user hears of it before a reporter or the checkpoint records a
         run. A backend may keep what it made here (the pickled work) for
         :meth:`execute`, which receives the same ``work`` object for the
-        first attempt. The default accepts any work.
+        first attempt. Start nothing here: ``curator run --dry-run`` calls it
+        too (then :meth:`close`), and a run with nothing left to run (no
+        index selected, every item done before a resume) never calls
+        :meth:`execute`. The default accepts any work.
         """
         return
 
@@ -214,11 +217,12 @@ class Backend(ABC):
         """Check the options against the system the items would run on, starting nothing.
 
         Optional. The core calls it right before :meth:`prepare` in every run,
-        and ``curator run --dry-run`` calls it alone (on a backend it then
-        closes), so that an option the system refuses (a partition the cluster
-        does not have, an array larger than it takes) is named before anything
-        runs. Raise :class:`~curator.model.errors.UsageError`. It must not
-        start workers, submit jobs or write files. The default checks nothing.
+        and so does ``curator run --dry-run`` (on a backend it then closes,
+        never calling :meth:`execute`), so that an option the system refuses
+        (a partition the cluster does not have, an array larger than it
+        takes) is named before anything runs. Raise
+        :class:`~curator.model.errors.UsageError`. It must not start workers,
+        submit jobs or write files. The default checks nothing.
         """
         return
 

@@ -92,7 +92,9 @@ def set_up(
     """Call ``setup(worker)`` on every stage that has one; return the stages set up.
 
     A stage that defines only ``teardown()`` (it opens what it needs lazily, in
-    its first item) counts as set up: :func:`tear_down` calls it.
+    its first item) counts as set up once every ``setup`` succeeded:
+    :func:`tear_down` calls it after the worker's items, never in the cleanup
+    of a failed setup (it opened nothing yet).
     ``announce`` is told ``("setup", stage name)`` before each call.
 
     Raises
@@ -102,10 +104,12 @@ def set_up(
         are torn down first.
     """
     done: list[object] = []
+    lazy: set[int] = set()  # positions in ``done`` of the stages with teardown() only
     for stage in stages(pipeline):
         hook = getattr(stage, "setup", None)
         if not callable(hook):
             if callable(getattr(stage, "teardown", None)):
+                lazy.add(len(done))
                 done.append(stage)
             continue
         if announce is not None:
@@ -113,10 +117,14 @@ def set_up(
         try:
             hook(worker)
         except Exception as exc:
-            tear_down(done)
+            also = ""
+            try:
+                tear_down([kept for at, kept in enumerate(done) if at not in lazy])
+            except TeardownError as cleanup:  # the setup's error is what to fix first
+                also = f"; then, tearing down the stages set up before it: {cleanup}"
             raise UsageError(
                 f"{stage_name(stage)}.setup(worker) raised {type(exc).__name__}: {exc} "
-                f"(worker {worker.slot} of {worker.backend!r})"
+                f"(worker {worker.slot} of {worker.backend!r}){also}"
             ) from exc
         done.append(stage)
     return done

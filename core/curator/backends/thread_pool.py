@@ -65,9 +65,6 @@ class ThreadPoolBackend(Backend):
     )
     Options = ThreadPoolOptions
 
-    _first_copy: tuple[Work, Work] | None = None
-    """The work :meth:`prepare` was given, and the copy it made of it for the first thread."""
-
     def execute(self, work: Work, indices: Sequence[int]) -> Iterator[Event]:
         """Start the threads, stream their records, and join them when done or closed.
 
@@ -78,9 +75,7 @@ class ThreadPoolBackend(Backend):
         thread, bounded as on ``sequential`` (see :mod:`curator.backends.watchdog`).
         """
         n_threads = min(self.jobs, len(indices))
-        prepared, self._first_copy = self._first_copy, None
-        works = [prepared[1]] if prepared is not None and prepared[0] is work else []
-        works += [self._copy(work) for _ in range(n_threads - len(works))]
+        works = [self._copy(work) for _ in range(n_threads)]
         shared = works[0] is work  # copy_pipeline=false: one setup for every thread
         if shared:
             info = WorkerInfo(0, self.name, self.jobs)
@@ -178,7 +173,9 @@ class ThreadPoolBackend(Backend):
 
         Accumulating stages cannot be shared between threads (each needs its
         own copy), and a pipeline that cannot be copied is named here, not
-        after the run began. The first thread's copy is kept for :meth:`execute`.
+        after the run began. The trial copy is not kept: a run that never
+        executes (nothing left to run) would hold it, and the caller's
+        pipeline, on a session's backend.
         """
         if work.accumulating and not self.options.copy_pipeline:
             names = ", ".join(type(stage).__qualname__ for stage in work.accumulating)
@@ -187,7 +184,7 @@ class ThreadPoolBackend(Backend):
                 "cannot share: run it with copy_pipeline=true (the default), so each thread "
                 "has its own copy and curator merges them"
             )
-        self._first_copy = (work, self._copy(work)) if self.options.copy_pipeline else None
+        self._copy(work)
 
     def _copy(self, work: Work) -> Work:
         if not self.options.copy_pipeline:

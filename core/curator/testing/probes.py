@@ -114,9 +114,11 @@ class LazyResource(Filter[int]):
     """A filter that opens its per-worker resource in its first item and has no ``setup``.
 
     The pattern for a resource that cannot be pickled: opened lazily where the
-    items run, closed in ``teardown()``. Leaves ``opened.<pid>.<thread>`` in
-    ``folder`` at its first item and ``teardown.<pid>.<thread>`` (the same
-    process and thread) when torn down.
+    items run, closed in ``teardown()``, which leaves it ready to open again
+    (the same object may run the next round). Leaves
+    ``opened.<pid>.<thread>.<n>`` in ``folder`` at its first item and
+    ``teardown.<pid>.<thread>.<n>`` (the same process and thread) when torn
+    down, a file per call.
     """
 
     def __init__(self, folder: str) -> None:
@@ -127,13 +129,14 @@ class LazyResource(Filter[int]):
         """Open (record) at the first item; pass the items on."""
         if not self.where:
             self.where = f"{os.getpid()}.{threading.get_ident()}"
-            _record(Path(self.folder) / f"opened.{self.where}", repr(time.time()))
+            _record(Path(self.folder) / f"opened.{self.where}.{time.time_ns()}", repr(time.time()))
         yield from items
 
     def teardown(self) -> None:
-        """Record the time, under the process and thread that opened it."""
+        """Record the time, under the process and thread that opened it; be ready to reopen."""
         where = self.where or f"{os.getpid()}.{threading.get_ident()}"
-        _record(Path(self.folder) / f"teardown.{where}", repr(time.time()))
+        _record(Path(self.folder) / f"teardown.{where}.{time.time_ns()}", repr(time.time()))
+        self.where = ""
 
 
 def local_tuple(values: tuple[int, ...]) -> tuple[int, ...]:
