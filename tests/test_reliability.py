@@ -335,7 +335,13 @@ def test_second_ctrl_c_stops_at_once(markers: Path, tmp_path: Path) -> None:
     said = read_until(proc.stderr, "curator: stopping", 30)
     proc.send_signal(signal.SIGINT)
     # Items take 30 s each; the thread pool cannot kill them, but the process exits.
-    out, err = proc.communicate(timeout=20)
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        # Seen once in CI (py310): keep what the process said, and leave no process behind.
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"still running 20 s after the second Ctrl-C; it said: {said + err!r}")
     assert proc.returncode == 130, said + err
     assert json.loads(out)["ok"] == 0
 
