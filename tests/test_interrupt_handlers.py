@@ -77,6 +77,34 @@ def test_a_late_ctrl_c_marks_the_run_stopped_and_the_grace_periods_own_is_droppe
     assert not graced.requested
 
 
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_that_arrives_inside_the_first_ctrl_cs_handler_waits_until_it_is_done(
+    second: int,
+) -> None:
+    """Seen in CI: a hard stop raised inside the first handler's Event.set() left that
+    event's lock held, and the backend's own set() of it then waited for ever."""
+    done: list[str] = []
+
+    def on_first() -> None:
+        os.kill(os.getpid(), second)  # its handler runs at the next bytecode, nested here
+        for _step in range(1000):  # many bytecodes: the nested handler surely ran by now
+            pass
+        done.append("on_first")
+
+    def first_then_wait() -> None:
+        with interrupts:
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("first handled")
+            time.sleep(5)  # the stop comes again within 20 ms and ends this
+
+    interrupts = Interrupts(on_first, grace=60.0)
+    with pytest.raises(Terminated if second == signal.SIGTERM else HardStop):
+        first_then_wait()
+    assert done == ["on_first", "first handled"]
+    assert interrupts._wake.is_set()
+    assert interrupts._wake._cond.acquire(blocking=False)  # not left held
+
+
 def _leave(interrupts: Interrupts, signum: int) -> None:
     """A run that is leaving when ``signum`` arrives (its handler still installed)."""
     with interrupts:

@@ -104,6 +104,7 @@ class Interrupts:
         self._grace_sent = False
         self._late: int | None = None
         self._raised = 0  # hard stops raised (not dropped in a finalizer)
+        self._handling = False  # inside the first SIGINT's handler (see _on_sigint)
 
     def __enter__(self) -> Interrupts:
         uninterrupted.forget()
@@ -169,19 +170,28 @@ class Interrupts:
             self._hard_stop(HardStop(), signum, frame)
             return
         self.requested = True
-        self._wake.set()
-        # The handler runs in the main thread, perhaps inside an item that runs here
-        # (sequential): past that item's capture, or its output would swallow this.
-        stderr = capture.past_items(sys.stderr)
-        stderr.write(
-            f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for running "
-            "ones (Ctrl-C again to stop them at once)\n"
-        )
-        stderr.flush()
-        self.on_first()
-        self._timer = threading.Timer(self.grace, self._grace_over)
-        self._timer.daemon = True
-        self._timer.start()
+        # A second signal's handler runs at the next bytecode, nested in this one: a
+        # hard stop raised there, inside an Event's set() between its lock's acquire
+        # and its with-block, left that lock held, and the backend's own set() of the
+        # same event then waited for ever (seen in CI). Until this handler is done,
+        # a hard stop is delivered again a moment later (see _hard_stop).
+        self._handling = True
+        try:
+            self._wake.set()
+            # The handler runs in the main thread, perhaps inside an item that runs here
+            # (sequential): past that item's capture, or its output would swallow this.
+            stderr = capture.past_items(sys.stderr)
+            stderr.write(
+                f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for "
+                "running ones (Ctrl-C again to stop them at once)\n"
+            )
+            stderr.flush()
+            self.on_first()
+            self._timer = threading.Timer(self.grace, self._grace_over)
+            self._timer.daemon = True
+            self._timer.start()
+        finally:
+            self._handling = False
 
     def _grace_over(self) -> None:
         with self._active:
@@ -197,6 +207,9 @@ class Interrupts:
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         if self._left(signum):
             return
+        if self._handling:  # nested in the first SIGINT's handler, which holds _wake's lock
+            self._again(signum)
+            return
         self.terminated = True
         self._wake.set()
         self._hard_stop(Terminated(), signum, frame)
@@ -209,15 +222,20 @@ class Interrupts:
         raises, and runs signal handlers wherever the main thread is,
         finalizers included (found on Dask: a SIGTERM raised inside a
         ``Future.__del__`` was lost, and the run waited for its items
-        forever): there, the signal is delivered again 20 ms later.
+        forever): there, and inside the first SIGINT's handler, the signal is
+        delivered again 20 ms later.
         """
         if self._timer is not None:
             self._timer.cancel()
         if uninterrupted.defers(stop, terminating=isinstance(stop, Terminated)):
             return
-        if not _in_finalizer(frame):
+        if not self._handling and not _in_finalizer(frame):
             self._raised += 1
             raise stop
+        self._again(signum)
+
+    def _again(self, signum: int) -> None:
+        """Deliver ``signum`` to the main thread again in 20 ms (where it could not act now)."""
         again = threading.Timer(0.02, self._resend, (signum, self._raised))
         again.daemon = True
         again.start()
