@@ -13,8 +13,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -33,7 +35,7 @@ from curator import (
 )
 from curator import stream as curator_stream
 from curator.model.errors import HardStop
-from curator.running.interrupts import Interrupts, Terminated
+from curator.running.interrupts import PATIENCE, Interrupts, Terminated
 from curator.testing.probes import Numbers, Tally
 
 pytestmark = pytest.mark.usefixtures("default_signal_handlers")
@@ -84,11 +86,13 @@ def test_a_stop_that_arrives_inside_the_first_ctrl_cs_handler_waits_until_it_is_
     """Seen in CI: a hard stop raised inside the first handler's Event.set() left that
     event's lock held, and the backend's own set() of it then waited for ever."""
     done: list[str] = []
+    stop = threading.Event()  # what a backend's request_stop() once set
 
     def on_first() -> None:
         os.kill(os.getpid(), second)  # its handler runs at the next bytecode, nested here
         for _step in range(1000):  # many bytecodes: the nested handler surely ran by now
             pass
+        stop.set()
         done.append("on_first")
 
     def first_then_wait() -> None:
@@ -101,8 +105,118 @@ def test_a_stop_that_arrives_inside_the_first_ctrl_cs_handler_waits_until_it_is_
     with pytest.raises(Terminated if second == signal.SIGTERM else HardStop):
         first_then_wait()
     assert done == ["on_first", "first handled"]
-    assert interrupts._wake.is_set()
-    assert interrupts._wake._cond.acquire(blocking=False)  # not left held
+    assert stop.is_set()
+    assert stop._cond.acquire(blocking=False)  # type: ignore[attr-defined]  # not left held
+
+
+def _signal_inside_a_locks_enter(
+    signum: int, handler: Any, condition: threading.Condition, hold: float
+) -> None:
+    """Enter ``condition`` for ``hold`` seconds, with ``handler`` called as if ``signum``
+    arrived in its __enter__ right after the lock was taken (Python runs handlers after
+    a C call returns)."""
+
+    def inside_enter(frame: FrameType, event: str, arg: object) -> Any:
+        if event == "return":
+            sys.settrace(None)
+            handler(signum, frame)
+        return inside_enter
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return inside_enter if frame.f_code is threading.Condition.__enter__.__code__ else None
+
+    sys.settrace(calls)
+    try:
+        with condition:
+            sys.settrace(None)
+            time.sleep(hold)
+    finally:
+        sys.settrace(None)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_hard_stop_that_lands_while_a_lock_is_taken_waits_until_the_with_block_holds_it(
+    signum: int,
+) -> None:
+    """Raised between a Condition's acquire and its with-block, a stop left its lock held
+    for ever: any thread's next ``with`` on it (an Event's set()) then hung."""
+    condition = threading.Condition(threading.Lock())  # as an Event's
+    interrupts = Interrupts(lambda: None, grace=60.0)
+    handler = interrupts._on_sigterm if signum == signal.SIGTERM else interrupts._on_sigint
+
+    def second_stop_inside_a_locks_enter() -> None:
+        with interrupts:
+            interrupts.requested = True  # a SIGINT is the second one
+            # The stop delivered again arrives inside the block, whose exit lets go.
+            _signal_inside_a_locks_enter(signum, handler, condition, hold=0.2)
+            time.sleep(5)
+
+    with pytest.raises(Terminated if signum == signal.SIGTERM else HardStop):
+        second_stop_inside_a_locks_enter()
+    assert condition.acquire(blocking=False)  # not left held
+
+
+def test_the_first_ctrl_c_waits_until_a_lock_that_request_stop_wants_is_taken() -> None:
+    """The first Ctrl-C calls the backend's request_stop() in the main thread: inside the
+    main thread's own acquire of the lock it wants, it would wait for itself for ever.
+    (Inside the with-block it still would: request_stop() must take no such lock.)"""
+    condition = threading.Condition(threading.Lock())  # as an Event's
+    got: list[bool] = []
+
+    def on_first() -> None:  # a request_stop() that notifies a condition
+        got.append(condition.acquire(timeout=2))
+        condition.release()
+
+    interrupts = Interrupts(on_first, grace=60.0)
+    with interrupts:
+        _signal_inside_a_locks_enter(signal.SIGINT, interrupts._on_sigint, condition, hold=0)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert interrupts.requested
+    assert got == [True]
+
+
+class _BusyStderr:
+    """A stderr that is in the middle of a write of the main thread's for ``busy`` calls."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        if self.busy:
+            self.busy -= 1
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("busy", [3, 10_000])
+def test_the_first_ctrl_c_during_a_write_to_stderr_waits_for_it_then_stops_anyway(
+    busy: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write blocked on a full pipe runs signal handlers; the message would raise
+    "reentrant call" into it. The stop waits for the write, for at most a second."""
+    stderr = _BusyStderr(busy)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    stops: list[float] = []
+    interrupts = Interrupts(lambda: stops.append(time.monotonic()), grace=60.0)
+    with interrupts:
+        sent = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 5
+        while not stops and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(stops) == 1
+    if busy == 3:
+        assert "curator: stopping: no new items" in stderr.text
+    else:  # nobody reads that stderr: the stop went on without its message
+        assert stderr.text == ""
+        assert stops[0] - sent >= PATIENCE
 
 
 def _leave(interrupts: Interrupts, signum: int) -> None:

@@ -7,7 +7,6 @@ third-party backend stays small. See ``docs/plugins.md`` for a walk-through.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,32 @@ from curator.backends.work import Work
 from curator.model.outcome import Event
 from curator.plugin_host.options import NoOptions
 from curator.plugin_host.requirements import missing_requirements
+
+
+class StopFlag:
+    """A flag without a lock, set from a signal handler and read by any thread.
+
+    ``threading.Event`` takes a lock in ``set()``: a Ctrl-C handled while the
+    main thread held that lock (in the same event's ``set()`` or ``wait()``)
+    would wait on it for ever.
+    """
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        """Raise the flag."""
+        self._set = True
+
+    def clear(self) -> None:
+        """Lower the flag."""
+        self._set = False
+
+    def is_set(self) -> bool:
+        """Whether the flag is raised."""
+        return self._set
 
 
 @dataclass(frozen=True)
@@ -166,14 +191,17 @@ class Backend(ABC):
         over does every item again (a backend still stops what such a run left
         running, so that no item runs twice at once).
         """
-        self._stop = threading.Event()
+        self._stop = StopFlag()
 
     def request_stop(self) -> None:
         """Ask the running :meth:`execute` to dispatch nothing new (called by the core).
 
         The core calls this when the run should end early but gracefully, e.g. at
         the first failure with ``on_error="raise"``. It may be called from
-        another thread.
+        another thread, and from a signal handler in the main thread (the first
+        Ctrl-C), wherever :meth:`execute` stands: an override must not wait for
+        a lock that :meth:`execute`'s own thread may hold (set a flag, write to
+        shared memory, or hand the message to a thread).
         """
         self._stop.set()
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from curator.backends.backend import Backend, Capabilities
+from curator.backends.backend import Backend, Capabilities, StopFlag
 from curator.backends.dispatch import units
 from curator.backends.lifecycle import WorkerInfo
 from curator.backends.seats import Phase, Seat, SeatWatch, abandoned, unrunnable
@@ -240,7 +240,7 @@ class _Window:
 
     __slots__ = ("_cond", "_lock", "_tickets", "_waiting", "_wake_every", "size", "stop", "taken")
 
-    def __init__(self, size: int, stop: threading.Event) -> None:
+    def __init__(self, size: int, stop: StopFlag) -> None:
         self.size = size
         self.taken = 0
         """Outcomes the run took (written by the run's thread only)."""

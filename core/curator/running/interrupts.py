@@ -29,6 +29,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
@@ -61,6 +62,32 @@ def _give_back(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
     previous.clear()
+
+
+_LOCK_STEPS = frozenset({"__enter__", "__exit__"})
+"""Functions that take or give back a lock around a ``with`` block, where an exception
+raised leaves it held (``threading.Condition.__enter__`` between its lock's acquire
+and its return) or given back twice."""
+
+_THREADING_STEPS = frozenset({"_release_save", "_acquire_restore", "_is_owned"})
+"""``threading.Condition``'s steps that give its lock back and take it again."""
+
+SLEEP_SLICE = 0.05
+"""Seconds between looks at the stop flags while a run waits between retry rounds."""
+
+PATIENCE = 1.0
+"""Seconds a signal waits for the main thread to leave a lock's step or a write to
+stderr (then it acts there all the same)."""
+
+
+def _mid_lock_step(frame: FrameType | None) -> bool:
+    """Whether ``frame`` is inside a step that takes or gives back a lock (see _LOCK_STEPS)."""
+    if frame is None:
+        return False
+    name = frame.f_code.co_name
+    return name in _LOCK_STEPS or (
+        name in _THREADING_STEPS and frame.f_globals.get("__name__") == "threading"
+    )
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
@@ -96,7 +123,6 @@ class Interrupts:
         """SIGTERM arrived."""
         self._previous: dict[int, Any] = {}
         self._timer: threading.Timer | None = None
-        self._wake = threading.Event()
         self._active = threading.Lock()
         self._installed = False
         self._inside = False
@@ -105,6 +131,7 @@ class Interrupts:
         self._late: int | None = None
         self._raised = 0  # hard stops raised (not dropped in a finalizer)
         self._handling = False  # inside the first SIGINT's handler (see _on_sigint)
+        self._waiting_since: float | None = None  # a signal waits (see _waits)
 
     def __enter__(self) -> Interrupts:
         uninterrupted.forget()
@@ -169,6 +196,17 @@ class Interrupts:
         if self.requested:
             self._hard_stop(HardStop(), signum, frame)
             return
+        # The backend's request_stop() and the reporters run here, in the main thread,
+        # wherever it stands: not while it takes or gives back a lock they may want.
+        # Nor while it writes to stderr itself (a write blocked on a full pipe runs
+        # handlers too): the message would raise "reentrant call" into that write.
+        mid_lock = _mid_lock_step(frame)
+        said = not mid_lock and self._say_stopping()
+        if self._waits(not said):
+            self._again(signum)
+            return
+        if not said:  # waited long enough: say it if stderr lets us, and stop all the same
+            self._say_stopping()
         self.requested = True
         # A second signal's handler runs at the next bytecode, nested in this one: a
         # hard stop raised there, inside an Event's set() between its lock's acquire
@@ -177,21 +215,27 @@ class Interrupts:
         # a hard stop is delivered again a moment later (see _hard_stop).
         self._handling = True
         try:
-            self._wake.set()
-            # The handler runs in the main thread, perhaps inside an item that runs here
-            # (sequential): past that item's capture, or its output would swallow this.
-            stderr = capture.past_items(sys.stderr)
-            stderr.write(
-                f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for "
-                "running ones (Ctrl-C again to stop them at once)\n"
-            )
-            stderr.flush()
             self.on_first()
             self._timer = threading.Timer(self.grace, self._grace_over)
             self._timer.daemon = True
             self._timer.start()
         finally:
             self._handling = False
+
+    def _say_stopping(self) -> bool:
+        """Tell the user the run stops; false if stderr is in the middle of a write here."""
+        # The handler runs in the main thread, perhaps inside an item that runs here
+        # (sequential): past that item's capture, or its output would swallow this.
+        stderr = capture.past_items(sys.stderr)
+        try:
+            stderr.write(
+                f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for "
+                "running ones (Ctrl-C again to stop them at once)\n"
+            )
+            stderr.flush()
+        except RuntimeError:  # "reentrant call inside <_io.BufferedWriter ...>"
+            return False
+        return True
 
     def _grace_over(self) -> None:
         with self._active:
@@ -207,11 +251,10 @@ class Interrupts:
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         if self._left(signum):
             return
-        if self._handling:  # nested in the first SIGINT's handler, which holds _wake's lock
+        if self._handling:  # nested in the first SIGINT's handler (see _on_sigint)
             self._again(signum)
             return
         self.terminated = True
-        self._wake.set()
         self._hard_stop(Terminated(), signum, frame)
 
     def _hard_stop(self, stop: HardStop, signum: int, frame: FrameType | None) -> None:
@@ -222,17 +265,46 @@ class Interrupts:
         raises, and runs signal handlers wherever the main thread is,
         finalizers included (found on Dask: a SIGTERM raised inside a
         ``Future.__del__`` was lost, and the run waited for its items
-        forever): there, and inside the first SIGINT's handler, the signal is
-        delivered again 20 ms later.
+        forever): there, inside the first SIGINT's handler, and in the middle
+        of taking or giving back a lock (see :meth:`_waits_for_lock`), the
+        signal is delivered again 20 ms later.
         """
         if self._timer is not None:
             self._timer.cancel()
         if uninterrupted.defers(stop, terminating=isinstance(stop, Terminated)):
             return
-        if not self._handling and not _in_finalizer(frame):
+        if not self._handling and not _in_finalizer(frame) and not self._waits_for_lock(frame):
             self._raised += 1
             raise stop
         self._again(signum)
+
+    def _waits_for_lock(self, frame: FrameType | None) -> bool:
+        """Whether a signal waits: the main thread is taking or giving back a lock.
+
+        A hard stop raised there would leave the lock held for ever (another
+        thread's ``Event.set()``, or the backend's own cleanup, then waits on
+        it: the hazard seen inside the first handler), and the first Ctrl-C's
+        request_stop() may want that lock. So the signal is delivered again a
+        moment later (see :meth:`_waits`).
+        """
+        return self._waits(_mid_lock_step(frame))
+
+    def _waits(self, reason: bool) -> bool:
+        """Whether a signal waits for ``reason`` to pass: for at most :data:`PATIENCE` seconds.
+
+        So an ``__exit__`` that blocks, or a stderr that nobody reads, does not
+        hold a stop back for longer.
+        """
+        if not reason:
+            self._waiting_since = None
+            return False
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if now - self._waiting_since < PATIENCE:
+            return True
+        self._waiting_since = None
+        return False
 
     def _again(self, signum: int) -> None:
         """Deliver ``signum`` to the main thread again in 20 ms (where it could not act now)."""
@@ -257,8 +329,14 @@ class Interrupts:
 
     def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` (between retry rounds); return early, true, if a stop was asked."""
-        if seconds > 0:
-            self._wake.wait(seconds)
+        # Slices of time.sleep, not an Event's wait: the handlers then set plain flags
+        # and take no lock the main thread may hold when they run.
+        deadline = time.monotonic() + seconds
+        while not (self.requested or self.terminated):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, SLEEP_SLICE))
         return self.requested or self.terminated
 
 
