@@ -32,10 +32,11 @@ from curator import (
     UsageError,
     Work,
     run,
+    uninterrupted,
 )
 from curator import stream as curator_stream
 from curator.model.errors import HardStop
-from curator.running.interrupts import PATIENCE, Interrupts, Terminated
+from curator.running.interrupts import PATIENCE, Finishing, Interrupts, Terminated
 from curator.testing.probes import Numbers, Tally
 
 pytestmark = pytest.mark.usefixtures("default_signal_handlers")
@@ -460,3 +461,34 @@ def _consume_until_a_bug(pipeline: Any) -> None:
         for outcome in outcomes:
             if outcome.index == 3:
                 raise ValueError("the consumer's own bug")
+
+
+def test_a_ctrl_c_while_the_run_records_its_end_during_a_write_to_stderr_is_still_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The notice "recording what finished before stopping" once raised "reentrant call"
+    into the main thread's own write: the end the Finishing block guards was lost."""
+    monkeypatch.setattr(sys, "stderr", _BusyStderr(10_000))
+    with Finishing() as finishing:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+    assert finishing.stop_asked
+
+
+def test_a_hard_stop_inside_a_release_during_a_write_to_stderr_still_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    done: list[str] = []
+    interrupts = Interrupts(lambda: None, grace=60.0)
+
+    def release_with_a_second_ctrl_c() -> None:
+        with interrupts:
+            os.kill(os.getpid(), signal.SIGINT)
+            monkeypatch.setattr(sys, "stderr", _BusyStderr(10_000))
+            with uninterrupted("closing the test cluster"):
+                os.kill(os.getpid(), signal.SIGINT)  # handled at once, inside the block
+                done.append("released")
+
+    with pytest.raises(HardStop):
+        release_with_a_second_ctrl_c()
+    assert done == ["released"]

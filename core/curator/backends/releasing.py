@@ -11,6 +11,7 @@ import threading
 from typing import ClassVar
 
 from curator.model.errors import HardStop
+from curator.observing import capture
 
 
 class uninterrupted:  # lower case: used like a function, ``with curator.uninterrupted(...)``
@@ -97,6 +98,5 @@ class uninterrupted:  # lower case: used like a function, ``with curator.uninter
             said = f"(Ctrl-C {left} more time(s) to abandon it)"
         if cls._deferred is None or terminating:
             cls._deferred = stop
-        sys.stderr.write(f"\ncurator: {cls._open[-1].what} before stopping {said}\n")
-        sys.stderr.flush()
+        capture.notice(f"\ncurator: {cls._open[-1].what} before stopping {said}\n")
         return True

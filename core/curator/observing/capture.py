@@ -167,6 +167,24 @@ def past_items(stream: TextIO) -> TextIO:
     return stream.original if isinstance(stream, _Switch) else stream
 
 
+def notice(text: str) -> bool:
+    """Write a notice of the run's to stderr from a signal's handler; false if it could not.
+
+    The handler runs in the main thread wherever it stands: perhaps inside an
+    item that runs in this process (the notice goes past its capture), or
+    inside a write to stderr (one blocked on a full pipe runs handlers too),
+    where writing would raise "reentrant call" into that write. The notice is
+    dropped then.
+    """
+    stderr = past_items(sys.stderr)
+    try:
+        stderr.write(text)
+        stderr.flush()
+    except RuntimeError:  # "reentrant call inside <_io.BufferedWriter name='<stderr>'>"
+        return False
+    return True
+
+
 def _switch(stream: TextIO) -> _Switch:
     """``stream`` if it is a switch already, else a switch in front of it."""
     if isinstance(stream, _Switch):

@@ -224,18 +224,10 @@ class Interrupts:
 
     def _say_stopping(self) -> bool:
         """Tell the user the run stops; false if stderr is in the middle of a write here."""
-        # The handler runs in the main thread, perhaps inside an item that runs here
-        # (sequential): past that item's capture, or its output would swallow this.
-        stderr = capture.past_items(sys.stderr)
-        try:
-            stderr.write(
-                f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for "
-                "running ones (Ctrl-C again to stop them at once)\n"
-            )
-            stderr.flush()
-        except RuntimeError:  # "reentrant call inside <_io.BufferedWriter ...>"
-            return False
-        return True
+        return capture.notice(
+            f"\ncurator: stopping: no new items; waiting up to {self.grace:g} s for "
+            "running ones (Ctrl-C again to stop them at once)\n"
+        )
 
     def _grace_over(self) -> None:
         with self._active:
@@ -382,5 +374,4 @@ class Finishing:
         else:
             self.terminated = True
             said = "(SIGTERM)"
-        sys.stderr.write(f"\ncurator: recording what finished before stopping {said}\n")
-        sys.stderr.flush()
+        capture.notice(f"\ncurator: recording what finished before stopping {said}\n")
