@@ -110,38 +110,70 @@ def test_a_stop_that_arrives_inside_the_first_ctrl_cs_handler_waits_until_it_is_
     assert stop._cond.acquire(blocking=False)  # type: ignore[attr-defined]  # not left held
 
 
-def _signal_inside_a_locks_enter(
-    signum: int, handler: Any, condition: threading.Condition, hold: float
+class _Handler:
+    """logging.Handler's way with its lock (Python 3.10 to 3.12): a method takes it,
+    and the ``try`` that gives it back starts in the caller."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        self.lock.acquire()
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _signal_inside_a_locks_step(
+    signum: int, handler: Any, guard: Any, step: Any, hold: float
 ) -> None:
-    """Enter ``condition`` for ``hold`` seconds, with ``handler`` called as if ``signum``
-    arrived in its __enter__ right after the lock was taken (Python runs handlers after
+    """Enter ``guard`` for ``hold`` seconds, with ``handler`` called as if ``signum``
+    arrived in ``step`` right after the lock was taken (Python runs handlers after
     a C call returns)."""
 
-    def inside_enter(frame: FrameType, event: str, arg: object) -> Any:
+    def inside_step(frame: FrameType, event: str, arg: object) -> Any:
         if event == "return":
             sys.settrace(None)
             handler(signum, frame)
-        return inside_enter
+        return inside_step
 
     def calls(frame: FrameType, event: str, arg: object) -> Any:
-        return inside_enter if frame.f_code is threading.Condition.__enter__.__code__ else None
+        return inside_step if frame.f_code is step.__code__ else None
 
     sys.settrace(calls)
     try:
-        with condition:
+        with guard:
             sys.settrace(None)
             time.sleep(hold)
     finally:
         sys.settrace(None)
 
 
+LOCK_STEPS = {
+    "Condition.__enter__": (
+        lambda: threading.Condition(threading.Lock()),  # as an Event's
+        threading.Condition.__enter__,
+        lambda guard: guard._lock,
+    ),
+    "Handler.acquire": (_Handler, _Handler.acquire, lambda guard: guard.lock),
+}
+
+
+@pytest.mark.parametrize("step", LOCK_STEPS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_hard_stop_that_lands_while_a_lock_is_taken_waits_until_the_with_block_holds_it(
-    signum: int,
+    signum: int, step: str
 ) -> None:
     """Raised between a Condition's acquire and its with-block, a stop left its lock held
     for ever: any thread's next ``with`` on it (an Event's set()) then hung."""
-    condition = threading.Condition(threading.Lock())  # as an Event's
+    make, function, lock_of = LOCK_STEPS[step]
+    guard = make()
     interrupts = Interrupts(lambda: None, grace=60.0)
     handler = interrupts._on_sigterm if signum == signal.SIGTERM else interrupts._on_sigint
 
@@ -149,12 +181,12 @@ def test_a_hard_stop_that_lands_while_a_lock_is_taken_waits_until_the_with_block
         with interrupts:
             interrupts.requested = True  # a SIGINT is the second one
             # The stop delivered again arrives inside the block, whose exit lets go.
-            _signal_inside_a_locks_enter(signum, handler, condition, hold=0.2)
+            _signal_inside_a_locks_step(signum, handler, guard, function, hold=0.2)
             time.sleep(5)
 
     with pytest.raises(Terminated if signum == signal.SIGTERM else HardStop):
         second_stop_inside_a_locks_enter()
-    assert condition.acquire(blocking=False)  # not left held
+    assert lock_of(guard).acquire(blocking=False)  # not left held
 
 
 def test_the_first_ctrl_c_waits_until_a_lock_that_request_stop_wants_is_taken() -> None:
@@ -170,7 +202,9 @@ def test_the_first_ctrl_c_waits_until_a_lock_that_request_stop_wants_is_taken() 
 
     interrupts = Interrupts(on_first, grace=60.0)
     with interrupts:
-        _signal_inside_a_locks_enter(signal.SIGINT, interrupts._on_sigint, condition, hold=0)
+        _signal_inside_a_locks_step(
+            signal.SIGINT, interrupts._on_sigint, condition, threading.Condition.__enter__, hold=0
+        )
         deadline = time.monotonic() + 5
         while not got and time.monotonic() < deadline:
             time.sleep(0.01)

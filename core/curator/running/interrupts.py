@@ -64,13 +64,25 @@ def _give_back(previous: dict[int, Any]) -> None:
     previous.clear()
 
 
-_LOCK_STEPS = frozenset({"__enter__", "__exit__"})
-"""Functions that take or give back a lock around a ``with`` block, where an exception
-raised leaves it held (``threading.Condition.__enter__`` between its lock's acquire
-and its return) or given back twice."""
-
-_THREADING_STEPS = frozenset({"_release_save", "_acquire_restore", "_is_owned"})
-"""``threading.Condition``'s steps that give its lock back and take it again."""
+_LOCK_STEPS = frozenset(
+    {
+        "__enter__",
+        "__exit__",
+        "acquire",
+        "release",
+        # threading.Condition's own: wait() gives its lock back and takes it again.
+        "_release_save",
+        "_acquire_restore",
+        "_is_owned",
+        # logging's module lock (Python 3.10 to 3.12).
+        "_acquireLock",
+        "_releaseLock",
+    }
+)
+"""Functions that take or give back a lock, where an exception raised leaves it held
+(``threading.Condition.__enter__`` between its lock's acquire and its return, before
+the ``with`` block that lets go; ``logging.Handler.acquire`` before its ``try``) or
+given back twice. A signal's handler runs right after the C call that took it."""
 
 SLEEP_SLICE = 0.05
 """Seconds between looks at the stop flags while a run waits between retry rounds."""
@@ -84,10 +96,7 @@ def _mid_lock_step(frame: FrameType | None) -> bool:
     """Whether ``frame`` is inside a step that takes or gives back a lock (see _LOCK_STEPS)."""
     if frame is None:
         return False
-    name = frame.f_code.co_name
-    return name in _LOCK_STEPS or (
-        name in _THREADING_STEPS and frame.f_globals.get("__name__") == "threading"
-    )
+    return frame.f_code.co_name in _LOCK_STEPS
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
