@@ -502,6 +502,29 @@ def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path, checkp
         assert listed["last_run"]["stopped"] is True
 
 
+def test_a_pipe_closed_after_the_first_event_stops_the_run_at_once(tmp_path: Path) -> None:
+    """The events waited in the stream's buffer: the first reached the reader only at the
+    run's end, and every item ran for a reader long gone (found by a review)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", "run", "pipelines:busy", "--reporter", "json"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["event"] == "run_start"
+    proc.stdout.close()  # `| head -1`
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141, err
+    (listed,) = _status(tmp_path)
+    assert listed["state"] == "stopped", listed
+    assert listed["done"] < 12 / 2, listed  # items of 0.25 s: at most a few ran meanwhile
+
+
 # -- 7. known plugins that are not there ----------------------------------------------
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from core_support import curator, make_distribution, run_in_pty, subprocess_env
 from pipelines import FailAt, Numbers, numbers
 
-from curator import UsageError, run
+from curator import Sink, UsageError, run
 from curator.observing.reporters import JsonReporter, LogReporter, RichReporter, auto_reporter
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "events.schema.json").read_text())
@@ -124,6 +125,35 @@ def test_json_events_of_items_read_at_their_end_follow_the_schema(tmp_path: Path
         next(e for e in events if e.get("index") == 19 and e["event"] == "task_finish")["metrics"]
         is None
     )  # bare, quick and ok: no metrics
+
+
+class FollowsTheEvents(Sink[int]):
+    """Each item waits (up to 5 s) for the previous item's task_finish in the events file,
+    as a tool following it would, and notes what it found."""
+
+    def __init__(self, events: Path) -> None:
+        self.events = events
+        self.seen: list[list[int]] = []
+
+    def __call__(self, items: Any, index: int) -> list[str]:
+        deadline = time.monotonic() + 5
+        while True:
+            lines = self.events.read_text().splitlines()
+            finished = [json.loads(line)["index"] for line in lines if '"task_finish"' in line]
+            if len(finished) == index or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.seen.append(finished)
+        return [str(item) for item in items]
+
+
+def test_json_writes_each_event_through_soon_after_it_happens(tmp_path: Path) -> None:
+    """A tool that follows the file saw nothing until the run ended (events were held in
+    the stream's buffer), and a killed run lost them."""
+    events = tmp_path / "events.jsonl"
+    sink = FollowsTheEvents(events)
+    run(Numbers(3).write(sink), reporter="json", reporter_options={"json": {"file": str(events)}})
+    assert sink.seen == [[], [0], [0, 1]]
 
 
 def test_json_goes_to_stdout_by_default(capsys: pytest.CaptureFixture[str]) -> None:

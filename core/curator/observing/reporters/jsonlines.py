@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,56 @@ def events_to_stdout(stream: TextIO) -> Iterator[None]:
         _STDOUT.remove(stream)
 
 
+FLUSH_SECONDS = 0.2
+"""How long an event may wait in the stream's buffer before it is written through."""
+
+
+class Flusher:
+    """Writes events to ``stream`` and flushes it every :data:`FLUSH_SECONDS`, from a thread.
+
+    A tool that follows the file or reads the pipe sees each event within that
+    time, a killed run loses at most that much, and a reader gone (``| head``)
+    stops the run at the next event. A flush per event would cost a system
+    call per event, more than the event's own line.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._pending = False
+        self._failed: OSError | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="curator-json-flush", daemon=True)
+        self._thread.start()
+
+    def write(self, line: str) -> None:
+        """Write ``line``; raise what the last flush met (a reader gone: BrokenPipeError)."""
+        if self._failed is not None:
+            raise self._failed
+        with self._lock:
+            self._stream.write(line)
+            self._pending = True
+
+    def _run(self) -> None:
+        while not self._stopped.wait(FLUSH_SECONDS):
+            if not self._pending:
+                continue
+            try:
+                with self._lock:
+                    self._pending = False
+                    self._stream.flush()
+            except OSError as exc:  # the run's next event raises it, in the run's thread
+                self._failed = exc
+                return
+
+    def stop(self) -> None:
+        """Stop the thread; raise what its last flush met."""
+        self._stopped.set()
+        self._thread.join()
+        if self._failed is not None:
+            raise self._failed
+
+
 @dataclass(frozen=True)
 class JsonOptions:
     """Options of the ``json`` reporter."""
@@ -77,11 +128,17 @@ class JsonReporter(Reporter):
         super().__init__(options)
         self._stream: TextIO | None = None
         self._owned = False
+        self._flusher: Flusher | None = None
 
     def _emit(self, record: dict[str, Any]) -> None:
         stream = self._stream
         assert stream is not None
-        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        flusher = self._flusher
+        if flusher is None:
+            stream.write(line)
+        else:
+            flusher.write(line)
 
     @hookimpl
     def curator_run_start(self, run: RunInfo) -> None:
@@ -93,6 +150,8 @@ class JsonReporter(Reporter):
             self._owned = True
         else:
             self._stream = _STDOUT[-1] if _STDOUT else sys.stdout
+        if self.options.stream is None:  # a stream of the caller's is theirs to flush
+            self._flusher = Flusher(self._stream)
         self._emit(
             {
                 "event": "run_start",
@@ -153,9 +212,13 @@ class JsonReporter(Reporter):
                 "stages": [stage.to_json() for stage in result.stage_summary()],
             }
         )
-        stream = self._stream
+        stream, flusher = self._stream, self._flusher
+        self._stream = self._flusher = None
         if stream is not None:
-            stream.flush()
-            if self._owned:
-                stream.close()
-        self._stream = None
+            try:
+                if flusher is not None:
+                    flusher.stop()
+                stream.flush()
+            finally:
+                if self._owned:
+                    stream.close()
