@@ -473,18 +473,22 @@ def test_the_cli_without_jobs_on_a_parallel_backend_uses_every_cpu(tmp_path: Pat
 # -- 6. a closed pipe ends quietly ----------------------------------------------------
 
 
-@pytest.mark.parametrize("checkpoint", [False, True])
-def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path, checkpoint: bool) -> None:
-    args = ["run", "pipelines:many", "--reporter", "json"]
-    args += [] if checkpoint else ["--no-checkpoint"]
-    proc = subprocess.Popen(
+def _events_piped(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """``curator ARGS`` with its stdout and stderr piped to the test."""
+    return subprocess.Popen(
         [sys.executable, "-m", "curator", *args],
-        cwd=tmp_path,
+        cwd=cwd,
         env=subprocess_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path, checkpoint: bool) -> None:
+    args = ["run", "pipelines:many", "--reporter", "json"]
+    proc = _events_piped(tmp_path, *args, *([] if checkpoint else ["--no-checkpoint"]))
     assert proc.stdout is not None
     assert proc.stderr is not None
     for _ in range(50 if checkpoint else 1):  # with a checkpoint: some items finished
@@ -505,14 +509,7 @@ def test_a_closed_pipe_ends_quietly_with_128_plus_sigpipe(tmp_path: Path, checkp
 def test_a_pipe_closed_after_the_first_event_stops_the_run_at_once(tmp_path: Path) -> None:
     """The events waited in the stream's buffer: the first reached the reader only at the
     run's end, and every item ran for a reader long gone (found by a review)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "curator", "run", "pipelines:busy", "--reporter", "json"],
-        cwd=tmp_path,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _events_piped(tmp_path, "run", "pipelines:busy", "--reporter", "json")
     assert proc.stdout is not None
     assert proc.stderr is not None
     assert json.loads(proc.stdout.readline())["event"] == "run_start"
