@@ -312,6 +312,36 @@ def test_an_option_given_by_o_and_by_its_flag_is_refused(
     assert not (tmp_path / ".curator").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--indices", "0:5", "--indices", "6:8"], "--indices 0:5 and --indices 6:8"),
+        (["-b", "thread-pool", "-b", "process-pool"], "-b thread-pool and -b process-pool"),
+        (["-b", "thread-pool", "--jobs", "2", "-j", "1"], "--jobs 2 and -j 1"),
+        (["--retries", "3", "--retries", "0"], "--retries 3 and --retries 0"),
+        (["--metrics", "--no-metrics"], "--metrics and --no-metrics"),
+        (["--all-metrics", "--no-metrics"], "--all-metrics and --no-metrics"),
+        (["-b", "deep", "--depth", "3", "--depth", "4"], "--depth 3 and --depth 4"),
+    ],
+)
+def test_a_flag_given_twice_with_two_values_is_refused(
+    tmp_path: Path, deep_env: dict[str, str], flags: list[str], said: str
+) -> None:
+    """argparse kept the last value and said nothing: `--indices 0:5 --indices 6:8` ran
+    items 6 and 7 for a user who meant both ranges (found by a review)."""
+    proc = curator("run", "pipelines:ten", *flags, env=deep_env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"curator run: error: {said} both given: give one" in proc.stderr
+    assert not (tmp_path / ".curator").exists()
+
+
+def test_a_flag_given_twice_with_the_same_value_is_accepted(tmp_path: Path) -> None:
+    flags = ["-b", "thread-pool", "-j", "2", "--jobs", "2", "--metrics", "--metrics"]
+    proc = curator("run", "pipelines:ten", *flags, "--dry-run", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["jobs"] == 2
+
+
 @pytest.mark.parametrize("backend", [[], ["-b", "thread-pool"]])
 def test_a_backend_flag_on_a_backend_without_it_names_the_flag(
     tmp_path: Path, deep_env: dict[str, str], backend: list[str]

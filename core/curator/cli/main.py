@@ -37,6 +37,7 @@ def build_parser(
     """
     from curator.cli import listing
     from curator.cli import run as run_cli
+    from curator.cli.given_once import refuse_repeats
 
     parser = (_LeanParser if lean else argparse.ArgumentParser)(
         prog="curator",
@@ -79,6 +80,7 @@ def build_parser(
         add_plugin_commands(registry, nouns)
         add_missing_commands(registry, nouns)
     _accept_everywhere(parser)
+    refuse_repeats(parser)
     return parser
 
 
