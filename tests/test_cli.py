@@ -270,6 +270,29 @@ def test_a_broken_module_target_shows_its_own_traceback_and_only_that(
     ], proc.stderr
 
 
+@pytest.mark.parametrize("form", ["module", "file"])
+def test_a_target_whose_module_name_is_taken_already_says_so(tmp_path: Path, form: str) -> None:
+    """`stat:pipeline` with a ./stat.py imported the standard library's stat, and the
+    error was that it has no attribute 'pipeline' (found by a review)."""
+    (tmp_path / "stat.py").write_text((Path(__file__).parent / "pipelines.py").read_text())
+    target = "stat:ten" if form == "module" else "stat.py:ten"
+    proc = curator("run", target, "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "the module name 'stat' is already taken by " in proc.stderr
+    assert "has no attribute" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_module_of_the_current_directory_that_nothing_hides_is_the_target(
+    tmp_path: Path,
+) -> None:
+    # A standard module's name that nothing imports before the target.
+    (tmp_path / "turtle.py").write_text((Path(__file__).parent / "pipelines.py").read_text())
+    proc = curator("run", "turtle:ten", "--dry-run", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["requested"] == 10
+
+
 def test_a_target_with_a_syntax_error_shows_the_line_and_no_frames(tmp_path: Path) -> None:
     (tmp_path / "typo_target.py").write_text("pipeline = (\n")
     proc = curator("run", "typo_target:pipeline", cwd=tmp_path)

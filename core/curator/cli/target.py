@@ -40,6 +40,7 @@ def load_target(spec: str) -> Pipeline[Any]:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
         module = _import(where, spec)
+        _check_not_shadowed(module, where, spec)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -95,6 +96,26 @@ def _import_file(path: Path, spec: str) -> Any:
     # Workers elsewhere (a cluster) lack the file's folder: what it defines travels whole.
     ship_by_value(module)
     return module
+
+
+def _check_not_shadowed(module: Any, name: str, spec: str) -> None:
+    """Refuse a module of the current directory that a module imported before hides.
+
+    ``stat:pipeline`` with a ``./stat.py`` imports nothing: the standard library's
+    ``stat`` is imported already, and the error was that it has no ``pipeline``.
+    """
+    local = Path.cwd().joinpath(*name.split("."))
+    for candidate in (local.with_name(local.name + ".py"), local / "__init__.py"):
+        if not candidate.is_file():
+            continue
+        imported = getattr(module, "__file__", None)
+        if imported is None or Path(imported).resolve() != candidate.resolve():
+            raise UsageError(
+                f"invalid target {spec!r}: the module name {name!r} is already taken by "
+                f"{imported or 'a built-in module'}, so {candidate} is not imported; "
+                "rename it"
+            )
+        return
 
 
 def _import(name: str, spec: str) -> Any:
