@@ -111,6 +111,26 @@ def test_a_second_ctrl_c_while_the_local_cluster_closes_waits_for_the_close(
     assert "Traceback" not in err, err
 
 
+def test_a_hard_stop_closes_the_local_cluster_without_the_workers_cancellation_warnings(
+    tmp_path: Path,
+) -> None:
+    """Each worker warned "Async instruction for <Task cancelled ...> ended with
+    CancelledError" on the run's stderr as the cluster closed under running items: the
+    stop the user asked for, said already (found by a review)."""
+    folder = tmp_path / "items"
+    folder.mkdir()
+    proc = in_a_group_of_its_own("dask_pipelines:slow", tmp_path, folder)
+
+    def running() -> None:
+        wait_until(lambda: len(started(folder)) >= 2, 120, "items to start")
+
+    out, err = ctrl_c(proc, first_when=running, second_when=lambda: None)
+    assert proc.returncode == 130, err
+    assert json.loads(out)["interrupted"] is True
+    assert "CancelledError" not in err, err
+    assert "Traceback" not in err, err
+
+
 def test_max_failures_overshoots_by_at_most_one_failure_per_chunk_in_flight(
     tmp_path: Path,
 ) -> None:

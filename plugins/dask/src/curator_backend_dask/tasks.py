@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import os
 import pickle
 import signal
@@ -195,6 +196,17 @@ def dask_setup(worker: Any) -> None:
     Ctrl-C in a terminal reaches every process of the foreground group, these
     workers too. The run's process decides what stops (its grace period lets
     running items finish), so the workers ignore it, as the process pool's do.
+
+    A run that stops (a hard stop, a stream left early) closes the cluster
+    with items still running: each worker then warned, on the run's stderr,
+    that a task's "Async instruction ... ended with CancelledError". That is
+    the stop the user asked for, said already by curator, so it is dropped.
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker.state_machine").addFilter(_not_cancelled_by_the_stop)
+
+
+def _not_cancelled_by_the_stop(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is another warning than a task cancelled as the cluster closed."""
+    return "ended with CancelledError" not in record.getMessage()
