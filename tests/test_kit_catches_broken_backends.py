@@ -198,6 +198,22 @@ class GuessesExitCodes(CannotTellExitCodes):
     name = "guesses-exit-codes"
     exit_code = 1
 
+class IgnoresStop(_Base):
+    name = "ignores-stop"
+    stop_requested = False  # never reads request_stop()
+    def execute(self, work, indices):
+        for index in indices:
+            yield work.start(index)
+            yield work(index)
+
+class FakesIsolation(_Base):
+    name = "fakes-isolation"  # runs items here, yet says a crash costs only its item
+    capabilities = Capabilities(parallel=True, needs_picklable_work=True, isolates_crashes=True)
+    def execute(self, work, indices):
+        for index in indices:
+            yield work.start(index)
+            yield work(index)
+
 @hookimpl
 def curator_register_backends():
     return [
@@ -205,7 +221,7 @@ def curator_register_backends():
         CannotRun, NoExecute, WrongDefault, StartsWithoutAttempt, SplitsGroups,
         RebuildsOutcomes, IgnoresHookLimits, ReportsAtTheEnd, NeverAnswers, NeverTimesOut,
         NeverEnds, SwallowsEverything,
-        ForgetsExitCodes, CannotTellExitCodes, GuessesExitCodes,
+        ForgetsExitCodes, CannotTellExitCodes, GuessesExitCodes, IgnoresStop, FakesIsolation,
     ]
 """
 
@@ -267,6 +283,16 @@ def _kit_on(pytester: pytest.Pytester, backend: str, setting: str) -> None:
             "declares crash_exit_codes=False)*",
         ),
         (
+            "ignores-stop",
+            "test_on_error_raise_stops",
+            "*kept dispatching after the run was asked to stop: 300 of 300 items started*",
+        ),
+        (
+            "fakes-isolation",
+            "test_a_worker_crash",
+            "*item 5 was to crash its worker process, but it runs in the test's own process*",
+        ),
+        (
             "guesses-exit-codes",
             "test_a_worker_crash",
             "*exited with code 7, but its outcome says 1: a backend that cannot tell gives "
@@ -284,6 +310,26 @@ def test_the_kit_catches_a_broken_backend(
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
     assert outcomes.get("passed", 0) == 0, outcomes
     result.stdout.fnmatch_lines([f"*{message}*"])
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        (
+            "ignores-stpo",
+            "*backend 'ignores-stpo' is not registered: no plugin provides it; did you mean "
+            "'ignores-stop'?; broken plugins: plugin 'broken' (builtin): *",
+        ),
+        ("sequential-x", "*backend 'sequential-x' is not registered: no plugin provides it;*"),
+    ],
+)
+def test_a_backend_the_kit_cannot_find_is_named_with_what_is_close(
+    pytester: pytest.Pytester, backend: str, message: str
+) -> None:
+    _kit_on(pytester, backend, "")
+    result = pytester.runpytest_subprocess("-p", "curator.testing.pytest_plugin", "-k", "every")
+    result.stdout.fnmatch_lines([message])
+    assert "Traceback" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(

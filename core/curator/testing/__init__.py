@@ -13,7 +13,7 @@ curator-core[testing]``)::
         backend = "my-backend"
 
 Tests are gated on the capabilities the backend declares. See
-``docs/plugins/testing.md`` for the options.
+``docs/testing.md`` for the options.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ the reason.
 
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import subprocess
@@ -57,7 +58,7 @@ from curator import (
 from curator.backends.backend import Backend, normalize_name
 from curator.checkpoint.catalog import read as report
 from curator.plugin_host.plugins import PluginSettings
-from curator.testing import HEAVY_MODULES, processes
+from curator.testing import HEAVY_MODULES, probes, processes
 from curator.testing.capturing import CaptureChecks
 from curator.testing.crashes import CrashChecks
 from curator.testing.events import EventRecorder
@@ -221,10 +222,12 @@ class BackendConformance(
             self._release,
             getattr(capture, "stop_global_capturing", None),
         )
+        probes.kit_process = os.getpid()
         try:
             with self.time_limit:
                 yield
         finally:
+            probes.kit_process = None
             self.time_limit.close()  # even if the failure landed as the limit ended
             self._release()  # items the probe held end now, not in HOLD_SECONDS
 
@@ -241,13 +244,18 @@ class BackendConformance(
         )
         name = normalize_name(self.backend)
         if name not in self.registry.backends:
+            close = difflib.get_close_matches(name, self.registry.backends, n=1)
+            said = f"; did you mean {close[0]!r}?" if close else ""
             problems = [r.describe() + ": " + r.error for r in self.registry.broken_plugins()]
+            if problems:  # one of them may be the plugin that would have provided it
+                said += "; broken plugins: " + "; ".join(problems)
             pytest.fail(
-                f"backend {name!r} is not registered"
-                + (": " + "; ".join(problems) if problems else ": no plugin provides it"),
-                pytrace=False,
+                f"backend {name!r} is not registered: no plugin provides it{said}", pytrace=False
             )
-        self.backend_cls: type[Backend] = self.registry.backend(self.backend)
+        try:
+            self.backend_cls: type[Backend] = self.registry.backend(self.backend)
+        except UsageError as exc:  # registered, but cannot run here (a missing requirement)
+            pytest.fail(str(exc), pytrace=False)
         self.caps = self.backend_cls.capabilities
         self.n_jobs = self.jobs if self.jobs is not None else (2 if self.caps.parallel else 1)
 
@@ -410,11 +418,13 @@ class BackendConformance(
         with pytest.raises(TaskFailedError) as info:
             self.run(300, sleep=0.02, fail_after=2, on_error="raise")
         assert info.value.index not in self.runs_per_index(), "the failed item ran to its end"
-        ran = sum(self.runs_per_index().values())
+        # Started, not completed: every item after the failing one fails too, and a
+        # backend that ignored the stop ran all 300 of them without one completion.
+        ran = len(started(self.folder))
         limit = self.limits.stop_dispatch_base + self.limits.stop_dispatch_per_job * self.n_jobs
         assert ran <= limit, (
             f"backend {self.backend!r} kept dispatching after the run was asked to stop: "
-            f"{ran} of 300 items ran (at most {limit} expected)"
+            f"{ran} of 300 items started (at most {limit} expected)"
         )
 
     # -- parallelism --------------------------------------------------------------

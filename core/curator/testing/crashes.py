@@ -24,7 +24,10 @@ class CrashChecks(KitMixin):
         self.need("isolates_crashes")
         result = self.run(12, crash=frozenset({5}))
         crashed = result.outcomes[5]
-        assert crashed.status is Status.CRASHED
+        said = f": {crashed.error.message}" if crashed.error is not None else ""
+        assert crashed.status is Status.CRASHED, (
+            f"item 5 killed its worker, but its outcome reads {crashed.status.value}{said}"
+        )
         assert crashed.error is not None
         expected = self.limits.crash_exit_code
         exit_code = crashed.error.exit_code

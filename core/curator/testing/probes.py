@@ -33,6 +33,10 @@ EMPTY: Moments = (0, 0.0, 0.0, math.inf, -math.inf)
 
 Crash = Literal["exit", "kill", "segfault"]
 
+kit_process: int | None = None
+"""The process a conformance check runs in, while it runs (the kit sets it): a probe
+item asked to crash there refuses, with a message, rather than end the test session."""
+
 
 def crash(how: Crash, exit_code: int = 7) -> NoReturn:
     """End this process at once, the ways real workers die.
@@ -421,6 +425,12 @@ class Probe(Sink[int]):
         if index in self.binary:
             sys.stdout.write(b"probe: bytes on a text stream\n")  # type: ignore[arg-type]
         if index in self.crash:
+            if kit_process == os.getpid():
+                raise RuntimeError(
+                    f"item {index} was to crash its worker process, but it runs in the "
+                    "test's own process: a backend that runs items here cannot declare "
+                    "isolates_crashes"
+                )
             crash("exit")
         if index in self.hang:
             hold(folder)  # until the check releases it (a thread cannot be killed)
