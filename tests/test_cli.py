@@ -28,6 +28,9 @@ def plugin_site(site: Path) -> Path:
         {"import-error": "curator_fixture_import_error"},
     )
     make_distribution(site, "curator-fixture-lossy", "0.2", {"lossy": "curator_fixture_lossy"})
+    make_distribution(
+        site, "curator-fixture-failing", "0.3", {"failing": "curator_fixture_failing"}
+    )
     return site
 
 
@@ -319,6 +322,39 @@ def test_file_targets(tmp_path: Path) -> None:
     assert summary["total"] == 6
     relative = as_json(curator("run", "jobs/my_job.py:pipeline", "--json", cwd=tmp_path))
     assert relative["ok"] == 6
+
+
+def test_a_plugin_backend_that_raises_names_the_plugin_and_keeps_what_finished(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    """An error raised in a plugin's execute was "internal error ... please report it"
+    (exit 3), with a --no-plugins hint that leaves no such backend (found by a review)."""
+    env = subprocess_env(plugin_site)
+    proc = curator("run", "pipelines:ten", "-b", "unreachable", "-j", "2", env=env, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert "backend 'unreachable' failed: ConnectionError: the cluster is unreachable" in (
+        proc.stderr
+    )
+    assert "raised in plugin 'failing' (curator-fixture-failing 0.3)" in proc.stderr
+    assert "internal error" not in proc.stderr
+    (listed,) = json.loads(curator("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert listed["done"] == 4, listed
+
+
+def test_a_plugin_backend_whose_close_raises_loses_nothing_and_is_named(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    """close() raising after a full run cost the last outcome's record, the summary and the
+    reporters' run_finish; the run read "died" and a resume ran an item again."""
+    env = subprocess_env(plugin_site)
+    args = ["run", "pipelines:ten", "-b", "close-raises", "-j", "2", "--json"]
+    proc = curator(*args, env=env, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert json.loads(proc.stdout)["ok"] == 10
+    assert "backend 'close-raises' raised in close(): RuntimeError: close exploded" in proc.stderr
+    assert "that is a bug in plugin 'failing' (curator-fixture-failing 0.3)" in proc.stderr
+    (listed,) = json.loads(curator("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert (listed["done"], listed["state"]) == (10, "finished"), listed
 
 
 def test_broken_plugin_backend_exits_4(plugin_site: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from core_support import registry_with
 from pipelines import Collect, FailAt, Numbers, double, numbers
+from plugins.curator_fixture_failing import CloseRaises
 
 from curator import (
     Backend,
@@ -310,6 +311,28 @@ def test_ctrl_c_stops_the_backend_and_keeps_finished_work() -> None:
     assert [o.status for o in result.outcomes] == [Status.OK] * 3 + [Status.CANCELLED] * 3
     assert closed == [True]
     assert (log.events[-1].hook, log.events[-1].count) == ("run_finish", 6)
+
+
+def test_a_close_that_raises_is_raised_once_the_end_is_recorded(tmp_path: Any) -> None:
+    """It was raised first thing at the run's end: the checkpoint's last records, the
+    reporters' run_finish and the result were lost (found by a review)."""
+    log = EventRecorder()
+    checkpoint = tmp_path / "run.sqlite"
+    with pytest.raises(BackendContractError, match=r"raised in close\(\): RuntimeError") as info:
+        run(
+            numbers(6),
+            backend="close-raises",
+            jobs=2,
+            registry=registry_with(CloseRaises),
+            reporter=log,
+            checkpoint=checkpoint,
+        )
+    result = info.value.result
+    assert result is not None
+    assert result.count(Status.OK) == 6
+    assert (log.events[-1].hook, log.events[-1].count) == ("run_finish", 6)
+    resumed = run(numbers(6), checkpoint=checkpoint, resume=True, reporter=None)
+    assert resumed.count(Status.SKIPPED) == 6
 
 
 def test_run_finish_is_called_when_the_backend_breaks() -> None:

@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import shlex
 import sys
-import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from curator.backends.backend import normalize_name
 from curator.checkpoint.settings import RunSettings
+from curator.cli.blame import blame_a_failing_backend, blame_the_backend
 from curator.cli.exitcodes import ExitCode
 from curator.cli.output import (
     command_stdout,
@@ -35,6 +35,7 @@ from curator.cli.remembered import (
 from curator.cli.target import load_target
 from curator.model.errors import (
     BackendContractError,
+    CuratorError,
     PluginError,
     RunInterrupted,
     StateMergeError,
@@ -178,7 +179,9 @@ def _launch(
             say(RESUMING)
         result = loop.execute()
     except BackendContractError as exc:
-        _blame_the_backend(registry, settings.backend, exc)
+        if exc.result is not None:  # it broke as it closed: every outcome is recorded
+            _emit(args, exc.result)
+        blame_the_backend(registry, settings.backend, exc)
         raise
     except TaskFailedError as exc:
         error(str(exc))
@@ -209,25 +212,15 @@ def _launch(
             _keep_going_hint(args, result, cause.index, settings.max_failures)
         _emit(args, result, stopped_at=stopped_at)
         return ExitCode.TERMINATED if exc.terminated else ExitCode.INTERRUPTED
+    except CuratorError:
+        raise
+    except Exception as exc:
+        blame_a_failing_backend(registry, settings.backend, exc)
+        raise
     _emit(args, result)
     if not result.ok:
         _resume_hint(args, result)
     return ExitCode.OK if result.ok else ExitCode.TASKS_FAILED
-
-
-def _blame_the_backend(registry: Registry, backend: str, exc: BackendContractError) -> None:
-    """A plugin's backend broke the contract: its bug, named as such (exit 4, its traceback).
-
-    A built-in backend's is curator's own bug: it goes on as an internal error.
-    """
-    record = registry.installed_plugin_of(backend)
-    if record is None:
-        return
-    sys.stderr.write(traceback.format_exc())  # for the plugin's authors
-    raise PluginError(
-        f"{exc}\nthat is a bug in {record.describe()}, not in your pipeline; please report "
-        "it to the plugin's authors (what finished is recorded)"
-    ) from exc
 
 
 def _check_stdout(args: argparse.Namespace, settings: RunSettings) -> None:

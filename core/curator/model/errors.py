@@ -51,7 +51,15 @@ class SessionBusyError(CuratorError, RuntimeError):
 
 
 class BackendContractError(CuratorError):
-    """A backend broke the run contract (lost, duplicated or invented an index)."""
+    """A backend broke the run contract (lost, duplicated or invented an index).
+
+    ``result`` is the run's result when the break came once every outcome was
+    recorded (its ``close()`` raised), else ``None``.
+    """
+
+    def __init__(self, message: str, result: RunResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class StateMergeError(CuratorError):

@@ -9,13 +9,14 @@ and ``curator_run_finish`` is called once.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from curator.backends.backend import Backend
-from curator.model.errors import StateMergeError
+from curator.model.errors import BackendContractError, StateMergeError
 from curator.model.outcome import Outcome, Status, Successes
 from curator.model.result import RunInfo, RunResult
 from curator.model.shards import ShardMerge
@@ -50,6 +51,7 @@ class RunEnding:
     hand_back: Callable[[Backend], None] | None
     superseded: list[Outcome]
     merge_error: StateMergeError | None
+    close_error: BackendContractError | None
     recorded: Latest | None
     result: RunResult | None
     stopped_at_the_end: Finishing | None
@@ -122,10 +124,23 @@ class RunEnding:
         return self.recorded is not None and self.recorded.is_done(index)
 
     def _let_go(self, runner: Backend) -> None:
-        if self.hand_back is None:
-            runner.close()
-        else:
+        if self.hand_back is not None:
             self.hand_back(runner)
+            return
+        try:
+            runner.close()
+        except Exception as exc:
+            # Its bug, raised once the end is recorded: raised here, it cost the
+            # checkpoint's last records, the reporters' run_finish and the result.
+            self.close_error = BackendContractError(
+                f"backend {runner.name!r} raised in close(): {type(exc).__name__}: {exc}"
+            )
+            self.close_error.__cause__ = exc
+
+    def _close_error_aside(self) -> None:
+        """Say a ``close()`` that raised, where the run ends on another error (raised)."""
+        if self.close_error is not None:
+            logging.getLogger("curator").warning("%s", self.close_error)
 
     def _finish(
         self, started: float, interrupted: bool, terminated: bool, stopped: bool = False

@@ -148,6 +148,7 @@ class RunLoop(EventIntake, RunEnding):
         self.states = StageStates(accumulating) if accumulating else None
         """Where accumulating stages' partials meet (see :mod:`curator.model.state`)."""
         self.merge_error: StateMergeError | None = None
+        self.close_error: BackendContractError | None = None
         self.recorded: Latest | None = None
         """What the checkpoint a resume continues records for each item (read when it starts)."""
         sharding = self.plan.sharding
@@ -256,6 +257,7 @@ class RunLoop(EventIntake, RunEnding):
                     terminated=interrupts.terminated,
                     stopped=not stopped,
                 )
+                self._close_error_aside()
                 if isinstance(problem, TeardownError) and problem.result is None:
                     problem.result = result
                 held, terminated = self._stop_held()
@@ -274,6 +276,7 @@ class RunLoop(EventIntake, RunEnding):
                 # still ends (checkpoint released, listeners told, backend let go).
                 stopped = hard_stop or interrupts.requested or interrupts.stopped_hard
                 result = self._finish(started, stopped, interrupts.terminated)
+                self._close_error_aside()
                 self._stop_on_closing(problem, result)
                 raise
             interrupted = hard_stop or interrupts.requested
@@ -282,8 +285,12 @@ class RunLoop(EventIntake, RunEnding):
             # even when every item ended: a script's next run, the bench's next one.
             held, terminated = self._stop_held()
             if interrupted:
+                self._close_error_aside()
                 raise RunInterrupted(result, terminated=terminated)
             try:
+                if self.close_error is not None:
+                    self.close_error.result = result
+                    raise self.close_error
                 if self.merge_error is not None:
                     self.merge_error.result = result
                     raise self.merge_error
