@@ -64,25 +64,20 @@ def _give_back(previous: dict[int, Any]) -> None:
     previous.clear()
 
 
-_LOCK_STEPS = frozenset(
-    {
-        "__enter__",
-        "__exit__",
-        "acquire",
-        "release",
-        # threading.Condition's own: wait() gives its lock back and takes it again.
-        "_release_save",
-        "_acquire_restore",
-        "_is_owned",
-        # logging's module lock (Python 3.10 to 3.12).
-        "_acquireLock",
-        "_releaseLock",
-    }
-)
-"""Functions that take or give back a lock, where an exception raised leaves it held
-(``threading.Condition.__enter__`` between its lock's acquire and its return, before
-the ``with`` block that lets go; ``logging.Handler.acquire`` before its ``try``) or
-given back twice. A signal's handler runs right after the C call that took it."""
+_LOCK_STEPS = frozenset({"__enter__", "__exit__"})
+"""Functions that take or give back a lock around a ``with`` block, where an exception
+raised leaves it held (``threading.Condition.__enter__`` between its lock's acquire and
+its return, before the block that lets go) or given back twice. A signal's handler runs
+right after the C call that took it."""
+
+_MODULE_LOCK_STEPS = {
+    # Condition.wait() gives its lock back and takes it again in steps of its own.
+    "threading": frozenset({"_release_save", "_acquire_restore", "_is_owned", "release"}),
+    # Handler.acquire() (3.10 to 3.12) takes the lock; the try that gives it back is
+    # in the caller. The module's lock too.
+    "logging": frozenset({"acquire", "release", "_acquireLock", "_releaseLock"}),
+}
+"""Such steps by module: names that any module's code may use for other things."""
 
 SLEEP_SLICE = 0.05
 """Seconds between looks at the stop flags while a run waits between retry rounds."""
@@ -96,7 +91,11 @@ def _mid_lock_step(frame: FrameType | None) -> bool:
     """Whether ``frame`` is inside a step that takes or gives back a lock (see _LOCK_STEPS)."""
     if frame is None:
         return False
-    return frame.f_code.co_name in _LOCK_STEPS
+    name = frame.f_code.co_name
+    if name in _LOCK_STEPS:
+        return True
+    steps = _MODULE_LOCK_STEPS.get(frame.f_globals.get("__name__", ""))
+    return steps is not None and name in steps
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
