@@ -149,6 +149,20 @@ def test_a_long_flag_is_two_dashes_and_a_name_without_spaces_or_equals() -> None
         assert "is not a long flag: it must be -- and a name" in str(flag_problem(flag)), flag
 
 
+def test_an_unknown_backend_offers_only_backends_that_can_run(site: Path) -> None:
+    """A plugin's broken classes were offered under "available backends" (their references
+    not imported yet): found by a review."""
+    make_distribution(site, "curator-fixture-later-broken", "1.0",
+                      {"later-broken": "curator_fixture_later_broken"})  # fmt: skip
+    unknown = curator("run", "pipelines:ten", "-b", "no-such", env=subprocess_env(site))
+    assert unknown.returncode == 2, unknown.stderr
+    (offered,) = [line for line in unknown.stderr.splitlines() if "available backends:" in line]
+    assert "sequential" in offered
+    assert "thread-pool" in offered
+    for broken in ("nowhere", "misnamed", "not-a-backend", "no-colon"):
+        assert broken not in offered.split(": ", 1)[1].split(", "), offered
+
+
 def test_a_run_imports_only_its_own_backend_and_a_plugin_flag_still_parses(
     site: Path, tmp_path: Path
 ) -> None:

@@ -339,7 +339,8 @@ class Registry:
                     f"{kind} {wanted!r} would come from {record.describe()}, "
                     f"which is broken: {record.error}"
                 )
-        available = sorted(n for n, e in entries.items() if e.status == "ok")
+        # Each class imported (an error's cost, not a run's): a broken one is not offered.
+        available = sorted(n for n, e in self._settle_all(entries, of).items() if e.status == "ok")
         plugins_off = self.host.settings.no_plugins
         for record in self.host.records.values():
             if (
