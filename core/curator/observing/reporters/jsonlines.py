@@ -197,28 +197,30 @@ class JsonReporter(Reporter):
     @hookimpl
     def curator_run_finish(self, run: RunInfo, result: RunResult) -> None:
         """Write ``run_finish`` and close the file."""
-        self._emit(
-            {
-                "event": "run_finish",
-                "run_id": run.run_id,
-                "time": result.finished,
-                "total": run.total,
-                "ok": result.count(Status.OK),
-                "failed": len(result.failures),
-                "skipped": result.count(Status.SKIPPED),
-                "cancelled": result.count(Status.CANCELLED),
-                "interrupted": result.interrupted,
-                "seconds": result.seconds,
-                "stages": [stage.to_json() for stage in result.stage_summary()],
-            }
-        )
-        stream, flusher = self._stream, self._flusher
-        self._stream = self._flusher = None
-        if stream is not None:
-            try:
-                if flusher is not None:
-                    flusher.stop()
-                stream.flush()
-            finally:
-                if self._owned:
-                    stream.close()
+        try:
+            self._emit(
+                {
+                    "event": "run_finish",
+                    "run_id": run.run_id,
+                    "time": result.finished,
+                    "total": run.total,
+                    "ok": result.count(Status.OK),
+                    "failed": len(result.failures),
+                    "skipped": result.count(Status.SKIPPED),
+                    "cancelled": result.count(Status.CANCELLED),
+                    "interrupted": result.interrupted,
+                    "seconds": result.seconds,
+                    "stages": [stage.to_json() for stage in result.stage_summary()],
+                }
+            )
+        finally:  # the flusher thread and the file end with the run, whatever raised
+            stream, flusher = self._stream, self._flusher
+            self._stream = self._flusher = None
+            if stream is not None:
+                try:
+                    if flusher is not None:
+                        flusher.stop()
+                    stream.flush()
+                finally:
+                    if self._owned:
+                        stream.close()
