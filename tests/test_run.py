@@ -342,3 +342,17 @@ def test_run_finish_is_called_when_the_backend_breaks() -> None:
         run(numbers(5), backend="drops", jobs=2, registry=registry, reporter=log)
     assert (log.events[0].hook, log.events[0].count) == ("run_start", 5)
     assert (log.events[-1].hook, log.events[-1].count) == ("run_finish", 5)
+
+
+def test_a_close_that_raises_does_not_hide_the_runs_own_failure(tmp_path: Any) -> None:
+    """The close error was raised first: a run stopped at a failed item read as the
+    backend's bug, and the failed item went unnamed (found by a review)."""
+    with pytest.raises(TaskFailedError) as info:
+        run(
+            Numbers(6).write(FailAt({3})),
+            backend="close-raises",
+            jobs=2,
+            registry=registry_with(CloseRaises),
+            reporter=None,
+        )
+    assert info.value.index == 3

@@ -288,16 +288,18 @@ class RunLoop(EventIntake, RunEnding):
                 self._close_error_aside()
                 raise RunInterrupted(result, terminated=terminated)
             try:
-                if self.close_error is not None:
-                    self.close_error.result = result
-                    raise self.close_error
                 if self.merge_error is not None:
                     self.merge_error.result = result
                     raise self.merge_error
                 self.relay.check(result)
                 if stopped_by is not None:
                     raise TaskFailedError(stopped_by, result)
+                if self.close_error is not None:  # the run's own failure goes first
+                    self.close_error.result = result
+                    raise self.close_error
             except Exception as ended:
+                if ended is not self.close_error:
+                    self._close_error_aside()
                 if held:  # how the run ended is the stop's cause: a script must still stop
                     raise RunInterrupted(result, terminated=terminated) from ended
                 raise
