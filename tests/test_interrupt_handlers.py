@@ -185,6 +185,32 @@ def test_a_hard_stop_that_lands_while_a_lock_is_taken_waits_until_the_with_block
     assert lock_of(guard).acquire(blocking=False)  # not left held
 
 
+def test_a_sigterm_held_back_in_a_lock_step_arrives_when_sigint_is_ignored() -> None:
+    """With SIGINT ignored (a background job of a script), only SIGTERM's handler is the
+    run's, and a SIGTERM sent again later was dropped: the run went on (found by a review)."""
+    condition = threading.Condition(threading.Lock())
+    interrupts = Interrupts(lambda: None, grace=60.0)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+
+        def sigterm_inside_a_locks_enter() -> None:
+            with interrupts:
+                _signal_inside_a_locks_step(
+                    signal.SIGTERM,
+                    interrupts._on_sigterm,
+                    condition,
+                    threading.Condition.__enter__,
+                    hold=0.2,
+                )
+                time.sleep(5)
+
+        with pytest.raises(Terminated):
+            sigterm_inside_a_locks_enter()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert condition.acquire(blocking=False)
+
+
 def test_the_first_ctrl_c_waits_until_a_lock_that_request_stop_wants_is_taken() -> None:
     """The first Ctrl-C calls the backend's request_stop() in the main thread: inside the
     main thread's own acquire of the lock it wants, it would wait for itself for ever.

@@ -315,7 +315,8 @@ class Interrupts:
     def _resend(self, signum: int, raised: int) -> None:
         with self._active:
             # Not when a stop was raised since (another signal's): that one is on its way.
-            if self._installed and self._raised == raised:
+            # Not _installed (SIGINT's): with SIGINT ignored, only SIGTERM's handler is ours.
+            if self._inside and signum in self._previous and self._raised == raised:
                 signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
     @property
