@@ -180,7 +180,10 @@ def notice(text: str) -> bool:
     try:
         stderr.write(text)
         stderr.flush()
-    except RuntimeError:  # "reentrant call inside <_io.BufferedWriter name='<stderr>'>"
+    # "reentrant call inside <_io.BufferedWriter name='<stderr>'>"; a stderr closed
+    # (ValueError) or whose reader is gone (OSError): raised from a handler, it would
+    # land wherever the main thread stands.
+    except (RuntimeError, OSError, ValueError):
         return False
     return True
 

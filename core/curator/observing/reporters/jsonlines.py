@@ -65,7 +65,7 @@ class Flusher:
         self._stream = stream
         self._lock = threading.Lock()
         self._pending = False
-        self._failed: OSError | None = None
+        self._failed: OSError | ValueError | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="curator-json-flush", daemon=True)
         self._thread.start()
@@ -86,7 +86,8 @@ class Flusher:
                 with self._lock:
                     self._pending = False
                     self._stream.flush()
-            except OSError as exc:  # the run's next event raises it, in the run's thread
+            except (OSError, ValueError) as exc:  # the run's next event raises it (ValueError:
+                # the stream was closed under it), in the run's thread
                 self._failed = exc
                 return
 
